@@ -1,0 +1,89 @@
+/* base/base.h: allocation, growable buffers, arenas, logging and time for all of trail.
+ *
+ * Host allocation failure ends the process (see STYLE "Errors"): callers never check NULL. That is
+ * safe only because every size that comes from outside is checked against a limit first. */
+#ifndef TRAIL_BASE_BASE_H
+#define TRAIL_BASE_BASE_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/err.h"
+
+#define TR_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define TR_MIN(a, b)    ((a) < (b) ? (a) : (b))
+#define TR_MAX(a, b)    ((a) > (b) ? (a) : (b))
+#define TR_UNUSED(x)    ((void)(x))
+
+/* ---- allocation: abort on failure ---- */
+void *tr_malloc(size_t n);
+void *tr_calloc(size_t count, size_t size);
+void *tr_realloc(void *p, size_t n);
+char *tr_strdup(const char *s);
+char *tr_strndup(const char *s, size_t n);
+void tr_free(void *p);
+
+/* printf into a fresh allocation; the caller frees it with tr_free(). */
+char *tr_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- tr_buf: a growable byte buffer, always NUL-terminated after len when data != NULL ---- */
+typedef struct tr_buf {
+    char *data;
+    size_t len; /* <= cap */
+    size_t cap; /* bytes allocated, excluding the NUL slot */
+} tr_buf;
+
+#define TR_BUF_INIT {NULL, 0, 0}
+
+void tr_buf_reserve(tr_buf *b, size_t extra);
+void tr_buf_append(tr_buf *b, const void *data, size_t n);
+void tr_buf_append_str(tr_buf *b, const char *s);
+void tr_buf_append_char(tr_buf *b, char c);
+void tr_buf_printf(tr_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void tr_buf_vprintf(tr_buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+/* Drops the first n bytes (n <= len), moving the rest to the front. */
+void tr_buf_consume(tr_buf *b, size_t n);
+void tr_buf_reset(tr_buf *b); /* len = 0, keeps the allocation */
+void tr_buf_free(tr_buf *b);  /* releases the allocation; b is empty and reusable */
+/* Hands the allocation to the caller (free with tr_free); b becomes empty. */
+char *tr_buf_take(tr_buf *b, size_t *len_out);
+
+/* ---- tr_arena: bump allocation freed in one go ---- */
+typedef struct tr_arena_chunk tr_arena_chunk;
+typedef struct tr_arena {
+    tr_arena_chunk *head;
+    size_t chunk_size;
+} tr_arena;
+
+void tr_arena_init(tr_arena *a, size_t chunk_size);
+void *tr_arena_alloc(tr_arena *a, size_t n); /* 16-byte aligned, uninitialised */
+char *tr_arena_strndup(tr_arena *a, const char *s, size_t n);
+void tr_arena_reset(tr_arena *a); /* frees all but the first chunk */
+void tr_arena_deinit(tr_arena *a);
+
+/* ---- logging: errors and warnings to stderr, info to stderr, access log to stdout ---- */
+typedef enum tr_log_level {
+    TR_LOG_DEBUG,
+    TR_LOG_INFO,
+    TR_LOG_WARN,
+    TR_LOG_ERROR,
+} tr_log_level;
+
+void tr_log_set_level(tr_log_level min);
+void tr_log(tr_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define tr_log_debug(...) tr_log(TR_LOG_DEBUG, __VA_ARGS__)
+#define tr_log_info(...)  tr_log(TR_LOG_INFO, __VA_ARGS__)
+#define tr_log_warn(...)  tr_log(TR_LOG_WARN, __VA_ARGS__)
+#define tr_log_error(...) tr_log(TR_LOG_ERROR, __VA_ARGS__)
+
+/* Ends the process after logging; for broken invariants that assert() cannot express. */
+__attribute__((noreturn, format(printf, 1, 2))) void tr_fatal(const char *fmt, ...);
+
+/* ---- time ---- */
+uint64_t tr_now_ns(void);    /* CLOCK_MONOTONIC */
+int64_t tr_wall_ms(void);    /* CLOCK_REALTIME, milliseconds since the epoch */
+uint64_t tr_thread_cpu_ns(void); /* CPU time used by the calling thread */
+
+#endif

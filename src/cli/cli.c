@@ -1,0 +1,55 @@
+/* cli/cli.c: dispatches `trail SUBCOMMAND ...` and prints the top-level help. */
+#include "cli/cli.h"
+#include "cli/cli_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "base/base.h"
+
+#ifndef TRAIL_VERSION
+#define TRAIL_VERSION "0.1.0"
+#endif
+
+const cli_command cli_commands[] = {
+    {"run", "serve HTTP, the database and the WASM components", cli_run},
+    {"eval", "evaluate JavaScript in a fresh sandboxed isolate and print the result", cli_eval},
+    {NULL, NULL, NULL},
+};
+
+bool cli__wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) return true;
+    return false;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out, "trail %s: a single-executable application backend\n\n", TRAIL_VERSION);
+    fprintf(out, "Usage: trail <command> [options]\n\nCommands:\n");
+    for (const cli_command *c = cli_commands; c->name; c++)
+        fprintf(out, "  %-12s %s\n", c->name, c->summary);
+    fprintf(out, "\nRun `trail <command> --help` for a command's options.\n");
+}
+
+int cli_main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        printf("trail %s\n", TRAIL_VERSION);
+        return 0;
+    }
+    for (const cli_command *c = cli_commands; c->name; c++)
+        if (strcmp(c->name, cmd) == 0) return c->fn(argc - 1, argv + 1);
+    fprintf(stderr, "trail: unknown command '%s' (see `trail --help`)\n", cmd);
+    return 2;
+}

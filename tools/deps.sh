@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# tools/deps.sh: installs what building and testing trail needs and is missing: Debian packages
+# with apt-get, npm packages with `npm ci` from the committed lockfiles. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+    make gcc clang binutils pkg-config ca-certificates
+    wabt                  # wasm2c and wat2wasm: the engine is translated to C at build time
+    node-llhttp           # the HTTP parser's C sources
+    libsqlite3-dev sqlite3
+    libcurl4-openssl-dev
+    wrk nginx-light       # bench/ only
+    curl
+)
+command -v node >/dev/null 2>&1 || packages+=(nodejs)
+command -v npm >/dev/null 2>&1 || packages+=(npm)
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    echo "deps: installing Debian packages: ${missing[*]}"
+    sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+        "${missing[@]}" >/dev/null
+fi
+
+# npm projects with committed lockfiles; reinstall only when the lockfile changed.
+for dir in . sdk/ts; do
+    [ -f "$dir/package-lock.json" ] || continue
+    if ! cmp -s "$dir/package-lock.json" "$dir/node_modules/.trail-lock" 2>/dev/null; then
+        echo "deps: npm ci in $dir"
+        (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+        cp "$dir/package-lock.json" "$dir/node_modules/.trail-lock"
+    fi
+done
