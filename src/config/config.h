@@ -1,0 +1,81 @@
+/* config/config.h: trail's configuration, read from config.textproto (protobuf text format).
+ *
+ * DESIGN: the struct below is filled in three layers: cfg_init_defaults(), then cfg_load_file()
+ * over it (only fields present in the file change), then command-line flags written over the
+ * struct by the caller. So precedence is flag > config file > default, and nothing here knows about
+ * flags. After start-up the struct is read-only and may be read from every thread.
+ *
+ * The parser is trail's own, driven by a schema (config.c: one table row per field). A new section
+ * is a struct here, a field table in config.c, one row in the top-level table, and its defaults in
+ * cfg_init_defaults() and the default file text (cfg_default_text()). */
+#ifndef TRAIL_CONFIG_CONFIG_H
+#define TRAIL_CONFIG_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/base.h"
+
+/* `server { ... }`: the HTTP server. */
+typedef struct cfg_server {
+    char *address;                /* "localhost:4000" (owned) */
+    int runtime_threads;          /* 0 = number of CPUs */
+    uint64_t max_body_bytes;      /* 16 MiB */
+    uint32_t max_header_bytes;    /* whole header section, 64 KiB */
+    uint32_t max_headers;         /* 100 */
+    uint32_t max_target_bytes;    /* request target, 8 KiB */
+    uint32_t idle_timeout_ms;     /* keep-alive idle, 60000 */
+    uint32_t header_timeout_ms;   /* slow headers, 10000 */
+    uint32_t body_timeout_ms;     /* slow body, 30000 */
+    uint32_t shutdown_timeout_ms; /* in-flight requests on SIGTERM, 10000 */
+    uint32_t max_connections;     /* per worker, 10000 */
+} cfg_server;
+
+/* `runtime { ... }`: limits for each guest call (WASM handlers and jobs). */
+typedef struct cfg_runtime {
+    uint32_t memory_limit_mb; /* linear memory per instance, 64 */
+    uint32_t deadline_ms;     /* wall-clock per call, 30000 */
+    uint32_t cpu_budget_ms;   /* CPU per call, 10000 */
+} cfg_runtime;
+
+/* `jobs { ... }`: the cron scheduler. */
+typedef struct cfg_jobs {
+    char *time_zone; /* IANA name for cron schedules, "UTC" (owned) */
+} cfg_jobs;
+
+/* `fetch { ... }`: outgoing HTTP from guests. */
+typedef struct cfg_fetch {
+    char **allowed_hosts;      /* owned array of owned strings; empty = no outgoing requests */
+    size_t allowed_hosts_len;
+} cfg_fetch;
+
+typedef struct cfg {
+    cfg_server server;
+    cfg_runtime runtime;
+    cfg_jobs jobs;
+    cfg_fetch fetch;
+} cfg;
+
+/* Fills c with the defaults (allocates the default strings; release with cfg_deinit()). */
+void cfg_init_defaults(cfg *c);
+
+/* Loads the file at path over c: fields the file sets replace c's values; others stay. Errors:
+ * -ENOENT when the file does not exist (err says so), another -errno when it cannot be read,
+ * TR_ECONFIG for anything wrong in the text, with err->msg "path:line:col: what was expected".
+ * On failure c holds a mix of old and new values but stays valid for cfg_deinit(). */
+int cfg_load_file(const char *path, cfg *c, tr_error *err);
+
+/* Like cfg_load_file() over text[0..len) that need not be NUL-terminated; name is used in error
+ * messages in place of the path. */
+int cfg_parse(const char *name, const char *text, size_t len, cfg *c, tr_error *err);
+
+/* Releases the strings c owns; c may be re-initialised afterwards. */
+void cfg_deinit(cfg *c);
+
+/* The commented default config.textproto: every setting with its default value. Static text. */
+const char *cfg_default_text(void);
+
+/* Replaces a string field (e.g. &c->server.address) with a copy of value; for command-line flags. */
+void cfg_set_string(char **field, const char *value);
+
+#endif

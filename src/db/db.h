@@ -1,0 +1,60 @@
+/* db/db.h: SQLite connections, the data directory and schema migrations.
+ *
+ * DESIGN: every worker thread opens its own connection with db_open() (SQLite in WAL mode, so readers
+ * on other connections never block behind a writer). Start-up runs db_datadir_init() and then
+ * db_migrate() once on one connection before the workers start. Every connection gets the SQL
+ * function uuid_v7(), which the built-in `_user` table uses as its id default. */
+#ifndef TRAIL_DB_DB_H
+#define TRAIL_DB_DB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/base.h"
+
+struct sqlite3;
+
+typedef struct db_conn db_conn;
+
+/* Busy timeout set on every connection. */
+#define DB_BUSY_TIMEOUT_MS 5000
+/* The table that records applied migrations: (name TEXT PRIMARY KEY, applied_at INTEGER
+ * milliseconds since the epoch, checksum TEXT: 16 hex digits of the FNV-1a 64 hash of the file). */
+#define DB_HISTORY_TABLE "_schema_history"
+
+/* Creates DIR/{config.textproto (commented default), data/, migrations/, wasm/} where missing,
+ * and DIR itself (one level). Existing files are never touched. Errors: -errno with err naming the
+ * path. */
+int db_datadir_init(const char *data_dir, tr_error *err);
+
+/* Opens (creating) a SQLite file: WAL, busy timeout (DB_BUSY_TIMEOUT_MS), foreign keys on, and
+ * uuid_v7() registered. Errors: TR_ESQL with SQLite's message in err. The connection may be used by
+ * one thread at a time; open one per thread. */
+int db_open(const char *path, db_conn **out, tr_error *err);
+
+/* Closes c (NULL is a no-op). Statements prepared on db_handle(c) must be finalized first. */
+void db_close(db_conn *c);
+
+/* The underlying SQLite handle, borrowed until db_close(). */
+struct sqlite3 *db_handle(db_conn *c);
+
+/* Applies the built-in migrations, then migrations_dir/*.sql in file-name order (byte order of the
+ * names), each at most once, each in its own transaction, recorded in DB_HISTORY_TABLE.
+ * migrations_dir may be NULL or missing (only the built-in ones run). A file that changed after it
+ * was applied is logged as a warning, not run again. A failing migration is rolled back (those
+ * before it stay applied) and returns TR_ESQL with err "migration FILE failed: SQLite message";
+ * an unreadable file or directory returns -errno naming it. */
+int db_migrate(db_conn *c, const char *migrations_dir, tr_error *err);
+
+/* Executes one or more SQL statements without results. Errors: TR_ESQL with SQLite's message. */
+int db_exec(db_conn *c, const char *sql, tr_error *err);
+
+/* Runs sql (one statement, no parameters) and stores the first column of its first row in *out.
+ * Errors: TR_ESQL; TR_ENOTFOUND when there is no row. */
+int db_query_int(db_conn *c, const char *sql, int64_t *out, tr_error *err);
+
+/* Writes a fresh UUIDv7 (RFC 9562: 48-bit Unix milliseconds, version 7, variant 10, random
+ * bits from getrandom, monotonic within a thread for the same millisecond) into out. */
+void db_uuid_v7(uint8_t out[16]);
+
+#endif
