@@ -83,6 +83,26 @@ $(ENGINE_LIB): $(ENGINE_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
+# ---- files embedded in trail: the TypeScript project template and the SDK tarball ----
+TEMPLATE_FILES := $(shell find sdk/template -type f ! -path '*/node_modules/*' 2>/dev/null | sort)
+SDK_VERSION := $(if $(wildcard tools/sdk-pack.sh),$(shell node -p 'require("./sdk/ts/package.json").version' 2>/dev/null))
+SDK_TGZ := $(if $(SDK_VERSION),$(BUILD)/sdk/trailbase-wasm-$(SDK_VERSION).tgz)
+SDK_SRCS := $(shell find sdk/ts -type f ! -path '*/node_modules/*' ! -path '*/dist/*' 2>/dev/null)
+EMBED_ARGS := $(foreach f,$(TEMPLATE_FILES),$(patsubst sdk/template/%,%,$(f))=$(f)) \
+              $(if $(SDK_TGZ),trailbase-wasm-$(SDK_VERSION).tgz=$(SDK_TGZ))
+
+$(SDK_TGZ): $(SDK_SRCS) | $(DEPS_STAMP)
+	./tools/sdk-pack.sh $(@D)
+
+$(BUILD)/gen/embedded_files.c: tools/embed.sh $(TEMPLATE_FILES) $(SDK_TGZ) Makefile
+	@mkdir -p $(@D)
+	./tools/embed.sh $@ $(EMBED_ARGS)
+
+$(BUILD)/rel/embedded_files.o: $(BUILD)/gen/embedded_files.c
+	$(CC) $(REL_CFLAGS) -c $< -o $@
+$(BUILD)/asan/embedded_files.o: $(BUILD)/gen/embedded_files.c
+	$(CC) $(TEST_CFLAGS) -c $< -o $@
+
 # ---- our code ----
 $(BUILD)/rel/%.o: %.c | $(BUILD)/gen/quickjs.h $(BUILD)/gen/engine_info.h
 	@mkdir -p $(@D)
@@ -96,10 +116,10 @@ $(BUILD)/third/llhttp_%.o: $(LLHTTP_DIR)/%.c | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(THIRD_CFLAGS) -c $< -o $@
 
-$(BUILD)/rel/libtrail.a: $(REL_OBJS)
+$(BUILD)/rel/libtrail.a: $(REL_OBJS) $(BUILD)/rel/embedded_files.o
 	@rm -f $@
 	ar rcs $@ $^
-$(BUILD)/asan/libtrail.a: $(TEST_OBJS)
+$(BUILD)/asan/libtrail.a: $(TEST_OBJS) $(BUILD)/asan/embedded_files.o
 	@rm -f $@
 	ar rcs $@ $^
 

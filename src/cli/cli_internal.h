@@ -4,6 +4,7 @@
 #define TRAIL_CLI_CLI_INTERNAL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 typedef struct cli_command {
     const char *name;
@@ -16,6 +17,16 @@ extern const cli_command cli_commands[];
 
 int cli_eval(int argc, char **argv);
 int cli_run(int argc, char **argv);
+int cli_components(int argc, char **argv);
+
+/* First-party components (cli/scaffold.c). */
+bool cli__first_party_installed(const char *name, const char *wasm_dir);
+int cli__scaffold_first_party(const char *name, const char *wasm_dir, bool update);
+int cli__remove_first_party(const char *name, const char *wasm_dir);
+/* Prints a line for an installed first-party project; false when there is none. */
+bool cli__print_first_party_status(const char *wasm_dir);
+/* Prints a component's routes and jobs under its `installed` line. */
+void cli__print_manifest(const char *bytes, size_t len);
 
 /* True when argv[1..] has -h or --help. */
 bool cli__wants_help(int argc, char **argv);

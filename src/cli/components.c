@@ -1,0 +1,315 @@
+/* cli/components.c: `trail components list|add|installed|remove|update`.
+ *
+ * DESIGN: components live in DATA_DIR/wasm/. A file or URL is validated (a well-formed module
+ * for the engine this trail embeds, carrying trailbase.js) before it is written there
+ * atomically. First-party components are projects scaffolded from files embedded in trail.
+ * Every error is one line on stderr and exit status 1; usage errors exit 2. */
+#include "cli/cli_internal.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/base.h"
+#include "base/sha256.h"
+#include "component/component.h"
+#include "component/component_io.h"
+
+typedef struct first_party {
+    const char *name;
+    const char *summary;
+} first_party;
+
+static const first_party first_parties[] = {
+    {"trailbase-guest-ts", "TypeScript/JavaScript runtime"},
+};
+
+#define DOWNLOAD_TIMEOUT_MS 120000L
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: trail components <command> [--data-dir DIR]\n\n"
+            "Commands:\n"
+            "  list               list the first-party components available\n"
+            "  add NAME|FILE|URL  install a first-party component, a .wasm file, or a .wasm URL\n"
+            "  installed          list installed components with size, hash, engine, routes, jobs\n"
+            "  remove NAME        remove an installed component\n"
+            "  update             update the installed first-party components\n\n"
+            "Options:\n"
+            "  --data-dir DIR     the data directory (default ./traildepot)\n");
+}
+
+static const first_party *find_first_party(const char *name)
+{
+    for (size_t i = 0; i < TR_ARRAY_LEN(first_parties); i++)
+        if (strcmp(first_parties[i].name, name) == 0) return &first_parties[i];
+    return NULL;
+}
+
+static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("trail components: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return 1;
+}
+
+static int mkdir_p(const char *path)
+{
+    char *p = tr_strdup(path);
+    int rc = 0;
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/') continue;
+        *s = '\0';
+        if (mkdir(p, 0755) != 0 && errno != EEXIST) rc = -errno;
+        *s = '/';
+    }
+    if (rc == 0 && mkdir(p, 0755) != 0 && errno != EEXIST) rc = -errno;
+    tr_free(p);
+    return rc;
+}
+
+static bool is_url(const char *s)
+{
+    return strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0;
+}
+
+/* The file name a component is installed under: the last path segment of a file or URL,
+ * with any query or fragment dropped; only [A-Za-z0-9._-], not starting with a dot, ending
+ * in .wasm (added when missing). NULL when nothing usable remains. */
+static char *install_name(const char *src)
+{
+    const char *end = src + strcspn(src, "?#");
+    const char *start = end;
+    while (start > src && start[-1] != '/') start--;
+    tr_buf b = TR_BUF_INIT;
+    for (const char *p = start; p < end; p++) {
+        char c = *p;
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '_' || c == '-';
+        tr_buf_append_char(&b, ok ? c : '_');
+    }
+    if (b.len == 0 || b.data[0] == '.') {
+        tr_buf_free(&b);
+        return NULL;
+    }
+    if (b.len < 5 || strcmp(b.data + b.len - 5, ".wasm") != 0) tr_buf_append_str(&b, ".wasm");
+    return tr_buf_take(&b, NULL);
+}
+
+static int add_bytes(const char *wasm_dir, const char *src, const tr_buf *bytes)
+{
+    comp_wasm_info info;
+    tr_error err = {0};
+    if (comp_wasm_parse((const unsigned char *)bytes->data, bytes->len, &info, &err) < 0 ||
+        comp_check(&info, &err) < 0)
+        return fail("%s: %s", src, err.msg);
+    char *name = install_name(src);
+    if (name == NULL) return fail("%s: cannot derive a file name to install it under", src);
+    char *dest = tr_asprintf("%s/%s", wasm_dir, name);
+    int rc = 0;
+    struct stat st;
+    if (stat(dest, &st) == 0) {
+        rc = fail("%s is already installed as %s (remove it first: trail components remove %s)",
+                  src, dest, name);
+    } else if (mkdir_p(wasm_dir) < 0) {
+        rc = fail("cannot create %s: %s", wasm_dir, strerror(errno));
+    } else if (comp_write_file_atomic(dest, bytes->data, bytes->len, &err) < 0) {
+        rc = fail("%s", err.msg);
+    } else {
+        printf("Installed %s (%zu bytes, %.*s) as %s\n", src, bytes->len,
+               (int)TR_MIN(info.engine_len, 100), info.engine ? info.engine : "", dest);
+    }
+    tr_free(dest);
+    tr_free(name);
+    return rc;
+}
+
+static int cmd_add(const char *data_dir, const char *what)
+{
+    char *wasm_dir = tr_asprintf("%s/wasm", data_dir);
+    int rc;
+    if (find_first_party(what) != NULL) {
+        rc = cli__scaffold_first_party(what, wasm_dir, false);
+    } else {
+        tr_buf bytes = TR_BUF_INIT;
+        tr_error err = {0};
+        if (is_url(what)) {
+            rc = comp_download(what, COMP_MAX_FILE_BYTES, DOWNLOAD_TIMEOUT_MS, &bytes, &err);
+        } else {
+            struct stat st;
+            if (stat(what, &st) != 0 && strchr(what, '/') == NULL && !strstr(what, ".wasm"))
+                rc = tr_error_set(&err, TR_ENOTFOUND,
+                                  "'%s' is neither a first-party component (see `trail "
+                                  "components list`), nor a file, nor an http(s) URL",
+                                  what);
+            else
+                rc = comp_read_file(what, COMP_MAX_FILE_BYTES, &bytes, &err);
+        }
+        rc = rc < 0 ? fail("%s", err.msg) : add_bytes(wasm_dir, what, &bytes);
+        tr_buf_free(&bytes);
+    }
+    tr_free(wasm_dir);
+    return rc;
+}
+
+static void print_component(const char *path, const char *wasm_dir)
+{
+    tr_buf bytes = TR_BUF_INIT;
+    tr_error err = {0};
+    const char *rel = path + strlen(wasm_dir) + 1;
+    if (comp_read_file(path, COMP_MAX_FILE_BYTES, &bytes, &err) < 0) {
+        printf("%-32s  unreadable: %s\n", rel, err.msg);
+        return;
+    }
+    char hex[65];
+    tr_sha256_hex(bytes.data, bytes.len, hex);
+    comp_wasm_info info;
+    const char *status = "";
+    char engine[128] = "?";
+    if (comp_wasm_parse((const unsigned char *)bytes.data, bytes.len, &info, &err) < 0) {
+        status = "  (corrupt: will not load)";
+    } else {
+        if (info.engine)
+            snprintf(engine, sizeof engine, "%.*s", (int)TR_MIN(info.engine_len, 100), info.engine);
+        if (comp_check(&info, &err) < 0) status = "  (will not load: see `trail run`)";
+    }
+    printf("%-32s  %9zu bytes  sha256:%.12s  %s%s\n", rel, bytes.len, hex, engine, status);
+    if (status[0] == '\0') cli__print_manifest(bytes.data, bytes.len);
+    tr_buf_free(&bytes);
+}
+
+static int cmd_installed(const char *data_dir)
+{
+    char *wasm_dir = tr_asprintf("%s/wasm", data_dir);
+    comp_paths paths;
+    tr_error err = {0};
+    if (comp_scan_dir(wasm_dir, &paths, &err) < 0) {
+        tr_free(wasm_dir);
+        return fail("%s", err.msg);
+    }
+    bool any = cli__print_first_party_status(wasm_dir);
+    for (size_t i = 0; i < paths.len; i++) print_component(paths.paths[i], wasm_dir);
+    if (!any && paths.len == 0) printf("No components installed in %s\n", wasm_dir);
+    comp_paths_free(&paths);
+    tr_free(wasm_dir);
+    return 0;
+}
+
+static int cmd_remove(const char *data_dir, const char *name)
+{
+    char *wasm_dir = tr_asprintf("%s/wasm", data_dir);
+    int rc;
+    if (find_first_party(name) != NULL) {
+        rc = cli__remove_first_party(name, wasm_dir);
+    } else if (strchr(name, '/') != NULL || name[0] == '.' || name[0] == '\0') {
+        rc = fail("'%s' is not an installed component name (see `trail components installed`)",
+                  name);
+    } else {
+        char *path = tr_asprintf("%s/%s", wasm_dir, name);
+        struct stat st;
+        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
+            tr_free(path);
+            path = tr_asprintf("%s/%s.wasm", wasm_dir, name);
+        }
+        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+            rc = fail("'%s' is not installed in %s (see `trail components installed`)", name,
+                      wasm_dir);
+        else if (unlink(path) != 0)
+            rc = fail("cannot remove %s: %s", path, strerror(errno));
+        else {
+            printf("Removed %s\n", path);
+            rc = 0;
+        }
+        tr_free(path);
+    }
+    tr_free(wasm_dir);
+    return rc;
+}
+
+static int cmd_list(void)
+{
+    printf("Available first-party components:\n");
+    for (size_t i = 0; i < TR_ARRAY_LEN(first_parties); i++)
+        printf("- %s (%s)\n", first_parties[i].name, first_parties[i].summary);
+    return 0;
+}
+
+static int cmd_update(const char *data_dir)
+{
+    char *wasm_dir = tr_asprintf("%s/wasm", data_dir);
+    int updated = 0, rc = 0;
+    for (size_t i = 0; i < TR_ARRAY_LEN(first_parties) && rc == 0; i++) {
+        if (!cli__first_party_installed(first_parties[i].name, wasm_dir)) continue;
+        rc = cli__scaffold_first_party(first_parties[i].name, wasm_dir, true);
+        updated++;
+    }
+    if (rc == 0 && updated == 0) printf("No first-party components installed in %s\n", wasm_dir);
+    tr_free(wasm_dir);
+    return rc;
+}
+
+int cli_components(int argc, char **argv)
+{
+    const char *data_dir = "traildepot";
+    static const struct option opts[] = {
+        {"data-dir", required_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+        if (c == 'd') {
+            data_dir = optarg;
+        } else if (c == 'h') {
+            usage(stdout);
+            return 0;
+        } else {
+            usage(stderr);
+            return 2;
+        }
+    }
+    /* Options may also follow the subcommand: `trail components add x --data-dir d`. */
+    char *rest[8];
+    int nrest = 0;
+    for (int i = optind; i < argc; i++) {
+        if (strcmp(argv[i], "--data-dir") == 0 && i + 1 < argc) {
+            data_dir = argv[++i];
+        } else if (strncmp(argv[i], "--data-dir=", 11) == 0) {
+            data_dir = argv[i] + 11;
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 0;
+        } else if (nrest < (int)TR_ARRAY_LEN(rest)) {
+            rest[nrest++] = argv[i];
+        }
+    }
+    if (nrest == 0) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = rest[0];
+    int want_args = strcmp(cmd, "add") == 0 || strcmp(cmd, "remove") == 0 ? 2 : 1;
+    if (nrest != want_args) {
+        fprintf(stderr, "trail components %s: expected %s\n", cmd,
+                want_args == 2 ? "one argument" : "no arguments");
+        return 2;
+    }
+    if (strcmp(cmd, "list") == 0) return cmd_list();
+    if (strcmp(cmd, "add") == 0) return cmd_add(data_dir, rest[1]);
+    if (strcmp(cmd, "installed") == 0) return cmd_installed(data_dir);
+    if (strcmp(cmd, "remove") == 0) return cmd_remove(data_dir, rest[1]);
+    if (strcmp(cmd, "update") == 0) return cmd_update(data_dir);
+    fprintf(stderr, "trail components: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return 2;
+}
