@@ -99,8 +99,10 @@ $(BUILD)/gen/embedded_files.c: tools/embed.sh $(TEMPLATE_FILES) $(SDK_TGZ) Makef
 	./tools/embed.sh $@ $(EMBED_ARGS)
 
 $(BUILD)/rel/embedded_files.o: $(BUILD)/gen/embedded_files.c
+	@mkdir -p $(@D)
 	$(CC) $(REL_CFLAGS) -c $< -o $@
 $(BUILD)/asan/embedded_files.o: $(BUILD)/gen/embedded_files.c
+	@mkdir -p $(@D)
 	$(CC) $(TEST_CFLAGS) -c $< -o $@
 
 # ---- our code ----

@@ -3,43 +3,12 @@
 #include "test.h"
 #include "base/base.h"
 #include "component/component.h"
-
-static unsigned char *read_engine(size_t *len)
-{
-    const char *root = getenv("TRAIL_ROOT");
-    char path[1024];
-    snprintf(path, sizeof path, "%s/node_modules/quickjs-wasi/quickjs.wasm", root ? root : ".");
-    FILE *f = fopen(path, "rb");
-    CHECK(f != NULL);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *p = tr_malloc((size_t)n + 4096);
-    CHECK_EQ(fread(p, 1, (size_t)n, f), n);
-    fclose(f);
-    *len = (size_t)n;
-    return p;
-}
-
-/* Appends a custom section (id 0, LEB128 size, LEB128 name length, name, payload). */
-static void add_custom(unsigned char *p, size_t *len, const char *name, const char *payload)
-{
-    size_t nl = strlen(name), pl = strlen(payload), size = 1 + nl + pl;
-    CHECK(nl < 128 && size < 128 * 128);
-    p[(*len)++] = 0;
-    p[(*len)++] = (unsigned char)(0x80 | (size & 0x7f));
-    p[(*len)++] = (unsigned char)(size >> 7);
-    p[(*len)++] = (unsigned char)nl;
-    memcpy(p + *len, name, nl);
-    *len += nl;
-    memcpy(p + *len, payload, pl);
-    *len += pl;
-}
+#include "e2e/fixtures.h"
 
 TEST(component_engine_hash_matches_build)
 {
     size_t len;
-    unsigned char *p = read_engine(&len);
+    unsigned char *p = fx_engine_bytes(&len, 4096);
     comp_wasm_info info;
     tr_error err = {0};
     CHECK_EQ(comp_wasm_parse(p, len, &info, &err), 0);
@@ -49,15 +18,15 @@ TEST(component_engine_hash_matches_build)
     CHECK(info.sections > 5);
     CHECK_EQ(comp_check(&info, &err), TR_EINVAL);
     CHECK_CONTAINS(err.msg, "bare engine module");
-    tr_free(p);
+    free(p);
 }
 
 TEST(component_sections_found_and_hash_unchanged)
 {
     size_t len;
-    unsigned char *p = read_engine(&len);
-    add_custom(p, &len, "trailbase.js", "export default 1;");
-    add_custom(p, &len, "trailbase.engine", "quickjs-wasi 3.6.2");
+    unsigned char *p = fx_engine_bytes(&len, 4096);
+    fx_add_custom(p, &len, "trailbase.js", "export default 1;");
+    fx_add_custom(p, &len, "trailbase.engine", "quickjs-wasi 3.6.2");
     comp_wasm_info info;
     tr_error err = {0};
     CHECK_EQ(comp_wasm_parse(p, len, &info, &err), 0);
@@ -66,17 +35,17 @@ TEST(component_sections_found_and_hash_unchanged)
     CHECK(info.source_map == NULL);
     CHECK_STR_EQ(info.engine_sha256, comp_engine_sha256());
     CHECK_EQ(comp_check(&info, &err), 0);
-    tr_free(p);
+    free(p);
 }
 
 TEST(component_foreign_engine_names_both_versions)
 {
     size_t len;
-    unsigned char *p = read_engine(&len);
+    unsigned char *p = fx_engine_bytes(&len, 4096);
     /* Change one byte inside the code of the last non-custom section: another engine build. */
     p[len - 200] ^= 0x01;
-    add_custom(p, &len, "trailbase.js", "export default 1;");
-    add_custom(p, &len, "trailbase.engine", "quickjs-wasi 3.5.0");
+    fx_add_custom(p, &len, "trailbase.js", "export default 1;");
+    fx_add_custom(p, &len, "trailbase.engine", "quickjs-wasi 3.5.0");
     comp_wasm_info info;
     tr_error err = {0};
     CHECK_EQ(comp_wasm_parse(p, len, &info, &err), 0);
@@ -84,7 +53,7 @@ TEST(component_foreign_engine_names_both_versions)
     CHECK_EQ(comp_check(&info, &err), TR_EENGINE);
     CHECK_CONTAINS(err.msg, "quickjs-wasi 3.5.0");
     CHECK_CONTAINS(err.msg, comp_engine_version());
-    tr_free(p);
+    free(p);
 }
 
 TEST(component_rejects_non_wasm_and_corrupt)
@@ -97,7 +66,7 @@ TEST(component_rejects_non_wasm_and_corrupt)
     CHECK_EQ(comp_wasm_parse((const unsigned char *)"", 0, &info, &err), TR_EPARSE);
 
     size_t len;
-    unsigned char *p = read_engine(&len);
+    unsigned char *p = fx_engine_bytes(&len, 4096);
     /* Truncated: the last section now overruns the end of the file. */
     CHECK_EQ(comp_wasm_parse(p, len - 1000, &info, &err), TR_EPARSE);
     CHECK_CONTAINS(err.msg, "overruns");
@@ -114,5 +83,5 @@ TEST(component_rejects_non_wasm_and_corrupt)
     /* A section size whose LEB128 never ends. */
     unsigned char leb[] = {0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0xff, 0xff, 0xff};
     CHECK_EQ(comp_wasm_parse(leb, sizeof leb, &info, &err), TR_EPARSE);
-    tr_free(p);
+    free(p);
 }

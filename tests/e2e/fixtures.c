@@ -1,0 +1,61 @@
+/* tests/e2e/fixtures.c: see fixtures.h. */
+#include "e2e/fixtures.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "test.h"
+
+unsigned char *fx_engine_bytes(size_t *len, size_t extra)
+{
+    const char *root = getenv("TRAIL_ROOT");
+    char path[1024];
+    snprintf(path, sizeof path, "%s/node_modules/quickjs-wasi/quickjs.wasm", root ? root : ".");
+    FILE *f = fopen(path, "rb");
+    CHECK(f != NULL);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *p = malloc((size_t)n + extra);
+    CHECK(p != NULL);
+    CHECK_EQ(fread(p, 1, (size_t)n, f), n);
+    fclose(f);
+    *len = (size_t)n;
+    return p;
+}
+
+static void put_leb(unsigned char *p, size_t *len, size_t v)
+{
+    do {
+        unsigned char b = v & 0x7f;
+        v >>= 7;
+        p[(*len)++] = (unsigned char)(b | (v ? 0x80 : 0));
+    } while (v);
+}
+
+void fx_add_custom(unsigned char *p, size_t *len, const char *name, const char *payload)
+{
+    size_t nl = strlen(name), pl = strlen(payload);
+    unsigned char tmp[8];
+    size_t tl = 0;
+    put_leb(tmp, &tl, nl);
+    p[(*len)++] = 0;
+    put_leb(p, len, tl + nl + pl);
+    memcpy(p + *len, tmp, tl);
+    *len += tl;
+    memcpy(p + *len, name, nl);
+    *len += nl;
+    memcpy(p + *len, payload, pl);
+    *len += pl;
+}
+
+unsigned char *fx_component(const char *js, const char *engine, bool foreign, size_t *len)
+{
+    size_t extra = strlen(js) + (engine ? strlen(engine) : 0) + 64;
+    unsigned char *p = fx_engine_bytes(len, extra);
+    if (foreign) p[*len - 200] ^= 0x01; /* inside the last code section's bodies */
+    fx_add_custom(p, len, "trailbase.js", js);
+    if (engine) fx_add_custom(p, len, "trailbase.engine", engine);
+    return p;
+}

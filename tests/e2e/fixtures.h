@@ -1,0 +1,21 @@
+/* tests/e2e/fixtures.h: component files made by the test itself from the pinned engine, for
+ * tests of validation and installation (components built by the real SDK are used where the
+ * JavaScript must run). */
+#ifndef TRAIL_TESTS_E2E_FIXTURES_H
+#define TRAIL_TESTS_E2E_FIXTURES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* The engine's module bytes (node_modules/quickjs-wasi/quickjs.wasm under $TRAIL_ROOT), with
+ * room for `extra` more bytes; free with free(). */
+unsigned char *fx_engine_bytes(size_t *len, size_t extra);
+
+/* Appends a custom section to p (which must have room for it). */
+void fx_add_custom(unsigned char *p, size_t *len, const char *name, const char *payload);
+
+/* The engine plus trailbase.js = js and trailbase.engine = engine (when not NULL). foreign:
+ * flip a byte of the engine's code so that its identity is another engine's. free() it. */
+unsigned char *fx_component(const char *js, const char *engine, bool foreign, size_t *len);
+
+#endif

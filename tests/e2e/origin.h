@@ -1,0 +1,37 @@
+/* tests/e2e/origin.h: a small HTTP/1.1 origin server on 127.0.0.1 inside the test process, for
+ * what trail downloads or fetches (component URLs, guest fetch): fixed routes, each with a status,
+ * a body, and an optional delay before answering (for timeouts). One connection at a time,
+ * `Connection: close` on every response. */
+#ifndef TRAIL_TESTS_E2E_ORIGIN_H
+#define TRAIL_TESTS_E2E_ORIGIN_H
+
+#include <pthread.h>
+#include <stddef.h>
+
+typedef struct th_origin_route {
+    const char *path; /* exact match on the request target */
+    int status;
+    const char *content_type;
+    const void *body;
+    size_t body_len;
+    int delay_ms; /* wait this long before answering */
+} th_origin_route;
+
+typedef struct th_origin {
+    int listen_fd;
+    int port;
+    const th_origin_route *routes; /* borrowed; must outlive the server */
+    size_t nroutes;
+    int requests; /* how many requests were answered */
+    pthread_t thread;
+    int stop_fd[2];
+} th_origin;
+
+/* Listens on an ephemeral loopback port and serves routes (unknown paths get 404). Returns 0. */
+int th_origin_start(th_origin *o, const th_origin_route *routes, size_t nroutes);
+void th_origin_stop(th_origin *o);
+
+/* A loopback port where nothing listens (connections are refused). */
+int th_closed_port(void);
+
+#endif
