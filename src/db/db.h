@@ -16,14 +16,19 @@ struct sqlite3;
 
 typedef struct db_conn db_conn;
 
+/* Paths inside the data directory. */
+#define DB_CONFIG_FILE     "config.textproto"
+#define DB_MAIN_FILE       "data/main.db"
+#define DB_MIGRATIONS_DIR  "migrations"
+
 /* Busy timeout set on every connection. */
 #define DB_BUSY_TIMEOUT_MS 5000
 /* The table that records applied migrations: (name TEXT PRIMARY KEY, applied_at INTEGER
  * milliseconds since the epoch, checksum TEXT: 16 hex digits of the FNV-1a 64 hash of the file). */
 #define DB_HISTORY_TABLE "_schema_history"
 
-/* Creates DIR/{config.textproto (commented default), data/, migrations/, wasm/} where missing,
- * and DIR itself (one level). Existing files are never touched. Errors: -errno with err naming the
+/* Creates DIR/{config.textproto (commented default: cfg_default_text()), data/, migrations/, wasm/}
+ * where missing, and DIR itself with any missing parents. Existing files are never touched. Errors: -errno with err naming the
  * path. */
 int db_datadir_init(const char *data_dir, tr_error *err);
 
@@ -38,13 +43,23 @@ void db_close(db_conn *c);
 /* The underlying SQLite handle, borrowed until db_close(). */
 struct sqlite3 *db_handle(db_conn *c);
 
-/* Applies the built-in migrations, then migrations_dir/*.sql in file-name order (byte order of the
- * names), each at most once, each in its own transaction, recorded in DB_HISTORY_TABLE.
+/* Applies the built-in migrations, then the *.sql files of migrations_dir in file-name order (byte
+ * order of the names), each at most once, each in its own transaction, recorded in DB_HISTORY_TABLE.
  * migrations_dir may be NULL or missing (only the built-in ones run). A file that changed after it
  * was applied is logged as a warning, not run again. A failing migration is rolled back (those
- * before it stay applied) and returns TR_ESQL with err "migration FILE failed: SQLite message";
+ * before it stay applied) and returns TR_ESQL with err "migration DIR/FILE failed at line N: SQLite
+ * message";
  * an unreadable file or directory returns -errno naming it. */
 int db_migrate(db_conn *c, const char *migrations_dir, tr_error *err);
+
+/* What db_migrate_run() did: migrations run now, already applied before, and already applied but
+ * changed since (each of those also logged as a warning). */
+typedef struct db_migrate_stats {
+    unsigned applied, skipped, changed;
+} db_migrate_stats;
+
+/* db_migrate() that also reports counts in *stats (may be NULL). */
+int db_migrate_run(db_conn *c, const char *migrations_dir, db_migrate_stats *stats, tr_error *err);
 
 /* Executes one or more SQL statements without results. Errors: TR_ESQL with SQLite's message. */
 int db_exec(db_conn *c, const char *sql, tr_error *err);

@@ -1,0 +1,259 @@
+/* config/config.c: trail's settings: their defaults, their schema for the textproto parser, the
+ * commented default file, and loading config.textproto.
+ *
+ * DESIGN: a section is one struct in config.h, one field table here, one row in top_fields, its
+ * defaults in cfg_init_defaults() and its lines in default_text. The unit test
+ * config_default_text_matches_defaults parses default_text and compares it with
+ * cfg_init_defaults(), so the documented file cannot drift from the code. Ranges reject values that
+ * are surely mistakes (a zero-byte header limit, a week-long timeout) at start-up, with the line. */
+#include "config/config.h"
+#include "config/config_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define KIB              1024ll
+#define MIB              (1024ll * 1024)
+#define DAY_MS           (24ll * 3600 * 1000)
+#define MAX_CONFIG_BYTES (1 << 20)
+
+/* ---- checks for string values ---- */
+
+static const char *check_address(const char *v)
+{
+    const char *want = "HOST:PORT with a port 0..65535, e.g. \"localhost:4000\"";
+    const char *colon = strrchr(v, ':');
+    if (colon == NULL || colon == v) return want;
+    const char *port = colon + 1;
+    size_t n = strlen(port);
+    if (n == 0 || n > 5 || strspn(port, "0123456789") != n || atoi(port) > 65535) return want;
+    if (strpbrk(v, " \t\r\n/") != NULL) return want;
+    return NULL;
+}
+
+static const char *check_time_zone(const char *v)
+{
+    if (v[0] == '\0' || strpbrk(v, " \t\r\n") != NULL || strstr(v, "..") != NULL)
+        return "an IANA time zone name such as \"UTC\" or \"Europe/Berlin\"";
+    return NULL;
+}
+
+static const char *check_host(const char *v)
+{
+    if (v[0] == '\0' || strpbrk(v, " \t\r\n/@?#") != NULL)
+        return "a host name such as \"api.example.com\" or \"*.example.com\" (no scheme, no path)";
+    return NULL;
+}
+
+/* ---- the schema ---- */
+
+#define INT_FIELD(ty, st, fld, lo, hi)                                                             \
+    {.name = #fld, .type = (ty), .offset = offsetof(st, fld), .min = (lo), .max = (hi)}
+#define STR_FIELD(st, fld, chk)                                                                    \
+    {.name = #fld, .type = CFG__STRING, .offset = offsetof(st, fld), .check = (chk)}
+
+static const cfg__field server_fields[] = {
+    STR_FIELD(cfg_server, address, check_address),
+    INT_FIELD(CFG__INT, cfg_server, runtime_threads, 0, 1024),
+    INT_FIELD(CFG__UINT64, cfg_server, max_body_bytes, 0, 1024 * 1024 * MIB),
+    INT_FIELD(CFG__UINT32, cfg_server, max_header_bytes, 1 * KIB, 64 * MIB),
+    INT_FIELD(CFG__UINT32, cfg_server, max_headers, 1, 100000),
+    INT_FIELD(CFG__UINT32, cfg_server, max_target_bytes, 64, 64 * MIB),
+    INT_FIELD(CFG__UINT32, cfg_server, idle_timeout_ms, 1, DAY_MS),
+    INT_FIELD(CFG__UINT32, cfg_server, header_timeout_ms, 1, DAY_MS),
+    INT_FIELD(CFG__UINT32, cfg_server, body_timeout_ms, 1, DAY_MS),
+    INT_FIELD(CFG__UINT32, cfg_server, shutdown_timeout_ms, 0, DAY_MS),
+    INT_FIELD(CFG__UINT32, cfg_server, max_connections, 1, 10000000),
+};
+static const cfg__schema server_schema = {"server", server_fields, TR_ARRAY_LEN(server_fields)};
+
+static const cfg__field runtime_fields[] = {
+    INT_FIELD(CFG__UINT32, cfg_runtime, memory_limit_mb, 1, 4096),
+    INT_FIELD(CFG__UINT32, cfg_runtime, deadline_ms, 1, DAY_MS),
+    INT_FIELD(CFG__UINT32, cfg_runtime, cpu_budget_ms, 1, DAY_MS),
+};
+static const cfg__schema runtime_schema = {"runtime", runtime_fields,
+                                           TR_ARRAY_LEN(runtime_fields)};
+
+static const cfg__field jobs_fields[] = {
+    STR_FIELD(cfg_jobs, time_zone, check_time_zone),
+};
+static const cfg__schema jobs_schema = {"jobs", jobs_fields, TR_ARRAY_LEN(jobs_fields)};
+
+static const cfg__field fetch_fields[] = {
+    {.name = "allowed_hosts",
+     .type = CFG__STRING_LIST,
+     .offset = offsetof(cfg_fetch, allowed_hosts),
+     .len_offset = offsetof(cfg_fetch, allowed_hosts_len),
+     .check = check_host},
+};
+static const cfg__schema fetch_schema = {"fetch", fetch_fields, TR_ARRAY_LEN(fetch_fields)};
+
+#define SECTION(fld, sch) {.name = #fld, .type = CFG__MESSAGE, .offset = offsetof(cfg, fld), .schema = &(sch)}
+static const cfg__field top_fields[] = {
+    SECTION(server, server_schema),
+    SECTION(runtime, runtime_schema),
+    SECTION(jobs, jobs_schema),
+    SECTION(fetch, fetch_schema),
+};
+static const cfg__schema top_schema = {"", top_fields, TR_ARRAY_LEN(top_fields)};
+
+/* ---- defaults ---- */
+
+void cfg_init_defaults(cfg *c)
+{
+    *c = (cfg){
+        .server =
+            {
+                .address = tr_strdup("localhost:4000"),
+                .runtime_threads = 0,
+                .max_body_bytes = 16 * MIB,
+                .max_header_bytes = 64 * KIB,
+                .max_headers = 100,
+                .max_target_bytes = 8 * KIB,
+                .idle_timeout_ms = 60000,
+                .header_timeout_ms = 10000,
+                .body_timeout_ms = 30000,
+                .shutdown_timeout_ms = 10000,
+                .max_connections = 10000,
+            },
+        .runtime =
+            {
+                .memory_limit_mb = 64,
+                .deadline_ms = 30000,
+                .cpu_budget_ms = 10000,
+            },
+        .jobs = {.time_zone = tr_strdup("UTC")},
+        .fetch = {.allowed_hosts = NULL, .allowed_hosts_len = 0},
+    };
+}
+
+static const char default_text[] =
+    "# trail configuration (protobuf text format).\n"
+    "#\n"
+    "# Every setting is shown with its default value. Lines starting with '#' are comments.\n"
+    "# Command-line flags (--address, --runtime-threads) override what is set here.\n"
+    "# Sizes are in bytes, durations in milliseconds.\n"
+    "\n"
+    "server {\n"
+    "  # Where the HTTP server listens, HOST:PORT. Flag: --address.\n"
+    "  address: \"localhost:4000\"\n"
+    "  # Worker threads, each with its own event loop, database connection and JavaScript\n"
+    "  # isolates; 0 means one per CPU. Flag: --runtime-threads.\n"
+    "  runtime_threads: 0\n"
+    "  # Largest request body accepted (16 MiB); larger requests get 413.\n"
+    "  max_body_bytes: 16777216\n"
+    "  # Largest header section of a request (64 KiB); larger gets 431.\n"
+    "  max_header_bytes: 65536\n"
+    "  # Most header fields in one request; more gets 431.\n"
+    "  max_headers: 100\n"
+    "  # Longest request target (path and query, 8 KiB); longer gets 414.\n"
+    "  max_target_bytes: 8192\n"
+    "  # A keep-alive connection idle this long is closed.\n"
+    "  idle_timeout_ms: 60000\n"
+    "  # A request whose headers take longer than this to arrive is dropped.\n"
+    "  header_timeout_ms: 10000\n"
+    "  # A request body that takes longer than this to arrive is dropped.\n"
+    "  body_timeout_ms: 30000\n"
+    "  # On SIGINT/SIGTERM, in-flight requests get this long to finish.\n"
+    "  shutdown_timeout_ms: 10000\n"
+    "  # Open connections per worker thread; beyond this new connections wait.\n"
+    "  max_connections: 10000\n"
+    "}\n"
+    "\n"
+    "runtime {\n"
+    "  # Linear memory each WebAssembly instance may grow to, in MiB.\n"
+    "  memory_limit_mb: 64\n"
+    "  # Wall-clock time one handler or job call may take.\n"
+    "  deadline_ms: 30000\n"
+    "  # CPU time one handler or job call may use.\n"
+    "  cpu_budget_ms: 10000\n"
+    "}\n"
+    "\n"
+    "jobs {\n"
+    "  # Time zone in which cron schedules are read (IANA name).\n"
+    "  time_zone: \"UTC\"\n"
+    "}\n"
+    "\n"
+    "fetch {\n"
+    "  # Hosts that handlers may send HTTP requests to, one line each, e.g.\n"
+    "  #   allowed_hosts: \"api.example.com\"\n"
+    "  #   allowed_hosts: \"*.example.org\"\n"
+    "  # None by default: outgoing requests are refused.\n"
+    "}\n";
+
+const char *cfg_default_text(void)
+{
+    return default_text;
+}
+
+/* ---- loading ---- */
+
+int cfg_parse(const char *name, const char *text, size_t len, cfg *c, tr_error *err)
+{
+    return cfg__parse_text(&top_schema, c, name, text, len, err);
+}
+
+int cfg_load_file(const char *path, cfg *c, tr_error *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int rc = -errno;
+        return tr_error_set(err, rc, "%s: cannot open config file: %s", path, tr_strerror(rc));
+    }
+    tr_buf text = TR_BUF_INIT;
+    int rc = 0;
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        rc = -errno;
+        tr_error_set(err, rc, "%s: %s", path, tr_strerror(rc));
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        rc = tr_error_set(err, TR_ECONFIG, "%s: not a regular file", path);
+        goto out;
+    }
+    for (;;) {
+        if (text.len >= MAX_CONFIG_BYTES) {
+            rc = tr_error_set(err, TR_ELIMIT, "%s: config file larger than %d bytes", path,
+                              MAX_CONFIG_BYTES);
+            goto out;
+        }
+        tr_buf_reserve(&text, 16384);
+        ssize_t n = read(fd, text.data + text.len, text.cap - text.len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            rc = -errno;
+            tr_error_set(err, rc, "%s: read: %s", path, tr_strerror(rc));
+            goto out;
+        }
+        if (n == 0) break;
+        text.len += (size_t)n;
+        text.data[text.len] = '\0';
+    }
+    rc = cfg_parse(path, text.data, text.len, c, err);
+out:
+    tr_buf_free(&text);
+    close(fd);
+    return rc;
+}
+
+void cfg_set_string(char **field, const char *value)
+{
+    tr_free(*field);
+    *field = tr_strdup(value);
+}
+
+void cfg_deinit(cfg *c)
+{
+    tr_free(c->server.address);
+    tr_free(c->jobs.time_zone);
+    for (size_t i = 0; i < c->fetch.allowed_hosts_len; i++) tr_free(c->fetch.allowed_hosts[i]);
+    tr_free(c->fetch.allowed_hosts);
+    memset(c, 0, sizeof *c);
+}

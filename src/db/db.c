@@ -1,0 +1,111 @@
+/* db/db.c: opening and closing SQLite connections, and small query helpers.
+ *
+ * DESIGN: every connection is set up the same way so that any worker's connection behaves like
+ * any other: WAL (readers never wait for the writer), synchronous=NORMAL (durable across a crash of
+ * trail; the last transactions may be lost only on power loss, the usual WAL trade-off), a busy
+ * timeout so that concurrent writers wait instead of failing, foreign keys enforced, extended
+ * result codes, and the uuid functions registered. */
+#include "db/db_internal.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+int db__sql_error(sqlite3 *db, tr_error *err, const char *what)
+{
+    return tr_error_set(err, TR_ESQL, "%s: %s", what, db ? sqlite3_errmsg(db) : "out of memory");
+}
+
+static int setup(sqlite3 *db, const char *path, tr_error *err)
+{
+    char what[600];
+    snprintf(what, sizeof what, "open %s", path);
+    sqlite3_extended_result_codes(db, 1);
+    if (sqlite3_busy_timeout(db, DB_BUSY_TIMEOUT_MS) != SQLITE_OK) return db__sql_error(db, err, what);
+    if (db__uuid_register(db) != SQLITE_OK) return db__sql_error(db, err, what);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, "PRAGMA journal_mode=WAL", -1, &st, NULL) != SQLITE_OK)
+        return db__sql_error(db, err, what);
+    int rc = sqlite3_step(st);
+    char mode[16] = "";
+    if (rc == SQLITE_ROW) {
+        const unsigned char *m = sqlite3_column_text(st, 0);
+        snprintf(mode, sizeof mode, "%s", m ? (const char *)m : "");
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW) return db__sql_error(db, err, what);
+    bool in_memory = strcmp(path, ":memory:") == 0 || path[0] == '\0';
+    if (strcmp(mode, "wal") != 0 && !in_memory)
+        return tr_error_set(err, TR_ESQL, "%s: could not switch to WAL mode (journal mode is %s)",
+                            what, mode);
+    if (sqlite3_exec(db, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON", NULL, NULL, NULL) !=
+        SQLITE_OK)
+        return db__sql_error(db, err, what);
+    return 0;
+}
+
+int db_open(const char *path, db_conn **out, tr_error *err)
+{
+    sqlite3 *db = NULL;
+    /* NOMUTEX: a connection belongs to one thread (see db.h), so SQLite's own locking of the
+     * connection would be pure overhead. */
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
+        char what[600];
+        snprintf(what, sizeof what, "open %s", path);
+        int rc = db__sql_error(db, err, what);
+        sqlite3_close(db);
+        return rc;
+    }
+    int rc = setup(db, path, err);
+    if (rc < 0) {
+        sqlite3_close(db);
+        return rc;
+    }
+    db_conn *c = tr_calloc(1, sizeof *c);
+    c->db = db;
+    *out = c;
+    return 0;
+}
+
+void db_close(db_conn *c)
+{
+    if (c == NULL) return;
+    /* Lets SQLite refresh planner statistics it found missing during this connection's life. */
+    sqlite3_exec(c->db, "PRAGMA optimize", NULL, NULL, NULL);
+    if (sqlite3_close(c->db) != SQLITE_OK) {
+        tr_log_error("db: closing with unfinalized statements: %s", sqlite3_errmsg(c->db));
+        sqlite3_close_v2(c->db);
+    }
+    tr_free(c);
+}
+
+struct sqlite3 *db_handle(db_conn *c)
+{
+    return c->db;
+}
+
+int db_exec(db_conn *c, const char *sql, tr_error *err)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(c->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        int rc = tr_error_set(err, TR_ESQL, "%s", msg ? msg : sqlite3_errmsg(c->db));
+        sqlite3_free(msg);
+        return rc;
+    }
+    return 0;
+}
+
+int db_query_int(db_conn *c, const char *sql, int64_t *out, tr_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return tr_error_set(err, TR_ESQL, "%s", sqlite3_errmsg(c->db));
+    int rc = sqlite3_step(st);
+    int ret = 0;
+    if (rc == SQLITE_ROW) *out = sqlite3_column_int64(st, 0);
+    else if (rc == SQLITE_DONE) ret = tr_error_set(err, TR_ENOTFOUND, "query returned no row");
+    else ret = tr_error_set(err, TR_ESQL, "%s", sqlite3_errmsg(c->db));
+    sqlite3_finalize(st);
+    return ret;
+}

@@ -1,0 +1,20 @@
+/* db/db_internal.h: helpers shared by the files of src/db/ only. */
+#ifndef TRAIL_DB_DB_INTERNAL_H
+#define TRAIL_DB_DB_INTERNAL_H
+
+#include <sqlite3.h>
+
+#include "db/db.h"
+
+struct db_conn {
+    sqlite3 *db;
+};
+
+/* Registers uuid_v7(), uuid_text() and uuid_parse() on db. Returns a SQLite result code. */
+int db__uuid_register(sqlite3 *db);
+
+/* Records SQLite's current error message on db as TR_ESQL in err, prefixed by what was being
+ * done ("open data/main.db"); returns TR_ESQL. */
+int db__sql_error(sqlite3 *db, tr_error *err, const char *what);
+
+#endif
