@@ -1,0 +1,58 @@
+/// <reference path="../types/globals.d.ts" preserve="true" />
+// trailbase-wasm/fs: read-only access to files under the directory trail was started with
+// (`trail run --runtime-root-fs DIR`). Paths are absolute inside that root (`/data/config.json`
+// is DIR/data/config.json); nothing outside it is reachable. Without the flag every call rejects.
+//
+// A failure rejects with an Error whose `code` is e.g. "ENOENT", "EACCES", "ENOTDIR", "EISDIR"
+// or "ENOSYS" (no root configured).
+
+import { host, hostWith } from "./host.js";
+
+export interface DirEntry {
+    name: string;
+    isFile: boolean;
+    isDirectory: boolean;
+    isSymlink: boolean;
+}
+
+export interface FileInfo {
+    /** Size in bytes. */
+    size: number;
+    /** Last modification, ms since the epoch. */
+    mtimeMs: number;
+    isFile: boolean;
+    isDirectory: boolean;
+}
+
+// Kinds as the host reports them (docs/guest-abi.md).
+const FILE = 0;
+const DIR = 1;
+const SYMLINK = 2;
+
+/** The file's bytes. */
+export async function readFile(path: string): Promise<Uint8Array> {
+    return hostWith("fsReadFile").fsReadFile(path);
+}
+
+/** The file decoded as UTF-8 (invalid sequences become U+FFFD). */
+export async function readTextFile(path: string): Promise<string> {
+    const bytes = await hostWith("fsReadFile").fsReadFile(path);
+    return host().decodeUtf8(bytes);
+}
+
+/** The entries of a directory, sorted by name, without `.` and `..`. */
+export async function readDir(path: string): Promise<DirEntry[]> {
+    const entries = await hostWith("fsReadDir").fsReadDir(path);
+    return entries.map(([name, kind]) => ({
+        name,
+        isFile: kind === FILE,
+        isDirectory: kind === DIR,
+        isSymlink: kind === SYMLINK,
+    }));
+}
+
+/** Information about a file or directory (a symlink is followed). */
+export async function stat(path: string): Promise<FileInfo> {
+    const [kind, size, mtimeMs] = await hostWith("fsStat").fsStat(path);
+    return { size, mtimeMs, isFile: kind === FILE, isDirectory: kind === DIR };
+}

@@ -1,0 +1,41 @@
+// The functions trail installs as `globalThis.__trailhost` (docs/guest-abi.md). Internal to the
+// SDK: user code goes through the typed wrappers in http/db/job/fs.
+//
+// DESIGN: looked up on every call instead of captured at module evaluation, so that tests (and
+// users unit-testing their handlers under Node) can install a host after importing the SDK.
+// One global property read per call is noise next to the call itself.
+
+export interface TrailHost {
+    log(level: number, message: string): void;
+    query(sql: string, params: readonly unknown[]): Promise<any[][]>;
+    execute(sql: string, params: readonly unknown[]): Promise<number>;
+    encodeUtf8(text: string): Uint8Array;
+    decodeUtf8(bytes: Uint8Array): string;
+
+    // Planned (docs/guest-abi.md, "planned"): optional until the host implements them.
+    txBegin?(): Promise<number>;
+    txQuery?(tx: number, sql: string, params: readonly unknown[]): Promise<any[][]>;
+    txExecute?(tx: number, sql: string, params: readonly unknown[]): Promise<number>;
+    txCommit?(tx: number): Promise<void>;
+    txRollback?(tx: number): Promise<void>;
+    fsReadFile?(path: string): Promise<Uint8Array>;
+    fsReadDir?(path: string): Promise<[string, number][]>;
+    fsStat?(path: string): Promise<[number, number, number]>;
+}
+
+export function host(): TrailHost {
+    const h = (globalThis as { __trailhost?: TrailHost }).__trailhost;
+    if (h === undefined) {
+        throw new Error("trailbase-wasm: no __trailhost; this code must run inside trail");
+    }
+    return h;
+}
+
+/** The host, after checking that it provides the planned function `name` (an Error if not). */
+export function hostWith(name: keyof TrailHost): Required<TrailHost> {
+    const h = host();
+    if (typeof h[name] !== "function") {
+        throw new Error(`trailbase-wasm: this version of trail does not provide ${name}()`);
+    }
+    return h as Required<TrailHost>;
+}

@@ -1,0 +1,409 @@
+/// <reference path="../types/globals.d.ts" preserve="true" />
+// trailbase-wasm/http: routes (HttpHandler), the request a handler receives (HttpRequest), what
+// it returns (HttpResponse, a string, bytes) and how it fails with a status (HttpError).
+//
+// DESIGN: this code runs for every request inside the component, so the hot path allocates only
+// what it must: the host matches the route and decodes path parameters; HttpRequest copies the
+// host's fields without parsing anything up front (query and headers are scanned on demand);
+// an HttpResponse *is* the host's response shape { status, headers, body }, passed through as is.
+
+import { host } from "./host.js";
+
+/** An HTTP method as it appears in the manifest; `*` is the catch-all of HttpHandler.all(). */
+export type HttpMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS" | "*";
+
+/** Header name/value pairs, in order; a name may repeat. */
+export type HeaderList = [string, string][];
+
+/**
+ * Response headers: an object (an array value gives the header once per element, e.g.
+ * `{"Set-Cookie": ["a=1", "b=2"]}`) or any iterable of `[name, value]` pairs.
+ */
+export type HttpHeadersInit =
+    | Readonly<Record<string, string | readonly string[]>>
+    | Iterable<readonly [string, string]>;
+
+export interface HttpResponseInit {
+    /** The status code, 100 to 599 (default 200). */
+    status?: number;
+    headers?: HttpHeadersInit;
+}
+
+/** The request as the host passes it to `dispatch()` (docs/guest-abi.md). */
+export interface HostRequest {
+    method: string;
+    url: string;
+    path: string;
+    query: string;
+    params: Record<string, string>;
+    headers: [string, string][];
+    body: Uint8Array;
+}
+
+/** The response as the host expects it back from `dispatch()` (docs/guest-abi.md). */
+export interface HostResponse {
+    status: number;
+    headers: HeaderList;
+    body: string | Uint8Array;
+}
+
+const TEXT = "text/plain; charset=utf-8";
+const JSON_TYPE = "application/json";
+const OCTETS = "application/octet-stream";
+
+// ---------------------------------------------------------------------------------------------
+// Requests
+
+/** The request a handler receives. */
+export class HttpRequest {
+    /** Upper case: `GET`, `POST`, ... */
+    readonly method: string;
+    /** The request target as received: path and query, e.g. `/search?q=a%20b`. */
+    readonly url: string;
+    /** The path part of `url`, not percent-decoded. */
+    readonly path: string;
+    /** The raw query string without `?`; `""` when there is none. */
+    readonly query: string;
+    /** The route's path parameters, percent-decoded. */
+    readonly params: Readonly<Record<string, string>>;
+    /** All request headers as `[name, value]` pairs in arrival order; names are lower case. */
+    readonly headers: readonly (readonly [string, string])[];
+    private readonly _body: Uint8Array;
+
+    constructor(request: HostRequest) {
+        this.method = request.method;
+        this.url = request.url;
+        this.path = request.path;
+        this.query = request.query;
+        this.params = request.params;
+        this.headers = request.headers;
+        this._body = request.body;
+    }
+
+    /** The path parameter `name` of the route (`/users/:name` or `/users/{name}`), or null. */
+    getPathParam(name: string): string | null {
+        return Object.hasOwn(this.params, name) ? this.params[name]! : null;
+    }
+
+    /**
+     * The first value of the query parameter `name`, percent-decoded (`+` is a space); `""`
+     * for `?name` or `?name=`; null when absent.
+     */
+    getQueryParam(name: string): string | null {
+        const q = this.query;
+        const n = q.length;
+        let start = 0;
+        while (start < n) {
+            let end = q.indexOf("&", start);
+            if (end < 0) end = n;
+            let eq = q.indexOf("=", start);
+            if (eq < 0 || eq > end) eq = end;
+            if (
+                (eq - start === name.length && q.startsWith(name, start)) ||
+                (needsDecoding(q, start, eq) && decodeQueryComponent(q.slice(start, eq)) === name)
+            ) {
+                return eq === end ? "" : decodeQueryComponent(q.slice(eq + 1, end));
+            }
+            start = end + 1;
+        }
+        return null;
+    }
+
+    /** Every value of the query parameter `name`, percent-decoded, in order. */
+    getQueryParams(name: string): string[] {
+        const out: string[] = [];
+        for (const part of this.query.split("&")) {
+            if (part === "") continue;
+            const eq = part.indexOf("=");
+            const key = decodeQueryComponent(eq < 0 ? part : part.slice(0, eq));
+            if (key === name) out.push(eq < 0 ? "" : decodeQueryComponent(part.slice(eq + 1)));
+        }
+        return out;
+    }
+
+    /**
+     * The header `name` (case-insensitive), or null. A header that arrived several times is
+     * returned as its values joined with ", ".
+     */
+    getHeader(name: string): string | null {
+        const lname = name.toLowerCase();
+        const h = this.headers;
+        let found: string | null = null;
+        for (let i = 0; i < h.length; i++) {
+            const pair = h[i]!;
+            if (pair[0] === lname) found = found === null ? pair[1] : found + ", " + pair[1];
+        }
+        return found;
+    }
+
+    /** The raw body (empty when the request has none). */
+    body(): Uint8Array {
+        return this._body;
+    }
+
+    /** The body decoded as UTF-8 (invalid sequences become U+FFFD). */
+    text(): string {
+        return this._body.length === 0 ? "" : host().decodeUtf8(this._body);
+    }
+
+    /**
+     * The body parsed as JSON. Invalid JSON (or an empty body) throws an HttpError(400), which
+     * answers the request with 400 unless the handler catches it.
+     */
+    json<T = any>(): T {
+        const text = this.text();
+        try {
+            return JSON.parse(text) as T;
+        } catch (e) {
+            throw new HttpError(400, `invalid JSON in request body: ${(e as Error).message}`);
+        }
+    }
+}
+
+function needsDecoding(q: string, start: number, end: number): boolean {
+    for (let i = start; i < end; i++) {
+        const c = q.charCodeAt(i);
+        if (c === 37 /* % */ || c === 43 /* + */) return true;
+    }
+    return false;
+}
+
+/** Percent-decodes a query component; `+` is a space; malformed escapes are kept as written. */
+function decodeQueryComponent(s: string): string {
+    if (s.indexOf("%") < 0) return s.indexOf("+") < 0 ? s : s.replaceAll("+", " ");
+    const plain = s.replaceAll("+", " ");
+    try {
+        return decodeURIComponent(plain);
+    } catch {
+        return decodeLenient(plain);
+    }
+}
+
+// decodeURIComponent refuses malformed input; a query string from the network may be anything.
+// Decode the valid %XX escapes to bytes, keep the rest, and let UTF-8 decoding replace invalid
+// sequences with U+FFFD.
+function decodeLenient(s: string): string {
+    const h = host();
+    const bytes: number[] = [];
+    for (let i = 0; i < s.length; ) {
+        const c = s.charCodeAt(i);
+        if (c === 37 && i + 2 < s.length && isHex(s.charCodeAt(i + 1)) && isHex(s.charCodeAt(i + 2))) {
+            bytes.push(parseInt(s.slice(i + 1, i + 3), 16));
+            i += 3;
+        } else {
+            const cp = s.codePointAt(i)!;
+            const len = cp > 0xffff ? 2 : 1;
+            for (const b of h.encodeUtf8(s.slice(i, i + len))) bytes.push(b);
+            i += len;
+        }
+    }
+    return h.decodeUtf8(new Uint8Array(bytes));
+}
+
+function isHex(c: number): boolean {
+    return (c >= 48 && c <= 57) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Responses
+
+/**
+ * A response with a status, headers and a body. The static helpers set the content type;
+ * headers given in `init` come after it, and a `content-type` among them replaces it.
+ */
+export class HttpResponse {
+    declare status: number;
+    declare headers: HeaderList;
+    declare body: string | Uint8Array;
+
+    /**
+     * A string body is sent as `text/plain; charset=utf-8`, bytes as
+     * `application/octet-stream`; `null` sends no body.
+     */
+    constructor(body?: string | Uint8Array | null, init?: HttpResponseInit) {
+        const b = body ?? "";
+        this.status = checkStatus(init?.status ?? 200);
+        this.headers = headerList(body == null ? null : typeof b === "string" ? TEXT : OCTETS, init?.headers);
+        this.body = b;
+    }
+
+    /** `data` as JSON (`application/json`). A bigint is written as a JSON number. */
+    static json(data: unknown, init?: HttpResponseInit): HttpResponse {
+        return make(stringifyJson(data), JSON_TYPE, init);
+    }
+
+    /** Plain text (`text/plain; charset=utf-8`). */
+    static text(text: string, init?: HttpResponseInit): HttpResponse {
+        return make(text, TEXT, init);
+    }
+
+    /** HTML (`text/html; charset=utf-8`). */
+    static html(html: string, init?: HttpResponseInit): HttpResponse {
+        return make(html, "text/html; charset=utf-8", init);
+    }
+
+    /** Bytes (`application/octet-stream` unless `init.headers` sets a content type). */
+    static bytes(data: Uint8Array | ArrayBuffer, init?: HttpResponseInit): HttpResponse {
+        return make(data instanceof Uint8Array ? data : new Uint8Array(data), OCTETS, init);
+    }
+
+    /** An empty response: 204 No Content unless `init.status` says otherwise. */
+    static noContent(init?: HttpResponseInit): HttpResponse {
+        const r = make("", null, init);
+        if (init?.status === undefined) r.status = 204;
+        return r;
+    }
+
+    /** A redirect to `location` (302 Found by default; 301, 303, 307, 308 also make sense). */
+    static redirect(location: string, status = 302): HttpResponse {
+        return make("", null, { status, headers: [["location", location]] });
+    }
+}
+
+function make(body: string | Uint8Array, contentType: string | null, init: HttpResponseInit | undefined) {
+    const r: HttpResponse = Object.create(HttpResponse.prototype);
+    r.status = init === undefined || init.status === undefined ? 200 : checkStatus(init.status);
+    r.headers = headerList(contentType, init?.headers);
+    r.body = body;
+    return r;
+}
+
+function checkStatus(status: number): number {
+    if (!Number.isInteger(status) || status < 100 || status > 599) {
+        throw new RangeError(`HTTP status must be an integer from 100 to 599, got ${String(status)}`);
+    }
+    return status;
+}
+
+function headerList(contentType: string | null, init: HttpHeadersInit | undefined): HeaderList {
+    if (init === undefined) return contentType === null ? [] : [["content-type", contentType]];
+    const out: HeaderList = [];
+    let hasType = false;
+    const add = (name: string, value: string) => {
+        if (typeof name !== "string" || typeof value !== "string") {
+            throw new TypeError(`header names and values must be strings (${String(name)})`);
+        }
+        if (!hasType && name.length === 12 && name.toLowerCase() === "content-type") hasType = true;
+        out.push([name, value]);
+    };
+    if (typeof (init as Iterable<unknown>)[Symbol.iterator] === "function") {
+        for (const [name, value] of init as Iterable<readonly [string, string]>) add(name, value);
+    } else {
+        const obj = init as Readonly<Record<string, string | readonly string[]>>;
+        for (const name of Object.keys(obj)) {
+            const value = obj[name]!;
+            if (typeof value === "string") add(name, value);
+            else for (const v of value) add(name, v);
+        }
+    }
+    if (!hasType && contentType !== null) out.unshift(["content-type", contentType]);
+    return out;
+}
+
+function stringifyJson(data: unknown): string {
+    let s: string | undefined;
+    try {
+        s = JSON.stringify(data);
+    } catch (e) {
+        if (!(e instanceof TypeError) || !/bigint/i.test(e.message)) throw e;
+        s = JSON.stringify(data, bigintReplacer);
+    }
+    return s === undefined ? "null" : s;
+}
+
+// Only on the slow path (data holds a bigint, e.g. a 64-bit INTEGER from the database).
+function bigintReplacer(_key: string, value: unknown): unknown {
+    if (typeof value !== "bigint") return value;
+    const raw = (JSON as { rawJSON?: (text: string) => unknown }).rawJSON;
+    return raw !== undefined ? raw(value.toString()) : value.toString();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+const STATUS_TEXT: Record<number, string> = {
+    400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+    405: "Method Not Allowed", 406: "Not Acceptable", 409: "Conflict", 410: "Gone",
+    413: "Content Too Large", 415: "Unsupported Media Type", 422: "Unprocessable Content",
+    429: "Too Many Requests", 500: "Internal Server Error", 501: "Not Implemented",
+    502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
+};
+
+/**
+ * Throw this from a handler to answer with `status` and the JSON body `{"error": message}`.
+ * `headers` are added to the response (e.g. `Retry-After` with a 429).
+ */
+export class HttpError extends Error {
+    readonly status: number;
+    readonly headers: HttpHeadersInit | undefined;
+
+    constructor(status: number, message?: string, init?: { headers?: HttpHeadersInit; cause?: unknown }) {
+        super(message ?? STATUS_TEXT[status] ?? `HTTP ${status}`, init?.cause === undefined ? undefined : { cause: init.cause });
+        this.name = "HttpError";
+        this.status = checkStatus(status);
+        this.headers = init?.headers;
+    }
+
+    /** The response this error answers with. */
+    toResponse(): HttpResponse {
+        return HttpResponse.json({ error: this.message }, { status: this.status, headers: this.headers });
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Routes
+
+/** What a handler may return (or resolve to). */
+export type HttpResult = string | Uint8Array | HttpResponse;
+
+/** A request handler. */
+export type HttpHandlerFn = (req: HttpRequest) => HttpResult | Promise<HttpResult>;
+
+/**
+ * A route: a method, a path and a handler. Paths are matched by trail: literal segments,
+ * parameters `:name` or `{name}` (one segment each, available through `getPathParam`), and a
+ * final `*` that matches the rest of the path.
+ */
+export class HttpHandler {
+    readonly method: HttpMethod;
+    readonly path: string;
+    readonly handler: HttpHandlerFn;
+
+    private constructor(method: HttpMethod, path: string, handler: HttpHandlerFn) {
+        if (typeof path !== "string" || path[0] !== "/" || /[\s?#]/.test(path)) {
+            throw new TypeError(`route path must start with "/" and contain no spaces, "?" or "#": ${JSON.stringify(path)}`);
+        }
+        if (typeof handler !== "function") {
+            throw new TypeError(`the handler of ${method} ${path} is not a function`);
+        }
+        this.method = method;
+        this.path = path;
+        this.handler = handler;
+    }
+
+    static get(path: string, handler: HttpHandlerFn): HttpHandler {
+        return new HttpHandler("GET", path, handler);
+    }
+    static post(path: string, handler: HttpHandlerFn): HttpHandler {
+        return new HttpHandler("POST", path, handler);
+    }
+    static put(path: string, handler: HttpHandlerFn): HttpHandler {
+        return new HttpHandler("PUT", path, handler);
+    }
+    static patch(path: string, handler: HttpHandlerFn): HttpHandler {
+        return new HttpHandler("PATCH", path, handler);
+    }
+    static delete(path: string, handler: HttpHandlerFn): HttpHandler {
+        return new HttpHandler("DELETE", path, handler);
+    }
+    static head(path: string, handler: HttpHandlerFn): HttpHandler {
+        return new HttpHandler("HEAD", path, handler);
+    }
+    static options(path: string, handler: HttpHandlerFn): HttpHandler {
+        return new HttpHandler("OPTIONS", path, handler);
+    }
+    /** Every method not matched by a more specific route on the same path. */
+    static all(path: string, handler: HttpHandlerFn): HttpHandler {
+        return new HttpHandler("*", path, handler);
+    }
+}
