@@ -69,6 +69,7 @@ static const cfg__field server_fields[] = {
     INT_FIELD(CFG__UINT32, cfg_server, body_timeout_ms, 1, DAY_MS),
     INT_FIELD(CFG__UINT32, cfg_server, shutdown_timeout_ms, 0, DAY_MS),
     INT_FIELD(CFG__UINT32, cfg_server, max_connections, 1, 10000000),
+    {.name = "access_log", .type = CFG__BOOL, .offset = offsetof(cfg_server, access_log)},
 };
 static const cfg__schema server_schema = {"server", server_fields, TR_ARRAY_LEN(server_fields)};
 
@@ -121,6 +122,7 @@ void cfg_init_defaults(cfg *c)
                 .body_timeout_ms = 30000,
                 .shutdown_timeout_ms = 10000,
                 .max_connections = 10000,
+                .access_log = true,
             },
         .runtime =
             {
@@ -164,6 +166,9 @@ static const char default_text[] =
     "  shutdown_timeout_ms: 10000\n"
     "  # Open connections per worker thread; beyond this new connections wait.\n"
     "  max_connections: 10000\n"
+    "  # One line per request on stdout (method, path, status, bytes, microseconds).\n"
+    "  # Flag: --quiet turns it off.\n"
+    "  access_log: true\n"
     "}\n"
     "\n"
     "runtime {\n"

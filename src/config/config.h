@@ -11,6 +11,7 @@
 #ifndef TRAIL_CONFIG_CONFIG_H
 #define TRAIL_CONFIG_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,6 +30,7 @@ typedef struct cfg_server {
     uint32_t body_timeout_ms;     /* slow body, 30000 */
     uint32_t shutdown_timeout_ms; /* in-flight requests on SIGTERM, 10000 */
     uint32_t max_connections;     /* per worker, 10000 */
+    bool access_log;              /* one line per request to stdout, true; --quiet clears it */
 } cfg_server;
 
 /* `runtime { ... }`: limits for each guest call (WASM handlers and jobs). */
