@@ -292,8 +292,8 @@ function headerList(contentType: string | null, init: HttpHeadersInit | undefine
         const obj = init as Readonly<Record<string, string | readonly string[]>>;
         for (const name of Object.keys(obj)) {
             const value = obj[name]!;
-            if (typeof value === "string") add(name, value);
-            else for (const v of value) add(name, v);
+            if (Array.isArray(value)) for (const v of value) add(name, v);
+            else add(name, value as string);
         }
     }
     if (!hasType && contentType !== null) out.unshift(["content-type", contentType]);

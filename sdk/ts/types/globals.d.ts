@@ -142,7 +142,7 @@ interface Response {
     readonly statusText: string;
     readonly url: string;
     arrayBuffer(): Promise<ArrayBuffer>;
-    bytes(): Promise<Uint8Array>;
+    bytes(): Promise<Uint8Array<ArrayBuffer>>;
     json(): Promise<any>;
     text(): Promise<string>;
 }

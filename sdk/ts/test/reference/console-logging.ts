@@ -1,0 +1,3 @@
+console.log("Info message");
+console.warn("Warning message");
+console.error("Error message");
