@@ -63,6 +63,12 @@ char *tr_arena_strndup(tr_arena *a, const char *s, size_t n);
 void tr_arena_reset(tr_arena *a); /* frees all but the first chunk */
 void tr_arena_deinit(tr_arena *a);
 
+/* ---- files ---- */
+/* Reads the whole file at path into out (appending), refusing files over max_bytes. */
+int tr_read_file(const char *path, size_t max_bytes, tr_buf *out, tr_error *err);
+/* Writes (data, len) to path atomically: a temporary file in the same directory, fsync, rename. */
+int tr_write_file_atomic(const char *path, const void *data, size_t len, tr_error *err);
+
 /* ---- logging: errors and warnings to stderr, info to stderr, access log to stdout ---- */
 typedef enum tr_log_level {
     TR_LOG_DEBUG,

@@ -1,5 +1,5 @@
-/* component/fileio.c: whole-file reads and atomic writes for component files. */
-#include "component/component_io.h"
+/* base/file.c: whole-file reads and atomic writes. */
+#include "base/base.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int comp_read_file(const char *path, size_t max_bytes, tr_buf *out, tr_error *err)
+int tr_read_file(const char *path, size_t max_bytes, tr_buf *out, tr_error *err)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return tr_error_set(err, -errno, "cannot open %s: %s", path, strerror(errno));
@@ -43,7 +43,7 @@ int comp_read_file(const char *path, size_t max_bytes, tr_buf *out, tr_error *er
     return 0;
 }
 
-int comp_write_file_atomic(const char *path, const void *data, size_t len, tr_error *err)
+int tr_write_file_atomic(const char *path, const void *data, size_t len, tr_error *err)
 {
     char *tmp = tr_asprintf("%s.tmp-%d", path, (int)getpid());
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

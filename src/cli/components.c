@@ -122,7 +122,7 @@ static int add_bytes(const char *wasm_dir, const char *src, const tr_buf *bytes)
                   src, dest, name);
     } else if (mkdir_p(wasm_dir) < 0) {
         rc = fail("cannot create %s: %s", wasm_dir, strerror(errno));
-    } else if (comp_write_file_atomic(dest, bytes->data, bytes->len, &err) < 0) {
+    } else if (tr_write_file_atomic(dest, bytes->data, bytes->len, &err) < 0) {
         rc = fail("%s", err.msg);
     } else {
         printf("Installed %s (%zu bytes, %.*s) as %s\n", src, bytes->len,
@@ -152,7 +152,7 @@ static int cmd_add(const char *data_dir, const char *what)
                                   "components list`), nor a file, nor an http(s) URL",
                                   what);
             else
-                rc = comp_read_file(what, COMP_MAX_FILE_BYTES, &bytes, &err);
+                rc = tr_read_file(what, COMP_MAX_FILE_BYTES, &bytes, &err);
         }
         rc = rc < 0 ? fail("%s", err.msg) : add_bytes(wasm_dir, what, &bytes);
         tr_buf_free(&bytes);
@@ -166,7 +166,7 @@ static void print_component(const char *path, const char *wasm_dir)
     tr_buf bytes = TR_BUF_INIT;
     tr_error err = {0};
     const char *rel = path + strlen(wasm_dir) + 1;
-    if (comp_read_file(path, COMP_MAX_FILE_BYTES, &bytes, &err) < 0) {
+    if (tr_read_file(path, COMP_MAX_FILE_BYTES, &bytes, &err) < 0) {
         printf("%-32s  unreadable: %s\n", rel, err.msg);
         return;
     }

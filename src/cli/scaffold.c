@@ -57,7 +57,7 @@ bool cli__first_party_installed(const char *name, const char *wasm_dir)
     (void)name; /* one first-party component so far */
     char *pkg = tr_asprintf("%s/package.json", wasm_dir);
     tr_buf b = TR_BUF_INIT;
-    bool yes = comp_read_file(pkg, 1 << 20, &b, NULL) == 0 && strstr(b.data, "trailbase-wasm");
+    bool yes = tr_read_file(pkg, 1 << 20, &b, NULL) == 0 && strstr(b.data, "trailbase-wasm");
     tr_buf_free(&b);
     tr_free(pkg);
     return yes;
@@ -89,7 +89,7 @@ int cli__scaffold_first_party(const char *name, const char *wasm_dir, bool updat
         } else if ((rc = mkdirs_for(dest)) < 0) {
             fprintf(stderr, "trail components: cannot create the folder of %s: %s\n", dest,
                     strerror(-rc));
-        } else if ((rc = comp_write_file_atomic(dest, f->start, file_len(f), &err)) < 0) {
+        } else if ((rc = tr_write_file_atomic(dest, f->start, file_len(f), &err)) < 0) {
             fprintf(stderr, "trail components: %s\n", err.msg);
         } else {
             tr_buf_printf(&written, "  %s\n", f->path);
@@ -148,7 +148,7 @@ int cli__remove_first_party(const char *name, const char *wasm_dir)
         const cli_embedded_file *f = &cli_embedded_files[i];
         char *path = tr_asprintf("%s/%s", wasm_dir, f->path);
         tr_buf cur = TR_BUF_INIT;
-        if (comp_read_file(path, 64u << 20, &cur, NULL) == 0) {
+        if (tr_read_file(path, 64u << 20, &cur, NULL) == 0) {
             bool unchanged = cur.len == file_len(f) && memcmp(cur.data, f->start, cur.len) == 0;
             if (unchanged || is_sdk_tarball(f))
                 unlink(path);

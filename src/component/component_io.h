@@ -7,12 +7,6 @@
 
 #include "base/base.h"
 
-/* Reads the whole file at path into out (appending), refusing files over max_bytes. */
-int comp_read_file(const char *path, size_t max_bytes, tr_buf *out, tr_error *err);
-
-/* Writes (data, len) to path atomically: a temporary file in the same directory, fsync, rename. */
-int comp_write_file_atomic(const char *path, const void *data, size_t len, tr_error *err);
-
 /* GETs url (http or https only, redirects followed) into out. Fails on a connection error, an
  * HTTP status >= 400, more than max_bytes, or timeout_ms. */
 int comp_download(const char *url, size_t max_bytes, long timeout_ms, tr_buf *out, tr_error *err);
