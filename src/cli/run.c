@@ -1,12 +1,355 @@
-/* cli/run.c: `trail run`. Placeholder until the server lands (issue: trail run). */
+/* cli/run.c: `trail run`: the data directory, migrations, the workers, and graceful shutdown.
+ *
+ * DESIGN: start-up is sequential on the main thread and fails with exit status 1 and a message:
+ * flags, data directory, config file (flags override it), listeners, database + migrations,
+ * router, workers. The listeners are created here, before any worker: binding the first one
+ * resolves port 0, and the others bind the same port with SO_REUSEPORT, so the printed address
+ * is exact and bind errors come before the listening line. The main thread then only waits for
+ * SIGINT/SIGTERM (blocked in every thread, taken with sigwait) and tells each worker to drain. */
 #include "cli/cli_internal.h"
 
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/base.h"
+#include "config/config.h"
+#include "db/db.h"
+#include "http/http.h"
+#include "worker/worker.h"
+
+#define MAX_WORKERS 256
+
+typedef struct run_flags {
+    const char *address;
+    const char *data_dir;
+    const char *public_dir;
+    const char *root_fs;
+    int threads; /* 0: not given */
+    bool quiet;
+} run_flags;
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: trail run [options]\n\n"
+            "Serves HTTP, the database and the WASM components of a data directory.\n\n"
+            "Options:\n"
+            "  --address HOST:PORT       where to listen (default localhost:4000; port 0 picks a\n"
+            "                            free port)\n"
+            "  --data-dir DIR            the data directory (default ./traildepot; created with\n"
+            "                            config.textproto, data/, migrations/, wasm/ if missing)\n"
+            "  --public-dir DIR          serve static files from DIR\n"
+            "  --runtime-root-fs DIR     the directory guest code may read (sandbox root)\n"
+            "  --runtime-threads N       worker threads (default: config, else the number of CPUs)\n"
+            "  --quiet                   no access log on stdout\n"
+            "  -h, --help                this help\n\n"
+            "Settings come from DIR/config.textproto; a flag overrides the file.\n"
+            "SIGINT or SIGTERM stops the server gracefully.\n");
+}
+
+/* Accepts "--name value" and "--name=value". Returns the value, or NULL if argv[*i] is not name
+ * (a missing value is reported and sets *bad). */
+static const char *flag_value(int argc, char **argv, int *i, const char *name, bool *bad)
+{
+    size_t nl = strlen(name);
+    const char *a = argv[*i];
+    if (strncmp(a, name, nl) != 0) return NULL;
+    if (a[nl] == '=') return a + nl + 1;
+    if (a[nl] != '\0') return NULL;
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "trail run: %s needs a value\n", name);
+        *bad = true;
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+static int parse_flags(int argc, char **argv, run_flags *f)
+{
+    for (int i = 1; i < argc; i++) {
+        bool bad = false;
+        const char *v;
+        if ((v = flag_value(argc, argv, &i, "--address", &bad))) {
+            f->address = v;
+        } else if ((v = flag_value(argc, argv, &i, "--data-dir", &bad))) {
+            f->data_dir = v;
+        } else if ((v = flag_value(argc, argv, &i, "--public-dir", &bad))) {
+            f->public_dir = v;
+        } else if ((v = flag_value(argc, argv, &i, "--runtime-root-fs", &bad))) {
+            f->root_fs = v;
+        } else if ((v = flag_value(argc, argv, &i, "--runtime-threads", &bad))) {
+            char *end;
+            long n = strtol(v, &end, 10);
+            if (*v == '\0' || *end != '\0' || n < 1 || n > MAX_WORKERS) {
+                fprintf(stderr, "trail run: --runtime-threads must be 1..%d, got '%s'\n",
+                        MAX_WORKERS, v);
+                return -1;
+            }
+            f->threads = (int)n;
+        } else if (strcmp(argv[i], "--quiet") == 0 || strcmp(argv[i], "-q") == 0) {
+            f->quiet = true;
+        } else if (!bad) {
+            fprintf(stderr, "trail run: unknown option '%s' (see `trail run --help`)\n", argv[i]);
+            return -1;
+        }
+        if (bad) return -1;
+    }
+    return 0;
+}
+
+/* Splits "HOST:PORT" / "[V6]:PORT" into host and port. Returns 0 or -1. */
+static int split_address(const char *addr, char *host, size_t hcap, char *port, size_t pcap)
+{
+    const char *colon;
+    const char *h = addr;
+    size_t hl;
+    if (addr[0] == '[') {
+        const char *rb = strchr(addr, ']');
+        if (rb == NULL || rb[1] != ':') return -1;
+        h = addr + 1;
+        hl = (size_t)(rb - h);
+        colon = rb + 1;
+    } else {
+        colon = strrchr(addr, ':');
+        if (colon == NULL) return -1;
+        hl = (size_t)(colon - addr);
+    }
+    const char *p = colon + 1;
+    if (*p == '\0' || strlen(p) >= pcap || hl >= hcap) return -1;
+    for (const char *q = p; *q; q++)
+        if (*q < '0' || *q > '9') return -1;
+    if (atol(p) > 65535) return -1;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    strcpy(port, p);
+    return 0;
+}
+
+static int listen_on(const struct sockaddr *sa, socklen_t len, int *out)
+{
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    if (bind(fd, sa, len) != 0 || listen(fd, 4096) != 0) {
+        int rc = -errno;
+        close(fd);
+        return rc;
+    }
+    *out = fd;
+    return 0;
+}
+
+/* Creates n listeners on address; fills fds and the bound port. Returns 0 or -errno/-1 with a
+ * message printed. */
+static int make_listeners(const char *address, int n, int *fds, int *port_out, char *host,
+                          size_t hcap)
+{
+    char port[16];
+    if (split_address(address, host, hcap, port, sizeof port) != 0) {
+        fprintf(stderr, "trail run: invalid address '%s' (expected HOST:PORT)\n", address);
+        return -1;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    int g = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);
+    if (g != 0) {
+        fprintf(stderr, "trail run: cannot resolve '%s': %s\n", address, gai_strerror(g));
+        return -1;
+    }
+    /* Prefer IPv4 for names like localhost that resolve to both. */
+    struct addrinfo *pick = NULL;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next)
+        if (ai->ai_family == AF_INET) {
+            pick = ai;
+            break;
+        }
+    if (pick == NULL) pick = res;
+    struct sockaddr_storage ss;
+    socklen_t sl = (socklen_t)pick->ai_addrlen;
+    memcpy(&ss, pick->ai_addr, sl);
+    freeaddrinfo(res);
+
+    int rc = 0, made = 0;
+    for (; made < n; made++) {
+        rc = listen_on((struct sockaddr *)&ss, sl, &fds[made]);
+        if (rc < 0) break;
+        if (made == 0) {
+            /* Port 0: the others must bind the port the kernel chose. */
+            struct sockaddr_storage bound;
+            socklen_t bl = sizeof bound;
+            getsockname(fds[0], (struct sockaddr *)&bound, &bl);
+            uint16_t p = ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                                  : ((struct sockaddr_in *)&bound)->sin_port;
+            if (ss.ss_family == AF_INET6)
+                ((struct sockaddr_in6 *)&ss)->sin6_port = p;
+            else
+                ((struct sockaddr_in *)&ss)->sin_port = p;
+            *port_out = ntohs(p);
+        }
+    }
+    if (rc < 0) {
+        fprintf(stderr, "trail run: cannot listen on %s: %s\n", address, tr_strerror(rc));
+        for (int i = 0; i < made; i++) close(fds[i]);
+        return rc;
+    }
+    return 0;
+}
+
+static int check_dir(const char *what, const char *dir)
+{
+    struct stat sb;
+    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+        fprintf(stderr, "trail run: %s '%s' is not a directory\n", what, dir);
+        return -1;
+    }
+    return 0;
+}
 
 int cli_run(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "trail run: not built yet\n");
-    return 1;
+    if (cli__wants_help(argc, argv)) {
+        usage(stdout);
+        return 0;
+    }
+    run_flags f = {.data_dir = "./traildepot"};
+    if (parse_flags(argc, argv, &f) < 0) return 2;
+
+    int status = 1;
+    tr_error err = {0};
+    cfg c;
+    cfg_init_defaults(&c);
+    http_router *router = NULL;
+    http_static *statics = NULL;
+    int fds[MAX_WORKERS];
+    int nfds = 0;
+    wk_worker *workers[MAX_WORKERS];
+    int nworkers = 0;
+    char *db_path = NULL;
+
+    if (db_datadir_init(f.data_dir, &err) < 0) {
+        fprintf(stderr, "trail run: %s\n", err.msg);
+        goto out;
+    }
+    char *cfg_path = tr_asprintf("%s/config.textproto", f.data_dir);
+    int rc = cfg_load_file(cfg_path, &c, &err);
+    tr_free(cfg_path);
+    if (rc < 0) {
+        fprintf(stderr, "trail run: %s\n", err.msg);
+        goto out;
+    }
+    if (f.address) cfg_set_string(&c.server.address, f.address);
+    if (f.threads) c.server.runtime_threads = f.threads;
+    int threads = c.server.runtime_threads;
+    if (threads <= 0) threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (threads <= 0) threads = 1;
+    if (threads > MAX_WORKERS) threads = MAX_WORKERS;
+    if (f.public_dir && check_dir("--public-dir", f.public_dir) < 0) goto out;
+    if (f.root_fs && check_dir("--runtime-root-fs", f.root_fs) < 0) goto out;
+
+    /* Signals: blocked here so every thread created later inherits the mask; taken by sigwait. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    char host[256];
+    int port = 0;
+    if (make_listeners(c.server.address, threads, fds, &port, host, sizeof host) < 0) goto out;
+    nfds = threads;
+
+    db_path = tr_asprintf("%s/data/main.db", f.data_dir);
+    {
+        db_conn *db = NULL;
+        char *mig = tr_asprintf("%s/migrations", f.data_dir);
+        rc = db_open(db_path, &db, &err);
+        if (rc == 0) rc = db_migrate(db, mig, &err);
+        tr_free(mig);
+        db_close(db);
+        if (rc < 0) {
+            fprintf(stderr, "trail run: %s\n", err.msg);
+            goto out;
+        }
+    }
+
+    router = http_router_new();
+    if (http_builtin_register(router, &err) < 0) {
+        fprintf(stderr, "trail run: %s\n", err.msg);
+        goto out;
+    }
+    if (f.public_dir && http_static_open(f.public_dir, &statics, &err) < 0) {
+        fprintf(stderr, "trail run: %s\n", err.msg);
+        goto out;
+    }
+
+    for (int i = 0; i < threads; i++) {
+        wk_params p = {
+            .index = i,
+            .listen_fd = fds[i],
+            .limits =
+                {
+                    .max_body_bytes = c.server.max_body_bytes,
+                    .max_header_bytes = c.server.max_header_bytes,
+                    .max_headers = c.server.max_headers,
+                    .max_target_bytes = c.server.max_target_bytes,
+                    .idle_timeout_ms = c.server.idle_timeout_ms,
+                    .header_timeout_ms = c.server.header_timeout_ms,
+                    .body_timeout_ms = c.server.body_timeout_ms,
+                    .max_connections = c.server.max_connections,
+                },
+            .router = router,
+            .statics = statics,
+            .access_log = !f.quiet,
+            .db_path = db_path,
+            .shutdown_timeout_ms = c.server.shutdown_timeout_ms,
+        };
+        fds[i] = -1; /* the worker owns it now, even on failure */
+        if (wk_start(&p, &workers[nworkers], &err) < 0) {
+            fprintf(stderr, "trail run: %s\n", err.msg);
+            goto stop;
+        }
+        nworkers++;
+    }
+
+    bool v6 = strchr(host, ':') != NULL;
+    printf("trail: listening on http://%s%s%s:%d, data directory %s\n", v6 ? "[" : "",
+           host[0] ? host : "0.0.0.0", v6 ? "]" : "", port, f.data_dir);
+    fflush(stdout);
+
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&sigs, &sig) == 0 && (sig == SIGINT || sig == SIGTERM)) break;
+    }
+    tr_log_info("trail: shutting down");
+    status = 0;
+stop:
+    for (int i = 0; i < nworkers; i++) wk_shutdown(workers[i]);
+    for (int i = 0; i < nworkers; i++) {
+        int jrc = wk_join(workers[i]);
+        if (jrc < 0) {
+            tr_log_error("worker %d: event loop failed: %s", i, tr_strerror(jrc));
+            status = 1;
+        }
+    }
+out:
+    for (int i = 0; i < nfds; i++)
+        if (fds[i] >= 0) close(fds[i]);
+    http_static_free(statics);
+    http_router_free(router);
+    tr_free(db_path);
+    cfg_deinit(&c);
+    fflush(stdout);
+    return status;
 }

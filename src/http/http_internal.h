@@ -1,0 +1,105 @@
+/* http/http_internal.h: the connection and server structs shared by the files of src/http/.
+ * Thread: owning worker only. */
+#ifndef TRAIL_HTTP_HTTP_INTERNAL_H
+#define TRAIL_HTTP_HTTP_INTERNAL_H
+
+#include "http/http.h"
+
+#include <llhttp.h>
+
+typedef struct http_conn http_conn;
+
+/* Offsets into conn->in of one received header, valid while its message is being handled. */
+typedef struct http_hdr_off {
+    uint32_t name_off, name_len, value_off, value_len;
+} http_hdr_off;
+
+struct http_response {
+    http_conn *conn;
+    tr_buf headers; /* "Name: value\r\n" lines added by the handler; reused */
+    bool done;
+};
+
+enum http_deadline_kind { DL_NONE, DL_IDLE, DL_HEADER, DL_BODY, DL_LINGER };
+
+struct http_conn {
+    loop_io io;
+    loop_timer timer;
+    http_server *srv;
+    http_conn *prev, *next; /* srv->conns, or srv->free_conns (next only) */
+
+    llhttp_t parser;
+    tr_buf in;          /* received bytes; requests point into it while handled */
+    size_t parsed;      /* in[0..parsed) was fed to llhttp */
+    size_t msg_start;   /* first byte of the message being parsed (<= its real start) */
+    uint32_t hdr_end;   /* end of the last url/header byte of the current message */
+    bool in_message;    /* between message begin and message complete */
+    bool headers_done;  /* of the current message */
+    uint8_t hdr_state;  /* 1 in a field name, 2 in a value, else between headers */
+    bool expect_continue;
+    bool te_unsupported; /* Transfer-Encoding other than one "chunked" */
+    bool has_cl, has_te;
+    uint32_t url_off, url_len;
+    http_hdr_off *hdrs;
+    uint32_t nhdrs, hdrs_cap;
+    tr_buf body;
+    int err_status;      /* set by a callback that rejects the message */
+    const char *err_msg;
+
+    http_header *headers; /* materialized for the handler; hdrs_cap entries */
+    http_request req;
+    http_response res;
+    tr_arena arena;
+    uint64_t req_start_ns; /* for the access log */
+    bool keep_alive;       /* of the request being handled */
+    bool parked;           /* a handler has not completed its response yet */
+    bool dispatching;      /* inside handler call */
+
+    tr_buf out;         /* responses not yet written */
+    size_t out_sent;    /* out[0..out_sent) already written */
+    bool closing;       /* close once out is written */
+    bool lingering;     /* write side shut; discarding input until EOF or the linger timer */
+    bool peer_closed;   /* read EOF: answer what was received, then close */
+    bool broken;        /* epoll refused a change; close at the next chance */
+    uint8_t dl_kind;
+    uint64_t deadline_ns;
+};
+
+struct http_server {
+    loop *loop;
+    loop_io listen_io;
+    int listen_fd; /* -1 once closed */
+    http_server_opts o;
+    http_conn *conns;      /* live connections, doubly linked */
+    size_t nconns;
+    http_conn *free_conns; /* closed connections kept for reuse (buffers stay allocated) */
+    size_t nfree;
+    bool draining;
+    void (*drain_done)(void *arg);
+    void *drain_arg;
+    tr_buf log;            /* access log lines, written once per loop iteration */
+    char date[64];         /* "Date: ...\r\n" */
+    size_t date_len;
+    int64_t date_sec;
+};
+
+/* conn.c */
+void http__conn_accept(http_server *s, int fd);
+void http__conn_close(http_conn *c);
+void http__conn_free(http_conn *c);
+/* Called when a parked response completes outside the handler. */
+void http__conn_resume(http_conn *c);
+/* Called when a drain starts: closes c if idle, otherwise marks it to close after its request. */
+void http__conn_drain(http_conn *c);
+
+/* Bookkeeping after a response was written: access log, resume the pipeline. */
+void http__conn_response_done(http_conn *c, int status, size_t body_len);
+
+/* response.c */
+/* Writes the status line, standard headers, res->headers and the body into conn->out. */
+void http__response_write(http_response *res, int status, const char *content_type,
+                          const void *body, size_t len);
+/* Refreshes s->date when the second changed. */
+void http__date_update(http_server *s);
+
+#endif

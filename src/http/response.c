@@ -1,0 +1,169 @@
+/* http/response.c: the response writer: status line, standard headers and body straight into the
+ * connection's output buffer, which is written with one send() per batch of responses.
+ *
+ * DESIGN: nothing here allocates per response once the connection's buffers have grown to their
+ * working size; the Date header is formatted once per second per worker. */
+#include "http/http_internal.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+const char *http_status_reason(int status)
+{
+    switch (status) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 206: return "Partial Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 410: return "Gone";
+    case 411: return "Length Required";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Content";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Unknown";
+    }
+}
+
+void http__date_update(http_server *s)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+    if ((int64_t)ts.tv_sec == s->date_sec) return;
+    s->date_sec = (int64_t)ts.tv_sec;
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    s->date_len = strftime(s->date, sizeof s->date, "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+}
+
+static inline char *put(char *p, const void *s, size_t n)
+{
+    memcpy(p, s, n);
+    return p + n;
+}
+
+static char *put_u64(char *p, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n) *p++ = tmp[--n];
+    return p;
+}
+
+void http__response_write(http_response *res, int status, const char *content_type,
+                          const void *body, size_t len)
+{
+    http_conn *c = res->conn;
+    http_server *s = c->srv;
+    if (!c->keep_alive || s->draining) c->closing = true;
+    bool no_body = status == 204 || status == 304 || status < 200;
+    const char *reason = http_status_reason(status);
+    size_t rl = strlen(reason), cl = content_type ? strlen(content_type) : 0;
+    bool send_body = !no_body && !c->req.is_head;
+    assert(body != NULL || len == 0 || !send_body);
+    tr_buf *o = &c->out;
+    tr_buf_reserve(o, 96 + rl + s->date_len + cl + res->headers.len + (send_body ? len : 0));
+    char *p = o->data + o->len;
+    p = put(p, "HTTP/1.1 ", 9);
+    *p++ = (char)('0' + status / 100 % 10);
+    *p++ = (char)('0' + status / 10 % 10);
+    *p++ = (char)('0' + status % 10);
+    *p++ = ' ';
+    p = put(p, reason, rl);
+    p = put(p, "\r\n", 2);
+    p = put(p, s->date, s->date_len);
+    if (!no_body) {
+        p = put(p, "Content-Length: ", 16);
+        p = put_u64(p, len);
+        p = put(p, "\r\n", 2);
+    }
+    if (content_type) {
+        p = put(p, "Content-Type: ", 14);
+        p = put(p, content_type, cl);
+        p = put(p, "\r\n", 2);
+    }
+    if (res->headers.len) p = put(p, res->headers.data, res->headers.len);
+    if (c->closing)
+        p = put(p, "Connection: close\r\n", 19);
+    else if (c->req.version_minor == 0)
+        p = put(p, "Connection: keep-alive\r\n", 24);
+    p = put(p, "\r\n", 2);
+    if (send_body && len) p = put(p, body, len);
+    o->len = (size_t)(p - o->data);
+    o->data[o->len] = '\0';
+}
+
+void http_response_header(http_response *res, const char *name, const char *value,
+                          size_t value_len)
+{
+    assert(!res->done);
+    assert(memchr(value, '\r', value_len) == NULL && memchr(value, '\n', value_len) == NULL);
+    tr_buf_append_str(&res->headers, name);
+    tr_buf_append(&res->headers, ": ", 2);
+    tr_buf_append(&res->headers, value, value_len);
+    tr_buf_append(&res->headers, "\r\n", 2);
+}
+
+bool http_response_done(const http_response *res)
+{
+    return res->done;
+}
+
+void http_response_send(http_response *res, int status, const char *content_type,
+                        const void *body, size_t len)
+{
+    assert(!res->done);
+    http__response_write(res, status, content_type, body, len);
+    res->done = true;
+    http__conn_response_done(res->conn, status, len);
+}
+
+void http_response_send_error(http_response *res, int status, const char *msg)
+{
+    char buf[512];
+    size_t n = 0;
+    n += (size_t)snprintf(buf, sizeof buf, "{\"error\":\"");
+    for (const char *p = msg; *p && n < sizeof buf - 16; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch == '"' || ch == '\\') {
+            buf[n++] = '\\';
+            buf[n++] = (char)ch;
+        } else if (ch < 0x20) {
+            n += (size_t)snprintf(buf + n, sizeof buf - n, "\\u%04x", ch);
+        } else {
+            buf[n++] = (char)ch;
+        }
+    }
+    buf[n++] = '"';
+    buf[n++] = '}';
+    http_response_send(res, status, "application/json", buf, n);
+}

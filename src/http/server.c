@@ -1,0 +1,126 @@
+/* http/server.c: one worker's HTTP server: the listener, the connection list, the access log and
+ * the cached Date header.
+ *
+ * DESIGN: each worker has its own SO_REUSEPORT listener, so the kernel spreads connections and
+ * no lock is taken on accept. The access log is appended in memory per request and written with
+ * one write() per loop iteration (tick hook); so is the Date header refreshed (once a second). */
+#include "http/http_internal.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static void on_tick(loop *l, void *ud)
+{
+    (void)l;
+    http_server *s = ud;
+    http__date_update(s);
+    size_t off = 0;
+    while (off < s->log.len) {
+        ssize_t n = write(1, s->log.data + off, s->log.len - off);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break; /* stdout gone: drop the log rather than stall serving */
+        off += (size_t)n;
+    }
+    tr_buf_reset(&s->log);
+}
+
+static void accept_all(http_server *s)
+{
+    for (int i = 0; i < 128; i++) {
+        int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                tr_log_warn("http: accept: %s", tr_strerror(-errno));
+            return;
+        }
+        if (s->nconns >= s->o.limits.max_connections) {
+            close(fd);
+            continue;
+        }
+        http__conn_accept(s, fd);
+    }
+}
+
+static void on_accept(loop *l, loop_io *io, uint32_t events)
+{
+    (void)l;
+    (void)events;
+    http_server *s = (http_server *)((char *)io - offsetof(http_server, listen_io));
+    accept_all(s);
+}
+
+int http_server_new(loop *l, int listen_fd, const http_server_opts *o, http_server **out)
+{
+    http_server *s = tr_calloc(1, sizeof *s);
+    s->loop = l;
+    s->o = *o;
+    s->listen_fd = listen_fd;
+    s->date_sec = -1;
+    http__date_update(s);
+    int rc = loop_io_add(l, &s->listen_io, listen_fd, EPOLLIN, on_accept);
+    if (rc < 0) {
+        close(listen_fd);
+        tr_free(s);
+        return rc;
+    }
+    loop_on_tick(l, on_tick, s);
+    *out = s;
+    return 0;
+}
+
+static void close_listener(http_server *s)
+{
+    if (s->listen_fd < 0) return;
+    loop_io_del(s->loop, &s->listen_io);
+    close(s->listen_fd);
+    s->listen_fd = -1;
+}
+
+void http_server_drain(http_server *s, void (*done)(void *arg), void *arg)
+{
+    if (s->listen_fd >= 0) accept_all(s); /* queued connections would be reset by close() */
+    close_listener(s);
+    s->draining = true;
+    s->drain_done = done;
+    s->drain_arg = arg;
+    http_conn *c = s->conns;
+    while (c) {
+        http_conn *next = c->next;
+        http__conn_drain(c);
+        c = next;
+    }
+    if (s->nconns == 0 && s->drain_done) {
+        s->drain_done = NULL;
+        done(arg);
+    }
+}
+
+void http_server_close_all(http_server *s)
+{
+    s->drain_done = NULL;
+    while (s->conns) http__conn_close(s->conns);
+}
+
+size_t http_server_conn_count(const http_server *s)
+{
+    return s->nconns;
+}
+
+void http_server_free(http_server *s)
+{
+    if (s == NULL) return;
+    http_server_close_all(s);
+    close_listener(s);
+    while (s->free_conns) {
+        http_conn *c = s->free_conns;
+        s->free_conns = c->next;
+        http__conn_free(c);
+    }
+    on_tick(s->loop, s);
+    tr_buf_free(&s->log);
+    tr_free(s);
+}

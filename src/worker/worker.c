@@ -1,0 +1,182 @@
+/* worker/worker.c: a worker thread: loop + HTTP server + database connection.
+ *
+ * DESIGN: wk_start() creates the thread and blocks on a condition variable until the thread has
+ * opened its database and started serving (or failed), so start-up errors surface in the caller
+ * before trail prints its listening line. Shutdown is a message on the worker's queue: the server
+ * drains, a timer bounds the drain by shutdown_timeout_ms, and the loop ends when either fires. */
+#include "worker/worker.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "db/db.h"
+
+#if __has_include("wasm/runtime/wrt.h")
+#include "wasm/runtime/wrt.h"
+#endif
+#ifndef WRT_THREAD_STACK_SIZE
+#define WRT_THREAD_STACK_SIZE ((size_t)16 << 20)
+#endif
+
+struct wk_worker {
+    wk_params p;
+    pthread_t thread;
+    loop *loop;
+    http_server *server;
+    db_conn *db;
+    loop_timer shutdown_timer;
+    int run_rc;
+
+    pthread_mutex_t mu; /* guards started, start_rc, start_err during start-up */
+    pthread_cond_t cv;
+    bool started;
+    int start_rc;
+    tr_error start_err;
+};
+
+static void on_drained(void *arg)
+{
+    wk_worker *w = arg;
+    loop_stop(w->loop);
+}
+
+static void on_shutdown_timeout(loop *l, loop_timer *t)
+{
+    wk_worker *w = (wk_worker *)((char *)t - offsetof(wk_worker, shutdown_timer));
+    size_t n = http_server_conn_count(w->server);
+    if (n) tr_log_warn("worker %d: shutdown timeout, closing %zu connection(s)", w->p.index, n);
+    http_server_close_all(w->server);
+    loop_stop(l);
+}
+
+static void on_shutdown_msg(loop *l, void *arg)
+{
+    wk_worker *w = arg;
+    loop_timer_start(l, &w->shutdown_timer, w->p.shutdown_timeout_ms);
+    http_server_drain(w->server, on_drained, w);
+}
+
+static void start_done(wk_worker *w, int rc)
+{
+    pthread_mutex_lock(&w->mu);
+    w->started = true;
+    w->start_rc = rc;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static void *worker_main(void *arg)
+{
+    wk_worker *w = arg;
+    int rc = loop_new(&w->loop);
+    if (rc < 0) {
+        tr_error_set(&w->start_err, rc, "worker %d: event loop: %s", w->p.index, tr_strerror(rc));
+        close(w->p.listen_fd);
+        start_done(w, rc);
+        return NULL;
+    }
+    loop_set_data(w->loop, w);
+    loop_timer_init(&w->shutdown_timer, on_shutdown_timeout);
+    if (w->p.db_path) {
+        rc = db_open(w->p.db_path, &w->db, &w->start_err);
+        if (rc < 0) {
+            close(w->p.listen_fd);
+            loop_free(w->loop);
+            w->loop = NULL;
+            start_done(w, rc);
+            return NULL;
+        }
+    }
+    http_server_opts o = {
+        .limits = w->p.limits,
+        .router = w->p.router,
+        .statics = w->p.statics,
+        .access_log = w->p.access_log,
+        .server_data = w,
+    };
+    rc = http_server_new(w->loop, w->p.listen_fd, &o, &w->server);
+    if (rc < 0) {
+        tr_error_set(&w->start_err, rc, "worker %d: server: %s", w->p.index, tr_strerror(rc));
+        db_close(w->db);
+        loop_free(w->loop);
+        w->loop = NULL;
+        start_done(w, rc);
+        return NULL;
+    }
+    start_done(w, 0);
+
+    w->run_rc = loop_run(w->loop);
+    http_server_free(w->server);
+    loop_timer_stop(w->loop, &w->shutdown_timer);
+    db_close(w->db);
+    w->db = NULL;
+    return NULL;
+}
+
+int wk_start(const wk_params *p, wk_worker **out, tr_error *err)
+{
+    wk_worker *w = tr_calloc(1, sizeof *w);
+    w->p = *p;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, WRT_THREAD_STACK_SIZE);
+    int rc = pthread_create(&w->thread, &attr, worker_main, w);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        close(p->listen_fd);
+        rc = tr_error_set(err, -rc, "worker %d: cannot start a thread: %s", p->index,
+                          strerror(rc));
+        goto fail;
+    }
+    pthread_mutex_lock(&w->mu);
+    while (!w->started) pthread_cond_wait(&w->cv, &w->mu);
+    pthread_mutex_unlock(&w->mu);
+    if (w->start_rc < 0) {
+        pthread_join(w->thread, NULL);
+        rc = w->start_rc;
+        if (err) *err = w->start_err;
+        goto fail;
+    }
+    *out = w;
+    return 0;
+fail:
+    pthread_cond_destroy(&w->cv);
+    pthread_mutex_destroy(&w->mu);
+    tr_free(w);
+    return rc;
+}
+
+void wk_shutdown(wk_worker *w)
+{
+    loop_post(w->loop, on_shutdown_msg, w);
+}
+
+void wk_post(wk_worker *w, loop_msg_fn fn, void *arg)
+{
+    loop_post(w->loop, fn, arg);
+}
+
+int wk_join(wk_worker *w)
+{
+    pthread_join(w->thread, NULL);
+    int rc = w->run_rc;
+    loop_free(w->loop);
+    pthread_cond_destroy(&w->cv);
+    pthread_mutex_destroy(&w->mu);
+    tr_free(w);
+    return rc;
+}
+
+struct db_conn *wk_db(wk_worker *w)
+{
+    return w->db;
+}
+
+loop *wk_loop(wk_worker *w)
+{
+    return w->loop;
+}

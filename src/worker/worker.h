@@ -1,0 +1,51 @@
+/* worker/worker.h: trail's worker threads. Each owns an event loop, an HTTP server on its own
+ * SO_REUSEPORT listener, and its own SQLite connection; nothing mutable is shared between
+ * workers. Other threads reach a worker only through wk_post() (the loop's eventfd queue).
+ *
+ * Threads are created with a large stack (WRT_THREAD_STACK_SIZE when the WASM runtime defines it,
+ * else 16 MiB) because guest code runs on them. */
+#ifndef TRAIL_WORKER_WORKER_H
+#define TRAIL_WORKER_WORKER_H
+
+#include <stdbool.h>
+
+#include "base/base.h"
+#include "http/http.h"
+#include "loop/loop.h"
+
+typedef struct wk_params {
+    int index;                  /* 0..N-1, for logs */
+    int listen_fd;              /* listening socket; the worker takes ownership */
+    http_limits limits;
+    const http_router *router;  /* shared, read-only; must outlive the worker */
+    const http_static *statics; /* may be NULL */
+    bool access_log;
+    const char *db_path;        /* opened by the worker with db_open(); NULL for none */
+    uint32_t shutdown_timeout_ms;
+} wk_params;
+
+typedef struct wk_worker wk_worker;
+
+struct db_conn;
+
+/* Starts a worker thread and waits until it has set up (opened its database, started its server).
+ * Errors: -errno or the db error, with err saying what failed; the thread is then gone and
+ * listen_fd closed. */
+int wk_start(const wk_params *p, wk_worker **out, tr_error *err);
+
+/* Thread: any. Asks the worker to stop gracefully: stop accepting, finish in-flight requests
+ * (at most shutdown_timeout_ms, then connections are closed), close its database, end. */
+void wk_shutdown(wk_worker *w);
+
+/* Waits for the thread to end and frees w. Returns 0, or the error the loop ended with. */
+int wk_join(wk_worker *w);
+
+/* Thread: any. Runs fn(loop, arg) on the worker's thread (for jobs, reloads). */
+void wk_post(wk_worker *w, loop_msg_fn fn, void *arg);
+
+/* Thread: owning worker only (from handlers: req->server_data is the wk_worker). Its database
+ * connection (NULL if it has none), borrowed for the worker's lifetime. */
+struct db_conn *wk_db(wk_worker *w);
+loop *wk_loop(wk_worker *w);
+
+#endif
