@@ -1,0 +1,268 @@
+/* wasm/js/jsg.h: JavaScript isolates: QuickJS-NG compiled to WebAssembly (npm quickjs-wasi),
+ * translated to C by wasm2c and run on trail's own runtime (wasm/runtime/wrt.h).
+ *
+ * An isolate is one instance of the engine: its own linear memory (guard-page protected and
+ * capped), its own QuickJS runtime and context, its host functions and its limits. Values cross
+ * the boundary two ways:
+ *   - jsg_ref: a JS value kept alive for the host (a handle inside the isolate). Refs are
+ *     owned by whoever received them and released with jsg_ref_free(); 0 means "no value".
+ *   - jsg_val: a host copy of plain data (undefined, null, booleans, numbers, bigints, strings,
+ *     Uint8Array bytes, arrays, plain objects), converted with jsg_from_val()/jsg_to_val().
+ *
+ * Errors: functions return 0 or
+ *   TR_EJS           the JS code threw; err->msg holds "Name: message" and, after a newline,
+ *                    the JS stack. The isolate stays usable.
+ *   TR_EINTERRUPTED  the call ran past its deadline (jsg_set_timeout); the isolate stays usable.
+ *   TR_ENOMEM        the isolate ran out of its memory limit; the isolate stays usable, but the
+ *                    caller should consider recreating it.
+ *   TR_ETRAP         the engine trapped (a bug in the engine or hostile input); the isolate is
+ *                    dead: every later call returns TR_ETRAP, jsg_isolate_free() is all that
+ *                    remains to do.
+ *   TR_EINVAL        a host-side misuse or a value that cannot be converted.
+ *
+ * Thread: an isolate is used only by the thread that created it (trail's workers each own
+ * theirs); different isolates run on different threads concurrently. A thread that runs
+ * isolates should be created with wrt_thread_attr_init() (WRT_THREAD_STACK_SIZE). */
+#ifndef TRAIL_WASM_JS_JSG_H
+#define TRAIL_WASM_JS_JSG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/base.h"
+
+typedef struct jsg_isolate jsg_isolate;
+typedef uint32_t jsg_ref;
+
+/* QuickJS's own stack limit (bytes of the engine's 1 MiB shadow stack). Deep recursion throws
+ * RangeError at this depth, well before the shadow stack or the native stack (see wrt.h) runs
+ * out. See docs/engine.md for the measurements behind it. */
+#define JSG_MAX_STACK_SIZE ((uint32_t)512 << 10)
+
+typedef struct jsg_options {
+    size_t memory_limit;   /* bytes of linear memory the isolate may use; 0: 64 MiB */
+    uint64_t timeout_ns;   /* deadline of each top-level call; 0: none */
+    uint32_t stack_size;   /* QuickJS stack limit; 0: JSG_MAX_STACK_SIZE (larger is clamped) */
+} jsg_options;
+
+#define JSG_DEFAULT_MEMORY_LIMIT ((size_t)64 << 20)
+/* Smallest memory_limit accepted: the engine's static data, shadow stack and a small heap. */
+#define JSG_MIN_MEMORY_LIMIT ((size_t)4 << 20)
+
+/* Creates an isolate. opt may be NULL for the defaults. */
+int jsg_isolate_new(const jsg_options *opt, jsg_isolate **out, tr_error *err);
+
+/* Releases the isolate and everything it holds (its refs become invalid). NULL is a no-op. */
+void jsg_isolate_free(jsg_isolate *iso);
+
+/* True once the isolate has trapped; it can only be freed. */
+bool jsg_isolate_dead(const jsg_isolate *iso);
+
+/* Sets the deadline applied to each following top-level call (0: none). */
+void jsg_set_timeout(jsg_isolate *iso, uint64_t timeout_ns);
+
+/* Bytes of linear memory the isolate currently has. */
+size_t jsg_memory_size(const jsg_isolate *iso);
+
+/* ---- evaluation ---- */
+
+/* Evaluates a script; *out (may be NULL) receives the completion value. */
+int jsg_eval(jsg_isolate *iso, const char *code, size_t len, const char *filename, jsg_ref *out,
+             tr_error *err);
+
+/* Evaluates an ES module named `name`, runs pending jobs until its evaluation settles, and gives
+ * its namespace object (its exports) in *ns (may be NULL). Imports of other modules are not
+ * supported yet (they fail with a clear error). */
+int jsg_eval_module(jsg_isolate *iso, const char *code, size_t len, const char *name, jsg_ref *ns,
+                    tr_error *err);
+
+/* Calls fn with this_ (0: undefined) and argc arguments; *out (may be NULL) receives the result. */
+int jsg_call(jsg_isolate *iso, jsg_ref fn, jsg_ref this_, size_t argc, const jsg_ref *argv,
+             jsg_ref *out, tr_error *err);
+
+/* Runs pending promise jobs until none is left. */
+int jsg_run_jobs(jsg_isolate *iso, tr_error *err);
+
+/* ---- refs ---- */
+
+/* The global object; borrowed, valid for the isolate's lifetime (do not free). */
+jsg_ref jsg_global(jsg_isolate *iso);
+
+/* A second ref to the same value. */
+int jsg_ref_dup(jsg_isolate *iso, jsg_ref ref, jsg_ref *out);
+void jsg_ref_free(jsg_isolate *iso, jsg_ref ref);
+
+/* obj[key] (key is UTF-8 of key_len bytes). */
+int jsg_get(jsg_isolate *iso, jsg_ref obj, const char *key, size_t key_len, jsg_ref *out,
+            tr_error *err);
+/* obj[key] = value (value is borrowed). */
+int jsg_set(jsg_isolate *iso, jsg_ref obj, const char *key, size_t key_len, jsg_ref value,
+            tr_error *err);
+
+typedef enum jsg_kind {
+    JSG_K_UNDEFINED,
+    JSG_K_NULL,
+    JSG_K_BOOL,
+    JSG_K_NUMBER,
+    JSG_K_BIGINT,
+    JSG_K_STRING,
+    JSG_K_SYMBOL,
+    JSG_K_FUNCTION,
+    JSG_K_ARRAY,
+    JSG_K_PROMISE,
+    JSG_K_ERROR,
+    JSG_K_OBJECT, /* any other object */
+} jsg_kind;
+
+jsg_kind jsg_ref_kind(jsg_isolate *iso, jsg_ref ref);
+
+/* ---- host values ---- */
+
+typedef enum jsg_type {
+    JSG_UNDEFINED,
+    JSG_NULL,
+    JSG_BOOL,
+    JSG_NUMBER,
+    JSG_BIGINT,
+    JSG_STRING, /* UTF-8; lone surrogates as WTF-8; may contain NUL */
+    JSG_BYTES,  /* a Uint8Array */
+    JSG_ARRAY,
+    JSG_OBJECT, /* a plain object: own enumerable string keys, in order */
+} jsg_type;
+
+typedef struct jsg_val jsg_val;
+typedef struct jsg_prop jsg_prop;
+
+struct jsg_val {
+    jsg_type type;
+    union {
+        bool b;
+        double num;
+        int64_t big;
+        struct {
+            const char *ptr;
+            size_t len;
+        } str; /* JSG_STRING and JSG_BYTES */
+        struct {
+            jsg_val *items;
+            size_t len;
+        } arr;
+        struct {
+            jsg_prop *props;
+            size_t len;
+        } obj;
+    } u;
+};
+
+struct jsg_prop {
+    const char *key;
+    size_t key_len;
+    jsg_val val;
+};
+
+/* Constructors for building values in C. */
+static inline jsg_val jsg_undefined(void)
+{
+    return (jsg_val){.type = JSG_UNDEFINED};
+}
+static inline jsg_val jsg_null(void)
+{
+    return (jsg_val){.type = JSG_NULL};
+}
+static inline jsg_val jsg_bool(bool b)
+{
+    return (jsg_val){.type = JSG_BOOL, .u.b = b};
+}
+static inline jsg_val jsg_number(double d)
+{
+    return (jsg_val){.type = JSG_NUMBER, .u.num = d};
+}
+static inline jsg_val jsg_bigint(int64_t v)
+{
+    return (jsg_val){.type = JSG_BIGINT, .u.big = v};
+}
+static inline jsg_val jsg_string(const char *s, size_t len)
+{
+    return (jsg_val){.type = JSG_STRING, .u.str = {s, len}};
+}
+static inline jsg_val jsg_bytes(const void *p, size_t len)
+{
+    return (jsg_val){.type = JSG_BYTES, .u.str = {(const char *)p, len}};
+}
+static inline jsg_val jsg_array(jsg_val *items, size_t len)
+{
+    return (jsg_val){.type = JSG_ARRAY, .u.arr = {items, len}};
+}
+static inline jsg_val jsg_object(jsg_prop *props, size_t len)
+{
+    return (jsg_val){.type = JSG_OBJECT, .u.obj = {props, len}};
+}
+
+/* Builds the JS value for v (borrowed) in the isolate. */
+int jsg_from_val(jsg_isolate *iso, const jsg_val *v, jsg_ref *out, tr_error *err);
+
+/* Copies the JS value ref into *out, allocating strings and containers from arena (freed with
+ * it). Functions and symbols inside objects are skipped (as JSON.stringify does); at the top
+ * level, and for other non-plain values (Map, Date, ...), the result is TR_EINVAL. */
+int jsg_to_val(jsg_isolate *iso, jsg_ref ref, tr_arena *arena, jsg_val *out, tr_error *err);
+
+/* Convenience: the string value of ref (String(ref)) copied into buf (replacing its contents). */
+int jsg_to_string(jsg_isolate *iso, jsg_ref ref, tr_buf *buf, tr_error *err);
+
+/* JSON.stringify(ref) into buf (replacing its contents); undefined gives "undefined". */
+int jsg_to_json(jsg_isolate *iso, jsg_ref ref, tr_buf *buf, tr_error *err);
+
+/* ---- host functions ---- */
+
+/* A host function. argv are borrowed for the duration of the call. On success, return 0 and set
+ * *result to an owned ref (or leave it 0 for undefined). On failure return an error code and
+ * fill err->msg: JS sees a thrown Error with that message. */
+typedef int (*jsg_host_fn)(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc,
+                           const jsg_ref *argv, jsg_ref *result, tr_error *err);
+
+/* Registers fn under `name` (unique per isolate, at most 64 bytes) and stores it as property
+ * `name` of obj (0: the global object). */
+int jsg_define_function(jsg_isolate *iso, jsg_ref obj, const char *name, jsg_host_fn fn,
+                        void *user, tr_error *err);
+
+/* ---- promises ---- */
+
+typedef struct jsg_deferred {
+    jsg_ref promise; /* owned; hand it to JS (e.g. as a host function's result) */
+    jsg_ref resolve, reject; /* released when the deferred is settled */
+} jsg_deferred;
+
+/* A new pending promise that the host settles later. */
+int jsg_deferred_new(jsg_isolate *iso, jsg_deferred *out, tr_error *err);
+/* Resolves with value (borrowed; 0: undefined), or rejects with an Error carrying message. Both
+ * release d->resolve and d->reject (d->promise stays owned by the caller). Jobs run with
+ * jsg_run_jobs(). */
+int jsg_deferred_resolve(jsg_isolate *iso, jsg_deferred *d, jsg_ref value, tr_error *err);
+int jsg_deferred_reject(jsg_isolate *iso, jsg_deferred *d, const char *message, size_t len,
+                        tr_error *err);
+/* Releases a deferred that will never be settled. */
+void jsg_deferred_free(jsg_isolate *iso, jsg_deferred *d);
+
+typedef enum jsg_promise_state {
+    JSG_PENDING = 0,
+    JSG_FULFILLED = 1,
+    JSG_REJECTED = 2,
+} jsg_promise_state;
+
+/* State of a promise; for a settled one, *result (may be NULL) gets its value or reason. */
+int jsg_promise_state_get(jsg_isolate *iso, jsg_ref promise, jsg_promise_state *state,
+                          jsg_ref *result, tr_error *err);
+
+/* Fills err with message and stack of the JS value `exc` (an Error or anything thrown) and
+ * returns TR_EJS. */
+int jsg_error_from(jsg_isolate *iso, jsg_ref exc, tr_error *err);
+
+/* ---- engine identity ---- */
+
+/* "quickjs-wasi 3.6.2" */
+const char *jsg_engine_version(void);
+/* Hex SHA-256 of the engine module with its custom sections removed. */
+const char *jsg_engine_sha256(void);
+
+#endif
