@@ -1,0 +1,209 @@
+// `trailbase-wasm build`: the component file (checked with wabt's wasm-objdump and
+// wasm-validate), build errors as file:line:col, atomic and idempotent output, --watch, and the
+// scaffolded project's `npm install && npm run build` from the packed SDK.
+import assert from "node:assert/strict";
+import { execFile, spawn } from "node:child_process";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { after, describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { buildComponent, loadEngine, readCustomSections } from "../lib/build.mjs";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const BIN = path.join(ROOT, "bin/trailbase-wasm.mjs");
+const TEMPLATE = path.join(ROOT, "../template");
+const TMP = mkdtempSync(path.join(tmpdir(), "trail-sdk-build-"));
+after(() => rmSync(TMP, { recursive: true, force: true }));
+
+function run(cmd, args, opts = {}) {
+    return new Promise((resolve) => {
+        execFile(cmd, args, { maxBuffer: 1 << 24, ...opts }, (error, stdout, stderr) => {
+            resolve({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr });
+        });
+    });
+}
+
+let n = 0;
+/** A fresh project directory holding `files` ({ relative path: content }). */
+function project(files) {
+    const dir = path.join(TMP, `p${++n}`);
+    for (const [f, content] of Object.entries(files)) {
+        mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
+        writeFileSync(path.join(dir, f), content);
+    }
+    return dir;
+}
+
+const HELLO = `import { defineConfig } from "trailbase-wasm";
+import { HttpHandler } from "trailbase-wasm/http";
+export default defineConfig({ httpHandlers: [HttpHandler.get("/hello", () => "Hello")] });
+`;
+
+describe("the component file", () => {
+    test("the template builds into a valid module with the three sections", async () => {
+        const dir = path.join(TMP, "template");
+        cpSync(TEMPLATE, dir, { recursive: true, filter: (f) => !/node_modules|\/dist$/.test(f) });
+        const r = await run(process.execPath, [BIN, "build"], { cwd: dir });
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stdout, /src\/index\.ts -> dist\/component\.wasm \(\d+ KiB, JS \d+ KiB\)/);
+        const out = path.join(dir, "dist/component.wasm");
+        const v = await run("wasm-validate", [out]);
+        assert.equal(v.code, 0, v.stderr);
+        const h = await run("wasm-objdump", ["-h", out]);
+        assert.equal(h.code, 0, h.stderr);
+        const customs = [...h.stdout.matchAll(/^ *Custom [^\n]*"([^"\n]+)"$/gm)].map((m) => m[1]);
+        assert.deepEqual(customs.slice(-3), ["trailbase.js", "trailbase.engine", "trailbase.map"]);
+        assert.match(h.stdout, /Code start=/);
+
+        // The engine's bytes come first, unchanged: the host hashes them to identify the engine.
+        const bytes = readFileSync(out);
+        const engine = loadEngine();
+        assert.equal(engine.name, "quickjs-wasi 3.6.2");
+        assert.ok(bytes.subarray(0, engine.wasm.length).equals(engine.wasm));
+        const sections = Object.fromEntries(readCustomSections(bytes).map((s) => [s.name, s.data.toString()]));
+        assert.equal(sections["trailbase.engine"], "quickjs-wasi 3.6.2");
+        assert.match(sections["trailbase.js"], /Hello from WASM!/);
+        assert.match(sections["trailbase.js"], /^export \{/m);
+        assert.deepEqual(JSON.parse(sections["trailbase.map"]).sources.at(-1), "src/index.ts");
+        assert.deepEqual(readdirSync(path.join(dir, "dist")), ["component.wasm"]);
+    });
+
+    test("every code sample of the reference builds", async () => {
+        const refDir = path.join(ROOT, "test/reference");
+        const complete = ["quick-start.ts", "request-methods.ts", "database-access.ts", "background-jobs.ts", "vector-search.ts"];
+        for (const f of readdirSync(refDir).filter((f) => f.endsWith(".ts"))) {
+            const out = path.join(TMP, "ref", f.replace(/\.ts$/, ".wasm"));
+            const r = await buildComponent({ dir: refDir, entry: f, out });
+            assert.ok(r.ok, `${f}: ${r.errors.join("\n")}`);
+            const noDefault = r.warnings.some((w) => /has no default export/.test(w));
+            assert.equal(noDefault, !complete.includes(f), `${f}: ${r.warnings.join("\n")}`);
+            assert.ok(statSync(out).size > 600000);
+        }
+    });
+
+    test("index.ts is preferred to src/index.ts, with a warning", async () => {
+        const dir = project({ "index.ts": HELLO.replace('"Hello"', '"root"'), "src/index.ts": HELLO });
+        const r = await run(process.execPath, [BIN, "build"], { cwd: dir });
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stderr, /warning: both index.ts and src\/index.ts exist; building index.ts/);
+        assert.match(readFileSync(path.join(dir, "dist/component.wasm")).toString("latin1"), /"root"/);
+    });
+
+    test("an unchanged build does not rewrite the file; no temporary file remains", async () => {
+        const dir = project({ "src/index.ts": HELLO });
+        const out = path.join(dir, "dist/component.wasm");
+        assert.equal((await run(process.execPath, [BIN, "build"], { cwd: dir })).code, 0);
+        const m1 = statSync(out).mtimeMs;
+        await new Promise((r) => setTimeout(r, 20));
+        const r = await run(process.execPath, [BIN, "build", "--dir", dir]);
+        assert.equal(r.code, 0);
+        assert.match(r.stdout, /unchanged/);
+        assert.equal(statSync(out).mtimeMs, m1);
+        assert.deepEqual(readdirSync(path.join(dir, "dist")), ["component.wasm"]);
+    });
+});
+
+describe("build errors", () => {
+    async function fails(files, pattern) {
+        const dir = project(files);
+        const r = await run(process.execPath, [BIN, "build"], { cwd: dir });
+        assert.equal(r.code, 1, r.stdout + r.stderr);
+        assert.match(r.stderr, pattern);
+        assert.match(r.stderr, /build failed/);
+        assert.ok(!existsSync(path.join(dir, "dist/component.wasm")));
+        return r.stderr;
+    }
+
+    test("a TypeScript syntax error names file, line and column", async () => {
+        const err = await fails(
+            { "src/index.ts": 'import { defineConfig } from "trailbase-wasm";\n\nconst x: number = (1 + ;\n' },
+            /^src\/index\.ts:3:24: error: Unexpected ";"$/m,
+        );
+        assert.match(err, /const x: number = \(1 \+ ;\n\s+\^/);
+    });
+
+    test("a missing file import", () =>
+        fails({ "src/index.ts": HELLO + 'import { x } from "./missing";\nconsole.log(x);\n' }, /^src\/index\.ts:4:19: error: Could not resolve "\.\/missing"$/m));
+
+    test("a missing named export", () =>
+        fails(
+            { "src/index.ts": 'import { Nope } from "trailbase-wasm/http";\nconsole.log(Nope);\n' },
+            /^src\/index\.ts:1:10: error: No matching export in "[^"]*dist\/http\.js" for import "Nope"$/m,
+        ));
+
+    test("an unknown SDK entry point", () =>
+        fails(
+            { "index.ts": 'import "trailbase-wasm/nope";\n' },
+            /^index\.ts:1:8: error: "trailbase-wasm\/nope" is not an entry point of trailbase-wasm \(trailbase-wasm, trailbase-wasm\/http, trailbase-wasm\/db, trailbase-wasm\/job, trailbase-wasm\/fs\)$/m,
+        ));
+
+    test("a Node.js module is not available in a component", () =>
+        fails({ "index.ts": 'import { readFileSync } from "fs";\nconsole.log(readFileSync);\n' }, /^index\.ts:1:30: error: Could not resolve "fs"$/m));
+
+    test("no entry file", () => fails({ "README.md": "x" }, /error: no entry file in .*: expected one of index\.ts, src\/index\.ts, index\.js, src\/index\.js/));
+
+    test("usage errors exit 2, --help 0", async () => {
+        assert.equal((await run(process.execPath, [BIN])).code, 2);
+        assert.equal((await run(process.execPath, [BIN, "bundle"])).code, 2);
+        assert.equal((await run(process.execPath, [BIN, "build", "--nope"])).code, 2);
+        const h = await run(process.execPath, [BIN, "--help"]);
+        assert.equal(h.code, 0);
+        assert.match(h.stdout, /usage: trailbase-wasm build/);
+    });
+});
+
+describe("--watch", () => {
+    test("rebuilds on change and keeps going after an error", async () => {
+        const dir = project({ "src/index.ts": HELLO, "src/msg.ts": 'export const msg = "v1";\n' });
+        writeFileSync(path.join(dir, "src/index.ts"), HELLO.replace('"Hello"', "msg") + 'import { msg } from "./msg";\n');
+        const out = path.join(dir, "dist/component.wasm");
+        const child = spawn(process.execPath, [BIN, "build", "--watch"], { cwd: dir });
+        let stdout = "";
+        let stderr = "";
+        child.stdout.on("data", (d) => (stdout += d));
+        child.stderr.on("data", (d) => (stderr += d));
+        const until = async (cond, what) => {
+            for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 50));
+            assert.ok(cond(), `timed out waiting for ${what}\nstdout: ${stdout}\nstderr: ${stderr}`);
+        };
+        const js = () => (existsSync(out) ? readFileSync(out).toString("latin1") : "");
+        try {
+            await until(() => /"v1"/.test(js()), "the first build");
+            writeFileSync(path.join(dir, "src/msg.ts"), 'export const msg = "v2";\n');
+            await until(() => /"v2"/.test(js()), "the rebuild");
+            writeFileSync(path.join(dir, "src/msg.ts"), "export const msg = ;\n");
+            await until(() => /src\/msg\.ts:1:20: error: Unexpected ";"/.test(stderr), "the error");
+            assert.equal(child.exitCode, null, "still watching");
+            assert.match(js(), /"v2"/, "the last good component stays");
+            writeFileSync(path.join(dir, "src/msg.ts"), 'export const msg = "v3";\n');
+            await until(() => /"v3"/.test(js()), "the rebuild after the fix");
+        } finally {
+            child.kill("SIGTERM");
+            await new Promise((r) => child.once("exit", r));
+        }
+    });
+});
+
+describe("the scaffolded project", () => {
+    test("npm install && npm run build with the packed SDK", { timeout: 120000 }, async () => {
+        const dir = path.join(TMP, "scaffold");
+        cpSync(TEMPLATE, dir, { recursive: true, filter: (f) => !/node_modules|\/dist$/.test(f) });
+        const pack = await run("npm", ["pack", "--ignore-scripts", "--silent", "--pack-destination", dir], { cwd: ROOT });
+        assert.equal(pack.code, 0, pack.stderr);
+        assert.ok(existsSync(path.join(dir, "trailbase-wasm-0.1.0.tgz")), pack.stdout);
+        const pkg = JSON.parse(readFileSync(path.join(dir, "package.json"), "utf8"));
+        assert.equal(pkg.dependencies["trailbase-wasm"], "file:./trailbase-wasm-0.1.0.tgz");
+        const install = await run("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund"], { cwd: dir });
+        assert.equal(install.code, 0, install.stderr);
+        const lock = readFileSync(path.join(dir, "package-lock.json"), "utf8");
+        assert.match(lock, /"node_modules\/esbuild": \{\s*"version": "0\.28\.2"/);
+        assert.match(lock, /"node_modules\/quickjs-wasi": \{\s*"version": "3\.6\.2"/);
+        const build = await run("npm", ["run", "build"], { cwd: dir });
+        assert.equal(build.code, 0, build.stdout + build.stderr);
+        const sections = readCustomSections(readFileSync(path.join(dir, "dist/component.wasm"))).map((s) => s.name);
+        assert.deepEqual(sections.slice(-3), ["trailbase.js", "trailbase.engine", "trailbase.map"]);
+        const check = await run("npm", ["run", "check"], { cwd: dir });
+        assert.equal(check.code, 0, check.stdout + check.stderr);
+    });
+});
