@@ -311,7 +311,7 @@ int cli_run(int argc, char **argv)
                 },
             .router = router,
             .statics = statics,
-            .access_log = !f.quiet,
+            .access_log = !f.quiet && c.server.access_log,
             .db_path = db_path,
             .shutdown_timeout_ms = c.server.shutdown_timeout_ms,
         };

@@ -271,6 +271,7 @@ int loop_run(loop *l)
         if (l->stop) break;
         /* Ticks may have produced work that timers or I/O wait on; run them before sleeping. */
         for (size_t i = 0; i < l->nticks; i++) l->ticks[i].fn(l, l->ticks[i].ud);
+        if (l->stop) break;
         int timeout = -1;
         if (l->heap_len > 0) {
             uint64_t d = l->heap[0]->deadline_ns;
