@@ -1,9 +1,15 @@
 /* db/db.h: SQLite connections, the data directory and schema migrations.
  *
  * DESIGN: every worker thread opens its own connection with db_open() (SQLite in WAL mode, so readers
- * on other connections never block behind a writer). Start-up runs db_datadir_init() and then
- * db_migrate() once on one connection before the workers start. Every connection gets the SQL
- * function uuid_v7(), which the built-in `_user` table uses as its id default. */
+ * on other connections never block behind a writer). Every connection gets the SQL functions
+ * uuid_v7() (the built-in `_user` table's id default), uuid_text(blob) and uuid_parse(text).
+ *
+ * Start-up of `trail run`, in this order:
+ *   db_datadir_init(dir)                            creates what is missing, incl. the config
+ *   cfg_init_defaults(); cfg_load_file(dir/DB_CONFIG_FILE)   any error: print err.msg, exit 1
+ *   command-line flags over the cfg struct           (flag > file > default)
+ *   db_open(dir/DB_MAIN_FILE); db_migrate(conn, dir/DB_MIGRATIONS_DIR)   error: print, exit 1
+ *   then each worker opens its own connection with db_open(). */
 #ifndef TRAIL_DB_DB_H
 #define TRAIL_DB_DB_H
 
