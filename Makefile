@@ -51,7 +51,7 @@ WAT_HDRS  := $(patsubst tests/data/%.wat,$(BUILD)/testgen/%.h,$(WAT_SRCS))
 
 DEPS_STAMP := $(BUILD)/.deps-ok
 
-.PHONY: all test run bench format clean deps FORCE
+.PHONY: all test run bench bench-engine format clean deps FORCE
 all: $(BUILD)/trail
 
 deps: $(DEPS_STAMP)
@@ -156,6 +156,13 @@ run: $(BUILD)/trail
 
 bench: $(BUILD)/trail
 	./bench/run.sh $(BUILD)/trail
+
+# The engine's microbenchmarks: isolate creation, host->JS->host calls, JSON.stringify.
+$(BUILD)/bench/bench_engine: bench/engine/bench_engine.c $(BUILD)/rel/libtrail.a $(ENGINE_LIB) $(THIRD_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(REL_CFLAGS) -o $@ $< $(BUILD)/rel/libtrail.a $(ENGINE_LIB) $(THIRD_OBJS) $(LDLIBS)
+bench-engine: $(BUILD)/bench/bench_engine
+	$(BUILD)/bench/bench_engine
 
 format:
 	clang-format -i $$(find src tests bench -name '*.c' -o -name '*.h')

@@ -1,0 +1,167 @@
+/* bench/engine/bench_engine.c: the JS engine's basic costs, as medians over many runs:
+ * creating an isolate, a host->JS->host round trip, JSON.stringify of a 1 KiB object.
+ * Release build; runs on a thread made like trail's workers. Never pass/fail. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "wasm/js/jsg.h"
+#include "wasm/runtime/wrt.h"
+
+#define BATCH 100 /* calls timed together, so that clock reads do not dominate */
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+typedef struct stat {
+    double median_ns, p10_ns, p90_ns;
+} stat;
+
+static stat summarize(uint64_t *ns, size_t n, size_t per)
+{
+    qsort(ns, n, sizeof *ns, cmp_u64);
+    return (stat){(double)ns[n / 2] / (double)per, (double)ns[n / 10] / (double)per,
+                  (double)ns[n * 9 / 10] / (double)per};
+}
+
+static void row(const char *what, stat s, size_t runs)
+{
+    printf("| %-44s | %12.2f | %12.2f | %12.2f | %8zu |\n", what, s.median_ns / 1000.0,
+           s.p10_ns / 1000.0, s.p90_ns / 1000.0, runs);
+}
+
+static void die(const char *what, int rc, const tr_error *err)
+{
+    fprintf(stderr, "bench_engine: %s: %s\n", what, err && err->code ? err->msg : tr_strerror(rc));
+    exit(1);
+}
+
+static int host_echo(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc,
+                     const jsg_ref *argv, jsg_ref *result, tr_error *err)
+{
+    (void)user;
+    (void)this_;
+    (void)err;
+    return argc ? jsg_ref_dup(iso, argv[0], result) : 0;
+}
+
+static void *bench(void *arg)
+{
+    (void)arg;
+    tr_error err;
+    int rc;
+
+    printf("| %-44s | %12s | %12s | %12s | %8s |\n", "operation", "median (us)", "p10 (us)",
+           "p90 (us)", "runs");
+    printf("|%s|%s|%s|%s|%s|\n", "----------------------------------------------",
+           "--------------", "--------------", "--------------", "----------");
+
+    /* 1. isolate creation (instantiate + QuickJS runtime and context + limits) */
+    enum { NCREATE = 300 };
+    static uint64_t t_new[NCREATE], t_free[NCREATE];
+    for (int i = 0; i < NCREATE + 10; i++) {
+        jsg_isolate *iso;
+        uint64_t t0 = tr_now_ns();
+        if ((rc = jsg_isolate_new(NULL, &iso, &err)) < 0) die("jsg_isolate_new", rc, &err);
+        uint64_t t1 = tr_now_ns();
+        jsg_isolate_free(iso);
+        uint64_t t2 = tr_now_ns();
+        if (i >= 10) { /* the first ones fault in the engine's code pages */
+            t_new[i - 10] = t1 - t0;
+            t_free[i - 10] = t2 - t1;
+        }
+    }
+    row("create an isolate (jsg_isolate_new)", summarize(t_new, NCREATE, 1), NCREATE);
+    row("destroy an isolate (jsg_isolate_free)", summarize(t_free, NCREATE, 1), NCREATE);
+
+    jsg_isolate *iso;
+    if ((rc = jsg_isolate_new(NULL, &iso, &err)) < 0) die("jsg_isolate_new", rc, &err);
+    if ((rc = jsg_define_function(iso, 0, "echo", host_echo, NULL, &err)) < 0)
+        die("define", rc, &err);
+
+    /* 2. host -> JS -> host: the host calls a JS function with a number, JS calls a host
+     * function with it and returns the result, the host reads the number back. */
+    static const char fsrc[] = "(x) => echo(x) + 1";
+    jsg_ref fn, empty;
+    if ((rc = jsg_eval(iso, fsrc, sizeof fsrc - 1, "bench.js", &fn, &err)) < 0)
+        die("eval", rc, &err);
+    if ((rc = jsg_eval(iso, "() => 0", 7, "bench.js", &empty, &err)) < 0) die("eval", rc, &err);
+    enum { NBATCH = 1000 };
+    static uint64_t t_rt[NBATCH], t_empty[NBATCH], t_json[NBATCH];
+    tr_arena a;
+    tr_arena_init(&a, 4096);
+    for (int b = 0; b < NBATCH; b++) {
+        uint64_t t0 = tr_now_ns();
+        for (int i = 0; i < BATCH; i++) {
+            jsg_val x = jsg_number(i);
+            jsg_ref in, out;
+            if ((rc = jsg_from_val(iso, &x, &in, &err)) < 0) die("from_val", rc, &err);
+            if ((rc = jsg_call(iso, fn, 0, 1, &in, &out, &err)) < 0) die("call", rc, &err);
+            jsg_val r;
+            if ((rc = jsg_to_val(iso, out, &a, &r, &err)) < 0) die("to_val", rc, &err);
+            if (r.type != JSG_NUMBER || r.u.num != i + 1) die("wrong result", TR_EINVAL, NULL);
+            jsg_ref_free(iso, in);
+            jsg_ref_free(iso, out);
+        }
+        t_rt[b] = tr_now_ns() - t0;
+        tr_arena_reset(&a);
+
+        t0 = tr_now_ns();
+        for (int i = 0; i < BATCH; i++)
+            if ((rc = jsg_call(iso, empty, 0, 0, NULL, NULL, &err)) < 0) die("call", rc, &err);
+        t_empty[b] = tr_now_ns() - t0;
+    }
+    row("host->JS->host round trip (number in/out)", summarize(t_rt, NBATCH, BATCH),
+        (size_t)NBATCH * BATCH);
+    row("call an empty JS function (jsg_call)", summarize(t_empty, NBATCH, BATCH),
+        (size_t)NBATCH * BATCH);
+
+    /* 3. JSON.stringify of a 1 KiB object, built once in JS, result copied to the host */
+    static const char osrc[] =
+        "({ id: 12345, name: 'Ada Lovelace', email: 'ada@example.com', active: true, "
+        "  tags: ['math', 'engines', 'poetry', 'notes'], score: 98.25, "
+        "  address: { street: '12 St James Square', city: 'London', zip: 'SW1Y 4JH' }, "
+        "  items: Array.from({ length: 19 }, (_, i) => ({ n: i, label: 'item number ' + i, "
+        "    done: i % 2 === 0 })) })";
+    jsg_ref obj;
+    if ((rc = jsg_eval(iso, osrc, sizeof osrc - 1, "bench.js", &obj, &err)) < 0)
+        die("eval", rc, &err);
+    tr_buf json = TR_BUF_INIT;
+    for (int b = 0; b < NBATCH; b++) {
+        uint64_t t0 = tr_now_ns();
+        for (int i = 0; i < BATCH; i++)
+            if ((rc = jsg_to_json(iso, obj, &json, &err)) < 0) die("to_json", rc, &err);
+        t_json[b] = tr_now_ns() - t0;
+    }
+    char label[64];
+    snprintf(label, sizeof label, "JSON.stringify of a %zu-byte object", json.len);
+    row(label, summarize(t_json, NBATCH, BATCH), (size_t)NBATCH * BATCH);
+
+    tr_buf_free(&json);
+    tr_arena_deinit(&a);
+    jsg_ref_free(iso, obj);
+    jsg_ref_free(iso, fn);
+    jsg_ref_free(iso, empty);
+    jsg_isolate_free(iso);
+    wrt_thread_deinit();
+    return NULL;
+}
+
+int main(void)
+{
+    printf("engine: %s (module sha256 %.16s...)\n\n", jsg_engine_version(), jsg_engine_sha256());
+    pthread_attr_t attr;
+    pthread_t t;
+    if (wrt_thread_attr_init(&attr) != 0 || pthread_create(&t, &attr, bench, NULL) != 0) {
+        fprintf(stderr, "bench_engine: cannot start a thread\n");
+        return 1;
+    }
+    pthread_join(t, NULL);
+    pthread_attr_destroy(&attr);
+    return 0;
+}
