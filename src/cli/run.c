@@ -133,13 +133,14 @@ static int split_address(const char *addr, char *host, size_t hcap, char *port, 
     return 0;
 }
 
-static int listen_on(const struct sockaddr *sa, socklen_t len, int *out)
+/* reuseport: join a group of listeners on the same port (our workers). */
+static int listen_on(const struct sockaddr *sa, socklen_t len, bool reuseport, int *out)
 {
     int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return -errno;
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    if (reuseport) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
     if (bind(fd, sa, len) != 0 || listen(fd, 4096) != 0) {
         int rc = -errno;
         close(fd);
@@ -180,23 +181,28 @@ static int make_listeners(const char *address, int n, int *fds, int *port_out, c
     memcpy(&ss, pick->ai_addr, sl);
     freeaddrinfo(res);
 
-    int rc = 0, made = 0;
-    for (; made < n; made++) {
-        rc = listen_on((struct sockaddr *)&ss, sl, &fds[made]);
+    /* SO_REUSEPORT would let us share a port another trail (same user) already serves, so
+     * first claim it with a plain listener: EADDRINUSE then means someone else has it. That
+     * probe also resolves port 0; the workers' group binds the same port right after. */
+    int probe = -1;
+    int rc = listen_on((struct sockaddr *)&ss, sl, false, &probe);
+    int made = 0;
+    if (rc == 0) {
+        struct sockaddr_storage bound;
+        socklen_t bl = sizeof bound;
+        getsockname(probe, (struct sockaddr *)&bound, &bl);
+        uint16_t p = ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                              : ((struct sockaddr_in *)&bound)->sin_port;
+        if (ss.ss_family == AF_INET6)
+            ((struct sockaddr_in6 *)&ss)->sin6_port = p;
+        else
+            ((struct sockaddr_in *)&ss)->sin_port = p;
+        *port_out = ntohs(p);
+        close(probe);
+    }
+    for (; rc == 0 && made < n; made++) {
+        rc = listen_on((struct sockaddr *)&ss, sl, true, &fds[made]);
         if (rc < 0) break;
-        if (made == 0) {
-            /* Port 0: the others must bind the port the kernel chose. */
-            struct sockaddr_storage bound;
-            socklen_t bl = sizeof bound;
-            getsockname(fds[0], (struct sockaddr *)&bound, &bl);
-            uint16_t p = ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
-                                                  : ((struct sockaddr_in *)&bound)->sin_port;
-            if (ss.ss_family == AF_INET6)
-                ((struct sockaddr_in6 *)&ss)->sin6_port = p;
-            else
-                ((struct sockaddr_in *)&ss)->sin_port = p;
-            *port_out = ntohs(p);
-        }
     }
     if (rc < 0) {
         fprintf(stderr, "trail run: cannot listen on %s: %s\n", address, tr_strerror(rc));
