@@ -55,7 +55,7 @@ DEPS_STAMP := $(BUILD)/.deps-ok
 all: $(BUILD)/trail
 
 deps: $(DEPS_STAMP)
-$(DEPS_STAMP): tools/deps.sh package.json package-lock.json
+$(DEPS_STAMP): tools/deps.sh package.json package-lock.json $(wildcard sdk/ts/package-lock.json)
 	@mkdir -p $(@D)
 	./tools/deps.sh
 	@touch $@

@@ -13,6 +13,6 @@ case "$out" in /*) ;; *) out="$PWD/$out" ;; esac
 sdk="$root/sdk/ts"
 [ -d "$sdk/node_modules" ] || { echo "sdk-build: sdk/ts/node_modules missing; run tools/deps.sh" >&2; exit 1; }
 "$sdk/lib/build-sdk.sh"
-exec 9>"$sdk/.dist.lock"
+exec 9>>"$sdk/node_modules/.trailbase-dist.lock"
 flock -s 9
 node "$sdk/bin/trailbase-wasm.mjs" build --dir "$dir" --out "$out"

@@ -1,11 +1,11 @@
 #!/bin/sh
 # `npm run build` of trailbase-wasm: compiles src/ into dist/ (JavaScript without comments, then
 # declarations with them) when a source is newer than the last build, or always with --force.
-# Holds an exclusive lock on .dist.lock while writing dist/; tools/sdk-build.sh reads dist/
+# Holds an exclusive lock on node_modules/.trailbase-dist.lock while writing dist/; tools/sdk-build.sh reads dist/
 # under a shared lock, so a component build never bundles half-written files.
 set -eu
 cd "$(dirname "$0")/.."
-exec 9>.dist.lock
+exec 9>>node_modules/.trailbase-dist.lock
 flock -x 9
 if [ "${1:-}" != "--force" ] && [ -f dist/.stamp ] &&
     [ -z "$(find src types package.json tsconfig.json tsconfig.build.json tsconfig.types.json -newer dist/.stamp -print -quit)" ]; then

@@ -3,7 +3,7 @@
 // (test/types/good), and mistakes that must be refused (test/types/bad, lines marked `// error`).
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, symlinkSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { test } from "node:test";
@@ -36,10 +36,12 @@ test("every code sample of the reference checks", async () => {
 test("the reference's hot-reload.ts checks against Node's types", () => checks("test/reference/node/tsconfig.json"));
 
 test("the template project checks", async () => {
-    // A copy inside this package, so that `trailbase-wasm` resolves to it by self-reference.
-    const dir = mkdtempSync(path.join(ROOT, "test/.tmp-template-"));
+    // A copy with this SDK installed as node_modules/trailbase-wasm (a symlink, as npm links).
+    const dir = mkdtempSync(path.join(tmpdir(), "trail-template-"));
     try {
-        cpSync(path.join(ROOT, "../template"), dir, { recursive: true, filter: (f) => !/node_modules|dist|package\.json/.test(f) });
+        cpSync(path.join(ROOT, "../template"), dir, { recursive: true, filter: (f) => !/node_modules|dist/.test(f) });
+        mkdirSync(path.join(dir, "node_modules"));
+        symlinkSync(ROOT, path.join(dir, "node_modules/trailbase-wasm"));
         await checks(dir);
     } finally {
         rmSync(dir, { recursive: true, force: true });
