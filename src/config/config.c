@@ -5,7 +5,8 @@
  * defaults in cfg_init_defaults() and its lines in default_text. The unit test
  * config_default_text_matches_defaults parses default_text and compares it with
  * cfg_init_defaults(), so the documented file cannot drift from the code. Ranges reject values that
- * are surely mistakes (a zero-byte header limit, a week-long timeout) at start-up, with the line. */
+ * are surely mistakes (a zero-byte header limit, a week-long timeout) at start-up, with the line.
+ */
 #include "config/config.h"
 #include "config/config_internal.h"
 
@@ -52,10 +53,14 @@ static const char *check_host(const char *v)
 
 /* ---- the schema ---- */
 
-#define INT_FIELD(ty, st, fld, lo, hi)                                                             \
-    {.name = #fld, .type = (ty), .offset = offsetof(st, fld), .min = (lo), .max = (hi)}
-#define STR_FIELD(st, fld, chk)                                                                    \
-    {.name = #fld, .type = CFG__STRING, .offset = offsetof(st, fld), .check = (chk)}
+#define INT_FIELD(ty, st, fld, lo, hi)                                                    \
+    {                                                                                     \
+        .name = #fld, .type = (ty), .offset = offsetof(st, fld), .min = (lo), .max = (hi) \
+    }
+#define STR_FIELD(st, fld, chk)                                                        \
+    {                                                                                  \
+        .name = #fld, .type = CFG__STRING, .offset = offsetof(st, fld), .check = (chk) \
+    }
 
 static const cfg__field server_fields[] = {
     STR_FIELD(cfg_server, address, check_address),
@@ -78,8 +83,7 @@ static const cfg__field runtime_fields[] = {
     INT_FIELD(CFG__UINT32, cfg_runtime, deadline_ms, 1, DAY_MS),
     INT_FIELD(CFG__UINT32, cfg_runtime, cpu_budget_ms, 1, DAY_MS),
 };
-static const cfg__schema runtime_schema = {"runtime", runtime_fields,
-                                           TR_ARRAY_LEN(runtime_fields)};
+static const cfg__schema runtime_schema = {"runtime", runtime_fields, TR_ARRAY_LEN(runtime_fields)};
 
 static const cfg__field jobs_fields[] = {
     STR_FIELD(cfg_jobs, time_zone, check_time_zone),
@@ -95,7 +99,10 @@ static const cfg__field fetch_fields[] = {
 };
 static const cfg__schema fetch_schema = {"fetch", fetch_fields, TR_ARRAY_LEN(fetch_fields)};
 
-#define SECTION(fld, sch) {.name = #fld, .type = CFG__MESSAGE, .offset = offsetof(cfg, fld), .schema = &(sch)}
+#define SECTION(fld, sch)                                                                  \
+    {                                                                                      \
+        .name = #fld, .type = CFG__MESSAGE, .offset = offsetof(cfg, fld), .schema = &(sch) \
+    }
 static const cfg__field top_fields[] = {
     SECTION(server, server_schema),
     SECTION(runtime, runtime_schema),
@@ -258,7 +265,8 @@ void cfg_deinit(cfg *c)
 {
     tr_free(c->server.address);
     tr_free(c->jobs.time_zone);
-    for (size_t i = 0; i < c->fetch.allowed_hosts_len; i++) tr_free(c->fetch.allowed_hosts[i]);
+    for (size_t i = 0; i < c->fetch.allowed_hosts_len; i++)
+        tr_free(c->fetch.allowed_hosts[i]);
     tr_free(c->fetch.allowed_hosts);
     memset(c, 0, sizeof *c);
 }

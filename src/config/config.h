@@ -47,7 +47,7 @@ typedef struct cfg_jobs {
 
 /* `fetch { ... }`: outgoing HTTP from guests. */
 typedef struct cfg_fetch {
-    char **allowed_hosts;      /* owned array of owned strings; empty = no outgoing requests */
+    char **allowed_hosts; /* owned array of owned strings; empty = no outgoing requests */
     size_t allowed_hosts_len;
 } cfg_fetch;
 
@@ -77,7 +77,8 @@ void cfg_deinit(cfg *c);
 /* The commented default config.textproto: every setting with its default value. Static text. */
 const char *cfg_default_text(void);
 
-/* Replaces a string field (e.g. &c->server.address) with a copy of value; for command-line flags. */
+/* Replaces a string field (e.g. &c->server.address) with a copy of value; for command-line flags.
+ */
 void cfg_set_string(char **field, const char *value);
 
 #endif

@@ -12,9 +12,9 @@
  * joined), messages as `name { ... }`, `name: { ... }` or `name < ... >`, repeated strings as
  * repeated `name: "x"` lines or `name: ["x", "y"]`, and `,` or `;` after any field.
  * Omitted on purpose: floats, enums, Any, extensions `[...]`, octal integers (a leading 0 is an
- * error instead of a silent base change). A non-repeated field set twice in one message is an error,
- * as in protobuf. A repeated field set in the text replaces the value it had before (the default)
- * instead of appending to it. */
+ * error instead of a silent base change). A non-repeated field set twice in one message is an
+ * error, as in protobuf. A repeated field set in the text replaces the value it had before (the
+ * default) instead of appending to it. */
 #include "config/config_internal.h"
 
 #include <assert.h>
@@ -92,8 +92,10 @@ static void render(char *out, size_t cap, const char *s, size_t n)
             o += (size_t)snprintf(out + o, cap - o, "...");
             break;
         }
-        if (c >= 0x20 && c < 0x7f) out[o++] = (char)c;
-        else o += (size_t)snprintf(out + o, cap - o, "\\x%02x", c);
+        if (c >= 0x20 && c < 0x7f)
+            out[o++] = (char)c;
+        else
+            o += (size_t)snprintf(out + o, cap - o, "\\x%02x", c);
     }
     out[o] = '\0';
 }
@@ -103,11 +105,21 @@ static void describe(const token *t, char *out, size_t cap)
 {
     char r[200];
     switch (t->kind) {
-    case TK_EOF: snprintf(out, cap, "end of file"); return;
-    case TK_STRING: render(r, sizeof r, t->p, t->n); snprintf(out, cap, "string %s", r); return;
-    case TK_PUNCT: snprintf(out, cap, "'%c'", t->p[0]); return;
+    case TK_EOF:
+        snprintf(out, cap, "end of file");
+        return;
+    case TK_STRING:
+        render(r, sizeof r, t->p, t->n);
+        snprintf(out, cap, "string %s", r);
+        return;
+    case TK_PUNCT:
+        snprintf(out, cap, "'%c'", t->p[0]);
+        return;
     case TK_IDENT:
-    case TK_NUMBER: render(r, sizeof r, t->p, t->n); snprintf(out, cap, "'%s'", r); return;
+    case TK_NUMBER:
+        render(r, sizeof r, t->p, t->n);
+        snprintf(out, cap, "'%s'", r);
+        return;
     }
     snprintf(out, cap, "?");
 }
@@ -123,7 +135,8 @@ static void skip_space(parser *p)
         } else if (c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v') {
             p->pos++;
         } else if (c == '#') {
-            while (p->pos < p->len && p->text[p->pos] != '\n') p->pos++;
+            while (p->pos < p->len && p->text[p->pos] != '\n')
+                p->pos++;
         } else {
             return;
         }
@@ -144,7 +157,8 @@ static int lex(parser *p, token *t)
     size_t start = p->pos;
     char c = p->text[p->pos];
     if (is_ident_start(c)) {
-        while (p->pos < p->len && is_ident_char(p->text[p->pos])) p->pos++;
+        while (p->pos < p->len && is_ident_char(p->text[p->pos]))
+            p->pos++;
         t->kind = TK_IDENT;
     } else if (is_digit(c) || c == '-' || c == '+' || c == '.') {
         /* A run of number-ish bytes; parse_int() says what is wrong with it. */
@@ -211,21 +225,25 @@ static bool tok_is(const token *t, const char *s)
 static const char *type_name(const cfg__field *f)
 {
     switch (f->type) {
-    case CFG__MESSAGE: return "a message";
+    case CFG__MESSAGE:
+        return "a message";
     case CFG__INT:
     case CFG__UINT32:
-    case CFG__UINT64: return "an integer";
-    case CFG__BOOL: return "true or false";
-    case CFG__STRING: return "a quoted string";
-    case CFG__STRING_LIST: return "a quoted string or a list [\"...\", ...]";
+    case CFG__UINT64:
+        return "an integer";
+    case CFG__BOOL:
+        return "true or false";
+    case CFG__STRING:
+        return "a quoted string";
+    case CFG__STRING_LIST:
+        return "a quoted string or a list [\"...\", ...]";
     }
     return "?";
 }
 
 /* ---- values ---- */
 
-static int parse_int(parser *p, const cfg__field *f, const char *path, const token *t,
-                     int64_t *out)
+static int parse_int(parser *p, const cfg__field *f, const char *path, const token *t, int64_t *out)
 {
     char got[256];
     describe(t, got, sizeof got);
@@ -254,25 +272,30 @@ static int parse_int(parser *p, const cfg__field *f, const char *path, const tok
     bool overflow = false;
     for (; s < end; s++) {
         unsigned d;
-        if (*s >= '0' && *s <= '9') d = (unsigned)(*s - '0');
-        else if (base == 16 && *s >= 'a' && *s <= 'f') d = (unsigned)(*s - 'a' + 10);
-        else if (base == 16 && *s >= 'A' && *s <= 'F') d = (unsigned)(*s - 'A' + 10);
+        if (*s >= '0' && *s <= '9')
+            d = (unsigned)(*s - '0');
+        else if (base == 16 && *s >= 'a' && *s <= 'f')
+            d = (unsigned)(*s - 'a' + 10);
+        else if (base == 16 && *s >= 'A' && *s <= 'F')
+            d = (unsigned)(*s - 'A' + 10);
         else
             return fail_at(p, t->line, t->col,
                            "expected an integer for %s (%lld..%lld), got %s (sizes are plain byte "
                            "counts, durations plain milliseconds)",
                            path, (long long)f->min, (long long)f->max, got);
-        if (v > (UINT64_MAX - d) / base) overflow = true;
-        else v = v * base + d;
+        if (v > (UINT64_MAX - d) / base)
+            overflow = true;
+        else
+            v = v * base + d;
     }
     /* Beyond int64 is beyond every field's range. */
     if (overflow || v > (uint64_t)INT64_MAX + (neg ? 1u : 0u))
-        return fail_at(p, t->line, t->col, "%s: %s is out of range; expected %lld..%lld", path,
-                       got, (long long)f->min, (long long)f->max);
+        return fail_at(p, t->line, t->col, "%s: %s is out of range; expected %lld..%lld", path, got,
+                       (long long)f->min, (long long)f->max);
     int64_t iv = neg ? (int64_t)(0 - v) : (int64_t)v;
     if (iv < f->min || iv > f->max)
-        return fail_at(p, t->line, t->col, "%s: %s is out of range; expected %lld..%lld", path,
-                       got, (long long)f->min, (long long)f->max);
+        return fail_at(p, t->line, t->col, "%s: %s is out of range; expected %lld..%lld", path, got,
+                       (long long)f->min, (long long)f->max);
     *out = iv;
     return 0;
 }
@@ -343,18 +366,35 @@ static int decode_literal(parser *p, const token *t, tr_buf *b)
         s++; /* the lexer guarantees a byte after a backslash inside the literal */
         char e = *s++;
         switch (e) {
-        case 'a': tr_buf_append_char(b, '\a'); continue;
-        case 'b': tr_buf_append_char(b, '\b'); continue;
-        case 'f': tr_buf_append_char(b, '\f'); continue;
-        case 'n': tr_buf_append_char(b, '\n'); continue;
-        case 'r': tr_buf_append_char(b, '\r'); continue;
-        case 't': tr_buf_append_char(b, '\t'); continue;
-        case 'v': tr_buf_append_char(b, '\v'); continue;
+        case 'a':
+            tr_buf_append_char(b, '\a');
+            continue;
+        case 'b':
+            tr_buf_append_char(b, '\b');
+            continue;
+        case 'f':
+            tr_buf_append_char(b, '\f');
+            continue;
+        case 'n':
+            tr_buf_append_char(b, '\n');
+            continue;
+        case 'r':
+            tr_buf_append_char(b, '\r');
+            continue;
+        case 't':
+            tr_buf_append_char(b, '\t');
+            continue;
+        case 'v':
+            tr_buf_append_char(b, '\v');
+            continue;
         case '\\':
         case '\'':
         case '"':
-        case '?': tr_buf_append_char(b, e); continue;
-        default: break;
+        case '?':
+            tr_buf_append_char(b, e);
+            continue;
+        default:
+            break;
         }
         if (e >= '0' && e <= '7') {
             unsigned v = (unsigned)(e - '0');
@@ -451,7 +491,8 @@ static void list_clear(void *base, const cfg__field *f)
 {
     char ***items = (char ***)((char *)base + f->offset);
     size_t *n = (size_t *)((char *)base + f->len_offset);
-    for (size_t i = 0; i < *n; i++) tr_free((*items)[i]);
+    for (size_t i = 0; i < *n; i++)
+        tr_free((*items)[i]);
     tr_free(*items);
     *items = NULL;
     *n = 0;
@@ -575,7 +616,9 @@ static int parse_field(parser *p, const cfg__field *f, void *base, const char *p
         rc = parse_int(p, f, path, &t, &v);
         if (rc == 0) *(uint64_t *)slot = (uint64_t)v;
         break;
-    case CFG__BOOL: rc = parse_bool(p, path, &t, (bool *)slot); break;
+    case CFG__BOOL:
+        rc = parse_bool(p, path, &t, (bool *)slot);
+        break;
     case CFG__STRING: {
         char *s;
         rc = parse_string(p, f, path, &t, &s);
@@ -586,7 +629,9 @@ static int parse_field(parser *p, const cfg__field *f, void *base, const char *p
         break;
     }
     case CFG__MESSAGE:
-    case CFG__STRING_LIST: assert(0 && "handled above"); break;
+    case CFG__STRING_LIST:
+        assert(0 && "handled above");
+        break;
     }
 out:
     tr_free(path);
@@ -619,7 +664,8 @@ static int parse_body(parser *p, const cfg__schema *schema, void *base, const ch
             if (close != '\0')
                 rc = fail_at(p, t.line, t.col, "expected a field name or '%c' in %s, got %s", close,
                              prefix, got);
-            else rc = fail_at(p, t.line, t.col, "expected a field name, got %s", got);
+            else
+                rc = fail_at(p, t.line, t.col, "expected a field name, got %s", got);
             break;
         }
         const cfg__field *f = find_field(schema, &t);

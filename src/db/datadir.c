@@ -1,8 +1,9 @@
 /* db/datadir.c: creating the data directory layout on first run.
  *
  * DESIGN: only what is missing is created, so running against an existing directory never changes
- * a file the user edited. config.textproto is created with O_EXCL, so two processes starting at once
- * cannot both write it, and a partly written file is removed rather than left to fail parsing. */
+ * a file the user edited. config.textproto is created with O_EXCL, so two processes starting at
+ * once cannot both write it, and a partly written file is removed rather than left to fail parsing.
+ */
 #include "db/db_internal.h"
 
 #include <errno.h>
@@ -32,7 +33,8 @@ static int ensure_dirs(const char *path, tr_error *err)
     char *p = tr_strdup(path);
     int rc = 0;
     size_t n = strlen(p);
-    while (n > 1 && p[n - 1] == '/') p[--n] = '\0';
+    while (n > 1 && p[n - 1] == '/')
+        p[--n] = '\0';
     for (char *s = p + 1; *s && rc == 0; s++) {
         if (*s != '/') continue;
         *s = '\0';

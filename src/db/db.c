@@ -21,7 +21,8 @@ static int setup(sqlite3 *db, const char *path, tr_error *err)
     char what[600];
     snprintf(what, sizeof what, "open %s", path);
     sqlite3_extended_result_codes(db, 1);
-    if (sqlite3_busy_timeout(db, DB_BUSY_TIMEOUT_MS) != SQLITE_OK) return db__sql_error(db, err, what);
+    if (sqlite3_busy_timeout(db, DB_BUSY_TIMEOUT_MS) != SQLITE_OK)
+        return db__sql_error(db, err, what);
     if (db__uuid_register(db) != SQLITE_OK) return db__sql_error(db, err, what);
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db, "PRAGMA journal_mode=WAL", -1, &st, NULL) != SQLITE_OK)
@@ -103,9 +104,12 @@ int db_query_int(db_conn *c, const char *sql, int64_t *out, tr_error *err)
         return tr_error_set(err, TR_ESQL, "%s", sqlite3_errmsg(c->db));
     int rc = sqlite3_step(st);
     int ret = 0;
-    if (rc == SQLITE_ROW) *out = sqlite3_column_int64(st, 0);
-    else if (rc == SQLITE_DONE) ret = tr_error_set(err, TR_ENOTFOUND, "query returned no row");
-    else ret = tr_error_set(err, TR_ESQL, "%s", sqlite3_errmsg(c->db));
+    if (rc == SQLITE_ROW)
+        *out = sqlite3_column_int64(st, 0);
+    else if (rc == SQLITE_DONE)
+        ret = tr_error_set(err, TR_ENOTFOUND, "query returned no row");
+    else
+        ret = tr_error_set(err, TR_ESQL, "%s", sqlite3_errmsg(c->db));
     sqlite3_finalize(st);
     return ret;
 }

@@ -1,8 +1,9 @@
 /* db/db.h: SQLite connections, the data directory and schema migrations.
  *
- * DESIGN: every worker thread opens its own connection with db_open() (SQLite in WAL mode, so readers
- * on other connections never block behind a writer). Every connection gets the SQL functions
- * uuid_v7() (the built-in `_user` table's id default), uuid_text(blob) and uuid_parse(text).
+ * DESIGN: every worker thread opens its own connection with db_open() (SQLite in WAL mode, so
+ * readers on other connections never block behind a writer). Every connection gets the SQL
+ * functions uuid_v7() (the built-in `_user` table's id default), uuid_text(blob) and
+ * uuid_parse(text).
  *
  * Start-up of `trail run`, in this order:
  *   db_datadir_init(dir)                            creates what is missing, incl. the config
@@ -23,9 +24,9 @@ struct sqlite3;
 typedef struct db_conn db_conn;
 
 /* Paths inside the data directory. */
-#define DB_CONFIG_FILE     "config.textproto"
-#define DB_MAIN_FILE       "data/main.db"
-#define DB_MIGRATIONS_DIR  "migrations"
+#define DB_CONFIG_FILE    "config.textproto"
+#define DB_MAIN_FILE      "data/main.db"
+#define DB_MIGRATIONS_DIR "migrations"
 
 /* Busy timeout set on every connection. */
 #define DB_BUSY_TIMEOUT_MS 5000
@@ -34,8 +35,8 @@ typedef struct db_conn db_conn;
 #define DB_HISTORY_TABLE "_schema_history"
 
 /* Creates DIR/{config.textproto (commented default: cfg_default_text()), data/, migrations/, wasm/}
- * where missing, and DIR itself with any missing parents. Existing files are never touched. Errors: -errno with err naming the
- * path. */
+ * where missing, and DIR itself with any missing parents. Existing files are never touched. Errors:
+ * -errno with err naming the path. */
 int db_datadir_init(const char *data_dir, tr_error *err);
 
 /* Opens (creating) a SQLite file: WAL, busy timeout (DB_BUSY_TIMEOUT_MS), foreign keys on, and
@@ -50,12 +51,11 @@ void db_close(db_conn *c);
 struct sqlite3 *db_handle(db_conn *c);
 
 /* Applies the built-in migrations, then the *.sql files of migrations_dir in file-name order (byte
- * order of the names), each at most once, each in its own transaction, recorded in DB_HISTORY_TABLE.
- * migrations_dir may be NULL or missing (only the built-in ones run). A file that changed after it
- * was applied is logged as a warning, not run again. A failing migration is rolled back (those
- * before it stay applied) and returns TR_ESQL with err "migration DIR/FILE failed at line N: SQLite
- * message";
- * an unreadable file or directory returns -errno naming it. */
+ * order of the names), each at most once, each in its own transaction, recorded in
+ * DB_HISTORY_TABLE. migrations_dir may be NULL or missing (only the built-in ones run). A file that
+ * changed after it was applied is logged as a warning, not run again. A failing migration is rolled
+ * back (those before it stay applied) and returns TR_ESQL with err "migration DIR/FILE failed at
+ * line N: SQLite message"; an unreadable file or directory returns -errno naming it. */
 int db_migrate(db_conn *c, const char *migrations_dir, tr_error *err);
 
 /* What db_migrate_run() did: migrations run now, already applied before, and already applied but

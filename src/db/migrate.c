@@ -1,4 +1,5 @@
-/* db/migrate.c: schema migrations: the built-in ones, then the *.sql files in migrations/, each applied once.
+/* db/migrate.c: schema migrations: the built-in ones, then the *.sql files in migrations/, each
+ * applied once.
  *
  * DESIGN: _schema_history records (name, applied_at, checksum) for every applied migration.
  * Built-in migrations are named "trail/NNNN_what"; a file's name has no '/', so the two can never
@@ -32,20 +33,19 @@ typedef struct builtin_migration {
 /* Never edit an entry once released: its checksum is recorded in users' databases. Add new ones
  * at the end. */
 static const builtin_migration builtins[] = {
-    {"trail/0001_user",
-     "CREATE TABLE _user (\n"
-     "  id            BLOB PRIMARY KEY NOT NULL DEFAULT (uuid_v7())\n"
-     "                CHECK (typeof(id) = 'blob' AND length(id) = 16),\n"
-     "  email         TEXT NOT NULL UNIQUE,\n"
-     "  password_hash TEXT NOT NULL DEFAULT '',\n"
-     "  verified      INTEGER NOT NULL DEFAULT 0,\n"
-     "  admin         INTEGER NOT NULL DEFAULT 0,\n"
-     "  created       INTEGER NOT NULL DEFAULT (unixepoch()),\n"
-     "  updated       INTEGER NOT NULL DEFAULT (unixepoch())\n"
-     ") STRICT;\n"
-     "CREATE TRIGGER _user__updated AFTER UPDATE ON _user FOR EACH ROW\n"
-     "  WHEN NEW.updated = OLD.updated\n"
-     "  BEGIN UPDATE _user SET updated = unixepoch() WHERE id = NEW.id; END;\n"},
+    {"trail/0001_user", "CREATE TABLE _user (\n"
+                        "  id            BLOB PRIMARY KEY NOT NULL DEFAULT (uuid_v7())\n"
+                        "                CHECK (typeof(id) = 'blob' AND length(id) = 16),\n"
+                        "  email         TEXT NOT NULL UNIQUE,\n"
+                        "  password_hash TEXT NOT NULL DEFAULT '',\n"
+                        "  verified      INTEGER NOT NULL DEFAULT 0,\n"
+                        "  admin         INTEGER NOT NULL DEFAULT 0,\n"
+                        "  created       INTEGER NOT NULL DEFAULT (unixepoch()),\n"
+                        "  updated       INTEGER NOT NULL DEFAULT (unixepoch())\n"
+                        ") STRICT;\n"
+                        "CREATE TRIGGER _user__updated AFTER UPDATE ON _user FOR EACH ROW\n"
+                        "  WHEN NEW.updated = OLD.updated\n"
+                        "  BEGIN UPDATE _user SET updated = unixepoch() WHERE id = NEW.id; END;\n"},
 };
 
 typedef struct migrate_ctx {
@@ -89,9 +89,11 @@ static int line_of(const char *text, const char *p)
 static const char *skip_blank(const char *s)
 {
     for (;;) {
-        while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r' || *s == '\f' || *s == '\v') s++;
+        while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r' || *s == '\f' || *s == '\v')
+            s++;
         if (s[0] == '-' && s[1] == '-') {
-            while (*s && *s != '\n') s++;
+            while (*s && *s != '\n')
+                s++;
         } else if (s[0] == '/' && s[1] == '*') {
             const char *e = strstr(s + 2, "*/");
             if (e == NULL) return s;
@@ -148,8 +150,8 @@ static int history_lookup(migrate_ctx *ctx, const char *name, char out[17])
 {
     sqlite3 *db = ctx->c->db;
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db, "SELECT checksum FROM " DB_HISTORY_TABLE " WHERE name = ?1", -1,
-                           &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(db, "SELECT checksum FROM " DB_HISTORY_TABLE " WHERE name = ?1", -1, &st,
+                           NULL) != SQLITE_OK)
         return db__sql_error(db, ctx->err, "read " DB_HISTORY_TABLE);
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     int step = sqlite3_step(st);
@@ -169,15 +171,16 @@ static int history_insert(migrate_ctx *ctx, const char *name, const char *sum)
 {
     sqlite3 *db = ctx->c->db;
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db,
-                           "INSERT INTO " DB_HISTORY_TABLE
-                           " (name, applied_at, checksum) VALUES (?1, ?2, ?3)",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(
+            db, "INSERT INTO " DB_HISTORY_TABLE " (name, applied_at, checksum) VALUES (?1, ?2, ?3)",
+            -1, &st, NULL) != SQLITE_OK)
         return db__sql_error(db, ctx->err, "write " DB_HISTORY_TABLE);
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, tr_wall_ms());
     sqlite3_bind_text(st, 3, sum, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db__sql_error(db, ctx->err, "write " DB_HISTORY_TABLE);
+    int rc = sqlite3_step(st) == SQLITE_DONE
+                 ? 0
+                 : db__sql_error(db, ctx->err, "write " DB_HISTORY_TABLE);
     sqlite3_finalize(st);
     return rc;
 }
@@ -326,7 +329,8 @@ int db_migrate_run(db_conn *c, const char *migrations_dir, db_migrate_stats *sta
         tr_free(path);
     }
     tr_buf_free(&text);
-    for (size_t i = 0; i < n; i++) tr_free(names[i]);
+    for (size_t i = 0; i < n; i++)
+        tr_free(names[i]);
     tr_free(names);
     if (stats != NULL) *stats = ctx.stats;
     return rc;

@@ -65,7 +65,8 @@ void db_uuid_v7(uint8_t out[16])
         state.counter = fresh_counter();
     }
     uint64_t ms = state.last_ms;
-    for (int i = 0; i < 6; i++) out[i] = (uint8_t)(ms >> (40 - 8 * i));
+    for (int i = 0; i < 6; i++)
+        out[i] = (uint8_t)(ms >> (40 - 8 * i));
     out[6] = (uint8_t)(0x70 | ((state.counter >> 8) & 0x0f));
     out[7] = (uint8_t)(state.counter & 0xff);
     random_bytes(out + 8, 8);
@@ -131,8 +132,9 @@ static void sql_uuid_parse(sqlite3_context *ctx, int argc, sqlite3_value **argv)
         }
     }
     if (o != 16 || i != n) {
-        sqlite3_result_error(ctx, "uuid_parse(): expected a UUID as 32 hex digits, with or without "
-                                  "dashes (8-4-4-4-12)",
+        sqlite3_result_error(ctx,
+                             "uuid_parse(): expected a UUID as 32 hex digits, with or without "
+                             "dashes (8-4-4-4-12)",
                              -1);
         return;
     }

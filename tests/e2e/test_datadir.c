@@ -112,7 +112,8 @@ TEST_TIMEOUT(e2e_migrations_applied_once_across_restarts, 120)
     make_dirs();
     put("migrations/0001_items.sql", "CREATE TABLE items (name TEXT NOT NULL);\n");
     put("migrations/0002_seed.sql", "INSERT INTO items VALUES ('seed');\n");
-    for (int i = 0; i < 3; i++) start_stop();
+    for (int i = 0; i < 3; i++)
+        start_stop();
     sqlite3 *db = open_main_db();
     CHECK_EQ(q_int(db, "SELECT count(*) FROM items"), 1);
     CHECK_EQ(q_int(db, "SELECT count(*) FROM _schema_history"), 3);

@@ -25,8 +25,9 @@ static void expect_error(const char *text, const char *want, int line)
     char full[1200];
     snprintf(full, sizeof full, "t.textproto:%s", want);
     if (rc != TR_ECONFIG || strcmp(err.msg, full) != 0)
-        test_fail(__FILE__, line, "for input \"%s\": rc %d, message\n       \"%s\", expected\n       \"%s\"",
-                  text, rc, err.msg, full);
+        test_fail(__FILE__, line,
+                  "for input \"%s\": rc %d, message\n       \"%s\", expected\n       \"%s\"", text,
+                  rc, err.msg, full);
     CHECK_EQ(err.code, TR_ECONFIG);
 }
 #define EXPECT_ERROR(text, want) expect_error((text), (want), __LINE__)
@@ -113,9 +114,9 @@ TEST(config_value_types)
     tr_error err;
     CHECK_EQ(parse(&c,
                    "server {\n"
-                   "  runtime_threads: 4\n"            /* int */
-                   "  max_body_bytes: 0x100000000\n"   /* uint64, hex, above 32 bits */
-                   "  max_headers: 0\n"                 /* out of range; replaced below */
+                   "  runtime_threads: 4\n"          /* int */
+                   "  max_body_bytes: 0x100000000\n" /* uint64, hex, above 32 bits */
+                   "  max_headers: 0\n"              /* out of range; replaced below */
                    "}\n",
                    &err),
              TR_ECONFIG);
@@ -285,7 +286,7 @@ TEST(config_errors_name_line_and_column)
     EXPECT_ERROR("server {\n  address: \"localhost:4000\n}\n",
                  "2:12: unterminated string; expected a closing \" before the end of the line");
     EXPECT_ERROR("jobs { time_zone: 'UTC", "1:19: unterminated string; expected a closing ' "
-                                          "before the end of the line");
+                                           "before the end of the line");
     EXPECT_ERROR("server {\n  runtime_threads: 2\n  runtime_threads: 3\n}",
                  "3:3: duplicate field server.runtime_threads (first set at 2:3)");
     EXPECT_ERROR("server {}\nserver {}", "2:1: duplicate field server (first set at 1:1)");
@@ -417,7 +418,7 @@ TEST(config_precedence_flag_file_default)
     tr_error err;
     cfg_init_defaults(&c);
     CHECK_EQ(cfg_load_file(path, &c, &err), 0);
-    CHECK_STR_EQ(c.server.address, "127.0.0.1:5000");   /* file over default */
+    CHECK_STR_EQ(c.server.address, "127.0.0.1:5000");    /* file over default */
     CHECK_EQ(c.server.max_headers, 100);                 /* default where the file is silent */
     cfg_set_string(&c.server.address, "127.0.0.1:6000"); /* flag over file */
     CHECK_STR_EQ(c.server.address, "127.0.0.1:6000");

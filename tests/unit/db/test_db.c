@@ -59,8 +59,9 @@ static int64_t query_int(db_conn *c, const char *sql)
 /* Everything a migration could change: the schema, the history, and the test tables' rows. */
 static char *snapshot(db_conn *c)
 {
-    char *schema = query_text(c, "SELECT group_concat(type || ' ' || name || ' ' || ifnull(sql, ''), "
-                                 "'\n') FROM (SELECT * FROM sqlite_schema ORDER BY type, name)");
+    char *schema =
+        query_text(c, "SELECT group_concat(type || ' ' || name || ' ' || ifnull(sql, ''), "
+                      "'\n') FROM (SELECT * FROM sqlite_schema ORDER BY type, name)");
     char *hist = query_text(c, "SELECT group_concat(name || '=' || checksum || '@' || applied_at, "
                                "'\n') FROM (SELECT * FROM _schema_history ORDER BY name)");
     char *s = tr_asprintf("%s\n--\n%s", schema, hist);
@@ -195,13 +196,14 @@ TEST(db_uuid_v7_layout_and_order)
     for (int i = 0; i < 20000; i++) {
         uint8_t id[16];
         db_uuid_v7(id);
-        CHECK_EQ(id[6] >> 4, 7);      /* version */
-        CHECK_EQ(id[8] >> 6, 2);      /* variant 10 */
+        CHECK_EQ(id[6] >> 4, 7);         /* version */
+        CHECK_EQ(id[8] >> 6, 2);         /* variant 10 */
         CHECK(memcmp(prev, id, 16) < 0); /* strictly increasing: unique and time-ordered */
         memcpy(prev, id, 16);
     }
     uint64_t ms = 0;
-    for (int i = 0; i < 6; i++) ms = ms << 8 | prev[i];
+    for (int i = 0; i < 6; i++)
+        ms = ms << 8 | prev[i];
     /* 20000 ids fit in a few ms of counter carry plus the time the loop took. */
     CHECK((int64_t)ms >= now);
     CHECK((int64_t)ms <= tr_wall_ms() + 10);
@@ -228,7 +230,8 @@ TEST(db_sql_uuid_functions)
     tr_error err;
     CHECK_EQ(db_exec(c, "SELECT uuid_parse('0192f0a1-2b3c-7d4e-8f50-0123456789a')", &err), TR_ESQL);
     CHECK_CONTAINS(err.msg, "uuid_parse(): expected a UUID");
-    CHECK_EQ(db_exec(c, "SELECT uuid_parse('0192f0a1+2b3c-7d4e-8f50-0123456789ab')", &err), TR_ESQL);
+    CHECK_EQ(db_exec(c, "SELECT uuid_parse('0192f0a1+2b3c-7d4e-8f50-0123456789ab')", &err),
+             TR_ESQL);
     CHECK_EQ(db_exec(c, "SELECT uuid_parse('zz92f0a12b3c7d4e8f500123456789ab')", &err), TR_ESQL);
     CHECK_EQ(db_exec(c, "SELECT uuid_text(x'0102')", &err), TR_ESQL);
     CHECK_CONTAINS(err.msg, "uuid_text(): expected a 16-byte BLOB");
@@ -262,13 +265,13 @@ TEST(db_builtin_user_table)
     CHECK_EQ(db_exec(c, "INSERT INTO _user (id, email) VALUES (x'0102', 'b@x.test')", &err),
              TR_ESQL);
     CHECK_CONTAINS(err.msg, "CHECK constraint failed");
-    CHECK_EQ(db_exec(c, "INSERT INTO _user (id, email) VALUES ('0123456789abcdef', 'b@x.test')",
-                     &err),
-             TR_ESQL);
+    CHECK_EQ(
+        db_exec(c, "INSERT INTO _user (id, email) VALUES ('0123456789abcdef', 'b@x.test')", &err),
+        TR_ESQL);
     /* Two users get different ids. */
-    CHECK_EQ(db_exec(c, "INSERT INTO _user (email, verified, admin) VALUES ('b@x.test', 1, 1)",
-                     &err),
-             0);
+    CHECK_EQ(
+        db_exec(c, "INSERT INTO _user (email, verified, admin) VALUES ('b@x.test', 1, 1)", &err),
+        0);
     CHECK_EQ(query_int(c, "SELECT count(DISTINCT id) FROM _user"), 2);
 
     /* `updated` follows changes unless the update sets it itself. */
@@ -349,7 +352,8 @@ TEST(db_migrations_run_in_file_name_order)
     db_conn *c = open_db("main.db");
     tr_error err;
     if (db_migrate(c, dir, &err) != 0) test_fail(__FILE__, __LINE__, "%s", err.msg);
-    char *order = query_text(c, "SELECT group_concat(v, ',') FROM (SELECT v FROM log ORDER BY rowid)");
+    char *order =
+        query_text(c, "SELECT group_concat(v, ',') FROM (SELECT v FROM log ORDER BY rowid)");
     CHECK_STR_EQ(order, "002,003,010,1,a");
     tr_free(order);
     db_close(c);
@@ -424,7 +428,8 @@ TEST(db_migration_errors_point_at_the_line)
     CHECK_CONTAINS(err.msg, "0001_syntax.sql failed at line 4: UNIQUE constraint failed: u.v");
 
     /* Transaction statements would break the one-transaction-per-file rule. */
-    write_file(dir, "0001_syntax.sql", "CREATE TABLE x (v);\nBEGIN;\nCREATE TABLE y (v);\nCOMMIT;\n");
+    write_file(dir, "0001_syntax.sql",
+               "CREATE TABLE x (v);\nBEGIN;\nCREATE TABLE y (v);\nCOMMIT;\n");
     CHECK_EQ(db_migrate(c, dir, &err), TR_ESQL);
     CHECK_CONTAINS(err.msg, "0001_syntax.sql failed at line 2: BEGIN, COMMIT and ROLLBACK are not "
                             "allowed in a migration");
@@ -445,7 +450,8 @@ TEST(db_migration_errors_point_at_the_line)
     db_migrate_stats st;
     CHECK_EQ(db_migrate_run(c, dir, &st, &err), 0);
     CHECK_EQ(st.applied, 1);
-    CHECK_EQ(query_int(c, "SELECT count(*) FROM _schema_history WHERE name = '0001_syntax.sql'"), 1);
+    CHECK_EQ(query_int(c, "SELECT count(*) FROM _schema_history WHERE name = '0001_syntax.sql'"),
+             1);
     db_close(c);
     tr_free(dir);
 }
