@@ -203,8 +203,10 @@ static inline jsg_val jsg_object(jsg_prop *props, size_t len)
 int jsg_from_val(jsg_isolate *iso, const jsg_val *v, jsg_ref *out, tr_error *err);
 
 /* Copies the JS value ref into *out, allocating strings and containers from arena (freed with
- * it). Functions and symbols inside objects are skipped (as JSON.stringify does); at the top
- * level, and for other non-plain values (Map, Date, ...), the result is TR_EINVAL. */
+ * it). Uint8Array becomes JSG_BYTES; any other object becomes JSG_OBJECT with its own enumerable
+ * string-keyed properties (so a Map or a Date becomes {}). Functions and symbols are skipped in
+ * objects and become null in arrays (as JSON.stringify does); at the top level they are
+ * TR_EINVAL, as is nesting deeper than 64 levels (or a cycle). */
 int jsg_to_val(jsg_isolate *iso, jsg_ref ref, tr_arena *arena, jsg_val *out, tr_error *err);
 
 /* Convenience: the string value of ref (String(ref)) copied into buf (replacing its contents). */
