@@ -2,11 +2,15 @@
 // quickjs-wasi's JavaScript API) with a __trailhost written in JavaScript, and calls it the way
 // trail does (docs/guest-abi.md). For tests: the real engine, a scripted database.
 import { EvalFlags, QuickJS } from "quickjs-wasi";
-import { readFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { readCustomSections } from "../lib/build.mjs";
 
 const require = createRequire(import.meta.url);
+/** trail's prelude of standard globals (console, timers, fetch, ...), when this SDK is in trail's tree. */
+export const PRELUDE = new URL("../../../src/guest/prelude.js", import.meta.url);
+export const HAVE_PRELUDE = existsSync(PRELUDE);
 const ENGINE = readFileSync(require.resolve("quickjs-wasi/quickjs.wasm"));
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -28,9 +32,10 @@ globalThis.__call = async (what, ...args) => {
 
 /**
  * db(kind, sql, params) answers __trailhost.query/execute: returns rows / a count, or throws
- * (the guest's promise rejects with that message).
+ * (the guest's promise rejects with that message). With `prelude`, trail's prelude runs first
+ * (as the host does), its timers driven by Node's and `console` recorded in `logs`.
  */
-export async function loadComponent(componentBytes, db = () => []) {
+export async function loadComponent(componentBytes, db = () => [], { prelude = false } = {}) {
     const sections = Object.fromEntries(readCustomSections(componentBytes).map((s) => [s.name, s.data]));
     const code = dec.decode(sections["trailbase.js"]);
     const vm = await QuickJS.create({ wasm: ENGINE });
@@ -65,9 +70,44 @@ export async function loadComponent(componentBytes, db = () => []) {
         });
     }
     fn("encodeUtf8", (s) => vm.newUint8Array(enc.encode(s.toString())));
-    fn("decodeUtf8", (b) => vm.newString(dec.decode(b.toUint8Array())));
+    fn("decodeUtf8", (b, fatal) => {
+        try {
+            return vm.newString(new TextDecoder("utf-8", { fatal: fatal !== undefined && fatal.toBoolean() }).decode(b.toUint8Array()));
+        } catch {
+            return vm.null;
+        }
+    });
+    const timers = new Map();
+    let hooks = null;
+    fn("randomBytes", (n) => vm.newUint8Array(randomBytes(n.toNumber())));
+    fn("timerStart", (id, ms, repeat) => {
+        const key = id.toNumber();
+        const fire = () => {
+            if (!repeat.toBoolean()) timers.delete(key);
+            const fireTimer = hooks.getProp("fireTimer");
+            const arg = vm.newNumber(key);
+            vm.callFunction(fireTimer, hooks, arg).dispose();
+            arg.dispose();
+            fireTimer.dispose();
+            vm.executePendingJobs();
+        };
+        const t = repeat.toBoolean() ? setInterval(fire, ms.toNumber()) : setTimeout(fire, ms.toNumber());
+        timers.set(key, t);
+        return vm.undefined;
+    });
+    fn("timerCancel", (id) => {
+        clearTimeout(timers.get(id.toNumber()));
+        timers.delete(id.toNumber());
+        return vm.undefined;
+    });
+    fn("fetch", () => {
+        const d = vm.newPromise();
+        d.reject(vm.newError("no network in this test"));
+        return d.handle;
+    });
     vm.setProp(vm.global, "__trailhost", hostObj);
     hostObj.dispose();
+    if (prelude) hooks = vm.evalCode(readFileSync(PRELUDE, "utf8"), "prelude.js");
 
     const promise = vm.evalCode(code, "component.js", EvalFlags.TYPE_MODULE);
     vm.executePendingJobs();
@@ -106,7 +146,13 @@ export async function loadComponent(componentBytes, db = () => []) {
         manifest: () => call("manifest"),
         dispatch: (index, request) => call("dispatch", index, request),
         runJob: (name) => call("runJob", name),
-        dispose: () => vm.dispose(),
+        /** typeof globalThis[name] in the guest. */
+        typeOf: (name) => vm.evalCode(`typeof globalThis[${JSON.stringify(name)}]`).consume((h) => h.toString()),
+        dispose: () => {
+            for (const t of timers.values()) clearTimeout(t);
+            hooks?.dispose();
+            vm.dispose();
+        },
     };
 }
 

@@ -7,7 +7,7 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { buildComponent } from "../lib/build.mjs";
-import { loadComponent, request } from "./engine.mjs";
+import { HAVE_PRELUDE, loadComponent, request } from "./engine.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const OUT = mkdtempSync(path.join(tmpdir(), "trail-sdk-engine-"));
@@ -158,5 +158,38 @@ describe("the SDK in the engine", () => {
         assert.deepEqual(c.dbCalls.map((x) => x[2]), [[1], [2]]);
         assert.equal((await c.runJob("fail")).error, "job failed");
         assert.match((await c.runJob("nope")).error, /no job named/);
+    });
+});
+
+describe("with trail's prelude (src/guest/prelude.js)", { skip: !HAVE_PRELUDE && "not inside trail's tree" }, () => {
+    let c;
+    before(async () => {
+        c = await loadComponent(await build(path.join(ROOT, "test/fixtures/timers/index.ts")), () => [], { prelude: true });
+    });
+    after(() => c?.dispose());
+
+    test("every global the SDK declares exists in the guest", () => {
+        const decls = readFileSync(path.join(ROOT, "types/globals.d.ts"), "utf8");
+        const names = [...decls.matchAll(/^declare (?:var|function) (\w+)/gm)].map((m) => m[1]);
+        assert.ok(names.length >= 20, names.join());
+        const missing = names.filter((n) => c.typeOf(n) === "undefined");
+        assert.deepEqual(missing, []);
+        assert.equal(c.typeOf("__trailhost"), "object");
+    });
+
+    test("a handler awaiting a timer; a periodic callback that cancels itself after the response", async () => {
+        const t0 = Date.now();
+        assert.equal((await c.dispatch(0, request())).ok.body, "Delayed");
+        assert.ok(Date.now() - t0 >= 25);
+        c.logs.length = 0;
+        const r = await c.dispatch(1, request());
+        assert.equal(r.ok.body, "Started periodic task");
+        assert.equal(r.sync, true);
+        await new Promise((res) => setTimeout(res, 150));
+        assert.deepEqual(c.logs, [
+            [1, "Callback #0"],
+            [1, "Callback #1"],
+            [1, "Callback #2"],
+        ]);
     });
 });

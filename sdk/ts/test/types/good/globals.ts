@@ -15,6 +15,17 @@ export default defineConfig({
       const i = setInterval(() => {}, 10);
       clearInterval(i);
       queueMicrotask(() => {});
+      clearImmediate(setImmediate(() => {}));
+      const t0: number = performance.now();
+      console.time("t");
+      console.timeEnd("t");
+      console.trace("here");
+      const into = new TextEncoder().encodeInto("abc", new Uint8Array(8));
+      const r0 = new Request("http://127.0.0.1:9/", { method: "PUT", body: new Uint8Array(1), timeout: 5 });
+      const r1: Response = Response.json({ a: 1 }, { status: 201 });
+      const r2 = new Response("x", { headers: [["a", "b"]] });
+      const got = await fetch(r0);
+      const setCookies: string[] = got.headers.getSetCookie();
       const bytes: Uint8Array = new TextEncoder().encode("x");
       const s: string = new TextDecoder().decode(bytes);
       const u = new URL(req.url, "http://localhost");
@@ -36,7 +47,7 @@ export default defineConfig({
       const data: unknown = await res.json();
       const buf: ArrayBuffer = await res.arrayBuffer();
       const txt: string = await res.text();
-      return HttpResponse.json({ s, p, sp: sp.toString(), b64, uuid, copy, status, ok, h, data, n: buf.byteLength, txt });
+      return HttpResponse.json({ t0, into: into.written, r0: r0.timeout, r1: r1.status, r2: await r2.text(), setCookies, s, p, sp: sp.toString(), b64, uuid, copy, status, ok, h, data, n: buf.byteLength, txt });
     }),
     HttpHandler.get("/sdk", async (req) => {
       const all: string[] = req.getQueryParams("tag");
