@@ -568,3 +568,57 @@ TEST(db_datadir_init_errors_name_path)
     tr_free(want);
     tr_free(dir);
 }
+
+typedef struct migrate_arg {
+    const char *db_path, *dir;
+    int rc;
+    db_migrate_stats st;
+} migrate_arg;
+
+static void *migrate_thread(void *p)
+{
+    migrate_arg *a = p;
+    db_conn *c = NULL;
+    tr_error err;
+    a->rc = db_open(a->db_path, &c, &err);
+    if (a->rc == 0) a->rc = db_migrate_run(c, a->dir, &a->st, &err);
+    db_close(c);
+    return NULL;
+}
+
+/* Several connections migrating one database at once (several trail processes starting together)
+ * apply each migration exactly once between them. */
+TEST_TIMEOUT(db_concurrent_migrations_apply_each_once, 30)
+{
+    char *dir = make_dir("migrations");
+    write_file(dir, "000.sql", "CREATE TABLE log (n TEXT);");
+    enum { FILES = 30, THREADS = 4 };
+    for (int i = 1; i < FILES; i++) {
+        char name[32], sql[100];
+        snprintf(name, sizeof name, "%03d.sql", i);
+        snprintf(sql, sizeof sql, "INSERT INTO log VALUES ('%03d');", i);
+        write_file(dir, name, sql);
+    }
+    char *p = path_in("main.db");
+    migrate_arg args[THREADS];
+    pthread_t th[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        args[i] = (migrate_arg){.db_path = p, .dir = dir, .rc = -1};
+        CHECK_EQ(pthread_create(&th[i], NULL, migrate_thread, &args[i]), 0);
+    }
+    unsigned applied = 0;
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(th[i], NULL);
+        CHECK_EQ(args[i].rc, 0);
+        CHECK_EQ(args[i].st.applied + args[i].st.skipped, FILES + 1);
+        applied += args[i].st.applied;
+    }
+    CHECK_EQ(applied, FILES + 1);
+    db_conn *c = open_db("main.db");
+    CHECK_EQ(query_int(c, "SELECT count(*) FROM log"), FILES - 1);
+    CHECK_EQ(query_int(c, "SELECT count(DISTINCT n) FROM log"), FILES - 1);
+    CHECK_EQ(query_int(c, "SELECT count(*) FROM _schema_history"), FILES + 1);
+    db_close(c);
+    tr_free(p);
+    tr_free(dir);
+}
