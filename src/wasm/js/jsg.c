@@ -41,6 +41,8 @@
 #define MAX_HOST_FN_NAME  64
 #define MAX_HOST_ARGS     256
 #define MAX_DEPTH         64
+/* Longest array jsg_to_val copies: a sparse JS array can claim 2^32-1 elements. */
+#define MAX_ARRAY_LEN 1000000
 #define SCRATCH_OUT       256  /* out-parameters and small argv arrays */
 #define SCRATCH_NAME      256  /* file names, property names */
 #define SCRATCH_DATA      4096 /* small strings */
@@ -1043,7 +1045,7 @@ static int to_val(jsg_isolate *iso, uint32_t h, tr_arena *a, int depth, jsg_val 
         if (rc < 0) return rc;
         double dlen = Q(qjs_get_float64)(I, lh);
         Q(qjs_free_value)(I, lh);
-        if (!(dlen >= 0 && dlen <= 1e7))
+        if (!(dlen >= 0 && dlen <= MAX_ARRAY_LEN))
             return tr_error_set(err, TR_ELIMIT, "array too long to convert");
         size_t n = (size_t)dlen;
         jsg_val *items = tr_arena_alloc(a, (n ? n : 1) * sizeof *items);

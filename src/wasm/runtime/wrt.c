@@ -61,6 +61,8 @@ static __thread wrt_thread t_wrt;
 static atomic_bool g_initialized;
 static pthread_once_t g_init_once = PTHREAD_ONCE_INIT;
 static struct sigaction g_old_segv, g_old_bus;
+/* Its destructor releases a thread's signal stack when the thread exits. */
+static pthread_key_t g_thread_key;
 
 /* ---- traps ---- */
 
@@ -192,8 +194,16 @@ static void on_fault(int sig, siginfo_t *si, void *uc)
     chain(sig, si, uc);
 }
 
+static void thread_exit(void *p)
+{
+    (void)p;
+    wrt_thread_deinit();
+}
+
 static void install_handler(void)
 {
+    if (pthread_key_create(&g_thread_key, thread_exit) != 0)
+        tr_fatal("wrt: cannot create a thread key");
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = on_fault;
@@ -224,6 +234,7 @@ void wrt_thread_init(void)
         if (sigaltstack(&ss, NULL) != 0)
             tr_fatal("wrt: sigaltstack failed: %s", strerror(errno));
         t->altstack = p;
+        pthread_setspecific(g_thread_key, t); /* non-NULL: thread_exit runs at exit */
     }
 
     pthread_attr_t attr;
@@ -245,6 +256,7 @@ void wrt_thread_deinit(void)
         sigaltstack(&ss, NULL);
         munmap(t->altstack, ALTSTACK_SIZE);
         t->altstack = NULL;
+        pthread_setspecific(g_thread_key, NULL);
     }
     t->inited = false;
 }

@@ -50,7 +50,8 @@ void wrt_init(void);
  * wrt_call() calls it on first use, so calling it explicitly is optional. */
 void wrt_thread_init(void);
 
-/* Releases what wrt_thread_init() allocated; call before a thread that ran guest code exits. */
+/* Releases what wrt_thread_init() allocated. Runs by itself when the thread exits; call it
+ * earlier only when the thread will run no more guest code. */
 void wrt_thread_deinit(void);
 
 /* Sets stack size and guard size for a thread that will run guest code. */

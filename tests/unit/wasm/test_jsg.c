@@ -198,6 +198,13 @@ TEST(jsg_values_from_js)
     tr_arena_deinit(&a);
     jsg_ref_free(iso, r);
 
+    /* a sparse array claiming billions of elements is refused before the host allocates */
+    r = eval_ok(iso, "const sparse = []; sparse.length = 4e9; ({ sparse })");
+    tr_arena_init(&a, 1024);
+    CHECK_EQ(jsg_to_val(iso, r, &a, &v, &err), TR_ELIMIT);
+    tr_arena_deinit(&a);
+    jsg_ref_free(iso, r);
+
     /* a function at the top level cannot be converted */
     r = eval_ok(iso, "(function f() {})");
     tr_arena_init(&a, 1024);
