@@ -63,8 +63,9 @@ function convert(v: SqlParam, i: number): SqlValue {
 }
 
 /**
- * An open transaction. Its statements run on the worker's connection while no other statement
- * does; it ends with commit() or rollback().
+ * An open transaction. While it is open, its statements are the only ones on the worker's
+ * connection: use `tx.query`/`tx.execute` inside it; a plain `query()` waits until the
+ * transaction ends. It ends with commit() or rollback(); trail rolls back one left open (30 s).
  */
 export interface Transaction {
     query<R extends readonly unknown[] = Row>(sql: string, params?: readonly SqlParam[]): Promise<R[]>;

@@ -3,8 +3,8 @@
 // (`trail run --runtime-root-fs DIR`). Paths are absolute inside that root (`/data/config.json`
 // is DIR/data/config.json); nothing outside it is reachable. Without the flag every call rejects.
 //
-// A failure rejects with an Error whose `code` is e.g. "ENOENT", "EACCES", "ENOTDIR", "EISDIR"
-// or "ENOSYS" (no root configured).
+// A failure rejects with an Error whose `code` is "ENOENT", "EACCES", "ENOTDIR", "EISDIR",
+// "EFBIG" (over trail's size limit) or "ENOSYS" (no root configured).
 
 import { host, hostWith } from "./host.js";
 
