@@ -181,15 +181,28 @@ static void chain(int sig, siginfo_t *si, void *uc)
     sigaction(sig, &dfl, NULL);
 }
 
+/* Leaves the handler for the trap's frame. SA_NODEFER already keeps the signals unblocked, but a
+ * sanitizer's handler wrapper may not pass that flag on; the system call is on the trap path
+ * only. */
+static void trap_from_handler(wasm_rt_trap_t code)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGSEGV);
+    sigaddset(&set, SIGBUS);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    wasm_rt_trap(code);
+}
+
 static void on_fault(int sig, siginfo_t *si, void *uc)
 {
     wrt_thread *t = &t_wrt;
     if (t->in_guest && t->top != NULL) {
         uintptr_t a = (uintptr_t)si->si_addr;
         for (const wrt_frame *f = t->top; f != NULL; f = f->prev)
-            if (in_guard_of(f->mem, a)) wasm_rt_trap(WASM_RT_TRAP_OOB);
+            if (in_guard_of(f->mem, a)) trap_from_handler(WASM_RT_TRAP_OOB);
         if (t->stack_lo != 0 && a < t->stack_lo && a + STACK_FAULT_SLACK >= t->stack_lo)
-            wasm_rt_trap(WASM_RT_TRAP_EXHAUSTION);
+            trap_from_handler(WASM_RT_TRAP_EXHAUSTION);
     }
     chain(sig, si, uc);
 }
