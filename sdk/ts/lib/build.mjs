@@ -242,7 +242,11 @@ export async function buildComponent(opts = {}) {
     } catch (e) {
         return { ok: false, errors: errorsOf(e).map((m) => formatMessage(m)), warnings: [] };
     }
-    return finish(o, engine, result, t0);
+    try {
+        return finish(o, engine, result, t0);
+    } catch (e) {
+        return { ok: false, errors: [`error: ${e.message}`], warnings: [] };
+    }
 }
 
 function finish(o, engine, result, t0) {

@@ -46,6 +46,9 @@ const BYTES_HEADERS: HeaderList = Object.freeze([
  * `export default defineConfig({ httpHandlers: [...], jobHandlers: [...] })`.
  */
 export function defineConfig(config: Config): Component {
+    if (config === null || typeof config !== "object") {
+        throw new TypeError("defineConfig() expects an object: { httpHandlers: [...], jobHandlers: [...] }");
+    }
     const routes = [...(config.httpHandlers ?? [])];
     const jobList = [...(config.jobHandlers ?? [])];
     const http: [string, string][] = [];

@@ -143,6 +143,14 @@ describe("build errors", () => {
 
     test("no entry file", () => fails({ "README.md": "x" }, /error: no entry file in .*: expected one of index\.ts, src\/index\.ts, index\.js, src\/index\.js/));
 
+    test("an output that cannot be written", async () => {
+        const dir = project({ "index.ts": HELLO, "dist/component.wasm/x": "a directory in the way" });
+        const r = await run(process.execPath, [BIN, "build"], { cwd: dir });
+        assert.equal(r.code, 1);
+        assert.match(r.stderr, /^error: .*component\.wasm/m);
+        assert.deepEqual(readdirSync(path.join(dir, "dist")), ["component.wasm"]);
+    });
+
     test("usage errors exit 2, --help 0", async () => {
         assert.equal((await run(process.execPath, [BIN])).code, 2);
         assert.equal((await run(process.execPath, [BIN, "bundle"])).code, 2);

@@ -122,6 +122,7 @@ describe("manifest", () => {
         assert.throws(() => JobHandler.cron("x", "@sometimes", h), /invalid cron schedule/);
         assert.throws(() => JobHandler.hourly("", h), /job name/);
         assert.throws(() => defineConfig({ httpHandlers: [{ method: "GET", path: "/", handler: h }] }), /HttpHandler/);
+        assert.throws(() => defineConfig(), /defineConfig\(\) expects an object/);
     });
 });
 
