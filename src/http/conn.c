@@ -158,6 +158,7 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
 static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
     http_conn *c = pconn(p);
+    if (c->hdr_state != 2 && c->hdr_state != 3) return fail(c, 400, "header value without a name");
     http_hdr_off *h = &c->hdrs[c->nhdrs - 1];
     if (c->hdr_state != 2) {
         h->value_off = off_of(c, at);
@@ -182,6 +183,28 @@ static void trim(const char **p, size_t *n)
     while (*n && ((*p)[*n - 1] == ' ' || (*p)[*n - 1] == '\t')) (*n)--;
 }
 
+static bool is_tchar(unsigned char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           (ch && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
+}
+
+static int on_header_field_complete(llhttp_t *p)
+{
+    http_conn *c = pconn(p);
+    /* RFC 9112 5.1: a field name is a non-empty token; whitespace before the colon is a 400
+     * (llhttp lets some of these through). */
+    if (c->hdr_state != 1) return fail(c, 400, "empty header field name");
+    const http_hdr_off *h = &c->hdrs[c->nhdrs - 1];
+    if (h->name_len == 0) return fail(c, 400, "empty header field name");
+    for (uint32_t i = 0; i < h->name_len; i++)
+        if (!is_tchar((unsigned char)c->in.data[h->name_off + i]))
+            return fail(c, 400, "invalid header field name");
+    /* An empty value produces no on_header_value; the next field must still start a header. */
+    c->hdr_state = 3;
+    return 0;
+}
+
 static int on_header_value_complete(llhttp_t *p)
 {
     http_conn *c = pconn(p);
@@ -191,6 +214,8 @@ static int on_header_value_complete(llhttp_t *p)
     const char *name = c->in.data + h->name_off;
     const char *v = c->in.data + h->value_off;
     size_t vl = h->value_len;
+    /* RFC 9112 5.2: we reject obsolete line folding rather than unfold it. */
+    if (memchr(v, '\r', vl) || memchr(v, '\n', vl)) return fail(c, 400, "obsolete line folding");
     trim(&v, &vl);
     if (slice_ieq(name, h->name_len, "transfer-encoding")) {
         /* We decode exactly one coding: chunked. Anything else (gzip, "chunked, chunked", a
@@ -202,14 +227,6 @@ static int on_header_value_complete(llhttp_t *p)
     } else if (slice_ieq(name, h->name_len, "expect")) {
         if (slice_ieq(v, vl, "100-continue")) c->expect_continue = true;
     }
-    return 0;
-}
-
-static int on_header_field_complete(llhttp_t *p)
-{
-    http_conn *c = pconn(p);
-    /* An empty value produces no on_header_value; the next field must still start a header. */
-    c->hdr_state = 3;
     return 0;
 }
 
