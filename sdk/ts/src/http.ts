@@ -99,8 +99,9 @@ export class HttpRequest {
             let eq = q.indexOf("=", start);
             if (eq < 0 || eq > end) eq = end;
             if (
-                (eq - start === name.length && q.startsWith(name, start)) ||
-                (needsDecoding(q, start, eq) && decodeQueryComponent(q.slice(start, eq)) === name)
+                needsDecoding(q, start, eq)
+                    ? decodeQueryComponent(q.slice(start, eq)) === name
+                    : eq - start === name.length && q.startsWith(name, start)
             ) {
                 return eq === end ? "" : decodeQueryComponent(q.slice(eq + 1, end));
             }

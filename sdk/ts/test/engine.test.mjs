@@ -161,6 +161,28 @@ describe("the SDK in the engine", () => {
     });
 });
 
+test("modern syntax runs in the engine (top-level await, using, private members, enums)", async () => {
+    const c = await loadComponent(await build(path.join(ROOT, "test/fixtures/modern/index.ts")));
+    try {
+        const r = await c.dispatch(0, request());
+        assert.deepEqual(JSON.parse(r.ok.body), {
+            greeting: "hi",
+            log: ["inside", "disposed"],
+            count: 2,
+            instances: 1,
+            grouped: { odd: [1, 3], even: [2, 4] },
+            last: 2,
+            sorted: [1, 2, 3],
+            big: "18446744073709551616",
+            re: "2024",
+            color: "blue",
+            optional: "default",
+        });
+    } finally {
+        c.dispose();
+    }
+});
+
 describe("with trail's prelude (src/guest/prelude.js)", { skip: !HAVE_PRELUDE && "not inside trail's tree" }, () => {
     let c;
     before(async () => {

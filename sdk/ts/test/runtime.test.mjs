@@ -310,6 +310,9 @@ describe("HttpRequest", () => {
         assert.equal(withQuery("").getQueryParam("a"), null);
         assert.equal(withQuery("&&a=1&").getQueryParam("a"), "1");
         assert.equal(withQuery("a+b=1").getQueryParam("a b"), "1");
+        assert.equal(withQuery("a%2Bb=1&a+b=2").getQueryParam("a+b"), "1");
+        assert.equal(withQuery("a%2Bb=1&a+b=2").getQueryParam("a b"), "2");
+        assert.equal(withQuery("a%20b=1").getQueryParam("a%20b"), null);
     });
 
     test("getQueryParam: malformed escapes never throw", () => {
