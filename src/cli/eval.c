@@ -87,6 +87,13 @@ static int settle(jsg_isolate *iso, jsg_ref *v, tr_error *err)
     return 0;
 }
 
+static void on_rejection(jsg_isolate *iso, void *user, const tr_error *reason)
+{
+    (void)iso;
+    (void)user;
+    fprintf(stderr, "trail eval: unhandled promise rejection: %s\n", reason->msg);
+}
+
 static void *eval_thread(void *p)
 {
     eval_job *job = p;
@@ -100,6 +107,7 @@ static void *eval_thread(void *p)
     int rc = jsg_isolate_new(&opt, &iso, &err);
     jsg_ref v = 0;
     if (rc == 0) {
+        jsg_set_rejection_handler(iso, on_rejection, NULL);
         rc = job->module ? jsg_eval_module(iso, job->code, job->len, job->filename, &v, &err)
                          : jsg_eval(iso, job->code, job->len, job->filename, &v, &err);
     }

@@ -79,6 +79,13 @@ struct jsg_isolate {
     uint32_t u8_class_id;
     host_fn *fns;
     size_t nfns;
+    /* rejected promises without a handler, reported when jobs run out */
+    jsg_rejection_fn on_rejection;
+    void *rejection_user;
+    struct {
+        uint32_t promise, reason; /* owned handles */
+    } unhandled[JSG_MAX_UNHANDLED];
+    size_t nunhandled;
 };
 
 static pthread_once_t g_engine_once = PTHREAD_ONCE_INIT;
@@ -378,9 +385,30 @@ u32 Z_envZ_host_interrupt(struct Z_env_instance_t *env)
 void Z_envZ_host_promise_rejection(struct Z_env_instance_t *env, u32 promise, u32 reason,
                                    u32 is_handled)
 {
-    (void)is_handled;
     jsg_isolate *iso = env->iso;
-    /* Unhandled rejections surface where the host awaits the promise; nothing to keep here. */
+    /* Guest context: the exports below run under the caller's wrt_call frame. */
+    const void *pv = promise ? wrt_mem_ptr(iso->mem, promise, 8) : NULL;
+    if (is_handled) {
+        /* A handler was attached after all: forget the earlier report of the same promise
+         * (same object, so the same 8-byte JSValue). */
+        for (size_t i = 0; pv != NULL && i < iso->nunhandled; i++) {
+            const void *qv = wrt_mem_ptr(iso->mem, iso->unhandled[i].promise, 8);
+            if (qv != NULL && memcmp(pv, qv, 8) == 0) {
+                Q(qjs_free_value)(I, iso->unhandled[i].promise);
+                Q(qjs_free_value)(I, iso->unhandled[i].reason);
+                iso->nunhandled--;
+                memmove(&iso->unhandled[i], &iso->unhandled[i + 1],
+                        (iso->nunhandled - i) * sizeof iso->unhandled[0]); /* keep the order */
+                break;
+            }
+        }
+    } else if (iso->on_rejection != NULL && pv != NULL && reason != 0 &&
+               iso->nunhandled < JSG_MAX_UNHANDLED) {
+        iso->unhandled[iso->nunhandled].promise = promise;
+        iso->unhandled[iso->nunhandled].reason = reason;
+        iso->nunhandled++;
+        return; /* kept */
+    }
     if (promise) Q(qjs_free_value)(I, promise);
     if (reason) Q(qjs_free_value)(I, reason);
 }
@@ -543,6 +571,43 @@ static int run_jobs_inner(jsg_isolate *iso, tr_error *err)
     return 0;
 }
 
+/* Describes the kept unhandled rejections into reasons[] (inside run()); the handler is called
+ * afterwards, outside guest context. */
+typedef struct op_unhandled {
+    jsg_isolate *iso;
+    tr_error reasons[JSG_MAX_UNHANDLED];
+    size_t n;
+} op_unhandled;
+
+static void body_unhandled(void *p)
+{
+    op_unhandled *op = p;
+    jsg_isolate *iso = op->iso;
+    while (iso->nunhandled > 0) {
+        size_t i = --iso->nunhandled;
+        describe(iso, iso->unhandled[i].reason, &op->reasons[op->n++]);
+        Q(qjs_free_value)(I, iso->unhandled[i].promise);
+        Q(qjs_free_value)(I, iso->unhandled[i].reason);
+    }
+}
+
+static void report_unhandled(jsg_isolate *iso)
+{
+    if (iso->nunhandled == 0 || iso->depth != 0 || iso->on_rejection == NULL) return;
+    op_unhandled *op = tr_calloc(1, sizeof *op);
+    op->iso = iso;
+    if (run(iso, body_unhandled, op) == 0)
+        for (size_t i = op->n; i > 0; i--)
+            iso->on_rejection(iso, iso->rejection_user, &op->reasons[i - 1]);
+    tr_free(op);
+}
+
+void jsg_set_rejection_handler(jsg_isolate *iso, jsg_rejection_fn fn, void *user)
+{
+    iso->on_rejection = fn;
+    iso->rejection_user = user;
+}
+
 static void body_eval(void *p)
 {
     op_eval *op = p;
@@ -614,6 +679,7 @@ int jsg_eval_module(jsg_isolate *iso, const char *code, size_t len, const char *
     if (ns) *ns = 0;
     op_eval op = {iso, code, len, name, EVAL_TYPE_MODULE, ns, err, 0};
     int rc = run(iso, body_eval, &op);
+    report_unhandled(iso);
     return finish(iso, rc, rc ? rc : op.rc, err);
 }
 
@@ -633,6 +699,7 @@ int jsg_run_jobs(jsg_isolate *iso, tr_error *err)
 {
     op_simple op = {iso, err, 0};
     int rc = run(iso, body_jobs, &op);
+    report_unhandled(iso);
     return finish(iso, rc, rc ? rc : op.rc, err);
 }
 

@@ -256,6 +256,16 @@ typedef enum jsg_promise_state {
 int jsg_promise_state_get(jsg_isolate *iso, jsg_ref promise, jsg_promise_state *state,
                           jsg_ref *result, tr_error *err);
 
+/* Called once for each promise that was rejected without a handler and still had none when
+ * pending jobs ran out (at the end of jsg_run_jobs() or jsg_eval_module()). `reason` describes
+ * the rejection as jsg_error_from() does. Runs on the isolate's thread; it may not call into
+ * the isolate. At most JSG_MAX_UNHANDLED rejections are kept between reports; more are dropped. */
+typedef void (*jsg_rejection_fn)(jsg_isolate *iso, void *user, const tr_error *reason);
+#define JSG_MAX_UNHANDLED 16
+
+/* Sets (or with NULL clears) the isolate's unhandled-rejection handler. */
+void jsg_set_rejection_handler(jsg_isolate *iso, jsg_rejection_fn fn, void *user);
+
 /* Fills err with message and stack of the JS value `exc` (an Error or anything thrown) and
  * returns TR_EJS. */
 int jsg_error_from(jsg_isolate *iso, jsg_ref exc, tr_error *err);

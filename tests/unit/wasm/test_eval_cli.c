@@ -68,6 +68,10 @@ TEST_TIMEOUT(eval_cli_reports_exceptions, 30)
     trail_eval("'Promise.reject(new Error(\"later\"))'", &r);
     CHECK_EQ(r.status, 1);
     CHECK_CONTAINS(r.err, "Error: later");
+    trail_eval("'Promise.reject(new Error(\"nobody\")); 5'", &r);
+    CHECK_EQ(r.status, 0);
+    CHECK_STR_EQ(r.out, "5\n");
+    CHECK_CONTAINS(r.err, "unhandled promise rejection: Error: nobody");
     trail_eval("--timeout 100 'while (true) {}'", &r);
     CHECK_EQ(r.status, 1);
     CHECK_CONTAINS(r.err, "interrupted");

@@ -390,6 +390,41 @@ TEST(jsg_promises_settled_by_host)
     jsg_isolate_free(iso);
 }
 
+typedef struct rejections {
+    int n;
+    char msgs[4][1024];
+} rejections;
+
+static void on_rejection(jsg_isolate *iso, void *user, const tr_error *reason)
+{
+    (void)iso;
+    rejections *r = user;
+    if (r->n < 4) snprintf(r->msgs[r->n], sizeof r->msgs[0], "%s", reason->msg);
+    r->n++;
+}
+
+TEST(jsg_unhandled_rejections_reported)
+{
+    jsg_isolate *iso = new_iso();
+    rejections r = {0};
+    jsg_set_rejection_handler(iso, on_rejection, &r);
+    tr_error err;
+    /* handled right away, handled later in a job, and never handled */
+    jsg_ref_free(iso, eval_ok(iso, "Promise.reject(new Error('handled')).catch(() => {});"
+                                   "const late = Promise.reject(new Error('late'));"
+                                   "Promise.resolve().then(() => late.catch(() => {}));"
+                                   "Promise.reject(new TypeError('lost one'));"
+                                   "(async () => { throw new RangeError('lost two'); })(); 0"));
+    CHECK_EQ(r.n, 0); /* nothing before the jobs ran out */
+    CHECK_EQ(jsg_run_jobs(iso, &err), 0);
+    CHECK_EQ(r.n, 2);
+    CHECK_CONTAINS(r.msgs[0], "TypeError: lost one");
+    CHECK_CONTAINS(r.msgs[1], "RangeError: lost two");
+    CHECK_EQ(jsg_run_jobs(iso, &err), 0);
+    CHECK_EQ(r.n, 2); /* each reported once */
+    jsg_isolate_free(iso);
+}
+
 /* ---- modules and calls ---- */
 
 TEST(jsg_module_default_export)
