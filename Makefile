@@ -51,7 +51,7 @@ WAT_HDRS  := $(patsubst tests/data/%.wat,$(BUILD)/testgen/%.h,$(WAT_SRCS))
 
 DEPS_STAMP := $(BUILD)/.deps-ok
 
-.PHONY: all test run bench bench-engine format clean deps FORCE
+.PHONY: all test run bench bench-engine bench-http format clean deps FORCE
 all: $(BUILD)/trail
 
 deps: $(DEPS_STAMP)
@@ -163,6 +163,10 @@ $(BUILD)/bench/bench_engine: bench/engine/bench_engine.c $(BUILD)/rel/libtrail.a
 	$(CC) $(REL_CFLAGS) -o $@ $< $(BUILD)/rel/libtrail.a $(ENGINE_LIB) $(THIRD_OBJS) $(LDLIBS)
 bench-engine: $(BUILD)/bench/bench_engine
 	$(BUILD)/bench/bench_engine
+
+# GET /api/healthcheck with wrk: trail (one worker) beside nginx, CPU microseconds per request.
+bench-http: $(BUILD)/trail
+	./bench/http/bench.sh $(BUILD)/trail
 
 format:
 	clang-format -i $$(find src tests bench -name '*.c' -o -name '*.h')
