@@ -41,8 +41,8 @@ static void die(const char *what, int rc, const tr_error *err)
     exit(1);
 }
 
-static int host_echo(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc,
-                     const jsg_ref *argv, jsg_ref *result, tr_error *err)
+static int host_echo(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc, const jsg_ref *argv,
+                     jsg_ref *result, tr_error *err)
 {
     (void)user;
     (void)this_;
@@ -58,8 +58,8 @@ static void *bench(void *arg)
 
     printf("| %-44s | %12s | %12s | %12s | %8s |\n", "operation", "median (us)", "p10 (us)",
            "p90 (us)", "runs");
-    printf("|%s|%s|%s|%s|%s|\n", "----------------------------------------------",
-           "--------------", "--------------", "--------------", "----------");
+    printf("|%s|%s|%s|%s|%s|\n", "----------------------------------------------", "--------------",
+           "--------------", "--------------", "----------");
 
     /* 1. isolate creation (instantiate + QuickJS runtime and context + limits) */
     enum { NCREATE = 300 };

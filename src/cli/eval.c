@@ -33,20 +33,21 @@ typedef struct eval_job {
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "Usage: trail eval [options] CODE\n"
-            "       trail eval [options] -f FILE   (FILE may be - for standard input)\n\n"
-            "Evaluates JavaScript in a fresh sandboxed isolate (QuickJS in WebAssembly) and prints\n"
-            "the result: strings as they are, objects and arrays as JSON, anything else as\n"
-            "String(value). A promise is awaited. An uncaught exception prints its message and\n"
-            "stack to standard error and exits with status 1.\n\n"
-            "Options:\n"
-            "  -f, --file FILE     read the code from FILE\n"
-            "  -m, --module        evaluate as an ES module and print its exports\n"
-            "  --timeout MS        stop the code after MS milliseconds (default %d; 0: none)\n"
-            "  --memory MB         memory limit of the isolate in MiB (default %d)\n"
-            "  -h, --help          show this help\n",
-            DEFAULT_TIMEOUT_MS, DEFAULT_MEMORY_MB);
+    fprintf(
+        out,
+        "Usage: trail eval [options] CODE\n"
+        "       trail eval [options] -f FILE   (FILE may be - for standard input)\n\n"
+        "Evaluates JavaScript in a fresh sandboxed isolate (QuickJS in WebAssembly) and prints\n"
+        "the result: strings as they are, objects and arrays as JSON, anything else as\n"
+        "String(value). A promise is awaited. An uncaught exception prints its message and\n"
+        "stack to standard error and exits with status 1.\n\n"
+        "Options:\n"
+        "  -f, --file FILE     read the code from FILE\n"
+        "  -m, --module        evaluate as an ES module and print its exports\n"
+        "  --timeout MS        stop the code after MS milliseconds (default %d; 0: none)\n"
+        "  --memory MB         memory limit of the isolate in MiB (default %d)\n"
+        "  -h, --help          show this help\n",
+        DEFAULT_TIMEOUT_MS, DEFAULT_MEMORY_MB);
 }
 
 static int print_value(jsg_isolate *iso, jsg_ref v, tr_error *err)

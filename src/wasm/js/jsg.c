@@ -37,16 +37,16 @@
 #define PROP_CW  3
 #define PROP_CWE 7
 
-#define MAX_HOST_FNS      256
-#define MAX_HOST_FN_NAME  64
-#define MAX_HOST_ARGS     256
-#define MAX_DEPTH         64
+#define MAX_HOST_FNS     256
+#define MAX_HOST_FN_NAME 64
+#define MAX_HOST_ARGS    256
+#define MAX_DEPTH        64
 /* Longest array jsg_to_val copies: a sparse JS array can claim 2^32-1 elements. */
 #define MAX_ARRAY_LEN 1000000
-#define SCRATCH_OUT       256  /* out-parameters and small argv arrays */
-#define SCRATCH_NAME      256  /* file names, property names */
-#define SCRATCH_DATA      4096 /* small strings */
-#define SCRATCH_SIZE      (SCRATCH_OUT + SCRATCH_NAME + SCRATCH_DATA)
+#define SCRATCH_OUT   256  /* out-parameters and small argv arrays */
+#define SCRATCH_NAME  256  /* file names, property names */
+#define SCRATCH_DATA  4096 /* small strings */
+#define SCRATCH_SIZE  (SCRATCH_OUT + SCRATCH_NAME + SCRATCH_DATA)
 /* Linear memory that is not JS heap: the 1 MiB shadow stack, static data, allocator slack. */
 #define NON_HEAP_RESERVE ((size_t)2 << 20)
 
@@ -256,7 +256,8 @@ static int describe(jsg_isolate *iso, uint32_t h, tr_error *err)
             strcmp(msg.data, "out of memory") == 0)
             rc = TR_ENOMEM;
         size_t sl = stack.len;
-        while (sl > 0 && (stack.data[sl - 1] == '\n' || stack.data[sl - 1] == ' ')) sl--;
+        while (sl > 0 && (stack.data[sl - 1] == '\n' || stack.data[sl - 1] == ' '))
+            sl--;
         tr_error_set(err, rc, "%s: %s%s%.*s", name.len ? name.data : "Error",
                      msg.data ? msg.data : "", sl ? "\n" : "", (int)sl, sl ? stack.data : "");
     } else if (Q(qjs_is_null)(I, h) && iso->mem->pages >= iso->mem->max_pages) {
@@ -360,7 +361,8 @@ u32 Z_envZ_host_call(struct Z_env_instance_t *env, u32 name_ptr, u32 name_len, u
         rc = tr_error_set(&e, TR_EINVAL, "%.*s: too many arguments", (int)name_len, name);
     } else {
         jsg_ref args[MAX_HOST_ARGS];
-        for (u32 i = 0; i < argc; i++) memcpy(&args[i], argvp + 4 * i, 4);
+        for (u32 i = 0; i < argc; i++)
+            memcpy(&args[i], argvp + 4 * i, 4);
         rc = f->fn(iso, f->user, this_ptr, argc, args, &result, &e);
     }
     wrt_host_leave(saved);
@@ -1034,8 +1036,7 @@ static uint32_t u8_class_id(jsg_isolate *iso)
 
 #define SKIP 1 /* to_val: a function or symbol inside a container */
 
-static int to_val(jsg_isolate *iso, uint32_t h, tr_arena *a, int depth, jsg_val *out,
-                  tr_error *err)
+static int to_val(jsg_isolate *iso, uint32_t h, tr_arena *a, int depth, jsg_val *out, tr_error *err)
 {
     if (depth > MAX_DEPTH)
         return tr_error_set(err, TR_EINVAL, "value nested deeper than %d levels (or cyclic)",
@@ -1059,8 +1060,8 @@ static int to_val(jsg_isolate *iso, uint32_t h, tr_arena *a, int depth, jsg_val 
     if (Q(qjs_is_big_int)(I, h)) {
         if ((int32_t)Q(qjs_get_big_int64)(I, h, out_slot(iso, 0), out_slot(iso, 1)) < 0)
             return take_exception(iso, err);
-        uint64_t u = load_u32(iso, out_slot(iso, 0)) |
-                     ((uint64_t)load_u32(iso, out_slot(iso, 1)) << 32);
+        uint64_t u =
+            load_u32(iso, out_slot(iso, 0)) | ((uint64_t)load_u32(iso, out_slot(iso, 1)) << 32);
         *out = jsg_bigint((int64_t)u);
         return 0;
     }
@@ -1085,7 +1086,7 @@ static int to_val(jsg_isolate *iso, uint32_t h, tr_arena *a, int depth, jsg_val 
         return tr_error_set(err, TR_EINVAL, "value of an unsupported type");
     if (Q(qjs_get_class_id)(I, h) == u8_class_id(iso)) {
         uint32_t ab = Q(qjs_get_typed_array_buffer)(I, h, out_slot(iso, 0), out_slot(iso, 1),
-                                                     out_slot(iso, 2));
+                                                    out_slot(iso, 2));
         int rc = check(iso, ab, err);
         if (rc < 0) return rc;
         uint32_t off = load_u32(iso, out_slot(iso, 0)), len = load_u32(iso, out_slot(iso, 1));
@@ -1122,8 +1123,10 @@ static int to_val(jsg_isolate *iso, uint32_t h, tr_arena *a, int depth, jsg_val 
             if (rc < 0) return rc;
             rc = to_val(iso, e, a, depth + 1, &items[i], err);
             Q(qjs_free_value)(I, e);
-            if (rc == SKIP) items[i] = jsg_null(); /* as JSON.stringify does */
-            else if (rc < 0) return rc;
+            if (rc == SKIP)
+                items[i] = jsg_null(); /* as JSON.stringify does */
+            else if (rc < 0)
+                return rc;
         }
         *out = jsg_array(items, n);
         return 0;
@@ -1188,8 +1191,8 @@ static void body_to_string(void *p)
 {
     op_conv *op = p;
     jsg_isolate *iso = op->iso;
-    op->rc = read_string(iso, or_undef(iso, op->ref), op->buf) < 0 ? take_exception(iso, op->err)
-                                                                   : 0;
+    op->rc =
+        read_string(iso, or_undef(iso, op->ref), op->buf) < 0 ? take_exception(iso, op->err) : 0;
 }
 
 int jsg_to_string(jsg_isolate *iso, jsg_ref ref, tr_buf *buf, tr_error *err)
@@ -1278,14 +1281,14 @@ static void body_define(void *p)
     op->rc = check(iso, f, op->err);
     if (op->rc < 0) return;
     /* the name is still in the scratch area: qjs_new_host_function ran no JS */
-    int32_t r = (int32_t)Q(qjs_define_prop_string)(I, op->obj ? op->obj : iso->global, name, f,
-                                                   PROP_CW);
+    int32_t r =
+        (int32_t)Q(qjs_define_prop_string)(I, op->obj ? op->obj : iso->global, name, f, PROP_CW);
     Q(qjs_free_value)(I, f);
     if (r < 0) op->rc = take_exception(iso, op->err);
 }
 
-int jsg_define_function(jsg_isolate *iso, jsg_ref obj, const char *name, jsg_host_fn fn,
-                        void *user, tr_error *err)
+int jsg_define_function(jsg_isolate *iso, jsg_ref obj, const char *name, jsg_host_fn fn, void *user,
+                        tr_error *err)
 {
     size_t len = strlen(name);
     if (len == 0 || len >= MAX_HOST_FN_NAME || fn == NULL)
@@ -1368,8 +1371,8 @@ static void body_deferred(void *p)
             if (s) Q(qjs_free_value)(I, s);
         }
         store_u32(iso, out_slot(iso, 4), arg);
-        uint32_t r = Q(qjs_call)(I, op->mode == 1 ? d->resolve : d->reject, iso->undef, 1,
-                                 out_slot(iso, 4));
+        uint32_t r =
+            Q(qjs_call)(I, op->mode == 1 ? d->resolve : d->reject, iso->undef, 1, out_slot(iso, 4));
         if (op->mode == 2) Q(qjs_free_value)(I, arg);
         op->rc = check(iso, r, op->err);
         if (op->rc == 0) Q(qjs_free_value)(I, r);

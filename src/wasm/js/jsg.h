@@ -41,9 +41,9 @@ typedef uint32_t jsg_ref;
 #define JSG_MAX_STACK_SIZE ((uint32_t)512 << 10)
 
 typedef struct jsg_options {
-    size_t memory_limit;   /* bytes of linear memory the isolate may use; 0: 64 MiB */
-    uint64_t timeout_ns;   /* deadline of each top-level call; 0: none */
-    uint32_t stack_size;   /* QuickJS stack limit; 0: JSG_MAX_STACK_SIZE (larger is clamped) */
+    size_t memory_limit; /* bytes of linear memory the isolate may use; 0: 64 MiB */
+    uint64_t timeout_ns; /* deadline of each top-level call; 0: none */
+    uint32_t stack_size; /* QuickJS stack limit; 0: JSG_MAX_STACK_SIZE (larger is clamped) */
 } jsg_options;
 
 #define JSG_DEFAULT_MEMORY_LIMIT ((size_t)64 << 20)
@@ -225,13 +225,13 @@ typedef int (*jsg_host_fn)(jsg_isolate *iso, void *user, jsg_ref this_, size_t a
 
 /* Registers fn under `name` (unique per isolate, at most 64 bytes) and stores it as property
  * `name` of obj (0: the global object). */
-int jsg_define_function(jsg_isolate *iso, jsg_ref obj, const char *name, jsg_host_fn fn,
-                        void *user, tr_error *err);
+int jsg_define_function(jsg_isolate *iso, jsg_ref obj, const char *name, jsg_host_fn fn, void *user,
+                        tr_error *err);
 
 /* ---- promises ---- */
 
 typedef struct jsg_deferred {
-    jsg_ref promise; /* owned; hand it to JS (e.g. as a host function's result) */
+    jsg_ref promise;         /* owned; hand it to JS (e.g. as a host function's result) */
     jsg_ref resolve, reject; /* released when the deferred is settled */
 } jsg_deferred;
 

@@ -25,7 +25,8 @@
 #include "base/base.h"
 
 #if WASM_RT_USE_STACK_DEPTH_COUNT
-#error "trail's runtime detects stack exhaustion with guard pages: build with WASM_RT_USE_STACK_DEPTH_COUNT=0"
+#error \
+    "trail's runtime detects stack exhaustion with guard pages: build with WASM_RT_USE_STACK_DEPTH_COUNT=0"
 #endif
 #if !WASM_RT_MEMCHECK_SIGNAL_HANDLER
 #error "trail's runtime relies on guard pages: build with WASM_RT_MEMCHECK_SIGNAL_HANDLER=1"
@@ -239,13 +240,13 @@ void wrt_thread_init(void)
     wrt_init();
 
     stack_t cur;
-    if (sigaltstack(NULL, &cur) != 0 || (cur.ss_flags & SS_DISABLE) || cur.ss_size < ALTSTACK_SIZE) {
-        void *p = mmap(NULL, ALTSTACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                       -1, 0);
+    if (sigaltstack(NULL, &cur) != 0 || (cur.ss_flags & SS_DISABLE) ||
+        cur.ss_size < ALTSTACK_SIZE) {
+        void *p =
+            mmap(NULL, ALTSTACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (p == MAP_FAILED) tr_fatal("wrt: cannot map a signal stack: %s", strerror(errno));
         stack_t ss = {.ss_sp = p, .ss_size = ALTSTACK_SIZE, .ss_flags = 0};
-        if (sigaltstack(&ss, NULL) != 0)
-            tr_fatal("wrt: sigaltstack failed: %s", strerror(errno));
+        if (sigaltstack(&ss, NULL) != 0) tr_fatal("wrt: sigaltstack failed: %s", strerror(errno));
         t->altstack = p;
         pthread_setspecific(g_thread_key, t); /* non-NULL: thread_exit runs at exit */
     }
@@ -321,7 +322,8 @@ uint32_t wasm_rt_register_func_type(uint32_t params, uint32_t results, ...)
     wasm_rt_type_t *types = tr_malloc((n ? n : 1) * sizeof *types);
     va_list ap;
     va_start(ap, results);
-    for (uint32_t i = 0; i < n; i++) types[i] = (wasm_rt_type_t)va_arg(ap, int);
+    for (uint32_t i = 0; i < n; i++)
+        types[i] = (wasm_rt_type_t)va_arg(ap, int);
     va_end(ap);
 
     pthread_mutex_lock(&g_types_mu);
@@ -493,7 +495,8 @@ uint32_t wasm_rt_grow_funcref_table(wasm_rt_funcref_table_t *table, uint32_t del
     if (n > table->max_size || n > MAX_TABLE_ELEMS) return UINT32_MAX;
     if (delta == 0) return old;
     table->data = tr_realloc(table->data, n * sizeof *table->data);
-    for (uint64_t i = old; i < n; i++) table->data[i] = init;
+    for (uint64_t i = old; i < n; i++)
+        table->data[i] = init;
     table->size = (uint32_t)n;
     return old;
 }
@@ -506,7 +509,8 @@ uint32_t wasm_rt_grow_externref_table(wasm_rt_externref_table_t *table, uint32_t
     if (n > table->max_size || n > MAX_TABLE_ELEMS) return UINT32_MAX;
     if (delta == 0) return old;
     table->data = tr_realloc(table->data, n * sizeof *table->data);
-    for (uint64_t i = old; i < n; i++) table->data[i] = init;
+    for (uint64_t i = old; i < n; i++)
+        table->data[i] = init;
     table->size = (uint32_t)n;
     return old;
 }

@@ -45,7 +45,6 @@ TEST(jsg_eval_simple)
     jsg_isolate_free(iso);
 }
 
-
 /* Evaluates code, expecting success; returns the result ref. */
 static jsg_ref eval_ok(jsg_isolate *iso, const char *code)
 {
@@ -109,7 +108,8 @@ TEST(jsg_values_round_trip)
     jsg_isolate *iso = new_iso();
     static const char emoji_nul[] = "a\0b\xf0\x9f\x98\x80 \xc3\xa9"; /* a NUL b 😀 space é */
     uint8_t bytes[300];
-    for (size_t i = 0; i < sizeof bytes; i++) bytes[i] = (uint8_t)(i * 7);
+    for (size_t i = 0; i < sizeof bytes; i++)
+        bytes[i] = (uint8_t)(i * 7);
     jsg_val inner[] = {jsg_number(1), jsg_array((jsg_val[]){jsg_string("deep", 4)}, 1)};
     jsg_prop nested[] = {{"k", 1, jsg_array(inner, 2)}, {"", 0, jsg_null()}};
     jsg_val items[] = {
@@ -117,11 +117,11 @@ TEST(jsg_values_round_trip)
         jsg_null(),
         jsg_bool(true),
         jsg_bool(false),
-        jsg_number(9007199254740992.0),   /* 2^53 */
-        jsg_number(-9007199254740992.0),  /* -2^53 */
+        jsg_number(9007199254740992.0),  /* 2^53 */
+        jsg_number(-9007199254740992.0), /* -2^53 */
         jsg_number(0.1),
         jsg_number(-1e308),
-        jsg_bigint(9007199254740993LL),   /* 2^53 + 1 */
+        jsg_bigint(9007199254740993LL), /* 2^53 + 1 */
         jsg_bigint(INT64_MIN),
         jsg_bigint(INT64_MAX),
         jsg_string(emoji_nul, sizeof emoji_nul - 1),
@@ -141,12 +141,13 @@ TEST(jsg_values_round_trip)
 
     /* JS sees the right types and contents */
     CHECK_EQ(jsg_set(iso, 0, "v", 1, ref, &err), 0);
-    eval_str(iso, "const it = v.items; [typeof it[0], it[1], it[2], it[3], it[4] === 2**53, "
-                  "it[5] === -(2**53), typeof it[8], it[8] === 2n**53n + 1n, "
-                  "it[9] === -(2n**63n), it[11].length, it[11].codePointAt(3), "
-                  "it[13] instanceof Uint8Array, it[13].length, it[13][299], "
-                  "Object.keys(v).length, Object.getPrototypeOf(v) === Object.prototype, "
-                  "v['k\\0ey']].join()",
+    eval_str(iso,
+             "const it = v.items; [typeof it[0], it[1], it[2], it[3], it[4] === 2**53, "
+             "it[5] === -(2**53), typeof it[8], it[8] === 2n**53n + 1n, "
+             "it[9] === -(2n**63n), it[11].length, it[11].codePointAt(3), "
+             "it[13] instanceof Uint8Array, it[13].length, it[13][299], "
+             "Object.keys(v).length, Object.getPrototypeOf(v) === Object.prototype, "
+             "v['k\\0ey']].join()",
              "undefined,,true,false,true,true,bigint,true,true,7,128512,true,300,45,3,true,3");
 
     /* and the value comes back exactly, also through a JS function */
@@ -168,9 +169,10 @@ TEST(jsg_values_round_trip)
 TEST(jsg_values_from_js)
 {
     jsg_isolate *iso = new_iso();
-    jsg_ref r = eval_ok(iso, "({s: 'x\\u0000y\\u{1F600}', max: 2**53, min: -(2**53), "
-                             "big: 2n**63n - 1n, u8: new Uint8Array([9, 1, 2, 3, 255]).subarray(1), "
-                             "fn() {}, sym: Symbol('s'), arr: [1, [2, [3]], () => 1], nul: null})");
+    jsg_ref r =
+        eval_ok(iso, "({s: 'x\\u0000y\\u{1F600}', max: 2**53, min: -(2**53), "
+                     "big: 2n**63n - 1n, u8: new Uint8Array([9, 1, 2, 3, 255]).subarray(1), "
+                     "fn() {}, sym: Symbol('s'), arr: [1, [2, [3]], () => 1], nul: null})");
     tr_arena a;
     tr_arena_init(&a, 4096);
     jsg_val v;
@@ -264,8 +266,8 @@ static int host_add(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc, co
     return jsg_from_val(iso, &r, result, err);
 }
 
-static int host_echo(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc,
-                     const jsg_ref *argv, jsg_ref *result, tr_error *err)
+static int host_echo(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc, const jsg_ref *argv,
+                     jsg_ref *result, tr_error *err)
 {
     (void)user;
     (void)this_;
@@ -274,8 +276,8 @@ static int host_echo(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc,
     return jsg_ref_dup(iso, argv[0], result);
 }
 
-static int host_fail(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc,
-                     const jsg_ref *argv, jsg_ref *result, tr_error *err)
+static int host_fail(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc, const jsg_ref *argv,
+                     jsg_ref *result, tr_error *err)
 {
     (void)user;
     (void)this_;
@@ -302,12 +304,14 @@ TEST(jsg_host_functions)
 
     eval_str(iso, "String(add(1, 2, 3.5))", "6.5");
     CHECK_EQ(calls, 1);
-    eval_str(iso, "[echo('\\u{1F600}\\u0000!') === '\\u{1F600}\\u0000!', echo() === undefined, "
-                  "echo(2n**60n) === 2n**60n, echo(echo).name].join()",
+    eval_str(iso,
+             "[echo('\\u{1F600}\\u0000!') === '\\u{1F600}\\u0000!', echo() === undefined, "
+             "echo(2n**60n) === 2n**60n, echo(echo).name].join()",
              "true,true,true,echo");
     /* a host error is a catchable Error in JS */
-    eval_str(iso, "try { host.fail('no such table'); 'not thrown' } "
-                  "catch (e) { (e instanceof Error) + ' ' + e.message }",
+    eval_str(iso,
+             "try { host.fail('no such table'); 'not thrown' } "
+             "catch (e) { (e instanceof Error) + ' ' + e.message }",
              "true host says: no such table");
     eval_str(iso, "try { add('x') } catch (e) { e.message }", "add: argument 0 is not a number");
     /* uncaught, it reaches the host as TR_EJS with the message */
@@ -323,8 +327,8 @@ typedef struct pending {
     int n;
 } pending;
 
-static int host_query(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc,
-                      const jsg_ref *argv, jsg_ref *result, tr_error *err)
+static int host_query(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc, const jsg_ref *argv,
+                      jsg_ref *result, tr_error *err)
 {
     (void)this_;
     (void)argc;
@@ -378,7 +382,8 @@ TEST(jsg_promises_settled_by_host)
     CHECK_EQ(jsg_promise_state_get(iso, p.d[1].promise, &st, NULL, &err), 0);
     CHECK_EQ(st, JSG_REJECTED);
     CHECK_EQ(jsg_deferred_resolve(iso, &p.d[0], 0, &err), TR_EINVAL); /* already settled */
-    for (int i = 0; i < p.n; i++) jsg_ref_free(iso, p.d[i].promise);
+    for (int i = 0; i < p.n; i++)
+        jsg_ref_free(iso, p.d[i].promise);
 
     /* a deferred dropped unsettled */
     jsg_deferred d;
@@ -461,7 +466,8 @@ TEST(jsg_module_default_export)
     CHECK_STR_EQ(b.data, "7");
     tr_buf_free(&b);
     jsg_ref refs[] = {ns, def, greet, answer, arg, out, sv, cnt};
-    for (size_t i = 0; i < TR_ARRAY_LEN(refs); i++) jsg_ref_free(iso, refs[i]);
+    for (size_t i = 0; i < TR_ARRAY_LEN(refs); i++)
+        jsg_ref_free(iso, refs[i]);
 
     /* a module that throws while evaluating, and one that imports */
     static const char bad[] = "export default 1;\nthrow new Error('init failed');";
@@ -507,8 +513,9 @@ TEST(jsg_memory_limit)
     tr_error err;
     CHECK_EQ(jsg_isolate_new(&o, &iso, &err), 0);
     /* many small allocations */
-    eval_str(iso, "let keep = []; try { for (;;) keep.push(new Array(1000).fill(1.5)); } "
-                  "catch (e) { keep = null; String(e) }",
+    eval_str(iso,
+             "let keep = []; try { for (;;) keep.push(new Array(1000).fill(1.5)); } "
+             "catch (e) { keep = null; String(e) }",
              "InternalError: out of memory");
     CHECK(jsg_memory_size(iso) <= (16u << 20));
     /* one big allocation */
@@ -563,7 +570,8 @@ TEST(jsg_deep_recursion_is_range_error)
         {"function f() { return f() + 1; } try { f() } catch (e) { e.name }", "RangeError"},
         {"function g() { return [1].map(g); } try { g() } catch (e) { e.name }", "RangeError"},
         {"var o = { get x() { return this.x; } }; try { o.x } catch (e) { e.name }", "RangeError"},
-        {"var p = new Proxy({}, { get(t, k, r) { return r[k]; } }); try { p.x } catch (e) { e.name }",
+        {"var p = new Proxy({}, { get(t, k, r) { return r[k]; } }); try { p.x } catch (e) { e.name "
+         "}",
          "RangeError"},
         {"try { eval('('.repeat(100000) + '1' + ')'.repeat(100000)) } catch (e) { e.name }",
          "RangeError"},
@@ -572,7 +580,8 @@ TEST(jsg_deep_recursion_is_range_error)
         {"var a = []; for (var i = 0; i < 100000; i++) a = [a]; "
          "try { JSON.stringify(a) } catch (e) { e.name }",
          "RangeError"},
-        {"function h() { return h.call(null) + 1; } try { h() } catch (e) { e.name }", "RangeError"},
+        {"function h() { return h.call(null) + 1; } try { h() } catch (e) { e.name }",
+         "RangeError"},
         {"function d(n) { return n ? d(n - 1) + 1 : 0; } String(d(2000))", "2000"},
         {NULL, NULL},
     };
@@ -682,9 +691,11 @@ TEST_TIMEOUT(jsg_four_threads_concurrently, 60)
         args[i] = (thread_arg){i + 1, 0};
         CHECK_EQ(pthread_create(&th[i], &attr, call_thread, &args[i]), 0);
     }
-    for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
     pthread_attr_destroy(&attr);
-    for (int i = 0; i < 4; i++) CHECK_EQ(args[i].ok, 10000);
+    for (int i = 0; i < 4; i++)
+        CHECK_EQ(args[i].ok, 10000);
     test_report("4 threads x 10000 host->JS->host calls in %llu ms (ASan build)",
                 (unsigned long long)((tr_now_ns() - t0) / 1000000));
 }

@@ -19,8 +19,8 @@ enum { HOST_ADD_ONE, HOST_FAULT, HOST_NESTED_TRAP };
 
 struct Z_host_instance_t {
     int mode;
-    wasm_rt_memory_t *mem;     /* the calling instance's memory */
-    wasm_rt_trap_t nested;     /* HOST_NESTED_TRAP: what the nested call reported */
+    wasm_rt_memory_t *mem; /* the calling instance's memory */
+    wasm_rt_trap_t nested; /* HOST_NESTED_TRAP: what the nested call reported */
 };
 
 typedef struct mod {
@@ -65,20 +65,34 @@ static void body_call(void *p)
     call *c = p;
     Z_traps_instance_t *i = &c->m->inst;
     const char *fn = c->fn;
-    if (strcmp(fn, "ok") == 0) c->result = Z_trapsZ_ok(i);
-    else if (strcmp(fn, "load") == 0) c->result = Z_trapsZ_load(i, c->a);
-    else if (strcmp(fn, "store") == 0) Z_trapsZ_store(i, c->a, c->b);
-    else if (strcmp(fn, "load_far") == 0) c->result = Z_trapsZ_load_far(i, c->a);
-    else if (strcmp(fn, "unreachable") == 0) Z_trapsZ_unreachable(i);
-    else if (strcmp(fn, "div") == 0) c->result = Z_trapsZ_div(i, c->a, c->b);
-    else if (strcmp(fn, "trunc") == 0) c->result = Z_trapsZ_trunc(i, c->d);
-    else if (strcmp(fn, "call_ind") == 0) c->result = Z_trapsZ_call_ind(i, c->a);
-    else if (strcmp(fn, "recurse") == 0) c->result = Z_trapsZ_recurse(i, c->a);
-    else if (strcmp(fn, "grow") == 0) c->result = Z_trapsZ_grow(i, c->a);
-    else if (strcmp(fn, "size") == 0) c->result = Z_trapsZ_size(i);
-    else if (strcmp(fn, "call_host") == 0) c->result = Z_trapsZ_call_host(i, c->a);
-    else if (strcmp(fn, "spin") == 0) c->result = Z_trapsZ_spin(i, c->a);
-    else abort();
+    if (strcmp(fn, "ok") == 0)
+        c->result = Z_trapsZ_ok(i);
+    else if (strcmp(fn, "load") == 0)
+        c->result = Z_trapsZ_load(i, c->a);
+    else if (strcmp(fn, "store") == 0)
+        Z_trapsZ_store(i, c->a, c->b);
+    else if (strcmp(fn, "load_far") == 0)
+        c->result = Z_trapsZ_load_far(i, c->a);
+    else if (strcmp(fn, "unreachable") == 0)
+        Z_trapsZ_unreachable(i);
+    else if (strcmp(fn, "div") == 0)
+        c->result = Z_trapsZ_div(i, c->a, c->b);
+    else if (strcmp(fn, "trunc") == 0)
+        c->result = Z_trapsZ_trunc(i, c->d);
+    else if (strcmp(fn, "call_ind") == 0)
+        c->result = Z_trapsZ_call_ind(i, c->a);
+    else if (strcmp(fn, "recurse") == 0)
+        c->result = Z_trapsZ_recurse(i, c->a);
+    else if (strcmp(fn, "grow") == 0)
+        c->result = Z_trapsZ_grow(i, c->a);
+    else if (strcmp(fn, "size") == 0)
+        c->result = Z_trapsZ_size(i);
+    else if (strcmp(fn, "call_host") == 0)
+        c->result = Z_trapsZ_call_host(i, c->a);
+    else if (strcmp(fn, "spin") == 0)
+        c->result = Z_trapsZ_spin(i, c->a);
+    else
+        abort();
 }
 
 /* Calls fn on m; returns the trap code, the result in *result (may be NULL). */
@@ -130,9 +144,9 @@ static void expect_trap(const char *fn, uint32_t a, uint32_t b, double d, wasm_r
 
 TEST(wrt_trap_each_kind)
 {
-    expect_trap("load", 65536, 0, 0, WASM_RT_TRAP_OOB);      /* first byte past the memory */
-    expect_trap("load", 65534, 0, 0, WASM_RT_TRAP_OOB);      /* straddling the end */
-    expect_trap("store", 0xfffffffcu, 1, 0, WASM_RT_TRAP_OOB); /* top of the 32-bit space */
+    expect_trap("load", 65536, 0, 0, WASM_RT_TRAP_OOB);           /* first byte past the memory */
+    expect_trap("load", 65534, 0, 0, WASM_RT_TRAP_OOB);           /* straddling the end */
+    expect_trap("store", 0xfffffffcu, 1, 0, WASM_RT_TRAP_OOB);    /* top of the 32-bit space */
     expect_trap("load_far", 0xffffffffu, 0, 0, WASM_RT_TRAP_OOB); /* address + offset near 8 GiB */
     expect_trap("unreachable", 0, 0, 0, WASM_RT_TRAP_UNREACHABLE);
     expect_trap("div", 7, 0, 0, WASM_RT_TRAP_DIV_BY_ZERO);
