@@ -492,7 +492,13 @@ int jsg_isolate_new(const jsg_options *opt, jsg_isolate **out, tr_error *err)
     if (limit < JSG_MIN_MEMORY_LIMIT || limit > ((size_t)4 << 30) - WRT_PAGE_SIZE)
         return tr_error_set(err, TR_EINVAL, "memory limit %zu is outside [%zu, 4 GiB)", limit,
                             JSG_MIN_MEMORY_LIMIT);
-    uint32_t stack = opt->stack_size ? opt->stack_size : JSG_MAX_STACK_SIZE;
+    uint32_t stack = opt->stack_size;
+    if (stack == 0) {
+        size_t native = wrt_thread_stack_size();
+        stack = JSG_MAX_STACK_SIZE;
+        if (native != 0 && native / JSG_STACK_RATIO < stack)
+            stack = (uint32_t)TR_MAX(native / JSG_STACK_RATIO, JSG_MIN_STACK_SIZE);
+    }
     if (stack > JSG_MAX_STACK_SIZE) stack = JSG_MAX_STACK_SIZE;
 
     pthread_once(&g_engine_once, engine_init);

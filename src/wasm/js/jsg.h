@@ -37,13 +37,17 @@ typedef uint32_t jsg_ref;
 
 /* QuickJS's own stack limit (bytes of the engine's 1 MiB shadow stack). Deep recursion throws
  * RangeError at this depth, well before the shadow stack or the native stack (see wrt.h) runs
- * out. See docs/engine.md for the measurements behind it. */
+ * out. The engine's native frames need up to ~16 bytes of native stack per byte of it, so the
+ * default is also at most 1/32 of the creating thread's stack: 512 KiB on a thread of
+ * WRT_THREAD_STACK_SIZE, 256 KiB on an 8 MiB main thread. See docs/engine.md. */
 #define JSG_MAX_STACK_SIZE ((uint32_t)512 << 10)
+#define JSG_STACK_RATIO    32
+#define JSG_MIN_STACK_SIZE ((uint32_t)64 << 10)
 
 typedef struct jsg_options {
     size_t memory_limit; /* bytes of linear memory the isolate may use; 0: 64 MiB */
     uint64_t timeout_ns; /* deadline of each top-level call; 0: none */
-    uint32_t stack_size; /* QuickJS stack limit; 0: JSG_MAX_STACK_SIZE (larger is clamped) */
+    uint32_t stack_size; /* QuickJS stack limit; 0: the default above (larger is clamped) */
 } jsg_options;
 
 #define JSG_DEFAULT_MEMORY_LIMIT ((size_t)64 << 20)

@@ -50,6 +50,7 @@ typedef struct wrt_thread {
     volatile sig_atomic_t in_guest;
     bool inited;
     uintptr_t stack_lo; /* lowest usable address of this thread's stack */
+    size_t stack_size;  /* its size in bytes (0: unknown) */
     void *altstack;     /* ours to unmap, or NULL when the thread already had one */
     /* the active exception (WebAssembly exception handling) */
     uint32_t exc_tag, exc_size;
@@ -116,6 +117,12 @@ void wrt_host_leave(bool saved)
 {
     atomic_signal_fence(memory_order_seq_cst);
     t_wrt.in_guest = saved ? 1 : 0;
+}
+
+size_t wrt_thread_stack_size(void)
+{
+    wrt_thread_init();
+    return t_wrt.stack_size;
 }
 
 bool wrt_in_call(void)
@@ -255,7 +262,10 @@ void wrt_thread_init(void)
     if (pthread_getattr_np(pthread_self(), &attr) == 0) {
         void *addr = NULL;
         size_t size = 0;
-        if (pthread_attr_getstack(&attr, &addr, &size) == 0) t->stack_lo = (uintptr_t)addr;
+        if (pthread_attr_getstack(&attr, &addr, &size) == 0) {
+            t->stack_lo = (uintptr_t)addr;
+            t->stack_size = size;
+        }
         pthread_attr_destroy(&attr);
     }
     t->inited = true;

@@ -54,6 +54,9 @@ void wrt_thread_init(void);
  * earlier only when the thread will run no more guest code. */
 void wrt_thread_deinit(void);
 
+/* Size in bytes of the calling thread's stack (0 when unknown). */
+size_t wrt_thread_stack_size(void);
+
 /* Sets stack size and guard size for a thread that will run guest code. */
 int wrt_thread_attr_init(pthread_attr_t *attr);
 

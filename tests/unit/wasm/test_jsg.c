@@ -593,6 +593,30 @@ TEST(jsg_deep_recursion_is_range_error)
     pthread_attr_destroy(&attr);
 }
 
+TEST(jsg_stack_limit_follows_the_thread)
+{
+    /* The parser is the hungriest for native stack: on the test's main thread (8 MiB) and on
+     * a 2 MiB thread the default limit shrinks with the stack and deep nesting is still a
+     * RangeError, not a trap. */
+    static const rec_case cases[] = {
+        {"try { eval('('.repeat(100000) + '1' + ')'.repeat(100000)) } catch (e) { e.name }",
+         "RangeError"},
+        {"var a = []; for (var i = 0; i < 100000; i++) a = [a]; "
+         "try { JSON.stringify(a) } catch (e) { e.name }",
+         "RangeError"},
+        {"function f() { return f() + 1; } try { f() } catch (e) { e.name }", "RangeError"},
+        {NULL, NULL},
+    };
+    recursion_thread((void *)cases);
+    pthread_attr_t attr;
+    CHECK_EQ(pthread_attr_init(&attr), 0);
+    CHECK_EQ(pthread_attr_setstacksize(&attr, 2 << 20), 0);
+    pthread_t t;
+    CHECK_EQ(pthread_create(&t, &attr, recursion_thread, (void *)cases), 0);
+    pthread_join(t, NULL);
+    pthread_attr_destroy(&attr);
+}
+
 TEST(jsg_trap_kills_only_that_isolate)
 {
     jsg_isolate *iso = new_iso(), *other = new_iso();
