@@ -1,6 +1,7 @@
 // `trailbase-wasm build`: the component file (checked with wabt's wasm-objdump and
 // wasm-validate), build errors as file:line:col, atomic and idempotent output, --watch, and the
-// scaffolded project's `npm install && npm run build` from the packed SDK.
+// scaffolded project's `npm install && npm run build` from the packed SDK (offline: from the
+// npm cache that tools/deps.sh filled; tests talk to no server but 127.0.0.1).
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -202,7 +203,7 @@ describe("the scaffolded project", () => {
         assert.ok(existsSync(path.join(dir, "trailbase-wasm-0.1.0.tgz")), pack.stdout);
         const pkg = JSON.parse(readFileSync(path.join(dir, "package.json"), "utf8"));
         assert.equal(pkg.dependencies["trailbase-wasm"], "file:./trailbase-wasm-0.1.0.tgz");
-        const install = await run("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund"], { cwd: dir });
+        const install = await run("npm", ["install", "--offline", "--no-audit", "--no-fund"], { cwd: dir });
         assert.equal(install.code, 0, install.stderr);
         const lock = readFileSync(path.join(dir, "package-lock.json"), "utf8");
         assert.match(lock, /"node_modules\/esbuild": \{\s*"version": "0\.28\.2"/);
