@@ -298,6 +298,7 @@ const http_slice *http_request_param(const http_request *req, const char *name)
 static void begin_response(http_conn *c)
 {
     c->res.done = false;
+    c->res.cancel_fn = NULL;
     tr_buf_reset(&c->res.headers);
     c->parked = true;
     c->dispatching = true;
@@ -562,6 +563,11 @@ static void on_io(loop *l, loop_io *io, uint32_t events)
 {
     (void)l;
     http_conn *c = CONN_OF(io, io);
+    if (c->parked && (events & (EPOLLHUP | EPOLLERR))) {
+        /* Reported even without interest: the peer is gone while a handler works. */
+        http__conn_close(c);
+        return;
+    }
     if (events & EPOLLOUT) {
         if (conn_flush(c) < 0) {
             http__conn_close(c);
@@ -661,6 +667,12 @@ static void shrink(tr_buf *b)
 void http__conn_close(http_conn *c)
 {
     http_server *s = c->srv;
+    if (c->parked && c->res.cancel_fn) {
+        void (*fn)(void *) = c->res.cancel_fn;
+        c->res.cancel_fn = NULL;
+        fn(c->res.cancel_ud);
+    }
+    c->parked = false;
     loop_io_del(s->loop, &c->io);
     close(c->io.fd);
     loop_timer_stop(s->loop, &c->timer);

@@ -5,7 +5,8 @@
  * returning (built-in routes do) or later, from the same worker's loop (a WASM route awaiting a
  * query or a timer): until then the request is "parked", its connection reads and parses nothing
  * more, and responses to pipelined requests that follow wait, so they still go out in order.
- * The request and everything it points to stay valid until the response is completed.
+ * The request and everything it points to stay valid until the response is completed or
+ * cancelled (http_response_on_cancel: the peer reset the connection, or the server closed it).
  *
  * The router is built once at start-up and then read by every worker (immutable after publish);
  * http_server and its connections belong to one worker.
@@ -75,6 +76,10 @@ void http_response_send(http_response *res, int status, const char *content_type
 void http_response_send_error(http_response *res, int status, const char *msg);
 /* True once the response was sent. */
 bool http_response_done(const http_response *res);
+/* For a handler that completes later: fn(ud) is called if the connection goes away first (the
+ * peer reset or closed it, or the server shut down). From then on res must not be used. Set
+ * before returning from the handler; one callback per response. */
+void http_response_on_cancel(http_response *res, void (*fn)(void *ud), void *ud);
 /* The standard reason phrase for a status ("Not Found"); "Unknown" for others. */
 const char *http_status_reason(int status);
 
@@ -160,7 +165,7 @@ int http_server_new(loop *l, int listen_fd, const http_server_opts *o, http_serv
  * they are on (responses then carry Connection: close); calls done(arg) once no connection is
  * left (possibly before returning). */
 void http_server_drain(http_server *s, void (*done)(void *arg), void *arg);
-/* Closes every connection now (parked requests are abandoned). */
+/* Closes every connection now (parked requests get their cancel callbacks). */
 void http_server_close_all(http_server *s);
 size_t http_server_conn_count(const http_server *s);
 /* Frees the server; connections must be closed (http_server_close_all). NULL is a no-op. */

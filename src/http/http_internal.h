@@ -18,6 +18,8 @@ struct http_response {
     http_conn *conn;
     tr_buf headers; /* "Name: value\r\n" lines added by the handler; reused */
     bool done;
+    void (*cancel_fn)(void *ud); /* see http_response_on_cancel() */
+    void *cancel_ud;
 };
 
 enum http_deadline_kind { DL_NONE, DL_IDLE, DL_HEADER, DL_BODY, DL_LINGER };

@@ -138,6 +138,13 @@ bool http_response_done(const http_response *res)
     return res->done;
 }
 
+void http_response_on_cancel(http_response *res, void (*fn)(void *ud), void *ud)
+{
+    assert(!res->done);
+    res->cancel_fn = fn;
+    res->cancel_ud = ud;
+}
+
 void http_response_send(http_response *res, int status, const char *content_type,
                         const void *body, size_t len)
 {

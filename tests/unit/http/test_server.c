@@ -6,6 +6,7 @@
 #include "http/http.h"
 
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -32,16 +33,26 @@ static void echo(const http_request *req, http_response *res, void *ud)
 
 typedef struct later {
     loop_timer t;
+    loop *l;
     http_response *res;
     char body[64];
     size_t len;
 } later;
+
+static _Atomic int cancelled;
 
 static void on_later(loop *l, loop_timer *t)
 {
     (void)l;
     later *x = (later *)t;
     http_response_send(x->res, 200, "text/plain", x->body, x->len);
+}
+
+static void on_cancel(void *ud)
+{
+    later *x = ud;
+    loop_timer_stop(x->l, &x->t);
+    cancelled++;
 }
 
 /* Parks the request and answers after :ms milliseconds from a loop timer. */
@@ -51,6 +62,8 @@ static void delayed(const http_request *req, http_response *res, void *ud)
     const http_slice *ms = http_request_param(req, "ms");
     later *x = tr_arena_alloc(req->arena, sizeof *x);
     x->res = res;
+    x->l = l;
+    http_response_on_cancel(res, on_cancel, x);
     x->len = (size_t)snprintf(x->body, sizeof x->body, "after %.*s", (int)ms->len, ms->ptr);
     loop_timer_init(&x->t, on_later);
     loop_timer_start(l, &x->t, strtoul(ms->ptr, NULL, 10));
@@ -243,4 +256,28 @@ TEST(http_server_large_pipeline_and_slow_reader)
     }
     th_conn_close(&c);
     fixture_stop(&f);
+}
+
+TEST(http_server_parked_request_cancelled_on_reset_and_shutdown)
+{
+    fixture f;
+    fixture_start(&f);
+    cancelled = 0;
+    th_conn c;
+    CHECK_EQ(th_conn_open(&c, f.port), 0);
+    CHECK_EQ(th_conn_send_str(&c, "GET /later/5000 HTTP/1.1\r\n\r\n"), 0);
+    usleep(100000);
+    /* Reset the connection: the parked handler hears about it and stops its timer. */
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(c.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    th_conn_close(&c);
+    for (int i = 0; i < 100 && cancelled == 0; i++) usleep(10000);
+    CHECK_EQ(cancelled, 1);
+    /* A request still parked when the server closes everything is cancelled too. */
+    CHECK_EQ(th_conn_open(&c, f.port), 0);
+    CHECK_EQ(th_conn_send_str(&c, "GET /later/5000 HTTP/1.1\r\n\r\n"), 0);
+    usleep(100000);
+    fixture_stop(&f);
+    CHECK_EQ(cancelled, 2);
+    th_conn_close(&c);
 }
