@@ -432,3 +432,26 @@ TEST_TIMEOUT(e2e_http_run_usage_errors, 60)
     tr_free(d);
     tr_free(d2);
 }
+
+TEST_TIMEOUT(e2e_http_many_connections_on_several_workers, 60)
+{
+    th_server s;
+    const char *extra[] = {"--runtime-threads", "4", "--quiet", NULL};
+    start(&s, NULL, extra);
+    enum { NCONN = 32, NREQ = 10 };
+    th_conn c[NCONN];
+    for (int i = 0; i < NCONN; i++) CHECK_EQ(th_conn_open(&c[i], s.port), 0);
+    for (int k = 0; k < NREQ; k++) {
+        for (int i = 0; i < NCONN; i++)
+            CHECK_EQ(th_conn_send_str(&c[i], "GET /api/healthcheck HTTP/1.1\r\n\r\n"), 0);
+        for (int i = 0; i < NCONN; i++) {
+            th_resp r;
+            CHECK_EQ(th_conn_read(&c[i], &r, false, 5000), 0);
+            CHECK_EQ(r.status, 200);
+            CHECK_STR_EQ(r.body, "Ok");
+            th_resp_free(&r);
+        }
+    }
+    for (int i = 0; i < NCONN; i++) th_conn_close(&c[i]);
+    stop_ok(&s);
+}
