@@ -30,7 +30,9 @@ TEST_CFLAGS := $(COMMON) $(WARN) -O1 -g $(SAN)
 # wasm2c output needs for exact float semantics and deep recursion.
 GEN_CFLAGS  := -std=c17 -D_GNU_SOURCE -I$(BUILD)/gen $(WASM_RT_DEFS) -O2 -g1 -w \
                -fno-optimize-sibling-calls -frounding-math -fsignaling-nans
-THIRD_CFLAGS := -std=c17 -D_GNU_SOURCE -I$(LLHTTP_INC) -O2 -g -w
+# llhttp in strict mode: CRLF required after chunk data, no bare-LF line ends, no lenient
+# whitespace (RFC 9112 leaves these to the recipient; accepting them invites request smuggling).
+THIRD_CFLAGS := -std=c17 -D_GNU_SOURCE -I$(LLHTTP_INC) -DLLHTTP_STRICT_MODE=1 -O2 -g -w
 
 LDLIBS := -lsqlite3 -lcurl -lm -lpthread -ldl
 
@@ -96,7 +98,19 @@ $(SDK_TGZ): $(SDK_SRCS) | $(DEPS_STAMP)
 
 $(BUILD)/gen/embedded_files.c: tools/embed.sh $(TEMPLATE_FILES) $(SDK_TGZ) Makefile
 	@mkdir -p $(@D)
-	./tools/embed.sh $@ $(EMBED_ARGS)
+	./tools/embed.sh $@ cli_embedded_files $(EMBED_ARGS)
+
+# The guest prelude (standard globals of every isolate).
+$(BUILD)/gen/prelude_js.c: tools/embed.sh src/guest/prelude.js
+	@mkdir -p $(@D)
+	./tools/embed.sh $@ guest_prelude_files prelude.js=src/guest/prelude.js
+
+$(BUILD)/rel/prelude_js.o: $(BUILD)/gen/prelude_js.c
+	@mkdir -p $(@D)
+	$(CC) $(REL_CFLAGS) -c $< -o $@
+$(BUILD)/asan/prelude_js.o: $(BUILD)/gen/prelude_js.c
+	@mkdir -p $(@D)
+	$(CC) $(TEST_CFLAGS) -c $< -o $@
 
 $(BUILD)/rel/embedded_files.o: $(BUILD)/gen/embedded_files.c
 	@mkdir -p $(@D)
@@ -118,10 +132,10 @@ $(BUILD)/third/llhttp_%.o: $(LLHTTP_DIR)/%.c | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(THIRD_CFLAGS) -c $< -o $@
 
-$(BUILD)/rel/libtrail.a: $(REL_OBJS) $(BUILD)/rel/embedded_files.o
+$(BUILD)/rel/libtrail.a: $(REL_OBJS) $(BUILD)/rel/embedded_files.o $(BUILD)/rel/prelude_js.o
 	@rm -f $@
 	ar rcs $@ $^
-$(BUILD)/asan/libtrail.a: $(TEST_OBJS) $(BUILD)/asan/embedded_files.o
+$(BUILD)/asan/libtrail.a: $(TEST_OBJS) $(BUILD)/asan/embedded_files.o $(BUILD)/asan/prelude_js.o
 	@rm -f $@
 	ar rcs $@ $^
 
