@@ -30,8 +30,8 @@ TEST_CFLAGS := $(COMMON) $(WARN) -O1 -g $(SAN)
 # wasm2c output needs for exact float semantics and deep recursion.
 GEN_CFLAGS  := -std=c17 -D_GNU_SOURCE -I$(BUILD)/gen $(WASM_RT_DEFS) -O2 -g1 -w \
                -fno-optimize-sibling-calls -frounding-math -fsignaling-nans
-# llhttp in strict mode: CRLF required after chunk data, no bare-LF line ends, no lenient
-# whitespace (RFC 9112 leaves these to the recipient; accepting them invites request smuggling).
+# llhttp in strict mode: it then insists on CRLF after chunk data (accepting other bytes there
+# lets a front proxy and trail disagree about where a request ends).
 THIRD_CFLAGS := -std=c17 -D_GNU_SOURCE -I$(LLHTTP_INC) -DLLHTTP_STRICT_MODE=1 -O2 -g -w
 
 LDLIBS := -lsqlite3 -lcurl -lm -lpthread -ldl
@@ -98,19 +98,7 @@ $(SDK_TGZ): $(SDK_SRCS) | $(DEPS_STAMP)
 
 $(BUILD)/gen/embedded_files.c: tools/embed.sh $(TEMPLATE_FILES) $(SDK_TGZ) Makefile
 	@mkdir -p $(@D)
-	./tools/embed.sh $@ cli_embedded_files $(EMBED_ARGS)
-
-# The guest prelude (standard globals of every isolate).
-$(BUILD)/gen/prelude_js.c: tools/embed.sh src/guest/prelude.js
-	@mkdir -p $(@D)
-	./tools/embed.sh $@ guest_prelude_files prelude.js=src/guest/prelude.js
-
-$(BUILD)/rel/prelude_js.o: $(BUILD)/gen/prelude_js.c
-	@mkdir -p $(@D)
-	$(CC) $(REL_CFLAGS) -c $< -o $@
-$(BUILD)/asan/prelude_js.o: $(BUILD)/gen/prelude_js.c
-	@mkdir -p $(@D)
-	$(CC) $(TEST_CFLAGS) -c $< -o $@
+	./tools/embed.sh $@ $(EMBED_ARGS)
 
 $(BUILD)/rel/embedded_files.o: $(BUILD)/gen/embedded_files.c
 	@mkdir -p $(@D)
@@ -132,10 +120,10 @@ $(BUILD)/third/llhttp_%.o: $(LLHTTP_DIR)/%.c | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(THIRD_CFLAGS) -c $< -o $@
 
-$(BUILD)/rel/libtrail.a: $(REL_OBJS) $(BUILD)/rel/embedded_files.o $(BUILD)/rel/prelude_js.o
+$(BUILD)/rel/libtrail.a: $(REL_OBJS) $(BUILD)/rel/embedded_files.o
 	@rm -f $@
 	ar rcs $@ $^
-$(BUILD)/asan/libtrail.a: $(TEST_OBJS) $(BUILD)/asan/embedded_files.o $(BUILD)/asan/prelude_js.o
+$(BUILD)/asan/libtrail.a: $(TEST_OBJS) $(BUILD)/asan/embedded_files.o
 	@rm -f $@
 	ar rcs $@ $^
 
