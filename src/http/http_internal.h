@@ -71,6 +71,7 @@ struct http_server {
     loop *loop;
     loop_io listen_io;
     int listen_fd; /* -1 once closed */
+    loop_timer accept_timer; /* re-enables accept after EMFILE */
     http_server_opts o;
     http_conn *conns;      /* live connections, doubly linked */
     size_t nconns;

@@ -27,14 +27,27 @@ static void on_tick(loop *l, void *ud)
     tr_buf_reset(&s->log);
 }
 
+static void on_accept_resume(loop *l, loop_timer *t)
+{
+    http_server *s = (http_server *)((char *)t - offsetof(http_server, accept_timer));
+    if (s->listen_fd >= 0) loop_io_mod(l, &s->listen_io, EPOLLIN);
+}
+
 static void accept_all(http_server *s)
 {
     for (int i = 0; i < 128; i++) {
         int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED) continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
-                tr_log_warn("http: accept: %s", tr_strerror(-errno));
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                /* Out of descriptors (or memory): the listener stays readable, so pause it
+                 * for a moment instead of spinning. */
+                tr_log_warn("http: accept: %s; pausing accept for 100 ms", tr_strerror(-errno));
+                if (s->listen_fd >= 0 && !s->draining) {
+                    loop_io_mod(s->loop, &s->listen_io, 0);
+                    loop_timer_start(s->loop, &s->accept_timer, 100);
+                }
+            }
             return;
         }
         if (s->nconns >= s->o.limits.max_connections) {
@@ -61,6 +74,7 @@ int http_server_new(loop *l, int listen_fd, const http_server_opts *o, http_serv
     s->listen_fd = listen_fd;
     s->date_sec = -1;
     http__date_update(s);
+    loop_timer_init(&s->accept_timer, on_accept_resume);
     int rc = loop_io_add(l, &s->listen_io, listen_fd, EPOLLIN, on_accept);
     if (rc < 0) {
         close(listen_fd);
@@ -74,6 +88,7 @@ int http_server_new(loop *l, int listen_fd, const http_server_opts *o, http_serv
 
 static void close_listener(http_server *s)
 {
+    loop_timer_stop(s->loop, &s->accept_timer);
     if (s->listen_fd < 0) return;
     loop_io_del(s->loop, &s->listen_io);
     close(s->listen_fd);

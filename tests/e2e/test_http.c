@@ -7,6 +7,7 @@
 #include "e2e/harness.h"
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -454,4 +455,41 @@ TEST_TIMEOUT(e2e_http_many_connections_on_several_workers, 60)
     }
     for (int i = 0; i < NCONN; i++) th_conn_close(&c[i]);
     stop_ok(&s);
+}
+
+TEST_TIMEOUT(e2e_http_out_of_descriptors_recovers, 60)
+{
+    /* The server runs with few file descriptors; connections beyond them wait in the backlog
+     * while accept pauses, and are served once others close. */
+    struct rlimit old, low;
+    CHECK_EQ(getrlimit(RLIMIT_NOFILE, &old), 0);
+    low = old;
+    low.rlim_cur = 48;
+    CHECK_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+    th_server s;
+    const char *extra[] = {"--runtime-threads", "1", "--quiet", NULL};
+    char *d = depot_with_config(NULL);
+    int rc = th_server_start(&s, d, extra);
+    CHECK_EQ(setrlimit(RLIMIT_NOFILE, &old), 0);
+    tr_free(d);
+    CHECK_EQ(rc, 0);
+    enum { N = 80 };
+    th_conn c[N];
+    for (int i = 0; i < N; i++) {
+        CHECK_EQ(th_conn_open(&c[i], s.port), 0);
+        CHECK_EQ(th_conn_send_str(&c[i], "GET /api/healthcheck HTTP/1.1\r\nConnection: close\r\n\r\n"),
+                 0);
+    }
+    /* Read in order; each response frees a descriptor for a waiting connection. */
+    for (int i = 0; i < N; i++) {
+        th_resp r;
+        CHECK_EQ(th_conn_read(&c[i], &r, false, 10000), 0);
+        CHECK_EQ(r.status, 200);
+        th_resp_free(&r);
+        th_conn_close(&c[i]);
+    }
+    stop_ok(&s);
+    char *err = th_server_stderr(&s);
+    CHECK_CONTAINS(err, "pausing accept");
+    free(err);
 }
