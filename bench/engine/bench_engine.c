@@ -182,6 +182,44 @@ static void *bench(void *arg)
     snprintf(label, sizeof label, "JSON.stringify of a %zu-byte object", json.len);
     row(label, summarize(t_json, NBATCH, BATCH), (size_t)NBATCH * BATCH);
 
+    /* Loading a component: a ~100 KiB module from source, and from bytecode compiled once. */
+    tr_buf src = TR_BUF_INIT;
+    for (int i = 0; i < 400; i++)
+        tr_buf_printf(&src,
+                      "export function handler%d(req) {\n"
+                      "  const out = { status: 200, headers: [['x-n', '%d']], body: '' };\n"
+                      "  for (const [k, v] of req.headers) out.body += k + '=' + v + ';';\n"
+                      "  return out;\n}\n",
+                      i, i);
+    tr_buf_append_str(&src, "export default { count: 400 };\n");
+    tr_buf bc = TR_BUF_INIT;
+    if ((rc = jsg_compile(iso, src.data, src.len, "component.js", true, &bc, &err)) < 0)
+        die("compile", rc, &err);
+    enum { NLOAD = 50 };
+    static uint64_t t_src[NLOAD], t_bc[NLOAD];
+    for (int i = 0; i < NLOAD; i++) {
+        jsg_isolate *fresh;
+        jsg_ref ns;
+        if ((rc = jsg_isolate_new(NULL, &fresh, &err)) < 0) die("jsg_isolate_new", rc, &err);
+        uint64_t t0 = tr_now_ns();
+        if ((rc = jsg_eval_module(fresh, src.data, src.len, "component.js", &ns, &err)) < 0)
+            die("eval_module", rc, &err);
+        t_src[i] = tr_now_ns() - t0;
+        jsg_isolate_free(fresh);
+        if ((rc = jsg_isolate_new(NULL, &fresh, &err)) < 0) die("jsg_isolate_new", rc, &err);
+        t0 = tr_now_ns();
+        if ((rc = jsg_eval_bytecode(fresh, bc.data, bc.len, &ns, &err)) < 0)
+            die("eval_bytecode", rc, &err);
+        t_bc[i] = tr_now_ns() - t0;
+        jsg_isolate_free(fresh);
+    }
+    snprintf(label, sizeof label, "load a %zu KiB module from source", src.len >> 10);
+    row(label, summarize(t_src, NLOAD, 1), NLOAD);
+    snprintf(label, sizeof label, "load it from bytecode (%zu KiB)", bc.len >> 10);
+    row(label, summarize(t_bc, NLOAD, 1), NLOAD);
+    tr_buf_free(&src);
+    tr_buf_free(&bc);
+
     tr_buf_free(&json);
     tr_arena_deinit(&a);
     jsg_ref_free(iso, obj);

@@ -21,6 +21,7 @@
 #include <assert.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "engine_info.h"
@@ -72,6 +73,7 @@ struct jsg_isolate {
     int depth; /* nesting of run() */
     uint64_t timeout_ns, deadline_ns;
     bool interrupted;
+    atomic_bool interrupt_req; /* jsg_interrupt(), from any thread */
     size_t memory_limit;
     uint32_t scratch;      /* guest offset of SCRATCH_SIZE bytes */
     jsg_ref global, undef; /* held for the isolate's lifetime */
@@ -377,7 +379,9 @@ u32 Z_envZ_host_call(struct Z_env_instance_t *env, u32 name_ptr, u32 name_len, u
 u32 Z_envZ_host_interrupt(struct Z_env_instance_t *env)
 {
     jsg_isolate *iso = env->iso;
-    if (iso->deadline_ns != 0 && tr_now_ns() >= iso->deadline_ns) {
+    if ((iso->deadline_ns != 0 && tr_now_ns() >= iso->deadline_ns) ||
+        (atomic_load_explicit(&iso->interrupt_req, memory_order_relaxed) &&
+         atomic_exchange(&iso->interrupt_req, false))) {
         iso->interrupted = true;
         return 1;
     }
@@ -560,16 +564,24 @@ jsg_ref jsg_global(jsg_isolate *iso)
 
 /* ---- eval ---- */
 
+typedef enum eval_mode { MODE_EVAL, MODE_COMPILE, MODE_BYTECODE } eval_mode;
+
 typedef struct op_eval {
     jsg_isolate *iso;
-    const char *code;
+    const char *code; /* source, or bytecode without its kind byte */
     size_t len;
     const char *filename;
     int flags;
     jsg_ref *out;
     tr_error *err;
     int rc;
+    eval_mode mode;
+    tr_buf *bytecode; /* MODE_COMPILE: the output */
 } op_eval;
+
+/* The first byte of jsg_compile()'s output: what the rest is. */
+#define BYTECODE_SCRIPT 's'
+#define BYTECODE_MODULE 'm'
 
 static int run_jobs_inner(jsg_isolate *iso, tr_error *err)
 {
@@ -616,12 +628,63 @@ void jsg_set_rejection_handler(jsg_isolate *iso, jsg_rejection_fn fn, void *user
     iso->rejection_user = user;
 }
 
+/* A module's evaluation gives a promise of its namespace: run jobs until it settles and replace
+ * *h by the namespace (or fail, freeing *h). */
+static int settle_module(jsg_isolate *iso, uint32_t *h, tr_error *err)
+{
+    int rc = run_jobs_inner(iso, err);
+    if (rc < 0) {
+        Q(qjs_free_value)(I, *h);
+        return rc;
+    }
+    uint32_t state = Q(qjs_promise_state)(I, *h);
+    uint32_t r = state != JSG_PENDING ? Q(qjs_promise_result)(I, *h) : 0;
+    Q(qjs_free_value)(I, *h);
+    *h = 0;
+    if (state == JSG_PENDING)
+        return tr_error_set(err, TR_EJS,
+                            "the module's evaluation did not settle (top-level await on "
+                            "something that never resolves)");
+    if (r == 0) return oom(err);
+    if (state == JSG_REJECTED) {
+        rc = describe(iso, r, err);
+        Q(qjs_free_value)(I, r);
+        return rc;
+    }
+    *h = r;
+    return 0;
+}
+
+static void body_bytecode(op_eval *op)
+{
+    jsg_isolate *iso = op->iso;
+    bool heap;
+    uint32_t buf = put_bytes(iso, op->code, op->len, SCRATCH_DATA, &heap);
+    if (buf == 0) {
+        op->rc = oom(op->err);
+        return;
+    }
+    uint32_t h = Q(qjs_eval_bytecode)(I, buf, (uint32_t)op->len);
+    drop_bytes(iso, buf, heap);
+    op->rc = check(iso, h, op->err);
+    if (op->rc == 0 && op->flags == EVAL_TYPE_MODULE) op->rc = settle_module(iso, &h, op->err);
+    if (op->rc < 0) return;
+    if (op->out)
+        *op->out = h;
+    else
+        Q(qjs_free_value)(I, h);
+}
+
 static void body_eval(void *p)
 {
     op_eval *op = p;
     jsg_isolate *iso = op->iso;
-    if (op->len >= UINT32_MAX) {
+    if (op->len >= UINT32_MAX - 1) {
         op->rc = tr_error_set(op->err, TR_ELIMIT, "source too large");
+        return;
+    }
+    if (op->mode == MODE_BYTECODE) {
+        body_bytecode(op);
         return;
     }
     bool cheap, fheap;
@@ -634,38 +697,32 @@ static void body_eval(void *p)
         op->rc = oom(op->err);
         return;
     }
+    if (op->mode == MODE_COMPILE) {
+        uint32_t lenp = out_slot(iso, 0);
+        uint32_t bc =
+            Q(qjs_compile)(I, code, (uint32_t)op->len, fname, (uint32_t)op->flags, 0, lenp);
+        drop_bytes(iso, code, cheap);
+        drop_bytes(iso, fname, fheap);
+        if (bc == 0) {
+            op->rc = take_exception(iso, op->err);
+            return;
+        }
+        uint32_t n = load_u32(iso, lenp);
+        const char *b = wrt_mem_ptr(iso->mem, bc, n);
+        tr_buf_reset(op->bytecode);
+        tr_buf_append_char(op->bytecode,
+                           op->flags == EVAL_TYPE_MODULE ? BYTECODE_MODULE : BYTECODE_SCRIPT);
+        if (b != NULL) tr_buf_append(op->bytecode, b, n);
+        Q(wasm_free)(I, bc);
+        op->rc = b != NULL ? 0 : tr_error_set(op->err, TR_EINVAL, "bad bytecode length");
+        return;
+    }
     uint32_t h = Q(qjs_eval)(I, code, (uint32_t)op->len, fname, (uint32_t)op->flags);
     drop_bytes(iso, code, cheap);
     drop_bytes(iso, fname, fheap);
     op->rc = check(iso, h, op->err);
+    if (op->rc == 0 && op->flags == EVAL_TYPE_MODULE) op->rc = settle_module(iso, &h, op->err);
     if (op->rc < 0) return;
-    if (op->flags == EVAL_TYPE_MODULE) {
-        /* h is a promise of the namespace: settle it. */
-        op->rc = run_jobs_inner(iso, op->err);
-        if (op->rc < 0) {
-            Q(qjs_free_value)(I, h);
-            return;
-        }
-        uint32_t state = Q(qjs_promise_state)(I, h);
-        uint32_t r = state != JSG_PENDING ? Q(qjs_promise_result)(I, h) : 0;
-        Q(qjs_free_value)(I, h);
-        if (state == JSG_PENDING) {
-            op->rc = tr_error_set(op->err, TR_EJS,
-                                  "the module's evaluation did not settle (top-level await on "
-                                  "something that never resolves)");
-            return;
-        }
-        if (r == 0) {
-            op->rc = oom(op->err);
-            return;
-        }
-        if (state == JSG_REJECTED) {
-            op->rc = describe(iso, r, op->err);
-            Q(qjs_free_value)(I, r);
-            return;
-        }
-        h = r;
-    }
     if (op->out)
         *op->out = h;
     else
@@ -676,7 +733,7 @@ int jsg_eval(jsg_isolate *iso, const char *code, size_t len, const char *filenam
              tr_error *err)
 {
     if (out) *out = 0;
-    op_eval op = {iso, code, len, filename, EVAL_TYPE_GLOBAL, out, err, 0};
+    op_eval op = {iso, code, len, filename, EVAL_TYPE_GLOBAL, out, err, 0, MODE_EVAL, NULL};
     int rc = run(iso, body_eval, &op);
     return finish(iso, rc, rc ? rc : op.rc, err);
 }
@@ -685,10 +742,38 @@ int jsg_eval_module(jsg_isolate *iso, const char *code, size_t len, const char *
                     tr_error *err)
 {
     if (ns) *ns = 0;
-    op_eval op = {iso, code, len, name, EVAL_TYPE_MODULE, ns, err, 0};
+    op_eval op = {iso, code, len, name, EVAL_TYPE_MODULE, ns, err, 0, MODE_EVAL, NULL};
     int rc = run(iso, body_eval, &op);
     report_unhandled(iso);
     return finish(iso, rc, rc ? rc : op.rc, err);
+}
+
+int jsg_compile(jsg_isolate *iso, const char *code, size_t len, const char *name, bool module,
+                tr_buf *out, tr_error *err)
+{
+    op_eval op = {iso,  code, len, name,         module ? EVAL_TYPE_MODULE : EVAL_TYPE_GLOBAL,
+                  NULL, err,  0,   MODE_COMPILE, out};
+    int rc = run(iso, body_eval, &op);
+    return finish(iso, rc, rc ? rc : op.rc, err);
+}
+
+int jsg_eval_bytecode(jsg_isolate *iso, const void *bytecode, size_t len, jsg_ref *out,
+                      tr_error *err)
+{
+    if (out) *out = 0;
+    const char *b = bytecode;
+    if (len < 2 || (b[0] != BYTECODE_SCRIPT && b[0] != BYTECODE_MODULE))
+        return tr_error_set(err, TR_EINVAL, "not bytecode made by jsg_compile");
+    int flags = b[0] == BYTECODE_MODULE ? EVAL_TYPE_MODULE : EVAL_TYPE_GLOBAL;
+    op_eval op = {iso, b + 1, len - 1, NULL, flags, out, err, 0, MODE_BYTECODE, NULL};
+    int rc = run(iso, body_eval, &op);
+    if (flags == EVAL_TYPE_MODULE) report_unhandled(iso);
+    return finish(iso, rc, rc ? rc : op.rc, err);
+}
+
+void jsg_interrupt(jsg_isolate *iso)
+{
+    atomic_store(&iso->interrupt_req, true);
 }
 
 typedef struct op_simple {

@@ -81,6 +81,23 @@ int jsg_eval(jsg_isolate *iso, const char *code, size_t len, const char *filenam
 int jsg_eval_module(jsg_isolate *iso, const char *code, size_t len, const char *name, jsg_ref *ns,
                     tr_error *err);
 
+/* Compiles code (a script, or an ES module named `name` when module is true) to QuickJS bytecode
+ * without running it, into out (replacing its contents). Bytecode is for this engine build only
+ * (jsg_engine_sha256()) and must come from jsg_compile(): QuickJS does not validate it (a bad
+ * one can only corrupt the isolate that loads it, never the host). */
+int jsg_compile(jsg_isolate *iso, const char *code, size_t len, const char *name, bool module,
+                tr_buf *out, tr_error *err);
+
+/* Runs bytecode from jsg_compile(), in this or any other isolate: *out (may be NULL) receives a
+ * script's completion value or, as with jsg_eval_module(), a module's namespace. */
+int jsg_eval_bytecode(jsg_isolate *iso, const void *bytecode, size_t len, jsg_ref *out,
+                      tr_error *err);
+
+/* Asks the isolate to stop the JS it is running (or, when it runs none, the next it runs) as if
+ * its deadline had passed: that call returns TR_EINTERRUPTED. Thread: any thread; the only jsg
+ * function that may be called from outside the isolate's own thread. */
+void jsg_interrupt(jsg_isolate *iso);
+
 /* Calls fn with this_ (0: undefined) and argc arguments; *out (may be NULL) receives the result. */
 int jsg_call(jsg_isolate *iso, jsg_ref fn, jsg_ref this_, size_t argc, const jsg_ref *argv,
              jsg_ref *out, tr_error *err);

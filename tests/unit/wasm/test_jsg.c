@@ -3,6 +3,7 @@
 #include "test.h"
 
 #include <pthread.h>
+#include <time.h>
 
 #include "wasm/js/jsg.h"
 #include "wasm/runtime/wrt.h"
@@ -479,6 +480,58 @@ TEST(jsg_module_default_export)
     jsg_isolate_free(iso);
 }
 
+TEST(jsg_bytecode_compiled_once_runs_elsewhere)
+{
+    jsg_isolate *a = new_iso(), *b = new_iso();
+    tr_error err;
+    tr_buf bc = TR_BUF_INIT;
+    static const char mod[] = "let n = 0;\n"
+                              "export default { next() { return ++n; }, where() { throw new "
+                              "Error('in module'); } };";
+    CHECK_EQ(jsg_compile(a, mod, sizeof mod - 1, "component.js", true, &bc, &err), 0);
+    CHECK(bc.len > 10);
+    /* the same bytecode gives two independent module instances */
+    for (int round = 0; round < 2; round++) {
+        jsg_isolate *iso = round ? b : a;
+        jsg_ref ns = 0, def = 0, next = 0, r = 0;
+        CHECK_EQ(jsg_eval_bytecode(iso, bc.data, bc.len, &ns, &err), 0);
+        CHECK_EQ(jsg_get(iso, ns, "default", 7, &def, &err), 0);
+        CHECK_EQ(jsg_get(iso, def, "next", 4, &next, &err), 0);
+        CHECK_EQ(jsg_call(iso, next, def, 0, NULL, NULL, &err), 0);
+        CHECK_EQ(jsg_call(iso, next, def, 0, NULL, &r, &err), 0);
+        tr_buf out = TR_BUF_INIT;
+        CHECK_EQ(jsg_to_json(iso, r, &out, &err), 0);
+        CHECK_STR_EQ(out.data, "2");
+        tr_buf_free(&out);
+        /* stack traces still name the file */
+        jsg_ref where = 0;
+        CHECK_EQ(jsg_get(iso, def, "where", 5, &where, &err), 0);
+        CHECK_EQ(jsg_call(iso, where, def, 0, NULL, NULL, &err), TR_EJS);
+        CHECK_CONTAINS(err.msg, "Error: in module");
+        CHECK_CONTAINS(err.msg, "component.js:2");
+        jsg_ref refs[] = {ns, def, next, r, where};
+        for (size_t i = 0; i < TR_ARRAY_LEN(refs); i++)
+            jsg_ref_free(iso, refs[i]);
+    }
+    /* a script */
+    CHECK_EQ(jsg_compile(a, "6 * 7", 5, "s.js", false, &bc, &err), 0);
+    jsg_ref r = 0;
+    CHECK_EQ(jsg_eval_bytecode(b, bc.data, bc.len, &r, &err), 0);
+    tr_buf out = TR_BUF_INIT;
+    CHECK_EQ(jsg_to_json(b, r, &out, &err), 0);
+    CHECK_STR_EQ(out.data, "42");
+    tr_buf_free(&out);
+    jsg_ref_free(b, r);
+    /* errors */
+    CHECK_EQ(jsg_compile(a, "let = =", 7, "bad.js", false, &bc, &err), TR_EJS);
+    CHECK_CONTAINS(err.msg, "SyntaxError");
+    CHECK_EQ(jsg_eval_bytecode(b, "x", 1, NULL, &err), TR_EINVAL);
+    CHECK_EQ(jsg_eval_bytecode(b, "nope", 4, NULL, &err), TR_EINVAL);
+    tr_buf_free(&bc);
+    jsg_isolate_free(a);
+    jsg_isolate_free(b);
+}
+
 /* ---- limits ---- */
 
 TEST(jsg_interrupt_at_deadline)
@@ -503,6 +556,26 @@ TEST(jsg_interrupt_at_deadline)
     jsg_ref_free(iso, f);
     test_report("while(true){} interrupted after %llu ms (deadline 100 ms)",
                 (unsigned long long)ms);
+    jsg_isolate_free(iso);
+}
+
+static void *interrupt_later(void *p)
+{
+    struct timespec ts = {0, 50 * 1000000};
+    nanosleep(&ts, NULL);
+    jsg_interrupt(p);
+    return NULL;
+}
+
+TEST(jsg_interrupt_from_another_thread)
+{
+    jsg_isolate *iso = new_iso(); /* no deadline */
+    pthread_t t;
+    CHECK_EQ(pthread_create(&t, NULL, interrupt_later, iso), 0);
+    tr_error err;
+    CHECK_EQ(jsg_eval(iso, "for (;;) {}", 11, "spin.js", NULL, &err), TR_EINTERRUPTED);
+    pthread_join(t, NULL);
+    eval_str(iso, "'after'", "after"); /* the request was used up */
     jsg_isolate_free(iso);
 }
 
