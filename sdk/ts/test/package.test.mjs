@@ -48,3 +48,24 @@ test("the template depends on this version and builds with this command", () => 
     assert.equal(template.scripts.build, "trailbase-wasm build");
     assert.equal(template.scripts.dev, "trailbase-wasm build --watch");
 });
+
+test("the template's lockfile installs what this package was tested with", () => {
+    const hint = "regenerate it with sdk/update-template-lock.sh";
+    const mine = JSON.parse(readFileSync(path.join(ROOT, "package-lock.json"), "utf8")).packages;
+    const text = readFileSync(path.join(ROOT, "../template/package-lock.json"), "utf8");
+    const theirs = JSON.parse(text).packages;
+    assert.deepEqual(theirs[""].dependencies, template.dependencies, hint);
+    assert.deepEqual(theirs[""].devDependencies, template.devDependencies, hint);
+    const sdk = theirs["node_modules/trailbase-wasm"];
+    assert.equal(sdk.version, pkg.version, hint);
+    assert.equal(sdk.resolved, `file:trailbase-wasm-${pkg.version}.tgz`);
+    assert.equal(sdk.integrity, undefined, "a rebuilt tarball must not conflict with the lockfile");
+    assert.deepEqual(sdk.dependencies, pkg.dependencies, hint);
+    for (const [name, p] of Object.entries(theirs)) {
+        if (name === "" || name === "node_modules/trailbase-wasm") continue;
+        assert.ok(mine[name], `${name} is not in sdk/ts's lockfile; ${hint}`);
+        assert.equal(p.version, mine[name].version, `${name}; ${hint}`);
+        assert.equal(p.integrity, mine[name].integrity, `${name}; ${hint}`);
+    }
+    assert.doesNotMatch(text.replace(/"resolved": "file:trailbase-wasm-[\d.]+\.tgz"/, ""), /"resolved"|https?:\/\//);
+});
