@@ -488,6 +488,16 @@ static void body_create(void *p)
     op->rc = 0;
 }
 
+/* The engine writes to stdout/stderr only for its own failures (an assertion before abort):
+ * worth a warning in the host's log. */
+static void engine_output(void *user, int fd, const char *data, size_t len)
+{
+    (void)user;
+    while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r'))
+        len--;
+    if (len > 0) tr_log_warn("JS engine (fd %d): %.*s", fd, (int)TR_MIN(len, 4096u), data);
+}
+
 int jsg_isolate_new(const jsg_options *opt, jsg_isolate **out, tr_error *err)
 {
     static const jsg_options defaults = {0};
@@ -511,6 +521,7 @@ int jsg_isolate_new(const jsg_options *opt, jsg_isolate **out, tr_error *err)
     iso->env.iso = iso;
     iso->mem = &iso->inst.w2c_memory;
     wasi_ctx_init(&iso->wasi, iso->mem);
+    iso->wasi.output = engine_output;
     iso->memory_limit = limit;
     iso->timeout_ns = opt->timeout_ns;
 
