@@ -712,6 +712,36 @@ TEST(jsg_trap_kills_only_that_isolate)
     jsg_isolate_free(iso);
 }
 
+static int host_traps(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc, const jsg_ref *argv,
+                      jsg_ref *result, tr_error *err)
+{
+    (void)user;
+    (void)this_;
+    (void)argc;
+    (void)argv;
+    (void)result;
+    tr_arena a;
+    tr_arena_init(&a, 256);
+    jsg_val v;
+    int rc = jsg_to_val(iso, 0xfffffff0u, &a, &v, err); /* traps inside the nested call */
+    tr_arena_deinit(&a);
+    return rc;
+}
+
+TEST(jsg_trap_inside_host_function_unwinds_the_outer_call)
+{
+    jsg_isolate *iso = new_iso();
+    tr_error err;
+    CHECK_EQ(jsg_define_function(iso, 0, "boom", host_traps, NULL, &err), 0);
+    static const char code[] = "try { boom(); 'caught' } catch (e) { 'caught' }";
+    CHECK_EQ(jsg_eval(iso, code, sizeof code - 1, "t.js", NULL, &err), TR_ETRAP);
+    CHECK(jsg_isolate_dead(iso));
+    jsg_isolate_free(iso);
+    iso = new_iso();
+    eval_str(iso, "'next'", "next");
+    jsg_isolate_free(iso);
+}
+
 static size_t vm_size_kib(void)
 {
     FILE *f = fopen("/proc/self/status", "r");
