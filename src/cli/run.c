@@ -20,8 +20,10 @@
 #include <unistd.h>
 
 #include "base/base.h"
+#include "component/host.h"
 #include "config/config.h"
 #include "db/db.h"
+#include "guest/fs.h"
 #include "http/http.h"
 #include "worker/worker.h"
 
@@ -222,6 +224,38 @@ static int check_dir(const char *what, const char *dir)
     return 0;
 }
 
+/* Loads the components of DATA_DIR/wasm, registers their routes, and opens the guests'
+ * filesystem. Errors are printed; returns -1 then. */
+static int load_components(const run_flags *f, const cfg *c, http_router *router,
+                           comp_set **comps, guest_fs **fs)
+{
+    tr_error err = {0};
+    comp_limits lim = {
+        .memory_limit = (size_t)c->runtime.memory_limit_mb << 20,
+        .cpu_budget_ms = c->runtime.cpu_budget_ms,
+        .deadline_ms = c->runtime.deadline_ms,
+    };
+    char *wasm_dir = tr_asprintf("%s/wasm", f->data_dir);
+    int rc = comp_set_load_dir(wasm_dir, &lim, comps, &err);
+    tr_free(wasm_dir);
+    if (rc == 0) rc = comp_set_register_routes(*comps, router, &err);
+    if (rc == 0 && f->root_fs) {
+        char *deny = tr_asprintf("%s/data", f->data_dir);
+        rc = guest_fs_open(f->root_fs, deny, fs, &err);
+        tr_free(deny);
+    }
+    if (rc < 0) {
+        fprintf(stderr, "trail run: %s\n", err.msg);
+        return -1;
+    }
+    for (size_t i = 0; i < comp_set_count(*comps); i++) {
+        const comp_module *m = comp_set_module(*comps, i);
+        tr_log_info("component %s (version %s): %zu route%s, %zu job%s", m->name, m->version,
+                    m->nroutes, m->nroutes == 1 ? "" : "s", m->njobs, m->njobs == 1 ? "" : "s");
+    }
+    return 0;
+}
+
 int cli_run(int argc, char **argv)
 {
     if (cli__wants_help(argc, argv)) {
@@ -242,6 +276,8 @@ int cli_run(int argc, char **argv)
     wk_worker *workers[MAX_WORKERS];
     int nworkers = 0;
     char *db_path = NULL;
+    comp_set *comps = NULL;
+    guest_fs *guestfs = NULL;
 
     if (db_datadir_init(f.data_dir, &err) < 0) {
         fprintf(stderr, "trail run: %s\n", err.msg);
@@ -299,6 +335,7 @@ int cli_run(int argc, char **argv)
         fprintf(stderr, "trail run: %s\n", err.msg);
         goto out;
     }
+    if (load_components(&f, &c, router, &comps, &guestfs) < 0) goto out;
 
     for (int i = 0; i < threads; i++) {
         wk_params p = {
@@ -319,7 +356,10 @@ int cli_run(int argc, char **argv)
             .statics = statics,
             .access_log = !f.quiet && c.server.access_log,
             .db_path = db_path,
+            .runtime_root_fs = f.root_fs,
             .shutdown_timeout_ms = c.server.shutdown_timeout_ms,
+            .components = comps,
+            .fs = guestfs,
         };
         fds[i] = -1; /* the worker owns it now, even on failure */
         if (wk_start(&p, &workers[nworkers], &err) < 0) {
@@ -354,6 +394,8 @@ out:
         if (fds[i] >= 0) close(fds[i]);
     http_static_free(statics);
     http_router_free(router);
+    comp_set_free(comps);
+    guest_fs_close(guestfs);
     tr_free(db_path);
     cfg_deinit(&c);
     fflush(stdout);

@@ -11,14 +11,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "component/host.h"
 #include "db/db.h"
+#include "guest/guest.h"
 
-#if __has_include("wasm/runtime/wrt.h")
 #include "wasm/runtime/wrt.h"
-#endif
-#ifndef WRT_THREAD_STACK_SIZE
-#define WRT_THREAD_STACK_SIZE ((size_t)16 << 20)
-#endif
 
 struct wk_worker {
     wk_params p;
@@ -26,6 +23,8 @@ struct wk_worker {
     loop *loop;
     http_server *server;
     db_conn *db;
+    guest_env genv;     /* what the worker's isolates share: loop, database, filesystem */
+    comp_worker *comps; /* the worker's component instances; NULL when none */
     loop_timer shutdown_timer;
     int run_rc;
 
@@ -47,6 +46,9 @@ static void on_shutdown_timeout(loop *l, loop_timer *t)
     wk_worker *w = (wk_worker *)((char *)t - offsetof(wk_worker, shutdown_timer));
     size_t n = http_server_conn_count(w->server);
     if (n) tr_log_warn("worker %d: shutdown timeout, closing %zu connection(s)", w->p.index, n);
+    /* Answer requests parked in isolates (503) before their connections go away. */
+    comp_worker_free(w->comps);
+    w->comps = NULL;
     http_server_close_all(w->server);
     loop_stop(l);
 }
@@ -89,6 +91,19 @@ static void *worker_main(void *arg)
             return NULL;
         }
     }
+    guest_env_init(&w->genv, w->loop, w->db, w->p.fs);
+    if (w->p.components) {
+        rc = comp_worker_new(w->p.components, &w->genv, &w->comps, &w->start_err);
+        if (rc < 0) {
+            close(w->p.listen_fd);
+            guest_env_deinit(&w->genv);
+            db_close(w->db);
+            loop_free(w->loop);
+            w->loop = NULL;
+            start_done(w, rc);
+            return NULL;
+        }
+    }
     http_server_opts o = {
         .limits = w->p.limits,
         .router = w->p.router,
@@ -99,6 +114,8 @@ static void *worker_main(void *arg)
     rc = http_server_new(w->loop, w->p.listen_fd, &o, &w->server);
     if (rc < 0) {
         tr_error_set(&w->start_err, rc, "worker %d: server: %s", w->p.index, tr_strerror(rc));
+        comp_worker_free(w->comps);
+        guest_env_deinit(&w->genv);
         db_close(w->db);
         loop_free(w->loop);
         w->loop = NULL;
@@ -108,6 +125,9 @@ static void *worker_main(void *arg)
     start_done(w, 0);
 
     w->run_rc = loop_run(w->loop);
+    comp_worker_free(w->comps);
+    w->comps = NULL;
+    guest_env_deinit(&w->genv);
     http_server_free(w->server);
     loop_timer_stop(w->loop, &w->shutdown_timer);
     db_close(w->db);
@@ -121,10 +141,15 @@ int wk_start(const wk_params *p, wk_worker **out, tr_error *err)
     w->p = *p;
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
+    /* Guest code runs on workers: the engine's stack size and guard. */
     pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, WRT_THREAD_STACK_SIZE);
-    int rc = pthread_create(&w->thread, &attr, worker_main, w);
+    int rc = wrt_thread_attr_init(&attr);
+    if (rc < 0) {
+        close(p->listen_fd);
+        rc = tr_error_set(err, rc, "worker %d: thread attributes: %s", p->index, tr_strerror(rc));
+        goto fail;
+    }
+    rc = pthread_create(&w->thread, &attr, worker_main, w);
     pthread_attr_destroy(&attr);
     if (rc != 0) {
         close(p->listen_fd);

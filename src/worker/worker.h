@@ -2,8 +2,8 @@
  * SO_REUSEPORT listener, and its own SQLite connection; nothing mutable is shared between
  * workers. Other threads reach a worker only through wk_post() (the loop's eventfd queue).
  *
- * Threads are created with a large stack (WRT_THREAD_STACK_SIZE when the WASM runtime defines it,
- * else 16 MiB) because guest code runs on them. */
+ * Threads are created with wrt_thread_attr_init() (WRT_THREAD_STACK_SIZE and its guard) because
+ * guest code runs on them. */
 #ifndef TRAIL_WORKER_WORKER_H
 #define TRAIL_WORKER_WORKER_H
 
@@ -21,7 +21,10 @@ typedef struct wk_params {
     const http_static *statics; /* may be NULL */
     bool access_log;
     const char *db_path;        /* opened by the worker with db_open(); NULL for none */
+    const char *runtime_root_fs; /* --runtime-root-fs: the directory guests may read; may be NULL */
     uint32_t shutdown_timeout_ms;
+    struct comp_set *components; /* WASM components to instantiate; NULL for none; shared */
+    const struct guest_fs *fs;   /* the guests' filesystem (--runtime-root-fs); NULL: none */
 } wk_params;
 
 typedef struct wk_worker wk_worker;
