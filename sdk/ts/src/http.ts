@@ -124,7 +124,7 @@ export class HttpRequest {
 
     /**
      * The header `name` (case-insensitive), or null. A header that arrived several times is
-     * returned as its values joined with ", ".
+     * returned as its values joined with ", " (`cookie` headers with "; ").
      */
     getHeader(name: string): string | null {
         const lname = name.toLowerCase();
@@ -132,7 +132,9 @@ export class HttpRequest {
         let found: string | null = null;
         for (let i = 0; i < h.length; i++) {
             const pair = h[i]!;
-            if (pair[0] === lname) found = found === null ? pair[1] : found + ", " + pair[1];
+            if (pair[0] === lname) {
+                found = found === null ? pair[1] : found + (lname === "cookie" ? "; " : ", ") + pair[1];
+            }
         }
         return found;
     }

@@ -331,9 +331,12 @@ describe("HttpRequest", () => {
                     ["accept", "text/html"],
                     ["accept", "application/json"],
                     ["content-type", "application/json"],
+                    ["cookie", "a=1"],
+                    ["cookie", "b=2"],
                 ],
             }),
         );
+        assert.equal(req.getHeader("Cookie"), "a=1; b=2");
         assert.equal(req.getHeader("X-Forwarded-For"), "10.0.0.1");
         assert.equal(req.getHeader("x-forwarded-for"), "10.0.0.1");
         assert.equal(req.getHeader("Content-Type"), "application/json");
