@@ -1086,10 +1086,19 @@ static int from_val(jsg_isolate *iso, const jsg_val *v, int depth, uint32_t *out
                 Q(qjs_free_value)(I, h);
                 return rc;
             }
-            /* define, not set: no setters run and "__proto__" is an ordinary key */
-            uint32_t k = new_string(iso, pr->key, pr->key_len);
-            int32_t r = k ? (int32_t)Q(qjs_define_prop_value)(I, h, k, c, PROP_CWE) : -2;
-            if (k) Q(qjs_free_value)(I, k);
+            /* define, not set: no setters run and "__proto__" is an ordinary key. A key without
+             * NUL goes as a C string; one with NUL needs a string value. */
+            int32_t r;
+            if (memchr(pr->key, 0, pr->key_len) == NULL) {
+                bool heap;
+                uint32_t k = put_bytes(iso, pr->key, pr->key_len, SCRATCH_NAME, &heap);
+                r = k ? (int32_t)Q(qjs_define_prop_string)(I, h, k, c, PROP_CWE) : -2;
+                drop_bytes(iso, k, heap);
+            } else {
+                uint32_t k = new_string(iso, pr->key, pr->key_len);
+                r = k ? (int32_t)Q(qjs_define_prop_value)(I, h, k, c, PROP_CWE) : -2;
+                if (k) Q(qjs_free_value)(I, k);
+            }
             Q(qjs_free_value)(I, c);
             if (r < 0) {
                 Q(qjs_free_value)(I, h);
