@@ -31,6 +31,17 @@ static void echo(const http_request *req, http_response *res, void *ud)
     http_response_send(res, 200, type, req->body.ptr, req->body.len);
 }
 
+/* Answers with the value of the X-Big header and the number of headers. */
+static void header_value(const http_request *req, http_response *res, void *ud)
+{
+    (void)ud;
+    const http_header *h = http_request_header(req, "x-big");
+    char n[16];
+    int nl = snprintf(n, sizeof n, "%zu", req->nheaders);
+    http_response_header(res, "X-Count", n, (size_t)nl);
+    http_response_send(res, 200, "text/plain", h ? h->value.ptr : "", h ? h->value.len : 0);
+}
+
 typedef struct later {
     loop_timer t;
     loop *l;
@@ -91,6 +102,7 @@ static void fixture_start(fixture *f)
     CHECK_EQ(http_router_add(f->r, "POST", "/echo", echo, NULL, &err), 0);
     CHECK_EQ(http_router_add(f->r, "GET", "/echo", echo, NULL, &err), 0);
     CHECK_EQ(http_router_add(f->r, "GET", "/later/:ms", delayed, f->l, &err), 0);
+    CHECK_EQ(http_router_add(f->r, "GET", "/hdr", header_value, NULL, &err), 0);
     CHECK_EQ(http_builtin_register(f->r, &err), 0);
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     struct sockaddr_in sa = {.sin_family = AF_INET};
@@ -101,7 +113,7 @@ static void fixture_start(fixture *f)
     getsockname(fd, (struct sockaddr *)&sa, &sl);
     f->port = ntohs(sa.sin_port);
     http_server_opts o = {
-        .limits = {.max_body_bytes = 1000, .max_header_bytes = 4096, .max_headers = 20,
+        .limits = {.max_body_bytes = 1000, .max_header_bytes = 16384, .max_headers = 20,
                    .max_target_bytes = 256, .idle_timeout_ms = 5000, .header_timeout_ms = 300,
                    .body_timeout_ms = 300, .max_connections = 100},
         .router = f->r,
@@ -280,4 +292,62 @@ TEST(http_server_parked_request_cancelled_on_reset_and_shutdown)
     fixture_stop(&f);
     CHECK_EQ(cancelled, 2);
     th_conn_close(&c);
+}
+
+TEST_TIMEOUT(http_server_request_split_at_every_byte, 30)
+{
+    fixture f;
+    fixture_start(&f);
+    static const char req[] = "POST /echo?q=split HTTP/1.1\r\nHost: example\r\n"
+                              "Content-Type: text/x-split\r\nTransfer-Encoding: chunked\r\n\r\n"
+                              "4\r\nabcd\r\n3;x=y\r\nefg\r\n0\r\n\r\n";
+    th_conn c;
+    CHECK_EQ(th_conn_open(&c, f.port), 0);
+    for (size_t cut = 1; cut < sizeof req - 1; cut++) {
+        CHECK_EQ(th_conn_send(&c, req, cut), 0);
+        usleep(1000);
+        CHECK_EQ(th_conn_send(&c, req + cut, sizeof req - 1 - cut), 0);
+        th_resp r;
+        CHECK_EQ(th_conn_read(&c, &r, false, 5000), 0);
+        CHECK_EQ(r.status, 200);
+        CHECK_STR_EQ(r.body, "abcdefg");
+        char v[64];
+        CHECK_STR_EQ(th_resp_header(&r, "Content-Type", v, sizeof v), "text/x-split");
+        CHECK_STR_EQ(th_resp_header(&r, "X-Query", v, sizeof v), "q=split");
+        th_resp_free(&r);
+    }
+    th_conn_close(&c);
+    fixture_stop(&f);
+}
+
+TEST(http_server_buffer_compaction_keeps_header_offsets)
+{
+    fixture f;
+    fixture_start(&f);
+    /* A small request, then most of a large one: the buffer must be compacted (the first
+     * request's bytes dropped) and grown while the second is mid-headers. */
+    tr_buf b = TR_BUF_INIT;
+    tr_buf_append_str(&b, "GET /hdr HTTP/1.1\r\nX-Big: small\r\n\r\n");
+    tr_buf_append_str(&b, "GET /hdr HTTP/1.1\r\nX-A: 1\r\nX-Big: ");
+    for (int i = 0; i < 12000; i++) tr_buf_append_char(&b, (char)('a' + i % 26));
+    size_t first = b.len - 3000;
+    tr_buf_append_str(&b, "\r\nX-C: 3\r\n\r\n");
+    th_conn c;
+    CHECK_EQ(th_conn_open(&c, f.port), 0);
+    CHECK_EQ(th_conn_send(&c, b.data, first), 0);
+    usleep(50000);
+    CHECK_EQ(th_conn_send(&c, b.data + first, b.len - first), 0);
+    th_resp r;
+    CHECK_EQ(th_conn_read(&c, &r, false, 5000), 0);
+    CHECK_STR_EQ(r.body, "small");
+    th_resp_free(&r);
+    CHECK_EQ(th_conn_read(&c, &r, false, 5000), 0);
+    CHECK_EQ(r.body_len, 12000);
+    for (size_t i = 0; i < 12000; i++) CHECK_EQ(r.body[i], (char)('a' + i % 26));
+    char v[16];
+    CHECK_STR_EQ(th_resp_header(&r, "X-Count", v, sizeof v), "3");
+    th_resp_free(&r);
+    tr_buf_free(&b);
+    th_conn_close(&c);
+    fixture_stop(&f);
 }
