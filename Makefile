@@ -98,7 +98,19 @@ $(SDK_TGZ): $(SDK_SRCS) | $(DEPS_STAMP)
 
 $(BUILD)/gen/embedded_files.c: tools/embed.sh $(TEMPLATE_FILES) $(SDK_TGZ) Makefile
 	@mkdir -p $(@D)
-	./tools/embed.sh $@ $(EMBED_ARGS)
+	./tools/embed.sh $@ cli_embedded_files $(EMBED_ARGS)
+
+# The guest prelude (standard globals of every isolate).
+$(BUILD)/gen/prelude_js.c: tools/embed.sh src/guest/prelude.js
+	@mkdir -p $(@D)
+	./tools/embed.sh $@ guest_prelude_files prelude.js=src/guest/prelude.js
+
+$(BUILD)/rel/prelude_js.o: $(BUILD)/gen/prelude_js.c
+	@mkdir -p $(@D)
+	$(CC) $(REL_CFLAGS) -c $< -o $@
+$(BUILD)/asan/prelude_js.o: $(BUILD)/gen/prelude_js.c
+	@mkdir -p $(@D)
+	$(CC) $(TEST_CFLAGS) -c $< -o $@
 
 $(BUILD)/rel/embedded_files.o: $(BUILD)/gen/embedded_files.c
 	@mkdir -p $(@D)
@@ -120,10 +132,10 @@ $(BUILD)/third/llhttp_%.o: $(LLHTTP_DIR)/%.c | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(THIRD_CFLAGS) -c $< -o $@
 
-$(BUILD)/rel/libtrail.a: $(REL_OBJS) $(BUILD)/rel/embedded_files.o
+$(BUILD)/rel/libtrail.a: $(REL_OBJS) $(BUILD)/rel/embedded_files.o $(BUILD)/rel/prelude_js.o
 	@rm -f $@
 	ar rcs $@ $^
-$(BUILD)/asan/libtrail.a: $(TEST_OBJS) $(BUILD)/asan/embedded_files.o
+$(BUILD)/asan/libtrail.a: $(TEST_OBJS) $(BUILD)/asan/embedded_files.o $(BUILD)/asan/prelude_js.o
 	@rm -f $@
 	ar rcs $@ $^
 

@@ -1,17 +1,13 @@
-/* cli/embedded.h: files compiled into the trail binary (the TypeScript project template and the
- * SDK tarball), generated at build time by tools/embed.sh into build/gen/embedded_files.c. */
+/* cli/embedded.h: the first-party project template and SDK tarball compiled into trail
+ * (build/gen/embedded_files.c, made by tools/embed.sh). */
 #ifndef TRAIL_CLI_EMBEDDED_H
 #define TRAIL_CLI_EMBEDDED_H
 
 #include <stddef.h>
 
-typedef struct cli_embedded_file {
-    const char *path;  /* relative path to write it under, e.g. "src/index.ts" */
-    const char *start; /* contents, [start, end) */
-    const char *end;
-} cli_embedded_file;
+#include "base/embed.h"
 
-extern const cli_embedded_file cli_embedded_files[];
+extern const tr_embedded_file cli_embedded_files[];
 extern const size_t cli_embedded_files_len;
 
 #endif

@@ -18,13 +18,13 @@
 #include "cli/embedded.h"
 #include "component/component_io.h"
 
-static bool is_sdk_tarball(const cli_embedded_file *f)
+static bool is_sdk_tarball(const tr_embedded_file *f)
 {
     size_t n = strlen(f->path);
     return strncmp(f->path, "trailbase-wasm-", 15) == 0 && n > 4 && strcmp(f->path + n - 4, ".tgz") == 0;
 }
 
-static size_t file_len(const cli_embedded_file *f)
+static size_t file_len(const tr_embedded_file *f)
 {
     return (size_t)(f->end - f->start);
 }
@@ -78,7 +78,7 @@ int cli__scaffold_first_party(const char *name, const char *wasm_dir, bool updat
     }
     tr_buf written = TR_BUF_INIT;
     for (size_t i = 0; i < cli_embedded_files_len; i++) {
-        const cli_embedded_file *f = &cli_embedded_files[i];
+        const tr_embedded_file *f = &cli_embedded_files[i];
         /* update refreshes the SDK; add writes every file the project does not have yet. */
         if (update && !is_sdk_tarball(f)) continue;
         char *dest = tr_asprintf("%s/%s", wasm_dir, f->path);
@@ -145,7 +145,7 @@ int cli__remove_first_party(const char *name, const char *wasm_dir)
     }
     tr_buf kept = TR_BUF_INIT;
     for (size_t i = 0; i < cli_embedded_files_len; i++) {
-        const cli_embedded_file *f = &cli_embedded_files[i];
+        const tr_embedded_file *f = &cli_embedded_files[i];
         char *path = tr_asprintf("%s/%s", wasm_dir, f->path);
         tr_buf cur = TR_BUF_INIT;
         if (tr_read_file(path, 64u << 20, &cur, NULL) == 0) {

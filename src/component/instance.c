@@ -1,0 +1,446 @@
+/* component/instance.c: a component's isolate on one worker: dispatching requests to it,
+ * parking those whose handler's promise is still pending, and turning results and failures
+ * into HTTP responses. */
+#include "component/host.h"
+
+#include <stdio.h>
+#include <string.h>
+
+typedef struct parked {
+    loop_timer deadline; /* first: the loop hands us &deadline */
+    struct parked *prev, *next;
+    comp_instance *ci;
+    http_response *res;
+    const http_request *req;
+    size_t route;
+    jsg_ref promise;
+} parked;
+
+struct comp_instance {
+    comp_module *mod;
+    guest_env *env;
+    jsg_isolate *iso; /* NULL after a failure until the next request recreates it */
+    guest *g;
+    jsg_ref def;      /* the default export */
+    jsg_ref dispatch; /* def.dispatch */
+    parked *parked;   /* doubly linked list of waiting requests */
+    size_t nparked;
+    bool checking;    /* inside check_parked(): no re-entry */
+};
+
+static void drop_isolate(comp_instance *ci);
+
+static void wake(void *owner);
+
+static int create_isolate(comp_instance *ci, tr_error *err)
+{
+    const comp_limits *lim = &ci->mod->limits;
+    jsg_options opt = {.memory_limit = lim->memory_limit, .timeout_ns = lim->cpu_budget_ms * 1000000u};
+    jsg_ref ns = 0;
+    int rc = jsg_isolate_new(&opt, &ci->iso, err);
+    if (rc == 0) rc = guest_new(ci->iso, ci->env, wake, ci, &ci->g, err);
+    if (rc == 0) rc = jsg_eval_module(ci->iso, ci->mod->js, ci->mod->js_len, "component.js", &ns, err);
+    if (rc == 0) rc = jsg_get(ci->iso, ns, "default", 7, &ci->def, err);
+    if (rc == 0) rc = jsg_get(ci->iso, ci->def, "dispatch", 8, &ci->dispatch, err);
+    if (rc == 0 && jsg_ref_kind(ci->iso, ci->dispatch) != JSG_K_FUNCTION)
+        rc = tr_error_set(err, TR_EINVAL, "the component's default export has no dispatch()");
+    if (ns && ci->iso && !jsg_isolate_dead(ci->iso)) jsg_ref_free(ci->iso, ns);
+    if (rc < 0) drop_isolate(ci);
+    return rc;
+}
+
+int comp_instance_new(comp_module *m, guest_env *env, comp_instance **out, tr_error *err)
+{
+    comp_instance *ci = tr_calloc(1, sizeof *ci);
+    ci->mod = comp_module_ref(m);
+    ci->env = env;
+    int rc = create_isolate(ci, err);
+    if (rc < 0) {
+        comp_module_unref(ci->mod);
+        tr_free(ci);
+        return rc;
+    }
+    *out = ci;
+    return 0;
+}
+
+static void unpark(comp_instance *ci, parked *p)
+{
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        ci->parked = p->next;
+    if (p->next) p->next->prev = p->prev;
+    ci->nparked--;
+    loop_timer_stop(ci->env->loop, &p->deadline);
+    if (ci->iso && !jsg_isolate_dead(ci->iso)) jsg_ref_free(ci->iso, p->promise);
+    tr_free(p);
+}
+
+/* Answers every parked request with status/message and forgets them. */
+static void fail_parked(comp_instance *ci, int status, const char *msg)
+{
+    while (ci->parked) {
+        http_response_send_error(ci->parked->res, status, msg);
+        unpark(ci, ci->parked);
+    }
+}
+
+static void drop_isolate(comp_instance *ci)
+{
+    if (ci->iso == NULL) return;
+    if (!jsg_isolate_dead(ci->iso)) {
+        if (ci->dispatch) jsg_ref_free(ci->iso, ci->dispatch);
+        if (ci->def) jsg_ref_free(ci->iso, ci->def);
+    }
+    ci->dispatch = ci->def = 0;
+    guest_free(ci->g);
+    ci->g = NULL;
+    jsg_isolate_free(ci->iso);
+    ci->iso = NULL;
+}
+
+void comp_instance_free(comp_instance *ci)
+{
+    if (ci == NULL) return;
+    fail_parked(ci, 503, "the server is shutting down");
+    drop_isolate(ci);
+    comp_module_unref(ci->mod);
+    tr_free(ci);
+}
+
+size_t comp_instance_parked(const comp_instance *ci)
+{
+    return ci->nparked;
+}
+
+jsg_isolate *comp_instance_isolate(comp_instance *ci)
+{
+    return ci->iso;
+}
+
+/* ---- failures ---- */
+
+/* The first line of a JS error message ("TypeError: x is not a function"). */
+static void first_line(const char *msg, char *out, size_t cap)
+{
+    size_t n = strcspn(msg, "\n");
+    snprintf(out, cap, "%.*s", (int)TR_MIN(n, cap - 1), msg);
+}
+
+/* Answers a failed call and, when the isolate can no longer be trusted, replaces it. */
+static void fail(comp_instance *ci, const http_request *req, http_response *res, int rc,
+                 const tr_error *err)
+{
+    char line[512];
+    const comp_limits *lim = &ci->mod->limits;
+    const char *name = ci->mod->name;
+    int mlen = (int)req->method.len, plen = (int)TR_MIN(req->path.len, 200);
+    switch (rc) {
+    case TR_EINTERRUPTED:
+        snprintf(line, sizeof line,
+                 "the handler exceeded its CPU time limit of %llu ms (runtime.cpu_budget_ms)",
+                 (unsigned long long)lim->cpu_budget_ms);
+        tr_log_error(GUEST_LOG_PREFIX "%s %.*s %.*s: %s", name, mlen, req->method.ptr, plen,
+                     req->path.ptr, line);
+        http_response_send_error(res, 503, line);
+        return;
+    case TR_ENOMEM:
+        snprintf(line, sizeof line,
+                 "the handler exceeded its isolate's memory limit of %zu MiB "
+                 "(runtime.memory_limit_mb)",
+                 lim->memory_limit >> 20);
+        tr_log_error(GUEST_LOG_PREFIX "%s %.*s %.*s: %s; the isolate is replaced", name, mlen,
+                     req->method.ptr, plen, req->path.ptr, line);
+        http_response_send_error(res, 500, line);
+        fail_parked(ci, 500, "the isolate was reset after running out of memory");
+        drop_isolate(ci);
+        return;
+    case TR_ETRAP:
+        tr_log_error(GUEST_LOG_PREFIX "%s %.*s %.*s: the isolate trapped (%s); it is replaced",
+                     name, mlen, req->method.ptr, plen, req->path.ptr, err->msg);
+        http_response_send_error(res, 500, "the handler's isolate crashed (WebAssembly trap)");
+        fail_parked(ci, 500, "the isolate was reset after a WebAssembly trap");
+        drop_isolate(ci);
+        return;
+    default:
+        first_line(err->msg, line, sizeof line);
+        tr_log_error(GUEST_LOG_PREFIX "%s %.*s %.*s: uncaught %s", name, mlen, req->method.ptr,
+                     plen, req->path.ptr, err->msg);
+        http_response_send_error(res, 500, line[0] ? line : "the handler failed");
+        return;
+    }
+}
+
+/* ---- responses ---- */
+
+static bool header_safe(const jsg_val *v)
+{
+    return v->type == JSG_STRING && memchr(v->u.str.ptr, '\r', v->u.str.len) == NULL &&
+           memchr(v->u.str.ptr, '\n', v->u.str.len) == NULL &&
+           memchr(v->u.str.ptr, '\0', v->u.str.len) == NULL;
+}
+
+static bool name_is(const jsg_val *v, const char *name)
+{
+    size_t n = strlen(name);
+    if (v->u.str.len != n) return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = v->u.str.ptr[i];
+        if (c >= 'A' && c <= 'Z') c = (char)(c + 32);
+        if (c != name[i]) return false;
+    }
+    return true;
+}
+
+/* Sends the handler's result (see docs/guest-abi.md for its shape and the checks). */
+static void respond(comp_instance *ci, const http_request *req, http_response *res, jsg_ref value)
+{
+    jsg_val v;
+    tr_error err = {0};
+    int rc = jsg_to_val(ci->iso, value, req->arena, &v, &err);
+    if (rc < 0) {
+        fail(ci, req, res, rc == TR_EINVAL ? TR_EJS : rc, &err);
+        return;
+    }
+    const jsg_val *status = NULL, *headers = NULL, *body = NULL;
+    if (v.type == JSG_OBJECT) {
+        for (size_t i = 0; i < v.u.obj.len; i++) {
+            const jsg_prop *p = &v.u.obj.props[i];
+            if (p->key_len == 6 && memcmp(p->key, "status", 6) == 0) status = &p->val;
+            if (p->key_len == 7 && memcmp(p->key, "headers", 7) == 0) headers = &p->val;
+            if (p->key_len == 4 && memcmp(p->key, "body", 4) == 0) body = &p->val;
+        }
+    }
+    const char *problem = NULL;
+    if (status == NULL || status->type != JSG_NUMBER || status->u.num != (int)status->u.num ||
+        status->u.num < 100 || status->u.num > 599)
+        problem = "its status is not an integer from 100 to 599";
+    else if (headers != NULL && headers->type != JSG_ARRAY && headers->type != JSG_UNDEFINED)
+        problem = "its headers are not an array of [name, value] pairs";
+    else if (body != NULL && body->type != JSG_STRING && body->type != JSG_BYTES &&
+             body->type != JSG_UNDEFINED && body->type != JSG_NULL)
+        problem = "its body is neither a string nor a Uint8Array";
+    const char *content_type = NULL;
+    for (size_t i = 0; problem == NULL && headers && headers->type == JSG_ARRAY &&
+                       i < headers->u.arr.len;
+         i++) {
+        const jsg_val *h = &headers->u.arr.items[i];
+        if (h->type != JSG_ARRAY || h->u.arr.len != 2 || !header_safe(&h->u.arr.items[0]) ||
+            !header_safe(&h->u.arr.items[1]) || h->u.arr.items[0].u.str.len == 0) {
+            problem = "a header is not a [name, value] pair of strings without CR, LF or NUL";
+            break;
+        }
+        const jsg_val *name = &h->u.arr.items[0], *val = &h->u.arr.items[1];
+        /* The server owns framing headers. */
+        if (name_is(name, "content-length") || name_is(name, "transfer-encoding") ||
+            name_is(name, "connection") || name_is(name, "date"))
+            continue;
+        if (name_is(name, "content-type") && content_type == NULL) {
+            content_type = tr_arena_strndup(req->arena, val->u.str.ptr, val->u.str.len);
+            continue;
+        }
+        char *n = tr_arena_strndup(req->arena, name->u.str.ptr, name->u.str.len);
+        http_response_header(res, n, val->u.str.ptr, val->u.str.len);
+    }
+    if (problem != NULL) {
+        tr_log_error(GUEST_LOG_PREFIX "%s %.*s %.*s: the handler's response is invalid: %s",
+                     ci->mod->name, (int)req->method.len, req->method.ptr,
+                     (int)TR_MIN(req->path.len, 200), req->path.ptr, problem);
+        http_response_send_error(res, 500, "the handler returned an invalid response");
+        return;
+    }
+    const char *data = "";
+    size_t len = 0;
+    if (body && (body->type == JSG_STRING || body->type == JSG_BYTES)) {
+        data = body->u.str.ptr;
+        len = body->u.str.len;
+    }
+    http_response_send(res, (int)status->u.num, content_type, data, len);
+}
+
+/* Answers a settled promise; returns false while it is pending. */
+static bool settle(comp_instance *ci, const http_request *req, http_response *res, jsg_ref promise)
+{
+    jsg_promise_state state;
+    jsg_ref result = 0;
+    tr_error err = {0};
+    int rc = jsg_promise_state_get(ci->iso, promise, &state, &result, &err);
+    if (rc < 0) {
+        fail(ci, req, res, rc, &err);
+        return true;
+    }
+    if (state == JSG_PENDING) return false;
+    if (state == JSG_FULFILLED) {
+        respond(ci, req, res, result);
+    } else {
+        rc = jsg_error_from(ci->iso, result, &err);
+        fail(ci, req, res, rc, &err);
+    }
+    if (result && ci->iso) jsg_ref_free(ci->iso, result);
+    return true;
+}
+
+/* Looks at every parked request's promise. */
+static void check_parked(comp_instance *ci)
+{
+    if (ci->checking) return;
+    ci->checking = true;
+    for (parked *p = ci->parked; p != NULL && ci->iso != NULL;) {
+        parked *next = p->next;
+        if (settle(ci, p->req, p->res, p->promise)) {
+            if (ci->iso == NULL) break; /* the isolate failed: fail() answered the rest */
+            unpark(ci, p);
+        }
+        p = next;
+    }
+    ci->checking = false;
+}
+
+static void wake(void *owner)
+{
+    comp_instance *ci = owner;
+    if (ci->iso && jsg_isolate_dead(ci->iso)) {
+        tr_log_error(GUEST_LOG_PREFIX "%s: the isolate trapped in a timer; it is replaced",
+                     ci->mod->name);
+        fail_parked(ci, 500, "the isolate was reset after a WebAssembly trap");
+        drop_isolate(ci);
+        return;
+    }
+    check_parked(ci);
+}
+
+/* The client went away (or the server closed the connection): forget the request; its promise
+ * may still settle, and nobody will be told. */
+static void on_cancel(void *ud)
+{
+    parked *p = ud;
+    unpark(p->ci, p);
+}
+
+static void on_deadline(loop *l, loop_timer *t)
+{
+    (void)l;
+    parked *p = (parked *)t;
+    comp_instance *ci = p->ci;
+    char msg[160];
+    snprintf(msg, sizeof msg, "the handler did not respond within %llu ms (runtime.deadline_ms)",
+             (unsigned long long)ci->mod->limits.deadline_ms);
+    tr_log_error(GUEST_LOG_PREFIX "%s %.*s %.*s: %s", ci->mod->name, (int)p->req->method.len,
+                 p->req->method.ptr, (int)TR_MIN(p->req->path.len, 200), p->req->path.ptr, msg);
+    http_response_send_error(p->res, 503, msg);
+    unpark(ci, p);
+}
+
+/* ---- dispatch ---- */
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    c = (char)(c | 32);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Percent-decodes (s, n) into the arena; a malformed escape stays as it is. */
+static jsg_val decoded(tr_arena *a, const char *s, size_t n)
+{
+    char *d = tr_arena_alloc(a, n + 1);
+    size_t j = 0;
+    for (size_t i = 0; i < n; i++) {
+        int hi = s[i] == '%' && i + 2 < n ? hex_digit(s[i + 1]) : -1;
+        int lo = hi >= 0 ? hex_digit(s[i + 2]) : -1;
+        if (lo >= 0) {
+            d[j++] = (char)(hi << 4 | lo);
+            i += 2;
+        } else {
+            d[j++] = s[i];
+        }
+    }
+    d[j] = '\0';
+    return jsg_string(d, j);
+}
+
+static int build_request(comp_instance *ci, const http_request *req, jsg_ref *out, tr_error *err)
+{
+    tr_arena *a = req->arena;
+    jsg_prop *params = tr_arena_alloc(a, (req->nparams ? req->nparams : 1) * sizeof *params);
+    for (size_t i = 0; i < req->nparams; i++) {
+        params[i].key = req->params[i].name.ptr;
+        params[i].key_len = req->params[i].name.len;
+        params[i].val = decoded(a, req->params[i].value.ptr, req->params[i].value.len);
+    }
+    jsg_val *headers = tr_arena_alloc(a, (req->nheaders ? req->nheaders : 1) * sizeof *headers);
+    jsg_val *pairs = tr_arena_alloc(a, (req->nheaders ? req->nheaders : 1) * 2 * sizeof *pairs);
+    for (size_t i = 0; i < req->nheaders; i++) {
+        const http_header *h = &req->headers[i];
+        char *lower = tr_arena_alloc(a, h->name.len + 1);
+        for (size_t k = 0; k < h->name.len; k++) {
+            char c = h->name.ptr[k];
+            lower[k] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+        }
+        pairs[2 * i] = jsg_string(lower, h->name.len);
+        pairs[2 * i + 1] = jsg_string(h->value.ptr, h->value.len);
+        headers[i] = jsg_array(&pairs[2 * i], 2);
+    }
+    jsg_prop props[7] = {
+        {"method", 6, jsg_string(req->method.ptr, req->method.len)},
+        {"url", 3, jsg_string(req->target.ptr, req->target.len)},
+        {"path", 4, jsg_string(req->path.ptr, req->path.len)},
+        {"query", 5, jsg_string(req->query.ptr, req->query.len)},
+        {"params", 6, jsg_object(params, req->nparams)},
+        {"headers", 7, jsg_array(headers, req->nheaders)},
+        {"body", 4, jsg_bytes(req->body.len ? req->body.ptr : "", req->body.len)},
+    };
+    (void)ci;
+    jsg_val v = jsg_object(props, 7);
+    return jsg_from_val(ci->iso, &v, out, err);
+}
+
+void comp_instance_dispatch(comp_instance *ci, size_t route, const http_request *req,
+                            http_response *res)
+{
+    tr_error err = {0};
+    if (ci->iso == NULL && create_isolate(ci, &err) < 0) {
+        tr_log_error(GUEST_LOG_PREFIX "%s: cannot recreate the isolate: %s", ci->mod->name,
+                     err.msg);
+        http_response_send_error(res, 503, "the component is not available");
+        return;
+    }
+    jsg_ref args[2] = {0, 0}, result = 0;
+    jsg_val index = jsg_number((double)route);
+    int rc = jsg_from_val(ci->iso, &index, &args[0], &err);
+    if (rc == 0) rc = build_request(ci, req, &args[1], &err);
+    if (rc == 0) rc = jsg_call(ci->iso, ci->dispatch, ci->def, 2, args, &result, &err);
+    if (!jsg_isolate_dead(ci->iso))
+        for (size_t i = 0; i < 2; i++)
+            if (args[i]) jsg_ref_free(ci->iso, args[i]);
+    if (rc == 0) rc = jsg_run_jobs(ci->iso, &err);
+    if (rc < 0) {
+        if (result && !jsg_isolate_dead(ci->iso)) jsg_ref_free(ci->iso, result);
+        fail(ci, req, res, rc, &err);
+        return;
+    }
+    if (jsg_ref_kind(ci->iso, result) == JSG_K_PROMISE) {
+        if (!settle(ci, req, res, result)) {
+            parked *p = tr_calloc(1, sizeof *p);
+            p->ci = ci;
+            p->res = res;
+            p->req = req;
+            p->route = route;
+            p->promise = result;
+            p->next = ci->parked;
+            if (ci->parked) ci->parked->prev = p;
+            ci->parked = p;
+            ci->nparked++;
+            loop_timer_init(&p->deadline, on_deadline);
+            loop_timer_start(ci->env->loop, &p->deadline, ci->mod->limits.deadline_ms);
+            http_response_on_cancel(res, on_cancel, p);
+            return;
+        }
+    } else {
+        respond(ci, req, res, result);
+    }
+    if (ci->iso) jsg_ref_free(ci->iso, result);
+    /* This request's code may have settled promises other requests wait for. */
+    if (ci->nparked) check_parked(ci);
+}

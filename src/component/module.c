@@ -1,0 +1,186 @@
+/* component/module.c: loading and validating a component once: the file, the engine, the
+ * module's evaluation, and its manifest of routes and jobs. */
+#include "component/host.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "base/sha256.h"
+#include "component/component.h"
+
+static const char *const known_methods[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE",
+                                            "OPTIONS", "*"};
+
+static void module_free(comp_module *m)
+{
+    for (size_t i = 0; i < m->nroutes; i++) {
+        tr_free(m->routes[i].method);
+        tr_free(m->routes[i].path);
+    }
+    for (size_t i = 0; i < m->njobs; i++) {
+        tr_free(m->jobs[i].name);
+        tr_free(m->jobs[i].schedule);
+    }
+    tr_free(m->routes);
+    tr_free(m->jobs);
+    tr_free(m->js);
+    tr_free(m->name);
+    tr_free(m->path);
+    tr_free(m);
+}
+
+comp_module *comp_module_ref(comp_module *m)
+{
+    atomic_fetch_add(&m->refs, 1);
+    return m;
+}
+
+void comp_module_unref(comp_module *m)
+{
+    if (m != NULL && atomic_fetch_sub(&m->refs, 1) == 1) module_free(m);
+}
+
+static bool is_str(const jsg_val *v)
+{
+    return v->type == JSG_STRING;
+}
+
+static char *dup_str(const jsg_val *v)
+{
+    return tr_strndup(v->u.str.ptr, v->u.str.len);
+}
+
+/* Reads manifest().http and manifest().jobs into m. */
+static int read_manifest(comp_module *m, const jsg_val *man, tr_error *err)
+{
+    if (man->type != JSG_OBJECT)
+        return tr_error_set(err, TR_EINVAL, "manifest() did not return an object");
+    const jsg_val *http = NULL, *jobs = NULL;
+    for (size_t i = 0; i < man->u.obj.len; i++) {
+        const jsg_prop *p = &man->u.obj.props[i];
+        if (p->key_len == 4 && memcmp(p->key, "http", 4) == 0) http = &p->val;
+        if (p->key_len == 4 && memcmp(p->key, "jobs", 4) == 0) jobs = &p->val;
+    }
+    if (http && http->type == JSG_ARRAY) {
+        m->routes = tr_calloc(http->u.arr.len ? http->u.arr.len : 1, sizeof *m->routes);
+        for (size_t i = 0; i < http->u.arr.len; i++) {
+            const jsg_val *r = &http->u.arr.items[i];
+            if (r->type != JSG_ARRAY || r->u.arr.len != 2 || !is_str(&r->u.arr.items[0]) ||
+                !is_str(&r->u.arr.items[1]))
+                return tr_error_set(err, TR_EINVAL, "route %zu of the manifest is malformed", i);
+            comp_route *cr = &m->routes[m->nroutes++];
+            cr->method = dup_str(&r->u.arr.items[0]);
+            cr->path = dup_str(&r->u.arr.items[1]);
+            bool known = false;
+            for (size_t k = 0; k < TR_ARRAY_LEN(known_methods); k++)
+                known = known || strcmp(cr->method, known_methods[k]) == 0;
+            if (!known)
+                return tr_error_set(err, TR_EINVAL, "route %s %s: unknown method", cr->method,
+                                    cr->path);
+            if (cr->path[0] != '/')
+                return tr_error_set(err, TR_EINVAL, "route %s %s: the path must start with '/'",
+                                    cr->method, cr->path);
+        }
+    }
+    if (jobs && jobs->type == JSG_ARRAY) {
+        m->jobs = tr_calloc(jobs->u.arr.len ? jobs->u.arr.len : 1, sizeof *m->jobs);
+        for (size_t i = 0; i < jobs->u.arr.len; i++) {
+            const jsg_val *j = &jobs->u.arr.items[i];
+            if (j->type != JSG_ARRAY || j->u.arr.len != 2 || !is_str(&j->u.arr.items[0]) ||
+                !is_str(&j->u.arr.items[1]))
+                return tr_error_set(err, TR_EINVAL, "job %zu of the manifest is malformed", i);
+            comp_job *cj = &m->jobs[m->njobs++];
+            cj->name = dup_str(&j->u.arr.items[0]);
+            cj->schedule = dup_str(&j->u.arr.items[1]);
+            tr_error cerr = {0};
+            if (job_cron_parse(cj->schedule, &cj->cron, &cerr) < 0)
+                return tr_error_set(err, TR_EINVAL, "job '%s': invalid schedule '%s': %s",
+                                    cj->name, cj->schedule, cerr.msg);
+        }
+    }
+    return 0;
+}
+
+/* Evaluates the module in a scratch isolate (no database, no timers) and reads its manifest. */
+static int validate(comp_module *m, tr_error *err)
+{
+    jsg_options opt = {.memory_limit = m->limits.memory_limit,
+                       .timeout_ns = m->limits.cpu_budget_ms * 1000000u};
+    jsg_isolate *iso = NULL;
+    guest_env env;
+    guest_env_init(&env, NULL, NULL, NULL);
+    guest *g = NULL;
+    jsg_ref ns = 0, def = 0, fn = 0, man = 0;
+    tr_arena a;
+    tr_arena_init(&a, 4096);
+    int rc = jsg_isolate_new(&opt, &iso, err);
+    if (rc == 0) rc = guest_new(iso, &env, NULL, NULL, &g, err);
+    if (rc == 0) rc = jsg_eval_module(iso, m->js, m->js_len, "component.js", &ns, err);
+    if (rc == 0) rc = jsg_get(iso, ns, "default", 7, &def, err);
+    if (rc == 0 && jsg_ref_kind(iso, def) != JSG_K_OBJECT)
+        rc = tr_error_set(err, TR_EINVAL,
+                          "the component has no default export made by defineConfig() (export "
+                          "default defineConfig({...}))");
+    static const char *const fns[] = {"dispatch", "runJob", "manifest"};
+    for (size_t i = 0; rc == 0 && i < TR_ARRAY_LEN(fns); i++) {
+        if (fn) jsg_ref_free(iso, fn);
+        fn = 0;
+        rc = jsg_get(iso, def, fns[i], strlen(fns[i]), &fn, err);
+        if (rc == 0 && jsg_ref_kind(iso, fn) != JSG_K_FUNCTION)
+            rc = tr_error_set(err, TR_EINVAL,
+                              "the default export has no %s() function: make it with "
+                              "defineConfig() from trailbase-wasm",
+                              fns[i]);
+    }
+    if (rc == 0) rc = jsg_call(iso, fn, def, 0, NULL, &man, err);
+    jsg_val mv;
+    if (rc == 0) rc = jsg_to_val(iso, man, &a, &mv, err);
+    if (rc == 0) rc = read_manifest(m, &mv, err);
+    if (iso && !jsg_isolate_dead(iso)) {
+        jsg_ref refs[] = {ns, def, fn, man};
+        for (size_t i = 0; i < TR_ARRAY_LEN(refs); i++)
+            if (refs[i]) jsg_ref_free(iso, refs[i]);
+    }
+    guest_free(g);
+    jsg_isolate_free(iso);
+    guest_env_deinit(&env);
+    tr_arena_deinit(&a);
+    return rc;
+}
+
+int comp_module_load_bytes(const char *bytes, size_t len, const char *path, const char *name,
+                           const comp_limits *lim, comp_module **out, tr_error *err)
+{
+    comp_wasm_info info;
+    int rc = comp_wasm_parse((const unsigned char *)bytes, len, &info, err);
+    if (rc == 0) rc = comp_check(&info, err);
+    if (rc < 0) return rc;
+    comp_module *m = tr_calloc(1, sizeof *m);
+    atomic_init(&m->refs, 1);
+    m->name = tr_strdup(name);
+    m->path = tr_strdup(path);
+    m->limits = *lim;
+    char hex[65];
+    tr_sha256_hex(bytes, len, hex);
+    memcpy(m->version, hex, 12);
+    m->version[12] = '\0';
+    m->js = tr_strndup(info.js, info.js_len);
+    m->js_len = info.js_len;
+    rc = validate(m, err);
+    if (rc < 0) {
+        module_free(m);
+        return rc;
+    }
+    *out = m;
+    return 0;
+}
+
+int comp_module_load(const char *path, const char *name, const comp_limits *lim,
+                     comp_module **out, tr_error *err)
+{
+    tr_buf b = TR_BUF_INIT;
+    int rc = tr_read_file(path, 256u << 20, &b, err);
+    if (rc == 0) rc = comp_module_load_bytes(b.data, b.len, path, name, lim, out, err);
+    tr_buf_free(&b);
+    return rc;
+}

@@ -1,0 +1,561 @@
+/* guest/guest.c: `__trailhost` (docs/guest-abi.md) and the prelude that builds the standard
+ * globals on it; timers on the worker's loop.
+ *
+ * DESIGN: host functions run inside a guest call, on the worker's thread. The ones that return
+ * promises and can finish at once (SQL, files) settle them before returning, so no request ever
+ * waits on the loop for them. Timers are loop timers; when one fires the prelude's fireTimer(id)
+ * runs, then pending jobs, then the owner's wake function. An isolate that traps or runs out of
+ * its budget inside a timer is the owner's to deal with when it next uses it. */
+#include "guest/guest.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "base/embed.h"
+#include "db/db.h"
+
+extern const tr_embedded_file guest_prelude_files[];
+extern const size_t guest_prelude_files_len;
+
+typedef struct guest_timer {
+    loop_timer t; /* first: the loop hands us &t */
+    guest *g;
+    uint32_t id;
+    uint32_t ms;
+    bool repeat;
+    bool firing; /* its callback is running: cancel must not free it */
+    bool cancelled;
+} guest_timer;
+
+struct guest {
+    jsg_isolate *iso;
+    guest_env *env;
+    guest_wake_fn wake;
+    void *owner;
+    jsg_ref host_obj;
+    jsg_ref hooks;      /* the prelude's completion value */
+    jsg_ref fire_timer; /* hooks.fireTimer */
+    /* timers by id: open addressing, linear probing; slots hold NULL or a timer */
+    guest_timer **timers;
+    size_t timer_cap, ntimers;
+};
+
+void guest_env_init(guest_env *env, loop *l, db_conn *db, const guest_fs *fs)
+{
+    memset(env, 0, sizeof *env);
+    env->loop = l;
+    env->sql = db ? guest_sql_new(db) : NULL;
+    env->fs = fs;
+    env->fs_max_read = 64u << 20;
+}
+
+void guest_env_deinit(guest_env *env)
+{
+    guest_sql_free(env->sql);
+    env->sql = NULL;
+}
+
+/* ---- argument helpers ---- */
+
+typedef struct args {
+    jsg_isolate *iso;
+    size_t argc;
+    const jsg_ref *argv;
+    tr_arena arena;
+} args;
+
+static int arg_val(args *a, size_t i, jsg_val *out, tr_error *err)
+{
+    if (i >= a->argc) {
+        *out = jsg_undefined();
+        return 0;
+    }
+    return jsg_to_val(a->iso, a->argv[i], &a->arena, out, err);
+}
+
+static int arg_string(args *a, size_t i, const char *what, jsg_val *out, tr_error *err)
+{
+    int rc = arg_val(a, i, out, err);
+    if (rc < 0) return rc;
+    if (out->type != JSG_STRING) return tr_error_set(err, TR_EINVAL, "%s must be a string", what);
+    return 0;
+}
+
+static int arg_number(args *a, size_t i, const char *what, double *out, tr_error *err)
+{
+    jsg_val v;
+    int rc = arg_val(a, i, &v, err);
+    if (rc < 0) return rc;
+    if (v.type != JSG_NUMBER) return tr_error_set(err, TR_EINVAL, "%s must be a number", what);
+    *out = v.u.num;
+    return 0;
+}
+
+#define WITH_ARGS(iso, argc, argv)                                                                 \
+    args a = {iso, argc, argv, {0}};                                                               \
+    tr_arena_init(&a.arena, 4096)
+
+/* ---- promises settled at once ---- */
+
+/* A promise resolved with value (owned; consumed) or rejected with err's message. */
+static int settled(jsg_isolate *iso, int rc, jsg_ref value, const tr_error *why, jsg_ref *result,
+                   tr_error *err)
+{
+    jsg_deferred d;
+    int r = jsg_deferred_new(iso, &d, err);
+    if (r < 0) {
+        if (value) jsg_ref_free(iso, value);
+        return r;
+    }
+    if (rc < 0)
+        r = jsg_deferred_reject(iso, &d, why->msg, strlen(why->msg), err);
+    else
+        r = jsg_deferred_resolve(iso, &d, value, err);
+    if (value) jsg_ref_free(iso, value);
+    if (r < 0) {
+        jsg_ref_free(iso, d.promise);
+        return r;
+    }
+    *result = d.promise;
+    return 0;
+}
+
+/* ---- log, UTF-8, randomness ---- */
+
+static int host_log(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc, const jsg_ref *argv,
+                    jsg_ref *result, tr_error *err)
+{
+    (void)user;
+    (void)this_;
+    (void)result;
+    WITH_ARGS(iso, argc, argv);
+    double level = 1;
+    jsg_val msg;
+    int rc = arg_number(&a, 0, "level", &level, err);
+    if (rc == 0) rc = arg_string(&a, 1, "message", &msg, err);
+    if (rc == 0) {
+        static const tr_log_level levels[] = {TR_LOG_DEBUG, TR_LOG_INFO, TR_LOG_WARN, TR_LOG_ERROR};
+        int l = level >= 0 && level <= 3 ? (int)level : 1;
+        tr_log(levels[l], GUEST_LOG_PREFIX "%.*s", (int)TR_MIN(msg.u.str.len, 1u << 20),
+               msg.u.str.ptr);
+    }
+    tr_arena_deinit(&a.arena);
+    return rc;
+}
+
+static int host_encode_utf8(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc,
+                            const jsg_ref *argv, jsg_ref *result, tr_error *err)
+{
+    (void)user;
+    (void)this_;
+    WITH_ARGS(iso, argc, argv);
+    jsg_val s;
+    int rc = arg_string(&a, 0, "text", &s, err);
+    if (rc == 0) {
+        /* WTF-8 from the engine: a lone surrogate (ED A0..BF xx) becomes U+FFFD, as TextEncoder
+         * does. */
+        char *p = (char *)s.u.str.ptr;
+        for (size_t i = 0; i + 2 < s.u.str.len; i++) {
+            if ((unsigned char)p[i] == 0xED && ((unsigned char)p[i + 1] & 0xE0) == 0xA0) {
+                p[i] = (char)0xEF;
+                p[i + 1] = (char)0xBF;
+                p[i + 2] = (char)0xBD;
+                i += 2;
+            }
+        }
+        jsg_val b = jsg_bytes(s.u.str.ptr, s.u.str.len);
+        rc = jsg_from_val(iso, &b, result, err);
+    }
+    tr_arena_deinit(&a.arena);
+    return rc;
+}
+
+/* Appends the UTF-8 of bytes to out, invalid sequences as U+FFFD. Returns false if any was. */
+static bool utf8_sanitize(const unsigned char *s, size_t n, tr_buf *out)
+{
+    bool valid = true;
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = s[i];
+        size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3
+                                   : (c & 0xF8) == 0xF0 ? 4 : 0;
+        bool ok = len > 0 && i + len <= n;
+        uint32_t cp = len == 1 ? c : len == 2 ? c & 0x1F : len == 3 ? c & 0x0F : c & 0x07;
+        for (size_t k = 1; ok && k < len; k++) {
+            if ((s[i + k] & 0xC0) != 0x80) ok = false;
+            cp = cp << 6 | (s[i + k] & 0x3F);
+        }
+        if (ok && ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
+                   (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+                   (cp >= 0xD800 && cp <= 0xDFFF)))
+            ok = false;
+        if (ok) {
+            tr_buf_append(out, s + i, len);
+            i += len;
+        } else {
+            tr_buf_append(out, "\xEF\xBF\xBD", 3);
+            valid = false;
+            i++;
+            while (i < n && (s[i] & 0xC0) == 0x80 && len > 1) i++, len--;
+        }
+    }
+    return valid;
+}
+
+static int host_decode_utf8(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc,
+                            const jsg_ref *argv, jsg_ref *result, tr_error *err)
+{
+    (void)user;
+    (void)this_;
+    WITH_ARGS(iso, argc, argv);
+    jsg_val b, fatal;
+    int rc = arg_val(&a, 0, &b, err);
+    if (rc == 0 && b.type != JSG_BYTES) rc = tr_error_set(err, TR_EINVAL, "expected a Uint8Array");
+    if (rc == 0) rc = arg_val(&a, 1, &fatal, err);
+    if (rc == 0) {
+        tr_buf out = TR_BUF_INIT;
+        tr_buf_reserve(&out, b.u.str.len);
+        bool valid = utf8_sanitize((const unsigned char *)b.u.str.ptr, b.u.str.len, &out);
+        jsg_val s = !valid && fatal.type == JSG_BOOL && fatal.u.b ? jsg_null()
+                                                                   : jsg_string(out.data, out.len);
+        rc = jsg_from_val(iso, &s, result, err);
+        tr_buf_free(&out);
+    }
+    tr_arena_deinit(&a.arena);
+    return rc;
+}
+
+static int host_random_bytes(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc,
+                             const jsg_ref *argv, jsg_ref *result, tr_error *err)
+{
+    (void)user;
+    (void)this_;
+    WITH_ARGS(iso, argc, argv);
+    double n = 0;
+    int rc = arg_number(&a, 0, "length", &n, err);
+    if (rc == 0 && !(n >= 0 && n <= GUEST_MAX_RANDOM))
+        rc = tr_error_set(err, TR_ELIMIT, "at most %d random bytes per call", GUEST_MAX_RANDOM);
+    if (rc == 0) {
+        size_t len = (size_t)n;
+        unsigned char *buf = tr_arena_alloc(&a.arena, len ? len : 1);
+        for (size_t got = 0; got < len;) {
+            ssize_t r = getrandom(buf + got, len - got, 0);
+            if (r < 0 && errno == EINTR) continue;
+            if (r < 0) tr_fatal("getrandom: %s", strerror(errno));
+            got += (size_t)r;
+        }
+        jsg_val v = jsg_bytes(buf, len);
+        rc = jsg_from_val(iso, &v, result, err);
+    }
+    tr_arena_deinit(&a.arena);
+    return rc;
+}
+
+/* ---- SQL ---- */
+
+static int sql_call(jsg_isolate *iso, guest *g, bool rows, size_t argc, const jsg_ref *argv,
+                    jsg_ref *result, tr_error *err)
+{
+    WITH_ARGS(iso, argc, argv);
+    jsg_val sql;
+    tr_error why = {0};
+    jsg_ref value = 0;
+    int rc = arg_string(&a, 0, "sql", &sql, &why);
+    if (rc == 0 && g->env->sql == NULL)
+        rc = tr_error_set(&why, TR_ESQL, "no database is available here");
+    if (rc == 0)
+        rc = guest_sql_run(g->env->sql, iso, rows, sql.u.str.ptr, sql.u.str.len,
+                           argc > 1 ? argv[1] : 0, &value, &why);
+    tr_arena_deinit(&a.arena);
+    if (rc == TR_ETRAP || rc == TR_EINTERRUPTED) return tr_error_set(err, rc, "%s", why.msg);
+    return settled(iso, rc, value, &why, result, err);
+}
+
+static int host_query(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc,
+                      const jsg_ref *argv, jsg_ref *result, tr_error *err)
+{
+    (void)this_;
+    return sql_call(iso, user, true, argc, argv, result, err);
+}
+
+static int host_execute(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc,
+                        const jsg_ref *argv, jsg_ref *result, tr_error *err)
+{
+    (void)this_;
+    return sql_call(iso, user, false, argc, argv, result, err);
+}
+
+/* ---- files ---- */
+
+typedef enum fs_op { FS_READ, FS_READDIR, FS_STAT } fs_op;
+
+static int fs_call(jsg_isolate *iso, guest *g, fs_op op, size_t argc, const jsg_ref *argv,
+                   jsg_ref *result, tr_error *err)
+{
+    WITH_ARGS(iso, argc, argv);
+    jsg_val path;
+    tr_error why = {0};
+    jsg_ref value = 0;
+    tr_buf buf = TR_BUF_INIT;
+    int rc = arg_string(&a, 0, "path", &path, &why);
+    if (rc == 0 && g->env->fs == NULL)
+        rc = tr_error_set(&why, TR_EINVAL,
+                          "filesystem access is not enabled (start trail with "
+                          "--runtime-root-fs DIR)");
+    if (rc == 0 && op == FS_READ) {
+        rc = guest_fs_read(g->env->fs, path.u.str.ptr, path.u.str.len, g->env->fs_max_read, &buf,
+                           &why);
+        if (rc == 0) {
+            jsg_val v = jsg_bytes(buf.data ? buf.data : "", buf.len);
+            rc = jsg_from_val(iso, &v, &value, err);
+        }
+    } else if (rc == 0 && op == FS_READDIR) {
+        rc = guest_fs_readdir(g->env->fs, path.u.str.ptr, path.u.str.len, &buf, &why);
+        if (rc == 0) {
+            size_t n = 0, pos = 0;
+            const char *name;
+            guest_fs_type type;
+            while (guest_fs_dirent_next(&buf, &pos, &name, &type)) n++;
+            jsg_val *items = tr_arena_alloc(&a.arena, (n ? n : 1) * sizeof *items);
+            jsg_val *pairs = tr_arena_alloc(&a.arena, (n ? n : 1) * 2 * sizeof *pairs);
+            pos = 0;
+            for (size_t i = 0; guest_fs_dirent_next(&buf, &pos, &name, &type); i++) {
+                pairs[2 * i] = jsg_string(name, strlen(name));
+                pairs[2 * i + 1] = jsg_number((double)type);
+                items[i] = jsg_array(&pairs[2 * i], 2);
+            }
+            jsg_val v = jsg_array(items, n);
+            rc = jsg_from_val(iso, &v, &value, err);
+        }
+    } else if (rc == 0) {
+        guest_fs_stat st;
+        rc = guest_fs_stat_path(g->env->fs, path.u.str.ptr, path.u.str.len, &st, &why);
+        if (rc == 0) {
+            jsg_val parts[3] = {jsg_number((double)st.type), jsg_number((double)st.size),
+                                jsg_number((double)st.mtime_ms)};
+            jsg_val v = jsg_array(parts, 3);
+            rc = jsg_from_val(iso, &v, &value, err);
+        }
+    }
+    tr_buf_free(&buf);
+    tr_arena_deinit(&a.arena);
+    if (rc == TR_ETRAP || rc == TR_EINTERRUPTED || rc == TR_ENOMEM) return rc;
+    return settled(iso, rc, value, &why, result, err);
+}
+
+static int host_fs_read(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc,
+                        const jsg_ref *argv, jsg_ref *result, tr_error *err)
+{
+    (void)this_;
+    return fs_call(iso, user, FS_READ, argc, argv, result, err);
+}
+
+static int host_fs_readdir(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc,
+                           const jsg_ref *argv, jsg_ref *result, tr_error *err)
+{
+    (void)this_;
+    return fs_call(iso, user, FS_READDIR, argc, argv, result, err);
+}
+
+static int host_fs_stat(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc,
+                        const jsg_ref *argv, jsg_ref *result, tr_error *err)
+{
+    (void)this_;
+    return fs_call(iso, user, FS_STAT, argc, argv, result, err);
+}
+
+/* ---- timers ---- */
+
+static size_t timer_slot(const guest *g, uint32_t id)
+{
+    size_t mask = g->timer_cap - 1;
+    size_t i = (id * 2654435761u) & mask;
+    while (g->timers[i] != NULL && g->timers[i]->id != id) i = (i + 1) & mask;
+    return i;
+}
+
+static void timer_table_put(guest *g, guest_timer *t)
+{
+    if ((g->ntimers + 1) * 2 > g->timer_cap) {
+        guest_timer **old = g->timers;
+        size_t old_cap = g->timer_cap;
+        g->timer_cap = old_cap ? old_cap * 2 : 16;
+        g->timers = tr_calloc(g->timer_cap, sizeof *g->timers);
+        for (size_t i = 0; i < old_cap; i++)
+            if (old[i]) g->timers[timer_slot(g, old[i]->id)] = old[i];
+        tr_free(old);
+    }
+    g->timers[timer_slot(g, t->id)] = t;
+    g->ntimers++;
+}
+
+static guest_timer *timer_table_take(guest *g, uint32_t id)
+{
+    if (g->timer_cap == 0) return NULL;
+    size_t i = timer_slot(g, id);
+    guest_timer *t = g->timers[i];
+    if (t == NULL) return NULL;
+    g->timers[i] = NULL;
+    g->ntimers--;
+    /* Re-insert the rest of the probe run so lookups keep finding them. */
+    size_t mask = g->timer_cap - 1;
+    for (size_t j = (i + 1) & mask; g->timers[j] != NULL; j = (j + 1) & mask) {
+        guest_timer *moved = g->timers[j];
+        g->timers[j] = NULL;
+        g->timers[timer_slot(g, moved->id)] = moved;
+    }
+    return t;
+}
+
+static void on_timer(loop *l, loop_timer *lt)
+{
+    guest_timer *t = (guest_timer *)lt;
+    guest *g = t->g;
+    if (t->repeat) {
+        loop_timer_start(l, &t->t, t->ms ? t->ms : 1);
+    } else {
+        timer_table_take(g, t->id);
+    }
+    t->firing = true;
+    jsg_val idv = jsg_number(t->id);
+    jsg_ref idref = 0;
+    tr_error err = {0};
+    int rc = jsg_from_val(g->iso, &idv, &idref, &err);
+    if (rc == 0) rc = jsg_call(g->iso, g->fire_timer, g->hooks, 1, &idref, NULL, &err);
+    if (idref) jsg_ref_free(g->iso, idref);
+    if (rc == 0) rc = jsg_run_jobs(g->iso, &err);
+    if (rc < 0) tr_log_error(GUEST_LOG_PREFIX "timer callback failed: %s", err.msg);
+    t->firing = false;
+    bool free_it = !t->repeat || t->cancelled;
+    if (free_it) {
+        if (t->repeat) loop_timer_stop(l, &t->t);
+        tr_free(t);
+    }
+    if (g->wake) g->wake(g->owner);
+}
+
+static int host_timer_start(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc,
+                            const jsg_ref *argv, jsg_ref *result, tr_error *err)
+{
+    (void)this_;
+    (void)result;
+    guest *g = user;
+    WITH_ARGS(iso, argc, argv);
+    double id = 0, ms = 0;
+    jsg_val repeat;
+    int rc = arg_number(&a, 0, "id", &id, err);
+    if (rc == 0) rc = arg_number(&a, 1, "delay", &ms, err);
+    if (rc == 0) rc = arg_val(&a, 2, &repeat, err);
+    tr_arena_deinit(&a.arena);
+    if (rc < 0) return rc;
+    if (g->env->loop == NULL) return tr_error_set(err, TR_EINVAL, "timers are not available here");
+    if (g->ntimers >= GUEST_MAX_TIMERS)
+        return tr_error_set(err, TR_ELIMIT, "too many timers (at most %d per isolate)",
+                            GUEST_MAX_TIMERS);
+    guest_timer *t = tr_calloc(1, sizeof *t);
+    t->g = g;
+    t->id = (uint32_t)id;
+    t->ms = ms > 0 && ms < 2147483647.0 ? (uint32_t)ms : 0;
+    t->repeat = repeat.type == JSG_BOOL && repeat.u.b;
+    loop_timer_init(&t->t, on_timer);
+    timer_table_put(g, t);
+    loop_timer_start(g->env->loop, &t->t, t->ms);
+    return 0;
+}
+
+static void timer_cancel(guest *g, guest_timer *t)
+{
+    if (t->firing) {
+        /* An interval cancelling itself from its own callback: on_timer frees it. */
+        t->cancelled = true;
+        return;
+    }
+    loop_timer_stop(g->env->loop, &t->t);
+    tr_free(t);
+}
+
+static int host_timer_cancel(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc,
+                             const jsg_ref *argv, jsg_ref *result, tr_error *err)
+{
+    (void)this_;
+    (void)result;
+    guest *g = user;
+    WITH_ARGS(iso, argc, argv);
+    double id = 0;
+    int rc = arg_number(&a, 0, "id", &id, err);
+    tr_arena_deinit(&a.arena);
+    if (rc < 0) return rc;
+    guest_timer *t = timer_table_take(g, (uint32_t)id);
+    if (t) timer_cancel(g, t);
+    return 0;
+}
+
+size_t guest_timer_count(const guest *g)
+{
+    return g->ntimers;
+}
+
+/* ---- set-up ---- */
+
+static const struct {
+    const char *name;
+    jsg_host_fn fn;
+} host_fns[] = {
+    {"log", host_log},
+    {"encodeUtf8", host_encode_utf8},
+    {"decodeUtf8", host_decode_utf8},
+    {"randomBytes", host_random_bytes},
+    {"query", host_query},
+    {"execute", host_execute},
+    {"timerStart", host_timer_start},
+    {"timerCancel", host_timer_cancel},
+    {"fsReadFile", host_fs_read},
+    {"fsReadDir", host_fs_readdir},
+    {"fsStat", host_fs_stat},
+};
+
+int guest_new(jsg_isolate *iso, guest_env *env, guest_wake_fn wake, void *owner, guest **out,
+              tr_error *err)
+{
+    guest *g = tr_calloc(1, sizeof *g);
+    g->iso = iso;
+    g->env = env;
+    g->wake = wake;
+    g->owner = owner;
+    jsg_val empty = jsg_object(NULL, 0);
+    int rc = jsg_from_val(iso, &empty, &g->host_obj, err);
+    for (size_t i = 0; rc == 0 && i < TR_ARRAY_LEN(host_fns); i++)
+        rc = jsg_define_function(iso, g->host_obj, host_fns[i].name, host_fns[i].fn, g, err);
+    if (rc == 0) rc = jsg_set(iso, jsg_global(iso), "__trailhost", 11, g->host_obj, err);
+    if (rc == 0) {
+        const tr_embedded_file *p = &guest_prelude_files[0];
+        rc = jsg_eval(iso, p->start, (size_t)(p->end - p->start), "trail:prelude.js", &g->hooks,
+                      err);
+    }
+    if (rc == 0) rc = jsg_get(iso, g->hooks, "fireTimer", 9, &g->fire_timer, err);
+    if (rc < 0) {
+        guest_free(g);
+        return rc;
+    }
+    *out = g;
+    return 0;
+}
+
+void guest_free(guest *g)
+{
+    if (g == NULL) return;
+    for (size_t i = 0; i < g->timer_cap; i++) {
+        guest_timer *t = g->timers[i];
+        if (t == NULL) continue;
+        if (g->env->loop) loop_timer_stop(g->env->loop, &t->t);
+        tr_free(t);
+    }
+    tr_free(g->timers);
+    if (!jsg_isolate_dead(g->iso)) {
+        if (g->fire_timer) jsg_ref_free(g->iso, g->fire_timer);
+        if (g->hooks) jsg_ref_free(g->iso, g->hooks);
+        if (g->host_obj) jsg_ref_free(g->iso, g->host_obj);
+    }
+    tr_free(g);
+}

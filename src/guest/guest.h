@@ -1,0 +1,74 @@
+/* guest/guest.h: the environment trail gives guest code: the host functions of `__trailhost`
+ * (docs/guest-abi.md) and the prelude of standard globals built on them (guest/prelude.js).
+ *
+ * DESIGN: a guest_env belongs to a worker and holds what its isolates share: the loop (timers),
+ * the worker's database connection with its statement cache, the sandboxed filesystem. A guest
+ * belongs to one isolate: its timers and the prelude's hooks. Host functions that complete at
+ * once (SQL on the worker's connection, file reads) settle their promise before returning;
+ * timers settle later, from the loop, and then call the owner's wake function so that it can
+ * look at the promises it is waiting for.
+ *
+ * Thread: owning worker only. */
+#ifndef TRAIL_GUEST_GUEST_H
+#define TRAIL_GUEST_GUEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/base.h"
+#include "guest/fs.h"
+#include "loop/loop.h"
+#include "wasm/js/jsg.h"
+
+struct db_conn;
+typedef struct guest_sql guest_sql;
+
+/* Limits on what one isolate may ask of the host. */
+#define GUEST_MAX_TIMERS     10000
+#define GUEST_MAX_SQL_CACHE  64
+#define GUEST_MAX_RANDOM     65536
+
+typedef struct guest_env {
+    loop *loop;              /* the worker's loop, for timers; NULL: timers are refused */
+    guest_sql *sql;          /* the worker's connection; NULL: query/execute reject */
+    const guest_fs *fs;      /* NULL: filesystem access is not enabled */
+    size_t fs_max_read;      /* largest file fsReadFile returns */
+} guest_env;
+
+/* Prepares env over the worker's loop and database connection (either may be NULL). */
+void guest_env_init(guest_env *env, loop *l, struct db_conn *db, const guest_fs *fs);
+void guest_env_deinit(guest_env *env);
+
+typedef struct guest guest;
+
+/* Called after host-initiated guest work ran (a timer fired and pending jobs ran). */
+typedef void (*guest_wake_fn)(void *owner);
+
+/* Installs `__trailhost` in iso and evaluates the prelude. env must outlive the guest. Errors
+ * carry the JS exception of a failing prelude (a trail bug) or TR_ETRAP. */
+int guest_new(jsg_isolate *iso, guest_env *env, guest_wake_fn wake, void *owner, guest **out,
+              tr_error *err);
+
+/* Stops the guest's timers and releases its refs; call before freeing the isolate. NULL is a
+ * no-op. */
+void guest_free(guest *g);
+
+/* Number of timers the guest has running. */
+size_t guest_timer_count(const guest *g);
+
+/* The text a log line from the guest gets in front of it. */
+#define GUEST_LOG_PREFIX "[WASM] "
+
+/* ---- SQL on the worker's connection (guest/sql.c) ---- */
+
+guest_sql *guest_sql_new(struct db_conn *db);
+void guest_sql_free(guest_sql *s);
+
+/* Runs sql with params (a JS array, borrowed; 0 for none). For a query, *out gets the rows as a
+ * JS array of arrays; for an execute, the number of rows changed. Errors: TR_ESQL with SQLite's
+ * message, TR_EINVAL for a parameter that cannot be bound. */
+int guest_sql_run(guest_sql *s, jsg_isolate *iso, bool rows, const char *sql, size_t sql_len,
+                  jsg_ref params, jsg_ref *out, tr_error *err);
+
+#endif
