@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "test.h"
 
@@ -58,4 +59,25 @@ unsigned char *fx_component(const char *js, const char *engine, bool foreign, si
     fx_add_custom(p, len, "trailbase.js", js);
     if (engine) fx_add_custom(p, len, "trailbase.engine", engine);
     return p;
+}
+
+int fx_sh(const char *cmd)
+{
+    fflush(stdout);
+    fflush(stderr);
+    int rc = system(cmd);
+    if (rc == -1) return -1;
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128 + WTERMSIG(rc);
+}
+
+void fx_build_component(const char *name, const char *out_path)
+{
+    const char *root = getenv("TRAIL_ROOT");
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p \"$(dirname '%s')\" && '%s/tools/sdk-build.sh' '%s/tests/data/components/%s' "
+             "'%s' >/dev/null",
+             out_path, root ? root : ".", root ? root : ".", name, out_path);
+    int rc = fx_sh(cmd);
+    if (rc != 0) test_fail(__FILE__, __LINE__, "building component %s failed (%d)", name, rc);
 }

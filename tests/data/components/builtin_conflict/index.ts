@@ -1,0 +1,6 @@
+import { defineConfig } from "trailbase-wasm";
+import { HttpHandler } from "trailbase-wasm/http";
+
+export default defineConfig({
+  httpHandlers: [HttpHandler.get("/api/healthcheck", () => "mine")],
+});

@@ -1,0 +1,173 @@
+/* Serving components with the real server: handler failures become 500 with a JSON error and a
+ * log line with the JS stack while the server keeps serving; console output appears prefixed
+ * [WASM]; handlers that await timers are parked without blocking the isolate; route conflicts
+ * and broken components stop start-up with a message naming them. */
+#include "test.h"
+#include "e2e/fixtures.h"
+#include "e2e/harness.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char *depot(void)
+{
+    static char p[700];
+    snprintf(p, sizeof p, "%s/traildepot", test_tmpdir());
+    return p;
+}
+
+static void install(const char *component, const char *file)
+{
+    char out[1000];
+    snprintf(out, sizeof out, "%s/wasm/%s", depot(), file);
+    fx_build_component(component, out);
+}
+
+static th_resp get(int port, const char *path)
+{
+    char req[1024];
+    snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path);
+    th_resp r;
+    CHECK_EQ(th_request(port, req, &r), 0);
+    return r;
+}
+
+TEST_TIMEOUT(e2e_serving_handler_errors_are_500s, 120)
+{
+    install("throws", "throws.wasm");
+    th_server s;
+    CHECK_EQ(th_server_start(&s, depot(), NULL), 0);
+    th_resp r = get(s.port, "/throws");
+    CHECK_EQ(r.status, 500);
+    CHECK_STR_EQ(r.body, "{\"error\":\"TypeError: the widget is broken\"}");
+    th_resp_free(&r);
+    r = get(s.port, "/rejects");
+    CHECK_EQ(r.status, 500);
+    CHECK_STR_EQ(r.body, "{\"error\":\"Error: async failure\"}");
+    th_resp_free(&r);
+    r = get(s.port, "/bad-response");
+    CHECK_EQ(r.status, 500);
+    th_resp_free(&r);
+    /* the isolate keeps serving */
+    for (int i = 0; i < 20; i++) {
+        r = get(s.port, i % 2 ? "/throws" : "/ok");
+        CHECK_EQ(r.status, i % 2 ? 500 : 200);
+        th_resp_free(&r);
+    }
+    CHECK_EQ(th_server_stop(&s), 0);
+    char *log = th_server_stderr(&s);
+    CHECK_CONTAINS(log, "[WASM] throws.wasm GET /throws: uncaught TypeError: the widget is broken");
+    CHECK_CONTAINS(log, "at explode"); /* the JS stack */
+    CHECK_CONTAINS(log, "async failure");
+    free(log);
+}
+
+TEST_TIMEOUT(e2e_serving_console_goes_to_the_log, 120)
+{
+    install("logs", "logs.wasm");
+    th_server s;
+    CHECK_EQ(th_server_start(&s, depot(), NULL), 0);
+    th_resp r = get(s.port, "/log");
+    CHECK_EQ(r.status, 200);
+    CHECK_STR_EQ(r.body, "logged");
+    th_resp_free(&r);
+    CHECK_EQ(th_server_stop(&s), 0);
+    char *log = th_server_stderr(&s);
+    CHECK_CONTAINS(log, "INFO  [WASM] Info message\n");
+    CHECK_CONTAINS(log, "WARN  [WASM] Warning message\n");
+    CHECK_CONTAINS(log, "ERROR [WASM] Error message\n");
+    CHECK_CONTAINS(log, "[WASM] object { a: [ 1, 2 ] } 3\n");
+    free(log);
+}
+
+TEST_TIMEOUT(e2e_serving_parks_requests_awaiting_timers, 120)
+{
+    install("async", "async.wasm");
+    const char *extra[] = {"--runtime-threads", "1", NULL};
+    th_server s;
+    CHECK_EQ(th_server_start(&s, depot(), extra), 0);
+    /* A request sleeping 400 ms does not hold up others on the same (single) isolate. */
+    th_conn slow;
+    CHECK_EQ(th_conn_open(&slow, s.port), 0);
+    CHECK_EQ(th_conn_send_str(&slow, "GET /sleep/400 HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
+    for (int i = 1; i <= 5; i++) {
+        th_resp r = get(s.port, "/count");
+        CHECK_EQ(r.status, 200);
+        char want[32];
+        snprintf(want, sizeof want, "count %d", i);
+        CHECK_STR_EQ(r.body, want);
+        th_resp_free(&r);
+    }
+    th_resp r;
+    CHECK_EQ(th_conn_read(&slow, &r, false, 5000), 0);
+    CHECK_EQ(r.status, 200);
+    CHECK_STR_EQ(r.body, "slept 400");
+    th_resp_free(&r);
+    th_conn_close(&slow);
+    CHECK_EQ(th_server_stop(&s), 0);
+}
+
+TEST_TIMEOUT(e2e_serving_deadline_answers_503, 120)
+{
+    install("async", "async.wasm");
+    char cfg[800];
+    snprintf(cfg, sizeof cfg, "%s/config.textproto", depot());
+    const char *text = "runtime { deadline_ms: 300 }\n";
+    CHECK_EQ(th_write_file(cfg, text, strlen(text)), 0);
+    th_server s;
+    CHECK_EQ(th_server_start(&s, depot(), NULL), 0);
+    th_resp r = get(s.port, "/never");
+    CHECK_EQ(r.status, 503);
+    CHECK_CONTAINS(r.body, "did not respond within 300 ms");
+    th_resp_free(&r);
+    r = get(s.port, "/count");
+    CHECK_EQ(r.status, 200);
+    th_resp_free(&r);
+    CHECK_EQ(th_server_stop(&s), 0);
+}
+
+TEST_TIMEOUT(e2e_serving_start_up_refusals, 180)
+{
+    char *out, *err;
+    const char *args[] = {"run", "--address", "127.0.0.1:0", "--data-dir", depot(), NULL};
+    char path[1000];
+
+    /* two components with the same route */
+    install("conflict_a", "a.wasm");
+    install("conflict_b", "b.wasm");
+    CHECK_EQ(th_run(args, 60000, &out, &err), 1);
+    CHECK_CONTAINS(err, "route GET /users/{name} of component b.wasm conflicts with component "
+                        "a.wasm");
+    free(out);
+    free(err);
+    snprintf(path, sizeof path, "%s/wasm/b.wasm", depot());
+    CHECK_EQ(unlink(path), 0);
+
+    /* a route of trail's own */
+    install("builtin_conflict", "mine.wasm");
+    CHECK_EQ(th_run(args, 60000, &out, &err), 1);
+    CHECK_CONTAINS(err, "route GET /api/healthcheck of component mine.wasm conflicts with a "
+                        "built-in route of trail");
+    free(out);
+    free(err);
+    snprintf(path, sizeof path, "%s/wasm/mine.wasm", depot());
+    CHECK_EQ(unlink(path), 0);
+
+    /* an invalid cron schedule names the job */
+    install("badjob", "badjob.wasm");
+    CHECK_EQ(th_run(args, 60000, &out, &err), 1);
+    CHECK_CONTAINS(err, "job 'broken-schedule': invalid schedule '61 * * * *'");
+    free(out);
+    free(err);
+    snprintf(path, sizeof path, "%s/wasm/badjob.wasm", depot());
+    CHECK_EQ(unlink(path), 0);
+
+    /* a corrupt file in wasm/ */
+    snprintf(path, sizeof path, "%s/wasm/corrupt.wasm", depot());
+    CHECK_EQ(th_write_file(path, "\0asm\1\0\0\0\x01\xff", 10), 0);
+    CHECK_EQ(th_run(args, 60000, &out, &err), 1);
+    CHECK_CONTAINS(err, "corrupt.wasm");
+    CHECK_CONTAINS(err, "overruns");
+    free(out);
+    free(err);
+}
