@@ -493,3 +493,27 @@ TEST_TIMEOUT(e2e_http_out_of_descriptors_recovers, 60)
     CHECK_CONTAINS(err, "pausing accept");
     free(err);
 }
+
+TEST_TIMEOUT(e2e_http_shutdown_timeout_bounds_the_drain, 60)
+{
+    th_server s;
+    start(&s, "server {\n  shutdown_timeout_ms: 300\n}\n", NULL);
+    /* A request that never completes must not hold the server beyond the shutdown timeout. */
+    th_conn c;
+    CHECK_EQ(th_conn_open(&c, s.port), 0);
+    CHECK_EQ(th_conn_send_str(&c, "GET /api/healthcheck HTTP/1.1\r\nHost: x\r\n"), 0);
+    usleep(100000);
+    uint64_t t0 = tr_now_ns();
+    th_server_signal(&s, SIGINT);
+    CHECK_EQ(th_server_wait(&s, 10000), 0);
+    uint64_t ms = (tr_now_ns() - t0) / 1000000;
+    test_report("SIGINT with a stuck request: exited after %llu ms (shutdown_timeout_ms 300)",
+                (unsigned long long)ms);
+    CHECK(ms >= 250);
+    CHECK(ms < 5000);
+    CHECK_EQ(th_conn_wait_closed(&c, 5000, NULL), 1);
+    th_conn_close(&c);
+    char *err = th_server_stderr(&s);
+    CHECK_CONTAINS(err, "shutdown timeout, closing 1 connection(s)");
+    free(err);
+}
