@@ -71,7 +71,9 @@ struct jsg_isolate {
     bool dead;
     wasm_rt_trap_t trap;
     int depth; /* nesting of run() */
-    uint64_t timeout_ns, deadline_ns;
+    uint64_t timeout_ns;
+    uint64_t deadline_ns; /* 0: not yet fixed in this top-level call (see host_interrupt) */
+    bool cpu_time;        /* timeout counts the thread's CPU time */
     bool interrupted;
     atomic_bool interrupt_req; /* jsg_interrupt(), from any thread */
     size_t memory_limit;
@@ -115,7 +117,7 @@ static int run(jsg_isolate *iso, void (*fn)(void *), void *arg)
     if (iso->dead) return TR_ETRAP;
     if (iso->depth == 0) {
         iso->interrupted = false;
-        iso->deadline_ns = iso->timeout_ns ? tr_now_ns() + iso->timeout_ns : 0;
+        iso->deadline_ns = 0; /* fixed at the first interrupt check: no clock read per call */
     }
     iso->depth++;
     wasm_rt_trap_t trap = wrt_call(iso->mem, fn, arg);
@@ -379,9 +381,20 @@ u32 Z_envZ_host_call(struct Z_env_instance_t *env, u32 name_ptr, u32 name_len, u
 u32 Z_envZ_host_interrupt(struct Z_env_instance_t *env)
 {
     jsg_isolate *iso = env->iso;
-    if ((iso->deadline_ns != 0 && tr_now_ns() >= iso->deadline_ns) ||
-        (atomic_load_explicit(&iso->interrupt_req, memory_order_relaxed) &&
-         atomic_exchange(&iso->interrupt_req, false))) {
+    if (atomic_load_explicit(&iso->interrupt_req, memory_order_relaxed) &&
+        atomic_exchange(&iso->interrupt_req, false)) {
+        iso->interrupted = true;
+        return 1;
+    }
+    if (iso->timeout_ns == 0) return 0;
+    /* QuickJS checks every few thousand operations, so a call that is short never reads the
+     * clock; a long one starts its clock at its first check (a few microseconds in). */
+    uint64_t now = iso->cpu_time ? tr_thread_cpu_ns() : tr_now_ns();
+    if (iso->deadline_ns == 0) {
+        iso->deadline_ns = now + iso->timeout_ns;
+        return 0;
+    }
+    if (now >= iso->deadline_ns) {
         iso->interrupted = true;
         return 1;
     }
@@ -524,6 +537,7 @@ int jsg_isolate_new(const jsg_options *opt, jsg_isolate **out, tr_error *err)
     iso->wasi.output = engine_output;
     iso->memory_limit = limit;
     iso->timeout_ns = opt->timeout_ns;
+    iso->cpu_time = opt->cpu_time;
 
     op_create op = {iso, stack, err, 0};
     int rc = run(iso, body_create, &op);

@@ -47,6 +47,7 @@ typedef uint32_t jsg_ref;
 typedef struct jsg_options {
     size_t memory_limit; /* bytes of linear memory the isolate may use; 0: 64 MiB */
     uint64_t timeout_ns; /* deadline of each top-level call; 0: none */
+    bool cpu_time;       /* timeout_ns counts the thread's CPU time, not wall-clock time */
     uint32_t stack_size; /* QuickJS stack limit; 0: the default above (larger is clamped) */
 } jsg_options;
 
@@ -63,7 +64,9 @@ void jsg_isolate_free(jsg_isolate *iso);
 /* True once the isolate has trapped; it can only be freed. */
 bool jsg_isolate_dead(const jsg_isolate *iso);
 
-/* Sets the deadline applied to each following top-level call (0: none). */
+/* Sets the deadline applied to each following top-level call (0: none). A call's clock starts
+ * at QuickJS's first interrupt check (every few thousand operations), so short calls never read
+ * it; time spent in host functions before that check is not counted. */
 void jsg_set_timeout(jsg_isolate *iso, uint64_t timeout_ns);
 
 /* Bytes of linear memory the isolate currently has. */

@@ -559,6 +559,43 @@ TEST(jsg_interrupt_at_deadline)
     jsg_isolate_free(iso);
 }
 
+static int host_sleep(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc, const jsg_ref *argv,
+                      jsg_ref *result, tr_error *err)
+{
+    (void)iso;
+    (void)user;
+    (void)this_;
+    (void)argc;
+    (void)argv;
+    (void)result;
+    (void)err;
+    struct timespec ts = {0, 300 * 1000000};
+    nanosleep(&ts, NULL);
+    return 0;
+}
+
+TEST(jsg_cpu_time_budget)
+{
+    jsg_options o = {.timeout_ns = 100 * 1000000ull, .cpu_time = true};
+    jsg_isolate *iso = NULL;
+    tr_error err;
+    CHECK_EQ(jsg_isolate_new(&o, &iso, &err), 0);
+    CHECK_EQ(jsg_define_function(iso, 0, "sleep", host_sleep, NULL, &err), 0);
+    /* sleeping is not CPU time: three 300 ms sleeps between busy bits pass a 100 ms budget */
+    static const char idle[] = "for (let k = 0; k < 3; k++) { for (let i = 0; i < 20000; i++) {} "
+                               "sleep(); } 'slept'";
+    eval_str(iso, idle, "slept");
+    /* spinning is */
+    CHECK_EQ(jsg_eval(iso, "for (;;) {}", 11, "spin.js", NULL, &err), TR_EINTERRUPTED);
+    jsg_isolate_free(iso);
+    /* with a wall-clock budget the same sleeps run out of time */
+    o.cpu_time = false;
+    CHECK_EQ(jsg_isolate_new(&o, &iso, &err), 0);
+    CHECK_EQ(jsg_define_function(iso, 0, "sleep", host_sleep, NULL, &err), 0);
+    CHECK_EQ(jsg_eval(iso, idle, sizeof idle - 1, "idle.js", NULL, &err), TR_EINTERRUPTED);
+    jsg_isolate_free(iso);
+}
+
 static void *interrupt_later(void *p)
 {
     struct timespec ts = {0, 50 * 1000000};
