@@ -84,6 +84,7 @@ struct http_server {
     char date[64];         /* "Date: ...\r\n" */
     size_t date_len;
     int64_t date_sec;
+    uint64_t date_next_ns; /* loop clock when the wall-clock second changes */
 };
 
 /* conn.c */
@@ -102,7 +103,7 @@ void http__conn_response_done(http_conn *c, int status, size_t body_len);
 /* Writes the status line, standard headers, res->headers and the body into conn->out. */
 void http__response_write(http_response *res, int status, const char *content_type,
                           const void *body, size_t len);
-/* Refreshes s->date when the second changed. */
+/* Refreshes s->date (and when to do so next); http__response_write calls it when due. */
 void http__date_update(http_server *s);
 
 #endif

@@ -2,7 +2,7 @@
  * connection's output buffer, which is written with one send() per batch of responses.
  *
  * DESIGN: nothing here allocates per response once the connection's buffers have grown to their
- * working size; the Date header is formatted once per second per worker. */
+ * working size; the Date header is formatted at most once per second per worker. */
 #include "http/http_internal.h"
 
 #include <assert.h>
@@ -53,7 +53,10 @@ const char *http_status_reason(int status)
 void http__date_update(http_server *s)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+    clock_gettime(CLOCK_REALTIME, &ts);
+    /* The loop's clock (monotonic, cached per iteration) says when the next second starts, so
+     * the check per response is one comparison and a worker that slept is never stale. */
+    s->date_next_ns = loop_now_ns(s->loop) + (1000000000ull - (uint64_t)ts.tv_nsec);
     if ((int64_t)ts.tv_sec == s->date_sec) return;
     s->date_sec = (int64_t)ts.tv_sec;
     struct tm tm;
@@ -85,6 +88,7 @@ void http__response_write(http_response *res, int status, const char *content_ty
     http_conn *c = res->conn;
     http_server *s = c->srv;
     if (!c->keep_alive || s->draining) c->closing = true;
+    if (loop_now_ns(s->loop) >= s->date_next_ns) http__date_update(s);
     bool no_body = status == 204 || status == 304 || status < 200;
     const char *reason = http_status_reason(status);
     size_t rl = strlen(reason), cl = content_type ? strlen(content_type) : 0;

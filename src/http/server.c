@@ -3,7 +3,7 @@
  *
  * DESIGN: each worker has its own SO_REUSEPORT listener, so the kernel spreads connections and
  * no lock is taken on accept. The access log is appended in memory per request and written with
- * one write() per loop iteration (tick hook); so is the Date header refreshed (once a second). */
+ * one write() per loop iteration (tick hook). */
 #include "http/http_internal.h"
 
 #include <errno.h>
@@ -16,7 +16,6 @@ static void on_tick(loop *l, void *ud)
 {
     (void)l;
     http_server *s = ud;
-    http__date_update(s);
     size_t off = 0;
     while (off < s->log.len) {
         ssize_t n = write(1, s->log.data + off, s->log.len - off);

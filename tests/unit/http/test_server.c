@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <stdatomic.h>
 #include <pthread.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -349,5 +350,26 @@ TEST(http_server_buffer_compaction_keeps_header_offsets)
     th_resp_free(&r);
     tr_buf_free(&b);
     th_conn_close(&c);
+    fixture_stop(&f);
+}
+
+TEST(http_server_date_is_current_after_idle)
+{
+    fixture f;
+    fixture_start(&f);
+    th_resp r;
+    CHECK_EQ(th_request(f.port, "GET /api/healthcheck HTTP/1.1\r\n\r\n", &r), 0);
+    th_resp_free(&r);
+    /* The worker sleeps; the next response must carry the time it is sent, not a cached one. */
+    sleep(2);
+    CHECK_EQ(th_request(f.port, "GET /api/healthcheck HTTP/1.1\r\n\r\n", &r), 0);
+    char v[64];
+    CHECK(th_resp_header(&r, "Date", v, sizeof v) != NULL);
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    CHECK(strptime(v, "%a, %d %b %Y %H:%M:%S GMT", &tm) != NULL);
+    long long sent = (long long)timegm(&tm), now = (long long)time(NULL);
+    CHECK(now - sent <= 1 && now - sent >= 0);
+    th_resp_free(&r);
     fixture_stop(&f);
 }
