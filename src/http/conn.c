@@ -315,11 +315,26 @@ static void dispatch(http_conn *c)
     req->version_minor = llhttp_get_http_minor(&c->parser);
     req->target.ptr = c->in.data + c->url_off;
     req->target.len = c->url_len;
-    const char *q = memchr(req->target.ptr, '?', req->target.len);
-    req->path.ptr = req->target.ptr;
-    req->path.len = q ? (size_t)(q - req->target.ptr) : req->target.len;
-    req->query.ptr = q ? q + 1 : req->target.ptr + req->target.len;
-    req->query.len = q ? req->target.len - req->path.len - 1 : 0;
+    const char *t = req->target.ptr, *end = t + req->target.len;
+    const char *q = memchr(t, '?', req->target.len);
+    const char *qend = q ? q : end;
+    req->path.ptr = t;
+    if (t < end && t[0] != '/') {
+        /* absolute-form (RFC 9112 3.2.2): route on the path after scheme://authority */
+        const char *sep = memmem(t, (size_t)(qend - t), "://", 3);
+        const char *slash = sep ? memchr(sep + 3, '/', (size_t)(qend - sep - 3)) : NULL;
+        if (slash)
+            req->path.ptr = slash;
+        else if (sep)
+            req->path.ptr = qend;
+    }
+    req->path.len = (size_t)(qend - req->path.ptr);
+    if (req->path.len == 0) {
+        req->path.ptr = "/";
+        req->path.len = 1;
+    }
+    req->query.ptr = q ? q + 1 : end;
+    req->query.len = q ? (size_t)(end - q - 1) : 0;
     for (uint32_t i = 0; i < c->nhdrs; i++) {
         const char *v = c->in.data + c->hdrs[i].value_off;
         size_t vl = c->hdrs[i].value_len;

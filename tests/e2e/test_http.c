@@ -160,8 +160,12 @@ TEST_TIMEOUT(e2e_http_not_found_and_method_not_allowed, 60)
     CHECK_STR_EQ(th_resp_header(&r, "Allow", v, sizeof v), "GET, HEAD");
     CHECK_STR_EQ(r.body, "{\"error\":\"method not allowed\"}");
     th_resp_free(&r);
-    /* The query string is not part of the path. */
+    /* The query string is not part of the path; absolute-form targets route on their path. */
     expect_status(s.port, "GET /api/healthcheck?verbose=1 HTTP/1.1\r\n\r\n", 200, "Ok");
+    expect_status(s.port, "GET http://example.com/api/healthcheck?x=1 HTTP/1.1\r\n\r\n", 200,
+                  "Ok");
+    expect_status(s.port, "GET http://example.com HTTP/1.1\r\n\r\n", 404, NULL);
+    expect_status(s.port, "OPTIONS * HTTP/1.1\r\n\r\n", 404, NULL);
     stop_ok(&s);
 }
 
