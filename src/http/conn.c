@@ -114,7 +114,7 @@ static int on_message_begin(llhttp_t *p)
     c->hdr_state = 0;
     c->expect_continue = false;
     c->te_unsupported = false;
-    c->has_cl = c->has_te = false;
+    c->has_cl = c->has_te = c->has_host = false;
     c->url_off = c->url_len = 0;
     c->nhdrs = 0;
     c->msg_start = c->parsed;
@@ -224,6 +224,9 @@ static int on_header_value_complete(llhttp_t *p)
         c->has_te = true;
     } else if (slice_ieq(name, h->name_len, "content-length")) {
         c->has_cl = true;
+    } else if (slice_ieq(name, h->name_len, "host")) {
+        if (c->has_host) return fail(c, 400, "more than one Host header");
+        c->has_host = true;
     } else if (slice_ieq(name, h->name_len, "expect")) {
         if (slice_ieq(v, vl, "100-continue")) c->expect_continue = true;
     }

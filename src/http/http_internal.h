@@ -40,7 +40,7 @@ struct http_conn {
     uint8_t hdr_state;  /* 1 in a field name, 2 in a value, else between headers */
     bool expect_continue;
     bool te_unsupported; /* Transfer-Encoding other than one "chunked" */
-    bool has_cl, has_te;
+    bool has_cl, has_te, has_host;
     uint32_t url_off, url_len;
     http_hdr_off *hdrs;
     uint32_t nhdrs, hdrs_cap;

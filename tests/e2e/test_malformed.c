@@ -132,6 +132,7 @@ TEST_TIMEOUT(e2e_malformed_requests_never_crash, 120)
         "X-A: b\n", "Content-Length: -1", "Content-Length: 1 2", "Content-Length: 0x10",
         "Content-Length: 99999999999999999999999", "Content-Length: ", "Content-Length: +5",
         "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked",
+        "Host: y",
     };
     for (size_t i = 0; i < TR_ARRAY_LEN(headers); i++) {
         char raw[512];
