@@ -117,10 +117,10 @@ jsg_ref jsg_global(jsg_isolate *iso);
 int jsg_ref_dup(jsg_isolate *iso, jsg_ref ref, jsg_ref *out);
 void jsg_ref_free(jsg_isolate *iso, jsg_ref ref);
 
-/* obj[key] (key is UTF-8 of key_len bytes). */
+/* obj[key] (key is UTF-8 of key_len bytes; obj 0: the global object). */
 int jsg_get(jsg_isolate *iso, jsg_ref obj, const char *key, size_t key_len, jsg_ref *out,
             tr_error *err);
-/* obj[key] = value (value is borrowed). */
+/* obj[key] = value (value is borrowed; 0: undefined; obj 0: the global object). */
 int jsg_set(jsg_isolate *iso, jsg_ref obj, const char *key, size_t key_len, jsg_ref value,
             tr_error *err);
 
