@@ -4,7 +4,7 @@
  * any other: WAL (readers never wait for the writer), synchronous=NORMAL (durable across a crash of
  * trail; the last transactions may be lost only on power loss, the usual WAL trade-off), a busy
  * timeout so that concurrent writers wait instead of failing, foreign keys enforced, extended
- * result codes, and the uuid functions registered. */
+ * result codes, and the uuid and vector (db/vec.c) functions registered. */
 #include "db/db_internal.h"
 
 #include <stdbool.h>
@@ -24,6 +24,7 @@ static int setup(sqlite3 *db, const char *path, tr_error *err)
     if (sqlite3_busy_timeout(db, DB_BUSY_TIMEOUT_MS) != SQLITE_OK)
         return db__sql_error(db, err, what);
     if (db__uuid_register(db) != SQLITE_OK) return db__sql_error(db, err, what);
+    if (db__vec_register(db) != SQLITE_OK) return db__sql_error(db, err, what);
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db, "PRAGMA journal_mode=WAL", -1, &st, NULL) != SQLITE_OK)
         return db__sql_error(db, err, what);

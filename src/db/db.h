@@ -3,7 +3,8 @@
  * DESIGN: every worker thread opens its own connection with db_open() (SQLite in WAL mode, so
  * readers on other connections never block behind a writer). Every connection gets the SQL
  * functions uuid_v7() (the built-in `_user` table's id default), uuid_text(blob) and
- * uuid_parse(text).
+ * uuid_parse(text), and the float32 vector functions vec_f32(v), vec_length(v),
+ * vec_distance_cosine(a, b) and vec_distance_l2(a, b) with sqlite-vec's semantics (db/vec.c).
  *
  * Start-up of `trail run`, in this order:
  *   db_datadir_init(dir)                            creates what is missing, incl. the config

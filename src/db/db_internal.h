@@ -13,6 +13,10 @@ struct db_conn {
 /* Registers uuid_v7(), uuid_text() and uuid_parse() on db. Returns a SQLite result code. */
 int db__uuid_register(sqlite3 *db);
 
+/* Registers vec_f32(), vec_length(), vec_distance_cosine() and vec_distance_l2() (db/vec.c) on
+ * db. Returns a SQLite result code. */
+int db__vec_register(sqlite3 *db);
+
 /* Records SQLite's current error message on db as TR_ESQL in err, prefixed by what was being
  * done ("open data/main.db"); returns TR_ESQL. */
 int db__sql_error(sqlite3 *db, tr_error *err, const char *what);
