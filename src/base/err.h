@@ -21,7 +21,8 @@
     X(TR_EINVAL, -1010, "invalid argument")                                                        \
     X(TR_ECONFLICT, -1011, "conflict")                                                             \
     X(TR_EIO, -1012, "I/O error")                                                                  \
-    X(TR_EENGINE, -1013, "engine mismatch")
+    X(TR_EENGINE, -1013, "engine mismatch")                                                        \
+    X(TR_ETIMEDOUT, -1014, "deadline passed")
 
 enum tr_err_code {
 #define TR_ERR_ENUM(name, value, desc) name = value,

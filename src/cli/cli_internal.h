@@ -18,6 +18,7 @@ extern const cli_command cli_commands[];
 int cli_eval(int argc, char **argv);
 int cli_run(int argc, char **argv);
 int cli_components(int argc, char **argv);
+int cli_jobs(int argc, char **argv);
 
 /* First-party components (cli/scaffold.c). */
 bool cli__first_party_installed(const char *name, const char *wasm_dir);

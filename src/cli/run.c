@@ -25,6 +25,7 @@
 #include "db/db.h"
 #include "guest/fs.h"
 #include "http/http.h"
+#include "jobs/jobs.h"
 #include "worker/worker.h"
 
 #define MAX_WORKERS 256
@@ -224,6 +225,52 @@ static int check_dir(const char *what, const char *dir)
     return 0;
 }
 
+/* ---- scheduled jobs: the scheduler thread hands each due run to one worker, in turn ---- */
+
+typedef struct job_launcher {
+    wk_worker **workers;
+    int nworkers;
+    int next; /* round-robin; touched only by the scheduler thread */
+    uint64_t deadline_ms;
+    job_sched *sched;
+} job_launcher;
+
+typedef struct job_msg {
+    job_launcher *jl;
+    comp_module *mod; /* ref held */
+    size_t job;
+    uint64_t token;
+} job_msg;
+
+static void on_job_done(void *ud, int rc, const tr_error *err)
+{
+    (void)rc;
+    (void)err;
+    job_msg *msg = ud;
+    job_sched_finished(msg->jl->sched, msg->token);
+    comp_module_unref(msg->mod);
+    tr_free(msg);
+}
+
+static void run_job_msg(loop *l, void *arg)
+{
+    (void)l;
+    job_msg *msg = arg;
+    job_run_here(msg->mod, msg->job, "schedule", msg->jl->deadline_ms, on_job_done, msg);
+}
+
+static void launch_job(void *ud, comp_module *m, size_t job, uint64_t token)
+{
+    job_launcher *jl = ud;
+    job_msg *msg = tr_calloc(1, sizeof *msg);
+    msg->jl = jl;
+    msg->mod = comp_module_ref(m);
+    msg->job = job;
+    msg->token = token;
+    wk_worker *w = jl->workers[jl->next++ % jl->nworkers];
+    wk_post(w, run_job_msg, msg);
+}
+
 /* Loads the components of DATA_DIR/wasm, registers their routes, and opens the guests'
  * filesystem. Errors are printed; returns -1 then. */
 static int load_components(const run_flags *f, const cfg *c, http_router *router,
@@ -278,6 +325,8 @@ int cli_run(int argc, char **argv)
     char *db_path = NULL;
     comp_set *comps = NULL;
     guest_fs *guestfs = NULL;
+    job_tz *tz = NULL;
+    job_launcher launcher = {0};
 
     if (db_datadir_init(f.data_dir, &err) < 0) {
         fprintf(stderr, "trail run: %s\n", err.msg);
@@ -318,6 +367,7 @@ int cli_run(int argc, char **argv)
         char *mig = tr_asprintf("%s/migrations", f.data_dir);
         rc = db_open(db_path, &db, &err);
         if (rc == 0) rc = db_migrate(db, mig, &err);
+        if (rc == 0) rc = job_store_init(db, &err);
         tr_free(mig);
         db_close(db);
         if (rc < 0) {
@@ -336,6 +386,10 @@ int cli_run(int argc, char **argv)
         goto out;
     }
     if (load_components(&f, &c, router, &comps, &guestfs) < 0) goto out;
+    if (job_tz_load(c.jobs.time_zone, &tz, &err) < 0) {
+        fprintf(stderr, "trail run: jobs.time_zone: %s\n", err.msg);
+        goto out;
+    }
 
     for (int i = 0; i < threads; i++) {
         wk_params p = {
@@ -370,6 +424,13 @@ int cli_run(int argc, char **argv)
     }
 
     bool v6 = strchr(host, ':') != NULL;
+    launcher = (job_launcher){workers, nworkers, 0, c.jobs.deadline_ms, NULL};
+    if (job_sched_start(tz, launch_job, &launcher, &launcher.sched, &err) < 0) {
+        fprintf(stderr, "trail run: %s\n", err.msg);
+        goto stop;
+    }
+    job_sched_set(launcher.sched, comps);
+
     printf("trail: listening on http://%s%s%s:%d, data directory %s\n", v6 ? "[" : "",
            host[0] ? host : "0.0.0.0", v6 ? "]" : "", port, f.data_dir);
     fflush(stdout);
@@ -382,6 +443,8 @@ int cli_run(int argc, char **argv)
     status = 0;
 stop:
     for (int i = 0; i < nworkers; i++) wk_shutdown(workers[i]);
+    /* No job is handed to a worker once they start draining. */
+    job_sched_stop(launcher.sched);
     for (int i = 0; i < nworkers; i++) {
         int jrc = wk_join(workers[i]);
         if (jrc < 0) {
@@ -395,8 +458,10 @@ out:
     http_static_free(statics);
     http_router_free(router);
     comp_set_free(comps);
+    job_sched_free(launcher.sched); /* after the workers: their last runs report to it */
     guest_fs_close(guestfs);
     tr_free(db_path);
+    job_tz_free(tz);
     cfg_deinit(&c);
     fflush(stdout);
     return status;

@@ -78,7 +78,16 @@ void comp_instance_free(comp_instance *ci);
 void comp_instance_dispatch(comp_instance *ci, size_t route, const http_request *req,
                             http_response *res);
 
-/* Requests waiting for their handler's promise. */
+/* A job run ended: rc is 0 or the failure (TR_EJS with message and stack in err, TR_EINTERRUPTED,
+ * TR_ENOMEM, TR_ETRAP, TR_ETIMEDOUT past the deadline, or TR_EINVAL for an unknown job). */
+typedef void (*comp_job_done_fn)(void *ud, int rc, const tr_error *err);
+
+/* Runs job `job` (its index in m->jobs) by calling the component's runJob(name); done is called
+ * exactly once, possibly before this returns. deadline_ms bounds the run. */
+void comp_instance_run_job(comp_instance *ci, size_t job, uint64_t deadline_ms,
+                           comp_job_done_fn done, void *ud);
+
+/* Requests and job runs waiting for their promise. */
 size_t comp_instance_parked(const comp_instance *ci);
 
 /* The isolate serving requests (for tests and stats); NULL between a trap and the next request. */
@@ -107,5 +116,10 @@ typedef struct comp_worker comp_worker;
 int comp_worker_new(comp_set *s, guest_env *env, comp_worker **out, tr_error *err);
 void comp_worker_free(comp_worker *w); /* NULL is a no-op */
 comp_instance *comp_worker_instance(comp_worker *w, size_t module);
+/* The instance of module m in w, or NULL when w's set does not hold m (any more). */
+comp_instance *comp_worker_find(comp_worker *w, const comp_module *m);
+/* The calling worker thread's instances (set by comp_worker_new()); NULL if none. */
+comp_worker *comp_worker_current(void);
+guest_env *comp_worker_env(comp_worker *w);
 
 #endif

@@ -6,13 +6,17 @@
 #include <stdio.h>
 #include <string.h>
 
+/* A request or a job run waiting for its promise. */
 typedef struct parked {
     loop_timer deadline; /* first: the loop hands us &deadline */
     struct parked *prev, *next;
     comp_instance *ci;
-    http_response *res;
+    http_response *res; /* a request: res and req; a job run: done and ud */
     const http_request *req;
-    size_t route;
+    comp_job_done_fn done;
+    void *ud;
+    size_t job;
+    uint64_t deadline_ms;
     jsg_ref promise;
 } parked;
 
@@ -23,6 +27,7 @@ struct comp_instance {
     guest *g;
     jsg_ref def;      /* the default export */
     jsg_ref dispatch; /* def.dispatch */
+    jsg_ref run_job;  /* def.runJob */
     parked *parked;   /* doubly linked list of waiting requests */
     size_t nparked;
     bool checking;    /* inside check_parked(): no re-entry */
@@ -44,6 +49,7 @@ static int create_isolate(comp_instance *ci, tr_error *err)
     if (rc == 0) rc = jsg_get(ci->iso, ci->def, "dispatch", 8, &ci->dispatch, err);
     if (rc == 0 && jsg_ref_kind(ci->iso, ci->dispatch) != JSG_K_FUNCTION)
         rc = tr_error_set(err, TR_EINVAL, "the component's default export has no dispatch()");
+    if (rc == 0) rc = jsg_get(ci->iso, ci->def, "runJob", 6, &ci->run_job, err);
     if (ns && ci->iso && !jsg_isolate_dead(ci->iso)) jsg_ref_free(ci->iso, ns);
     if (rc < 0) drop_isolate(ci);
     return rc;
@@ -77,12 +83,20 @@ static void unpark(comp_instance *ci, parked *p)
     tr_free(p);
 }
 
-/* Answers every parked request with status/message and forgets them. */
+/* Answers every parked request with status/message, ends every parked job run as failed, and
+ * forgets them. */
 static void fail_parked(comp_instance *ci, int status, const char *msg)
 {
     while (ci->parked) {
-        http_response_send_error(ci->parked->res, status, msg);
-        unpark(ci, ci->parked);
+        parked *p = ci->parked;
+        if (p->res) {
+            http_response_send_error(p->res, status, msg);
+        } else {
+            tr_error e;
+            tr_error_set(&e, TR_EIO, "%s", msg);
+            p->done(p->ud, TR_EIO, &e);
+        }
+        unpark(ci, p);
     }
 }
 
@@ -91,9 +105,10 @@ static void drop_isolate(comp_instance *ci)
     if (ci->iso == NULL) return;
     if (!jsg_isolate_dead(ci->iso)) {
         if (ci->dispatch) jsg_ref_free(ci->iso, ci->dispatch);
+        if (ci->run_job) jsg_ref_free(ci->iso, ci->run_job);
         if (ci->def) jsg_ref_free(ci->iso, ci->def);
     }
-    ci->dispatch = ci->def = 0;
+    ci->dispatch = ci->def = ci->run_job = 0;
     guest_free(ci->g);
     ci->g = NULL;
     jsg_isolate_free(ci->iso);
@@ -259,25 +274,39 @@ static void respond(comp_instance *ci, const http_request *req, http_response *r
     http_response_send(res, (int)status->u.num, content_type, data, len);
 }
 
-/* Answers a settled promise; returns false while it is pending. */
-static bool settle(comp_instance *ci, const http_request *req, http_response *res, jsg_ref promise)
+/* After a job run's call failed: an isolate that can no longer be trusted is replaced. */
+static void job_failed(comp_instance *ci, comp_job_done_fn done, void *ud, int rc,
+                       const tr_error *err)
+{
+    done(ud, rc, err);
+    if (rc == TR_ETRAP || rc == TR_ENOMEM) {
+        fail_parked(ci, 500, "the isolate was reset after a job run crashed it");
+        drop_isolate(ci);
+    }
+}
+
+/* Completes a settled promise for a request (res) or a job run (done); returns false while it
+ * is pending. */
+static bool settle(comp_instance *ci, const http_request *req, http_response *res,
+                   comp_job_done_fn done, void *ud, jsg_ref promise)
 {
     jsg_promise_state state;
     jsg_ref result = 0;
     tr_error err = {0};
     int rc = jsg_promise_state_get(ci->iso, promise, &state, &result, &err);
-    if (rc < 0) {
-        fail(ci, req, res, rc, &err);
-        return true;
-    }
-    if (state == JSG_PENDING) return false;
-    if (state == JSG_FULFILLED) {
-        respond(ci, req, res, result);
+    if (rc == 0 && state == JSG_PENDING) return false;
+    if (rc == 0 && state == JSG_REJECTED) rc = jsg_error_from(ci->iso, result, &err);
+    if (res != NULL) {
+        if (rc < 0)
+            fail(ci, req, res, rc, &err);
+        else
+            respond(ci, req, res, result);
+    } else if (rc < 0) {
+        job_failed(ci, done, ud, rc, &err);
     } else {
-        rc = jsg_error_from(ci->iso, result, &err);
-        fail(ci, req, res, rc, &err);
+        done(ud, 0, NULL);
     }
-    if (result && ci->iso) jsg_ref_free(ci->iso, result);
+    if (result && ci->iso && !jsg_isolate_dead(ci->iso)) jsg_ref_free(ci->iso, result);
     return true;
 }
 
@@ -288,7 +317,7 @@ static void check_parked(comp_instance *ci)
     ci->checking = true;
     for (parked *p = ci->parked; p != NULL && ci->iso != NULL;) {
         parked *next = p->next;
-        if (settle(ci, p->req, p->res, p->promise)) {
+        if (settle(ci, p->req, p->res, p->done, p->ud, p->promise)) {
             if (ci->iso == NULL) break; /* the isolate failed: fail() answered the rest */
             unpark(ci, p);
         }
@@ -324,6 +353,14 @@ static void on_deadline(loop *l, loop_timer *t)
     parked *p = (parked *)t;
     comp_instance *ci = p->ci;
     char msg[160];
+    if (p->res == NULL) {
+        tr_error e;
+        tr_error_set(&e, TR_ETIMEDOUT, "the job did not finish within %llu ms (jobs.deadline_ms)",
+                     (unsigned long long)p->deadline_ms);
+        p->done(p->ud, TR_ETIMEDOUT, &e);
+        unpark(ci, p);
+        return;
+    }
     snprintf(msg, sizeof msg, "the handler did not respond within %llu ms (runtime.deadline_ms)",
              (unsigned long long)ci->mod->limits.deadline_ms);
     tr_log_error(GUEST_LOG_PREFIX "%s %.*s %.*s: %s", ci->mod->name, (int)p->req->method.len,
@@ -396,6 +433,22 @@ static int build_request(comp_instance *ci, const http_request *req, jsg_ref *ou
     return jsg_from_val(ci->iso, &v, out, err);
 }
 
+/* Parks promise (owned) with a deadline. */
+static parked *park(comp_instance *ci, jsg_ref promise, uint64_t deadline_ms)
+{
+    parked *p = tr_calloc(1, sizeof *p);
+    p->ci = ci;
+    p->promise = promise;
+    p->deadline_ms = deadline_ms;
+    p->next = ci->parked;
+    if (ci->parked) ci->parked->prev = p;
+    ci->parked = p;
+    ci->nparked++;
+    loop_timer_init(&p->deadline, on_deadline);
+    loop_timer_start(ci->env->loop, &p->deadline, deadline_ms);
+    return p;
+}
+
 void comp_instance_dispatch(comp_instance *ci, size_t route, const http_request *req,
                             http_response *res)
 {
@@ -421,19 +474,10 @@ void comp_instance_dispatch(comp_instance *ci, size_t route, const http_request 
         return;
     }
     if (jsg_ref_kind(ci->iso, result) == JSG_K_PROMISE) {
-        if (!settle(ci, req, res, result)) {
-            parked *p = tr_calloc(1, sizeof *p);
-            p->ci = ci;
+        if (!settle(ci, req, res, NULL, NULL, result)) {
+            parked *p = park(ci, result, ci->mod->limits.deadline_ms);
             p->res = res;
             p->req = req;
-            p->route = route;
-            p->promise = result;
-            p->next = ci->parked;
-            if (ci->parked) ci->parked->prev = p;
-            ci->parked = p;
-            ci->nparked++;
-            loop_timer_init(&p->deadline, on_deadline);
-            loop_timer_start(ci->env->loop, &p->deadline, ci->mod->limits.deadline_ms);
             http_response_on_cancel(res, on_cancel, p);
             return;
         }
@@ -442,5 +486,45 @@ void comp_instance_dispatch(comp_instance *ci, size_t route, const http_request 
     }
     if (ci->iso) jsg_ref_free(ci->iso, result);
     /* This request's code may have settled promises other requests wait for. */
+    if (ci->nparked) check_parked(ci);
+}
+
+void comp_instance_run_job(comp_instance *ci, size_t job, uint64_t deadline_ms,
+                           comp_job_done_fn done, void *ud)
+{
+    tr_error err = {0};
+    if (job >= ci->mod->njobs) {
+        tr_error_set(&err, TR_EINVAL, "no job %zu", job);
+        done(ud, TR_EINVAL, &err);
+        return;
+    }
+    if (ci->iso == NULL && create_isolate(ci, &err) < 0) {
+        done(ud, err.code ? err.code : TR_EINVAL, &err);
+        return;
+    }
+    const char *name = ci->mod->jobs[job].name;
+    jsg_val namev = jsg_string(name, strlen(name));
+    jsg_ref arg = 0, result = 0;
+    int rc = jsg_from_val(ci->iso, &namev, &arg, &err);
+    if (rc == 0) rc = jsg_call(ci->iso, ci->run_job, ci->def, 1, &arg, &result, &err);
+    if (arg && !jsg_isolate_dead(ci->iso)) jsg_ref_free(ci->iso, arg);
+    if (rc == 0) rc = jsg_run_jobs(ci->iso, &err);
+    if (rc < 0) {
+        if (result && !jsg_isolate_dead(ci->iso)) jsg_ref_free(ci->iso, result);
+        job_failed(ci, done, ud, rc, &err);
+        return;
+    }
+    if (jsg_ref_kind(ci->iso, result) == JSG_K_PROMISE) {
+        if (!settle(ci, NULL, NULL, done, ud, result)) {
+            parked *p = park(ci, result, deadline_ms);
+            p->done = done;
+            p->ud = ud;
+            p->job = job;
+            return;
+        }
+    } else {
+        done(ud, 0, NULL);
+    }
+    if (ci->iso) jsg_ref_free(ci->iso, result);
     if (ci->nparked) check_parked(ci);
 }

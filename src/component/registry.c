@@ -21,6 +21,7 @@ struct comp_set {
 
 struct comp_worker {
     comp_set *set;
+    guest_env *env;
     comp_instance **insts;
 };
 
@@ -158,6 +159,7 @@ int comp_worker_new(comp_set *s, guest_env *env, comp_worker **out, tr_error *er
 {
     comp_worker *w = tr_calloc(1, sizeof *w);
     w->set = s;
+    w->env = env;
     w->insts = tr_calloc(s->nmods ? s->nmods : 1, sizeof *w->insts);
     for (size_t i = 0; i < s->nmods; i++) {
         tr_error ierr = {0};
@@ -185,4 +187,21 @@ void comp_worker_free(comp_worker *w)
 comp_instance *comp_worker_instance(comp_worker *w, size_t module)
 {
     return w->insts[module];
+}
+
+comp_instance *comp_worker_find(comp_worker *w, const comp_module *m)
+{
+    for (size_t i = 0; i < w->set->nmods; i++)
+        if (w->set->mods[i] == m) return w->insts[i];
+    return NULL;
+}
+
+comp_worker *comp_worker_current(void)
+{
+    return tls_worker;
+}
+
+guest_env *comp_worker_env(comp_worker *w)
+{
+    return w->env;
 }

@@ -87,6 +87,7 @@ static const cfg__schema runtime_schema = {"runtime", runtime_fields, TR_ARRAY_L
 
 static const cfg__field jobs_fields[] = {
     STR_FIELD(cfg_jobs, time_zone, check_time_zone),
+    INT_FIELD(CFG__UINT32, cfg_jobs, deadline_ms, 1, DAY_MS),
 };
 static const cfg__schema jobs_schema = {"jobs", jobs_fields, TR_ARRAY_LEN(jobs_fields)};
 
@@ -137,7 +138,7 @@ void cfg_init_defaults(cfg *c)
                 .deadline_ms = 30000,
                 .cpu_budget_ms = 10000,
             },
-        .jobs = {.time_zone = tr_strdup("UTC")},
+        .jobs = {.time_zone = tr_strdup("UTC"), .deadline_ms = 600000},
         .fetch = {.allowed_hosts = NULL, .allowed_hosts_len = 0},
     };
 }
@@ -190,6 +191,8 @@ static const char default_text[] =
     "jobs {\n"
     "  # Time zone in which cron schedules are read (IANA name).\n"
     "  time_zone: \"UTC\"\n"
+    "  # Wall-clock time one job run may take before it is recorded as failed.\n"
+    "  deadline_ms: 600000\n"
     "}\n"
     "\n"
     "fetch {\n"

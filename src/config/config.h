@@ -42,7 +42,8 @@ typedef struct cfg_runtime {
 
 /* `jobs { ... }`: the cron scheduler. */
 typedef struct cfg_jobs {
-    char *time_zone; /* IANA name for cron schedules, "UTC" (owned) */
+    char *time_zone;      /* IANA name for cron schedules, "UTC" (owned) */
+    uint32_t deadline_ms; /* wall-clock per job run, 600000 */
 } cfg_jobs;
 
 /* `fetch { ... }`: outgoing HTTP from guests. */

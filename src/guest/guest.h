@@ -31,6 +31,7 @@ typedef struct guest_sql guest_sql;
 
 typedef struct guest_env {
     loop *loop;              /* the worker's loop, for timers; NULL: timers are refused */
+    struct db_conn *db;      /* the worker's connection (borrowed); NULL: none */
     guest_sql *sql;          /* the worker's connection; NULL: query/execute reject */
     const guest_fs *fs;      /* NULL: filesystem access is not enabled */
     size_t fs_max_read;      /* largest file fsReadFile returns */
