@@ -58,25 +58,8 @@ run_wrk() {
 # ---- nginx: one worker, access log off, fixed response ----
 nport=$(free_port)
 mkdir -p "$tmp/nginx/logs"
-cat >"$tmp/nginx/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $tmp/nginx/nginx.pid;
-error_log $tmp/nginx/logs/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $tmp/nginx/body;
-    proxy_temp_path $tmp/nginx/proxy;
-    fastcgi_temp_path $tmp/nginx/fastcgi;
-    uwsgi_temp_path $tmp/nginx/uwsgi;
-    scgi_temp_path $tmp/nginx/scgi;
-    server {
-        listen 127.0.0.1:$nport;
-        location / { return 200 "Ok"; }
-    }
-}
-CONF
+sed -e "s|@DIR@|$tmp/nginx|g" -e "s|@PORT@|$nport|g" "$(dirname "$0")/nginx.conf.in" \
+    >"$tmp/nginx/nginx.conf"
 taskset -c 0 nginx -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" -e "$tmp/nginx/logs/error.log" &
 nmaster=$!
 pids+=("$nmaster")

@@ -1,0 +1,494 @@
+#!/usr/bin/env python3
+"""bench/run.py TRAIL DEPOT REFDB: the benchmark table (run it through bench/run.sh or `make bench`).
+
+Each server is started alone, pinned to CPU 0 (taskset); wrk (one thread) is pinned to CPU 1 and
+drives every endpoint at each connection count. Per run: requests/s, p50 and p99 latency (wrk
+--latency), peak RSS (VmHWM, reset through /proc/PID/clear_refs before the run) and the server's
+CPU time per request (user+sys of the whole process from /proc/PID/stat over the run, divided by
+the requests wrk completed). One wrk thread saturates near what nginx can serve here, so CPU per
+request is the figure that separates fast servers; requests/s separates slow ones.
+
+Servers: trail (one worker) serving bench/app's component, plus its native /api/healthcheck;
+nginx returning a fixed body (bench/http/nginx.conf.in); Node.js (node:http + better-sqlite3),
+Bun (Bun.serve + bun:sqlite) and Deno (Deno.serve + node:sqlite) running bench/ref/*.mjs, each
+when installed. Then the CPU-bound endpoint on trail with 1 and with 2 workers (both on CPUs 0-1).
+
+Never pass/fail: a server that fails to start or answers wrongly is reported and skipped.
+
+Environment: QUICK=1 (1 s runs), BENCH_SECONDS (default 5), BENCH_CONNECTIONS
+(default "1,16,64"), BENCH_SERVERS (subset of "trail,nginx,node,bun,deno"), BENCH_ENDPOINTS
+(subset of "hello,greet,json,stats,todo,cpu"), BENCH_OUT (results directory, default bench/results).
+"""
+import datetime
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCH = os.path.join(ROOT, "bench")
+QUICK = os.environ.get("QUICK", "") not in ("", "0")
+SECS = int(os.environ.get("BENCH_SECONDS", "1" if QUICK else "5"))  # wrk takes whole seconds
+WARM = 1
+CONNS = [int(c) for c in os.environ.get("BENCH_CONNECTIONS", "1,16,64").split(",")]
+SERVER_CPU, CLIENT_CPU = "0", "1"
+TCK = os.sysconf("SC_CLK_TCK")
+
+# (key, method, path, a substring the body must contain)
+ENDPOINTS = [
+    ("hello", "GET", "/hello", "Hello from WASM!"),
+    ("greet", "GET", "/greet/Alice", "Hello, Alice!"),
+    ("json", "POST", "/json", '"received":{"message":"test"}'),
+    ("stats", "GET", "/stats/todos", '"total":10000,"done":3333,"pending":6667'),
+    ("todo", "GET", "/todos/4242", '"text":"todo number 4242"'),
+    ("cpu", "GET", "/cpu", '"result":'),
+]
+HEALTH = ("health", "GET", "/api/healthcheck", "Ok")  # trail native, and nginx's fixed body
+POST_BODY = '{"message":"test"}'
+TITLES = {
+    "hello": "GET /hello",
+    "greet": "GET /greet/:name",
+    "json": "POST /json",
+    "stats": "GET /stats/todos (aggregate over 10,000 rows)",
+    "todo": "GET /todos/:id (point lookup)",
+    "cpu": "GET /cpu (CPU-bound, 20,000 xorshift rounds)",
+}
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def fetch(port, method, path):
+    data = POST_BODY.encode() if method == "POST" else None
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method)
+    if data:
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.status, r.read().decode(errors="replace")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode(errors="replace")
+
+
+def cpu_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+
+
+def status_kib(pid, key):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def reset_peak_rss(pid):
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def ms(text):
+    m = re.match(r"([\d.]+)(us|ms|s)$", text)
+    v = float(m.group(1))
+    return {"us": v / 1000, "ms": v, "s": v * 1000}[m.group(2)]
+
+
+class Server:
+    """A server process; `pid` is the process whose CPU and memory are measured."""
+
+    def __init__(self, name, argv, env=None, cwd=None, cpus=SERVER_CPU, measured_child=False):
+        self.name = name
+        self.port = free_port()
+        self.out = tempfile.TemporaryFile()
+        full_env = dict(os.environ)
+        full_env.update(env or {})
+        full_env["PORT"] = str(self.port)
+        argv = [a.replace("@PORT@", str(self.port)) for a in argv]
+        self.t0 = time.monotonic()
+        self.proc = subprocess.Popen(["taskset", "-c", cpus] + argv, env=full_env, cwd=cwd,
+                                     stdout=self.out, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        self.pid = self.proc.pid
+        self.measured_child = measured_child
+        self.ready_ms = None
+
+    def wait_ready(self, path, timeout=20.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                break
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    pass
+                st, _ = fetch(self.port, "GET", path)
+                if st < 500:
+                    self.ready_ms = (time.monotonic() - self.t0) * 1000
+                    if self.measured_child:  # nginx: measure the worker, not the master
+                        kids = open(f"/proc/{self.pid}/task/{self.pid}/children").read().split()
+                        self.pid = int(kids[0])
+                    return True
+            except OSError:
+                pass
+            time.sleep(0.01)
+        return False
+
+    def output(self):
+        self.out.seek(0)
+        return self.out.read().decode(errors="replace")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(timeout=10)
+            except (subprocess.TimeoutExpired, ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+
+def wrk(port, method, path, conns, secs, lua, cpus=CLIENT_CPU):
+    argv = ["taskset", "-c", cpus, "wrk", "-t1", f"-c{conns}", f"-d{secs}s", "--latency",
+            "--timeout", "10s"]
+    if method == "POST":
+        argv += ["-s", lua]
+    argv.append(f"http://127.0.0.1:{port}{path}")
+    return subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+
+
+def measure(srv, ep, conns, lua, secs=SECS, cpus=CLIENT_CPU):
+    _, method, path, _ = ep
+    wrk(srv.port, method, path, conns, WARM, lua, cpus)
+    reset_peak_rss(srv.pid)
+    c0 = cpu_ticks(srv.pid)
+    out = wrk(srv.port, method, path, conns, secs, lua, cpus)
+    c1 = cpu_ticks(srv.pid)
+    rss = status_kib(srv.pid, "VmHWM")
+    reqs = int(re.search(r"(\d+) requests in", out).group(1))
+    r = {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "requests": reqs,
+        "p50_ms": ms(re.search(r"\s50%\s+(\S+)", out).group(1)),
+        "p99_ms": ms(re.search(r"\s99%\s+(\S+)", out).group(1)),
+        "rss_mib": rss / 1024,
+        "cpu_us": (c1 - c0) / TCK * 1e6 / reqs if reqs else float("nan"),
+        "errors": 0,
+    }
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if m:
+        r["errors"] += int(m.group(1))
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if m:
+        r["errors"] += sum(int(x) for x in m.groups())
+    return r
+
+
+def check(srv, ep):
+    key, method, path, want = ep
+    try:
+        st, body = fetch(srv.port, method, path)
+    except OSError as e:
+        st, body = 0, str(e)
+    if st != 200 or want not in body:
+        log(f"bench: {srv.name} {method} {path} answered {st} {body[:200]!r}; skipped")
+        return False
+    return True
+
+
+def run_server(srv, eps, ready_path, lua, results):
+    if not srv.wait_ready(ready_path):
+        log(f"bench: {srv.name} did not start:\n{srv.output()[-2000:]}")
+        srv.stop()
+        return
+    log(f"bench: {srv.name} ready in {srv.ready_ms:.0f} ms (pid {srv.pid}), "
+        f"RSS {status_kib(srv.pid, 'VmRSS') / 1024:.1f} MiB")
+    results["servers"][srv.name] = {"ready_ms": srv.ready_ms,
+                                    "idle_rss_mib": status_kib(srv.pid, "VmRSS") / 1024}
+    try:
+        for ep in eps:
+            if not check(srv, ep):
+                continue
+            for c in CONNS:
+                r = measure(srv, ep, c, lua)
+                r.update(server=srv.name, endpoint=ep[0], conns=c)
+                results["runs"].append(r)
+                log(f"  {srv.name:<6} {ep[0]:<7} c={c:<3} {r['rps']:>10.0f} req/s"
+                    f"  p50 {r['p50_ms']:.3f} ms  p99 {r['p99_ms']:.3f} ms  {r['rss_mib']:.1f} MiB"
+                    f"  {r['cpu_us']:.2f} us/req" + (f"  {r['errors']} errors" if r["errors"] else ""))
+    finally:
+        srv.stop()
+
+
+def tool_version(argv):
+    try:
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=20)
+        return (p.stdout or p.stderr).strip().splitlines()[0]
+    except (OSError, IndexError, subprocess.TimeoutExpired):
+        return "?"
+
+
+def fmt_ratio(a, b):
+    return f"{a / b:.2f}x" if a and b else "-"
+
+
+def render(results):
+    """The table as Markdown: one block per endpoint, rows by connections then server."""
+    runs = results["runs"]
+    get = {(r["server"], r["endpoint"], r["conns"]): r for r in runs}
+    order = ["trail", "trail native", "nginx", "node", "bun", "deno"]
+    L = []
+    env = results["env"]
+    L.append(f"# trail benchmark, {env['date']}")
+    L.append("")
+    L.append(f"- machine: {env['cpu']}, {env['ncpu']} CPUs; load average before {env['load_before']},"
+             f" after {env['load_after']}")
+    L.append(f"- trail {env['trail_rev']}; {env['versions']}")
+    L.append(f"- wrk -t1, {env['seconds']:g} s per run after {env['warm']:g} s warm-up; "
+             f"server on CPU {SERVER_CPU}, wrk on CPU {CLIENT_CPU}; trail with one worker")
+    L.append("- CPU us/req: server user+sys over the run / requests. RSS: peak during the run."
+             " Ratios: trail / that server (req/s: >1 means trail serves more; CPU: <1 means"
+             " trail spends less per request).")
+    L.append("- `trail native` is trail's built-in `GET /api/healthcheck`; `nginx` returns a fixed"
+             " body. Both are shown under GET /hello as the limits for a WASM endpoint.")
+    L.append("")
+    for key, _, path, _ in ENDPOINTS:
+        if not any(r["endpoint"] == key for r in runs):
+            continue
+        L.append(f"## {TITLES[key]}")
+        L.append("")
+        L.append("| conns | server | req/s | p50 ms | p99 ms | peak RSS MiB | CPU us/req |"
+                 " trail/this req/s | trail/this CPU |")
+        L.append("|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+        for c in CONNS:
+            t = get.get(("trail", key, c))
+            for name in order:
+                if key == "hello" and name in ("trail native", "nginx"):
+                    r = get.get((name, "health", c))
+                elif name in ("trail native", "nginx"):
+                    continue
+                else:
+                    r = get.get((name, key, c))
+                if not r:
+                    continue
+                rr = fmt_ratio(t["rps"], r["rps"]) if t and r is not t else ""
+                rc = fmt_ratio(t["cpu_us"], r["cpu_us"]) if t and r is not t else ""
+                err = f" ({r['errors']} errors)" if r["errors"] else ""
+                L.append(f"| {c} | {name} | {r['rps']:.0f}{err} | {r['p50_ms']:.3f} | "
+                         f"{r['p99_ms']:.3f} | {r['rss_mib']:.1f} | {r['cpu_us']:.2f} | {rr} | {rc} |")
+        L.append("")
+
+    # Medians over connection counts, and the targets of the performance issue (not pass/fail).
+    def med(server, ep, field):
+        v = [get[(server, ep, c)][field] for c in CONNS if (server, ep, c) in get]
+        return statistics.median(v) if v else None
+
+    L.append("## Summary (median over connection counts)")
+    L.append("")
+    refs = [s for s in ("node", "bun", "deno") if any(r["server"] == s for r in runs)]
+    head = "| endpoint | trail req/s | trail CPU us/req |"
+    for s in refs:
+        head += f" {s} CPU us/req | trail/{s} req/s | trail/{s} CPU |"
+    L.append(head)
+    L.append("|---" * (3 + 3 * len(refs)) + "|")
+    for key, _, _, _ in ENDPOINTS:
+        tr, tc = med("trail", key, "rps"), med("trail", key, "cpu_us")
+        if tr is None:
+            continue
+        row = f"| {key} | {tr:.0f} | {tc:.2f} |"
+        for s in refs:
+            sr, sc = med(s, key, "rps"), med(s, key, "cpu_us")
+            row += (f" {sc:.2f} | {fmt_ratio(tr, sr)} | {fmt_ratio(tc, sc)} |" if sr else " - | - | - |")
+        L.append(row)
+    for s, label in (("trail native", "trail native /api/healthcheck"), ("nginx", "nginx fixed body")):
+        c = med(s, "health", "cpu_us")
+        if c is not None:
+            L.append(f"| {label} | {med(s, 'health', 'rps'):.0f} | {c:.2f} |" + " |" * (3 * len(refs)))
+    L.append("")
+    hc, nc, wc = med("trail", "hello", "cpu_us"), med("trail native", "health", "cpu_us"), None
+    if hc and nc:
+        L.append(f"- GET /hello (WASM) vs native /api/healthcheck, CPU per request: "
+                 f"{hc:.2f} / {nc:.2f} us = {hc / nc:.2f}x (target <= 1.25x)")
+    ng = med("nginx", "health", "cpu_us")
+    if hc and ng:
+        L.append(f"- GET /hello (WASM) vs nginx fixed body, CPU per request: {hc / ng:.2f}x")
+    p99 = get.get(("trail", "hello", 64))
+    if p99:
+        L.append(f"- GET /hello p99 at 64 connections: {p99['p99_ms']:.3f} ms (target < 2 ms)")
+    sv = results["servers"]
+    if "trail" in sv:
+        L.append(f"- trail: first WASM response {sv['trail']['ready_ms']:.0f} ms after start"
+                 f" (target 150 ms); idle RSS with one worker {sv['trail']['idle_rss_mib']:.1f} MiB")
+    sc = results.get("scaling")
+    if sc:
+        L.append("")
+        L.append("## CPU-bound endpoint, 1 and 2 workers")
+        L.append("")
+        L.append(f"trail on CPUs 0-1 (`--runtime-threads N`), wrk on CPU 1 (its share at ~1 ms per"
+                 f" request is small), GET /cpu, {sc['conns']} connections.")
+        L.append("")
+        L.append("| workers | req/s | p50 ms | p99 ms | peak RSS MiB | idle RSS MiB | CPU us/req |")
+        L.append("|---:|---:|---:|---:|---:|---:|---:|")
+        for w in ("1", "2"):
+            r = sc.get(w)
+            if r:
+                L.append(f"| {w} | {r['rps']:.0f} | {r['p50_ms']:.3f} | {r['p99_ms']:.3f} | "
+                         f"{r['rss_mib']:.1f} | {r['idle_rss_mib']:.1f} | {r['cpu_us']:.2f} |")
+        if sc.get("1") and sc.get("2"):
+            L.append("")
+            L.append(f"Throughput with 2 workers / 1 worker: {sc['2']['rps'] / sc['1']['rps']:.2f}x."
+                     f" Idle RSS added by the second worker (its isolate, stack, SQLite"
+                     f" connection): {sc['2']['idle_rss_mib'] - sc['1']['idle_rss_mib']:.1f} MiB.")
+    L.append("")
+    return "\n".join(L)
+
+
+def main():
+    trail, depot, refdb = (os.path.abspath(a) for a in sys.argv[1:4])
+    servers = os.environ.get("BENCH_SERVERS", "trail,nginx,node,bun,deno").split(",")
+    keys = os.environ.get("BENCH_ENDPOINTS", ",".join(e[0] for e in ENDPOINTS)).split(",")
+    eps = [e for e in ENDPOINTS if e[0] in keys]
+    work = tempfile.mkdtemp(prefix="trail-bench-")
+    lua = os.path.join(work, "post.lua")
+    with open(lua, "w") as f:
+        f.write('wrk.method = "POST"\nwrk.body = \'%s\'\n'
+                'wrk.headers["Content-Type"] = "application/json"\n' % POST_BODY)
+    nm = os.path.join(BENCH, "node_modules")
+    bun_bin = os.path.join(nm, "bun", "bin", "bun.exe")
+    deno_bin = os.path.join(nm, "deno", "deno")
+    if not os.path.exists(deno_bin):
+        deno_bin = os.path.join(nm, "@deno", "linux-x64-glibc", "deno")
+
+    def fresh_db(name):
+        p = os.path.join(work, f"{name}.db")
+        shutil.copyfile(refdb, p)
+        return p
+
+    cpu = "?"
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    versions = [f"node {tool_version(['node', '--version'])}",
+                tool_version(["nginx", "-v"]).replace("nginx version: ", "")]
+    if os.path.exists(bun_bin):
+        versions.append("bun " + tool_version([bun_bin, "--version"]))
+    if os.path.exists(deno_bin):
+        versions.append(tool_version([deno_bin, "--version"]).split(" (")[0])
+    rev = subprocess.run(["git", "-C", ROOT, "describe", "--always", "--dirty"],
+                         capture_output=True, text=True).stdout.strip()
+    results = {
+        "env": {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                "cpu": cpu, "ncpu": os.cpu_count(), "load_before": os.getloadavg()[0],
+                "trail_rev": rev, "versions": ", ".join(versions), "seconds": SECS, "warm": WARM,
+                "conns": CONNS},
+        "servers": {},
+        "runs": [],
+    }
+    log(f"bench: load average {os.getloadavg()[0]:.2f}; {SECS:g} s per run, connections {CONNS}")
+
+    try:
+        if "trail" in servers:
+            srv = Server("trail", [trail, "run", "--address", "127.0.0.1:@PORT@", "--data-dir",
+                                   depot, "--runtime-threads", "1", "--quiet"])
+            run_server(srv, eps, "/hello", lua, results)
+            srv = Server("trail native", [trail, "run", "--address", "127.0.0.1:@PORT@",
+                                          "--data-dir", depot, "--runtime-threads", "1", "--quiet"])
+            run_server(srv, [HEALTH], "/api/healthcheck", lua, results)
+        if "nginx" in servers and shutil.which("nginx"):
+            nd = os.path.join(work, "nginx")
+            os.makedirs(os.path.join(nd, "logs"))
+            port = free_port()
+            with open(os.path.join(BENCH, "http", "nginx.conf.in")) as f:
+                conf = f.read().replace("@DIR@", nd).replace("@PORT@", str(port))
+            with open(os.path.join(nd, "nginx.conf"), "w") as f:
+                f.write(conf)
+            srv = Server("nginx", ["nginx", "-p", nd, "-c", os.path.join(nd, "nginx.conf"), "-e",
+                                   os.path.join(nd, "logs", "error.log")], measured_child=True)
+            srv.port = port
+            run_server(srv, [HEALTH], "/", lua, results)
+        if "node" in servers:
+            if os.path.isdir(os.path.join(nm, "better-sqlite3")):
+                srv = Server("node", ["node", os.path.join(BENCH, "ref", "node.mjs")],
+                             env={"DB": fresh_db("node")})
+                run_server(srv, eps, "/hello", lua, results)
+            else:
+                log("bench: better-sqlite3 is not installed (bench/node_modules); Node.js skipped")
+        if "bun" in servers:
+            if os.path.exists(bun_bin):
+                srv = Server("bun", [bun_bin, os.path.join(BENCH, "ref", "bun.mjs")],
+                             env={"DB": fresh_db("bun")})
+                run_server(srv, eps, "/hello", lua, results)
+            else:
+                log("bench: bun is not installed (bench/node_modules); skipped")
+        if "deno" in servers:
+            if os.path.exists(deno_bin):
+                srv = Server("deno", [deno_bin, "run", "--allow-all", "--quiet",
+                                      os.path.join(BENCH, "ref", "deno.mjs")],
+                             env={"DB": fresh_db("deno"), "DENO_NO_UPDATE_CHECK": "1",
+                                  "DENO_DIR": os.path.join(work, "deno-cache")})
+                run_server(srv, eps, "/hello", lua, results)
+            else:
+                log("bench: deno is not installed (bench/node_modules); skipped")
+        cpu_ep = next((e for e in eps if e[0] == "cpu"), None)
+        if "trail" in servers and cpu_ep:
+            conns = 16
+            sc = {"conns": conns}
+            for w in ("1", "2"):
+                srv = Server(f"trail x{w}", [trail, "run", "--address", "127.0.0.1:@PORT@",
+                                             "--data-dir", depot, "--runtime-threads", w, "--quiet"],
+                             cpus="0,1")
+                if not srv.wait_ready("/hello"):
+                    log(f"bench: trail with {w} workers did not start:\n{srv.output()[-2000:]}")
+                    srv.stop()
+                    continue
+                time.sleep(0.2)
+                idle = status_kib(srv.pid, "VmRSS") / 1024
+                try:
+                    r = measure(srv, cpu_ep, conns, lua, cpus=CLIENT_CPU)
+                finally:
+                    srv.stop()
+                r["idle_rss_mib"] = idle
+                sc[w] = r
+                log(f"  trail {w} worker(s) cpu c={conns} {r['rps']:.0f} req/s p99 {r['p99_ms']:.3f} ms"
+                    f" idle RSS {idle:.1f} MiB")
+            results["scaling"] = sc
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    results["env"]["load_after"] = os.getloadavg()[0]
+    text = render(results)
+    print(text)
+    out = os.environ.get("BENCH_OUT", os.path.join(BENCH, "results"))
+    os.makedirs(out, exist_ok=True)
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    with open(os.path.join(out, f"{stamp}.md"), "w") as f:
+        f.write(text)
+    with open(os.path.join(out, f"{stamp}.json"), "w") as f:
+        json.dump(results, f, indent=1)
+    log(f"bench: saved {os.path.join(out, stamp)}.md and .json")
+
+
+if __name__ == "__main__":
+    main()
