@@ -7,6 +7,7 @@
  * runs, then pending jobs, then the owner's wake function. An isolate that traps or runs out of
  * its budget inside a timer is the owner's to deal with when it next uses it. */
 #include "guest/guest.h"
+#include "guest/guest_internal.h"
 
 #include <errno.h>
 #include <string.h>
@@ -48,7 +49,6 @@ void guest_env_init(guest_env *env, loop *l, db_conn *db, const guest_fs *fs)
     env->sql = db ? guest_sql_new(db) : NULL;
     env->fs = fs;
     env->fs_max_read = 64u << 20;
-    env->db = db;
 }
 
 void guest_env_deinit(guest_env *env)
@@ -265,6 +265,12 @@ static int sql_call(jsg_isolate *iso, guest *g, bool rows, size_t argc, const js
     int rc = arg_string(&a, 0, "sql", &sql, &why);
     if (rc == 0 && g->env->sql == NULL)
         rc = tr_error_set(&why, TR_ESQL, "no database is available here");
+    if (rc == 0 && guest__sql_must_wait(g->env->sql)) { /* a transaction owns the connection */
+        rc = guest__sql_enqueue(g, iso, rows, sql.u.str.ptr, sql.u.str.len,
+                                argc > 1 ? argv[1] : 0, result, err);
+        tr_arena_deinit(&a.arena);
+        return rc;
+    }
     if (rc == 0)
         rc = guest_sql_run(g->env->sql, iso, rows, sql.u.str.ptr, sql.u.str.len,
                            argc > 1 ? argv[1] : 0, &value, &why);
@@ -509,6 +515,11 @@ static const struct {
     {"randomBytes", host_random_bytes},
     {"query", host_query},
     {"execute", host_execute},
+    {"txBegin", guest__tx_begin},
+    {"txQuery", guest__tx_query},
+    {"txExecute", guest__tx_execute},
+    {"txCommit", guest__tx_commit},
+    {"txRollback", guest__tx_rollback},
     {"timerStart", host_timer_start},
     {"timerCancel", host_timer_cancel},
     {"fsReadFile", host_fs_read},
@@ -543,9 +554,20 @@ int guest_new(jsg_isolate *iso, guest_env *env, guest_wake_fn wake, void *owner,
     return 0;
 }
 
+guest_env *guest__env(guest *g)
+{
+    return g->env;
+}
+
+void guest__wake(guest *g)
+{
+    if (g->wake) g->wake(g->owner);
+}
+
 void guest_free(guest *g)
 {
     if (g == NULL) return;
+    guest__sql_forget(g);
     for (size_t i = 0; i < g->timer_cap; i++) {
         guest_timer *t = g->timers[i];
         if (t == NULL) continue;

@@ -72,4 +72,8 @@ void guest_sql_free(guest_sql *s);
 int guest_sql_run(guest_sql *s, jsg_isolate *iso, bool rows, const char *sql, size_t sql_len,
                   jsg_ref params, jsg_ref *out, tr_error *err);
 
+/* Sets how long a transaction may stay open before it is rolled back (default 30 s; for tests).
+ * Transactions themselves are host functions (guest/tx.c, docs/guest-abi.md). */
+void guest_sql_set_tx_timeout(guest_sql *s, uint64_t ms);
+
 #endif

@@ -5,8 +5,9 @@
  * every request pays for parsing once. Values cross as jsg_val built in an arena: parameters
  * are bound straight from it (SQLITE_STATIC), rows are built in it and converted to JS in one go.
  * NULL ↔ null, INTEGER ↔ number (bigint beyond ±2^53), REAL ↔ number, TEXT ↔ string,
- * BLOB ↔ Uint8Array. */
-#include "guest/guest.h"
+ * BLOB ↔ Uint8Array. Transactions and the statements that wait for one to end are in guest/tx.c;
+ * both run through guest_sql_run(). */
+#include "guest/guest_internal.h"
 
 #include <math.h>
 #include <sqlite3.h>
@@ -14,30 +15,18 @@
 
 #include "db/db.h"
 
-typedef struct cached_stmt {
-    char *sql;
-    size_t len;
-    sqlite3_stmt *stmt;
-    uint64_t last_used;
-} cached_stmt;
-
-struct guest_sql {
-    db_conn *db;
-    cached_stmt cache[GUEST_MAX_SQL_CACHE];
-    size_t ncache;
-    uint64_t clock;
-};
-
 guest_sql *guest_sql_new(db_conn *db)
 {
     guest_sql *s = tr_calloc(1, sizeof *s);
     s->db = db;
+    s->tx_timeout_ms = GUEST_TX_TIMEOUT_MS;
     return s;
 }
 
 void guest_sql_free(guest_sql *s)
 {
     if (s == NULL) return;
+    guest__tx_deinit(s);
     for (size_t i = 0; i < s->ncache; i++) {
         sqlite3_finalize(s->cache[i].stmt);
         tr_free(s->cache[i].sql);
@@ -68,7 +57,7 @@ static int prepare(guest_sql *s, const char *sql, size_t len, sqlite3_stmt **out
 {
     s->clock++;
     for (size_t i = 0; i < s->ncache; i++) {
-        cached_stmt *c = &s->cache[i];
+        guest__cached_stmt *c = &s->cache[i];
         if (c->len == len && memcmp(c->sql, sql, len) == 0) {
             c->last_used = s->clock;
             *out = c->stmt;
@@ -97,7 +86,7 @@ static int prepare(guest_sql *s, const char *sql, size_t len, sqlite3_stmt **out
     } else {
         s->ncache++;
     }
-    s->cache[slot] = (cached_stmt){tr_strndup(sql, len), len, stmt, s->clock};
+    s->cache[slot] = (guest__cached_stmt){tr_strndup(sql, len), len, stmt, s->clock};
     *out = stmt;
     return 0;
 }

@@ -1,0 +1,78 @@
+/* guest/guest_internal.h: what the files of src/guest/ share: the worker's SQL state (sql.c, the
+ * statement cache; tx.c, transactions and the statements waiting for one to end) and the few
+ * facts about a guest that tx.c needs from guest.c. */
+#ifndef TRAIL_GUEST_GUEST_INTERNAL_H
+#define TRAIL_GUEST_GUEST_INTERNAL_H
+
+#include <sqlite3.h>
+
+#include "guest/guest.h"
+
+/* A transaction left open longer than this is rolled back. */
+#define GUEST_TX_TIMEOUT_MS 30000
+/* Ids of transactions that ended without their owner asking (timed out, rolled back by SQLite
+ * after an error): their next call rejects saying so. */
+#define GUEST_TX_ENDED 32
+
+typedef struct guest_tx guest_tx;
+typedef struct guest_sql_wait guest_sql_wait;
+
+typedef struct guest__cached_stmt {
+    char *sql;
+    size_t len;
+    sqlite3_stmt *stmt;
+    uint64_t last_used;
+} guest__cached_stmt;
+
+struct guest_sql {
+    struct db_conn *db;
+    guest__cached_stmt cache[GUEST_MAX_SQL_CACHE];
+    size_t ncache;
+    uint64_t clock;
+    /* transactions (guest/tx.c) */
+    loop *loop;                    /* the worker's loop; set by the first txBegin */
+    guest_tx *tx;                  /* the open transaction, or NULL */
+    uint32_t last_tx_id;
+    uint64_t tx_timeout_ms;        /* GUEST_TX_TIMEOUT_MS unless a test changes it */
+    struct {
+        uint32_t id;
+        const char *why;
+    } ended[GUEST_TX_ENDED];       /* a ring; next slot at nended % GUEST_TX_ENDED */
+    size_t nended;
+    guest_sql_wait *qhead, *qtail; /* statements waiting for the connection, in call order */
+    loop_timer drain;              /* runs the waiting statements once no transaction is open */
+};
+
+/* guest.c: the environment and wake function a guest was created with. */
+guest_env *guest__env(guest *g);
+void guest__wake(guest *g);
+
+/* tx.c: the transaction host functions. */
+int guest__tx_begin(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc, const jsg_ref *argv,
+                    jsg_ref *result, tr_error *err);
+int guest__tx_query(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc, const jsg_ref *argv,
+                    jsg_ref *result, tr_error *err);
+int guest__tx_execute(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc,
+                      const jsg_ref *argv, jsg_ref *result, tr_error *err);
+int guest__tx_commit(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc,
+                     const jsg_ref *argv, jsg_ref *result, tr_error *err);
+int guest__tx_rollback(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc,
+                       const jsg_ref *argv, jsg_ref *result, tr_error *err);
+
+/* True while a plain query()/execute() must wait: a transaction is open or statements are
+ * already waiting (they run in call order). */
+bool guest__sql_must_wait(const guest_sql *s);
+
+/* Queues a plain query (rows) or execute on behalf of g and gives JS a pending promise in
+ * *result, settled once the connection is free. params is borrowed (a ref is kept). */
+int guest__sql_enqueue(guest *g, jsg_isolate *iso, bool rows, const char *sql, size_t len,
+                       jsg_ref params, jsg_ref *result, tr_error *err);
+
+/* Called when g goes away: rolls back its open transaction and drops its waiting statements
+ * (without touching its isolate if that is dead). */
+void guest__sql_forget(guest *g);
+
+/* Stops the timers and frees what tx.c holds in s (the worker is shutting down). */
+void guest__tx_deinit(guest_sql *s);
+
+#endif
