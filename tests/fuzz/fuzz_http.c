@@ -8,8 +8,9 @@
  *     src/loop/loop.c src/base/alloc.c src/base/err.c src/base/log.c /usr/share/llhttp/*.c \
  *     -o /tmp/fuzz_http && /tmp/fuzz_http -max_len=4096
  * The first input byte chooses where the input is split into two writes. Every input must end
- * with the connection closed, and everything written back must be a sequence of well-formed
- * HTTP/1.1 responses. */
+ * with the connection closed, everything written back must be a sequence of well-formed HTTP/1.1
+ * responses, and the canary file outside the public directory (reachable only through a symlink
+ * or traversal) must never appear. */
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "http/http_internal.h"
@@ -85,8 +87,27 @@ static void check_responses(const tr_buf *out)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static http_router *router;
+    static http_static *statics;
     if (router == NULL) {
         tr_error err;
+        /* A public directory with a symlink out of it to a canary that must never be served. */
+        char root[] = "/tmp/fuzz-http-XXXXXX";
+        if (mkdtemp(root) == NULL) abort();
+        char path[256];
+        snprintf(path, sizeof path, "%s/public", root);
+        mkdir(path, 0755);
+        snprintf(path, sizeof path, "%s/secret.txt", root);
+        FILE *f = fopen(path, "w");
+        fputs("CANARY-SECRET", f);
+        fclose(f);
+        snprintf(path, sizeof path, "%s/public/index.html", root);
+        f = fopen(path, "w");
+        fputs("<p>index</p>", f);
+        fclose(f);
+        snprintf(path, sizeof path, "%s/public/out", root);
+        symlink("../secret.txt", path);
+        snprintf(path, sizeof path, "%s/public", root);
+        if (http_static_open(path, &statics, &err) < 0) abort();
         router = http_router_new();
         http_builtin_register(router, &err);
         http_router_add(router, "POST", "/echo/:x", echo, NULL, &err);
@@ -104,6 +125,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                    .max_target_bytes = 128, .idle_timeout_ms = 50, .header_timeout_ms = 50,
                    .body_timeout_ms = 50, .max_connections = 4},
         .router = router,
+        .statics = statics,
     };
     http_server *s;
     if (http_server_new(l, lfd, &o, &s) < 0) abort();
@@ -117,6 +139,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     while ((n = recv(x.peer, buf, sizeof buf, MSG_DONTWAIT)) > 0) tr_buf_append(&x.out, buf, (size_t)n);
     assert(http_server_conn_count(s) == 0);
     check_responses(&x.out);
+    assert(x.out.len == 0 || memmem(x.out.data, x.out.len, "CANARY", 6) == NULL);
     http_server_free(s);
     loop_free(l);
     close(sv[1]);
