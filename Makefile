@@ -2,7 +2,8 @@
 #   make            release build: build/trail (-O2 -g)
 #   make test       debug + ASan + UBSan build of trail and the test runner, then every test
 #   make run        build, then serve the demo app on localhost:4000
-#   make bench      benchmarks (never pass/fail)
+#   make bench      trail beside nginx, Node.js, Bun, Deno with wrk; table in bench/results/
+#                   (never pass/fail; QUICK=1 for a fast pass; see bench/README.md)
 #   make format     clang-format over src/ tests/ bench/
 # BUILD=dir puts every output under dir (default build/), so several trees can build side by side.
 
@@ -168,6 +169,7 @@ test: $(BUILD)/test/run $(BUILD)/asan/trail $(BUILD)/trail
 run: $(BUILD)/trail
 	./tools/demo.sh $(BUILD)/trail
 
+# The benchmark table (bench/README.md): endpoints of a component, each beside the references.
 bench: $(BUILD)/trail
 	./bench/run.sh $(BUILD)/trail
 

@@ -16,7 +16,8 @@ when installed. Then the CPU-bound endpoint on trail with 1 and with 2 workers (
 Never pass/fail: a server that fails to start or answers wrongly is reported and skipped.
 
 Environment: QUICK=1 (1 s runs), BENCH_SECONDS (default 5), BENCH_CONNECTIONS
-(default "1,16,64"), BENCH_SERVERS (subset of "trail,nginx,node,bun,deno"), BENCH_ENDPOINTS
+(default "1,16,64"), BENCH_REPEAT (measured runs per cell, default 1; the median by CPU/request
+is kept), BENCH_SERVERS (subset of "trail,nginx,node,bun,deno"), BENCH_ENDPOINTS
 (subset of "hello,greet,json,stats,todo,cpu"), BENCH_OUT (results directory, default bench/results).
 """
 import datetime
@@ -38,6 +39,7 @@ BENCH = os.path.join(ROOT, "bench")
 QUICK = os.environ.get("QUICK", "") not in ("", "0")
 SECS = int(os.environ.get("BENCH_SECONDS", "1" if QUICK else "5"))  # wrk takes whole seconds
 WARM = 1
+REPEAT = int(os.environ.get("BENCH_REPEAT", "1"))
 CONNS = [int(c) for c in os.environ.get("BENCH_CONNECTIONS", "1,16,64").split(",")]
 SERVER_CPU, CLIENT_CPU = "0", "1"
 TCK = os.sysconf("SC_CLK_TCK")
@@ -179,8 +181,14 @@ def wrk(port, method, path, conns, secs, lua, cpus=CLIENT_CPU):
 
 
 def measure(srv, ep, conns, lua, secs=SECS, cpus=CLIENT_CPU):
+    """One warm-up run, then REPEAT measured runs; the one with the median CPU/request."""
     _, method, path, _ = ep
     wrk(srv.port, method, path, conns, WARM, lua, cpus)
+    runs = [measure_once(srv, method, path, conns, lua, secs, cpus) for _ in range(REPEAT)]
+    return sorted(runs, key=lambda r: r["cpu_us"])[len(runs) // 2]
+
+
+def measure_once(srv, method, path, conns, lua, secs, cpus):
     reset_peak_rss(srv.pid)
     c0 = cpu_ticks(srv.pid)
     out = wrk(srv.port, method, path, conns, secs, lua, cpus)
@@ -232,7 +240,7 @@ def run_server(srv, eps, ready_path, lua, results):
                 continue
             for c in CONNS:
                 r = measure(srv, ep, c, lua)
-                r.update(server=srv.name, endpoint=ep[0], conns=c)
+                r.update(server=srv.name, endpoint=ep[0], conns=c, load=os.getloadavg()[0])
                 results["runs"].append(r)
                 log(f"  {srv.name:<6} {ep[0]:<7} c={c:<3} {r['rps']:>10.0f} req/s"
                     f"  p50 {r['p50_ms']:.3f} ms  p99 {r['p99_ms']:.3f} ms  {r['rss_mib']:.1f} MiB"
@@ -262,10 +270,13 @@ def render(results):
     env = results["env"]
     L.append(f"# trail benchmark, {env['date']}")
     L.append("")
-    L.append(f"- machine: {env['cpu']}, {env['ncpu']} CPUs; load average before {env['load_before']},"
-             f" after {env['load_after']}")
+    loads = [r["load"] for r in runs] or [0]
+    L.append(f"- machine: {env['cpu']}, {env['ncpu']} CPUs; 1-minute load average"
+             f" {env['load_before']:.2f} before, {min(loads):.2f} to {max(loads):.2f} during,"
+             f" {env['load_after']:.2f} after (the load generator and the server itself count)")
     L.append(f"- trail {env['trail_rev']}; {env['versions']}")
-    L.append(f"- wrk -t1, {env['seconds']:g} s per run after {env['warm']:g} s warm-up; "
+    L.append(f"- wrk -t1, {env['seconds']:g} s per run after {env['warm']:g} s warm-up"
+             f"{'' if env['repeat'] == 1 else ', median of %d runs' % env['repeat']}; "
              f"server on CPU {SERVER_CPU}, wrk on CPU {CLIENT_CPU}; trail with one worker")
     L.append("- CPU us/req: server user+sys over the run / requests. RSS: peak during the run."
              " Ratios: trail / that server (req/s: >1 means trail serves more; CPU: <1 means"
@@ -401,7 +412,7 @@ def main():
     results = {
         "env": {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                 "cpu": cpu, "ncpu": os.cpu_count(), "load_before": os.getloadavg()[0],
-                "trail_rev": rev, "versions": ", ".join(versions), "seconds": SECS, "warm": WARM,
+                "trail_rev": rev, "versions": ", ".join(versions), "seconds": SECS, "warm": WARM, "repeat": REPEAT,
                 "conns": CONNS},
         "servers": {},
         "runs": [],
