@@ -1,0 +1,388 @@
+/* The apps of examples/ (one per section of the reference), each built with tools/sdk-build.sh
+ * into a fresh data directory with its migrations, served by the real `trail run`, and checked
+ * for status, headers and body; plus SQL type mapping, SQL and JSON errors, thrown and rejected
+ * handlers, blobs over HTTP and a transaction that writes, with the database checked after. */
+#include "test.h"
+#include "db/db.h"
+#include "e2e/fixtures.h"
+#include "e2e/harness.h"
+
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Builds examples/NAME (or, with test_component, tests/data/components/NAME) into a fresh data
+ * directory, copies its migrations, and starts trail on it. */
+static void start(th_server *s, const char *name, bool test_component, const char *const *extra)
+{
+    const char *root = getenv("TRAIL_ROOT");
+    char depot[700], cmd[8192];
+    snprintf(depot, sizeof depot, "%s/%s", test_tmpdir(), name);
+    char src[1000];
+    snprintf(src, sizeof src, "%s/%s/%s", root, test_component ? "tests/data/components" : "examples",
+             name);
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p '%s/wasm' '%s/migrations' && '%s/tools/sdk-build.sh' '%s' '%s/wasm/%s.wasm' "
+             ">/dev/null && if [ -d '%s/migrations' ]; then cp '%s'/migrations/*.sql "
+             "'%s/migrations/'; fi",
+             depot, depot, root, src, depot, name, src, src, depot);
+    if (fx_sh(cmd) != 0) test_fail(__FILE__, __LINE__, "building example %s failed", name);
+    CHECK_EQ(th_server_start(s, depot, extra), 0);
+}
+
+/* One request: method, path, extra header lines (each ending CRLF, may be ""), body (may be
+ * NULL). */
+static th_resp call(int port, const char *method, const char *path, const char *headers,
+                    const char *body)
+{
+    char req[8192];
+    if (body)
+        snprintf(req, sizeof req, "%s %s HTTP/1.1\r\nHost: x\r\n%sContent-Length: %zu\r\n\r\n%s",
+                 method, path, headers, strlen(body), body);
+    else
+        snprintf(req, sizeof req, "%s %s HTTP/1.1\r\nHost: x\r\n%s\r\n", method, path, headers);
+    th_resp r;
+    CHECK_EQ(th_request(port, req, &r), 0);
+    return r;
+}
+
+/* Checks status, content type (prefix; NULL: not checked) and exact body, then frees r. */
+static void expect(th_resp r, int status, const char *type, const char *body)
+{
+    CHECK_EQ(r.status, status);
+    if (type) {
+        char ct[200];
+        CHECK(th_resp_header(&r, "content-type", ct, sizeof ct) != NULL);
+        CHECK_CONTAINS(ct, type);
+    }
+    if (body) CHECK_STR_EQ(r.body, body);
+    th_resp_free(&r);
+}
+
+#define JSON "application/json"
+#define TEXT "text/plain; charset=utf-8"
+
+TEST_TIMEOUT(e2e_example_http_handlers, 120)
+{
+    th_server s;
+    start(&s, "http-handlers", false, NULL);
+    expect(call(s.port, "GET", "/users", "", NULL), 200, JSON, "{\"users\":[]}");
+    expect(call(s.port, "POST", "/users", "", "{\"name\":\"Ann\"}"), 200, JSON,
+           "{\"id\":1,\"name\":\"Ann\"}");
+    expect(call(s.port, "PUT", "/users/7", "", "{\"name\":\"Bo\"}"), 200, JSON,
+           "{\"id\":\"7\",\"name\":\"Bo\"}");
+    expect(call(s.port, "PATCH", "/users/7", "", "{\"age\":3}"), 200, JSON,
+           "{\"id\":\"7\",\"updated\":{\"age\":3}}");
+    expect(call(s.port, "DELETE", "/users/a%20b", "", NULL), 200, JSON, "{\"deleted\":\"a b\"}");
+    /* a body that is not JSON: 400, the handler does not catch it */
+    th_resp r = call(s.port, "POST", "/users", "", "{nope");
+    CHECK_EQ(r.status, 400);
+    CHECK_CONTAINS(r.body, "{\"error\":\"invalid JSON in request body: ");
+    th_resp_free(&r);
+    /* a method without a route */
+    r = call(s.port, "PUT", "/users", "", "{}");
+    CHECK(r.status == 404 || r.status == 405);
+    th_resp_free(&r);
+    CHECK_EQ(th_server_stop(&s), 0);
+}
+
+TEST_TIMEOUT(e2e_example_request_api, 120)
+{
+    th_server s;
+    start(&s, "request-api", false, NULL);
+    expect(call(s.port, "GET", "/api/example?page=2", "Content-Type: application/json\r\n",
+                "{\"a\":[1,2]}"),
+           200, JSON, "{\"page\":\"2\",\"limit\":\"10\",\"id\":null,\"body\":{\"a\":[1,2]}}");
+    expect(call(s.port, "GET", "/api/example?limit=5%20x&page=", "", "\"s\""), 200, JSON,
+           "{\"page\":\"\",\"limit\":\"5 x\",\"id\":null,\"body\":\"s\"}");
+    /* the sample reads the body as JSON even on GET: without one, 400 */
+    th_resp r = call(s.port, "GET", "/api/example", "", NULL);
+    CHECK_EQ(r.status, 400);
+    CHECK_CONTAINS(r.body, "invalid JSON in request body");
+    th_resp_free(&r);
+    CHECK_EQ(th_server_stop(&s), 0);
+}
+
+TEST_TIMEOUT(e2e_example_response_api, 120)
+{
+    th_server s;
+    start(&s, "response-api", false, NULL);
+    expect(call(s.port, "GET", "/text", "", NULL), 200, TEXT, "Hello, World!");
+    expect(call(s.port, "GET", "/json", "", NULL), 200, JSON, "{\"status\":\"ok\"}");
+    expect(call(s.port, "GET", "/not-found", "", NULL), 404, JSON, "{\"error\":\"Not found\"}");
+    th_resp r = call(s.port, "GET", "/custom", "", NULL);
+    char v[200];
+    CHECK_STR_EQ(th_resp_header(&r, "X-Custom-Header", v, sizeof v), "value");
+    CHECK_STR_EQ(th_resp_header(&r, "Cache-Control", v, sizeof v), "max-age=3600");
+    expect(r, 200, JSON, "{\"data\":\"test\"}");
+    CHECK_EQ(th_server_stop(&s), 0);
+}
+
+TEST_TIMEOUT(e2e_example_database_access, 120)
+{
+    th_server s;
+    start(&s, "database-access", false, NULL);
+    expect(call(s.port, "GET", "/stats/todos", "", NULL), 200, JSON,
+           "{\"total\":6,\"done\":3,\"pending\":3}");
+    th_resp r = call(s.port, "GET", "/todos/search?q=Buy", "", NULL);
+    CHECK_EQ(r.status, 200);
+    CHECK_CONTAINS(r.body, "\"Buy milk\"");
+    CHECK_CONTAINS(r.body, "\"Buy coffee beans\"");
+    CHECK(strstr(r.body, "Book flights") == NULL);
+    th_resp_free(&r);
+    /* a LIKE pattern from user input stays a parameter */
+    expect(call(s.port, "GET", "/todos/search?q=%27%20OR%201%3D1%20--", "", NULL), 200, JSON,
+           "{\"results\":[]}");
+    /* the join with the built-in _user table */
+    expect(call(s.port, "GET", "/reports/user-activity", "", NULL), 200, JSON,
+           "{\"topUsers\":[[\"alice@example.com\",3,2],[\"bob@example.com\",2,1],"
+           "[\"carol@example.com\",1,0]]}");
+    CHECK_EQ(th_server_stop(&s), 0);
+}
+
+TEST_TIMEOUT(e2e_example_async_operations, 120)
+{
+    th_server s;
+    start(&s, "async-operations", false, NULL);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    expect(call(s.port, "GET", "/delayed-response", "", NULL), 200, TEXT, "Delayed by 1 second");
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    CHECK(ms >= 1000);
+    /* the periodic callback keeps running after the response, and stops itself after 10 */
+    expect(call(s.port, "GET", "/periodic", "", NULL), 200, TEXT, "Started periodic task");
+    expect(call(s.port, "GET", "/dashboard", "", NULL), 200, JSON,
+           "{\"users\":2,\"todos\":3,\"articles\":4}");
+    usleep(3500 * 1000);
+    CHECK_EQ(th_server_stop(&s), 0);
+    char *log = th_server_stderr(&s);
+    CHECK_CONTAINS(log, "INFO  [WASM] Callback #0\n");
+    CHECK_CONTAINS(log, "INFO  [WASM] Callback #9\n");
+    CHECK(strstr(log, "Callback #10") == NULL);
+    free(log);
+}
+
+TEST_TIMEOUT(e2e_example_rate_limiting, 120)
+{
+    const char *one[] = {"--runtime-threads", "1", NULL};
+    th_server s;
+    start(&s, "rate-limiting", false, one);
+    for (int i = 0; i < 10; i++)
+        expect(call(s.port, "GET", "/api/expensive", "X-Forwarded-For: 10.0.0.1\r\n", NULL), 200,
+               TEXT, "OK");
+    expect(call(s.port, "GET", "/api/expensive", "X-Forwarded-For: 10.0.0.1\r\n", NULL), 429,
+           JSON, "{\"error\":\"Rate limit exceeded\"}");
+    /* another client has its own count; no header counts as "unknown" */
+    expect(call(s.port, "GET", "/api/expensive", "x-forwarded-for: 10.0.0.2\r\n", NULL), 200,
+           TEXT, "OK");
+    expect(call(s.port, "GET", "/api/expensive", "", NULL), 200, TEXT, "OK");
+    CHECK_EQ(th_server_stop(&s), 0);
+}
+
+TEST_TIMEOUT(e2e_example_analytics, 120)
+{
+    th_server s;
+    start(&s, "analytics", false, NULL);
+    expect(call(s.port, "GET", "/api/analytics/overview", "", NULL), 200, JSON,
+           "{\"users\":{\"total\":4,\"active\":2},\"todos\":{\"total\":8,\"completionRate\":"
+           "\"37.5%\"}}");
+    CHECK_EQ(th_server_stop(&s), 0);
+}
+
+TEST_TIMEOUT(e2e_example_dashboard, 120)
+{
+    th_server s;
+    start(&s, "dashboard", false, NULL);
+    expect(call(s.port, "GET", "/dashboard", "", NULL), 200, JSON,
+           "{\"users\":2,\"todos\":3,\"articles\":4}");
+    CHECK_EQ(th_server_stop(&s), 0);
+}
+
+TEST_TIMEOUT(e2e_example_vector_search, 120)
+{
+    th_server s;
+    start(&s, "vector-search", false, NULL);
+    /* the sample's mock embedding is a zero vector: every distance is NULL, LIMIT still holds */
+    expect(call(s.port, "GET", "/api/search?q=fruity&limit=2", "", NULL), 200, JSON,
+           "{\"results\":[[\"Ethiopia Yirgacheffe\",\"Washed heirloom varieties from Gedeo\","
+           "\"jasmine, lemon, bergamot\",null],[\"Colombia Huila\",\"Caturra and Castillo from "
+           "smallholders\",\"caramel, red apple, cocoa\",null]]}");
+    th_resp r = call(s.port, "GET", "/api/search?q=x", "", NULL);
+    CHECK_EQ(r.status, 200);
+    CHECK_CONTAINS(r.body, "Panama Geisha"); /* the default limit of 10 covers all 8 */
+    th_resp_free(&r);
+    expect(call(s.port, "GET", "/api/search", "", NULL), 400, JSON,
+           "{\"error\":\"Missing query\"}");
+    CHECK_EQ(th_server_stop(&s), 0);
+}
+
+TEST_TIMEOUT(e2e_example_error_handling, 120)
+{
+    th_server s;
+    start(&s, "error-handling", false, NULL);
+    expect(call(s.port, "GET", "/api/risky", "", NULL), 500, JSON,
+           "{\"error\":\"Internal server error\"}");
+    th_resp r = call(s.port, "GET", "/api/slow", "", NULL);
+    CHECK_EQ(r.status, 200);
+    long duration = -1, rows = -1;
+    CHECK_EQ(sscanf(r.body, "{\"duration\":%ld,\"rows\":%ld}", &duration, &rows), 2);
+    CHECK_EQ(rows, 10000);
+    CHECK(duration >= 0);
+    th_resp_free(&r);
+    expect(call(s.port, "POST", "/api/resource", "", "{\"a\":1}"), 200, JSON,
+           "{\"success\":true}");
+    r = call(s.port, "POST", "/api/resource", "", "not json");
+    CHECK_EQ(r.status, 400);
+    CHECK_CONTAINS(r.body, "invalid JSON in request body");
+    th_resp_free(&r);
+    CHECK_EQ(th_server_stop(&s), 0);
+    char *log = th_server_stderr(&s);
+    CHECK_CONTAINS(log, "ERROR [WASM] Query failed: Error: no such table: nonexistent_table");
+    CHECK_CONTAINS(log, "INFO  [WASM] Query took ");
+    CHECK_CONTAINS(log, "ERROR [WASM] Error: ");
+    free(log);
+}
+
+/* ---- type mapping and error paths (tests/data/components/dbtypes) ---- */
+
+TEST_TIMEOUT(e2e_sql_values_round_trip, 120)
+{
+    th_server s;
+    start(&s, "dbtypes", true, NULL);
+    expect(call(s.port, "GET", "/types", "", NULL), 200, JSON,
+           "{\"rows\":[\"null (null)\",\"number 0 (integer)\",\"number -1 (integer)\","
+           "\"number 9007199254740991 (integer)\",\"number -9007199254740991 (integer)\","
+           "\"bigint 9007199254740992 (integer)\",\"bigint -9007199254740992 (integer)\","
+           "\"bigint 9223372036854775807 (integer)\",\"bigint -9223372036854775808 (integer)\","
+           "\"number 1.5 (real)\",\"number -0.25 (real)\",\"number 1e+300 (real)\","
+           "\"string \\\"\\\" 0 (text)\",\"string \\\"héllo 🌍\\\" 8 (text)\","
+           "\"string \\\"a\\\\u0000b\\\" 3 (text)\",\"bytes [0,1,2,255] (blob)\","
+           "\"bytes [] (blob)\",\"number 1 (integer)\",\"null (null)\","
+           "\"bytes [0,0,192,63] (blob)\"],\"big\":1}");
+    expect(call(s.port, "GET", "/bad-param", "", NULL), 200, TEXT,
+           "TypeError: SQL parameter 1: unsupported type [object Object]");
+    /* a blob over HTTP: request body in, BLOB stored, Uint8Array out as octets */
+    static const char bin[] = "\x00\x01\xff\x80zz\x00";
+    char req[256];
+    int n = snprintf(req, sizeof req, "POST /blob HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n",
+                     sizeof bin - 1);
+    memcpy(req + n, bin, sizeof bin - 1);
+    th_conn c;
+    CHECK_EQ(th_conn_open(&c, s.port), 0);
+    CHECK_EQ(th_conn_send(&c, req, (size_t)n + sizeof bin - 1), 0);
+    th_resp r;
+    CHECK_EQ(th_conn_read(&c, &r, false, 10000), 0);
+    CHECK_EQ(r.status, 200);
+    char ct[200];
+    CHECK_STR_EQ(th_resp_header(&r, "content-type", ct, sizeof ct), "application/octet-stream");
+    CHECK_EQ(r.body_len, sizeof bin - 1);
+    CHECK(memcmp(r.body, bin, sizeof bin - 1) == 0);
+    th_resp_free(&r);
+    th_conn_close(&c);
+    CHECK_EQ(th_server_stop(&s), 0);
+
+    /* what the handlers wrote, read back with SQLite itself */
+    char path[800];
+    snprintf(path, sizeof path, "%s/dbtypes/data/main.db", test_tmpdir());
+    db_conn *db;
+    tr_error err = {0};
+    CHECK_EQ(db_open(path, &db, &err), 0);
+    int64_t v = 0;
+    CHECK_EQ(db_query_int(db, "SELECT v FROM vals WHERE typeof(v) = 'integer' ORDER BY v LIMIT 1",
+                          &v, &err),
+             0);
+    CHECK_EQ(v, INT64_MIN);
+    CHECK_EQ(db_query_int(db, "SELECT count(*) FROM vals WHERE v = 'héllo 🌍' OR v = X'000102FF' "
+                              "OR v = 'a' || char(0) || 'b'",
+                          &v, &err),
+             0);
+    CHECK_EQ(v, 3);
+    CHECK_EQ(db_query_int(db, "SELECT length(b) FROM blobs", &v, &err), 0);
+    CHECK_EQ(v, (int64_t)sizeof bin - 1);
+    db_close(db);
+}
+
+TEST_TIMEOUT(e2e_sql_and_handler_errors, 120)
+{
+    th_server s;
+    start(&s, "dbtypes", true, NULL);
+    expect(call(s.port, "GET", "/sql-error", "", NULL), 200, TEXT,
+           "caught Error: no such table: nope");
+    expect(call(s.port, "GET", "/sql-error-uncaught", "", NULL), 500, JSON,
+           "{\"error\":\"Error: no such table: nope\"}");
+    th_resp r = call(s.port, "POST", "/json", "", "{bad");
+    CHECK_EQ(r.status, 400);
+    CHECK_CONTAINS(r.body, "{\"error\":\"invalid JSON in request body: ");
+    th_resp_free(&r);
+    expect(call(s.port, "POST", "/json", "", "[1,{\"x\":null}]"), 200, JSON,
+           "{\"got\":[1,{\"x\":null}]}");
+    expect(call(s.port, "POST", "/json-caught", "", "{bad"), 422, JSON, "{\"mine\":400}");
+    expect(call(s.port, "GET", "/throw", "", NULL), 500, JSON, "{\"error\":\"Error: boom\"}");
+    expect(call(s.port, "GET", "/reject", "", NULL), 500, JSON,
+           "{\"error\":\"RangeError: async boom\"}");
+    expect(call(s.port, "GET", "/http-error", "", NULL), 409, JSON,
+           "{\"error\":\"already there\"}");
+    CHECK_EQ(th_server_stop(&s), 0);
+    char *log = th_server_stderr(&s);
+    CHECK_CONTAINS(log, "GET /sql-error-uncaught: uncaught Error: no such table: nope");
+    CHECK_CONTAINS(log, "GET /reject: uncaught RangeError: async boom");
+    free(log);
+}
+
+TEST_TIMEOUT(e2e_transaction_commits_and_rolls_back, 120)
+{
+    const char *one[] = {"--runtime-threads", "1", NULL};
+    th_server s;
+    start(&s, "dbtypes", true, one);
+    expect(call(s.port, "POST", "/transfer", "", "{\"from\":1,\"to\":2,\"amount\":30}"), 200, JSON,
+           "{\"balance\":70}");
+    /* short of funds: the callback throws, both updates are rolled back */
+    expect(call(s.port, "POST", "/transfer", "", "{\"from\":1,\"to\":2,\"amount\":80}"), 409, JSON,
+           "{\"error\":\"insufficient funds\"}");
+    expect(call(s.port, "POST", "/transfer", "", "{\"from\":2,\"to\":1,\"amount\":10}"), 200, JSON,
+           "{\"balance\":20}");
+    /* concurrent transfers on one worker, each holding its transaction open across a 30 ms
+     * timer: every other request's statements and transaction wait for it, none blocks */
+    th_conn c[8];
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = 0; i < 8; i++) {
+        CHECK_EQ(th_conn_open(&c[i], s.port), 0);
+        static const char body[] = "{\"from\":1,\"to\":2,\"amount\":10,\"delay\":30}";
+        char req[256];
+        snprintf(req, sizeof req,
+                 "POST /transfer HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n%s",
+                 sizeof body - 1, body);
+        CHECK_EQ(th_conn_send_str(&c[i], req), 0);
+    }
+    int ok = 0, conflict = 0;
+    for (int i = 0; i < 8; i++) {
+        th_resp r;
+        CHECK_EQ(th_conn_read(&c[i], &r, false, 10000), 0);
+        if (r.status == 200) ok++;
+        if (r.status == 409) conflict++;
+        th_resp_free(&r);
+        th_conn_close(&c[i]);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    CHECK(ms >= 8 * 30); /* the transactions ran one after another */
+    CHECK_EQ(ok, 8);     /* 80 left on account 1: eight transfers of 10 fit exactly */
+    CHECK_EQ(conflict, 0);
+    expect(call(s.port, "POST", "/transfer", "", "{\"from\":1,\"to\":2,\"amount\":1}"), 409, JSON,
+           "{\"error\":\"insufficient funds\"}");
+    CHECK_EQ(th_server_stop(&s), 0);
+
+    char path[800];
+    snprintf(path, sizeof path, "%s/dbtypes/data/main.db", test_tmpdir());
+    db_conn *db;
+    tr_error err = {0};
+    CHECK_EQ(db_open(path, &db, &err), 0);
+    int64_t v = -1;
+    CHECK_EQ(db_query_int(db, "SELECT balance FROM accounts WHERE id = 1", &v, &err), 0);
+    CHECK_EQ(v, 0);
+    CHECK_EQ(db_query_int(db, "SELECT balance FROM accounts WHERE id = 2", &v, &err), 0);
+    CHECK_EQ(v, 100);
+    db_close(db);
+}
