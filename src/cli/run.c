@@ -414,6 +414,7 @@ int cli_run(int argc, char **argv)
             .shutdown_timeout_ms = c.server.shutdown_timeout_ms,
             .components = comps,
             .fs = guestfs,
+            .fetch = &c.fetch,
         };
         fds[i] = -1; /* the worker owns it now, even on failure */
         if (wk_start(&p, &workers[nworkers], &err) < 0) {

@@ -92,6 +92,9 @@ static const cfg__field jobs_fields[] = {
 static const cfg__schema jobs_schema = {"jobs", jobs_fields, TR_ARRAY_LEN(jobs_fields)};
 
 static const cfg__field fetch_fields[] = {
+    {.name = "enabled", .type = CFG__BOOL, .offset = offsetof(cfg_fetch, enabled)},
+    INT_FIELD(CFG__UINT32, cfg_fetch, timeout_ms, 1, DAY_MS),
+    INT_FIELD(CFG__UINT64, cfg_fetch, max_response_bytes, 0, 1024 * 1024 * MIB),
     {.name = "allowed_hosts",
      .type = CFG__STRING_LIST,
      .offset = offsetof(cfg_fetch, allowed_hosts),
@@ -139,7 +142,14 @@ void cfg_init_defaults(cfg *c)
                 .cpu_budget_ms = 10000,
             },
         .jobs = {.time_zone = tr_strdup("UTC"), .deadline_ms = 600000},
-        .fetch = {.allowed_hosts = NULL, .allowed_hosts_len = 0},
+        .fetch =
+            {
+                .enabled = true,
+                .allowed_hosts = NULL,
+                .allowed_hosts_len = 0,
+                .timeout_ms = 30000,
+                .max_response_bytes = 16 * MIB,
+            },
     };
 }
 
@@ -196,10 +206,19 @@ static const char default_text[] =
     "}\n"
     "\n"
     "fetch {\n"
-    "  # Hosts that handlers may send HTTP requests to, one line each, e.g.\n"
+    "  # Outgoing HTTP(S) requests from handlers and jobs (fetch()); false refuses them all.\n"
+    "  enabled: true\n"
+    "  # Hosts that fetch() may reach, one line each; none listed (the default) means any\n"
+    "  # host, including this machine and its local network. Once one is listed, requests to\n"
+    "  # other hosts are refused, redirects included. A name matches on any port;\n"
+    "  # \"*.example.org\" matches every subdomain of example.org but not example.org itself.\n"
     "  #   allowed_hosts: \"api.example.com\"\n"
     "  #   allowed_hosts: \"*.example.org\"\n"
-    "  # None by default: outgoing requests are refused.\n"
+    "  #   allowed_hosts: \"127.0.0.1\"\n"
+    "  # A request with no timeout of its own fails after this long (redirects included).\n"
+    "  timeout_ms: 30000\n"
+    "  # Largest response body fetch() accepts (16 MiB); a larger one fails the request.\n"
+    "  max_response_bytes: 16777216\n"
     "}\n";
 
 const char *cfg_default_text(void)

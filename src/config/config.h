@@ -46,10 +46,13 @@ typedef struct cfg_jobs {
     uint32_t deadline_ms; /* wall-clock per job run, 600000 */
 } cfg_jobs;
 
-/* `fetch { ... }`: outgoing HTTP from guests. */
+/* `fetch { ... }`: outgoing HTTP from guests (guest/fetch.h). */
 typedef struct cfg_fetch {
-    char **allowed_hosts; /* owned array of owned strings; empty = no outgoing requests */
+    bool enabled;                /* true; false refuses every request */
+    char **allowed_hosts;        /* owned array of owned strings; empty = any host */
     size_t allowed_hosts_len;
+    uint32_t timeout_ms;         /* per request when the guest gives none, 30000 */
+    uint64_t max_response_bytes; /* largest response body, 16 MiB */
 } cfg_fetch;
 
 typedef struct cfg {

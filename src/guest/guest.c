@@ -15,6 +15,7 @@
 
 #include "base/embed.h"
 #include "db/db.h"
+#include "guest/fetch.h"
 
 extern const tr_embedded_file guest_prelude_files[];
 extern const size_t guest_prelude_files_len;
@@ -40,6 +41,7 @@ struct guest {
     /* timers by id: open addressing, linear probing; slots hold NULL or a timer */
     guest_timer **timers;
     size_t timer_cap, ntimers;
+    guest_fetch_set fetches; /* fetch() transfers in flight */
 };
 
 void guest_env_init(guest_env *env, loop *l, db_conn *db, const guest_fs *fs)
@@ -53,6 +55,8 @@ void guest_env_init(guest_env *env, loop *l, db_conn *db, const guest_fs *fs)
 
 void guest_env_deinit(guest_env *env)
 {
+    guest_fetch_free(env->fetch);
+    env->fetch = NULL;
     guest_sql_free(env->sql);
     env->sql = NULL;
 }
@@ -498,6 +502,16 @@ static int host_timer_cancel(jsg_isolate *iso, void *user, jsg_ref this_, size_t
     return 0;
 }
 
+/* ---- fetch (guest/fetch.c) ---- */
+
+static int host_fetch(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc,
+                      const jsg_ref *argv, jsg_ref *result, tr_error *err)
+{
+    (void)this_;
+    guest *g = user;
+    return guest_fetch_call(g->env, &g->fetches, iso, g->wake, g->owner, argc, argv, result, err);
+}
+
 size_t guest_timer_count(const guest *g)
 {
     return g->ntimers;
@@ -525,6 +539,7 @@ static const struct {
     {"fsReadFile", host_fs_read},
     {"fsReadDir", host_fs_readdir},
     {"fsStat", host_fs_stat},
+    {"fetch", host_fetch},
 };
 
 int guest_new(jsg_isolate *iso, guest_env *env, guest_wake_fn wake, void *owner, guest **out,
@@ -567,6 +582,7 @@ void guest__wake(guest *g)
 void guest_free(guest *g)
 {
     if (g == NULL) return;
+    guest_fetch_set_cancel(&g->fetches, g->iso);
     guest__sql_forget(g);
     for (size_t i = 0; i < g->timer_cap; i++) {
         guest_timer *t = g->timers[i];

@@ -35,6 +35,8 @@ typedef struct guest_env {
     guest_sql *sql;          /* the worker's connection; NULL: query/execute reject */
     const guest_fs *fs;      /* NULL: filesystem access is not enabled */
     size_t fs_max_read;      /* largest file fsReadFile returns */
+    const struct cfg_fetch *fetch_cfg; /* fetch() settings (borrowed); NULL: the defaults */
+    struct guest_fetch *fetch;         /* outgoing HTTP (guest/fetch.h); made at the first use */
 } guest_env;
 
 /* Prepares env over the worker's loop and database connection (either may be NULL). */

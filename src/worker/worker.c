@@ -92,6 +92,7 @@ static void *worker_main(void *arg)
         }
     }
     guest_env_init(&w->genv, w->loop, w->db, w->p.fs);
+    w->genv.fetch_cfg = w->p.fetch;
     if (w->p.components) {
         rc = comp_worker_new(w->p.components, &w->genv, &w->comps, &w->start_err);
         if (rc < 0) {

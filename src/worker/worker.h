@@ -25,6 +25,7 @@ typedef struct wk_params {
     uint32_t shutdown_timeout_ms;
     struct comp_set *components; /* WASM components to instantiate; NULL for none; shared */
     const struct guest_fs *fs;   /* the guests' filesystem (--runtime-root-fs); NULL: none */
+    const struct cfg_fetch *fetch; /* guests' fetch() settings; NULL: the defaults; shared */
 } wk_params;
 
 typedef struct wk_worker wk_worker;

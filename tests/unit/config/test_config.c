@@ -69,6 +69,7 @@ TEST(config_default_text_matches_defaults)
     got.fetch.allowed_hosts = NULL;
     got.fetch.allowed_hosts_len = 0;
     got.server.access_log = false;
+    got.fetch.enabled = false;
     tr_error err;
     const char *text = cfg_default_text();
     CHECK_EQ(cfg_parse("default", text, strlen(text), &got, &err), 0);
@@ -89,6 +90,9 @@ TEST(config_default_text_matches_defaults)
     CHECK_EQ(got.runtime.cpu_budget_ms, want.runtime.cpu_budget_ms);
     CHECK_STR_EQ(got.jobs.time_zone, want.jobs.time_zone);
     CHECK_EQ(got.fetch.allowed_hosts_len, 0);
+    CHECK_EQ(got.fetch.enabled, want.fetch.enabled);
+    CHECK_EQ(got.fetch.timeout_ms, want.fetch.timeout_ms);
+    CHECK_EQ(got.fetch.max_response_bytes, want.fetch.max_response_bytes);
     /* Comments document every setting. */
     CHECK_CONTAINS(text, "# Where the HTTP server listens");
     CHECK_CONTAINS(text, "allowed_hosts");

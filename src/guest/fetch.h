@@ -1,0 +1,63 @@
+/* guest/fetch.h: outgoing HTTP for guests: `__trailhost.fetch` (docs/guest-abi.md), on which
+ * the prelude builds fetch()/Request/Response.
+ *
+ * DESIGN: a worker has one guest_fetch: a libcurl multi handle driven by the worker's loop
+ * (curl's sockets are loop_io watchers, its timeout one loop_timer), so a request in flight
+ * never blocks the worker. Each call adds an easy handle and returns a promise; when the
+ * transfer ends the promise is settled, the isolate's pending jobs run, and the owner's wake
+ * function is called, as after a timer. An isolate's transfers are listed in its
+ * guest_fetch_set, so that freeing the isolate cancels them before anything could touch it.
+ *
+ * Policy (config `fetch { ... }`, docs in config.c's default file): http and https only;
+ * `allowed_hosts` restricts the hosts (empty: any); redirects are followed by this code, not by
+ * curl, at most GUEST_FETCH_MAX_REDIRECTS, each target checked like the first URL; one timeout
+ * covers the whole request; a response body larger than max_response_bytes fails the request.
+ * No proxy, netrc or cookie setting of the environment reaches a transfer.
+ *
+ * Thread: owning worker only. */
+#ifndef TRAIL_GUEST_FETCH_H
+#define TRAIL_GUEST_FETCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config/config.h"
+#include "guest/guest.h"
+
+#define GUEST_MAX_FETCHES            1000       /* in flight per isolate */
+#define GUEST_FETCH_MAX_REDIRECTS    20         /* as the Fetch standard */
+#define GUEST_FETCH_MAX_HEADER_BYTES (256 << 10) /* response header section */
+#define GUEST_FETCH_MAX_URL          (64 << 10)
+#define GUEST_FETCH_MAX_HEADERS      1000       /* request header fields */
+
+typedef struct guest_fetch guest_fetch;
+typedef struct guest_fetch_xfer guest_fetch_xfer;
+
+/* One isolate's transfers in flight; embedded in its guest, zero-initialised when empty. */
+typedef struct guest_fetch_set {
+    guest_fetch_xfer *head;
+    size_t n;
+} guest_fetch_set;
+
+/* A worker's outgoing HTTP over loop l; conf (borrowed, NULL: the defaults) must outlive it. */
+guest_fetch *guest_fetch_new(loop *l, const cfg_fetch *conf);
+/* Closes curl's connections and frees f; every set must have been cancelled. NULL is a no-op. */
+void guest_fetch_free(guest_fetch *f);
+
+/* `__trailhost.fetch(method, url, headers, body, timeoutMs)` for the isolate iso of a guest
+ * whose transfers are in set: *result gets a promise. Invalid arguments, a refused URL or host
+ * and transport failures all reject it with an Error; only TR_ETRAP-like failures of the isolate
+ * itself are returned. wake(owner) is called after each of set's transfers settled its promise
+ * (and may free the guest). env->fetch is created on the first call. */
+int guest_fetch_call(guest_env *env, guest_fetch_set *set, jsg_isolate *iso, guest_wake_fn wake,
+                     void *owner, size_t argc, const jsg_ref *argv, jsg_ref *result,
+                     tr_error *err);
+
+/* Cancels set's transfers without settling their promises; they are never touched again. Call
+ * before freeing iso (which may already be dead). */
+void guest_fetch_set_cancel(guest_fetch_set *set, jsg_isolate *iso);
+
+/* Whether conf lets a request reach host (as in a URL: lower case, IPv6 in brackets). */
+bool guest_fetch_host_allowed(const cfg_fetch *conf, const char *host);
+
+#endif
