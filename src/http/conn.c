@@ -117,6 +117,7 @@ static int on_message_begin(llhttp_t *p)
     c->has_cl = c->has_te = c->has_host = false;
     c->url_off = c->url_len = 0;
     c->nhdrs = 0;
+    c->trailer_len = 0;
     c->msg_start = c->parsed;
     c->hdr_end = (uint32_t)c->parsed;
     tr_buf_reset(&c->body);
@@ -134,9 +135,20 @@ static int on_url(llhttp_t *p, const char *at, size_t len)
     return check_header_bytes(c, off_of(c, at) + (uint32_t)len);
 }
 
+/* Trailer fields (after a chunked body) are checked against the header limit and dropped:
+ * handlers see the header section only. */
+static int trailer_bytes(http_conn *c, size_t len)
+{
+    c->trailer_len += (uint32_t)len;
+    if (c->trailer_len > c->srv->o.limits.max_header_bytes)
+        return fail(c, 431, "request trailer fields too large");
+    return 0;
+}
+
 static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
     http_conn *c = pconn(p);
+    if (c->headers_done) return trailer_bytes(c, len + 4);
     if (c->hdr_state != 1) {
         if (c->nhdrs == c->srv->o.limits.max_headers) return fail(c, 431, "too many header fields");
         if (c->nhdrs == c->hdrs_cap) {
@@ -158,6 +170,7 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
 static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
     http_conn *c = pconn(p);
+    if (c->headers_done) return trailer_bytes(c, len);
     if (c->hdr_state != 2 && c->hdr_state != 3) return fail(c, 400, "header value without a name");
     http_hdr_off *h = &c->hdrs[c->nhdrs - 1];
     if (c->hdr_state != 2) {
@@ -192,6 +205,7 @@ static bool is_tchar(unsigned char ch)
 static int on_header_field_complete(llhttp_t *p)
 {
     http_conn *c = pconn(p);
+    if (c->headers_done) return 0;
     /* RFC 9112 5.1: a field name is a non-empty token; whitespace before the colon is a 400
      * (llhttp lets some of these through). */
     if (c->hdr_state != 1) return fail(c, 400, "empty header field name");
@@ -208,7 +222,7 @@ static int on_header_field_complete(llhttp_t *p)
 static int on_header_value_complete(llhttp_t *p)
 {
     http_conn *c = pconn(p);
-    if (c->nhdrs == 0) return 0;
+    if (c->headers_done || c->nhdrs == 0) return 0;
     http_hdr_off *h = &c->hdrs[c->nhdrs - 1];
     c->hdr_state = 0;
     const char *name = c->in.data + h->name_off;

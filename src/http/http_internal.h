@@ -42,6 +42,7 @@ struct http_conn {
     bool te_unsupported; /* Transfer-Encoding other than one "chunked" */
     bool has_cl, has_te, has_host;
     uint32_t url_off, url_len;
+    uint32_t trailer_len; /* bytes of trailer fields seen (they are not kept) */
     http_hdr_off *hdrs;
     uint32_t nhdrs, hdrs_cap;
     tr_buf body;

@@ -153,6 +153,28 @@ TEST(http_server_chunked_body_split_across_writes)
     CHECK_STR_EQ(th_resp_header(&r, "Content-Type", v, sizeof v), "text/x-test");
     CHECK_STR_EQ(th_resp_header(&r, "X-Query", v, sizeof v), "x=1");
     th_resp_free(&r);
+    /* Trailers are consumed but not shown to the handler as headers. */
+    CHECK_EQ(th_conn_send_str(&c, "GET /hdr HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                  "1\r\nz\r\n0\r\nX-Big: trailer\r\n\r\n"),
+             0);
+    CHECK_EQ(th_conn_read(&c, &r, false, 5000), 0);
+    CHECK_EQ(r.status, 200);
+    CHECK_STR_EQ(r.body, "");
+    CHECK_STR_EQ(th_resp_header(&r, "X-Count", v, sizeof v), "1");
+    th_resp_free(&r);
+    /* ...and count against the header limit (16 KiB here). */
+    tr_buf t = TR_BUF_INIT;
+    tr_buf_append_str(&t, "GET /hdr HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: ");
+    for (int i = 0; i < 20000; i++) tr_buf_append_char(&t, 't');
+    tr_buf_append_str(&t, "\r\n\r\n");
+    th_conn c2;
+    CHECK_EQ(th_conn_open(&c2, f.port), 0);
+    CHECK_EQ(th_conn_send(&c2, t.data, t.len), 0);
+    CHECK_EQ(th_conn_read(&c2, &r, false, 5000), 0);
+    CHECK_EQ(r.status, 431);
+    th_resp_free(&r);
+    th_conn_close(&c2);
+    tr_buf_free(&t);
     /* Content-Length body on the same connection. */
     CHECK_EQ(th_conn_send_str(&c, "POST /echo HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"), 0);
     CHECK_EQ(th_conn_read(&c, &r, false, 5000), 0);
