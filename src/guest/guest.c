@@ -51,6 +51,7 @@ void guest_env_init(guest_env *env, loop *l, db_conn *db, const guest_fs *fs)
     env->sql = db ? guest_sql_new(db) : NULL;
     env->fs = fs;
     env->fs_max_read = 64u << 20;
+    env->db = db;
 }
 
 void guest_env_deinit(guest_env *env)
