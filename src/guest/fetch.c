@@ -127,9 +127,9 @@ static bool name_eq(const char *s, size_t n, const char *name)
 /* Request headers curl or the transport owns (framing, hop-by-hop, Host). */
 static bool header_forbidden(const char *s, size_t n)
 {
-    static const char *const names[] = {"host",    "content-length", "transfer-encoding",
-                                        "connection", "keep-alive",  "te",
-                                        "trailer", "upgrade",        "expect"};
+    static const char *const names[] = {"host",       "content-length", "transfer-encoding",
+                                        "connection", "keep-alive",     "te",
+                                        "trailer",    "upgrade",        "expect"};
     for (size_t i = 0; i < TR_ARRAY_LEN(names); i++)
         if (name_eq(s, n, names[i])) return true;
     return false;
@@ -148,7 +148,8 @@ static void xfer_free(guest_fetch_xfer *x)
     if (x->easy) curl_easy_cleanup(x->easy);
     curl_url_cleanup(x->url);
     curl_slist_free_all(x->slist);
-    for (size_t i = 0; i < x->nheaders; i++) tr_free(x->headers[i]);
+    for (size_t i = 0; i < x->nheaders; i++)
+        tr_free(x->headers[i]);
     tr_free(x->headers);
     tr_free(x->host);
     tr_free(x->method);
@@ -209,7 +210,8 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 {
     guest_fetch_xfer *x = ud;
     size_t len = size * n, l = len;
-    while (l > 0 && (p[l - 1] == '\r' || p[l - 1] == '\n')) l--;
+    while (l > 0 && (p[l - 1] == '\r' || p[l - 1] == '\n'))
+        l--;
     if (l >= 5 && memcmp(p, "HTTP/", 5) == 0) {
         /* A new response (after a 1xx, or a proxy's): its headers replace what came before. */
         tr_buf_reset(&x->resp_headers);
@@ -217,8 +219,10 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
         x->resp_header_bytes = len;
         /* "HTTP/1.1 404 Not Found": the reason phrase, printable ASCII only */
         size_t i = strcspn(p, " ");
-        while (i < l && p[i] == ' ') i++;
-        while (i < l && p[i] != ' ') i++;
+        while (i < l && p[i] == ' ')
+            i++;
+        while (i < l && p[i] != ' ')
+            i++;
         if (i < l) i++;
         size_t o = 0;
         for (; i < l && o + 1 < sizeof x->status_text; i++)
@@ -235,8 +239,10 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
     const char *colon = memchr(p, ':', l);
     if (colon == NULL || !is_token(p, (size_t)(colon - p))) return len;
     const char *v = colon + 1, *end = p + l;
-    while (v < end && (*v == ' ' || *v == '\t')) v++;
-    while (end > v && (end[-1] == ' ' || end[-1] == '\t')) end--;
+    while (v < end && (*v == ' ' || *v == '\t'))
+        v++;
+    while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
+        end--;
     if (memchr(v, '\0', (size_t)(end - v)) || memchr(v, '\r', (size_t)(end - v))) return len;
     append_latin1(&x->resp_headers, p, (size_t)(colon - p));
     append_latin1(&x->resp_headers, v, (size_t)(end - v));
@@ -352,8 +358,7 @@ static uint32_t remaining_ms(const guest_fetch_xfer *x)
  * the response is to be delivered as it is, or TR_EINVAL with why when the redirect is refused. */
 static int follow_redirect(guest_fetch_xfer *x, long status, tr_error *why)
 {
-    if (status != 301 && status != 302 && status != 303 && status != 307 && status != 308)
-        return 0;
+    if (status != 301 && status != 302 && status != 303 && status != 307 && status != 308) return 0;
     char *target = NULL;
     if (curl_easy_getinfo(x->easy, CURLINFO_REDIRECT_URL, &target) != CURLE_OK || target == NULL)
         return 0;
@@ -414,10 +419,9 @@ static int response_value(guest_fetch_xfer *x, long status, jsg_ref *out, tr_err
 {
     tr_arena a;
     tr_arena_init(&a, 4096);
-    jsg_val *pairs = tr_arena_alloc(&a, (x->resp_nheaders ? x->resp_nheaders : 1) * 2 *
-                                            sizeof *pairs);
-    jsg_val *items = tr_arena_alloc(&a, (x->resp_nheaders ? x->resp_nheaders : 1) *
-                                            sizeof *items);
+    jsg_val *pairs =
+        tr_arena_alloc(&a, (x->resp_nheaders ? x->resp_nheaders : 1) * 2 * sizeof *pairs);
+    jsg_val *items = tr_arena_alloc(&a, (x->resp_nheaders ? x->resp_nheaders : 1) * sizeof *items);
     const char *p = x->resp_headers.data;
     for (size_t i = 0; i < x->resp_nheaders; i++) {
         size_t nl = strlen(p);
@@ -435,8 +439,8 @@ static int response_value(guest_fetch_xfer *x, long status, jsg_ref *out, tr_err
         jsg_number((double)status),
         jsg_string(x->status_text, strlen(x->status_text)),
         jsg_array(items, x->resp_nheaders),
-        no_body ? jsg_null() : jsg_bytes(x->resp_body.data ? x->resp_body.data : "",
-                                          x->resp_body.len),
+        no_body ? jsg_null()
+                : jsg_bytes(x->resp_body.data ? x->resp_body.data : "", x->resp_body.len),
         jsg_string(url ? url : "", url ? strlen(url) : 0),
     };
     jsg_val v = jsg_array(parts, 5);
@@ -655,7 +659,8 @@ static int read_args(guest_fetch_xfer *x, const cfg_fetch *conf, size_t argc, co
         if (rc == TR_EINVAL) rc = tr_error_set(why, TR_EINVAL, "argument %zu: %s", i + 1, err->msg);
         if (rc < 0) goto out;
     }
-    if (v[0].type != JSG_STRING || v[0].u.str.len > 32 || !is_token(v[0].u.str.ptr, v[0].u.str.len)) {
+    if (v[0].type != JSG_STRING || v[0].u.str.len > 32 ||
+        !is_token(v[0].u.str.ptr, v[0].u.str.len)) {
         rc = tr_error_set(why, TR_EINVAL, "the method must be an HTTP token");
         goto out;
     }
@@ -689,8 +694,8 @@ static int read_args(guest_fetch_xfer *x, const cfg_fetch *conf, size_t argc, co
     x->headers = tr_calloc(nh ? nh : 1, sizeof *x->headers);
     for (size_t i = 0; i < nh; i++) {
         const jsg_val *pair = &h->u.arr.items[i];
-        const jsg_val *n = pair->type == JSG_ARRAY && pair->u.arr.len == 2 ? &pair->u.arr.items[0]
-                                                                          : NULL;
+        const jsg_val *n =
+            pair->type == JSG_ARRAY && pair->u.arr.len == 2 ? &pair->u.arr.items[0] : NULL;
         const jsg_val *val = n ? &pair->u.arr.items[1] : NULL;
         if (n == NULL || n->type != JSG_STRING || val->type != JSG_STRING ||
             !is_token(n->u.str.ptr, n->u.str.len) || memchr(val->u.str.ptr, '\r', val->u.str.len) ||
@@ -704,10 +709,10 @@ static int read_args(guest_fetch_xfer *x, const cfg_fetch *conf, size_t argc, co
         }
         if (header_forbidden(n->u.str.ptr, n->u.str.len)) continue;
         /* "name;" is curl's way of sending a header with an empty value */
-        x->headers[x->nheaders++] =
-            val->u.str.len ? tr_asprintf("%.*s: %.*s", (int)n->u.str.len, n->u.str.ptr,
-                                         (int)val->u.str.len, val->u.str.ptr)
-                           : tr_asprintf("%.*s;", (int)n->u.str.len, n->u.str.ptr);
+        x->headers[x->nheaders++] = val->u.str.len
+                                        ? tr_asprintf("%.*s: %.*s", (int)n->u.str.len, n->u.str.ptr,
+                                                      (int)val->u.str.len, val->u.str.ptr)
+                                        : tr_asprintf("%.*s;", (int)n->u.str.len, n->u.str.ptr);
     }
     const jsg_val *b = &v[3];
     if (b->type == JSG_BYTES || b->type == JSG_STRING) {
@@ -726,8 +731,7 @@ out:
 }
 
 int guest_fetch_call(guest_env *env, guest_fetch_set *set, jsg_isolate *iso, guest_wake_fn wake,
-                     void *owner, size_t argc, const jsg_ref *argv, jsg_ref *result,
-                     tr_error *err)
+                     void *owner, size_t argc, const jsg_ref *argv, jsg_ref *result, tr_error *err)
 {
     jsg_deferred d;
     int rc = jsg_deferred_new(iso, &d, err);

@@ -24,11 +24,11 @@
 #include "config/config.h"
 #include "guest/guest.h"
 
-#define GUEST_MAX_FETCHES            1000       /* in flight per isolate */
-#define GUEST_FETCH_MAX_REDIRECTS    20         /* as the Fetch standard */
+#define GUEST_MAX_FETCHES            1000        /* in flight per isolate */
+#define GUEST_FETCH_MAX_REDIRECTS    20          /* as the Fetch standard */
 #define GUEST_FETCH_MAX_HEADER_BYTES (256 << 10) /* response header section */
 #define GUEST_FETCH_MAX_URL          (64 << 10)
-#define GUEST_FETCH_MAX_HEADERS      1000       /* request header fields */
+#define GUEST_FETCH_MAX_HEADERS      1000 /* request header fields */
 
 typedef struct guest_fetch guest_fetch;
 typedef struct guest_fetch_xfer guest_fetch_xfer;
@@ -50,8 +50,7 @@ void guest_fetch_free(guest_fetch *f);
  * itself are returned. wake(owner) is called after each of set's transfers settled its promise
  * (and may free the guest). env->fetch is created on the first call. */
 int guest_fetch_call(guest_env *env, guest_fetch_set *set, jsg_isolate *iso, guest_wake_fn wake,
-                     void *owner, size_t argc, const jsg_ref *argv, jsg_ref *result,
-                     tr_error *err);
+                     void *owner, size_t argc, const jsg_ref *argv, jsg_ref *result, tr_error *err);
 
 /* Cancels set's transfers without settling their promises; they are never touched again. Call
  * before freeing iso (which may already be dead). */

@@ -24,7 +24,7 @@ typedef struct th_origin {
     const th_origin_route *routes; /* borrowed; must outlive the server */
     size_t nroutes;
     const char *const *headers; /* NULL, or per route: extra header lines ending "\r\n", or NULL */
-    int requests; /* how many requests were answered */
+    int requests;               /* how many requests were answered */
     pthread_t thread;
     int stop_fd[2];
     pthread_mutex_t mu; /* guards last */
@@ -34,8 +34,8 @@ typedef struct th_origin {
 /* Listens on an ephemeral loopback port and serves routes (unknown paths get 404). Returns 0. */
 int th_origin_start(th_origin *o, const th_origin_route *routes, size_t nroutes);
 /* The same; headers[i] (NULL for none) is sent with routes[i], e.g. "Location: /b\r\n". */
-int th_origin_start_ex(th_origin *o, const th_origin_route *routes,
-                       const char *const *headers, size_t nroutes);
+int th_origin_start_ex(th_origin *o, const th_origin_route *routes, const char *const *headers,
+                       size_t nroutes);
 /* Copies the last request received (NUL-terminated) into out. */
 void th_origin_last_request(th_origin *o, char *out, size_t cap);
 void th_origin_stop(th_origin *o);

@@ -65,7 +65,8 @@ TEST_TIMEOUT(e2e_fetch_responses, 120)
 {
     install();
     unsigned char bin[256];
-    for (int i = 0; i < 256; i++) bin[i] = (unsigned char)i;
+    for (int i = 0; i < 256; i++)
+        bin[i] = (unsigned char)i;
     th_origin_route routes[] = {
         {"/hello", 200, "text/plain; charset=utf-8", "hello there", 11, 0},
         {"/data.json", 200, "application/json", json_body, sizeof json_body - 1, 0},
@@ -76,8 +77,8 @@ TEST_TIMEOUT(e2e_fetch_responses, 120)
     };
     /* filled in below, once the port is known and before the origin is asked for it */
     static char see_other[128];
-    const char *headers[] = {"X-Custom: yes\r\n", NULL, NULL, "Location: /hello\r\n",
-                             see_other, "Location: /loop\r\n"};
+    const char *headers[] = {"X-Custom: yes\r\n",    NULL,      NULL,
+                             "Location: /hello\r\n", see_other, "Location: /loop\r\n"};
     th_origin o;
     CHECK_EQ(th_origin_start_ex(&o, routes, headers, sizeof routes / sizeof routes[0]), 0);
     int closed = th_closed_port();
@@ -118,7 +119,8 @@ TEST_TIMEOUT(e2e_fetch_responses, 120)
 
     /* a redirect is followed; the response says where it ended */
     r = via(s.port, "/text", "127.0.0.1", o.port, "/old", NULL);
-    snprintf(want, sizeof want, "\"url\":\"http://127.0.0.1:%d/hello\",\"redirected\":true", o.port);
+    snprintf(want, sizeof want, "\"url\":\"http://127.0.0.1:%d/hello\",\"redirected\":true",
+             o.port);
     CHECK_CONTAINS(r.body, want);
     CHECK_CONTAINS(r.body, "\"text\":\"hello there\"");
     th_resp_free(&r);
@@ -324,8 +326,8 @@ TEST_TIMEOUT(e2e_fetch_concurrent_and_non_blocking, 120)
     int n = 200;
     double t0;
     CHECK_EQ(th_conn_open(&c, s.port), 0);
-    snprintf(req, sizeof req, "GET /json?url=http://127.0.0.1:%d/data.json HTTP/1.1\r\nHost: x\r\n\r\n",
-             o.port);
+    snprintf(req, sizeof req,
+             "GET /json?url=http://127.0.0.1:%d/data.json HTTP/1.1\r\nHost: x\r\n\r\n", o.port);
     t0 = now_ms();
     for (int i = 0; i < n; i++) {
         CHECK_EQ(th_conn_send_str(&c, req), 0);

@@ -129,9 +129,10 @@ TEST(guest_fetch_settles_from_the_loop)
     CHECK_EQ(f.wakes, 1);
     value(&f, "out", got, sizeof got);
     char want[512];
-    snprintf(want, sizeof want,
-             "[200,\"X\",[[\"X-Two\",\"a\"],[\"X-Two\",\"b\"]],\"hello\",\"http://127.0.0.1:%d/hi\"]",
-             o.port);
+    snprintf(
+        want, sizeof want,
+        "[200,\"X\",[[\"X-Two\",\"a\"],[\"X-Two\",\"b\"]],\"hello\",\"http://127.0.0.1:%d/hi\"]",
+        o.port);
     CHECK_STR_EQ(got, want);
     char seen[4096];
     th_origin_last_request(&o, seen, sizeof seen);
@@ -205,4 +206,90 @@ TEST(guest_fetch_isolate_freed_in_flight)
     guest_env_deinit(&f.env);
     loop_free(f.l);
     th_origin_stop(&o);
+}
+
+/* Runs `__trailhost.fetch(args)` and the loop until it settles; out gets "status finalUrl" or
+ * "rejected: message". */
+static void fetch_once(fixture *f, const char *args, char *out, size_t cap)
+{
+    char js[1024];
+    snprintf(js, sizeof js,
+             "globalThis.out = 'pending'; __trailhost.fetch(%s).then((r) => { out = r[0] + ' ' + "
+             "r[4]; }, (e) => { out = 'rejected: ' + e.message; });",
+             args);
+    int wakes = f->wakes;
+    eval(f, js);
+    run_until_wake(f, 5000);
+    CHECK_EQ(f->wakes, wakes + 1);
+    value(f, "out", out, cap);
+}
+
+TEST(guest_fetch_redirects_rewrite_the_request)
+{
+    th_origin_route b_routes[] = {{"/b", 200, "text/plain", "b", 1, 0}};
+    th_origin b;
+    CHECK_EQ(th_origin_start(&b, b_routes, 1), 0);
+    static char cross[128];
+    th_origin_route a_routes[] = {{"/see-other", 303, "text/plain", "", 0, 0},
+                                  {"/temp", 307, "text/plain", "", 0, 0},
+                                  {"/cross", 302, "text/plain", "", 0, 0},
+                                  {"/end", 200, "text/plain", "end", 3, 0}};
+    const char *a_headers[] = {"Location: /end\r\n", "Location: /end\r\n", cross, NULL};
+    th_origin a;
+    CHECK_EQ(th_origin_start_ex(&a, a_routes, a_headers, 4), 0);
+    snprintf(cross, sizeof cross, "Location: http://127.0.0.1:%d/b\r\n", b.port);
+    fixture f;
+    setup(&f);
+    char args[512], got[512], want[512], seen[4096];
+    const char *hdrs = "[['authorization', 'Bearer s3cret'], ['content-type', 'text/plain']]";
+
+    /* 303 after POST: GET without the body or its content type */
+    snprintf(args, sizeof args,
+             "'POST', 'http://127.0.0.1:%d/see-other', %s, new Uint8Array([65, 66]), 0", a.port,
+             hdrs);
+    fetch_once(&f, args, got, sizeof got);
+    snprintf(want, sizeof want, "200 http://127.0.0.1:%d/end", a.port);
+    CHECK_STR_EQ(got, want);
+    th_origin_last_request(&a, seen, sizeof seen);
+    CHECK_CONTAINS(seen, "GET /end HTTP/1.1\r\n");
+    CHECK(strstr(seen, "content-type") == NULL);
+    CHECK_CONTAINS(seen, "authorization: Bearer s3cret"); /* same origin: kept */
+    CHECK(strstr(seen, "\r\n\r\nAB") == NULL);
+
+    /* 307 keeps method and body */
+    snprintf(args, sizeof args,
+             "'POST', 'http://127.0.0.1:%d/temp', %s, new Uint8Array([65, 66]), 0", a.port, hdrs);
+    fetch_once(&f, args, got, sizeof got);
+    CHECK_STR_EQ(got, want);
+    th_origin_last_request(&a, seen, sizeof seen);
+    CHECK_CONTAINS(seen, "POST /end HTTP/1.1\r\n");
+    CHECK_CONTAINS(seen, "content-type: text/plain");
+    CHECK_CONTAINS(seen, "\r\n\r\nAB");
+
+    /* to another origin: Authorization stays behind */
+    snprintf(args, sizeof args, "'GET', 'http://127.0.0.1:%d/cross', %s, null, 0", a.port, hdrs);
+    fetch_once(&f, args, got, sizeof got);
+    snprintf(want, sizeof want, "200 http://127.0.0.1:%d/b", b.port);
+    CHECK_STR_EQ(got, want);
+    th_origin_last_request(&b, seen, sizeof seen);
+    CHECK_CONTAINS(seen, "GET /b HTTP/1.1\r\n");
+    CHECK(strstr(seen, "authorization") == NULL);
+
+    /* HEAD: no body in the result */
+    snprintf(args, sizeof args, "'HEAD', 'http://127.0.0.1:%d/end', [], null, 0", a.port);
+    char js[1024];
+    snprintf(js, sizeof js,
+             "globalThis.out = 'pending'; __trailhost.fetch(%s).then((r) => { out = r[0] + ' ' + "
+             "r[3]; });",
+             args);
+    eval(&f, js);
+    run_until_wake(&f, 5000);
+    value(&f, "out", got, sizeof got);
+    CHECK_STR_EQ(got, "200 null");
+    th_origin_last_request(&a, seen, sizeof seen);
+    CHECK_CONTAINS(seen, "HEAD /end HTTP/1.1\r\n");
+
+    teardown(&f);
+    th_origin_stop(&a);
+    th_origin_stop(&b);
 }
