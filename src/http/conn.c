@@ -26,14 +26,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define IN_INITIAL    8192
-#define OUT_HIGH      (1u << 20)   /* stop parsing while this much output is unwritten */
-#define LINGER_MS     1000
+#define IN_INITIAL     8192
+#define OUT_HIGH       (1u << 20) /* stop parsing while this much output is unwritten */
+#define LINGER_MS      1000
 #define FREE_CONNS_MAX 256
-#define BUF_KEEP_MAX  (64u << 10)  /* buffers larger than this are released on reuse */
+#define BUF_KEEP_MAX   (64u << 10) /* buffers larger than this are released on reuse */
 
-#define CONN_OF(field_ptr, field)                                                                  \
-    ((http_conn *)((char *)(field_ptr) - offsetof(http_conn, field)))
+#define CONN_OF(field_ptr, field) ((http_conn *)((char *)(field_ptr)-offsetof(http_conn, field)))
 
 static void conn_process(http_conn *c);
 static void conn_error(http_conn *c, int status, const char *msg);
@@ -56,8 +55,10 @@ static void update_deadline(http_conn *c)
     if (c->parked) {
         c->dl_kind = DL_NONE;
     } else if (c->in_message) {
-        if (c->headers_done) set_deadline(c, DL_BODY, lim->body_timeout_ms);
-        else if (c->dl_kind != DL_HEADER) set_deadline(c, DL_HEADER, lim->header_timeout_ms);
+        if (c->headers_done)
+            set_deadline(c, DL_BODY, lim->body_timeout_ms);
+        else if (c->dl_kind != DL_HEADER)
+            set_deadline(c, DL_HEADER, lim->header_timeout_ms);
     } else {
         set_deadline(c, DL_IDLE, lim->idle_timeout_ms);
     }
@@ -131,7 +132,8 @@ static int on_url(llhttp_t *p, const char *at, size_t len)
     http_conn *c = pconn(p);
     if (c->url_len == 0) c->url_off = off_of(c, at);
     c->url_len += (uint32_t)len;
-    if (c->url_len > c->srv->o.limits.max_target_bytes) return fail(c, 414, "request target too long");
+    if (c->url_len > c->srv->o.limits.max_target_bytes)
+        return fail(c, 414, "request target too long");
     return check_header_bytes(c, off_of(c, at) + (uint32_t)len);
 }
 
@@ -193,7 +195,8 @@ static void trim(const char **p, size_t *n)
         (*p)++;
         (*n)--;
     }
-    while (*n && ((*p)[*n - 1] == ' ' || (*p)[*n - 1] == '\t')) (*n)--;
+    while (*n && ((*p)[*n - 1] == ' ' || (*p)[*n - 1] == '\t'))
+        (*n)--;
 }
 
 static bool is_tchar(unsigned char ch)
@@ -250,8 +253,7 @@ static int on_header_value_complete(llhttp_t *p)
 static int on_headers_complete(llhttp_t *p)
 {
     http_conn *c = pconn(p);
-    if (c->has_cl && c->has_te)
-        return fail(c, 400, "both Content-Length and Transfer-Encoding");
+    if (c->has_cl && c->has_te) return fail(c, 400, "both Content-Length and Transfer-Encoding");
     if (c->te_unsupported) return fail(c, 501, "unsupported transfer coding");
     if ((p->flags & F_CONTENT_LENGTH) && p->content_length > c->srv->o.limits.max_body_bytes)
         return fail(c, 413, "request body too large");
@@ -401,8 +403,8 @@ void http__conn_response_done(http_conn *c, int status, size_t body_len)
     c->parked = false;
     if (s->o.access_log) {
         uint64_t us = (tr_now_ns() - c->req_start_ns) / 1000;
-        tr_buf_printf(&s->log, "%.*s %.*s %d %zu %llu\n", (int)c->req.method.len,
-                      c->req.method.ptr, (int)c->req.path.len, c->req.path.ptr, status, body_len,
+        tr_buf_printf(&s->log, "%.*s %.*s %d %zu %llu\n", (int)c->req.method.len, c->req.method.ptr,
+                      (int)c->req.path.len, c->req.path.ptr, status, body_len,
                       (unsigned long long)us);
     }
     if (!c->dispatching) http__conn_resume(c);
@@ -440,7 +442,8 @@ static void conn_process(http_conn *c)
             llhttp_execute(&c->parser, c->in.data + c->parsed, c->in.len - c->parsed);
         if (e == HPE_OK) {
             c->parsed = c->in.len;
-            if (c->in_message && !c->headers_done && c->in.len - c->msg_start > lim->max_header_bytes) {
+            if (c->in_message && !c->headers_done &&
+                c->in.len - c->msg_start > lim->max_header_bytes) {
                 conn_error(c, 431, "request header fields too large");
             } else if (c->in_message && c->headers_done) {
                 /* The body parsed so far was copied out; keep only the head. */
@@ -486,8 +489,8 @@ static void conn_process(http_conn *c)
 static int conn_flush(http_conn *c)
 {
     while (c->out_sent < c->out.len) {
-        ssize_t n = send(c->io.fd, c->out.data + c->out_sent, c->out.len - c->out_sent,
-                         MSG_NOSIGNAL);
+        ssize_t n =
+            send(c->io.fd, c->out.data + c->out_sent, c->out.len - c->out_sent, MSG_NOSIGNAL);
         if (n < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
@@ -625,8 +628,8 @@ static void on_timer(loop *l, loop_timer *t)
     switch (c->dl_kind) {
     case DL_HEADER:
     case DL_BODY:
-        conn_error(c, 408, c->dl_kind == DL_HEADER ? "request header timeout"
-                                                   : "request body timeout");
+        conn_error(c, 408,
+                   c->dl_kind == DL_HEADER ? "request header timeout" : "request body timeout");
         http__conn_resume(c);
         return;
     default:

@@ -31,13 +31,13 @@ struct http_conn {
     http_conn *prev, *next; /* srv->conns, or srv->free_conns (next only) */
 
     llhttp_t parser;
-    tr_buf in;          /* received bytes; requests point into it while handled */
-    size_t parsed;      /* in[0..parsed) was fed to llhttp */
-    size_t msg_start;   /* first byte of the message being parsed (<= its real start) */
-    uint32_t hdr_end;   /* end of the last url/header byte of the current message */
-    bool in_message;    /* between message begin and message complete */
-    bool headers_done;  /* of the current message */
-    uint8_t hdr_state;  /* 1 in a field name, 2 in a value, else between headers */
+    tr_buf in;         /* received bytes; requests point into it while handled */
+    size_t parsed;     /* in[0..parsed) was fed to llhttp */
+    size_t msg_start;  /* first byte of the message being parsed (<= its real start) */
+    uint32_t hdr_end;  /* end of the last url/header byte of the current message */
+    bool in_message;   /* between message begin and message complete */
+    bool headers_done; /* of the current message */
+    uint8_t hdr_state; /* 1 in a field name, 2 in a value, else between headers */
     bool expect_continue;
     bool te_unsupported; /* Transfer-Encoding other than one "chunked" */
     bool has_cl, has_te, has_host;
@@ -46,7 +46,7 @@ struct http_conn {
     http_hdr_off *hdrs;
     uint32_t nhdrs, hdrs_cap;
     tr_buf body;
-    int err_status;      /* set by a callback that rejects the message */
+    int err_status; /* set by a callback that rejects the message */
     const char *err_msg;
 
     http_header *headers; /* materialized for the handler; hdrs_cap entries */
@@ -58,12 +58,12 @@ struct http_conn {
     bool parked;           /* a handler has not completed its response yet */
     bool dispatching;      /* inside handler call */
 
-    tr_buf out;         /* responses not yet written */
-    size_t out_sent;    /* out[0..out_sent) already written */
-    bool closing;       /* close once out is written */
-    bool lingering;     /* write side shut; discarding input until EOF or the linger timer */
-    bool peer_closed;   /* read EOF: answer what was received, then close */
-    bool broken;        /* epoll refused a change; close at the next chance */
+    tr_buf out;       /* responses not yet written */
+    size_t out_sent;  /* out[0..out_sent) already written */
+    bool closing;     /* close once out is written */
+    bool lingering;   /* write side shut; discarding input until EOF or the linger timer */
+    bool peer_closed; /* read EOF: answer what was received, then close */
+    bool broken;      /* epoll refused a change; close at the next chance */
     uint8_t dl_kind;
     uint64_t deadline_ns;
 };
@@ -71,18 +71,18 @@ struct http_conn {
 struct http_server {
     loop *loop;
     loop_io listen_io;
-    int listen_fd; /* -1 once closed */
+    int listen_fd;           /* -1 once closed */
     loop_timer accept_timer; /* re-enables accept after EMFILE */
     http_server_opts o;
-    http_conn *conns;      /* live connections, doubly linked */
+    http_conn *conns; /* live connections, doubly linked */
     size_t nconns;
     http_conn *free_conns; /* closed connections kept for reuse (buffers stay allocated) */
     size_t nfree;
     bool draining;
     void (*drain_done)(void *arg);
     void *drain_arg;
-    tr_buf log;            /* access log lines, written once per loop iteration */
-    char date[64];         /* "Date: ...\r\n" */
+    tr_buf log;    /* access log lines, written once per loop iteration */
+    char date[64]; /* "Date: ...\r\n" */
     size_t date_len;
     int64_t date_sec;
     uint64_t date_next_ns; /* loop clock when the wall-clock second changes */

@@ -4,8 +4,8 @@
  * the path is split once per lookup. With tens of routes this is a few hundred nanoseconds and
  * keeps conflict detection and specificity trivial to reason about; a segment trie is the
  * upgrade path if route counts grow. Specificity compares segment kinds left to right (literal >
- * parameter > wildcard), so "/users/me" beats "/users/:id" beats "/users/ *" (wildcard) whatever the
- * registration order. */
+ * parameter > wildcard), so "/users/me" beats "/users/:id" beats "/users/ *" (wildcard) whatever
+ * the registration order. */
 #include "http/http.h"
 
 #include <string.h>
@@ -41,7 +41,8 @@ http_router *http_router_new(void)
 
 static void route_free(route *rt)
 {
-    for (size_t i = 0; i < rt->nsegs; i++) tr_free(rt->segs[i].text);
+    for (size_t i = 0; i < rt->nsegs; i++)
+        tr_free(rt->segs[i].text);
     tr_free(rt->segs);
     tr_free(rt->method);
     tr_free(rt->pattern);
@@ -50,7 +51,8 @@ static void route_free(route *rt)
 void http_router_free(http_router *r)
 {
     if (r == NULL) return;
-    for (size_t i = 0; i < r->len; i++) route_free(&r->routes[i]);
+    for (size_t i = 0; i < r->len; i++)
+        route_free(&r->routes[i]);
     tr_free(r->routes);
     tr_free(r);
 }
@@ -66,7 +68,8 @@ static int split_path(const char *path, size_t len, http_slice *out, size_t max)
     size_t n = 0, i = 1;
     for (;;) {
         size_t start = i;
-        while (i < len && path[i] != '/') i++;
+        while (i < len && path[i] != '/')
+            i++;
         if (n == max) return -1;
         out[n].ptr = path + start;
         out[n].len = i - start;
@@ -143,8 +146,8 @@ static int parse_pattern(const char *pattern, route *rt, tr_error *err)
         rt->nsegs++;
     }
     if (nparams > HTTP_MAX_PARAMS)
-        return tr_error_set(err, TR_EINVAL, "route pattern '%s': more than %d parameters",
-                            pattern, HTTP_MAX_PARAMS);
+        return tr_error_set(err, TR_EINVAL, "route pattern '%s': more than %d parameters", pattern,
+                            HTTP_MAX_PARAMS);
     return 0;
 }
 
@@ -168,8 +171,9 @@ int http_router_add(http_router *r, const char *method, const char *pattern, htt
         return tr_error_set(err, TR_EINVAL, "route '%s': empty method", pattern);
     for (const char *p = method; *p; p++)
         if (!(*p >= 'A' && *p <= 'Z'))
-            return tr_error_set(err, TR_EINVAL, "route '%s': method '%s' must be upper-case letters",
-                                pattern, method);
+            return tr_error_set(err, TR_EINVAL,
+                                "route '%s': method '%s' must be upper-case letters", pattern,
+                                method);
     route rt = {0};
     int rc = parse_pattern(pattern, &rt, err);
     if (rc < 0) {
@@ -227,7 +231,8 @@ static bool route_matches(const route *rt, const http_slice *segs, size_t nsegs,
         params[np].value.len = (size_t)(path + path_len - rest);
         np++;
         key[rt->nsegs] = 0;
-        for (size_t i = rt->nsegs + 1; i <= nsegs; i++) key[i] = 0;
+        for (size_t i = rt->nsegs + 1; i <= nsegs; i++)
+            key[i] = 0;
     }
     *nparams = np;
     return true;
@@ -281,8 +286,8 @@ http_match_result http_router_match(const http_router *r, const char *method, si
         if (!route_matches(rt, segs, nsegs, path, path_len, params, &np, key)) continue;
         path_matched = true;
         int rank = method_eq(rt->method, method, method_len) ? 2
-                   : head && strcmp(rt->method, "GET") == 0 ? 1
-                                                            : 0;
+                   : head && strcmp(rt->method, "GET") == 0  ? 1
+                                                             : 0;
         if (rank == 0) continue;
         size_t klen = (rt->wildcard ? nsegs + 1 : nsegs);
         int cmp = best ? memcmp(key, best_key, klen) : 1;

@@ -85,7 +85,8 @@ static const struct {
 const char *http_mime_type(const char *name, size_t len)
 {
     size_t i = len;
-    while (i > 0 && name[i - 1] != '.' && name[i - 1] != '/') i--;
+    while (i > 0 && name[i - 1] != '.' && name[i - 1] != '/')
+        i--;
     if (i == 0 || name[i - 1] != '.') return "application/octet-stream";
     const char *ext = name + i;
     size_t el = len - i;
@@ -153,11 +154,14 @@ static bool etag_matches(const http_slice *inm, const char *etag, size_t el)
 {
     const char *p = inm->ptr, *end = inm->ptr + inm->len;
     while (p < end) {
-        while (p < end && (*p == ' ' || *p == '\t' || *p == ',')) p++;
+        while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
+            p++;
         const char *s = p;
-        while (p < end && *p != ',') p++;
+        while (p < end && *p != ',')
+            p++;
         const char *e = p;
-        while (e > s && (e[-1] == ' ' || e[-1] == '\t')) e--;
+        while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+            e--;
         if (e - s == 1 && *s == '*') return true;
         if (e - s >= 2 && s[0] == 'W' && s[1] == '/') s += 2;
         if ((size_t)(e - s) == el && memcmp(s, etag, el) == 0) return true;

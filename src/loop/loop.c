@@ -270,7 +270,8 @@ int loop_run(loop *l)
         run_timers(l);
         if (l->stop) break;
         /* Ticks may have produced work that timers or I/O wait on; run them before sleeping. */
-        for (size_t i = 0; i < l->nticks; i++) l->ticks[i].fn(l, l->ticks[i].ud);
+        for (size_t i = 0; i < l->nticks; i++)
+            l->ticks[i].fn(l, l->ticks[i].ud);
         if (l->stop) break;
         int timeout = -1;
         if (l->heap_len > 0) {
@@ -292,7 +293,8 @@ int loop_run(loop *l)
         }
         l->nevents = l->ev_pos = 0;
     }
-    for (size_t i = 0; i < l->nticks; i++) l->ticks[i].fn(l, l->ticks[i].ud);
+    for (size_t i = 0; i < l->nticks; i++)
+        l->ticks[i].fn(l, l->ticks[i].ud);
     return 0;
 }
 

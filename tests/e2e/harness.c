@@ -157,7 +157,8 @@ int th_server_start(th_server *s, const char *data_dir, const char *const *extra
     argv[n++] = "127.0.0.1:0";
     argv[n++] = "--data-dir";
     argv[n++] = s->data_dir;
-    for (size_t i = 0; extra && extra[i] && n < TH_MAX_ARGS; i++) argv[n++] = extra[i];
+    for (size_t i = 0; extra && extra[i] && n < TH_MAX_ARGS; i++)
+        argv[n++] = extra[i];
     argv[n] = NULL;
     s->pid = spawn((char *const *)argv, s->out_path, s->err_path);
     if (s->pid < 0) {
@@ -174,9 +175,11 @@ int th_server_start(th_server *s, const char *data_dir, const char *const *extra
             /* http://HOST:PORT, HOST possibly [v6]; the port follows the last ':' before ','. */
             const char *host = p + strlen("listening on http://");
             const char *end_addr = host;
-            while (end_addr < nl && *end_addr != ',' && *end_addr != ' ') end_addr++;
+            while (end_addr < nl && *end_addr != ',' && *end_addr != ' ')
+                end_addr++;
             const char *colon = end_addr;
-            while (colon > host && colon[-1] != ':') colon--;
+            while (colon > host && colon[-1] != ':')
+                colon--;
             s->port = atoi(colon);
             free(out);
             if (s->port > 0) return 0;
@@ -241,7 +244,8 @@ int th_run(const char *const *args, int timeout_ms, char **out, char **err)
     const char *argv[64];
     size_t n = 0;
     argv[n++] = trail_bin();
-    for (size_t i = 0; args && args[i] && n < TH_MAX_ARGS; i++) argv[n++] = args[i];
+    for (size_t i = 0; args && args[i] && n < TH_MAX_ARGS; i++)
+        argv[n++] = args[i];
     argv[n] = NULL;
     pid_t pid = spawn((char *const *)argv, out_path, err_path);
     if (pid < 0) return -1;
@@ -339,10 +343,12 @@ const char *th_resp_header(const th_resp *r, const char *name, char *out, size_t
         line += 2;
         if (strncasecmp(line, name, nl) == 0 && line[nl] == ':') {
             const char *v = line + nl + 1;
-            while (*v == ' ' || *v == '\t') v++;
+            while (*v == ' ' || *v == '\t')
+                v++;
             const char *e = strstr(v, "\r\n");
             size_t vl = e ? (size_t)(e - v) : strlen(v);
-            while (vl > 0 && (v[vl - 1] == ' ' || v[vl - 1] == '\t')) vl--;
+            while (vl > 0 && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
+                vl--;
             if (vl >= cap) vl = cap - 1;
             memcpy(out, v, vl);
             out[vl] = '\0';
@@ -386,8 +392,8 @@ int th_conn_read(th_conn *c, th_resp *r, bool head_only, int timeout_ms)
     r->status = atoi(r->head + 9);
 
     char v[64];
-    bool chunked = th_resp_header(r, "Transfer-Encoding", v, sizeof v) &&
-                   strcasecmp(v, "chunked") == 0;
+    bool chunked =
+        th_resp_header(r, "Transfer-Encoding", v, sizeof v) && strcasecmp(v, "chunked") == 0;
     const char *cl = th_resp_header(r, "Content-Length", v, sizeof v);
     bool no_body = head_only || r->status == 204 || r->status == 304 || r->status / 100 == 1;
     size_t cap = 64, len = 0;

@@ -3,8 +3,9 @@
  * th_server_start() runs `$TRAIL_BIN run --address 127.0.0.1:0 --data-dir DIR [extra...]` with
  * stdout and stderr captured to files, waits for the one "listening on http://HOST:PORT" line and
  * parses the port. The child gets PR_SET_PDEATHSIG, so a test that dies never leaves a server
- * behind. th_conn is a raw HTTP/1.1 client over loopback that reads whole responses (Content-Length,
- * chunked, or until close), so keep-alive and pipelining can be tested byte for byte.
+ * behind. th_conn is a raw HTTP/1.1 client over loopback that reads whole responses
+ * (Content-Length, chunked, or until close), so keep-alive and pipelining can be tested byte for
+ * byte.
  *
  * Every helper reports failures by return value; the tests CHECK them. Nothing here allocates
  * outside what the th_*_free() functions release. */

@@ -79,8 +79,7 @@ TEST_TIMEOUT(e2e_http_healthcheck_keepalive_and_log, 60)
     CHECK_STR_EQ(th_resp_header(&r, "Content-Length", v, sizeof v), "2");
     th_resp_free(&r);
     /* Connection: close is honoured: answered with Connection: close, then closed. */
-    CHECK_EQ(th_conn_send_str(&c, "GET /api/healthcheck HTTP/1.1\r\nConnection: close\r\n\r\n"),
-             0);
+    CHECK_EQ(th_conn_send_str(&c, "GET /api/healthcheck HTTP/1.1\r\nConnection: close\r\n\r\n"), 0);
     CHECK_EQ(th_conn_read(&c, &r, false, 5000), 0);
     CHECK_STR_EQ(th_resp_header(&r, "Connection", v, sizeof v), "close");
     th_resp_free(&r);
@@ -162,8 +161,7 @@ TEST_TIMEOUT(e2e_http_not_found_and_method_not_allowed, 60)
     th_resp_free(&r);
     /* The query string is not part of the path; absolute-form targets route on their path. */
     expect_status(s.port, "GET /api/healthcheck?verbose=1 HTTP/1.1\r\n\r\n", 200, "Ok");
-    expect_status(s.port, "GET http://example.com/api/healthcheck?x=1 HTTP/1.1\r\n\r\n", 200,
-                  "Ok");
+    expect_status(s.port, "GET http://example.com/api/healthcheck?x=1 HTTP/1.1\r\n\r\n", 200, "Ok");
     expect_status(s.port, "GET http://example.com HTTP/1.1\r\n\r\n", 404, NULL);
     expect_status(s.port, "OPTIONS * HTTP/1.1\r\n\r\n", 404, NULL);
     stop_ok(&s);
@@ -177,10 +175,11 @@ TEST_TIMEOUT(e2e_http_chunked_and_length_bodies_are_framed, 60)
     CHECK_EQ(th_conn_open(&c, s.port), 0);
     /* Bodies sent to a route that does not take them: the 405 must come after the whole body
      * was consumed, so the next pipelined request is parsed correctly. */
-    CHECK_EQ(th_conn_send_str(&c, "POST /api/healthcheck HTTP/1.1\r\nTransfer-Encoding: chunked\r\n"
-                                  "\r\n4\r\nGET \r\n1d\r\n/api/healthcheck HTTP/1.1\r\n\r\n\r\n0\r\n\r\n"
-                                  "GET /api/healthcheck HTTP/1.1\r\n\r\n"),
-             0);
+    CHECK_EQ(
+        th_conn_send_str(&c, "POST /api/healthcheck HTTP/1.1\r\nTransfer-Encoding: chunked\r\n"
+                             "\r\n4\r\nGET \r\n1d\r\n/api/healthcheck HTTP/1.1\r\n\r\n\r\n0\r\n\r\n"
+                             "GET /api/healthcheck HTTP/1.1\r\n\r\n"),
+        0);
     th_resp r;
     CHECK_EQ(th_conn_read(&c, &r, false, 5000), 0);
     CHECK_EQ(r.status, 405);
@@ -230,31 +229,36 @@ TEST_TIMEOUT(e2e_http_limits_and_their_statuses, 60)
     tr_buf b = TR_BUF_INIT;
     /* 414: request target over 512 bytes. */
     tr_buf_append_str(&b, "GET /");
-    for (int i = 0; i < 600; i++) tr_buf_append_char(&b, 'a');
+    for (int i = 0; i < 600; i++)
+        tr_buf_append_char(&b, 'a');
     tr_buf_append_str(&b, " HTTP/1.1\r\n\r\n");
     expect_error_and_close(s.port, b.data, b.len, 414);
     /* A target just under the limit is fine (404: no such route). */
     tr_buf_reset(&b);
     tr_buf_append_str(&b, "GET /");
-    for (int i = 0; i < 500; i++) tr_buf_append_char(&b, 'a');
+    for (int i = 0; i < 500; i++)
+        tr_buf_append_char(&b, 'a');
     tr_buf_append_str(&b, " HTTP/1.1\r\n\r\n");
     expect_status(s.port, b.data, 404, NULL);
     /* 431: header section over 4096 bytes. */
     tr_buf_reset(&b);
     tr_buf_append_str(&b, "GET /api/healthcheck HTTP/1.1\r\nX-Big: ");
-    for (int i = 0; i < 5000; i++) tr_buf_append_char(&b, 'b');
+    for (int i = 0; i < 5000; i++)
+        tr_buf_append_char(&b, 'b');
     tr_buf_append_str(&b, "\r\n\r\n");
     expect_error_and_close(s.port, b.data, b.len, 431);
     /* 431: more than 20 header fields. */
     tr_buf_reset(&b);
     tr_buf_append_str(&b, "GET /api/healthcheck HTTP/1.1\r\n");
-    for (int i = 0; i < 21; i++) tr_buf_printf(&b, "X-H%d: v\r\n", i);
+    for (int i = 0; i < 21; i++)
+        tr_buf_printf(&b, "X-H%d: v\r\n", i);
     tr_buf_append_str(&b, "\r\n");
     expect_error_and_close(s.port, b.data, b.len, 431);
     /* 20 fields are fine. */
     tr_buf_reset(&b);
     tr_buf_append_str(&b, "GET /api/healthcheck HTTP/1.1\r\n");
-    for (int i = 0; i < 20; i++) tr_buf_printf(&b, "X-H%d: v\r\n", i);
+    for (int i = 0; i < 20; i++)
+        tr_buf_printf(&b, "X-H%d: v\r\n", i);
     tr_buf_append_str(&b, "\r\n");
     expect_status(s.port, b.data, 200, "Ok");
     /* 413: declared Content-Length over the limit, answered before the body arrives. */
@@ -265,7 +269,8 @@ TEST_TIMEOUT(e2e_http_limits_and_their_statuses, 60)
     tr_buf_append_str(&b, "POST /api/healthcheck HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
     for (int i = 0; i < 3; i++) {
         tr_buf_append_str(&b, "190\r\n");
-        for (int k = 0; k < 400; k++) tr_buf_append_char(&b, 'c');
+        for (int k = 0; k < 400; k++)
+            tr_buf_append_char(&b, 'c');
         tr_buf_append_str(&b, "\r\n");
     }
     expect_error_and_close(s.port, b.data, b.len, 413);
@@ -303,7 +308,8 @@ TEST_TIMEOUT(e2e_http_limits_and_their_statuses, 60)
 TEST_TIMEOUT(e2e_http_timeouts_close_connections, 60)
 {
     th_server s;
-    start(&s, "server {\n  idle_timeout_ms: 300\n  header_timeout_ms: 400\n  body_timeout_ms: 400\n}\n",
+    start(&s,
+          "server {\n  idle_timeout_ms: 300\n  header_timeout_ms: 400\n  body_timeout_ms: 400\n}\n",
           NULL);
     th_conn c;
     /* Idle keep-alive connection: closed silently. */
@@ -330,8 +336,8 @@ TEST_TIMEOUT(e2e_http_timeouts_close_connections, 60)
     th_conn_close(&c);
     /* Slow body: headers done, body stalls. */
     CHECK_EQ(th_conn_open(&c, s.port), 0);
-    CHECK_EQ(th_conn_send_str(&c, "POST /api/healthcheck HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc"),
-             0);
+    CHECK_EQ(
+        th_conn_send_str(&c, "POST /api/healthcheck HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc"), 0);
     CHECK_EQ(th_conn_read(&c, &r, false, 5000), 0);
     CHECK_EQ(r.status, 408);
     th_resp_free(&r);
@@ -356,7 +362,8 @@ TEST_TIMEOUT(e2e_http_graceful_shutdown_finishes_in_flight, 60)
     CHECK_EQ(th_conn_send_str(&half, "GET /api/healthcheck HTTP/1.1\r\nHost: x\r\n"), 0);
     CHECK_EQ(th_conn_open(&batch, s.port), 0);
     tr_buf b = TR_BUF_INIT;
-    for (int i = 0; i < 500; i++) tr_buf_append_str(&b, "GET /api/healthcheck HTTP/1.1\r\n\r\n");
+    for (int i = 0; i < 500; i++)
+        tr_buf_append_str(&b, "GET /api/healthcheck HTTP/1.1\r\n\r\n");
     CHECK_EQ(th_conn_send(&batch, b.data, b.len), 0);
     tr_buf_free(&b);
     usleep(100000);
@@ -418,8 +425,8 @@ TEST_TIMEOUT(e2e_http_run_usage_errors, 60)
     CHECK_EQ(th_run(bad_addr, 30000, NULL, &err), 1);
     CHECK_CONTAINS(err, "invalid address 'nowhere'");
     free(err);
-    const char *bad_pub[] = {"run", "--data-dir", d, "--address", "127.0.0.1:0", "--public-dir",
-                             "/nonexistent/x", NULL};
+    const char *bad_pub[] = {"run",          "--data-dir",     d,   "--address", "127.0.0.1:0",
+                             "--public-dir", "/nonexistent/x", NULL};
     CHECK_EQ(th_run(bad_pub, 30000, NULL, &err), 1);
     CHECK_CONTAINS(err, "/nonexistent/x");
     free(err);
@@ -445,7 +452,8 @@ TEST_TIMEOUT(e2e_http_many_connections_on_several_workers, 60)
     start(&s, NULL, extra);
     enum { NCONN = 32, NREQ = 10 };
     th_conn c[NCONN];
-    for (int i = 0; i < NCONN; i++) CHECK_EQ(th_conn_open(&c[i], s.port), 0);
+    for (int i = 0; i < NCONN; i++)
+        CHECK_EQ(th_conn_open(&c[i], s.port), 0);
     for (int k = 0; k < NREQ; k++) {
         for (int i = 0; i < NCONN; i++)
             CHECK_EQ(th_conn_send_str(&c[i], "GET /api/healthcheck HTTP/1.1\r\n\r\n"), 0);
@@ -457,7 +465,8 @@ TEST_TIMEOUT(e2e_http_many_connections_on_several_workers, 60)
             th_resp_free(&r);
         }
     }
-    for (int i = 0; i < NCONN; i++) th_conn_close(&c[i]);
+    for (int i = 0; i < NCONN; i++)
+        th_conn_close(&c[i]);
     stop_ok(&s);
 }
 
@@ -481,8 +490,9 @@ TEST_TIMEOUT(e2e_http_out_of_descriptors_recovers, 60)
     th_conn c[N];
     for (int i = 0; i < N; i++) {
         CHECK_EQ(th_conn_open(&c[i], s.port), 0);
-        CHECK_EQ(th_conn_send_str(&c[i], "GET /api/healthcheck HTTP/1.1\r\nConnection: close\r\n\r\n"),
-                 0);
+        CHECK_EQ(
+            th_conn_send_str(&c[i], "GET /api/healthcheck HTTP/1.1\r\nConnection: close\r\n\r\n"),
+            0);
     }
     /* Read in order; each response frees a descriptor for a waiting connection. */
     for (int i = 0; i < N; i++) {

@@ -29,8 +29,8 @@ typedef struct stats {
 /* Checks that every status line in buf[0..n) is well-formed; returns the first status or 0. */
 static int first_status(const char *buf, size_t n, bool *well_formed)
 {
-    *well_formed = n == 0 || (n >= 12 && memcmp(buf, "HTTP/1.1 ", 9) == 0 && buf[9] >= '1' &&
-                              buf[9] <= '5');
+    *well_formed =
+        n == 0 || (n >= 12 && memcmp(buf, "HTTP/1.1 ", 9) == 0 && buf[9] >= '1' && buf[9] <= '5');
     return n >= 12 ? atoi(buf + 9) : 0;
 }
 
@@ -101,22 +101,42 @@ TEST_TIMEOUT(e2e_malformed_requests_never_crash, 120)
 
     /* 1. Bad request lines. (llhttp accepts some oddities RFC 9112 allows a recipient to
      * accept: bare LF line ends, repeated spaces; those are in the mutation set instead.) */
-#define S(lit) {lit, sizeof lit - 1}
+#define S(lit)              \
+    {                       \
+        lit, sizeof lit - 1 \
+    }
     static const struct {
         const char *s;
         size_t len;
     } lines[] = {
-        S("GET\r\n\r\n"), S("GET /\r\n\r\n"), S("GET / HTTP/1.1 extra\r\n\r\n"),
-        S(" GET / HTTP/1.1\r\n\r\n"), S("GET / HTTP/9.9\r\n\r\n"), S("GET / HTTX/1.1\r\n\r\n"),
-        S("G@T / HTTP/1.1\r\n\r\n"), S("GET /\x01 HTTP/1.1\r\n\r\n"), S("get / HTTP/1.1\r\n\r\n"),
-        S("GET / HTTP/1.\r\n\r\n"), S("GET / HTTP/\r\n\r\n"), S("GET / HTTP/1.1\rX\r\n\r\n"),
+        S("GET\r\n\r\n"),
+        S("GET /\r\n\r\n"),
+        S("GET / HTTP/1.1 extra\r\n\r\n"),
+        S(" GET / HTTP/1.1\r\n\r\n"),
+        S("GET / HTTP/9.9\r\n\r\n"),
+        S("GET / HTTX/1.1\r\n\r\n"),
+        S("G@T / HTTP/1.1\r\n\r\n"),
+        S("GET /\x01 HTTP/1.1\r\n\r\n"),
+        S("get / HTTP/1.1\r\n\r\n"),
+        S("GET / HTTP/1.\r\n\r\n"),
+        S("GET / HTTP/\r\n\r\n"),
+        S("GET / HTTP/1.1\rX\r\n\r\n"),
         S("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n"),
-        S("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), S("GET /\x7f HTTP/1.1\r\n\r\n"),
-        S("GET / HTTP/1.1\r\r\n\r\n"), S("/ HTTP/1.1\r\n\r\n"), S("HTTP/1.1 200 OK\r\n\r\n"),
-        S("GET / HTTP/1.1\x00\r\n\r\n"), S("GE\x00T / HTTP/1.1\r\n\r\n"),
-        S("GET\t/\tHTTP/1.1\r\n\r\n"), S("GET / HTTP/01.1\r\n\r\n"), S("GET / HTTP/1.10\r\n\r\n"),
-        S("\xff\xfe\xfd\r\n\r\n"), S("CONNECTX / HTTP/1.1\r\n\r\n"), S("GET / FTP/1.1\r\n\r\n"),
-        S("GET / HTTP/1.1\r\n\x00\r\n\r\n"), S("GET /a\x00b HTTP/1.1\r\n\r\n"),
+        S("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
+        S("GET /\x7f HTTP/1.1\r\n\r\n"),
+        S("GET / HTTP/1.1\r\r\n\r\n"),
+        S("/ HTTP/1.1\r\n\r\n"),
+        S("HTTP/1.1 200 OK\r\n\r\n"),
+        S("GET / HTTP/1.1\x00\r\n\r\n"),
+        S("GE\x00T / HTTP/1.1\r\n\r\n"),
+        S("GET\t/\tHTTP/1.1\r\n\r\n"),
+        S("GET / HTTP/01.1\r\n\r\n"),
+        S("GET / HTTP/1.10\r\n\r\n"),
+        S("\xff\xfe\xfd\r\n\r\n"),
+        S("CONNECTX / HTTP/1.1\r\n\r\n"),
+        S("GET / FTP/1.1\r\n\r\n"),
+        S("GET / HTTP/1.1\r\n\x00\r\n\r\n"),
+        S("GET /a\x00b HTTP/1.1\r\n\r\n"),
     };
 #undef S
     for (size_t i = 0; i < TR_ARRAY_LEN(lines); i++) {
@@ -127,10 +147,25 @@ TEST_TIMEOUT(e2e_malformed_requests_never_crash, 120)
 
     /* 2. Bad header syntax. */
     static const char *const headers[] = {
-        "Host : x", "\x7f: y", ": nameless", "X-A: a\rb", "No-Colon", "X A: b", "X-A:\x01",
-        "X-A: \x7f", " Leading: space", "X-(A): b", "X-A\t: b", "X-A: b\r\n continued",
-        "X-A: b\n", "Content-Length: -1", "Content-Length: 1 2", "Content-Length: 0x10",
-        "Content-Length: 99999999999999999999999", "Content-Length: ", "Content-Length: +5",
+        "Host : x",
+        "\x7f: y",
+        ": nameless",
+        "X-A: a\rb",
+        "No-Colon",
+        "X A: b",
+        "X-A:\x01",
+        "X-A: \x7f",
+        " Leading: space",
+        "X-(A): b",
+        "X-A\t: b",
+        "X-A: b\r\n continued",
+        "X-A: b\n",
+        "Content-Length: -1",
+        "Content-Length: 1 2",
+        "Content-Length: 0x10",
+        "Content-Length: 99999999999999999999999",
+        "Content-Length: ",
+        "Content-Length: +5",
         "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked",
         "Host: y",
     };
@@ -184,22 +219,26 @@ TEST_TIMEOUT(e2e_malformed_requests_never_crash, 120)
     /* 4. Huge inputs: a long target, a huge header, thousands of headers. */
     tr_buf b = TR_BUF_INIT;
     tr_buf_append_str(&b, "GET /");
-    for (int i = 0; i < 100000; i++) tr_buf_append_char(&b, 'u');
+    for (int i = 0; i < 100000; i++)
+        tr_buf_append_char(&b, 'u');
     tr_buf_append_str(&b, " HTTP/1.1\r\n\r\n");
     run_case(port, b.data, b.len, EXPECT_ERROR, &st, "huge target");
     tr_buf_reset(&b);
     tr_buf_append_str(&b, "GET / HTTP/1.1\r\nX-Huge: ");
-    for (int i = 0; i < 200000; i++) tr_buf_append_char(&b, 'h');
+    for (int i = 0; i < 200000; i++)
+        tr_buf_append_char(&b, 'h');
     tr_buf_append_str(&b, "\r\n\r\n");
     run_case(port, b.data, b.len, EXPECT_ERROR, &st, "huge header");
     tr_buf_reset(&b);
     tr_buf_append_str(&b, "GET / HTTP/1.1\r\n");
-    for (int i = 0; i < 5000; i++) tr_buf_append_str(&b, "X: y\r\n");
+    for (int i = 0; i < 5000; i++)
+        tr_buf_append_str(&b, "X: y\r\n");
     tr_buf_append_str(&b, "\r\n");
     run_case(port, b.data, b.len, EXPECT_ERROR, &st, "many headers");
     tr_buf_reset(&b);
     tr_buf_append_str(&b, "GET / HTTP/1.1\r\n");
-    for (int i = 0; i < 20000; i++) tr_buf_append_char(&b, 'n');
+    for (int i = 0; i < 20000; i++)
+        tr_buf_append_char(&b, 'n');
     tr_buf_append_str(&b, ": v\r\n\r\n");
     run_case(port, b.data, b.len, EXPECT_ERROR, &st, "huge header name");
 

@@ -50,14 +50,16 @@ static void on_tick(loop *l, void *ud)
     /* Feed the input in two writes, then close our side. */
     if (x->in_sent < x->in_len) {
         size_t upto = x->in_sent < x->split ? x->split : x->in_len;
-        ssize_t n = send(x->peer, x->in + x->in_sent, upto - x->in_sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t n =
+            send(x->peer, x->in + x->in_sent, upto - x->in_sent, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n > 0) x->in_sent += (size_t)n;
         if (n < 0 && errno != EAGAIN) x->in_sent = x->in_len;
         if (x->in_sent == x->in_len) shutdown(x->peer, SHUT_WR);
     }
     char buf[65536];
     ssize_t n;
-    while ((n = recv(x->peer, buf, sizeof buf, MSG_DONTWAIT)) > 0) tr_buf_append(&x->out, buf, (size_t)n);
+    while ((n = recv(x->peer, buf, sizeof buf, MSG_DONTWAIT)) > 0)
+        tr_buf_append(&x->out, buf, (size_t)n);
     if (http_server_conn_count(x->s) == 0 || ++x->idle_ticks > 100000) loop_stop(l);
 }
 
@@ -121,22 +123,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0) abort();
     int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     http_server_opts o = {
-        .limits = {.max_body_bytes = 512, .max_header_bytes = 1024, .max_headers = 8,
-                   .max_target_bytes = 128, .idle_timeout_ms = 50, .header_timeout_ms = 50,
-                   .body_timeout_ms = 50, .max_connections = 4},
+        .limits = {.max_body_bytes = 512,
+                   .max_header_bytes = 1024,
+                   .max_headers = 8,
+                   .max_target_bytes = 128,
+                   .idle_timeout_ms = 50,
+                   .header_timeout_ms = 50,
+                   .body_timeout_ms = 50,
+                   .max_connections = 4},
         .router = router,
         .statics = statics,
     };
     http_server *s;
     if (http_server_new(l, lfd, &o, &s) < 0) abort();
-    ctx x = {.s = s, .peer = sv[1], .in = data + 1, .in_len = size - 1,
+    ctx x = {.s = s,
+             .peer = sv[1],
+             .in = data + 1,
+             .in_len = size - 1,
              .split = (size - 1) ? data[0] % size : 0};
     loop_on_tick(l, on_tick, &x);
     http__conn_accept(s, sv[0]);
     loop_run(l);
     char buf[65536];
     ssize_t n;
-    while ((n = recv(x.peer, buf, sizeof buf, MSG_DONTWAIT)) > 0) tr_buf_append(&x.out, buf, (size_t)n);
+    while ((n = recv(x.peer, buf, sizeof buf, MSG_DONTWAIT)) > 0)
+        tr_buf_append(&x.out, buf, (size_t)n);
     assert(http_server_conn_count(s) == 0);
     check_responses(&x.out);
     assert(x.out.len == 0 || memmem(x.out.data, x.out.len, "CANARY", 6) == NULL);

@@ -114,9 +114,14 @@ static void fixture_start(fixture *f)
     getsockname(fd, (struct sockaddr *)&sa, &sl);
     f->port = ntohs(sa.sin_port);
     http_server_opts o = {
-        .limits = {.max_body_bytes = 1000, .max_header_bytes = 16384, .max_headers = 20,
-                   .max_target_bytes = 256, .idle_timeout_ms = 5000, .header_timeout_ms = 300,
-                   .body_timeout_ms = 300, .max_connections = 100},
+        .limits = {.max_body_bytes = 1000,
+                   .max_header_bytes = 16384,
+                   .max_headers = 20,
+                   .max_target_bytes = 256,
+                   .idle_timeout_ms = 5000,
+                   .header_timeout_ms = 300,
+                   .body_timeout_ms = 300,
+                   .max_connections = 100},
         .router = f->r,
     };
     CHECK_EQ(http_server_new(f->l, fd, &o, &f->s), 0);
@@ -165,7 +170,8 @@ TEST(http_server_chunked_body_split_across_writes)
     /* ...and count against the header limit (16 KiB here). */
     tr_buf t = TR_BUF_INIT;
     tr_buf_append_str(&t, "GET /hdr HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: ");
-    for (int i = 0; i < 20000; i++) tr_buf_append_char(&t, 't');
+    for (int i = 0; i < 20000; i++)
+        tr_buf_append_char(&t, 't');
     tr_buf_append_str(&t, "\r\n\r\n");
     th_conn c2;
     CHECK_EQ(th_conn_open(&c2, f.port), 0);
@@ -256,8 +262,8 @@ TEST(http_server_expect_continue_and_http10)
     th_conn_close(&c);
     /* HTTP/1.0 with keep-alive stays open and says so. */
     CHECK_EQ(th_conn_open(&c, f.port), 0);
-    CHECK_EQ(th_conn_send_str(&c, "GET /api/healthcheck HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"),
-             0);
+    CHECK_EQ(
+        th_conn_send_str(&c, "GET /api/healthcheck HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"), 0);
     CHECK_EQ(th_conn_read(&c, &r, false, 5000), 0);
     CHECK_STR_EQ(th_resp_header(&r, "Connection", v, sizeof v), "keep-alive");
     th_resp_free(&r);
@@ -278,7 +284,8 @@ TEST(http_server_large_pipeline_and_slow_reader)
     /* 2000 pipelined requests in one go; responses come back complete and in order even though
      * we do not read until everything was sent. */
     tr_buf all = TR_BUF_INIT;
-    for (int i = 0; i < 2000; i++) tr_buf_printf(&all, "GET /echo?%d HTTP/1.1\r\n\r\n", i);
+    for (int i = 0; i < 2000; i++)
+        tr_buf_printf(&all, "GET /echo?%d HTTP/1.1\r\n\r\n", i);
     CHECK_EQ(th_conn_send(&c, all.data, all.len), 0);
     tr_buf_free(&all);
     for (int i = 0; i < 2000; i++) {
@@ -306,7 +313,8 @@ TEST(http_server_parked_request_cancelled_on_reset_and_shutdown)
     struct linger lg = {.l_onoff = 1, .l_linger = 0};
     setsockopt(c.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
     th_conn_close(&c);
-    for (int i = 0; i < 100 && cancelled == 0; i++) usleep(10000);
+    for (int i = 0; i < 100 && cancelled == 0; i++)
+        usleep(10000);
     CHECK_EQ(cancelled, 1);
     /* A request still parked when the server closes everything is cancelled too. */
     CHECK_EQ(th_conn_open(&c, f.port), 0);
@@ -352,7 +360,8 @@ TEST(http_server_buffer_compaction_keeps_header_offsets)
     tr_buf b = TR_BUF_INIT;
     tr_buf_append_str(&b, "GET /hdr HTTP/1.1\r\nX-Big: small\r\n\r\n");
     tr_buf_append_str(&b, "GET /hdr HTTP/1.1\r\nX-A: 1\r\nX-Big: ");
-    for (int i = 0; i < 12000; i++) tr_buf_append_char(&b, (char)('a' + i % 26));
+    for (int i = 0; i < 12000; i++)
+        tr_buf_append_char(&b, (char)('a' + i % 26));
     size_t first = b.len - 3000;
     tr_buf_append_str(&b, "\r\nX-C: 3\r\n\r\n");
     th_conn c;
@@ -366,7 +375,8 @@ TEST(http_server_buffer_compaction_keeps_header_offsets)
     th_resp_free(&r);
     CHECK_EQ(th_conn_read(&c, &r, false, 5000), 0);
     CHECK_EQ(r.body_len, 12000);
-    for (size_t i = 0; i < 12000; i++) CHECK_EQ(r.body[i], (char)('a' + i % 26));
+    for (size_t i = 0; i < 12000; i++)
+        CHECK_EQ(r.body[i], (char)('a' + i % 26));
     char v[16];
     CHECK_STR_EQ(th_resp_header(&r, "X-Count", v, sizeof v), "3");
     th_resp_free(&r);

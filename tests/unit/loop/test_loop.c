@@ -93,7 +93,8 @@ static void on_msg(loop *l, void *arg)
 static void *poster(void *arg)
 {
     loop *l = arg;
-    for (int i = 0; i < 1000; i++) loop_post(l, on_msg, (void *)(intptr_t)i);
+    for (int i = 0; i < 1000; i++)
+        loop_post(l, on_msg, (void *)(intptr_t)i);
     return NULL;
 }
 
@@ -106,7 +107,8 @@ TEST(loop_post_from_another_thread_keeps_order)
     CHECK_EQ(loop_run(l), 0);
     pthread_join(th, NULL);
     CHECK_EQ(nmsgs, 1000);
-    for (int i = 0; i < 1000; i++) CHECK_EQ(msgs[i], i);
+    for (int i = 0; i < 1000; i++)
+        CHECK_EQ(msgs[i], i);
     loop_free(l);
 }
 
