@@ -94,7 +94,7 @@ static const cfg__schema jobs_schema = {"jobs", jobs_fields, TR_ARRAY_LEN(jobs_f
 static const cfg__field fetch_fields[] = {
     {.name = "enabled", .type = CFG__BOOL, .offset = offsetof(cfg_fetch, enabled)},
     INT_FIELD(CFG__UINT32, cfg_fetch, timeout_ms, 1, DAY_MS),
-    INT_FIELD(CFG__UINT64, cfg_fetch, max_response_bytes, 0, 1024 * 1024 * MIB),
+    INT_FIELD(CFG__UINT64, cfg_fetch, max_response_bytes, 1, 1024 * 1024 * MIB),
     {.name = "allowed_hosts",
      .type = CFG__STRING_LIST,
      .offset = offsetof(cfg_fetch, allowed_hosts),

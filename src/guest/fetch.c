@@ -218,7 +218,9 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
         x->resp_nheaders = 0;
         x->resp_header_bytes = len;
         /* "HTTP/1.1 404 Not Found": the reason phrase, printable ASCII only */
-        size_t i = strcspn(p, " ");
+        size_t i = 0; /* p is not NUL-terminated */
+        while (i < l && p[i] != ' ')
+            i++;
         while (i < l && p[i] == ' ')
             i++;
         while (i < l && p[i] != ' ')
@@ -292,8 +294,7 @@ static void configure(guest_fetch_xfer *x, uint32_t timeout_ms)
     curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "trail");
-    curl_off_t max = (curl_off_t)x->f->cfg->max_response_bytes;
-    if (max > 0) curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, max);
+    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)x->f->cfg->max_response_bytes);
     build_slist(x);
     if (strcmp(x->method, "HEAD") == 0) {
         curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
@@ -510,8 +511,9 @@ static void process_done(guest_fetch *f)
     while ((msg = curl_multi_info_read(f->multi, &left)) != NULL) {
         if (msg->msg != CURLMSG_DONE) continue;
         CURLcode res = msg->data.result;
-        guest_fetch_xfer *x = NULL;
-        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+        char *priv = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
+        guest_fetch_xfer *x = (guest_fetch_xfer *)priv;
         /* msg is invalid from here on: the handle may be removed */
         tr_error why = {0};
         long status = 0;
