@@ -5,7 +5,8 @@
 # near what nginx can serve, so the figure that separates servers is the server's CPU time per
 # request: user+sys from /proc/PID/stat over the measured run, divided by the requests wrk made.
 # Never pass/fail. Environment: BENCH_SECONDS (default 10), BENCH_CONNECTIONS (default 50),
-# BENCH_REPEAT (runs per server, default 1; the best CPU/request of the runs is reported).
+# BENCH_REPEAT (runs per server, default 1; the best CPU/request of the runs is reported),
+# BENCH_PIPELINE (default 1: also measure 16 pipelined requests per write; 0 to skip).
 set -euo pipefail
 TRAIL=$(realpath "${1:?usage: bench.sh path/to/trail}")
 SECS=${BENCH_SECONDS:-10}
@@ -34,14 +35,15 @@ cpu_ticks() {
     awk '{ print $14 + $15 }' "/proc/$1/stat"
 }
 
-# run_wrk NAME PID URL: prints "NAME req/s cpu_us_per_req"
+# run_wrk NAME PID URL [WRK ARGS...]: prints "NAME req/s cpu_us_per_req"
 run_wrk() {
     local name=$1 pid=$2 url=$3 best_line=""
-    taskset -c 1 wrk -t1 -c"$CONNS" -d1s "$url" >/dev/null # warm-up
+    shift 3
+    taskset -c 1 wrk -t1 -c"$CONNS" -d1s "$@" "$url" >/dev/null # warm-up
     for _ in $(seq "$REPEAT"); do
         local c0 c1 out reqs rps us
         c0=$(cpu_ticks "$pid")
-        out=$(taskset -c 1 wrk -t1 -c"$CONNS" -d"${SECS}s" "$url")
+        out=$(taskset -c 1 wrk -t1 -c"$CONNS" -d"${SECS}s" "$@" "$url")
         c1=$(cpu_ticks "$pid")
         reqs=$(awk '/requests in/ { print $1 }' <<<"$out")
         rps=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
@@ -91,3 +93,17 @@ for line in "$n" "$t"; do
     printf '%-8s %12s %18s\n' "$name" "$rps" "$us"
 done
 awk -v n="${n##* }" -v t="${t##* }" 'BEGIN { printf "trail/nginx CPU per request: %.2fx (target <= 1.10x)\n", t / n }'
+
+# Pipelined (16 requests per write): system calls are shared, so parsing and responding show.
+if [ "${BENCH_PIPELINE:-1}" = 1 ]; then
+    here=$(dirname "$(realpath "$0")")
+    echo "bench-http: the same, 16 pipelined requests per write (wrk -s pipeline.lua)"
+    np=$(run_wrk nginx "$nworker" "http://127.0.0.1:$nport/api/healthcheck" -s "$here/pipeline.lua")
+    tp=$(run_wrk trail "$tpid" "http://127.0.0.1:$tport/api/healthcheck" -s "$here/pipeline.lua")
+    printf '%-8s %12s %18s\n' server "requests/s" "server CPU us/req"
+    for line in "$np" "$tp"; do
+        read -r name rps us <<<"$line"
+        printf '%-8s %12s %18s\n' "$name" "$rps" "$us"
+    done
+    awk -v n="${np##* }" -v t="${tp##* }" 'BEGIN { printf "trail/nginx CPU per request, pipelined: %.2fx\n", t / n }'
+fi
