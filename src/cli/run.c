@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "base/base.h"
+#include "cli/reload.h"
 #include "component/host.h"
 #include "config/config.h"
 #include "db/db.h"
@@ -271,17 +272,22 @@ static void launch_job(void *ud, comp_module *m, size_t job, uint64_t token)
     wk_post(w, run_job_msg, msg);
 }
 
+static comp_limits comp_limits_from_cfg(const cfg *c)
+{
+    return (comp_limits){
+        .memory_limit = (size_t)c->runtime.memory_limit_mb << 20,
+        .cpu_budget_ms = c->runtime.cpu_budget_ms,
+        .deadline_ms = c->runtime.deadline_ms,
+    };
+}
+
 /* Loads the components of DATA_DIR/wasm, registers their routes, and opens the guests'
  * filesystem. Errors are printed; returns -1 then. */
 static int load_components(const run_flags *f, const cfg *c, http_router *router,
                            comp_set **comps, guest_fs **fs)
 {
     tr_error err = {0};
-    comp_limits lim = {
-        .memory_limit = (size_t)c->runtime.memory_limit_mb << 20,
-        .cpu_budget_ms = c->runtime.cpu_budget_ms,
-        .deadline_ms = c->runtime.deadline_ms,
-    };
+    comp_limits lim = comp_limits_from_cfg(c);
     char *wasm_dir = tr_asprintf("%s/wasm", f->data_dir);
     int rc = comp_set_load_dir(wasm_dir, &lim, comps, &err);
     tr_free(wasm_dir);
@@ -327,6 +333,8 @@ int cli_run(int argc, char **argv)
     guest_fs *guestfs = NULL;
     job_tz *tz = NULL;
     job_launcher launcher = {0};
+    reloader *rl = NULL;
+    char *wasm_dir = NULL;
 
     if (db_datadir_init(f.data_dir, &err) < 0) {
         fprintf(stderr, "trail run: %s\n", err.msg);
@@ -353,6 +361,7 @@ int cli_run(int argc, char **argv)
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -424,7 +433,6 @@ int cli_run(int argc, char **argv)
         nworkers++;
     }
 
-    bool v6 = strchr(host, ':') != NULL;
     launcher = (job_launcher){workers, nworkers, 0, c.jobs.deadline_ms, NULL};
     if (job_sched_start(tz, launch_job, &launcher, &launcher.sched, &err) < 0) {
         fprintf(stderr, "trail run: %s\n", err.msg);
@@ -432,20 +440,43 @@ int cli_run(int argc, char **argv)
     }
     job_sched_set(launcher.sched, comps);
 
+    /* From here the reloader owns comps and router: it replaces them when components change. */
+    reloader_opts ro = {
+        .limits = comp_limits_from_cfg(&c),
+        .workers = workers,
+        .nworkers = nworkers,
+        .sched = launcher.sched,
+    };
+    wasm_dir = tr_asprintf("%s/wasm", f.data_dir);
+    ro.wasm_dir = wasm_dir;
+    if (reloader_start(&ro, comps, router, &rl, &err) == 0) {
+        comps = NULL;
+        router = NULL;
+    } else {
+        tr_log_warn("%s; components are loaded only at start", err.msg);
+    }
+
+    bool v6 = strchr(host, ':') != NULL;
     printf("trail: listening on http://%s%s%s:%d, data directory %s\n", v6 ? "[" : "",
            host[0] ? host : "0.0.0.0", v6 ? "]" : "", port, f.data_dir);
     fflush(stdout);
 
     for (;;) {
         int sig = 0;
-        if (sigwait(&sigs, &sig) == 0 && (sig == SIGINT || sig == SIGTERM)) break;
+        if (sigwait(&sigs, &sig) != 0) continue;
+        if (sig == SIGINT || sig == SIGTERM) break;
+        if (sig == SIGHUP && rl) {
+            tr_log_info("trail: SIGHUP: reloading the components");
+            reloader_trigger(rl);
+        }
     }
     tr_log_info("trail: shutting down");
     status = 0;
 stop:
-    for (int i = 0; i < nworkers; i++) wk_shutdown(workers[i]);
-    /* No job is handed to a worker once they start draining. */
+    /* No reload and no job is handed to a worker once they start draining. */
+    reloader_stop(rl);
     job_sched_stop(launcher.sched);
+    for (int i = 0; i < nworkers; i++) wk_shutdown(workers[i]);
     for (int i = 0; i < nworkers; i++) {
         int jrc = wk_join(workers[i]);
         if (jrc < 0) {
@@ -458,11 +489,13 @@ out:
         if (fds[i] >= 0) close(fds[i]);
     http_static_free(statics);
     http_router_free(router);
-    comp_set_free(comps);
     job_sched_free(launcher.sched); /* after the workers: their last runs report to it */
+    reloader_free(rl);              /* the set and router the workers served last */
+    tr_free(wasm_dir);
+    comp_set_free(comps);
     guest_fs_close(guestfs);
-    tr_free(db_path);
     job_tz_free(tz);
+    tr_free(db_path);
     cfg_deinit(&c);
     fflush(stdout);
     return status;

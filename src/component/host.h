@@ -102,6 +102,8 @@ typedef struct comp_set comp_set;
 int comp_set_load_dir(const char *wasm_dir, const comp_limits *lim, comp_set **out,
                       tr_error *err);
 void comp_set_free(comp_set *s); /* NULL is a no-op */
+/* A set of the given modules (a ref is taken on each). */
+comp_set *comp_set_new(comp_module *const *mods, size_t n);
 size_t comp_set_count(const comp_set *s);
 comp_module *comp_set_module(const comp_set *s, size_t i);
 
@@ -116,6 +118,12 @@ typedef struct comp_worker comp_worker;
 int comp_worker_new(comp_set *s, guest_env *env, comp_worker **out, tr_error *err);
 void comp_worker_free(comp_worker *w); /* NULL is a no-op */
 comp_instance *comp_worker_instance(comp_worker *w, size_t module);
+/* Switches the calling worker from *w to instances of set: the instances of modules both sets
+ * hold are kept (their isolates and module state survive), new ones are created, and dropped
+ * ones retire: they finish their parked requests and are freed after. On error (an instance
+ * cannot be created) *w is unchanged. */
+int comp_worker_switch(comp_worker **w, comp_set *set, guest_env *env, tr_error *err);
+
 /* The instance of module m in w, or NULL when w's set does not hold m (any more). */
 comp_instance *comp_worker_find(comp_worker *w, const comp_module *m);
 /* The calling worker thread's instances (set by comp_worker_new()); NULL if none. */

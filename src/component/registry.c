@@ -2,6 +2,7 @@
  * and each worker's instances of them. */
 #include "component/host.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -23,6 +24,11 @@ struct comp_worker {
     comp_set *set;
     guest_env *env;
     comp_instance **insts;
+    /* Instances of modules a reload dropped that still had parked requests: freed by the
+     * reaper timer once they have none. */
+    comp_instance **retiring;
+    size_t nretiring;
+    loop_timer reaper;
 };
 
 static _Thread_local comp_worker *tls_worker;
@@ -53,6 +59,14 @@ int comp_set_load_dir(const char *wasm_dir, const comp_limits *lim, comp_set **o
     }
     *out = s;
     return 0;
+}
+
+comp_set *comp_set_new(comp_module *const *mods, size_t n)
+{
+    comp_set *s = tr_calloc(1, sizeof *s);
+    s->mods = tr_calloc(n ? n : 1, sizeof *s->mods);
+    for (size_t i = 0; i < n; i++) s->mods[s->nmods++] = comp_module_ref(mods[i]);
+    return s;
 }
 
 void comp_set_free(comp_set *s)
@@ -155,11 +169,26 @@ int comp_set_register_routes(comp_set *s, http_router *r, tr_error *err)
     return 0;
 }
 
+static void reap(loop *l, loop_timer *t)
+{
+    comp_worker *w = (comp_worker *)((char *)t - offsetof(comp_worker, reaper));
+    size_t kept = 0;
+    for (size_t i = 0; i < w->nretiring; i++) {
+        if (comp_instance_parked(w->retiring[i]) == 0)
+            comp_instance_free(w->retiring[i]);
+        else
+            w->retiring[kept++] = w->retiring[i];
+    }
+    w->nretiring = kept;
+    if (kept) loop_timer_start(l, t, 50);
+}
+
 int comp_worker_new(comp_set *s, guest_env *env, comp_worker **out, tr_error *err)
 {
     comp_worker *w = tr_calloc(1, sizeof *w);
     w->set = s;
     w->env = env;
+    loop_timer_init(&w->reaper, reap);
     w->insts = tr_calloc(s->nmods ? s->nmods : 1, sizeof *w->insts);
     for (size_t i = 0; i < s->nmods; i++) {
         tr_error ierr = {0};
@@ -180,8 +209,67 @@ void comp_worker_free(comp_worker *w)
     if (w == NULL) return;
     if (tls_worker == w) tls_worker = NULL;
     for (size_t i = 0; i < w->set->nmods; i++) comp_instance_free(w->insts[i]);
+    for (size_t i = 0; i < w->nretiring; i++) comp_instance_free(w->retiring[i]);
+    if (w->env && w->env->loop) loop_timer_stop(w->env->loop, &w->reaper);
+    tr_free(w->retiring);
     tr_free(w->insts);
     tr_free(w);
+}
+
+int comp_worker_switch(comp_worker **wp, comp_set *set, guest_env *env, tr_error *err)
+{
+    comp_worker *old = *wp;
+    comp_worker *w = tr_calloc(1, sizeof *w);
+    w->set = set;
+    w->env = env;
+    loop_timer_init(&w->reaper, reap);
+    w->insts = tr_calloc(set->nmods ? set->nmods : 1, sizeof *w->insts);
+    bool *kept = tr_calloc(old && old->set->nmods ? old->set->nmods : 1, sizeof *kept);
+    int rc = 0;
+    for (size_t i = 0; i < set->nmods && rc == 0; i++) {
+        for (size_t j = 0; old && j < old->set->nmods; j++) {
+            if (old->set->mods[j] == set->mods[i] && !kept[j]) {
+                w->insts[i] = old->insts[j];
+                kept[j] = true;
+                break;
+            }
+        }
+        if (w->insts[i] == NULL) {
+            tr_error ierr = {0};
+            rc = comp_instance_new(set->mods[i], env, &w->insts[i], &ierr);
+            if (rc < 0) tr_error_set(err, rc, "component %s: %s", set->mods[i]->name, ierr.msg);
+        }
+    }
+    if (rc < 0) {
+        /* Undo: free only what was created here. */
+        for (size_t i = 0; i < set->nmods; i++) {
+            bool reused = false;
+            for (size_t j = 0; old && j < old->set->nmods; j++)
+                reused = reused || (kept[j] && old->insts[j] == w->insts[i]);
+            if (!reused) comp_instance_free(w->insts[i]);
+        }
+        tr_free(kept);
+        tr_free(w->insts);
+        tr_free(w);
+        return rc;
+    }
+    /* Old instances not carried over retire; the retiring ones of old come along. */
+    size_t nold = old ? old->set->nmods : 0;
+    w->retiring = tr_calloc(nold + (old ? old->nretiring : 0) + 1, sizeof *w->retiring);
+    for (size_t j = 0; j < nold; j++)
+        if (!kept[j]) w->retiring[w->nretiring++] = old->insts[j];
+    for (size_t j = 0; old && j < old->nretiring; j++) w->retiring[w->nretiring++] = old->retiring[j];
+    tr_free(kept);
+    if (old) {
+        if (env->loop) loop_timer_stop(env->loop, &old->reaper);
+        tr_free(old->retiring);
+        tr_free(old->insts);
+        tr_free(old);
+    }
+    if (w->nretiring && env->loop) loop_timer_start(env->loop, &w->reaper, 0);
+    tls_worker = w;
+    *wp = w;
+    return 0;
 }
 
 comp_instance *comp_worker_instance(comp_worker *w, size_t module)

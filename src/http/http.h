@@ -168,6 +168,8 @@ void http_server_drain(http_server *s, void (*done)(void *arg), void *arg);
 /* Closes every connection now (parked requests get their cancel callbacks). */
 void http_server_close_all(http_server *s);
 size_t http_server_conn_count(const http_server *s);
+/* Routes requests parsed from now on with r (borrowed, must outlive its use); for reloads. */
+void http_server_set_router(http_server *s, const http_router *r);
 /* Frees the server; connections must be closed (http_server_close_all). NULL is a no-op. */
 void http_server_free(http_server *s);
 

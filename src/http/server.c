@@ -124,6 +124,11 @@ size_t http_server_conn_count(const http_server *s)
     return s->nconns;
 }
 
+void http_server_set_router(http_server *s, const http_router *r)
+{
+    s->o.router = r;
+}
+
 void http_server_free(http_server *s)
 {
     if (s == NULL) return;

@@ -197,6 +197,13 @@ int wk_join(wk_worker *w)
     return rc;
 }
 
+int wk_switch(wk_worker *w, const http_router *router, comp_set *set, tr_error *err)
+{
+    int rc = comp_worker_switch(&w->comps, set, &w->genv, err);
+    if (rc == 0) http_server_set_router(w->server, router);
+    return rc;
+}
+
 struct db_conn *wk_db(wk_worker *w)
 {
     return w->db;

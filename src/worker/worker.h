@@ -47,6 +47,11 @@ int wk_join(wk_worker *w);
 /* Thread: any. Runs fn(loop, arg) on the worker's thread (for jobs, reloads). */
 void wk_post(wk_worker *w, loop_msg_fn fn, void *arg);
 
+/* Thread: owning worker only (a wk_post() message). Switches the worker to router and the
+ * components of set for requests parsed from now on (see comp_worker_switch()); on error nothing
+ * changes. The caller keeps router and set alive until every worker has switched away. */
+int wk_switch(wk_worker *w, const http_router *router, struct comp_set *set, tr_error *err);
+
 /* Thread: owning worker only (from handlers: req->server_data is the wk_worker). Its database
  * connection (NULL if it has none), borrowed for the worker's lifetime. */
 struct db_conn *wk_db(wk_worker *w);

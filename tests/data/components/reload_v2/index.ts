@@ -1,0 +1,13 @@
+import { defineConfig } from "trailbase-wasm";
+import { HttpHandler } from "trailbase-wasm/http";
+
+export default defineConfig({
+  httpHandlers: [
+    HttpHandler.get("/version", () => "v2"),
+    HttpHandler.get("/slow", async () => {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      return "slow v2";
+    }),
+    HttpHandler.get("/only-in-v2", () => "new route"),
+  ],
+});
