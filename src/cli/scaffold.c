@@ -17,6 +17,7 @@
 #include "base/base.h"
 #include "cli/embedded.h"
 #include "component/component_io.h"
+#include "component/host.h"
 
 static bool is_sdk_tarball(const tr_embedded_file *f)
 {
@@ -173,7 +174,18 @@ int cli__remove_first_party(const char *name, const char *wasm_dir)
 
 void cli__print_manifest(const char *bytes, size_t len)
 {
-    /* Routes and jobs come from loading the component; see component/host once it exists. */
-    (void)bytes;
-    (void)len;
+    /* Loading evaluates the component in a scratch isolate, as `trail run` would. */
+    comp_limits lim = {64u << 20, 10000, 30000};
+    comp_module *m = NULL;
+    tr_error err = {0};
+    if (comp_module_load_bytes(bytes, len, "", "", &lim, &m, &err) < 0) {
+        printf("    does not load: %.*s\n", (int)strcspn(err.msg, "\n"), err.msg);
+        return;
+    }
+    for (size_t i = 0; i < m->nroutes; i++)
+        printf("    route %-7s %s\n", m->routes[i].method, m->routes[i].path);
+    for (size_t i = 0; i < m->njobs; i++)
+        printf("    job   %-24s %s\n", m->jobs[i].name, m->jobs[i].schedule);
+    if (m->nroutes == 0 && m->njobs == 0) printf("    (no routes, no jobs)\n");
+    comp_module_unref(m);
 }

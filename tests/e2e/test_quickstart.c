@@ -64,6 +64,9 @@ TEST_TIMEOUT(e2e_quickstart_from_scratch, 300)
     CHECK_EQ(th_run(inst, 60000, &out, &err), 0);
     CHECK_CONTAINS(out, "dist/component.wasm");
     CHECK_CONTAINS(out, "quickjs-wasi 3.6.2");
+    CHECK_CONTAINS(out, "route GET     /hello\n");
+    CHECK_CONTAINS(out, "route GET     /greet/:name\n");
+    CHECK_CONTAINS(out, "route POST    /json\n");
     free(out);
     free(err);
 
