@@ -163,6 +163,7 @@ static int cmd_run(jobs_env *e, const char *name)
     }
     guest_env genv;
     guest_env_init(&genv, l, e->db, NULL);
+    genv.fetch_cfg = &e->c.fetch; /* the same fetch { ... } policy as `trail run` */
     comp_worker *w = NULL;
     int status = 1;
     if (comp_worker_new(e->set, &genv, &w, &err) < 0) {

@@ -3,7 +3,8 @@
  * every kind (text, JSON, bytes, 404, redirects, headers), request bodies as the origin sees
  * them, failures that reject (connection refused, timeouts, oversized bodies, refused hosts),
  * many fetches at once, a fetch that does not hold up other requests on the isolate, and one
- * still in flight when the server shuts down. */
+ * still in flight when the server shuts down; and jobs run by `trail jobs run` under the same
+ * policy. */
 #include "test.h"
 #include "e2e/fixtures.h"
 #include "e2e/harness.h"
@@ -382,4 +383,20 @@ TEST_TIMEOUT(e2e_fetch_in_flight_at_shutdown, 120)
     th_resp_free(&r);
     th_conn_close(&c);
     th_origin_stop(&os);
+}
+
+TEST_TIMEOUT(e2e_fetch_jobs_follow_the_same_policy, 120)
+{
+    install();
+    const char *args[] = {"jobs", "run", "fetch-closed-port", "--data-dir", depot(), NULL};
+    char *out, *err;
+    CHECK_EQ(th_run(args, 60000, &out, &err), 1);
+    CHECK_CONTAINS(err, "TypeError: fetch failed: Failed to connect to 127.0.0.1 port 1");
+    free(out);
+    free(err);
+    write_config("fetch { allowed_hosts: \"localhost\" }\n");
+    CHECK_EQ(th_run(args, 60000, &out, &err), 1);
+    CHECK_CONTAINS(err, "TypeError: fetch failed: host 127.0.0.1 is not in fetch.allowed_hosts");
+    free(out);
+    free(err);
 }

@@ -1,6 +1,7 @@
 // Outgoing fetch() from handlers, against origin servers on loopback (tests/e2e/test_fetch.c).
 import { defineConfig } from "trailbase-wasm";
 import { HttpHandler, HttpResponse, type HttpRequest } from "trailbase-wasm/http";
+import { JobHandler } from "trailbase-wasm/job";
 
 let counter = 0;
 
@@ -77,5 +78,11 @@ export default defineConfig({
       return `${r.status}`;
     }),
     HttpHandler.get("/count", () => `count ${++counter}`),
+  ],
+  jobHandlers: [
+    // run by hand (`trail jobs run fetch-closed-port`): nothing listens on port 1
+    JobHandler.cron("fetch-closed-port", "0 0 1 1 *", async () => {
+      await fetch("http://127.0.0.1:1/");
+    }),
   ],
 });
