@@ -11,8 +11,9 @@
  *     SQLite stores as NULL); the error messages are sqlite-vec's, typo included, so code that
  *     matches on them keeps working.
  * Only float32 is supported: sqlite-vec's int8 and bit vectors, vec0 tables and KNN indexes are
- * not (a linear scan with ORDER BY distance is what the example runs). BLOBs are read with
- * memcpy, since SQLite gives no alignment guarantee. */
+ * not (a linear scan with ORDER BY distance is what the example runs). BLOBs are read in place,
+ * element by element with memcpy, since SQLite gives no alignment guarantee: a distance costs no
+ * allocation. */
 #include "db/db_internal.h"
 
 #include <float.h>
@@ -28,15 +29,25 @@
 #define VEC_MAX_JSON (16u << 20)
 
 typedef struct vec {
-    float *v;     /* dims elements; owned when `owned` */
+    const unsigned char *bytes; /* dims little-endian f32, possibly unaligned */
+    float *owned;               /* what bytes points to when parsed from JSON; else NULL */
     size_t dims;
-    bool owned;
 } vec;
+
+/* Element i. memcpy because SQLite gives no alignment guarantee for BLOBs; compilers turn it
+ * into a plain (unaligned) load. Little-endian hosts only, as the BLOB format is. */
+static inline float vec_at(const vec *x, size_t i)
+{
+    float f;
+    memcpy(&f, x->bytes + i * 4, sizeof f);
+    return f;
+}
 
 static void vec_release(vec *x)
 {
-    if (x->owned) sqlite3_free(x->v);
-    x->v = NULL;
+    sqlite3_free(x->owned);
+    x->owned = NULL;
+    x->bytes = NULL;
 }
 
 static bool json_space(char c)
@@ -81,7 +92,7 @@ static const char *parse_json(const char *s, size_t n, vec *out)
             i++;
             while (i < n && json_space(s[i])) i++;
             if (i != n) break;
-            *out = (vec){v, len, true};
+            *out = (vec){(const unsigned char *)v, v, len};
             return NULL;
         }
         break;
@@ -95,18 +106,16 @@ static const char *vec_read(sqlite3_value *val, vec *out, char *buf, size_t cap)
 {
     switch (sqlite3_value_type(val)) {
     case SQLITE_BLOB: {
+        const void *blob = sqlite3_value_blob(val); /* before _bytes(), as SQLite advises */
         int bytes = sqlite3_value_bytes(val);
-        const void *blob = sqlite3_value_blob(val);
         if (bytes == 0) return "zero-length vectors are not supported.";
         if (bytes % 4 != 0) {
             snprintf(buf, cap,
                      "invalid float32 vector BLOB length. Must be divisible by 4, found %d", bytes);
             return buf;
         }
-        float *v = sqlite3_malloc64((sqlite3_uint64)bytes);
-        if (v == NULL) return "out of memory";
-        memcpy(v, blob, (size_t)bytes);
-        *out = (vec){v, (size_t)bytes / 4, true};
+        /* Borrowed: valid until the argument changes, i.e. for this call. */
+        *out = (vec){blob, NULL, (size_t)bytes / 4};
         return NULL;
     }
     case SQLITE_TEXT: {
@@ -137,7 +146,10 @@ static void fn_vec_f32(sqlite3_context *ctx, int argc, sqlite3_value **argv)
         sqlite3_result_error(ctx, e, -1);
         return;
     }
-    sqlite3_result_blob64(ctx, x.v, x.dims * sizeof *x.v, sqlite3_free);
+    if (x.owned)
+        sqlite3_result_blob64(ctx, x.owned, x.dims * 4, sqlite3_free);
+    else
+        sqlite3_result_blob64(ctx, x.bytes, x.dims * 4, SQLITE_TRANSIENT);
     sqlite3_result_subtype(ctx, VEC_SUBTYPE_F32);
 }
 
@@ -192,9 +204,10 @@ static void fn_vec_distance_cosine(sqlite3_context *ctx, int argc, sqlite3_value
     if (!read_pair(ctx, argv, &a, &b)) return;
     float dot = 0, aa = 0, bb = 0;
     for (size_t i = 0; i < a.dims; i++) {
-        dot += a.v[i] * b.v[i];
-        aa += a.v[i] * a.v[i];
-        bb += b.v[i] * b.v[i];
+        float x = vec_at(&a, i), y = vec_at(&b, i);
+        dot += x * y;
+        aa += x * x;
+        bb += y * y;
     }
     float d = (float)(1.0 - dot / (sqrt(aa) * sqrt(bb)));
     sqlite3_result_double(ctx, d);
@@ -209,7 +222,7 @@ static void fn_vec_distance_l2(sqlite3_context *ctx, int argc, sqlite3_value **a
     if (!read_pair(ctx, argv, &a, &b)) return;
     float sum = 0;
     for (size_t i = 0; i < a.dims; i++) {
-        float diff = a.v[i] - b.v[i];
+        float diff = vec_at(&a, i) - vec_at(&b, i);
         sum += diff * diff;
     }
     sqlite3_result_double(ctx, sqrtf(sum));
