@@ -6,7 +6,8 @@
  * belongs to one isolate: its timers and the prelude's hooks. Host functions that complete at
  * once (SQL on the worker's connection, file reads) settle their promise before returning;
  * timers settle later, from the loop, and then call the owner's wake function so that it can
- * look at the promises it is waiting for.
+ * look at the promises it is waiting for. So do SQL statements made while a transaction owns the
+ * connection: they wait in a queue and run from the loop once it ends (guest/tx.c).
  *
  * Thread: owning worker only. */
 #ifndef TRAIL_GUEST_GUEST_H
