@@ -386,3 +386,79 @@ TEST_TIMEOUT(e2e_transaction_commits_and_rolls_back, 120)
     CHECK_EQ(v, 100);
     db_close(db);
 }
+
+/* ---- requests and responses (tests/data/components/reqres) ---- */
+
+TEST_TIMEOUT(e2e_requests_and_responses, 120)
+{
+    th_server s;
+    start(&s, "reqres", true, NULL);
+    /* both parameter syntaxes, decoded; the query decoded (+, %XX, repeated, empty, absent);
+     * headers case-insensitive, repeated ones joined, all of them in arrival order */
+    expect(call(s.port, "GET", "/r/a%20b/x/c%2Fd?q=1+2&q=%F0%9F%8C%8D&e&x=y",
+                "X-Multi: 1\r\nX-Multi: 2\r\nX-Case: Up\r\n", NULL),
+           200, JSON,
+           "{\"a\":\"a b\",\"b\":\"c/d\",\"none\":null,\"method\":\"GET\",\"path\":\"/r/a%20b/x/c%2Fd\","
+           "\"url\":\"/r/a%20b/x/c%2Fd?q=1+2&q=%F0%9F%8C%8D&e&x=y\",\"q\":\"1 2\","
+           "\"qs\":[\"1 2\",\"🌍\"],\"empty\":\"\",\"missing\":null,\"multi\":\"1, 2\","
+           "\"lower\":\"Up\",\"absent\":null,\"headers\":[[\"x-multi\",\"1\"],[\"x-multi\",\"2\"],"
+           "[\"x-case\",\"Up\"]]}");
+    /* HEAD: the handler's status and headers, no body */
+    th_conn c;
+    CHECK_EQ(th_conn_open(&c, s.port), 0);
+    CHECK_EQ(th_conn_send_str(&c, "HEAD /h HTTP/1.1\r\nHost: x\r\n\r\nGET /h HTTP/1.1\r\nHost: x\r\n\r\n"),
+             0);
+    th_resp r;
+    CHECK_EQ(th_conn_read(&c, &r, true, 10000), 0);
+    char v[200];
+    CHECK_EQ(r.status, 200);
+    CHECK_STR_EQ(th_resp_header(&r, "X-Head", v, sizeof v), "1");
+    CHECK_STR_EQ(th_resp_header(&r, "Content-Length", v, sizeof v), "25");
+    CHECK_EQ(r.body_len, 0);
+    th_resp_free(&r);
+    CHECK_EQ(th_conn_read(&c, &r, false, 10000), 0); /* the next response on the connection */
+    expect(r, 200, TEXT, "get body");
+    th_conn_close(&c);
+    r = call(s.port, "OPTIONS", "/h", "", NULL);
+    CHECK_STR_EQ(th_resp_header(&r, "Allow", v, sizeof v), "GET, HEAD, OPTIONS");
+    expect(r, 204, NULL, "");
+    /* the catch-all takes methods without a route of their own */
+    expect(call(s.port, "PATCH", "/any", "", NULL), 200, TEXT, "any PATCH");
+    expect(call(s.port, "GET", "/any", "", NULL), 200, TEXT, "any GET");
+    expect(call(s.port, "POST", "/any", "", ""), 200, TEXT, "post has its own route");
+    /* text(): invalid UTF-8 becomes U+FFFD; body(): bytes in, bytes out */
+    expect(call(s.port, "POST", "/text", "", "h\xffi"), 200, TEXT, "3:h\xef\xbf\xbdi");
+    expect(call(s.port, "PUT", "/bytes", "", "abc"), 200, "application/octet-stream", "cba");
+    /* custom status, content type, a header given twice */
+    r = call(s.port, "GET", "/multi", "", NULL);
+    CHECK_CONTAINS(r.head, "\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n");
+    CHECK_STR_EQ(th_resp_header(&r, "X-One", v, sizeof v), "1");
+    expect(r, 201, "text/x-custom", "multi");
+    r = call(s.port, "GET", "/pairs", "", NULL);
+    CHECK_CONTAINS(r.head, "\r\nX-P: 1\r\nx-p: 2\r\n");
+    expect(r, 200, TEXT, "pairs");
+    r = call(s.port, "DELETE", "/gone", "", NULL);
+    CHECK(th_resp_header(&r, "Content-Type", v, sizeof v) == NULL);
+    expect(r, 204, NULL, "");
+    r = call(s.port, "GET", "/teapot", "", NULL);
+    CHECK_STR_EQ(th_resp_header(&r, "Retry-After", v, sizeof v), "5");
+    expect(r, 418, JSON, "{\"error\":\"short and stout\"}");
+    r = call(s.port, "GET", "/redirect", "", NULL);
+    CHECK_STR_EQ(th_resp_header(&r, "Location", v, sizeof v), "/h");
+    expect(r, 307, NULL, NULL);
+    /* 10 MiB bodies arrive whole, as text and as bytes */
+    r = call(s.port, "GET", "/big", "", NULL);
+    CHECK_EQ(r.status, 200);
+    CHECK_EQ(r.body_len, (size_t)10 << 20);
+    CHECK(r.body[0] == 'x' && r.body[r.body_len - 1] == 'x');
+    th_resp_free(&r);
+    r = call(s.port, "GET", "/big-bytes", "", NULL);
+    CHECK_EQ(r.status, 200);
+    CHECK_EQ(r.body_len, (size_t)10 << 20);
+    CHECK_EQ((unsigned char)r.body[4096 * 255], 255);
+    CHECK_EQ((unsigned char)r.body[4096 * 256], 0);
+    CHECK_EQ((unsigned char)r.body[4096 * 257], 1);
+    CHECK_EQ((unsigned char)r.body[4097], 0);
+    th_resp_free(&r);
+    CHECK_EQ(th_server_stop(&s), 0);
+}
