@@ -1,10 +1,14 @@
 /* Tests for guest/sql.c: query()/execute() through __trailhost in a real isolate over a real
  * SQLite file: every SQL type both ways (bigint at and beyond 2^53, text with emoji and NUL,
  * blobs), parameters the host refuses, SQL errors carrying SQLite's message, one statement per
- * call, and the statement cache (the same SQL reused, more distinct statements than it holds). */
+ * call, the statement cache (the same SQL reused, more distinct statements than it holds), and a
+ * write waiting for another connection's lock. */
 #include "test.h"
 #include "db/db.h"
 #include "guest/guest.h"
+
+#include <pthread.h>
+#include <unistd.h>
 
 typedef struct fx {
     db_conn *db;
@@ -135,5 +139,42 @@ TEST(guest_sql_statement_cache_reuse_and_eviction)
             "})().catch(e => out.push('error ' + e.message));");
     /* 2 * (sum(i + 1) + sum(i)) for i < 200 = 2 * (20100 + 19900) */
     CHECK_STR_EQ(got, "80000");
+    fx_deinit(&f);
+}
+
+static void *release_after_300ms(void *arg)
+{
+    usleep(300 * 1000);
+    tr_error err = {0};
+    CHECK_EQ(db_exec(arg, "COMMIT", &err), 0);
+    return NULL;
+}
+
+/* A write that meets another connection's write lock waits for it (the busy timeout) instead of
+ * failing at once. */
+TEST(guest_sql_write_waits_for_a_busy_database)
+{
+    fx f;
+    fx_init(&f);
+    db_conn *other;
+    tr_error err = {0};
+    char *p = tr_asprintf("%s/sql.db", test_tmpdir());
+    CHECK_EQ(db_open(p, &other, &err), 0);
+    tr_free(p);
+    CHECK_EQ(db_exec(other, "BEGIN IMMEDIATE; INSERT INTO vals (v) VALUES ('other')", &err), 0);
+    pthread_t th;
+    CHECK_EQ(pthread_create(&th, NULL, release_after_300ms, other), 0);
+    uint64_t t0 = tr_now_ns();
+    const char *got = run(&f, "globalThis.out = [];"
+                              "__trailhost.execute(\"INSERT INTO vals (v) VALUES ('mine')\", [])"
+                              ".then(n => out.push(n), e => out.push(e.message));");
+    uint64_t waited_ms = (tr_now_ns() - t0) / 1000000;
+    pthread_join(th, NULL);
+    CHECK_STR_EQ(got, "1");
+    CHECK(waited_ms >= 250);
+    int64_t n = 0;
+    CHECK_EQ(db_query_int(f.db, "SELECT count(*) FROM vals", &n, &err), 0);
+    CHECK_EQ(n, 2);
+    db_close(other);
     fx_deinit(&f);
 }
