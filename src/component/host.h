@@ -54,6 +54,7 @@ typedef struct comp_module {
     comp_job *jobs;
     size_t njobs;
     comp_limits limits;
+    struct comp_srcmap *srcmap; /* from the trailbase.map section; NULL when there is none */
 } comp_module;
 
 /* Loads and validates the component file at path (see DESIGN). name is what logs call it. */
@@ -63,6 +64,9 @@ int comp_module_load(const char *path, const char *name, const comp_limits *lim,
 int comp_module_load_bytes(const char *bytes, size_t len, const char *path, const char *name,
                            const comp_limits *lim, comp_module **out, tr_error *err);
 comp_module *comp_module_ref(comp_module *m);
+/* Rewrites positions in the generated code ("component.js:460:13") in err->msg to the original
+ * sources the component's source map names ("src/index.ts:5:9"). */
+void comp_module_map_error(const comp_module *m, tr_error *err);
 void comp_module_unref(comp_module *m); /* NULL is a no-op */
 
 typedef struct comp_instance comp_instance;

@@ -2,6 +2,7 @@
  * parking those whose handler's promise is still pending, and turning results and failures
  * into HTTP responses. */
 #include "component/host.h"
+#include "guest/test_hooks.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -40,10 +41,15 @@ static void wake(void *owner);
 static int create_isolate(comp_instance *ci, tr_error *err)
 {
     const comp_limits *lim = &ci->mod->limits;
-    jsg_options opt = {.memory_limit = lim->memory_limit, .timeout_ns = lim->cpu_budget_ms * 1000000u};
+    /* cpu_budget_ms is CPU time of synchronous guest code: time the worker spends elsewhere
+     * (other isolates, the loop) while this one waits does not count. */
+    jsg_options opt = {.memory_limit = lim->memory_limit,
+                       .timeout_ns = lim->cpu_budget_ms * 1000000u,
+                       .cpu_time = true};
     jsg_ref ns = 0;
     int rc = jsg_isolate_new(&opt, &ci->iso, err);
     if (rc == 0) rc = guest_new(ci->iso, ci->env, wake, ci, &ci->g, err);
+    if (rc == 0) rc = guest_test_hooks_install(ci->iso, err);
     if (rc == 0) rc = jsg_eval_module(ci->iso, ci->mod->js, ci->mod->js_len, "component.js", &ns, err);
     if (rc == 0) rc = jsg_get(ci->iso, ns, "default", 7, &ci->def, err);
     if (rc == 0) rc = jsg_get(ci->iso, ci->def, "dispatch", 8, &ci->dispatch, err);
@@ -156,9 +162,13 @@ static void fail(comp_instance *ci, const http_request *req, http_response *res,
         snprintf(line, sizeof line,
                  "the handler exceeded its CPU time limit of %llu ms (runtime.cpu_budget_ms)",
                  (unsigned long long)lim->cpu_budget_ms);
-        tr_log_error(GUEST_LOG_PREFIX "%s %.*s %.*s: %s", name, mlen, req->method.ptr, plen,
-                     req->path.ptr, line);
+        tr_log_error(GUEST_LOG_PREFIX "%s %.*s %.*s: %s; the isolate is replaced", name, mlen,
+                     req->method.ptr, plen, req->path.ptr, line);
         http_response_send_error(res, 503, line);
+        /* The interrupt can land anywhere in the guest's code, leaving its module state half
+         * updated: the isolate is replaced like after a trap. */
+        fail_parked(ci, 503, "the isolate was reset after a handler exceeded its CPU time limit");
+        drop_isolate(ci);
         return;
     case TR_ENOMEM:
         snprintf(line, sizeof line,
@@ -178,12 +188,16 @@ static void fail(comp_instance *ci, const http_request *req, http_response *res,
         fail_parked(ci, 500, "the isolate was reset after a WebAssembly trap");
         drop_isolate(ci);
         return;
-    default:
+    default: {
+        /* The log gets the stack in the user's TypeScript when there is a source map. */
+        tr_error mapped = *err;
+        comp_module_map_error(ci->mod, &mapped);
         first_line(err->msg, line, sizeof line);
         tr_log_error(GUEST_LOG_PREFIX "%s %.*s %.*s: uncaught %s", name, mlen, req->method.ptr,
-                     plen, req->path.ptr, err->msg);
+                     plen, req->path.ptr, mapped.msg);
         http_response_send_error(res, 500, line[0] ? line : "the handler failed");
         return;
+    }
     }
 }
 
@@ -278,7 +292,9 @@ static void respond(comp_instance *ci, const http_request *req, http_response *r
 static void job_failed(comp_instance *ci, comp_job_done_fn done, void *ud, int rc,
                        const tr_error *err)
 {
-    done(ud, rc, err);
+    tr_error mapped = *err;
+    comp_module_map_error(ci->mod, &mapped);
+    done(ud, rc, &mapped);
     if (rc == TR_ETRAP || rc == TR_ENOMEM) {
         fail_parked(ci, 500, "the isolate was reset after a job run crashed it");
         drop_isolate(ci);

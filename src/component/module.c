@@ -7,6 +7,7 @@
 
 #include "base/sha256.h"
 #include "component/component.h"
+#include "component/sourcemap.h"
 
 static const char *const known_methods[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE",
                                             "OPTIONS", "*"};
@@ -24,9 +25,19 @@ static void module_free(comp_module *m)
     tr_free(m->routes);
     tr_free(m->jobs);
     tr_free(m->js);
+    comp_srcmap_free(m->srcmap);
     tr_free(m->name);
     tr_free(m->path);
     tr_free(m);
+}
+
+void comp_module_map_error(const comp_module *m, tr_error *err)
+{
+    if (m->srcmap == NULL || err == NULL) return;
+    tr_buf b = TR_BUF_INIT;
+    comp_srcmap_rewrite(m->srcmap, "component.js", err->msg, &b);
+    snprintf(err->msg, sizeof err->msg, "%s", b.data ? b.data : "");
+    tr_buf_free(&b);
 }
 
 comp_module *comp_module_ref(comp_module *m)
@@ -105,7 +116,8 @@ static int read_manifest(comp_module *m, const jsg_val *man, tr_error *err)
 static int validate(comp_module *m, tr_error *err)
 {
     jsg_options opt = {.memory_limit = m->limits.memory_limit,
-                       .timeout_ns = m->limits.cpu_budget_ms * 1000000u};
+                       .timeout_ns = m->limits.cpu_budget_ms * 1000000u,
+                       .cpu_time = true};
     jsg_isolate *iso = NULL;
     guest_env env;
     guest_env_init(&env, NULL, NULL, NULL);
@@ -166,8 +178,14 @@ int comp_module_load_bytes(const char *bytes, size_t len, const char *path, cons
     m->version[12] = '\0';
     m->js = tr_strndup(info.js, info.js_len);
     m->js_len = info.js_len;
+    if (info.source_map != NULL) {
+        tr_error serr = {0};
+        if (comp_srcmap_parse(info.source_map, info.source_map_len, &m->srcmap, &serr) < 0)
+            tr_log_warn("component %s: its source map is ignored: %s", name, serr.msg);
+    }
     rc = validate(m, err);
     if (rc < 0) {
+        comp_module_map_error(m, err);
         module_free(m);
         return rc;
     }

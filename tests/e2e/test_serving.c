@@ -57,7 +57,7 @@ TEST_TIMEOUT(e2e_serving_handler_errors_are_500s, 120)
     CHECK_EQ(th_server_stop(&s), 0);
     char *log = th_server_stderr(&s);
     CHECK_CONTAINS(log, "[WASM] throws.wasm GET /throws: uncaught TypeError: the widget is broken");
-    CHECK_CONTAINS(log, "at explode"); /* the JS stack */
+    CHECK_CONTAINS(log, "at explode (index.ts:5:"); /* the JS stack, in the TypeScript */
     CHECK_CONTAINS(log, "async failure");
     free(log);
 }
