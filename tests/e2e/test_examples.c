@@ -137,6 +137,15 @@ TEST_TIMEOUT(e2e_example_database_access, 120)
     expect(call(s.port, "GET", "/reports/user-activity", "", NULL), 200, JSON,
            "{\"topUsers\":[[\"alice@example.com\",3,2],[\"bob@example.com\",2,1],"
            "[\"carol@example.com\",1,0]]}");
+    /* a BLOB from one query (the _user id) as the parameter of the next */
+    r = call(s.port, "GET", "/todos/user/bob@example.com", "", NULL);
+    CHECK_EQ(r.status, 200);
+    CHECK_CONTAINS(r.body, "\"Buy coffee beans\"");
+    CHECK_CONTAINS(r.body, "\"Water the plants\"");
+    CHECK(strstr(r.body, "Buy milk") == NULL);
+    th_resp_free(&r);
+    expect(call(s.port, "GET", "/todos/user/nobody@example.com", "", NULL), 404, JSON,
+           "{\"error\":\"No such user\"}");
     CHECK_EQ(th_server_stop(&s), 0);
 }
 

@@ -1,5 +1,6 @@
 // Database Access: counting, searching and joining the seeded todos (the reference's "Database
-// Access" and "Complex Queries" samples; the table comes from migrations/0001_todos.sql).
+// Access", "Complex Queries" and "Best Practices" query samples; the table comes from
+// migrations/0001_todos.sql).
 import { defineConfig } from "trailbase-wasm";
 import { HttpHandler } from "trailbase-wasm/http";
 import { query } from "trailbase-wasm/db";
@@ -48,6 +49,23 @@ export default defineConfig({
       `, []);
 
       return HttpResponse.json({ topUsers: rows });
+    }),
+
+    // added: the "Best Practices" samples (a parameterized query with LIMIT, served by the
+    // _todos__user_index of the migration), for the user named in the path
+    HttpHandler.get("/todos/user/:email", async (req) => {
+      const users = await query("SELECT id FROM _user WHERE email = ?", [req.getPathParam("email")]);
+      if (users.length === 0) {
+        return HttpResponse.json({ error: "No such user" }, { status: 404 });
+      }
+      const userId = users[0][0]; // the _user id: a 16-byte BLOB, a Uint8Array here
+
+      // Good
+      const rows = await query(
+        "SELECT * FROM todos WHERE user = ? ORDER BY created_at DESC LIMIT 100",
+        [userId]
+      );
+      return HttpResponse.json({ todos: rows.map((row) => row[2]) });
     }),
   ],
 });
