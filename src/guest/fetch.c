@@ -72,7 +72,7 @@ struct guest_fetch_xfer {
     size_t resp_nheaders;
     size_t resp_header_bytes;
     tr_buf resp_body;
-    bool body_too_big, headers_too_big;
+    bool body_too_big, headers_too_big, isolate_too_big;
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -143,8 +143,16 @@ static bool line_has_name(const char *line, const char *name)
 
 /* ---- transfers ---- */
 
+/* Forgets the response body received so far (and its share of the isolate's budget). */
+static void drop_body(guest_fetch_xfer *x)
+{
+    x->set->buffered -= x->resp_body.len;
+    tr_buf_reset(&x->resp_body);
+}
+
 static void xfer_free(guest_fetch_xfer *x)
 {
+    drop_body(x);
     if (x->easy) curl_easy_cleanup(x->easy);
     curl_url_cleanup(x->url);
     curl_slist_free_all(x->slist);
@@ -182,11 +190,17 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
 {
     guest_fetch_xfer *x = ud;
     size_t len = size * n;
-    if (x->resp_body.len + len > x->f->cfg->max_response_bytes) {
+    uint64_t max = x->f->cfg->max_response_bytes;
+    if (x->resp_body.len + len > max) {
         x->body_too_big = true;
         return 0; /* curl stops with CURLE_WRITE_ERROR */
     }
+    if (x->set->buffered + len > GUEST_FETCH_BUFFER_FACTOR * max) {
+        x->isolate_too_big = true;
+        return 0;
+    }
     tr_buf_append(&x->resp_body, p, len);
+    x->set->buffered += len;
     return len;
 }
 
@@ -306,11 +320,11 @@ static void configure(guest_fetch_xfer *x, uint32_t timeout_ms)
         curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, x->method);
     }
     tr_buf_reset(&x->resp_headers);
-    tr_buf_reset(&x->resp_body);
+    drop_body(x);
     x->resp_nheaders = 0;
     x->resp_header_bytes = 0;
     x->status_text[0] = '\0';
-    x->body_too_big = x->headers_too_big = false;
+    x->body_too_big = x->headers_too_big = x->isolate_too_big = false;
 }
 
 /* Checks the scheme and host of x->url and records the host. Returns 0 or TR_EINVAL with why. */
@@ -461,6 +475,13 @@ static void failure_message(guest_fetch_xfer *x, CURLcode res, tr_error *why)
         tr_error_set(why, TR_ELIMIT,
                      "the response from %s is larger than %llu bytes (fetch.max_response_bytes)",
                      x->host, (unsigned long long)x->f->cfg->max_response_bytes);
+    else if (x->isolate_too_big)
+        tr_error_set(
+            why, TR_ELIMIT,
+            "the responses this isolate is receiving hold more than %llu bytes (%d x "
+            "fetch.max_response_bytes)",
+            (unsigned long long)(GUEST_FETCH_BUFFER_FACTOR * x->f->cfg->max_response_bytes),
+            GUEST_FETCH_BUFFER_FACTOR);
     else if (x->headers_too_big)
         tr_error_set(why, TR_ELIMIT, "the response from %s has more than %d bytes of headers",
                      x->host, GUEST_FETCH_MAX_HEADER_BYTES);

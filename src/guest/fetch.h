@@ -11,7 +11,9 @@
  * Policy (config `fetch { ... }`, docs in config.c's default file): http and https only;
  * `allowed_hosts` restricts the hosts (empty: any); redirects are followed by this code, not by
  * curl, at most GUEST_FETCH_MAX_REDIRECTS, each target checked like the first URL; one timeout
- * covers the whole request; a response body larger than max_response_bytes fails the request.
+ * covers the whole request; a response body larger than max_response_bytes fails the request,
+ * and so does one that would make the bodies an isolate is receiving exceed
+ * GUEST_FETCH_BUFFER_FACTOR times that.
  * No proxy, netrc or cookie setting of the environment reaches a transfer.
  *
  * Thread: owning worker only. */
@@ -20,6 +22,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config/config.h"
 #include "guest/guest.h"
@@ -29,6 +32,9 @@
 #define GUEST_FETCH_MAX_HEADER_BYTES (256 << 10) /* response header section */
 #define GUEST_FETCH_MAX_URL          (64 << 10)
 #define GUEST_FETCH_MAX_HEADERS      1000 /* request header fields */
+/* An isolate's transfers together hold at most this many times fetch.max_response_bytes of
+ * response bodies while they receive them (the host's memory is shared by every isolate). */
+#define GUEST_FETCH_BUFFER_FACTOR 4
 
 typedef struct guest_fetch guest_fetch;
 typedef struct guest_fetch_xfer guest_fetch_xfer;
@@ -37,6 +43,7 @@ typedef struct guest_fetch_xfer guest_fetch_xfer;
 typedef struct guest_fetch_set {
     guest_fetch_xfer *head;
     size_t n;
+    uint64_t buffered; /* response bytes its transfers hold */
 } guest_fetch_set;
 
 /* A worker's outgoing HTTP over loop l; conf (borrowed, NULL: the defaults) must outlive it. */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 static int listen_loopback(int *port)
@@ -84,19 +85,49 @@ static void serve_one(th_origin *o, int fd, char *req)
     }
     static const th_origin_route not_found = {"", 404, "text/plain", "no such path", 12, 0};
     if (r == NULL) r = &not_found;
-    if (r->delay_ms > 0) {
-        struct pollfd p = {.fd = o->stop_fd[0], .events = POLLIN};
-        if (poll(&p, 1, r->delay_ms) > 0) return;
-    }
     char hdr[4096];
     int n = snprintf(hdr, sizeof hdr,
                      "HTTP/1.1 %d X\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s"
                      "Connection: close\r\n\r\n",
                      r->status, r->content_type ? r->content_type : "application/octet-stream",
                      r->body_len, extra);
-    send_all(fd, hdr, (size_t)n < sizeof hdr ? (size_t)n : sizeof hdr - 1);
-    send_all(fd, r->body, r->body_len);
+    /* split: the head and half the body before the delay, so the client holds a partial one */
+    size_t first = 0;
+    if (o->split && r->delay_ms > 0) {
+        first = r->body_len / 2;
+        send_all(fd, hdr, (size_t)n < sizeof hdr ? (size_t)n : sizeof hdr - 1);
+        send_all(fd, r->body, first);
+    }
+    if (r->delay_ms > 0) {
+        struct pollfd p = {.fd = o->stop_fd[0], .events = POLLIN};
+        if (poll(&p, 1, r->delay_ms) > 0) return;
+    }
+    if (first == 0) send_all(fd, hdr, (size_t)n < sizeof hdr ? (size_t)n : sizeof hdr - 1);
+    send_all(fd, (const char *)r->body + first, r->body_len - first);
     __atomic_add_fetch(&o->requests, 1, __ATOMIC_SEQ_CST);
+}
+
+typedef struct conn_job {
+    th_origin *o;
+    int fd;
+} conn_job;
+
+static void serve_conn(th_origin *o, int fd)
+{
+    char *req = malloc(REQ_MAX);
+    serve_one(o, fd, req);
+    free(req);
+    shutdown(fd, SHUT_WR);
+    close(fd);
+}
+
+static void *conn_main(void *arg)
+{
+    conn_job *j = arg;
+    serve_conn(j->o, j->fd);
+    __atomic_sub_fetch(&j->o->active, 1, __ATOMIC_SEQ_CST);
+    free(j);
+    return NULL;
 }
 
 static void *origin_main(void *arg)
@@ -110,11 +141,27 @@ static void *origin_main(void *arg)
         if (!(p[0].revents & POLLIN)) continue;
         int fd = accept4(o->listen_fd, NULL, NULL, SOCK_CLOEXEC);
         if (fd < 0) continue;
-        char *req = malloc(REQ_MAX);
-        serve_one(o, fd, req);
-        free(req);
-        shutdown(fd, SHUT_WR);
-        close(fd);
+        if (!o->split) {
+            serve_conn(o, fd);
+            continue;
+        }
+        /* a client that never sends its request must not hold th_origin_stop() forever */
+        struct timeval tv = {.tv_sec = 5};
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        conn_job *j = malloc(sizeof *j);
+        j->o = o;
+        j->fd = fd;
+        pthread_t t;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        __atomic_add_fetch(&o->active, 1, __ATOMIC_SEQ_CST);
+        if (pthread_create(&t, &attr, conn_main, j) != 0) {
+            __atomic_sub_fetch(&o->active, 1, __ATOMIC_SEQ_CST);
+            free(j);
+            close(fd);
+        }
+        pthread_attr_destroy(&attr);
     }
     return NULL;
 }
@@ -131,10 +178,11 @@ void th_origin_last_request(th_origin *o, char *out, size_t cap)
     pthread_mutex_unlock(&o->mu);
 }
 
-int th_origin_start_ex(th_origin *o, const th_origin_route *routes, const char *const *headers,
-                       size_t nroutes)
+static int origin_start(th_origin *o, const th_origin_route *routes, const char *const *headers,
+                        size_t nroutes, int split)
 {
     memset(o, 0, sizeof *o);
+    o->split = split;
     pthread_mutex_init(&o->mu, NULL);
     o->routes = routes;
     o->headers = headers;
@@ -144,11 +192,25 @@ int th_origin_start_ex(th_origin *o, const th_origin_route *routes, const char *
     return pthread_create(&o->thread, NULL, origin_main, o) == 0 ? 0 : -1;
 }
 
+int th_origin_start_ex(th_origin *o, const th_origin_route *routes, const char *const *headers,
+                       size_t nroutes)
+{
+    return origin_start(o, routes, headers, nroutes, 0);
+}
+
+int th_origin_start_split(th_origin *o, const th_origin_route *routes, size_t nroutes)
+{
+    return origin_start(o, routes, NULL, nroutes, 1);
+}
+
 void th_origin_stop(th_origin *o)
 {
     ssize_t w = write(o->stop_fd[1], "x", 1);
     (void)w;
     pthread_join(o->thread, NULL);
+    /* connection threads of split mode see the stop pipe too */
+    while (__atomic_load_n(&o->active, __ATOMIC_SEQ_CST) > 0)
+        usleep(1000);
     close(o->listen_fd);
     close(o->stop_fd[0]);
     close(o->stop_fd[1]);

@@ -27,6 +27,8 @@ typedef struct th_origin {
     int requests;               /* how many requests were answered */
     pthread_t thread;
     int stop_fd[2];
+    int split;          /* th_origin_start_split() */
+    int active;         /* connection threads running (split mode) */
     pthread_mutex_t mu; /* guards last */
     char last[65536];   /* the last request received, NUL-terminated (truncated) */
 } th_origin;
@@ -36,6 +38,10 @@ int th_origin_start(th_origin *o, const th_origin_route *routes, size_t nroutes)
 /* The same; headers[i] (NULL for none) is sent with routes[i], e.g. "Location: /b\r\n". */
 int th_origin_start_ex(th_origin *o, const th_origin_route *routes, const char *const *headers,
                        size_t nroutes);
+/* Like th_origin_start(), but every connection is served on its own thread, and a route with a
+ * delay sends its head and the first half of its body before the delay (the rest after it), so
+ * that many clients hold partial responses at once. */
+int th_origin_start_split(th_origin *o, const th_origin_route *routes, size_t nroutes);
 /* Copies the last request received (NUL-terminated) into out. */
 void th_origin_last_request(th_origin *o, char *out, size_t cap);
 void th_origin_stop(th_origin *o);

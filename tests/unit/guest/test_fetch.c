@@ -1,7 +1,8 @@
 /* Tests for guest/fetch.c: the allowed_hosts rules, and __trailhost.fetch in one process: an
  * isolate on a real loop fetching from an origin on 127.0.0.1, its promise settled from the loop
  * followed by the wake call, bad arguments rejected, and an isolate freed while its transfers
- * are in flight (nothing touched afterwards; ASan sees no leak). */
+ * are in flight (nothing touched afterwards; ASan sees no leak), redirects, and the budget for
+ * response bodies an isolate receives at once. */
 #include "test.h"
 #include "e2e/origin.h"
 #include "guest/fetch.h"
@@ -292,4 +293,41 @@ TEST(guest_fetch_redirects_rewrite_the_request)
     teardown(&f);
     th_origin_stop(&a);
     th_origin_stop(&b);
+}
+
+TEST_TIMEOUT(guest_fetch_isolate_budget_for_bodies_in_flight, 30)
+{
+    /* each response: 800 bytes at once, the other 800 after 1.5 s */
+    static char body[1600];
+    memset(body, 'x', sizeof body);
+    th_origin_route routes[] = {{"/half", 200, "text/plain", body, sizeof body, 1500}};
+    th_origin o;
+    CHECK_EQ(th_origin_start_split(&o, routes, 1), 0);
+    fixture f;
+    setup(&f);
+    /* a budget of 4 x 2000 bytes: ten partial bodies fit, the eleventh does not */
+    cfg_fetch c = {.enabled = true, .timeout_ms = 10000, .max_response_bytes = 2000};
+    f.env.fetch_cfg = &c;
+    char js[512], got[1024];
+    snprintf(js, sizeof js,
+             "globalThis.ok = 0; globalThis.failed = [];"
+             "for (let i = 0; i < 11; i++) __trailhost.fetch('GET', 'http://127.0.0.1:%d/half', "
+             "[], null, 0).then((r) => { if (r[3].length === 1600) ok++; },"
+             " (e) => failed.push(e.message));",
+             o.port);
+    eval(&f, js);
+    for (int i = 0; i < 100; i++) {
+        value(&f, "String(ok + failed.length)", got, sizeof got);
+        if (strcmp(got, "11") == 0) break;
+        run_until_wake(&f, 100);
+    }
+    CHECK_STR_EQ(got, "11");
+    value(&f, "String(failed.length >= 1 && ok >= 1 && ok + failed.length === 11)", got,
+          sizeof got);
+    CHECK_STR_EQ(got, "true");
+    value(&f, "failed[0]", got, sizeof got);
+    CHECK_STR_EQ(got, "the responses this isolate is receiving hold more than 8000 bytes (4 x "
+                      "fetch.max_response_bytes)");
+    teardown(&f);
+    th_origin_stop(&o);
 }
