@@ -23,6 +23,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -69,7 +70,7 @@ static void update_deadline(http_conn *c)
 static void update_interest(http_conn *c)
 {
     uint32_t ev = 0;
-    bool out_pending = c->out_sent < c->out.len;
+    bool out_pending = c->out_sent < c->out.len || c->file_fd >= 0;
     if (c->lingering)
         ev = EPOLLIN;
     else if (!c->parked && !c->closing && !c->peer_closed && c->out.len - c->out_sent < OUT_HIGH)
@@ -435,7 +436,7 @@ static void conn_error(http_conn *c, int status, const char *msg)
 static void conn_process(http_conn *c)
 {
     const http_limits *lim = &c->srv->o.limits;
-    while (!c->parked && !c->closing && c->parsed < c->in.len &&
+    while (!c->parked && !c->closing && c->file_fd < 0 && c->parsed < c->in.len &&
            c->out.len - c->out_sent < OUT_HIGH) {
         c->err_status = 0;
         llhttp_errno_t e =
@@ -499,6 +500,21 @@ static int conn_flush(http_conn *c)
         c->out_sent += (size_t)n;
     }
     c->out.len = c->out_sent = 0;
+    while (c->file_fd >= 0) {
+        ssize_t n = sendfile(c->io.fd, c->file_fd, &c->file_off,
+                             (size_t)TR_MIN(c->file_left, (uint64_t)1 << 30));
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+            return -1;
+        }
+        if (n == 0) return -1; /* the file shrank: the promised length cannot be kept */
+        c->file_left -= (uint64_t)n;
+        if (c->file_left == 0) {
+            close(c->file_fd);
+            c->file_fd = -1;
+        }
+    }
     if (c->closing && !c->parked && !c->lingering) {
         if (c->peer_closed) return -1;
         shutdown(c->io.fd, SHUT_WR);
@@ -537,10 +553,17 @@ static void ensure_space(http_conn *c)
 /* After any change: parse what is buffered, write, and arm interest and deadline. */
 void http__conn_resume(http_conn *c)
 {
-    conn_process(c);
-    if (conn_flush(c) < 0 || c->broken) {
-        http__conn_close(c);
-        return;
+    for (;;) {
+        conn_process(c);
+        if (conn_flush(c) < 0 || c->broken) {
+            http__conn_close(c);
+            return;
+        }
+        /* Parsing stopped behind a file body or the output high-water mark, and everything got
+         * written at once: go on with the pipelined requests still buffered. */
+        if (c->parked || c->closing || c->file_fd >= 0 || c->out_sent < c->out.len ||
+            c->parsed >= c->in.len || c->in_message)
+            break;
     }
     update_interest(c);
     if (c->broken) {
@@ -608,7 +631,7 @@ static void on_io(loop *l, loop_io *io, uint32_t events)
             http__conn_close(c);
             return;
         }
-        if (c->out_sent == c->out.len) {
+        if (c->out_sent == c->out.len && c->file_fd < 0) {
             /* Output drained: parsing may have stopped at the high-water mark. */
             http__conn_resume(c);
             return;
@@ -659,6 +682,7 @@ void http__conn_accept(http_server *s, int fd)
     c->parked = c->dispatching = c->closing = c->lingering = c->peer_closed = c->broken = false;
     c->keep_alive = true;
     c->out_sent = 0;
+    c->file_fd = -1;
     tr_buf_reset(&c->in);
     tr_buf_reset(&c->out);
     tr_buf_reset(&c->body);
@@ -710,6 +734,8 @@ void http__conn_close(http_conn *c)
     c->parked = false;
     loop_io_del(s->loop, &c->io);
     close(c->io.fd);
+    if (c->file_fd >= 0) close(c->file_fd);
+    c->file_fd = -1;
     loop_timer_stop(s->loop, &c->timer);
     if (c->prev)
         c->prev->next = c->next;
@@ -736,7 +762,8 @@ void http__conn_close(http_conn *c)
 
 void http__conn_drain(http_conn *c)
 {
-    if (c->lingering || c->parked || c->in_message || c->out_sent < c->out.len) return;
+    if (c->lingering || c->parked || c->in_message || c->out_sent < c->out.len || c->file_fd >= 0)
+        return;
     /* Idle as far as we know; a request may be sitting unread in the socket. */
     ensure_space(c);
     ssize_t n = recv(c->io.fd, c->in.data + c->in.len, c->in.cap - c->in.len, 0);

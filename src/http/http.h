@@ -72,6 +72,12 @@ void http_response_header(http_response *res, const char *name, const char *valu
  * the owning worker's loop. */
 void http_response_send(http_response *res, int status, const char *content_type,
                         const void *body, size_t len);
+/* Completes the response with len bytes of the open file fd, from its start, as the body; they
+ * are sent with sendfile(2) after everything before it, and the pipelined requests behind wait.
+ * Takes ownership of fd (closed once sent, or with the connection). If the file turns out
+ * shorter than len, the connection is closed. */
+void http_response_send_file(http_response *res, int status, const char *content_type, int fd,
+                             uint64_t len);
 /* Completes the response with {"error": msg} (msg JSON-escaped). */
 void http_response_send_error(http_response *res, int status, const char *msg);
 /* True once the response was sent. */

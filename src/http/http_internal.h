@@ -6,6 +6,7 @@
 #include "http/http.h"
 
 #include <llhttp.h>
+#include <sys/types.h>
 
 typedef struct http_conn http_conn;
 
@@ -58,6 +59,9 @@ struct http_conn {
     bool parked;           /* a handler has not completed its response yet */
     bool dispatching;      /* inside handler call */
 
+    int file_fd;      /* a file body being sent after out (sendfile), or -1 */
+    off_t file_off;
+    uint64_t file_left;
     tr_buf out;       /* responses not yet written */
     size_t out_sent;  /* out[0..out_sent) already written */
     bool closing;     /* close once out is written */
@@ -101,8 +105,9 @@ void http__conn_drain(http_conn *c);
 void http__conn_response_done(http_conn *c, int status, size_t body_len);
 
 /* response.c */
-/* Writes the status line, standard headers, res->headers and the body into conn->out. */
-void http__response_write(http_response *res, int status, const char *content_type,
+/* Writes the status line, standard headers, res->headers and (when body is not NULL) the body
+ * into conn->out. Returns true when len bytes of body must follow (not HEAD, 204, 304, 1xx). */
+bool http__response_write(http_response *res, int status, const char *content_type,
                           const void *body, size_t len);
 /* Refreshes s->date (and when to do so next); http__response_write calls it when due. */
 void http__date_update(http_server *s);

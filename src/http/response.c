@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 const char *http_status_reason(int status)
 {
@@ -117,7 +118,7 @@ static char *put_u64(char *p, uint64_t v)
     return p;
 }
 
-void http__response_write(http_response *res, int status, const char *content_type,
+bool http__response_write(http_response *res, int status, const char *content_type,
                           const void *body, size_t len)
 {
     http_conn *c = res->conn;
@@ -128,9 +129,8 @@ void http__response_write(http_response *res, int status, const char *content_ty
     const char *reason = http_status_reason(status);
     size_t rl = strlen(reason), cl = content_type ? strlen(content_type) : 0;
     bool send_body = !no_body && !c->req.is_head;
-    assert(body != NULL || len == 0 || !send_body);
     tr_buf *o = &c->out;
-    tr_buf_reserve(o, 96 + rl + s->date_len + cl + res->headers.len + (send_body ? len : 0));
+    tr_buf_reserve(o, 96 + rl + s->date_len + cl + res->headers.len + (send_body && body ? len : 0));
     char *p = o->data + o->len;
     p = put(p, "HTTP/1.1 ", 9);
     *p++ = (char)('0' + status / 100 % 10);
@@ -156,9 +156,10 @@ void http__response_write(http_response *res, int status, const char *content_ty
     else if (c->req.version_minor == 0)
         p = put(p, "Connection: keep-alive\r\n", 24);
     p = put(p, "\r\n", 2);
-    if (send_body && len) p = put(p, body, len);
+    if (send_body && body && len) p = put(p, body, len);
     o->len = (size_t)(p - o->data);
     o->data[o->len] = '\0';
+    return send_body && len > 0;
 }
 
 void http_response_header(http_response *res, const char *name, const char *value, size_t value_len)
@@ -187,9 +188,27 @@ void http_response_send(http_response *res, int status, const char *content_type
                         size_t len)
 {
     assert(!res->done);
+    assert(body != NULL || len == 0 || res->conn->req.is_head);
     http__response_write(res, status, content_type, body, len);
     res->done = true;
     http__conn_response_done(res->conn, status, len);
+}
+
+void http_response_send_file(http_response *res, int status, const char *content_type, int fd,
+                             uint64_t len)
+{
+    assert(!res->done);
+    http_conn *c = res->conn;
+    if (http__response_write(res, status, content_type, NULL, len)) {
+        assert(c->file_fd < 0);
+        c->file_fd = fd;
+        c->file_off = 0;
+        c->file_left = len;
+    } else {
+        close(fd);
+    }
+    res->done = true;
+    http__conn_response_done(c, status, len);
 }
 
 void http_response_send_error(http_response *res, int status, const char *msg)

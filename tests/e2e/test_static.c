@@ -197,3 +197,60 @@ TEST_TIMEOUT(e2e_static_traversal_refused, 60)
     CHECK_EQ(th_server_stop(&s), 0);
     tr_free(pub);
 }
+
+TEST_TIMEOUT(e2e_static_large_file_with_sendfile_keeps_pipeline_order, 60)
+{
+    char *pub = make_public();
+    /* 8 MiB: more than the socket buffers hold, so sendfile must resume on EPOLLOUT. */
+    size_t size = 8u << 20;
+    char *big = malloc(size);
+    for (size_t i = 0; i < size; i++) big[i] = (char)('a' + (i * 7 + i / 4096) % 26);
+    char *path = tr_asprintf("%s/big.bin", pub);
+    CHECK_EQ(th_write_file(path, big, size), 0);
+    th_server s;
+    const char *extra[] = {"--public-dir", pub, "--quiet", NULL};
+    CHECK_EQ(th_server_start(&s, NULL, extra), 0);
+    th_conn c;
+    CHECK_EQ(th_conn_open(&c, s.port), 0);
+    CHECK_EQ(th_conn_send_str(&c, "GET /big.bin HTTP/1.1\r\n\r\n"
+                                  "HEAD /big.bin HTTP/1.1\r\n\r\n"
+                                  "GET /api/healthcheck HTTP/1.1\r\n\r\n"
+                                  "GET /big.bin HTTP/1.1\r\n\r\n"),
+             0);
+    usleep(200000); /* let the server fill the socket buffers and wait for us */
+    th_resp r;
+    char v[64];
+    CHECK_EQ(th_conn_read(&c, &r, false, 20000), 0);
+    CHECK_EQ(r.status, 200);
+    CHECK_STR_EQ(th_resp_header(&r, "Content-Type", v, sizeof v), "application/octet-stream");
+    CHECK_EQ(r.body_len, size);
+    CHECK(memcmp(r.body, big, size) == 0);
+    th_resp_free(&r);
+    CHECK_EQ(th_conn_read(&c, &r, true, 20000), 0);
+    CHECK_EQ(r.status, 200);
+    CHECK_STR_EQ(th_resp_header(&r, "Content-Length", v, sizeof v), "8388608");
+    th_resp_free(&r);
+    CHECK_EQ(th_conn_read(&c, &r, false, 20000), 0);
+    CHECK_STR_EQ(r.body, "Ok");
+    th_resp_free(&r);
+    CHECK_EQ(th_conn_read(&c, &r, false, 20000), 0);
+    CHECK_EQ(r.body_len, size);
+    CHECK(memcmp(r.body, big, size) == 0);
+    th_resp_free(&r);
+    th_conn_close(&c);
+    /* A client that goes away in the middle of a large file does not disturb the server. */
+    CHECK_EQ(th_conn_open(&c, s.port), 0);
+    CHECK_EQ(th_conn_send_str(&c, "GET /big.bin HTTP/1.1\r\n\r\n"), 0);
+    usleep(100000);
+    th_conn_close(&c);
+    CHECK_EQ(th_request(s.port, "GET /api/healthcheck HTTP/1.1\r\n\r\n", &r), 0);
+    CHECK_EQ(r.status, 200);
+    th_resp_free(&r);
+    CHECK_EQ(th_server_stop(&s), 0);
+    char *err = th_server_stderr(&s);
+    CHECK(strstr(err, "Sanitizer") == NULL);
+    free(err);
+    free(big);
+    tr_free(path);
+    tr_free(pub);
+}
