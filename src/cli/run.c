@@ -42,21 +42,22 @@ typedef struct run_flags {
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "Usage: trail run [options]\n\n"
-            "Serves HTTP, the database and the WASM components of a data directory.\n\n"
-            "Options:\n"
-            "  --address HOST:PORT       where to listen (default localhost:4000; port 0 picks a\n"
-            "                            free port)\n"
-            "  --data-dir DIR            the data directory (default ./traildepot; created with\n"
-            "                            config.textproto, data/, migrations/, wasm/ if missing)\n"
-            "  --public-dir DIR          serve static files from DIR\n"
-            "  --runtime-root-fs DIR     the directory guest code may read (sandbox root)\n"
-            "  --runtime-threads N       worker threads (default: config, else the number of CPUs)\n"
-            "  --quiet                   no access log on stdout\n"
-            "  -h, --help                this help\n\n"
-            "Settings come from DIR/config.textproto; a flag overrides the file.\n"
-            "SIGINT or SIGTERM stops the server gracefully.\n");
+    fprintf(
+        out,
+        "Usage: trail run [options]\n\n"
+        "Serves HTTP, the database and the WASM components of a data directory.\n\n"
+        "Options:\n"
+        "  --address HOST:PORT       where to listen (default localhost:4000; port 0 picks a\n"
+        "                            free port)\n"
+        "  --data-dir DIR            the data directory (default ./traildepot; created with\n"
+        "                            config.textproto, data/, migrations/, wasm/ if missing)\n"
+        "  --public-dir DIR          serve static files from DIR\n"
+        "  --runtime-root-fs DIR     the directory guest code may read (sandbox root)\n"
+        "  --runtime-threads N       worker threads (default: config, else the number of CPUs)\n"
+        "  --quiet                   no access log on stdout\n"
+        "  -h, --help                this help\n\n"
+        "Settings come from DIR/config.textproto; a flag overrides the file.\n"
+        "SIGINT or SIGTERM stops the server gracefully.\n");
 }
 
 /* Accepts "--name value" and "--name=value". Returns the value, or NULL if argv[*i] is not name
@@ -164,7 +165,8 @@ static int make_listeners(const char *address, int n, int *fds, int *port_out, c
         fprintf(stderr, "trail run: invalid address '%s' (expected HOST:PORT)\n", address);
         return -1;
     }
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res = NULL;
     int g = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);
@@ -210,7 +212,8 @@ static int make_listeners(const char *address, int n, int *fds, int *port_out, c
     }
     if (rc < 0) {
         fprintf(stderr, "trail run: cannot listen on %s: %s\n", address, tr_strerror(rc));
-        for (int i = 0; i < made; i++) close(fds[i]);
+        for (int i = 0; i < made; i++)
+            close(fds[i]);
         return rc;
     }
     return 0;
@@ -283,8 +286,8 @@ static comp_limits comp_limits_from_cfg(const cfg *c)
 
 /* Loads the components of DATA_DIR/wasm, registers their routes, and opens the guests'
  * filesystem. Errors are printed; returns -1 then. */
-static int load_components(const run_flags *f, const cfg *c, http_router *router,
-                           comp_set **comps, guest_fs **fs)
+static int load_components(const run_flags *f, const cfg *c, http_router *router, comp_set **comps,
+                           guest_fs **fs)
 {
     tr_error err = {0};
     comp_limits lim = comp_limits_from_cfg(c);
@@ -476,7 +479,8 @@ stop:
     /* No reload and no job is handed to a worker once they start draining. */
     reloader_stop(rl);
     job_sched_stop(launcher.sched);
-    for (int i = 0; i < nworkers; i++) wk_shutdown(workers[i]);
+    for (int i = 0; i < nworkers; i++)
+        wk_shutdown(workers[i]);
     for (int i = 0; i < nworkers; i++) {
         int jrc = wk_join(workers[i]);
         if (jrc < 0) {

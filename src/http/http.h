@@ -21,8 +21,8 @@
 #include "base/base.h"
 #include "loop/loop.h"
 
-#define HTTP_MAX_PARAMS   16  /* named parameters (+ wildcard) per route */
-#define HTTP_MAX_SEGMENTS 64  /* path segments the router looks at; deeper paths match no route */
+#define HTTP_MAX_PARAMS   16 /* named parameters (+ wildcard) per route */
+#define HTTP_MAX_SEGMENTS 64 /* path segments the router looks at; deeper paths match no route */
 
 typedef struct http_slice {
     const char *ptr;
@@ -30,7 +30,7 @@ typedef struct http_slice {
 } http_slice;
 
 typedef struct http_header {
-    http_slice name; /* as received (case preserved) */
+    http_slice name;  /* as received (case preserved) */
     http_slice value; /* surrounding whitespace removed */
 } http_header;
 
@@ -40,18 +40,18 @@ typedef struct http_param {
 } http_param;
 
 typedef struct http_request {
-    http_slice method; /* "GET", ... */
-    http_slice target; /* request-target as received: path + '?' + query */
-    http_slice path;   /* target up to '?' (percent-encoded) */
-    http_slice query;  /* after '?', without it; empty if none */
+    http_slice method;     /* "GET", ... */
+    http_slice target;     /* request-target as received: path + '?' + query */
+    http_slice path;       /* target up to '?' (percent-encoded) */
+    http_slice query;      /* after '?', without it; empty if none */
     uint8_t version_minor; /* HTTP/1.x */
     bool is_head;
     const http_header *headers;
     size_t nheaders;
-    http_slice body;   /* de-chunked */
+    http_slice body; /* de-chunked */
     http_param params[HTTP_MAX_PARAMS];
     size_t nparams;
-    tr_arena *arena; /* scratch freed when the response completes */
+    tr_arena *arena;   /* scratch freed when the response completes */
     void *server_data; /* the http_server's owner (the worker) */
 } http_request;
 
@@ -68,10 +68,10 @@ typedef struct http_response http_response;
 void http_response_header(http_response *res, const char *name, const char *value,
                           size_t value_len);
 /* Completes the response: status, optional Content-Type (NULL for none) and body (copied). For
- * HEAD the body is not sent but its length is (body may then be NULL). May be called once, from the handler or later from
- * the owning worker's loop. */
-void http_response_send(http_response *res, int status, const char *content_type,
-                        const void *body, size_t len);
+ * HEAD the body is not sent but its length is (body may then be NULL). May be called once, from the
+ * handler or later from the owning worker's loop. */
+void http_response_send(http_response *res, int status, const char *content_type, const void *body,
+                        size_t len);
 /* Completes the response with len bytes of the open file fd, from its start, as the body; they
  * are sent with sendfile(2) after everything before it, and the pipelined requests behind wait.
  * Takes ownership of fd (closed once sent, or with the connection). If the file turns out

@@ -130,7 +130,8 @@ bool http__response_write(http_response *res, int status, const char *content_ty
     size_t rl = strlen(reason), cl = content_type ? strlen(content_type) : 0;
     bool send_body = !no_body && !c->req.is_head;
     tr_buf *o = &c->out;
-    tr_buf_reserve(o, 96 + rl + s->date_len + cl + res->headers.len + (send_body && body ? len : 0));
+    tr_buf_reserve(o,
+                   96 + rl + s->date_len + cl + res->headers.len + (send_body && body ? len : 0));
     char *p = o->data + o->len;
     p = put(p, "HTTP/1.1 ", 9);
     *p++ = (char)('0' + status / 100 % 10);

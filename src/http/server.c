@@ -116,7 +116,8 @@ void http_server_drain(http_server *s, void (*done)(void *arg), void *arg)
 void http_server_close_all(http_server *s)
 {
     s->drain_done = NULL;
-    while (s->conns) http__conn_close(s->conns);
+    while (s->conns)
+        http__conn_close(s->conns);
 }
 
 size_t http_server_conn_count(const http_server *s)

@@ -154,12 +154,12 @@ int wk_start(const wk_params *p, wk_worker **out, tr_error *err)
     pthread_attr_destroy(&attr);
     if (rc != 0) {
         close(p->listen_fd);
-        rc = tr_error_set(err, -rc, "worker %d: cannot start a thread: %s", p->index,
-                          strerror(rc));
+        rc = tr_error_set(err, -rc, "worker %d: cannot start a thread: %s", p->index, strerror(rc));
         goto fail;
     }
     pthread_mutex_lock(&w->mu);
-    while (!w->started) pthread_cond_wait(&w->cv, &w->mu);
+    while (!w->started)
+        pthread_cond_wait(&w->cv, &w->mu);
     pthread_mutex_unlock(&w->mu);
     if (w->start_rc < 0) {
         pthread_join(w->thread, NULL);

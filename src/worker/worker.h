@@ -14,17 +14,17 @@
 #include "loop/loop.h"
 
 typedef struct wk_params {
-    int index;                  /* 0..N-1, for logs */
-    int listen_fd;              /* listening socket; the worker takes ownership */
+    int index;     /* 0..N-1, for logs */
+    int listen_fd; /* listening socket; the worker takes ownership */
     http_limits limits;
     const http_router *router;  /* shared, read-only; must outlive the worker */
     const http_static *statics; /* may be NULL */
     bool access_log;
-    const char *db_path;        /* opened by the worker with db_open(); NULL for none */
+    const char *db_path;         /* opened by the worker with db_open(); NULL for none */
     const char *runtime_root_fs; /* --runtime-root-fs: the directory guests may read; may be NULL */
     uint32_t shutdown_timeout_ms;
-    struct comp_set *components; /* WASM components to instantiate; NULL for none; shared */
-    const struct guest_fs *fs;   /* the guests' filesystem (--runtime-root-fs); NULL: none */
+    struct comp_set *components;   /* WASM components to instantiate; NULL for none; shared */
+    const struct guest_fs *fs;     /* the guests' filesystem (--runtime-root-fs); NULL: none */
     const struct cfg_fetch *fetch; /* guests' fetch() settings; NULL: the defaults; shared */
 } wk_params;
 
