@@ -272,7 +272,24 @@ static void *reloader_main(void *arg)
         }
         if (p[0].revents & POLLIN) {
             ssize_t len = read(r->inotify_fd, buf, sizeof buf);
-            if (len > 0) quiet_until = tr_now_ns() + (uint64_t)QUIET_MS * 1000000u;
+            bool complete = false, writing = false;
+            for (char *q = buf; len > 0 && q < buf + len;) {
+                const struct inotify_event *ev = (const struct inotify_event *)q;
+                size_t nl = ev->len ? strlen(ev->name) : 0;
+                bool wasm = nl > 5 && strcmp(ev->name + nl - 5, ".wasm") == 0;
+                /* A .wasm renamed into place is complete (npm run build writes that way); a
+                 * .wasm written in place may be one step of several. */
+                if (wasm && (ev->mask & IN_MOVED_TO))
+                    complete = true;
+                else if (wasm || (ev->mask & IN_ISDIR))
+                    writing = true; /* other files (a build's temporary one) do not matter */
+                q += sizeof *ev + ev->len;
+            }
+            uint64_t now = tr_now_ns();
+            if (writing)
+                quiet_until = now + (uint64_t)QUIET_MS * 1000000u;
+            else if (complete && (quiet_until == 0 || quiet_until > now))
+                quiet_until = now;
         }
         if (quiet_until && tr_now_ns() >= quiet_until) {
             quiet_until = 0;
