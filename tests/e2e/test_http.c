@@ -400,6 +400,44 @@ TEST_TIMEOUT(e2e_http_graceful_shutdown_finishes_in_flight, 60)
     /* New connections are refused once the server is gone. */
     th_conn c;
     CHECK(th_conn_open(&c, s.port) != 0);
+    /* Every worker closed its database: SQLite removed the WAL when the last one closed. */
+    char *wal = tr_asprintf("%s/data/main.db-wal", s.data_dir);
+    CHECK(access(wal, F_OK) != 0);
+    tr_free(wal);
+}
+
+TEST_TIMEOUT(e2e_http_max_connections_per_worker, 60)
+{
+    th_server s;
+    const char *extra[] = {"--runtime-threads", "1", NULL};
+    start(&s, "server {\n  max_connections: 2\n}\n", extra);
+    th_conn a, b, c;
+    CHECK_EQ(th_conn_open(&a, s.port), 0);
+    CHECK_EQ(th_conn_open(&b, s.port), 0);
+    th_resp r;
+    CHECK_EQ(th_conn_send_str(&a, "GET /api/healthcheck HTTP/1.1\r\n\r\n"), 0);
+    CHECK_EQ(th_conn_read(&a, &r, false, 5000), 0);
+    th_resp_free(&r);
+    CHECK_EQ(th_conn_send_str(&b, "GET /api/healthcheck HTTP/1.1\r\n\r\n"), 0);
+    CHECK_EQ(th_conn_read(&b, &r, false, 5000), 0);
+    th_resp_free(&r);
+    /* A third connection is accepted by the kernel and closed by the server at once. */
+    CHECK_EQ(th_conn_open(&c, s.port), 0);
+    th_conn_send_str(&c, "GET /api/healthcheck HTTP/1.1\r\n\r\n");
+    CHECK_EQ(th_conn_read(&c, &r, false, 5000), -1);
+    th_resp_free(&r);
+    th_conn_close(&c);
+    /* Once one closes, a new connection is served. */
+    th_conn_close(&a);
+    usleep(100000);
+    CHECK_EQ(th_conn_open(&c, s.port), 0);
+    CHECK_EQ(th_conn_send_str(&c, "GET /api/healthcheck HTTP/1.1\r\n\r\n"), 0);
+    CHECK_EQ(th_conn_read(&c, &r, false, 5000), 0);
+    CHECK_EQ(r.status, 200);
+    th_resp_free(&r);
+    th_conn_close(&b);
+    th_conn_close(&c);
+    stop_ok(&s);
 }
 
 TEST_TIMEOUT(e2e_http_run_usage_errors, 60)
