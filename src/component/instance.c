@@ -32,6 +32,7 @@ struct comp_instance {
     parked *parked;   /* doubly linked list of waiting requests */
     size_t nparked;
     bool checking;    /* inside check_parked(): no re-entry */
+    parked *settling; /* the entry check_parked() is settling: already answered if it fails */
 };
 
 static void drop_isolate(comp_instance *ci);
@@ -95,7 +96,9 @@ static void fail_parked(comp_instance *ci, int status, const char *msg)
 {
     while (ci->parked) {
         parked *p = ci->parked;
-        if (p->res) {
+        if (p == ci->settling) {
+            /* fail() or job_failed() answered it already */
+        } else if (p->res) {
             http_response_send_error(p->res, status, msg);
         } else {
             tr_error e;
@@ -333,7 +336,10 @@ static void check_parked(comp_instance *ci)
     ci->checking = true;
     for (parked *p = ci->parked; p != NULL && ci->iso != NULL;) {
         parked *next = p->next;
-        if (settle(ci, p->req, p->res, p->done, p->ud, p->promise)) {
+        ci->settling = p;
+        bool settled = settle(ci, p->req, p->res, p->done, p->ud, p->promise);
+        ci->settling = NULL;
+        if (settled) {
             if (ci->iso == NULL) break; /* the isolate failed: fail() answered the rest */
             unpark(ci, p);
         }
@@ -349,6 +355,27 @@ static void wake(void *owner)
         tr_log_error(GUEST_LOG_PREFIX "%s: the isolate trapped in a timer; it is replaced",
                      ci->mod->name);
         fail_parked(ci, 500, "the isolate was reset after a WebAssembly trap");
+        drop_isolate(ci);
+        return;
+    }
+    int failure = ci->g ? guest_take_failure(ci->g) : 0;
+    if (ci->iso && failure) {
+        /* A timer's code ran past a limit: the same as a request that did, for every request
+         * waiting on this isolate (they may well be waiting for that very code). */
+        char msg[200];
+        const comp_limits *lim = &ci->mod->limits;
+        if (failure == TR_EINTERRUPTED)
+            snprintf(msg, sizeof msg,
+                     "the isolate exceeded its CPU time limit of %llu ms in a timer "
+                     "(runtime.cpu_budget_ms)",
+                     (unsigned long long)lim->cpu_budget_ms);
+        else
+            snprintf(msg, sizeof msg,
+                     "the isolate exceeded its memory limit of %zu MiB in a timer "
+                     "(runtime.memory_limit_mb)",
+                     lim->memory_limit >> 20);
+        tr_log_error(GUEST_LOG_PREFIX "%s: %s; it is replaced", ci->mod->name, msg);
+        fail_parked(ci, failure == TR_EINTERRUPTED ? 503 : 500, msg);
         drop_isolate(ci);
         return;
     }

@@ -438,6 +438,7 @@ static void on_timer(loop *l, loop_timer *lt)
     if (idref) jsg_ref_free(g->iso, idref);
     if (rc == 0) rc = jsg_run_jobs(g->iso, &err);
     if (rc < 0) tr_log_error(GUEST_LOG_PREFIX "timer callback failed: %s", err.msg);
+    if (rc == TR_EINTERRUPTED || rc == TR_ENOMEM) g->failure = rc;
     t->firing = false;
     bool free_it = !t->repeat || t->cancelled;
     if (free_it) {
@@ -516,6 +517,13 @@ static int host_fetch(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc,
 size_t guest_timer_count(const guest *g)
 {
     return g->ntimers;
+}
+
+int guest_take_failure(guest *g)
+{
+    int rc = g->failure;
+    g->failure = 0;
+    return rc;
 }
 
 /* ---- set-up ---- */

@@ -1,0 +1,161 @@
+// The hostile battery's component (tests/hostile/): handlers that misbehave on purpose — loops,
+// unbounded allocation and recursion, promises that never settle, timer floods, huge bodies, a
+// WebAssembly trap, filesystem traversal and SQL injection — beside a healthy /ok route.
+import { defineConfig } from "trailbase-wasm";
+import { HttpHandler, HttpResponse } from "trailbase-wasm/http";
+import { execute, query } from "trailbase-wasm/db";
+import { readDir, readFile, readTextFile, stat } from "trailbase-wasm/fs";
+
+let served = 0;
+let timerErrors = 0;
+
+// Work that QuickJS cannot optimise away: n rounds of an xorshift.
+function crunch(n: number): number {
+  let x = 2463534242;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+  }
+  return x >>> 0;
+}
+
+function json(status: number, v: unknown): HttpResponse {
+  return new HttpResponse(JSON.stringify(v), {
+    status,
+    headers: [["content-type", "application/json"]],
+  });
+}
+
+type FsOp = "read" | "text" | "dir" | "stat";
+
+async function fsCall(op: FsOp, path: string): Promise<HttpResponse> {
+  try {
+    switch (op) {
+      case "read":
+        return json(200, { ok: Array.from(await readFile(path)).length });
+      case "text":
+        return json(200, { ok: await readTextFile(path) });
+      case "dir":
+        return json(200, { ok: (await readDir(path)).map((e) => e.name) });
+      case "stat": {
+        const s = await stat(path);
+        return json(200, { ok: { size: s.size, isFile: s.isFile, isDirectory: s.isDirectory } });
+      }
+    }
+  } catch (e) {
+    return json(403, { error: (e as Error).message });
+  }
+}
+
+declare const __trailTestTrap: (() => never) | undefined;
+
+export default defineConfig({
+  httpHandlers: [
+    HttpHandler.get("/ok", () => `ok ${++served}`),
+    HttpHandler.get("/spin", () => {
+      for (;;) {}
+    }),
+    HttpHandler.get("/work/:n", (req) => `${crunch(Number(req.getPathParam("n")))}`),
+    HttpHandler.get("/alloc/string", () => {
+      const parts: string[] = [];
+      for (let i = 0; ; i++) parts.push(`${i}`.padEnd(1024, "x"));
+    }),
+    HttpHandler.get("/alloc/double", () => {
+      let s = "ab";
+      for (;;) s = s + s + "c";
+    }),
+    HttpHandler.get("/alloc/array", () => {
+      const a: number[][] = [];
+      for (;;) a.push([a.length, a.length + 1, a.length + 2]);
+    }),
+    HttpHandler.get("/alloc/buffer", () => {
+      const a: ArrayBuffer[] = [];
+      for (;;) a.push(new ArrayBuffer(1 << 20));
+    }),
+    HttpHandler.get("/alloc/async", async () => {
+      await null;
+      const a: Uint8Array[] = [];
+      for (;;) a.push(new Uint8Array(1 << 16));
+    }),
+    HttpHandler.get("/alloc/later", async () => {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      const a: Uint8Array[] = [];
+      for (;;) a.push(new Uint8Array(1 << 16));
+    }),
+    HttpHandler.get("/spin/later", async () => {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      for (;;) {}
+    }),
+    HttpHandler.get("/recurse", () => {
+      const f = (n: number): number => f(n + 1) + 1;
+      return `${f(0)}`;
+    }),
+    HttpHandler.get("/never", () => new Promise<string>(() => {})),
+    HttpHandler.get("/microtasks", async () => {
+      for (;;) await null;
+    }),
+    HttpHandler.get("/ticking", () =>
+      new Promise<string>(() => {
+        const tick = () => setTimeout(tick, 5);
+        tick();
+      })),
+    HttpHandler.get("/timers/:n", async (req) => {
+      const n = Number(req.getPathParam("n"));
+      let fired = 0;
+      const all: Promise<void>[] = [];
+      for (let i = 0; i < n; i++)
+        all.push(new Promise<void>((resolve) => setTimeout(() => { fired++; resolve(); }, i % 50)));
+      await Promise.all(all);
+      return `${fired}`;
+    }),
+    HttpHandler.get("/timer-flood", () => {
+      let made = 0;
+      try {
+        for (;;) {
+          setTimeout(() => {}, 60000);
+          made++;
+        }
+      } catch (e) {
+        return json(429, { made, error: (e as Error).message });
+      }
+    }),
+    HttpHandler.get("/timer-throws", () => {
+      setTimeout(() => {
+        timerErrors++;
+        throw new Error("thrown from a timer");
+      }, 0);
+      return "scheduled";
+    }),
+    HttpHandler.get("/timer-spins", () => {
+      setTimeout(() => {
+        for (;;) {}
+      }, 0);
+      return "scheduled";
+    }),
+    HttpHandler.get("/timer-errors", () => `${timerErrors}`),
+    HttpHandler.get("/huge/:kib", (req) => "x".repeat(Number(req.getPathParam("kib")) * 1024)),
+    HttpHandler.get("/huge-bytes/:kib", (req) => new Uint8Array(Number(req.getPathParam("kib")) * 1024)),
+    HttpHandler.get("/trap", () => {
+      if (typeof __trailTestTrap !== "function") return json(501, { error: "no test hooks" });
+      __trailTestTrap();
+    }),
+    HttpHandler.post("/fs/:op", (req) => fsCall(req.getPathParam("op") as FsOp, req.text())),
+    HttpHandler.post("/sql/note", async (req) => {
+      await execute("CREATE TABLE IF NOT EXISTS notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL)");
+      const body = req.text();
+      await execute("INSERT INTO notes (body) VALUES (?1)", [body]);
+      const rows = await query("SELECT count(*) FROM notes WHERE body = ?1", [body]);
+      return json(200, { matches: Number(rows[0][0]) });
+    }),
+    HttpHandler.post("/sql/find", async (req) => {
+      const rows = await query("SELECT id FROM notes WHERE body = ?1", [req.text()]);
+      return json(200, { rows: rows.length });
+    }),
+    HttpHandler.get("/sql/count", async () => {
+      const tables = await query("SELECT count(*) FROM sqlite_master WHERE name = 'notes'");
+      const rows = await query("SELECT count(*) FROM notes");
+      return json(200, { tables: Number(tables[0][0]), notes: Number(rows[0][0]) });
+    }),
+  ],
+});

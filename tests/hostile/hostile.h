@@ -1,0 +1,80 @@
+/* tests/hostile/hostile.h: the hostile battery's helpers: a real `trail run` serving the
+ * hostile_limits component with small limits, a healthy load that runs on other connections
+ * while a test attacks, and the server's resident memory sampled throughout.
+ *
+ * DESIGN: every case follows the same shape: start the server (hz_start), start the healthy
+ * load (hz_load_start: keep-alive GET /ok on two connections, each request timed), attack,
+ * stop the load (hz_load_stop: success count, p50/p99 latency, peak RSS of the server from
+ * /proc/PID/status), then check that the offending requests got their documented status, that
+ * every healthy request succeeded, that RSS stayed below the case's bound and that the server
+ * still serves. The figures go to test_report(). */
+#ifndef TRAIL_TESTS_HOSTILE_HOSTILE_H
+#define TRAIL_TESTS_HOSTILE_HOSTILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "e2e/harness.h"
+
+/* The limits of the battery's config.textproto (small, so every case takes seconds). */
+#define HZ_CPU_BUDGET_MS 200
+#define HZ_MEMORY_MB     32
+#define HZ_DEADLINE_MS   1000
+
+/* Host memory bound of the ASan server under attack (its idle RSS is ~25 MiB; two isolates may
+ * hold HZ_MEMORY_MB each; a response body is copied a few times). */
+#define HZ_RSS_BOUND_MIB 192
+
+/* Writes the depot (config.textproto with the limits above plus extra_cfg, the component) under
+ * the test's temporary directory and starts `trail run --runtime-threads 2` on it with the extra
+ * arguments (NULL-terminated, may be NULL). TRAIL_TEST_HOOKS=1 is set for the server. Fails the
+ * test if it cannot start. */
+void hz_start(th_server *s, const char *extra_cfg, const char *const *extra);
+const char *hz_depot(void);
+
+/* One request on a fresh connection; the response in *r (free with th_resp_free). Returns the
+ * status, or a negative th_conn_read result. Sets *ms to the time it took when ms is not NULL. */
+int hz_call(int port, const char *method, const char *path, const char *body, size_t body_len,
+            th_resp *r, double *ms);
+
+typedef struct hz_stats {
+    long ok, failed;
+    double p50_ms, p99_ms, max_ms;
+    long peak_rss_kib;
+} hz_stats;
+
+typedef struct hz_load hz_load;
+
+/* Healthy traffic: two threads, each with its own keep-alive connection, GET /ok in a loop with
+ * a 2 ms pause; and a thread sampling the server's RSS every 5 ms. */
+hz_load *hz_load_start(const th_server *s);
+void hz_load_stop(hz_load *l, hz_stats *out);
+
+/* VmRSS of pid in KiB (0 if unreadable). */
+long hz_rss_kib(pid_t pid);
+
+/* The checks every case ends with: all healthy requests succeeded (and there were some), RSS
+ * stayed below bound_mib, and GET /ok still answers 200. */
+void hz_check_healthy(const th_server *s, const hz_stats *st, long bound_mib);
+
+double hz_now_ms(void);
+
+
+
+/* One attack: `repeats` offending requests (method, path, body) sent one after another, each
+ * expected to get want_status with want_body in its body, while the healthy load runs. The
+ * server must already be running. Reports "label: ..." with the figures. */
+typedef struct hz_case {
+    const char *label;
+    const char *method, *path;
+    const char *body;
+    size_t body_len;
+    int want_status;
+    const char *want_body; /* a substring of the body; NULL: not checked */
+    int repeats;
+    long rss_bound_mib; /* 0: HZ_RSS_BOUND_MIB */
+} hz_case;
+
+void hz_attack(const th_server *s, const hz_case *c);
+#endif

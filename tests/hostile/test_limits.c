@@ -1,0 +1,136 @@
+/* The hostile battery, runaway guests: every case runs against the real server (ASan build) with
+ * runtime { cpu_budget_ms: 200, memory_limit_mb: 32, deadline_ms: 1000 } and two workers, while
+ * healthy requests run on other connections (see hostile.h for what each case checks). */
+#include "hostile/hostile.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "test.h"
+
+#define CPU_MSG "runtime.cpu_budget_ms"
+#define MEM_MSG "runtime.memory_limit_mb"
+#define DEADLINE_MSG "runtime.deadline_ms"
+
+static void get_case(const th_server *s, const char *label, const char *path, int status,
+                     const char *want, int repeats)
+{
+    hz_case c = {.label = label, .method = "GET", .path = path, .want_status = status,
+                 .want_body = want, .repeats = repeats};
+    hz_attack(s, &c);
+}
+
+/* The server's log mentions `what` (e.g. that the isolate was replaced). */
+static void check_log(th_server *s, const char *what)
+{
+    char *log = th_server_stderr(s);
+    CHECK_CONTAINS(log, what);
+    free(log);
+}
+
+TEST_TIMEOUT(hostile_infinite_loop, 120)
+{
+    th_server s;
+    hz_start(&s, NULL, NULL);
+    get_case(&s, "infinite loop", "/spin", 503, CPU_MSG, 4);
+    get_case(&s, "infinite loop after a timer", "/spin/later", 503, CPU_MSG, 3);
+    check_log(&s, "exceeded its CPU time limit of 200 ms (runtime.cpu_budget_ms); the isolate is "
+                  "replaced");
+    CHECK_EQ(th_server_stop(&s), 0);
+}
+
+TEST_TIMEOUT(hostile_cpu_heavy_within_budget, 120)
+{
+    th_server s;
+    hz_start(&s, NULL, NULL);
+    /* ~30 ms of work in the ASan build: well inside the 200 ms budget */
+    get_case(&s, "CPU-heavy loop within budget", "/work/300000", 200, NULL, 10);
+    CHECK_EQ(th_server_stop(&s), 0);
+}
+
+TEST_TIMEOUT(hostile_unbounded_strings, 120)
+{
+    th_server s;
+    hz_start(&s, NULL, NULL);
+    get_case(&s, "strings without bound (many)", "/alloc/string", 500, MEM_MSG, 3);
+    /* QuickJS-NG concatenates into ropes, so doubling reaches its 2^30 length limit first */
+    get_case(&s, "strings doubling without bound", "/alloc/double", 500,
+             "InternalError: string too long", 3);
+    check_log(&s, "the isolate is replaced");
+    CHECK_EQ(th_server_stop(&s), 0);
+}
+
+TEST_TIMEOUT(hostile_unbounded_arrays, 120)
+{
+    th_server s;
+    hz_start(&s, NULL, NULL);
+    get_case(&s, "arrays without bound", "/alloc/array", 500, MEM_MSG, 3);
+    CHECK_EQ(th_server_stop(&s), 0);
+}
+
+TEST_TIMEOUT(hostile_unbounded_arraybuffers, 120)
+{
+    th_server s;
+    hz_start(&s, NULL, NULL);
+    get_case(&s, "ArrayBuffers without bound", "/alloc/buffer", 500, MEM_MSG, 3);
+    get_case(&s, "typed arrays without bound after an await", "/alloc/async", 500, MEM_MSG, 3);
+    get_case(&s, "typed arrays without bound after a timer", "/alloc/later", 500, MEM_MSG, 3);
+    CHECK_EQ(th_server_stop(&s), 0);
+}
+
+TEST_TIMEOUT(hostile_unbounded_recursion, 120)
+{
+    th_server s;
+    hz_start(&s, NULL, NULL);
+    get_case(&s, "unbounded recursion", "/recurse", 500, "RangeError", 4);
+    CHECK_EQ(th_server_stop(&s), 0);
+}
+
+TEST_TIMEOUT(hostile_promise_never_settles, 120)
+{
+    th_server s;
+    hz_start(&s, NULL, NULL);
+    get_case(&s, "promise that never settles", "/never", 503, DEADLINE_MSG, 2);
+    get_case(&s, "endless microtask chain", "/microtasks", 503, CPU_MSG, 2);
+    get_case(&s, "promise kept pending by a timer chain", "/ticking", 503, DEADLINE_MSG, 2);
+    CHECK_EQ(th_server_stop(&s), 0);
+}
+
+TEST_TIMEOUT(hostile_thousands_of_timers, 120)
+{
+    th_server s;
+    hz_start(&s, NULL, NULL);
+    get_case(&s, "5000 timers awaited", "/timers/5000", 200, "5000", 2);
+    get_case(&s, "timers without bound", "/timer-flood", 429, "too many timers", 2);
+    CHECK_EQ(th_server_stop(&s), 0);
+}
+
+TEST_TIMEOUT(hostile_throws_from_timer, 120)
+{
+    th_server s;
+    hz_start(&s, NULL, NULL);
+    get_case(&s, "a timer that throws", "/timer-throws", 200, "scheduled", 5);
+    get_case(&s, "a timer that never returns", "/timer-spins", 200, "scheduled", 2);
+    CHECK_EQ(th_server_stop(&s), 0);
+    check_log(&s, "thrown from a timer");
+    check_log(&s, "timer callback failed");
+}
+
+TEST_TIMEOUT(hostile_huge_response_bodies, 120)
+{
+    th_server s;
+    hz_start(&s, NULL, NULL);
+    get_case(&s, "8 MiB string body", "/huge/8192", 200, NULL, 3);
+    get_case(&s, "8 MiB Uint8Array body", "/huge-bytes/8192", 200, NULL, 3);
+    get_case(&s, "64 MiB body (beyond the memory limit)", "/huge/65536", 500, MEM_MSG, 2);
+    CHECK_EQ(th_server_stop(&s), 0);
+}
+
+TEST_TIMEOUT(hostile_wasm_trap, 120)
+{
+    th_server s;
+    hz_start(&s, NULL, NULL);
+    get_case(&s, "WebAssembly trap", "/trap", 500, "WebAssembly trap", 4);
+    check_log(&s, "the isolate trapped");
+    CHECK_EQ(th_server_stop(&s), 0);
+}
