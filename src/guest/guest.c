@@ -42,6 +42,7 @@ struct guest {
     guest_timer **timers;
     size_t timer_cap, ntimers;
     guest_fetch_set fetches; /* fetch() transfers in flight */
+    int failure;             /* a limit a timer's run hit, for guest_take_failure() */
 };
 
 void guest_env_init(guest_env *env, loop *l, db_conn *db, const guest_fs *fs)
