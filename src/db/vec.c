@@ -60,10 +60,12 @@ static bool json_space(char c)
 static const char *parse_json(const char *s, size_t n, vec *out)
 {
     size_t i = 0;
-    while (i < n && json_space(s[i])) i++;
+    while (i < n && json_space(s[i]))
+        i++;
     if (i == n || s[i] != '[') return "JSON array parsing error: Input does not start with '['";
     i++;
-    while (i < n && json_space(s[i])) i++;
+    while (i < n && json_space(s[i]))
+        i++;
     if (i < n && s[i] == ']') return "zero-length vectors are not supported.";
     size_t cap = 16, len = 0;
     float *v = sqlite3_malloc64(cap * sizeof *v);
@@ -83,14 +85,16 @@ static const char *parse_json(const char *s, size_t n, vec *out)
         }
         v[len++] = (float)d;
         i = (size_t)(end - s);
-        while (i < n && json_space(s[i])) i++;
+        while (i < n && json_space(s[i]))
+            i++;
         if (i < n && s[i] == ',') {
             i++;
             continue;
         }
         if (i < n && s[i] == ']') {
             i++;
-            while (i < n && json_space(s[i])) i++;
+            while (i < n && json_space(s[i]))
+                i++;
             if (i != n) break;
             *out = (vec){(const unsigned char *)v, v, len};
             return NULL;
@@ -128,8 +132,7 @@ static const char *vec_read(sqlite3_value *val, vec *out, char *buf, size_t cap)
     default: {
         static const char *names[] = {"", "INTEGER", "FLOAT", "TEXT", "BLOB", "NULL"};
         int type = sqlite3_value_type(val);
-        snprintf(buf, cap,
-                 "Input must have type BLOB (compact format) or TEXT (JSON), found %s",
+        snprintf(buf, cap, "Input must have type BLOB (compact format) or TEXT (JSON), found %s",
                  type >= 1 && type <= 5 ? names[type] : "?");
         return buf;
     }

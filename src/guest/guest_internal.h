@@ -30,14 +30,14 @@ struct guest_sql {
     size_t ncache;
     uint64_t clock;
     /* transactions (guest/tx.c) */
-    loop *loop;                    /* the worker's loop; set by the first txBegin */
-    guest_tx *tx;                  /* the open transaction, or NULL */
+    loop *loop;   /* the worker's loop; set by the first txBegin */
+    guest_tx *tx; /* the open transaction, or NULL */
     uint32_t last_tx_id;
-    uint64_t tx_timeout_ms;        /* GUEST_TX_TIMEOUT_MS unless a test changes it */
+    uint64_t tx_timeout_ms; /* GUEST_TX_TIMEOUT_MS unless a test changes it */
     struct {
         uint32_t id;
         const char *why;
-    } ended[GUEST_TX_ENDED];       /* a ring; next slot at nended % GUEST_TX_ENDED */
+    } ended[GUEST_TX_ENDED]; /* a ring; next slot at nended % GUEST_TX_ENDED */
     size_t nended;
     guest_sql_wait *qhead, *qtail; /* statements waiting for the connection, in call order */
     loop_timer drain;              /* runs the waiting statements once no transaction is open */
@@ -52,10 +52,10 @@ int guest__tx_begin(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc, co
                     jsg_ref *result, tr_error *err);
 int guest__tx_query(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc, const jsg_ref *argv,
                     jsg_ref *result, tr_error *err);
-int guest__tx_execute(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc,
-                      const jsg_ref *argv, jsg_ref *result, tr_error *err);
-int guest__tx_commit(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc,
-                     const jsg_ref *argv, jsg_ref *result, tr_error *err);
+int guest__tx_execute(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc, const jsg_ref *argv,
+                      jsg_ref *result, tr_error *err);
+int guest__tx_commit(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc, const jsg_ref *argv,
+                     jsg_ref *result, tr_error *err);
 int guest__tx_rollback(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc,
                        const jsg_ref *argv, jsg_ref *result, tr_error *err);
 

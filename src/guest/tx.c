@@ -249,7 +249,8 @@ static void run_wait(guest_sql *s, guest_sql_wait *w)
                        : jsg_deferred_resolve(iso, &w->d, value, &err);
         if (value) jsg_ref_free(iso, value);
         if (r == 0) r = jsg_run_jobs(iso, &err);
-        if (r < 0) tr_log_error(GUEST_LOG_PREFIX "settling a waiting statement failed: %s", err.msg);
+        if (r < 0)
+            tr_log_error(GUEST_LOG_PREFIX "settling a waiting statement failed: %s", err.msg);
     }
     guest *g = w->g;
     wait_free(w);
@@ -360,7 +361,8 @@ static int tx_sql(jsg_isolate *iso, guest *g, bool rows, size_t argc, const jsg_
         tr_arena_init(&a, 1024);
         jsg_val sql = jsg_undefined();
         rc = argc > 1 ? jsg_to_val(iso, argv[1], &a, &sql, &why) : 0;
-        if (rc == 0 && sql.type != JSG_STRING) rc = tr_error_set(&why, TR_EINVAL, "sql must be a string");
+        if (rc == 0 && sql.type != JSG_STRING)
+            rc = tr_error_set(&why, TR_EINVAL, "sql must be a string");
         if (rc == 0)
             rc = guest_sql_run(s, iso, rows, sql.u.str.ptr, sql.u.str.len, argc > 2 ? argv[2] : 0,
                                &value, &why);
@@ -381,8 +383,8 @@ int guest__tx_query(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc, co
     return tx_sql(iso, user, true, argc, argv, result, err);
 }
 
-int guest__tx_execute(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc,
-                      const jsg_ref *argv, jsg_ref *result, tr_error *err)
+int guest__tx_execute(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc, const jsg_ref *argv,
+                      jsg_ref *result, tr_error *err)
 {
     (void)this_;
     return tx_sql(iso, user, false, argc, argv, result, err);
@@ -408,8 +410,8 @@ static int tx_end(jsg_isolate *iso, guest *g, bool commit, size_t argc, const js
     return settled(iso, rc, 0, &why, result, err);
 }
 
-int guest__tx_commit(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc,
-                     const jsg_ref *argv, jsg_ref *result, tr_error *err)
+int guest__tx_commit(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc, const jsg_ref *argv,
+                     jsg_ref *result, tr_error *err)
 {
     (void)this_;
     return tx_end(iso, user, true, argc, argv, result, err);

@@ -19,8 +19,8 @@ static void start(th_server *s, const char *name, bool test_component, const cha
     char depot[700], cmd[8192];
     snprintf(depot, sizeof depot, "%s/%s", test_tmpdir(), name);
     char src[1000];
-    snprintf(src, sizeof src, "%s/%s/%s", root, test_component ? "tests/data/components" : "examples",
-             name);
+    snprintf(src, sizeof src, "%s/%s/%s", root,
+             test_component ? "tests/data/components" : "examples", name);
     snprintf(cmd, sizeof cmd,
              "mkdir -p '%s/wasm' '%s/migrations' && '%s/tools/sdk-build.sh' '%s' '%s/wasm/%s.wasm' "
              ">/dev/null && if [ -d '%s/migrations' ]; then cp '%s'/migrations/*.sql "
@@ -180,11 +180,11 @@ TEST_TIMEOUT(e2e_example_rate_limiting, 120)
     for (int i = 0; i < 10; i++)
         expect(call(s.port, "GET", "/api/expensive", "X-Forwarded-For: 10.0.0.1\r\n", NULL), 200,
                TEXT, "OK");
-    expect(call(s.port, "GET", "/api/expensive", "X-Forwarded-For: 10.0.0.1\r\n", NULL), 429,
-           JSON, "{\"error\":\"Rate limit exceeded\"}");
+    expect(call(s.port, "GET", "/api/expensive", "X-Forwarded-For: 10.0.0.1\r\n", NULL), 429, JSON,
+           "{\"error\":\"Rate limit exceeded\"}");
     /* another client has its own count; no header counts as "unknown" */
-    expect(call(s.port, "GET", "/api/expensive", "x-forwarded-for: 10.0.0.2\r\n", NULL), 200,
-           TEXT, "OK");
+    expect(call(s.port, "GET", "/api/expensive", "x-forwarded-for: 10.0.0.2\r\n", NULL), 200, TEXT,
+           "OK");
     expect(call(s.port, "GET", "/api/expensive", "", NULL), 200, TEXT, "OK");
     CHECK_EQ(th_server_stop(&s), 0);
 }
@@ -239,8 +239,7 @@ TEST_TIMEOUT(e2e_example_error_handling, 120)
     CHECK_EQ(rows, 10000);
     CHECK(duration >= 0);
     th_resp_free(&r);
-    expect(call(s.port, "POST", "/api/resource", "", "{\"a\":1}"), 200, JSON,
-           "{\"success\":true}");
+    expect(call(s.port, "POST", "/api/resource", "", "{\"a\":1}"), 200, JSON, "{\"success\":true}");
     r = call(s.port, "POST", "/api/resource", "", "not json");
     CHECK_EQ(r.status, 400);
     CHECK_CONTAINS(r.body, "invalid JSON in request body");
@@ -274,8 +273,9 @@ TEST_TIMEOUT(e2e_sql_values_round_trip, 120)
     /* a blob over HTTP: request body in, BLOB stored, Uint8Array out as octets */
     static const char bin[] = "\x00\x01\xff\x80zz\x00";
     char req[256];
-    int n = snprintf(req, sizeof req, "POST /blob HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n",
-                     sizeof bin - 1);
+    int n =
+        snprintf(req, sizeof req, "POST /blob HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n",
+                 sizeof bin - 1);
     memcpy(req + n, bin, sizeof bin - 1);
     th_conn c;
     CHECK_EQ(th_conn_open(&c, s.port), 0);
@@ -302,8 +302,9 @@ TEST_TIMEOUT(e2e_sql_values_round_trip, 120)
                           &v, &err),
              0);
     CHECK_EQ(v, INT64_MIN);
-    CHECK_EQ(db_query_int(db, "SELECT count(*) FROM vals WHERE v = 'héllo 🌍' OR v = X'000102FF' "
-                              "OR v = 'a' || char(0) || 'b'",
+    CHECK_EQ(db_query_int(db,
+                          "SELECT count(*) FROM vals WHERE v = 'héllo 🌍' OR v = X'000102FF' "
+                          "OR v = 'a' || char(0) || 'b'",
                           &v, &err),
              0);
     CHECK_EQ(v, 3);
@@ -407,7 +408,8 @@ TEST_TIMEOUT(e2e_requests_and_responses, 120)
     expect(call(s.port, "GET", "/r/a%20b/x/c%2Fd?q=1+2&q=%F0%9F%8C%8D&e&x=y",
                 "X-Multi: 1\r\nX-Multi: 2\r\nX-Case: Up\r\n", NULL),
            200, JSON,
-           "{\"a\":\"a b\",\"b\":\"c/d\",\"none\":null,\"method\":\"GET\",\"path\":\"/r/a%20b/x/c%2Fd\","
+           "{\"a\":\"a "
+           "b\",\"b\":\"c/d\",\"none\":null,\"method\":\"GET\",\"path\":\"/r/a%20b/x/c%2Fd\","
            "\"url\":\"/r/a%20b/x/c%2Fd?q=1+2&q=%F0%9F%8C%8D&e&x=y\",\"q\":\"1 2\","
            "\"qs\":[\"1 2\",\"🌍\"],\"empty\":\"\",\"missing\":null,\"multi\":\"1, 2\","
            "\"lower\":\"Up\",\"absent\":null,\"headers\":[[\"x-multi\",\"1\"],[\"x-multi\",\"2\"],"
@@ -415,7 +417,8 @@ TEST_TIMEOUT(e2e_requests_and_responses, 120)
     /* HEAD: the handler's status and headers, no body */
     th_conn c;
     CHECK_EQ(th_conn_open(&c, s.port), 0);
-    CHECK_EQ(th_conn_send_str(&c, "HEAD /h HTTP/1.1\r\nHost: x\r\n\r\nGET /h HTTP/1.1\r\nHost: x\r\n\r\n"),
+    CHECK_EQ(th_conn_send_str(
+                 &c, "HEAD /h HTTP/1.1\r\nHost: x\r\n\r\nGET /h HTTP/1.1\r\nHost: x\r\n\r\n"),
              0);
     th_resp r;
     CHECK_EQ(th_conn_read(&c, &r, true, 10000), 0);

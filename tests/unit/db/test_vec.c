@@ -62,8 +62,9 @@ TEST(db_vec_f32_blob_and_json)
     sqlite3 *h = db_handle(c);
     sqlite3_stmt *st = NULL;
     /* sqlite-vec's documented example: X'CDCCCC3DCDCC4C3E9A99993E00008040', subtype 223 */
-    CHECK_EQ(sqlite3_prepare_v2(h, "SELECT hex(vec_f32('[.1, .2, .3, 4]')), "
-                                    "vec_length(' [1, 2,3 ] '), hex(vec_f32(X'AABBCCDD'))",
+    CHECK_EQ(sqlite3_prepare_v2(h,
+                                "SELECT hex(vec_f32('[.1, .2, .3, 4]')), "
+                                "vec_length(' [1, 2,3 ] '), hex(vec_f32(X'AABBCCDD'))",
                                 -1, &st, NULL),
              SQLITE_OK);
     CHECK_EQ(sqlite3_step(st), SQLITE_ROW);
@@ -103,8 +104,9 @@ TEST(db_vec_errors_match_sqlite_vec)
     check_error(c, "SELECT vec_distance_cosine('[1, 2]', '[1, 2, 3]')",
                 "Vector dimension mistmatch. First vector has 2 dimensions, while the second has 3 "
                 "dimensions.");
-    check_error(c, "SELECT vec_distance_cosine('x', '[1]')",
-                "Error reading 1st vector: JSON array parsing error: Input does not start with '['");
+    check_error(
+        c, "SELECT vec_distance_cosine('x', '[1]')",
+        "Error reading 1st vector: JSON array parsing error: Input does not start with '['");
     check_error(c, "SELECT vec_distance_l2('[1]', X'00')",
                 "Error reading 2nd vector: invalid float32 vector BLOB length. Must be divisible "
                 "by 4, found 1");

@@ -62,20 +62,22 @@ TEST(guest_sql_values_round_trip)
     fx f;
     fx_init(&f);
     const char *got = run(
-        &f, "globalThis.out = [];"
-            "const h = __trailhost;"
-            "const d = (v) => v === null ? 'null' : v instanceof Uint8Array ? `bytes[${v}]` :"
-            "  `${typeof v}:${typeof v === 'string' ? JSON.stringify(v) : Object.is(v, -0) ? '-0' : v}`;"
-            "const ins = [null, 0, -0, 2**53 - 1, -(2**53 - 1), 2**53, 2n**53n, -(2n**53n),"
-            "  9223372036854775807n, -9223372036854775808n, 5n, 0.1, -1e-300, 1e19, NaN,"
-            "  '', 'π 🌍', 'a\\0b', new Uint8Array([0, 255, 7]), new Uint8Array(0)];"
-            "(async () => {"
-            "  for (const v of ins) await h.execute('INSERT INTO vals (v) VALUES (?)', [v]);"
-            "  const rows = await h.query('SELECT v, typeof(v) FROM vals ORDER BY id', []);"
-            "  out.push(...rows.map(([v, t]) => d(v) + '/' + t));"
-            "  out.push('changed ' + await h.execute('UPDATE vals SET v = v WHERE id <= ?', [3n]));"
-            "  out.push('nul ' + (await h.query('SELECT length(CAST(? AS BLOB))', ['a\\0b']))[0][0]);"
-            "})().catch(e => out.push('error ' + e.message));");
+        &f,
+        "globalThis.out = [];"
+        "const h = __trailhost;"
+        "const d = (v) => v === null ? 'null' : v instanceof Uint8Array ? `bytes[${v}]` :"
+        "  `${typeof v}:${typeof v === 'string' ? JSON.stringify(v) : Object.is(v, -0) ? '-0' : "
+        "v}`;"
+        "const ins = [null, 0, -0, 2**53 - 1, -(2**53 - 1), 2**53, 2n**53n, -(2n**53n),"
+        "  9223372036854775807n, -9223372036854775808n, 5n, 0.1, -1e-300, 1e19, NaN,"
+        "  '', 'π 🌍', 'a\\0b', new Uint8Array([0, 255, 7]), new Uint8Array(0)];"
+        "(async () => {"
+        "  for (const v of ins) await h.execute('INSERT INTO vals (v) VALUES (?)', [v]);"
+        "  const rows = await h.query('SELECT v, typeof(v) FROM vals ORDER BY id', []);"
+        "  out.push(...rows.map(([v, t]) => d(v) + '/' + t));"
+        "  out.push('changed ' + await h.execute('UPDATE vals SET v = v WHERE id <= ?', [3n]));"
+        "  out.push('nul ' + (await h.query('SELECT length(CAST(? AS BLOB))', ['a\\0b']))[0][0]);"
+        "})().catch(e => out.push('error ' + e.message));");
     CHECK_STR_EQ(got, "null/null,number:0/integer,number:0/integer,"
                       "number:9007199254740991/integer,number:-9007199254740991/integer,"
                       "bigint:9007199254740992/integer,bigint:9007199254740992/integer,"
@@ -92,20 +94,21 @@ TEST(guest_sql_errors_reject_with_sqlites_message)
     fx f;
     fx_init(&f);
     const char *got = run(
-        &f, "globalThis.out = [];"
-            "const h = __trailhost;"
-            "const e = (p) => p.then(() => out.push('ok'), (x) => out.push(x.name + ': ' + x.message));"
-            "(async () => {"
-            "  await e(h.query('SELEC 1', []));"
-            "  await e(h.query('SELECT * FROM missing', []));"
-            "  await e(h.execute('INSERT INTO vals (id) VALUES (1), (1)', []));"
-            "  await e(h.query('SELECT ?, ?', [1]));"
-            "  await e(h.query('SELECT 1; SELECT 2', []));"
-            "  await e(h.query('SELECT 1; -- trailing comment', []));"
-            "  await e(h.query('SELECT ?', [{}]));"
-            "  await e(h.query('SELECT ?', 'x'));"
-            "  await e(h.query('', []));"
-            "})();");
+        &f,
+        "globalThis.out = [];"
+        "const h = __trailhost;"
+        "const e = (p) => p.then(() => out.push('ok'), (x) => out.push(x.name + ': ' + x.message));"
+        "(async () => {"
+        "  await e(h.query('SELEC 1', []));"
+        "  await e(h.query('SELECT * FROM missing', []));"
+        "  await e(h.execute('INSERT INTO vals (id) VALUES (1), (1)', []));"
+        "  await e(h.query('SELECT ?, ?', [1]));"
+        "  await e(h.query('SELECT 1; SELECT 2', []));"
+        "  await e(h.query('SELECT 1; -- trailing comment', []));"
+        "  await e(h.query('SELECT ?', [{}]));"
+        "  await e(h.query('SELECT ?', 'x'));"
+        "  await e(h.query('', []));"
+        "})();");
     CHECK_STR_EQ(got, "Error: near \"SELEC\": syntax error,"
                       "Error: no such table: missing,"
                       "Error: UNIQUE constraint failed: vals.id,"
@@ -125,18 +128,17 @@ TEST(guest_sql_statement_cache_reuse_and_eviction)
     fx_init(&f);
     /* 200 distinct statements (more than the cache's 64), each run twice, interleaved with a
      * statement that stays hot: every result is still right */
-    const char *got = run(
-        &f, "globalThis.out = [];"
-            "const h = __trailhost;"
-            "(async () => {"
-            "  let sum = 0;"
-            "  for (let round = 0; round < 2; round++)"
-            "    for (let i = 0; i < 200; i++) {"
-            "      sum += (await h.query(`SELECT ${i} + ?`, [1]))[0][0];"
-            "      sum += (await h.query('SELECT ?', [i]))[0][0];"
-            "    }"
-            "  out.push(sum);"
-            "})().catch(e => out.push('error ' + e.message));");
+    const char *got = run(&f, "globalThis.out = [];"
+                              "const h = __trailhost;"
+                              "(async () => {"
+                              "  let sum = 0;"
+                              "  for (let round = 0; round < 2; round++)"
+                              "    for (let i = 0; i < 200; i++) {"
+                              "      sum += (await h.query(`SELECT ${i} + ?`, [1]))[0][0];"
+                              "      sum += (await h.query('SELECT ?', [i]))[0][0];"
+                              "    }"
+                              "  out.push(sum);"
+                              "})().catch(e => out.push('error ' + e.message));");
     /* 2 * (sum(i + 1) + sum(i)) for i < 200 = 2 * (20100 + 19900) */
     CHECK_STR_EQ(got, "80000");
     fx_deinit(&f);

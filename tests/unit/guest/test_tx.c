@@ -138,18 +138,19 @@ TEST(guest_tx_rollback_and_ended_ids)
     fx f;
     fx_init(&f);
     js(&f, 0,
-       PRELUDE "(async () => {"
-               "  const tx = await h.txBegin();"
-               "  await h.txExecute(tx, 'INSERT INTO t VALUES (1), (2)', []);"
-               "  await h.txExecute(tx, 'INSERT INTO nope VALUES (1)', [])"
-               "    .catch(e => out.push('sql: ' + e.message));"
-               "  out.push((await h.txQuery(tx, 'SELECT count(*) FROM t', []))[0][0]);"
-               "  await h.txRollback(tx);"
-               "  await h.txCommit(tx).catch(e => out.push('again: ' + e.message));"
-               "  await h.txQuery(12345, 'SELECT 1', []).catch(e => out.push('unknown: ' + e.message));"
-               "  await h.txQuery('x', 'SELECT 1', []).catch(e => out.push('bad: ' + e.message));"
-               "  out.push('rows ' + (await h.query('SELECT count(*) FROM t', []))[0][0]);"
-               "})()" CATCH);
+       PRELUDE
+       "(async () => {"
+       "  const tx = await h.txBegin();"
+       "  await h.txExecute(tx, 'INSERT INTO t VALUES (1), (2)', []);"
+       "  await h.txExecute(tx, 'INSERT INTO nope VALUES (1)', [])"
+       "    .catch(e => out.push('sql: ' + e.message));"
+       "  out.push((await h.txQuery(tx, 'SELECT count(*) FROM t', []))[0][0]);"
+       "  await h.txRollback(tx);"
+       "  await h.txCommit(tx).catch(e => out.push('again: ' + e.message));"
+       "  await h.txQuery(12345, 'SELECT 1', []).catch(e => out.push('unknown: ' + e.message));"
+       "  await h.txQuery('x', 'SELECT 1', []).catch(e => out.push('bad: ' + e.message));"
+       "  out.push('rows ' + (await h.query('SELECT count(*) FROM t', []))[0][0]);"
+       "})()" CATCH);
     CHECK_STR_EQ(out(&f, 0), "[\"sql: no such table: nope\",2,"
                              "\"again: transaction 1 is not open (it has ended)\","
                              "\"unknown: transaction 12345 is not open (it has ended)\","
@@ -167,13 +168,13 @@ TEST(guest_tx_a_second_begin_and_other_isolates_wait)
     CHECK_STR_EQ(out(&f, 0), "[\"A began\"]");
     /* B's transaction and B's plain statement wait for A's to end */
     js(&f, 1,
-       PRELUDE "h.txBegin().then(async tx => {"
-               "  out.push('B began, sees ' + (await h.txQuery(tx, 'SELECT count(*) FROM t', []))[0][0]);"
-               "  await h.txExecute(tx, 'INSERT INTO t VALUES (2)', []);"
-               "  await h.txCommit(tx);"
-               "  out.push('B committed');"
-               "})" CATCH
-               "h.execute('INSERT INTO t VALUES (3)', []).then(n => out.push('B plain ' + n));");
+       PRELUDE
+       "h.txBegin().then(async tx => {"
+       "  out.push('B began, sees ' + (await h.txQuery(tx, 'SELECT count(*) FROM t', []))[0][0]);"
+       "  await h.txExecute(tx, 'INSERT INTO t VALUES (2)', []);"
+       "  await h.txCommit(tx);"
+       "  out.push('B committed');"
+       "})" CATCH "h.execute('INSERT INTO t VALUES (3)', []).then(n => out.push('B plain ' + n));");
     run_for(&f, 30);
     CHECK_STR_EQ(out(&f, 1), "[]");
     js(&f, 0,
@@ -214,8 +215,9 @@ TEST(guest_tx_isolate_freed_with_its_transaction_open)
        PRELUDE "h.txBegin().then(tx => h.txExecute(tx, 'INSERT INTO t VALUES (1)', []))"
                ".then(() => out.push('A inserted'));");
     CHECK_STR_EQ(out(&f, 0), "[\"A inserted\"]");
-    js(&f, 1, PRELUDE "h.query('SELECT count(*) FROM t', []).then(r => out.push(r[0][0]));"
-                      "h.query('SELECT 1', []).then(r => out.push(r[0][0]));");
+    js(&f, 1,
+       PRELUDE "h.query('SELECT count(*) FROM t', []).then(r => out.push(r[0][0]));"
+               "h.query('SELECT 1', []).then(r => out.push(r[0][0]));");
     /* A also has a statement waiting behind its own transaction: dropped with it */
     js(&f, 0, "h.query('SELECT 2', []).then(r => out.push(r[0][0]));");
     fx_drop(&f, 0);
