@@ -211,6 +211,17 @@ int guest_sql_run(guest_sql *s, jsg_isolate *iso, bool rows, const char *sql, si
         for (int c = 0; c < ncols; c++) cols[c] = column_value(stmt, c, &a);
         list[nrows++] = jsg_array(cols, (size_t)ncols);
     }
+    if (s->tx == NULL && !sqlite3_get_autocommit(db_handle(s->db))) {
+        /* A plain BEGIN or SAVEPOINT would leave the connection every request of this worker
+         * shares inside one handler's transaction, taking their statements into it. */
+        sqlite3_reset(stmt);
+        sqlite3_exec(db_handle(s->db), "ROLLBACK", NULL, NULL, NULL);
+        rc = tr_error_set(err, TR_ESQL,
+                          "BEGIN and SAVEPOINT are not allowed in query() or execute(): the "
+                          "connection is shared by every request of the worker; use transaction() "
+                          "or beginTransaction() of trailbase-wasm/db");
+        goto out;
+    }
     if (rows) {
         jsg_val result = jsg_array(list, nrows);
         rc = jsg_from_val(iso, &result, out, err);

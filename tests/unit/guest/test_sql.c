@@ -8,6 +8,7 @@
 #include "guest/guest.h"
 
 #include <pthread.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 typedef struct fx {
@@ -178,5 +179,31 @@ TEST(guest_sql_write_waits_for_a_busy_database)
     CHECK_EQ(db_query_int(f.db, "SELECT count(*) FROM vals", &n, &err), 0);
     CHECK_EQ(n, 2);
     db_close(other);
+    fx_deinit(&f);
+}
+
+/* A plain BEGIN or SAVEPOINT is refused and undone: the connection is every request's. */
+TEST(guest_sql_plain_begin_is_refused)
+{
+    fx f;
+    fx_init(&f);
+    const char *got = run(&f, "globalThis.out = [];"
+                              "const h = __trailhost;"
+                              "const e = (p) => p.then((v) => out.push('ok ' + v), (x) => "
+                              "out.push(x.message.slice(0, 40)));"
+                              "(async () => {"
+                              "  await e(h.execute('BEGIN', []));"
+                              "  await e(h.execute(\"INSERT INTO vals (v) VALUES ('kept')\", []));"
+                              "  await e(h.execute('SAVEPOINT sp', []));"
+                              "  await e(h.execute('COMMIT', []));"
+                              "})();");
+    CHECK_STR_EQ(got, "BEGIN and SAVEPOINT are not allowed in q,ok 1,"
+                      "BEGIN and SAVEPOINT are not allowed in q,"
+                      "cannot commit - no transaction is active");
+    CHECK(sqlite3_get_autocommit(db_handle(f.db)));
+    int64_t n = 0;
+    tr_error err = {0};
+    CHECK_EQ(db_query_int(f.db, "SELECT count(*) FROM vals", &n, &err), 0);
+    CHECK_EQ(n, 1); /* committed by itself, not held in a transaction */
     fx_deinit(&f);
 }

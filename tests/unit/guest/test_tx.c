@@ -262,3 +262,36 @@ TEST(guest_tx_begin_waits_for_a_busy_database)
     db_close(other);
     fx_deinit(&f);
 }
+
+/* COMMIT that fails (a deferred foreign key) rejects and rolls back; a COMMIT statement inside
+ * the transaction ends it, and its next call says so. */
+TEST(guest_tx_failed_commit_and_a_statement_that_ends_it)
+{
+    fx f;
+    fx_init(&f);
+    tr_error err = {0};
+    CHECK_EQ(db_exec(f.db,
+                     "CREATE TABLE parent (id INTEGER PRIMARY KEY);"
+                     "CREATE TABLE child (p INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY "
+                     "DEFERRED)",
+                     &err),
+             0);
+    js(&f, 0,
+       PRELUDE "(async () => {"
+               "  let tx = await h.txBegin();"
+               "  await h.txExecute(tx, 'INSERT INTO t VALUES (1)', []);"
+               "  await h.txExecute(tx, 'INSERT INTO child VALUES (42)', []);"
+               "  await h.txCommit(tx).catch(e => out.push('commit: ' + e.message));"
+               "  await h.txRollback(tx).catch(e => out.push('after: ' + e.message));"
+               "  tx = await h.txBegin();"
+               "  await h.txExecute(tx, 'INSERT INTO t VALUES (2)', []);"
+               "  await h.txExecute(tx, 'COMMIT', []);"
+               "  await h.txQuery(tx, 'SELECT 1', []).catch(e => out.push('ended: ' + e.message));"
+               "  out.push('rows ' + (await h.query('SELECT group_concat(v) FROM t', []))[0][0]);"
+               "})()" CATCH);
+    CHECK_STR_EQ(out(&f, 0), "[\"commit: FOREIGN KEY constraint failed\","
+                             "\"after: transaction 1 is not open (it has ended)\","
+                             "\"ended: the transaction has ended: SQLite rolled it back after an "
+                             "error, or a statement in it ended it\",\"rows 2\"]");
+    fx_deinit(&f);
+}
