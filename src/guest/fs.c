@@ -99,8 +99,10 @@ static int open_beneath(const guest_fs *fs, const char *guest, const char *rel, 
                         tr_error *err)
 {
     struct open_how how = {
-        /* openat2 rejects flags that O_PATH ignores, such as O_NOCTTY */
-        .flags = (uint64_t)(flags | O_CLOEXEC | ((flags & O_PATH) ? 0 : O_NOCTTY)),
+        /* openat2 rejects flags that O_PATH ignores, such as O_NOCTTY. O_NONBLOCK: opening a
+         * FIFO (or a device) under the root must not block the worker; such a file is then
+         * refused as not regular. */
+        .flags = (uint64_t)(flags | O_CLOEXEC | ((flags & O_PATH) ? 0 : O_NOCTTY | O_NONBLOCK)),
         .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
     };
     long fd = syscall(SYS_openat2, fs->root_fd, rel, &how, sizeof how);

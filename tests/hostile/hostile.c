@@ -20,11 +20,17 @@ double hz_now_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+static char depot_path[700];
+
+void hz_set_depot(const char *path)
+{
+    snprintf(depot_path, sizeof depot_path, "%s", path);
+}
+
 const char *hz_depot(void)
 {
-    static char p[700];
-    snprintf(p, sizeof p, "%s/traildepot", test_tmpdir());
-    return p;
+    if (depot_path[0] == '\0') snprintf(depot_path, sizeof depot_path, "%s/traildepot", test_tmpdir());
+    return depot_path;
 }
 
 void hz_start(th_server *s, const char *extra_cfg, const char *const *extra)

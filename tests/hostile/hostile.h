@@ -32,6 +32,8 @@
  * test if it cannot start. */
 void hz_start(th_server *s, const char *extra_cfg, const char *const *extra);
 const char *hz_depot(void);
+/* Puts the depot somewhere else than <test_tmpdir()>/traildepot (call before hz_start). */
+void hz_set_depot(const char *path);
 
 /* One request on a fresh connection; the response in *r (free with th_resp_free). Returns the
  * status, or a negative th_conn_read result. Sets *ms to the time it took when ms is not NULL. */
