@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """bench/run.py TRAIL DEPOT REFDB: the benchmark table (run it through bench/run.sh or `make bench`).
 
-Each server is started alone, pinned to CPU 0 (taskset); wrk (one thread) is pinned to CPU 1 and
-drives every endpoint at each connection count. Per run: requests/s, p50 and p99 latency (wrk
+Every server is pinned to CPU 0 (taskset); wrk (one thread) is pinned to CPU 1 and drives every
+endpoint at each connection count, one server at a time (the others idle), interleaved: for each
+endpoint and connection count, each server in turn, so that drift in the machine's other work
+touches all of them alike. Per run: requests/s, p50 and p99 latency (wrk
 --latency), peak RSS (VmHWM, reset through /proc/PID/clear_refs before the run) and the server's
 CPU time per request (user+sys of the whole process from /proc/PID/stat over the run, divided by
 the requests wrk completed). One wrk thread saturates near what nginx can serve here, so CPU per
@@ -225,28 +227,35 @@ def check(srv, ep):
     return True
 
 
-def run_server(srv, eps, ready_path, lua, results):
+def start_server(srv, ready_path, results):
+    """Waits for a server to answer; returns False (and stops it) when it does not."""
     if not srv.wait_ready(ready_path):
         log(f"bench: {srv.name} did not start:\n{srv.output()[-2000:]}")
         srv.stop()
-        return
-    log(f"bench: {srv.name} ready in {srv.ready_ms:.0f} ms (pid {srv.pid}), "
-        f"RSS {status_kib(srv.pid, 'VmRSS') / 1024:.1f} MiB")
-    results["servers"][srv.name] = {"ready_ms": srv.ready_ms,
-                                    "idle_rss_mib": status_kib(srv.pid, "VmRSS") / 1024}
-    try:
-        for ep in eps:
-            if not check(srv, ep):
-                continue
-            for c in CONNS:
+        return False
+    idle = status_kib(srv.pid, "VmRSS") / 1024
+    log(f"bench: {srv.name} ready in {srv.ready_ms:.0f} ms (pid {srv.pid}), RSS {idle:.1f} MiB")
+    results["servers"][srv.name] = {"ready_ms": srv.ready_ms, "idle_rss_mib": idle}
+    return True
+
+
+def run_interleaved(cells, lua, results):
+    """cells: (server, endpoint) pairs. For each endpoint and connection count, every server in
+    turn, so that drift in the machine's other work spreads over all servers alike. The servers
+    not being measured are idle meanwhile."""
+    ok = [(srv, ep) for srv, ep in cells if check(srv, ep)]
+    keys = [e[0] for e in ENDPOINTS]
+    for key in keys[:1] + [HEALTH[0]] + keys[1:]:  # the limits right after GET /hello
+        for c in CONNS:
+            for srv, ep in ok:
+                if ep[0] != key:
+                    continue
                 r = measure(srv, ep, c, lua)
                 r.update(server=srv.name, endpoint=ep[0], conns=c, load=os.getloadavg()[0])
                 results["runs"].append(r)
-                log(f"  {srv.name:<6} {ep[0]:<7} c={c:<3} {r['rps']:>10.0f} req/s"
+                log(f"  {srv.name:<12} {ep[0]:<7} c={c:<3} {r['rps']:>8.0f} req/s"
                     f"  p50 {r['p50_ms']:.3f} ms  p99 {r['p99_ms']:.3f} ms  {r['rss_mib']:.1f} MiB"
                     f"  {r['cpu_us']:.2f} us/req" + (f"  {r['errors']} errors" if r["errors"] else ""))
-    finally:
-        srv.stop()
 
 
 def tool_version(argv):
@@ -419,14 +428,20 @@ def main():
     }
     log(f"bench: load average {os.getloadavg()[0]:.2f}; {SECS:g} s per run, connections {CONNS}")
 
+    started, cells = [], []
+
+    def add(srv, ready_path, endpoints):
+        started.append(srv)
+        if start_server(srv, ready_path, results):
+            cells.extend((srv, ep) for ep in endpoints)
+
     try:
         if "trail" in servers:
-            srv = Server("trail", [trail, "run", "--address", "127.0.0.1:@PORT@", "--data-dir",
-                                   depot, "--runtime-threads", "1", "--quiet"])
-            run_server(srv, eps, "/hello", lua, results)
-            srv = Server("trail native", [trail, "run", "--address", "127.0.0.1:@PORT@",
-                                          "--data-dir", depot, "--runtime-threads", "1", "--quiet"])
-            run_server(srv, [HEALTH], "/api/healthcheck", lua, results)
+            add(Server("trail", [trail, "run", "--address", "127.0.0.1:@PORT@", "--data-dir",
+                                 depot, "--runtime-threads", "1", "--quiet"]), "/hello", eps)
+            add(Server("trail native", [trail, "run", "--address", "127.0.0.1:@PORT@",
+                                        "--data-dir", depot, "--runtime-threads", "1", "--quiet"]),
+                "/api/healthcheck", [HEALTH])
         if "nginx" in servers and shutil.which("nginx"):
             nd = os.path.join(work, "nginx")
             os.makedirs(os.path.join(nd, "logs"))
@@ -438,30 +453,32 @@ def main():
             srv = Server("nginx", ["nginx", "-p", nd, "-c", os.path.join(nd, "nginx.conf"), "-e",
                                    os.path.join(nd, "logs", "error.log")], measured_child=True)
             srv.port = port
-            run_server(srv, [HEALTH], "/", lua, results)
+            add(srv, "/", [HEALTH])
         if "node" in servers:
             if os.path.isdir(os.path.join(nm, "better-sqlite3")):
-                srv = Server("node", ["node", os.path.join(BENCH, "ref", "node.mjs")],
-                             env={"DB": fresh_db("node")})
-                run_server(srv, eps, "/hello", lua, results)
+                add(Server("node", ["node", os.path.join(BENCH, "ref", "node.mjs")],
+                           env={"DB": fresh_db("node")}), "/hello", eps)
             else:
                 log("bench: better-sqlite3 is not installed (bench/node_modules); Node.js skipped")
         if "bun" in servers:
             if os.path.exists(bun_bin):
-                srv = Server("bun", [bun_bin, os.path.join(BENCH, "ref", "bun.mjs")],
-                             env={"DB": fresh_db("bun")})
-                run_server(srv, eps, "/hello", lua, results)
+                add(Server("bun", [bun_bin, os.path.join(BENCH, "ref", "bun.mjs")],
+                           env={"DB": fresh_db("bun")}), "/hello", eps)
             else:
                 log("bench: bun is not installed (bench/node_modules); skipped")
         if "deno" in servers:
             if os.path.exists(deno_bin):
-                srv = Server("deno", [deno_bin, "run", "--allow-all", "--quiet",
-                                      os.path.join(BENCH, "ref", "deno.mjs")],
-                             env={"DB": fresh_db("deno"), "DENO_NO_UPDATE_CHECK": "1",
-                                  "DENO_DIR": os.path.join(work, "deno-cache")})
-                run_server(srv, eps, "/hello", lua, results)
+                add(Server("deno", [deno_bin, "run", "--allow-all", "--quiet",
+                                    os.path.join(BENCH, "ref", "deno.mjs")],
+                           env={"DB": fresh_db("deno"), "DENO_NO_UPDATE_CHECK": "1",
+                                "DENO_DIR": os.path.join(work, "deno-cache")}), "/hello", eps)
             else:
                 log("bench: deno is not installed (bench/node_modules); skipped")
+        try:
+            run_interleaved(cells, lua, results)
+        finally:
+            for srv in started:
+                srv.stop()
         cpu_ep = next((e for e in eps if e[0] == "cpu"), None)
         if "trail" in servers and cpu_ep:
             conns = 16
