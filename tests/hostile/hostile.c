@@ -39,9 +39,12 @@ void hz_start(th_server *s, const char *extra_cfg, const char *const *extra)
     snprintf(path, sizeof path, "%s/wasm/hostile.wasm", hz_depot());
     fx_build_component("hostile_limits", path);
     char cfg[2048];
-    snprintf(cfg, sizeof cfg,
-             "runtime {\n  memory_limit_mb: %d\n  deadline_ms: %d\n  cpu_budget_ms: %d\n}\n%s",
-             HZ_MEMORY_MB, HZ_DEADLINE_MS, HZ_CPU_BUDGET_MS, extra_cfg ? extra_cfg : "");
+    if (extra_cfg && strncmp(extra_cfg, "runtime {", 9) == 0)
+        snprintf(cfg, sizeof cfg, "%s", extra_cfg);
+    else
+        snprintf(cfg, sizeof cfg,
+                 "runtime {\n  memory_limit_mb: %d\n  deadline_ms: %d\n  cpu_budget_ms: %d\n}\n%s",
+                 HZ_MEMORY_MB, HZ_DEADLINE_MS, HZ_CPU_BUDGET_MS, extra_cfg ? extra_cfg : "");
     snprintf(path, sizeof path, "%s/config.textproto", hz_depot());
     CHECK_EQ(th_write_file(path, cfg, strlen(cfg)), 0);
     const char *args[40] = {"--runtime-threads", "2", "--quiet"};
@@ -243,4 +246,34 @@ void hz_attack(const th_server *s, const hz_case *c)
                 st.peak_rss_kib >> 10, bound);
     free(ms);
     hz_check_healthy(s, &st, bound);
+}
+
+int hz_get(th_conn *c, const char *path, th_resp *r)
+{
+    char req[600];
+    snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path);
+    memset(r, 0, sizeof *r);
+    int rc = th_conn_send_str(c, req);
+    if (rc == 0) rc = th_conn_read(c, r, false, 30000);
+    return rc < 0 ? rc : r->status;
+}
+
+void hz_check_recreated(const th_server *s, const char *path, int status, bool same)
+{
+    th_conn c;
+    th_resp r;
+    CHECK_EQ(th_conn_open(&c, s->port), 0);
+    CHECK_EQ(hz_get(&c, "/whoami", &r), 200);
+    char before[64];
+    snprintf(before, sizeof before, "%s", r.body);
+    th_resp_free(&r);
+    CHECK_EQ(hz_get(&c, path, &r), status);
+    th_resp_free(&r);
+    CHECK_EQ(hz_get(&c, "/whoami", &r), 200);
+    if (same)
+        CHECK_STR_EQ(r.body, before);
+    else
+        CHECK(strcmp(r.body, before) != 0);
+    th_resp_free(&r);
+    th_conn_close(&c);
 }

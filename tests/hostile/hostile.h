@@ -26,7 +26,8 @@
  * hold HZ_MEMORY_MB each; a response body is copied a few times). */
 #define HZ_RSS_BOUND_MIB 192
 
-/* Writes the depot (config.textproto with the limits above plus extra_cfg, the component) under
+/* Writes the depot (config.textproto with the limits above plus extra_cfg, or only extra_cfg
+ * when it starts with "runtime {"; the component) under
  * the test's temporary directory and starts `trail run --runtime-threads 2` on it with the extra
  * arguments (NULL-terminated, may be NULL). TRAIL_TEST_HOOKS=1 is set for the server. Fails the
  * test if it cannot start. */
@@ -79,4 +80,12 @@ typedef struct hz_case {
 } hz_case;
 
 void hz_attack(const th_server *s, const hz_case *c);
+
+/* On one keep-alive connection (so one worker): GET /whoami, then `path` (expecting status),
+ * then GET /whoami again, and checks that the isolate's id changed (it was discarded and
+ * recreated) or, with same true, that it did not. */
+void hz_check_recreated(const th_server *s, const char *path, int status, bool same);
+
+/* GET path on an open keep-alive connection; returns the status (negative on failure). */
+int hz_get(th_conn *c, const char *path, th_resp *r);
 #endif

@@ -33,6 +33,7 @@ TEST_TIMEOUT(hostile_infinite_loop, 120)
     th_server s;
     hz_start(&s, NULL, NULL);
     get_case(&s, "infinite loop", "/spin", 503, CPU_MSG, 4);
+    hz_check_recreated(&s, "/spin", 503, false);
     get_case(&s, "infinite loop after a timer", "/spin/later", 503, CPU_MSG, 3);
     check_log(&s, "exceeded its CPU time limit of 200 ms (runtime.cpu_budget_ms); the isolate is "
                   "replaced");
@@ -65,6 +66,7 @@ TEST_TIMEOUT(hostile_unbounded_arrays, 120)
     th_server s;
     hz_start(&s, NULL, NULL);
     get_case(&s, "arrays without bound", "/alloc/array", 500, MEM_MSG, 3);
+    hz_check_recreated(&s, "/alloc/array", 500, false);
     CHECK_EQ(th_server_stop(&s), 0);
 }
 
@@ -83,6 +85,8 @@ TEST_TIMEOUT(hostile_unbounded_recursion, 120)
     th_server s;
     hz_start(&s, NULL, NULL);
     get_case(&s, "unbounded recursion", "/recurse", 500, "RangeError", 4);
+    /* a RangeError is an ordinary exception: the isolate stays */
+    hz_check_recreated(&s, "/recurse", 500, true);
     CHECK_EQ(th_server_stop(&s), 0);
 }
 
@@ -131,6 +135,7 @@ TEST_TIMEOUT(hostile_wasm_trap, 120)
     th_server s;
     hz_start(&s, NULL, NULL);
     get_case(&s, "WebAssembly trap", "/trap", 500, "WebAssembly trap", 4);
+    hz_check_recreated(&s, "/trap", 500, false);
     check_log(&s, "the isolate trapped");
     CHECK_EQ(th_server_stop(&s), 0);
 }

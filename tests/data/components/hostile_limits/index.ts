@@ -7,6 +7,8 @@ import { execute, query } from "trailbase-wasm/db";
 import { readDir, readFile, readTextFile, stat } from "trailbase-wasm/fs";
 
 let served = 0;
+// Differs between isolates: tells workers apart, and an isolate from its replacement.
+const isolateId = `${Math.random()}`.slice(2);
 let timerErrors = 0;
 
 // Work that QuickJS cannot optimise away: n rounds of an xorshift.
@@ -53,6 +55,7 @@ declare const __trailTestTrap: (() => never) | undefined;
 export default defineConfig({
   httpHandlers: [
     HttpHandler.get("/ok", () => `ok ${++served}`),
+    HttpHandler.get("/whoami", () => isolateId),
     HttpHandler.get("/spin", () => {
       for (;;) {}
     }),
