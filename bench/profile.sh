@@ -3,7 +3,9 @@
 # (default GET /hello, 16 connections). Serves the component like bench/run.sh (one worker on
 # CPU 0, wrk on CPU 1), records 3 s with `perf record --call-graph dwarf`, and prints the share of
 # samples under each stage of the request path (the first of these functions found walking up
-# from the sampled frame), then the top symbols by self time. Needs perf; never pass/fail.
+# from the sampled frame), then the top symbols by self time. BODY=... makes the requests POSTs
+# with that JSON body (e.g. BODY='{"message":"test"}' bench/profile.sh T /json). Needs perf;
+# never pass/fail.
 set -euo pipefail
 TRAIL=$(realpath "${1:?usage: bench/profile.sh path/to/trail [PATH] [CONNECTIONS]}")
 EP=${2:-/hello}
@@ -20,14 +22,20 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); p
 taskset -c 0 "$TRAIL" run --address "127.0.0.1:$port" --data-dir "$tmp/depot" --runtime-threads 1 \
     --quiet >"$tmp/trail.out" 2>&1 &
 tpid=$!
-for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port$EP" >/dev/null 2>&1 && break; sleep 0.05; done
-taskset -c 1 wrk -t1 -c"$CONNS" -d1s "http://127.0.0.1:$port$EP" >/dev/null
-taskset -c 1 wrk -t1 -c"$CONNS" -d5s "http://127.0.0.1:$port$EP" >"$tmp/wrk.txt" &
+for _ in $(seq 100); do curl -s "http://127.0.0.1:$port/hello" >/dev/null 2>&1 && break; sleep 0.05; done
+lua=()
+if [ -n "${BODY:-}" ]; then
+    printf 'wrk.method = "POST"\nwrk.body = [[%s]]\nwrk.headers["Content-Type"] = "application/json"\n' \
+        "$BODY" >"$tmp/post.lua"
+    lua=(-s "$tmp/post.lua")
+fi
+taskset -c 1 wrk -t1 -c"$CONNS" -d1s "${lua[@]}" "http://127.0.0.1:$port$EP" >/dev/null
+taskset -c 1 wrk -t1 -c"$CONNS" -d5s "${lua[@]}" "http://127.0.0.1:$port$EP" >"$tmp/wrk.txt" &
 wpid=$!
 sleep 1
 perf record -q -F 999 --call-graph dwarf,16384 -p "$tpid" -o "$tmp/perf.data" -- sleep 3 2>/dev/null
 wait "$wpid"
-grep "Requests/sec" "$tmp/wrk.txt"
+grep -E "Requests/sec|Non-2xx" "$tmp/wrk.txt"
 perf script -i "$tmp/perf.data" -F ip,sym 2>/dev/null | python3 -c '
 import collections, sys
 stages = ["conn_flush", "__libc_recv", "epoll_wait", "llhttp__internal__run", "http_router_match",
