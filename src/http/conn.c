@@ -636,6 +636,8 @@ static void on_io(loop *l, loop_io *io, uint32_t events)
             http__conn_resume(c);
             return;
         }
+        /* A slow reader that keeps taking bytes (a large file) is not idle. */
+        if (!c->lingering && c->dl_kind == DL_IDLE) update_deadline(c);
     }
     if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) conn_read(c);
 }

@@ -4,6 +4,7 @@
 #include "base/base.h"
 #include "e2e/harness.h"
 
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -252,5 +253,50 @@ TEST_TIMEOUT(e2e_static_large_file_with_sendfile_keeps_pipeline_order, 60)
     free(err);
     free(big);
     tr_free(path);
+    tr_free(pub);
+}
+
+TEST_TIMEOUT(e2e_static_slow_reader_is_not_idle, 60)
+{
+    char *pub = make_public();
+    size_t size = 16u << 20;
+    char *big = malloc(size);
+    for (size_t i = 0; i < size; i++) big[i] = (char)(i % 251);
+    char *path = tr_asprintf("%s/big.bin", pub);
+    CHECK_EQ(th_write_file(path, big, size), 0);
+    char *d = tr_asprintf("%s/depot", test_tmpdir());
+    CHECK_EQ(mkdir(d, 0755), 0);
+    char *cfgp = tr_asprintf("%s/config.textproto", d);
+    const char *cfg = "server {\n  idle_timeout_ms: 1000\n}\n";
+    CHECK_EQ(th_write_file(cfgp, cfg, strlen(cfg)), 0);
+    th_server s;
+    const char *extra[] = {"--public-dir", pub, "--quiet", NULL};
+    CHECK_EQ(th_server_start(&s, d, extra), 0);
+    th_conn c;
+    CHECK_EQ(th_conn_open(&c, s.port), 0);
+    CHECK_EQ(th_conn_send_str(&c, "GET /big.bin HTTP/1.1\r\n\r\n"), 0);
+    /* Pause 150 ms after every MiB: about 2.4 s in all, well over the 1 s idle timeout, while
+     * the server's writes never stall for that long. */
+    size_t got = 0, next_pause = 1u << 20;
+    char *buf = malloc(256 << 10);
+    for (;;) {
+        ssize_t n = recv(c.fd, buf, 256 << 10, 0);
+        if (n <= 0) break;
+        got += (size_t)n;
+        if (got >= size) break;
+        if (got >= next_pause) {
+            usleep(150000);
+            next_pause += 1u << 20;
+        }
+    }
+    test_report("slow reader received %zu bytes (body %zu)", got, size);
+    CHECK(got > size);
+    free(buf);
+    th_conn_close(&c);
+    CHECK_EQ(th_server_stop(&s), 0);
+    free(big);
+    tr_free(path);
+    tr_free(cfgp);
+    tr_free(d);
     tr_free(pub);
 }
