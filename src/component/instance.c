@@ -298,7 +298,7 @@ static void job_failed(comp_instance *ci, comp_job_done_fn done, void *ud, int r
     tr_error mapped = *err;
     comp_module_map_error(ci->mod, &mapped);
     done(ud, rc, &mapped);
-    if (rc == TR_ETRAP || rc == TR_ENOMEM) {
+    if (rc == TR_ETRAP || rc == TR_ENOMEM || rc == TR_EINTERRUPTED) {
         fail_parked(ci, 500, "the isolate was reset after a job run crashed it");
         drop_isolate(ci);
     }
@@ -360,18 +360,19 @@ static void wake(void *owner)
     }
     int failure = ci->g ? guest_take_failure(ci->g) : 0;
     if (ci->iso && failure) {
-        /* A timer's code ran past a limit: the same as a request that did, for every request
-         * waiting on this isolate (they may well be waiting for that very code). */
+        /* Code run from a timer or an I/O completion ran past a limit: the same as a request
+         * that did, for every request waiting on this isolate (they may well be waiting for
+         * that very code). */
         char msg[200];
         const comp_limits *lim = &ci->mod->limits;
         if (failure == TR_EINTERRUPTED)
             snprintf(msg, sizeof msg,
-                     "the isolate exceeded its CPU time limit of %llu ms in a timer "
+                     "the isolate exceeded its CPU time limit of %llu ms in a callback "
                      "(runtime.cpu_budget_ms)",
                      (unsigned long long)lim->cpu_budget_ms);
         else
             snprintf(msg, sizeof msg,
-                     "the isolate exceeded its memory limit of %zu MiB in a timer "
+                     "the isolate exceeded its memory limit of %zu MiB in a callback "
                      "(runtime.memory_limit_mb)",
                      lim->memory_limit >> 20);
         tr_log_error(GUEST_LOG_PREFIX "%s: %s; it is replaced", ci->mod->name, msg);

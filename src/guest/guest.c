@@ -42,7 +42,6 @@ struct guest {
     guest_timer **timers;
     size_t timer_cap, ntimers;
     guest_fetch_set fetches; /* fetch() transfers in flight */
-    int failure;             /* a limit a timer's run hit, for guest_take_failure() */
 };
 
 void guest_env_init(guest_env *env, loop *l, db_conn *db, const guest_fs *fs)
@@ -439,7 +438,6 @@ static void on_timer(loop *l, loop_timer *lt)
     if (idref) jsg_ref_free(g->iso, idref);
     if (rc == 0) rc = jsg_run_jobs(g->iso, &err);
     if (rc < 0) tr_log_error(GUEST_LOG_PREFIX "timer callback failed: %s", err.msg);
-    if (rc == TR_EINTERRUPTED || rc == TR_ENOMEM) g->failure = rc;
     t->firing = false;
     bool free_it = !t->repeat || t->cancelled;
     if (free_it) {
@@ -522,9 +520,7 @@ size_t guest_timer_count(const guest *g)
 
 int guest_take_failure(guest *g)
 {
-    int rc = g->failure;
-    g->failure = 0;
-    return rc;
+    return jsg_isolate_dead(g->iso) ? 0 : jsg_take_limit_error(g->iso);
 }
 
 /* ---- set-up ---- */

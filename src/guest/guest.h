@@ -61,8 +61,9 @@ void guest_free(guest *g);
 /* Number of timers the guest has running. */
 size_t guest_timer_count(const guest *g);
 
-/* TR_EINTERRUPTED or TR_ENOMEM when a timer's callback (or the jobs after it) ran past the CPU
- * budget or out of memory since the last call, else 0; reading clears it. The owner's wake
+/* TR_EINTERRUPTED or TR_ENOMEM when guest code the host ran on its own (a timer's callback, the
+ * jobs after a fetch or a waiting statement settled) ran past the CPU budget or out of memory
+ * since the last call, else 0; reading clears it (jsg_take_limit_error()). The owner's wake
  * function asks, and replaces the isolate as after a request that did the same. */
 int guest_take_failure(guest *g);
 

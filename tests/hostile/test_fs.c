@@ -22,6 +22,7 @@ typedef struct fs_case {
     size_t len; /* 0: strlen(path) */
     int status;
     const char *want;
+    const char *code; /* the Error's code for a refusal */
 } fs_case;
 
 static char root[600], outside[600];
@@ -78,11 +79,17 @@ static int run_cases(const th_server *s, const fs_case *cases, size_t n, hz_stat
         size_t len = c->len ? c->len : strlen(c->path);
         th_resp r;
         int status = hz_call(s->port, "POST", path, c->path, len, &r, NULL);
-        if (status != c->status || (c->want && strstr(r.body, c->want) == NULL))
+        if (status != c->status || (c->want && strstr(r.body, c->want) == NULL) ||
+            (c->code && strstr(r.body, c->code) == NULL))
             fprintf(stderr, "fs case %zu (%s %.60s): %d %.300s\n", i, c->op, c->path, status,
                     status > 0 ? r.body : "");
         CHECK_EQ(status, c->status);
         if (c->want) CHECK_CONTAINS(r.body, c->want);
+        if (c->code) {
+            char code[64];
+            snprintf(code, sizeof code, "\"code\":\"%s\"", c->code);
+            CHECK_CONTAINS(r.body, code);
+        }
         CHECK(strstr(r.body, "TOP SECRET") == NULL);
         CHECK(strstr(r.body, "root:x:0:0") == NULL);
         refused += status == 403;
@@ -92,8 +99,9 @@ static int run_cases(const th_server *s, const fs_case *cases, size_t n, hz_stat
     return refused;
 }
 
-#define OUT "leaves the filesystem root"
-#define DENIED "database directory"
+#define OUT "leaves the filesystem root", "EACCES"
+#define DENIED "database directory", "EACCES"
+#define NOENT "no such file", "ENOENT"
 
 TEST_TIMEOUT(hostile_fs_traversal, 120)
 {
@@ -104,14 +112,14 @@ TEST_TIMEOUT(hostile_fs_traversal, 120)
     memcpy(nul_path, "hello.txt\0/../../outside", 25);
     const fs_case cases[] = {
         /* what works */
-        {"text", "/hello.txt", 0, 200, "hello from the root"},
-        {"text", "hello.txt", 0, 200, "hello from the root"},
-        {"read", "/hello.txt", 0, 200, "{\"ok\":19}"},
-        {"text", "/sub/../hello.txt", 0, 200, "hello from the root"},
-        {"text", "/link_in", 0, 200, "inner"},
-        {"dir", "/", 0, 200, "\"hello.txt\""},
-        {"stat", "/sub", 0, 200, "\"isDirectory\":true"},
-        {"stat", "/hello.txt", 0, 200, "\"size\":19"},
+        {"text", "/hello.txt", 0, 200, "hello from the root", NULL},
+        {"text", "hello.txt", 0, 200, "hello from the root", NULL},
+        {"read", "/hello.txt", 0, 200, "{\"ok\":19}", NULL},
+        {"text", "/sub/../hello.txt", 0, 200, "hello from the root", NULL},
+        {"text", "/link_in", 0, 200, "inner", NULL},
+        {"dir", "/", 0, 200, "\"hello.txt\"", NULL},
+        {"stat", "/sub", 0, 200, "\"isDirectory\":true", NULL},
+        {"stat", "/hello.txt", 0, 200, "\"size\":19", NULL},
         /* ".." in every position */
         {"text", "/../outside/secret.txt", 0, 403, OUT},
         {"text", "../outside/secret.txt", 0, 403, OUT},
@@ -121,9 +129,9 @@ TEST_TIMEOUT(hostile_fs_traversal, 120)
         {"stat", "..", 0, 403, OUT},
         {"read", "/./sub/./../../outside/secret.txt", 0, 403, OUT},
         /* absolute host paths are paths inside the root */
-        {"text", "/etc/passwd", 0, 403, "no such file"},
-        {"dir", "/proc/self", 0, 403, "no such file"},
-        {"text", "//etc//passwd", 0, 403, "no such file"},
+        {"text", "/etc/passwd", 0, 403, NOENT},
+        {"dir", "/proc/self", 0, 403, NOENT},
+        {"text", "//etc//passwd", 0, 403, NOENT},
         /* symlinks out */
         {"text", "/link_abs", 0, 403, OUT},
         {"text", "/link_up", 0, 403, OUT},
@@ -134,13 +142,13 @@ TEST_TIMEOUT(hostile_fs_traversal, 120)
         {"text", "/etc_link/passwd", 0, 403, OUT},
         {"dir", "/etc_link", 0, 403, OUT},
         /* very long paths, NUL bytes */
-        {"text", long_path, 0, 403, "longer than 4096"},
-        {"stat", long_name, 0, 403, "File name too long"},
-        {"text", nul_path, 24, 403, "NUL"},
-        {"stat", "\0", 1, 403, "NUL"},
+        {"text", long_path, 0, 403, "longer than 4096", "EINVAL"},
+        {"stat", long_name, 0, 403, "File name too long", "EIO"},
+        {"text", nul_path, 24, 403, "NUL byte", "EINVAL"},
+        {"stat", "\0", 1, 403, "NUL byte", "EINVAL"},
         /* things that are not regular files */
-        {"text", "/fifo", 0, 403, "not a regular file"},
-        {"read", "/sub", 0, 403, "not a regular file"},
+        {"text", "/fifo", 0, 403, "not a regular file", "EISDIR"},
+        {"read", "/sub", 0, 403, "not a regular file", "EISDIR"},
         /* the database directory, however it is reached */
         {"read", "/traildepot/data/main.db", 0, 403, DENIED},
         {"dir", "/traildepot/data", 0, 403, DENIED},
@@ -183,6 +191,7 @@ TEST_TIMEOUT(hostile_fs_not_enabled, 120)
             th_resp r;
             CHECK_EQ(hz_call(s.port, "POST", path, paths[k], strlen(paths[k]), &r, NULL), 403);
             CHECK_CONTAINS(r.body, "filesystem access is not enabled");
+            CHECK_CONTAINS(r.body, "\"code\":\"ENOSYS\"");
             th_resp_free(&r);
             n++;
         }

@@ -3,9 +3,11 @@
  * healthy requests run on other connections (see hostile.h for what each case checks). */
 #include "hostile/hostile.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "e2e/origin.h"
 #include "test.h"
 
 #define CPU_MSG "runtime.cpu_budget_ms"
@@ -38,6 +40,25 @@ TEST_TIMEOUT(hostile_infinite_loop, 120)
     check_log(&s, "exceeded its CPU time limit of 200 ms (runtime.cpu_budget_ms); the isolate is "
                   "replaced");
     CHECK_EQ(th_server_stop(&s), 0);
+}
+
+/* The guest's code after a fetch() runs when the transfer ends, outside any request: running
+ * past a limit there is answered like in the handler itself, and the isolate is replaced. */
+TEST_TIMEOUT(hostile_limits_after_fetch, 120)
+{
+    static const th_origin_route routes[] = {{"/", 200, "text/plain", "hi", 2, 0}};
+    th_origin o;
+    CHECK_EQ(th_origin_start(&o, routes, 1), 0);
+    th_server s;
+    hz_start(&s, NULL, NULL);
+    char spin[64], alloc[64];
+    snprintf(spin, sizeof spin, "/spin/after-fetch/%d", o.port);
+    snprintf(alloc, sizeof alloc, "/alloc/after-fetch/%d", o.port);
+    get_case(&s, "infinite loop after a fetch", spin, 503, CPU_MSG, 3);
+    get_case(&s, "allocation without bound after a fetch", alloc, 500, MEM_MSG, 3);
+    hz_check_recreated(&s, spin, 503, false);
+    CHECK_EQ(th_server_stop(&s), 0);
+    th_origin_stop(&o);
 }
 
 TEST_TIMEOUT(hostile_cpu_heavy_within_budget, 120)

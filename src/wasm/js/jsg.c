@@ -75,6 +75,7 @@ struct jsg_isolate {
     uint64_t deadline_ns; /* 0: not yet fixed in this top-level call (see host_interrupt) */
     bool cpu_time;        /* timeout counts the thread's CPU time */
     bool interrupted;
+    int limit_rc; /* TR_EINTERRUPTED or TR_ENOMEM of a top-level call, for jsg_take_limit_error() */
     atomic_bool interrupt_req; /* jsg_interrupt(), from any thread */
     size_t memory_limit;
     uint32_t scratch;      /* guest offset of SCRATCH_SIZE bytes */
@@ -140,6 +141,14 @@ static int dead_error(jsg_isolate *iso, tr_error *err)
 static int finish(jsg_isolate *iso, int run_rc, int rc, tr_error *err)
 {
     if (run_rc == TR_ETRAP) return dead_error(iso, err);
+    if ((rc == TR_EINTERRUPTED || rc == TR_ENOMEM) && iso->depth == 0) iso->limit_rc = rc;
+    return rc;
+}
+
+int jsg_take_limit_error(jsg_isolate *iso)
+{
+    int rc = iso->limit_rc;
+    iso->limit_rc = 0;
     return rc;
 }
 

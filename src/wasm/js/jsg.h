@@ -69,6 +69,12 @@ bool jsg_isolate_dead(const jsg_isolate *iso);
  * it; time spent in host functions before that check is not counted. */
 void jsg_set_timeout(jsg_isolate *iso, uint64_t timeout_ns);
 
+/* TR_EINTERRUPTED or TR_ENOMEM when a top-level call (not one nested in a host function) ended
+ * with it since the last time this was asked, else 0; asking clears it. For a host that runs
+ * guest code from many places (timers, I/O completions) and decides in one place whether to
+ * replace the isolate. */
+int jsg_take_limit_error(jsg_isolate *iso);
+
 /* Bytes of linear memory the isolate currently has. */
 size_t jsg_memory_size(const jsg_isolate *iso);
 

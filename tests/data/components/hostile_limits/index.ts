@@ -46,7 +46,7 @@ async function fsCall(op: FsOp, path: string): Promise<HttpResponse> {
       }
     }
   } catch (e) {
-    return json(403, { error: (e as Error).message });
+    return json(403, { error: (e as Error).message, code: (e as { code?: string }).code });
   }
 }
 
@@ -89,6 +89,15 @@ export default defineConfig({
     HttpHandler.get("/spin/later", async () => {
       await new Promise((resolve) => setTimeout(resolve, 10));
       for (;;) {}
+    }),
+    HttpHandler.get("/spin/after-fetch/:port", async (req) => {
+      await fetch(`http://127.0.0.1:${req.getPathParam("port")}/`);
+      for (;;) {}
+    }),
+    HttpHandler.get("/alloc/after-fetch/:port", async (req) => {
+      await fetch(`http://127.0.0.1:${req.getPathParam("port")}/`);
+      const a: Uint8Array[] = [];
+      for (;;) a.push(new Uint8Array(1 << 16));
     }),
     HttpHandler.get("/recurse", () => {
       const f = (n: number): number => f(n + 1) + 1;
