@@ -79,7 +79,7 @@ static const cfg__field server_fields[] = {
 static const cfg__schema server_schema = {"server", server_fields, TR_ARRAY_LEN(server_fields)};
 
 static const cfg__field runtime_fields[] = {
-    INT_FIELD(CFG__UINT32, cfg_runtime, memory_limit_mb, 1, 4096),
+    INT_FIELD(CFG__UINT32, cfg_runtime, memory_limit_mb, 4, 4095), /* the engine's [4 MiB, 4 GiB) */
     INT_FIELD(CFG__UINT32, cfg_runtime, deadline_ms, 1, DAY_MS),
     INT_FIELD(CFG__UINT32, cfg_runtime, cpu_budget_ms, 1, DAY_MS),
 };

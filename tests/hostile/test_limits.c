@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "e2e/origin.h"
 #include "test.h"
@@ -159,4 +160,27 @@ TEST_TIMEOUT(hostile_wasm_trap, 120)
     hz_check_recreated(&s, "/trap", 500, false);
     check_log(&s, "the isolate trapped");
     CHECK_EQ(th_server_stop(&s), 0);
+}
+
+/* Limits outside what the engine can do are refused by the config, naming file and line, not
+ * later by the first component. */
+TEST_TIMEOUT(hostile_limits_out_of_range, 60)
+{
+    static const char *const bad[] = {"memory_limit_mb: 2", "memory_limit_mb: 4096",
+                                      "cpu_budget_ms: 0", "deadline_ms: 0"};
+    char dir[700], path[800];
+    snprintf(dir, sizeof dir, "%s/depot", test_tmpdir());
+    CHECK_EQ(mkdir(dir, 0755), 0);
+    snprintf(path, sizeof path, "%s/config.textproto", dir);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char cfg[200];
+        snprintf(cfg, sizeof cfg, "runtime {\n  %s\n}\n", bad[i]);
+        CHECK_EQ(th_write_file(path, cfg, strlen(cfg)), 0);
+        const char *args[] = {"run", "--data-dir", dir, "--address", "127.0.0.1:0", NULL};
+        char *err = NULL;
+        CHECK(th_run(args, 30000, NULL, &err) != 0);
+        CHECK_CONTAINS(err, "config.textproto:2:");
+        CHECK_CONTAINS(err, "is out of range");
+        free(err);
+    }
 }

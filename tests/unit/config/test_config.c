@@ -133,7 +133,7 @@ TEST(config_value_types)
                    "  address: \"0.0.0.0:8080\"\n"
                    "  access_log: false\n"
                    "}\n"
-                   "runtime { memory_limit_mb: 4096 deadline_ms: 1 }\n"
+                   "runtime { memory_limit_mb: 4095 deadline_ms: 1 }\n"
                    "jobs { time_zone: 'Europe/Berlin' }\n",
                    &err),
              0);
@@ -142,7 +142,7 @@ TEST(config_value_types)
     CHECK_EQ(c.server.max_headers, 250);
     CHECK_STR_EQ(c.server.address, "0.0.0.0:8080");
     CHECK(!c.server.access_log);
-    CHECK_EQ(c.runtime.memory_limit_mb, 4096);
+    CHECK_EQ(c.runtime.memory_limit_mb, 4095);
     CHECK_EQ(c.runtime.deadline_ms, 1);
     CHECK_EQ(c.runtime.cpu_budget_ms, 10000); /* untouched */
     CHECK_STR_EQ(c.jobs.time_zone, "Europe/Berlin");
