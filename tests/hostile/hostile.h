@@ -23,13 +23,15 @@
 #define HZ_DEADLINE_MS   1000
 
 /* Host memory bound of the ASan server under attack (its idle RSS is ~25 MiB; two isolates may
- * hold HZ_MEMORY_MB each; a response body is copied a few times). */
+ * hold HZ_MEMORY_MB each; a request or response body is copied a few times). The server runs
+ * with a 16 MiB ASan quarantine so that RSS follows live memory. */
 #define HZ_RSS_BOUND_MIB 192
 
 /* Writes the depot (config.textproto with the limits above plus extra_cfg, or only extra_cfg
  * when it starts with "runtime {"; the component) under
  * the test's temporary directory and starts `trail run --runtime-threads 2` on it with the extra
- * arguments (NULL-terminated, may be NULL). TRAIL_TEST_HOOKS=1 is set for the server. Fails the
+ * arguments (NULL-terminated, may be NULL). TRAIL_TEST_HOOKS=1 is set for the server, and
+ * quarantine_size_mb=16 added to ASAN_OPTIONS. Fails the
  * test if it cannot start. */
 void hz_start(th_server *s, const char *extra_cfg, const char *const *extra);
 const char *hz_depot(void);

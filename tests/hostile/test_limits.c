@@ -152,12 +152,36 @@ TEST_TIMEOUT(hostile_huge_response_bodies, 120)
     CHECK_EQ(th_server_stop(&s), 0);
 }
 
+/* Request bodies larger than the isolate can hold, and a response nested too deep to convert. */
+TEST_TIMEOUT(hostile_huge_request_bodies, 120)
+{
+    th_server s;
+    hz_start(&s, "server {\n  max_body_bytes: 67108864\n}\n", NULL);
+    size_t big = 40u << 20, fits = 4u << 20;
+    char *body = malloc(big);
+    memset(body, 'b', big);
+    hz_case c = {.label = "4 MiB request body", .method = "POST", .path = "/body-size",
+                 .body = body, .body_len = fits, .want_status = 200, .want_body = "4194304",
+                 .repeats = 3};
+    hz_attack(&s, &c);
+    c = (hz_case){.label = "40 MiB request body (beyond the memory limit)", .method = "POST",
+                  .path = "/body-size", .body = body, .body_len = big, .want_status = 500,
+                  .want_body = MEM_MSG, .repeats = 2};
+    hz_attack(&s, &c);
+    free(body);
+    /* the SDK refuses it before the host converts it */
+    get_case(&s, "response nested 10000 deep", "/deep", 500, "a handler returned an object", 3);
+    CHECK_EQ(th_server_stop(&s), 0);
+}
+
 TEST_TIMEOUT(hostile_wasm_trap, 120)
 {
     th_server s;
     hz_start(&s, NULL, NULL);
     get_case(&s, "WebAssembly trap", "/trap", 500, "WebAssembly trap", 4);
     hz_check_recreated(&s, "/trap", 500, false);
+    get_case(&s, "WebAssembly trap in a timer", "/trap/later", 500, "WebAssembly trap", 3);
+    hz_check_recreated(&s, "/trap/later", 500, false);
     check_log(&s, "the isolate trapped");
     CHECK_EQ(th_server_stop(&s), 0);
 }

@@ -152,6 +152,17 @@ export default defineConfig({
       if (typeof __trailTestTrap !== "function") return json(501, { error: "no test hooks" });
       __trailTestTrap();
     }),
+    HttpHandler.get("/trap/later", async () => {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      if (typeof __trailTestTrap !== "function") return json(501, { error: "no test hooks" });
+      __trailTestTrap();
+    }),
+    HttpHandler.post("/body-size", (req) => `${req.body().length}`),
+    HttpHandler.get("/deep", () => {
+      let v: unknown = "bottom";
+      for (let i = 0; i < 10000; i++) v = { v };
+      return v as string;
+    }),
     HttpHandler.post("/fs/:op", (req) => fsCall(req.getPathParam("op") as FsOp, req.text())),
     HttpHandler.post("/sql/note", async (req) => {
       await execute("CREATE TABLE IF NOT EXISTS notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL)");
