@@ -28,6 +28,7 @@ struct loop {
     int evfd;
     loop_io ev_io;
     bool stop;
+    bool in_timers; /* inside run_timers() */
     uint64_t now_ns;
     void *data;
 
@@ -103,6 +104,10 @@ void loop_timer_stop(loop *l, loop_timer *t)
 
 void loop_timer_start_at(loop *l, loop_timer *t, uint64_t deadline_ns)
 {
+    /* A timer (re)started by a timer callback for "now" runs in the next iteration, after I/O:
+     * otherwise a callback that re-arms itself with 0 ms (setTimeout(f, 0) in a guest) would
+     * keep run_timers() going forever and starve every connection of the worker. */
+    if (l->in_timers && deadline_ns <= l->now_ns) deadline_ns = l->now_ns + 1;
     if (t->heap_idx != SIZE_MAX) {
         uint64_t old = t->deadline_ns;
         t->deadline_ns = deadline_ns;
@@ -129,11 +134,13 @@ void loop_timer_start(loop *l, loop_timer *t, uint64_t after_ms)
 
 static void run_timers(loop *l)
 {
+    l->in_timers = true;
     while (l->heap_len > 0 && l->heap[0]->deadline_ns <= l->now_ns) {
         loop_timer *t = l->heap[0];
         loop_timer_stop(l, t);
         t->fn(l, t);
     }
+    l->in_timers = false;
 }
 
 /* ---- fds ---- */

@@ -140,3 +140,35 @@ TEST(loop_tick_hooks_run_each_iteration)
     CHECK_EQ(ticks, 4);
     loop_free(l);
 }
+
+static int rearms;
+
+static void on_rearm(loop *l, loop_timer *t)
+{
+    rearms++;
+    loop_timer_start(l, t, 0); /* "as soon as possible", forever */
+}
+
+/* A timer that re-arms itself for 0 ms from its own callback must not keep the loop in its
+ * timer phase: I/O that is ready still gets dispatched (a guest's setTimeout(f, 0) chain). */
+TEST_TIMEOUT(loop_zero_ms_rearm_does_not_starve_io, 20)
+{
+    loop *l;
+    CHECK_EQ(loop_new(&l), 0);
+    int fds[2];
+    CHECK_EQ(pipe(fds), 0);
+    loop_io io;
+    CHECK_EQ(loop_io_add(l, &io, fds[0], EPOLLIN, on_readable), 0);
+    loop_timer t;
+    loop_timer_init(&t, on_rearm);
+    loop_timer_start(l, &t, 0);
+    CHECK_EQ(write(fds[1], "hello", 5), 5);
+    pipe_reads = 0;
+    CHECK_EQ(loop_run(l), 0); /* on_readable stops it */
+    CHECK_EQ(pipe_reads, 1);
+    CHECK(rearms >= 1);
+    loop_timer_stop(l, &t);
+    close(fds[0]);
+    close(fds[1]);
+    loop_free(l);
+}

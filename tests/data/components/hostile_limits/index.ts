@@ -145,6 +145,14 @@ export default defineConfig({
       }, 0);
       return "scheduled";
     }),
+    HttpHandler.get("/timer-storm/:n", (req) => {
+      const n = Number(req.getPathParam("n"));
+      for (let i = 0; i < n; i++) {
+        const tick = () => setTimeout(tick, 0);
+        tick();
+      }
+      return `${n} timers rescheduling themselves`;
+    }),
     HttpHandler.get("/timer-errors", () => `${timerErrors}`),
     HttpHandler.get("/huge/:kib", (req) => "x".repeat(Number(req.getPathParam("kib")) * 1024)),
     HttpHandler.get("/huge-bytes/:kib", (req) => new Uint8Array(Number(req.getPathParam("kib")) * 1024)),
