@@ -233,3 +233,72 @@ TEST_TIMEOUT(components_usage_errors, 30)
     free(out);
     free(err);
 }
+
+TEST_TIMEOUT(components_first_party_add_update_remove, 60)
+{
+    char *out, *err;
+    char wasm[800], path[900];
+    snprintf(wasm, sizeof wasm, "%s/wasm", depot());
+
+    CHECK_EQ(components("add", "trailbase-guest-ts", &out, &err), 0);
+    CHECK_CONTAINS(out, "Installed trailbase-guest-ts");
+    CHECK_CONTAINS(out, "package.json");
+    free(out);
+    free(err);
+    static const char *const files[] = {"package.json", "tsconfig.json", "src/index.ts",
+                                        "trailbase-wasm-0.1.0.tgz"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", wasm, files[i]);
+        CHECK(exists(path));
+    }
+    /* a second add refuses and keeps the project */
+    CHECK_EQ(components("add", "trailbase-guest-ts", &out, &err), 1);
+    CHECK_CONTAINS(err, "already installed");
+    check_one_line(err);
+    free(out);
+    free(err);
+
+    /* installed names the project */
+    CHECK_EQ(components("installed", NULL, &out, &err), 0);
+    CHECK_CONTAINS(out, "trailbase-guest-ts");
+    CHECK_CONTAINS(out, "not built yet");
+    free(out);
+    free(err);
+
+    /* update rewrites the SDK tarball, and only it */
+    snprintf(path, sizeof path, "%s/trailbase-wasm-0.1.0.tgz", wasm);
+    CHECK_EQ(th_write_file(path, "stale", 5), 0);
+    char src[900];
+    snprintf(src, sizeof src, "%s/src/index.ts", wasm);
+    CHECK_EQ(th_write_file(src, "// my own code\n", 15), 0);
+    CHECK_EQ(components("update", NULL, &out, &err), 0);
+    CHECK_CONTAINS(out, "Updated trailbase-guest-ts");
+    free(out);
+    free(err);
+    size_t len;
+    char *tgz = th_read_file(path, &len);
+    CHECK(tgz != NULL && len > 1000 && (unsigned char)tgz[0] == 0x1f); /* gzip again */
+    free(tgz);
+    char *mine = th_read_file(src, NULL);
+    CHECK_STR_EQ(mine, "// my own code\n");
+    free(mine);
+
+    /* remove deletes what trail wrote and the user left alone, keeps the user's changes */
+    CHECK_EQ(components("remove", "trailbase-guest-ts", &out, &err), 0);
+    CHECK_CONTAINS(out, "kept your changed files: src/index.ts");
+    free(out);
+    free(err);
+    CHECK(exists(src));
+    snprintf(path, sizeof path, "%s/package.json", wasm);
+    CHECK(!exists(path));
+    snprintf(path, sizeof path, "%s/trailbase-wasm-0.1.0.tgz", wasm);
+    CHECK(!exists(path));
+    CHECK_EQ(components("remove", "trailbase-guest-ts", &out, &err), 1);
+    CHECK_CONTAINS(err, "not installed");
+    free(out);
+    free(err);
+    CHECK_EQ(components("update", NULL, &out, &err), 0);
+    CHECK_CONTAINS(out, "No first-party components installed");
+    free(out);
+    free(err);
+}
