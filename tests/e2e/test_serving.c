@@ -7,6 +7,7 @@
 #include "e2e/harness.h"
 
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *depot(void)
@@ -170,4 +171,35 @@ TEST_TIMEOUT(e2e_serving_start_up_refusals, 180)
     CHECK_CONTAINS(err, "overruns");
     free(out);
     free(err);
+}
+
+TEST_TIMEOUT(e2e_serving_standard_globals, 120)
+{
+    install("globals", "globals.wasm");
+    th_server s;
+    CHECK_EQ(th_server_start(&s, depot(), NULL), 0);
+    th_resp r = get(s.port, "/globals");
+    CHECK_EQ(r.status, 200);
+    /* every check says "ok": no "FAIL" anywhere */
+    CHECK(strstr(r.body, "FAIL") == NULL);
+    CHECK_CONTAINS(r.body, "\"enc\":\"ok\"");
+    CHECK_CONTAINS(r.body, "\"url\":\"ok\"");
+    CHECK_CONTAINS(r.body, "\"sc\":\"ok\"");
+    CHECK_CONTAINS(r.body, "\"uuid\":\"ok\"");
+    CHECK_CONTAINS(r.body, "\"headers\":\"ok\"");
+    th_resp_free(&r);
+    r = get(s.port, "/b64");
+    CHECK_STR_EQ(r.body, "dHJhaWw= trail");
+    th_resp_free(&r);
+    long long before = (long long)time(NULL) * 1000;
+    r = get(s.port, "/time");
+    long long now = 0;
+    CHECK_EQ(sscanf(r.body, "{\"now\":%lld,\"perf\":true}", &now), 1);
+    CHECK(now >= before && now <= before + 2000);
+    th_resp_free(&r);
+    CHECK_EQ(th_server_stop(&s), 0);
+    char *log = th_server_stderr(&s);
+    CHECK_CONTAINS(log, "[WASM] hello 1 { a: [ 1, \"x\" ] } null");
+    CHECK_CONTAINS(log, "ERROR [WASM] bad x 42");
+    free(log);
 }
