@@ -141,3 +141,30 @@ TEST_TIMEOUT(e2e_jobs_failures_overlaps_and_cli, 120)
     free(o);
     free(e);
 }
+
+TEST_TIMEOUT(e2e_jobs_daily_fires_at_midnight_in_the_configured_zone, 120)
+{
+    char out[800], cfg[800];
+    snprintf(out, sizeof out, "%s/wasm/jobs.wasm", depot());
+    fx_build_component("jobs_reference", out);
+    snprintf(cfg, sizeof cfg, "%s/config.textproto", depot());
+    const char *text = "jobs { time_zone: \"Europe/Berlin\" }\n";
+    CHECK_EQ(th_write_file(cfg, text, strlen(text)), 0);
+    /* 2026-11-25 22:59:58 UTC is 23:59:58 in Berlin (CET): two seconds to its midnight, while
+     * in UTC it is nowhere near midnight. Wednesday, so the weekly job must not fire. */
+    setenv("TRAIL_SCHEDULER_START", "1795647598", 1);
+    th_server s;
+    CHECK_EQ(th_server_start(&s, depot(), NULL), 0);
+    sleep(4);
+    CHECK_EQ(th_server_stop(&s), 0);
+    CHECK_EQ(count("SELECT count(*) FROM _job_runs WHERE job = 'every-day' AND ok = 1"), 1);
+    CHECK_EQ(count("SELECT count(*) FROM _job_runs WHERE job = 'every-hour' AND ok = 1"), 1);
+    CHECK_EQ(count("SELECT count(*) FROM _job_runs WHERE job = 'every-week'"), 0);
+    /* and `trail jobs list` shows times in that zone */
+    char *o, *e;
+    const char *list[] = {"jobs", "list", "--data-dir", depot(), NULL};
+    CHECK_EQ(th_run(list, 60000, &o, &e), 0);
+    CHECK_CONTAINS(o, "(times in Europe/Berlin)");
+    free(o);
+    free(e);
+}

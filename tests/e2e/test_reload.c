@@ -8,6 +8,7 @@
 #include "e2e/harness.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -270,5 +271,27 @@ TEST_TIMEOUT(e2e_reload_add_remove_and_keep_state, 120)
     CHECK_EQ(th_server_stop(&s), 0);
     char *log = th_server_stderr(&s);
     CHECK_CONTAINS(log, "component app.wasm: removed");
+    free(log);
+}
+
+TEST_TIMEOUT(e2e_reload_sighup_rescans_and_keeps_unchanged_state, 120)
+{
+    fx_build_component("counter", path_in("wasm", "counter.wasm"));
+    const char *extra[] = {"--runtime-threads", "1", NULL};
+    th_server s;
+    CHECK_EQ(th_server_start(&s, depot(), extra), 0);
+    char *b = body_of(s.port, "/hits");
+    CHECK_STR_EQ(b, "1");
+    free(b);
+    th_server_signal(&s, SIGHUP);
+    usleep(300000);
+    /* still serving, and the unchanged component kept its isolate and state */
+    b = body_of(s.port, "/hits");
+    CHECK_STR_EQ(b, "2");
+    free(b);
+    CHECK_EQ(th_server_stop(&s), 0);
+    char *log = th_server_stderr(&s);
+    CHECK_CONTAINS(log, "SIGHUP: reloading the components");
+    CHECK(strstr(log, "now serving version") == NULL); /* nothing changed, nothing switched */
     free(log);
 }
