@@ -3,9 +3,10 @@
 // it returns (HttpResponse, a string, bytes) and how it fails with a status (HttpError).
 //
 // DESIGN: this code runs for every request inside the component, so the hot path allocates only
-// what it must: the host matches the route and decodes path parameters; HttpRequest copies the
-// host's fields without parsing anything up front (query and headers are scanned on demand);
-// an HttpResponse *is* the host's response shape { status, headers, body }, passed through as is.
+// what it must: the host matches the route and decodes path parameters; HttpRequest keeps the
+// host's request object and reads its fields on demand (query and headers are scanned only when
+// asked); an HttpResponse *is* the host's response shape { status, headers, body }, passed
+// through as is, and a string or bytes result goes to the host bare (docs/guest-abi.md).
 
 import { host } from "./host.js";
 
@@ -40,7 +41,10 @@ export interface HostRequest {
     body: Uint8Array;
 }
 
-/** The response as the host expects it back from `dispatch()` (docs/guest-abi.md). */
+/**
+ * The response as the host expects it back from `dispatch()` (docs/guest-abi.md); a bare string
+ * or Uint8Array is a 200 with the default content type.
+ */
 export interface HostResponse {
     status: number;
     headers: HeaderList;
@@ -56,33 +60,42 @@ const OCTETS = "application/octet-stream";
 
 /** The request a handler receives. */
 export class HttpRequest {
-    /** Upper case: `GET`, `POST`, ... */
-    readonly method: string;
-    /** The request target as received: path and query, e.g. `/search?q=a%20b`. */
-    readonly url: string;
-    /** The path part of `url`, not percent-decoded. */
-    readonly path: string;
-    /** The raw query string without `?`; `""` when there is none. */
-    readonly query: string;
-    /** The route's path parameters, percent-decoded. */
-    readonly params: Readonly<Record<string, string>>;
-    /** All request headers as `[name, value]` pairs in arrival order; names are lower case. */
-    readonly headers: readonly (readonly [string, string])[];
-    private readonly _body: Uint8Array;
+    // The host's request object, read on demand: a handler that looks at nothing costs nothing.
+    private readonly _r: HostRequest;
 
     constructor(request: HostRequest) {
-        this.method = request.method;
-        this.url = request.url;
-        this.path = request.path;
-        this.query = request.query;
-        this.params = request.params;
-        this.headers = request.headers;
-        this._body = request.body;
+        this._r = request;
+    }
+
+    /** Upper case: `GET`, `POST`, ... */
+    get method(): string {
+        return this._r.method;
+    }
+    /** The request target as received: path and query, e.g. `/search?q=a%20b`. */
+    get url(): string {
+        return this._r.url;
+    }
+    /** The path part of `url`, not percent-decoded. */
+    get path(): string {
+        return this._r.path;
+    }
+    /** The raw query string without `?`; `""` when there is none. */
+    get query(): string {
+        return this._r.query;
+    }
+    /** The route's path parameters, percent-decoded. */
+    get params(): Readonly<Record<string, string>> {
+        return this._r.params;
+    }
+    /** All request headers as `[name, value]` pairs in arrival order; names are lower case. */
+    get headers(): readonly (readonly [string, string])[] {
+        return this._r.headers;
     }
 
     /** The path parameter `name` of the route (`/users/:name` or `/users/{name}`), or null. */
     getPathParam(name: string): string | null {
-        return Object.hasOwn(this.params, name) ? this.params[name]! : null;
+        const params = this._r.params;
+        return Object.hasOwn(params, name) ? params[name]! : null;
     }
 
     /**
@@ -90,7 +103,7 @@ export class HttpRequest {
      * for `?name` or `?name=`; null when absent.
      */
     getQueryParam(name: string): string | null {
-        const q = this.query;
+        const q = this._r.query;
         const n = q.length;
         let start = 0;
         while (start < n) {
@@ -113,7 +126,7 @@ export class HttpRequest {
     /** Every value of the query parameter `name`, percent-decoded, in order. */
     getQueryParams(name: string): string[] {
         const out: string[] = [];
-        for (const part of this.query.split("&")) {
+        for (const part of this._r.query.split("&")) {
             if (part === "") continue;
             const eq = part.indexOf("=");
             const key = decodeQueryComponent(eq < 0 ? part : part.slice(0, eq));
@@ -128,7 +141,7 @@ export class HttpRequest {
      */
     getHeader(name: string): string | null {
         const lname = name.toLowerCase();
-        const h = this.headers;
+        const h = this._r.headers;
         let found: string | null = null;
         for (let i = 0; i < h.length; i++) {
             const pair = h[i]!;
@@ -141,12 +154,13 @@ export class HttpRequest {
 
     /** The raw body (empty when the request has none). */
     body(): Uint8Array {
-        return this._body;
+        return this._r.body;
     }
 
     /** The body decoded as UTF-8 (invalid sequences become U+FFFD). */
     text(): string {
-        return this._body.length === 0 ? "" : host().decodeUtf8(this._body);
+        const b = this._r.body;
+        return b.length === 0 ? "" : host().decodeUtf8(b);
     }
 
     /**

@@ -3,11 +3,15 @@
 // export: manifest, dispatch, runJob; docs/guest-abi.md), plus addPeriodicCallback().
 //
 // DESIGN: dispatch() is the per-request path. It calls the handler synchronously and adds a
-// promise only when the handler returned one; a string result reuses one frozen header list;
-// an HttpResponse is already the host's response shape and is returned as is.
+// promise only when the handler returned one; a string or Uint8Array result goes to the host
+// bare (the host answers 200 with the default content type, docs/guest-abi.md), so it costs no
+// response object; an HttpResponse is already the host's response shape and is returned as is.
 
 import { HttpError, HttpHandler, HttpRequest, HttpResponse } from "./http.js";
-import type { HeaderList, HostRequest, HostResponse, HttpResult } from "./http.js";
+import type { HostRequest, HostResponse, HttpResult } from "./http.js";
+
+/** What `dispatch()` gives the host: a response, or a bare string or Uint8Array (200). */
+export type HostResult = HostResponse | string | Uint8Array;
 import { JobHandler } from "./job.js";
 
 export * from "./http.js";
@@ -29,17 +33,10 @@ export interface Manifest {
 export interface Component {
     manifest(): Manifest;
     /** Runs the handler of route `index` (its position in `manifest().http`). */
-    dispatch(index: number, request: HostRequest): HostResponse | Promise<HostResponse>;
+    dispatch(index: number, request: HostRequest): HostResult | Promise<HostResult>;
     /** Runs the job `name`; settles when it finishes. */
     runJob(name: string): Promise<void>;
 }
-
-const TEXT_HEADERS: HeaderList = Object.freeze([
-    Object.freeze(["content-type", "text/plain; charset=utf-8"]),
-]) as unknown as HeaderList;
-const BYTES_HEADERS: HeaderList = Object.freeze([
-    Object.freeze(["content-type", "application/octet-stream"]),
-]) as unknown as HeaderList;
 
 /**
  * Declares the component's routes and jobs. Use its result as the module's default export:
@@ -71,7 +68,7 @@ export function defineConfig(config: Config): Component {
 
     return {
         manifest: () => manifest,
-        dispatch(index: number, request: HostRequest): HostResponse | Promise<HostResponse> {
+        dispatch(index: number, request: HostRequest): HostResult | Promise<HostResult> {
             const handler = handlers[index];
             if (handler === undefined) throw new RangeError(`no route with index ${index}`);
             let result: HttpResult | Promise<HttpResult>;
@@ -80,7 +77,7 @@ export function defineConfig(config: Config): Component {
             } catch (e) {
                 return fromError(e);
             }
-            if (typeof result === "string") return { status: 200, headers: TEXT_HEADERS, body: result };
+            if (typeof result === "string") return result;
             if (result instanceof Promise) return result.then(toResponse, fromError);
             return toResponse(result);
         },
@@ -96,10 +93,8 @@ export function defineConfig(config: Config): Component {
     };
 }
 
-function toResponse(result: HttpResult): HostResponse {
-    if (result instanceof HttpResponse) return result;
-    if (typeof result === "string") return { status: 200, headers: TEXT_HEADERS, body: result };
-    if (result instanceof Uint8Array) return { status: 200, headers: BYTES_HEADERS, body: result };
+function toResponse(result: HttpResult): HostResult {
+    if (result instanceof HttpResponse || typeof result === "string" || result instanceof Uint8Array) return result;
     throw new TypeError(
         `a handler returned ${describe(result)}; return a string, a Uint8Array or an HttpResponse (e.g. HttpResponse.json(data))`,
     );

@@ -24,7 +24,11 @@ globalThis.__call = async (what, ...args) => {
     if (what === "runJob") { await c.runJob(args[0]); return { ok: null }; }
     const r = c.dispatch(args[0], args[1]);
     const sync = !(r instanceof Promise);
-    return { ok: await r, sync };
+    // as trail does: a bare string or Uint8Array is a 200 with the default content type
+    let ok = await r;
+    if (typeof ok === "string") ok = { status: 200, headers: [["content-type", "text/plain; charset=utf-8"]], body: ok };
+    else if (ok instanceof Uint8Array) ok = { status: 200, headers: [["content-type", "application/octet-stream"]], body: ok };
+    return { ok, sync };
   } catch (e) {
     return { error: String(e && e.message), name: e && e.name, stack: String(e && e.stack) };
   }
@@ -82,8 +86,10 @@ export async function loadComponent(componentBytes, db = () => [], { prelude = f
     fn("randomBytes", (n) => vm.newUint8Array(randomBytes(n.toNumber())));
     fn("timerStart", (id, ms, repeat) => {
         const key = id.toNumber();
+        // the argument handles are only valid during this call
+        const rep = repeat.toBoolean();
         const fire = () => {
-            if (!repeat.toBoolean()) timers.delete(key);
+            if (!rep) timers.delete(key);
             const fireTimer = hooks.getProp("fireTimer");
             const arg = vm.newNumber(key);
             vm.callFunction(fireTimer, hooks, arg).dispose();
@@ -91,7 +97,7 @@ export async function loadComponent(componentBytes, db = () => [], { prelude = f
             fireTimer.dispose();
             vm.executePendingJobs();
         };
-        const t = repeat.toBoolean() ? setInterval(fire, ms.toNumber()) : setTimeout(fire, ms.toNumber());
+        const t = rep ? setInterval(fire, ms.toNumber()) : setTimeout(fire, ms.toNumber());
         timers.set(key, t);
         return vm.undefined;
     });

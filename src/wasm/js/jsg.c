@@ -47,13 +47,53 @@
 #define SCRATCH_OUT   256  /* out-parameters and small argv arrays */
 #define SCRATCH_NAME  256  /* file names, property names */
 #define SCRATCH_DATA  4096 /* small strings */
-#define SCRATCH_SIZE  (SCRATCH_OUT + SCRATCH_NAME + SCRATCH_DATA)
+#define SCRATCH_ARGV  (SCRATCH_OUT + SCRATCH_NAME + SCRATCH_DATA)
+/* jsg_call_val's arguments, one area per nesting level of run(): QuickJS may use the caller's
+ * argument array as the callee's argument storage, so it must stay untouched while JS runs. */
+#define ARGV_LEVELS  8
+#define SCRATCH_SIZE (SCRATCH_ARGV + ARGV_LEVELS * JSG_MAX_CALL_VALS * 8)
 /* Linear memory that is not JS heap: the 1 MiB shadow stack, static data, allocator slack. */
 #define NON_HEAP_RESERVE ((size_t)2 << 20)
 
 struct Z_env_instance_t {
     jsg_isolate *iso;
 };
+
+/* The engine's JSValue (NaN-boxed on wasm32) and the tags of quickjs-ng's JS_NAN_BOXING. */
+typedef uint64_t jsv;
+enum {
+    TAG_BIG_INT = -9,
+    TAG_SYMBOL = -8,
+    TAG_STRING = -7,
+    TAG_STRING_ROPE = -6,
+    TAG_OBJECT = -1,
+    TAG_INT = 0,
+    TAG_BOOL = 1,
+    TAG_NULL = 2,
+    TAG_UNDEFINED = 3,
+    TAG_EXCEPTION = 6,
+    TAG_SHORT_BIG_INT = 7,
+};
+#define JSV(tag, x)    (((uint64_t)(uint32_t)(tag) << 32) | (uint32_t)(x))
+#define JSV_UNDEFINED  JSV(TAG_UNDEFINED, 0)
+#define JSV_EXCEPTION  JSV(TAG_EXCEPTION, 0)
+#define FLOAT64_ADDEND ((uint64_t)(0x7ff80000u - (uint32_t)TAG_BIG_INT + 1u) << 32)
+/* JS_GetOwnPropertyNames flags: JS_GPN_STRING_MASK | JS_GPN_ENUM_ONLY */
+#define GPN_STRING_ENUM 17
+
+/* Longest key list (length bytes and names) of an object jsg_call_val may recycle, and the
+ * largest string or byte value directly in it (a big body is not kept alive for reuse). */
+#define RECYCLE_SIG       128
+#define RECYCLE_MAX_VALUE 4096
+
+/* A cached atom and its name (property names the host builds and reads often). */
+#define ATOM_CACHE   64
+#define ATOM_KEY_MAX 23
+typedef struct atom_slot {
+    uint32_t atom; /* 0: empty */
+    uint8_t len;
+    char key[ATOM_KEY_MAX];
+} atom_slot;
 
 typedef struct host_fn {
     char name[MAX_HOST_FN_NAME];
@@ -81,7 +121,17 @@ struct jsg_isolate {
     uint32_t scratch;      /* guest offset of SCRATCH_SIZE bytes */
     jsg_ref global, undef; /* held for the isolate's lifetime */
     jsg_ref json_stringify;
-    uint32_t u8_class_id;
+    uint32_t u8_class_id, array_class_id;
+    uint32_t ctx;                /* the JSContext (guest pointer) */
+    atom_slot atoms[ATOM_CACHE]; /* by name: atoms held by the cache */
+    atom_slot names[ATOM_CACHE]; /* by atom: names of atoms held by the cache */
+    /* jsg_call_val: per argument position, an object argument nothing referenced after its
+     * call, kept for the next call whose object has the same keys (see recycle_sig) */
+    struct {
+        jsv obj; /* 0: none */
+        size_t sig_len;
+        char sig[RECYCLE_SIG];
+    } recycled[JSG_MAX_CALL_VALS];
     host_fn *fns;
     size_t nfns;
     /* rejected promises without a handler, reported when jobs run out */
@@ -207,6 +257,16 @@ static void drop_bytes(jsg_isolate *iso, uint32_t off, bool heap)
 static int oom(tr_error *err)
 {
     return tr_error_set(err, TR_ENOMEM, "out of memory in the JavaScript isolate");
+}
+
+static int32_t jsv_tag(jsv v)
+{
+    return (int32_t)(uint32_t)(v >> 32);
+}
+
+static void jsv_free(jsg_isolate *iso, jsv v)
+{
+    if ((uint32_t)jsv_tag(v) >= (uint32_t)TAG_BIG_INT) Q(JS_FreeValue)(I, iso->ctx, v);
 }
 
 /* A handle for `ref`, or the undefined handle for 0. */
@@ -476,6 +536,52 @@ u32 Z_envZ_host_get_timezone_offset(struct Z_env_instance_t *env, u32 hi, u32 lo
 
 /* ---- create / free ---- */
 
+static uint64_t load_u64(jsg_isolate *iso, uint32_t off);
+static bool jsv_is_float(jsv v);
+
+/* The reference count of object v (the engine keeps it in the word before the object). */
+static uint32_t obj_refs(jsg_isolate *iso, jsv v)
+{
+    return load_u32(iso, (uint32_t)v - 4);
+}
+static double jsv_number(jsv v);
+
+/* Class ids the conversions test for, and a check of the value layout they rely on (the engine
+ * is pinned, so a failure here means a build with a different engine). */
+static int raw_init(jsg_isolate *iso, tr_error *err)
+{
+    jsv u8a = Q(JS_NewUint8ArrayCopy)(I, iso->ctx, iso->scratch, 0);
+    jsv arr = Q(JS_NewArray)(I, iso->ctx);
+    if (u8a == JSV_EXCEPTION || arr == JSV_EXCEPTION) {
+        jsv_free(iso, u8a);
+        jsv_free(iso, arr);
+        return oom(err);
+    }
+    iso->u8_class_id = Q(JS_GetClassID)(I, u8a);
+    iso->array_class_id = Q(JS_GetClassID)(I, arr);
+    bool ok = jsv_tag(u8a) == TAG_OBJECT && jsv_tag(arr) == TAG_OBJECT && iso->u8_class_id != 0 &&
+              iso->array_class_id != 0 && iso->u8_class_id != iso->array_class_id;
+    jsv_free(iso, u8a);
+    jsv_free(iso, arr);
+    /* An object's reference count, which jsg_call_val looks at, is just before it. */
+    jsv o = Q(JS_NewObject)(I, iso->ctx);
+    if (o == JSV_EXCEPTION) return oom(err);
+    ok = ok && obj_refs(iso, o) == 1;
+    jsv o2 = Q(JS_DupValue)(I, iso->ctx, o);
+    ok = ok && o2 == o && obj_refs(iso, o) == 2;
+    jsv_free(iso, o2);
+    ok = ok && obj_refs(iso, o) == 1;
+    jsv_free(iso, o);
+    jsv half = Q(JS_NewNumber)(I, iso->ctx, 0.5), big = Q(JS_NewNumber)(I, iso->ctx, -1e300);
+    ok = ok && load_u64(iso, iso->undef) == JSV_UNDEFINED && jsv_is_float(half) &&
+         jsv_number(half) == 0.5 && jsv_number(big) == -1e300 &&
+         jsv_number(Q(JS_NewNumber)(I, iso->ctx, -7.0)) == -7.0;
+    if (!ok)
+        return tr_error_set(err, TR_EINVAL,
+                            "the engine's value layout is not the one this build expects");
+    return 0;
+}
+
 typedef struct op_create {
     jsg_isolate *iso;
     uint32_t stack_size;
@@ -507,7 +613,8 @@ static void body_create(void *p)
         op->rc = oom(op->err);
         return;
     }
-    op->rc = 0;
+    iso->ctx = Q(qjs_get_context_ptr)(I);
+    op->rc = raw_init(iso, op->err);
 }
 
 /* The engine writes to stdout/stderr only for its own failures (an assertion before abort):
@@ -1028,7 +1135,14 @@ int jsg_set(jsg_isolate *iso, jsg_ref obj, const char *key, size_t key_len, jsg_
     return finish(iso, rc, rc ? rc : op.rc, err);
 }
 
-/* ---- conversions ---- */
+/* ---- conversions ----
+ *
+ * DESIGN: conversions work on the engine's JSValues directly through its JS_* exports. On wasm32
+ * a JSValue is a NaN-boxed u64 passed by value, so a value is built or read without a heap
+ * handle each (the qjs_* exports allocate one per value): only what the host keeps becomes a
+ * jsg_ref. Arrays are built in one step (JS_NewArrayFrom), property names go through a small
+ * per-isolate atom cache, and keys read back through a cache of atom names. body_create checks
+ * the value layout this relies on (raw_layout_ok). */
 
 typedef struct op_conv {
     jsg_isolate *iso;
@@ -1041,109 +1155,256 @@ typedef struct op_conv {
     int rc;
 } op_conv;
 
-static int from_val(jsg_isolate *iso, const jsg_val *v, int depth, uint32_t *out, tr_error *err)
+static void store_u64(jsg_isolate *iso, uint32_t off, uint64_t v)
 {
-    uint32_t h = 0;
-    *out = 0;
+    void *p = wrt_mem_ptr(iso->mem, off, 8);
+    if (p != NULL) memcpy(p, &v, 8);
+}
+
+static uint64_t load_u64(jsg_isolate *iso, uint32_t off)
+{
+    uint64_t v = 0;
+    const void *p = wrt_mem_ptr(iso->mem, off, 8);
+    if (p != NULL) memcpy(&v, p, 8);
+    return v;
+}
+
+/* The value a handle holds (borrowed). A handle outside the guest's memory traps, as the
+ * engine's own exports do when they read one. */
+static jsv handle_val(jsg_isolate *iso, uint32_t h)
+{
+    const void *p = wrt_mem_ptr(iso->mem, h, 8);
+    if (p == NULL) wasm_rt_trap(WASM_RT_TRAP_OOB);
+    jsv v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+/* A handle owning v; 0 (and v released) when the guest is out of memory. */
+static uint32_t handle_new(jsg_isolate *iso, jsv v)
+{
+    uint32_t h = Q(wasm_malloc)(I, 8);
+    if (h == 0) {
+        jsv_free(iso, v);
+        return 0;
+    }
+    store_u64(iso, h, v);
+    return h;
+}
+
+static double jsv_number(jsv v)
+{
+    if (jsv_tag(v) == TAG_INT) return (double)(int32_t)(uint32_t)v;
+    uint64_t bits = v + FLOAT64_ADDEND;
+    double d;
+    memcpy(&d, &bits, 8);
+    return d;
+}
+
+/* Not one of the engine's own tags: a NaN-boxed double. */
+static bool jsv_is_float(jsv v)
+{
+    return (uint32_t)(jsv_tag(v) - TAG_BIG_INT) > (uint32_t)(TAG_SHORT_BIG_INT - TAG_BIG_INT);
+}
+
+static uint32_t key_hash(const char *p, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)p[i]) * 16777619u;
+    return h;
+}
+
+/* The atom of property name (p, n). *temp: the caller releases it (JS_FreeAtom); else it
+ * belongs to the cache. 0 on failure (an exception is pending). */
+static uint32_t atom_get(jsg_isolate *iso, const char *p, size_t n, bool *temp)
+{
+    *temp = n > ATOM_KEY_MAX;
+    atom_slot *s = NULL;
+    if (!*temp) {
+        s = &iso->atoms[key_hash(p, n) % ATOM_CACHE];
+        if (s->atom != 0 && s->len == n && memcmp(s->key, p, n) == 0) return s->atom;
+    }
+    bool heap;
+    uint32_t k = put_bytes(iso, p, n, SCRATCH_NAME, &heap);
+    if (k == 0) return 0;
+    uint32_t a = Q(JS_NewAtomLen)(I, iso->ctx, k, (uint32_t)n);
+    drop_bytes(iso, k, heap);
+    if (a == 0 || s == NULL) return a;
+    if (s->atom != 0) Q(JS_FreeAtom)(I, iso->ctx, s->atom);
+    s->atom = a;
+    s->len = (uint8_t)n;
+    memcpy(s->key, p, n);
+    return a;
+}
+
+/* The name of atom a, copied into the arena. */
+static int atom_name(jsg_isolate *iso, uint32_t a, tr_arena *arena, jsg_prop *out, tr_error *err)
+{
+    atom_slot *s = &iso->names[(a * 2654435761u) >> 26];
+    if (s->atom != a) {
+        uint32_t c = Q(JS_AtomToCStringLen)(I, iso->ctx, out_slot(iso, 0), a);
+        if (c == 0) return take_exception(iso, err);
+        uint32_t len = load_u32(iso, out_slot(iso, 0));
+        const char *p = wrt_mem_ptr(iso->mem, c, len);
+        char *copy = p ? tr_arena_strndup(arena, p, len) : NULL;
+        if (copy != NULL && len <= ATOM_KEY_MAX) {
+            if (s->atom != 0) Q(JS_FreeAtom)(I, iso->ctx, s->atom);
+            s->atom = Q(JS_DupAtom)(I, iso->ctx, a);
+            s->len = (uint8_t)len;
+            memcpy(s->key, p, len);
+        }
+        Q(JS_FreeCString)(I, iso->ctx, c);
+        if (copy == NULL) return oom(err);
+        out->key = copy;
+        out->key_len = len;
+        return 0;
+    }
+    out->key = tr_arena_strndup(arena, s->key, s->len);
+    out->key_len = s->len;
+    return 0;
+}
+
+static int build(jsg_isolate *iso, const jsg_val *v, int depth, jsv *out, tr_error *err);
+
+/* values (owned, n of them) into guest memory for an export that takes a JSValue array. */
+static uint32_t put_values(jsg_isolate *iso, const jsv *values, size_t n, bool *heap)
+{
+    return put_bytes(iso, values, n * sizeof *values, SCRATCH_DATA, heap);
+}
+
+static int build_array(jsg_isolate *iso, const jsg_val *v, int depth, jsv *out, tr_error *err)
+{
+    size_t n = v->u.arr.len;
+    if (n > MAX_ARRAY_LEN) return tr_error_set(err, TR_ELIMIT, "array too long to convert");
+    jsv small[16];
+    jsv *items = n <= 16 ? small : tr_malloc(n * sizeof *items);
+    int rc = 0;
+    size_t built = 0;
+    for (; built < n; built++) {
+        rc = build(iso, &v->u.arr.items[built], depth + 1, &items[built], err);
+        if (rc < 0) break;
+    }
+    uint32_t g = 0;
+    bool heap = false;
+    if (rc == 0) {
+        g = put_values(iso, items, n, &heap);
+        if (g == 0) rc = oom(err);
+    }
+    if (rc < 0) {
+        for (size_t i = 0; i < built; i++)
+            jsv_free(iso, items[i]);
+    } else {
+        /* JS_NewArrayFrom owns the values from here on, also when it fails. */
+        jsv a = Q(JS_NewArrayFrom)(I, iso->ctx, (uint32_t)n, g);
+        drop_bytes(iso, g, heap);
+        if (a == JSV_EXCEPTION)
+            rc = take_exception(iso, err);
+        else
+            *out = a;
+    }
+    if (items != small) tr_free(items);
+    return rc;
+}
+
+static int build_object(jsg_isolate *iso, const jsg_val *v, int depth, jsv *out, tr_error *err)
+{
+    jsv obj = Q(JS_NewObject)(I, iso->ctx);
+    if (obj == JSV_EXCEPTION) return take_exception(iso, err);
+    for (size_t i = 0; i < v->u.obj.len; i++) {
+        const jsg_prop *pr = &v->u.obj.props[i];
+        jsv c;
+        int rc = build(iso, &pr->val, depth + 1, &c, err);
+        if (rc < 0) {
+            jsv_free(iso, obj);
+            return rc;
+        }
+        bool temp;
+        uint32_t a = atom_get(iso, pr->key, pr->key_len, &temp);
+        if (a == 0) {
+            jsv_free(iso, c);
+            jsv_free(iso, obj);
+            return take_exception(iso, err);
+        }
+        /* define, not set: no setters run and "__proto__" is an ordinary key. The value is
+         * owned by the call. */
+        int32_t r = (int32_t)Q(JS_DefinePropertyValue)(I, iso->ctx, obj, a, c, PROP_CWE);
+        if (temp) Q(JS_FreeAtom)(I, iso->ctx, a);
+        if (r < 0) {
+            jsv_free(iso, obj);
+            return take_exception(iso, err);
+        }
+    }
+    *out = obj;
+    return 0;
+}
+
+static int build(jsg_isolate *iso, const jsg_val *v, int depth, jsv *out, tr_error *err)
+{
+    *out = JSV_UNDEFINED;
     if (depth > MAX_DEPTH)
         return tr_error_set(err, TR_EINVAL, "value nested deeper than %d levels", MAX_DEPTH);
+    jsv r;
     switch (v->type) {
     case JSG_UNDEFINED:
-        h = Q(qjs_get_undefined)(I);
-        break;
+        return 0;
     case JSG_NULL:
-        h = Q(qjs_get_null)(I);
-        break;
+        *out = JSV(TAG_NULL, 0);
+        return 0;
     case JSG_BOOL:
-        h = v->u.b ? Q(qjs_get_true)(I) : Q(qjs_get_false)(I);
-        break;
+        *out = JSV(TAG_BOOL, v->u.b ? 1 : 0);
+        return 0;
     case JSG_NUMBER:
-        h = Q(qjs_new_number)(I, v->u.num);
+        r = Q(JS_NewNumber)(I, iso->ctx, v->u.num);
         break;
-    case JSG_BIGINT: {
-        uint64_t u = (uint64_t)v->u.big;
-        h = Q(qjs_new_big_int64)(I, (uint32_t)u, (uint32_t)(u >> 32));
+    case JSG_BIGINT:
+        r = Q(JS_NewBigInt64)(I, iso->ctx, (uint64_t)v->u.big);
         break;
-    }
     case JSG_STRING:
     case JSG_BYTES: {
         if (v->u.str.len >= UINT32_MAX) return tr_error_set(err, TR_ELIMIT, "string too large");
         bool heap;
         uint32_t s = put_bytes(iso, v->u.str.ptr, v->u.str.len, SCRATCH_DATA, &heap);
         if (s == 0) return oom(err);
-        h = v->type == JSG_STRING ? Q(qjs_new_string)(I, s, (uint32_t)v->u.str.len)
-                                  : Q(qjs_new_uint8_array)(I, s, (uint32_t)v->u.str.len);
+        r = v->type == JSG_STRING ? Q(JS_NewStringLen)(I, iso->ctx, s, (uint32_t)v->u.str.len)
+                                  : Q(JS_NewUint8ArrayCopy)(I, iso->ctx, s, (uint32_t)v->u.str.len);
         drop_bytes(iso, s, heap);
         break;
     }
-    case JSG_ARRAY: {
-        h = Q(qjs_new_array)(I);
-        int rc = check(iso, h, err);
-        if (rc < 0) return rc;
-        for (size_t i = 0; i < v->u.arr.len; i++) {
-            uint32_t c;
-            rc = from_val(iso, &v->u.arr.items[i], depth + 1, &c, err);
-            if (rc < 0) {
-                Q(qjs_free_value)(I, h);
-                return rc;
-            }
-            int32_t r = (int32_t)Q(qjs_set_prop_uint32)(I, h, (uint32_t)i, c);
-            Q(qjs_free_value)(I, c);
-            if (r < 0) {
-                Q(qjs_free_value)(I, h);
-                return take_exception(iso, err);
-            }
-        }
-        *out = h;
-        return 0;
+    case JSG_NAME: {
+        bool temp;
+        uint32_t a = atom_get(iso, v->u.str.ptr, v->u.str.len, &temp);
+        if (a == 0) return take_exception(iso, err);
+        /* an atom is a string: this only takes a reference to it */
+        r = Q(JS_AtomToString)(I, iso->ctx, a);
+        if (temp) Q(JS_FreeAtom)(I, iso->ctx, a);
+        break;
     }
-    case JSG_OBJECT: {
-        h = Q(qjs_new_object)(I);
-        int rc = check(iso, h, err);
-        if (rc < 0) return rc;
-        for (size_t i = 0; i < v->u.obj.len; i++) {
-            const jsg_prop *pr = &v->u.obj.props[i];
-            uint32_t c;
-            rc = from_val(iso, &pr->val, depth + 1, &c, err);
-            if (rc < 0) {
-                Q(qjs_free_value)(I, h);
-                return rc;
-            }
-            /* define, not set: no setters run and "__proto__" is an ordinary key. A key without
-             * NUL goes as a C string; one with NUL needs a string value. */
-            int32_t r;
-            if (memchr(pr->key, 0, pr->key_len) == NULL) {
-                bool heap;
-                uint32_t k = put_bytes(iso, pr->key, pr->key_len, SCRATCH_NAME, &heap);
-                r = k ? (int32_t)Q(qjs_define_prop_string)(I, h, k, c, PROP_CWE) : -2;
-                drop_bytes(iso, k, heap);
-            } else {
-                uint32_t k = new_string(iso, pr->key, pr->key_len);
-                r = k ? (int32_t)Q(qjs_define_prop_value)(I, h, k, c, PROP_CWE) : -2;
-                if (k) Q(qjs_free_value)(I, k);
-            }
-            Q(qjs_free_value)(I, c);
-            if (r < 0) {
-                Q(qjs_free_value)(I, h);
-                return r == -2 ? oom(err) : take_exception(iso, err);
-            }
-        }
-        *out = h;
+    case JSG_REF:
+        if (v->u.ref == 0) return 0;
+        *out = Q(JS_DupValue)(I, iso->ctx, handle_val(iso, v->u.ref));
         return 0;
-    }
+    case JSG_ARRAY:
+        return build_array(iso, v, depth, out, err);
+    case JSG_OBJECT:
+        return build_object(iso, v, depth, out, err);
     default:
         return tr_error_set(err, TR_EINVAL, "unknown value type %d", (int)v->type);
     }
-    int rc = check(iso, h, err);
-    if (rc < 0) return rc;
-    *out = h;
+    if (r == JSV_EXCEPTION) return take_exception(iso, err);
+    *out = r;
     return 0;
 }
 
 static void body_from_val(void *p)
 {
     op_conv *op = p;
-    op->rc = from_val(op->iso, op->in, 0, &op->ref, op->err);
+    jsg_isolate *iso = op->iso;
+    jsv v;
+    op->rc = build(iso, op->in, 0, &v, op->err);
+    if (op->rc < 0) return;
+    op->ref = handle_new(iso, v);
+    if (op->ref == 0) op->rc = oom(op->err);
 }
 
 int jsg_from_val(jsg_isolate *iso, const jsg_val *v, jsg_ref *out, tr_error *err)
@@ -1156,161 +1417,155 @@ int jsg_from_val(jsg_isolate *iso, const jsg_val *v, jsg_ref *out, tr_error *err
     return rc;
 }
 
-static uint32_t u8_class_id(jsg_isolate *iso)
+#define SKIP 1 /* read: a function or symbol inside a container */
+
+static int read_val(jsg_isolate *iso, jsv v, tr_arena *a, int depth, jsg_val *out, tr_error *err);
+
+static int read_str(jsg_isolate *iso, jsv v, tr_arena *a, jsg_val *out, tr_error *err)
 {
-    if (iso->u8_class_id == 0) {
-        uint32_t h = Q(qjs_new_uint8_array)(I, iso->scratch, 0);
-        if (h != 0) {
-            iso->u8_class_id = Q(qjs_get_class_id)(I, h);
-            Q(qjs_free_value)(I, h);
-        }
-    }
-    return iso->u8_class_id;
+    uint32_t c = Q(JS_ToCStringLen2)(I, iso->ctx, out_slot(iso, 0), v, 0);
+    if (c == 0) return take_exception(iso, err);
+    uint32_t len = load_u32(iso, out_slot(iso, 0));
+    const char *p = wrt_mem_ptr(iso->mem, c, len);
+    char *copy = p ? tr_arena_strndup(a, p, len) : NULL;
+    Q(JS_FreeCString)(I, iso->ctx, c);
+    if (copy == NULL) return oom(err);
+    *out = jsg_string(copy, len);
+    return 0;
 }
 
-#define SKIP 1 /* to_val: a function or symbol inside a container */
-
-static int to_val(jsg_isolate *iso, uint32_t h, tr_arena *a, int depth, jsg_val *out, tr_error *err)
+static int read_bytes(jsg_isolate *iso, jsv v, tr_arena *a, jsg_val *out)
 {
-    if (depth > MAX_DEPTH)
-        return tr_error_set(err, TR_EINVAL, "value nested deeper than %d levels (or cyclic)",
-                            MAX_DEPTH);
-    if (Q(qjs_is_undefined)(I, h)) {
-        *out = jsg_undefined();
-        return 0;
-    }
-    if (Q(qjs_is_null)(I, h)) {
-        *out = jsg_null();
-        return 0;
-    }
-    if (Q(qjs_is_bool)(I, h)) {
-        *out = jsg_bool(Q(qjs_get_bool)(I, h) != 0);
-        return 0;
-    }
-    if (Q(qjs_is_number)(I, h)) {
-        *out = jsg_number(Q(qjs_get_float64)(I, h));
-        return 0;
-    }
-    if (Q(qjs_is_big_int)(I, h)) {
-        if ((int32_t)Q(qjs_get_big_int64)(I, h, out_slot(iso, 0), out_slot(iso, 1)) < 0)
-            return take_exception(iso, err);
-        uint64_t u =
-            load_u32(iso, out_slot(iso, 0)) | ((uint64_t)load_u32(iso, out_slot(iso, 1)) << 32);
-        *out = jsg_bigint((int64_t)u);
-        return 0;
-    }
-    if (Q(qjs_is_string)(I, h)) {
-        uint32_t c = Q(qjs_get_string_len)(I, h, out_slot(iso, 0));
-        if (c == 0) return take_exception(iso, err);
-        uint32_t len = load_u32(iso, out_slot(iso, 0));
-        const char *p = wrt_mem_ptr(iso->mem, c, len);
-        char *copy = p ? tr_arena_strndup(a, p, len) : NULL;
-        Q(qjs_free_cstring)(I, c);
-        if (copy == NULL) return oom(err);
-        *out = jsg_string(copy, len);
-        return 0;
-    }
-    if (Q(qjs_is_function)(I, h) || Q(qjs_is_symbol)(I, h)) {
-        if (depth == 0)
-            return tr_error_set(err, TR_EINVAL, "a %s cannot be converted to a host value",
-                                Q(qjs_is_function)(I, h) ? "function" : "symbol");
-        return SKIP;
-    }
-    if (!Q(qjs_is_object)(I, h))
-        return tr_error_set(err, TR_EINVAL, "value of an unsupported type");
-    if (Q(qjs_get_class_id)(I, h) == u8_class_id(iso)) {
-        uint32_t ab = Q(qjs_get_typed_array_buffer)(I, h, out_slot(iso, 0), out_slot(iso, 1),
-                                                    out_slot(iso, 2));
-        int rc = check(iso, ab, err);
-        if (rc < 0) return rc;
-        uint32_t off = load_u32(iso, out_slot(iso, 0)), len = load_u32(iso, out_slot(iso, 1));
-        uint32_t data = Q(qjs_get_array_buffer)(I, ab, out_slot(iso, 3));
-        uint32_t ablen = load_u32(iso, out_slot(iso, 3));
-        Q(qjs_free_value)(I, ab);
+    uint32_t data = Q(JS_GetUint8Array)(I, iso->ctx, out_slot(iso, 0), v);
+    uint32_t len = data ? load_u32(iso, out_slot(iso, 0)) : 0;
+    if (data == 0) {
         /* A detached buffer has no data: an empty array. */
-        const char *p = data && off <= ablen && len <= ablen - off
-                            ? wrt_mem_ptr(iso->mem, (uint64_t)data + off, len)
-                            : NULL;
-        char *copy = tr_arena_alloc(a, len ? len : 1);
-        if (p != NULL)
-            memcpy(copy, p, len);
-        else
-            len = 0;
-        *out = jsg_bytes(copy, len);
-        return 0;
+        jsv e = Q(JS_GetException)(I, iso->ctx);
+        jsv_free(iso, e);
     }
-    if (Q(qjs_is_array)(I, h)) {
-        bool heap;
-        uint32_t k = put_bytes(iso, "length", 6, SCRATCH_NAME, &heap);
-        uint32_t lh = k ? Q(qjs_get_prop_string)(I, h, k) : 0;
-        int rc = check(iso, lh, err);
-        if (rc < 0) return rc;
-        double dlen = Q(qjs_get_float64)(I, lh);
-        Q(qjs_free_value)(I, lh);
-        if (!(dlen >= 0 && dlen <= MAX_ARRAY_LEN))
-            return tr_error_set(err, TR_ELIMIT, "array too long to convert");
-        size_t n = (size_t)dlen;
-        jsg_val *items = tr_arena_alloc(a, (n ? n : 1) * sizeof *items);
-        for (size_t i = 0; i < n; i++) {
-            uint32_t e = Q(qjs_get_prop_uint32)(I, h, (uint32_t)i);
-            rc = check(iso, e, err);
-            if (rc < 0) return rc;
-            rc = to_val(iso, e, a, depth + 1, &items[i], err);
-            Q(qjs_free_value)(I, e);
-            if (rc == SKIP)
-                items[i] = jsg_null(); /* as JSON.stringify does */
-            else if (rc < 0)
-                return rc;
-        }
-        *out = jsg_array(items, n);
-        return 0;
+    const char *p = len ? wrt_mem_ptr(iso->mem, data, len) : NULL;
+    if (p == NULL) len = 0;
+    char *copy = tr_arena_alloc(a, len ? len : 1);
+    if (len) memcpy(copy, p, len);
+    *out = jsg_bytes(copy, len);
+    return 0;
+}
+
+static int read_array(jsg_isolate *iso, jsv v, tr_arena *a, int depth, jsg_val *out, tr_error *err)
+{
+    if ((int32_t)Q(JS_GetLength)(I, iso->ctx, v, out_slot(iso, 0)) < 0)
+        return take_exception(iso, err);
+    int64_t len = (int64_t)load_u64(iso, out_slot(iso, 0));
+    if (len < 0 || len > MAX_ARRAY_LEN)
+        return tr_error_set(err, TR_ELIMIT, "array too long to convert");
+    size_t n = (size_t)len;
+    jsg_val *items = tr_arena_alloc(a, (n ? n : 1) * sizeof *items);
+    for (size_t i = 0; i < n; i++) {
+        jsv e = Q(JS_GetPropertyUint32)(I, iso->ctx, v, (uint32_t)i);
+        if (e == JSV_EXCEPTION) return take_exception(iso, err);
+        int rc = read_val(iso, e, a, depth + 1, &items[i], err);
+        jsv_free(iso, e);
+        if (rc == SKIP)
+            items[i] = jsg_null(); /* as JSON.stringify does */
+        else if (rc < 0)
+            return rc;
     }
-    /* Any other object: its own enumerable string-keyed properties. */
-    uint32_t keys = Q(qjs_get_own_property_names)(I, h);
-    int rc = check(iso, keys, err);
-    if (rc < 0) return rc;
-    bool heap;
-    uint32_t k = put_bytes(iso, "length", 6, SCRATCH_NAME, &heap);
-    uint32_t lh = k ? Q(qjs_get_prop_string)(I, keys, k) : 0;
-    rc = check(iso, lh, err);
-    if (rc < 0) {
-        Q(qjs_free_value)(I, keys);
-        return rc;
-    }
-    size_t n = (size_t)Q(qjs_get_float64)(I, lh);
-    Q(qjs_free_value)(I, lh);
+    *out = jsg_array(items, n);
+    return 0;
+}
+
+/* Any other object: its own enumerable string-keyed properties. */
+static int read_object(jsg_isolate *iso, jsv v, tr_arena *a, int depth, jsg_val *out, tr_error *err)
+{
+    uint32_t tabp = out_slot(iso, 1), lenp = out_slot(iso, 2);
+    if ((int32_t)Q(JS_GetOwnPropertyNames)(I, iso->ctx, tabp, lenp, v, GPN_STRING_ENUM) < 0)
+        return take_exception(iso, err);
+    uint32_t tab = load_u32(iso, tabp), n = load_u32(iso, lenp);
     jsg_prop *props = tr_arena_alloc(a, (n ? n : 1) * sizeof *props);
     size_t m = 0;
-    for (size_t i = 0; i < n; i++) {
-        uint32_t key = Q(qjs_get_prop_uint32)(I, keys, (uint32_t)i);
-        rc = check(iso, key, err);
+    int rc = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t atom = load_u32(iso, tab + 8 * i + 4); /* JSPropertyEnum {bool; JSAtom} */
+        jsv pv = Q(JS_GetProperty)(I, iso->ctx, v, atom);
+        if (pv == JSV_EXCEPTION) {
+            rc = take_exception(iso, err);
+            break;
+        }
+        rc = read_val(iso, pv, a, depth + 1, &props[m].val, err);
+        jsv_free(iso, pv);
+        if (rc == SKIP) {
+            rc = 0;
+            continue;
+        }
         if (rc < 0) break;
-        jsg_val kv;
-        rc = to_val(iso, key, a, depth + 1, &kv, err);
-        if (rc == 0 && kv.type != JSG_STRING) rc = tr_error_set(err, TR_EINVAL, "non-string key");
-        uint32_t val = rc == 0 ? Q(qjs_get_prop_value)(I, h, key) : 0;
-        Q(qjs_free_value)(I, key);
+        rc = atom_name(iso, atom, a, &props[m], err);
         if (rc < 0) break;
-        rc = check(iso, val, err);
-        if (rc < 0) break;
-        rc = to_val(iso, val, a, depth + 1, &props[m].val, err);
-        Q(qjs_free_value)(I, val);
-        if (rc == SKIP) continue;
-        if (rc < 0) break;
-        props[m].key = kv.u.str.ptr;
-        props[m].key_len = kv.u.str.len;
         m++;
     }
-    Q(qjs_free_value)(I, keys);
+    Q(JS_FreePropertyEnum)(I, iso->ctx, tab, n);
     if (rc < 0) return rc;
     *out = jsg_object(props, m);
     return 0;
 }
 
+static int read_val(jsg_isolate *iso, jsv v, tr_arena *a, int depth, jsg_val *out, tr_error *err)
+{
+    if (depth > MAX_DEPTH)
+        return tr_error_set(err, TR_EINVAL, "value nested deeper than %d levels (or cyclic)",
+                            MAX_DEPTH);
+    switch (jsv_tag(v)) {
+    case TAG_INT:
+        *out = jsg_number((double)(int32_t)(uint32_t)v);
+        return 0;
+    case TAG_BOOL:
+        *out = jsg_bool((uint32_t)v != 0);
+        return 0;
+    case TAG_NULL:
+        *out = jsg_null();
+        return 0;
+    case TAG_UNDEFINED:
+        *out = jsg_undefined();
+        return 0;
+    case TAG_BIG_INT:
+    case TAG_SHORT_BIG_INT:
+        if ((int32_t)Q(JS_ToBigInt64)(I, iso->ctx, out_slot(iso, 0), v) < 0)
+            return take_exception(iso, err);
+        *out = jsg_bigint((int64_t)load_u64(iso, out_slot(iso, 0)));
+        return 0;
+    case TAG_STRING:
+    case TAG_STRING_ROPE:
+        return read_str(iso, v, a, out, err);
+    case TAG_SYMBOL:
+        if (depth == 0)
+            return tr_error_set(err, TR_EINVAL, "a symbol cannot be converted to a host value");
+        return SKIP;
+    case TAG_OBJECT: {
+        uint32_t cls = Q(JS_GetClassID)(I, v);
+        if (cls == iso->u8_class_id) return read_bytes(iso, v, a, out);
+        if (cls == iso->array_class_id) return read_array(iso, v, a, depth, out, err);
+        if (Q(JS_IsFunction)(I, iso->ctx, v)) {
+            if (depth == 0)
+                return tr_error_set(err, TR_EINVAL,
+                                    "a function cannot be converted to a host value");
+            return SKIP;
+        }
+        return read_object(iso, v, a, depth, out, err);
+    }
+    default:
+        if (jsv_is_float(v)) {
+            *out = jsg_number(jsv_number(v));
+            return 0;
+        }
+        return tr_error_set(err, TR_EINVAL, "value of an unsupported type");
+    }
+}
+
 static void body_to_val(void *p)
 {
     op_conv *op = p;
-    op->rc = to_val(op->iso, or_undef(op->iso, op->ref), op->arena, 0, op->out, op->err);
+    jsg_isolate *iso = op->iso;
+    jsv v = op->ref ? handle_val(iso, op->ref) : JSV_UNDEFINED;
+    op->rc = read_val(iso, v, op->arena, 0, op->out, op->err);
 }
 
 int jsg_to_val(jsg_isolate *iso, jsg_ref ref, tr_arena *arena, jsg_val *out, tr_error *err)
@@ -1319,6 +1574,236 @@ int jsg_to_val(jsg_isolate *iso, jsg_ref ref, tr_arena *arena, jsg_val *out, tr_
     op_conv op = {.iso = iso, .ref = ref, .arena = arena, .out = out, .err = err};
     int rc = run(iso, body_to_val, &op);
     return finish(iso, rc, rc ? rc : op.rc, err);
+}
+
+/* ---- calls with host values ---- */
+
+typedef struct op_callv {
+    jsg_isolate *iso;
+    jsg_ref fn, this_, promise;
+    size_t argc;
+    const jsg_val *argv;
+    tr_arena *arena;
+    jsg_val *out;
+    jsg_ref pending; /* jsg_call_val: a pending promise (owned) */
+    bool settled;    /* jsg_promise_val */
+    tr_error *err;
+    int rc;
+} op_callv;
+
+/* The outcome of r (borrowed): a pending promise leaves op->settled false; a rejected one is
+ * described into op->err; any other value (or a fulfilled promise's) is read into op->out. */
+static int outcome(jsg_isolate *iso, jsv r, op_callv *op)
+{
+    op->settled = true;
+    if (jsv_tag(r) != TAG_OBJECT || !Q(JS_IsPromise)(I, r))
+        return read_val(iso, r, op->arena, 0, op->out, op->err);
+    uint32_t state = Q(JS_PromiseState)(I, iso->ctx, r);
+    if (state == JSG_PENDING) {
+        op->settled = false;
+        return 0;
+    }
+    jsv res = Q(JS_PromiseResult)(I, iso->ctx, r);
+    int rc;
+    if (state == JSG_REJECTED) {
+        uint32_t h = handle_new(iso, res);
+        if (h == 0) return oom(op->err);
+        rc = describe(iso, h, op->err);
+        Q(qjs_free_value)(I, h);
+    } else {
+        rc = read_val(iso, res, op->arena, 0, op->out, op->err);
+        jsv_free(iso, res);
+    }
+    return rc;
+}
+
+/* The key list of an object argument that may be recycled into sig (RECYCLE_SIG bytes), or 0
+ * when it may not be: too many keys, or a large string or byte value of its own. */
+static size_t recycle_sig(const jsg_val *v, char *sig)
+{
+    if (v->type != JSG_OBJECT) return 0;
+    size_t n = 0;
+    for (size_t i = 0; i < v->u.obj.len; i++) {
+        const jsg_prop *pr = &v->u.obj.props[i];
+        if (pr->key_len > 255 || n + 1 + pr->key_len > RECYCLE_SIG) return 0;
+        if ((pr->val.type == JSG_STRING || pr->val.type == JSG_BYTES) &&
+            pr->val.u.str.len > RECYCLE_MAX_VALUE)
+            return 0;
+        sig[n++] = (char)pr->key_len;
+        memcpy(sig + n, pr->key, pr->key_len);
+        n += pr->key_len;
+    }
+    return n;
+}
+
+/* Fills obj (owned; an object built earlier for the same keys) with v's values. The
+ * properties exist, so this only replaces values: no new shape, no growing. 1: done, 0: obj
+ * refused (user code froze it or made a property read-only; obj is released), or an error
+ * code. */
+static int refill(jsg_isolate *iso, const jsg_val *v, jsv obj, tr_error *err)
+{
+    for (size_t i = 0; i < v->u.obj.len; i++) {
+        const jsg_prop *pr = &v->u.obj.props[i];
+        jsv c;
+        int rc = build(iso, &pr->val, 1, &c, err);
+        if (rc < 0) {
+            jsv_free(iso, obj);
+            return rc;
+        }
+        bool temp;
+        uint32_t a = atom_get(iso, pr->key, pr->key_len, &temp);
+        if (a == 0) {
+            jsv_free(iso, c);
+            jsv_free(iso, obj);
+            return take_exception(iso, err);
+        }
+        /* set, not define: the fast path for an own writable data property (the object is
+         * the SDK's private copy of the request; only code that digs it out could have made a
+         * property an accessor, and it then gets what it asked for) */
+        int32_t r = (int32_t)Q(JS_SetProperty)(I, iso->ctx, obj, a, c);
+        if (temp) Q(JS_FreeAtom)(I, iso->ctx, a);
+        if (r != 1) {
+            /* refused (frozen, read-only): build a new one instead */
+            jsv e = Q(JS_GetException)(I, iso->ctx);
+            jsv_free(iso, e);
+            jsv_free(iso, obj);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Argument i (an object with key list sig) when the isolate holds one built for the same keys,
+ * refilled with v's values; else built afresh. */
+static int build_arg(jsg_isolate *iso, size_t i, const jsg_val *v, const char *sig, size_t sig_len,
+                     jsv *out, tr_error *err)
+{
+    if (sig_len > 0 && iso->recycled[i].obj != 0 && iso->recycled[i].sig_len == sig_len &&
+        memcmp(iso->recycled[i].sig, sig, sig_len) == 0) {
+        jsv obj = iso->recycled[i].obj;
+        iso->recycled[i].obj = 0;
+        int rc = refill(iso, v, obj, err);
+        if (rc < 0) return rc;
+        if (rc == 1) {
+            *out = obj;
+            return 0;
+        }
+    }
+    return build(iso, v, 0, out, err);
+}
+
+/* Releases argument i after its call, or keeps it for the next call when nothing else holds
+ * it (its reference count is ours alone: no handler, promise or global kept it). */
+static void drop_arg(jsg_isolate *iso, size_t i, jsv v, const char *sig, size_t sig_len)
+{
+    if (sig_len == 0 || jsv_tag(v) != TAG_OBJECT || obj_refs(iso, v) != 1) {
+        jsv_free(iso, v);
+        return;
+    }
+    if (iso->recycled[i].obj != 0) jsv_free(iso, iso->recycled[i].obj);
+    iso->recycled[i].obj = v;
+    iso->recycled[i].sig_len = sig_len;
+    memcpy(iso->recycled[i].sig, sig, sig_len);
+}
+
+static void body_call_val(void *p)
+{
+    op_callv *op = p;
+    jsg_isolate *iso = op->iso;
+    jsv args[JSG_MAX_CALL_VALS];
+    char sigs[JSG_MAX_CALL_VALS][RECYCLE_SIG];
+    size_t sig_len[JSG_MAX_CALL_VALS];
+    size_t built = 0;
+    op->rc = 0;
+    for (; built < op->argc; built++) {
+        sig_len[built] = recycle_sig(&op->argv[built], sigs[built]);
+        op->rc = build_arg(iso, built, &op->argv[built], sigs[built], sig_len[built], &args[built],
+                           op->err);
+        if (op->rc < 0) break;
+    }
+    /* run() nests at most ARGV_LEVELS deep here in practice (a host function calling back in);
+     * deeper, the arguments get a guest allocation of their own. */
+    uint32_t argv = 0;
+    bool heap = iso->depth > ARGV_LEVELS;
+    if (op->rc == 0 && op->argc > 0) {
+        argv =
+            heap ? Q(wasm_malloc)(I, (uint32_t)(8 * op->argc))
+                 : iso->scratch + SCRATCH_ARGV + (uint32_t)(iso->depth - 1) * JSG_MAX_CALL_VALS * 8;
+        if (argv == 0) op->rc = oom(op->err);
+    }
+    for (size_t i = 0; op->rc == 0 && i < op->argc; i++)
+        store_u64(iso, argv + 8 * (uint32_t)i, args[i]);
+    jsv r = JSV_EXCEPTION;
+    if (op->rc == 0) {
+        jsv this_ = op->this_ ? handle_val(iso, op->this_) : JSV_UNDEFINED;
+        r = Q(JS_Call)(I, iso->ctx, handle_val(iso, op->fn), this_, (uint32_t)op->argc, argv);
+    }
+    if (heap && argv) Q(wasm_free)(I, argv);
+    if (op->rc < 0 || r == JSV_EXCEPTION) {
+        if (op->rc == 0) op->rc = take_exception(iso, op->err);
+        for (size_t i = 0; i < built; i++)
+            jsv_free(iso, args[i]);
+        return;
+    }
+    /* The jobs get a deadline of their own, as with a separate jsg_run_jobs(). */
+    iso->deadline_ns = 0;
+    op->rc = run_jobs_inner(iso, op->err);
+    /* after the jobs: they may have released what held an argument */
+    for (size_t i = 0; i < built; i++)
+        drop_arg(iso, i, args[i], sigs[i], op->rc == 0 ? sig_len[i] : 0);
+    if (op->rc == 0) op->rc = outcome(iso, r, op);
+    if (op->rc == 0 && !op->settled) {
+        op->pending = handle_new(iso, r);
+        if (op->pending == 0) op->rc = oom(op->err);
+        return;
+    }
+    jsv_free(iso, r);
+}
+
+int jsg_call_val(jsg_isolate *iso, jsg_ref fn, jsg_ref this_, size_t argc, const jsg_val *argv,
+                 tr_arena *arena, jsg_val *out, jsg_ref *pending, tr_error *err)
+{
+    *out = jsg_undefined();
+    *pending = 0;
+    if (fn == 0 || argc > JSG_MAX_CALL_VALS)
+        return tr_error_set(err, TR_EINVAL, "jsg_call_val: no function or too many arguments");
+    op_callv op = {.iso = iso,
+                   .fn = fn,
+                   .this_ = this_,
+                   .argc = argc,
+                   .argv = argv,
+                   .arena = arena,
+                   .out = out,
+                   .err = err};
+    int rc = run(iso, body_call_val, &op);
+    report_unhandled(iso);
+    rc = finish(iso, rc, rc ? rc : op.rc, err);
+    if (rc == 0) *pending = op.pending;
+    return rc;
+}
+
+static void body_promise_val(void *p)
+{
+    op_callv *op = p;
+    jsg_isolate *iso = op->iso;
+    jsv v = handle_val(iso, op->promise);
+    if (jsv_tag(v) != TAG_OBJECT || !Q(JS_IsPromise)(I, v)) {
+        op->rc = tr_error_set(op->err, TR_EINVAL, "not a promise");
+        return;
+    }
+    op->rc = outcome(iso, v, op);
+}
+
+int jsg_promise_val(jsg_isolate *iso, jsg_ref promise, tr_arena *arena, jsg_val *out, bool *settled,
+                    tr_error *err)
+{
+    *out = jsg_undefined();
+    *settled = false;
+    op_callv op = {.iso = iso, .promise = promise, .arena = arena, .out = out, .err = err};
+    int rc = run(iso, body_promise_val, &op);
+    rc = finish(iso, rc, rc ? rc : op.rc, err);
+    if (rc == 0) *settled = op.settled;
+    return rc;
 }
 
 static void body_to_string(void *p)

@@ -159,6 +159,11 @@ typedef enum jsg_type {
     JSG_BYTES,  /* a Uint8Array */
     JSG_ARRAY,
     JSG_OBJECT, /* a plain object: own enumerable string keys, in order */
+    /* Only for building values (jsg_from_val, jsg_call_val); never read back: */
+    JSG_NAME, /* a string (u.str) from a small set the host sends again and again (a method, a
+               * header name): the isolate keeps the most recent ones interned, so sending one
+               * again allocates nothing */
+    JSG_REF,  /* the JS value of a ref (u.ref, borrowed): e.g. an object the host made once */
 } jsg_type;
 
 typedef struct jsg_val jsg_val;
@@ -170,6 +175,7 @@ struct jsg_val {
         bool b;
         double num;
         int64_t big;
+        jsg_ref ref;
         struct {
             const char *ptr;
             size_t len;
@@ -216,6 +222,14 @@ static inline jsg_val jsg_string(const char *s, size_t len)
 {
     return (jsg_val){.type = JSG_STRING, .u.str = {s, len}};
 }
+static inline jsg_val jsg_name(const char *s, size_t len)
+{
+    return (jsg_val){.type = JSG_NAME, .u.str = {s, len}};
+}
+static inline jsg_val jsg_ref_val(jsg_ref ref)
+{
+    return (jsg_val){.type = JSG_REF, .u.ref = ref};
+}
 static inline jsg_val jsg_bytes(const void *p, size_t len)
 {
     return (jsg_val){.type = JSG_BYTES, .u.str = {(const char *)p, len}};
@@ -238,6 +252,23 @@ int jsg_from_val(jsg_isolate *iso, const jsg_val *v, jsg_ref *out, tr_error *err
  * objects and become null in arrays (as JSON.stringify does); at the top level they are
  * TR_EINVAL, as is nesting deeper than 64 levels (or a cycle). */
 int jsg_to_val(jsg_isolate *iso, jsg_ref ref, tr_arena *arena, jsg_val *out, tr_error *err);
+
+/* Calls fn with this_ (0: undefined) and argc arguments built from host values (as
+ * jsg_from_val() does), runs pending jobs (as jsg_run_jobs() does, with a deadline of their
+ * own), and reads the result. A result that is not a promise, or a promise already fulfilled, is
+ * copied into *out as jsg_to_val() does; a rejected one fails with its reason (TR_EJS, as
+ * jsg_error_from() describes it); a pending one is handed over in *pending (owned; else 0) and
+ * *out stays undefined. One guarded entry and no refs for the arguments or a settled result:
+ * the fast way to run a request. argc is at most JSG_MAX_CALL_VALS. */
+#define JSG_MAX_CALL_VALS 8
+int jsg_call_val(jsg_isolate *iso, jsg_ref fn, jsg_ref this_, size_t argc, const jsg_val *argv,
+                 tr_arena *arena, jsg_val *out, jsg_ref *pending, tr_error *err);
+
+/* The outcome of a promise as a host value: while it is pending *settled is false; fulfilled,
+ * its value is copied into *out (as jsg_to_val() does); rejected, its reason is the error
+ * (TR_EJS). TR_EINVAL when promise is not a promise. */
+int jsg_promise_val(jsg_isolate *iso, jsg_ref promise, tr_arena *arena, jsg_val *out, bool *settled,
+                    tr_error *err);
 
 /* Convenience: the string value of ref (String(ref)) copied into buf (replacing its contents). */
 int jsg_to_string(jsg_isolate *iso, jsg_ref ref, tr_buf *buf, tr_error *err);

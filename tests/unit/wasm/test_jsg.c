@@ -100,8 +100,9 @@ static bool val_eq(const jsg_val *a, const jsg_val *b)
             if (!val_eq(&x->val, &y->val)) return false;
         }
         return true;
+    default: /* JSG_NAME, JSG_REF: never read back */
+        return false;
     }
-    return false;
 }
 
 TEST(jsg_values_round_trip)

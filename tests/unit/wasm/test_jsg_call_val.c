@@ -1,0 +1,176 @@
+/* Tests for jsg_call_val() and jsg_promise_val() (wasm/js/jsg.h), the one-entry request path:
+ * arguments built from host values (names, refs, nested arrays and objects), the result read
+ * back whether it is a value, a settled promise, a pending one or a rejection. */
+#include "test.h"
+
+#include "wasm/js/jsg.h"
+
+static jsg_isolate *iso_new(void)
+{
+    jsg_isolate *iso = NULL;
+    tr_error err;
+    tr_error_clear(&err);
+    CHECK_EQ(jsg_isolate_new(NULL, &iso, &err), 0);
+    return iso;
+}
+
+static jsg_ref eval_ref(jsg_isolate *iso, const char *code)
+{
+    tr_error err;
+    tr_error_clear(&err);
+    jsg_ref r = 0;
+    int rc = jsg_eval(iso, code, strlen(code), "<test>", &r, &err);
+    if (rc != 0) fprintf(stderr, "eval %s: %s\n", code, err.msg);
+    CHECK_EQ(rc, 0);
+    return r;
+}
+
+static const jsg_val *prop(const jsg_val *obj, const char *key)
+{
+    CHECK_EQ(obj->type, JSG_OBJECT);
+    for (size_t i = 0; i < obj->u.obj.len; i++)
+        if (strlen(key) == obj->u.obj.props[i].key_len &&
+            memcmp(key, obj->u.obj.props[i].key, obj->u.obj.props[i].key_len) == 0)
+            return &obj->u.obj.props[i].val;
+    CHECK(!"property missing");
+    return NULL;
+}
+
+TEST(jsg_call_val_builds_arguments_and_reads_the_result)
+{
+    jsg_isolate *iso = iso_new();
+    tr_arena a;
+    tr_arena_init(&a, 1024);
+    tr_error err;
+    tr_error_clear(&err);
+    jsg_ref fn = eval_ref(iso, "(i, r) => ({ i, m: r.method, h: r.headers, shared: r.body === "
+                               "globalThis.empty, frozen: Object.isFrozen(r.body), n: r.n + 0.5, "
+                               "big: r.big * 2n, keys: Object.keys(r), f: () => 1 })");
+    jsg_ref empty = eval_ref(iso, "globalThis.empty = Object.freeze(new Uint8Array(0))");
+    /* the same names twice: the second time they come from the isolate's cache */
+    for (int round = 0; round < 2; round++) {
+        jsg_val pair[2] = {jsg_name("user-agent", 10), jsg_string("wrk\0x", 5)};
+        jsg_val headers[2] = {jsg_array(pair, 2), jsg_array(pair, 2)};
+        jsg_prop props[5] = {
+            {"method", 6, jsg_name("GET", 3)},
+            {"headers", 7, jsg_array(headers, 2)},
+            {"body", 4, jsg_ref_val(empty)},
+            {"n", 1, jsg_number(1e9 + round)},
+            {"big", 3, jsg_bigint(-(INT64_C(1) << 40))},
+        };
+        jsg_val args[2] = {jsg_number(3), jsg_object(props, 5)}, out;
+        jsg_ref pending = 1;
+        CHECK_EQ(jsg_call_val(iso, fn, 0, 2, args, &a, &out, &pending, &err), 0);
+        CHECK_EQ(pending, 0u);
+        CHECK_EQ(prop(&out, "i")->u.num, 3.0);
+        CHECK_EQ(prop(&out, "m")->type, JSG_STRING);
+        CHECK_MEM_EQ(prop(&out, "m")->u.str.ptr, prop(&out, "m")->u.str.len, "GET");
+        const jsg_val *h = prop(&out, "h");
+        CHECK_EQ(h->type, JSG_ARRAY);
+        CHECK_EQ(h->u.arr.len, 2u);
+        CHECK_EQ(h->u.arr.items[1].u.arr.items[0].u.str.len, 10u);
+        CHECK_EQ(h->u.arr.items[1].u.arr.items[1].u.str.len, 5u);
+        CHECK(memcmp(h->u.arr.items[1].u.arr.items[1].u.str.ptr, "wrk\0x", 5) == 0);
+        CHECK_EQ(prop(&out, "shared")->u.b, true);
+        CHECK_EQ(prop(&out, "frozen")->u.b, true);
+        CHECK_EQ(prop(&out, "n")->u.num, 1e9 + round + 0.5);
+        CHECK_EQ(prop(&out, "big")->u.big, -(INT64_C(1) << 41));
+        CHECK_EQ(prop(&out, "keys")->u.arr.len, 5u);
+        CHECK_EQ(out.u.obj.len, 8u); /* the function is skipped */
+    }
+    /* a bare string, and a function (not convertible) */
+    jsg_ref s = eval_ref(iso, "(x) => x ? 'héllo' : () => 1");
+    jsg_val t = jsg_bool(true), f = jsg_bool(false), out;
+    jsg_ref pending;
+    CHECK_EQ(jsg_call_val(iso, s, 0, 1, &t, &a, &out, &pending, &err), 0);
+    CHECK_EQ(out.type, JSG_STRING);
+    CHECK_STR_EQ(out.u.str.ptr, "héllo");
+    CHECK_EQ(jsg_call_val(iso, s, 0, 1, &f, &a, &out, &pending, &err), TR_EINVAL);
+    CHECK_CONTAINS(err.msg, "function");
+    jsg_ref_free(iso, s);
+    jsg_ref_free(iso, fn);
+    jsg_ref_free(iso, empty);
+    tr_arena_deinit(&a);
+    jsg_isolate_free(iso);
+}
+
+TEST(jsg_call_val_promises_settled_pending_rejected)
+{
+    jsg_isolate *iso = iso_new();
+    tr_arena a;
+    tr_arena_init(&a, 1024);
+    tr_error err;
+    tr_error_clear(&err);
+    jsg_val out, x = jsg_number(21);
+    jsg_ref pending = 0;
+    /* settled by the jobs jsg_call_val runs */
+    jsg_ref dbl = eval_ref(iso, "async (x) => { await null; return { v: x * 2 } }");
+    CHECK_EQ(jsg_call_val(iso, dbl, 0, 1, &x, &a, &out, &pending, &err), 0);
+    CHECK_EQ(pending, 0u);
+    CHECK_EQ(prop(&out, "v")->u.num, 42.0);
+    /* pending until the host settles it later */
+    jsg_ref wait = eval_ref(iso, "() => new Promise((r) => { globalThis.later = r })");
+    CHECK_EQ(jsg_call_val(iso, wait, 0, 0, NULL, &a, &out, &pending, &err), 0);
+    CHECK(pending != 0);
+    CHECK_EQ(out.type, JSG_UNDEFINED);
+    bool settled = true;
+    CHECK_EQ(jsg_promise_val(iso, pending, &a, &out, &settled, &err), 0);
+    CHECK(!settled);
+    jsg_ref_free(iso, eval_ref(iso, "later('done')"));
+    CHECK_EQ(jsg_run_jobs(iso, &err), 0);
+    CHECK_EQ(jsg_promise_val(iso, pending, &a, &out, &settled, &err), 0);
+    CHECK(settled);
+    CHECK_STR_EQ(out.u.str.ptr, "done");
+    CHECK_EQ(jsg_promise_val(iso, dbl, &a, &out, &settled, &err), TR_EINVAL);
+    jsg_ref_free(iso, pending);
+    /* rejections and synchronous throws carry the JS error */
+    jsg_ref bad = eval_ref(iso, "async (x) => { if (x) throw new TypeError('nope'); }");
+    CHECK_EQ(jsg_call_val(iso, bad, 0, 1, &x, &a, &out, &pending, &err), TR_EJS);
+    CHECK_CONTAINS(err.msg, "TypeError: nope");
+    CHECK_EQ(pending, 0u);
+    jsg_ref thr = eval_ref(iso, "() => { throw new RangeError('sync') }");
+    CHECK_EQ(jsg_call_val(iso, thr, 0, 0, NULL, &a, &out, &pending, &err), TR_EJS);
+    CHECK_CONTAINS(err.msg, "RangeError: sync");
+    /* the isolate is fine afterwards */
+    CHECK_EQ(jsg_call_val(iso, dbl, 0, 1, &x, &a, &out, &pending, &err), 0);
+    CHECK_EQ(prop(&out, "v")->u.num, 42.0);
+    jsg_ref_free(iso, dbl);
+    jsg_ref_free(iso, wait);
+    jsg_ref_free(iso, bad);
+    jsg_ref_free(iso, thr);
+    tr_arena_deinit(&a);
+    jsg_isolate_free(iso);
+}
+
+/* An object argument nothing holds after its call is reused for the next call with the same
+ * keys; one that something kept, or that was frozen, is not. */
+TEST(jsg_call_val_reuses_only_unreferenced_arguments)
+{
+    jsg_isolate *iso = iso_new();
+    tr_arena a;
+    tr_arena_init(&a, 1024);
+    tr_error err;
+    tr_error_clear(&err);
+    jsg_ref fn = eval_ref(iso, "(r, mode) => { const prev = globalThis.last; "
+                               "if (mode === 'keep') globalThis.last = r; "
+                               "if (mode === 'freeze') Object.freeze(r); "
+                               "return [r.x, r.y, prev ? prev.x : null, prev === r] }");
+    const char *modes[] = {"keep", "none", "none", "freeze", "none", "keep", "none"};
+    for (int i = 0; i < 7; i++) {
+        jsg_prop props[2] = {{"x", 1, jsg_number(i)},
+                             {"y", 1, jsg_string(modes[i], strlen(modes[i]))}};
+        jsg_val args[2] = {jsg_object(props, 2), jsg_string(modes[i], strlen(modes[i]))}, out;
+        jsg_ref pending;
+        CHECK_EQ(jsg_call_val(iso, fn, 0, 2, args, &a, &out, &pending, &err), 0);
+        CHECK_EQ(out.type, JSG_ARRAY);
+        CHECK_EQ(out.u.arr.items[0].u.num, (double)i);
+        CHECK_STR_EQ(out.u.arr.items[1].u.str.ptr, modes[i]);
+        /* what a call kept is never handed to a later call */
+        CHECK_EQ(out.u.arr.items[3].u.b, false);
+        if (i >= 1 && i < 5) CHECK_EQ(out.u.arr.items[2].u.num, 0.0); /* kept by call 0 */
+        if (i == 6) CHECK_EQ(out.u.arr.items[2].u.num, 5.0);
+    }
+    jsg_ref_free(iso, fn);
+    tr_arena_deinit(&a);
+    jsg_isolate_free(iso);
+}
