@@ -42,16 +42,19 @@ struct guest {
     guest_timer **timers;
     size_t timer_cap, ntimers;
     guest_fetch_set fetches; /* fetch() transfers in flight */
+    /* CPU used by timer callbacks in the current window (GUEST_MAX_TIMER_CPU_PCT) */
+    uint64_t timer_window_ns, timer_cpu_ns;
+    int failure; /* TR_ELIMIT once they used too much, for guest_take_failure() */
 };
 
 void guest_env_init(guest_env *env, loop *l, db_conn *db, const guest_fs *fs)
 {
     memset(env, 0, sizeof *env);
     env->loop = l;
+    env->db = db;
     env->sql = db ? guest_sql_new(db) : NULL;
     env->fs = fs;
     env->fs_max_read = 64u << 20;
-    env->db = db;
 }
 
 void guest_env_deinit(guest_env *env)
@@ -420,6 +423,23 @@ static guest_timer *timer_table_take(guest *g, uint32_t id)
     return t;
 }
 
+/* Adds a timer callback's CPU time to the window; past the share, reports the isolate. */
+static void timer_account(guest *g, loop *l, uint64_t cpu_ns)
+{
+    uint64_t now = loop_now_ns(l), window = (uint64_t)GUEST_TIMER_CPU_WINDOW_MS * 1000000u;
+    if (now - g->timer_window_ns >= window) {
+        g->timer_window_ns = now;
+        g->timer_cpu_ns = 0;
+    }
+    g->timer_cpu_ns += cpu_ns;
+    if (g->failure == 0 && g->timer_cpu_ns > window / 100 * GUEST_MAX_TIMER_CPU_PCT) {
+        tr_log_error(GUEST_LOG_PREFIX "timer callbacks used more than %d%% of the worker's CPU "
+                     "over %d ms",
+                     GUEST_MAX_TIMER_CPU_PCT, GUEST_TIMER_CPU_WINDOW_MS);
+        g->failure = TR_ELIMIT;
+    }
+}
+
 static void on_timer(loop *l, loop_timer *lt)
 {
     guest_timer *t = (guest_timer *)lt;
@@ -430,6 +450,7 @@ static void on_timer(loop *l, loop_timer *lt)
         timer_table_take(g, t->id);
     }
     t->firing = true;
+    uint64_t cpu0 = tr_thread_cpu_ns();
     jsg_val idv = jsg_number(t->id);
     jsg_ref idref = 0;
     tr_error err = {0};
@@ -438,6 +459,7 @@ static void on_timer(loop *l, loop_timer *lt)
     if (idref) jsg_ref_free(g->iso, idref);
     if (rc == 0) rc = jsg_run_jobs(g->iso, &err);
     if (rc < 0) tr_log_error(GUEST_LOG_PREFIX "timer callback failed: %s", err.msg);
+    timer_account(g, l, tr_thread_cpu_ns() - cpu0);
     t->firing = false;
     bool free_it = !t->repeat || t->cancelled;
     if (free_it) {
@@ -520,7 +542,10 @@ size_t guest_timer_count(const guest *g)
 
 int guest_take_failure(guest *g)
 {
-    return jsg_isolate_dead(g->iso) ? 0 : jsg_take_limit_error(g->iso);
+    int rc = jsg_isolate_dead(g->iso) ? 0 : jsg_take_limit_error(g->iso);
+    if (rc == 0) rc = g->failure;
+    g->failure = 0;
+    return rc;
 }
 
 /* ---- set-up ---- */

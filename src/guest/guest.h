@@ -29,6 +29,11 @@ typedef struct guest_sql guest_sql;
 #define GUEST_MAX_TIMERS     10000
 #define GUEST_MAX_SQL_CACHE  64
 #define GUEST_MAX_RANDOM     65536
+/* Timer callbacks each have the CPU budget, but a guest can keep re-arming short ones forever.
+ * An isolate whose timer callbacks use more than this share of its worker's CPU within one
+ * window of wall-clock time is reported (guest_take_failure() gives TR_ELIMIT) and replaced. */
+#define GUEST_MAX_TIMER_CPU_PCT   50
+#define GUEST_TIMER_CPU_WINDOW_MS 1000
 
 typedef struct guest_env {
     loop *loop;              /* the worker's loop, for timers; NULL: timers are refused */
@@ -63,7 +68,8 @@ size_t guest_timer_count(const guest *g);
 
 /* TR_EINTERRUPTED or TR_ENOMEM when guest code the host ran on its own (a timer's callback, the
  * jobs after a fetch or a waiting statement settled) ran past the CPU budget or out of memory
- * since the last call, else 0; reading clears it (jsg_take_limit_error()). The owner's wake
+ * since the last call (jsg_take_limit_error()), TR_ELIMIT when timer callbacks used more than
+ * GUEST_MAX_TIMER_CPU_PCT of the worker's CPU, else 0; reading clears it. The owner's wake
  * function asks, and replaces the isolate as after a request that did the same. */
 int guest_take_failure(guest *g);
 
