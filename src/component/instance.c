@@ -29,6 +29,7 @@ struct comp_instance {
     jsg_ref def;      /* the default export */
     jsg_ref dispatch; /* def.dispatch */
     jsg_ref run_job;  /* def.runJob */
+    jsg_ref no_body;  /* a frozen empty Uint8Array: the body of every request without one */
     parked *parked;   /* doubly linked list of waiting requests */
     size_t nparked;
     bool checking;    /* inside check_parked(): no re-entry */
@@ -57,6 +58,10 @@ static int create_isolate(comp_instance *ci, tr_error *err)
     if (rc == 0 && jsg_ref_kind(ci->iso, ci->dispatch) != JSG_K_FUNCTION)
         rc = tr_error_set(err, TR_EINVAL, "the component's default export has no dispatch()");
     if (rc == 0) rc = jsg_get(ci->iso, ci->def, "runJob", 6, &ci->run_job, err);
+    if (rc == 0) {
+        static const char no_body[] = "Object.freeze(new Uint8Array(0))";
+        rc = jsg_eval(ci->iso, no_body, sizeof no_body - 1, "<trail>", &ci->no_body, err);
+    }
     if (ns && ci->iso && !jsg_isolate_dead(ci->iso)) jsg_ref_free(ci->iso, ns);
     if (rc < 0) drop_isolate(ci);
     return rc;
@@ -116,8 +121,9 @@ static void drop_isolate(comp_instance *ci)
         if (ci->dispatch) jsg_ref_free(ci->iso, ci->dispatch);
         if (ci->run_job) jsg_ref_free(ci->iso, ci->run_job);
         if (ci->def) jsg_ref_free(ci->iso, ci->def);
+        if (ci->no_body) jsg_ref_free(ci->iso, ci->no_body);
     }
-    ci->dispatch = ci->def = ci->run_job = 0;
+    ci->dispatch = ci->def = ci->run_job = ci->no_body = 0;
     guest_free(ci->g);
     ci->g = NULL;
     jsg_isolate_free(ci->iso);
@@ -225,20 +231,23 @@ static bool name_is(const jsg_val *v, const char *name)
     return true;
 }
 
-/* Sends the handler's result (see docs/guest-abi.md for its shape and the checks). */
-static void respond(comp_instance *ci, const http_request *req, http_response *res, jsg_ref value)
+/* Sends the handler's result, already copied from the isolate (see docs/guest-abi.md for its
+ * shape and the checks). */
+static void respond(comp_instance *ci, const http_request *req, http_response *res,
+                    const jsg_val *v)
 {
-    jsg_val v;
-    tr_error err = {0};
-    int rc = jsg_to_val(ci->iso, value, req->arena, &v, &err);
-    if (rc < 0) {
-        fail(ci, req, res, rc == TR_EINVAL ? TR_EJS : rc, &err);
+    /* A bare string or Uint8Array: 200 with the SDK's default content type. */
+    if (v->type == JSG_STRING || v->type == JSG_BYTES) {
+        http_response_send(res, 200,
+                           v->type == JSG_STRING ? "text/plain; charset=utf-8"
+                                                 : "application/octet-stream",
+                           v->u.str.ptr, v->u.str.len);
         return;
     }
     const jsg_val *status = NULL, *headers = NULL, *body = NULL;
-    if (v.type == JSG_OBJECT) {
-        for (size_t i = 0; i < v.u.obj.len; i++) {
-            const jsg_prop *p = &v.u.obj.props[i];
+    if (v->type == JSG_OBJECT) {
+        for (size_t i = 0; i < v->u.obj.len; i++) {
+            const jsg_prop *p = &v->u.obj.props[i];
             if (p->key_len == 6 && memcmp(p->key, "status", 6) == 0) status = &p->val;
             if (p->key_len == 7 && memcmp(p->key, "headers", 7) == 0) headers = &p->val;
             if (p->key_len == 4 && memcmp(p->key, "body", 4) == 0) body = &p->val;
@@ -309,18 +318,24 @@ static void job_failed(comp_instance *ci, comp_job_done_fn done, void *ud, int r
 static bool settle(comp_instance *ci, const http_request *req, http_response *res,
                    comp_job_done_fn done, void *ud, jsg_ref promise)
 {
-    jsg_promise_state state;
-    jsg_ref result = 0;
     tr_error err = {0};
-    int rc = jsg_promise_state_get(ci->iso, promise, &state, &result, &err);
-    if (rc == 0 && state == JSG_PENDING) return false;
-    if (rc == 0 && state == JSG_REJECTED) rc = jsg_error_from(ci->iso, result, &err);
     if (res != NULL) {
+        jsg_val v;
+        bool settled;
+        int rc = jsg_promise_val(ci->iso, promise, req->arena, &v, &settled, &err);
+        if (rc == 0 && !settled) return false;
         if (rc < 0)
             fail(ci, req, res, rc, &err);
         else
-            respond(ci, req, res, result);
-    } else if (rc < 0) {
+            respond(ci, req, res, &v);
+        return true;
+    }
+    jsg_promise_state state;
+    jsg_ref result = 0;
+    int rc = jsg_promise_state_get(ci->iso, promise, &state, &result, &err);
+    if (rc == 0 && state == JSG_PENDING) return false;
+    if (rc == 0 && state == JSG_REJECTED) rc = jsg_error_from(ci->iso, result, &err);
+    if (rc < 0) {
         job_failed(ci, done, ud, rc, &err);
     } else {
         done(ud, 0, NULL);
@@ -445,7 +460,10 @@ static jsg_val decoded(tr_arena *a, const char *s, size_t n)
     return jsg_string(d, j);
 }
 
-static int build_request(comp_instance *ci, const http_request *req, jsg_ref *out, tr_error *err)
+/* The request as dispatch() receives it (docs/guest-abi.md), in req's arena. The method and
+ * header names go as interned names (a small set, sent again and again); a request without a
+ * body shares one frozen empty Uint8Array. */
+static jsg_val build_request(comp_instance *ci, const http_request *req)
 {
     tr_arena *a = req->arena;
     jsg_prop *params = tr_arena_alloc(a, (req->nparams ? req->nparams : 1) * sizeof *params);
@@ -463,22 +481,21 @@ static int build_request(comp_instance *ci, const http_request *req, jsg_ref *ou
             char c = h->name.ptr[k];
             lower[k] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
         }
-        pairs[2 * i] = jsg_string(lower, h->name.len);
+        pairs[2 * i] = jsg_name(lower, h->name.len);
         pairs[2 * i + 1] = jsg_string(h->value.ptr, h->value.len);
         headers[i] = jsg_array(&pairs[2 * i], 2);
     }
-    jsg_prop props[7] = {
-        {"method", 6, jsg_string(req->method.ptr, req->method.len)},
-        {"url", 3, jsg_string(req->target.ptr, req->target.len)},
-        {"path", 4, jsg_string(req->path.ptr, req->path.len)},
-        {"query", 5, jsg_string(req->query.ptr, req->query.len)},
-        {"params", 6, jsg_object(params, req->nparams)},
-        {"headers", 7, jsg_array(headers, req->nheaders)},
-        {"body", 4, jsg_bytes(req->body.len ? req->body.ptr : "", req->body.len)},
-    };
-    (void)ci;
-    jsg_val v = jsg_object(props, 7);
-    return jsg_from_val(ci->iso, &v, out, err);
+    jsg_prop *props = tr_arena_alloc(a, 7 * sizeof *props);
+    props[0] = (jsg_prop){"method", 6, jsg_name(req->method.ptr, req->method.len)};
+    props[1] = (jsg_prop){"url", 3, jsg_string(req->target.ptr, req->target.len)};
+    props[2] = (jsg_prop){"path", 4, jsg_string(req->path.ptr, req->path.len)};
+    props[3] = (jsg_prop){"query", 5, jsg_string(req->query.ptr, req->query.len)};
+    props[4] = (jsg_prop){"params", 6, jsg_object(params, req->nparams)};
+    props[5] = (jsg_prop){"headers", 7, jsg_array(headers, req->nheaders)};
+    props[6] = (jsg_prop){"body", 4,
+                          req->body.len ? jsg_bytes(req->body.ptr, req->body.len)
+                                        : jsg_ref_val(ci->no_body)};
+    return jsg_object(props, 7);
 }
 
 /* Parks promise (owned) with a deadline. */
@@ -507,32 +524,22 @@ void comp_instance_dispatch(comp_instance *ci, size_t route, const http_request 
         http_response_send_error(res, 503, "the component is not available");
         return;
     }
-    jsg_ref args[2] = {0, 0}, result = 0;
-    jsg_val index = jsg_number((double)route);
-    int rc = jsg_from_val(ci->iso, &index, &args[0], &err);
-    if (rc == 0) rc = build_request(ci, req, &args[1], &err);
-    if (rc == 0) rc = jsg_call(ci->iso, ci->dispatch, ci->def, 2, args, &result, &err);
-    if (!jsg_isolate_dead(ci->iso))
-        for (size_t i = 0; i < 2; i++)
-            if (args[i]) jsg_ref_free(ci->iso, args[i]);
-    if (rc == 0) rc = jsg_run_jobs(ci->iso, &err);
+    /* One call into the isolate: build the arguments, call, run jobs, read the response. */
+    jsg_val args[2] = {jsg_number((double)route), build_request(ci, req)}, v;
+    jsg_ref pending = 0;
+    int rc = jsg_call_val(ci->iso, ci->dispatch, ci->def, 2, args, req->arena, &v, &pending, &err);
     if (rc < 0) {
-        if (result && !jsg_isolate_dead(ci->iso)) jsg_ref_free(ci->iso, result);
         fail(ci, req, res, rc, &err);
         return;
     }
-    if (jsg_ref_kind(ci->iso, result) == JSG_K_PROMISE) {
-        if (!settle(ci, req, res, NULL, NULL, result)) {
-            parked *p = park(ci, result, ci->mod->limits.deadline_ms);
-            p->res = res;
-            p->req = req;
-            http_response_on_cancel(res, on_cancel, p);
-            return;
-        }
-    } else {
-        respond(ci, req, res, result);
+    if (pending) {
+        parked *p = park(ci, pending, ci->mod->limits.deadline_ms);
+        p->res = res;
+        p->req = req;
+        http_response_on_cancel(res, on_cancel, p);
+        return;
     }
-    if (ci->iso) jsg_ref_free(ci->iso, result);
+    respond(ci, req, res, &v);
     /* This request's code may have settled promises other requests wait for. */
     if (ci->nparked) check_parked(ci);
 }
