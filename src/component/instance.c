@@ -387,8 +387,9 @@ static void wake(void *owner)
                      (unsigned long long)lim->cpu_budget_ms);
         else if (failure == TR_ELIMIT)
             snprintf(msg, sizeof msg,
-                     "the isolate's timers used more than %d%% of a worker's CPU over %d ms",
-                     GUEST_MAX_TIMER_CPU_PCT, GUEST_TIMER_CPU_WINDOW_MS);
+                     "the isolate's timers used more than %d%% of its worker's CPU (over %d "
+                     "ms within %d ms)",
+                     GUEST_MAX_TIMER_CPU_PCT, GUEST_MIN_TIMER_CPU_MS, GUEST_TIMER_CPU_WINDOW_MS);
         else
             snprintf(msg, sizeof msg,
                      "the isolate exceeded its memory limit of %zu MiB in a callback "

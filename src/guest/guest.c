@@ -42,8 +42,9 @@ struct guest {
     guest_timer **timers;
     size_t timer_cap, ntimers;
     guest_fetch_set fetches; /* fetch() transfers in flight */
-    /* CPU used by timer callbacks in the current window (GUEST_MAX_TIMER_CPU_PCT) */
-    uint64_t timer_window_ns, timer_cpu_ns;
+    /* the current window (GUEST_MAX_TIMER_CPU_PCT): its start (wall clock and the thread's CPU
+     * clock) and the CPU timer callbacks used in it */
+    uint64_t timer_window_ns, timer_window_cpu_ns, timer_cpu_ns;
     int failure; /* TR_ELIMIT once they used too much, for guest_take_failure() */
 };
 
@@ -423,19 +424,24 @@ static guest_timer *timer_table_take(guest *g, uint32_t id)
     return t;
 }
 
-/* Adds a timer callback's CPU time to the window; past the share, reports the isolate. */
-static void timer_account(guest *g, loop *l, uint64_t cpu_ns)
+/* Adds a timer callback's CPU time (it ran from cpu0 to cpu1 on the thread's CPU clock) to the
+ * window; past the share, reports the isolate. */
+static void timer_account(guest *g, loop *l, uint64_t cpu0, uint64_t cpu1)
 {
     uint64_t now = loop_now_ns(l), window = (uint64_t)GUEST_TIMER_CPU_WINDOW_MS * 1000000u;
     if (now - g->timer_window_ns >= window) {
         g->timer_window_ns = now;
+        g->timer_window_cpu_ns = cpu0;
         g->timer_cpu_ns = 0;
     }
-    g->timer_cpu_ns += cpu_ns;
-    if (g->failure == 0 && g->timer_cpu_ns > window / 100 * GUEST_MAX_TIMER_CPU_PCT) {
-        tr_log_error(GUEST_LOG_PREFIX "timer callbacks used more than %d%% of the worker's CPU "
-                     "over %d ms",
-                     GUEST_MAX_TIMER_CPU_PCT, GUEST_TIMER_CPU_WINDOW_MS);
+    g->timer_cpu_ns += cpu1 - cpu0;
+    uint64_t worker = cpu1 - g->timer_window_cpu_ns;
+    if (g->failure == 0 && g->timer_cpu_ns > (uint64_t)GUEST_MIN_TIMER_CPU_MS * 1000000u &&
+        g->timer_cpu_ns * 100 > worker * GUEST_MAX_TIMER_CPU_PCT) {
+        tr_log_error(GUEST_LOG_PREFIX "timer callbacks used %llu ms of CPU, more than %d%% of "
+                     "the worker's, within %d ms",
+                     (unsigned long long)(g->timer_cpu_ns / 1000000u), GUEST_MAX_TIMER_CPU_PCT,
+                     GUEST_TIMER_CPU_WINDOW_MS);
         g->failure = TR_ELIMIT;
     }
 }
@@ -459,7 +465,7 @@ static void on_timer(loop *l, loop_timer *lt)
     if (idref) jsg_ref_free(g->iso, idref);
     if (rc == 0) rc = jsg_run_jobs(g->iso, &err);
     if (rc < 0) tr_log_error(GUEST_LOG_PREFIX "timer callback failed: %s", err.msg);
-    timer_account(g, l, tr_thread_cpu_ns() - cpu0);
+    timer_account(g, l, cpu0, tr_thread_cpu_ns());
     t->firing = false;
     bool free_it = !t->repeat || t->cancelled;
     if (free_it) {

@@ -30,9 +30,13 @@ typedef struct guest_sql guest_sql;
 #define GUEST_MAX_SQL_CACHE  64
 #define GUEST_MAX_RANDOM     65536
 /* Timer callbacks each have the CPU budget, but a guest can keep re-arming short ones forever.
- * An isolate whose timer callbacks use more than this share of its worker's CPU within one
- * window of wall-clock time is reported (guest_take_failure() gives TR_ELIMIT) and replaced. */
+ * An isolate whose timer callbacks, within one window of wall-clock time, use more than
+ * GUEST_MIN_TIMER_CPU_MS of CPU and more than GUEST_MAX_TIMER_CPU_PCT of what its worker thread
+ * used in that window is reported (guest_take_failure() gives TR_ELIMIT) and replaced. The
+ * share is of the worker's own CPU, so it trips as well on a machine whose cores are busy with
+ * other work; the floor leaves light background work alone. */
 #define GUEST_MAX_TIMER_CPU_PCT   50
+#define GUEST_MIN_TIMER_CPU_MS    100
 #define GUEST_TIMER_CPU_WINDOW_MS 1000
 
 typedef struct guest_env {
