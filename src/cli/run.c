@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -312,6 +313,19 @@ static int load_components(const run_flags *f, const cfg *c, http_router *router
     return 0;
 }
 
+/* Every connection, guest fetch() and database file is a descriptor, and the usual soft limit
+ * (1024) is below what one worker's max_connections allows: raise it to the hard limit. */
+static void raise_open_files_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max) return;
+    rlim_t was = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+        tr_log_debug("open files limit raised from %llu to %llu", (unsigned long long)was,
+                     (unsigned long long)rl.rlim_cur);
+}
+
 int cli_run(int argc, char **argv)
 {
     if (cli__wants_help(argc, argv)) {
@@ -367,6 +381,7 @@ int cli_run(int argc, char **argv)
     sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
+    raise_open_files_limit();
 
     char host[256];
     int port = 0;
