@@ -2,6 +2,7 @@
 #ifndef TRAIL_BASE_SHA256_H
 #define TRAIL_BASE_SHA256_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -15,6 +16,10 @@ typedef struct tr_sha256 {
 void tr_sha256_init(tr_sha256 *s);
 void tr_sha256_update(tr_sha256 *s, const void *data, size_t n);
 void tr_sha256_final(tr_sha256 *s, unsigned char out[32]);
+
+/* True when hashing runs on the CPU's SHA extensions (x86-64 SHA-NI, detected at run time).
+ * portable = true switches to the portable code for good (tests compare the two). */
+bool tr_sha256_accelerated(bool portable);
 
 /* One-shot hash of (data, n) as 64 lower-case hex digits plus NUL. */
 void tr_sha256_hex(const void *data, size_t n, char out[65]);

@@ -316,16 +316,15 @@ int reloader_start(const reloader_opts *o, comp_set *set, http_router *router, r
         tr_free(r);
         return tr_error_set(err, -e, "hot reload: %s", strerror(e));
     }
-    /* The files being served now, so that an untouched file keeps its module. */
+    /* The files being served now, so that an untouched file keeps its module: the hash of
+     * what was loaded (computed at load; reading and hashing the files again would only cost
+     * start-up time). */
     r->nfiles = comp_set_count(set);
     r->files = tr_calloc(r->nfiles + 1, sizeof *r->files);
     for (size_t i = 0; i < r->nfiles; i++) {
         comp_module *m = comp_set_module(set, i);
         r->files[i].path = tr_strdup(m->path);
-        tr_buf bytes = TR_BUF_INIT;
-        if (tr_read_file(m->path, COMP_MAX_FILE_BYTES, &bytes, NULL) == 0)
-            tr_sha256_hex(bytes.data, bytes.len, r->files[i].sha);
-        tr_buf_free(&bytes);
+        memcpy(r->files[i].sha, m->sha256, sizeof m->sha256);
     }
     add_watches(r);
     int rc = pthread_create(&r->thread, NULL, reloader_main, r);

@@ -47,6 +47,7 @@ typedef struct comp_module {
     char *name;        /* for logs: the file's path relative to the wasm directory */
     char *path;        /* the file it was loaded from */
     char version[13];  /* the first 12 hex digits of the file's SHA-256 */
+    char sha256[65];   /* the file's SHA-256 (hex), computed once at load (hot reload reuses it) */
     char *js;          /* the bundled ES module */
     size_t js_len;
     comp_route *routes;

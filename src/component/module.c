@@ -172,9 +172,8 @@ int comp_module_load_bytes(const char *bytes, size_t len, const char *path, cons
     m->name = tr_strdup(name);
     m->path = tr_strdup(path);
     m->limits = *lim;
-    char hex[65];
-    tr_sha256_hex(bytes, len, hex);
-    memcpy(m->version, hex, 12);
+    tr_sha256_hex(bytes, len, m->sha256);
+    memcpy(m->version, m->sha256, 12);
     m->version[12] = '\0';
     m->js = tr_strndup(info.js, info.js_len);
     m->js_len = info.js_len;
