@@ -39,12 +39,15 @@ grep -E "Requests/sec|Non-2xx" "$tmp/wrk.txt"
 perf script -i "$tmp/perf.data" -F ip,sym 2>/dev/null | python3 -c '
 import collections, sys
 stages = ["conn_flush", "__libc_recv", "epoll_wait", "llhttp__internal__run", "http_router_match",
-          "jsg_from_val", "jsg_call", "jsg_run_jobs", "jsg_to_val", "jsg_ref_free", "sqlite3_step",
+          "jsg_call_val", "jsg_promise_val", "jsg_from_val", "jsg_call", "jsg_run_jobs",
+          "jsg_to_val", "jsg_ref_free", "sqlite3_step",
           "respond", "http__response_write"]
 what = {"conn_flush": "send() (kernel, incl. waking the client)", "__libc_recv": "recv()",
         "epoll_wait": "epoll_wait()", "llhttp__internal__run": "HTTP parsing",
         "jsg_from_val": "engine: building the request object in JS",
         "jsg_call": "engine: calling the handler", "jsg_run_jobs": "engine: promise jobs",
+        "jsg_call_val": "engine: the request call (arguments in, handler, result out)",
+        "jsg_promise_val": "engine: reading a settled promise result",
         "jsg_to_val": "engine: reading the response object", "jsg_ref_free": "engine: freeing values",
         "sqlite3_step": "SQLite", "http_router_match": "routing"}
 samples, cur = [], []

@@ -368,16 +368,20 @@ def render(results):
         L.append(f"trail on CPUs 0-1 (`--runtime-threads N`), wrk on CPU 1 (its share at ~1 ms per"
                  f" request is small), GET /cpu, {sc['conns']} connections.")
         L.append("")
-        L.append("| workers | req/s | p50 ms | p99 ms | peak RSS MiB | idle RSS MiB | CPU us/req |")
-        L.append("|---:|---:|---:|---:|---:|---:|---:|")
+        L.append("| workers | req/s | p50 ms | p99 ms | peak RSS MiB | idle RSS MiB | CPU us/req |"
+                 " CPUs used |")
+        L.append("|---:|---:|---:|---:|---:|---:|---:|---:|")
         for w in ("1", "2"):
             r = sc.get(w)
             if r:
                 L.append(f"| {w} | {r['rps']:.0f} | {r['p50_ms']:.3f} | {r['p99_ms']:.3f} | "
-                         f"{r['rss_mib']:.1f} | {r['idle_rss_mib']:.1f} | {r['cpu_us']:.2f} |")
+                         f"{r['rss_mib']:.1f} | {r['idle_rss_mib']:.1f} | {r['cpu_us']:.2f} | "
+                         f"{r['rps'] * r['cpu_us'] / 1e6:.2f} |")
         if sc.get("1") and sc.get("2"):
             L.append("")
-            L.append(f"Throughput with 2 workers / 1 worker: {sc['2']['rps'] / sc['1']['rps']:.2f}x."
+            L.append(f"Throughput with 2 workers / 1 worker: {sc['2']['rps'] / sc['1']['rps']:.2f}x"
+                     f" (CPUs used = req/s x CPU per request: what the server got; on a machine"
+                     f" busy with other work a second worker finds no idle CPU to use)."
                      f" Idle RSS added by the second worker (its isolate, stack, SQLite"
                      f" connection): {sc['2']['idle_rss_mib'] - sc['1']['idle_rss_mib']:.1f} MiB.")
     L.append("")
