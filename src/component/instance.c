@@ -26,11 +26,12 @@ struct comp_instance {
     guest_env *env;
     jsg_isolate *iso; /* NULL after a failure until the next request recreates it */
     guest *g;
-    jsg_ref def;      /* the default export */
-    jsg_ref dispatch; /* def.dispatch */
-    jsg_ref run_job;  /* def.runJob */
-    jsg_ref no_body;  /* a frozen empty Uint8Array: the body of every request without one */
-    parked *parked;   /* doubly linked list of waiting requests */
+    jsg_ref def;       /* the default export */
+    jsg_ref dispatch;  /* def.dispatch */
+    jsg_ref run_job;   /* def.runJob */
+    jsg_ref no_body;   /* a frozen empty Uint8Array: the body of every request without one */
+    jsg_ref no_params; /* a frozen empty object: the params of every route without any */
+    parked *parked;    /* doubly linked list of waiting requests */
     size_t nparked;
     bool checking;    /* inside check_parked(): no re-entry */
     parked *settling; /* the entry check_parked() is settling: already answered if it fails */
@@ -52,7 +53,8 @@ static int create_isolate(comp_instance *ci, tr_error *err)
     int rc = jsg_isolate_new(&opt, &ci->iso, err);
     if (rc == 0) rc = guest_new(ci->iso, ci->env, wake, ci, &ci->g, err);
     if (rc == 0) rc = guest_test_hooks_install(ci->iso, err);
-    if (rc == 0) rc = jsg_eval_module(ci->iso, ci->mod->js, ci->mod->js_len, "component.js", &ns, err);
+    if (rc == 0)
+        rc = jsg_eval_module(ci->iso, ci->mod->js, ci->mod->js_len, "component.js", &ns, err);
     if (rc == 0) rc = jsg_get(ci->iso, ns, "default", 7, &ci->def, err);
     if (rc == 0) rc = jsg_get(ci->iso, ci->def, "dispatch", 8, &ci->dispatch, err);
     if (rc == 0 && jsg_ref_kind(ci->iso, ci->dispatch) != JSG_K_FUNCTION)
@@ -61,6 +63,10 @@ static int create_isolate(comp_instance *ci, tr_error *err)
     if (rc == 0) {
         static const char no_body[] = "Object.freeze(new Uint8Array(0))";
         rc = jsg_eval(ci->iso, no_body, sizeof no_body - 1, "<trail>", &ci->no_body, err);
+    }
+    if (rc == 0) {
+        static const char no_params[] = "Object.freeze({})";
+        rc = jsg_eval(ci->iso, no_params, sizeof no_params - 1, "<trail>", &ci->no_params, err);
     }
     if (ns && ci->iso && !jsg_isolate_dead(ci->iso)) jsg_ref_free(ci->iso, ns);
     if (rc < 0) drop_isolate(ci);
@@ -122,8 +128,9 @@ static void drop_isolate(comp_instance *ci)
         if (ci->run_job) jsg_ref_free(ci->iso, ci->run_job);
         if (ci->def) jsg_ref_free(ci->iso, ci->def);
         if (ci->no_body) jsg_ref_free(ci->iso, ci->no_body);
+        if (ci->no_params) jsg_ref_free(ci->iso, ci->no_params);
     }
-    ci->dispatch = ci->def = ci->run_job = ci->no_body = 0;
+    ci->dispatch = ci->def = ci->run_job = ci->no_body = ci->no_params = 0;
     guest_free(ci->g);
     ci->g = NULL;
     jsg_isolate_free(ci->iso);
@@ -263,9 +270,8 @@ static void respond(comp_instance *ci, const http_request *req, http_response *r
              body->type != JSG_UNDEFINED && body->type != JSG_NULL)
         problem = "its body is neither a string nor a Uint8Array";
     const char *content_type = NULL;
-    for (size_t i = 0; problem == NULL && headers && headers->type == JSG_ARRAY &&
-                       i < headers->u.arr.len;
-         i++) {
+    for (size_t i = 0;
+         problem == NULL && headers && headers->type == JSG_ARRAY && i < headers->u.arr.len; i++) {
         const jsg_val *h = &headers->u.arr.items[i];
         if (h->type != JSG_ARRAY || h->u.arr.len != 2 || !header_safe(&h->u.arr.items[0]) ||
             !header_safe(&h->u.arr.items[1]) || h->u.arr.items[0].u.str.len == 0) {
@@ -462,8 +468,9 @@ static jsg_val decoded(tr_arena *a, const char *s, size_t n)
 }
 
 /* The request as dispatch() receives it (docs/guest-abi.md), in req's arena. The method and
- * header names go as interned names (a small set, sent again and again); a request without a
- * body shares one frozen empty Uint8Array. */
+ * header names go as interned names (a small set, sent again and again); each header's pair is
+ * frozen and shared with earlier requests that sent the same header; a request without a body
+ * shares one frozen empty Uint8Array, one without path parameters one frozen empty object. */
 static jsg_val build_request(comp_instance *ci, const http_request *req)
 {
     tr_arena *a = req->arena;
@@ -484,14 +491,15 @@ static jsg_val build_request(comp_instance *ci, const http_request *req)
         }
         pairs[2 * i] = jsg_name(lower, h->name.len);
         pairs[2 * i + 1] = jsg_string(h->value.ptr, h->value.len);
-        headers[i] = jsg_array(&pairs[2 * i], 2);
+        headers[i] = jsg_shared(&pairs[2 * i], 2);
     }
     jsg_prop *props = tr_arena_alloc(a, 7 * sizeof *props);
     props[0] = (jsg_prop){"method", 6, jsg_name(req->method.ptr, req->method.len)};
     props[1] = (jsg_prop){"url", 3, jsg_string(req->target.ptr, req->target.len)};
     props[2] = (jsg_prop){"path", 4, jsg_string(req->path.ptr, req->path.len)};
     props[3] = (jsg_prop){"query", 5, jsg_string(req->query.ptr, req->query.len)};
-    props[4] = (jsg_prop){"params", 6, jsg_object(params, req->nparams)};
+    props[4] = (jsg_prop){
+        "params", 6, req->nparams ? jsg_object(params, req->nparams) : jsg_ref_val(ci->no_params)};
     props[5] = (jsg_prop){"headers", 7, jsg_array(headers, req->nheaders)};
     props[6] = (jsg_prop){"body", 4,
                           req->body.len ? jsg_bytes(req->body.ptr, req->body.len)

@@ -38,6 +38,8 @@ export interface Component {
     runJob(name: string): Promise<void>;
 }
 
+const REQUEST = HttpRequest.prototype;
+
 /**
  * Declares the component's routes and jobs. Use its result as the module's default export:
  * `export default defineConfig({ httpHandlers: [...], jobHandlers: [...] })`.
@@ -73,7 +75,8 @@ export function defineConfig(config: Config): Component {
             if (handler === undefined) throw new RangeError(`no route with index ${index}`);
             let result: HttpResult | Promise<HttpResult>;
             try {
-                result = handler(new HttpRequest(request));
+                // what `new HttpRequest(request)` makes, in one object literal (cheaper per request)
+                result = handler({ __proto__: REQUEST, _r: request } as unknown as HttpRequest);
             } catch (e) {
                 return fromError(e);
             }

@@ -86,6 +86,15 @@ enum {
 #define RECYCLE_SIG       128
 #define RECYCLE_MAX_VALUE 4096
 
+/* Shared frozen string arrays (JSG_SHARED): slots, and the longest contents kept. */
+#define SHARED_CACHE 64
+#define SHARED_MAX   240
+typedef struct shared_slot {
+    jsv v; /* 0: empty */
+    uint16_t len;
+    char key[SHARED_MAX]; /* the items as (u16 length, bytes)... */
+} shared_slot;
+
 /* A cached atom and its name (property names the host builds and reads often). */
 #define ATOM_CACHE   64
 #define ATOM_KEY_MAX 23
@@ -125,6 +134,14 @@ struct jsg_isolate {
     uint32_t ctx;                /* the JSContext (guest pointer) */
     atom_slot atoms[ATOM_CACHE]; /* by name: atoms held by the cache */
     atom_slot names[ATOM_CACHE]; /* by atom: names of atoms held by the cache */
+    shared_slot *shared;         /* SHARED_CACHE slots, allocated on first use */
+    /* the last string built in this conversion, for an equal one that follows (a request's
+     * url and path are often the same bytes): held, released when the conversion ends */
+    struct {
+        const char *ptr;
+        size_t len;
+        jsv v; /* 0: none */
+    } last_str;
     /* jsg_call_val: per argument position, an object argument nothing referenced after its
      * call, kept for the next call whose object has the same keys (see recycle_sig) */
     struct {
@@ -680,6 +697,7 @@ void jsg_isolate_free(jsg_isolate *iso)
             wasm_rt_free_funcref_table(&iso->inst.w2c___indirect_function_table);
     }
     tr_free(iso->fns);
+    tr_free(iso->shared);
     tr_free(iso);
 }
 
@@ -1339,6 +1357,59 @@ static int build_object(jsg_isolate *iso, const jsg_val *v, int depth, jsv *out,
     return 0;
 }
 
+/* A frozen array of the strings in v, shared with earlier conversions of equal contents. */
+static int build_shared(jsg_isolate *iso, const jsg_val *v, int depth, jsv *out, tr_error *err)
+{
+    char key[SHARED_MAX];
+    size_t klen = 0;
+    bool cacheable = true;
+    for (size_t i = 0; i < v->u.arr.len; i++) {
+        const jsg_val *it = &v->u.arr.items[i];
+        if (it->type != JSG_STRING && it->type != JSG_NAME)
+            return tr_error_set(err, TR_EINVAL, "a shared array holds strings only");
+        if (!cacheable || klen + 2 + it->u.str.len > SHARED_MAX) {
+            cacheable = false;
+            continue;
+        }
+        key[klen++] = (char)(it->u.str.len & 0xff);
+        key[klen++] = (char)(it->u.str.len >> 8);
+        memcpy(key + klen, it->u.str.ptr, it->u.str.len);
+        klen += it->u.str.len;
+    }
+    shared_slot *slot = NULL;
+    if (cacheable) {
+        if (iso->shared == NULL) iso->shared = tr_calloc(SHARED_CACHE, sizeof *iso->shared);
+        slot = &iso->shared[key_hash(key, klen) % SHARED_CACHE];
+        if (slot->v != 0 && slot->len == klen && memcmp(slot->key, key, klen) == 0) {
+            *out = Q(JS_DupValue)(I, iso->ctx, slot->v);
+            return 0;
+        }
+    }
+    jsv a;
+    int rc = build_array(iso, v, depth, &a, err);
+    if (rc < 0) return rc;
+    if ((int32_t)Q(JS_FreezeObject)(I, iso->ctx, a) < 0) {
+        jsv_free(iso, a);
+        return take_exception(iso, err);
+    }
+    if (slot != NULL) {
+        if (slot->v != 0) jsv_free(iso, slot->v);
+        slot->v = Q(JS_DupValue)(I, iso->ctx, a);
+        slot->len = (uint16_t)klen;
+        memcpy(slot->key, key, klen);
+    }
+    *out = a;
+    return 0;
+}
+
+/* Forgets last_str (at the end of a conversion: the host's bytes may change afterwards). */
+static void last_str_clear(jsg_isolate *iso)
+{
+    if (iso->last_str.v != 0) jsv_free(iso, iso->last_str.v);
+    iso->last_str.v = 0;
+    iso->last_str.ptr = NULL;
+}
+
 static int build(jsg_isolate *iso, const jsg_val *v, int depth, jsv *out, tr_error *err)
 {
     *out = JSV_UNDEFINED;
@@ -1361,6 +1432,12 @@ static int build(jsg_isolate *iso, const jsg_val *v, int depth, jsv *out, tr_err
         r = Q(JS_NewBigInt64)(I, iso->ctx, (uint64_t)v->u.big);
         break;
     case JSG_STRING:
+        if (iso->last_str.v != 0 && iso->last_str.ptr == v->u.str.ptr &&
+            iso->last_str.len == v->u.str.len) {
+            *out = Q(JS_DupValue)(I, iso->ctx, iso->last_str.v);
+            return 0;
+        }
+        /* fall through */
     case JSG_BYTES: {
         if (v->u.str.len >= UINT32_MAX) return tr_error_set(err, TR_ELIMIT, "string too large");
         bool heap;
@@ -1369,8 +1446,16 @@ static int build(jsg_isolate *iso, const jsg_val *v, int depth, jsv *out, tr_err
         r = v->type == JSG_STRING ? Q(JS_NewStringLen)(I, iso->ctx, s, (uint32_t)v->u.str.len)
                                   : Q(JS_NewUint8ArrayCopy)(I, iso->ctx, s, (uint32_t)v->u.str.len);
         drop_bytes(iso, s, heap);
+        if (v->type == JSG_STRING && r != JSV_EXCEPTION) {
+            last_str_clear(iso);
+            iso->last_str.ptr = v->u.str.ptr;
+            iso->last_str.len = v->u.str.len;
+            iso->last_str.v = Q(JS_DupValue)(I, iso->ctx, r);
+        }
         break;
     }
+    case JSG_SHARED:
+        return build_shared(iso, v, depth, out, err);
     case JSG_NAME: {
         bool temp;
         uint32_t a = atom_get(iso, v->u.str.ptr, v->u.str.len, &temp);
@@ -1402,6 +1487,7 @@ static void body_from_val(void *p)
     jsg_isolate *iso = op->iso;
     jsv v;
     op->rc = build(iso, op->in, 0, &v, op->err);
+    last_str_clear(iso);
     if (op->rc < 0) return;
     op->ref = handle_new(iso, v);
     if (op->ref == 0) op->rc = oom(op->err);
@@ -1721,6 +1807,7 @@ static void body_call_val(void *p)
                            op->err);
         if (op->rc < 0) break;
     }
+    last_str_clear(iso);
     /* run() nests at most ARGV_LEVELS deep here in practice (a host function calling back in);
      * deeper, the arguments get a guest allocation of their own. */
     uint32_t argv = 0;

@@ -160,10 +160,13 @@ typedef enum jsg_type {
     JSG_ARRAY,
     JSG_OBJECT, /* a plain object: own enumerable string keys, in order */
     /* Only for building values (jsg_from_val, jsg_call_val); never read back: */
-    JSG_NAME, /* a string (u.str) from a small set the host sends again and again (a method, a
-               * header name): the isolate keeps the most recent ones interned, so sending one
-               * again allocates nothing */
-    JSG_REF,  /* the JS value of a ref (u.ref, borrowed): e.g. an object the host made once */
+    JSG_NAME,   /* a string (u.str) from a small set the host sends again and again (a method, a
+                 * header name): the isolate keeps the most recent ones interned, so sending one
+                 * again allocates nothing */
+    JSG_REF,    /* the JS value of a ref (u.ref, borrowed): e.g. an object the host made once */
+    JSG_SHARED, /* a frozen array of strings (u.arr; items JSG_STRING or JSG_NAME); the isolate
+                 * keeps the most recent small ones and hands out the same array again for
+                 * equal contents (a header's [name, value] pair) */
 } jsg_type;
 
 typedef struct jsg_val jsg_val;
@@ -225,6 +228,10 @@ static inline jsg_val jsg_string(const char *s, size_t len)
 static inline jsg_val jsg_name(const char *s, size_t len)
 {
     return (jsg_val){.type = JSG_NAME, .u.str = {s, len}};
+}
+static inline jsg_val jsg_shared(jsg_val *items, size_t len)
+{
+    return (jsg_val){.type = JSG_SHARED, .u.arr = {items, len}};
 }
 static inline jsg_val jsg_ref_val(jsg_ref ref)
 {

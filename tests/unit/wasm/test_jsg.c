@@ -100,7 +100,7 @@ static bool val_eq(const jsg_val *a, const jsg_val *b)
             if (!val_eq(&x->val, &y->val)) return false;
         }
         return true;
-    default: /* JSG_NAME, JSG_REF: never read back */
+    default: /* JSG_NAME, JSG_REF, JSG_SHARED: never read back */
         return false;
     }
 }

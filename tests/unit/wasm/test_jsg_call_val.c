@@ -174,3 +174,46 @@ TEST(jsg_call_val_reuses_only_unreferenced_arguments)
     tr_arena_deinit(&a);
     jsg_isolate_free(iso);
 }
+
+/* JSG_SHARED arrays are frozen and the same object for the same contents; an equal string
+ * that follows another at the same address is the same value, a different one is not. */
+TEST(jsg_call_val_shared_arrays_and_strings)
+{
+    jsg_isolate *iso = iso_new();
+    tr_arena a;
+    tr_arena_init(&a, 1024);
+    tr_error err;
+    tr_error_clear(&err);
+    jsg_ref fn =
+        eval_ref(iso, "(h, u, p, q) => { const prev = globalThis.prev; globalThis.prev = h; "
+                      "return [Object.isFrozen(h[0]), prev !== undefined && prev[0] === "
+                      "h[0], h[0] === h[1], h[1][1], u, p, q] }");
+    static const char target[] = "/a/b?x=1";
+    for (int i = 0; i < 3; i++) {
+        char value[8];
+        snprintf(value, sizeof value, "v%d", i < 2 ? 0 : 1);
+        jsg_val p0[2] = {jsg_name("x-a", 3), jsg_string(value, strlen(value))};
+        jsg_val p1[2] = {jsg_name("x-a", 3), jsg_string(value, strlen(value))};
+        jsg_val hs[2] = {jsg_shared(p0, 2), jsg_shared(p1, 2)};
+        jsg_val args[4] = {jsg_array(hs, 2), jsg_string(target, 8), jsg_string(target, 4),
+                           jsg_string(target + 5, 3)},
+                out;
+        jsg_ref pending;
+        CHECK_EQ(jsg_call_val(iso, fn, 0, 4, args, &a, &out, &pending, &err), 0);
+        jsg_val *r = out.u.arr.items;
+        CHECK_EQ(r[0].u.b, true);   /* frozen */
+        CHECK_EQ(r[1].u.b, i == 1); /* the same pair object as the call before */
+        CHECK_EQ(r[2].u.b, true);   /* equal contents, one object */
+        CHECK_STR_EQ(r[3].u.str.ptr, value);
+        CHECK_STR_EQ(r[4].u.str.ptr, "/a/b?x=1");
+        CHECK_STR_EQ(r[5].u.str.ptr, "/a/b");
+        CHECK_STR_EQ(r[6].u.str.ptr, "x=1");
+    }
+    /* a shared array holds strings only */
+    jsg_val bad[1] = {jsg_number(1)}, arg = jsg_shared(bad, 1), out;
+    jsg_ref pending;
+    CHECK_EQ(jsg_call_val(iso, fn, 0, 1, &arg, &a, &out, &pending, &err), TR_EINVAL);
+    jsg_ref_free(iso, fn);
+    tr_arena_deinit(&a);
+    jsg_isolate_free(iso);
+}
