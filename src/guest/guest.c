@@ -213,6 +213,17 @@ static bool utf8_sanitize(const unsigned char *s, size_t n, tr_buf *out)
     return valid;
 }
 
+/* jsonStringify(value): JSON.stringify(value) written by the host for plain data, or undefined
+ * when the SDK should call JSON.stringify itself (jsg_json_fast). */
+static int host_json_stringify(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc,
+                               const jsg_ref *argv, jsg_ref *result, tr_error *err)
+{
+    (void)user;
+    (void)this_;
+    if (argc < 1) return 0;
+    return jsg_json_fast(iso, argv[0], result, err);
+}
+
 static int host_decode_utf8(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc,
                             const jsg_ref *argv, jsg_ref *result, tr_error *err)
 {
@@ -563,6 +574,7 @@ static const struct {
     {"log", host_log},
     {"encodeUtf8", host_encode_utf8},
     {"decodeUtf8", host_decode_utf8},
+    {"jsonStringify", host_json_stringify},
     {"randomBytes", host_random_bytes},
     {"query", host_query},
     {"execute", host_execute},

@@ -11,6 +11,8 @@ export interface TrailHost {
     execute(sql: string, params: readonly unknown[]): Promise<number>;
     encodeUtf8(text: string): Uint8Array;
     decodeUtf8(bytes: Uint8Array): string;
+    /** JSON.stringify for plain data, or undefined (then JSON.stringify it is); optional. */
+    jsonStringify?(value: unknown): string | undefined;
 
     // Planned (docs/guest-abi.md, "planned"): optional until the host implements them.
     txBegin?(): Promise<number>;

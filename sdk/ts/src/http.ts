@@ -318,7 +318,12 @@ function headerList(contentType: string | null, init: HttpHeadersInit | undefine
 }
 
 function stringifyJson(data: unknown): string {
-    let s: string | undefined;
+    // trail writes plain data itself, several times faster than the engine's JSON.stringify
+    // (the same text; undefined when the value needs JSON.stringify's full semantics).
+    const fast = (globalThis as { __trailhost?: { jsonStringify?: (v: unknown) => string | undefined } })
+        .__trailhost?.jsonStringify;
+    let s: string | undefined = fast === undefined ? undefined : fast(data);
+    if (s !== undefined) return s;
     try {
         s = JSON.stringify(data);
     } catch (e) {

@@ -280,6 +280,13 @@ int jsg_promise_val(jsg_isolate *iso, jsg_ref promise, tr_arena *arena, jsg_val 
 /* Convenience: the string value of ref (String(ref)) copied into buf (replacing its contents). */
 int jsg_to_string(jsg_isolate *iso, jsg_ref ref, tr_buf *buf, tr_error *err);
 
+/* JSON.stringify(value) for plain data, written by the host: *out (owned) gets the same string
+ * JSON.stringify would give, or 0 when the value is not plain data (a toJSON method, a class
+ * other than Object and Array, a bigint, a cycle, nesting deeper than 48, undefined at the top,
+ * an exception while reading): the caller then uses JSON.stringify itself. Getters run as in
+ * JSON.stringify (and again there when this gives up part way). */
+int jsg_json_fast(jsg_isolate *iso, jsg_ref value, jsg_ref *out, tr_error *err);
+
 /* JSON.stringify(ref) into buf (replacing its contents); undefined gives "undefined". */
 int jsg_to_json(jsg_isolate *iso, jsg_ref ref, tr_buf *buf, tr_error *err);
 
