@@ -138,14 +138,23 @@ static void guest_name(const char *path, size_t len, char *out, size_t cap)
     out[n] = '\0';
 }
 
+/* Checks the guest path, names it for messages in guest[128], and opens it under the root. */
+static int open_guest(const guest_fs *fs, const char *path, size_t len, int flags, char *guest,
+                      tr_error *err)
+{
+    char rel[GUEST_FS_MAX_PATH + 2];
+    guest_name(path, len, guest, 128);
+    int rc = guest_rel_path(path, len, rel, sizeof rel, err);
+    if (rc < 0) return rc;
+    return open_beneath(fs, guest, rel, flags, err);
+}
+
 int guest_fs_read(const guest_fs *fs, const char *path, size_t len, size_t max_bytes, tr_buf *out,
                   tr_error *err)
 {
-    char rel[GUEST_FS_MAX_PATH + 2], guest[128];
-    guest_name(path, len, guest, sizeof guest);
-    int rc = guest_rel_path(path, len, rel, sizeof rel, err);
-    if (rc < 0) return rc;
-    int fd = open_beneath(fs, guest, rel, O_RDONLY, err);
+    char guest[128];
+    int rc = 0;
+    int fd = open_guest(fs, path, len, O_RDONLY, guest, err);
     if (fd < 0) return fd;
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -189,14 +198,11 @@ static guest_fs_type type_of(mode_t m)
 int guest_fs_stat_path(const guest_fs *fs, const char *path, size_t len, guest_fs_stat *out,
                        tr_error *err)
 {
-    char rel[GUEST_FS_MAX_PATH + 2], guest[128];
-    guest_name(path, len, guest, sizeof guest);
-    int rc = guest_rel_path(path, len, rel, sizeof rel, err);
-    if (rc < 0) return rc;
-    int fd = open_beneath(fs, guest, rel, O_PATH, err);
+    char guest[128];
+    int fd = open_guest(fs, path, len, O_PATH, guest, err);
     if (fd < 0) return fd;
     struct stat st;
-    rc = fstat(fd, &st) == 0 ? 0 : tr_error_set(err, -errno, "'%s': %s", guest, strerror(errno));
+    int rc = fstat(fd, &st) == 0 ? 0 : tr_error_set(err, -errno, "'%s': %s", guest, strerror(errno));
     close(fd);
     if (rc < 0) return rc;
     out->type = type_of(st.st_mode);
@@ -212,11 +218,8 @@ static int cmp_names(const void *a, const void *b)
 
 int guest_fs_readdir(const guest_fs *fs, const char *path, size_t len, tr_buf *out, tr_error *err)
 {
-    char rel[GUEST_FS_MAX_PATH + 2], guest[128];
-    guest_name(path, len, guest, sizeof guest);
-    int rc = guest_rel_path(path, len, rel, sizeof rel, err);
-    if (rc < 0) return rc;
-    int fd = open_beneath(fs, guest, rel, O_RDONLY | O_DIRECTORY, err);
+    char guest[128];
+    int fd = open_guest(fs, path, len, O_RDONLY | O_DIRECTORY, guest, err);
     if (fd < 0) return fd;
     DIR *d = fdopendir(fd);
     if (d == NULL) {

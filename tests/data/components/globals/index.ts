@@ -2,7 +2,8 @@ import { defineConfig } from "trailbase-wasm";
 import { HttpHandler, HttpResponse } from "trailbase-wasm/http";
 
 // The standard globals trail gives every isolate (src/guest/prelude.js over trail's host
-// functions), checked inside the real server. Each check records "ok" or what it got.
+// functions), checked inside the real server by tests/e2e/test_serving.c. Each check records
+// "ok" or, on a mismatch, ["FAIL", got, expected].
 function checks(): Record<string, unknown> {
     const out = {};
     const eq = (name, a, b) => { if (JSON.stringify(a) !== JSON.stringify(b)) out[name] = ["FAIL", a, b]; else out[name] = "ok"; };
