@@ -36,7 +36,7 @@ typedef struct guest_sql guest_sql;
  * share is of the worker's own CPU, so it trips as well on a machine whose cores are busy with
  * other work; the floor leaves light background work alone. */
 #define GUEST_MAX_TIMER_CPU_PCT   50
-#define GUEST_MIN_TIMER_CPU_MS    100
+#define GUEST_MIN_TIMER_CPU_MS    250
 #define GUEST_TIMER_CPU_WINDOW_MS 1000
 
 typedef struct guest_env {
