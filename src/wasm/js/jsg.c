@@ -1052,37 +1052,30 @@ void jsg_ref_free(jsg_isolate *iso, jsg_ref ref)
     run(iso, body_free, &op);
 }
 
+/* The engine's type predicates, tried in this order; an object matching none is JSG_K_OBJECT. */
+static const struct {
+    u32 (*is)(Z_quickjs_instance_t *, u32);
+    jsg_kind kind;
+} kind_tests[] = {
+    {Q(qjs_is_undefined), JSG_K_UNDEFINED}, {Q(qjs_is_null), JSG_K_NULL},
+    {Q(qjs_is_bool), JSG_K_BOOL},           {Q(qjs_is_number), JSG_K_NUMBER},
+    {Q(qjs_is_big_int), JSG_K_BIGINT},      {Q(qjs_is_string), JSG_K_STRING},
+    {Q(qjs_is_symbol), JSG_K_SYMBOL},       {Q(qjs_is_function), JSG_K_FUNCTION},
+    {Q(qjs_is_array), JSG_K_ARRAY},         {Q(qjs_is_promise), JSG_K_PROMISE},
+    {Q(qjs_is_error), JSG_K_ERROR},
+};
+
 static void body_kind(void *p)
 {
     op_ref *op = p;
     jsg_isolate *iso = op->iso;
-    uint32_t h = op->ref;
-    jsg_kind k;
-    if (Q(qjs_is_undefined)(I, h))
-        k = JSG_K_UNDEFINED;
-    else if (Q(qjs_is_null)(I, h))
-        k = JSG_K_NULL;
-    else if (Q(qjs_is_bool)(I, h))
-        k = JSG_K_BOOL;
-    else if (Q(qjs_is_number)(I, h))
-        k = JSG_K_NUMBER;
-    else if (Q(qjs_is_big_int)(I, h))
-        k = JSG_K_BIGINT;
-    else if (Q(qjs_is_string)(I, h))
-        k = JSG_K_STRING;
-    else if (Q(qjs_is_symbol)(I, h))
-        k = JSG_K_SYMBOL;
-    else if (Q(qjs_is_function)(I, h))
-        k = JSG_K_FUNCTION;
-    else if (Q(qjs_is_array)(I, h))
-        k = JSG_K_ARRAY;
-    else if (Q(qjs_is_promise)(I, h))
-        k = JSG_K_PROMISE;
-    else if (Q(qjs_is_error)(I, h))
-        k = JSG_K_ERROR;
-    else
-        k = JSG_K_OBJECT;
-    op->kind = (int)k;
+    op->kind = (int)JSG_K_OBJECT;
+    for (size_t i = 0; i < TR_ARRAY_LEN(kind_tests); i++) {
+        if (kind_tests[i].is(I, op->ref)) {
+            op->kind = (int)kind_tests[i].kind;
+            return;
+        }
+    }
 }
 
 jsg_kind jsg_ref_kind(jsg_isolate *iso, jsg_ref ref)
