@@ -201,4 +201,7 @@ clean:
 
 FORCE:
 
+# Keep generated intermediates (the test modules' .wasm, .c and .h) so rebuilds stay incremental.
+.SECONDARY:
+
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
