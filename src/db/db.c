@@ -4,9 +4,12 @@
  * any other: WAL (readers never wait for the writer), synchronous=NORMAL (durable across a crash of
  * trail; the last transactions may be lost only on power loss, the usual WAL trade-off), a busy
  * timeout so that concurrent writers wait instead of failing, foreign keys enforced, extended
- * result codes, and the uuid and vector (db/vec.c) functions registered. */
+ * result codes, and the uuid and vector (db/vec.c) functions registered. SQLite's memory statistics
+ * are off for the whole process (set once, before the first connection): with them on, every
+ * allocation SQLite makes takes a process-wide mutex, and nothing in trail reads them. */
 #include "db/db_internal.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -46,8 +49,18 @@ static int setup(sqlite3 *db, const char *path, tr_error *err)
     return 0;
 }
 
+static pthread_once_t config_once = PTHREAD_ONCE_INIT;
+
+static void config_sqlite(void)
+{
+    /* Must precede sqlite3_initialize(); if something opened a connection first, SQLite refuses
+     * (SQLITE_MISUSE) and keeps its default, which is only slower. */
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 int db_open(const char *path, db_conn **out, tr_error *err)
 {
+    pthread_once(&config_once, config_sqlite);
     sqlite3 *db = NULL;
     /* NOMUTEX: a connection belongs to one thread (see db.h), so SQLite's own locking of the
      * connection would be pure overhead. */
