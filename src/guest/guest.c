@@ -108,21 +108,22 @@ static int arg_number(args *a, size_t i, const char *what, double *out, tr_error
 
 /* ---- promises settled at once ---- */
 
-/* A promise resolved with value (owned; consumed) or rejected with err's message. */
+/* A promise resolved with value (owned; consumed) or rejected with err's message. A resolved
+ * one is made in one step (jsg_promise_resolved); a rejection goes through a deferred, which
+ * builds the Error. */
 static int settled(jsg_isolate *iso, int rc, jsg_ref value, const tr_error *why, jsg_ref *result,
                    tr_error *err)
 {
-    jsg_deferred d;
-    int r = jsg_deferred_new(iso, &d, err);
-    if (r < 0) {
+    if (rc >= 0) {
+        int r = jsg_promise_resolved(iso, value, result, err);
         if (value) jsg_ref_free(iso, value);
         return r;
     }
-    if (rc < 0)
-        r = jsg_deferred_reject(iso, &d, why->msg, strlen(why->msg), err);
-    else
-        r = jsg_deferred_resolve(iso, &d, value, err);
     if (value) jsg_ref_free(iso, value);
+    jsg_deferred d;
+    int r = jsg_deferred_new(iso, &d, err);
+    if (r < 0) return r;
+    r = jsg_deferred_reject(iso, &d, why->msg, strlen(why->msg), err);
     if (r < 0) {
         jsg_ref_free(iso, d.promise);
         return r;
@@ -181,36 +182,52 @@ static int host_encode_utf8(jsg_isolate *iso, void *user, jsg_ref this_, size_t 
     return rc;
 }
 
-/* Appends the UTF-8 of bytes to out, invalid sequences as U+FFFD. Returns false if any was. */
-static bool utf8_sanitize(const unsigned char *s, size_t n, tr_buf *out)
+/* The length of the valid UTF-8 sequence at s[i] (i < n), or 0 when it is invalid. */
+static size_t utf8_seq(const unsigned char *s, size_t i, size_t n)
 {
-    bool valid = true;
-    size_t i = 0;
-    while (i < n) {
-        unsigned char c = s[i];
-        size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3
-                                   : (c & 0xF8) == 0xF0 ? 4 : 0;
-        bool ok = len > 0 && i + len <= n;
-        uint32_t cp = len == 1 ? c : len == 2 ? c & 0x1F : len == 3 ? c & 0x0F : c & 0x07;
-        for (size_t k = 1; ok && k < len; k++) {
-            if ((s[i + k] & 0xC0) != 0x80) ok = false;
-            cp = cp << 6 | (s[i + k] & 0x3F);
-        }
-        if (ok && ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
-                   (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-                   (cp >= 0xD800 && cp <= 0xDFFF)))
-            ok = false;
-        if (ok) {
-            tr_buf_append(out, s + i, len);
-            i += len;
-        } else {
-            tr_buf_append(out, "\xEF\xBF\xBD", 3);
-            valid = false;
-            i++;
-            while (i < n && (s[i] & 0xC0) == 0x80 && len > 1) i++, len--;
-        }
+    unsigned char c = s[i];
+    if (c < 0x80) return 1;
+    size_t len = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+    if (len == 0 || i + len > n) return 0;
+    uint32_t cp = len == 2 ? c & 0x1F : len == 3 ? c & 0x0F : c & 0x07;
+    for (size_t k = 1; k < len; k++) {
+        if ((s[i + k] & 0xC0) != 0x80) return 0;
+        cp = cp << 6 | (s[i + k] & 0x3F);
     }
-    return valid;
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
+        (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return len;
+}
+
+/* The length of the longest valid UTF-8 prefix of s. */
+static size_t utf8_valid_prefix(const unsigned char *s, size_t n)
+{
+    size_t i = 0, len;
+    while (i < n && (len = utf8_seq(s, i, n)) > 0) i += len;
+    return i;
+}
+
+/* Appends the UTF-8 of bytes to out, invalid sequences as U+FFFD (valid runs in one copy). */
+static void utf8_sanitize(const unsigned char *s, size_t n, tr_buf *out)
+{
+    size_t i = 0, run = 0;
+    while (i < n) {
+        size_t len = utf8_seq(s, i, n);
+        if (len > 0) {
+            i += len;
+            continue;
+        }
+        tr_buf_append(out, s + run, i - run);
+        tr_buf_append(out, "\xEF\xBF\xBD", 3);
+        /* one U+FFFD for a lead byte and the continuation bytes it announced */
+        unsigned char c = s[i];
+        size_t want = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 1;
+        i++;
+        while (i < n && (s[i] & 0xC0) == 0x80 && want > 1) i++, want--;
+        run = i;
+    }
+    tr_buf_append(out, s + run, n - run);
 }
 
 /* jsonStringify(value): JSON.stringify(value) written by the host for plain data, or undefined
@@ -235,11 +252,19 @@ static int host_decode_utf8(jsg_isolate *iso, void *user, jsg_ref this_, size_t 
     if (rc == 0 && b.type != JSG_BYTES) rc = tr_error_set(err, TR_EINVAL, "expected a Uint8Array");
     if (rc == 0) rc = arg_val(&a, 1, &fatal, err);
     if (rc == 0) {
+        /* valid text (the usual case) goes to the engine as it is, without a copy */
+        const unsigned char *p = (const unsigned char *)b.u.str.ptr;
         tr_buf out = TR_BUF_INIT;
-        tr_buf_reserve(&out, b.u.str.len);
-        bool valid = utf8_sanitize((const unsigned char *)b.u.str.ptr, b.u.str.len, &out);
-        jsg_val s = !valid && fatal.type == JSG_BOOL && fatal.u.b ? jsg_null()
-                                                                   : jsg_string(out.data, out.len);
+        jsg_val s = jsg_string(b.u.str.len ? b.u.str.ptr : "", b.u.str.len);
+        if (utf8_valid_prefix(p, b.u.str.len) < b.u.str.len) {
+            if (fatal.type == JSG_BOOL && fatal.u.b) {
+                s = jsg_null();
+            } else {
+                tr_buf_reserve(&out, b.u.str.len + 3);
+                utf8_sanitize(p, b.u.str.len, &out);
+                s = jsg_string(out.data, out.len);
+            }
+        }
         rc = jsg_from_val(iso, &s, result, err);
         tr_buf_free(&out);
     }

@@ -2417,6 +2417,43 @@ void jsg_deferred_free(jsg_isolate *iso, jsg_deferred *d)
     d->resolve = d->reject = 0;
 }
 
+typedef struct op_resolved {
+    jsg_isolate *iso;
+    jsg_ref value;
+    jsg_ref *out;
+    tr_error *err;
+    int rc;
+} op_resolved;
+
+static void body_resolved(void *p)
+{
+    op_resolved *op = p;
+    jsg_isolate *iso = op->iso;
+    /* JS_NewSettledPromise is Promise.resolve(value) (value borrowed): a thenable is followed
+     * through a job, as a deferred's resolve would. */
+    jsv v = op->value ? handle_val(iso, op->value) : JSV_UNDEFINED;
+    jsv r = Q(JS_NewSettledPromise)(I, iso->ctx, 0, v);
+    if (jsv_tag(r) == TAG_EXCEPTION) {
+        op->rc = take_exception(iso, op->err);
+        return;
+    }
+    uint32_t h = handle_new(iso, r);
+    if (h == 0) {
+        op->rc = oom(op->err);
+        return;
+    }
+    *op->out = h;
+    op->rc = 0;
+}
+
+int jsg_promise_resolved(jsg_isolate *iso, jsg_ref value, jsg_ref *out, tr_error *err)
+{
+    *out = 0;
+    op_resolved op = {iso, value, out, err, 0};
+    int rc = run(iso, body_resolved, &op);
+    return finish(iso, rc, rc ? rc : op.rc, err);
+}
+
 static void body_state(void *p)
 {
     op_promise *op = p;

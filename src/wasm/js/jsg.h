@@ -321,6 +321,12 @@ int jsg_deferred_reject(jsg_isolate *iso, jsg_deferred *d, const char *message, 
 /* Releases a deferred that will never be settled. */
 void jsg_deferred_free(jsg_isolate *iso, jsg_deferred *d);
 
+/* *out (owned): a promise already resolved with value (borrowed; 0: undefined), as
+ * Promise.resolve(value) gives (a promise comes back as itself, a thenable is followed): what a
+ * host function that finished at once returns. One guarded entry, where a deferred settled at
+ * once takes three and hands out its resolving functions. */
+int jsg_promise_resolved(jsg_isolate *iso, jsg_ref value, jsg_ref *out, tr_error *err);
+
 typedef enum jsg_promise_state {
     JSG_PENDING = 0,
     JSG_FULFILLED = 1,

@@ -397,6 +397,47 @@ TEST(jsg_promises_settled_by_host)
     jsg_isolate_free(iso);
 }
 
+static int host_now(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc, const jsg_ref *argv,
+                    jsg_ref *result, tr_error *err)
+{
+    (void)user;
+    (void)this_;
+    return jsg_promise_resolved(iso, argc > 0 ? argv[0] : 0, result, err);
+}
+
+TEST(jsg_promise_resolved_at_once)
+{
+    jsg_isolate *iso = new_iso();
+    tr_error err;
+    CHECK_EQ(jsg_define_function(iso, 0, "now", host_now, NULL, &err), 0);
+    /* settled before the call returns, its value seen one microtask later, in order */
+    /* as Promise.resolve(): a promise comes back as itself, a thenable is followed */
+    jsg_ref_free(iso, eval_ok(iso, "var log = []; "
+                                   "(async () => { "
+                                   "  log.push('got ' + JSON.stringify(await now([1, 'a']))); })(); "
+                                   "now().then(v => log.push('undefined ' + (v === undefined))); "
+                                   "var p = Promise.resolve(7); log.push('same ' + (now(p) === p)); "
+                                   "now({then(f) { f('thenable'); }}).then(v => log.push(v)); "
+                                   "log.push('sync done');"));
+    CHECK_EQ(jsg_run_jobs(iso, &err), 0);
+    eval_str(iso, "log.join('|')", "same true|sync done|got [1,\"a\"]|undefined true|thenable");
+    jsg_ref v = eval_ok(iso, "[2, 3]");
+    jsg_ref pr = 0;
+    CHECK_EQ(jsg_promise_resolved(iso, v, &pr, &err), 0);
+    jsg_ref_free(iso, v);
+    jsg_promise_state st;
+    jsg_ref res = 0;
+    CHECK_EQ(jsg_promise_state_get(iso, pr, &st, &res, &err), 0);
+    CHECK_EQ(st, JSG_FULFILLED);
+    tr_buf b = TR_BUF_INIT;
+    CHECK_EQ(jsg_to_json(iso, res, &b, &err), 0);
+    CHECK_STR_EQ(b.data, "[2,3]");
+    tr_buf_free(&b);
+    jsg_ref_free(iso, res);
+    jsg_ref_free(iso, pr);
+    jsg_isolate_free(iso);
+}
+
 typedef struct rejections {
     int n;
     char msgs[4][1024];
