@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 int db__sql_error(sqlite3 *db, tr_error *err, const char *what)
 {
@@ -28,16 +29,24 @@ static int setup(sqlite3 *db, const char *path, tr_error *err)
         return db__sql_error(db, err, what);
     if (db__uuid_register(db) != SQLITE_OK) return db__sql_error(db, err, what);
     if (db__vec_register(db) != SQLITE_OK) return db__sql_error(db, err, what);
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db, "PRAGMA journal_mode=WAL", -1, &st, NULL) != SQLITE_OK)
-        return db__sql_error(db, err, what);
-    int rc = sqlite3_step(st);
+    /* Connections opening a new file at the same moment (workers, several processes) race to
+     * switch it to WAL; SQLite answers the losers SQLITE_BUSY without waiting (it would be a
+     * deadlock), so that is retried here, within the busy timeout. */
+    int rc;
     char mode[16] = "";
-    if (rc == SQLITE_ROW) {
-        const unsigned char *m = sqlite3_column_text(st, 0);
-        snprintf(mode, sizeof mode, "%s", m ? (const char *)m : "");
+    for (int waited_ms = 0;; waited_ms++) {
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(db, "PRAGMA journal_mode=WAL", -1, &st, NULL) != SQLITE_OK)
+            return db__sql_error(db, err, what);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            const unsigned char *m = sqlite3_column_text(st, 0);
+            snprintf(mode, sizeof mode, "%s", m ? (const char *)m : "");
+        }
+        sqlite3_finalize(st);
+        if ((rc & 0xff) != SQLITE_BUSY || waited_ms >= DB_BUSY_TIMEOUT_MS) break;
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
     }
-    sqlite3_finalize(st);
     if (rc != SQLITE_ROW) return db__sql_error(db, err, what);
     bool in_memory = strcmp(path, ":memory:") == 0 || path[0] == '\0';
     if (strcmp(mode, "wal") != 0 && !in_memory)
