@@ -1322,6 +1322,25 @@ static int build_array(jsg_isolate *iso, const jsg_val *v, int depth, jsv *out, 
     return rc;
 }
 
+/* A property's value built at depth and its key's atom (*temp: the atom is the caller's to
+ * free). On failure obj is released too and the error code returned. */
+static int build_prop(jsg_isolate *iso, const jsg_prop *pr, int depth, jsv obj, jsv *val,
+                      uint32_t *atom, bool *temp, tr_error *err)
+{
+    int rc = build(iso, &pr->val, depth, val, err);
+    if (rc < 0) {
+        jsv_free(iso, obj);
+        return rc;
+    }
+    *atom = atom_get(iso, pr->key, pr->key_len, temp);
+    if (*atom == 0) {
+        jsv_free(iso, *val);
+        jsv_free(iso, obj);
+        return take_exception(iso, err);
+    }
+    return 0;
+}
+
 static int build_object(jsg_isolate *iso, const jsg_val *v, int depth, jsv *out, tr_error *err)
 {
     jsv obj = Q(JS_NewObject)(I, iso->ctx);
@@ -1329,18 +1348,10 @@ static int build_object(jsg_isolate *iso, const jsg_val *v, int depth, jsv *out,
     for (size_t i = 0; i < v->u.obj.len; i++) {
         const jsg_prop *pr = &v->u.obj.props[i];
         jsv c;
-        int rc = build(iso, &pr->val, depth + 1, &c, err);
-        if (rc < 0) {
-            jsv_free(iso, obj);
-            return rc;
-        }
         bool temp;
-        uint32_t a = atom_get(iso, pr->key, pr->key_len, &temp);
-        if (a == 0) {
-            jsv_free(iso, c);
-            jsv_free(iso, obj);
-            return take_exception(iso, err);
-        }
+        uint32_t a;
+        int rc = build_prop(iso, pr, depth + 1, obj, &c, &a, &temp, err);
+        if (rc < 0) return rc;
         /* define, not set: no setters run and "__proto__" is an ordinary key. The value is
          * owned by the call. */
         int32_t r = (int32_t)Q(JS_DefinePropertyValue)(I, iso->ctx, obj, a, c, PROP_CWE);
@@ -2026,18 +2037,10 @@ static int refill(jsg_isolate *iso, const jsg_val *v, jsv obj, tr_error *err)
     for (size_t i = 0; i < v->u.obj.len; i++) {
         const jsg_prop *pr = &v->u.obj.props[i];
         jsv c;
-        int rc = build(iso, &pr->val, 1, &c, err);
-        if (rc < 0) {
-            jsv_free(iso, obj);
-            return rc;
-        }
         bool temp;
-        uint32_t a = atom_get(iso, pr->key, pr->key_len, &temp);
-        if (a == 0) {
-            jsv_free(iso, c);
-            jsv_free(iso, obj);
-            return take_exception(iso, err);
-        }
+        uint32_t a;
+        int rc = build_prop(iso, pr, 1, obj, &c, &a, &temp, err);
+        if (rc < 0) return rc;
         /* set, not define: the fast path for an own writable data property (the object is
          * the SDK's private copy of the request; only code that digs it out could have made a
          * property an accessor, and it then gets what it asked for) */
