@@ -8,7 +8,7 @@ packages=(
     make gcc clang binutils pkg-config ca-certificates
     wabt                  # wasm2c and wat2wasm: the engine is translated to C at build time
     node-llhttp           # the HTTP parser's C sources
-    libsqlite3-dev sqlite3
+    sqlite3               # the sqlite3 shell: bench/ loads the references' database with it
     libcurl4-openssl-dev
     wrk nginx-light       # bench/ only
     curl

@@ -2,10 +2,12 @@
 #include "cli/cli.h"
 #include "cli/cli_internal.h"
 
+#include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "base/base.h"
+#include "wasm/js/jsg.h"
 
 #ifndef TRAIL_VERSION
 #define TRAIL_VERSION "0.1.0"
@@ -47,7 +49,8 @@ int cli_main(int argc, char **argv)
         return 0;
     }
     if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
-        printf("trail %s\n", TRAIL_VERSION);
+        printf("trail %s (%s, SQLite %s)\n", TRAIL_VERSION, jsg_engine_version(),
+               sqlite3_libversion());
         return 0;
     }
     for (const cli_command *c = cli_commands; c->name; c++)

@@ -127,6 +127,33 @@ TEST(db_open_wal_busy_timeout_foreign_keys)
     tr_free(p);
 }
 
+/* The SQLite trail compiles in (Makefile SQLITE_OPTS): the version it was built from, the features
+ * a backend's SQL may use, and no loading of native extensions from SQL. */
+TEST(db_sqlite_build_version_and_features)
+{
+    CHECK(sqlite3_libversion_number() >= 3053000);
+    CHECK_STR_EQ(sqlite3_libversion(), SQLITE_VERSION); /* header and library agree */
+    db_conn *c = open_db("features.db");
+    tr_error err;
+    CHECK_EQ(db_exec(c,
+                     "CREATE VIRTUAL TABLE docs USING fts5(body);"
+                     "INSERT INTO docs VALUES ('the quick brown fox'), ('lazy dogs sleep');"
+                     "CREATE VIRTUAL TABLE boxes USING rtree(id, x0, x1);"
+                     "INSERT INTO boxes VALUES (1, 0, 10), (2, 20, 30);",
+                     &err),
+             0);
+    CHECK_EQ(query_int(c, "SELECT rowid FROM docs WHERE docs MATCH 'fox'"), 1);
+    CHECK_EQ(query_int(c, "SELECT id FROM boxes WHERE x0 <= 25 AND x1 >= 25"), 2);
+    CHECK_EQ(query_int(c, "SELECT CAST(pow(2, 10) AS INTEGER)"), 1024);
+    CHECK_EQ(query_int(c, "SELECT count(*) FROM dbstat WHERE name = 'docs_data'") > 0, 1);
+    CHECK_EQ(query_int(c, "SELECT count(*) FROM pragma_compile_options "
+                          "WHERE compile_options = 'OMIT_LOAD_EXTENSION'"),
+             1);
+    CHECK_EQ(db_exec(c, "SELECT load_extension('/lib/x86_64-linux-gnu/libc.so.6')", &err), TR_ESQL);
+    CHECK_CONTAINS(err.msg, "no such function: load_extension");
+    db_close(c);
+}
+
 TEST(db_open_error_names_path)
 {
     char *p = path_in("no/such/dir/main.db");
