@@ -26,12 +26,14 @@ struct comp_instance {
     guest_env *env;
     jsg_isolate *iso; /* NULL after a failure until the next request recreates it */
     guest *g;
-    jsg_ref def;       /* the default export */
-    jsg_ref dispatch;  /* def.dispatch */
-    jsg_ref run_job;   /* def.runJob */
-    jsg_ref no_body;   /* a frozen empty Uint8Array: the body of every request without one */
-    jsg_ref no_params; /* a frozen empty object: the params of every route without any */
-    parked *parked;    /* doubly linked list of waiting requests */
+    jsg_ref def;            /* the default export */
+    jsg_ref dispatch;       /* def.dispatch */
+    jsg_ref complete;       /* def.complete: for a rejection or a result that is not a response */
+    jsg_ref response_class; /* def.responseClass: its instances are responses */
+    jsg_ref run_job;        /* def.runJob */
+    jsg_ref no_body;        /* a frozen empty Uint8Array: the body of every request without one */
+    jsg_ref no_params;      /* a frozen empty object: the params of every route without any */
+    parked *parked;         /* doubly linked list of waiting requests */
     size_t nparked;
     bool checking;    /* inside check_parked(): no re-entry */
     parked *settling; /* the entry check_parked() is settling: already answered if it fails */
@@ -59,6 +61,13 @@ static int create_isolate(comp_instance *ci, tr_error *err)
     if (rc == 0) rc = jsg_get(ci->iso, ci->def, "dispatch", 8, &ci->dispatch, err);
     if (rc == 0 && jsg_ref_kind(ci->iso, ci->dispatch) != JSG_K_FUNCTION)
         rc = tr_error_set(err, TR_EINVAL, "the component's default export has no dispatch()");
+    if (rc == 0) rc = jsg_get(ci->iso, ci->def, "complete", 8, &ci->complete, err);
+    if (rc == 0) rc = jsg_get(ci->iso, ci->def, "responseClass", 13, &ci->response_class, err);
+    if (rc == 0 && (jsg_ref_kind(ci->iso, ci->complete) != JSG_K_FUNCTION ||
+                    jsg_ref_kind(ci->iso, ci->response_class) != JSG_K_FUNCTION))
+        rc = tr_error_set(err, TR_EINVAL,
+                          "the component's default export has no complete() or responseClass "
+                          "(rebuild it with this version of trailbase-wasm)");
     if (rc == 0) rc = jsg_get(ci->iso, ci->def, "runJob", 6, &ci->run_job, err);
     if (rc == 0) {
         static const char no_body[] = "Object.freeze(new Uint8Array(0))";
@@ -125,12 +134,15 @@ static void drop_isolate(comp_instance *ci)
     if (ci->iso == NULL) return;
     if (!jsg_isolate_dead(ci->iso)) {
         if (ci->dispatch) jsg_ref_free(ci->iso, ci->dispatch);
+        if (ci->complete) jsg_ref_free(ci->iso, ci->complete);
+        if (ci->response_class) jsg_ref_free(ci->iso, ci->response_class);
         if (ci->run_job) jsg_ref_free(ci->iso, ci->run_job);
         if (ci->def) jsg_ref_free(ci->iso, ci->def);
         if (ci->no_body) jsg_ref_free(ci->iso, ci->no_body);
         if (ci->no_params) jsg_ref_free(ci->iso, ci->no_params);
     }
-    ci->dispatch = ci->def = ci->run_job = ci->no_body = ci->no_params = 0;
+    ci->dispatch = ci->complete = ci->response_class = 0;
+    ci->def = ci->run_job = ci->no_body = ci->no_params = 0;
     guest_free(ci->g);
     ci->g = NULL;
     jsg_isolate_free(ci->iso);
@@ -306,6 +318,33 @@ static void respond(comp_instance *ci, const http_request *req, http_response *r
     http_response_send(res, (int)status->u.num, content_type, data, len);
 }
 
+/* Sends a handler's result (r, from jsg_call_result or jsg_promise_result): as it is when the
+ * host took it, else through the component's complete(), which turns an HttpError into its
+ * response and throws for anything else. */
+static void respond_result(comp_instance *ci, const http_request *req, http_response *res,
+                           jsg_result *r)
+{
+    if (r->other == 0) {
+        respond(ci, req, res, &r->val);
+        return;
+    }
+    tr_error err = {0};
+    jsg_val args[2] = {jsg_ref_val(r->other), jsg_bool(r->rejected)}, v;
+    jsg_ref pending = 0;
+    int rc = jsg_call_val(ci->iso, ci->complete, ci->def, 2, args, req->arena, &v, &pending, &err);
+    if (ci->iso && !jsg_isolate_dead(ci->iso)) {
+        jsg_ref_free(ci->iso, r->other);
+        if (pending) jsg_ref_free(ci->iso, pending);
+    }
+    r->other = 0;
+    if (rc == 0 && pending)
+        rc = tr_error_set(&err, TR_EINVAL, "the component's complete() returned a promise");
+    if (rc < 0)
+        fail(ci, req, res, rc, &err);
+    else
+        respond(ci, req, res, &v);
+}
+
 /* After a job run's call failed: an isolate that can no longer be trusted is replaced. */
 static void job_failed(comp_instance *ci, comp_job_done_fn done, void *ud, int rc,
                        const tr_error *err)
@@ -326,14 +365,15 @@ static bool settle(comp_instance *ci, const http_request *req, http_response *re
 {
     tr_error err = {0};
     if (res != NULL) {
-        jsg_val v;
+        jsg_result r;
         bool settled;
-        int rc = jsg_promise_val(ci->iso, promise, req->arena, &v, &settled, &err);
+        int rc = jsg_promise_result(ci->iso, promise, ci->response_class, req->arena, &r, &settled,
+                                    &err);
         if (rc == 0 && !settled) return false;
         if (rc < 0)
             fail(ci, req, res, rc, &err);
         else
-            respond(ci, req, res, &v);
+            respond_result(ci, req, res, &r);
         return true;
     }
     jsg_promise_state state;
@@ -534,21 +574,22 @@ void comp_instance_dispatch(comp_instance *ci, size_t route, const http_request 
         return;
     }
     /* One call into the isolate: build the arguments, call, run jobs, read the response. */
-    jsg_val args[2] = {jsg_number((double)route), build_request(ci, req)}, v;
-    jsg_ref pending = 0;
-    int rc = jsg_call_val(ci->iso, ci->dispatch, ci->def, 2, args, req->arena, &v, &pending, &err);
+    jsg_val args[2] = {jsg_number((double)route), build_request(ci, req)};
+    jsg_result r;
+    int rc = jsg_call_result(ci->iso, ci->dispatch, ci->def, 2, args, ci->response_class,
+                             req->arena, &r, &err);
     if (rc < 0) {
         fail(ci, req, res, rc, &err);
         return;
     }
-    if (pending) {
-        parked *p = park(ci, pending, ci->mod->limits.deadline_ms);
+    if (r.pending) {
+        parked *p = park(ci, r.pending, ci->mod->limits.deadline_ms);
         p->res = res;
         p->req = req;
         http_response_on_cancel(res, on_cancel, p);
         return;
     }
-    respond(ci, req, res, &v);
+    respond_result(ci, req, res, &r);
     /* This request's code may have settled promises other requests wait for. */
     if (ci->nparked) check_parked(ci);
 }

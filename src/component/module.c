@@ -133,16 +133,19 @@ static int validate(comp_module *m, tr_error *err)
         rc = tr_error_set(err, TR_EINVAL,
                           "the component has no default export made by defineConfig() (export "
                           "default defineConfig({...}))");
-    static const char *const fns[] = {"dispatch", "runJob", "manifest"};
+    /* manifest last: it is called below (responseClass is the SDK's HttpResponse class) */
+    static const char *const fns[] = {"dispatch", "complete", "responseClass", "runJob",
+                                      "manifest"};
     for (size_t i = 0; rc == 0 && i < TR_ARRAY_LEN(fns); i++) {
         if (fn) jsg_ref_free(iso, fn);
         fn = 0;
         rc = jsg_get(iso, def, fns[i], strlen(fns[i]), &fn, err);
         if (rc == 0 && jsg_ref_kind(iso, fn) != JSG_K_FUNCTION)
             rc = tr_error_set(err, TR_EINVAL,
-                              "the default export has no %s() function: make it with "
-                              "defineConfig() from trailbase-wasm",
-                              fns[i]);
+                              "the default export has no %s%s: make it with defineConfig() from "
+                              "trailbase-wasm (a component built with an older version needs a "
+                              "rebuild)",
+                              fns[i], strcmp(fns[i], "responseClass") == 0 ? "" : "() function");
     }
     if (rc == 0) rc = jsg_call(iso, fn, def, 0, NULL, &man, err);
     jsg_val mv;

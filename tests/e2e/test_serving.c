@@ -63,6 +63,66 @@ TEST_TIMEOUT(e2e_serving_handler_errors_are_500s, 120)
     free(log);
 }
 
+/* An async handler's promise goes to the host as it is: an HttpError it rejects with still
+ * answers with its status, headers and JSON body, and a result that is not a response still
+ * answers 500 naming it, whether the promise settled during the call or later. */
+TEST_TIMEOUT(e2e_serving_async_outcomes_as_sync_ones, 120)
+{
+    install("throws", "throws.wasm");
+    th_server s;
+    CHECK_EQ(th_server_start(&s, depot(), NULL), 0);
+    char hv[64];
+    for (int round = 0; round < 3; round++) {
+        th_resp r = get(s.port, "/async-http-error");
+        CHECK_EQ(r.status, 404);
+        CHECK_STR_EQ(r.body, "{\"error\":\"no such widget\"}");
+        CHECK_STR_EQ(th_resp_header(&r, "content-type", hv, sizeof hv), "application/json");
+        CHECK_STR_EQ(th_resp_header(&r, "x-why", hv, sizeof hv), "gone");
+        th_resp_free(&r);
+        r = get(s.port, "/later-http-error");
+        CHECK_EQ(r.status, 409);
+        CHECK_STR_EQ(r.body, "{\"error\":\"changed meanwhile\"}");
+        th_resp_free(&r);
+        r = get(s.port, "/async-bad-response");
+        CHECK_EQ(r.status, 500);
+        CHECK_STR_EQ(r.body, "{\"error\":\"TypeError: a handler returned an object ([object "
+                             "Object]); return a string, a Uint8Array or an HttpResponse (e.g. "
+                             "HttpResponse.json(data))\"}");
+        th_resp_free(&r);
+        r = get(s.port, "/bad-response");
+        CHECK_EQ(r.status, 500);
+        CHECK_CONTAINS(r.body, "TypeError: a handler returned a number; return a string");
+        th_resp_free(&r);
+        r = get(s.port, "/later-bad-response");
+        CHECK_EQ(r.status, 500);
+        CHECK_CONTAINS(r.body, "TypeError: a handler returned undefined; return a string");
+        th_resp_free(&r);
+        r = get(s.port, "/later-rejects");
+        CHECK_EQ(r.status, 500);
+        CHECK_STR_EQ(r.body, "{\"error\":\"RangeError: late failure\"}");
+        th_resp_free(&r);
+        /* an instance of a subclass of HttpResponse is a response */
+        r = get(s.port, "/subclass");
+        CHECK_EQ(r.status, 201);
+        CHECK_STR_EQ(r.body, "made");
+        CHECK_STR_EQ(th_resp_header(&r, "content-type", hv, sizeof hv),
+                     "text/plain; charset=utf-8");
+        th_resp_free(&r);
+        r = get(s.port, "/later-bytes");
+        CHECK_EQ(r.status, 200);
+        CHECK_STR_EQ(r.body, "hi");
+        CHECK_STR_EQ(th_resp_header(&r, "content-type", hv, sizeof hv), "application/octet-stream");
+        th_resp_free(&r);
+    }
+    CHECK_EQ(th_server_stop(&s), 0);
+    char *log = th_server_stderr(&s);
+    CHECK_CONTAINS(log, "[WASM] throws.wasm GET /later-rejects: uncaught RangeError: late failure");
+    CHECK_CONTAINS(log, "[WASM] throws.wasm GET /async-bad-response: uncaught TypeError: a handler "
+                        "returned an object");
+    CHECK(strstr(log, "no such widget") == NULL); /* an HttpError is an answer, not a failure */
+    free(log);
+}
+
 TEST_TIMEOUT(e2e_serving_console_goes_to_the_log, 120)
 {
     install("logs", "logs.wasm");

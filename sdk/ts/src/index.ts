@@ -2,15 +2,18 @@
 // trailbase-wasm: defineConfig() makes the object trail loads from a component (its default
 // export: manifest, dispatch, runJob; docs/guest-abi.md), plus addPeriodicCallback().
 //
-// DESIGN: dispatch() is the per-request path. It calls the handler synchronously and adds a
-// promise only when the handler returned one; a string or Uint8Array result goes to the host
-// bare (the host answers 200 with the default content type, docs/guest-abi.md), so it costs no
-// response object; an HttpResponse is already the host's response shape and is returned as is.
+// DESIGN: dispatch() is the per-request path, and every JS operation on it costs. It calls the
+// handler and returns what it gives as it is, a promise included: the host checks the result
+// (a string, a Uint8Array or an HttpResponse, which is already the host's response shape) and
+// reads a settled promise's value itself, so an async handler costs no `.then()`, reaction and
+// job of ours. Only the rare rest (a rejection, a wrong result) comes back through complete().
+// A string or Uint8Array goes to the host bare (200 with the default content type,
+// docs/guest-abi.md), so it costs no response object.
 
 import { HttpError, HttpHandler, HttpRequest, HttpResponse } from "./http.js";
 import type { HostRequest, HostResponse, HttpResult } from "./http.js";
 
-/** What `dispatch()` gives the host: a response, or a bare string or Uint8Array (200). */
+/** A response as the host takes it: a response object, or a bare string or Uint8Array (200). */
 export type HostResult = HostResponse | string | Uint8Array;
 import { JobHandler } from "./job.js";
 
@@ -32,8 +35,23 @@ export interface Manifest {
 /** The component's default export, as trail calls it. */
 export interface Component {
     manifest(): Manifest;
-    /** Runs the handler of route `index` (its position in `manifest().http`). */
-    dispatch(index: number, request: HostRequest): HostResult | Promise<HostResult>;
+    /**
+     * Runs the handler of route `index` (its position in `manifest().http`) and returns its
+     * result as it is: a promise for an async handler, whatever the handler returned otherwise
+     * (a synchronous HttpError already made its response). The host checks the result: a
+     * string, a Uint8Array or a `responseClass` instance is the response; for anything else,
+     * and when the promise rejects, it calls `complete()`.
+     */
+    dispatch(index: number, request: HostRequest): unknown;
+    /**
+     * What the host calls when `dispatch()`'s result, or what its promise settled with, is not a
+     * response (`rejected` false), or when the promise rejected (`rejected` true): an HttpError
+     * gives its response; anything else throws (a TypeError naming the wrong result, or the
+     * rejection's reason), which the host answers with 500 and a logged stack.
+     */
+    complete(value: unknown, rejected: boolean): HostResult;
+    /** HttpResponse: its instances are responses the host takes as they are. */
+    responseClass: abstract new (...args: never[]) => unknown;
     /** Runs the job `name`; settles when it finishes. */
     runJob(name: string): Promise<void>;
 }
@@ -70,20 +88,20 @@ export function defineConfig(config: Config): Component {
 
     return {
         manifest: () => manifest,
-        dispatch(index: number, request: HostRequest): HostResult | Promise<HostResult> {
+        dispatch(index: number, request: HostRequest): unknown {
             const handler = handlers[index];
             if (handler === undefined) throw new RangeError(`no route with index ${index}`);
-            let result: HttpResult | Promise<HttpResult>;
             try {
                 // what `new HttpRequest(request)` makes, in one object literal (cheaper per request)
-                result = handler({ __proto__: REQUEST, _r: request } as unknown as HttpRequest);
+                return handler({ __proto__: REQUEST, _r: request } as unknown as HttpRequest);
             } catch (e) {
                 return fromError(e);
             }
-            if (typeof result === "string") return result;
-            if (result instanceof Promise) return result.then(toResponse, fromError);
-            return toResponse(result);
         },
+        complete(value: unknown, rejected: boolean): HostResult {
+            return rejected ? fromError(value) : toResponse(value as HttpResult);
+        },
+        responseClass: HttpResponse,
         runJob(name: string): Promise<void> {
             const job = jobs.get(name);
             if (job === undefined) return Promise.reject(new Error(`no job named ${JSON.stringify(name)}`));

@@ -24,8 +24,18 @@ globalThis.__call = async (what, ...args) => {
     if (what === "runJob") { await c.runJob(args[0]); return { ok: null }; }
     const r = c.dispatch(args[0], args[1]);
     const sync = !(r instanceof Promise);
-    // as trail does: a bare string or Uint8Array is a 200 with the default content type
-    let ok = await r;
+    // as trail does: a string, a Uint8Array or an HttpResponse is the response; anything else,
+    // or a rejection, goes through complete()
+    let ok, rejected = false;
+    try {
+      ok = await r;
+    } catch (e) {
+      ok = e;
+      rejected = true;
+    }
+    if (rejected || !(typeof ok === "string" || ok instanceof Uint8Array || ok instanceof c.responseClass))
+      ok = c.complete(ok, rejected);
+    // a bare string or Uint8Array is a 200 with the default content type
     if (typeof ok === "string") ok = { status: 200, headers: [["content-type", "text/plain; charset=utf-8"]], body: ok };
     else if (ok instanceof Uint8Array) ok = { status: 200, headers: [["content-type", "application/octet-stream"]], body: ok };
     return { ok, sync };

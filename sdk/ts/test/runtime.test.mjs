@@ -51,6 +51,22 @@ function withQuery(query) {
     return new HttpRequest(request({ query, url: "/x?" + query }));
 }
 
+// What trail does with dispatch()'s result (docs/guest-abi.md): a string, a Uint8Array or an
+// HttpResponse is the response; anything else, or a rejection, goes through complete().
+function settle(c, r, rejected = false) {
+    if (!rejected && (typeof r === "string" || r instanceof Uint8Array || r instanceof c.responseClass)) return r;
+    return c.complete(r, rejected);
+}
+async function host(c, index, req) {
+    let r;
+    try {
+        r = await c.dispatch(index, req);
+    } catch (e) {
+        return settle(c, e, true);
+    }
+    return settle(c, r);
+}
+
 const plain = (r) => ({ status: r.status, headers: r.headers, body: r.body });
 const text = (r) => (typeof r.body === "string" ? r.body : dec.decode(r.body));
 
@@ -202,7 +218,9 @@ describe("dispatch", () => {
             headers: [["content-type", "application/json"]],
             body: '{"error":"no such todo"}',
         });
-        assert.deepEqual(plain(await c.dispatch(1, request())), {
+        // an async one: dispatch's promise rejects with it, and complete() makes its response
+        await assert.rejects(c.dispatch(1, request()), HttpError);
+        assert.deepEqual(plain(await host(c, 1, request())), {
             status: 429,
             headers: [
                 ["content-type", "application/json"],
@@ -233,9 +251,12 @@ describe("dispatch", () => {
         });
         assert.throws(() => c.dispatch(0, request()), /boom/);
         await assert.rejects(c.dispatch(1, request()), /async boom/);
-        assert.throws(() => c.dispatch(2, request()), /returned a number; return a string, a Uint8Array or an HttpResponse/);
-        await assert.rejects(c.dispatch(3, request()), /returned undefined/);
-        assert.throws(() => c.dispatch(4, request()), /returned an object/);
+        await assert.rejects(host(c, 1, request()), /async boom/);
+        // a result that is not a response comes back as it is; complete() names it
+        assert.equal(c.dispatch(2, request()), 42);
+        await assert.rejects(host(c, 2, request()), /returned a number; return a string, a Uint8Array or an HttpResponse/);
+        await assert.rejects(host(c, 3, request()), /returned undefined/);
+        await assert.rejects(host(c, 4, request()), /returned an object/);
     });
 
     test("invalid JSON is a 400 unless the handler catches it", () => {

@@ -1973,23 +1973,55 @@ int jsg_json_fast(jsg_isolate *iso, jsg_ref value, jsg_ref *out, tr_error *err)
 typedef struct op_callv {
     jsg_isolate *iso;
     jsg_ref fn, this_, promise;
+    jsg_ref accept; /* jsg_call_result, jsg_promise_result: 0 for jsg_call_val, jsg_promise_val */
     size_t argc;
     const jsg_val *argv;
     tr_arena *arena;
     jsg_val *out;
     jsg_ref pending; /* jsg_call_val: a pending promise (owned) */
     bool settled;    /* jsg_promise_val */
+    jsg_ref other;   /* with accept: a value not accepted or a rejection's reason (owned) */
+    bool rejected;
     tr_error *err;
     int rc;
 } op_callv;
 
+/* With op->accept: whether v (borrowed) is taken as it is (a string, a Uint8Array, an instance
+ * of op->accept). An instanceof that throws (a proxy's trap) counts as no: the caller's JS
+ * then sees the same value. */
+static bool accepted(jsg_isolate *iso, jsv v, op_callv *op)
+{
+    int32_t tag = jsv_tag(v);
+    if (tag == TAG_STRING || tag == TAG_STRING_ROPE) return true;
+    if (tag != TAG_OBJECT) return false;
+    if (Q(JS_GetClassID)(I, v) == iso->u8_class_id) return true;
+    int32_t r = (int32_t)Q(JS_IsInstanceOf)(I, iso->ctx, v, handle_val(iso, op->accept));
+    if (r < 0) {
+        jsv e = Q(JS_GetException)(I, iso->ctx);
+        jsv_free(iso, e);
+    }
+    return r > 0;
+}
+
+/* Hands v (owned) over as op->other. */
+static int hand_over(jsg_isolate *iso, jsv v, bool rejected, op_callv *op)
+{
+    op->other = handle_new(iso, v);
+    op->rejected = rejected;
+    return op->other == 0 ? oom(op->err) : 0;
+}
+
 /* The outcome of r (borrowed): a pending promise leaves op->settled false; a rejected one is
- * described into op->err; any other value (or a fulfilled promise's) is read into op->out. */
+ * described into op->err (with op->accept: handed over); any other value (or a fulfilled
+ * promise's) is read into op->out (with op->accept: when accepted, else handed over). */
 static int outcome(jsg_isolate *iso, jsv r, op_callv *op)
 {
     op->settled = true;
-    if (jsv_tag(r) != TAG_OBJECT || !Q(JS_IsPromise)(I, r))
+    if (jsv_tag(r) != TAG_OBJECT || !Q(JS_IsPromise)(I, r)) {
+        if (op->accept && !accepted(iso, r, op))
+            return hand_over(iso, Q(JS_DupValue)(I, iso->ctx, r), false, op);
         return read_val(iso, r, op->arena, 0, op->out, op->err);
+    }
     uint32_t state = Q(JS_PromiseState)(I, iso->ctx, r);
     if (state == JSG_PENDING) {
         op->settled = false;
@@ -1998,10 +2030,13 @@ static int outcome(jsg_isolate *iso, jsv r, op_callv *op)
     jsv res = Q(JS_PromiseResult)(I, iso->ctx, r);
     int rc;
     if (state == JSG_REJECTED) {
+        if (op->accept) return hand_over(iso, res, true, op);
         uint32_t h = handle_new(iso, res);
         if (h == 0) return oom(op->err);
         rc = describe(iso, h, op->err);
         Q(qjs_free_value)(I, h);
+    } else if (op->accept && !accepted(iso, res, op)) {
+        rc = hand_over(iso, res, false, op);
     } else {
         rc = read_val(iso, res, op->arena, 0, op->out, op->err);
         jsv_free(iso, res);
@@ -2145,13 +2180,20 @@ static void body_call_val(void *p)
     jsv_free(iso, r);
 }
 
+static int call_val(op_callv *op)
+{
+    jsg_isolate *iso = op->iso;
+    *op->out = jsg_undefined();
+    if (op->fn == 0 || op->argc > JSG_MAX_CALL_VALS)
+        return tr_error_set(op->err, TR_EINVAL, "jsg_call_val: no function or too many arguments");
+    int rc = run(iso, body_call_val, op);
+    report_unhandled(iso);
+    return finish(iso, rc, rc ? rc : op->rc, op->err);
+}
+
 int jsg_call_val(jsg_isolate *iso, jsg_ref fn, jsg_ref this_, size_t argc, const jsg_val *argv,
                  tr_arena *arena, jsg_val *out, jsg_ref *pending, tr_error *err)
 {
-    *out = jsg_undefined();
-    *pending = 0;
-    if (fn == 0 || argc > JSG_MAX_CALL_VALS)
-        return tr_error_set(err, TR_EINVAL, "jsg_call_val: no function or too many arguments");
     op_callv op = {.iso = iso,
                    .fn = fn,
                    .this_ = this_,
@@ -2160,10 +2202,31 @@ int jsg_call_val(jsg_isolate *iso, jsg_ref fn, jsg_ref this_, size_t argc, const
                    .arena = arena,
                    .out = out,
                    .err = err};
-    int rc = run(iso, body_call_val, &op);
-    report_unhandled(iso);
-    rc = finish(iso, rc, rc ? rc : op.rc, err);
-    if (rc == 0) *pending = op.pending;
+    int rc = call_val(&op);
+    *pending = rc == 0 ? op.pending : 0;
+    return rc;
+}
+
+int jsg_call_result(jsg_isolate *iso, jsg_ref fn, jsg_ref this_, size_t argc, const jsg_val *argv,
+                    jsg_ref accept, tr_arena *arena, jsg_result *r, tr_error *err)
+{
+    *r = (jsg_result){.val = jsg_undefined()};
+    if (accept == 0) return tr_error_set(err, TR_EINVAL, "jsg_call_result: no constructor");
+    op_callv op = {.iso = iso,
+                   .fn = fn,
+                   .this_ = this_,
+                   .accept = accept,
+                   .argc = argc,
+                   .argv = argv,
+                   .arena = arena,
+                   .out = &r->val,
+                   .err = err};
+    int rc = call_val(&op);
+    if (rc == 0) {
+        r->pending = op.pending;
+        r->other = op.other;
+        r->rejected = op.rejected;
+    }
     return rc;
 }
 
@@ -2188,6 +2251,28 @@ int jsg_promise_val(jsg_isolate *iso, jsg_ref promise, tr_arena *arena, jsg_val 
     int rc = run(iso, body_promise_val, &op);
     rc = finish(iso, rc, rc ? rc : op.rc, err);
     if (rc == 0) *settled = op.settled;
+    return rc;
+}
+
+int jsg_promise_result(jsg_isolate *iso, jsg_ref promise, jsg_ref accept, tr_arena *arena,
+                       jsg_result *r, bool *settled, tr_error *err)
+{
+    *r = (jsg_result){.val = jsg_undefined()};
+    *settled = false;
+    if (accept == 0) return tr_error_set(err, TR_EINVAL, "jsg_promise_result: no constructor");
+    op_callv op = {.iso = iso,
+                   .promise = promise,
+                   .accept = accept,
+                   .arena = arena,
+                   .out = &r->val,
+                   .err = err};
+    int rc = run(iso, body_promise_val, &op);
+    rc = finish(iso, rc, rc ? rc : op.rc, err);
+    if (rc == 0) {
+        *settled = op.settled;
+        r->other = op.other;
+        r->rejected = op.rejected;
+    }
     return rc;
 }
 

@@ -277,6 +277,27 @@ int jsg_call_val(jsg_isolate *iso, jsg_ref fn, jsg_ref this_, size_t argc, const
 int jsg_promise_val(jsg_isolate *iso, jsg_ref promise, tr_arena *arena, jsg_val *out, bool *settled,
                     tr_error *err);
 
+/* What jsg_call_result() and jsg_promise_result() give. */
+typedef struct jsg_result {
+    jsg_val val;     /* an accepted value (or a fulfilled promise's), copied as jsg_to_val() does */
+    jsg_ref pending; /* jsg_call_result(): a pending promise (owned), else 0 */
+    jsg_ref other;   /* owned, else 0: a value not accepted, or (rejected) a rejection's reason */
+    bool rejected;
+} jsg_result;
+
+/* As jsg_call_val(), for a caller that takes as they are only strings, Uint8Arrays and
+ * instances of the constructor `accept` (`v instanceof accept`): any other result, or the
+ * reason of a rejected promise, is handed over as r->other (r->rejected tells which) for the
+ * caller to deal with in JS, and r->val stays undefined. A synchronous throw is still an
+ * error (TR_EJS). The request path: the guest returns its handler's promise itself and the host
+ * checks what it settles with, so no JS runs on that promise's settling. */
+int jsg_call_result(jsg_isolate *iso, jsg_ref fn, jsg_ref this_, size_t argc, const jsg_val *argv,
+                    jsg_ref accept, tr_arena *arena, jsg_result *r, tr_error *err);
+
+/* jsg_promise_val() with jsg_call_result()'s `accept`: *settled false while it is pending. */
+int jsg_promise_result(jsg_isolate *iso, jsg_ref promise, jsg_ref accept, tr_arena *arena,
+                       jsg_result *r, bool *settled, tr_error *err);
+
 /* Convenience: the string value of ref (String(ref)) copied into buf (replacing its contents). */
 int jsg_to_string(jsg_isolate *iso, jsg_ref ref, tr_buf *buf, tr_error *err);
 

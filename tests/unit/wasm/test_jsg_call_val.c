@@ -217,3 +217,82 @@ TEST(jsg_call_val_shared_arrays_and_strings)
     tr_arena_deinit(&a);
     jsg_isolate_free(iso);
 }
+
+/* jsg_call_result() takes strings, Uint8Arrays and instances of the given class as they are and
+ * hands anything else (and a rejection's reason) back as a ref; jsg_promise_result() does the
+ * same for a promise that settles later. */
+TEST(jsg_call_result_accepts_only_the_given_shapes)
+{
+    jsg_isolate *iso = iso_new();
+    tr_arena a;
+    tr_arena_init(&a, 1024);
+    tr_error err;
+    tr_error_clear(&err);
+    jsg_ref cls =
+        eval_ref(iso, "globalThis.Resp = class Resp { constructor(b) { this.body = b } }");
+    jsg_ref fn = eval_ref(iso, "class Sub extends Resp {};"
+                               "(k) => [() => 'text', () => new Uint8Array([7]), "
+                               "() => new Resp('r'), () => new Sub('s'), () => 42, "
+                               "() => ({ body: 'plain' }), async () => { await null; return 'a' }, "
+                               "async () => { throw new RangeError('no') }, "
+                               "() => new Promise((r) => { globalThis.later = r }), "
+                               "() => { throw new TypeError('sync') }, "
+                               "() => new Proxy({}, { getPrototypeOf() { throw 1 } })][k]()");
+    jsg_result r;
+    jsg_val k;
+    /* taken as they are */
+    k = jsg_number(0);
+    CHECK_EQ(jsg_call_result(iso, fn, 0, 1, &k, cls, &a, &r, &err), 0);
+    CHECK(r.other == 0 && r.pending == 0);
+    CHECK_STR_EQ(r.val.u.str.ptr, "text");
+    k = jsg_number(1);
+    CHECK_EQ(jsg_call_result(iso, fn, 0, 1, &k, cls, &a, &r, &err), 0);
+    CHECK_EQ(r.val.type, JSG_BYTES);
+    for (int i = 2; i <= 3; i++) {
+        k = jsg_number(i);
+        CHECK_EQ(jsg_call_result(iso, fn, 0, 1, &k, cls, &a, &r, &err), 0);
+        CHECK_EQ(r.other, 0u);
+        CHECK_STR_EQ(prop(&r.val, "body")->u.str.ptr, i == 2 ? "r" : "s");
+    }
+    k = jsg_number(6);
+    CHECK_EQ(jsg_call_result(iso, fn, 0, 1, &k, cls, &a, &r, &err), 0);
+    CHECK_STR_EQ(r.val.u.str.ptr, "a");
+    /* handed back: other values, rejections, a proxy whose prototype cannot be read */
+    int others[] = {4, 5, 7, 10};
+    for (size_t i = 0; i < TR_ARRAY_LEN(others); i++) {
+        k = jsg_number(others[i]);
+        CHECK_EQ(jsg_call_result(iso, fn, 0, 1, &k, cls, &a, &r, &err), 0);
+        CHECK(r.other != 0);
+        CHECK_EQ(r.pending, 0u);
+        CHECK_EQ(r.val.type, JSG_UNDEFINED);
+        CHECK_EQ(r.rejected, others[i] == 7);
+        jsg_kind want[] = {JSG_K_NUMBER, JSG_K_OBJECT, JSG_K_ERROR, JSG_K_OBJECT};
+        CHECK_EQ(jsg_ref_kind(iso, r.other), want[i]);
+        jsg_ref_free(iso, r.other);
+    }
+    /* a synchronous throw is an error, as with jsg_call_val */
+    k = jsg_number(9);
+    CHECK_EQ(jsg_call_result(iso, fn, 0, 1, &k, cls, &a, &r, &err), TR_EJS);
+    CHECK_CONTAINS(err.msg, "TypeError: sync");
+    /* pending, then fulfilled with a value that is not taken */
+    k = jsg_number(8);
+    CHECK_EQ(jsg_call_result(iso, fn, 0, 1, &k, cls, &a, &r, &err), 0);
+    CHECK(r.pending != 0 && r.other == 0);
+    jsg_ref p = r.pending;
+    bool settled = true;
+    CHECK_EQ(jsg_promise_result(iso, p, cls, &a, &r, &settled, &err), 0);
+    CHECK(!settled);
+    jsg_ref_free(iso, eval_ref(iso, "later(new Map())"));
+    CHECK_EQ(jsg_run_jobs(iso, &err), 0);
+    CHECK_EQ(jsg_promise_result(iso, p, cls, &a, &r, &settled, &err), 0);
+    CHECK(settled && r.other != 0 && !r.rejected);
+    CHECK_EQ(jsg_ref_kind(iso, r.other), JSG_K_OBJECT);
+    jsg_ref_free(iso, r.other);
+    jsg_ref_free(iso, p);
+    /* without a class there is nothing to check against */
+    CHECK_EQ(jsg_call_result(iso, fn, 0, 1, &k, 0, &a, &r, &err), TR_EINVAL);
+    jsg_ref_free(iso, fn);
+    jsg_ref_free(iso, cls);
+    tr_arena_deinit(&a);
+    jsg_isolate_free(iso);
+}

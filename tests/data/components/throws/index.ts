@@ -1,9 +1,13 @@
 import { defineConfig } from "trailbase-wasm";
-import { HttpHandler } from "trailbase-wasm/http";
+import { HttpError, HttpHandler, HttpResponse } from "trailbase-wasm/http";
 
 function explode(): never {
   throw new TypeError("the widget is broken");
 }
+
+const later = () => new Promise((resolve) => setTimeout(resolve, 5));
+
+class Created extends HttpResponse {}
 
 export default defineConfig({
   httpHandlers: [
@@ -14,5 +18,31 @@ export default defineConfig({
     }),
     HttpHandler.get("/ok", () => "still serving"),
     HttpHandler.get("/bad-response", () => 42 as unknown as string),
+    // The host reads an async handler's outcome itself: an HttpError, or a result that is not a
+    // response, whether the promise settled during the call or later.
+    HttpHandler.get("/async-http-error", async () => {
+      throw new HttpError(404, "no such widget", { headers: { "X-Why": "gone" } });
+    }),
+    HttpHandler.get("/later-http-error", async () => {
+      await later();
+      throw new HttpError(409, "changed meanwhile");
+    }),
+    HttpHandler.get("/async-bad-response", async () => {
+      await null;
+      return { status: 200, headers: [], body: "looks like a response" } as unknown as string;
+    }),
+    HttpHandler.get("/later-bad-response", async () => {
+      await later();
+      return undefined as unknown as string;
+    }),
+    HttpHandler.get("/later-rejects", async () => {
+      await later();
+      throw new RangeError("late failure");
+    }),
+    HttpHandler.get("/subclass", async () => new Created("made", { status: 201 })),
+    HttpHandler.get("/later-bytes", async () => {
+      await later();
+      return new Uint8Array([104, 105]);
+    }),
   ],
 });
