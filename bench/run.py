@@ -56,6 +56,7 @@ ENDPOINTS = [
     ("cpu", "GET", "/cpu", '"result":'),
 ]
 HEALTH = ("health", "GET", "/api/healthcheck", "Ok")  # trail native, and nginx's fixed body
+UNCACHED = "trail, no result cache"
 POST_BODY = '{"message":"test"}'
 TITLES = {
     "hello": "GET /hello",
@@ -274,7 +275,7 @@ def render(results):
     """The table as Markdown: one block per endpoint, rows by connections then server."""
     runs = results["runs"]
     get = {(r["server"], r["endpoint"], r["conns"]): r for r in runs}
-    order = ["trail", "trail native", "nginx", "node", "bun", "deno"]
+    order = ["trail", UNCACHED, "trail native", "nginx", "node", "bun", "deno"]
     L = []
     env = results["env"]
     L.append(f"# trail benchmark, {env['date']}")
@@ -292,6 +293,8 @@ def render(results):
              " trail spends less per request).")
     L.append("- `trail native` is trail's built-in `GET /api/healthcheck`; `nginx` returns a fixed"
              " body. Both are shown under GET /hello as the limits for a WASM endpoint.")
+    L.append(f"- `{UNCACHED}` is trail with `database {{ result_cache_mb: 0 }}`: the aggregate"
+             " run by SQLite on every request, as the references do (docs/database.md).")
     L.append("")
     for key, _, path, _ in ENDPOINTS:
         if not any(r["endpoint"] == key for r in runs):
@@ -339,6 +342,13 @@ def render(results):
         row = f"| {key} | {tr:.0f} | {tc:.2f} |"
         for s in refs:
             sr, sc = med(s, key, "rps"), med(s, key, "cpu_us")
+            row += (f" {sc:.2f} | {fmt_ratio(tr, sr)} | {fmt_ratio(tc, sc)} |" if sr else " - | - | - |")
+        L.append(row)
+    tr, tc = med(UNCACHED, "stats", "rps"), med(UNCACHED, "stats", "cpu_us")
+    if tr is not None:
+        row = f"| stats, {UNCACHED} | {tr:.0f} | {tc:.2f} |"
+        for s in refs:
+            sr, sc = med(s, "stats", "rps"), med(s, "stats", "cpu_us")
             row += (f" {sc:.2f} | {fmt_ratio(tr, sr)} | {fmt_ratio(tc, sc)} |" if sr else " - | - | - |")
         L.append(row)
     for s, label in (("trail native", "trail native /api/healthcheck"), ("nginx", "nginx fixed body")):
@@ -446,6 +456,15 @@ def main():
             add(Server("trail native", [trail, "run", "--address", "127.0.0.1:@PORT@",
                                         "--data-dir", depot, "--runtime-threads", "1", "--quiet"]),
                 "/api/healthcheck", [HEALTH])
+            stats = [e for e in eps if e[0] == "stats"]
+            if stats:
+                # the same app and data, the result cache off: SQLite runs the aggregate each time
+                plain = os.path.join(work, "depot-no-result-cache")
+                shutil.copytree(depot, plain, ignore=shutil.ignore_patterns("data"))  # migrates its own
+                with open(os.path.join(plain, "config.textproto"), "w") as f:
+                    f.write("database { result_cache_mb: 0 }\n")
+                add(Server(UNCACHED, [trail, "run", "--address", "127.0.0.1:@PORT@", "--data-dir",
+                                      plain, "--runtime-threads", "1", "--quiet"]), "/hello", stats)
         if "nginx" in servers and shutil.which("nginx"):
             nd = os.path.join(work, "nginx")
             os.makedirs(os.path.join(nd, "logs"))

@@ -206,6 +206,14 @@ void tr_arena_reset(tr_arena *a)
     a->head = keep;
 }
 
+size_t tr_arena_size(const tr_arena *a)
+{
+    size_t n = 0;
+    for (const tr_arena_chunk *c = a->head; c != NULL; c = c->next)
+        n += sizeof *c + c->size;
+    return n;
+}
+
 void tr_arena_deinit(tr_arena *a)
 {
     tr_arena_chunk *c = a->head;

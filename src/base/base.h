@@ -61,6 +61,7 @@ void tr_arena_init(tr_arena *a, size_t chunk_size);
 void *tr_arena_alloc(tr_arena *a, size_t n); /* 16-byte aligned, uninitialised */
 char *tr_arena_strndup(tr_arena *a, const char *s, size_t n);
 void tr_arena_reset(tr_arena *a); /* frees all but the first chunk */
+size_t tr_arena_size(const tr_arena *a); /* bytes it holds from the allocator */
 void tr_arena_deinit(tr_arena *a);
 
 /* ---- files ---- */

@@ -103,6 +103,12 @@ static const cfg__field fetch_fields[] = {
 };
 static const cfg__schema fetch_schema = {"fetch", fetch_fields, TR_ARRAY_LEN(fetch_fields)};
 
+static const cfg__field database_fields[] = {
+    INT_FIELD(CFG__UINT32, cfg_database, result_cache_mb, 0, 65536),
+};
+static const cfg__schema database_schema = {"database", database_fields,
+                                            TR_ARRAY_LEN(database_fields)};
+
 #define SECTION(fld, sch)                                                                  \
     {                                                                                      \
         .name = #fld, .type = CFG__MESSAGE, .offset = offsetof(cfg, fld), .schema = &(sch) \
@@ -112,6 +118,7 @@ static const cfg__field top_fields[] = {
     SECTION(runtime, runtime_schema),
     SECTION(jobs, jobs_schema),
     SECTION(fetch, fetch_schema),
+    SECTION(database, database_schema),
 };
 static const cfg__schema top_schema = {"", top_fields, TR_ARRAY_LEN(top_fields)};
 
@@ -150,6 +157,7 @@ void cfg_init_defaults(cfg *c)
                 .timeout_ms = 30000,
                 .max_response_bytes = 16 * MIB,
             },
+        .database = {.result_cache_mb = 8},
     };
 }
 
@@ -219,6 +227,14 @@ static const char default_text[] =
     "  timeout_ms: 30000\n"
     "  # Largest response body fetch() accepts (16 MiB); a larger one fails the request.\n"
     "  max_response_bytes: 16777216\n"
+    "}\n"
+    "\n"
+    "database {\n"
+    "  # Each worker remembers the results of expensive read-only queries (thousands of rows\n"
+    "  # scanned) and answers the same query again from memory while the database is unchanged;\n"
+    "  # any commit, by any connection or process, forgets them. Its memory, in MiB; 0 turns\n"
+    "  # it off.\n"
+    "  result_cache_mb: 8\n"
     "}\n";
 
 const char *cfg_default_text(void)

@@ -55,11 +55,17 @@ typedef struct cfg_fetch {
     uint64_t max_response_bytes; /* largest response body, 16 MiB */
 } cfg_fetch;
 
+/* database { ... } */
+typedef struct cfg_database {
+    uint32_t result_cache_mb; /* remembered query results per worker, 8; 0 = off */
+} cfg_database;
+
 typedef struct cfg {
     cfg_server server;
     cfg_runtime runtime;
     cfg_jobs jobs;
     cfg_fetch fetch;
+    cfg_database database;
 } cfg;
 
 /* Fills c with the defaults (allocates the default strings; release with cfg_deinit()). */

@@ -95,4 +95,26 @@ int guest_sql_run(guest_sql *s, jsg_isolate *iso, bool rows, const char *sql, si
  * Transactions themselves are host functions (guest/tx.c, docs/guest-abi.md). */
 void guest_sql_set_tx_timeout(guest_sql *s, uint64_t ms);
 
+/* Results of expensive read-only queries are remembered per worker and given again while the
+ * database is unchanged (guest/sql.c, docs/database.md). A run is remembered when it cost at
+ * least GUEST_RESULT_MIN_STEPS SQLite VM steps (a scan of thousands of rows; a lookup by key
+ * is tens) and its rows fit in a quarter of the budget; a statement keeps GUEST_RESULTS_PER_STMT
+ * parameter sets at most. */
+#define GUEST_RESULT_BUDGET_BYTES (8u << 20)
+#define GUEST_RESULT_MIN_STEPS    10000
+#define GUEST_RESULTS_PER_STMT    8
+
+/* Sets the budget in bytes (GUEST_RESULT_BUDGET_BYTES by default); 0 remembers nothing and
+ * forgets what was remembered. */
+void guest_sql_set_result_budget(guest_sql *s, size_t bytes);
+
+typedef struct guest_sql_stats {
+    uint64_t hits;    /* queries answered from memory */
+    uint64_t kept;    /* results remembered */
+    size_t results;   /* remembered now */
+    size_t bytes;     /* and the memory they hold */
+} guest_sql_stats;
+
+void guest_sql_get_stats(const guest_sql *s, guest_sql_stats *out);
+
 #endif

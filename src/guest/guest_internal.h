@@ -17,11 +17,33 @@
 typedef struct guest_tx guest_tx;
 typedef struct guest_sql_wait guest_sql_wait;
 
+/* A remembered result of an expensive read-only query (guest/sql.c): the rows for one set of
+ * parameters, valid while the database's data version is the one they were read at. */
+typedef struct guest__result {
+    struct guest__result *next; /* the statement's results, most recently used first */
+    tr_arena arena;             /* owns key and rows */
+    const char *key;            /* the parameters, encoded */
+    size_t key_len;
+    jsg_val rows;
+    size_t bytes; /* what it counts against the worker's budget */
+} guest__result;
+
+/* What the worker connection's authorizer keeps (owned by the connection: sql.c). */
+typedef struct guest__auth {
+    struct access_log *log; /* while a guest's statement is prepared */
+    bool tainted;           /* temp objects or PRAGMA settings: remember nothing any more */
+} guest__auth;
+
 typedef struct guest__cached_stmt {
     char *sql;
     size_t len;
     sqlite3_stmt *stmt;
     uint64_t last_used;
+    bool reusable;           /* its results may be remembered: see sql.c */
+    bool expensive;          /* a run took GUEST_RESULT_MIN_STEPS or more */
+    int reprepares;          /* SQLite's re-prepare count when reusable was decided */
+    guest__result *results;  /* remembered results */
+    size_t nresults;
 } guest__cached_stmt;
 
 struct guest_sql {
@@ -29,6 +51,13 @@ struct guest_sql {
     guest__cached_stmt cache[GUEST_MAX_SQL_CACHE];
     size_t ncache;
     uint64_t clock;
+    guest__auth *auth;
+    /* remembered results (sql.c) */
+    size_t result_budget;       /* bytes; 0 remembers nothing */
+    size_t result_bytes;        /* held now */
+    unsigned data_version;      /* the database version every remembered result is of */
+    sqlite3_stmt *version_stmt; /* PRAGMA data_version, to start a read transaction */
+    uint64_t result_hits, results_kept;
     /* transactions (guest/tx.c) */
     loop *loop;   /* the worker's loop; set by the first txBegin */
     guest_tx *tx; /* the open transaction, or NULL */

@@ -6,7 +6,24 @@
  * are bound straight from it (SQLITE_STATIC), rows are built in it and converted to JS in one go.
  * NULL ↔ null, INTEGER ↔ number (bigint beyond ±2^53), REAL ↔ number, TEXT ↔ string,
  * BLOB ↔ Uint8Array. Transactions and the statements that wait for one to end are in guest/tx.c;
- * both run through guest_sql_run(). */
+ * both run through guest_sql_run().
+ *
+ * DESIGN: results of expensive reads are remembered. A handler that aggregates a table on every
+ * request makes SQLite scan the same unchanged pages again and again; the rows it got last time
+ * are the answer as long as nothing has changed. So a statement is marked reusable when it is
+ * prepared if it only reads ordinary tables of the main database and calls only deterministic
+ * built-in functions (an authorizer watches the prepare; temp tables, attached databases,
+ * virtual tables and functions like random() or datetime('now') make it not reusable; the same
+ * authorizer refuses ATTACH and DETACH, which would let SQL open files anywhere). A run of a
+ * reusable statement outside any transaction that cost GUEST_RESULT_MIN_STEPS VM steps or more
+ * keeps its rows, keyed by its parameters, tagged with the database's data version
+ * (SQLITE_FCNTL_DATA_VERSION, which changes on every commit by any connection or process, and
+ * on a checkpoint) read while the statement's own read transaction was open. Before answering
+ * from memory, a read transaction is started (a step of PRAGMA data_version) so that the version
+ * is current; if it moved, everything remembered is dropped. The answer is then exactly what
+ * running the statement would give, at the cost of building the JS rows. Statements that were
+ * never expensive (a lookup by key) skip all of this but for reading SQLite's step counter.
+ * Memory is bounded per worker (guest_sql_set_result_budget). */
 #include "guest/guest_internal.h"
 
 #include <math.h>
@@ -15,12 +32,39 @@
 
 #include "db/db.h"
 
+static int authorize(void *ud, int action, const char *a3, const char *a4, const char *db,
+                     const char *inner);
+
 guest_sql *guest_sql_new(db_conn *db)
 {
     guest_sql *s = tr_calloc(1, sizeof *s);
     s->db = db;
     s->tx_timeout_ms = GUEST_TX_TIMEOUT_MS;
+    s->result_budget = GUEST_RESULT_BUDGET_BYTES;
+    /* The authorizer's state belongs to the connection (freed when it closes), not to s. */
+    guest__auth *auth = tr_calloc(1, sizeof *auth);
+    sqlite3_set_clientdata(db_handle(db), "trail.guest_sql", auth, tr_free);
+    sqlite3_set_authorizer(db_handle(db), authorize, auth);
+    s->auth = auth;
     return s;
+}
+
+static void forget_results(guest_sql *s, guest__cached_stmt *c)
+{
+    for (guest__result *r = c->results, *next; r != NULL; r = next) {
+        next = r->next;
+        s->result_bytes -= r->bytes;
+        tr_arena_deinit(&r->arena);
+        tr_free(r);
+    }
+    c->results = NULL;
+    c->nresults = 0;
+}
+
+static void forget_all_results(guest_sql *s)
+{
+    for (size_t i = 0; i < s->ncache; i++)
+        forget_results(s, &s->cache[i]);
 }
 
 void guest_sql_free(guest_sql *s)
@@ -28,10 +72,26 @@ void guest_sql_free(guest_sql *s)
     if (s == NULL) return;
     guest__tx_deinit(s);
     for (size_t i = 0; i < s->ncache; i++) {
+        forget_results(s, &s->cache[i]);
         sqlite3_finalize(s->cache[i].stmt);
         tr_free(s->cache[i].sql);
     }
+    sqlite3_finalize(s->version_stmt);
     tr_free(s);
+}
+
+void guest_sql_get_stats(const guest_sql *s, guest_sql_stats *out)
+{
+    *out = (guest_sql_stats){
+        .hits = s->result_hits, .kept = s->results_kept, .bytes = s->result_bytes};
+    for (size_t i = 0; i < s->ncache; i++)
+        out->results += s->cache[i].nresults;
+}
+
+void guest_sql_set_result_budget(guest_sql *s, size_t bytes)
+{
+    s->result_budget = bytes;
+    if (bytes == 0) forget_all_results(s);
 }
 
 static bool only_space_or_comments(const char *p, const char *end)
@@ -52,15 +112,136 @@ static bool only_space_or_comments(const char *p, const char *end)
     return true;
 }
 
+/* ---- which statements' results may be remembered ---- */
+
+/* Built-in SQL functions whose result depends on their arguments alone. Not here, so never
+ * remembered: random(), randomblob(), changes(), last_insert_rowid(), the date and time
+ * functions (they may read the clock), and every function trail or an extension adds. */
+static const char *const deterministic_fns[] = {
+    "abs", "acos", "acosh", "asin", "asinh", "atan", "atan2", "atanh", "avg", "ceil", "ceiling",
+    "char", "coalesce", "concat", "concat_ws", "cos", "cosh", "count", "cume_dist", "degrees",
+    "dense_rank", "exp", "first_value", "floor", "format", "glob", "group_concat", "hex", "if",
+    "ifnull", "iif", "instr", "json", "json_array", "json_array_length", "json_extract",
+    "json_group_array", "json_group_object", "json_insert", "json_object", "json_patch",
+    "json_quote", "json_remove", "json_replace", "json_set", "json_type", "json_valid", "jsonb",
+    "lag", "last_value", "lead", "length", "like", "likelihood", "likely", "ln", "log", "log10",
+    "log2", "lower", "ltrim", "max", "min", "mod", "nth_value", "ntile", "nullif",
+    "octet_length", "percent_rank", "pi", "pow", "power", "printf", "quote", "radians", "rank",
+    "replace", "round", "row_number", "rtrim", "sign", "sin", "sinh", "sqrt", "string_agg",
+    "substr", "substring", "sum", "tan", "tanh", "total", "trim", "trunc", "typeof", "unhex",
+    "unicode", "unlikely", "upper", "zeroblob", "->", "->>",
+};
+
+#define ACCESS_MAX_TABLES 8
+
+/* What an authorizer saw while a statement was prepared. */
+typedef struct access_log {
+    bool reusable;
+    size_t ntables;
+    char tables[ACCESS_MAX_TABLES][64];
+} access_log;
+
+static bool deterministic_fn(const char *name)
+{
+    for (size_t i = 0; i < TR_ARRAY_LEN(deterministic_fns); i++)
+        if (sqlite3_stricmp(name, deterministic_fns[i]) == 0) return true;
+    return false;
+}
+
+static bool note_table(access_log *log, const char *name)
+{
+    for (size_t i = 0; i < log->ntables; i++)
+        if (strcmp(log->tables[i], name) == 0) return true;
+    if (log->ntables == ACCESS_MAX_TABLES || strlen(name) >= sizeof log->tables[0]) return false;
+    strcpy(log->tables[log->ntables++], name);
+    return true;
+}
+
+/* The worker connection's authorizer, set once (setting one expires every prepared statement
+ * of the connection, so it is never switched on and off). It refuses ATTACH and DETACH: a
+ * guest's SQL must not open or create files outside the database. It notes SQL that makes the
+ * same text mean something else on this connection from then on: a temp table, view or trigger
+ * (a name may then resolve to it), a PRAGMA that sets something (case_sensitive_like changes
+ * what LIKE matches): after either, no result is remembered on the connection again. While a
+ * guest's statement is prepared it notes whether the statement stays within plain reads of
+ * main's tables and deterministic built-in functions. */
+static int authorize(void *ud, int action, const char *a3, const char *a4, const char *db,
+                     const char *inner)
+{
+    (void)inner;
+    guest__auth *auth = ud;
+    switch (action) {
+    case SQLITE_ATTACH:
+    case SQLITE_DETACH:
+        return SQLITE_DENY;
+    case SQLITE_CREATE_TEMP_INDEX:
+    case SQLITE_CREATE_TEMP_TABLE:
+    case SQLITE_CREATE_TEMP_TRIGGER:
+    case SQLITE_CREATE_TEMP_VIEW:
+        auth->tainted = true;
+        break;
+    case SQLITE_PRAGMA:
+        if (a4 != NULL) auth->tainted = true;
+        break;
+    default:
+        break;
+    }
+    access_log *log = auth->log;
+    if (log == NULL) return SQLITE_OK;
+    switch (action) {
+    case SQLITE_SELECT:
+    case SQLITE_RECURSIVE:
+        break;
+    case SQLITE_READ:
+        if (a3 == NULL || db == NULL || strcmp(db, "main") != 0 || !note_table(log, a3))
+            log->reusable = false;
+        break;
+    case SQLITE_FUNCTION:
+        if (a4 == NULL || !deterministic_fn(a4)) log->reusable = false;
+        break;
+    default:
+        log->reusable = false;
+    }
+    return SQLITE_OK;
+}
+
+/* True for a table of main stored in the file (not a virtual table: an eponymous one such as
+ * json_each or a pragma function has no row in sqlite_schema). */
+static bool ordinary_table(sqlite3 *h, const char *name)
+{
+    sqlite3_stmt *st = NULL;
+    bool ok = false;
+    static const char sql[] =
+        "SELECT sql FROM main.sqlite_schema WHERE type = 'table' AND name = ?1";
+    if (sqlite3_prepare_v2(h, sql, sizeof sql - 1, &st, NULL) == SQLITE_OK &&
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW) {
+        const char *text = (const char *)sqlite3_column_text(st, 0);
+        ok = text != NULL && sqlite3_strnicmp(text, "CREATE VIRTUAL", 14) != 0;
+    }
+    sqlite3_finalize(st);
+    return ok;
+}
+
+static bool reusable(sqlite3 *h, sqlite3_stmt *stmt, const access_log *log)
+{
+    if (!log->reusable || !sqlite3_stmt_readonly(stmt) || sqlite3_stmt_isexplain(stmt))
+        return false;
+    for (size_t i = 0; i < log->ntables; i++)
+        if (!ordinary_table(h, log->tables[i])) return false;
+    return true;
+}
+
 /* The prepared statement for sql, from the cache or freshly prepared into it. */
-static int prepare(guest_sql *s, const char *sql, size_t len, sqlite3_stmt **out, tr_error *err)
+static int prepare(guest_sql *s, const char *sql, size_t len, guest__cached_stmt **out,
+                   tr_error *err)
 {
     s->clock++;
     for (size_t i = 0; i < s->ncache; i++) {
         guest__cached_stmt *c = &s->cache[i];
         if (c->len == len && memcmp(c->sql, sql, len) == 0) {
             c->last_used = s->clock;
-            *out = c->stmt;
+            *out = c;
             return 0;
         }
     }
@@ -68,7 +249,10 @@ static int prepare(guest_sql *s, const char *sql, size_t len, sqlite3_stmt **out
     sqlite3_stmt *stmt = NULL;
     const char *tail = NULL;
     if (len > (size_t)INT32_MAX) return tr_error_set(err, TR_ELIMIT, "SQL text is too long");
+    access_log log = {.reusable = true};
+    s->auth->log = &log;
     int rc = sqlite3_prepare_v3(h, sql, (int)len, SQLITE_PREPARE_PERSISTENT, &stmt, &tail);
+    s->auth->log = NULL;
     if (rc != SQLITE_OK) return tr_error_set(err, TR_ESQL, "%s", sqlite3_errmsg(h));
     if (stmt == NULL) return tr_error_set(err, TR_ESQL, "the SQL text holds no statement");
     if (tail && !only_space_or_comments(tail, sql + len)) {
@@ -81,14 +265,139 @@ static int prepare(guest_sql *s, const char *sql, size_t len, sqlite3_stmt **out
         slot = 0;
         for (size_t i = 1; i < s->ncache; i++)
             if (s->cache[i].last_used < s->cache[slot].last_used) slot = i;
+        forget_results(s, &s->cache[slot]);
         sqlite3_finalize(s->cache[slot].stmt);
         tr_free(s->cache[slot].sql);
     } else {
         s->ncache++;
     }
-    s->cache[slot] = (guest__cached_stmt){tr_strndup(sql, len), len, stmt, s->clock};
-    *out = stmt;
+    s->cache[slot] = (guest__cached_stmt){
+        .sql = tr_strndup(sql, len),
+        .len = len,
+        .stmt = stmt,
+        .last_used = s->clock,
+        .reusable = reusable(h, stmt, &log),
+        .reprepares = sqlite3_stmt_status(stmt, SQLITE_STMTSTATUS_REPREPARE, 0),
+    };
+    *out = &s->cache[slot];
     return 0;
+}
+
+/* ---- remembered results ---- */
+
+/* The database's data version, after starting (and ending) a read transaction so that commits
+ * by other connections are seen. */
+static int data_version(guest_sql *s, unsigned *out)
+{
+    sqlite3 *h = db_handle(s->db);
+    if (s->version_stmt == NULL &&
+        sqlite3_prepare_v3(h, "PRAGMA data_version", -1, SQLITE_PREPARE_PERSISTENT,
+                           &s->version_stmt, NULL) != SQLITE_OK)
+        return -1;
+    int rc = sqlite3_step(s->version_stmt);
+    sqlite3_reset(s->version_stmt);
+    if (rc != SQLITE_ROW) return -1;
+    return sqlite3_file_control(h, "main", SQLITE_FCNTL_DATA_VERSION, out) == SQLITE_OK ? 0 : -1;
+}
+
+static void key_put(tr_buf *b, char tag, const void *p, size_t n)
+{
+    tr_buf_append(b, &tag, 1);
+    if (tag == 's' || tag == 'b') tr_buf_append(b, &n, sizeof n);
+    tr_buf_append(b, p, n);
+}
+
+/* The parameters as bytes that differ whenever the bound values differ. */
+static void encode_key(const jsg_val *params, tr_buf *b)
+{
+    size_t n = params ? params->u.arr.len : 0;
+    for (size_t i = 0; i < n; i++) {
+        const jsg_val *v = &params->u.arr.items[i];
+        switch (v->type) {
+        case JSG_BOOL:
+            key_put(b, 'i', &(double){v->u.b}, sizeof(double));
+            break;
+        case JSG_NUMBER:
+            key_put(b, 'i', &v->u.num, sizeof v->u.num);
+            break;
+        case JSG_BIGINT:
+            key_put(b, 'g', &v->u.big, sizeof v->u.big);
+            break;
+        case JSG_STRING:
+            key_put(b, 's', v->u.str.ptr, v->u.str.len);
+            break;
+        case JSG_BYTES:
+            key_put(b, 'b', v->u.str.ptr, v->u.str.len);
+            break;
+        default:
+            key_put(b, 'n', NULL, 0);
+        }
+    }
+}
+
+static guest__result *find_result(guest__cached_stmt *c, const tr_buf *key)
+{
+    for (guest__result **pp = &c->results; *pp != NULL; pp = &(*pp)->next) {
+        guest__result *r = *pp;
+        if (r->key_len == key->len && (key->len == 0 || memcmp(r->key, key->data, key->len) == 0)) {
+            *pp = r->next; /* to the front */
+            r->next = c->results;
+            c->results = r;
+            return r;
+        }
+    }
+    return NULL;
+}
+
+/* Frees room for bytes more: the statement's own oldest result first when it has its fill,
+ * then the results of the least recently used statements. */
+static void make_room(guest_sql *s, guest__cached_stmt *keep, size_t bytes)
+{
+    if (keep->nresults >= GUEST_RESULTS_PER_STMT) {
+        guest__result **pp = &keep->results;
+        while ((*pp)->next != NULL) pp = &(*pp)->next;
+        s->result_bytes -= (*pp)->bytes;
+        tr_arena_deinit(&(*pp)->arena);
+        tr_free(*pp);
+        *pp = NULL;
+        keep->nresults--;
+    }
+    while (s->result_bytes + bytes > s->result_budget) {
+        guest__cached_stmt *oldest = NULL;
+        for (size_t i = 0; i < s->ncache; i++) {
+            guest__cached_stmt *c = &s->cache[i];
+            if (c != keep && c->results && (oldest == NULL || c->last_used < oldest->last_used))
+                oldest = c;
+        }
+        if (oldest == NULL) {
+            forget_results(s, keep);
+            return;
+        }
+        forget_results(s, oldest);
+    }
+}
+
+/* Keeps rows (in arena a, which the result takes over) under key. */
+static void remember(guest_sql *s, guest__cached_stmt *c, const tr_buf *key, tr_arena *a,
+                     jsg_val rows)
+{
+    char *k = tr_arena_alloc(a, key->len ? key->len : 1);
+    if (key->len) memcpy(k, key->data, key->len);
+    size_t bytes = tr_arena_size(a) + sizeof(guest__result);
+    if (bytes > s->result_budget / 4) return;
+    make_room(s, c, bytes);
+    guest__result *r = tr_calloc(1, sizeof *r);
+    r->arena = *a;
+    tr_arena_init(a, 0); /* the caller's arena is now empty */
+    r->key = k;
+    r->key_len = key->len;
+    r->rows = rows;
+    r->bytes = bytes;
+    r->next = c->results;
+    c->results = r;
+    c->nresults++;
+    s->results_kept++;
+    s->result_bytes += bytes;
 }
 
 static int bind_params(sqlite3_stmt *stmt, const jsg_val *params, tr_error *err)
@@ -173,8 +482,11 @@ int guest_sql_run(guest_sql *s, jsg_isolate *iso, bool rows, const char *sql, si
 {
     tr_arena a;
     tr_arena_init(&a, 16384);
+    tr_buf key = TR_BUF_INIT;
     jsg_val pv, *pvp = NULL;
+    guest__cached_stmt *c = NULL;
     sqlite3_stmt *stmt = NULL;
+    sqlite3 *h = db_handle(s->db);
     int rc = 0;
     if (params != 0) {
         rc = jsg_to_val(iso, params, &a, &pv, err);
@@ -185,10 +497,37 @@ int guest_sql_run(guest_sql *s, jsg_isolate *iso, bool rows, const char *sql, si
         }
         if (pv.type == JSG_ARRAY) pvp = &pv;
     }
-    rc = prepare(s, sql, sql_len, &stmt, err);
+    rc = prepare(s, sql, sql_len, &c, err);
     if (rc < 0) goto out;
+    stmt = c->stmt;
     rc = bind_params(stmt, pvp, err);
     if (rc < 0) goto out;
+
+    /* Remembered rows, when this statement may have them (see DESIGN above). */
+    if (s->auth->tainted && s->result_bytes) forget_all_results(s);
+    bool reuse = rows && c->reusable && !s->auth->tainted && s->result_budget > 0 &&
+                 s->tx == NULL && sqlite3_get_autocommit(h);
+    if (reuse && sqlite3_stmt_status(stmt, SQLITE_STMTSTATUS_REPREPARE, 0) != c->reprepares) {
+        /* the schema changed under it: what it reads may be something else now */
+        c->reusable = reuse = false;
+        forget_results(s, c);
+    }
+    if (reuse) encode_key(pvp, &key);
+    /* Only a statement that has been expensive pays for the version check before running. */
+    unsigned version = 0;
+    if (reuse && c->expensive && c->results != NULL && data_version(s, &version) == 0) {
+        if (version != s->data_version) {
+            forget_all_results(s);
+            s->data_version = version;
+        }
+        guest__result *r = find_result(c, &key);
+        if (r != NULL) {
+            s->result_hits++;
+            rc = jsg_from_val(iso, &r->rows, out, err);
+            goto out;
+        }
+    }
+    bool have_version = false; /* the version the rows are read at, from the first row */
 
     size_t nrows = 0, cap = 0;
     jsg_val *list = NULL;
@@ -197,10 +536,13 @@ int guest_sql_run(guest_sql *s, jsg_isolate *iso, bool rows, const char *sql, si
         int step = sqlite3_step(stmt);
         if (step == SQLITE_DONE) break;
         if (step != SQLITE_ROW) {
-            rc = tr_error_set(err, TR_ESQL, "%s", sqlite3_errmsg(db_handle(s->db)));
+            rc = tr_error_set(err, TR_ESQL, "%s", sqlite3_errmsg(h));
             goto out;
         }
         if (!rows) continue;
+        if (reuse && nrows == 0)
+            have_version = sqlite3_file_control(h, "main", SQLITE_FCNTL_DATA_VERSION, &version) ==
+                           SQLITE_OK;
         if (nrows == cap) {
             cap = cap ? cap * 2 : 16;
             jsg_val *grown = tr_arena_alloc(&a, cap * sizeof *grown);
@@ -208,14 +550,14 @@ int guest_sql_run(guest_sql *s, jsg_isolate *iso, bool rows, const char *sql, si
             list = grown;
         }
         jsg_val *cols = tr_arena_alloc(&a, (size_t)(ncols ? ncols : 1) * sizeof *cols);
-        for (int c = 0; c < ncols; c++) cols[c] = column_value(stmt, c, &a);
+        for (int i = 0; i < ncols; i++) cols[i] = column_value(stmt, i, &a);
         list[nrows++] = jsg_array(cols, (size_t)ncols);
     }
-    if (s->tx == NULL && !sqlite3_get_autocommit(db_handle(s->db))) {
+    if (s->tx == NULL && !sqlite3_get_autocommit(h)) {
         /* A plain BEGIN or SAVEPOINT would leave the connection every request of this worker
          * shares inside one handler's transaction, taking their statements into it. */
         sqlite3_reset(stmt);
-        sqlite3_exec(db_handle(s->db), "ROLLBACK", NULL, NULL, NULL);
+        sqlite3_exec(h, "ROLLBACK", NULL, NULL, NULL);
         rc = tr_error_set(err, TR_ESQL,
                           "BEGIN and SAVEPOINT are not allowed in query() or execute(): the "
                           "connection is shared by every request of the worker; use transaction() "
@@ -225,8 +567,20 @@ int guest_sql_run(guest_sql *s, jsg_isolate *iso, bool rows, const char *sql, si
     if (rows) {
         jsg_val result = jsg_array(list, nrows);
         rc = jsg_from_val(iso, &result, out, err);
+        if (reuse && sqlite3_stmt_status(stmt, SQLITE_STMTSTATUS_VM_STEP, 1) >=
+                         GUEST_RESULT_MIN_STEPS) {
+            c->expensive = true;
+            if (rc == 0 && have_version) {
+                if (version != s->data_version) {
+                    /* a newer version than what is remembered (versions only grow) */
+                    forget_all_results(s);
+                    s->data_version = version;
+                }
+                remember(s, c, &key, &a, result);
+            }
+        }
     } else {
-        jsg_val n = jsg_number((double)sqlite3_changes64(db_handle(s->db)));
+        jsg_val n = jsg_number((double)sqlite3_changes64(h));
         rc = jsg_from_val(iso, &n, out, err);
     }
 out:
@@ -234,6 +588,7 @@ out:
         sqlite3_reset(stmt);
         sqlite3_clear_bindings(stmt);
     }
+    tr_buf_free(&key);
     tr_arena_deinit(&a);
     return rc;
 }

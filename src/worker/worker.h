@@ -26,6 +26,7 @@ typedef struct wk_params {
     struct comp_set *components;   /* WASM components to instantiate; NULL for none; shared */
     const struct guest_fs *fs;     /* the guests' filesystem (--runtime-root-fs); NULL: none */
     const struct cfg_fetch *fetch; /* guests' fetch() settings; NULL: the defaults; shared */
+    size_t result_cache_bytes; /* remembered query results (database.result_cache_mb); 0: none */
 } wk_params;
 
 typedef struct wk_worker wk_worker;

@@ -474,3 +474,44 @@ TEST_TIMEOUT(e2e_requests_and_responses, 120)
     th_resp_free(&r);
     CHECK_EQ(th_server_stop(&s), 0);
 }
+
+/* ---- remembered results (tests/data/components/stats, docs/database.md) ---- */
+
+/* GET path on fresh connections (spread over the workers by SO_REUSEPORT), n times: each body
+ * must be want. */
+static void expect_everywhere(int port, const char *path, const char *want, int n)
+{
+    for (int i = 0; i < n; i++)
+        expect(call(port, "GET", path, "Connection: close\r\n", NULL), 200, JSON, want);
+}
+
+TEST_TIMEOUT(e2e_remembered_results_follow_every_write, 120)
+{
+    const char *two[] = {"--runtime-threads", "2", NULL};
+    th_server s;
+    start(&s, "stats", true, two);
+    /* sum of 1..20000 = 200010000; group 3: 3, 13, ..., 19993 */
+    expect_everywhere(s.port, "/stats", "{\"count\":20000,\"sum\":200010000}", 20);
+    expect_everywhere(s.port, "/stats/3", "{\"count\":2000,\"sum\":19996000}", 10);
+    /* a write through one worker: every worker's next answer has it */
+    expect(call(s.port, "POST", "/items/7", "", NULL), 200, JSON, "{\"inserted\":1}");
+    expect_everywhere(s.port, "/stats", "{\"count\":20001,\"sum\":200010007}", 20);
+    expect_everywhere(s.port, "/stats/3", "{\"count\":2000,\"sum\":19996000}", 4);
+    /* a transaction sees its own row; after the commit everyone does */
+    expect(call(s.port, "POST", "/tx-items/100", "", NULL), 200, JSON,
+           "{\"count\":20002,\"sum\":200010107}");
+    expect_everywhere(s.port, "/stats", "{\"count\":20002,\"sum\":200010107}", 20);
+    /* a write by another process's connection to the file (here: this test's own) */
+    char path[800];
+    snprintf(path, sizeof path, "%s/stats/data/main.db", test_tmpdir());
+    db_conn *db;
+    tr_error err = {0};
+    CHECK_EQ(db_open(path, &db, &err), 0);
+    CHECK_EQ(db_exec(db, "UPDATE items SET v = v + 1000 WHERE grp = 3", &err), 0);
+    expect_everywhere(s.port, "/stats", "{\"count\":20002,\"sum\":202010107}", 20);
+    expect_everywhere(s.port, "/stats/3", "{\"count\":2000,\"sum\":21996000}", 10);
+    CHECK_EQ(db_exec(db, "DELETE FROM items WHERE id > 10000", &err), 0);
+    expect_everywhere(s.port, "/stats", "{\"count\":10000,\"sum\":51005000}", 20);
+    db_close(db);
+    CHECK_EQ(th_server_stop(&s), 0);
+}
