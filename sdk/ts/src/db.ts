@@ -7,6 +7,7 @@
 // typed array (e.g. a Float32Array for vec_f32) or ArrayBuffer is a BLOB of its bytes.
 
 import { host, hostWith } from "./host.js";
+import type { TrailHost } from "./host.js";
 
 /** A value as the database returns it. */
 export type SqlValue = null | number | bigint | string | Uint8Array;
@@ -21,8 +22,10 @@ const NO_PARAMS: readonly SqlValue[] = Object.freeze([]);
 
 /** Rows as arrays: `rows[0][0]` is the first column of the first row. Rejects with SQLite's message on error. */
 export function query<R extends readonly unknown[] = Row>(sql: string, params?: readonly SqlParam[]): Promise<R[]> {
+    // host() inlined: this is the per-request path
+    const h = (globalThis as { __trailhost?: TrailHost }).__trailhost;
     try {
-        return host().query(sql, toSql(params)) as unknown as Promise<R[]>;
+        return (h === undefined ? host() : h).query(sql, toSql(params)) as unknown as Promise<R[]>;
     } catch (e) {
         return Promise.reject(e);
     }
@@ -30,8 +33,9 @@ export function query<R extends readonly unknown[] = Row>(sql: string, params?: 
 
 /** Runs a statement; resolves to the number of rows it changed. */
 export function execute(sql: string, params?: readonly SqlParam[]): Promise<number> {
+    const h = (globalThis as { __trailhost?: TrailHost }).__trailhost;
     try {
-        return host().execute(sql, toSql(params));
+        return (h === undefined ? host() : h).execute(sql, toSql(params));
     } catch (e) {
         return Promise.reject(e);
     }

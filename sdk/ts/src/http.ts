@@ -246,11 +246,19 @@ export class HttpResponse {
 
     /** `data` as JSON (`application/json`). A bigint is written as a JSON number. */
     static json(data: unknown, init?: HttpResponseInit): HttpResponse {
-        return make(stringifyJson(data), JSON_TYPE, init);
+        const body = stringifyJson(data);
+        // without init (the usual case) what make() builds, in one object literal
+        if (init === undefined) {
+            return { __proto__: RESPONSE, status: 200, headers: [["content-type", "application/json"]], body } as unknown as HttpResponse;
+        }
+        return make(body, JSON_TYPE, init);
     }
 
     /** Plain text (`text/plain; charset=utf-8`). */
     static text(text: string, init?: HttpResponseInit): HttpResponse {
+        if (init === undefined) {
+            return { __proto__: RESPONSE, status: 200, headers: [["content-type", "text/plain; charset=utf-8"]], body: text } as unknown as HttpResponse;
+        }
         return make(text, TEXT, init);
     }
 
@@ -277,12 +285,16 @@ export class HttpResponse {
     }
 }
 
-function make(body: string | Uint8Array, contentType: string | null, init: HttpResponseInit | undefined) {
-    const r: HttpResponse = Object.create(HttpResponse.prototype);
-    r.status = init === undefined || init.status === undefined ? 200 : checkStatus(init.status);
-    r.headers = headerList(contentType, init?.headers);
-    r.body = body;
-    return r;
+const RESPONSE = HttpResponse.prototype;
+
+// An HttpResponse without running its constructor: an object literal with its prototype.
+function make(body: string | Uint8Array, contentType: string | null, init: HttpResponseInit | undefined): HttpResponse {
+    return {
+        __proto__: RESPONSE,
+        status: init === undefined || init.status === undefined ? 200 : checkStatus(init.status),
+        headers: init === undefined ? (contentType === null ? [] : [["content-type", contentType]]) : headerList(contentType, init.headers),
+        body,
+    } as unknown as HttpResponse;
 }
 
 function checkStatus(status: number): number {
@@ -320,9 +332,8 @@ function headerList(contentType: string | null, init: HttpHeadersInit | undefine
 function stringifyJson(data: unknown): string {
     // trail writes plain data itself, several times faster than the engine's JSON.stringify
     // (the same text; undefined when the value needs JSON.stringify's full semantics).
-    const fast = (globalThis as { __trailhost?: { jsonStringify?: (v: unknown) => string | undefined } })
-        .__trailhost?.jsonStringify;
-    let s: string | undefined = fast === undefined ? undefined : fast(data);
+    const h = (globalThis as { __trailhost?: { jsonStringify?: (v: unknown) => string | undefined } }).__trailhost;
+    let s: string | undefined = h === undefined ? undefined : h.jsonStringify?.(data);
     if (s !== undefined) return s;
     try {
         s = JSON.stringify(data);

@@ -379,6 +379,22 @@ describe("HttpResponse", () => {
         assert.equal(HttpResponse.json([1, "a", null]).body, '[1,"a",null]');
     });
 
+    test("json and text without init: instances with their own status, headers and body", () => {
+        for (const [r, type, body] of [
+            [HttpResponse.json({ a: [1, "b"] }), "application/json", '{"a":[1,"b"]}'],
+            [HttpResponse.text("hi"), "text/plain; charset=utf-8", "hi"],
+        ]) {
+            assert.ok(r instanceof HttpResponse);
+            assert.deepEqual(Object.keys(r), ["status", "headers", "body"]);
+            assert.deepEqual({ ...r }, { status: 200, headers: [["content-type", type]], body });
+        }
+        // each response has headers of its own, free to change
+        const a = HttpResponse.json(1), b = HttpResponse.json(2);
+        a.headers.push(["x-a", "1"]);
+        a.headers[0][1] = "application/problem+json";
+        assert.deepEqual(b.headers, [["content-type", "application/json"]]);
+    });
+
     test("multi-valued headers, from an object or from pairs", () => {
         const a = HttpResponse.text("x", { headers: { "Set-Cookie": ["a=1", "b=2"], Vary: "Accept" } });
         assert.deepEqual(a.headers, [
