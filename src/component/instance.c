@@ -250,6 +250,9 @@ static bool name_is(const jsg_val *v, const char *name)
     return true;
 }
 
+/* What the host reads of an HttpResponse (the SDK's responseClass). */
+static const char *const response_props[] = {"status", "headers", "body", NULL};
+
 /* Sends the handler's result, already copied from the isolate (see docs/guest-abi.md for its
  * shape and the checks). */
 static void respond(comp_instance *ci, const http_request *req, http_response *res,
@@ -367,8 +370,8 @@ static bool settle(comp_instance *ci, const http_request *req, http_response *re
     if (res != NULL) {
         jsg_result r;
         bool settled;
-        int rc = jsg_promise_result(ci->iso, promise, ci->response_class, req->arena, &r, &settled,
-                                    &err);
+        jsg_accept acc = {ci->response_class, response_props};
+        int rc = jsg_promise_result(ci->iso, promise, &acc, req->arena, &r, &settled, &err);
         if (rc == 0 && !settled) return false;
         if (rc < 0)
             fail(ci, req, res, rc, &err);
@@ -576,8 +579,8 @@ void comp_instance_dispatch(comp_instance *ci, size_t route, const http_request 
     /* One call into the isolate: build the arguments, call, run jobs, read the response. */
     jsg_val args[2] = {jsg_number((double)route), build_request(ci, req)};
     jsg_result r;
-    int rc = jsg_call_result(ci->iso, ci->dispatch, ci->def, 2, args, ci->response_class,
-                             req->arena, &r, &err);
+    jsg_accept acc = {ci->response_class, response_props};
+    int rc = jsg_call_result(ci->iso, ci->dispatch, ci->def, 2, args, &acc, req->arena, &r, &err);
     if (rc < 0) {
         fail(ci, req, res, rc, &err);
         return;

@@ -1978,29 +1978,61 @@ typedef struct op_callv {
     const jsg_val *argv;
     tr_arena *arena;
     jsg_val *out;
-    jsg_ref pending; /* jsg_call_val: a pending promise (owned) */
-    bool settled;    /* jsg_promise_val */
-    jsg_ref other;   /* with accept: a value not accepted or a rejection's reason (owned) */
+    jsg_ref pending;          /* jsg_call_val: a pending promise (owned) */
+    bool settled;             /* jsg_promise_val */
+    const char *const *props; /* with accept: what read_instance() reads */
+    jsg_ref other; /* with accept: a value not accepted or a rejection's reason (owned) */
     bool rejected;
     tr_error *err;
     int rc;
 } op_callv;
 
-/* With op->accept: whether v (borrowed) is taken as it is (a string, a Uint8Array, an instance
- * of op->accept). An instanceof that throws (a proxy's trap) counts as no: the caller's JS
- * then sees the same value. */
-static bool accepted(jsg_isolate *iso, jsv v, op_callv *op)
+/* With op->accept: how v (borrowed) is taken: NOT_TAKEN, or read as jsg_to_val() does
+ * (TAKEN: a string, a Uint8Array), or as an instance of op->accept (INSTANCE). An instanceof
+ * that throws (a proxy's trap) counts as no: the caller's JS then sees the same value. */
+enum { NOT_TAKEN, TAKEN, INSTANCE };
+static int taken(jsg_isolate *iso, jsv v, op_callv *op)
 {
     int32_t tag = jsv_tag(v);
-    if (tag == TAG_STRING || tag == TAG_STRING_ROPE) return true;
-    if (tag != TAG_OBJECT) return false;
-    if (Q(JS_GetClassID)(I, v) == iso->u8_class_id) return true;
+    if (tag == TAG_STRING || tag == TAG_STRING_ROPE) return TAKEN;
+    if (tag != TAG_OBJECT) return NOT_TAKEN;
+    if (Q(JS_GetClassID)(I, v) == iso->u8_class_id) return TAKEN;
     int32_t r = (int32_t)Q(JS_IsInstanceOf)(I, iso->ctx, v, handle_val(iso, op->accept));
     if (r < 0) {
         jsv e = Q(JS_GetException)(I, iso->ctx);
         jsv_free(iso, e);
     }
-    return r > 0;
+    return r > 0 ? INSTANCE : NOT_TAKEN;
+}
+
+/* An instance of op->accept as a JSG_OBJECT of the properties op->props names, each read with
+ * [[Get]] (so by name, without listing the object's keys) and copied as jsg_to_val() does; a
+ * function or symbol value is undefined. */
+static int read_instance(jsg_isolate *iso, jsv v, op_callv *op)
+{
+    size_t n = 0;
+    while (op->props[n] != NULL)
+        n++;
+    jsg_prop *props = tr_arena_alloc(op->arena, (n ? n : 1) * sizeof *props);
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(op->props[i]);
+        bool temp;
+        uint32_t a = atom_get(iso, op->props[i], len, &temp);
+        if (a == 0) return take_exception(iso, op->err);
+        jsv pv = Q(JS_GetProperty)(I, iso->ctx, v, a);
+        if (temp) Q(JS_FreeAtom)(I, iso->ctx, a);
+        if (pv == JSV_EXCEPTION) return take_exception(iso, op->err);
+        props[i].key = op->props[i];
+        props[i].key_len = len;
+        int rc = read_val(iso, pv, op->arena, 1, &props[i].val, op->err);
+        jsv_free(iso, pv);
+        if (rc == SKIP)
+            props[i].val = jsg_undefined();
+        else if (rc < 0)
+            return rc;
+    }
+    *op->out = jsg_object(props, n);
+    return 0;
 }
 
 /* Hands v (owned) over as op->other. */
@@ -2011,36 +2043,38 @@ static int hand_over(jsg_isolate *iso, jsv v, bool rejected, op_callv *op)
     return op->other == 0 ? oom(op->err) : 0;
 }
 
+/* A value v (owned) a call gave or a promise fulfilled with: read into op->out, or with
+ * op->accept handed over when it is not taken. */
+static int fulfilled(jsg_isolate *iso, jsv v, op_callv *op)
+{
+    int how = op->accept ? taken(iso, v, op) : TAKEN;
+    if (how == NOT_TAKEN) return hand_over(iso, v, false, op);
+    int rc = how == INSTANCE ? read_instance(iso, v, op)
+                             : read_val(iso, v, op->arena, 0, op->out, op->err);
+    jsv_free(iso, v);
+    return rc;
+}
+
 /* The outcome of r (borrowed): a pending promise leaves op->settled false; a rejected one is
  * described into op->err (with op->accept: handed over); any other value (or a fulfilled
- * promise's) is read into op->out (with op->accept: when accepted, else handed over). */
+ * promise's) goes to fulfilled(). */
 static int outcome(jsg_isolate *iso, jsv r, op_callv *op)
 {
     op->settled = true;
-    if (jsv_tag(r) != TAG_OBJECT || !Q(JS_IsPromise)(I, r)) {
-        if (op->accept && !accepted(iso, r, op))
-            return hand_over(iso, Q(JS_DupValue)(I, iso->ctx, r), false, op);
-        return read_val(iso, r, op->arena, 0, op->out, op->err);
-    }
+    if (jsv_tag(r) != TAG_OBJECT || !Q(JS_IsPromise)(I, r))
+        return fulfilled(iso, Q(JS_DupValue)(I, iso->ctx, r), op);
     uint32_t state = Q(JS_PromiseState)(I, iso->ctx, r);
     if (state == JSG_PENDING) {
         op->settled = false;
         return 0;
     }
     jsv res = Q(JS_PromiseResult)(I, iso->ctx, r);
-    int rc;
-    if (state == JSG_REJECTED) {
-        if (op->accept) return hand_over(iso, res, true, op);
-        uint32_t h = handle_new(iso, res);
-        if (h == 0) return oom(op->err);
-        rc = describe(iso, h, op->err);
-        Q(qjs_free_value)(I, h);
-    } else if (op->accept && !accepted(iso, res, op)) {
-        rc = hand_over(iso, res, false, op);
-    } else {
-        rc = read_val(iso, res, op->arena, 0, op->out, op->err);
-        jsv_free(iso, res);
-    }
+    if (state != JSG_REJECTED) return fulfilled(iso, res, op);
+    if (op->accept) return hand_over(iso, res, true, op);
+    uint32_t h = handle_new(iso, res);
+    if (h == 0) return oom(op->err);
+    int rc = describe(iso, h, op->err);
+    Q(qjs_free_value)(I, h);
     return rc;
 }
 
@@ -2208,14 +2242,16 @@ int jsg_call_val(jsg_isolate *iso, jsg_ref fn, jsg_ref this_, size_t argc, const
 }
 
 int jsg_call_result(jsg_isolate *iso, jsg_ref fn, jsg_ref this_, size_t argc, const jsg_val *argv,
-                    jsg_ref accept, tr_arena *arena, jsg_result *r, tr_error *err)
+                    const jsg_accept *accept, tr_arena *arena, jsg_result *r, tr_error *err)
 {
     *r = (jsg_result){.val = jsg_undefined()};
-    if (accept == 0) return tr_error_set(err, TR_EINVAL, "jsg_call_result: no constructor");
+    if (accept->cls == 0 || accept->props == NULL)
+        return tr_error_set(err, TR_EINVAL, "jsg_call_result: no class");
     op_callv op = {.iso = iso,
                    .fn = fn,
                    .this_ = this_,
-                   .accept = accept,
+                   .accept = accept->cls,
+                   .props = accept->props,
                    .argc = argc,
                    .argv = argv,
                    .arena = arena,
@@ -2254,15 +2290,17 @@ int jsg_promise_val(jsg_isolate *iso, jsg_ref promise, tr_arena *arena, jsg_val 
     return rc;
 }
 
-int jsg_promise_result(jsg_isolate *iso, jsg_ref promise, jsg_ref accept, tr_arena *arena,
+int jsg_promise_result(jsg_isolate *iso, jsg_ref promise, const jsg_accept *accept, tr_arena *arena,
                        jsg_result *r, bool *settled, tr_error *err)
 {
     *r = (jsg_result){.val = jsg_undefined()};
     *settled = false;
-    if (accept == 0) return tr_error_set(err, TR_EINVAL, "jsg_promise_result: no constructor");
+    if (accept->cls == 0 || accept->props == NULL)
+        return tr_error_set(err, TR_EINVAL, "jsg_promise_result: no class");
     op_callv op = {.iso = iso,
                    .promise = promise,
-                   .accept = accept,
+                   .accept = accept->cls,
+                   .props = accept->props,
                    .arena = arena,
                    .out = &r->val,
                    .err = err};

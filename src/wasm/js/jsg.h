@@ -285,17 +285,26 @@ typedef struct jsg_result {
     bool rejected;
 } jsg_result;
 
+/* The results jsg_call_result() takes. */
+typedef struct jsg_accept {
+    jsg_ref cls; /* a constructor: its instances (`v instanceof cls`) are taken */
+    /* NULL-terminated: the properties an instance is read as, each with [[Get]] (by name, so
+     * without listing its keys), copied as jsg_to_val() does (a function or symbol value is
+     * undefined): r->val is a JSG_OBJECT of them, in this order */
+    const char *const *props;
+} jsg_accept;
+
 /* As jsg_call_val(), for a caller that takes as they are only strings, Uint8Arrays and
- * instances of the constructor `accept` (`v instanceof accept`): any other result, or the
- * reason of a rejected promise, is handed over as r->other (r->rejected tells which) for the
- * caller to deal with in JS, and r->val stays undefined. A synchronous throw is still an
- * error (TR_EJS). The request path: the guest returns its handler's promise itself and the host
- * checks what it settles with, so no JS runs on that promise's settling. */
+ * instances of accept->cls: any other result, or the reason of a rejected promise, is handed
+ * over as r->other (r->rejected tells which) for the caller to deal with in JS, and r->val
+ * stays undefined. A synchronous throw is still an error (TR_EJS). The request path: the guest
+ * returns its handler's promise itself and the host checks what it settles with, so no JS runs
+ * on that promise's settling. */
 int jsg_call_result(jsg_isolate *iso, jsg_ref fn, jsg_ref this_, size_t argc, const jsg_val *argv,
-                    jsg_ref accept, tr_arena *arena, jsg_result *r, tr_error *err);
+                    const jsg_accept *accept, tr_arena *arena, jsg_result *r, tr_error *err);
 
 /* jsg_promise_val() with jsg_call_result()'s `accept`: *settled false while it is pending. */
-int jsg_promise_result(jsg_isolate *iso, jsg_ref promise, jsg_ref accept, tr_arena *arena,
+int jsg_promise_result(jsg_isolate *iso, jsg_ref promise, const jsg_accept *accept, tr_arena *arena,
                        jsg_result *r, bool *settled, tr_error *err);
 
 /* Convenience: the string value of ref (String(ref)) copied into buf (replacing its contents). */

@@ -230,38 +230,45 @@ TEST(jsg_call_result_accepts_only_the_given_shapes)
     tr_error_clear(&err);
     jsg_ref cls =
         eval_ref(iso, "globalThis.Resp = class Resp { constructor(b) { this.body = b } }");
-    jsg_ref fn = eval_ref(iso, "class Sub extends Resp {};"
-                               "(k) => [() => 'text', () => new Uint8Array([7]), "
-                               "() => new Resp('r'), () => new Sub('s'), () => 42, "
-                               "() => ({ body: 'plain' }), async () => { await null; return 'a' }, "
-                               "async () => { throw new RangeError('no') }, "
-                               "() => new Promise((r) => { globalThis.later = r }), "
-                               "() => { throw new TypeError('sync') }, "
-                               "() => new Proxy({}, { getPrototypeOf() { throw 1 } })][k]()");
+    jsg_ref fn =
+        eval_ref(iso, "class Sub extends Resp { get status() { return 201 } extra = () => 1 };"
+                      "(k) => [() => 'text', () => new Uint8Array([7]), "
+                      "() => new Resp('r'), () => new Sub('s'), () => 42, "
+                      "() => ({ body: 'plain' }), async () => { await null; return 'a' }, "
+                      "async () => { throw new RangeError('no') }, "
+                      "() => new Promise((r) => { globalThis.later = r }), "
+                      "() => { throw new TypeError('sync') }, "
+                      "() => new Proxy({}, { getPrototypeOf() { throw 1 } })][k]()");
+    static const char *const props[] = {"body", "status", NULL};
+    jsg_accept acc = {cls, props};
     jsg_result r;
     jsg_val k;
     /* taken as they are */
     k = jsg_number(0);
-    CHECK_EQ(jsg_call_result(iso, fn, 0, 1, &k, cls, &a, &r, &err), 0);
+    CHECK_EQ(jsg_call_result(iso, fn, 0, 1, &k, &acc, &a, &r, &err), 0);
     CHECK(r.other == 0 && r.pending == 0);
     CHECK_STR_EQ(r.val.u.str.ptr, "text");
     k = jsg_number(1);
-    CHECK_EQ(jsg_call_result(iso, fn, 0, 1, &k, cls, &a, &r, &err), 0);
+    CHECK_EQ(jsg_call_result(iso, fn, 0, 1, &k, &acc, &a, &r, &err), 0);
     CHECK_EQ(r.val.type, JSG_BYTES);
     for (int i = 2; i <= 3; i++) {
         k = jsg_number(i);
-        CHECK_EQ(jsg_call_result(iso, fn, 0, 1, &k, cls, &a, &r, &err), 0);
+        CHECK_EQ(jsg_call_result(iso, fn, 0, 1, &k, &acc, &a, &r, &err), 0);
         CHECK_EQ(r.other, 0u);
+        /* read as the properties asked for, by name: own or inherited */
+        CHECK_EQ(r.val.u.obj.len, 2u);
+        CHECK_STR_EQ(r.val.u.obj.props[0].key, "body");
         CHECK_STR_EQ(prop(&r.val, "body")->u.str.ptr, i == 2 ? "r" : "s");
+        CHECK_EQ(prop(&r.val, "status")->type, i == 2 ? JSG_UNDEFINED : JSG_NUMBER);
     }
     k = jsg_number(6);
-    CHECK_EQ(jsg_call_result(iso, fn, 0, 1, &k, cls, &a, &r, &err), 0);
+    CHECK_EQ(jsg_call_result(iso, fn, 0, 1, &k, &acc, &a, &r, &err), 0);
     CHECK_STR_EQ(r.val.u.str.ptr, "a");
     /* handed back: other values, rejections, a proxy whose prototype cannot be read */
     int others[] = {4, 5, 7, 10};
     for (size_t i = 0; i < TR_ARRAY_LEN(others); i++) {
         k = jsg_number(others[i]);
-        CHECK_EQ(jsg_call_result(iso, fn, 0, 1, &k, cls, &a, &r, &err), 0);
+        CHECK_EQ(jsg_call_result(iso, fn, 0, 1, &k, &acc, &a, &r, &err), 0);
         CHECK(r.other != 0);
         CHECK_EQ(r.pending, 0u);
         CHECK_EQ(r.val.type, JSG_UNDEFINED);
@@ -272,25 +279,26 @@ TEST(jsg_call_result_accepts_only_the_given_shapes)
     }
     /* a synchronous throw is an error, as with jsg_call_val */
     k = jsg_number(9);
-    CHECK_EQ(jsg_call_result(iso, fn, 0, 1, &k, cls, &a, &r, &err), TR_EJS);
+    CHECK_EQ(jsg_call_result(iso, fn, 0, 1, &k, &acc, &a, &r, &err), TR_EJS);
     CHECK_CONTAINS(err.msg, "TypeError: sync");
     /* pending, then fulfilled with a value that is not taken */
     k = jsg_number(8);
-    CHECK_EQ(jsg_call_result(iso, fn, 0, 1, &k, cls, &a, &r, &err), 0);
+    CHECK_EQ(jsg_call_result(iso, fn, 0, 1, &k, &acc, &a, &r, &err), 0);
     CHECK(r.pending != 0 && r.other == 0);
     jsg_ref p = r.pending;
     bool settled = true;
-    CHECK_EQ(jsg_promise_result(iso, p, cls, &a, &r, &settled, &err), 0);
+    CHECK_EQ(jsg_promise_result(iso, p, &acc, &a, &r, &settled, &err), 0);
     CHECK(!settled);
     jsg_ref_free(iso, eval_ref(iso, "later(new Map())"));
     CHECK_EQ(jsg_run_jobs(iso, &err), 0);
-    CHECK_EQ(jsg_promise_result(iso, p, cls, &a, &r, &settled, &err), 0);
+    CHECK_EQ(jsg_promise_result(iso, p, &acc, &a, &r, &settled, &err), 0);
     CHECK(settled && r.other != 0 && !r.rejected);
     CHECK_EQ(jsg_ref_kind(iso, r.other), JSG_K_OBJECT);
     jsg_ref_free(iso, r.other);
     jsg_ref_free(iso, p);
     /* without a class there is nothing to check against */
-    CHECK_EQ(jsg_call_result(iso, fn, 0, 1, &k, 0, &a, &r, &err), TR_EINVAL);
+    jsg_accept none = {0, props};
+    CHECK_EQ(jsg_call_result(iso, fn, 0, 1, &k, &none, &a, &r, &err), TR_EINVAL);
     jsg_ref_free(iso, fn);
     jsg_ref_free(iso, cls);
     tr_arena_deinit(&a);
