@@ -7,6 +7,9 @@
 #include "e2e/fixtures.h"
 #include "e2e/harness.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -513,5 +516,61 @@ TEST_TIMEOUT(e2e_remembered_results_follow_every_write, 120)
     CHECK_EQ(db_exec(db, "DELETE FROM items WHERE id > 10000", &err), 0);
     expect_everywhere(s.port, "/stats", "{\"count\":10000,\"sum\":51005000}", 20);
     db_close(db);
+    CHECK_EQ(th_server_stop(&s), 0);
+}
+
+/* Readers on two workers while a writer commits: every read counts at least every insert that
+ * was acknowledged before the read was sent (a remembered result is never older than a commit
+ * the client already saw). */
+typedef struct race {
+    int port;
+    atomic_int acked; /* inserts answered so far */
+    atomic_bool done;
+    int stale, reads;
+} race;
+
+static void *race_writer(void *arg)
+{
+    race *r = arg;
+    for (int i = 0; i < 150; i++) {
+        th_resp resp;
+        if (th_request(r->port, "POST /items/1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                       &resp) == 0 &&
+            resp.status == 200)
+            atomic_fetch_add(&r->acked, 1);
+        th_resp_free(&resp);
+        usleep(2000); /* several reads per write, so that some are answered from memory */
+    }
+    atomic_store(&r->done, true);
+    return NULL;
+}
+
+TEST_TIMEOUT(e2e_remembered_results_never_older_than_an_acknowledged_write, 120)
+{
+    const char *two[] = {"--runtime-threads", "2", NULL};
+    th_server s;
+    start(&s, "stats", true, two);
+    race r = {.port = s.port};
+    pthread_t w;
+    CHECK_EQ(pthread_create(&w, NULL, race_writer, &r), 0);
+    while (!atomic_load(&r.done)) {
+        int before = atomic_load(&r.acked);
+        th_resp resp;
+        CHECK_EQ(th_request(s.port, "GET /stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                            &resp),
+                 0);
+        CHECK_EQ(resp.status, 200);
+        int count = 0;
+        CHECK_EQ(sscanf(resp.body, "{\"count\":%d", &count), 1);
+        if (count < 20000 + before) r.stale++;
+        r.reads++;
+        th_resp_free(&resp);
+    }
+    pthread_join(w, NULL);
+    test_report("%d reads during 150 acknowledged inserts on 2 workers: %d stale", r.reads, r.stale);
+    CHECK_EQ(r.stale, 0);
+    CHECK(r.reads > 20);
+    expect(call(s.port, "GET", "/stats", "", NULL), 200, JSON,
+           "{\"count\":20150,\"sum\":200010150}");
     CHECK_EQ(th_server_stop(&s), 0);
 }
