@@ -22,10 +22,19 @@ const NO_PARAMS: readonly SqlValue[] = Object.freeze([]);
 
 /** Rows as arrays: `rows[0][0]` is the first column of the first row. Rejects with SQLite's message on error. */
 export function query<R extends readonly unknown[] = Row>(sql: string, params?: readonly SqlParam[]): Promise<R[]> {
-    // host() inlined: this is the per-request path
+    // host() and toSql()'s common case inlined: this is the per-request path
     const h = (globalThis as { __trailhost?: TrailHost }).__trailhost;
     try {
-        return (h === undefined ? host() : h).query(sql, toSql(params)) as unknown as Promise<R[]>;
+        const to = h === undefined ? host() : h;
+        let p: readonly SqlParam[] = params === undefined ? NO_PARAMS : params;
+        for (let i = 0; i < p.length; i++) {
+            const v = p[i];
+            if (v !== null && typeof v !== "number" && typeof v !== "string") {
+                p = toSql(params);
+                break;
+            }
+        }
+        return to.query(sql, p as readonly SqlValue[]) as unknown as Promise<R[]>;
     } catch (e) {
         return Promise.reject(e);
     }
@@ -35,13 +44,23 @@ export function query<R extends readonly unknown[] = Row>(sql: string, params?: 
 export function execute(sql: string, params?: readonly SqlParam[]): Promise<number> {
     const h = (globalThis as { __trailhost?: TrailHost }).__trailhost;
     try {
-        return (h === undefined ? host() : h).execute(sql, toSql(params));
+        const to = h === undefined ? host() : h;
+        let p: readonly SqlParam[] = params === undefined ? NO_PARAMS : params;
+        for (let i = 0; i < p.length; i++) {
+            const v = p[i];
+            if (v !== null && typeof v !== "number" && typeof v !== "string") {
+                p = toSql(params);
+                break;
+            }
+        }
+        return to.execute(sql, p as readonly SqlValue[]);
     } catch (e) {
         return Promise.reject(e);
     }
 }
 
-// Copies the parameters only when one needs converting.
+// Copies the parameters only when one needs converting (query() and execute() call it only
+// when one is not null, a number or a string).
 function toSql(params: readonly SqlParam[] | undefined): readonly SqlValue[] {
     if (params === undefined) return NO_PARAMS;
     let out: SqlValue[] | null = null;
