@@ -132,6 +132,9 @@ struct jsg_isolate {
     jsg_ref global, undef; /* held for the isolate's lifetime */
     jsg_ref json_stringify;
     uint32_t u8_class_id, array_class_id, object_class_id;
+    /* where a string of 8-bit characters keeps them, from the start of its JSString (found by
+     * raw_init(); 0: unknown, so strings are always read through JS_ToCStringLen2) */
+    uint32_t str8_off;
     uint32_t atom_to_json;       /* "toJSON", held (jsg_json_fast) */
     uint32_t ctx;                /* the JSContext (guest pointer) */
     atom_slot atoms[ATOM_CACHE]; /* by name: atoms held by the cache */
@@ -565,6 +568,66 @@ static uint32_t obj_refs(jsg_isolate *iso, jsv v)
 }
 static double jsv_number(jsv v);
 
+/* A new string of the UTF-8 (p, n); JSV_EXCEPTION when out of memory. */
+static jsv new_str(jsg_isolate *iso, const char *p, size_t n)
+{
+    bool heap;
+    uint32_t g = put_bytes(iso, p, n, SCRATCH_DATA, &heap);
+    if (g == 0) return JSV_EXCEPTION;
+    jsv v = Q(JS_NewStringLen)(I, iso->ctx, g, (uint32_t)n);
+    drop_bytes(iso, g, heap);
+    return v;
+}
+
+/* Finds where the engine's JSString keeps 8-bit characters (iso->str8_off): the value points
+ * (like an object's, past its reference count) at a word of length (31 bits) and the
+ * wide-character flag (the top bit); the characters follow at an offset that depends on the
+ * engine's build. Strings are read in place only when the
+ * probe finds exactly that; else str8_off stays 0 and they are copied out by the engine. */
+static int probe_strings(jsg_isolate *iso, tr_error *err)
+{
+    static const char narrow[] = "trail: where are the characters?";
+    static const char wide[] = "\xe2\x82\xac"
+                               "1"; /* U+20AC: a 16-bit string of 2 */
+    size_t n = sizeof narrow - 1;
+    jsv a = new_str(iso, narrow, n), b = new_str(iso, wide, sizeof wide - 1);
+    if (a == JSV_EXCEPTION || b == JSV_EXCEPTION) {
+        jsv_free(iso, a);
+        jsv_free(iso, b);
+        return oom(err);
+    }
+    uint32_t off = 0;
+    if (jsv_tag(a) == TAG_STRING && jsv_tag(b) == TAG_STRING && load_u32(iso, (uint32_t)a) == n &&
+        load_u32(iso, (uint32_t)b) == (2u | 1u << 31)) {
+        for (uint32_t o = 8; o <= 32 && off == 0; o += 4) {
+            const void *p = wrt_mem_ptr(iso->mem, (uint32_t)a + o, n);
+            if (p != NULL && memcmp(p, narrow, n) == 0) off = o;
+        }
+    }
+    iso->str8_off = off;
+    jsv_free(iso, a);
+    jsv_free(iso, b);
+    return 0;
+}
+
+/* The characters of string v (borrowed) where the engine keeps them, when they are their own
+ * UTF-8: a flat string of 8-bit characters, all ASCII. NULL otherwise (or when str8_off is
+ * unknown): the caller copies them out with JS_ToCStringLen2. */
+static const unsigned char *ascii_in_place(jsg_isolate *iso, jsv v, uint32_t *len)
+{
+    if (iso->str8_off == 0 || jsv_tag(v) != TAG_STRING) return NULL;
+    uint32_t w = load_u32(iso, (uint32_t)v);
+    if (w >> 31) return NULL; /* 16-bit characters */
+    const unsigned char *p = wrt_mem_ptr(iso->mem, (uint32_t)v + iso->str8_off, w);
+    if (p == NULL) return NULL;
+    unsigned char any = 0;
+    for (uint32_t i = 0; i < w; i++)
+        any |= p[i];
+    if (any & 0x80) return NULL;
+    *len = w;
+    return p;
+}
+
 /* Class ids the conversions test for, and a check of the value layout they rely on (the engine
  * is pinned, so a failure here means a build with a different engine). */
 static int raw_init(jsg_isolate *iso, tr_error *err)
@@ -600,7 +663,7 @@ static int raw_init(jsg_isolate *iso, tr_error *err)
     if (!ok)
         return tr_error_set(err, TR_EINVAL,
                             "the engine's value layout is not the one this build expects");
-    return 0;
+    return probe_strings(iso, err);
 }
 
 typedef struct op_create {
@@ -1517,6 +1580,12 @@ static int read_val(jsg_isolate *iso, jsv v, tr_arena *a, int depth, jsg_val *ou
 
 static int read_str(jsg_isolate *iso, jsv v, tr_arena *a, jsg_val *out, tr_error *err)
 {
+    uint32_t n;
+    const unsigned char *in_place = ascii_in_place(iso, v, &n);
+    if (in_place != NULL) {
+        *out = jsg_string(tr_arena_strndup(a, (const char *)in_place, n), n);
+        return 0;
+    }
     uint32_t c = Q(JS_ToCStringLen2)(I, iso->ctx, out_slot(iso, 0), v, 0);
     if (c == 0) return take_exception(iso, err);
     uint32_t len = load_u32(iso, out_slot(iso, 0));
@@ -1761,6 +1830,15 @@ static void json_quote(tr_buf *b, const unsigned char *p, size_t n)
 static int json_text(json_out *o, jsv v, bool quote)
 {
     jsg_isolate *iso = o->iso;
+    uint32_t n;
+    const unsigned char *in_place = ascii_in_place(iso, v, &n);
+    if (in_place != NULL) {
+        if (quote)
+            json_quote(o->buf, in_place, n);
+        else
+            tr_buf_append(o->buf, in_place, n);
+        return 0;
+    }
     uint32_t c = Q(JS_ToCStringLen2)(I, iso->ctx, out_slot(iso, 0), v, 0);
     if (c == 0) return JSON_GIVE_UP;
     uint32_t len = load_u32(iso, out_slot(iso, 0));

@@ -304,3 +304,51 @@ TEST(jsg_call_result_accepts_only_the_given_shapes)
     tr_arena_deinit(&a);
     jsg_isolate_free(iso);
 }
+
+/* Strings come back byte for byte whichever way they are read: ASCII in place, Latin-1 and
+ * 16-bit characters, ropes, NULs and the empty string through the engine. */
+TEST(jsg_strings_read_in_place_or_copied)
+{
+    jsg_isolate *iso = iso_new();
+    tr_arena a;
+    tr_arena_init(&a, 1024);
+    tr_error err;
+    tr_error_clear(&err);
+    jsg_ref fn =
+        eval_ref(iso, "(s) => [s, 'plain ascii', 'caf\\u00e9', '\\u20ac1', 'a\\u0000b', '', "
+                      "s + '-' + 'x'.repeat(300), JSON.stringify({k: s, v: 'caf\\u00e9'})]");
+    static const char *const want[] = {"from the host",
+                                       "plain ascii",
+                                       "caf\xc3\xa9",
+                                       "\xe2\x82\xac"
+                                       "1",
+                                       NULL,
+                                       "",
+                                       NULL,
+                                       "{\"k\":\"from the host\",\"v\":\"caf\xc3\xa9\"}"};
+    jsg_val arg = jsg_string("from the host", 13), out;
+    jsg_ref pending;
+    CHECK_EQ(jsg_call_val(iso, fn, 0, 1, &arg, &a, &out, &pending, &err), 0);
+    CHECK_EQ(out.u.arr.len, TR_ARRAY_LEN(want));
+    for (size_t i = 0; i < TR_ARRAY_LEN(want); i++)
+        if (want[i] != NULL) CHECK_STR_EQ(out.u.arr.items[i].u.str.ptr, want[i]);
+    CHECK_EQ(out.u.arr.items[4].u.str.len, 3u);
+    CHECK(memcmp(out.u.arr.items[4].u.str.ptr, "a\0b", 3) == 0);
+    const jsg_val *rope = &out.u.arr.items[6];
+    CHECK_EQ(rope->u.str.len, 14u + 300u);
+    CHECK(memcmp(rope->u.str.ptr, "from the host-xxx", 17) == 0);
+    /* and jsonStringify's fast path writes them the same way */
+    jsg_ref obj = eval_ref(iso, "({a: 'ascii', b: 'caf\\u00e9', c: '\\u20ac', d: 'q\"\\n'})"), json;
+    CHECK_EQ(jsg_json_fast(iso, obj, &json, &err), 0);
+    tr_buf b = TR_BUF_INIT;
+    CHECK_EQ(jsg_to_string(iso, json, &b, &err), 0);
+    CHECK_STR_EQ(
+        b.data,
+        "{\"a\":\"ascii\",\"b\":\"caf\xc3\xa9\",\"c\":\"\xe2\x82\xac\",\"d\":\"q\\\"\\n\"}");
+    tr_buf_free(&b);
+    jsg_ref_free(iso, json);
+    jsg_ref_free(iso, obj);
+    jsg_ref_free(iso, fn);
+    tr_arena_deinit(&a);
+    jsg_isolate_free(iso);
+}
