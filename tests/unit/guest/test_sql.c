@@ -6,63 +6,22 @@
 #include "test.h"
 #include "db/db.h"
 #include "guest/guest.h"
+#include "unit/guest/sql_fixture.h"
 
 #include <pthread.h>
 #include <sqlite3.h>
 #include <unistd.h>
 
-typedef struct fx {
-    db_conn *db;
-    guest_env env;
-    jsg_isolate *iso;
-    guest *g;
-} fx;
-
-static void fx_init(fx *f)
+static void vals_fx_init(sql_fx *f)
 {
-    memset(f, 0, sizeof *f);
-    tr_error err = {0};
-    char *p = tr_asprintf("%s/sql.db", test_tmpdir());
-    CHECK_EQ(db_open(p, &f->db, &err), 0);
-    tr_free(p);
-    CHECK_EQ(db_exec(f->db, "CREATE TABLE vals (id INTEGER PRIMARY KEY, v ANY) STRICT", &err), 0);
-    guest_env_init(&f->env, NULL, f->db, NULL);
-    CHECK_EQ(jsg_isolate_new(NULL, &f->iso, &err), 0);
-    CHECK_EQ(guest_new(f->iso, &f->env, NULL, NULL, &f->g, &err), 0);
-}
-
-static void fx_deinit(fx *f)
-{
-    guest_free(f->g);
-    jsg_isolate_free(f->iso);
-    guest_env_deinit(&f->env);
-    db_close(f->db);
-}
-
-/* Runs code (statements settle at once without a transaction), then returns String(out). */
-static char *run(fx *f, const char *code)
-{
-    static char text[8192];
-    tr_error err = {0};
-    int rc = jsg_eval(f->iso, code, strlen(code), "test.js", NULL, &err);
-    if (rc == 0) rc = jsg_run_jobs(f->iso, &err);
-    if (rc != 0) test_fail(__FILE__, __LINE__, "js: %s", err.msg);
-    static const char get[] = "String(globalThis.out)";
-    jsg_ref r = 0;
-    CHECK_EQ(jsg_eval(f->iso, get, sizeof get - 1, "out.js", &r, &err), 0);
-    tr_buf b = TR_BUF_INIT;
-    CHECK_EQ(jsg_to_string(f->iso, r, &b, &err), 0);
-    snprintf(text, sizeof text, "%.*s", (int)b.len, b.data);
-    tr_buf_free(&b);
-    jsg_ref_free(f->iso, r);
-    return text;
+    sql_fx_init(f, "sql.db", "CREATE TABLE vals (id INTEGER PRIMARY KEY, v ANY) STRICT");
 }
 
 TEST(guest_sql_values_round_trip)
 {
-    fx f;
-    fx_init(&f);
-    const char *got = run(
+    sql_fx f;
+    vals_fx_init(&f);
+    const char *got = sql_fx_run(
         &f,
         "globalThis.out = [];"
         "const h = __trailhost;"
@@ -87,14 +46,14 @@ TEST(guest_sql_values_round_trip)
                       "number:-1e-300/real,number:10000000000000000000/real,null/null,"
                       "string:\"\"/text,string:\"π 🌍\"/text,string:\"a\\u0000b\"/text,"
                       "bytes[0,255,7]/blob,bytes[]/blob,changed 3,nul 3");
-    fx_deinit(&f);
+    sql_fx_deinit(&f);
 }
 
 TEST(guest_sql_errors_reject_with_sqlites_message)
 {
-    fx f;
-    fx_init(&f);
-    const char *got = run(
+    sql_fx f;
+    vals_fx_init(&f);
+    const char *got = sql_fx_run(
         &f,
         "globalThis.out = [];"
         "const h = __trailhost;"
@@ -120,29 +79,29 @@ TEST(guest_sql_errors_reject_with_sqlites_message)
                       "string or a Uint8Array),"
                       "Error: SQL parameters must be an array,"
                       "Error: the SQL text holds no statement");
-    fx_deinit(&f);
+    sql_fx_deinit(&f);
 }
 
 TEST(guest_sql_statement_cache_reuse_and_eviction)
 {
-    fx f;
-    fx_init(&f);
+    sql_fx f;
+    vals_fx_init(&f);
     /* 200 distinct statements (more than the cache's 64), each run twice, interleaved with a
      * statement that stays hot: every result is still right */
-    const char *got = run(&f, "globalThis.out = [];"
-                              "const h = __trailhost;"
-                              "(async () => {"
-                              "  let sum = 0;"
-                              "  for (let round = 0; round < 2; round++)"
-                              "    for (let i = 0; i < 200; i++) {"
-                              "      sum += (await h.query(`SELECT ${i} + ?`, [1]))[0][0];"
-                              "      sum += (await h.query('SELECT ?', [i]))[0][0];"
-                              "    }"
-                              "  out.push(sum);"
-                              "})().catch(e => out.push('error ' + e.message));");
+    const char *got = sql_fx_run(&f, "globalThis.out = [];"
+                                     "const h = __trailhost;"
+                                     "(async () => {"
+                                     "  let sum = 0;"
+                                     "  for (let round = 0; round < 2; round++)"
+                                     "    for (let i = 0; i < 200; i++) {"
+                                     "      sum += (await h.query(`SELECT ${i} + ?`, [1]))[0][0];"
+                                     "      sum += (await h.query('SELECT ?', [i]))[0][0];"
+                                     "    }"
+                                     "  out.push(sum);"
+                                     "})().catch(e => out.push('error ' + e.message));");
     /* 2 * (sum(i + 1) + sum(i)) for i < 200 = 2 * (20100 + 19900) */
     CHECK_STR_EQ(got, "80000");
-    fx_deinit(&f);
+    sql_fx_deinit(&f);
 }
 
 static void *release_after_300ms(void *arg)
@@ -157,8 +116,8 @@ static void *release_after_300ms(void *arg)
  * failing at once. */
 TEST(guest_sql_write_waits_for_a_busy_database)
 {
-    fx f;
-    fx_init(&f);
+    sql_fx f;
+    vals_fx_init(&f);
     db_conn *other;
     tr_error err = {0};
     char *p = tr_asprintf("%s/sql.db", test_tmpdir());
@@ -168,9 +127,10 @@ TEST(guest_sql_write_waits_for_a_busy_database)
     pthread_t th;
     CHECK_EQ(pthread_create(&th, NULL, release_after_300ms, other), 0);
     uint64_t t0 = tr_now_ns();
-    const char *got = run(&f, "globalThis.out = [];"
-                              "__trailhost.execute(\"INSERT INTO vals (v) VALUES ('mine')\", [])"
-                              ".then(n => out.push(n), e => out.push(e.message));");
+    const char *got =
+        sql_fx_run(&f, "globalThis.out = [];"
+                       "__trailhost.execute(\"INSERT INTO vals (v) VALUES ('mine')\", [])"
+                       ".then(n => out.push(n), e => out.push(e.message));");
     uint64_t waited_ms = (tr_now_ns() - t0) / 1000000;
     pthread_join(th, NULL);
     CHECK_STR_EQ(got, "1");
@@ -179,24 +139,25 @@ TEST(guest_sql_write_waits_for_a_busy_database)
     CHECK_EQ(db_query_int(f.db, "SELECT count(*) FROM vals", &n, &err), 0);
     CHECK_EQ(n, 2);
     db_close(other);
-    fx_deinit(&f);
+    sql_fx_deinit(&f);
 }
 
 /* A plain BEGIN or SAVEPOINT is refused and undone: the connection is every request's. */
 TEST(guest_sql_plain_begin_is_refused)
 {
-    fx f;
-    fx_init(&f);
-    const char *got = run(&f, "globalThis.out = [];"
-                              "const h = __trailhost;"
-                              "const e = (p) => p.then((v) => out.push('ok ' + v), (x) => "
-                              "out.push(x.message.slice(0, 40)));"
-                              "(async () => {"
-                              "  await e(h.execute('BEGIN', []));"
-                              "  await e(h.execute(\"INSERT INTO vals (v) VALUES ('kept')\", []));"
-                              "  await e(h.execute('SAVEPOINT sp', []));"
-                              "  await e(h.execute('COMMIT', []));"
-                              "})();");
+    sql_fx f;
+    vals_fx_init(&f);
+    const char *got =
+        sql_fx_run(&f, "globalThis.out = [];"
+                       "const h = __trailhost;"
+                       "const e = (p) => p.then((v) => out.push('ok ' + v), (x) => "
+                       "out.push(x.message.slice(0, 40)));"
+                       "(async () => {"
+                       "  await e(h.execute('BEGIN', []));"
+                       "  await e(h.execute(\"INSERT INTO vals (v) VALUES ('kept')\", []));"
+                       "  await e(h.execute('SAVEPOINT sp', []));"
+                       "  await e(h.execute('COMMIT', []));"
+                       "})();");
     CHECK_STR_EQ(got, "BEGIN and SAVEPOINT are not allowed in q,ok 1,"
                       "BEGIN and SAVEPOINT are not allowed in q,"
                       "cannot commit - no transaction is active");
@@ -205,5 +166,5 @@ TEST(guest_sql_plain_begin_is_refused)
     tr_error err = {0};
     CHECK_EQ(db_query_int(f.db, "SELECT count(*) FROM vals", &n, &err), 0);
     CHECK_EQ(n, 1); /* committed by itself, not held in a transaction */
-    fx_deinit(&f);
+    sql_fx_deinit(&f);
 }

@@ -6,78 +6,41 @@
 #include "test.h"
 #include "db/db.h"
 #include "guest/guest.h"
+#include "unit/guest/sql_fixture.h"
 
 #include <sqlite3.h>
 #include <unistd.h>
 
-typedef struct fx {
-    db_conn *db;
-    char *path;
-    guest_env env;
-    jsg_isolate *iso;
-    guest *g;
-} fx;
-
 /* A database with `big` (20,000 rows: enough work to be remembered). */
-static void fx_init(fx *f)
+static void big_fx_init(sql_fx *f)
 {
-    memset(f, 0, sizeof *f);
-    tr_error err = {0};
-    f->path = tr_asprintf("%s/results.db", test_tmpdir());
-    CHECK_EQ(db_open(f->path, &f->db, &err), 0);
-    CHECK_EQ(db_exec(f->db,
-                     "CREATE TABLE big (id INTEGER PRIMARY KEY, grp INTEGER, v INTEGER);"
-                     "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < "
-                     "20000) INSERT INTO big SELECT i, i % 10, i * 2 FROM n;",
-                     &err),
-             0);
-    guest_env_init(&f->env, NULL, f->db, NULL);
-    CHECK_EQ(jsg_isolate_new(NULL, &f->iso, &err), 0);
-    CHECK_EQ(guest_new(f->iso, &f->env, NULL, NULL, &f->g, &err), 0);
-}
-
-static void fx_deinit(fx *f)
-{
-    guest_free(f->g);
-    jsg_isolate_free(f->iso);
-    guest_env_deinit(&f->env);
-    db_close(f->db);
-    tr_free(f->path);
+    sql_fx_init(f, "results.db",
+                "CREATE TABLE big (id INTEGER PRIMARY KEY, grp INTEGER, v INTEGER);"
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000) "
+                "INSERT INTO big SELECT i, i % 10, i * 2 FROM n;");
 }
 
 /* JSON of the rows query(sql, params) resolves to (params: JS source of an array). */
-static char *q(fx *f, const char *sql, const char *params)
+static const char *q(sql_fx *f, const char *sql, const char *params)
 {
-    static char text[4096];
     char *code = tr_asprintf("globalThis.out = 'pending';"
                              "__trailhost.query(%s, %s).then("
                              "  r => { globalThis.out = JSON.stringify(r); },"
                              "  e => { globalThis.out = 'error: ' + e.message; });",
                              sql, params);
-    tr_error err = {0};
-    int rc = jsg_eval(f->iso, code, strlen(code), "test.js", NULL, &err);
+    const char *out = sql_fx_run(f, code);
     tr_free(code);
-    if (rc == 0) rc = jsg_run_jobs(f->iso, &err);
-    if (rc != 0) test_fail(__FILE__, __LINE__, "js: %s", err.msg);
-    static const char get[] = "String(globalThis.out)";
-    jsg_ref r = 0;
-    CHECK_EQ(jsg_eval(f->iso, get, sizeof get - 1, "out.js", &r, &err), 0);
-    tr_buf b = TR_BUF_INIT;
-    CHECK_EQ(jsg_to_string(f->iso, r, &b, &err), 0);
-    snprintf(text, sizeof text, "%.*s", (int)b.len, b.data);
-    tr_buf_free(&b);
-    jsg_ref_free(f->iso, r);
-    return text;
+    return out;
 }
 
-static guest_sql_stats stats(fx *f)
+static guest_sql_stats stats(sql_fx *f)
 {
     guest_sql_stats st;
     guest_sql_get_stats(f->env.sql, &st);
     return st;
 }
 
-static void exec(fx *f, const char *sql)
+static void exec(sql_fx *f, const char *sql)
 {
     tr_error err = {0};
     if (db_exec(f->db, sql, &err) != 0) test_fail(__FILE__, __LINE__, "%s: %s", sql, err.msg);
@@ -87,8 +50,8 @@ static void exec(fx *f, const char *sql)
 
 TEST(guest_sql_results_remembered_until_the_same_connection_writes)
 {
-    fx f;
-    fx_init(&f);
+    sql_fx f;
+    big_fx_init(&f);
     CHECK_STR_EQ(q(&f, SUM_SQL, "[]"), "[[20000,400020000]]");
     CHECK_EQ(stats(&f).kept, 1);
     CHECK_EQ(stats(&f).hits, 0);
@@ -105,13 +68,13 @@ TEST(guest_sql_results_remembered_until_the_same_connection_writes)
 
     exec(&f, "DELETE FROM big WHERE id > 10000");
     CHECK_STR_EQ(q(&f, SUM_SQL, "[]"), "[[10000,100010000]]");
-    fx_deinit(&f);
+    sql_fx_deinit(&f);
 }
 
 TEST(guest_sql_results_forgotten_when_another_connection_commits)
 {
-    fx f;
-    fx_init(&f);
+    sql_fx f;
+    big_fx_init(&f);
     CHECK_STR_EQ(q(&f, SUM_SQL, "[]"), "[[20000,400020000]]");
     CHECK_STR_EQ(q(&f, SUM_SQL, "[]"), "[[20000,400020000]]");
     CHECK_EQ(stats(&f).hits, 1);
@@ -133,13 +96,13 @@ TEST(guest_sql_results_forgotten_when_another_connection_commits)
              SQLITE_OK);
     CHECK_STR_EQ(q(&f, SUM_SQL, "[]"), "[[1,42]]");
     sqlite3_close(other);
-    fx_deinit(&f);
+    sql_fx_deinit(&f);
 }
 
 TEST(guest_sql_results_keyed_by_parameters)
 {
-    fx f;
-    fx_init(&f);
+    sql_fx f;
+    big_fx_init(&f);
     const char *sql = "'SELECT count(*), sum(v) FROM big WHERE grp = ?'";
     CHECK_STR_EQ(q(&f, sql, "[3]"), "[[2000,39992000]]");
     CHECK_STR_EQ(q(&f, sql, "[4]"), "[[2000,39996000]]");
@@ -157,13 +120,13 @@ TEST(guest_sql_results_keyed_by_parameters)
         CHECK_STR_EQ(q(&f, sql, p), "[[0,null]]");
     }
     CHECK_EQ(stats(&f).results, GUEST_RESULTS_PER_STMT);
-    fx_deinit(&f);
+    sql_fx_deinit(&f);
 }
 
 TEST(guest_sql_results_never_for_what_may_differ_or_is_cheap)
 {
-    fx f;
-    fx_init(&f);
+    sql_fx f;
+    big_fx_init(&f);
     /* a view over an ordinary table is fine */
     exec(&f, "CREATE VIEW evens AS SELECT * FROM big WHERE id % 2 = 0;");
     CHECK_STR_EQ(q(&f, "'SELECT count(*) FROM evens'", "[]"), "[[10000]]");
@@ -176,12 +139,12 @@ TEST(guest_sql_results_never_for_what_may_differ_or_is_cheap)
     exec(&f, "CREATE VIRTUAL TABLE docs USING fts5(body);"
              "INSERT INTO docs SELECT 'row ' || id FROM big;");
     static const char *const never[] = {
-        "'SELECT count(*), max(random()) FROM big'",              /* random() */
+        "'SELECT count(*), max(random()) FROM big'",               /* random() */
         "'SELECT count(*), sum(v), datetime(\\'now\\') FROM big'", /* the clock */
         "'SELECT count(*), sum(v), CURRENT_TIMESTAMP FROM big'",
         "'SELECT count(*) FROM docs WHERE docs MATCH \\'row\\''", /* a virtual table */
-        "'SELECT count(*) FROM big, json_each(\\'[1]\\')'",        /* an eponymous one */
-        "'SELECT v FROM big WHERE id = 5'",                      /* cheap: a lookup by key */
+        "'SELECT count(*) FROM big, json_each(\\'[1]\\')'",       /* an eponymous one */
+        "'SELECT v FROM big WHERE id = 5'",                       /* cheap: a lookup by key */
         "'SELECT count(*), sum(v), last_insert_rowid() FROM big'",
     };
     for (size_t i = 0; i < TR_ARRAY_LEN(never); i++) {
@@ -200,13 +163,13 @@ TEST(guest_sql_results_never_for_what_may_differ_or_is_cheap)
     CHECK_STR_EQ(q(&f, "'SELECT count(*), sum(v) FROM main.big'", "[]"), "[[20000,400020000]]");
     CHECK_STR_EQ(q(&f, SUM_SQL, "[]"), "[[3,12]]");
     CHECK_EQ(stats(&f).kept, kept + 1);
-    fx_deinit(&f);
+    sql_fx_deinit(&f);
 }
 
 TEST(guest_sql_results_within_the_budget)
 {
-    fx f;
-    fx_init(&f);
+    sql_fx f;
+    big_fx_init(&f);
     const char *wide = "'SELECT id, printf(\\'%060d\\', v) FROM big WHERE grp = ?'";
     q(&f, wide, "[0]");
     size_t one = stats(&f).bytes; /* what one such result holds */
@@ -235,13 +198,13 @@ TEST(guest_sql_results_within_the_budget)
     q(&f, SUM_SQL, "[]");
     q(&f, SUM_SQL, "[]");
     CHECK_EQ(stats(&f).results, 0);
-    fx_deinit(&f);
+    sql_fx_deinit(&f);
 }
 
 TEST(guest_sql_results_off_after_a_pragma_sets_something)
 {
-    fx f;
-    fx_init(&f);
+    sql_fx f;
+    big_fx_init(&f);
     exec(&f, "CREATE TABLE words (w TEXT); INSERT INTO words SELECT 'Word' FROM big;");
     const char *like = "'SELECT count(*) FROM words WHERE w LIKE \\'word\\''";
     CHECK_STR_EQ(q(&f, like, "[]"), "[[20000]]");
@@ -252,14 +215,14 @@ TEST(guest_sql_results_off_after_a_pragma_sets_something)
     CHECK_STR_EQ(q(&f, like, "[]"), "[[0]]");
     CHECK_EQ(stats(&f).hits, 1);
     CHECK_EQ(stats(&f).results, 0);
-    fx_deinit(&f);
+    sql_fx_deinit(&f);
 }
 
 /* ATTACH would let a guest's SQL open or create a database file anywhere trail may write. */
 TEST(guest_sql_attach_and_detach_refused)
 {
-    fx f;
-    fx_init(&f);
+    sql_fx f;
+    big_fx_init(&f);
     char *sql = tr_asprintf("'ATTACH \\'%s/other.db\\' AS other'", test_tmpdir());
     CHECK_STR_EQ(q(&f, sql, "[]"), "error: not authorized");
     tr_free(sql);
@@ -267,5 +230,5 @@ TEST(guest_sql_attach_and_detach_refused)
     char *other = tr_asprintf("%s/other.db", test_tmpdir());
     CHECK_EQ(access(other, F_OK), -1);
     tr_free(other);
-    fx_deinit(&f);
+    sql_fx_deinit(&f);
 }
