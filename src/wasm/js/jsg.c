@@ -620,10 +620,16 @@ static const unsigned char *ascii_in_place(jsg_isolate *iso, jsv v, uint32_t *le
     if (w >> 31) return NULL; /* 16-bit characters */
     const unsigned char *p = wrt_mem_ptr(iso->mem, (uint32_t)v + iso->str8_off, w);
     if (p == NULL) return NULL;
-    unsigned char any = 0;
-    for (uint32_t i = 0; i < w; i++)
+    uint64_t any = 0;
+    uint32_t i = 0;
+    for (; i + 8 <= w; i += 8) {
+        uint64_t x;
+        memcpy(&x, p + i, 8);
+        any |= x;
+    }
+    for (; i < w; i++)
         any |= p[i];
-    if (any & 0x80) return NULL;
+    if (any & UINT64_C(0x8080808080808080)) return NULL;
     *len = w;
     return p;
 }
@@ -1343,6 +1349,18 @@ static int atom_name(jsg_isolate *iso, uint32_t a, tr_arena *arena, jsg_prop *ou
     return 0;
 }
 
+/* atom_name() for a name used at once (before the next call into the isolate): a cached one is
+ * not copied. */
+static int atom_name_now(jsg_isolate *iso, uint32_t a, tr_arena *arena, jsg_prop *out,
+                         tr_error *err)
+{
+    const atom_slot *s = &iso->names[(a * 2654435761u) >> 26];
+    if (s->atom != a) return atom_name(iso, a, arena, out, err);
+    out->key = s->key;
+    out->key_len = s->len;
+    return 0;
+}
+
 static int build(jsg_isolate *iso, const jsg_val *v, int depth, jsv *out, tr_error *err);
 
 /* values (owned, n of them) into guest memory for an export that takes a JSValue array. */
@@ -1762,11 +1780,23 @@ typedef struct json_out {
     uint32_t stack[JSON_MAX_DEPTH]; /* the objects being written, for cycles */
 } json_out;
 
+/* tr_buf_append_char() without a call when there is room (the JSON writer's most common
+ * step). */
+static inline void put_char(tr_buf *b, char c)
+{
+    if (b->data != NULL && b->len < b->cap) {
+        b->data[b->len++] = c;
+        b->data[b->len] = '\0';
+    } else {
+        tr_buf_append_char(b, c);
+    }
+}
+
 /* (p, n) of UTF-8 (lone surrogates as 3-byte WTF-8) as a JSON string literal. */
 static void json_quote(tr_buf *b, const unsigned char *p, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
-    tr_buf_append_char(b, '"');
+    put_char(b, '"');
     size_t run = 0; /* start of bytes not yet copied */
     for (size_t i = 0; i < n; i++) {
         unsigned char c = p[i];
@@ -1823,7 +1853,7 @@ static void json_quote(tr_buf *b, const unsigned char *p, size_t n)
         run = i + 1;
     }
     tr_buf_append(b, p + run, n - run);
-    tr_buf_append_char(b, '"');
+    put_char(b, '"');
 }
 
 /* The string value v (a string, or a number to format) appended as is or quoted. */
@@ -1883,9 +1913,9 @@ static int json_object(json_out *o, jsv v)
         if ((int32_t)Q(JS_GetLength)(I, iso->ctx, v, out_slot(iso, 0)) < 0) return JSON_GIVE_UP;
         int64_t n = (int64_t)load_u64(iso, out_slot(iso, 0));
         if (n < 0 || n > MAX_ARRAY_LEN) return JSON_GIVE_UP;
-        tr_buf_append_char(o->buf, '[');
+        put_char(o->buf, '[');
         for (int64_t i = 0; rc == 0 && i < n; i++) {
-            if (i > 0) tr_buf_append_char(o->buf, ',');
+            if (i > 0) put_char(o->buf, ',');
             jsv e = Q(JS_GetPropertyUint32)(I, iso->ctx, v, (uint32_t)i);
             if (e == JSV_EXCEPTION) return JSON_GIVE_UP;
             if (json_skipped(iso, e))
@@ -1894,14 +1924,14 @@ static int json_object(json_out *o, jsv v)
                 rc = json_value(o, e);
             jsv_free(iso, e);
         }
-        tr_buf_append_char(o->buf, ']');
+        put_char(o->buf, ']');
     } else {
         uint32_t tabp = out_slot(iso, 1), lenp = out_slot(iso, 2);
         if ((int32_t)Q(JS_GetOwnPropertyNames)(I, iso->ctx, tabp, lenp, v, GPN_STRING_ENUM) < 0)
             return JSON_GIVE_UP;
         uint32_t tab = load_u32(iso, tabp), n = load_u32(iso, lenp);
         bool first = true;
-        tr_buf_append_char(o->buf, '{');
+        put_char(o->buf, '{');
         for (uint32_t i = 0; rc == 0 && i < n; i++) {
             uint32_t atom = load_u32(iso, tab + 8 * i + 4);
             jsv pv = Q(JS_GetProperty)(I, iso->ctx, v, atom);
@@ -1912,19 +1942,19 @@ static int json_object(json_out *o, jsv v)
             if (!json_skipped(iso, pv)) {
                 jsg_prop key;
                 tr_error e = {0};
-                rc = atom_name(iso, atom, o->arena, &key, &e) < 0 ? JSON_GIVE_UP : 0;
+                rc = atom_name_now(iso, atom, o->arena, &key, &e) < 0 ? JSON_GIVE_UP : 0;
                 if (rc == 0) {
-                    if (!first) tr_buf_append_char(o->buf, ',');
+                    if (!first) put_char(o->buf, ',');
                     first = false;
                     json_quote(o->buf, (const unsigned char *)key.key, key.key_len);
-                    tr_buf_append_char(o->buf, ':');
+                    put_char(o->buf, ':');
                     rc = json_value(o, pv);
                 }
             }
             jsv_free(iso, pv);
         }
         Q(JS_FreePropertyEnum)(I, iso->ctx, tab, n);
-        tr_buf_append_char(o->buf, '}');
+        put_char(o->buf, '}');
     }
     o->depth--;
     return rc;
@@ -1968,7 +1998,7 @@ static int json_value(json_out *o, jsv v)
         if (!isfinite(d)) {
             tr_buf_append_str(o->buf, "null");
         } else if (d == 0) {
-            tr_buf_append_char(o->buf, '0'); /* -0 too */
+            put_char(o->buf, '0'); /* -0 too */
         } else if (d == trunc(d) && fabs(d) < 9e18) {
             json_int(o->buf, (int64_t)d); /* what Number#toString writes */
         } else if (d == trunc(d) && fabs(d) < 1e21) {
@@ -2005,6 +2035,7 @@ static void body_json_fast(void *p)
         iso->atom_to_json = Q(JS_DupAtom)(I, iso->ctx, a);
     }
     tr_buf buf = TR_BUF_INIT;
+    tr_buf_reserve(&buf, 256);
     tr_arena arena;
     tr_arena_init(&arena, 512);
     json_out o = {.iso = iso, .buf = &buf, .arena = &arena, .to_json = iso->atom_to_json};
