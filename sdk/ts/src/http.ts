@@ -9,6 +9,7 @@
 // through as is, and a string or bytes result goes to the host bare (docs/guest-abi.md).
 
 import { host } from "./host.js";
+import type { TrailHost } from "./host.js";
 
 /** An HTTP method as it appears in the manifest; `*` is the catch-all of HttpHandler.all(). */
 export type HttpMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS" | "*";
@@ -160,7 +161,9 @@ export class HttpRequest {
     /** The body decoded as UTF-8 (invalid sequences become U+FFFD). */
     text(): string {
         const b = this._r.body;
-        return b.length === 0 ? "" : host().decodeUtf8(b);
+        if (b.length === 0) return "";
+        const h = (globalThis as { __trailhost?: TrailHost }).__trailhost;
+        return (h === undefined ? host() : h).decodeUtf8(b);
     }
 
     /**
@@ -168,7 +171,13 @@ export class HttpRequest {
      * answers the request with 400 unless the handler catches it.
      */
     json<T = any>(): T {
-        const text = this.text();
+        // text() inlined: this is the per-request path of a JSON API
+        const b = this._r.body;
+        let text = "";
+        if (b.length !== 0) {
+            const h = (globalThis as { __trailhost?: TrailHost }).__trailhost;
+            text = (h === undefined ? host() : h).decodeUtf8(b);
+        }
         try {
             return JSON.parse(text) as T;
         } catch (e) {
