@@ -70,7 +70,8 @@ TEST_TIMEOUT(e2e_serving_async_outcomes_as_sync_ones, 120)
 {
     install("throws", "throws.wasm");
     th_server s;
-    CHECK_EQ(th_server_start(&s, depot(), NULL), 0);
+    const char *one[] = {"--runtime-threads", "1", NULL}; /* one isolate: what it kept is seen */
+    CHECK_EQ(th_server_start(&s, depot(), one), 0);
     char hv[64];
     for (int round = 0; round < 3; round++) {
         th_resp r = get(s.port, "/async-http-error");
@@ -112,6 +113,28 @@ TEST_TIMEOUT(e2e_serving_async_outcomes_as_sync_ones, 120)
         CHECK_EQ(r.status, 200);
         CHECK_STR_EQ(r.body, "hi");
         CHECK_STR_EQ(th_resp_header(&r, "content-type", hv, sizeof hv), "application/octet-stream");
+        th_resp_free(&r);
+    }
+    /* request objects are reused (docs/guest-abi.md): never with another route's parameters,
+     * never one a handler kept (the HttpRequest, or only the request object it holds) */
+    static const struct {
+        const char *path, *want;
+    } seq[] = {
+        {"/id/7", "/id/7 7 null id"},
+        {"/other/x", "/other/x null x other"},
+        {"/id/8", "/id/8 8 null id"},
+        {"/keep/9", "/keep/9 9 null id"},
+        {"/other/y", "/other/y null y other"},
+        {"/kept", "/keep/9 9 null id"},
+        {"/keep-inner/10", "/keep-inner/10 10 null id"},
+        {"/id/11", "/id/11 11 null id"},
+        {"/other/z", "/other/z null z other"},
+        {"/kept", "/keep-inner/10 10 null id"},
+    };
+    for (size_t i = 0; i < sizeof seq / sizeof seq[0]; i++) {
+        th_resp r = get(s.port, seq[i].path);
+        CHECK_EQ(r.status, 200);
+        CHECK_STR_EQ(r.body, seq[i].want);
         th_resp_free(&r);
     }
     CHECK_EQ(th_server_stop(&s), 0);

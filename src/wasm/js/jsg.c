@@ -1424,7 +1424,8 @@ static int build_prop(jsg_isolate *iso, const jsg_prop *pr, int depth, jsv obj, 
 
 static int build_object(jsg_isolate *iso, const jsg_val *v, int depth, jsv *out, tr_error *err)
 {
-    jsv obj = Q(JS_NewObject)(I, iso->ctx);
+    jsv obj = v->u.obj.proto ? Q(JS_NewObjectProto)(I, iso->ctx, handle_val(iso, v->u.obj.proto))
+                             : Q(JS_NewObject)(I, iso->ctx);
     if (obj == JSV_EXCEPTION) return take_exception(iso, err);
     for (size_t i = 0; i < v->u.obj.len; i++) {
         const jsg_prop *pr = &v->u.obj.props[i];
@@ -2187,33 +2188,99 @@ static int outcome(jsg_isolate *iso, jsv r, op_callv *op)
     return rc;
 }
 
-/* The key list of an object argument that may be recycled into sig (RECYCLE_SIG bytes), or 0
- * when it may not be: too many keys, or a large string or byte value of its own. */
-static size_t recycle_sig(const jsg_val *v, char *sig)
+/* No string or byte value larger than RECYCLE_MAX_VALUE directly in object v or in the plain
+ * objects it holds (what refill_nested() would keep alive). */
+static bool small_values(const jsg_val *v, int depth)
 {
-    if (v->type != JSG_OBJECT) return 0;
-    size_t n = 0;
+    for (size_t i = 0; i < v->u.obj.len; i++) {
+        const jsg_val *pv = &v->u.obj.props[i].val;
+        if ((pv->type == JSG_STRING || pv->type == JSG_BYTES) && pv->u.str.len > RECYCLE_MAX_VALUE)
+            return false;
+        if (pv->type == JSG_OBJECT && pv->u.obj.proto == 0 &&
+            (depth >= 4 || !small_values(pv, depth + 1)))
+            return false;
+    }
+    return true;
+}
+
+/* Appends v's key list to sig (n bytes so far); 0 when it does not fit. With nested, the key
+ * lists of the plain objects it holds follow each of their keys, in brackets (refill() refills
+ * those in place). */
+static size_t key_list(const jsg_val *v, char *sig, size_t n, bool nested)
+{
     for (size_t i = 0; i < v->u.obj.len; i++) {
         const jsg_prop *pr = &v->u.obj.props[i];
         if (pr->key_len > 255 || n + 1 + pr->key_len > RECYCLE_SIG) return 0;
-        if ((pr->val.type == JSG_STRING || pr->val.type == JSG_BYTES) &&
-            pr->val.u.str.len > RECYCLE_MAX_VALUE)
-            return 0;
         sig[n++] = (char)pr->key_len;
         memcpy(sig + n, pr->key, pr->key_len);
         n += pr->key_len;
+        if (nested && pr->val.type == JSG_OBJECT && pr->val.u.obj.proto == 0) {
+            if (n + 2 > RECYCLE_SIG) return 0;
+            sig[n++] = '{';
+            n = key_list(&pr->val, sig, n, false);
+            if (n == 0 || n + 1 > RECYCLE_SIG) return 0;
+            sig[n++] = '}';
+        }
     }
     return n;
+}
+
+/* The prototype and key lists of an object argument that may be recycled into sig
+ * (RECYCLE_SIG bytes), or 0 when it may not be: too many keys, or a large string or byte value
+ * of its own or in a plain object it holds. */
+static size_t recycle_sig(const jsg_val *v, char *sig)
+{
+    if (v->type != JSG_OBJECT || !small_values(v, 0)) return 0;
+    memcpy(sig, &v->u.obj.proto, sizeof v->u.obj.proto);
+    return key_list(v, sig, sizeof v->u.obj.proto, true);
+}
+
+static int refill(jsg_isolate *iso, const jsg_val *v, jsv obj, bool nested, tr_error *err);
+
+/* Property pr (a plain object) of obj (borrowed), a recycled argument, refilled in place when
+ * obj's value for it is a plain object nothing else holds (the one built for it earlier, for
+ * the same keys: recycle_sig() covers them): 1, or 0 when it is not (then the caller builds a
+ * new one), or an error code. Keeps a request object reused also when the argument is the
+ * SDK's HttpRequest that holds it. Objects inside it are built afresh. */
+static int refill_nested(jsg_isolate *iso, const jsg_prop *pr, jsv obj, tr_error *err)
+{
+    bool temp;
+    uint32_t a = atom_get(iso, pr->key, pr->key_len, &temp);
+    if (a == 0) return take_exception(iso, err);
+    jsv cur = Q(JS_GetProperty)(I, iso->ctx, obj, a);
+    if (temp) Q(JS_FreeAtom)(I, iso->ctx, a);
+    if (cur == JSV_EXCEPTION) {
+        jsv e = Q(JS_GetException)(I, iso->ctx);
+        jsv_free(iso, e);
+        return 0;
+    }
+    /* two references: obj's and ours */
+    if (jsv_tag(cur) != TAG_OBJECT || Q(JS_GetClassID)(I, cur) != iso->object_class_id ||
+        obj_refs(iso, cur) != 2) {
+        jsv_free(iso, cur);
+        return 0;
+    }
+    int rc = refill(iso, &pr->val, cur, false, err); /* releases cur unless it succeeds */
+    if (rc == 1) jsv_free(iso, cur);
+    return rc;
 }
 
 /* Fills obj (owned; an object built earlier for the same keys) with v's values. The
  * properties exist, so this only replaces values: no new shape, no growing. 1: done, 0: obj
  * refused (user code froze it or made a property read-only; obj is released), or an error
  * code. */
-static int refill(jsg_isolate *iso, const jsg_val *v, jsv obj, tr_error *err)
+static int refill(jsg_isolate *iso, const jsg_val *v, jsv obj, bool nested, tr_error *err)
 {
     for (size_t i = 0; i < v->u.obj.len; i++) {
         const jsg_prop *pr = &v->u.obj.props[i];
+        if (nested && pr->val.type == JSG_OBJECT && pr->val.u.obj.proto == 0) {
+            int rc = refill_nested(iso, pr, obj, err);
+            if (rc < 0) {
+                jsv_free(iso, obj);
+                return rc;
+            }
+            if (rc == 1) continue;
+        }
         jsv c;
         bool temp;
         uint32_t a;
@@ -2244,7 +2311,7 @@ static int build_arg(jsg_isolate *iso, size_t i, const jsg_val *v, const char *s
         memcmp(iso->recycled[i].sig, sig, sig_len) == 0) {
         jsv obj = iso->recycled[i].obj;
         iso->recycled[i].obj = 0;
-        int rc = refill(iso, v, obj, err);
+        int rc = refill(iso, v, obj, true, err);
         if (rc < 0) return rc;
         if (rc == 1) {
             *out = obj;

@@ -1,5 +1,5 @@
 import { defineConfig } from "trailbase-wasm";
-import { HttpError, HttpHandler, HttpResponse } from "trailbase-wasm/http";
+import { HttpError, HttpHandler, HttpRequest, HttpResponse } from "trailbase-wasm/http";
 
 function explode(): never {
   throw new TypeError("the widget is broken");
@@ -8,6 +8,12 @@ function explode(): never {
 const later = () => new Promise((resolve) => setTimeout(resolve, 5));
 
 class Created extends HttpResponse {}
+
+// trail reuses the request objects it passes (docs/guest-abi.md) only when nothing kept them.
+let kept: HttpRequest | null = null;
+let keptInner: unknown = null;
+const describe = (req: HttpRequest) =>
+  `${req.url} ${req.getPathParam("id")} ${req.getPathParam("other")} ${Object.keys(req.params).join()}`;
 
 export default defineConfig({
   httpHandlers: [
@@ -40,6 +46,18 @@ export default defineConfig({
       throw new RangeError("late failure");
     }),
     HttpHandler.get("/subclass", async () => new Created("made", { status: 201 })),
+    HttpHandler.get("/id/:id", (req) => describe(req)),
+    HttpHandler.get("/other/:other", (req) => describe(req)),
+    HttpHandler.get("/keep/:id", (req) => {
+      kept = req;
+      return describe(req);
+    }),
+    HttpHandler.get("/keep-inner/:id", (req) => {
+      keptInner = (req as unknown as { _r: unknown })._r;
+      kept = new HttpRequest(keptInner as never);
+      return describe(req);
+    }),
+    HttpHandler.get("/kept", () => (kept === null ? "none" : describe(kept))),
     HttpHandler.get("/later-bytes", async () => {
       await later();
       return new Uint8Array([104, 105]);
