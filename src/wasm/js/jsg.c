@@ -85,6 +85,7 @@ enum {
 /* Longest key list (length bytes and names) of an object jsg_call_val may recycle, and the
  * largest string or byte value directly in it (a big body is not kept alive for reuse). */
 #define RECYCLE_SIG       128
+#define RECYCLE_ATOMS     16
 #define RECYCLE_MAX_VALUE 4096
 
 /* Shared frozen string arrays (JSG_SHARED): slots, and the longest contents kept. */
@@ -153,6 +154,10 @@ struct jsg_isolate {
         jsv obj; /* 0: none */
         size_t sig_len;
         char sig[RECYCLE_SIG];
+        /* the atoms of sig's keys in its order (held), so that a refill looks none up; 0 of
+         * them when sig has more keys */
+        uint32_t atoms[RECYCLE_ATOMS];
+        size_t natoms;
     } recycled[JSG_MAX_CALL_VALS];
     host_fn *fns;
     size_t nfns;
@@ -2235,17 +2240,36 @@ static size_t recycle_sig(const jsg_val *v, char *sig)
     return key_list(v, sig, sizeof v->u.obj.proto, true);
 }
 
-static int refill(jsg_isolate *iso, const jsg_val *v, jsv obj, bool nested, tr_error *err);
+/* A refill's walk through the atoms of a recycled argument's keys (key_list() order). */
+typedef struct key_atoms {
+    const uint32_t *a;
+    size_t n, pos;
+} key_atoms;
+
+/* The atom of pr's key: the next one of ka, or (ka out of step or short) looked up. */
+static uint32_t next_atom(jsg_isolate *iso, key_atoms *ka, const jsg_prop *pr, bool *temp)
+{
+    if (ka->pos < ka->n) {
+        *temp = false;
+        return ka->a[ka->pos++];
+    }
+    ka->n = 0;
+    return atom_get(iso, pr->key, pr->key_len, temp);
+}
+
+static int refill(jsg_isolate *iso, const jsg_val *v, jsv obj, bool nested, key_atoms *ka,
+                  tr_error *err);
 
 /* Property pr (a plain object) of obj (borrowed), a recycled argument, refilled in place when
  * obj's value for it is a plain object nothing else holds (the one built for it earlier, for
  * the same keys: recycle_sig() covers them): 1, or 0 when it is not (then the caller builds a
  * new one), or an error code. Keeps a request object reused also when the argument is the
  * SDK's HttpRequest that holds it. Objects inside it are built afresh. */
-static int refill_nested(jsg_isolate *iso, const jsg_prop *pr, jsv obj, tr_error *err)
+static int refill_nested(jsg_isolate *iso, const jsg_prop *pr, jsv obj, key_atoms *ka,
+                         tr_error *err)
 {
     bool temp;
-    uint32_t a = atom_get(iso, pr->key, pr->key_len, &temp);
+    uint32_t a = next_atom(iso, ka, pr, &temp);
     if (a == 0) return take_exception(iso, err);
     jsv cur = Q(JS_GetProperty)(I, iso->ctx, obj, a);
     if (temp) Q(JS_FreeAtom)(I, iso->ctx, a);
@@ -2260,7 +2284,7 @@ static int refill_nested(jsg_isolate *iso, const jsg_prop *pr, jsv obj, tr_error
         jsv_free(iso, cur);
         return 0;
     }
-    int rc = refill(iso, &pr->val, cur, false, err); /* releases cur unless it succeeds */
+    int rc = refill(iso, &pr->val, cur, false, ka, err); /* releases cur unless it succeeds */
     if (rc == 1) jsv_free(iso, cur);
     return rc;
 }
@@ -2268,24 +2292,34 @@ static int refill_nested(jsg_isolate *iso, const jsg_prop *pr, jsv obj, tr_error
 /* Fills obj (owned; an object built earlier for the same keys) with v's values. The
  * properties exist, so this only replaces values: no new shape, no growing. 1: done, 0: obj
  * refused (user code froze it or made a property read-only; obj is released), or an error
- * code. */
-static int refill(jsg_isolate *iso, const jsg_val *v, jsv obj, bool nested, tr_error *err)
+ * code (obj is released). */
+static int refill(jsg_isolate *iso, const jsg_val *v, jsv obj, bool nested, key_atoms *ka,
+                  tr_error *err)
 {
     for (size_t i = 0; i < v->u.obj.len; i++) {
         const jsg_prop *pr = &v->u.obj.props[i];
         if (nested && pr->val.type == JSG_OBJECT && pr->val.u.obj.proto == 0) {
-            int rc = refill_nested(iso, pr, obj, err);
+            int rc = refill_nested(iso, pr, obj, ka, err);
             if (rc < 0) {
                 jsv_free(iso, obj);
                 return rc;
             }
             if (rc == 1) continue;
+            ka->n = 0; /* out of step from here: look the rest up */
         }
         jsv c;
+        int rc = build(iso, &pr->val, 1, &c, err);
+        if (rc < 0) {
+            jsv_free(iso, obj);
+            return rc;
+        }
         bool temp;
-        uint32_t a;
-        int rc = build_prop(iso, pr, 1, obj, &c, &a, &temp, err);
-        if (rc < 0) return rc;
+        uint32_t a = next_atom(iso, ka, pr, &temp);
+        if (a == 0) {
+            jsv_free(iso, c);
+            jsv_free(iso, obj);
+            return take_exception(iso, err);
+        }
         /* set, not define: the fast path for an own writable data property (the object is
          * the SDK's private copy of the request; only code that digs it out could have made a
          * property an accessor, and it then gets what it asked for) */
@@ -2311,7 +2345,8 @@ static int build_arg(jsg_isolate *iso, size_t i, const jsg_val *v, const char *s
         memcmp(iso->recycled[i].sig, sig, sig_len) == 0) {
         jsv obj = iso->recycled[i].obj;
         iso->recycled[i].obj = 0;
-        int rc = refill(iso, v, obj, true, err);
+        key_atoms ka = {iso->recycled[i].atoms, iso->recycled[i].natoms, 0};
+        int rc = refill(iso, v, obj, true, &ka, err);
         if (rc < 0) return rc;
         if (rc == 1) {
             *out = obj;
@@ -2321,9 +2356,33 @@ static int build_arg(jsg_isolate *iso, size_t i, const jsg_val *v, const char *s
     return build(iso, v, 0, out, err);
 }
 
-/* Releases argument i after its call, or keeps it for the next call when nothing else holds
- * it (its reference count is ours alone: no handler, promise or global kept it). */
-static void drop_arg(jsg_isolate *iso, size_t i, jsv v, const char *sig, size_t sig_len)
+/* Appends the atoms (held) of v's keys in key_list() order to atoms (*n so far); false when
+ * there are more than RECYCLE_ATOMS or one cannot be made. */
+static bool hold_atoms(jsg_isolate *iso, const jsg_val *v, bool nested, uint32_t *atoms, size_t *n)
+{
+    for (size_t i = 0; i < v->u.obj.len; i++) {
+        const jsg_prop *pr = &v->u.obj.props[i];
+        if (*n >= RECYCLE_ATOMS) return false;
+        bool temp;
+        uint32_t a = atom_get(iso, pr->key, pr->key_len, &temp);
+        if (a == 0) {
+            jsv e = Q(JS_GetException)(I, iso->ctx);
+            jsv_free(iso, e);
+            return false;
+        }
+        atoms[(*n)++] = temp ? a : Q(JS_DupAtom)(I, iso->ctx, a);
+        if (nested && pr->val.type == JSG_OBJECT && pr->val.u.obj.proto == 0 &&
+            !hold_atoms(iso, &pr->val, false, atoms, n))
+            return false;
+    }
+    return true;
+}
+
+/* Releases argument i (val, of host value arg) after its call, or keeps it for the next call
+ * when nothing else holds it (its reference count is ours alone: no handler, promise or global
+ * kept it), with the atoms of its keys. */
+static void drop_arg(jsg_isolate *iso, size_t i, jsv v, const jsg_val *arg, const char *sig,
+                     size_t sig_len)
 {
     if (sig_len == 0 || jsv_tag(v) != TAG_OBJECT || obj_refs(iso, v) != 1) {
         jsv_free(iso, v);
@@ -2331,8 +2390,21 @@ static void drop_arg(jsg_isolate *iso, size_t i, jsv v, const char *sig, size_t 
     }
     if (iso->recycled[i].obj != 0) jsv_free(iso, iso->recycled[i].obj);
     iso->recycled[i].obj = v;
+    if (iso->recycled[i].sig_len == sig_len && memcmp(iso->recycled[i].sig, sig, sig_len) == 0)
+        return; /* the same keys: the same atoms */
+    for (size_t k = 0; k < iso->recycled[i].natoms; k++)
+        Q(JS_FreeAtom)(I, iso->ctx, iso->recycled[i].atoms[k]);
+    iso->recycled[i].natoms = 0;
     iso->recycled[i].sig_len = sig_len;
     memcpy(iso->recycled[i].sig, sig, sig_len);
+    size_t n = 0;
+    bool ok = hold_atoms(iso, arg, true, iso->recycled[i].atoms, &n);
+    if (!ok) {
+        for (size_t k = 0; k < n; k++)
+            Q(JS_FreeAtom)(I, iso->ctx, iso->recycled[i].atoms[k]);
+        n = 0;
+    }
+    iso->recycled[i].natoms = n;
 }
 
 static void body_call_val(void *p)
@@ -2380,7 +2452,7 @@ static void body_call_val(void *p)
     op->rc = run_jobs_inner(iso, op->err);
     /* after the jobs: they may have released what held an argument */
     for (size_t i = 0; i < built; i++)
-        drop_arg(iso, i, args[i], sigs[i], op->rc == 0 ? sig_len[i] : 0);
+        drop_arg(iso, i, args[i], &op->argv[i], sigs[i], op->rc == 0 ? sig_len[i] : 0);
     if (op->rc == 0) op->rc = outcome(iso, r, op);
     if (op->rc == 0 && !op->settled) {
         op->pending = handle_new(iso, r);

@@ -402,3 +402,42 @@ TEST(jsg_call_val_reuses_a_holder_and_what_it_holds)
     tr_arena_deinit(&a);
     jsg_isolate_free(iso);
 }
+
+/* A reused argument is refilled with the atoms of its keys kept from when it was kept: right
+ * for long keys (not in the atom cache), after the key list changed, and after other calls
+ * filled the atom cache with other names. */
+TEST(jsg_call_val_refills_with_kept_atoms)
+{
+    jsg_isolate *iso = iso_new();
+    tr_arena a;
+    tr_arena_init(&a, 1024);
+    tr_error err;
+    tr_error_clear(&err);
+    jsg_ref fn = eval_ref(iso, "(o) => JSON.stringify(o)");
+    static const char long_key[] = "a key longer than the atom cache keeps";
+    for (int i = 0; i < 6; i++) {
+        char other[32];
+        snprintf(other, sizeof other, "k%d", i < 3 ? 0 : 1);
+        jsg_prop props[2] = {{long_key, sizeof long_key - 1, jsg_number(i)},
+                             {other, strlen(other), jsg_number(-i)}};
+        jsg_val arg = jsg_object(props, 2), out;
+        jsg_ref pending;
+        CHECK_EQ(jsg_call_val(iso, fn, 0, 1, &arg, &a, &out, &pending, &err), 0);
+        char want[128];
+        snprintf(want, sizeof want, "{\"%s\":%d,\"%s\":%d}", long_key, i, other, -i);
+        CHECK_STR_EQ(out.u.str.ptr, want);
+        /* fill the atom cache with 100 other names between calls */
+        for (int k = 0; k < 100; k++) {
+            char name[32];
+            snprintf(name, sizeof name, "n%d_%d", i, k);
+            jsg_prop p = {name, strlen(name), jsg_number(k)};
+            jsg_val o = jsg_object(&p, 1);
+            jsg_ref r = 0;
+            CHECK_EQ(jsg_from_val(iso, &o, &r, &err), 0);
+            jsg_ref_free(iso, r);
+        }
+    }
+    jsg_ref_free(iso, fn);
+    tr_arena_deinit(&a);
+    jsg_isolate_free(iso);
+}
