@@ -30,7 +30,6 @@ struct comp_instance {
     jsg_ref dispatch;       /* def.dispatch */
     jsg_ref complete;       /* def.complete: for a rejection or a result that is not a response */
     jsg_ref response_class; /* def.responseClass: its instances are responses */
-    jsg_ref request_proto;  /* def.requestPrototype: of the HttpRequest dispatch() receives */
     jsg_ref run_job;        /* def.runJob */
     jsg_ref no_body;        /* a frozen empty Uint8Array: the body of every request without one */
     jsg_ref no_params;      /* a frozen empty object: the params of every route without any */
@@ -68,11 +67,6 @@ static int create_isolate(comp_instance *ci, tr_error *err)
                     jsg_ref_kind(ci->iso, ci->response_class) != JSG_K_FUNCTION))
         rc = tr_error_set(err, TR_EINVAL,
                           "the component's default export has no complete() or responseClass "
-                          "(rebuild it with this version of trailbase-wasm)");
-    if (rc == 0) rc = jsg_get(ci->iso, ci->def, "requestPrototype", 16, &ci->request_proto, err);
-    if (rc == 0 && jsg_ref_kind(ci->iso, ci->request_proto) != JSG_K_OBJECT)
-        rc = tr_error_set(err, TR_EINVAL,
-                          "the component's default export has no requestPrototype "
                           "(rebuild it with this version of trailbase-wasm)");
     if (rc == 0) rc = jsg_get(ci->iso, ci->def, "runJob", 6, &ci->run_job, err);
     if (rc == 0) {
@@ -142,13 +136,12 @@ static void drop_isolate(comp_instance *ci)
         if (ci->dispatch) jsg_ref_free(ci->iso, ci->dispatch);
         if (ci->complete) jsg_ref_free(ci->iso, ci->complete);
         if (ci->response_class) jsg_ref_free(ci->iso, ci->response_class);
-        if (ci->request_proto) jsg_ref_free(ci->iso, ci->request_proto);
         if (ci->run_job) jsg_ref_free(ci->iso, ci->run_job);
         if (ci->def) jsg_ref_free(ci->iso, ci->def);
         if (ci->no_body) jsg_ref_free(ci->iso, ci->no_body);
         if (ci->no_params) jsg_ref_free(ci->iso, ci->no_params);
     }
-    ci->dispatch = ci->complete = ci->response_class = ci->request_proto = 0;
+    ci->dispatch = ci->complete = ci->response_class = 0;
     ci->def = ci->run_job = ci->no_body = ci->no_params = 0;
     guest_free(ci->g);
     ci->g = NULL;
@@ -517,8 +510,7 @@ static jsg_val decoded(tr_arena *a, const char *s, size_t n)
     return jsg_string(d, j);
 }
 
-/* The request as dispatch() receives it (docs/guest-abi.md), in req's arena: an HttpRequest
- * of the SDK holding the request object. The method and
+/* The request as dispatch() receives it (docs/guest-abi.md), in req's arena. The method and
  * header names go as interned names (a small set, sent again and again); each header's pair is
  * frozen and shared with earlier requests that sent the same header; a request without a body
  * shares one frozen empty Uint8Array, one without path parameters one frozen empty object. */
@@ -555,10 +547,7 @@ static jsg_val build_request(comp_instance *ci, const http_request *req)
     props[6] = (jsg_prop){"body", 4,
                           req->body.len ? jsg_bytes(req->body.ptr, req->body.len)
                                         : jsg_ref_val(ci->no_body)};
-    /* the SDK's HttpRequest holding it, made (and reused) here instead of by the SDK per request */
-    jsg_prop *wrap = tr_arena_alloc(a, sizeof *wrap);
-    *wrap = (jsg_prop){"_r", 2, jsg_object(props, 7)};
-    return jsg_instance(ci->request_proto, wrap, 1);
+    return jsg_object(props, 7);
 }
 
 /* Parks promise (owned) with a deadline. */

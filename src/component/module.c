@@ -147,16 +147,6 @@ static int validate(comp_module *m, tr_error *err)
                               "rebuild)",
                               fns[i], strcmp(fns[i], "responseClass") == 0 ? "" : "() function");
     }
-    if (rc == 0) {
-        jsg_ref proto = 0;
-        rc = jsg_get(iso, def, "requestPrototype", 16, &proto, err);
-        if (rc == 0 && jsg_ref_kind(iso, proto) != JSG_K_OBJECT)
-            rc = tr_error_set(err, TR_EINVAL,
-                              "the default export has no requestPrototype: make it with "
-                              "defineConfig() from trailbase-wasm (a component built with an "
-                              "older version needs a rebuild)");
-        if (proto) jsg_ref_free(iso, proto);
-    }
     if (rc == 0) rc = jsg_call(iso, fn, def, 0, NULL, &man, err);
     jsg_val mv;
     if (rc == 0) rc = jsg_to_val(iso, man, &a, &mv, err);

@@ -116,7 +116,8 @@ TEST_TIMEOUT(e2e_serving_async_outcomes_as_sync_ones, 120)
         th_resp_free(&r);
     }
     /* request objects are reused (docs/guest-abi.md): never with another route's parameters,
-     * never one a handler kept (the HttpRequest, or only the request object it holds) */
+     * never one a handler kept (the HttpRequest, or only the request object it holds), and the
+     * HttpRequest a handler gets is always new (what it added to it is never seen again) */
     static const struct {
         const char *path, *want;
     } seq[] = {
@@ -130,6 +131,10 @@ TEST_TIMEOUT(e2e_serving_async_outcomes_as_sync_ones, 120)
         {"/id/11", "/id/11 11 null id"},
         {"/other/z", "/other/z null z other"},
         {"/kept", "/keep-inner/10 10 null id"},
+        {"/mark/1", "none"},
+        {"/mark/2", "none"},
+        {"/id/12", "/id/12 12 null id"},
+        {"/mark/3", "none"},
     };
     for (size_t i = 0; i < sizeof seq / sizeof seq[0]; i++) {
         th_resp r = get(s.port, seq[i].path);

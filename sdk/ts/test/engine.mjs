@@ -22,8 +22,7 @@ globalThis.__call = async (what, ...args) => {
   try {
     if (what === "manifest") return { ok: c.manifest() };
     if (what === "runJob") { await c.runJob(args[0]); return { ok: null }; }
-    // as trail does: the request is an HttpRequest holding the host's request object
-    const r = c.dispatch(args[0], { __proto__: c.requestPrototype, _r: args[1] });
+    const r = c.dispatch(args[0], args[1]);
     const sync = !(r instanceof Promise);
     // as trail does: a string, a Uint8Array or an HttpResponse is the response; anything else,
     // or a rejection, goes through complete()

@@ -23,18 +23,8 @@ const fakeHost = {
 };
 globalThis.__trailhost = fakeHost;
 
-const sdk = await import("../dist/index.js");
-const { addPeriodicCallback } = sdk;
+const { defineConfig, addPeriodicCallback } = await import("../dist/index.js");
 const { HttpHandler, HttpRequest, HttpResponse, HttpError } = await import("../dist/http.js");
-
-// trail passes dispatch() an HttpRequest it made (docs/guest-abi.md): an object with
-// requestPrototype whose `_r` is the host's request. These tests write the host's request only.
-function defineConfig(config) {
-    const c = sdk.defineConfig(config);
-    const dispatch = c.dispatch;
-    c.dispatch = (index, request) => dispatch.call(c, index, { __proto__: c.requestPrototype, _r: request });
-    return c;
-}
 const { JobHandler } = await import("../dist/job.js");
 const db = await import("../dist/db.js");
 const fs = await import("../dist/fs.js");

@@ -1429,8 +1429,7 @@ static int build_prop(jsg_isolate *iso, const jsg_prop *pr, int depth, jsv obj, 
 
 static int build_object(jsg_isolate *iso, const jsg_val *v, int depth, jsv *out, tr_error *err)
 {
-    jsv obj = v->u.obj.proto ? Q(JS_NewObjectProto)(I, iso->ctx, handle_val(iso, v->u.obj.proto))
-                             : Q(JS_NewObject)(I, iso->ctx);
+    jsv obj = Q(JS_NewObject)(I, iso->ctx);
     if (obj == JSV_EXCEPTION) return take_exception(iso, err);
     for (size_t i = 0; i < v->u.obj.len; i++) {
         const jsg_prop *pr = &v->u.obj.props[i];
@@ -2193,54 +2192,26 @@ static int outcome(jsg_isolate *iso, jsv r, op_callv *op)
     return rc;
 }
 
-/* No string or byte value larger than RECYCLE_MAX_VALUE directly in object v or in the plain
- * objects it holds (what refill_nested() would keep alive). */
-static bool small_values(const jsg_val *v, int depth)
+/* The key list of an object argument that may be recycled into sig (RECYCLE_SIG bytes), or 0
+ * when it may not be: too many keys, or a large string or byte value of its own. */
+static size_t recycle_sig(const jsg_val *v, char *sig)
 {
-    for (size_t i = 0; i < v->u.obj.len; i++) {
-        const jsg_val *pv = &v->u.obj.props[i].val;
-        if ((pv->type == JSG_STRING || pv->type == JSG_BYTES) && pv->u.str.len > RECYCLE_MAX_VALUE)
-            return false;
-        if (pv->type == JSG_OBJECT && pv->u.obj.proto == 0 &&
-            (depth >= 4 || !small_values(pv, depth + 1)))
-            return false;
-    }
-    return true;
-}
-
-/* Appends v's key list to sig (n bytes so far); 0 when it does not fit. With nested, the key
- * lists of the plain objects it holds follow each of their keys, in brackets (refill() refills
- * those in place). */
-static size_t key_list(const jsg_val *v, char *sig, size_t n, bool nested)
-{
+    if (v->type != JSG_OBJECT) return 0;
+    size_t n = 0;
     for (size_t i = 0; i < v->u.obj.len; i++) {
         const jsg_prop *pr = &v->u.obj.props[i];
         if (pr->key_len > 255 || n + 1 + pr->key_len > RECYCLE_SIG) return 0;
+        if ((pr->val.type == JSG_STRING || pr->val.type == JSG_BYTES) &&
+            pr->val.u.str.len > RECYCLE_MAX_VALUE)
+            return 0;
         sig[n++] = (char)pr->key_len;
         memcpy(sig + n, pr->key, pr->key_len);
         n += pr->key_len;
-        if (nested && pr->val.type == JSG_OBJECT && pr->val.u.obj.proto == 0) {
-            if (n + 2 > RECYCLE_SIG) return 0;
-            sig[n++] = '{';
-            n = key_list(&pr->val, sig, n, false);
-            if (n == 0 || n + 1 > RECYCLE_SIG) return 0;
-            sig[n++] = '}';
-        }
     }
     return n;
 }
 
-/* The prototype and key lists of an object argument that may be recycled into sig
- * (RECYCLE_SIG bytes), or 0 when it may not be: too many keys, or a large string or byte value
- * of its own or in a plain object it holds. */
-static size_t recycle_sig(const jsg_val *v, char *sig)
-{
-    if (v->type != JSG_OBJECT || !small_values(v, 0)) return 0;
-    memcpy(sig, &v->u.obj.proto, sizeof v->u.obj.proto);
-    return key_list(v, sig, sizeof v->u.obj.proto, true);
-}
-
-/* A refill's walk through the atoms of a recycled argument's keys (key_list() order). */
+/* A refill's walk through the atoms of a recycled argument's keys (in order). */
 typedef struct key_atoms {
     const uint32_t *a;
     size_t n, pos;
@@ -2257,56 +2228,14 @@ static uint32_t next_atom(jsg_isolate *iso, key_atoms *ka, const jsg_prop *pr, b
     return atom_get(iso, pr->key, pr->key_len, temp);
 }
 
-static int refill(jsg_isolate *iso, const jsg_val *v, jsv obj, bool nested, key_atoms *ka,
-                  tr_error *err);
-
-/* Property pr (a plain object) of obj (borrowed), a recycled argument, refilled in place when
- * obj's value for it is a plain object nothing else holds (the one built for it earlier, for
- * the same keys: recycle_sig() covers them): 1, or 0 when it is not (then the caller builds a
- * new one), or an error code. Keeps a request object reused also when the argument is the
- * SDK's HttpRequest that holds it. Objects inside it are built afresh. */
-static int refill_nested(jsg_isolate *iso, const jsg_prop *pr, jsv obj, key_atoms *ka,
-                         tr_error *err)
-{
-    bool temp;
-    uint32_t a = next_atom(iso, ka, pr, &temp);
-    if (a == 0) return take_exception(iso, err);
-    jsv cur = Q(JS_GetProperty)(I, iso->ctx, obj, a);
-    if (temp) Q(JS_FreeAtom)(I, iso->ctx, a);
-    if (cur == JSV_EXCEPTION) {
-        jsv e = Q(JS_GetException)(I, iso->ctx);
-        jsv_free(iso, e);
-        return 0;
-    }
-    /* two references: obj's and ours */
-    if (jsv_tag(cur) != TAG_OBJECT || Q(JS_GetClassID)(I, cur) != iso->object_class_id ||
-        obj_refs(iso, cur) != 2) {
-        jsv_free(iso, cur);
-        return 0;
-    }
-    int rc = refill(iso, &pr->val, cur, false, ka, err); /* releases cur unless it succeeds */
-    if (rc == 1) jsv_free(iso, cur);
-    return rc;
-}
-
 /* Fills obj (owned; an object built earlier for the same keys) with v's values. The
  * properties exist, so this only replaces values: no new shape, no growing. 1: done, 0: obj
  * refused (user code froze it or made a property read-only; obj is released), or an error
  * code (obj is released). */
-static int refill(jsg_isolate *iso, const jsg_val *v, jsv obj, bool nested, key_atoms *ka,
-                  tr_error *err)
+static int refill(jsg_isolate *iso, const jsg_val *v, jsv obj, key_atoms *ka, tr_error *err)
 {
     for (size_t i = 0; i < v->u.obj.len; i++) {
         const jsg_prop *pr = &v->u.obj.props[i];
-        if (nested && pr->val.type == JSG_OBJECT && pr->val.u.obj.proto == 0) {
-            int rc = refill_nested(iso, pr, obj, ka, err);
-            if (rc < 0) {
-                jsv_free(iso, obj);
-                return rc;
-            }
-            if (rc == 1) continue;
-            ka->n = 0; /* out of step from here: look the rest up */
-        }
         jsv c;
         int rc = build(iso, &pr->val, 1, &c, err);
         if (rc < 0) {
@@ -2346,7 +2275,7 @@ static int build_arg(jsg_isolate *iso, size_t i, const jsg_val *v, const char *s
         jsv obj = iso->recycled[i].obj;
         iso->recycled[i].obj = 0;
         key_atoms ka = {iso->recycled[i].atoms, iso->recycled[i].natoms, 0};
-        int rc = refill(iso, v, obj, true, &ka, err);
+        int rc = refill(iso, v, obj, &ka, err);
         if (rc < 0) return rc;
         if (rc == 1) {
             *out = obj;
@@ -2356,9 +2285,9 @@ static int build_arg(jsg_isolate *iso, size_t i, const jsg_val *v, const char *s
     return build(iso, v, 0, out, err);
 }
 
-/* Appends the atoms (held) of v's keys in key_list() order to atoms (*n so far); false when
- * there are more than RECYCLE_ATOMS or one cannot be made. */
-static bool hold_atoms(jsg_isolate *iso, const jsg_val *v, bool nested, uint32_t *atoms, size_t *n)
+/* The atoms (held) of v's keys, in order, into atoms (*n of them); false when there are more
+ * than RECYCLE_ATOMS or one cannot be made. */
+static bool hold_atoms(jsg_isolate *iso, const jsg_val *v, uint32_t *atoms, size_t *n)
 {
     for (size_t i = 0; i < v->u.obj.len; i++) {
         const jsg_prop *pr = &v->u.obj.props[i];
@@ -2371,16 +2300,13 @@ static bool hold_atoms(jsg_isolate *iso, const jsg_val *v, bool nested, uint32_t
             return false;
         }
         atoms[(*n)++] = temp ? a : Q(JS_DupAtom)(I, iso->ctx, a);
-        if (nested && pr->val.type == JSG_OBJECT && pr->val.u.obj.proto == 0 &&
-            !hold_atoms(iso, &pr->val, false, atoms, n))
-            return false;
     }
     return true;
 }
 
-/* Releases argument i (val, of host value arg) after its call, or keeps it for the next call
- * when nothing else holds it (its reference count is ours alone: no handler, promise or global
- * kept it), with the atoms of its keys. */
+/* Releases argument i (v, of host value arg) after its call, or keeps it for the next call when
+ * nothing else holds it (its reference count is ours alone: no handler, promise or global kept
+ * it), with the atoms of its keys. */
 static void drop_arg(jsg_isolate *iso, size_t i, jsv v, const jsg_val *arg, const char *sig,
                      size_t sig_len)
 {
@@ -2398,8 +2324,7 @@ static void drop_arg(jsg_isolate *iso, size_t i, jsv v, const jsg_val *arg, cons
     iso->recycled[i].sig_len = sig_len;
     memcpy(iso->recycled[i].sig, sig, sig_len);
     size_t n = 0;
-    bool ok = hold_atoms(iso, arg, true, iso->recycled[i].atoms, &n);
-    if (!ok) {
+    if (!hold_atoms(iso, arg, iso->recycled[i].atoms, &n)) {
         for (size_t k = 0; k < n; k++)
             Q(JS_FreeAtom)(I, iso->ctx, iso->recycled[i].atoms[k]);
         n = 0;

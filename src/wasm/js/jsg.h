@@ -190,7 +190,6 @@ struct jsg_val {
         struct {
             jsg_prop *props;
             size_t len;
-            jsg_ref proto; /* building only: the prototype (borrowed); 0: Object.prototype */
         } obj;
     } u;
 };
@@ -248,12 +247,7 @@ static inline jsg_val jsg_array(jsg_val *items, size_t len)
 }
 static inline jsg_val jsg_object(jsg_prop *props, size_t len)
 {
-    return (jsg_val){.type = JSG_OBJECT, .u.obj = {props, len, 0}};
-}
-/* For building only: an object whose prototype is the object of ref proto. */
-static inline jsg_val jsg_instance(jsg_ref proto, jsg_prop *props, size_t len)
-{
-    return (jsg_val){.type = JSG_OBJECT, .u.obj = {props, len, proto}};
+    return (jsg_val){.type = JSG_OBJECT, .u.obj = {props, len}};
 }
 
 /* Builds the JS value for v (borrowed) in the isolate. */

@@ -353,56 +353,6 @@ TEST(jsg_strings_read_in_place_or_copied)
     jsg_isolate_free(iso);
 }
 
-/* An argument of a given prototype holding a plain object (the SDK's HttpRequest holding the
- * request object) is reused with the object it holds, both refilled, when nothing kept either;
- * one kept (the holder, or only the object it holds) is never handed out again, objects one
- * level further in are always new, and a different key list is never refilled. A mark each call
- * leaves on what it got shows what the next call is given again. */
-TEST(jsg_call_val_reuses_a_holder_and_what_it_holds)
-{
-    jsg_isolate *iso = iso_new();
-    tr_arena a;
-    tr_arena_init(&a, 1024);
-    tr_error err;
-    tr_error_clear(&err);
-    jsg_ref proto = eval_ref(iso, "globalThis.P = { get x() { return this._r.x } }");
-    jsg_ref fn = eval_ref(
-        iso, "(w, mode) => { const r = w._r; const out = [Object.getPrototypeOf(w) === P, w.x, "
-             "r.p.k, Object.keys(r).filter((k) => k !== 'mark').join(), w.mark ?? -1, "
-             "r.mark ?? -1, r.p.mark ?? -1]; "
-             "w.mark = r.mark = r.p.mark = w.x; "
-             "if (mode === 'keep') globalThis.kept = w; "
-             "if (mode === 'keep-inner') globalThis.kept = r; "
-             "return out }");
-    static const char *const modes[] = {"none",       "none", "keep",       "none",
-                                        "keep-inner", "none", "other-keys", "none"};
-    static const int wmark[] = {-1, 0, 1, -1, 3, 4, -1, -1};
-    static const int rmark[] = {-1, 0, 1, -1, 3, -1, -1, -1};
-    for (int i = 0; i < 8; i++) {
-        jsg_prop pp[1] = {{"k", 1, jsg_number(i)}};
-        jsg_prop inner[3] = {
-            {"x", 1, jsg_number(i)}, {"p", 1, jsg_object(pp, 1)}, {"z", 1, jsg_string("z", 1)}};
-        size_t ninner = strcmp(modes[i], "other-keys") == 0 ? 2 : 3;
-        jsg_prop outer[1] = {{"_r", 2, jsg_object(inner, ninner)}};
-        jsg_val args[2] = {jsg_instance(proto, outer, 1), jsg_string(modes[i], strlen(modes[i]))},
-                out;
-        jsg_ref pending;
-        CHECK_EQ(jsg_call_val(iso, fn, 0, 2, args, &a, &out, &pending, &err), 0);
-        jsg_val *r = out.u.arr.items;
-        CHECK_EQ(r[0].u.b, true);
-        CHECK_EQ(r[1].u.num, (double)i); /* refilled values, never a previous call's */
-        CHECK_EQ(r[2].u.num, (double)i);
-        CHECK_STR_EQ(r[3].u.str.ptr, ninner == 2 ? "x,p" : "x,p,z");
-        CHECK_EQ(r[4].u.num, (double)wmark[i]);
-        CHECK_EQ(r[5].u.num, (double)rmark[i]);
-        CHECK_EQ(r[6].u.num, -1.0); /* the object one level further in is always new */
-    }
-    jsg_ref_free(iso, fn);
-    jsg_ref_free(iso, proto);
-    tr_arena_deinit(&a);
-    jsg_isolate_free(iso);
-}
-
 /* A reused argument is refilled with the atoms of its keys kept from when it was kept: right
  * for long keys (not in the atom cache), after the key list changed, and after other calls
  * filled the atom cache with other names. */
