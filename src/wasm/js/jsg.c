@@ -136,6 +136,12 @@ struct jsg_isolate {
     /* where a string of 8-bit characters keeps them, from the start of its JSString (found by
      * raw_init(); 0: unknown, so strings are always read through JS_ToCStringLen2) */
     uint32_t str8_off;
+    /* jsg_call_result()'s class and its prototype (both held; 0: none yet), for its common
+     * result: an object whose prototype is that one, recognised without an instanceof */
+    jsv accept_cls, accept_proto;
+    /* JS_GetPrototype gives a new reference (1) or a borrowed one (0); -1: unknown (found by
+     * raw_init(); then every check is an instanceof) */
+    int8_t proto_ref;
     uint32_t atom_to_json;       /* "toJSON", held (jsg_json_fast) */
     uint32_t ctx;                /* the JSContext (guest pointer) */
     atom_slot atoms[ATOM_CACHE]; /* by name: atoms held by the cache */
@@ -573,6 +579,27 @@ static uint32_t obj_refs(jsg_isolate *iso, jsv v)
 }
 static double jsv_number(jsv v);
 
+/* Whether JS_GetPrototype gives its caller a reference of its own (iso->proto_ref). */
+static void probe_prototype(jsg_isolate *iso)
+{
+    iso->proto_ref = -1;
+    jsv p = Q(JS_NewObject)(I, iso->ctx);
+    jsv o = p == JSV_EXCEPTION ? JSV_EXCEPTION : Q(JS_NewObjectProto)(I, iso->ctx, p);
+    if (o != JSV_EXCEPTION) {
+        uint32_t before = obj_refs(iso, p);
+        jsv got = Q(JS_GetPrototype)(I, iso->ctx, o);
+        uint32_t after = obj_refs(iso, p);
+        if (got == p && after == before + 1) {
+            iso->proto_ref = 1;
+            jsv_free(iso, got);
+        } else if (got == p && after == before) {
+            iso->proto_ref = 0;
+        }
+    }
+    jsv_free(iso, o);
+    jsv_free(iso, p);
+}
+
 /* A new string of the UTF-8 (p, n); JSV_EXCEPTION when out of memory. */
 static jsv new_str(jsg_isolate *iso, const char *p, size_t n)
 {
@@ -674,6 +701,7 @@ static int raw_init(jsg_isolate *iso, tr_error *err)
     if (!ok)
         return tr_error_set(err, TR_EINVAL,
                             "the engine's value layout is not the one this build expects");
+    probe_prototype(iso);
     return probe_strings(iso, err);
 }
 
@@ -2105,13 +2133,49 @@ typedef struct op_callv {
  * (TAKEN: a string, a Uint8Array), or as an instance of op->accept (INSTANCE). An instanceof
  * that throws (a proxy's trap) counts as no: the caller's JS then sees the same value. */
 enum { NOT_TAKEN, TAKEN, INSTANCE };
+
+/* Whether ordinary object v's prototype is cls.prototype (read once per class: a class's
+ * `prototype` cannot change). No user code runs: v is no proxy. False also when it cannot
+ * tell; the caller then asks instanceof. */
+static bool direct_instance(jsg_isolate *iso, jsv v, jsv cls)
+{
+    if (iso->proto_ref < 0) return false;
+    if (iso->accept_cls != cls) {
+        bool temp;
+        uint32_t a = atom_get(iso, "prototype", 9, &temp);
+        jsv proto = a ? Q(JS_GetProperty)(I, iso->ctx, cls, a) : JSV_EXCEPTION;
+        if (a && temp) Q(JS_FreeAtom)(I, iso->ctx, a);
+        if (proto == JSV_EXCEPTION || jsv_tag(proto) != TAG_OBJECT) {
+            jsv e = Q(JS_GetException)(I, iso->ctx);
+            jsv_free(iso, e);
+            jsv_free(iso, proto);
+            return false;
+        }
+        if (iso->accept_cls != 0) jsv_free(iso, iso->accept_cls);
+        if (iso->accept_proto != 0) jsv_free(iso, iso->accept_proto);
+        iso->accept_cls = Q(JS_DupValue)(I, iso->ctx, cls);
+        iso->accept_proto = proto;
+    }
+    jsv p = Q(JS_GetPrototype)(I, iso->ctx, v);
+    if (p == JSV_EXCEPTION) {
+        jsv e = Q(JS_GetException)(I, iso->ctx);
+        jsv_free(iso, e);
+        return false;
+    }
+    bool same = p == iso->accept_proto;
+    if (iso->proto_ref == 1) jsv_free(iso, p);
+    return same;
+}
 static int taken(jsg_isolate *iso, jsv v, op_callv *op)
 {
     int32_t tag = jsv_tag(v);
     if (tag == TAG_STRING || tag == TAG_STRING_ROPE) return TAKEN;
     if (tag != TAG_OBJECT) return NOT_TAKEN;
-    if (Q(JS_GetClassID)(I, v) == iso->u8_class_id) return TAKEN;
-    int32_t r = (int32_t)Q(JS_IsInstanceOf)(I, iso->ctx, v, handle_val(iso, op->accept));
+    uint32_t cls_id = Q(JS_GetClassID)(I, v);
+    if (cls_id == iso->u8_class_id) return TAKEN;
+    jsv cls = handle_val(iso, op->accept);
+    if (cls_id == iso->object_class_id && direct_instance(iso, v, cls)) return INSTANCE;
+    int32_t r = (int32_t)Q(JS_IsInstanceOf)(I, iso->ctx, v, cls);
     if (r < 0) {
         jsv e = Q(JS_GetException)(I, iso->ctx);
         jsv_free(iso, e);

@@ -296,6 +296,19 @@ TEST(jsg_call_result_accepts_only_the_given_shapes)
     CHECK_EQ(jsg_ref_kind(iso, r.other), JSG_K_OBJECT);
     jsg_ref_free(iso, r.other);
     jsg_ref_free(iso, p);
+    /* the class may change between calls: an instance of one is not one of another */
+    jsg_ref other = eval_ref(iso, "(class Other {})");
+    jsg_accept acc2 = {other, props};
+    for (int round = 0; round < 2; round++) {
+        k = jsg_number(2); /* new Resp('r') */
+        CHECK_EQ(jsg_call_result(iso, fn, 0, 1, &k, &acc2, &a, &r, &err), 0);
+        CHECK(r.other != 0);
+        jsg_ref_free(iso, r.other);
+        CHECK_EQ(jsg_call_result(iso, fn, 0, 1, &k, &acc, &a, &r, &err), 0);
+        CHECK_EQ(r.other, 0u);
+        CHECK_STR_EQ(prop(&r.val, "body")->u.str.ptr, "r");
+    }
+    jsg_ref_free(iso, other);
     /* without a class there is nothing to check against */
     jsg_accept none = {0, props};
     CHECK_EQ(jsg_call_result(iso, fn, 0, 1, &k, &none, &a, &r, &err), TR_EINVAL);
