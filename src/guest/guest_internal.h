@@ -41,6 +41,7 @@ typedef struct guest__cached_stmt {
     uint64_t last_used;
     bool reusable;           /* its results may be remembered: see sql.c */
     bool expensive;          /* a run took GUEST_RESULT_MIN_STEPS or more */
+    bool ran;                /* it has run at least once */
     int reprepares;          /* SQLite's re-prepare count when reusable was decided */
     guest__result *results;  /* remembered results */
     size_t nresults;

@@ -512,14 +512,17 @@ int guest_sql_run(guest_sql *s, jsg_isolate *iso, bool rows, const char *sql, si
         c->reusable = reuse = false;
         forget_results(s, c);
     }
-    if (reuse) encode_key(pvp, &key);
-    /* Only a statement that has been expensive pays for the version check before running. */
+    /* Only a statement that has been expensive pays for the version check and the key; a cheap
+     * one (a lookup by key) looks at SQLite's step counter and nothing else after its first run. */
     unsigned version = 0;
+    bool keyed = false;
     if (reuse && c->expensive && c->results != NULL && data_version(s, &version) == 0) {
         if (version != s->data_version) {
             forget_all_results(s);
             s->data_version = version;
         }
+        encode_key(pvp, &key);
+        keyed = true;
         guest__result *r = find_result(c, &key);
         if (r != NULL) {
             s->result_hits++;
@@ -527,7 +530,9 @@ int guest_sql_run(guest_sql *s, jsg_isolate *iso, bool rows, const char *sql, si
             goto out;
         }
     }
-    bool have_version = false; /* the version the rows are read at, from the first row */
+    /* the version the rows are read at, from the first row */
+    bool want_version = reuse && (c->expensive || !c->ran), have_version = false;
+    c->ran = true;
 
     size_t nrows = 0, cap = 0;
     jsg_val *list = NULL;
@@ -540,7 +545,7 @@ int guest_sql_run(guest_sql *s, jsg_isolate *iso, bool rows, const char *sql, si
             goto out;
         }
         if (!rows) continue;
-        if (reuse && nrows == 0)
+        if (want_version && nrows == 0)
             have_version = sqlite3_file_control(h, "main", SQLITE_FCNTL_DATA_VERSION, &version) ==
                            SQLITE_OK;
         if (nrows == cap) {
@@ -576,6 +581,7 @@ int guest_sql_run(guest_sql *s, jsg_isolate *iso, bool rows, const char *sql, si
                     forget_all_results(s);
                     s->data_version = version;
                 }
+                if (!keyed) encode_key(pvp, &key);
                 remember(s, c, &key, &a, result);
             }
         }
