@@ -2515,16 +2515,22 @@ static void body_promise_val(void *p)
     op->rc = outcome(iso, v, op);
 }
 
+/* What jsg_promise_val() and jsg_promise_result() share: op's promise read into op->out. */
+static int promise_val(op_callv *op, bool *settled)
+{
+    *op->out = jsg_undefined();
+    *settled = false;
+    int rc = run(op->iso, body_promise_val, op);
+    rc = finish(op->iso, rc, rc ? rc : op->rc, op->err);
+    if (rc == 0) *settled = op->settled;
+    return rc;
+}
+
 int jsg_promise_val(jsg_isolate *iso, jsg_ref promise, tr_arena *arena, jsg_val *out, bool *settled,
                     tr_error *err)
 {
-    *out = jsg_undefined();
-    *settled = false;
     op_callv op = {.iso = iso, .promise = promise, .arena = arena, .out = out, .err = err};
-    int rc = run(iso, body_promise_val, &op);
-    rc = finish(iso, rc, rc ? rc : op.rc, err);
-    if (rc == 0) *settled = op.settled;
-    return rc;
+    return promise_val(&op, settled);
 }
 
 int jsg_promise_result(jsg_isolate *iso, jsg_ref promise, const jsg_accept *accept, tr_arena *arena,
@@ -2541,10 +2547,8 @@ int jsg_promise_result(jsg_isolate *iso, jsg_ref promise, const jsg_accept *acce
                    .arena = arena,
                    .out = &r->val,
                    .err = err};
-    int rc = run(iso, body_promise_val, &op);
-    rc = finish(iso, rc, rc ? rc : op.rc, err);
+    int rc = promise_val(&op, settled);
     if (rc == 0) {
-        *settled = op.settled;
         r->other = op.other;
         r->rejected = op.rejected;
     }
