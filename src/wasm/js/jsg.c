@@ -2478,12 +2478,31 @@ int jsg_call_val(jsg_isolate *iso, jsg_ref fn, jsg_ref this_, size_t argc, const
     return rc;
 }
 
-int jsg_call_result(jsg_isolate *iso, jsg_ref fn, jsg_ref this_, size_t argc, const jsg_val *argv,
-                    const jsg_accept *accept, tr_arena *arena, jsg_result *r, tr_error *err)
+/* What jsg_call_result() and jsg_promise_result() share: op reads what accept describes into
+ * r (cleared here); rc is the call's outcome, copied into r when 0. */
+static int accept_check(const jsg_accept *accept, jsg_result *r, const char *what, tr_error *err)
 {
     *r = (jsg_result){.val = jsg_undefined()};
     if (accept->cls == 0 || accept->props == NULL)
-        return tr_error_set(err, TR_EINVAL, "jsg_call_result: no class");
+        return tr_error_set(err, TR_EINVAL, "%s: no class", what);
+    return 0;
+}
+
+static int accept_done(const op_callv *op, jsg_result *r, int rc)
+{
+    if (rc == 0) {
+        r->pending = op->pending;
+        r->other = op->other;
+        r->rejected = op->rejected;
+    }
+    return rc;
+}
+
+int jsg_call_result(jsg_isolate *iso, jsg_ref fn, jsg_ref this_, size_t argc, const jsg_val *argv,
+                    const jsg_accept *accept, tr_arena *arena, jsg_result *r, tr_error *err)
+{
+    int rc = accept_check(accept, r, "jsg_call_result", err);
+    if (rc < 0) return rc;
     op_callv op = {.iso = iso,
                    .fn = fn,
                    .this_ = this_,
@@ -2494,13 +2513,7 @@ int jsg_call_result(jsg_isolate *iso, jsg_ref fn, jsg_ref this_, size_t argc, co
                    .arena = arena,
                    .out = &r->val,
                    .err = err};
-    int rc = call_val(&op);
-    if (rc == 0) {
-        r->pending = op.pending;
-        r->other = op.other;
-        r->rejected = op.rejected;
-    }
-    return rc;
+    return accept_done(&op, r, call_val(&op));
 }
 
 static void body_promise_val(void *p)
@@ -2536,10 +2549,9 @@ int jsg_promise_val(jsg_isolate *iso, jsg_ref promise, tr_arena *arena, jsg_val 
 int jsg_promise_result(jsg_isolate *iso, jsg_ref promise, const jsg_accept *accept, tr_arena *arena,
                        jsg_result *r, bool *settled, tr_error *err)
 {
-    *r = (jsg_result){.val = jsg_undefined()};
     *settled = false;
-    if (accept->cls == 0 || accept->props == NULL)
-        return tr_error_set(err, TR_EINVAL, "jsg_promise_result: no class");
+    int rc = accept_check(accept, r, "jsg_promise_result", err);
+    if (rc < 0) return rc;
     op_callv op = {.iso = iso,
                    .promise = promise,
                    .accept = accept->cls,
@@ -2547,12 +2559,7 @@ int jsg_promise_result(jsg_isolate *iso, jsg_ref promise, const jsg_accept *acce
                    .arena = arena,
                    .out = &r->val,
                    .err = err};
-    int rc = promise_val(&op, settled);
-    if (rc == 0) {
-        r->other = op.other;
-        r->rejected = op.rejected;
-    }
-    return rc;
+    return accept_done(&op, r, promise_val(&op, settled));
 }
 
 static void body_to_string(void *p)
