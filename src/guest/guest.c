@@ -182,8 +182,7 @@ static int host_encode_utf8(jsg_isolate *iso, void *user, jsg_ref this_, size_t 
     return rc;
 }
 
-/* The length of the valid UTF-8 sequence at s[i] (i < n), or 0 when it is invalid. */
-static size_t utf8_seq(const unsigned char *s, size_t i, size_t n)
+size_t guest__utf8_seq(const unsigned char *s, size_t i, size_t n)
 {
     unsigned char c = s[i];
     if (c < 0x80) return 1;
@@ -204,7 +203,7 @@ static size_t utf8_seq(const unsigned char *s, size_t i, size_t n)
 static size_t utf8_valid_prefix(const unsigned char *s, size_t n)
 {
     size_t i = 0, len;
-    while (i < n && (len = utf8_seq(s, i, n)) > 0) i += len;
+    while (i < n && (len = guest__utf8_seq(s, i, n)) > 0) i += len;
     return i;
 }
 
@@ -213,7 +212,7 @@ static void utf8_sanitize(const unsigned char *s, size_t n, tr_buf *out)
 {
     size_t i = 0, run = 0;
     while (i < n) {
-        size_t len = utf8_seq(s, i, n);
+        size_t len = guest__utf8_seq(s, i, n);
         if (len > 0) {
             i += len;
             continue;
@@ -239,6 +238,27 @@ static int host_json_stringify(jsg_isolate *iso, void *user, jsg_ref this_, size
     (void)this_;
     if (argc < 1) return 0;
     return jsg_json_fast(iso, argv[0], result, err);
+}
+
+/* jsonParse(bytes): the value of the JSON text in bytes, as JSON.parse would give it, or
+ * undefined when the text is not one guest/json.c takes (the SDK then calls JSON.parse, for its
+ * result or its error message). */
+static int host_json_parse(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc,
+                           const jsg_ref *argv, jsg_ref *result, tr_error *err)
+{
+    (void)user;
+    (void)this_;
+    WITH_ARGS(iso, argc, argv);
+    jsg_val b, v;
+    int rc = arg_val(&a, 0, &b, err);
+    if (rc == 0 && b.type != JSG_BYTES) rc = tr_error_set(err, TR_EINVAL, "expected a Uint8Array");
+    if (rc == 0 && guest__json_parse(b.u.str.ptr, b.u.str.len, &a.arena, &v)) {
+        /* beyond what a conversion takes (an array of over a million items): JSON.parse's */
+        tr_error ignored = {0};
+        if (jsg_from_val(iso, &v, result, &ignored) < 0) *result = 0;
+    }
+    tr_arena_deinit(&a.arena);
+    return rc;
 }
 
 static int host_decode_utf8(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc,
@@ -600,6 +620,7 @@ static const struct {
     {"encodeUtf8", host_encode_utf8},
     {"decodeUtf8", host_decode_utf8},
     {"jsonStringify", host_json_stringify},
+    {"jsonParse", host_json_parse},
     {"randomBytes", host_random_bytes},
     {"query", host_query},
     {"execute", host_execute},

@@ -73,6 +73,17 @@ struct guest_sql {
     loop_timer drain;              /* runs the waiting statements once no transaction is open */
 };
 
+/* guest.c: the length of the valid UTF-8 sequence at s[i] (i < n), or 0 when it is invalid
+ * (overlong forms and surrogates are invalid). */
+size_t guest__utf8_seq(const unsigned char *s, size_t i, size_t n);
+
+/* json.c: len bytes of JSON text into *out (strings may point into text; the rest is allocated
+ * in arena), exactly as JSON.parse reads them. False for text it does not take: invalid JSON,
+ * bytes that are not UTF-8, or containers nested GUEST_JSON_MAX_DEPTH deep (jsg converts at
+ * most 64 levels). */
+#define GUEST_JSON_MAX_DEPTH 60
+bool guest__json_parse(const void *text, size_t len, tr_arena *arena, jsg_val *out);
+
 /* guest.c: the environment and wake function a guest was created with. */
 guest_env *guest__env(guest *g);
 void guest__wake(guest *g);

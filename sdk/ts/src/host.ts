@@ -13,6 +13,8 @@ export interface TrailHost {
     decodeUtf8(bytes: Uint8Array): string;
     /** JSON.stringify for plain data, or undefined (then JSON.stringify it is); optional. */
     jsonStringify?(value: unknown): string | undefined;
+    /** JSON.parse of the UTF-8 in bytes when it is plain JSON, or undefined (then JSON.parse it is); optional. */
+    jsonParse?(bytes: Uint8Array): unknown;
 
     // Planned (docs/guest-abi.md, "planned"): optional until the host implements them.
     txBegin?(): Promise<number>;
