@@ -590,7 +590,13 @@
     arrayBuffer() { return this.#take().then((b) => b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)); }
     bytes() { return this.#take().then((b) => b.slice()); }
     text() { return this.#take().then((b) => host.decodeUtf8(b, false)); }
-    json() { return this.text().then((t) => JSON.parse(t)); }
+    // parsed by trail when the bytes are plain JSON (JSON.parse's value), else by JSON.parse
+    json() {
+      return this.#take().then((b) => {
+        const v = host.jsonParse(b);
+        return v !== undefined ? v : JSON.parse(host.decodeUtf8(b, false));
+      });
+    }
   }
   const METHODS = ["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH"];
   class Request extends Body {
