@@ -102,3 +102,39 @@ TEST(guest_json_parse_leaves_the_rest_to_json_parse)
     CHECK_STR_EQ(out, "ok");
     tr_free(out);
 }
+
+/* Mutations of valid texts (a character dropped, doubled or replaced by one that matters to
+ * JSON): whatever JSON.parse makes of each, jsonParse gives the same value or leaves it. */
+TEST(guest_json_parse_agrees_with_json_parse_on_mutations)
+{
+    static const char code[] =
+        SAME
+        "let seed = 12345;"
+        "const rnd = (n) => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n; };"
+        "const seeds = ['{\"a\":[1,-2.5e3,true,null,\"x\\\\ny\"],\"b\":{\"c\":\"\\\\u00e9\"}}',"
+        "  '[0,1e-7,\"\\\\ud83d\\\\ude00\",{},[],\"\u00e9\"]', ' {\"k\" : -0.0 , \"k\":12 } '];"
+        "const alphabet = '{}[]:,\"\\\\ .-+0123456789eEtrufalsn\\u00e9';"
+        "let taken = 0, valid = 0; const bad = [];"
+        "for (let i = 0; i < 3000; i++) {"
+        "  let t = seeds[rnd(seeds.length)];"
+        "  for (let m = 1 + rnd(3); m > 0; m--) {"
+        "    const at = rnd(t.length + 1), c = alphabet[rnd(alphabet.length)];"
+        "    const op = rnd(3);"
+        "    t = op === 0 ? t.slice(0, at) + t.slice(at + 1) : op === 1 ? t.slice(0, at) + c + t.slice(at)"
+        "      : t.slice(0, at) + c + t.slice(at + 1);"
+        "  }"
+        "  let want, ok = true;"
+        "  try { want = JSON.parse(t); } catch (e) { ok = false; }"
+        "  const got = __trailhost.jsonParse(__trailhost.encodeUtf8(t));"
+        "  if (ok) valid++;"
+        "  if (got === undefined) continue;"
+        "  taken++;"
+        "  if (!ok || !same(got, want)) bad.push(JSON.stringify(t));"
+        "}"
+        "bad.length ? 'differs: ' + bad.slice(0, 5).join(' | ')"
+        "  : taken === valid && valid > 300 ? 'ok' : 'taken ' + taken + ' of ' + valid + ' valid'";
+    char *out = run(code);
+    CHECK(out != NULL);
+    CHECK_STR_EQ(out, "ok");
+    tr_free(out);
+}
