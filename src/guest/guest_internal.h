@@ -8,6 +8,10 @@
 
 #include "guest/guest.h"
 
+/* How often (in SQLite steps) a guest's running statement looks at its call's deadline: a
+ * clock read every few tens of microseconds of SQL work. */
+#define GUEST_SQL_CHECK_STEPS 10000
+
 /* A transaction left open longer than this is rolled back. */
 #define GUEST_TX_TIMEOUT_MS 30000
 /* Ids of transactions that ended without their owner asking (timed out, rolled back by SQLite
@@ -59,6 +63,10 @@ struct guest_sql {
     unsigned data_version;      /* the database version every remembered result is of */
     sqlite3_stmt *version_stmt; /* PRAGMA data_version, to start a read transaction */
     uint64_t result_hits, results_kept;
+    /* the isolate whose statement is running (for the progress callback: sql.c), and whether
+     * the callback stopped it */
+    jsg_isolate *running;
+    bool stopped;
     /* transactions (guest/tx.c) */
     loop *loop;   /* the worker's loop; set by the first txBegin */
     guest_tx *tx; /* the open transaction, or NULL */

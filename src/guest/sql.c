@@ -35,6 +35,17 @@
 static int authorize(void *ud, int action, const char *a3, const char *a4, const char *db,
                      const char *inner);
 
+/* SQLite's progress callback on the worker's connection, every GUEST_SQL_CHECK_STEPS steps: a
+ * guest's statement that runs past the deadline of the call that started it (a recursive query
+ * without end, a join of everything with everything) is stopped like JS that runs too long. */
+static int progress(void *ud)
+{
+    guest_sql *s = ud;
+    if (s->running == NULL || !jsg_overdue(s->running)) return 0;
+    s->stopped = true;
+    return 1;
+}
+
 guest_sql *guest_sql_new(db_conn *db)
 {
     guest_sql *s = tr_calloc(1, sizeof *s);
@@ -46,6 +57,7 @@ guest_sql *guest_sql_new(db_conn *db)
     sqlite3_set_clientdata(db_handle(db), "trail.guest_sql", auth, tr_free);
     sqlite3_set_authorizer(db_handle(db), authorize, auth);
     s->auth = auth;
+    sqlite3_progress_handler(db_handle(db), GUEST_SQL_CHECK_STEPS, progress, s);
     return s;
 }
 
@@ -77,6 +89,8 @@ void guest_sql_free(guest_sql *s)
         tr_free(s->cache[i].sql);
     }
     sqlite3_finalize(s->version_stmt);
+    /* the connection may run statements after s is gone (PRAGMA optimize when it closes) */
+    sqlite3_progress_handler(db_handle(s->db), 0, NULL, NULL);
     tr_free(s);
 }
 
@@ -537,11 +551,18 @@ int guest_sql_run(guest_sql *s, jsg_isolate *iso, bool rows, const char *sql, si
     size_t nrows = 0, cap = 0;
     jsg_val *list = NULL;
     int ncols = sqlite3_column_count(stmt);
+    s->running = iso;
+    s->stopped = false;
+    jsg_overdue_start(iso);
     for (;;) {
         int step = sqlite3_step(stmt);
         if (step == SQLITE_DONE) break;
         if (step != SQLITE_ROW) {
-            rc = tr_error_set(err, TR_ESQL, "%s", sqlite3_errmsg(h));
+            if (step == SQLITE_INTERRUPT && s->stopped)
+                rc = tr_error_set(err, TR_EINTERRUPTED,
+                                  "interrupted: the SQL statement ran past its deadline");
+            else
+                rc = tr_error_set(err, TR_ESQL, "%s", sqlite3_errmsg(h));
             goto out;
         }
         if (!rows) continue;
@@ -590,6 +611,7 @@ int guest_sql_run(guest_sql *s, jsg_isolate *iso, bool rows, const char *sql, si
         rc = jsg_from_val(iso, &n, out, err);
     }
 out:
+    s->running = NULL;
     if (stmt) {
         sqlite3_reset(stmt);
         sqlite3_clear_bindings(stmt);

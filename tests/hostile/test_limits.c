@@ -63,6 +63,21 @@ TEST_TIMEOUT(hostile_limits_after_fetch, 120)
     th_origin_stop(&o);
 }
 
+/* A statement without end (a recursive query) is stopped at the deadline of the call that ran
+ * it, as a JS loop is, also when the handler catches the error; a long one within the budget
+ * finishes. */
+TEST_TIMEOUT(hostile_sql_without_end, 120)
+{
+    th_server s;
+    hz_start(&s, NULL, NULL);
+    get_case(&s, "SQL without end", "/sql/forever", 503, CPU_MSG, 3);
+    get_case(&s, "SQL without end, its error caught", "/sql/forever/caught", 503, CPU_MSG, 2);
+    get_case(&s, "long SQL within budget", "/sql/long/20000", 200, "{\"n\":20000}", 3);
+    check_log(&s, "exceeded its CPU time limit of 200 ms (runtime.cpu_budget_ms); the isolate is "
+                  "replaced");
+    CHECK_EQ(th_server_stop(&s), 0);
+}
+
 TEST_TIMEOUT(hostile_cpu_heavy_within_budget, 120)
 {
     th_server s;

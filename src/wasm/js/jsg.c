@@ -45,6 +45,8 @@
 #define MAX_DEPTH        64
 /* Longest array jsg_to_val copies: a sparse JS array can claim 2^32-1 elements. */
 #define MAX_ARRAY_LEN 1000000
+/* how a call that ran past its deadline ends */
+#define INTERRUPTED_MSG "InternalError: interrupted: the JavaScript ran past its deadline"
 #define SCRATCH_OUT   256  /* out-parameters and small argv arrays */
 #define SCRATCH_NAME  256  /* file names, property names */
 #define SCRATCH_DATA  4096 /* small strings */
@@ -224,6 +226,10 @@ static int dead_error(jsg_isolate *iso, tr_error *err)
 static int finish(jsg_isolate *iso, int run_rc, int rc, tr_error *err)
 {
     if (run_rc == TR_ETRAP) return dead_error(iso, err);
+    /* host work for it (a SQL statement) ran past the deadline: the call is over, whatever its
+     * JS made of that */
+    if (rc == 0 && iso->interrupted && iso->depth == 0)
+        rc = tr_error_set(err, TR_EINTERRUPTED, INTERRUPTED_MSG);
     if ((rc == TR_EINTERRUPTED || rc == TR_ENOMEM) && iso->depth == 0) iso->limit_rc = rc;
     return rc;
 }
@@ -389,8 +395,7 @@ static int take_exception(jsg_isolate *iso, tr_error *err)
     uint32_t e = Q(qjs_get_exception)(I);
     if (iso->interrupted) {
         if (e) Q(qjs_free_value)(I, e);
-        return tr_error_set(err, TR_EINTERRUPTED,
-                            "InternalError: interrupted: the JavaScript ran past its deadline");
+        return tr_error_set(err, TR_EINTERRUPTED, INTERRUPTED_MSG);
     }
     if (e == 0) return oom(err);
     int rc = describe(iso, e, err);
@@ -480,27 +485,45 @@ u32 Z_envZ_host_call(struct Z_env_instance_t *env, u32 name_ptr, u32 name_len, u
     return 0;
 }
 
-u32 Z_envZ_host_interrupt(struct Z_env_instance_t *env)
+/* QuickJS's interrupt check, and jsg_overdue(): true, with the call marked interrupted, once
+ * jsg_interrupt() was called or the call's deadline has passed. */
+static bool overdue(jsg_isolate *iso)
 {
-    jsg_isolate *iso = env->iso;
     if (atomic_load_explicit(&iso->interrupt_req, memory_order_relaxed) &&
         atomic_exchange(&iso->interrupt_req, false)) {
         iso->interrupted = true;
-        return 1;
+        return true;
     }
-    if (iso->timeout_ns == 0) return 0;
+    if (iso->timeout_ns == 0) return false;
     /* QuickJS checks every few thousand operations, so a call that is short never reads the
      * clock; a long one starts its clock at its first check (a few microseconds in). */
     uint64_t now = iso->cpu_time ? tr_thread_cpu_ns() : tr_now_ns();
     if (iso->deadline_ns == 0) {
         iso->deadline_ns = now + iso->timeout_ns;
-        return 0;
+        return false;
     }
     if (now >= iso->deadline_ns) {
         iso->interrupted = true;
-        return 1;
+        return true;
     }
-    return 0;
+    return false;
+}
+
+u32 Z_envZ_host_interrupt(struct Z_env_instance_t *env)
+{
+    return overdue(env->iso);
+}
+
+void jsg_overdue_start(jsg_isolate *iso)
+{
+    if (iso->depth != 0) return;
+    iso->interrupted = false;
+    iso->deadline_ns = 0;
+}
+
+bool jsg_overdue(jsg_isolate *iso)
+{
+    return overdue(iso);
 }
 
 void Z_envZ_host_promise_rejection(struct Z_env_instance_t *env, u32 promise, u32 reason,
@@ -2079,9 +2102,7 @@ static void body_json_fast(void *p)
         jsv e = Q(JS_GetException)(I, iso->ctx);
         jsv_free(iso, e);
         if (iso->interrupted)
-            op->rc =
-                tr_error_set(op->err, TR_EINTERRUPTED,
-                             "InternalError: interrupted: the JavaScript ran past its deadline");
+            op->rc = tr_error_set(op->err, TR_EINTERRUPTED, INTERRUPTED_MSG);
     } else if (buf.len >= UINT32_MAX) {
         op->rc = tr_error_set(op->err, TR_ELIMIT, "string too large");
     } else {

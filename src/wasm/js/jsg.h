@@ -75,6 +75,15 @@ void jsg_set_timeout(jsg_isolate *iso, uint64_t timeout_ns);
  * replace the isolate. */
 int jsg_take_limit_error(jsg_isolate *iso);
 
+/* For host work on the isolate's behalf that may run long outside the engine (a SQL statement
+ * its JS started): jsg_overdue() is true once the current top-level call has run past its
+ * deadline or jsg_interrupt() was called. The call then ends with TR_EINTERRUPTED, as if its JS
+ * had run too long, whatever the JS does with the host's error. Work outside any call (run from
+ * the host's loop) calls jsg_overdue_start() first and gets a deadline of its own, as a call
+ * would. A check may read the clock: for every few thousand steps of work, not every step. */
+void jsg_overdue_start(jsg_isolate *iso);
+bool jsg_overdue(jsg_isolate *iso);
+
 /* Bytes of linear memory the isolate currently has. */
 size_t jsg_memory_size(const jsg_isolate *iso);
 

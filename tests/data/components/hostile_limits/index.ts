@@ -1,6 +1,7 @@
 // The hostile battery's component (tests/hostile/): handlers that misbehave on purpose — loops,
 // unbounded allocation and recursion, promises that never settle, timer floods, huge bodies, a
-// WebAssembly trap, filesystem traversal and SQL injection — beside a healthy /ok route.
+// WebAssembly trap, filesystem traversal, SQL injection and SQL without end — beside a healthy
+// /ok route.
 import { defineConfig } from "trailbase-wasm";
 import { HttpHandler, HttpResponse } from "trailbase-wasm/http";
 import { execute, query } from "trailbase-wasm/db";
@@ -10,6 +11,7 @@ let served = 0;
 // Differs between isolates: tells workers apart, and an isolate from its replacement.
 const isolateId = `${Math.random()}`.slice(2);
 let timerErrors = 0;
+const COUNT_FOREVER = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c";
 
 // Work that QuickJS cannot optimise away: n rounds of an xorshift.
 function crunch(n: number): number {
@@ -182,6 +184,26 @@ export default defineConfig({
     HttpHandler.post("/sql/find", async (req) => {
       const rows = await query("SELECT id FROM notes WHERE body = ?1", [req.text()]);
       return json(200, { rows: rows.length });
+    }),
+    // SQL without end: stopped at the call's deadline like a JS loop, even when caught
+    HttpHandler.get("/sql/forever", async () => {
+      const rows = await query(COUNT_FOREVER);
+      return json(200, { n: Number(rows[0][0]) });
+    }),
+    HttpHandler.get("/sql/forever/caught", async () => {
+      try {
+        await query(COUNT_FOREVER);
+      } catch (e) {
+        return json(200, { caught: String(e) });
+      }
+      return json(200, {});
+    }),
+    HttpHandler.get("/sql/long/:n", async (req) => {
+      const rows = await query(
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ?1) SELECT count(*) FROM c",
+        [Number(req.getPathParam("n"))],
+      );
+      return json(200, { n: Number(rows[0][0]) });
     }),
     HttpHandler.get("/sql/count", async () => {
       const tables = await query("SELECT count(*) FROM sqlite_master WHERE name = 'notes'");
