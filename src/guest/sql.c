@@ -548,7 +548,7 @@ int guest_sql_run(guest_sql *s, jsg_isolate *iso, bool rows, const char *sql, si
     bool want_version = reuse && (c->expensive || !c->ran), have_version = false;
     c->ran = true;
 
-    size_t nrows = 0, cap = 0;
+    size_t nrows = 0, cap = 0, held = 0, limit = jsg_memory_limit(iso);
     jsg_val *list = NULL;
     int ncols = sqlite3_column_count(stmt);
     s->running = iso;
@@ -576,8 +576,20 @@ int guest_sql_run(guest_sql *s, jsg_isolate *iso, bool rows, const char *sql, si
             list = grown;
         }
         jsg_val *cols = tr_arena_alloc(&a, (size_t)(ncols ? ncols : 1) * sizeof *cols);
-        for (int i = 0; i < ncols; i++) cols[i] = column_value(stmt, i, &a);
+        held += sizeof *list + (size_t)ncols * sizeof *cols;
+        for (int i = 0; i < ncols; i++) {
+            cols[i] = column_value(stmt, i, &a);
+            if (cols[i].type == JSG_STRING || cols[i].type == JSG_BYTES) held += cols[i].u.str.len;
+        }
         list[nrows++] = jsg_array(cols, (size_t)ncols);
+        if (held > limit) {
+            /* as values in the isolate they would take more still: they cannot fit */
+            rc = tr_error_set(err, TR_ELIMIT,
+                              "the query's rows take more than the isolate's memory limit of "
+                              "%zu MiB (runtime.memory_limit_mb): select fewer rows (LIMIT)",
+                              limit >> 20);
+            goto out;
+        }
     }
     if (s->tx == NULL && !sqlite3_get_autocommit(h)) {
         /* A plain BEGIN or SAVEPOINT would leave the connection every request of this worker

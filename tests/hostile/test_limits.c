@@ -65,7 +65,7 @@ TEST_TIMEOUT(hostile_limits_after_fetch, 120)
 
 /* A statement without end (a recursive query) is stopped at the deadline of the call that ran
  * it, as a JS loop is, also when the handler catches the error; a long one within the budget
- * finishes. */
+ * finishes; one that yields rows without end is refused at the isolate's memory limit. */
 TEST_TIMEOUT(hostile_sql_without_end, 120)
 {
     th_server s;
@@ -73,6 +73,9 @@ TEST_TIMEOUT(hostile_sql_without_end, 120)
     get_case(&s, "SQL without end", "/sql/forever", 503, CPU_MSG, 3);
     get_case(&s, "SQL without end, its error caught", "/sql/forever/caught", 503, CPU_MSG, 2);
     get_case(&s, "long SQL within budget", "/sql/long/20000", 200, "{\"n\":20000}", 3);
+    /* rows without end are refused once they would not fit in the isolate: the host never
+     * holds more than about the isolate's memory limit for them */
+    get_case(&s, "SQL rows without end", "/sql/rows-without-end", 500, MEM_MSG, 3);
     check_log(&s, "exceeded its CPU time limit of 200 ms (runtime.cpu_budget_ms); the isolate is "
                   "replaced");
     CHECK_EQ(th_server_stop(&s), 0);

@@ -845,6 +845,11 @@ size_t jsg_memory_size(const jsg_isolate *iso)
     return iso->mem->size;
 }
 
+size_t jsg_memory_limit(const jsg_isolate *iso)
+{
+    return iso->memory_limit;
+}
+
 jsg_ref jsg_global(jsg_isolate *iso)
 {
     return iso->global;

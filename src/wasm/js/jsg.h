@@ -87,6 +87,9 @@ bool jsg_overdue(jsg_isolate *iso);
 /* Bytes of linear memory the isolate currently has. */
 size_t jsg_memory_size(const jsg_isolate *iso);
 
+/* Bytes of linear memory the isolate may have (jsg_options.memory_limit). */
+size_t jsg_memory_limit(const jsg_isolate *iso);
+
 /* ---- evaluation ---- */
 
 /* Evaluates a script; *out (may be NULL) receives the completion value. */

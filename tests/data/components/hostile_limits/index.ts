@@ -198,6 +198,11 @@ export default defineConfig({
       }
       return json(200, {});
     }),
+    // rows without end: more than the isolate could hold, refused before the host holds them
+    HttpHandler.get("/sql/rows-without-end", async () => {
+      const rows = await query("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x, zeroblob(1000) FROM c");
+      return json(200, { n: rows.length });
+    }),
     HttpHandler.get("/sql/long/:n", async (req) => {
       const rows = await query(
         "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ?1) SELECT count(*) FROM c",
