@@ -252,7 +252,9 @@ static int host_json_parse(jsg_isolate *iso, void *user, jsg_ref this_, size_t a
     jsg_val b, v;
     int rc = arg_val(&a, 0, &b, err);
     if (rc == 0 && b.type != JSG_BYTES) rc = tr_error_set(err, TR_EINVAL, "expected a Uint8Array");
-    if (rc == 0 && guest__json_parse(b.u.str.ptr, b.u.str.len, &a.arena, &v)) {
+    /* a value bigger on the host than the isolate's memory is JSON.parse's to refuse */
+    if (rc == 0 &&
+        guest__json_parse(b.u.str.ptr, b.u.str.len, jsg_memory_limit(iso), &a.arena, &v)) {
         /* beyond what a conversion takes (an array of over a million items): JSON.parse's */
         tr_error ignored = {0};
         if (jsg_from_val(iso, &v, result, &ignored) < 0) *result = 0;

@@ -87,10 +87,11 @@ size_t guest__utf8_seq(const unsigned char *s, size_t i, size_t n);
 
 /* json.c: len bytes of JSON text into *out (strings may point into text; the rest is allocated
  * in arena), exactly as JSON.parse reads them. False for text it does not take: invalid JSON,
- * bytes that are not UTF-8, or containers nested GUEST_JSON_MAX_DEPTH deep (jsg converts at
- * most 64 levels). */
+ * bytes that are not UTF-8, containers nested GUEST_JSON_MAX_DEPTH deep (jsg converts at most
+ * 64 levels), or a value that would take more than about max_bytes on the host. */
 #define GUEST_JSON_MAX_DEPTH 60
-bool guest__json_parse(const void *text, size_t len, tr_arena *arena, jsg_val *out);
+bool guest__json_parse(const void *text, size_t len, size_t max_bytes, tr_arena *arena,
+                       jsg_val *out);
 
 /* guest.c: the environment and wake function a guest was created with. */
 guest_env *guest__env(guest *g);

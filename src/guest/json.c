@@ -3,8 +3,8 @@
  * then run its own JSON.parse over it, both interpreted (about twice the work for a small body).
  *
  * DESIGN: JSON.parse's exact result, or nothing. Text this parser does not take (any syntax
- * error, bytes that are not UTF-8, nesting deeper than GUEST_JSON_MAX_DEPTH) makes it return
- * false; the SDK then decodes the bytes and calls JSON.parse, which gives its own result or its
+ * error, bytes that are not UTF-8, nesting deeper than GUEST_JSON_MAX_DEPTH, a value that
+ * would take more than max_bytes on the host) makes it return false; the SDK then decodes the bytes and calls JSON.parse, which gives its own result or its
  * own error message. The rest follows from how jsg builds objects: it defines each property in
  * order, so a repeated key keeps its first position with the last value, integer-like keys
  * enumerate first, and "__proto__" is an ordinary own property, all as JSON.parse does them. */
@@ -16,6 +16,7 @@
 typedef struct parser {
     const unsigned char *p, *end;
     tr_arena *arena;
+    size_t budget; /* bytes the parsed value may still take on the host */
     /* Values and properties of the containers being parsed, innermost last: a container's
      * items are copied into the arena when it closes. */
     jsg_val *vals;
@@ -39,6 +40,14 @@ static void *grow(void *items, size_t *cap, void *inline_items, size_t size)
 }
 
 static bool value(parser *j, int depth, jsg_val *out);
+
+/* Takes n bytes of the budget: false once it is spent. */
+static bool charge(parser *j, size_t n)
+{
+    if (n > j->budget) return false;
+    j->budget -= n;
+    return true;
+}
 
 static void skip_ws(parser *j)
 {
@@ -146,6 +155,7 @@ static size_t put_utf8(unsigned char *out, uint32_t cp)
  * arena. Every escape is at least as long as its UTF-8, so e - s bytes suffice. */
 static bool unescape(parser *j, const unsigned char *s, const unsigned char *e, jsg_val *out)
 {
+    if (!charge(j, (size_t)(e - s))) return false;
     unsigned char *buf = tr_arena_alloc(j->arena, (size_t)(e - s) + 1), *o = buf;
     while (s < e) {
         if (*s != '\\') {
@@ -292,7 +302,7 @@ static bool object(parser *j, int depth, jsg_val *out)
 static bool value(parser *j, int depth, jsg_val *out)
 {
     skip_ws(j);
-    if (j->p == j->end) return false;
+    if (j->p == j->end || !charge(j, sizeof(jsg_val) + sizeof(jsg_prop))) return false;
     switch (*j->p) {
     case '{':
         return depth < GUEST_JSON_MAX_DEPTH && object(j, depth, out);
@@ -314,12 +324,14 @@ static bool value(parser *j, int depth, jsg_val *out)
     }
 }
 
-bool guest__json_parse(const void *text, size_t len, tr_arena *arena, jsg_val *out)
+bool guest__json_parse(const void *text, size_t len, size_t max_bytes, tr_arena *arena,
+                       jsg_val *out)
 {
     parser j;
     j.p = text;
     j.end = (const unsigned char *)text + len;
     j.arena = arena;
+    j.budget = max_bytes;
     j.vals = j.vals0;
     j.nvals = 0;
     j.capvals = sizeof j.vals0 / sizeof *j.vals0;

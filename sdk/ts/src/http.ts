@@ -186,6 +186,8 @@ export class HttpRequest {
         try {
             return JSON.parse(text) as T;
         } catch (e) {
+            // the isolate's memory running out is not the client's error
+            if (e instanceof Error && e.name === "InternalError" && e.message === "out of memory") throw e;
             throw new HttpError(400, `invalid JSON in request body: ${(e as Error).message}`);
         }
     }

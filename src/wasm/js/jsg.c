@@ -480,6 +480,13 @@ u32 Z_envZ_host_call(struct Z_env_instance_t *env, u32 name_ptr, u32 name_len, u
     if (iso->dead) wasm_rt_trap(iso->trap); /* a nested call trapped: unwind this one too */
     if (rc == 0) return result ? result : Q(qjs_get_undefined)(I);
     if (result) Q(qjs_free_value)(I, result);
+    if (rc == TR_ENOMEM) {
+        /* the isolate's memory ran out under the host function (a value it made): the engine's
+         * own out-of-memory error, so that the call ends as any other running out does */
+        jsv x = Q(JS_ThrowOutOfMemory)(I, iso->ctx);
+        (void)x;
+        return 0;
+    }
     if (e.code == 0) tr_error_set(&e, rc, "%s", tr_strerror(rc));
     throw_error(iso, e.msg, strlen(e.msg));
     return 0;
@@ -2038,6 +2045,9 @@ static void json_int(tr_buf *b, int64_t x)
 static int json_value(json_out *o, jsv v)
 {
     char num[32];
+    /* text that could never be a string in the isolate (many references to one long string):
+     * JSON.stringify runs into the isolate's memory limit instead of the host holding it all */
+    if (o->buf->len > o->iso->memory_limit) return JSON_GIVE_UP;
     switch (jsv_tag(v)) {
     case TAG_INT:
         json_int(o->buf, (int32_t)(uint32_t)v);

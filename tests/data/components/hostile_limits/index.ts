@@ -158,6 +158,10 @@ export default defineConfig({
     HttpHandler.get("/timer-errors", () => `${timerErrors}`),
     HttpHandler.get("/huge/:kib", (req) => "x".repeat(Number(req.getPathParam("kib")) * 1024)),
     HttpHandler.get("/huge-bytes/:kib", (req) => new Uint8Array(Number(req.getPathParam("kib")) * 1024)),
+    // JSON far larger than the isolate (one 1 MiB string, referenced n times)
+    HttpHandler.get("/huge-json/:n", (req) =>
+      HttpResponse.json(new Array(Number(req.getPathParam("n"))).fill("x".repeat(1 << 20))),
+    ),
     HttpHandler.get("/trap", () => {
       if (typeof __trailTestTrap !== "function") return json(501, { error: "no test hooks" });
       __trailTestTrap();
@@ -168,6 +172,7 @@ export default defineConfig({
       __trailTestTrap();
     }),
     HttpHandler.post("/body-size", (req) => `${req.body().length}`),
+    HttpHandler.post("/json-length", (req) => `${(req.json() as unknown[]).length}`),
     HttpHandler.get("/deep", () => {
       let v: unknown = "bottom";
       for (let i = 0; i < 10000; i++) v = { v };
