@@ -554,6 +554,8 @@ int guest_sql_run(guest_sql *s, jsg_isolate *iso, bool rows, const char *sql, si
     s->running = iso;
     s->stopped = false;
     jsg_overdue_start(iso);
+    /* no string or blob SQLite makes for it may be larger than the isolate could hold */
+    sqlite3_limit(h, SQLITE_LIMIT_LENGTH, (int)TR_MIN(limit, (size_t)INT32_MAX));
     for (;;) {
         int step = sqlite3_step(stmt);
         if (step == SQLITE_DONE) break;
@@ -561,6 +563,11 @@ int guest_sql_run(guest_sql *s, jsg_isolate *iso, bool rows, const char *sql, si
             if (step == SQLITE_INTERRUPT && s->stopped)
                 rc = tr_error_set(err, TR_EINTERRUPTED,
                                   "interrupted: the SQL statement ran past its deadline");
+            else if (step == SQLITE_TOOBIG)
+                rc = tr_error_set(err, TR_ELIMIT,
+                                  "%s: a value larger than the isolate's memory limit of %zu MiB "
+                                  "(runtime.memory_limit_mb)",
+                                  sqlite3_errmsg(h), limit >> 20);
             else
                 rc = tr_error_set(err, TR_ESQL, "%s", sqlite3_errmsg(h));
             goto out;

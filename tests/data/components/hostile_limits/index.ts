@@ -208,6 +208,11 @@ export default defineConfig({
       const rows = await query("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x, zeroblob(1000) FROM c");
       return json(200, { n: rows.length });
     }),
+    // one value of 900 MB, made by SQLite itself
+    HttpHandler.get("/sql/huge-blob", async () => {
+      const rows = await query("SELECT zeroblob(900000000)");
+      return json(200, { n: rows.length });
+    }),
     HttpHandler.get("/sql/long/:n", async (req) => {
       const rows = await query(
         "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ?1) SELECT count(*) FROM c",
