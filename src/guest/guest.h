@@ -28,6 +28,9 @@ typedef struct guest_sql guest_sql;
 /* Limits on what one isolate may ask of the host. */
 #define GUEST_MAX_TIMERS     10000
 #define GUEST_MAX_SQL_CACHE  64
+/* A prepared statement larger than this (SQLite's own estimate: a long IN list, a generated
+ * query) is run once and finalized, not cached: 64 of them could hold gigabytes. */
+#define GUEST_MAX_CACHED_STMT_BYTES (256 << 10)
 #define GUEST_MAX_RANDOM     65536
 /* Timer callbacks each have the CPU budget, but a guest can keep re-arming short ones forever.
  * An isolate whose timer callbacks, within one window of wall-clock time, use more than
@@ -113,6 +116,7 @@ typedef struct guest_sql_stats {
     uint64_t kept;    /* results remembered */
     size_t results;   /* remembered now */
     size_t bytes;     /* and the memory they hold */
+    size_t statements; /* prepared statements cached */
 } guest_sql_stats;
 
 void guest_sql_get_stats(const guest_sql *s, guest_sql_stats *out);

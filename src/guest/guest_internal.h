@@ -55,6 +55,7 @@ struct guest_sql {
     struct db_conn *db;
     guest__cached_stmt cache[GUEST_MAX_SQL_CACHE];
     size_t ncache;
+    guest__cached_stmt oneoff; /* a statement too large to cache, while it runs */
     uint64_t clock;
     guest__auth *auth;
     /* remembered results (sql.c) */

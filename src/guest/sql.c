@@ -97,7 +97,10 @@ void guest_sql_free(guest_sql *s)
 void guest_sql_get_stats(const guest_sql *s, guest_sql_stats *out)
 {
     *out = (guest_sql_stats){
-        .hits = s->result_hits, .kept = s->results_kept, .bytes = s->result_bytes};
+        .hits = s->result_hits,
+        .kept = s->results_kept,
+        .bytes = s->result_bytes,
+        .statements = s->ncache};
     for (size_t i = 0; i < s->ncache; i++)
         out->results += s->cache[i].nresults;
 }
@@ -273,6 +276,12 @@ static int prepare(guest_sql *s, const char *sql, size_t len, guest__cached_stmt
         sqlite3_finalize(stmt);
         return tr_error_set(err, TR_ESQL,
                             "one SQL statement per call: more text follows the first statement");
+    }
+    if (sqlite3_stmt_status(stmt, SQLITE_STMTSTATUS_MEMUSED, 0) > GUEST_MAX_CACHED_STMT_BYTES) {
+        /* run once (guest_sql_run finalizes it), and nothing of it remembered */
+        s->oneoff = (guest__cached_stmt){.stmt = stmt, .last_used = s->clock};
+        *out = &s->oneoff;
+        return 0;
     }
     size_t slot = s->ncache;
     if (slot == GUEST_MAX_SQL_CACHE) {
@@ -631,7 +640,10 @@ int guest_sql_run(guest_sql *s, jsg_isolate *iso, bool rows, const char *sql, si
     }
 out:
     s->running = NULL;
-    if (stmt) {
+    if (c == &s->oneoff) {
+        sqlite3_finalize(stmt);
+        s->oneoff.stmt = NULL;
+    } else if (stmt) {
         sqlite3_reset(stmt);
         sqlite3_clear_bindings(stmt);
     }

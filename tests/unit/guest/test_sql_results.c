@@ -232,3 +232,27 @@ TEST(guest_sql_attach_and_detach_refused)
     tr_free(other);
     sql_fx_deinit(&f);
 }
+
+/* Statements too large to keep prepared (SQLite's estimate over GUEST_MAX_CACHED_STMT_BYTES: here
+ * a generated IN list of 50,000 numbers) run once each and are finalized; 64 of them cached
+ * took hundreds of MiB. Small ones are still cached. */
+TEST(guest_sql_large_statements_are_not_cached)
+{
+    sql_fx f;
+    big_fx_init(&f);
+    const char *code =
+        "globalThis.out = 'pending';"
+        "const list = Array.from({length: 50000}, (_, i) => i).join(',');"
+        "(async () => {"
+        "  let found = 0;"
+        "  for (let i = 0; i < 80; i++) {"
+        "    const r = await __trailhost.query(`SELECT ${i} WHERE 4242 IN (${list})`, []);"
+        "    found += r.length === 1 && r[0][0] === i ? 1 : 0;"
+        "  }"
+        "  const small = await __trailhost.query('SELECT count(*) FROM big WHERE id < ?', [5]);"
+        "  globalThis.out = found + ' ' + small[0][0];"
+        "})().catch((e) => { globalThis.out = 'error: ' + e.message; });";
+    CHECK_STR_EQ(sql_fx_run(&f, code), "80 4");
+    CHECK_EQ(stats(&f).statements, 1); /* only the small one */
+    sql_fx_deinit(&f);
+}
