@@ -551,6 +551,8 @@ static void ensure_space(http_conn *c)
 }
 
 /* After any change: parse what is buffered, write, and arm interest and deadline. */
+static void shrink(tr_buf *b);
+
 void http__conn_resume(http_conn *c)
 {
     for (;;) {
@@ -569,6 +571,12 @@ void http__conn_resume(http_conn *c)
     if (c->broken) {
         http__conn_close(c);
         return;
+    }
+    /* Between requests a keep-alive connection keeps no large buffer: a thousand idle ones that
+     * each once received a 16 MiB body or sent a 16 MiB response would hold 16 GiB. */
+    if (!c->in_message && !c->parked && c->out.len == 0) {
+        shrink(&c->body);
+        shrink(&c->out);
     }
     update_deadline(c);
 }
