@@ -1838,6 +1838,9 @@ int jsg_to_val(jsg_isolate *iso, jsg_ref ref, tr_arena *arena, jsg_val *out, tr_
 
 #define JSON_MAX_DEPTH 48
 #define JSON_GIVE_UP   1
+#define JSON_TOO_BIG   2 /* the text could not be a string in the isolate */
+/* Strings this long (quoted) are remembered for writing again by copying (json_text). */
+#define JSON_REPEAT_MIN 256
 
 typedef struct json_out {
     jsg_isolate *iso;
@@ -1846,6 +1849,8 @@ typedef struct json_out {
     uint32_t to_json; /* the atom "toJSON" */
     int depth;
     uint32_t stack[JSON_MAX_DEPTH]; /* the objects being written, for cycles */
+    jsv last_str;                   /* the last string written (quoted), and where its text is */
+    size_t last_off, last_len;
 } json_out;
 
 /* tr_buf_append_char() without a call when there is room (the JSON writer's most common
@@ -1860,13 +1865,35 @@ static inline void put_char(tr_buf *b, char c)
     }
 }
 
-/* (p, n) of UTF-8 (lone surrogates as 3-byte WTF-8) as a JSON string literal. */
+#define BYTES_01 0x0101010101010101ull
+#define BYTES_80 0x8080808080808080ull
+
+/* True when none of the 8 bytes of x needs json_quote()'s attention: no control character,
+ * quote, backslash or 0xED (the lead byte of a WTF-8 surrogate). The usual bit tricks: a byte
+ * is below 0x20 when subtracting 0x20 borrows into its high bit, equal to c when x ^ c has a
+ * zero byte there. */
+static inline bool json_plain8(uint64_t x)
+{
+    uint64_t low = (x - BYTES_01 * 0x20) & ~x;
+    uint64_t q = x ^ (BYTES_01 * '"'), bs = x ^ (BYTES_01 * '\\'), ed = x ^ (BYTES_01 * 0xED);
+    q = (q - BYTES_01) & ~q;
+    bs = (bs - BYTES_01) & ~bs;
+    ed = (ed - BYTES_01) & ~ed;
+    return ((low | q | bs | ed) & BYTES_80) == 0;
+}
+
+/* (p, n) of UTF-8 (lone surrogates as 3-byte WTF-8) as a JSON string literal. Plain text goes
+ * eight bytes a step and is copied in runs. */
 static void json_quote(tr_buf *b, const unsigned char *p, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     put_char(b, '"');
-    size_t run = 0; /* start of bytes not yet copied */
-    for (size_t i = 0; i < n; i++) {
+    size_t run = 0, i = 0; /* run: start of bytes not yet copied */
+    while (i < n) {
+        uint64_t x;
+        while (i + 8 <= n && (memcpy(&x, p + i, 8), json_plain8(x)))
+            i += 8;
+        if (i >= n) break;
         unsigned char c = p[i];
         const char *esc = NULL;
         char u[7];
@@ -1914,18 +1941,47 @@ static void json_quote(tr_buf *b, const unsigned char *p, size_t n)
             esc = u;
             skip = 3;
         }
-        if (esc == NULL) continue;
+        if (esc == NULL) {
+            i++;
+            continue;
+        }
         tr_buf_append(b, p + run, i - run);
         tr_buf_append_str(b, esc);
-        i += skip - 1;
-        run = i + 1;
+        i += skip;
+        run = i;
     }
     tr_buf_append(b, p + run, n - run);
     put_char(b, '"');
 }
 
 /* The string value v (a string, or a number to format) appended as is or quoted. */
+static int json_text_new(json_out *o, jsv v, bool quote);
+
 static int json_text(json_out *o, jsv v, bool quote)
+{
+    /* The same long string as the last one (one string object referenced again and again): a
+     * copy of its text. It is held until replaced, so its address cannot be reused by another
+     * string (a getter's result, freed once written) meanwhile. */
+    if (quote && v == o->last_str) {
+        tr_buf_reserve(o->buf, o->last_len);
+        memcpy(o->buf->data + o->buf->len, o->buf->data + o->last_off, o->last_len);
+        o->buf->len += o->last_len;
+        o->buf->data[o->buf->len] = '\0';
+        return 0;
+    }
+    size_t start = o->buf->len;
+    int rc = json_text_new(o, v, quote);
+    if (rc == 0 && quote && o->buf->len - start >= JSON_REPEAT_MIN) {
+        jsg_isolate *iso = o->iso;
+        if (o->last_str != 0) jsv_free(iso, o->last_str);
+        o->last_str = Q(JS_DupValue)(I, iso->ctx, v);
+        o->last_off = start;
+        o->last_len = o->buf->len - start;
+    }
+    return rc;
+}
+
+static int json_text_new(json_out *o, jsv v, bool quote)
 {
     jsg_isolate *iso = o->iso;
     uint32_t n;
@@ -2045,9 +2101,11 @@ static void json_int(tr_buf *b, int64_t x)
 static int json_value(json_out *o, jsv v)
 {
     char num[32];
-    /* text that could never be a string in the isolate (many references to one long string):
-     * JSON.stringify runs into the isolate's memory limit instead of the host holding it all */
-    if (o->buf->len > o->iso->memory_limit) return JSON_GIVE_UP;
+    /* Text that could never be a string in the isolate (many references to one long string):
+     * its out-of-memory error at once, instead of the host holding it all or JSON.stringify
+     * running into the limit a character at a time. The engine keeps a string in at least 2/3
+     * of its UTF-8 bytes (3-byte characters as 2-byte code units). */
+    if (o->buf->len / 3 * 2 > o->iso->memory_limit) return JSON_TOO_BIG;
     switch (jsv_tag(v)) {
     case TAG_INT:
         json_int(o->buf, (int32_t)(uint32_t)v);
@@ -2111,7 +2169,10 @@ static void body_json_fast(void *p)
     tr_arena_init(&arena, 512);
     json_out o = {.iso = iso, .buf = &buf, .arena = &arena, .to_json = iso->atom_to_json};
     int rc = json_value(&o, v);
-    if (rc == JSON_GIVE_UP) {
+    if (o.last_str != 0) jsv_free(iso, o.last_str);
+    if (rc == JSON_TOO_BIG) {
+        op->rc = oom(op->err);
+    } else if (rc == JSON_GIVE_UP) {
         /* an exception on the way: JSON.stringify will meet it again, unless the deadline
          * passed, which must end the call */
         jsv e = Q(JS_GetException)(I, iso->ctx);

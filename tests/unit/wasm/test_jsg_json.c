@@ -38,6 +38,13 @@ TEST(jsg_json_fast_matches_json_stringify)
         "  Object.defineProperty({}, 'hidden', { value: 1, enumerable: false }),\n"
         "  Object.defineProperty({ a: 1 }, 'g', { get() { return [2]; }, enumerable: true }),\n"
         "  [ , 1, , 2], new Array(3), Array.from({ length: 70 }, (_, i) => i * 1.5),\n"
+        /* each character that needs an escape, at every offset of the 8-byte steps */
+        "  ...['\"', '\\\\', '\\n', '\\u0001', '\\u001f', '\\ud800', '\\udfff', 'é', '\\u007f',\n"
+        "      '\\u00ed', '\\ud55c']\n"
+        "    .map((c) => Array.from({ length: 40 }, (_, i) =>\n"
+        "      'abcdefghijklmnopqrstuvwxyz0123456789ABCD'.slice(0, i) + c + c + 'tail, sixteen..')),\n"
+        /* one long string referenced again and again (written by copying its text) */
+        "  ((w) => [w, w, { x: w, y: [w] }, 'other', w])('w\"'.repeat(400)),\n"
         "];\n"
         "const cyclic = {}; cyclic.self = cyclic;\n"
         "let deep = 'x'; for (let i = 0; i < 100; i++) deep = [deep];\n"
@@ -53,6 +60,13 @@ TEST(jsg_json_fast_matches_json_stringify)
         "  if (f !== j) bad.push(`same[${i}]: ${f} !== ${j}`); });\n"
         "handed.forEach((v, i) => { const f = fast(v);\n"
         "  if (f !== undefined) bad.push(`handed[${i}]: ${f}`); });\n"
+        /* getters making a new long string each: one freed after writing may leave its
+         * address to the next, which must not be taken for a repeat */
+        "let k = 0; const fresh = { get a() { return 'z'.repeat(300) + k++; },\n"
+        "  get b() { return 'z'.repeat(300) + k++; }, get c() { return 'z'.repeat(300) + k++; } };\n"
+        "const fr = JSON.parse(fast(fresh));\n"
+        "if (fr.a.endsWith('0') === false || fr.b.endsWith('1') === false || !fr.c.endsWith('2'))\n"
+        "  bad.push('getter strings: ' + [fr.a.slice(300), fr.b.slice(300), fr.c.slice(300)]);\n"
         "Object.prototype.toJSON = function () { return 'proto'; };\n"
         "if (fast({ a: 1 }) !== undefined) bad.push('toJSON on Object.prototype was ignored');\n"
         "delete Object.prototype.toJSON;\n"

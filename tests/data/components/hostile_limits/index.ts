@@ -63,16 +63,20 @@ export default defineConfig({
     }),
     HttpHandler.get("/work/:n", (req) => `${crunch(Number(req.getPathParam("n")))}`),
     HttpHandler.get("/alloc/string", () => {
+      // each a new 8 KiB string (concatenation copies); the engine's padEnd and repeat build
+      // strings a character at a time, slow enough to meet the 200 ms CPU budget first
+      const base = "x".repeat(8192);
       const parts: string[] = [];
-      for (let i = 0; ; i++) parts.push(`${i}`.padEnd(1024, "x"));
+      for (let i = 0; ; i++) parts.push(base + i);
     }),
     HttpHandler.get("/alloc/double", () => {
       let s = "ab";
       for (;;) s = s + s + "c";
     }),
     HttpHandler.get("/alloc/array", () => {
+      // 16 numbers each: few enough objects that the collector does not take the CPU budget
       const a: number[][] = [];
-      for (;;) a.push([a.length, a.length + 1, a.length + 2]);
+      for (let n = 0; ; n++) a.push([n, n, n, n, n, n, n, n, n, n, n, n, n, n, n, n]);
     }),
     HttpHandler.get("/alloc/buffer", () => {
       const a: ArrayBuffer[] = [];
