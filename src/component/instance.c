@@ -293,6 +293,10 @@ static void respond(comp_instance *ci, const http_request *req, http_response *r
             problem = "a header is not a [name, value] pair of strings without CR, LF or NUL";
             break;
         }
+        if (!http_is_token(h->u.arr.items[0].u.str.ptr, h->u.arr.items[0].u.str.len)) {
+            problem = "a header name is not a token (letters, digits and !#$%&'*+-.^_`|~)";
+            break;
+        }
         const jsg_val *name = &h->u.arr.items[0], *val = &h->u.arr.items[1];
         /* The server owns framing headers. */
         if (name_is(name, "content-length") || name_is(name, "transfer-encoding") ||

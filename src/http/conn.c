@@ -206,6 +206,14 @@ static bool is_tchar(unsigned char ch)
            (ch && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
 }
 
+bool http_is_token(const char *s, size_t n)
+{
+    if (n == 0) return false;
+    for (size_t i = 0; i < n; i++)
+        if (!is_tchar((unsigned char)s[i])) return false;
+    return true;
+}
+
 static int on_header_field_complete(llhttp_t *p)
 {
     http_conn *c = pconn(p);

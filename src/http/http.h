@@ -63,6 +63,9 @@ const http_slice *http_request_param(const http_request *req, const char *name);
 /* ---- responses ---- */
 typedef struct http_response http_response;
 
+/* True when s is a non-empty token (RFC 9110 5.6.2): what a header field name must be. */
+bool http_is_token(const char *s, size_t n);
+
 /* Adds a response header (before the response is sent). Date, Content-Length and Connection are
  * the server's; do not add them. The value must not contain CR or LF (asserted). */
 void http_response_header(http_response *res, const char *name, const char *value,

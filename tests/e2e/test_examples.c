@@ -461,6 +461,18 @@ TEST_TIMEOUT(e2e_requests_and_responses, 120)
     r = call(s.port, "GET", "/redirect", "", NULL);
     CHECK_STR_EQ(th_resp_header(&r, "Location", v, sizeof v), "/h");
     expect(r, 307, NULL, NULL);
+    /* a header name that is not a token, or a value with CR LF, is never written */
+    const char *const bad[] = {"/bad/name", "/bad/colon", "/bad/crlf"};
+    for (size_t i = 0; i < 3; i++) {
+        r = call(s.port, "GET", bad[i], "", NULL);
+        CHECK(strstr(r.head, "evil") == NULL && strstr(r.head, "bad name") == NULL &&
+              strstr(r.head, "x-a:b") == NULL);
+        expect(r, 500, JSON, "{\"error\":\"the handler returned an invalid response\"}");
+    }
+    char *log = th_server_stderr(&s);
+    CHECK_CONTAINS(log, "a header name is not a token");
+    CHECK_CONTAINS(log, "without CR, LF or NUL");
+    free(log);
     /* 10 MiB bodies arrive whole, as text and as bytes */
     r = call(s.port, "GET", "/big", "", NULL);
     CHECK_EQ(r.status, 200);

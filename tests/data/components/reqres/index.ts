@@ -1,6 +1,6 @@
 // Requests and responses through the real server: every method helper, both parameter syntaxes,
-// query/header/body accessors, multi-valued and custom headers, 204, bytes both ways, redirects
-// and a 10 MiB body.
+// query/header/body accessors, multi-valued and custom headers, 204, bytes both ways, redirects,
+// invalid header names and values, and a 10 MiB body.
 import { defineConfig } from "trailbase-wasm";
 import { HttpError, HttpHandler, HttpResponse } from "trailbase-wasm/http";
 
@@ -50,6 +50,18 @@ export default defineConfig({
       throw new HttpError(418, "short and stout", { headers: { "Retry-After": "5" } });
     }),
     HttpHandler.get("/redirect", () => HttpResponse.redirect("/h", 307)),
+    // responses that would break HTTP framing, made past the SDK's own checks: the host
+    // refuses them (500) instead of writing them
+    HttpHandler.get("/bad/:what", (req) => {
+      const header: Record<string, [string, string]> = {
+        name: ["bad name", "v"],
+        colon: ["x-a:b", "v"],
+        crlf: ["x-a", "v\r\nSet-Cookie: evil=1"],
+      };
+      const h = header[req.getPathParam("what")!]!;
+      const raw = { __proto__: HttpResponse.prototype, status: 200, headers: [h], body: "x" };
+      return raw as unknown as HttpResponse;
+    }),
     HttpHandler.get("/big", () => "x".repeat(10 << 20)),
     HttpHandler.get("/big-bytes", () => {
       const b = new Uint8Array(10 << 20);
