@@ -4,10 +4,11 @@
  *
  * DESIGN: JSON.parse's exact result, or nothing. Text this parser does not take (any syntax
  * error, bytes that are not UTF-8, nesting deeper than GUEST_JSON_MAX_DEPTH, a value that
- * would take more than max_bytes on the host) makes it return false; the SDK then decodes the bytes and calls JSON.parse, which gives its own result or its
- * own error message. The rest follows from how jsg builds objects: it defines each property in
- * order, so a repeated key keeps its first position with the last value, integer-like keys
- * enumerate first, and "__proto__" is an ordinary own property, all as JSON.parse does them. */
+ * would take more than max_bytes on the host) makes it return false; the SDK then decodes the
+ * bytes and calls JSON.parse, which gives its own result or its own error message. The rest
+ * follows from how jsg builds objects: it defines each property in order, so a repeated key
+ * keeps its first position with the last value, integer-like keys enumerate first, and
+ * "__proto__" is an ordinary own property, all as JSON.parse does them. */
 #include <stdlib.h>
 #include <string.h>
 

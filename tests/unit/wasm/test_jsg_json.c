@@ -42,7 +42,8 @@ TEST(jsg_json_fast_matches_json_stringify)
         "  ...['\"', '\\\\', '\\n', '\\u0001', '\\u001f', '\\ud800', '\\udfff', 'é', '\\u007f',\n"
         "      '\\u00ed', '\\ud55c']\n"
         "    .map((c) => Array.from({ length: 40 }, (_, i) =>\n"
-        "      'abcdefghijklmnopqrstuvwxyz0123456789ABCD'.slice(0, i) + c + c + 'tail, sixteen..')),\n"
+        "      'abcdefghijklmnopqrstuvwxyz0123456789ABCD'.slice(0, i) + c + c +\n"
+        "      'tail, sixteen..')),\n"
         /* one long string referenced again and again (written by copying its text) */
         "  ((w) => [w, w, { x: w, y: [w] }, 'other', w])('w\"'.repeat(400)),\n"
         "];\n"
@@ -63,7 +64,8 @@ TEST(jsg_json_fast_matches_json_stringify)
         /* getters making a new long string each: one freed after writing may leave its
          * address to the next, which must not be taken for a repeat */
         "let k = 0; const fresh = { get a() { return 'z'.repeat(300) + k++; },\n"
-        "  get b() { return 'z'.repeat(300) + k++; }, get c() { return 'z'.repeat(300) + k++; } };\n"
+        "  get b() { return 'z'.repeat(300) + k++; },\n"
+        "  get c() { return 'z'.repeat(300) + k++; } };\n"
         "const fr = JSON.parse(fast(fresh));\n"
         "if (fr.a.endsWith('0') === false || fr.b.endsWith('1') === false || !fr.c.endsWith('2'))\n"
         "  bad.push('getter strings: ' + [fr.a.slice(300), fr.b.slice(300), fr.c.slice(300)]);\n"
