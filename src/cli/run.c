@@ -425,6 +425,7 @@ int cli_run(int argc, char **argv)
             .limits =
                 {
                     .max_body_bytes = c.server.max_body_bytes,
+                    .max_buffered_body_bytes = c.server.max_buffered_body_bytes,
                     .max_header_bytes = c.server.max_header_bytes,
                     .max_headers = c.server.max_headers,
                     .max_target_bytes = c.server.max_target_bytes,

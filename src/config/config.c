@@ -66,6 +66,7 @@ static const cfg__field server_fields[] = {
     STR_FIELD(cfg_server, address, check_address),
     INT_FIELD(CFG__INT, cfg_server, runtime_threads, 0, 1024),
     INT_FIELD(CFG__UINT64, cfg_server, max_body_bytes, 0, 1024 * 1024 * MIB),
+    INT_FIELD(CFG__UINT64, cfg_server, max_buffered_body_bytes, 0, 1024 * 1024 * MIB),
     INT_FIELD(CFG__UINT32, cfg_server, max_header_bytes, 1 * KIB, 64 * MIB),
     INT_FIELD(CFG__UINT32, cfg_server, max_headers, 1, 100000),
     INT_FIELD(CFG__UINT32, cfg_server, max_target_bytes, 64, 64 * MIB),
@@ -132,6 +133,7 @@ void cfg_init_defaults(cfg *c)
                 .address = tr_strdup("localhost:4000"),
                 .runtime_threads = 0,
                 .max_body_bytes = 16 * MIB,
+                .max_buffered_body_bytes = 256 * MIB,
                 .max_header_bytes = 64 * KIB,
                 .max_headers = 100,
                 .max_target_bytes = 8 * KIB,
@@ -176,6 +178,9 @@ static const char default_text[] =
     "  runtime_threads: 0\n"
     "  # Largest request body accepted (16 MiB); larger requests get 413.\n"
     "  max_body_bytes: 16777216\n"
+    "  # Request bodies a worker holds at once while they arrive (256 MiB; 0: no limit); a body\n"
+    "  # that would go over gets 503, so that many slow uploads cannot exhaust memory.\n"
+    "  max_buffered_body_bytes: 268435456\n"
     "  # Largest header section of a request (64 KiB); larger gets 431.\n"
     "  max_header_bytes: 65536\n"
     "  # Most header fields in one request; more gets 431.\n"

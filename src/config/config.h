@@ -22,6 +22,7 @@ typedef struct cfg_server {
     char *address;                /* "localhost:4000" (owned) */
     int runtime_threads;          /* 0 = number of CPUs */
     uint64_t max_body_bytes;      /* 16 MiB */
+    uint64_t max_buffered_body_bytes; /* all bodies a worker is receiving, 256 MiB; 0: no limit */
     uint32_t max_header_bytes;    /* whole header section, 64 KiB */
     uint32_t max_headers;         /* 100 */
     uint32_t max_target_bytes;    /* request target, 8 KiB */

@@ -100,6 +100,14 @@ static int fail(http_conn *c, int status, const char *msg)
     return -1;
 }
 
+/* The connection's request body no longer counts against the worker's buffered total. */
+static void body_release(http_conn *c)
+{
+    if (c->body_counted == 0) return; /* also when the server itself is going away */
+    c->srv->body_bytes -= c->body_counted;
+    c->body_counted = 0;
+}
+
 static int check_header_bytes(http_conn *c, uint32_t end)
 {
     if (end - c->msg_start > c->srv->o.limits.max_header_bytes)
@@ -122,6 +130,7 @@ static int on_message_begin(llhttp_t *p)
     c->trailer_len = 0;
     c->msg_start = c->parsed;
     c->hdr_end = (uint32_t)c->parsed;
+    body_release(c);
     tr_buf_reset(&c->body);
     if (c->srv->o.access_log) c->req_start_ns = tr_now_ns();
     set_deadline(c, DL_HEADER, c->srv->o.limits.header_timeout_ms);
@@ -279,7 +288,12 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
     http_conn *c = pconn(p);
     if (c->body.len + len > c->srv->o.limits.max_body_bytes)
         return fail(c, 413, "request body too large");
+    uint64_t most = c->srv->o.limits.max_buffered_body_bytes;
+    if (most != 0 && c->srv->body_bytes + len > most)
+        return fail(c, 503, "the server is receiving too many request bodies at once; try again");
     tr_buf_append(&c->body, at, len);
+    c->body_counted += len;
+    c->srv->body_bytes += len;
     return 0;
 }
 
@@ -583,6 +597,7 @@ void http__conn_resume(http_conn *c)
     /* Between requests a keep-alive connection keeps no large buffer: a thousand idle ones that
      * each once received a 16 MiB body or sent a 16 MiB response would hold 16 GiB. */
     if (!c->in_message && !c->parked && c->out.len == 0) {
+        body_release(c);
         shrink(&c->body);
         shrink(&c->out);
     }
@@ -726,6 +741,7 @@ void http__conn_accept(http_server *s, int fd)
 
 void http__conn_free(http_conn *c)
 {
+    body_release(c);
     tr_buf_free(&c->in);
     tr_buf_free(&c->out);
     tr_buf_free(&c->body);
@@ -761,6 +777,7 @@ void http__conn_close(http_conn *c)
         s->conns = c->next;
     if (c->next) c->next->prev = c->prev;
     s->nconns--;
+    body_release(c);
     if (s->nfree < FREE_CONNS_MAX && !s->draining) {
         shrink(&c->in);
         shrink(&c->out);

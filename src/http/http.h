@@ -148,6 +148,7 @@ int http_builtin_register(http_router *r, tr_error *err);
 /* ---- the per-worker server ---- */
 typedef struct http_limits {
     uint64_t max_body_bytes;
+    uint64_t max_buffered_body_bytes; /* bodies of all connections being received; 0: no limit */
     uint32_t max_header_bytes; /* request line + headers */
     uint32_t max_headers;
     uint32_t max_target_bytes;

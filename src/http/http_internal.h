@@ -47,6 +47,7 @@ struct http_conn {
     http_hdr_off *hdrs;
     uint32_t nhdrs, hdrs_cap;
     tr_buf body;
+    uint64_t body_counted; /* of srv->body_bytes: what body holds of the current request */
     int err_status; /* set by a callback that rejects the message */
     const char *err_msg;
 
@@ -85,6 +86,7 @@ struct http_server {
     bool draining;
     void (*drain_done)(void *arg);
     void *drain_arg;
+    uint64_t body_bytes; /* request body bytes held by the connections (conn.c) */
     tr_buf log;    /* access log lines, written once per loop iteration */
     char date[64]; /* "Date: ...\r\n" */
     size_t date_len;

@@ -633,3 +633,49 @@ TEST_TIMEOUT(e2e_http_idle_connections_keep_no_large_buffers, 60)
     tr_free(saved);
     stop_ok(&s);
 }
+
+/* Bodies that are still arriving count against the worker's max_buffered_body_bytes: one that
+ * would go over it gets 503, and the room comes back as soon as a body is no longer needed. */
+TEST_TIMEOUT(e2e_http_buffered_bodies_have_a_ceiling, 60)
+{
+    enum { MIB = 1 << 20 };
+    th_server s;
+    const char *extra[] = {"--runtime-threads", "1", NULL};
+    start(&s, "server {\n  max_body_bytes: 4194304\n  max_buffered_body_bytes: 6291456\n}\n",
+          extra);
+    char *body = malloc(4 * MIB);
+    memset(body, 'b', 4 * MIB);
+    const char *head = "POST /api/healthcheck HTTP/1.1\r\nContent-Length: 4194304\r\n\r\n";
+    /* a: 3 MiB of 4 arrived, held */
+    th_conn a, b, c;
+    CHECK_EQ(th_conn_open(&a, s.port), 0);
+    CHECK_EQ(th_conn_send_str(&a, head), 0);
+    CHECK_EQ(th_conn_send(&a, body, 3 * MIB), 0);
+    usleep(300000);
+    /* b: its 3.5 MiB would make 6.5 of the 6 allowed */
+    CHECK_EQ(th_conn_open(&b, s.port), 0);
+    CHECK_EQ(th_conn_send_str(&b, head), 0);
+    th_conn_send(&b, body, 3 * MIB + MIB / 2);
+    th_resp r;
+    CHECK_EQ(th_conn_read(&b, &r, false, 5000), 0);
+    CHECK_EQ(r.status, 503);
+    CHECK_CONTAINS(r.body, "too many request bodies");
+    th_resp_free(&r);
+    th_conn_close(&b);
+    /* a finishes: served as usual (405: the route takes no POST) */
+    CHECK_EQ(th_conn_send(&a, body + 3 * MIB, MIB), 0);
+    CHECK_EQ(th_conn_read(&a, &r, false, 5000), 0);
+    CHECK_EQ(r.status, 405);
+    th_resp_free(&r);
+    /* its room is free again: a whole 4 MiB body on another connection */
+    CHECK_EQ(th_conn_open(&c, s.port), 0);
+    CHECK_EQ(th_conn_send_str(&c, head), 0);
+    CHECK_EQ(th_conn_send(&c, body, 4 * MIB), 0);
+    CHECK_EQ(th_conn_read(&c, &r, false, 5000), 0);
+    CHECK_EQ(r.status, 405);
+    th_resp_free(&r);
+    th_conn_close(&a);
+    th_conn_close(&c);
+    free(body);
+    stop_ok(&s);
+}

@@ -269,9 +269,9 @@ TEST(config_errors_name_line_and_column)
 {
     EXPECT_ERROR("server {\n  runtime_thread: 4\n}\n",
                  "2:3: unknown field 'runtime_thread' in server; expected one of: address, "
-                 "runtime_threads, max_body_bytes, max_header_bytes, max_headers, "
-                 "max_target_bytes, idle_timeout_ms, header_timeout_ms, body_timeout_ms, "
-                 "shutdown_timeout_ms, max_connections, access_log");
+                 "runtime_threads, max_body_bytes, max_buffered_body_bytes, max_header_bytes, "
+                 "max_headers, max_target_bytes, idle_timeout_ms, header_timeout_ms, "
+                 "body_timeout_ms, shutdown_timeout_ms, max_connections, access_log");
     EXPECT_ERROR("\n\n  serve { }",
                  "3:3: unknown section 'serve'; expected one of: server, runtime, jobs, fetch, "
                  "database");
