@@ -124,6 +124,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     http_server_opts o = {
         .limits = {.max_body_bytes = 512,
+                   .max_buffered_body_bytes = 384, /* reachable: 503 paths too */
                    .max_header_bytes = 1024,
                    .max_headers = 8,
                    .max_target_bytes = 128,
