@@ -12,6 +12,9 @@
  * clock read every few tens of microseconds of SQL work. */
 #define GUEST_SQL_CHECK_STEPS 10000
 
+/* A statement whose rows took more than this on the host trims the heap once they are freed. */
+#define GUEST_SQL_TRIM_BYTES ((size_t)8 << 20)
+
 /* A transaction left open longer than this is rolled back. */
 #define GUEST_TX_TIMEOUT_MS 30000
 /* Ids of transactions that ended without their owner asking (timed out, rolled back by SQLite

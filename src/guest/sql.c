@@ -27,6 +27,7 @@
 #include "guest/guest_internal.h"
 
 #include <math.h>
+#include <malloc.h>
 #include <sqlite3.h>
 #include <string.h>
 
@@ -648,6 +649,10 @@ out:
         sqlite3_clear_bindings(stmt);
     }
     tr_buf_free(&key);
+    /* A large result's memory goes back to the system: glibc keeps what a thread's arena freed
+     * for that thread, so every worker would otherwise stay at its largest result. */
+    bool large = tr_arena_size(&a) > GUEST_SQL_TRIM_BYTES;
     tr_arena_deinit(&a);
+    if (large) malloc_trim(0);
     return rc;
 }
