@@ -2,7 +2,7 @@
  * real SQLite file: commit and rollback, plain statements that wait (pending, never blocking)
  * until the transaction ends, a second txBegin that waits its turn, the time limit, an isolate
  * that goes away with its transaction open, BEGIN IMMEDIATE waiting for another connection's
- * write lock, and the errors for ids that are not open. */
+ * write lock, the errors for ids that are not open, and a waiting statement without end. */
 #include "test.h"
 #include "db/db.h"
 #include "guest/guest.h"
@@ -293,5 +293,32 @@ TEST(guest_tx_failed_commit_and_a_statement_that_ends_it)
                              "\"after: transaction 1 is not open (it has ended)\","
                              "\"ended: the transaction has ended: SQLite rolled it back after an "
                              "error, or a statement in it ended it\",\"rows 2\"]");
+    fx_deinit(&f);
+}
+
+/* A statement that waited for a transaction runs from the loop, outside any call of its
+ * isolate: it gets a budget of its own (the isolate's timeout), and one without end is stopped
+ * there with a rejection saying so; the isolate and the connection go on working. */
+TEST(guest_tx_waiting_statement_without_end_is_stopped)
+{
+    fx f;
+    fx_init(&f);
+    jsg_set_timeout(f.iso[0], 200u * 1000 * 1000); /* 200 ms */
+    js(&f, 0,
+       PRELUDE "(async () => {"
+               "  const tx = await h.txBegin();"
+               "  h.query('WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
+               "SELECT count(*) FROM c', [])"
+               "    .then(r => out.push('rows ' + r.length), e => out.push('error: ' + e.message));"
+               "  await h.txCommit(tx);"
+               "  out.push('committed');"
+               "})()" CATCH);
+    CHECK_STR_EQ(out(&f, 0), "[\"committed\"]");
+    run_for(&f, 1500); /* without the budget the statement would hold the loop for ever */
+    CHECK_STR_EQ(out(&f, 0),
+                 "[\"committed\",\"error: interrupted: the SQL statement ran past its deadline\"]");
+    js(&f, 0, PRELUDE "h.query('SELECT 41 + 1', []).then(r => out.push(r[0][0]))" CATCH);
+    run_for(&f, 10);
+    CHECK_STR_EQ(out(&f, 0), "[42]");
     fx_deinit(&f);
 }
