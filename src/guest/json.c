@@ -228,36 +228,53 @@ static bool string(parser *j, jsg_val *out)
     return false;
 }
 
+/* At a container's start (past its opening bracket): true, and the closing bracket taken, when
+ * it is empty. */
+static bool closes_at_once(parser *j, unsigned char close)
+{
+    skip_ws(j);
+    if (j->p == j->end || *j->p != close) return false;
+    j->p++;
+    return true;
+}
+
+/* After an item: 1 at a comma (another item follows), 0 at the closing bracket (taken), -1 at
+ * anything else. */
+static int after_item(parser *j, unsigned char close)
+{
+    skip_ws(j);
+    if (j->p == j->end) return -1;
+    if (*j->p == ',') {
+        j->p++;
+        return 1;
+    }
+    if (*j->p != close) return -1;
+    j->p++;
+    return 0;
+}
+
+/* The n items at stack (of size bytes each), copied into the arena. */
+static void *keep(parser *j, const void *stack, size_t n, size_t size)
+{
+    void *items = tr_arena_alloc(j->arena, n * size);
+    if (n) memcpy(items, stack, n * size);
+    return items;
+}
+
 static bool array(parser *j, int depth, jsg_val *out)
 {
     j->p++;
     size_t base = j->nvals;
-    skip_ws(j);
-    if (j->p < j->end && *j->p == ']') {
-        j->p++;
-        *out = (jsg_val){.type = JSG_ARRAY};
-        return true;
-    }
-    for (;;) {
+    for (int more = closes_at_once(j, ']') ? 0 : 1; more == 1;) {
         jsg_val v;
         if (!value(j, depth + 1, &v)) return false;
         if (j->nvals == j->capvals) j->vals = grow(j->vals, &j->capvals, j->vals0, sizeof *j->vals);
         j->vals[j->nvals++] = v;
-        skip_ws(j);
-        if (j->p == j->end) return false;
-        if (*j->p == ',') {
-            j->p++;
-            continue;
-        }
-        if (*j->p != ']') return false;
-        j->p++;
-        break;
+        if ((more = after_item(j, ']')) < 0) return false;
     }
     size_t n = j->nvals - base;
-    jsg_val *items = tr_arena_alloc(j->arena, n * sizeof *items);
-    memcpy(items, j->vals + base, n * sizeof *items);
+    *out = (jsg_val){.type = JSG_ARRAY, .u.arr = {keep(j, j->vals + base, n, sizeof(jsg_val)), n}};
     j->nvals = base;
-    *out = (jsg_val){.type = JSG_ARRAY, .u.arr = {items, n}};
     return true;
 }
 
@@ -265,13 +282,7 @@ static bool object(parser *j, int depth, jsg_val *out)
 {
     j->p++;
     size_t base = j->nprops;
-    skip_ws(j);
-    if (j->p < j->end && *j->p == '}') {
-        j->p++;
-        *out = (jsg_val){.type = JSG_OBJECT};
-        return true;
-    }
-    for (;;) {
+    for (int more = closes_at_once(j, '}') ? 0 : 1; more == 1;) {
         jsg_val key, v;
         skip_ws(j);
         if (j->p == j->end || *j->p != '"' || !string(j, &key)) return false;
@@ -282,21 +293,12 @@ static bool object(parser *j, int depth, jsg_val *out)
         if (j->nprops == j->capprops)
             j->props = grow(j->props, &j->capprops, j->props0, sizeof *j->props);
         j->props[j->nprops++] = (jsg_prop){key.u.str.ptr, key.u.str.len, v};
-        skip_ws(j);
-        if (j->p == j->end) return false;
-        if (*j->p == ',') {
-            j->p++;
-            continue;
-        }
-        if (*j->p != '}') return false;
-        j->p++;
-        break;
+        if ((more = after_item(j, '}')) < 0) return false;
     }
     size_t n = j->nprops - base;
-    jsg_prop *props = tr_arena_alloc(j->arena, n * sizeof *props);
-    memcpy(props, j->props + base, n * sizeof *props);
+    *out =
+        (jsg_val){.type = JSG_OBJECT, .u.obj = {keep(j, j->props + base, n, sizeof(jsg_prop)), n}};
     j->nprops = base;
-    *out = (jsg_val){.type = JSG_OBJECT, .u.obj = {props, n}};
     return true;
 }
 

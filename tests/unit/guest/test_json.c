@@ -28,6 +28,15 @@ static char *run(const char *code)
     return b.data;
 }
 
+/* Runs code (which ends in 'ok' or a description of what went wrong) and checks for 'ok'. */
+#define CHECK_JS_OK(code)             \
+    do {                              \
+        char *out_ = run(code);       \
+        CHECK(out_ != NULL);          \
+        CHECK_STR_EQ(out_, "ok");     \
+        tr_free(out_);                \
+    } while (0)
+
 /* same(a, b): equal as JSON.parse results, down to -0, key order, prototypes and attributes. */
 #define SAME                                                                                       \
     "function same(a, b) {"                                                                        \
@@ -73,10 +82,7 @@ TEST(guest_json_parse_gives_json_parse_value)
         "const o = __trailhost.jsonParse(__trailhost.encodeUtf8('{\"__proto__\":{\"x\":1}}'));"
         "if (o.x !== undefined || Object.getPrototypeOf(o) !== Object.prototype) bad.push('proto');"
         "bad.length ? 'differs: ' + bad.join(' | ') : 'ok'";
-    char *out = run(code);
-    CHECK(out != NULL);
-    CHECK_STR_EQ(out, "ok");
-    tr_free(out);
+    CHECK_JS_OK(code);
 }
 
 TEST(guest_json_parse_leaves_the_rest_to_json_parse)
@@ -97,10 +103,7 @@ TEST(guest_json_parse_leaves_the_rest_to_json_parse)
         "  if (__trailhost.jsonParse(new Uint8Array(b)) !== undefined) bad.push(b.join(','));"
         "}"
         "bad.length ? 'taken: ' + bad.join(' | ') : 'ok'";
-    char *out = run(code);
-    CHECK(out != NULL);
-    CHECK_STR_EQ(out, "ok");
-    tr_free(out);
+    CHECK_JS_OK(code);
 }
 
 /* Mutations of valid texts (a character dropped, doubled or replaced by one that matters to
@@ -134,8 +137,5 @@ TEST(guest_json_parse_agrees_with_json_parse_on_mutations)
         "}"
         "bad.length ? 'differs: ' + bad.slice(0, 5).join(' | ')"
         "  : taken === valid && valid > 300 ? 'ok' : 'taken ' + taken + ' of ' + valid + ' valid'";
-    char *out = run(code);
-    CHECK(out != NULL);
-    CHECK_STR_EQ(out, "ok");
-    tr_free(out);
+    CHECK_JS_OK(code);
 }
