@@ -483,8 +483,7 @@ u32 Z_envZ_host_call(struct Z_env_instance_t *env, u32 name_ptr, u32 name_len, u
     if (rc == TR_ENOMEM) {
         /* the isolate's memory ran out under the host function (a value it made): the engine's
          * own out-of-memory error, so that the call ends as any other running out does */
-        jsv x = Q(JS_ThrowOutOfMemory)(I, iso->ctx);
-        (void)x;
+        (void)Q(JS_ThrowOutOfMemory)(I, iso->ctx); /* JS_EXCEPTION: nothing to free */
         return 0;
     }
     if (e.code == 0) tr_error_set(&e, rc, "%s", tr_strerror(rc));
