@@ -84,6 +84,14 @@ static int arg_val(args *a, size_t i, jsg_val *out, tr_error *err)
     return jsg_to_val(a->iso, a->argv[i], &a->arena, out, err);
 }
 
+static int arg_bytes(args *a, size_t i, jsg_val *out, tr_error *err)
+{
+    int rc = arg_val(a, i, out, err);
+    if (rc < 0) return rc;
+    if (out->type != JSG_BYTES) return tr_error_set(err, TR_EINVAL, "expected a Uint8Array");
+    return 0;
+}
+
 static int arg_string(args *a, size_t i, const char *what, jsg_val *out, tr_error *err)
 {
     int rc = arg_val(a, i, out, err);
@@ -250,8 +258,7 @@ static int host_json_parse(jsg_isolate *iso, void *user, jsg_ref this_, size_t a
     (void)this_;
     WITH_ARGS(iso, argc, argv);
     jsg_val b, v;
-    int rc = arg_val(&a, 0, &b, err);
-    if (rc == 0 && b.type != JSG_BYTES) rc = tr_error_set(err, TR_EINVAL, "expected a Uint8Array");
+    int rc = arg_bytes(&a, 0, &b, err);
     /* a value bigger on the host than the isolate's memory is JSON.parse's to refuse */
     if (rc == 0 &&
         guest__json_parse(b.u.str.ptr, b.u.str.len, jsg_memory_limit(iso), &a.arena, &v)) {
@@ -270,8 +277,7 @@ static int host_decode_utf8(jsg_isolate *iso, void *user, jsg_ref this_, size_t 
     (void)this_;
     WITH_ARGS(iso, argc, argv);
     jsg_val b, fatal;
-    int rc = arg_val(&a, 0, &b, err);
-    if (rc == 0 && b.type != JSG_BYTES) rc = tr_error_set(err, TR_EINVAL, "expected a Uint8Array");
+    int rc = arg_bytes(&a, 0, &b, err);
     if (rc == 0) rc = arg_val(&a, 1, &fatal, err);
     if (rc == 0) {
         /* valid text (the usual case) goes to the engine as it is, without a copy */
