@@ -50,6 +50,9 @@ SQLITE_OPTS := -DSQLITE_THREADSAFE=1 -DSQLITE_DEFAULT_MEMSTATUS=0 -DSQLITE_DEFAU
                -DSQLITE_ENABLE_FTS4 -DSQLITE_ENABLE_FTS5 -DSQLITE_ENABLE_RTREE \
                -DSQLITE_ENABLE_MATH_FUNCTIONS -DSQLITE_ENABLE_DBSTAT_VTAB -DSQLITE_ENABLE_COLUMN_METADATA
 SQLITE_OBJ  := $(BUILD)/third/sqlite3.o
+# SQLITE_PGO=1: SQLite built with profile feedback (below); the default with gcc, whose profile
+# files the rules know. SQLITE_PGO=0 compiles it once, plainly.
+SQLITE_PGO ?= $(if $(shell $(CC) --version 2>/dev/null | grep -iq clang || echo gcc),1,0)
 LDLIBS := -lcurl -lm -lpthread
 
 SRCS      := $(shell find src -name '*.c' ! -path 'src/main.c' | sort)
@@ -173,9 +176,33 @@ $(BUILD)/third/llhttp_%.o: $(LLHTTP_DIR)/%.c $(BUILD)/third/llhttp.opts | $(DEPS
 	$(CC) $(THIRD_CFLAGS) -c $< -o $@
 
 $(BUILD)/third/sqlite.opts: FORCE
-	$(call write-if-changed,$(SQLITE_OPTS))
+	$(call write-if-changed,$(SQLITE_OPTS) pgo=$(SQLITE_PGO))
+SQLITE_CC := $(CC) -std=c17 -D_GNU_SOURCE -O2 -g1 -w $(SQLITE_OPTS)
+ifeq ($(SQLITE_PGO),1)
+# Profile-guided (bench/README.md): SQLite compiled with counters, a training run of a backend's
+# typical SQL (tools/sqlite-train.c), then SQLite compiled again with the counts. A 10,000-row
+# aggregate takes about a fifth less CPU. Code the run does not reach is compiled as without a
+# profile (-fprofile-partial-training). gcc matches a static function's counts by a name that
+# includes the compile's dump base, so both compiles name the same one (and the counts' file).
+SQLITE_PGO_AUX := -dumpdir $(BUILD)/pgo/ -dumpbase sqlite3.c
+$(BUILD)/pgo/sqlite3.o: $(DEPS_STAMP) $(BUILD)/third/sqlite.opts
+	@mkdir -p $(@D)
+	$(SQLITE_CC) $(SQLITE_PGO_AUX) -fprofile-generate -fprofile-update=single \
+	    -c $(SQLITE_DIR)/sqlite3.c -o $@
+$(BUILD)/pgo/sqlite-train: tools/sqlite-train.c $(BUILD)/pgo/sqlite3.o
+	$(CC) -std=c17 -D_GNU_SOURCE $(WARN) -O2 -I$(SQLITE_DIR) -o $@ $^ -lgcov -lm -lpthread
+$(BUILD)/pgo/sqlite3.c.gcda: $(BUILD)/pgo/sqlite-train
+	@rm -f $@
+	@mkdir -p $(BUILD)/pgo/run
+	$< $(BUILD)/pgo/run
+$(SQLITE_OBJ): $(BUILD)/pgo/sqlite3.c.gcda
+	@mkdir -p $(@D)
+	$(SQLITE_CC) $(SQLITE_PGO_AUX) -fprofile-use -fprofile-partial-training \
+	    -c $(SQLITE_DIR)/sqlite3.c -o $@
+else
 $(SQLITE_OBJ): $(DEPS_STAMP) $(BUILD)/third/sqlite.opts
-	$(CC) -std=c17 -D_GNU_SOURCE -O2 -g1 -w $(SQLITE_OPTS) -c $(SQLITE_DIR)/sqlite3.c -o $@
+	$(SQLITE_CC) -c $(SQLITE_DIR)/sqlite3.c -o $@
+endif
 
 $(BUILD)/rel/libtrail.a: $(REL_OBJS) $(BUILD)/rel/embedded_files.o $(BUILD)/rel/prelude_js.o
 	@rm -f $@
