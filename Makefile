@@ -50,9 +50,14 @@ SQLITE_OPTS := -DSQLITE_THREADSAFE=1 -DSQLITE_DEFAULT_MEMSTATUS=0 -DSQLITE_DEFAU
                -DSQLITE_ENABLE_FTS4 -DSQLITE_ENABLE_FTS5 -DSQLITE_ENABLE_RTREE \
                -DSQLITE_ENABLE_MATH_FUNCTIONS -DSQLITE_ENABLE_DBSTAT_VTAB -DSQLITE_ENABLE_COLUMN_METADATA
 SQLITE_OBJ  := $(BUILD)/third/sqlite3.o
-# SQLITE_PGO=1: SQLite built with profile feedback (below); the default with gcc, whose profile
-# files the rules know. SQLITE_PGO=0 compiles it once, plainly.
-SQLITE_PGO ?= $(if $(shell $(CC) --version 2>/dev/null | grep -iq clang || echo gcc),1,0)
+# PGO=1: SQLite compiled with profile feedback (the rules below); the default with gcc, whose
+# profile files the rules know. PGO=0 compiles it once, plainly. (The engine is not: bench/README.)
+PGO ?= $(if $(shell $(CC) --version 2>/dev/null | grep -iq clang || echo gcc),1,0)
+# gcc matches a static function's counts by a name that includes the compile's dump base, and
+# names the counts' file after it; so both compiles of a profile-guided file name the same one.
+pgo-aux = -dumpdir $(BUILD)/pgo/ -dumpbase $(1)
+PGO_GEN := -fprofile-generate -fprofile-update=single
+PGO_USE := -fprofile-use -fprofile-partial-training
 LDLIBS := -lcurl -lm -lpthread
 
 SRCS      := $(shell find src -name '*.c' ! -path 'src/main.c' | sort)
@@ -176,19 +181,16 @@ $(BUILD)/third/llhttp_%.o: $(LLHTTP_DIR)/%.c $(BUILD)/third/llhttp.opts | $(DEPS
 	$(CC) $(THIRD_CFLAGS) -c $< -o $@
 
 $(BUILD)/third/sqlite.opts: FORCE
-	$(call write-if-changed,$(SQLITE_OPTS) pgo=$(SQLITE_PGO))
+	$(call write-if-changed,$(SQLITE_OPTS) pgo=$(PGO))
 SQLITE_CC := $(CC) -std=c17 -D_GNU_SOURCE -O2 -g1 -w $(SQLITE_OPTS)
-ifeq ($(SQLITE_PGO),1)
+ifeq ($(PGO),1)
 # Profile-guided (bench/README.md): SQLite compiled with counters, a training run of a backend's
-# typical SQL (tools/sqlite-train.c), then SQLite compiled again with the counts. A 10,000-row
+# usual SQL (tools/sqlite-train.c), then SQLite compiled again with the counts. A 10,000-row
 # aggregate takes about a fifth less CPU. Code the run does not reach is compiled as without a
-# profile (-fprofile-partial-training). gcc matches a static function's counts by a name that
-# includes the compile's dump base, so both compiles name the same one (and the counts' file).
-SQLITE_PGO_AUX := -dumpdir $(BUILD)/pgo/ -dumpbase sqlite3.c
+# profile (-fprofile-partial-training).
 $(BUILD)/pgo/sqlite3.o: $(DEPS_STAMP) $(BUILD)/third/sqlite.opts
 	@mkdir -p $(@D)
-	$(SQLITE_CC) $(SQLITE_PGO_AUX) -fprofile-generate -fprofile-update=single \
-	    -c $(SQLITE_DIR)/sqlite3.c -o $@
+	$(SQLITE_CC) $(call pgo-aux,sqlite3.c) $(PGO_GEN) -c $(SQLITE_DIR)/sqlite3.c -o $@
 $(BUILD)/pgo/sqlite-train: tools/sqlite-train.c $(BUILD)/pgo/sqlite3.o
 	$(CC) -std=c17 -D_GNU_SOURCE $(WARN) -O2 -I$(SQLITE_DIR) -o $@ $^ -lgcov -lm -lpthread
 $(BUILD)/pgo/sqlite3.c.gcda: $(BUILD)/pgo/sqlite-train
@@ -197,8 +199,7 @@ $(BUILD)/pgo/sqlite3.c.gcda: $(BUILD)/pgo/sqlite-train
 	$< $(BUILD)/pgo/run
 $(SQLITE_OBJ): $(BUILD)/pgo/sqlite3.c.gcda
 	@mkdir -p $(@D)
-	$(SQLITE_CC) $(SQLITE_PGO_AUX) -fprofile-use -fprofile-partial-training \
-	    -c $(SQLITE_DIR)/sqlite3.c -o $@
+	$(SQLITE_CC) $(call pgo-aux,sqlite3.c) $(PGO_USE) -c $(SQLITE_DIR)/sqlite3.c -o $@
 else
 $(SQLITE_OBJ): $(DEPS_STAMP) $(BUILD)/third/sqlite.opts
 	$(SQLITE_CC) -c $(SQLITE_DIR)/sqlite3.c -o $@
