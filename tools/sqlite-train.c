@@ -226,6 +226,17 @@ static void serve(void)
         puts("");
 }
 
+/* Removes the database and its WAL files, left by an earlier run or by this one. */
+static void remove_db(const char *path)
+{
+    static const char *const suffixes[] = {"", "-wal", "-shm"};
+    for (int i = 0; i < 3; i++) {
+        char f[4200];
+        snprintf(f, sizeof f, "%s%s", path, suffixes[i]);
+        unlink(f);
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -234,12 +245,7 @@ int main(int argc, char **argv)
     }
     char path[4096];
     snprintf(path, sizeof path, "%s/train.db", argv[1]);
-    static const char *const suffixes[] = {"", "-wal", "-shm"};
-    for (int i = 0; i < 3; i++) {
-        char f[4200];
-        snprintf(f, sizeof f, "%s%s", path, suffixes[i]);
-        unlink(f);
-    }
+    remove_db(path);
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK)
         die(path);
@@ -249,10 +255,6 @@ int main(int argc, char **argv)
     exec("PRAGMA optimize");
     if (sqlite3_close(db) != SQLITE_OK)
         die("close");
-    for (int i = 0; i < 3; i++) {
-        char f[4200];
-        snprintf(f, sizeof f, "%s%s", path, suffixes[i]);
-        unlink(f);
-    }
+    remove_db(path);
     return 0;
 }
