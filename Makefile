@@ -197,9 +197,13 @@ $(BUILD)/pgo/sqlite3.c.gcda: $(BUILD)/pgo/sqlite-train
 	@rm -f $@
 	@mkdir -p $(BUILD)/pgo/run
 	$< $(BUILD)/pgo/run
+# -w hides gcc's word that the counts were not found; the check after the compile does not: the
+# heart of SQLite, its bytecode engine, must have been laid out as hot code.
 $(SQLITE_OBJ): $(BUILD)/pgo/sqlite3.c.gcda
 	@mkdir -p $(@D)
 	$(SQLITE_CC) $(call pgo-aux,sqlite3.c) $(PGO_USE) -c $(SQLITE_DIR)/sqlite3.c -o $@
+	@objdump -t $@ | grep -q '\.text\.hot.* sqlite3VdbeExec$$' || { rm -f $@; \
+	  echo "Makefile: SQLite's profile ($<) did not apply; PGO=0 builds without" >&2; exit 1; }
 else
 $(SQLITE_OBJ): $(DEPS_STAMP) $(BUILD)/third/sqlite.opts
 	$(SQLITE_CC) -c $(SQLITE_DIR)/sqlite3.c -o $@
