@@ -53,11 +53,6 @@ SQLITE_OBJ  := $(BUILD)/third/sqlite3.o
 # PGO=1: SQLite compiled with profile feedback (the rules below); the default with gcc, whose
 # profile files the rules know. PGO=0 compiles it once, plainly. (The engine is not: bench/README.)
 PGO ?= $(if $(shell $(CC) --version 2>/dev/null | grep -iq clang || echo gcc),1,0)
-# gcc matches a static function's counts by a name that includes the compile's dump base, and
-# names the counts' file after it; so both compiles of a profile-guided file name the same one.
-pgo-aux = -dumpdir $(BUILD)/pgo/ -dumpbase $(1)
-PGO_GEN := -fprofile-generate -fprofile-update=single
-PGO_USE := -fprofile-use -fprofile-partial-training
 LDLIBS := -lcurl -lm -lpthread
 
 SRCS      := $(shell find src -name '*.c' ! -path 'src/main.c' | sort)
@@ -187,10 +182,13 @@ ifeq ($(PGO),1)
 # Profile-guided (bench/README.md): SQLite compiled with counters, a training run of a backend's
 # usual SQL (tools/sqlite-train.c), then SQLite compiled again with the counts. A 10,000-row
 # aggregate takes about a fifth less CPU. Code the run does not reach is compiled as without a
-# profile (-fprofile-partial-training).
+# profile (-fprofile-partial-training). gcc matches a static function's counts by a name that
+# includes the compile's dump base, and names the counts' file after it: both compiles name one.
+SQLITE_PGO_AUX := -dumpdir $(BUILD)/pgo/ -dumpbase sqlite3.c
 $(BUILD)/pgo/sqlite3.o: $(DEPS_STAMP) $(BUILD)/third/sqlite.opts
 	@mkdir -p $(@D)
-	$(SQLITE_CC) $(call pgo-aux,sqlite3.c) $(PGO_GEN) -c $(SQLITE_DIR)/sqlite3.c -o $@
+	$(SQLITE_CC) $(SQLITE_PGO_AUX) -fprofile-generate -fprofile-update=single \
+	    -c $(SQLITE_DIR)/sqlite3.c -o $@
 $(BUILD)/pgo/sqlite-train: tools/sqlite-train.c $(BUILD)/pgo/sqlite3.o
 	$(CC) -std=c17 -D_GNU_SOURCE $(WARN) -O2 -I$(SQLITE_DIR) -o $@ $^ -lgcov -lm -lpthread
 $(BUILD)/pgo/sqlite3.c.gcda: $(BUILD)/pgo/sqlite-train
@@ -201,7 +199,8 @@ $(BUILD)/pgo/sqlite3.c.gcda: $(BUILD)/pgo/sqlite-train
 # heart of SQLite, its bytecode engine, must have been laid out as hot code.
 $(SQLITE_OBJ): $(BUILD)/pgo/sqlite3.c.gcda
 	@mkdir -p $(@D)
-	$(SQLITE_CC) $(call pgo-aux,sqlite3.c) $(PGO_USE) -c $(SQLITE_DIR)/sqlite3.c -o $@
+	$(SQLITE_CC) $(SQLITE_PGO_AUX) -fprofile-use -fprofile-partial-training \
+	    -c $(SQLITE_DIR)/sqlite3.c -o $@
 	@objdump -t $@ | grep -q '\.text\.hot.* sqlite3VdbeExec$$' || { rm -f $@; \
 	  echo "Makefile: SQLite's profile ($<) did not apply; PGO=0 builds without" >&2; exit 1; }
 else
