@@ -55,7 +55,9 @@ static int64_t run(sqlite3_stmt *st)
             switch (sqlite3_column_type(st, i)) {
             case SQLITE_INTEGER: sum += sqlite3_column_int64(st, i); break;
             case SQLITE_FLOAT: sum += (int64_t)sqlite3_column_double(st, i); break;
-            case SQLITE_TEXT: sum += sqlite3_column_bytes(st, i) + sqlite3_column_text(st, i)[0]; break;
+            case SQLITE_TEXT:
+                sum += sqlite3_column_bytes(st, i) + sqlite3_column_text(st, i)[0];
+                break;
             case SQLITE_BLOB: sum += sqlite3_column_bytes(st, i); break;
             default: break;
             }
@@ -82,7 +84,8 @@ static void load(void)
 {
     exec("CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL UNIQUE, name TEXT,"
          " admin INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL);"
-         "CREATE TABLE posts (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL REFERENCES users(id),"
+         "CREATE TABLE posts (id INTEGER PRIMARY KEY,"
+         " user_id INTEGER NOT NULL REFERENCES users(id),"
          " title TEXT NOT NULL, body TEXT, score REAL, done INTEGER NOT NULL DEFAULT 0,"
          " meta TEXT, created_at INTEGER NOT NULL);"
          "CREATE INDEX posts_user ON posts(user_id, created_at);"
@@ -165,7 +168,8 @@ static void serve(void)
     for (int i = 0; i < NSCANS; i++)
         s[i] = prepare(scans[i]);
     sqlite3_stmt *upd = prepare("UPDATE posts SET score = score + 1, done = ?2 WHERE id = ?1");
-    sqlite3_stmt *ups = prepare("INSERT INTO kv (key, value, expires) VALUES ('session:' || ?1, ?2, ?3)"
+    sqlite3_stmt *ups = prepare("INSERT INTO kv (key, value, expires)"
+                                " VALUES ('session:' || ?1, ?2, ?3)"
                                 " ON CONFLICT(key) DO UPDATE SET value = excluded.value,"
                                 " expires = excluded.expires");
     sqlite3_stmt *ins = prepare("INSERT INTO posts (user_id, title, created_at) VALUES (?1, ?2, ?3)"
