@@ -33,7 +33,7 @@ SAN         := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-
 TEST_CFLAGS := $(COMMON) $(WARN) -O1 -g $(SAN)
 # Generated code: no -Werror, no sanitizers (the issue allows it; it is 8 MB of C), plus what
 # wasm2c output needs for exact float semantics and deep recursion.
-GEN_CFLAGS  := -std=c17 -D_GNU_SOURCE -I$(BUILD)/gen $(WASM_RT_DEFS) -O2 -g1 -w \
+GEN_CFLAGS  := -std=c17 -D_GNU_SOURCE -Isrc -I$(BUILD)/gen $(WASM_RT_DEFS) -O2 -g1 -w \
                -fno-optimize-sibling-calls -frounding-math -fsignaling-nans
 # llhttp in strict mode: it then insists on CRLF after chunk data (accepting other bytes there
 # lets a front proxy and trail disagree about where a request ends).
@@ -94,20 +94,13 @@ $(BUILD)/gen/engine.sha256: FORCE | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	@sha256sum $(ENGINE_WASM) | cmp -s - $@ || sha256sum $(ENGINE_WASM) > $@
 
-# wasm2c puts an empty asm statement after every load so that a load whose value is unused is
-# still made (the wasm spec traps even on those). It also keeps the compiler from folding loads
-# into the instructions that use them. The engine was compiled from C by an optimizing compiler,
-# which leaves hardly any load whose value is unused; skipping one could only skip a trap, never
-# reach outside the memory's reservation. So the engine's copy goes without: 9% less CPU on
-# JS-heavy work (docs/engine.md). The test modules (tests/data/wasm) keep it.
-WASM2C_FIXUP := s/^\#define wasm_asm __asm__$$/\#define wasm_asm(...)/
-$(BUILD)/gen/wasm2c.opts: FORCE
-	$(call write-if-changed,$(WASM2C_FIXUP))
-$(BUILD)/gen/quickjs.c $(BUILD)/gen/quickjs.h &: $(BUILD)/gen/engine.sha256 $(BUILD)/gen/wasm2c.opts
+# The engine's C is wasm2c's output rewritten by tools/engine-fixup.sh: loads without wasm2c's
+# barrier, and every load and store addressing memory at a fixed distance from the instance
+# (where wrt_instance_new puts it) instead of re-reading its base from the instance after every
+# store (docs/engine.md). The test modules (tests/data/wasm) keep wasm2c's output as it is.
+$(BUILD)/gen/quickjs.c $(BUILD)/gen/quickjs.h &: $(BUILD)/gen/engine.sha256 tools/engine-fixup.sh
 	wasm2c --module-name=quickjs $(ENGINE_WASM) -o $(BUILD)/gen/quickjs.c
-	@sed -i '$(WASM2C_FIXUP)' $(BUILD)/gen/quickjs.c
-	@grep -q '^#define wasm_asm(\.\.\.)$$' $(BUILD)/gen/quickjs.c || \
-	  echo "note: wasm2c's load barrier is not where expected; the engine keeps it (slower)"
+	./tools/engine-fixup.sh $(BUILD)/gen/quickjs.c $(BUILD)/gen/quickjs.c
 
 # The engine's identity, compiled into trail: name + version, and the SHA-256 of the module with
 # its custom sections removed (what a component's engine is compared against).
@@ -120,7 +113,7 @@ $(BUILD)/gen/engine_info.h: $(BUILD)/gen/engine.sha256
 
 $(BUILD)/gen/engine.opts: FORCE
 	$(call write-if-changed,$(GEN_CFLAGS))
-$(ENGINE_OBJ): $(BUILD)/gen/quickjs.c $(BUILD)/gen/engine.opts
+$(ENGINE_OBJ): $(BUILD)/gen/quickjs.c $(BUILD)/gen/engine.opts src/wasm/runtime/wrt.h
 	$(CC) $(GEN_CFLAGS) -c $< -o $@
 $(ENGINE_LIB): $(ENGINE_OBJ)
 	@rm -f $@

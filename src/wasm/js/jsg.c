@@ -19,6 +19,7 @@
 #include "wasm/js/jsg.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -116,10 +117,10 @@ typedef struct host_fn {
 } host_fn;
 
 struct jsg_isolate {
-    Z_quickjs_instance_t inst;
+    Z_quickjs_instance_t *inst; /* wrt_instance_new(): its memory follows it */
     struct Z_env_instance_t env;
     wasi_ctx wasi;
-    wasm_rt_memory_t *mem; /* &inst.w2c_memory */
+    wasm_rt_memory_t *mem; /* &inst->w2c_memory */
     bool instantiated;
     bool dead;
     wasm_rt_trap_t trap;
@@ -243,7 +244,9 @@ int jsg_take_limit_error(jsg_isolate *iso)
 
 /* ---- guest memory helpers (called inside run()) ---- */
 
-#define I (&iso->inst)
+#define I (iso->inst)
+_Static_assert(sizeof(Z_quickjs_instance_t) <= WRT_INSTANCE_AREA,
+               "the engine's instance must fit below its memory");
 
 static uint32_t out_slot(jsg_isolate *iso, unsigned i)
 {
@@ -747,6 +750,12 @@ static void body_create(void *p)
     jsg_isolate *iso = op->iso;
     Z_quickjs_instantiate(I, &iso->env, &iso->wasi);
     iso->instantiated = true;
+    /* The engine's code addresses memory at instance + WRT_INSTANCE_AREA: no guest code may run
+     * unless it is there. */
+    if (iso->mem->data != (uint8_t *)iso->inst + WRT_INSTANCE_AREA) {
+        op->rc = tr_error_set(op->err, TR_ENOMEM, "the isolate's memory is not after its instance");
+        return;
+    }
     wrt_memory_cap(iso->mem, (uint32_t)(iso->memory_limit / WRT_PAGE_SIZE));
     Q(_initialize)(I);
     if (Q(qjs_init)(I) != 0) {
@@ -799,8 +808,14 @@ int jsg_isolate_new(const jsg_options *opt, jsg_isolate **out, tr_error *err)
     pthread_once(&g_engine_once, engine_init);
     wrt_thread_init();
     jsg_isolate *iso = tr_calloc(1, sizeof *iso);
+    iso->inst = wrt_instance_new(sizeof *iso->inst);
+    if (iso->inst == NULL) {
+        tr_free(iso);
+        return tr_error_set(err, TR_ENOMEM, "cannot reserve an isolate's memory: %s",
+                            strerror(errno));
+    }
     iso->env.iso = iso;
-    iso->mem = &iso->inst.w2c_memory;
+    iso->mem = &iso->inst->w2c_memory;
     wasi_ctx_init(&iso->wasi, iso->mem);
     iso->wasi.output = engine_output;
     iso->memory_limit = limit;
@@ -828,9 +843,10 @@ void jsg_isolate_free(jsg_isolate *iso)
     } else {
         /* instantiate trapped part way: release what it got */
         wasm_rt_free_memory(iso->mem);
-        if (iso->inst.w2c___indirect_function_table.data)
-            wasm_rt_free_funcref_table(&iso->inst.w2c___indirect_function_table);
+        if (iso->inst->w2c___indirect_function_table.data)
+            wasm_rt_free_funcref_table(&iso->inst->w2c___indirect_function_table);
     }
+    wrt_instance_free(iso->inst);
     tr_free(iso->fns);
     tr_free(iso->shared);
     tr_free(iso);
@@ -1161,7 +1177,7 @@ typedef struct op_ref {
 static void body_dup(void *p)
 {
     op_ref *op = p;
-    op->out = Z_quickjsZ_qjs_dup_value(&op->iso->inst, op->ref);
+    op->out = Z_quickjsZ_qjs_dup_value(op->iso->inst, op->ref);
 }
 
 int jsg_ref_dup(jsg_isolate *iso, jsg_ref ref, jsg_ref *out)
@@ -1178,7 +1194,7 @@ int jsg_ref_dup(jsg_isolate *iso, jsg_ref ref, jsg_ref *out)
 static void body_free(void *p)
 {
     op_ref *op = p;
-    Z_quickjsZ_qjs_free_value(&op->iso->inst, op->ref);
+    Z_quickjsZ_qjs_free_value(op->iso->inst, op->ref);
 }
 
 void jsg_ref_free(jsg_isolate *iso, jsg_ref ref)

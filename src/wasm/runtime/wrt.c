@@ -56,6 +56,8 @@ typedef struct wrt_thread {
     uint32_t exc_tag, exc_size;
     unsigned char exc[EXC_MAX];
     WASM_RT_UNWIND_TARGET *unwind;
+    /* from wrt_instance_new(): where the next memory allocated inside it goes */
+    uintptr_t placing;
 } wrt_thread;
 
 static __thread wrt_thread t_wrt;
@@ -412,16 +414,51 @@ void *wasm_rt_exception(void)
 /* 65536 pages would make the u32 byte size wrap to 0. */
 #define MAX_PAGES 65535u
 
+void *wrt_instance_new(size_t size)
+{
+    if (size > WRT_INSTANCE_AREA) {
+        errno = EINVAL;
+        return NULL;
+    }
+    size_t total = WRT_INSTANCE_AREA + WRT_MEM_RESERVE + WRT_MEM_GUARD;
+    void *p = mmap(NULL, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) return NULL;
+    if (mprotect(p, WRT_INSTANCE_AREA, PROT_READ | PROT_WRITE) != 0) {
+        int e = errno;
+        munmap(p, total);
+        errno = e;
+        return NULL;
+    }
+    t_wrt.placing = (uintptr_t)p;
+    return p;
+}
+
+void wrt_instance_free(void *inst)
+{
+    if (inst == NULL) return;
+    if (t_wrt.placing == (uintptr_t)inst) t_wrt.placing = 0;
+    /* the memory after it is wasm_rt_free_memory()'s */
+    munmap(inst, WRT_INSTANCE_AREA);
+}
+
 void wasm_rt_allocate_memory(wasm_rt_memory_t *mem, uint32_t initial_pages, uint32_t max_pages)
 {
     memset(mem, 0, sizeof *mem);
     if (max_pages > MAX_PAGES) max_pages = MAX_PAGES;
     if (initial_pages > max_pages) wasm_rt_trap(WASM_RT_TRAP_OOB);
-    void *p = mmap(NULL, WRT_MEM_RESERVE + WRT_MEM_GUARD, PROT_NONE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (p == MAP_FAILED) {
-        tr_log_error("wrt: cannot reserve a linear memory: %s", strerror(errno));
-        wasm_rt_trap(WASM_RT_TRAP_OOB);
+    void *p;
+    uintptr_t area = t_wrt.placing;
+    if (area != 0 && (uintptr_t)mem - area < WRT_INSTANCE_AREA) {
+        /* reserved by wrt_instance_new(), right after the instance */
+        t_wrt.placing = 0;
+        p = (void *)(area + WRT_INSTANCE_AREA);
+    } else {
+        p = mmap(NULL, WRT_MEM_RESERVE + WRT_MEM_GUARD, PROT_NONE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (p == MAP_FAILED) {
+            tr_log_error("wrt: cannot reserve a linear memory: %s", strerror(errno));
+            wasm_rt_trap(WASM_RT_TRAP_OOB);
+        }
     }
     size_t bytes = (size_t)initial_pages * WRT_PAGE_SIZE;
     if (bytes && mprotect(p, bytes, PROT_READ | PROT_WRITE) != 0) {
@@ -435,6 +472,8 @@ void wasm_rt_allocate_memory(wasm_rt_memory_t *mem, uint32_t initial_pages, uint
     mem->size = (uint32_t)bytes;
 }
 
+/* Grows in place: mem->data never changes while the memory exists. The engine's generated code
+ * relies on it, reading the base once per function call (tools/engine-fixup.sh). */
 uint32_t wasm_rt_grow_memory(wasm_rt_memory_t *mem, uint32_t delta)
 {
     uint32_t old = mem->pages;

@@ -35,6 +35,21 @@
 #define WRT_MEM_GUARD   ((uint64_t)64 << 10)
 #define WRT_PAGE_SIZE   65536u
 
+/* An instance and its linear memory in one reservation: the instance struct in the first
+ * WRT_INSTANCE_AREA bytes, memory 0 right after them. The engine's generated code then finds
+ * memory at instance + WRT_INSTANCE_AREA, with no load (tools/engine-fixup.sh). A guest address
+ * is never negative, so the instance below its memory is out of the guest's reach. */
+#define WRT_INSTANCE_AREA 4096u
+
+/* Reserves an instance of `size` bytes (<= WRT_INSTANCE_AREA) with room for its memory after
+ * it, zeroed. The next wasm_rt_allocate_memory() on this thread for a memory inside it places
+ * the memory there. NULL (errno set) on failure. */
+void *wrt_instance_new(size_t size);
+
+/* Releases what wrt_instance_new() reserved; free the instance's memories first. NULL is a
+ * no-op. */
+void wrt_instance_free(void *inst);
+
 /* Native stack size for threads that run guest code (trail's workers). The engine's frames are
  * native C frames (wasm2c), so deep JS recursion uses this stack; JSG_MAX_STACK_SIZE (jsg.h) is
  * chosen so that QuickJS raises RangeError well before either this stack or the engine's 1 MiB

@@ -207,6 +207,44 @@ TEST(wrt_memory_grow_and_cap)
     CHECK_EQ(errno, ENOMEM);
 }
 
+/* wrt_instance_new(): the next memory allocated inside the instance goes right after it, where
+ * the engine's rewritten code looks for it; anything else gets a reservation of its own. */
+TEST(wrt_memory_after_its_instance)
+{
+    CHECK(wrt_instance_new(WRT_INSTANCE_AREA + 1) == NULL);
+    CHECK_EQ(errno, EINVAL);
+
+    uint8_t *area = wrt_instance_new(sizeof(wasm_rt_memory_t) * 2);
+    CHECK(area != NULL);
+    CHECK_EQ(area[0], 0);
+    wasm_rt_memory_t *mem = (wasm_rt_memory_t *)(void *)area;
+    wasm_rt_memory_t *second = mem + 1;
+    wasm_rt_memory_t outside;
+    /* a memory outside the area leaves the placement for the one inside */
+    wasm_rt_allocate_memory(&outside, 1, 4);
+    CHECK(outside.data != area + WRT_INSTANCE_AREA);
+    wasm_rt_allocate_memory(mem, 1, 4);
+    CHECK(mem->data == area + WRT_INSTANCE_AREA);
+    /* only once: a second memory in the same instance is reserved elsewhere */
+    wasm_rt_allocate_memory(second, 1, 4);
+    CHECK(second->data != area + WRT_INSTANCE_AREA);
+    /* usable, grows in place, and the instance below it keeps its bytes */
+    mem->data[0] = 7;
+    CHECK_EQ(wasm_rt_grow_memory(mem, 2), 1);
+    CHECK(mem->data == area + WRT_INSTANCE_AREA);
+    mem->data[3 * 65536 - 1] = 9;
+    CHECK_EQ(mem->data[0], 7);
+    CHECK_EQ(mem->pages, 3);
+    wasm_rt_free_memory(second);
+    wasm_rt_free_memory(&outside);
+    wasm_rt_free_memory(mem);
+    CHECK_EQ(msync(area + WRT_INSTANCE_AREA, 4096, MS_ASYNC), -1); /* memory unmapped */
+    CHECK_EQ(msync(area, 4096, MS_ASYNC), 0);                      /* the instance is not */
+    wrt_instance_free(area);
+    CHECK_EQ(msync(area, 4096, MS_ASYNC), -1);
+    CHECK_EQ(errno, ENOMEM);
+}
+
 TEST(wrt_nested_trap_stays_inner)
 {
     mod *m = mod_new();
