@@ -436,9 +436,13 @@ void *wrt_instance_new(size_t size)
 void wrt_instance_free(void *inst)
 {
     if (inst == NULL) return;
-    if (t_wrt.placing == (uintptr_t)inst) t_wrt.placing = 0;
-    /* the memory after it is wasm_rt_free_memory()'s */
-    munmap(inst, WRT_INSTANCE_AREA);
+    /* the memory after it is wasm_rt_free_memory()'s, unless none was placed there */
+    size_t len = WRT_INSTANCE_AREA;
+    if (t_wrt.placing == (uintptr_t)inst) {
+        t_wrt.placing = 0;
+        len += WRT_MEM_RESERVE + WRT_MEM_GUARD;
+    }
+    munmap(inst, len);
 }
 
 void wasm_rt_allocate_memory(wasm_rt_memory_t *mem, uint32_t initial_pages, uint32_t max_pages)

@@ -243,6 +243,14 @@ TEST(wrt_memory_after_its_instance)
     wrt_instance_free(area);
     CHECK_EQ(msync(area, 4096, MS_ASYNC), -1);
     CHECK_EQ(errno, ENOMEM);
+
+    /* an instance whose memory never came releases the reservation meant for it */
+    area = wrt_instance_new(64);
+    CHECK(area != NULL);
+    CHECK_EQ(msync(area + WRT_INSTANCE_AREA, 4096, MS_ASYNC), 0);
+    wrt_instance_free(area);
+    CHECK_EQ(msync(area + WRT_INSTANCE_AREA, 4096, MS_ASYNC), -1);
+    CHECK_EQ(errno, ENOMEM);
 }
 
 TEST(wrt_nested_trap_stays_inner)
