@@ -4,7 +4,7 @@
 #
 # 1. Loads lose wasm2c's barrier (an empty asm statement that forces every loaded value into a
 #    register, so that an unused load still traps).
-# 2. Loads and stores address memory at instance + WRT_INSTANCE_AREA, where trail puts every
+# 2. Loads and stores address memory at instance + WRT_INSTANCE_SPAN, where trail puts every
 #    engine instance's memory (wrt_instance_new). wasm2c's own code reads the memory's base from
 #    the instance at each access, and as far as the C compiler knows a store to linear memory
 #    may change that base, so it reads it again after every store.
@@ -17,7 +17,7 @@ set -euo pipefail
 in=$1 out=$2
 tmp=$out.tmp
 
-mem_at='#define TRAIL_MEM ((u8*)instance + WRT_INSTANCE_AREA)'
+mem_at='#define TRAIL_MEM ((u8*)instance + WRT_INSTANCE_SPAN)'
 sed -E \
   -e 's/^#define wasm_asm __asm__$/#define wasm_asm(...)/' \
   -e "s|^#include \"quickjs.h\"\$|&\\n#include \"wasm/runtime/wrt.h\"\\n$mem_at|" \

@@ -245,8 +245,8 @@ int jsg_take_limit_error(jsg_isolate *iso)
 /* ---- guest memory helpers (called inside run()) ---- */
 
 #define I (iso->inst)
-_Static_assert(sizeof(Z_quickjs_instance_t) <= WRT_INSTANCE_AREA,
-               "the engine's instance must fit below its memory");
+_Static_assert(sizeof(Z_quickjs_instance_t) <= WRT_INSTANCE_SPAN,
+               "the engine's instance must fit below its memory: raise WRT_INSTANCE_SPAN");
 
 static uint32_t out_slot(jsg_isolate *iso, unsigned i)
 {
@@ -750,9 +750,9 @@ static void body_create(void *p)
     jsg_isolate *iso = op->iso;
     Z_quickjs_instantiate(I, &iso->env, &iso->wasi);
     iso->instantiated = true;
-    /* The engine's code addresses memory at instance + WRT_INSTANCE_AREA: no guest code may run
+    /* The engine's code addresses memory at instance + WRT_INSTANCE_SPAN: no guest code may run
      * unless it is there. */
-    if (iso->mem->data != (uint8_t *)iso->inst + WRT_INSTANCE_AREA) {
+    if (iso->mem->data != (uint8_t *)iso->inst + WRT_INSTANCE_SPAN) {
         op->rc = tr_error_set(op->err, TR_ENOMEM, "the isolate's memory is not after its instance");
         return;
     }

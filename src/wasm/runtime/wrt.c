@@ -414,35 +414,39 @@ void *wasm_rt_exception(void)
 /* 65536 pages would make the u32 byte size wrap to 0. */
 #define MAX_PAGES 65535u
 
+/* The page an instance lives in (at its end). */
+#define INSTANCE_PAGE ((size_t)4096)
+
 void *wrt_instance_new(size_t size)
 {
-    if (size > WRT_INSTANCE_AREA) {
+    if (size > WRT_INSTANCE_SPAN) {
         errno = EINVAL;
         return NULL;
     }
-    size_t total = WRT_INSTANCE_AREA + WRT_MEM_RESERVE + WRT_MEM_GUARD;
-    void *p = mmap(NULL, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    size_t total = INSTANCE_PAGE + WRT_MEM_RESERVE + WRT_MEM_GUARD;
+    uint8_t *p = mmap(NULL, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED) return NULL;
-    if (mprotect(p, WRT_INSTANCE_AREA, PROT_READ | PROT_WRITE) != 0) {
+    if (mprotect(p, INSTANCE_PAGE, PROT_READ | PROT_WRITE) != 0) {
         int e = errno;
         munmap(p, total);
         errno = e;
         return NULL;
     }
-    t_wrt.placing = (uintptr_t)p;
-    return p;
+    uint8_t *inst = p + INSTANCE_PAGE - WRT_INSTANCE_SPAN;
+    t_wrt.placing = (uintptr_t)inst;
+    return inst;
 }
 
 void wrt_instance_free(void *inst)
 {
     if (inst == NULL) return;
     /* the memory after it is wasm_rt_free_memory()'s, unless none was placed there */
-    size_t len = WRT_INSTANCE_AREA;
+    size_t len = INSTANCE_PAGE;
     if (t_wrt.placing == (uintptr_t)inst) {
         t_wrt.placing = 0;
         len += WRT_MEM_RESERVE + WRT_MEM_GUARD;
     }
-    munmap(inst, len);
+    munmap((uint8_t *)inst + WRT_INSTANCE_SPAN - INSTANCE_PAGE, len);
 }
 
 void wasm_rt_allocate_memory(wasm_rt_memory_t *mem, uint32_t initial_pages, uint32_t max_pages)
@@ -451,11 +455,11 @@ void wasm_rt_allocate_memory(wasm_rt_memory_t *mem, uint32_t initial_pages, uint
     if (max_pages > MAX_PAGES) max_pages = MAX_PAGES;
     if (initial_pages > max_pages) wasm_rt_trap(WASM_RT_TRAP_OOB);
     void *p;
-    uintptr_t area = t_wrt.placing;
-    if (area != 0 && (uintptr_t)mem - area < WRT_INSTANCE_AREA) {
+    uintptr_t inst = t_wrt.placing;
+    if (inst != 0 && (uintptr_t)mem - inst < WRT_INSTANCE_SPAN) {
         /* reserved by wrt_instance_new(), right after the instance */
         t_wrt.placing = 0;
-        p = (void *)(area + WRT_INSTANCE_AREA);
+        p = (void *)(inst + WRT_INSTANCE_SPAN);
     } else {
         p = mmap(NULL, WRT_MEM_RESERVE + WRT_MEM_GUARD, PROT_NONE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);

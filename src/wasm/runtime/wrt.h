@@ -35,13 +35,14 @@
 #define WRT_MEM_GUARD   ((uint64_t)64 << 10)
 #define WRT_PAGE_SIZE   65536u
 
-/* An instance and its linear memory in one reservation: the instance struct in the first
- * WRT_INSTANCE_AREA bytes, memory 0 right after them. The engine's generated code then finds
- * memory at instance + WRT_INSTANCE_AREA, with no load (tools/engine-fixup.sh). A guest address
- * is never negative, so the instance below its memory is out of the guest's reach. */
-#define WRT_INSTANCE_AREA 4096u
+/* An instance and its linear memory in one reservation: the instance struct in the last
+ * WRT_INSTANCE_SPAN bytes of a page, memory 0 right after it. The engine's generated code then
+ * finds memory at instance + WRT_INSTANCE_SPAN, with no load and a short displacement
+ * (tools/engine-fixup.sh). A guest address is never negative, so the instance below its memory
+ * is out of the guest's reach. */
+#define WRT_INSTANCE_SPAN 64u
 
-/* Reserves an instance of `size` bytes (<= WRT_INSTANCE_AREA) with room for its memory after
+/* Reserves an instance of `size` bytes (<= WRT_INSTANCE_SPAN) with room for its memory after
  * it, zeroed. The next wasm_rt_allocate_memory() on this thread for a memory inside it places
  * the memory there. NULL (errno set) on failure. */
 void *wrt_instance_new(size_t size);

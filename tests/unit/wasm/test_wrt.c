@@ -211,45 +211,48 @@ TEST(wrt_memory_grow_and_cap)
  * the engine's rewritten code looks for it; anything else gets a reservation of its own. */
 TEST(wrt_memory_after_its_instance)
 {
-    CHECK(wrt_instance_new(WRT_INSTANCE_AREA + 1) == NULL);
+    CHECK(wrt_instance_new(WRT_INSTANCE_SPAN + 1) == NULL);
     CHECK_EQ(errno, EINVAL);
 
-    uint8_t *area = wrt_instance_new(sizeof(wasm_rt_memory_t) * 2);
-    CHECK(area != NULL);
-    CHECK_EQ(area[0], 0);
-    wasm_rt_memory_t *mem = (wasm_rt_memory_t *)(void *)area;
+    uint8_t *inst = wrt_instance_new(sizeof(wasm_rt_memory_t) * 2);
+    CHECK(inst != NULL);
+    uint8_t *page = (uint8_t *)((uintptr_t)inst & ~(uintptr_t)4095);
+    CHECK(inst + WRT_INSTANCE_SPAN == page + 4096);
+    CHECK_EQ(inst[0], 0);
+    wasm_rt_memory_t *mem = (wasm_rt_memory_t *)(void *)inst;
     wasm_rt_memory_t *second = mem + 1;
     wasm_rt_memory_t outside;
-    /* a memory outside the area leaves the placement for the one inside */
+    /* a memory outside the instance leaves the placement for the one inside */
     wasm_rt_allocate_memory(&outside, 1, 4);
-    CHECK(outside.data != area + WRT_INSTANCE_AREA);
+    CHECK(outside.data != inst + WRT_INSTANCE_SPAN);
     wasm_rt_allocate_memory(mem, 1, 4);
-    CHECK(mem->data == area + WRT_INSTANCE_AREA);
+    CHECK(mem->data == inst + WRT_INSTANCE_SPAN);
     /* only once: a second memory in the same instance is reserved elsewhere */
     wasm_rt_allocate_memory(second, 1, 4);
-    CHECK(second->data != area + WRT_INSTANCE_AREA);
+    CHECK(second->data != inst + WRT_INSTANCE_SPAN);
     /* usable, grows in place, and the instance below it keeps its bytes */
     mem->data[0] = 7;
     CHECK_EQ(wasm_rt_grow_memory(mem, 2), 1);
-    CHECK(mem->data == area + WRT_INSTANCE_AREA);
+    CHECK(mem->data == inst + WRT_INSTANCE_SPAN);
     mem->data[3 * 65536 - 1] = 9;
     CHECK_EQ(mem->data[0], 7);
     CHECK_EQ(mem->pages, 3);
     wasm_rt_free_memory(second);
     wasm_rt_free_memory(&outside);
     wasm_rt_free_memory(mem);
-    CHECK_EQ(msync(area + WRT_INSTANCE_AREA, 4096, MS_ASYNC), -1); /* memory unmapped */
-    CHECK_EQ(msync(area, 4096, MS_ASYNC), 0);                      /* the instance is not */
-    wrt_instance_free(area);
-    CHECK_EQ(msync(area, 4096, MS_ASYNC), -1);
+    CHECK_EQ(msync(page + 4096, 4096, MS_ASYNC), -1); /* memory unmapped */
+    CHECK_EQ(msync(page, 4096, MS_ASYNC), 0);         /* the instance is not */
+    wrt_instance_free(inst);
+    CHECK_EQ(msync(page, 4096, MS_ASYNC), -1);
     CHECK_EQ(errno, ENOMEM);
 
     /* an instance whose memory never came releases the reservation meant for it */
-    area = wrt_instance_new(64);
-    CHECK(area != NULL);
-    CHECK_EQ(msync(area + WRT_INSTANCE_AREA, 4096, MS_ASYNC), 0);
-    wrt_instance_free(area);
-    CHECK_EQ(msync(area + WRT_INSTANCE_AREA, 4096, MS_ASYNC), -1);
+    inst = wrt_instance_new(64);
+    CHECK(inst != NULL);
+    page = (uint8_t *)((uintptr_t)inst & ~(uintptr_t)4095);
+    CHECK_EQ(msync(page + 4096, 4096, MS_ASYNC), 0);
+    wrt_instance_free(inst);
+    CHECK_EQ(msync(page + 4096, 4096, MS_ASYNC), -1);
     CHECK_EQ(errno, ENOMEM);
 }
 
