@@ -414,8 +414,12 @@ void *wasm_rt_exception(void)
 /* 65536 pages would make the u32 byte size wrap to 0. */
 #define MAX_PAGES 65535u
 
-/* The page an instance lives in (at its end). */
-#define INSTANCE_PAGE ((size_t)4096)
+/* The page an instance lives in (at its end): the memory after it must start on a page. */
+static size_t instance_page(void)
+{
+    long n = sysconf(_SC_PAGESIZE);
+    return n > 0 ? (size_t)n : 4096;
+}
 
 void *wrt_instance_new(size_t size)
 {
@@ -423,16 +427,17 @@ void *wrt_instance_new(size_t size)
         errno = EINVAL;
         return NULL;
     }
-    size_t total = INSTANCE_PAGE + WRT_MEM_RESERVE + WRT_MEM_GUARD;
+    size_t page = instance_page();
+    size_t total = page + WRT_MEM_RESERVE + WRT_MEM_GUARD;
     uint8_t *p = mmap(NULL, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED) return NULL;
-    if (mprotect(p, INSTANCE_PAGE, PROT_READ | PROT_WRITE) != 0) {
+    if (mprotect(p, page, PROT_READ | PROT_WRITE) != 0) {
         int e = errno;
         munmap(p, total);
         errno = e;
         return NULL;
     }
-    uint8_t *inst = p + INSTANCE_PAGE - WRT_INSTANCE_SPAN;
+    uint8_t *inst = p + page - WRT_INSTANCE_SPAN;
     t_wrt.placing = (uintptr_t)inst;
     return inst;
 }
@@ -441,12 +446,13 @@ void wrt_instance_free(void *inst)
 {
     if (inst == NULL) return;
     /* the memory after it is wasm_rt_free_memory()'s, unless none was placed there */
-    size_t len = INSTANCE_PAGE;
+    size_t page = instance_page();
+    size_t len = page;
     if (t_wrt.placing == (uintptr_t)inst) {
         t_wrt.placing = 0;
         len += WRT_MEM_RESERVE + WRT_MEM_GUARD;
     }
-    munmap((uint8_t *)inst + WRT_INSTANCE_SPAN - INSTANCE_PAGE, len);
+    munmap((uint8_t *)inst + WRT_INSTANCE_SPAN - page, len);
 }
 
 void wasm_rt_allocate_memory(wasm_rt_memory_t *mem, uint32_t initial_pages, uint32_t max_pages)

@@ -214,10 +214,11 @@ TEST(wrt_memory_after_its_instance)
     CHECK(wrt_instance_new(WRT_INSTANCE_SPAN + 1) == NULL);
     CHECK_EQ(errno, EINVAL);
 
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
     uint8_t *inst = wrt_instance_new(sizeof(wasm_rt_memory_t) * 2);
     CHECK(inst != NULL);
-    uint8_t *page = (uint8_t *)((uintptr_t)inst & ~(uintptr_t)4095);
-    CHECK(inst + WRT_INSTANCE_SPAN == page + 4096);
+    uint8_t *page = (uint8_t *)((uintptr_t)inst & ~(uintptr_t)(pg - 1));
+    CHECK(inst + WRT_INSTANCE_SPAN == page + pg);
     CHECK_EQ(inst[0], 0);
     wasm_rt_memory_t *mem = (wasm_rt_memory_t *)(void *)inst;
     wasm_rt_memory_t *second = mem + 1;
@@ -240,19 +241,19 @@ TEST(wrt_memory_after_its_instance)
     wasm_rt_free_memory(second);
     wasm_rt_free_memory(&outside);
     wasm_rt_free_memory(mem);
-    CHECK_EQ(msync(page + 4096, 4096, MS_ASYNC), -1); /* memory unmapped */
-    CHECK_EQ(msync(page, 4096, MS_ASYNC), 0);         /* the instance is not */
+    CHECK_EQ(msync(page + pg, pg, MS_ASYNC), -1); /* memory unmapped */
+    CHECK_EQ(msync(page, pg, MS_ASYNC), 0);       /* the instance is not */
     wrt_instance_free(inst);
-    CHECK_EQ(msync(page, 4096, MS_ASYNC), -1);
+    CHECK_EQ(msync(page, pg, MS_ASYNC), -1);
     CHECK_EQ(errno, ENOMEM);
 
     /* an instance whose memory never came releases the reservation meant for it */
     inst = wrt_instance_new(64);
     CHECK(inst != NULL);
-    page = (uint8_t *)((uintptr_t)inst & ~(uintptr_t)4095);
-    CHECK_EQ(msync(page + 4096, 4096, MS_ASYNC), 0);
+    page = (uint8_t *)((uintptr_t)inst & ~(uintptr_t)(pg - 1));
+    CHECK_EQ(msync(page + pg, pg, MS_ASYNC), 0);
     wrt_instance_free(inst);
-    CHECK_EQ(msync(page + 4096, 4096, MS_ASYNC), -1);
+    CHECK_EQ(msync(page + pg, pg, MS_ASYNC), -1);
     CHECK_EQ(errno, ENOMEM);
 }
 
