@@ -8,6 +8,9 @@
 #    engine instance's memory (wrt_instance_new). wasm2c's own code reads the memory's base from
 #    the instance at each access, and as far as the C compiler knows a store to linear memory
 #    may change that base, so it reads it again after every store.
+# 3. JS_FreeValueRT's two early returns (a value without a reference count; a count that stays
+#    above zero) run inline at every call, before the function moves the shadow stack pointer.
+#    The engine calls it for nearly every value it drops, most of them numbers.
 #
 # When the output does not look as expected (another wasm2c version), OUT gets IN with only the
 # barrier removed, and a note says the engine is slower than it could be. The generated code
@@ -37,6 +40,81 @@ grep -q 'wasm_rt_memcpy((base + addr), &wrapped, sizeof(t1));' "$tmp" || ok=0
 # one memory, and no access left that reads its base from the instance
 [ "$(grep -c '^  wasm_rt_allocate_memory(' "$tmp")" = 1 ] || ok=0
 grep -qE '\b[fi](32|64)_(load|store)[0-9a-z_]*\(&instance->' "$tmp" && ok=0
+
+# 3: JS_FreeValueRT, only when its head and tail are the code the inline copy repeats
+free_def='static void w2c_JS_FreeValueRT(Z_quickjs_instance_t* instance, u32 w2c_p0, u64 w2c_p1) {'
+free_head=$(cat <<'EOF'
+  u32 w2c_l2 = 0, w2c_l3 = 0, w2c_l4 = 0, w2c_l5 = 0;
+  u64 w2c_l6 = 0;
+  FUNC_PROLOGUE;
+  u32 w2c_i0, w2c_i1, w2c_i2, w2c_i3;
+  u64 w2c_j0, w2c_j1, w2c_j2;
+  w2c_i0 = instance->w2c___stack_pointer;
+  w2c_i1 = 16u;
+  w2c_i0 -= w2c_i1;
+  w2c_l4 = w2c_i0;
+  instance->w2c___stack_pointer = w2c_i0;
+  w2c_j0 = w2c_p1;
+  w2c_j1 = 18446744035054845952ull;
+  w2c_i0 = w2c_j0 < w2c_j1;
+  if (w2c_i0) {goto w2c_B0;}
+  w2c_j0 = w2c_p1;
+  w2c_i0 = (u32)(w2c_j0);
+  w2c_l2 = w2c_i0;
+  w2c_i1 = 4u;
+  w2c_i0 -= w2c_i1;
+  w2c_l3 = w2c_i0;
+  w2c_i1 = w2c_l3;
+  w2c_i1 = i32_load(TRAIL_MEM, (u64)(w2c_i1));
+  w2c_l3 = w2c_i1;
+  w2c_i2 = 1u;
+  w2c_i1 -= w2c_i2;
+  i32_store(TRAIL_MEM, (u64)(w2c_i0), w2c_i1);
+  w2c_i0 = w2c_l3;
+  w2c_i1 = 1u;
+  w2c_i0 = (u32)((s32)w2c_i0 > (s32)w2c_i1);
+  if (w2c_i0) {goto w2c_B0;}
+EOF
+)
+free_tail=$(cat <<'EOF'
+  w2c_B0:;
+  w2c_i0 = w2c_l4;
+  w2c_i1 = 16u;
+  w2c_i0 += w2c_i1;
+  instance->w2c___stack_pointer = w2c_i0;
+  FUNC_EPILOGUE;
+}
+EOF
+)
+free_inline=$(cat <<'EOF'
+static void w2c_JS_FreeValueRT_rest(Z_quickjs_instance_t*, u32, u64);
+/* trail (tools/engine-fixup.sh): the early returns of JS_FreeValueRT below, inline */
+static inline __attribute__((always_inline))
+void w2c_JS_FreeValueRT(Z_quickjs_instance_t* instance, u32 w2c_p0, u64 w2c_p1) {
+  if (w2c_p1 < 18446744035054845952ull) return;
+  u32 count = i32_load(TRAIL_MEM, (u64)((u32)w2c_p1 - 4u));
+  if ((s32)count > 1) {
+    i32_store(TRAIL_MEM, (u64)((u32)w2c_p1 - 4u), count - 1u);
+    return;
+  }
+  w2c_JS_FreeValueRT_rest(instance, w2c_p0, w2c_p1);
+}
+EOF
+)
+start=$(grep -nxF "$free_def" "$tmp" | head -1 | cut -d: -f1)
+end=$(awk -v s="${start:-0}" 'NR > s && /^}$/ { print NR; exit }' "$tmp")
+if [ -n "$start" ] && [ -n "$end" ] && [ "$(grep -cxF "$free_def" "$tmp")" = 1 ] &&
+   grep -qxF 'static void w2c_JS_FreeValueRT(Z_quickjs_instance_t*, u32, u64);' "$tmp" &&
+   [ "$(sed -n "$((start + 1)),$((start + 30))p" "$tmp")" = "$free_head" ] &&
+   [ "$(sed -n "$((end - 6)),${end}p" "$tmp")" = "$free_tail" ]; then
+  awk -v def="$free_def" -v inl="$free_inline" '
+    $0 == "static void w2c_JS_FreeValueRT(Z_quickjs_instance_t*, u32, u64);" { print inl; next }
+    $0 == def { sub(/w2c_JS_FreeValueRT\(/, "w2c_JS_FreeValueRT_rest("); print; next }
+    { print }' "$tmp" > "$tmp.2"
+  mv "$tmp.2" "$tmp"
+else
+  ok=0
+fi
 
 if [ $ok = 1 ]; then
   mv "$tmp" "$out"
