@@ -97,9 +97,11 @@ $(BUILD)/gen/engine.sha256: FORCE | $(DEPS_STAMP)
 # The engine's C is wasm2c's output rewritten by tools/engine-fixup.sh: loads without wasm2c's
 # barrier, and every load and store addressing memory at a fixed distance from the instance
 # (where wrt_instance_new puts it) instead of re-reading its base from the instance after every
-# store, JS_FreeValueRT's early returns inline, and no step-dump test after every bytecode
-# instruction (docs/engine.md). The test modules (tests/data/wasm) keep wasm2c's output as is.
-$(BUILD)/gen/quickjs.c $(BUILD)/gen/quickjs.h &: $(BUILD)/gen/engine.sha256 tools/engine-fixup.sh
+# store, JS_FreeValueRT's early returns inline, and the interpreter loop without a step-dump test
+# after every bytecode instruction and without a table lookup before it (docs/engine.md). The
+# test modules (tests/data/wasm) keep wasm2c's output as it is.
+$(BUILD)/gen/quickjs.c $(BUILD)/gen/quickjs.h &: $(BUILD)/gen/engine.sha256 tools/engine-fixup.sh \
+    tools/engine-dispatch.awk
 	wasm2c --module-name=quickjs $(ENGINE_WASM) -o $(BUILD)/gen/quickjs.c
 	./tools/engine-fixup.sh $(BUILD)/gen/quickjs.c $(BUILD)/gen/quickjs.c
 
