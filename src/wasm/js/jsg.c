@@ -31,6 +31,9 @@
 #include "wasm/runtime/wrt.h"
 #include "wasm/wasi/wasi.h"
 
+/* The engine's exports. Never JS_SetDumpFlags: the build takes the interpreter's test of the
+ * step-dump flag out of the engine's code (tools/engine-fixup.sh, docs/engine.md), so that flag
+ * would not be obeyed. */
 #define Q(name) Z_quickjsZ_##name
 
 /* QuickJS eval flags (JS_EVAL_*) */
