@@ -70,7 +70,15 @@ ENGINE_LIB := $(BUILD)/gen/libengine.a
 WAT_OBJS  := $(patsubst tests/data/%.wat,$(BUILD)/testgen/%.o,$(WAT_SRCS))
 WAT_HDRS  := $(patsubst tests/data/%.wat,$(BUILD)/testgen/%.h,$(WAT_SRCS))
 
-DEPS_STAMP := $(BUILD)/.deps-ok
+# tools/deps.sh installs the Debian and npm packages the build needs. Its stamp is an included
+# makefile: GNU make remakes included makefiles first and then starts over, so the rules and file
+# lists below (llhttp's C sources under /usr/share/llhttp, the SDK's version, the engine module) are
+# read with the packages in place, even on a machine that had none of them. `make clean` and
+# `make format` need none of it.
+DEPS_STAMP := $(BUILD)/deps.mk
+ifneq ($(filter-out clean format,$(or $(MAKECMDGOALS),all)),)
+include $(DEPS_STAMP)
+endif
 
 # $(call write-if-changed,TEXT): a FORCE target's recipe that rewrites the target only when TEXT
 # differs from what it holds. Objects that depend on such a file are rebuilt when their compiler
@@ -87,7 +95,7 @@ deps: $(DEPS_STAMP)
 $(DEPS_STAMP): tools/deps.sh package.json package-lock.json $(wildcard sdk/ts/package-lock.json)
 	@mkdir -p $(@D)
 	./tools/deps.sh
-	@touch $@
+	@echo '# Written after tools/deps.sh succeeded; the Makefile includes it (see DEPS_STAMP).' > $@
 
 # ---- the engine: wasm2c output, regenerated only when the pinned module's bytes change ----
 $(BUILD)/gen/engine.sha256: FORCE | $(DEPS_STAMP)
