@@ -82,9 +82,17 @@ TEST_TIMEOUT(e2e_example_http_handlers, 120)
     CHECK_EQ(r.status, 400);
     CHECK_CONTAINS(r.body, "{\"error\":\"invalid JSON in request body: ");
     th_resp_free(&r);
-    /* a method without a route */
+    /* a method without a route on a path that has routes: 405, naming the methods it has */
     r = call(s.port, "PUT", "/users", "", "{}");
-    CHECK(r.status == 404 || r.status == 405);
+    CHECK_EQ(r.status, 405);
+    char allow[64];
+    CHECK(th_resp_header(&r, "Allow", allow, sizeof allow) != NULL);
+    CHECK_STR_EQ(allow, "GET, HEAD, POST");
+    CHECK_CONTAINS(r.body, "{\"error\":\"method not allowed\"}");
+    th_resp_free(&r);
+    /* a path without a route: 404 */
+    r = call(s.port, "GET", "/nothing-here", "", NULL);
+    CHECK_EQ(r.status, 404);
     th_resp_free(&r);
     CHECK_EQ(th_server_stop(&s), 0);
 }

@@ -22,6 +22,13 @@
 #define HZ_MEMORY_MB     32
 #define HZ_DEADLINE_MS   1000
 
+/* The battery's memory limit with a CPU budget and deadline far beyond what filling it takes (about
+ * 0.1 s of CPU in the ASan build), for the cases that check that the memory limit stops a guest: on
+ * a loaded machine, page faults and a cold cache make that work slower, and with the battery's
+ * 200 ms budget the CPU limit could stop it first. */
+#define HZ_MEMORY_CASES_CFG                                                                        \
+    "runtime {\n  memory_limit_mb: 32\n  cpu_budget_ms: 10000\n  deadline_ms: 30000\n}\n"
+
 /* Host memory bound of the ASan server under attack (its idle RSS is ~25 MiB; two isolates may
  * hold HZ_MEMORY_MB each; a request or response body is copied a few times). The server runs
  * with a 16 MiB ASan quarantine so that RSS follows live memory. */

@@ -39,16 +39,28 @@ TEST(base_arena_alloc_reset)
     tr_arena_init(&a, 256);
     char *s = tr_arena_strndup(&a, "abcdef", 3);
     CHECK_STR_EQ(s, "abc");
+    size_t one_chunk = tr_arena_size(&a);
+    CHECK(one_chunk >= 256);
+    unsigned char *blocks[100];
     for (int i = 0; i < 100; i++) {
-        unsigned char *p = tr_arena_alloc(&a, 100);
-        CHECK_EQ(((uintptr_t)p) % 16, 0);
-        memset(p, i, 100);
+        blocks[i] = tr_arena_alloc(&a, 100);
+        CHECK_EQ(((uintptr_t)blocks[i]) % 16, 0);
+        memset(blocks[i], i, 100);
     }
-    void *big = tr_arena_alloc(&a, 10000);
-    memset(big, 1, 10000);
+    unsigned char *big = tr_arena_alloc(&a, 10000);
+    memset(big, 0xee, 10000);
+    /* No block overlaps another: each still holds what was written into it. */
+    CHECK_STR_EQ(s, "abc");
+    for (int i = 0; i < 100; i++) {
+        for (int j = 0; j < 100; j++) CHECK_EQ(blocks[i][j], i);
+    }
+    CHECK(tr_arena_size(&a) >= 100 * 100 + 10000);
+    /* Reset gives back all but the first chunk, and the next allocation reuses it. */
     tr_arena_reset(&a);
-    CHECK(a.head != NULL);
+    CHECK_EQ(tr_arena_size(&a), one_chunk);
+    CHECK(tr_arena_alloc(&a, 16) == (void *)s);
     tr_arena_deinit(&a);
+    CHECK_EQ(tr_arena_size(&a), 0);
 }
 
 TEST(base_strerror)

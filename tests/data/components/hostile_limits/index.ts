@@ -62,6 +62,12 @@ export default defineConfig({
       for (;;) {}
     }),
     HttpHandler.get("/work/:n", (req) => `${crunch(Number(req.getPathParam("n")))}`),
+    // the same work, with when it started and ended on the host's clock (ms since the epoch)
+    HttpHandler.get("/work-span/:n", (req) => {
+      const start = Date.now();
+      const result = crunch(Number(req.getPathParam("n")));
+      return `${result} ${start} ${Date.now()}`;
+    }),
     HttpHandler.get("/alloc/string", () => {
       // each a new 8 KiB string (concatenation copies); the engine's padEnd and repeat build
       // strings a character at a time, slow enough to meet the 200 ms CPU budget first
