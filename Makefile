@@ -53,7 +53,7 @@ SQLITE_OBJ  := $(BUILD)/third/sqlite3.o
 # PGO=1: SQLite compiled with profile feedback (the rules below); the default with gcc, whose
 # profile files the rules know. PGO=0 compiles it once, plainly. (The engine is not: bench/README.)
 PGO ?= $(if $(shell $(CC) --version 2>/dev/null | grep -iq clang || echo gcc),1,0)
-LDLIBS := -lcurl -lm -lpthread
+LDLIBS := -lcurl -lsodium -lm -lpthread
 
 SRCS      := $(shell find src -name '*.c' ! -path 'src/main.c' | sort)
 TEST_SRCS := $(shell find tests -name '*.c' ! -path 'tests/fuzz/*' | sort)
@@ -189,7 +189,7 @@ ifeq ($(PGO),1)
 # profile (-fprofile-partial-training). gcc matches a static function's counts by a name that
 # includes the compile's dump base, and names the counts' file after it: both compiles name one.
 SQLITE_PGO_AUX := -dumpdir $(BUILD)/pgo/ -dumpbase sqlite3.c
-$(BUILD)/pgo/sqlite3.o: $(DEPS_STAMP) $(BUILD)/third/sqlite.opts
+$(BUILD)/pgo/sqlite3.o: $(SQLITE_DIR)/sqlite3.c $(BUILD)/third/sqlite.opts | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(SQLITE_CC) $(SQLITE_PGO_AUX) -fprofile-generate -fprofile-update=single \
 	    -c $(SQLITE_DIR)/sqlite3.c -o $@
@@ -208,7 +208,7 @@ $(SQLITE_OBJ): $(BUILD)/pgo/sqlite3.c.gcda
 	@objdump -t $@ | grep -q '\.text\.hot.* sqlite3VdbeExec$$' || { rm -f $@; \
 	  echo "Makefile: SQLite's profile ($<) did not apply; PGO=0 builds without" >&2; exit 1; }
 else
-$(SQLITE_OBJ): $(DEPS_STAMP) $(BUILD)/third/sqlite.opts
+$(SQLITE_OBJ): $(SQLITE_DIR)/sqlite3.c $(BUILD)/third/sqlite.opts | $(DEPS_STAMP)
 	$(SQLITE_CC) -c $(SQLITE_DIR)/sqlite3.c -o $@
 endif
 

@@ -10,6 +10,7 @@ packages=(
     node-llhttp           # the HTTP parser's C sources
     sqlite3               # the sqlite3 shell: bench/ loads the references' database with it
     libcurl4-openssl-dev
+    libsodium-dev         # SipHash for the key-value store's tables
     wrk nginx-light       # bench/ only
     curl
 )

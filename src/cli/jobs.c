@@ -13,6 +13,7 @@
 #include "config/config.h"
 #include "db/db.h"
 #include "jobs/jobs.h"
+#include "kv/kv.h"
 #include "loop/loop.h"
 
 static void usage(FILE *out)
@@ -164,6 +165,8 @@ static int cmd_run(jobs_env *e, const char *name)
     guest_env genv;
     guest_env_init(&genv, l, e->db, NULL);
     genv.fetch_cfg = &e->c.fetch; /* the same fetch { ... } policy as `trail run` */
+    /* a store of its own: a running server's store lives in that server's memory */
+    genv.kv = kv_store_new((size_t)e->c.kv.max_mb << 20);
     comp_worker *w = NULL;
     int status = 1;
     if (comp_worker_new(e->set, &genv, &w, &err) < 0) {
@@ -185,6 +188,7 @@ static int cmd_run(jobs_env *e, const char *name)
     }
 out:
     comp_worker_free(w);
+    kv_store_free(genv.kv);
     guest_env_deinit(&genv);
     loop_free(l);
     return status;

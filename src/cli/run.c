@@ -28,6 +28,7 @@
 #include "guest/fs.h"
 #include "http/http.h"
 #include "jobs/jobs.h"
+#include "kv/kv.h"
 #include "worker/worker.h"
 
 #define MAX_WORKERS 256
@@ -347,6 +348,7 @@ int cli_run(int argc, char **argv)
     int nworkers = 0;
     char *db_path = NULL;
     comp_set *comps = NULL;
+    kv_store *kv = NULL;
     guest_fs *guestfs = NULL;
     job_tz *tz = NULL;
     job_launcher launcher = {0};
@@ -418,6 +420,7 @@ int cli_run(int argc, char **argv)
         goto out;
     }
 
+    kv = kv_store_new((size_t)c.kv.max_mb << 20);
     for (int i = 0; i < threads; i++) {
         wk_params p = {
             .index = i,
@@ -444,6 +447,7 @@ int cli_run(int argc, char **argv)
             .fs = guestfs,
             .fetch = &c.fetch,
             .result_cache_bytes = (size_t)c.database.result_cache_mb << 20,
+            .kv = kv,
         };
         fds[i] = -1; /* the worker owns it now, even on failure */
         if (wk_start(&p, &workers[nworkers], &err) < 0) {
@@ -514,6 +518,7 @@ out:
     reloader_free(rl);              /* the set and router the workers served last */
     tr_free(wasm_dir);
     comp_set_free(comps);
+    kv_store_free(kv); /* after the workers, whose isolates use it */
     guest_fs_close(guestfs);
     job_tz_free(tz);
     tr_free(db_path);

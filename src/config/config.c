@@ -110,6 +110,11 @@ static const cfg__field database_fields[] = {
 static const cfg__schema database_schema = {"database", database_fields,
                                             TR_ARRAY_LEN(database_fields)};
 
+static const cfg__field kv_fields[] = {
+    INT_FIELD(CFG__UINT32, cfg_kv, max_mb, 1, 1024 * 1024),
+};
+static const cfg__schema kv_schema = {"kv", kv_fields, TR_ARRAY_LEN(kv_fields)};
+
 #define SECTION(fld, sch)                                                                  \
     {                                                                                      \
         .name = #fld, .type = CFG__MESSAGE, .offset = offsetof(cfg, fld), .schema = &(sch) \
@@ -120,6 +125,7 @@ static const cfg__field top_fields[] = {
     SECTION(jobs, jobs_schema),
     SECTION(fetch, fetch_schema),
     SECTION(database, database_schema),
+    SECTION(kv, kv_schema),
 };
 static const cfg__schema top_schema = {"", top_fields, TR_ARRAY_LEN(top_fields)};
 
@@ -160,6 +166,7 @@ void cfg_init_defaults(cfg *c)
                 .max_response_bytes = 16 * MIB,
             },
         .database = {.result_cache_mb = 8},
+        .kv = {.max_mb = 64},
     };
 }
 
@@ -240,6 +247,12 @@ static const char default_text[] =
     "  # any commit, by any connection or process, forgets them. Its memory, in MiB; 0 turns\n"
     "  # it off.\n"
     "  result_cache_mb: 8\n"
+    "}\n"
+    "\n"
+    "kv {\n"
+    "  # The key-value store every worker and component shares (trailbase-wasm/kv), in memory:\n"
+    "  # at most this many MiB of keys and values; a write past it fails with an error.\n"
+    "  max_mb: 64\n"
     "}\n";
 
 const char *cfg_default_text(void)

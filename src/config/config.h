@@ -61,12 +61,18 @@ typedef struct cfg_database {
     uint32_t result_cache_mb; /* remembered query results per worker, 8; 0 = off */
 } cfg_database;
 
+/* kv { ... }: the key-value store every worker shares (trailbase-wasm/kv, kv/kv.h). */
+typedef struct cfg_kv {
+    uint32_t max_mb; /* keys, values and their overhead, 64 */
+} cfg_kv;
+
 typedef struct cfg {
     cfg_server server;
     cfg_runtime runtime;
     cfg_jobs jobs;
     cfg_fetch fetch;
     cfg_database database;
+    cfg_kv kv;
 } cfg;
 
 /* Fills c with the defaults (allocates the default strings; release with cfg_deinit()). */

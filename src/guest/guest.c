@@ -16,6 +16,7 @@
 #include "base/embed.h"
 #include "db/db.h"
 #include "guest/fetch.h"
+#include "kv/kv.h"
 
 extern const tr_embedded_file guest_prelude_files[];
 extern const size_t guest_prelude_files_len;
@@ -321,6 +322,166 @@ static int host_random_bytes(jsg_isolate *iso, void *user, jsg_ref this_, size_t
         }
         jsg_val v = jsg_bytes(buf, len);
         rc = jsg_from_val(iso, &v, result, err);
+    }
+    tr_arena_deinit(&a.arena);
+    return rc;
+}
+
+/* ---- the shared key-value store (kv/kv.h) ---- */
+
+/* Argument 0, the key (a string), of a kv call; TR_EINVAL when there is no store here. */
+static int kv_key(args *a, guest *g, jsg_val *key, tr_error *err)
+{
+    if (g->env->kv == NULL)
+        return tr_error_set(err, TR_EINVAL, "the key-value store is not available here");
+    return arg_string(a, 0, "key", key, err);
+}
+
+/* A time to live in ms (argument i): undefined or 0 for none. */
+static int kv_ttl(args *a, size_t i, uint64_t *out, tr_error *err)
+{
+    jsg_val v;
+    int rc = arg_val(a, i, &v, err);
+    *out = 0;
+    if (rc < 0 || v.type == JSG_UNDEFINED || v.type == JSG_NULL) return rc;
+    if (v.type != JSG_NUMBER || !(v.u.num >= 0 && v.u.num <= 9e15))
+        return tr_error_set(err, TR_EINVAL, "ttlMs must be a number of milliseconds >= 0");
+    *out = (uint64_t)v.u.num;
+    return 0;
+}
+
+static int host_kv_get(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc,
+                       const jsg_ref *argv, jsg_ref *result, tr_error *err)
+{
+    (void)this_;
+    guest *g = user;
+    WITH_ARGS(iso, argc, argv);
+    jsg_val key;
+    int rc = kv_key(&a, g, &key, err);
+    if (rc == 0) {
+        tr_buf val = TR_BUF_INIT;
+        if (kv_get(g->env->kv, key.u.str.ptr, key.u.str.len, &val)) {
+            jsg_val v = jsg_bytes(val.data ? val.data : "", val.len);
+            rc = jsg_from_val(iso, &v, result, err);
+        }
+        tr_buf_free(&val);
+    }
+    tr_arena_deinit(&a.arena);
+    return rc;
+}
+
+static int host_kv_set(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc,
+                       const jsg_ref *argv, jsg_ref *result, tr_error *err)
+{
+    (void)this_;
+    (void)result;
+    guest *g = user;
+    WITH_ARGS(iso, argc, argv);
+    jsg_val key, val;
+    uint64_t ttl = 0;
+    int rc = kv_key(&a, g, &key, err);
+    if (rc == 0) rc = arg_val(&a, 1, &val, err);
+    if (rc == 0 && val.type != JSG_STRING && val.type != JSG_BYTES)
+        rc = tr_error_set(err, TR_EINVAL, "value must be a Uint8Array or a string");
+    if (rc == 0) rc = kv_ttl(&a, 2, &ttl, err);
+    if (rc == 0) /* a string's UTF-8, or the bytes */
+        rc = kv_set(g->env->kv, key.u.str.ptr, key.u.str.len, val.u.str.ptr, val.u.str.len, ttl,
+                    err);
+    tr_arena_deinit(&a.arena);
+    return rc;
+}
+
+/* delete (del true) or exists: a boolean. */
+static int kv_bool_call(jsg_isolate *iso, guest *g, bool del, size_t argc, const jsg_ref *argv,
+                        jsg_ref *result, tr_error *err)
+{
+    WITH_ARGS(iso, argc, argv);
+    jsg_val key;
+    int rc = kv_key(&a, g, &key, err);
+    if (rc == 0) {
+        bool yes = del ? kv_delete(g->env->kv, key.u.str.ptr, key.u.str.len) == 1
+                       : kv_exists(g->env->kv, key.u.str.ptr, key.u.str.len);
+        jsg_val v = jsg_bool(yes);
+        rc = jsg_from_val(iso, &v, result, err);
+    }
+    tr_arena_deinit(&a.arena);
+    return rc;
+}
+
+static int host_kv_delete(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc,
+                          const jsg_ref *argv, jsg_ref *result, tr_error *err)
+{
+    (void)this_;
+    return kv_bool_call(iso, user, true, argc, argv, result, err);
+}
+
+static int host_kv_exists(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc,
+                          const jsg_ref *argv, jsg_ref *result, tr_error *err)
+{
+    (void)this_;
+    return kv_bool_call(iso, user, false, argc, argv, result, err);
+}
+
+static int host_kv_increment(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc,
+                             const jsg_ref *argv, jsg_ref *result, tr_error *err)
+{
+    (void)this_;
+    guest *g = user;
+    WITH_ARGS(iso, argc, argv);
+    jsg_val key;
+    double delta = 1;
+    uint64_t ttl = 0;
+    int rc = kv_key(&a, g, &key, err);
+    if (rc == 0) rc = arg_number(&a, 1, "delta", &delta, err);
+    if (rc == 0 && !(delta == (double)(int64_t)delta && delta >= -9007199254740991.0 &&
+                     delta <= 9007199254740991.0))
+        rc = tr_error_set(err, TR_EINVAL, "delta must be an integer within 2^53");
+    if (rc == 0) rc = kv_ttl(&a, 2, &ttl, err);
+    int64_t sum = 0;
+    if (rc == 0)
+        rc = kv_increment(g->env->kv, key.u.str.ptr, key.u.str.len, (int64_t)delta, ttl, &sum, err);
+    if (rc == 0) {
+        jsg_val v = jsg_number((double)sum);
+        rc = jsg_from_val(iso, &v, result, err);
+    }
+    tr_arena_deinit(&a.arena);
+    return rc;
+}
+
+typedef struct kv_keys {
+    tr_arena *arena;
+    jsg_val *items;
+    size_t n;
+} kv_keys;
+
+static void collect_key(void *arg, const void *key, size_t klen)
+{
+    kv_keys *k = arg;
+    k->items[k->n++] = jsg_string(tr_arena_strndup(k->arena, key, klen), klen);
+}
+
+static int host_kv_list_keys(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc,
+                             const jsg_ref *argv, jsg_ref *result, tr_error *err)
+{
+    (void)this_;
+    guest *g = user;
+    WITH_ARGS(iso, argc, argv);
+    jsg_val prefix = jsg_string("", 0);
+    int rc = g->env->kv ? 0 : kv_key(&a, g, &prefix, err);
+    if (rc == 0 && argc > 0) rc = arg_string(&a, 0, "prefix", &prefix, err);
+    if (rc == 0) {
+        kv_keys k = {&a.arena, tr_arena_alloc(&a.arena, (GUEST_MAX_KV_KEYS + 1) * sizeof(jsg_val)),
+                     0};
+        kv_list_keys(g->env->kv, prefix.u.str.ptr, prefix.u.str.len, GUEST_MAX_KV_KEYS + 1,
+                     collect_key, &k);
+        if (k.n > GUEST_MAX_KV_KEYS) {
+            rc = tr_error_set(err, TR_ELIMIT,
+                              "more than %d keys start with this prefix; list a longer one",
+                              GUEST_MAX_KV_KEYS);
+        } else {
+            jsg_val v = jsg_array(k.items, k.n);
+            rc = jsg_from_val(iso, &v, result, err);
+        }
     }
     tr_arena_deinit(&a.arena);
     return rc;
@@ -643,6 +804,12 @@ static const struct {
     {"fsReadDir", host_fs_readdir},
     {"fsStat", host_fs_stat},
     {"fetch", host_fetch},
+    {"kvGet", host_kv_get},
+    {"kvSet", host_kv_set},
+    {"kvDelete", host_kv_delete},
+    {"kvExists", host_kv_exists},
+    {"kvIncrement", host_kv_increment},
+    {"kvListKeys", host_kv_list_keys},
 };
 
 int guest_new(jsg_isolate *iso, guest_env *env, guest_wake_fn wake, void *owner, guest **out,

@@ -32,6 +32,8 @@ typedef struct guest_sql guest_sql;
  * query) is run once and finalized, not cached: 64 of them could hold gigabytes. */
 #define GUEST_MAX_CACHED_STMT_BYTES (256 << 10)
 #define GUEST_MAX_RANDOM     65536
+/* The most keys one kvListKeys() call returns (more: an error asking for a longer prefix). */
+#define GUEST_MAX_KV_KEYS 10000
 /* Timer callbacks each have the CPU budget, but a guest can keep re-arming short ones forever.
  * An isolate whose timer callbacks, within one window of wall-clock time, use more than
  * GUEST_MIN_TIMER_CPU_MS of CPU and more than GUEST_MAX_TIMER_CPU_PCT of what its worker thread
@@ -50,6 +52,7 @@ typedef struct guest_env {
     size_t fs_max_read;      /* largest file fsReadFile returns */
     const struct cfg_fetch *fetch_cfg; /* fetch() settings (borrowed); NULL: the defaults */
     struct guest_fetch *fetch;         /* outgoing HTTP (guest/fetch.h); made at the first use */
+    struct kv_store *kv; /* the process's key-value store (borrowed, shared); NULL: none */
 } guest_env;
 
 /* Prepares env over the worker's loop and database connection (either may be NULL). */

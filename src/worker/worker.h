@@ -27,6 +27,7 @@ typedef struct wk_params {
     const struct guest_fs *fs;     /* the guests' filesystem (--runtime-root-fs); NULL: none */
     const struct cfg_fetch *fetch; /* guests' fetch() settings; NULL: the defaults; shared */
     size_t result_cache_bytes; /* remembered query results (database.result_cache_mb); 0: none */
+    struct kv_store *kv;       /* the key-value store every worker shares; NULL: none */
 } wk_params;
 
 typedef struct wk_worker wk_worker;

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "e2e/harness.h"
 #include "test.h"
 
 unsigned char *fx_engine_bytes(size_t *len, size_t extra)
@@ -68,6 +69,27 @@ int fx_sh(const char *cmd)
     int rc = system(cmd);
     if (rc == -1) return -1;
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128 + WTERMSIG(rc);
+}
+
+void fx_start_app(th_server *s, const char *dir, const char *config, const char *const *extra)
+{
+    const char *root = getenv("TRAIL_ROOT");
+    const char *name = strrchr(dir, '/') ? strrchr(dir, '/') + 1 : dir;
+    char depot[700], src[1000], cmd[8192];
+    snprintf(depot, sizeof depot, "%s/%s", test_tmpdir(), name);
+    snprintf(src, sizeof src, "%s/%s", root ? root : ".", dir);
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p '%s/wasm' '%s/migrations' && '%s/tools/sdk-build.sh' '%s' '%s/wasm/%s.wasm' "
+             ">/dev/null && if [ -d '%s/migrations' ]; then cp '%s'/migrations/*.sql "
+             "'%s/migrations/'; fi",
+             depot, depot, root ? root : ".", src, depot, name, src, src, depot);
+    if (fx_sh(cmd) != 0) test_fail(__FILE__, __LINE__, "building %s failed", dir);
+    if (config) {
+        char path[800];
+        snprintf(path, sizeof path, "%s/config.textproto", depot);
+        CHECK_EQ(th_write_file(path, config, strlen(config)), 0);
+    }
+    CHECK_EQ(th_server_start(s, depot, extra), 0);
 }
 
 void fx_build_component(const char *name, const char *out_path)

@@ -23,6 +23,14 @@ unsigned char *fx_component(const char *js, const char *engine, bool foreign, si
  * does. */
 void fx_build_component(const char *name, const char *out_path);
 
+struct th_server;
+/* Builds the app in $TRAIL_ROOT/DIR (e.g. "examples/analytics") with tools/sdk-build.sh into a
+ * fresh data directory <test_tmpdir()>/<its last path element>, copies the .sql files of its migrations/,
+ * writes config (when not NULL) as the directory's config.textproto, and starts trail on it with
+ * the extra arguments (NULL-terminated, may be NULL). Fails the test if any step does. */
+void fx_start_app(struct th_server *s, const char *dir, const char *config,
+                  const char *const *extra);
+
 /* Runs a shell command line; returns its exit status (or -1). Output goes to the test's
  * stderr. */
 int fx_sh(const char *cmd);

@@ -18,19 +18,9 @@
  * directory, copies its migrations, and starts trail on it. */
 static void start(th_server *s, const char *name, bool test_component, const char *const *extra)
 {
-    const char *root = getenv("TRAIL_ROOT");
-    char depot[700], cmd[8192];
-    snprintf(depot, sizeof depot, "%s/%s", test_tmpdir(), name);
-    char src[1000];
-    snprintf(src, sizeof src, "%s/%s/%s", root,
-             test_component ? "tests/data/components" : "examples", name);
-    snprintf(cmd, sizeof cmd,
-             "mkdir -p '%s/wasm' '%s/migrations' && '%s/tools/sdk-build.sh' '%s' '%s/wasm/%s.wasm' "
-             ">/dev/null && if [ -d '%s/migrations' ]; then cp '%s'/migrations/*.sql "
-             "'%s/migrations/'; fi",
-             depot, depot, root, src, depot, name, src, src, depot);
-    if (fx_sh(cmd) != 0) test_fail(__FILE__, __LINE__, "building example %s failed", name);
-    CHECK_EQ(th_server_start(s, depot, extra), 0);
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/%s", test_component ? "tests/data/components" : "examples", name);
+    fx_start_app(s, dir, NULL, extra);
 }
 
 /* One request: method, path, extra header lines (each ending CRLF, may be ""), body (may be

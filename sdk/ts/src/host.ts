@@ -25,6 +25,12 @@ export interface TrailHost {
     fsReadFile?(path: string): Promise<Uint8Array>;
     fsReadDir?(path: string): Promise<[string, number][]>;
     fsStat?(path: string): Promise<[number, number, number]>;
+    kvGet?(key: string): Uint8Array | undefined;
+    kvSet?(key: string, value: Uint8Array | string, ttlMs: number): void;
+    kvDelete?(key: string): boolean;
+    kvExists?(key: string): boolean;
+    kvIncrement?(key: string, delta: number, ttlMs: number): number;
+    kvListKeys?(prefix: string): string[];
 }
 
 export function host(): TrailHost {

@@ -89,6 +89,7 @@ TEST(config_default_text_matches_defaults)
     CHECK_EQ(got.runtime.deadline_ms, want.runtime.deadline_ms);
     CHECK_EQ(got.runtime.cpu_budget_ms, want.runtime.cpu_budget_ms);
     CHECK_EQ(got.database.result_cache_mb, want.database.result_cache_mb);
+    CHECK_EQ(got.kv.max_mb, want.kv.max_mb);
     CHECK_STR_EQ(got.jobs.time_zone, want.jobs.time_zone);
     CHECK_EQ(got.fetch.allowed_hosts_len, 0);
     CHECK_EQ(got.fetch.enabled, want.fetch.enabled);
@@ -274,7 +275,7 @@ TEST(config_errors_name_line_and_column)
                  "body_timeout_ms, shutdown_timeout_ms, max_connections, access_log");
     EXPECT_ERROR("\n\n  serve { }",
                  "3:3: unknown section 'serve'; expected one of: server, runtime, jobs, fetch, "
-                 "database");
+                 "database, kv");
     EXPECT_ERROR("server { runtime_threads: \"4\" }",
                  "1:27: expected an integer for server.runtime_threads (0..1024), got string "
                  "\"4\"");
