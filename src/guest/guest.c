@@ -452,11 +452,14 @@ typedef struct kv_keys {
     tr_arena *arena;
     jsg_val *items;
     size_t n;
+    size_t bytes; /* of the keys copied so far; past GUEST_MAX_KV_LIST_BYTES no more are */
 } kv_keys;
 
 static void collect_key(void *arg, const void *key, size_t klen)
 {
     kv_keys *k = arg;
+    k->bytes += klen;
+    if (k->bytes > GUEST_MAX_KV_LIST_BYTES) return;
     k->items[k->n++] = jsg_string(tr_arena_strndup(k->arena, key, klen), klen);
 }
 
@@ -471,13 +474,14 @@ static int host_kv_list_keys(jsg_isolate *iso, void *user, jsg_ref this_, size_t
     if (rc == 0 && argc > 0) rc = arg_string(&a, 0, "prefix", &prefix, err);
     if (rc == 0) {
         kv_keys k = {&a.arena, tr_arena_alloc(&a.arena, (GUEST_MAX_KV_KEYS + 1) * sizeof(jsg_val)),
-                     0};
-        kv_list_keys(g->env->kv, prefix.u.str.ptr, prefix.u.str.len, GUEST_MAX_KV_KEYS + 1,
-                     collect_key, &k);
-        if (k.n > GUEST_MAX_KV_KEYS) {
+                     0, 0};
+        size_t found = kv_list_keys(g->env->kv, prefix.u.str.ptr, prefix.u.str.len,
+                                    GUEST_MAX_KV_KEYS + 1, collect_key, &k);
+        if (found > GUEST_MAX_KV_KEYS || k.bytes > GUEST_MAX_KV_LIST_BYTES) {
             rc = tr_error_set(err, TR_ELIMIT,
-                              "more than %d keys start with this prefix; list a longer one",
-                              GUEST_MAX_KV_KEYS);
+                              "more than %d keys or %d MiB of keys start with this prefix; list a "
+                              "longer one",
+                              GUEST_MAX_KV_KEYS, GUEST_MAX_KV_LIST_BYTES >> 20);
         } else {
             jsg_val v = jsg_array(k.items, k.n);
             rc = jsg_from_val(iso, &v, result, err);

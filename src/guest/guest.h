@@ -32,8 +32,10 @@ typedef struct guest_sql guest_sql;
  * query) is run once and finalized, not cached: 64 of them could hold gigabytes. */
 #define GUEST_MAX_CACHED_STMT_BYTES (256 << 10)
 #define GUEST_MAX_RANDOM     65536
-/* The most keys one kvListKeys() call returns (more: an error asking for a longer prefix). */
-#define GUEST_MAX_KV_KEYS 10000
+/* The most keys, and key bytes, one kvListKeys() call returns (more: an error asking for a
+ * longer prefix). */
+#define GUEST_MAX_KV_KEYS       10000
+#define GUEST_MAX_KV_LIST_BYTES (4 << 20)
 /* Timer callbacks each have the CPU budget, but a guest can keep re-arming short ones forever.
  * An isolate whose timer callbacks, within one window of wall-clock time, use more than
  * GUEST_MIN_TIMER_CPU_MS of CPU and more than GUEST_MAX_TIMER_CPU_PCT of what its worker thread

@@ -6,6 +6,7 @@ import { defineConfig } from "trailbase-wasm";
 import { HttpHandler, HttpResponse } from "trailbase-wasm/http";
 import { execute, query } from "trailbase-wasm/db";
 import { readDir, readFile, readTextFile, stat } from "trailbase-wasm/fs";
+import { open as openKv } from "trailbase-wasm/kv";
 
 let served = 0;
 // Differs between isolates: tells workers apart, and an isolate from its replacement.
@@ -234,6 +235,21 @@ export default defineConfig({
       const tables = await query("SELECT count(*) FROM sqlite_master WHERE name = 'notes'");
       const rows = await query("SELECT count(*) FROM notes");
       return json(200, { tables: Number(tables[0][0]), notes: Number(rows[0][0]) });
+    }),
+    // the shared key-value store: filled with 1 MiB values, or with small entries, without end;
+    // listed whole; emptied again
+    HttpHandler.get("/kv/flood/:size", (req) => {
+      const kv = openKv();
+      const value = new Uint8Array(Number(req.getPathParam("size"))).fill(1);
+      let n = 0;
+      for (;;) kv.set(`flood-${req.getPathParam("size")}-${n++}`, value);
+    }),
+    HttpHandler.get("/kv/list", () => `${openKv().listKeys().length}`),
+    HttpHandler.get("/kv/clear/:size", (req) => {
+      const kv = openKv();
+      let n = 0;
+      while (kv.delete(`flood-${req.getPathParam("size")}-${n}`)) n++;
+      return `${n}`;
     }),
   ],
 });
