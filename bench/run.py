@@ -55,6 +55,10 @@ ENDPOINTS = [
     ("todo", "GET", "/todos/4242", '"text":"todo number 4242"'),
     ("cpu", "GET", "/cpu", '"result":'),
 ]
+# Endpoints only trail has (the references have no shared store to compare with).
+TRAIL_ONLY = [
+    ("kv", "GET", "/kv/incr", ""),
+]
 HEALTH = ("health", "GET", "/api/healthcheck", "Ok")  # trail native, and nginx's fixed body
 UNCACHED = "trail, no result cache"
 POST_BODY = '{"message":"test"}'
@@ -65,6 +69,7 @@ TITLES = {
     "stats": "GET /stats/todos (aggregate over 10,000 rows)",
     "todo": "GET /todos/:id (point lookup)",
     "cpu": "GET /cpu (CPU-bound, 20,000 xorshift rounds)",
+    "kv": "GET /kv/incr (an increment in the shared key-value store; trail only)",
 }
 
 
@@ -296,7 +301,7 @@ def render(results):
     L.append(f"- `{UNCACHED}` is trail with `database {{ result_cache_mb: 0 }}`: the aggregate"
              " run by SQLite on every request, as the references do (docs/database.md).")
     L.append("")
-    for key, _, path, _ in ENDPOINTS:
+    for key, _, path, _ in ENDPOINTS + TRAIL_ONLY:
         if not any(r["endpoint"] == key for r in runs):
             continue
         L.append(f"## {TITLES[key]}")
@@ -335,7 +340,7 @@ def render(results):
         head += f" {s} CPU us/req | trail/{s} req/s | trail/{s} CPU |"
     L.append(head)
     L.append("|---" * (3 + 3 * len(refs)) + "|")
-    for key, _, _, _ in ENDPOINTS:
+    for key, _, _, _ in ENDPOINTS + TRAIL_ONLY:
         tr, tc = med("trail", key, "rps"), med("trail", key, "cpu_us")
         if tr is None:
             continue
@@ -360,6 +365,10 @@ def render(results):
     if hc and nc:
         L.append(f"- GET /hello (WASM) vs native /api/healthcheck, CPU per request: "
                  f"{hc:.2f} / {nc:.2f} us = {hc / nc:.2f}x (target <= 1.25x)")
+    kc = med("trail", "kv", "cpu_us")
+    if hc and kc:
+        L.append(f"- GET /kv/incr vs GET /hello, CPU per request: {kc:.2f} / {hc:.2f} us ="
+                 f" {kc / hc:.2f}x (goal <= 1.5x)")
     ng = med("nginx", "health", "cpu_us")
     if hc and ng:
         L.append(f"- GET /hello (WASM) vs nginx fixed body, CPU per request: {hc / ng:.2f}x")
@@ -387,6 +396,11 @@ def render(results):
                 L.append(f"| {w} | {r['rps']:.0f} | {r['p50_ms']:.3f} | {r['p99_ms']:.3f} | "
                          f"{r['rss_mib']:.1f} | {r['idle_rss_mib']:.1f} | {r['cpu_us']:.2f} | "
                          f"{r['rps'] * r['cpu_us'] / 1e6:.2f} |")
+        if sc.get("kv1") and sc.get("kv2"):
+            L.append("")
+            L.append(f"GET /kv/incr, the same way: {sc['kv1']['rps']:.0f} increments/s with 1 worker,"
+                     f" {sc['kv2']['rps']:.0f} with 2 ({sc['kv2']['rps'] / sc['kv1']['rps']:.2f}x;"
+                     f" each worker counts under its own key).")
         if sc.get("1") and sc.get("2"):
             L.append("")
             L.append(f"Throughput with 2 workers / 1 worker: {sc['2']['rps'] / sc['1']['rps']:.2f}x"
@@ -403,6 +417,7 @@ def main():
     servers = os.environ.get("BENCH_SERVERS", "trail,nginx,node,bun,deno").split(",")
     keys = os.environ.get("BENCH_ENDPOINTS", ",".join(e[0] for e in ENDPOINTS)).split(",")
     eps = [e for e in ENDPOINTS if e[0] in keys]
+    trail_eps = eps + [e for e in TRAIL_ONLY if e[0] in keys]
     work = tempfile.mkdtemp(prefix="trail-bench-")
     lua = os.path.join(work, "post.lua")
     with open(lua, "w") as f:
@@ -452,7 +467,7 @@ def main():
     try:
         if "trail" in servers:
             add(Server("trail", [trail, "run", "--address", "127.0.0.1:@PORT@", "--data-dir",
-                                 depot, "--runtime-threads", "1", "--quiet"]), "/hello", eps)
+                                 depot, "--runtime-threads", "1", "--quiet"]), "/hello", trail_eps)
             add(Server("trail native", [trail, "run", "--address", "127.0.0.1:@PORT@",
                                         "--data-dir", depot, "--runtime-threads", "1", "--quiet"]),
                 "/api/healthcheck", [HEALTH])
@@ -518,6 +533,9 @@ def main():
                 idle = status_kib(srv.pid, "VmRSS") / 1024
                 try:
                     r = measure(srv, cpu_ep, conns, lua, cpus=CLIENT_CPU)
+                    kv_ep = next((e for e in trail_eps if e[0] == "kv"), None)
+                    if kv_ep:
+                        sc["kv" + w] = measure(srv, kv_ep, conns, lua, cpus=CLIENT_CPU)
                 finally:
                     srv.stop()
                 r["idle_rss_mib"] = idle

@@ -1,10 +1,17 @@
 // bench/app: the component bench/run.sh measures. The reference's Quick Start (/hello,
 // /greet/:name, POST /json), its /stats/todos aggregate over the 10,000-row `todos` table that
 // migrations/0001_todos.sql seeds, a point lookup by id, and a CPU-bound handler. bench/ref/*.mjs
-// implement the same endpoints, byte for byte the same bodies, for Node.js, Bun and Deno.
+// implement the same endpoints, byte for byte the same bodies, for Node.js, Bun and Deno. Only
+// trail has the last one, an increment in the shared key-value store (trailbase-wasm/kv).
 import { defineConfig } from "trailbase-wasm";
 import { HttpHandler, HttpRequest, HttpResponse } from "trailbase-wasm/http";
 import { query } from "trailbase-wasm/db";
+import { open } from "trailbase-wasm/kv";
+
+// For GET /kv/incr: each isolate counts under a key of its own, so that two workers measure the
+// store's scaling rather than two writers of one key (which share its lock by design).
+const kv = open();
+const counterKey = `bench-${Math.random()}`;
 
 // The CPU-bound handler: a fixed amount of integer work (xorshift32), the same in every runtime.
 // Sized to take about 1 ms in trail's interpreter; a JIT runs it far faster, which is the point.
@@ -52,6 +59,7 @@ export default defineConfig({
       const [id, user, text, completed] = rows[0];
       return HttpResponse.json({ id, user, text, completed });
     }),
+    HttpHandler.get("/kv/incr", () => `${kv.increment(counterKey)}`),
     HttpHandler.get("/cpu", () => {
       return HttpResponse.json({ result: spin(SPIN_ITERATIONS) });
     }),

@@ -349,6 +349,8 @@ int cli_run(int argc, char **argv)
     char *db_path = NULL;
     comp_set *comps = NULL;
     kv_store *kv = NULL;
+    kv_persist *kv_saver = NULL;
+    char *kv_path = NULL;
     guest_fs *guestfs = NULL;
     job_tz *tz = NULL;
     job_launcher launcher = {0};
@@ -421,6 +423,16 @@ int cli_run(int argc, char **argv)
     }
 
     kv = kv_store_new((size_t)c.kv.max_mb << 20);
+    if (c.kv.persist) {
+        kv_path = tr_asprintf("%s/data/kv.snapshot", f.data_dir);
+        size_t loaded = 0;
+        if (kv_store_load(kv, kv_path, &loaded, &err) < 0) {
+            fprintf(stderr, "trail run: %s (move it away to start with an empty store)\n", err.msg);
+            goto out;
+        }
+        if (loaded) tr_log_info("kv: %zu entries loaded from %s", loaded, kv_path);
+        kv_saver = kv_persist_start(kv, kv_path, c.kv.persist_interval_ms);
+    }
     for (int i = 0; i < threads; i++) {
         wk_params p = {
             .index = i,
@@ -518,7 +530,13 @@ out:
     reloader_free(rl);              /* the set and router the workers served last */
     tr_free(wasm_dir);
     comp_set_free(comps);
-    kv_store_free(kv); /* after the workers, whose isolates use it */
+    /* after the workers, whose isolates use it: the last snapshot has every write */
+    if (kv_persist_stop(kv_saver, &err) < 0) {
+        tr_log_error("kv: the last snapshot failed: %s", err.msg);
+        status = 1;
+    }
+    kv_store_free(kv);
+    tr_free(kv_path);
     guest_fs_close(guestfs);
     job_tz_free(tz);
     tr_free(db_path);

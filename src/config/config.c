@@ -112,6 +112,8 @@ static const cfg__schema database_schema = {"database", database_fields,
 
 static const cfg__field kv_fields[] = {
     INT_FIELD(CFG__UINT32, cfg_kv, max_mb, 1, 1024 * 1024),
+    {.name = "persist", .type = CFG__BOOL, .offset = offsetof(cfg_kv, persist)},
+    INT_FIELD(CFG__UINT32, cfg_kv, persist_interval_ms, 100, DAY_MS),
 };
 static const cfg__schema kv_schema = {"kv", kv_fields, TR_ARRAY_LEN(kv_fields)};
 
@@ -166,7 +168,7 @@ void cfg_init_defaults(cfg *c)
                 .max_response_bytes = 16 * MIB,
             },
         .database = {.result_cache_mb = 8},
-        .kv = {.max_mb = 64},
+        .kv = {.max_mb = 64, .persist = false, .persist_interval_ms = 10000},
     };
 }
 
@@ -253,6 +255,11 @@ static const char default_text[] =
     "  # The key-value store every worker and component shares (trailbase-wasm/kv), in memory:\n"
     "  # at most this many MiB of keys and values; a write past it fails with an error.\n"
     "  max_mb: 64\n"
+    "  # In memory only by default, as module state is. With persist, a snapshot is kept in\n"
+    "  # data/kv.snapshot: written every persist_interval_ms when anything changed and at\n"
+    "  # shutdown, and loaded at start (a crash loses at most the last interval's changes).\n"
+    "  persist: false\n"
+    "  persist_interval_ms: 10000\n"
     "}\n";
 
 const char *cfg_default_text(void)

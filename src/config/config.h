@@ -63,7 +63,9 @@ typedef struct cfg_database {
 
 /* kv { ... }: the key-value store every worker shares (trailbase-wasm/kv, kv/kv.h). */
 typedef struct cfg_kv {
-    uint32_t max_mb; /* keys, values and their overhead, 64 */
+    uint32_t max_mb;              /* keys, values and their overhead, 64 */
+    bool persist;                 /* keep a snapshot in data/kv.snapshot, false */
+    uint32_t persist_interval_ms; /* how often it is written when changed, 10000 */
 } cfg_kv;
 
 typedef struct cfg {

@@ -7,11 +7,13 @@
  * writer has let its own shard go. */
 #include "kv/kv.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <time.h>
 
 #define SWEEP_EVERY_NS 1000000000ull
 #define MAX_SAFE_INT   9007199254740991ll /* 2^53 - 1: what a JavaScript number holds exactly */
@@ -27,6 +29,7 @@ struct kv_entry {
 
 typedef struct kv_shard {
     _Alignas(64) pthread_mutex_t mu; /* guards everything below */
+    uint64_t writes;                 /* changes ever made: a snapshot is due when the sum moves */
     kv_entry **chains;
     size_t nchains; /* a power of two */
     size_t count;
@@ -120,6 +123,7 @@ static void remove_at(kv_store *s, kv_shard *sh, kv_entry **link)
     kv_entry *e = *link;
     *link = e->next;
     sh->count--;
+    sh->writes++;
     if (e->expires_ns) sh->nexpiring--;
     atomic_fetch_sub_explicit(&s->used, cost(e->klen, e->vlen), memory_order_relaxed);
     tr_free(e);
@@ -242,6 +246,7 @@ static int put(kv_store *s, kv_shard *sh, kv_entry **link, uint64_t h, const voi
     }
     e->vlen = (uint32_t)vlen;
     memcpy(e->data + klen, val, vlen);
+    sh->writes++;
     e->expires_ns = expires_ns;
     if (expires_ns) sh->nexpiring++;
     if (!old && sh->count > sh->nchains) grow(sh);
@@ -397,4 +402,193 @@ size_t kv_list_keys(kv_store *s, const void *prefix, size_t plen, size_t max, kv
         pthread_mutex_unlock(&sh->mu);
     }
     return n;
+}
+
+/* ---- persistence ----
+ *
+ * The snapshot: "trailkv1", then for each entry its key length and value length (u32), its expiry
+ * in ms since the epoch (i64; 0 never), the key and the value; then "end!" and the entry count
+ * (u64). Little-endian, as the machines trail runs on. */
+
+#define SNAPSHOT_MAGIC "trailkv1"
+#define SNAPSHOT_END   "end!"
+
+typedef struct __attribute__((packed)) snap_head {
+    uint32_t klen, vlen;
+    int64_t expires_ms;
+} snap_head;
+
+static uint64_t total_writes(kv_store *s)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < KV_SHARDS; i++) {
+        pthread_mutex_lock(&s->shards[i].mu);
+        n += s->shards[i].writes;
+        pthread_mutex_unlock(&s->shards[i].mu);
+    }
+    return n;
+}
+
+int kv_store_save(kv_store *s, const char *path, tr_error *err)
+{
+    tr_buf b = TR_BUF_INIT;
+    tr_buf_append(&b, SNAPSHOT_MAGIC, 8);
+    uint64_t count = 0;
+    for (size_t i = 0; i < KV_SHARDS; i++) {
+        kv_shard *sh = &s->shards[i];
+        pthread_mutex_lock(&sh->mu);
+        uint64_t now = tr_now_ns();
+        int64_t wall = tr_wall_ms();
+        for (size_t c = 0; c < sh->nchains; c++) {
+            for (kv_entry *e = sh->chains[c]; e; e = e->next) {
+                if (expired(e, now)) continue;
+                snap_head h = {e->klen, e->vlen, 0};
+                if (e->expires_ns) h.expires_ms = wall + (int64_t)((e->expires_ns - now) / 1000000) + 1;
+                tr_buf_append(&b, &h, sizeof h);
+                tr_buf_append(&b, e->data, (size_t)e->klen + e->vlen);
+                count++;
+            }
+        }
+        pthread_mutex_unlock(&sh->mu);
+    }
+    tr_buf_append(&b, SNAPSHOT_END, 4);
+    tr_buf_append(&b, &count, sizeof count);
+    int rc = tr_write_file_atomic(path, b.data, b.len, err);
+    tr_buf_free(&b);
+    return rc;
+}
+
+int kv_store_load(kv_store *s, const char *path, size_t *loaded, tr_error *err)
+{
+    if (loaded) *loaded = 0;
+    tr_buf b = TR_BUF_INIT;
+    /* the file holds at most the store's bytes, less the overhead it counts per entry */
+    int rc = tr_read_file(path, s->max_bytes + 4096, &b, err);
+    if (rc == -ENOENT) {
+        tr_buf_free(&b);
+        return 0;
+    }
+    if (rc < 0) {
+        tr_buf_free(&b);
+        return rc;
+    }
+    const unsigned char *p = (const unsigned char *)b.data;
+    size_t n = b.len, off = 8;
+    uint64_t want = 0;
+    bool ok = n >= 8 + 4 + 8 && memcmp(p, SNAPSHOT_MAGIC, 8) == 0 &&
+              memcmp(p + n - 12, SNAPSHOT_END, 4) == 0;
+    if (ok) memcpy(&want, p + n - 8, sizeof want);
+    /* every entry must be whole and valid before any is loaded */
+    uint64_t count = 0;
+    while (ok && off < n - 12) {
+        snap_head h;
+        if (n - 12 - off < sizeof h) {
+            ok = false;
+            break;
+        }
+        memcpy(&h, p + off, sizeof h);
+        off += sizeof h;
+        if (h.klen == 0 || h.klen > KV_MAX_KEY_BYTES || h.vlen > KV_MAX_VALUE_BYTES ||
+            n - 12 - off < (size_t)h.klen + h.vlen) {
+            ok = false;
+            break;
+        }
+        off += (size_t)h.klen + h.vlen;
+        count++;
+    }
+    if (!ok || count != want) {
+        rc = tr_error_set(err, TR_EPARSE, "%s: not a whole key-value snapshot (damaged at byte %zu)",
+                          path, off);
+        tr_buf_free(&b);
+        return rc;
+    }
+    int64_t wall = tr_wall_ms();
+    size_t got = 0;
+    for (off = 8; off < n - 12;) {
+        snap_head h;
+        memcpy(&h, p + off, sizeof h);
+        off += sizeof h;
+        const unsigned char *key = p + off, *val = key + h.klen;
+        off += (size_t)h.klen + h.vlen;
+        if (h.expires_ms != 0 && h.expires_ms <= wall) continue;
+        uint64_t ttl = h.expires_ms ? (uint64_t)(h.expires_ms - wall) : 0;
+        tr_error e;
+        if (kv_set(s, key, h.klen, val, h.vlen, ttl, &e) == 0) got++;
+    }
+    tr_buf_free(&b);
+    if (loaded) *loaded = got;
+    return 0;
+}
+
+struct kv_persist {
+    kv_store *s;
+    char *path;
+    uint32_t interval_ms;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool stop;           /* guarded by mu */
+    uint64_t saved;      /* total_writes() at the last save; the thread's own */
+};
+
+static void *persist_main(void *arg)
+{
+    kv_persist *p = arg;
+    pthread_mutex_lock(&p->mu);
+    while (!p->stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        uint64_t ns = (uint64_t)until.tv_nsec + (uint64_t)p->interval_ms * 1000000u;
+        until.tv_sec += (time_t)(ns / 1000000000u);
+        until.tv_nsec = (long)(ns % 1000000000u);
+        while (!p->stop && pthread_cond_timedwait(&p->cv, &p->mu, &until) != ETIMEDOUT) {
+        }
+        if (p->stop) break;
+        pthread_mutex_unlock(&p->mu);
+        uint64_t w = total_writes(p->s);
+        if (w != p->saved) {
+            tr_error err;
+            if (kv_store_save(p->s, p->path, &err) == 0)
+                p->saved = w;
+            else
+                tr_log_warn("kv: saving the key-value store failed: %s", err.msg);
+        }
+        pthread_mutex_lock(&p->mu);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+kv_persist *kv_persist_start(kv_store *s, const char *path, uint32_t interval_ms)
+{
+    kv_persist *p = tr_calloc(1, sizeof *p);
+    p->s = s;
+    p->path = tr_strdup(path);
+    p->interval_ms = interval_ms ? interval_ms : 1;
+    p->saved = total_writes(s);
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&p->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    int rc = pthread_create(&p->thread, NULL, persist_main, p);
+    if (rc != 0) tr_fatal("kv: cannot start the snapshot thread: %s", strerror(rc));
+    return p;
+}
+
+int kv_persist_stop(kv_persist *p, tr_error *err)
+{
+    if (p == NULL) return 0;
+    pthread_mutex_lock(&p->mu);
+    p->stop = true;
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    pthread_join(p->thread, NULL);
+    int rc = total_writes(p->s) == p->saved ? 0 : kv_store_save(p->s, p->path, err);
+    pthread_cond_destroy(&p->cv);
+    pthread_mutex_destroy(&p->mu);
+    tr_free(p->path);
+    tr_free(p);
+    return rc;
 }

@@ -9,7 +9,8 @@
  * section, so `increment` is exact under any concurrency. Expired entries are invisible at once and
  * reclaimed when their shard is next written (at most once a second per shard, a sweep of that
  * shard) and, before a write is refused as over the limit, in every shard. Expiry times are on
- * the monotonic clock; the store is in memory only.
+ * the monotonic clock. The store lives in memory; kv_persist_start() keeps a snapshot of it in a
+ * file (`kv { persist: true }`), loaded again at the next start.
  *
  * Thread: any; every function may be called from any thread at once. */
 #ifndef TRAIL_KV_KV_H
@@ -64,6 +65,26 @@ int kv_increment(kv_store *s, const void *key, size_t klen, int64_t delta, uint6
 typedef void (*kv_key_fn)(void *arg, const void *key, size_t klen);
 size_t kv_list_keys(kv_store *s, const void *prefix, size_t plen, size_t max, kv_key_fn fn,
                     void *arg);
+
+/* ---- persistence ---- */
+
+/* Writes every live entry to path: a temporary file beside it, synced, then renamed over it, so
+ * the file is always a whole snapshot. Expiry is saved as wall-clock time. Each shard is locked
+ * only while its entries are copied. Errors: -errno, err naming the file. */
+int kv_store_save(kv_store *s, const char *path, tr_error *err);
+
+/* Loads a snapshot written by kv_store_save() into s (which should be empty); entries that expired
+ * meanwhile, or that no longer fit its limit, are skipped. A missing file loads nothing and is no
+ * error; a damaged one is TR_EPARSE with err naming the file and the offset, and loads nothing. On
+ * success *loaded (may be NULL) is the number of entries. */
+int kv_store_load(kv_store *s, const char *path, size_t *loaded, tr_error *err);
+
+/* Starts a thread that saves s to path every interval_ms when anything changed since the last
+ * save. kv_persist_stop() ends it and saves a last time (call it after every writer stopped).
+ * Failures to save are logged and retried at the next interval. */
+typedef struct kv_persist kv_persist;
+kv_persist *kv_persist_start(kv_store *s, const char *path, uint32_t interval_ms);
+int kv_persist_stop(kv_persist *p, tr_error *err); /* NULL is a no-op returning 0 */
 
 /* Bytes counted against the limit now, and the limit. */
 size_t kv_used_bytes(const kv_store *s);

@@ -90,6 +90,8 @@ TEST(config_default_text_matches_defaults)
     CHECK_EQ(got.runtime.cpu_budget_ms, want.runtime.cpu_budget_ms);
     CHECK_EQ(got.database.result_cache_mb, want.database.result_cache_mb);
     CHECK_EQ(got.kv.max_mb, want.kv.max_mb);
+    CHECK_EQ(got.kv.persist, want.kv.persist);
+    CHECK_EQ(got.kv.persist_interval_ms, want.kv.persist_interval_ms);
     CHECK_STR_EQ(got.jobs.time_zone, want.jobs.time_zone);
     CHECK_EQ(got.fetch.allowed_hosts_len, 0);
     CHECK_EQ(got.fetch.enabled, want.fetch.enabled);
