@@ -111,7 +111,7 @@ $(BUILD)/gen/engine.sha256: FORCE | $(DEPS_STAMP)
 $(BUILD)/gen/quickjs.c $(BUILD)/gen/quickjs.h &: $(BUILD)/gen/engine.sha256 tools/engine-fixup.sh \
     tools/engine-dispatch.awk
 	wasm2c --module-name=quickjs $(ENGINE_WASM) -o $(BUILD)/gen/quickjs.c
-	./tools/engine-fixup.sh $(BUILD)/gen/quickjs.c $(BUILD)/gen/quickjs.c
+	ENGINE_FIXUP=$(ENGINE_FIXUP) ./tools/engine-fixup.sh $(BUILD)/gen/quickjs.c $(BUILD)/gen/quickjs.c
 
 # The engine's identity, compiled into trail: name + version, and the SHA-256 of the module with
 # its custom sections removed (what a component's engine is compared against).

@@ -20,10 +20,13 @@
 #    the opcode itself, with the table's contents (read from the module's data here) in its
 #    cases: one dependent load and a subtraction fewer per instruction (tools/engine-dispatch.awk).
 #
-# When the output does not look as expected (another wasm2c version), OUT gets IN with only the
-# barrier removed, and a note says the engine is slower than it could be. The generated code
-# must not then meet an instance whose memory is elsewhere: jsg.c checks the placement before
-# any guest code runs.
+# When the output does not look as expected (another wasm2c version, another engine build), the
+# script fails and the build with it: a silently slower engine is a bug to look at. With
+# ENGINE_FIXUP=plain (`make ENGINE_FIXUP=plain`) OUT gets IN with only the barrier removed
+# instead, and a note says the engine is slower than it could be. The generated code must not
+# then meet an instance whose memory is elsewhere: jsg.c checks the placement before any guest
+# code runs. After a rewrite the script checks that every part of it is in OUT (its markers), so
+# that a part that quietly matched nothing fails too.
 set -euo pipefail
 in=$1 out=$2
 tmp=$out.tmp
@@ -166,8 +169,24 @@ else
 fi
 rm -f "$tmp.fn"
 
+# every part left its mark: TRAIL_MEM addressing, the inline JS_FreeValueRT and the switch on the
+# opcode (part 4 counted its own replacements above)
+if [ $ok = 1 ]; then
+  for mark in '^#define TRAIL_MEM ' \
+              'trail \(tools/engine-fixup.sh\): the early returns of JS_FreeValueRT' \
+              'trail \(tools/engine-fixup.sh\): each opcode.s handler'; do
+    grep -qE "$mark" "$tmp" || { echo "engine-fixup: the rewrite left no '$mark'" >&2; ok=0; }
+  done
+fi
+
 if [ $ok = 1 ]; then
   mv "$tmp" "$out"
+elif [ "${ENGINE_FIXUP:-}" != plain ]; then
+  rm -f "$tmp"
+  echo "engine-fixup: $in is not the wasm2c output this script knows (wabt 1.0.32 on" \
+       "quickjs-wasi 3.6.2), so the engine's rewrite for speed would not apply; see" \
+       "docs/engine.md. make ENGINE_FIXUP=plain builds the engine without it (slower)." >&2
+  exit 1
 else
   # IN may be OUT: rewrite the untouched input, not the half-rewritten copy
   sed -E 's/^#define wasm_asm __asm__$/#define wasm_asm(...)/' "$in" > "$tmp"
