@@ -31,6 +31,10 @@ COMMON := -std=c17 -D_GNU_SOURCE -pthread -Isrc -I$(BUILD)/gen -I$(LLHTTP_INC) -
 REL_CFLAGS  := $(COMMON) $(WARN) -O2 -g
 SAN         := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 TEST_CFLAGS := $(COMMON) $(WARN) -O1 -g $(SAN)
+# `make tsan`: ThreadSanitizer over trail's threads (workers, reloader, scheduler, the key-value
+# store's snapshots) and the test runner; the engine and SQLite are not instrumented.
+TSAN        := -fsanitize=thread -fno-omit-frame-pointer
+TSAN_CFLAGS := $(COMMON) $(WARN) -O1 -g $(TSAN)
 # Generated code: no -Werror, no sanitizers (the issue allows it; it is 8 MB of C), plus what
 # wasm2c output needs for exact float semantics and deep recursion.
 GEN_CFLAGS  := -std=c17 -D_GNU_SOURCE -Isrc -I$(BUILD)/gen $(WASM_RT_DEFS) -O2 -g1 -w \
@@ -61,8 +65,6 @@ WAT_SRCS  := $(shell find tests/data -name '*.wat' 2>/dev/null | sort)
 LLHTTP_SRCS := $(LLHTTP_DIR)/api.c $(LLHTTP_DIR)/http.c $(LLHTTP_DIR)/llhttp.c
 
 REL_OBJS  := $(SRCS:%.c=$(BUILD)/rel/%.o)
-TEST_OBJS := $(SRCS:%.c=$(BUILD)/asan/%.o)
-TESTRUN_OBJS := $(TEST_SRCS:%.c=$(BUILD)/asan/%.o)
 THIRD_OBJS := $(patsubst $(LLHTTP_DIR)/%.c,$(BUILD)/third/llhttp_%.o,$(LLHTTP_SRCS)) $(SQLITE_OBJ)
 ENGINE_OBJ := $(BUILD)/gen/quickjs.o
 # An archive, so the linker pulls the engine in only where something calls it.
@@ -88,7 +90,7 @@ define write-if-changed
 @echo '$(1)' | cmp -s - $@ || echo '$(1)' > $@
 endef
 
-.PHONY: all test run bench bench-engine bench-http bench-reload format clean deps FORCE
+.PHONY: all test tsan run bench bench-engine bench-http bench-reload format clean deps FORCE
 all: $(BUILD)/trail
 
 deps: $(DEPS_STAMP)
@@ -153,25 +155,15 @@ $(BUILD)/gen/prelude_js.c: tools/embed.sh src/guest/prelude.js
 $(BUILD)/rel/prelude_js.o: $(BUILD)/gen/prelude_js.c
 	@mkdir -p $(@D)
 	$(CC) $(REL_CFLAGS) -c $< -o $@
-$(BUILD)/asan/prelude_js.o: $(BUILD)/gen/prelude_js.c
-	@mkdir -p $(@D)
-	$(CC) $(TEST_CFLAGS) -c $< -o $@
 
 $(BUILD)/rel/embedded_files.o: $(BUILD)/gen/embedded_files.c
 	@mkdir -p $(@D)
 	$(CC) $(REL_CFLAGS) -c $< -o $@
-$(BUILD)/asan/embedded_files.o: $(BUILD)/gen/embedded_files.c
-	@mkdir -p $(@D)
-	$(CC) $(TEST_CFLAGS) -c $< -o $@
 
 # ---- our code ----
 $(BUILD)/rel/%.o: %.c | $(BUILD)/gen/quickjs.h $(BUILD)/gen/engine_info.h
 	@mkdir -p $(@D)
 	$(CC) $(REL_CFLAGS) -c $< -o $@
-
-$(BUILD)/asan/%.o: %.c | $(BUILD)/gen/quickjs.h $(BUILD)/gen/engine_info.h $(WAT_HDRS)
-	@mkdir -p $(@D)
-	$(CC) $(TEST_CFLAGS) -I$(BUILD)/testgen -Itests -c $< -o $@
 
 $(BUILD)/third/llhttp.opts: FORCE
 	$(call write-if-changed,$(THIRD_CFLAGS))
@@ -215,15 +207,32 @@ endif
 $(BUILD)/rel/libtrail.a: $(REL_OBJS) $(BUILD)/rel/embedded_files.o $(BUILD)/rel/prelude_js.o
 	@rm -f $@
 	ar rcs $@ $^
-$(BUILD)/asan/libtrail.a: $(TEST_OBJS) $(BUILD)/asan/embedded_files.o $(BUILD)/asan/prelude_js.o
-	@rm -f $@
-	ar rcs $@ $^
 
 $(BUILD)/trail: $(BUILD)/rel/src/main.o $(BUILD)/rel/libtrail.a $(ENGINE_LIB) $(THIRD_OBJS)
 	$(CC) -pthread -o $@ $^ $(LDLIBS)
 
-$(BUILD)/asan/trail: $(BUILD)/asan/src/main.o $(BUILD)/asan/libtrail.a $(ENGINE_LIB) $(THIRD_OBJS)
-	$(CC) -pthread $(SAN) -o $@ $^ $(LDLIBS)
+# ---- instrumented builds: $(call instrumented,DIR,CFLAGS,LDFLAGS) builds under $(BUILD)/DIR our
+# objects, libtrail.a, trail, and the test runner DIR/run, all with CFLAGS (a sanitizer) ----
+define instrumented
+$(BUILD)/$(1)/%.o: %.c | $(BUILD)/gen/quickjs.h $(BUILD)/gen/engine_info.h $(WAT_HDRS)
+	@mkdir -p $$(@D)
+	$$(CC) $(2) -I$(BUILD)/testgen -Itests -c $$< -o $$@
+$(BUILD)/$(1)/%.o: $(BUILD)/gen/%.c
+	@mkdir -p $$(@D)
+	$$(CC) $(2) -c $$< -o $$@
+$(BUILD)/$(1)/libtrail.a: $(SRCS:%.c=$(BUILD)/$(1)/%.o) $(BUILD)/$(1)/embedded_files.o \
+    $(BUILD)/$(1)/prelude_js.o
+	@rm -f $$@
+	ar rcs $$@ $$^
+$(BUILD)/$(1)/trail: $(BUILD)/$(1)/src/main.o $(BUILD)/$(1)/libtrail.a $(ENGINE_LIB) $(THIRD_OBJS)
+	$$(CC) -pthread $(3) -o $$@ $$^ $(LDLIBS)
+$(BUILD)/$(1)/run: $(TEST_SRCS:%.c=$(BUILD)/$(1)/%.o) $(BUILD)/$(1)/libtrail.a $(ENGINE_LIB) \
+    $(THIRD_OBJS) $(WAT_OBJS)
+	$$(CC) -pthread $(3) -o $$@ $(TEST_SRCS:%.c=$(BUILD)/$(1)/%.o) $(WAT_OBJS) \
+	    $(BUILD)/$(1)/libtrail.a $(ENGINE_LIB) $(THIRD_OBJS) $(LDLIBS)
+endef
+$(eval $(call instrumented,asan,$(TEST_CFLAGS),$(SAN)))
+$(eval $(call instrumented,tsan,$(TSAN_CFLAGS),$(TSAN)))
 
 # ---- hand-written test modules: .wat -> .wasm -> C, compiled like the engine ----
 $(BUILD)/testgen/%.wasm: tests/data/%.wat | $(DEPS_STAMP)
@@ -234,16 +243,21 @@ $(BUILD)/testgen/%.c $(BUILD)/testgen/%.h: $(BUILD)/testgen/%.wasm
 $(BUILD)/testgen/%.o: $(BUILD)/testgen/%.c
 	$(CC) $(GEN_CFLAGS) -c $< -o $@
 
-$(BUILD)/test/run: $(TESTRUN_OBJS) $(BUILD)/asan/libtrail.a $(ENGINE_LIB) $(THIRD_OBJS) $(WAT_OBJS)
-	@mkdir -p $(@D)
-	$(CC) -pthread $(SAN) -o $@ $(TESTRUN_OBJS) $(WAT_OBJS) $(BUILD)/asan/libtrail.a \
-	    $(ENGINE_LIB) $(THIRD_OBJS) $(LDLIBS)
 
 # The test runner finds the binaries under test through these variables.
-test: $(BUILD)/test/run $(BUILD)/asan/trail $(BUILD)/trail
+test: $(BUILD)/asan/run $(BUILD)/asan/trail $(BUILD)/trail
 	TRAIL_BIN=$(abspath $(BUILD)/asan/trail) TRAIL_REL_BIN=$(abspath $(BUILD)/trail) \
 	TRAIL_ROOT=$(CURDIR) ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
-	UBSAN_OPTIONS=print_stacktrace=1 $(BUILD)/test/run $(T)
+	UBSAN_OPTIONS=print_stacktrace=1 $(BUILD)/asan/run $(T)
+
+# The tests where trail's threads meet (T= to choose others), under ThreadSanitizer: a race
+# report ends the process that found it, and fails the test.
+TSAN_TESTS ?= kv_ e2e_kv e2e_reload e2e_jobs hostile_parallel e2e_http loop_
+tsan: $(BUILD)/tsan/run $(BUILD)/tsan/trail $(BUILD)/trail
+	@set -e; for t in $(or $(T),$(TSAN_TESTS)); do \
+	  TRAIL_BIN=$(abspath $(BUILD)/tsan/trail) TRAIL_REL_BIN=$(abspath $(BUILD)/trail) \
+	  TRAIL_ROOT=$(CURDIR) TSAN_OPTIONS="halt_on_error=1 exitcode=66 second_deadlock_stack=1" \
+	  $(BUILD)/tsan/run $$t; done
 
 run: $(BUILD)/trail
 	./tools/demo.sh $(BUILD)/trail
@@ -261,9 +275,9 @@ bench-engine: $(BUILD)/bench/bench_engine
 
 # Hot reload: from a new dist/component.wasm being complete to the first response from its code,
 # median and max over 20 reloads under a steady client load, against the release build.
-bench-reload: $(BUILD)/test/run $(BUILD)/trail
+bench-reload: $(BUILD)/asan/run $(BUILD)/trail
 	TRAIL_BIN=$(abspath $(BUILD)/trail) TRAIL_ROOT=$(CURDIR) \
-	$(BUILD)/test/run e2e_reload_under_load_never_drops_a_request
+	$(BUILD)/asan/run e2e_reload_under_load_never_drops_a_request
 
 # GET /api/healthcheck with wrk: trail (one worker) beside nginx, CPU microseconds per request.
 bench-http: $(BUILD)/trail
