@@ -4,6 +4,8 @@
 #   make run        build, then serve the demo app on localhost:4000
 #   make bench      trail beside nginx, Node.js, Bun, Deno with wrk; table in bench/results/
 #                   (never pass/fail; QUICK=1 for a fast pass; see bench/README.md)
+#   make tsan       ThreadSanitizer build, the tests where threads meet (T= to choose)
+#   make fuzz       the libFuzzer targets of tests/fuzz/, FUZZ_SECONDS each
 #   make format     clang-format over src/ tests/ bench/
 # BUILD=dir puts every output under dir (default build/), so several trees can build side by side.
 
@@ -90,7 +92,7 @@ define write-if-changed
 @echo '$(1)' | cmp -s - $@ || echo '$(1)' > $@
 endef
 
-.PHONY: all test tsan run bench bench-engine bench-http bench-reload format clean deps FORCE
+.PHONY: all test tsan fuzz fuzz-build run bench bench-engine bench-http bench-reload format clean deps FORCE
 all: $(BUILD)/trail
 
 deps: $(DEPS_STAMP)
@@ -234,6 +236,30 @@ endef
 $(eval $(call instrumented,asan,$(TEST_CFLAGS),$(SAN)))
 $(eval $(call instrumented,tsan,$(TSAN_CFLAGS),$(TSAN)))
 
+# ---- fuzz targets (libFuzzer, with clang): `make fuzz` runs each for FUZZ_SECONDS on its corpus
+# under $(BUILD)/fuzz/; `make test` builds them, so that they keep compiling ----
+FUZZ_CC      := clang
+FUZZ_FLAGS   := -std=c17 -D_GNU_SOURCE -Isrc -I$(LLHTTP_INC) -DLLHTTP_STRICT_MODE=1 -g -O1 \
+                -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+FUZZ_BASE    := src/base/alloc.c src/base/err.c src/base/log.c
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := $(BUILD)/fuzz/fuzz_http $(BUILD)/fuzz/fuzz_config
+$(BUILD)/fuzz/fuzz_http: tests/fuzz/fuzz_http.c $(wildcard src/http/*.c) src/loop/loop.c \
+    $(FUZZ_BASE) | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^) $(LLHTTP_SRCS)
+$(BUILD)/fuzz/fuzz_config: tests/fuzz/fuzz_config.c src/config/config.c src/config/textproto.c \
+    $(FUZZ_BASE)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^)
+fuzz-build: $(FUZZ_TARGETS)
+fuzz: $(FUZZ_TARGETS)
+	@set -e; for t in $(FUZZ_TARGETS); do mkdir -p $$t.corpus; echo "fuzz: $$t, $(FUZZ_SECONDS) s"; \
+	  rc=0; $$t -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -print_final_stats=1 $$t.corpus \
+	    > $$t.log 2>&1 || rc=$$?; \
+	  grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|SUMMARY)' $$t.log || true; \
+	  if [ $$rc != 0 ]; then tail -40 $$t.log; exit $$rc; fi; done
+
 # ---- hand-written test modules: .wat -> .wasm -> C, compiled like the engine ----
 $(BUILD)/testgen/%.wasm: tests/data/%.wat | $(DEPS_STAMP)
 	@mkdir -p $(@D)
@@ -245,7 +271,7 @@ $(BUILD)/testgen/%.o: $(BUILD)/testgen/%.c
 
 
 # The test runner finds the binaries under test through these variables.
-test: $(BUILD)/asan/run $(BUILD)/asan/trail $(BUILD)/trail
+test: $(BUILD)/asan/run $(BUILD)/asan/trail $(BUILD)/trail $(FUZZ_TARGETS)
 	TRAIL_BIN=$(abspath $(BUILD)/asan/trail) TRAIL_REL_BIN=$(abspath $(BUILD)/trail) \
 	TRAIL_ROOT=$(CURDIR) ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	UBSAN_OPTIONS=print_stacktrace=1 $(BUILD)/asan/run $(T)

@@ -1,9 +1,7 @@
 /* tests/fuzz/fuzz_config.c: libFuzzer target for config.textproto parsing.
  *
- * Build and run by hand (no make target yet):
- *   clang -std=c17 -D_GNU_SOURCE -Isrc -g -O1 -fsanitize=fuzzer,address,undefined \
- *     tests/fuzz/fuzz_config.c src/config/config.c src/config/textproto.c src/base/alloc.c \
- *     src/base/err.c src/base/log.c -o /tmp/fuzz_config && /tmp/fuzz_config -max_len=512
+ * `make fuzz` builds and runs it (FUZZ_SECONDS, default 60; its corpus is kept under
+ * build/fuzz/); `make test` builds it.
  * Every input must either parse or fail with TR_ECONFIG and a "name:line:col: " message, and
  * leave the config freeable without leaks. */
 #include <assert.h>

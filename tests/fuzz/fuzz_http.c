@@ -2,11 +2,8 @@
  * pipelining, error responses, the router and the static-file path checks, all on one
  * connection fed the input through a socketpair.
  *
- * Build and run by hand (no make target yet):
- *   clang -std=c17 -D_GNU_SOURCE -Isrc -I/usr/share/include/llhttp -DLLHTTP_STRICT_MODE=1 \
- *     -g -O1 -fsanitize=fuzzer,address,undefined tests/fuzz/fuzz_http.c src/http/*.c \
- *     src/loop/loop.c src/base/alloc.c src/base/err.c src/base/log.c /usr/share/llhttp/*.c \
- *     -o /tmp/fuzz_http && /tmp/fuzz_http -max_len=4096
+ * `make fuzz` builds and runs it (FUZZ_SECONDS, default 60; its corpus is kept under
+ * build/fuzz/); `make test` builds it.
  * The first input byte chooses where the input is split into two writes. Every input must end
  * with the connection closed, everything written back must be a sequence of well-formed HTTP/1.1
  * responses, and the canary file outside the public directory (reachable only through a symlink
