@@ -281,26 +281,29 @@ TEST_TIMEOUT(e2e_kv_persist_across_restarts, 120)
     char depot[700];
     snprintf(depot, sizeof depot, "%s/kv", test_tmpdir());
     expect(s.port, "/set-text/kept/yes", 200, "ok");
-    expect(s.port, "/set-text/soon/gone?ttl=1500", 200, "ok");
+    expect(s.port, "/set-text/long/yes?ttl=600000", 200, "ok");
+    expect(s.port, "/set-text/short/gone?ttl=300", 200, "ok");
     expect(s.port, "/incr/hits?by=7", 200, "7");
     CHECK_EQ(th_server_stop(&s), 0);
     char snap[800];
     snprintf(snap, sizeof snap, "%s/data/kv.snapshot", depot);
     CHECK(access(snap, F_OK) == 0);
+    usleep(400 * 1000); /* "short" has expired by the wall clock, whatever the restart takes */
 
     CHECK_EQ(th_server_start(&s, depot, NULL), 0);
     expect(s.port, "/text/kept", 200, "yes");
     expect(s.port, "/text/hits", 200, "7");
-    expect(s.port, "/exists/soon", 200, "true");
+    expect(s.port, "/exists/long", 200, "true");
+    expect(s.port, "/exists/short", 200, "false");
     expect(s.port, "/incr/hits", 200, "8");
-    /* killed without a chance to save: the periodic snapshot has it */
-    usleep(1200 * 1000);
+    /* killed without a chance to save: the periodic snapshot (every 200 ms) has it */
+    usleep(2000 * 1000);
     th_server_signal(&s, SIGKILL);
     th_server_wait(&s, 10000);
     th_server_stop(&s);
     CHECK_EQ(th_server_start(&s, depot, NULL), 0);
     expect(s.port, "/text/hits", 200, "8");
-    expect(s.port, "/exists/soon", 200, "false"); /* its 1.5 s ran out meanwhile */
+    expect(s.port, "/exists/long", 200, "true");
     CHECK_EQ(th_server_stop(&s), 0);
 
     /* a damaged snapshot: trail does not start, and the file is left as it was */
