@@ -32,11 +32,11 @@ COMMON := -std=c17 -D_GNU_SOURCE -pthread -Isrc -I$(BUILD)/gen -I$(LLHTTP_INC) -
           -MMD -MP
 REL_CFLAGS  := $(COMMON) $(WARN) -O2 -g
 SAN         := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-TEST_CFLAGS := $(COMMON) $(WARN) -O1 -g $(SAN)
+TEST_CFLAGS := $(COMMON) $(WARN) -O1 -g $(SAN) -DTRAIL_TEST_BUILD
 # `make tsan`: ThreadSanitizer over trail's threads (workers, reloader, scheduler, the key-value
 # store's snapshots) and the test runner; the engine and SQLite are not instrumented.
 TSAN        := -fsanitize=thread -fno-omit-frame-pointer
-TSAN_CFLAGS := $(COMMON) $(WARN) -O1 -g $(TSAN)
+TSAN_CFLAGS := $(COMMON) $(WARN) -O1 -g $(TSAN) -DTRAIL_TEST_BUILD
 # Generated code: no -Werror, no sanitizers (the issue allows it; it is 8 MB of C), plus what
 # wasm2c output needs for exact float semantics and deep recursion.
 GEN_CFLAGS  := -std=c17 -D_GNU_SOURCE -Isrc -I$(BUILD)/gen $(WASM_RT_DEFS) -O2 -g1 -w \
@@ -66,7 +66,8 @@ TEST_SRCS := $(shell find tests -name '*.c' ! -path 'tests/fuzz/*' | sort)
 WAT_SRCS  := $(shell find tests/data -name '*.wat' 2>/dev/null | sort)
 LLHTTP_SRCS := $(LLHTTP_DIR)/api.c $(LLHTTP_DIR)/http.c $(LLHTTP_DIR)/llhttp.c
 
-REL_OBJS  := $(SRCS:%.c=$(BUILD)/rel/%.o)
+# The test hooks (src/guest/test_hooks.h) are compiled into the test builds only.
+REL_OBJS  := $(filter-out $(BUILD)/rel/src/guest/test_hooks.o,$(SRCS:%.c=$(BUILD)/rel/%.o))
 THIRD_OBJS := $(patsubst $(LLHTTP_DIR)/%.c,$(BUILD)/third/llhttp_%.o,$(LLHTTP_SRCS)) $(SQLITE_OBJ)
 ENGINE_OBJ := $(BUILD)/gen/quickjs.o
 # An archive, so the linker pulls the engine in only where something calls it.
