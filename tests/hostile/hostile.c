@@ -197,6 +197,9 @@ void hz_load_stop(hz_load *l, hz_stats *out)
     atomic_store(&l->stop, true);
     for (int i = 0; i < HZ_LOAD_THREADS; i++) pthread_join(l->threads[i], NULL);
     pthread_join(l->sampler, NULL);
+    /* one sample more, so there is one even if a busy machine never ran the sampler meanwhile */
+    long kib = hz_rss_kib(l->s->pid);
+    if (kib > l->peak_rss) l->peak_rss = kib;
     memset(out, 0, sizeof *out);
     out->ok = (long)l->nlat;
     out->failed = l->failed;
