@@ -39,7 +39,7 @@ export default defineConfig({
     }),
     HttpHandler.get("/later-bad-response", async () => {
       await later();
-      return undefined as unknown as string;
+      return null as unknown as string;
     }),
     HttpHandler.get("/later-rejects", async () => {
       await later();
