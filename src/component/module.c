@@ -169,9 +169,9 @@ static int validate(comp_module *m, tr_error *err)
         rc = jsg_get(iso, def, fns[i], strlen(fns[i]), &fn, err);
         if (rc == 0 && jsg_ref_kind(iso, fn) != JSG_K_FUNCTION)
             rc = tr_error_set(err, TR_EINVAL,
-                              "the component's export has no %s%s: make it with defineConfig() from "
-                              "trailbase-wasm (a component built with an older version needs a "
-                              "rebuild)",
+                              "the component's export has no %s%s: make it with defineConfig() "
+                              "from trailbase-wasm (a component built with an older version needs "
+                              "a rebuild)",
                               fns[i], strcmp(fns[i], "responseClass") == 0 ? "" : "() function");
     }
     if (rc == 0) rc = jsg_call(iso, fn, def, 0, NULL, &man, err);

@@ -150,9 +150,9 @@ int comp_set_register_routes(comp_set *s, http_router *r, tr_error *err)
              * both claim one conflict, as they would with explicit routes), then "*" for every
              * other method a client may send (PROPFIND, MKCOL, ...) */
             for (size_t j = 0; j < (any ? TR_ARRAY_LEN(any_methods) + 1 : 1); j++) {
-                const char *method = !any                             ? cr->method
+                const char *method = !any                            ? cr->method
                                      : j < TR_ARRAY_LEN(any_methods) ? any_methods[j]
-                                                                      : "*";
+                                                                     : "*";
                 if (any && j < TR_ARRAY_LEN(any_methods) && has_route(m, method, cr->path))
                     continue;
                 binding *b = &s->bindings[s->nbindings];

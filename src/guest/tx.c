@@ -418,14 +418,14 @@ static int tx_end(jsg_isolate *iso, guest *g, bool sync, bool commit, size_t arg
 }
 
 /* The host functions: asynchronous (a promise) and synchronous (the value, or a throw). */
-#define TX_HOST_FN(name, call)                                                                     \
-    int name(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc, const jsg_ref *argv,       \
-             jsg_ref *result, tr_error *err)                                                       \
-    {                                                                                              \
-        (void)this_;                                                                               \
-        (void)argc;                                                                                \
-        (void)argv;                                                                                \
-        return call;                                                                               \
+#define TX_HOST_FN(name, call)                                                              \
+    int name(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc, const jsg_ref *argv, \
+             jsg_ref *result, tr_error *err)                                                \
+    {                                                                                       \
+        (void)this_;                                                                        \
+        (void)argc;                                                                         \
+        (void)argv;                                                                         \
+        return call;                                                                        \
     }
 
 TX_HOST_FN(guest__tx_begin, tx_begin(iso, user, false, result, err))

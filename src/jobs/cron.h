@@ -2,8 +2,8 @@
  *
  * A schedule is a standard 5-field crontab line (minute hour day-of-month month day-of-week),
  * a 6-field line with seconds first, a 7-field line with seconds first and a year last
- * (JOB_CRON_YEAR_MIN-JOB_CRON_YEAR_MAX; the form of the reference system's SDK), or a shorthand (@yearly, @annually, @monthly, @weekly,
- * @daily, @midnight, @hourly, @minutely). Fields take `*`, numbers, ranges `a-b`, steps `*\/n`
+ * (JOB_CRON_YEAR_MIN-JOB_CRON_YEAR_MAX; the form of the reference system's SDK), or a shorthand
+ * (@yearly, @annually, @monthly, @weekly, @daily, @midnight, @hourly, @minutely). Fields take `*`, numbers, ranges `a-b`, steps `*\/n`
  * and `a-b/n`, lists `a,b`, month names JAN-DEC and weekday names SUN-SAT (7 is Sunday too).
  * When both day fields are restricted a day matches if either does (as in Vixie cron).
  *

@@ -101,12 +101,13 @@ TEST_TIMEOUT(e2e_compat_reference_export_form, 180)
            "\"authority\":\"example.test:8080\",\"headers\":[[\"x-test\",\"v\"]],"
            "\"pathParams\":[[\"id\",\"7\"]],\"id\":\"7\",\"q\":\"a b\",\"user\":null}");
     /* WebDAV and other methods reach HttpHandler.all() */
-    const char *const dav[] = {"PROPFIND", "MKCOL", "LOCK", "UNLOCK", "COPY", "MOVE",
-                               "PROPPATCH", "REPORT", "SEARCH", "GET", "OPTIONS"};
+    const char *const dav[] = {"PROPFIND",  "MKCOL",  "LOCK",   "UNLOCK", "COPY",   "MOVE",
+                               "PROPPATCH", "REPORT", "SEARCH", "GET",    "OPTIONS"};
     for (size_t i = 0; i < sizeof dav / sizeof dav[0]; i++) {
         char want[100];
         snprintf(want, sizeof want, "%s /dav/a/b?x=1", dav[i]);
-        for (char *c = want; *c != ' '; c++) *c = (char)(*c - 'A' + 'a');
+        for (char *c = want; *c != ' '; c++)
+            *c = (char)(*c - 'A' + 'a');
         expect(call(p, dav[i], "/dav/a/b?x=1", NULL), 200, TEXT, want);
     }
     /* errors: HttpError.from and StatusCode; trail answers with its JSON error body */
