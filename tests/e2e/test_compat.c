@@ -232,3 +232,59 @@ TEST_TIMEOUT(e2e_compat_default_export_form, 180)
     expect(call(p, "GET", "/b64", NULL), 200, TEXT, "aGk/+w==");
     CHECK_EQ(th_server_stop(&s), 0);
 }
+
+/* Hand-made components (no SDK) served by `trail run`: the named form is found without a
+ * default export and serves any method of its route; a module with neither form, or with a route
+ * method that is not a method name, stops the start with a message saying why. */
+TEST_TIMEOUT(e2e_compat_entry_and_methods_checked, 120)
+{
+    static const char obj[] =
+        "const c = { manifest: () => ({ http: [[%s, '/x']], jobs: [] }), dispatch: () => 'x',"
+        " complete: () => 'x', responseClass: class {}, runJob: async () => {} };\n%s\n";
+    struct {
+        const char *method, *export_line;
+        const char *expect; /* for a refusal; NULL: it serves `send` on /x */
+        const char *send;
+    } cases[] = {
+        {"'PROPFIND'", "export const incomingHandler = c;", NULL, "PROPFIND"},
+        {"'*'", "export const incomingHandler = c, initEndpoint = {};", NULL, "MKCOL"},
+        {"'GET'", "export const incomingHandler = c; export default c;", NULL, "GET"},
+        {"'GET'", "export const handler = c;",
+         "no default export made by defineConfig() (export default defineConfig({...}), or "
+         "export const { initEndpoint, incomingHandler, sqliteFunctionEndpoint } = "
+         "defineConfig({...}))",
+         NULL},
+        {"'GET'", "export default 5; export const incomingHandler = 7;", "no default export", NULL},
+        {"'get'", "export default c;", "route get /x: the method must be 1 to 32 upper-case", NULL},
+        {"'GET POST'", "export const incomingHandler = c;", "the method must be 1 to 32", NULL},
+        {"'G\\nET'", "export default c;", "the method must be 1 to 32", NULL},
+        {"'ABCDEFGHIJKLMNOPQRSTUVWXYZABCDEFG'", "export default c;", "the method must be 1 to 32",
+         NULL},
+        {"''", "export default c;", "the method must be 1 to 32", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char js[1000], depot[700], path[800];
+        snprintf(js, sizeof js, obj, cases[i].method, cases[i].export_line);
+        snprintf(depot, sizeof depot, "%s/hand%zu", test_tmpdir(), i);
+        snprintf(path, sizeof path, "mkdir -p '%s/wasm'", depot);
+        CHECK_EQ(fx_sh(path), 0);
+        snprintf(path, sizeof path, "%s/wasm/hand.wasm", depot);
+        size_t len;
+        unsigned char *comp = fx_component(js, NULL, false, &len);
+        CHECK_EQ(th_write_file(path, comp, len), 0);
+        free(comp);
+        if (cases[i].expect == NULL) {
+            th_server s;
+            CHECK_EQ(th_server_start(&s, depot, NULL), 0);
+            expect(call(s.port, cases[i].send, "/x", NULL), 200, TEXT, "x");
+            CHECK_EQ(th_server_stop(&s), 0);
+        } else {
+            const char *args[] = {"run", "--address", "127.0.0.1:0", "--data-dir", depot, NULL};
+            char *o, *e;
+            CHECK_EQ(th_run(args, 60000, &o, &e), 1);
+            CHECK_CONTAINS(e, cases[i].expect);
+            free(o);
+            free(e);
+        }
+    }
+}
