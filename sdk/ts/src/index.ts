@@ -105,6 +105,9 @@ type Internal = { _r: HostRequest };
 
 const REQUEST = HttpRequest.prototype;
 
+// host, IPv4 or [IPv6], with an optional port
+const AUTHORITY = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$/;
+
 // The request of a component exported in the reference's named form: HttpRequest with the four
 // names the reference SDK calls as methods, giving what it gives (HttpRequest's getters of the
 // same names give trail's values).
@@ -122,8 +125,12 @@ const REFERENCE_REQUEST: object = Object.create(REQUEST, {
     url: {
         value: function url(this: Internal): URL {
             const target = this._r.url[0] === "/" ? this._r.url : `/${this._r.url}`;
+            // the host header is the client's: only a plain host[:port] names the URL's host
+            // (no userinfo, path or query smuggled in); anything else is localhost
+            const authority = (this as unknown as HttpRequest).authority();
+            const base = AUTHORITY.test(authority) ? authority : "localhost";
             try {
-                return new URL(`http://${(this as unknown as HttpRequest).authority()}${target}`);
+                return new URL(`http://${base}${target}`);
             } catch {
                 return new URL(`http://localhost${target}`);
             }

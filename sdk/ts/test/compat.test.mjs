@@ -102,6 +102,12 @@ describe("defineConfig in both export forms", () => {
         // a Host header that is not an authority: the URL still parses
         const odd = cfg.incomingHandler.dispatch(0, request({ headers: [["host", "a b"]] }));
         assert.equal(odd.url().href, "http://localhost/p/1?q=a%20b");
+        for (const h of ["evil@x.test", "x.test/y?", "x.test#", ""]) {
+            const r = cfg.incomingHandler.dispatch(0, request({ headers: [["host", h]] }));
+            assert.equal(r.url().href, "http://localhost/p/1?q=a%20b", h);
+        }
+        const v6 = cfg.incomingHandler.dispatch(0, request({ headers: [["host", "[::1]:4000"]] }));
+        assert.equal(v6.url().host, "[::1]:4000");
     });
 
     test("a handler that returns nothing answers 200 without a body", () => {
