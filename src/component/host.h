@@ -69,6 +69,12 @@ comp_module *comp_module_ref(comp_module *m);
  * sources the component's source map names ("src/index.ts:5:9"). */
 void comp_module_map_error(const comp_module *m, tr_error *err);
 void comp_module_unref(comp_module *m); /* NULL is a no-op */
+/* The object made by defineConfig() that trail calls, from the module namespace ns: its default
+ * export (`export default defineConfig(...)`) or, without one, its `incomingHandler` export (the
+ * reference SDK's form, `export const { initEndpoint, incomingHandler, sqliteFunctionEndpoint } =
+ * defineConfig(...)`). *out is an owned ref. Errors: TR_EINVAL naming both forms when the module
+ * exports neither as an object. */
+int comp_module_entry(jsg_isolate *iso, jsg_ref ns, jsg_ref *out, tr_error *err);
 
 typedef struct comp_instance comp_instance;
 

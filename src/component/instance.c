@@ -57,7 +57,7 @@ static int create_isolate(comp_instance *ci, tr_error *err)
     if (rc == 0) rc = guest_test_hooks_install(ci->iso, err);
     if (rc == 0)
         rc = jsg_eval_module(ci->iso, ci->mod->js, ci->mod->js_len, "component.js", &ns, err);
-    if (rc == 0) rc = jsg_get(ci->iso, ns, "default", 7, &ci->def, err);
+    if (rc == 0) rc = comp_module_entry(ci->iso, ns, &ci->def, err);
     if (rc == 0) rc = jsg_get(ci->iso, ci->def, "dispatch", 8, &ci->dispatch, err);
     if (rc == 0 && jsg_ref_kind(ci->iso, ci->dispatch) != JSG_K_FUNCTION)
         rc = tr_error_set(err, TR_EINVAL, "the component's default export has no dispatch()");

@@ -9,8 +9,17 @@
 #include "component/component.h"
 #include "component/sourcemap.h"
 
-static const char *const known_methods[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE",
-                                            "OPTIONS", "*"};
+/* A route's method: "*" (HttpHandler.all), or a method name as clients send them, upper case
+ * (the router compares bytes). Any name is allowed, WebDAV's PROPFIND as much as GET. */
+static bool method_ok(const char *m)
+{
+    if (strcmp(m, "*") == 0) return true;
+    size_t n = strlen(m);
+    if (n == 0 || n > 32) return false;
+    for (size_t i = 0; i < n; i++)
+        if (m[i] < 'A' || m[i] > 'Z') return false;
+    return true;
+}
 
 static void module_free(comp_module *m)
 {
@@ -82,12 +91,11 @@ static int read_manifest(comp_module *m, const jsg_val *man, tr_error *err)
             comp_route *cr = &m->routes[m->nroutes++];
             cr->method = dup_str(&r->u.arr.items[0]);
             cr->path = dup_str(&r->u.arr.items[1]);
-            bool known = false;
-            for (size_t k = 0; k < TR_ARRAY_LEN(known_methods); k++)
-                known = known || strcmp(cr->method, known_methods[k]) == 0;
-            if (!known)
-                return tr_error_set(err, TR_EINVAL, "route %s %s: unknown method", cr->method,
-                                    cr->path);
+            if (!method_ok(cr->method))
+                return tr_error_set(err, TR_EINVAL,
+                                    "route %s %s: the method must be 1 to 32 upper-case letters "
+                                    "(GET, PROPFIND, ...) or *",
+                                    cr->method, cr->path);
             if (cr->path[0] != '/')
                 return tr_error_set(err, TR_EINVAL, "route %s %s: the path must start with '/'",
                                     cr->method, cr->path);
@@ -112,6 +120,29 @@ static int read_manifest(comp_module *m, const jsg_val *man, tr_error *err)
     return 0;
 }
 
+int comp_module_entry(jsg_isolate *iso, jsg_ref ns, jsg_ref *out, tr_error *err)
+{
+    jsg_ref def = 0;
+    int rc = jsg_get(iso, ns, "default", 7, &def, err);
+    if (rc == 0 && jsg_ref_kind(iso, def) != JSG_K_OBJECT) {
+        jsg_ref_free(iso, def);
+        def = 0;
+        rc = jsg_get(iso, ns, "incomingHandler", 15, &def, err);
+        if (rc == 0 && jsg_ref_kind(iso, def) != JSG_K_OBJECT)
+            rc = tr_error_set(err, TR_EINVAL,
+                              "the component has no default export made by defineConfig() "
+                              "(export default defineConfig({...}), or export const { "
+                              "initEndpoint, incomingHandler, sqliteFunctionEndpoint } = "
+                              "defineConfig({...}))");
+    }
+    if (rc < 0) {
+        if (def) jsg_ref_free(iso, def);
+        return rc;
+    }
+    *out = def;
+    return 0;
+}
+
 /* Evaluates the module in a scratch isolate (no database, no timers) and reads its manifest. */
 static int validate(comp_module *m, tr_error *err)
 {
@@ -128,11 +159,7 @@ static int validate(comp_module *m, tr_error *err)
     int rc = jsg_isolate_new(&opt, &iso, err);
     if (rc == 0) rc = guest_new(iso, &env, NULL, NULL, &g, err);
     if (rc == 0) rc = jsg_eval_module(iso, m->js, m->js_len, "component.js", &ns, err);
-    if (rc == 0) rc = jsg_get(iso, ns, "default", 7, &def, err);
-    if (rc == 0 && jsg_ref_kind(iso, def) != JSG_K_OBJECT)
-        rc = tr_error_set(err, TR_EINVAL,
-                          "the component has no default export made by defineConfig() (export "
-                          "default defineConfig({...}))");
+    if (rc == 0) rc = comp_module_entry(iso, ns, &def, err);
     /* manifest last: it is called below (responseClass is the SDK's HttpResponse class) */
     static const char *const fns[] = {"dispatch", "complete", "responseClass", "runJob",
                                       "manifest"};
@@ -142,9 +169,9 @@ static int validate(comp_module *m, tr_error *err)
         rc = jsg_get(iso, def, fns[i], strlen(fns[i]), &fn, err);
         if (rc == 0 && jsg_ref_kind(iso, fn) != JSG_K_FUNCTION)
             rc = tr_error_set(err, TR_EINVAL,
-                              "the default export has no %s%s: make it with defineConfig() from "
-                              "trailbase-wasm (a component built with an older version needs a "
-                              "rebuild)",
+                              "the component's export has no %s%s: make it with defineConfig() "
+                              "from trailbase-wasm (a component built with an older version needs "
+                              "a rebuild)",
                               fns[i], strcmp(fns[i], "responseClass") == 0 ? "" : "() function");
     }
     if (rc == 0) rc = jsg_call(iso, fn, def, 0, NULL, &man, err);

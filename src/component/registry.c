@@ -136,7 +136,8 @@ static void owner_of_conflict(const comp_set *s, const char *method, const char 
 int comp_set_register_routes(comp_set *s, http_router *r, tr_error *err)
 {
     size_t total = 0;
-    for (size_t i = 0; i < s->nmods; i++) total += s->mods[i]->nroutes * TR_ARRAY_LEN(any_methods);
+    for (size_t i = 0; i < s->nmods; i++)
+        total += s->mods[i]->nroutes * (TR_ARRAY_LEN(any_methods) + 1);
     tr_free(s->bindings);
     s->bindings = tr_calloc(total ? total : 1, sizeof *s->bindings);
     s->nbindings = 0;
@@ -145,9 +146,15 @@ int comp_set_register_routes(comp_set *s, http_router *r, tr_error *err)
         for (size_t k = 0; k < m->nroutes; k++) {
             const comp_route *cr = &m->routes[k];
             bool any = strcmp(cr->method, "*") == 0;
-            for (size_t j = 0; j < (any ? TR_ARRAY_LEN(any_methods) : 1); j++) {
-                const char *method = any ? any_methods[j] : cr->method;
-                if (any && has_route(m, method, cr->path)) continue;
+            /* all(): a route of its own for each usual method (so that two components that
+             * both claim one conflict, as they would with explicit routes), then "*" for every
+             * other method a client may send (PROPFIND, MKCOL, ...) */
+            for (size_t j = 0; j < (any ? TR_ARRAY_LEN(any_methods) + 1 : 1); j++) {
+                const char *method = !any                            ? cr->method
+                                     : j < TR_ARRAY_LEN(any_methods) ? any_methods[j]
+                                                                     : "*";
+                if (any && j < TR_ARRAY_LEN(any_methods) && has_route(m, method, cr->path))
+                    continue;
                 binding *b = &s->bindings[s->nbindings];
                 *b = (binding){s, i, k};
                 tr_error rerr = {0};

@@ -535,8 +535,9 @@ static int host_execute(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc
 
 typedef enum fs_op { FS_READ, FS_READDIR, FS_STAT } fs_op;
 
-static int fs_call(jsg_isolate *iso, guest *g, fs_op op, size_t argc, const jsg_ref *argv,
-                   jsg_ref *result, tr_error *err)
+/* sync: return the value or throw (fsReadFileSync) instead of a promise. */
+static int fs_call(jsg_isolate *iso, guest *g, fs_op op, bool sync, size_t argc,
+                   const jsg_ref *argv, jsg_ref *result, tr_error *err)
 {
     WITH_ARGS(iso, argc, argv);
     jsg_val path;
@@ -586,28 +587,41 @@ static int fs_call(jsg_isolate *iso, guest *g, fs_op op, size_t argc, const jsg_
     tr_buf_free(&buf);
     tr_arena_deinit(&a.arena);
     if (rc == TR_ETRAP || rc == TR_EINTERRUPTED || rc == TR_ENOMEM) return rc;
-    return settled(iso, rc, value, &why, result, err);
+    if (!sync) return settled(iso, rc, value, &why, result, err);
+    if (rc < 0) {
+        if (value) jsg_ref_free(iso, value);
+        return tr_error_set(err, rc, "%s", why.msg);
+    }
+    *result = value;
+    return 0;
+}
+
+static int host_fs_read_sync(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc,
+                             const jsg_ref *argv, jsg_ref *result, tr_error *err)
+{
+    (void)this_;
+    return fs_call(iso, user, FS_READ, true, argc, argv, result, err);
 }
 
 static int host_fs_read(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc,
                         const jsg_ref *argv, jsg_ref *result, tr_error *err)
 {
     (void)this_;
-    return fs_call(iso, user, FS_READ, argc, argv, result, err);
+    return fs_call(iso, user, FS_READ, false, argc, argv, result, err);
 }
 
 static int host_fs_readdir(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc,
                            const jsg_ref *argv, jsg_ref *result, tr_error *err)
 {
     (void)this_;
-    return fs_call(iso, user, FS_READDIR, argc, argv, result, err);
+    return fs_call(iso, user, FS_READDIR, false, argc, argv, result, err);
 }
 
 static int host_fs_stat(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc,
                         const jsg_ref *argv, jsg_ref *result, tr_error *err)
 {
     (void)this_;
-    return fs_call(iso, user, FS_STAT, argc, argv, result, err);
+    return fs_call(iso, user, FS_STAT, false, argc, argv, result, err);
 }
 
 /* ---- timers ---- */
@@ -802,9 +816,15 @@ static const struct {
     {"txExecute", guest__tx_execute},
     {"txCommit", guest__tx_commit},
     {"txRollback", guest__tx_rollback},
+    {"txBeginSync", guest__tx_begin_sync},
+    {"txQuerySync", guest__tx_query_sync},
+    {"txExecuteSync", guest__tx_execute_sync},
+    {"txCommitSync", guest__tx_commit_sync},
+    {"txRollbackSync", guest__tx_rollback_sync},
     {"timerStart", host_timer_start},
     {"timerCancel", host_timer_cancel},
     {"fsReadFile", host_fs_read},
+    {"fsReadFileSync", host_fs_read_sync},
     {"fsReadDir", host_fs_readdir},
     {"fsStat", host_fs_stat},
     {"fetch", host_fetch},

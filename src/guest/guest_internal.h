@@ -112,6 +112,18 @@ int guest__tx_commit(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc, c
                      jsg_ref *result, tr_error *err);
 int guest__tx_rollback(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc,
                        const jsg_ref *argv, jsg_ref *result, tr_error *err);
+/* The synchronous forms (the SDK's `new Transaction()`): the value itself, or a thrown Error;
+ * txBeginSync throws instead of waiting when a transaction is open. */
+int guest__tx_begin_sync(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc,
+                         const jsg_ref *argv, jsg_ref *result, tr_error *err);
+int guest__tx_query_sync(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc,
+                         const jsg_ref *argv, jsg_ref *result, tr_error *err);
+int guest__tx_execute_sync(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc,
+                           const jsg_ref *argv, jsg_ref *result, tr_error *err);
+int guest__tx_commit_sync(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc,
+                          const jsg_ref *argv, jsg_ref *result, tr_error *err);
+int guest__tx_rollback_sync(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc,
+                            const jsg_ref *argv, jsg_ref *result, tr_error *err);
 
 /* True while a plain query()/execute() must wait: a transaction is open or statements are
  * already waiting (they run in call order). */

@@ -1,5 +1,6 @@
 /* guest/tx.c: transactions on the worker's connection (`txBegin`, `txQuery`, `txExecute`,
- * `txCommit`, `txRollback` of docs/guest-abi.md) and the statements that wait while one is open.
+ * `txCommit`, `txRollback` of docs/guest-abi.md, and their synchronous forms `txBeginSync`, ...)
+ * and the statements that wait while one is open.
  *
  * DESIGN: a worker has one connection and interleaves many requests (of one or more isolates) on
  * it, so an open transaction owns the connection: every plain query()/execute() and every other
@@ -65,6 +66,20 @@ static int settled(jsg_isolate *iso, int rc, jsg_ref value, const tr_error *why,
         return r;
     }
     *result = d.promise;
+    return 0;
+}
+
+/* What a transaction call gives: as settled() for the asynchronous functions; for the
+ * synchronous ones (`txBeginSync`, ...), value itself, or the error thrown in the caller. */
+static int finish(jsg_isolate *iso, bool sync, int rc, jsg_ref value, const tr_error *why,
+                  jsg_ref *result, tr_error *err)
+{
+    if (!sync) return settled(iso, rc, value, why, result, err);
+    if (rc < 0) {
+        if (value) jsg_ref_free(iso, value);
+        return tr_error_set(err, rc, "%s", why->msg);
+    }
+    *result = value;
     return 0;
 }
 
@@ -316,13 +331,8 @@ void guest_sql_set_tx_timeout(guest_sql *s, uint64_t ms)
 
 /* ---- host functions ---- */
 
-int guest__tx_begin(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc, const jsg_ref *argv,
-                    jsg_ref *result, tr_error *err)
+static int tx_begin(jsg_isolate *iso, guest *g, bool sync, jsg_ref *result, tr_error *err)
 {
-    (void)this_;
-    (void)argc;
-    (void)argv;
-    guest *g = user;
     guest_env *env = guest__env(g);
     guest_sql *s = env->sql;
     tr_error why = {0};
@@ -334,7 +344,18 @@ int guest__tx_begin(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc, co
         rc = tr_error_set(&why, TR_ESQL, "transactions are not available here");
     if (rc == 0) {
         use_loop(s, env->loop);
-        if (guest__sql_must_wait(s)) return enqueue(g, iso, WAIT_BEGIN, NULL, 0, 0, result, err);
+        /* A synchronous transaction cannot wait for the open one: that one ends only when its
+         * request runs on, and this call holds the worker. (Statements merely queued behind a
+         * transaction that has ended wait for this one instead; they run when it ends.) */
+        if (sync && s->tx != NULL)
+            rc = tr_error_set(&why, TR_ESQL,
+                              "another transaction is open on this worker's database "
+                              "connection; new Transaction() cannot wait for it (use "
+                              "transaction() from trailbase-wasm/db, which waits)");
+        else if (!sync && guest__sql_must_wait(s))
+            return enqueue(g, iso, WAIT_BEGIN, NULL, 0, 0, result, err);
+    }
+    if (rc == 0) {
         uint32_t id = 0;
         rc = begin_now(s, g, &id, &why);
         if (rc == 0) {
@@ -345,11 +366,11 @@ int guest__tx_begin(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc, co
             }
         }
     }
-    return settled(iso, rc, value, &why, result, err);
+    return finish(iso, sync, rc, value, &why, result, err);
 }
 
-static int tx_sql(jsg_isolate *iso, guest *g, bool rows, size_t argc, const jsg_ref *argv,
-                  jsg_ref *result, tr_error *err)
+static int tx_sql(jsg_isolate *iso, guest *g, bool sync, bool rows, size_t argc,
+                  const jsg_ref *argv, jsg_ref *result, tr_error *err)
 {
     guest_sql *s = guest__env(g)->sql;
     tr_error why = {0};
@@ -373,25 +394,11 @@ static int tx_sql(jsg_isolate *iso, guest *g, bool rows, size_t argc, const jsg_
             end_tx(s, "the transaction has ended: SQLite rolled it back after an error, or a "
                       "statement in it ended it");
     }
-    return settled(iso, rc, value, &why, result, err);
+    return finish(iso, sync, rc, value, &why, result, err);
 }
 
-int guest__tx_query(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc, const jsg_ref *argv,
-                    jsg_ref *result, tr_error *err)
-{
-    (void)this_;
-    return tx_sql(iso, user, true, argc, argv, result, err);
-}
-
-int guest__tx_execute(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc, const jsg_ref *argv,
-                      jsg_ref *result, tr_error *err)
-{
-    (void)this_;
-    return tx_sql(iso, user, false, argc, argv, result, err);
-}
-
-static int tx_end(jsg_isolate *iso, guest *g, bool commit, size_t argc, const jsg_ref *argv,
-                  jsg_ref *result, tr_error *err)
+static int tx_end(jsg_isolate *iso, guest *g, bool sync, bool commit, size_t argc,
+                  const jsg_ref *argv, jsg_ref *result, tr_error *err)
 {
     guest_sql *s = guest__env(g)->sql;
     tr_error why = {0};
@@ -407,19 +414,27 @@ static int tx_end(jsg_isolate *iso, guest *g, bool commit, size_t argc, const js
         }
         end_tx(s, NULL);
     }
-    return settled(iso, rc, 0, &why, result, err);
+    return finish(iso, sync, rc, 0, &why, result, err);
 }
 
-int guest__tx_commit(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc, const jsg_ref *argv,
-                     jsg_ref *result, tr_error *err)
-{
-    (void)this_;
-    return tx_end(iso, user, true, argc, argv, result, err);
-}
+/* The host functions: asynchronous (a promise) and synchronous (the value, or a throw). */
+#define TX_HOST_FN(name, call)                                                              \
+    int name(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc, const jsg_ref *argv, \
+             jsg_ref *result, tr_error *err)                                                \
+    {                                                                                       \
+        (void)this_;                                                                        \
+        (void)argc;                                                                         \
+        (void)argv;                                                                         \
+        return call;                                                                        \
+    }
 
-int guest__tx_rollback(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc,
-                       const jsg_ref *argv, jsg_ref *result, tr_error *err)
-{
-    (void)this_;
-    return tx_end(iso, user, false, argc, argv, result, err);
-}
+TX_HOST_FN(guest__tx_begin, tx_begin(iso, user, false, result, err))
+TX_HOST_FN(guest__tx_query, tx_sql(iso, user, false, true, argc, argv, result, err))
+TX_HOST_FN(guest__tx_execute, tx_sql(iso, user, false, false, argc, argv, result, err))
+TX_HOST_FN(guest__tx_commit, tx_end(iso, user, false, true, argc, argv, result, err))
+TX_HOST_FN(guest__tx_rollback, tx_end(iso, user, false, false, argc, argv, result, err))
+TX_HOST_FN(guest__tx_begin_sync, tx_begin(iso, user, true, result, err))
+TX_HOST_FN(guest__tx_query_sync, tx_sql(iso, user, true, true, argc, argv, result, err))
+TX_HOST_FN(guest__tx_execute_sync, tx_sql(iso, user, true, false, argc, argv, result, err))
+TX_HOST_FN(guest__tx_commit_sync, tx_end(iso, user, true, true, argc, argv, result, err))
+TX_HOST_FN(guest__tx_rollback_sync, tx_end(iso, user, true, false, argc, argv, result, err))

@@ -100,7 +100,8 @@ typedef struct http_router http_router;
 http_router *http_router_new(void);
 void http_router_free(http_router *r); /* NULL is a no-op */
 
-/* Registers method (e.g. "GET"; upper case) + pattern. Pattern: starts with '/', segments are
+/* Registers method (e.g. "GET", "PROPFIND"; upper-case letters, or "*" for a route that takes
+ * any method without a route of its own) + pattern. Pattern: starts with '/', segments are
  * literals, `:name` or `{name}` parameters (a parameter matches one non-empty segment), and an
  * optional final `*` that matches the rest of the path (possibly empty) as parameter "*".
  * Errors: TR_EINVAL for a malformed pattern, TR_ECONFLICT when the same method already has an
@@ -124,8 +125,9 @@ typedef struct http_match {
 } http_match;
 
 /* Finds the route for method + path (raw, without query). The most specific route wins:
- * segment by segment, a literal beats a parameter beats the wildcard. HEAD falls back to GET.
- * Parameter values point into path. */
+ * segment by segment, a literal beats a parameter beats the wildcard; on the same pattern the
+ * method's own route beats GET (for HEAD, which falls back to GET) beats "*". Parameter values
+ * point into path. */
 http_match_result http_router_match(const http_router *r, const char *method, size_t method_len,
                                     const char *path, size_t path_len, http_match *m);
 

@@ -169,11 +169,11 @@ int http_router_add(http_router *r, const char *method, const char *pattern, htt
 {
     if (method == NULL || method[0] == '\0')
         return tr_error_set(err, TR_EINVAL, "route '%s': empty method", pattern);
-    for (const char *p = method; *p; p++)
+    for (const char *p = method; *p && strcmp(method, "*") != 0; p++)
         if (!(*p >= 'A' && *p <= 'Z'))
             return tr_error_set(err, TR_EINVAL,
-                                "route '%s': method '%s' must be upper-case letters", pattern,
-                                method);
+                                "route '%s': method '%s' must be upper-case letters or '*'",
+                                pattern, method);
     route rt = {0};
     int rc = parse_pattern(pattern, &rt, err);
     if (rc < 0) {
@@ -276,7 +276,7 @@ http_match_result http_router_match(const http_router *r, const char *method, si
     bool head = method_eq("HEAD", method, method_len);
 
     const route *best = NULL;
-    int best_rank = 0; /* 2: exact method, 1: GET serving HEAD */
+    int best_rank = 0; /* 3: exact method, 2: GET serving HEAD, 1: a route for any method */
     uint8_t best_key[HTTP_MAX_SEGMENTS + 1], key[HTTP_MAX_SEGMENTS + 1];
     http_param params[HTTP_MAX_PARAMS];
     bool path_matched = false;
@@ -285,8 +285,9 @@ http_match_result http_router_match(const http_router *r, const char *method, si
         size_t np;
         if (!route_matches(rt, segs, nsegs, path, path_len, params, &np, key)) continue;
         path_matched = true;
-        int rank = method_eq(rt->method, method, method_len) ? 2
-                   : head && strcmp(rt->method, "GET") == 0  ? 1
+        int rank = method_eq(rt->method, method, method_len) ? 3
+                   : head && strcmp(rt->method, "GET") == 0  ? 2
+                   : strcmp(rt->method, "*") == 0            ? 1
                                                              : 0;
         if (rank == 0) continue;
         size_t klen = (rt->wildcard ? nsegs + 1 : nsegs);

@@ -24,10 +24,22 @@ static const char *const month_names[] = {"jan", "feb", "mar", "apr", "may", "ju
                                           "jul", "aug", "sep", "oct", "nov", "dec"};
 static const char *const wday_names[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat"};
 
-static const field_spec specs[6] = {
+static const field_spec specs[7] = {
     {"second", 0, 59, NULL},     {"minute", 0, 59, NULL},      {"hour", 0, 23, NULL},
     {"day of month", 1, 31, NULL}, {"month", 1, 12, month_names}, {"day of week", 0, 7, wday_names},
+    {"year", JOB_CRON_YEAR_MIN, JOB_CRON_YEAR_MAX, NULL},
 };
+
+/* Bit v of a field's set; the year field counts from JOB_CRON_YEAR_MIN, in several words. */
+static void set_bit(int idx, uint64_t *bits, int v)
+{
+    if (idx == 6) {
+        int b = v - JOB_CRON_YEAR_MIN;
+        bits[b / 64] |= (uint64_t)1 << (b % 64);
+    } else {
+        *bits |= (uint64_t)1 << (specs[idx].max == 7 && v == 7 ? 0 : v);
+    }
+}
 
 /* Reads a number or a name at *p; advances *p. */
 static int read_value(const field_spec *f, const char **p, int *out)
@@ -54,8 +66,9 @@ static int read_value(const field_spec *f, const char **p, int *out)
     return TR_EPARSE;
 }
 
-/* Parses one field (a comma list) of `len` bytes into a bit set. *any: it was a lone `*`/`?`. */
-/* no: the field's position as the user wrote it, from 1. */
+/* Parses one field (a comma list) of `len` bytes into a bit set (for the year field, an array of
+ * JOB_CRON_YEAR_WORDS words). *any: it was a lone `*`/`?`. no: the field's position as the user
+ * wrote it, from 1. */
 static int parse_field(const char *s, size_t len, int idx, int no, uint64_t *bits, bool *any,
                        tr_error *err)
 {
@@ -65,7 +78,7 @@ static int parse_field(const char *s, size_t len, int idx, int no, uint64_t *bit
         return tr_error_set(err, TR_EPARSE, "field %d (%s) is too long", no, f->name);
     memcpy(text, s, len);
     text[len] = '\0';
-    *bits = 0;
+    memset(bits, 0, (idx == 6 ? JOB_CRON_YEAR_WORDS : 1) * sizeof *bits);
     *any = strcmp(text, "*") == 0 || strcmp(text, "?") == 0;
     const char *p = text;
     for (;;) {
@@ -110,7 +123,7 @@ static int parse_field(const char *s, size_t len, int idx, int no, uint64_t *bit
         if (hi < lo)
             return tr_error_set(err, TR_EPARSE, "field %d (%s): range %d-%d is backwards", no,
                                 f->name, lo, hi);
-        for (int v = lo; v <= hi; v += step) *bits |= (uint64_t)1 << (f->max == 7 && v == 7 ? 0 : v);
+        for (int v = lo; v <= hi; v += step) set_bit(idx, bits, v);
         if (*p == ',') {
             p++;
             continue;
@@ -148,23 +161,26 @@ int job_cron_parse(const char *expr, job_cron *out, tr_error *err)
     for (const char *p = expr; *p;) {
         while (isspace((unsigned char)*p)) p++;
         if (*p == '\0') break;
-        if (n == 6) return tr_error_set(err, TR_EPARSE, "expected 5 or 6 fields, got more");
+        if (n == 7) return tr_error_set(err, TR_EPARSE, "expected 5, 6 or 7 fields, got more");
         start[n] = p;
         while (*p && !isspace((unsigned char)*p)) p++;
         len[n] = (size_t)(p - start[n]);
         n++;
     }
-    if (n != 5 && n != 6)
-        return tr_error_set(err, TR_EPARSE, "expected 5 or 6 fields, got %d", n);
+    if (n < 5)
+        return tr_error_set(err, TR_EPARSE, "expected 5, 6 or 7 fields, got %d", n);
     memset(out, 0, sizeof *out);
     uint64_t bits[6];
-    bool any[6];
-    int first = 6 - n; /* a 5-field line has no seconds field: it fires at second 0 */
+    bool any[7];
+    int first = n == 5 ? 1 : 0; /* a 5-field line has no seconds field: it fires at second 0 */
     bits[0] = 1;
     any[0] = false;
+    /* without a year field (5 or 6 fields), every year */
+    for (int y = JOB_CRON_YEAR_MIN; y <= JOB_CRON_YEAR_MAX; y++) set_bit(6, out->years, y);
     for (int i = 0; i < n; i++) {
-        int rc = parse_field(start[i], len[i], first + i, i + 1, &bits[first + i], &any[first + i],
-                             err);
+        int idx = first + i;
+        int rc = parse_field(start[i], len[i], idx, i + 1, idx == 6 ? out->years : &bits[idx],
+                             &any[idx], err);
         if (rc < 0) return rc;
     }
     out->seconds = bits[0];
@@ -211,6 +227,17 @@ int64_t job_cron_next(const job_cron *c, const job_tz *tz, int64_t after)
         time_t t = (time_t)wall;
         struct tm tm;
         gmtime_r(&t, &tm);
+        int year = tm.tm_year + 1900;
+        if (year > JOB_CRON_YEAR_MAX) return -1;
+        int yb = year - JOB_CRON_YEAR_MIN;
+        if (yb < 0 || !(c->years[yb / 64] >> (yb % 64) & 1)) {
+            tm.tm_year++;
+            tm.tm_mon = 0;
+            tm.tm_mday = 1;
+            tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+            wall = (int64_t)timegm(&tm);
+            continue;
+        }
         if (!(c->months >> (tm.tm_mon + 1) & 1)) {
             tm.tm_mon++;
             tm.tm_mday = 1;

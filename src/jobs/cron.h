@@ -1,8 +1,9 @@
 /* jobs/cron.h: cron schedules and time zones.
  *
  * A schedule is a standard 5-field crontab line (minute hour day-of-month month day-of-week),
- * a 6-field line with seconds first, or a shorthand (@yearly, @annually, @monthly, @weekly,
- * @daily, @midnight, @hourly, @minutely). Fields take `*`, numbers, ranges `a-b`, steps `*\/n`
+ * a 6-field line with seconds first, a 7-field line with seconds first and a year last
+ * (JOB_CRON_YEAR_MIN-JOB_CRON_YEAR_MAX; the form of the reference system's SDK), or a shorthand
+ * (@yearly, @annually, @monthly, @weekly, @daily, @midnight, @hourly, @minutely). Fields take `*`, numbers, ranges `a-b`, steps `*\/n`
  * and `a-b/n`, lists `a,b`, month names JAN-DEC and weekday names SUN-SAT (7 is Sunday too).
  * When both day fields are restricted a day matches if either does (as in Vixie cron).
  *
@@ -17,6 +18,10 @@
 
 #include "base/base.h"
 
+#define JOB_CRON_YEAR_MIN   1970
+#define JOB_CRON_YEAR_MAX   2099
+#define JOB_CRON_YEAR_WORDS 3 /* 64-bit words for the years' bits */
+
 typedef struct job_cron {
     uint64_t seconds; /* bit n: second n matches (0-59) */
     uint64_t minutes; /* 0-59 */
@@ -26,6 +31,7 @@ typedef struct job_cron {
     uint8_t wdays;    /* bits 0-6, Sunday = 0 */
     bool mday_any;    /* the day-of-month field was `*` */
     bool wday_any;    /* the day-of-week field was `*` */
+    uint64_t years[JOB_CRON_YEAR_WORDS]; /* bit y - JOB_CRON_YEAR_MIN: year y matches */
 } job_cron;
 
 /* Parses expr. Errors (TR_EPARSE) name the field and what is wrong, e.g.

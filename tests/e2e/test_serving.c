@@ -96,7 +96,7 @@ TEST_TIMEOUT(e2e_serving_async_outcomes_as_sync_ones, 120)
         th_resp_free(&r);
         r = get(s.port, "/later-bad-response");
         CHECK_EQ(r.status, 500);
-        CHECK_CONTAINS(r.body, "TypeError: a handler returned undefined; return a string");
+        CHECK_CONTAINS(r.body, "TypeError: a handler returned null; return a string");
         th_resp_free(&r);
         r = get(s.port, "/later-rejects");
         CHECK_EQ(r.status, 500);

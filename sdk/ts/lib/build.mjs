@@ -200,7 +200,7 @@ export function writeAtomically(out, bytes) {
 
 function hasDefaultExport(result) {
     for (const out of Object.values(result.metafile?.outputs ?? {})) {
-        if (out.entryPoint) return out.exports.includes("default");
+        if (out.entryPoint) return out.exports.includes("default") || out.exports.includes("incomingHandler");
     }
     return true;
 }
@@ -254,7 +254,7 @@ function finish(o, engine, result, t0) {
     if (o.warning) warnings.push(`warning: ${o.warning}`);
     if (!hasDefaultExport(result)) {
         warnings.push(
-            `warning: ${path.relative(o.dir, o.entry)} has no default export; trail loads the component's \`export default defineConfig({...})\``,
+            `warning: ${path.relative(o.dir, o.entry)} has no default export; trail loads the component's \`export default defineConfig({...})\` (or \`export const { initEndpoint, incomingHandler, sqliteFunctionEndpoint } = defineConfig({...})\`)`,
         );
     }
     const { bytes, jsBytes } = assemble(result, engine);

@@ -18,6 +18,9 @@ export type SqlParam = SqlValue | boolean | undefined | ArrayBufferView | ArrayB
 /** A result row: the columns in SELECT order. */
 export type Row = any[];
 
+/** The reference SDK's name for a parameter or result value. */
+export type Value = null | boolean | bigint | number | string | Uint8Array;
+
 const NO_PARAMS: readonly SqlValue[] = Object.freeze([]);
 
 /** Rows as arrays: `rows[0][0]` is the first column of the first row. Rejects with SQLite's message on error. */
@@ -86,11 +89,12 @@ function convert(v: SqlParam, i: number): SqlValue {
 }
 
 /**
- * An open transaction. While it is open, its statements are the only ones on the worker's
- * connection: use `tx.query`/`tx.execute` inside it; a plain `query()` waits until the
- * transaction ends. It ends with commit() or rollback(); trail rolls back one left open (30 s).
+ * An open transaction, as `beginTransaction()` and `transaction()` give it. While it is open, its
+ * statements are the only ones on the worker's connection: use `tx.query`/`tx.execute` inside
+ * it; a plain `query()` waits until the transaction ends. It ends with commit() or rollback();
+ * trail rolls back one left open (30 s).
  */
-export interface Transaction {
+export interface AsyncTransaction {
     query<R extends readonly unknown[] = Row>(sql: string, params?: readonly SqlParam[]): Promise<R[]>;
     execute(sql: string, params?: readonly SqlParam[]): Promise<number>;
     commit(): Promise<void>;
@@ -100,7 +104,7 @@ export interface Transaction {
     readonly active: boolean;
 }
 
-class Tx implements Transaction {
+class Tx implements AsyncTransaction {
     active = true;
     constructor(private readonly id: number) {}
 
@@ -128,7 +132,7 @@ class Tx implements Transaction {
 }
 
 /** Begins a transaction (BEGIN IMMEDIATE); end it with commit() or rollback(). */
-export async function beginTransaction(): Promise<Transaction> {
+export async function beginTransaction(): Promise<AsyncTransaction> {
     return new Tx(await hostWith("txBegin").txBegin());
 }
 
@@ -136,7 +140,7 @@ export async function beginTransaction(): Promise<Transaction> {
  * Runs `fn` in a transaction: commits when it returns (or resolves), rolls back when it throws
  * (or rejects) and rethrows. `fn` may also end the transaction itself.
  */
-export async function transaction<T>(fn: (tx: Transaction) => T | Promise<T>): Promise<T> {
+export async function transaction<T>(fn: (tx: AsyncTransaction) => T | Promise<T>): Promise<T> {
     const tx = await beginTransaction();
     let result: T;
     try {
@@ -151,4 +155,63 @@ export async function transaction<T>(fn: (tx: Transaction) => T | Promise<T>): P
     }
     if (tx.active) await tx.commit();
     return result;
+}
+
+/**
+ * A synchronous transaction (the reference SDK's): `new Transaction()` begins it (BEGIN
+ * IMMEDIATE) at once, and `query`, `execute`, `commit` and `rollback` return their results
+ * directly. It cannot wait: it throws if another transaction is open on the worker's connection
+ * (use `transaction()` there, which waits). Until it ends no other statement runs on that
+ * connection, so end it before the handler awaits anything; trail rolls back one left open
+ * (30 s) and one whose isolate goes away. Values map as for `query()`.
+ */
+export class Transaction {
+    private id: number;
+    private open: boolean;
+
+    constructor() {
+        this.id = hostWith("txBeginSync").txBeginSync();
+        this.open = true;
+    }
+
+    /** Rows as arrays; throws with SQLite's message on error. */
+    query<R extends readonly unknown[] = Row>(sql: string, params?: readonly SqlParam[]): R[] {
+        this.check();
+        return hostWith("txQuerySync").txQuerySync(this.id, sql, toSql(params)) as unknown as R[];
+    }
+    /** Runs a statement; the number of rows it changed. */
+    execute(sql: string, params?: readonly SqlParam[]): number {
+        this.check();
+        return hostWith("txExecuteSync").txExecuteSync(this.id, sql, toSql(params));
+    }
+    commit(): void {
+        this.check();
+        this.open = false;
+        hostWith("txCommitSync").txCommitSync(this.id);
+    }
+    /** Rolls back; a no-op once the transaction has ended. */
+    rollback(): void {
+        if (!this.open) return;
+        this.open = false;
+        hostWith("txRollbackSync").txRollbackSync(this.id);
+    }
+    /** True until commit() or rollback() was called. */
+    get active(): boolean {
+        return this.open;
+    }
+
+    private check(): void {
+        if (!this.open) throw new Error("the transaction has already ended");
+    }
+}
+
+/**
+ * `s` as an SQL string literal, quotes doubled: `escape("it's")` is `'it''s'`. For the rare
+ * place a parameter cannot go (a table name); a NUL byte is refused, as SQLite would end the
+ * literal there.
+ */
+export function escape(s: string): string {
+    if (typeof s !== "string") throw new TypeError("escape() takes a string");
+    if (s.includes("\0")) throw new TypeError("escape(): the string holds a NUL byte");
+    return `'${s.replaceAll("'", "''")}'`;
 }

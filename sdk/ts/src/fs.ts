@@ -45,21 +45,37 @@ const CODES: [string, string][] = [
     ["must be a string", "EINVAL"],
 ];
 
+function addCode(e: unknown): unknown {
+    if (e instanceof Error && (e as { code?: string }).code === undefined) {
+        const hit = CODES.find(([text]) => e.message.includes(text));
+        (e as { code?: string }).code = hit ? hit[1] : "EIO";
+    }
+    return e;
+}
+
 async function withCode<T>(p: Promise<T>): Promise<T> {
     try {
         return await p;
     } catch (e) {
-        if (e instanceof Error && (e as { code?: string }).code === undefined) {
-            const hit = CODES.find(([text]) => e.message.includes(text));
-            (e as { code?: string }).code = hit ? hit[1] : "EIO";
-        }
-        throw e;
+        throw addCode(e);
     }
 }
 
 /** The file's bytes. */
 export async function readFile(path: string): Promise<Uint8Array> {
     return withCode(hostWith("fsReadFile").fsReadFile(path));
+}
+
+/**
+ * The file's bytes, read at once (the reference SDK's `readFileSync`): it throws instead of
+ * rejecting, with the same `code`s. The isolate waits for the read.
+ */
+export function readFileSync(path: string): Uint8Array {
+    try {
+        return hostWith("fsReadFileSync").fsReadFileSync(path);
+    } catch (e) {
+        throw addCode(e);
+    }
 }
 
 /** The file decoded as UTF-8 (invalid sequences become U+FFFD). */

@@ -22,7 +22,13 @@ export interface TrailHost {
     txExecute?(tx: number, sql: string, params: readonly unknown[]): Promise<number>;
     txCommit?(tx: number): Promise<void>;
     txRollback?(tx: number): Promise<void>;
+    txBeginSync?(): number;
+    txQuerySync?(tx: number, sql: string, params: readonly unknown[]): any[][];
+    txExecuteSync?(tx: number, sql: string, params: readonly unknown[]): number;
+    txCommitSync?(tx: number): void;
+    txRollbackSync?(tx: number): void;
     fsReadFile?(path: string): Promise<Uint8Array>;
+    fsReadFileSync?(path: string): Uint8Array;
     fsReadDir?(path: string): Promise<[string, number][]>;
     fsStat?(path: string): Promise<[number, number, number]>;
     kvGet?(key: string): Uint8Array | undefined;

@@ -10,9 +10,41 @@
 
 import { host } from "./host.js";
 import type { TrailHost } from "./host.js";
+import { StatusCode } from "./status.js";
 
-/** An HTTP method as it appears in the manifest; `*` is the catch-all of HttpHandler.all(). */
-export type HttpMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS" | "*";
+export { StatusCode } from "./status.js";
+
+/**
+ * An HTTP method as it appears in the manifest, upper case; `*` is the catch-all of
+ * HttpHandler.all(). Any other method a client may send (`PROPFIND`, ...) is allowed too.
+ */
+export type HttpMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS" | "*" | (string & {});
+
+/** A method as the reference SDK writes it (lower case); `req.method()` gives any other in lower case too. */
+export type Method = "get" | "post" | "head" | "options" | "patch" | "delete" | "put" | "trace" | "connect";
+
+/** The request's scheme as `req.scheme()` reports it. */
+export type Scheme = "HTTP" | "HTTPS" | "other";
+
+/** The signed-in user of a request; trail has no users yet, so `req.user()` is always null. */
+export type User = {
+    id: string;
+    email: string | null;
+    csrf: string;
+};
+
+/**
+ * `req.method`: read as a property it is the upper-case method (`"GET"`) in a component exported
+ * with `export default`; called, `req.method()`, it is the lower-case one (`"get"`) in a component
+ * exported in the reference's named form. See "Two request styles" in the SDK's README.
+ */
+export type RequestMethod = string & (() => Method);
+/** `req.path`: the path (property) or, called, the path with its query string (reference). */
+export type RequestPath = string & (() => string);
+/** `req.url`: the request target (property) or, called, an absolute `URL` (reference). */
+export type RequestUrl = string & (() => URL);
+/** `req.headers`: `[name, value]` strings (property) or, called, values as UTF-8 bytes (reference). */
+export type RequestHeaders = readonly (readonly [string, string])[] & (() => [string, Uint8Array][]);
 
 /** Header name/value pairs, in order; a name may repeat. */
 export type HeaderList = [string, string][];
@@ -68,17 +100,23 @@ export class HttpRequest {
         this._r = request;
     }
 
-    /** Upper case: `GET`, `POST`, ... */
-    get method(): string {
-        return this._r.method;
+    /**
+     * Upper case: `GET`, `POST`, ... (a component exported in the reference's named form gets
+     * the method `method()` instead, lower case: `get`, `post`, ...).
+     */
+    get method(): RequestMethod {
+        return this._r.method as RequestMethod;
     }
-    /** The request target as received: path and query, e.g. `/search?q=a%20b`. */
-    get url(): string {
-        return this._r.url;
+    /**
+     * The request target as received: path and query, e.g. `/search?q=a%20b` (named form:
+     * `url()`, an absolute URL object).
+     */
+    get url(): RequestUrl {
+        return this._r.url as RequestUrl;
     }
-    /** The path part of `url`, not percent-decoded. */
-    get path(): string {
-        return this._r.path;
+    /** The path part of `url`, not percent-decoded (named form: `path()`, path and query). */
+    get path(): RequestPath {
+        return this._r.path as RequestPath;
     }
     /** The raw query string without `?`; `""` when there is none. */
     get query(): string {
@@ -88,9 +126,29 @@ export class HttpRequest {
     get params(): Readonly<Record<string, string>> {
         return this._r.params;
     }
-    /** All request headers as `[name, value]` pairs in arrival order; names are lower case. */
-    get headers(): readonly (readonly [string, string])[] {
-        return this._r.headers;
+    /**
+     * All request headers as `[name, value]` pairs in arrival order; names are lower case (named
+     * form: `headers()`, the values as UTF-8 bytes).
+     */
+    get headers(): RequestHeaders {
+        return this._r.headers as unknown as RequestHeaders;
+    }
+
+    /** Always `"HTTP"`: trail serves plain HTTP (TLS ends in front of it, if at all). */
+    scheme(): Scheme | undefined {
+        return "HTTP";
+    }
+    /** The `host` header as the client sent it (`""` without one). */
+    authority(): string {
+        return this.getHeader("host") ?? "";
+    }
+    /** The route's path parameters as `[name, value]` pairs, percent-decoded. */
+    pathParams(): [string, string][] {
+        return Object.entries(this._r.params);
+    }
+    /** The signed-in user: always null, as trail has no users yet. */
+    user(): User | null {
+        return null;
     }
 
     /** The path parameter `name` of the route (`/users/:name` or `/users/{name}`), or null. */
@@ -167,22 +225,21 @@ export class HttpRequest {
     }
 
     /**
-     * The body parsed as JSON. Invalid JSON (or an empty body) throws an HttpError(400), which
-     * answers the request with 400 unless the handler catches it.
+     * The body parsed as JSON; `undefined` when the request has no body. A body that is not
+     * valid JSON throws an HttpError(400), which answers the request with 400 unless the handler
+     * catches it.
      */
     json<T = any>(): T {
         // the per-request path of a JSON API: trail parses the bytes itself (the same value,
         // without first making a string for JSON.parse); what it leaves (invalid JSON, say)
         // goes to JSON.parse, for its result or its error message
         const b = this._r.body;
-        let text = "";
-        if (b.length !== 0) {
-            const h = (globalThis as { __trailhost?: TrailHost }).__trailhost;
-            const to = h === undefined ? host() : h;
-            const v = to.jsonParse?.(b);
-            if (v !== undefined) return v as T;
-            text = to.decodeUtf8(b);
-        }
+        if (b.length === 0) return undefined as T;
+        const h = (globalThis as { __trailhost?: TrailHost }).__trailhost;
+        const to = h === undefined ? host() : h;
+        const v = to.jsonParse?.(b);
+        if (v !== undefined) return v as T;
+        const text = to.decodeUtf8(b);
         try {
             return JSON.parse(text) as T;
         } catch (e) {
@@ -278,12 +335,52 @@ export class HttpResponse {
         return make(body, JSON_TYPE, init);
     }
 
-    /** Plain text (`text/plain; charset=utf-8`). */
-    static text(text: string, init?: HttpResponseInit): HttpResponse {
+    /** Plain text (`text/plain; charset=utf-8`); bytes are sent as they are, with that type. */
+    static text(text: string | Uint8Array, init?: HttpResponseInit): HttpResponse {
         if (init === undefined) {
             return { __proto__: RESPONSE, status: 200, headers: [["content-type", "text/plain; charset=utf-8"]], body: text } as unknown as HttpResponse;
         }
         return make(text, TEXT, init);
+    }
+
+    /**
+     * 200 with `body` (the reference's `HttpResponse.ok`): a string is sent as
+     * `text/plain; charset=utf-8`, bytes as `application/octet-stream`; no body, no content type.
+     */
+    static ok(body?: string | Uint8Array): HttpResponse {
+        return new HttpResponse(body ?? null);
+    }
+
+    /**
+     * `status` with `body` (the reference's `HttpResponse.status`), content type as for `ok()`.
+     * (The static `HttpResponse.status()` and a response's `status` field are distinct.)
+     */
+    static status(status: StatusCode | number, body?: string | Uint8Array): HttpResponse {
+        return new HttpResponse(body ?? null, { status });
+    }
+
+    /** Replaces the body (the headers stay as they are); returns this response. */
+    setBody(body: string | Uint8Array): this {
+        if (typeof body !== "string" && !(body instanceof Uint8Array)) {
+            throw new TypeError("setBody() takes a string or a Uint8Array");
+        }
+        this.body = body;
+        return this;
+    }
+
+    /**
+     * Adds the header `name` (after those the response has; a name may repeat); a Uint8Array
+     * value is read as UTF-8. Returns this response.
+     */
+    setHeader(name: string, value: string | Uint8Array): this {
+        const v = value instanceof Uint8Array ? host().decodeUtf8(value) : value;
+        if (typeof name !== "string" || typeof v !== "string") {
+            throw new TypeError(`header names and values must be strings (${String(name)})`);
+        }
+        // the helpers may share or freeze a headers array: copy it before the first change
+        if (Object.isFrozen(this.headers)) this.headers = this.headers.slice();
+        this.headers.push([name, v]);
+        return this;
     }
 
     /** HTML (`text/html; charset=utf-8`). */
@@ -398,6 +495,11 @@ export class HttpError extends Error {
         this.headers = init?.headers;
     }
 
+    /** `new HttpError(status, message)`, as the reference SDK writes it. */
+    static from(status: StatusCode | number, message?: string): HttpError {
+        return new HttpError(status, message);
+    }
+
     /** The response this error answers with. */
     toResponse(): HttpResponse {
         return HttpResponse.json({ error: this.message }, { status: this.status, headers: this.headers });
@@ -407,57 +509,95 @@ export class HttpError extends Error {
 // ---------------------------------------------------------------------------------------------
 // Routes
 
-/** What a handler may return (or resolve to). */
-export type HttpResult = string | Uint8Array | HttpResponse;
+/** What a handler may return (or resolve to); `undefined` (no return) is a 200 with no body. */
+export type HttpResult = string | Uint8Array | HttpResponse | undefined | void;
 
 /** A request handler. */
 export type HttpHandlerFn = (req: HttpRequest) => HttpResult | Promise<HttpResult>;
 
+/** The reference SDK's names for a handler and what it returns. */
+export type HttpHandlerCallback = HttpHandlerFn;
+export type ResponseType = HttpResult;
+
+/** What `defineConfig({ httpHandlers })` takes: an HttpHandler, or any object of this shape. */
+export interface HttpHandlerInterface {
+    path: string;
+    method: Method | HttpMethod | string;
+    handler: HttpHandlerFn;
+}
+
+// A method as a client may send it: an HTTP token of letters (RFC 9110 allows more, but every
+// method in use, WebDAV's included, is letters only).
+const METHOD_TOKEN = /^[A-Za-z]{1,32}$/;
+
 /**
- * A route: a method, a path and a handler. Paths are matched by trail: literal segments,
+ * A route: a path, a method and a handler. Paths are matched by trail: literal segments,
  * parameters `:name` or `{name}` (one segment each, available through `getPathParam`), and a
  * final `*` that matches the rest of the path.
  */
-export class HttpHandler {
+export class HttpHandler implements HttpHandlerInterface {
+    /** Upper case (`GET`, `PROPFIND`, ...), or `*` for HttpHandler.all(). */
     readonly method: HttpMethod;
     readonly path: string;
     readonly handler: HttpHandlerFn;
 
-    private constructor(method: HttpMethod, path: string, handler: HttpHandlerFn) {
+    /**
+     * A route for `method`, in either case (`"get"` as the reference writes it, `"GET"`,
+     * `"PROPFIND"`, ... any method a client may send), or `"*"` for every method without a
+     * route of its own on the same path.
+     */
+    constructor(path: string, method: Method | HttpMethod | string, handler: HttpHandlerFn) {
         if (typeof path !== "string" || path[0] !== "/" || /[\s?#]/.test(path)) {
             throw new TypeError(`route path must start with "/" and contain no spaces, "?" or "#": ${JSON.stringify(path)}`);
         }
-        if (typeof handler !== "function") {
-            throw new TypeError(`the handler of ${method} ${path} is not a function`);
+        if (typeof method !== "string" || (method !== "*" && !METHOD_TOKEN.test(method))) {
+            throw new TypeError(`the method of route ${path} must be a method name such as "get" or "PROPFIND", or "*": ${JSON.stringify(method)}`);
         }
-        this.method = method;
+        const m = method.toUpperCase() as HttpMethod;
+        if (typeof handler !== "function") {
+            throw new TypeError(`the handler of ${m} ${path} is not a function`);
+        }
+        this.method = m;
         this.path = path;
         this.handler = handler;
     }
 
     static get(path: string, handler: HttpHandlerFn): HttpHandler {
-        return new HttpHandler("GET", path, handler);
+        return new HttpHandler(path, "GET", handler);
     }
     static post(path: string, handler: HttpHandlerFn): HttpHandler {
-        return new HttpHandler("POST", path, handler);
+        return new HttpHandler(path, "POST", handler);
     }
     static put(path: string, handler: HttpHandlerFn): HttpHandler {
-        return new HttpHandler("PUT", path, handler);
+        return new HttpHandler(path, "PUT", handler);
     }
     static patch(path: string, handler: HttpHandlerFn): HttpHandler {
-        return new HttpHandler("PATCH", path, handler);
+        return new HttpHandler(path, "PATCH", handler);
     }
     static delete(path: string, handler: HttpHandlerFn): HttpHandler {
-        return new HttpHandler("DELETE", path, handler);
+        return new HttpHandler(path, "DELETE", handler);
     }
     static head(path: string, handler: HttpHandlerFn): HttpHandler {
-        return new HttpHandler("HEAD", path, handler);
+        return new HttpHandler(path, "HEAD", handler);
     }
     static options(path: string, handler: HttpHandlerFn): HttpHandler {
-        return new HttpHandler("OPTIONS", path, handler);
+        return new HttpHandler(path, "OPTIONS", handler);
     }
-    /** Every method not matched by a more specific route on the same path. */
+    /**
+     * Every method without a route of its own on the same path: the usual ones and any other a
+     * client sends (`PROPFIND`, `MKCOL`, `LOCK`, ...).
+     */
     static all(path: string, handler: HttpHandlerFn): HttpHandler {
-        return new HttpHandler("*", path, handler);
+        return new HttpHandler(path, "*", handler);
+    }
+}
+
+/**
+ * Stands in for the reference SDK's `OutgoingResponse` (a wasi:http resource, which trail does
+ * not have), so that code importing it loads; constructing one throws. Return an HttpResponse.
+ */
+export class OutgoingResponse {
+    constructor() {
+        throw new TypeError("OutgoingResponse (wasi:http) is not available in trail: return an HttpResponse");
     }
 }

@@ -4,19 +4,34 @@
 
 /** A job's body; its promise settling ends the run (a rejection marks the run failed). */
 export type JobHandlerFn = () => void | Promise<void>;
+/** The reference SDK's name for JobHandlerFn. */
+export type JobHandlerType = JobHandlerFn;
+
+/** What `defineConfig({ jobHandlers })` takes: a JobHandler, or any object of this shape. */
+export interface JobHandlerInterface {
+    name: string;
+    /** The cron schedule, as for `new JobHandler(name, spec, handler)`. */
+    spec: string;
+    handler: JobHandlerFn;
+}
 
 const SHORTHANDS = new Set([
     "@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly", "@minutely",
 ]);
 
 /** A named job and its schedule, a cron expression. */
-export class JobHandler {
+export class JobHandler implements JobHandlerInterface {
     readonly name: string;
-    /** A cron expression: 5 fields (minute hour day-of-month month day-of-week), 6 with seconds first, or a shorthand such as `@hourly`. */
+    /**
+     * A cron expression: 5 fields (minute hour day-of-month month day-of-week), 6 with seconds
+     * first, 7 with seconds first and a year last (the reference's form), or a shorthand such
+     * as `@hourly`.
+     */
     readonly schedule: string;
     readonly handler: JobHandlerFn;
 
-    private constructor(name: string, schedule: string, handler: JobHandlerFn) {
+    /** A job on the cron schedule `schedule` (5, 6 or 7 fields, or `@hourly`-style). */
+    constructor(name: string, schedule: string, handler: JobHandlerFn) {
         if (typeof name !== "string" || name.length === 0 || /[\s\u0000-\u001f]/.test(name)) {
             throw new TypeError(`job name must be a non-empty string without spaces: ${JSON.stringify(name)}`);
         }
@@ -25,6 +40,11 @@ export class JobHandler {
         this.name = name;
         this.schedule = schedule;
         this.handler = handler;
+    }
+
+    /** The schedule, under the reference SDK's name. */
+    get spec(): string {
+        return this.schedule;
     }
 
     /** Every minute (`* * * * *`). */
@@ -55,9 +75,9 @@ function checkCron(name: string, schedule: string): void {
         const s = schedule.trim();
         if (SHORTHANDS.has(s)) return;
         const fields = s.split(/\s+/);
-        if ((fields.length === 5 || fields.length === 6) && fields.every((f) => /^[0-9A-Za-z*?\/,\-#]+$/.test(f))) {
+        if (fields.length >= 5 && fields.length <= 7 && fields.every((f) => /^[0-9A-Za-z*?\/,\-#]+$/.test(f))) {
             return;
         }
     }
-    throw new TypeError(`job ${name}: invalid cron schedule ${JSON.stringify(schedule)} (5 or 6 fields, or @hourly-style)`);
+    throw new TypeError(`job ${name}: invalid cron schedule ${JSON.stringify(schedule)} (5, 6 or 7 fields, or @hourly-style)`);
 }

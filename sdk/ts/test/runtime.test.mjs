@@ -137,7 +137,11 @@ describe("manifest", () => {
         assert.throws(() => JobHandler.cron("x", "* * *", h), /invalid cron schedule/);
         assert.throws(() => JobHandler.cron("x", "@sometimes", h), /invalid cron schedule/);
         assert.throws(() => JobHandler.hourly("", h), /job name/);
-        assert.throws(() => defineConfig({ httpHandlers: [{ method: "GET", path: "/", handler: h }] }), /HttpHandler/);
+        assert.throws(() => defineConfig({ httpHandlers: [() => "x"] }), /HttpHandler/);
+        // an object of the reference's HttpHandlerInterface shape is checked as the constructor checks
+        assert.throws(() => defineConfig({ httpHandlers: [{ method: "GET", path: "/", handler: "x" }] }), /not a function/);
+        assert.throws(() => defineConfig({ httpHandlers: [{ method: "G T", path: "/", handler: h }] }), /method name/);
+        assert.throws(() => defineConfig({ jobHandlers: [{ name: "j", spec: "* *", handler: h }] }), /invalid cron schedule/);
         assert.throws(() => defineConfig(), /defineConfig\(\) expects an object/);
     });
 });
@@ -255,7 +259,10 @@ describe("dispatch", () => {
         // a result that is not a response comes back as it is; complete() names it
         assert.equal(c.dispatch(2, request()), 42);
         await assert.rejects(host(c, 2, request()), /returned a number; return a string, a Uint8Array or an HttpResponse/);
-        await assert.rejects(host(c, 3, request()), /returned undefined/);
+        // no return value is an empty 200 (the reference SDK's `void`)
+        const empty = await host(c, 3, request());
+        assert.equal(empty.status, 200);
+        assert.equal(empty.body, "");
         await assert.rejects(host(c, 4, request()), /returned an object/);
     });
 
@@ -272,7 +279,9 @@ describe("dispatch", () => {
                 }),
             ],
         });
-        for (const body of ["{not json", "", "[1,"]) {
+        // no body: json() is undefined, which HttpResponse.json writes as null
+        assert.equal(c.dispatch(0, request({ method: "POST" })).body, "null");
+        for (const body of ["{not json", " ", "[1,"]) {
             const r = c.dispatch(0, request({ method: "POST", body: enc.encode(body) }));
             assert.equal(r.status, 400);
             assert.match(JSON.parse(r.body).error, /^invalid JSON in request body: /);

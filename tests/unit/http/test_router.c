@@ -113,6 +113,37 @@ TEST(http_router_method_not_allowed_and_head)
     http_router_free(r);
 }
 
+TEST(http_router_any_method_route)
+{
+    http_router *r = http_router_new();
+    tr_error err;
+    CHECK_EQ(http_router_add(r, "*", "/dav/*", noop, &tag_a, &err), 0);
+    CHECK_EQ(http_router_add(r, "GET", "/dav/*", noop, &tag_b, &err), 0);
+    CHECK_EQ(http_router_add(r, "PROPFIND", "/dav/special", noop, &tag_c, &err), 0);
+    http_match m;
+    /* any method, WebDAV's included, reaches "*"; a method's own route wins over it */
+    const char *const methods[] = {"PROPFIND", "MKCOL", "LOCK", "M-SEARCH", "POST"};
+    for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
+        CHECK_EQ(match(r, methods[i], "/dav/a/b", &m), HTTP_MATCH_FOUND);
+        CHECK(m.ud == &tag_a);
+    }
+    CHECK_EQ(match(r, "GET", "/dav/a", &m), HTTP_MATCH_FOUND);
+    CHECK(m.ud == &tag_b);
+    CHECK_EQ(match(r, "HEAD", "/dav/a", &m), HTTP_MATCH_FOUND); /* GET's fallback beats "*" */
+    CHECK(m.ud == &tag_b);
+    /* the more specific path first, then the method */
+    CHECK_EQ(match(r, "PROPFIND", "/dav/special", &m), HTTP_MATCH_FOUND);
+    CHECK(m.ud == &tag_c);
+    CHECK_EQ(match(r, "MKCOL", "/dav/special", &m), HTTP_MATCH_FOUND);
+    CHECK(m.ud == &tag_a);
+    CHECK_EQ(match(r, "MKCOL", "/elsewhere", &m), HTTP_MATCH_NOT_FOUND);
+    /* two "*" routes on one pattern conflict; a method must be letters or "*" */
+    CHECK_EQ(http_router_add(r, "*", "/dav/*", noop, NULL, &err), TR_ECONFLICT);
+    CHECK_EQ(http_router_add(r, "get", "/x", noop, NULL, &err), TR_EINVAL);
+    CHECK_EQ(http_router_add(r, "**", "/x", noop, NULL, &err), TR_EINVAL);
+    http_router_free(r);
+}
+
 TEST(http_router_conflicts_rejected)
 {
     http_router *r = http_router_new();

@@ -1,6 +1,7 @@
 /* Tests for jobs/cron.c and jobs/tz.c: parsing (every error names its field), the reference's
  * schedules (minutely, hourly, daily at midnight, weekly on Sunday at midnight), steps, lists,
- * names, the day-of-month/day-of-week OR rule, 6-field seconds, and time zones across DST. */
+ * names, the day-of-month/day-of-week OR rule, 6-field seconds, 7-field years, and time zones
+ * across DST. */
 #include "test.h"
 #include "jobs/cron.h"
 
@@ -55,6 +56,15 @@ TEST(cron_fields_steps_lists_names)
     /* 6 fields: seconds first */
     CHECK_EQ(next_utc("*/10 * * * * *", utc(2026, 1, 1, 0, 0, 5)), utc(2026, 1, 1, 0, 0, 10));
     CHECK_EQ(next_utc("30 0 0 * * *", utc(2026, 1, 1, 0, 0, 30)), utc(2026, 1, 2, 0, 0, 30));
+    /* 7 fields (the reference SDK's form): seconds first, a year last */
+    CHECK_EQ(next_utc("0 0 0 1 1 * 2030", utc(2026, 6, 1, 0, 0, 0)), utc(2030, 1, 1, 0, 0, 0));
+    CHECK_EQ(next_utc("5 * * * * * *", utc(2026, 6, 1, 0, 0, 5)), utc(2026, 6, 1, 0, 1, 5));
+    CHECK_EQ(next_utc("0 0 12 * * * 2027-2029/2", utc(2026, 6, 1, 0, 0, 0)),
+             utc(2027, 1, 1, 12, 0, 0));
+    CHECK_EQ(next_utc("0 0 12 31 12 * 2027,2029", utc(2027, 12, 31, 12, 0, 0)),
+             utc(2029, 12, 31, 12, 0, 0));
+    /* a year that has passed never comes */
+    CHECK_EQ(next_utc("0 0 0 1 1 * 2020", utc(2026, 6, 1, 0, 0, 0)), -1);
 }
 
 TEST(cron_parse_errors_name_the_field)
@@ -62,8 +72,11 @@ TEST(cron_parse_errors_name_the_field)
     static const struct {
         const char *expr, *msg;
     } cases[] = {
-        {"* * * *", "expected 5 or 6 fields, got 4"},
-        {"* * * * * * *", "expected 5 or 6 fields"},
+        {"* * * *", "expected 5, 6 or 7 fields, got 4"},
+        {"* * * * * * * *", "expected 5, 6 or 7 fields, got more"},
+        {"0 0 0 1 1 * 1969", "field 7 (year): 1969 is out of range 1970-2099"},
+        {"0 0 0 1 1 * 2100", "field 7 (year): 2100 is out of range 1970-2099"},
+        {"0 0 0 1 1 * 2030x", "field 7 (year): unexpected 'x'"},
         {"60 * * * *", "field 1 (minute): 60 is out of range 0-59"},
         {"* 24 * * *", "field 2 (hour): 24 is out of range 0-23"},
         {"* * 0 * *", "field 3 (day of month): 0 is out of range 1-31"},
@@ -75,7 +88,7 @@ TEST(cron_parse_errors_name_the_field)
         {"1,,2 * * * *", "field 1 (minute): unexpected"},
         {"61 * * * * *", "field 1 (second): 61 is out of range 0-59"},
         {"@often", "unknown shorthand '@often'"},
-        {"", "expected 5 or 6 fields, got 0"},
+        {"", "expected 5, 6 or 7 fields, got 0"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         job_cron c;

@@ -39,7 +39,7 @@ export default defineConfig({
     }),
     HttpHandler.get("/later-bad-response", async () => {
       await later();
-      return undefined as unknown as string;
+      return null as unknown as string;
     }),
     HttpHandler.get("/later-rejects", async () => {
       await later();
@@ -58,11 +58,11 @@ export default defineConfig({
       return describe(req);
     }),
     HttpHandler.get("/kept", () => (kept === null ? "none" : describe(kept))),
-    // what a handler adds to its request (a middleware-style `req.user`) is its own
+    // what a handler adds to its request (a middleware-style `req.session`) is its own
     HttpHandler.get("/mark/:id", (req) => {
-      const r = req as unknown as { user?: string };
-      const before = r.user ?? "none";
-      r.user = `user ${req.getPathParam("id")}`;
+      const r = req as unknown as { session?: string };
+      const before = r.session ?? "none";
+      r.session = `user ${req.getPathParam("id")}`;
       return before;
     }),
     HttpHandler.get("/later-bytes", async () => {
