@@ -401,8 +401,15 @@ void control_stop(control *c)
         (void)n;
         pthread_join(c->thread, NULL);
     }
-    for (size_t i = 0; i < CONTROL_MAX_CLIENTS; i++)
-        client_close(&c->clients[i]);
+    for (size_t i = 0; i < CONTROL_MAX_CLIENTS; i++) {
+        client *cl = &c->clients[i];
+        if (cl->fd >= 0 && cl->req) {
+            static const char msg[] = "failed\nthe server is stopping: its workers end the job "
+                                      "(see the server's log and _job_runs)\n";
+            send_all(cl->fd, msg, sizeof msg - 1);
+        }
+        client_close(cl);
+    }
     close(c->listen_fd);
     c->listen_fd = -1;
     /* Only the file this server made: another server may have replaced a socket we lost. */

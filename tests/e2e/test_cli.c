@@ -173,7 +173,7 @@ TEST_TIMEOUT(e2e_cli_components_inspect, 120)
         CHECK_CONTAINS(out, "version   ");
         CHECK_CONTAINS(out, "engine    quickjs-wasi 3.6.2");
         CHECK_CONTAINS(out, "routes    1\n  GET     /bumps\n");
-        CHECK_CONTAINS(out, "jobs      2\n  bump ");
+        CHECK_CONTAINS(out, "jobs      3\n  bump ");
         CHECK_CONTAINS(out, "  explode ");
         CHECK_CONTAINS(out, "0 0 0 1 1 *");
         CHECK_CONTAINS(out, "status    loads");
@@ -323,12 +323,38 @@ TEST_TIMEOUT(e2e_cli_jobs_run_in_the_running_server, 180)
     CHECK_CONTAINS(ans, "ok\njob 'bump' of jobs.wasm: ok");
     free(ans);
 
+    /* a server that stops while a job runs tells the command so, and ends the job */
+    char slow_out[800], cmd[2400];
+    snprintf(slow_out, sizeof slow_out, "%s/slow.txt", test_tmpdir());
+    snprintf(cmd, sizeof cmd,
+             "('%s' jobs run slow --data-dir '%s'; echo \"rc=$?\") > '%s' 2>&1 < /dev/null &",
+             getenv("TRAIL_BIN"), depot(), slow_out);
+    CHECK_EQ(fx_sh(cmd), 0);
+    for (int i = 0; i < 400; i++) {
+        char *l = th_server_stderr(&s);
+        bool started = strstr(l, "job 'slow' of jobs.wasm started (manual)") != NULL;
+        free(l);
+        if (started) break;
+        usleep(50 * 1000);
+    }
     CHECK_EQ(th_server_stop(&s), 0);
+    char *slow = NULL;
+    for (int i = 0; i < 400; i++) {
+        free(slow);
+        slow = th_read_file(slow_out, NULL);
+        if (slow && strstr(slow, "rc=")) break;
+        usleep(50 * 1000);
+    }
+    CHECK(slow != NULL);
+    CHECK_CONTAINS(slow, "the server is stopping");
+    CHECK_CONTAINS(slow, "rc=1");
+    free(slow);
     CHECK(!exists(sock_path())); /* removed at exit */
     char *log = th_server_stderr(&s);
     CHECK_CONTAINS(log, "[WASM] bump ran, bumps=1");
     CHECK_CONTAINS(log, "[WASM] bump ran, bumps=3");
     CHECK_CONTAINS(log, "job 'explode' of jobs.wasm failed");
+    CHECK_CONTAINS(log, "job 'slow' of jobs.wasm failed after");
     free(log);
     CHECK_EQ(count("SELECT count(*) FROM _job_runs WHERE job = 'bump' AND trigger = 'manual' "
                    "AND ok = 1"),

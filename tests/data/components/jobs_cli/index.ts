@@ -19,5 +19,8 @@ export default defineConfig({
       console.log(`bump ran, bumps=${bumps}`);
     }),
     JobHandler.cron("explode", "0 0 0 1 1 *", () => explode()),
+    JobHandler.cron("slow", "0 0 0 1 1 *", async () => {
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+    }),
   ],
 });
