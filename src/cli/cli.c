@@ -15,7 +15,7 @@
 
 const cli_command cli_commands[] = {
     {"run", "serve HTTP, the database and the WASM components", cli_run},
-    {"components", "list, add, inspect, remove and update WASM components", cli_components},
+    {"components", "list, add, inspect, remove and update the WASM components", cli_components},
     {"jobs", "list the scheduled jobs, or run one now", cli_jobs},
     {"eval", "evaluate JavaScript in a fresh sandboxed isolate and print the result", cli_eval},
     {NULL, NULL, NULL},

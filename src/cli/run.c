@@ -180,6 +180,7 @@ typedef struct listeners {
     int port;
     char shown[300]; /* the URL's host part: "127.0.0.1", "[::1]", "localhost" */
     char list[200];  /* the addresses for a name: "127.0.0.1, ::1"; empty otherwise */
+    bool named;      /* the host is a name, not a numeric address */
 } listeners;
 
 static bool is_numeric_host(const char *host)
@@ -228,18 +229,28 @@ static int resolve(const char *host, const char *port, listeners *ls, tr_error *
     bool v6 = strchr(host, ':') != NULL;
     snprintf(ls->shown, sizeof ls->shown, "%s%s%s", v6 ? "[" : "", host[0] ? host : "0.0.0.0",
              v6 ? "]" : "");
-    if (!numeric) {
-        size_t off = 0;
-        for (int i = 0; i < ls->naddr; i++) {
-            char buf[INET6_ADDRSTRLEN] = "?";
-            getnameinfo((struct sockaddr *)&ls->addr[i], ls->addr_len[i], buf, sizeof buf, NULL,
-                        0, NI_NUMERICHOST);
-            off += (size_t)snprintf(ls->list + off, sizeof ls->list - off, "%s%s",
-                                    i ? ", " : "", buf);
-            if (off >= sizeof ls->list) break;
-        }
-    }
+    ls->named = !numeric;
     return 0;
+}
+
+static void addr_text(const listeners *ls, int i, char *out, size_t cap)
+{
+    snprintf(out, cap, "?");
+    getnameinfo((const struct sockaddr *)&ls->addr[i], ls->addr_len[i], out, (socklen_t)cap,
+                NULL, 0, NI_NUMERICHOST);
+}
+
+/* For a name: "127.0.0.1, ::1", the addresses it listens on. */
+static void describe(listeners *ls)
+{
+    ls->list[0] = '\0';
+    if (!ls->named) return;
+    size_t off = 0;
+    for (int i = 0; i < ls->naddr && off < sizeof ls->list; i++) {
+        char buf[INET6_ADDRSTRLEN];
+        addr_text(ls, i, buf, sizeof buf);
+        off += (size_t)snprintf(ls->list + off, sizeof ls->list - off, "%s%s", i ? ", " : "", buf);
+    }
 }
 
 static void set_port(struct sockaddr_storage *ss, uint16_t net_port)
@@ -261,13 +272,15 @@ static void close_listeners(listeners *ls)
 /* Claims the port on every address with a plain listener (SO_REUSEPORT would let us share a
  * port another trail of the same user serves: EADDRINUSE here means someone else has it); the
  * first resolves port 0 and the others take the same number. Then binds the workers' group on
- * each address. Returns 0 or -errno, with ls->fds filled or closed. */
-static int bind_all(listeners *ls, int nworkers, const char *address, tr_error *err)
+ * each address. Returns 0 or -errno, with ls->fds filled or closed and *failed the index of the
+ * address that failed. */
+static int bind_all(listeners *ls, int nworkers, const char *address, int *failed, tr_error *err)
 {
     int probes[HTTP_MAX_LISTENERS];
     int nprobes = 0, rc = 0;
     for (int a = 0; a < ls->naddr && rc == 0; a++) {
         rc = listen_on((struct sockaddr *)&ls->addr[a], ls->addr_len[a], false, &probes[a]);
+        *failed = a;
         if (rc < 0) break;
         nprobes++;
         if (a == 0) {
@@ -284,8 +297,10 @@ static int bind_all(listeners *ls, int nworkers, const char *address, tr_error *
     for (int w = 0; w < nworkers && rc == 0; w++) {
         ls->nworkers = w + 1;
         for (int a = 0; a < ls->naddr; a++) ls->fds[w][a] = -1;
-        for (int a = 0; a < ls->naddr && rc == 0; a++)
+        for (int a = 0; a < ls->naddr && rc == 0; a++) {
             rc = listen_on((struct sockaddr *)&ls->addr[a], ls->addr_len[a], true, &ls->fds[w][a]);
+            *failed = a;
+        }
     }
     if (rc < 0) {
         close_listeners(ls);
@@ -308,29 +323,34 @@ static int make_listeners(const char *address, int nworkers, listeners *ls)
         fprintf(stderr, "trail run: %s\n", err.msg);
         return -1;
     }
-    /* Port 0 on several addresses: the number picked on the first may be taken on another;
-     * pick again. */
-    int rc = -1;
+    int rc = -1, failed = 0;
     for (int attempt = 0; attempt < 8; attempt++) {
-        rc = bind_all(ls, nworkers, address, &err);
-        if (rc != -EADDRINUSE || strcmp(port, "0") != 0 || ls->naddr == 1) break;
-        for (int a = 0; a < ls->naddr; a++) set_port(&ls->addr[a], 0);
-    }
-    /* A name's address that this machine lacks (::1 without IPv6) is left out. */
-    while (rc == -EADDRNOTAVAIL || rc == -EAFNOSUPPORT) {
-        if (ls->naddr == 1 || ls->list[0] == '\0') break;
-        tr_log_warn("cannot listen on %s's last address (%s): %s; serving the others", host,
-                    strrchr(ls->list, ' ') ? strrchr(ls->list, ' ') + 1 : ls->list,
-                    tr_strerror(rc));
-        ls->naddr--;
-        char *last = strrchr(ls->list, ',');
-        if (last) *last = '\0';
-        rc = bind_all(ls, nworkers, address, &err);
+        rc = bind_all(ls, nworkers, address, &failed, &err);
+        if (rc == -EADDRINUSE && strcmp(port, "0") == 0 && failed > 0) {
+            /* Port 0 on several addresses: the number picked on the first is taken on
+             * another; pick again. */
+            for (int a = 0; a < ls->naddr; a++) set_port(&ls->addr[a], 0);
+        } else if ((rc == -EADDRNOTAVAIL || rc == -EAFNOSUPPORT) && ls->named && ls->naddr > 1) {
+            /* A name's address that this machine lacks (::1 without IPv6) is left out. */
+            char buf[INET6_ADDRSTRLEN];
+            addr_text(ls, failed, buf, sizeof buf);
+            tr_log_warn("cannot listen on %s, an address of %s: %s; listening on the others", buf,
+                        host, tr_strerror(rc));
+            for (int a = failed; a + 1 < ls->naddr; a++) {
+                ls->addr[a] = ls->addr[a + 1];
+                ls->addr_len[a] = ls->addr_len[a + 1];
+            }
+            ls->naddr--;
+            for (int a = 0; a < ls->naddr; a++) set_port(&ls->addr[a], htons((uint16_t)atoi(port)));
+        } else {
+            break;
+        }
     }
     if (rc < 0) {
         fprintf(stderr, "trail run: %s\n", err.msg);
         return -1;
     }
+    describe(ls);
     return 0;
 }
 
