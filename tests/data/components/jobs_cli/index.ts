@@ -20,7 +20,7 @@ export default defineConfig({
     }),
     JobHandler.cron("explode", "0 0 0 1 1 *", () => explode()),
     JobHandler.cron("slow", "0 0 0 1 1 *", async () => {
-      await new Promise((resolve) => setTimeout(resolve, 3000));
+      await new Promise((resolve) => setTimeout(resolve, 10000));
     }),
   ],
 });
