@@ -15,7 +15,7 @@
 
 const cli_command cli_commands[] = {
     {"run", "serve HTTP, the database and the WASM components", cli_run},
-    {"components", "list, add, inspect, remove and update WASM components", cli_components},
+    {"components", "list, add, inspect, remove and update the WASM components", cli_components},
     {"jobs", "list the scheduled jobs, or run one now", cli_jobs},
     {"eval", "evaluate JavaScript in a fresh sandboxed isolate and print the result", cli_eval},
     {NULL, NULL, NULL},
@@ -34,7 +34,9 @@ static void usage(FILE *out)
     fprintf(out, "Usage: trail <command> [options]\n\nCommands:\n");
     for (const cli_command *c = cli_commands; c->name; c++)
         fprintf(out, "  %-12s %s\n", c->name, c->summary);
-    fprintf(out, "\nRun `trail <command> --help` for a command's options.\n");
+    fprintf(out,
+            "\nRun `trail <command> --help` for a command's options, `trail --version` for the\n"
+            "versions of trail, its JavaScript engine and SQLite.\n");
 }
 
 int cli_main(int argc, char **argv)
@@ -55,6 +57,17 @@ int cli_main(int argc, char **argv)
     }
     for (const cli_command *c = cli_commands; c->name; c++)
         if (strcmp(c->name, cmd) == 0) return c->fn(argc - 1, argv + 1);
-    fprintf(stderr, "trail: unknown command '%s' (see `trail --help`)\n", cmd);
+    const char *names[TR_ARRAY_LEN(cli_commands)];
+    size_t n = 0;
+    for (const cli_command *c = cli_commands; c->name; c++) names[n++] = c->name;
+    names[n] = NULL;
+    return cli__unknown_command("trail", cmd, names);
+}
+
+int cli__unknown_command(const char *group, const char *word, const char *const *valid)
+{
+    fprintf(stderr, "%s: unknown command '%s'; the commands are:", group, word);
+    for (size_t i = 0; valid[i]; i++) fprintf(stderr, "%s %s", i ? "," : "", valid[i]);
+    fprintf(stderr, " (see `%s --help`)\n", group);
     return 2;
 }

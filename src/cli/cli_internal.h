@@ -29,6 +29,10 @@ bool cli__print_first_party_status(const char *wasm_dir);
 /* Prints a component's routes and jobs under its `installed` line. */
 void cli__print_manifest(const char *bytes, size_t len);
 
+/* Prints "GROUP: unknown command 'WORD'; the commands are: a, b, c (see `GROUP --help`)" on
+ * stderr and returns the usage exit status, 2. valid is NULL-terminated. */
+int cli__unknown_command(const char *group, const char *word, const char *const *valid);
+
 /* True when argv[1..] has -h or --help. */
 bool cli__wants_help(int argc, char **argv);
 

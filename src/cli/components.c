@@ -1,4 +1,4 @@
-/* cli/components.c: `trail components list|add|installed|remove|update`.
+/* cli/components.c: `trail components list|add|inspect|installed|remove|update`.
  *
  * DESIGN: components live in DATA_DIR/wasm/. A file or URL is validated (a well-formed module
  * for the engine this trail embeds, carrying trailbase.js) before it is written there
@@ -17,6 +17,7 @@
 #include "base/sha256.h"
 #include "component/component.h"
 #include "component/component_io.h"
+#include "component/host.h"
 
 typedef struct first_party {
     const char *name;
@@ -36,9 +37,11 @@ static void usage(FILE *out)
             "Commands:\n"
             "  list               list the first-party components available\n"
             "  add NAME|FILE|URL  install a first-party component, a .wasm file, or a .wasm URL\n"
+            "  inspect NAME|FILE  show an installed component or a .wasm file: size, SHA-256,\n"
+            "                     version, engine, routes and jobs\n"
             "  installed          list installed components with size, hash, engine, routes, jobs\n"
             "  remove NAME        remove an installed component\n"
-            "  update             update the installed first-party components\n\n"
+            "  update             update the SDK of the installed first-party components\n\n"
             "Options:\n"
             "  --data-dir DIR     the data directory (default ./traildepot)\n");
 }
@@ -235,6 +238,114 @@ static int cmd_remove(const char *data_dir, const char *name)
     return rc;
 }
 
+/* The file `inspect WHAT` means: the build output of a first-party project, an installed
+ * component (its name under wasm/, with or without .wasm), or else a file path. NULL with a
+ * message printed when there is none. */
+static char *inspect_path(const char *data_dir, const char *what, char **name)
+{
+    *name = NULL;
+    char *wasm_dir = tr_asprintf("%s/wasm", data_dir);
+    char *path = NULL;
+    if (find_first_party(what) != NULL) {
+        if (!cli__first_party_installed(what, wasm_dir))
+            fail("%s is not installed in %s (install it: trail components add %s)", what,
+                 wasm_dir, what);
+        else if (access((path = tr_asprintf("%s/dist/component.wasm", wasm_dir)), F_OK) != 0)
+            fail("%s in %s is not built yet (build it: cd %s && npm install && npm run build)",
+                 what, wasm_dir, wasm_dir);
+        else {
+            *name = tr_strdup("dist/component.wasm");
+            goto out;
+        }
+        tr_free(path);
+        path = NULL;
+        goto out;
+    }
+    comp_paths paths;
+    if (strchr(what, '/') == NULL && comp_scan_dir(wasm_dir, &paths, NULL) == 0) {
+        size_t wl = strlen(what);
+        for (size_t i = 0; i < paths.len && path == NULL; i++) {
+            const char *rel = paths.paths[i] + strlen(wasm_dir) + 1;
+            size_t rl = strlen(rel);
+            if (strcmp(rel, what) == 0 ||
+                (rl == wl + 5 && strncmp(rel, what, wl) == 0 && strcmp(rel + wl, ".wasm") == 0)) {
+                path = tr_strdup(paths.paths[i]);
+                *name = tr_strdup(rel);
+            }
+        }
+        comp_paths_free(&paths);
+    }
+    struct stat st;
+    if (path == NULL && stat(what, &st) == 0) path = tr_strdup(what);
+    if (path == NULL)
+        fail("'%s' is neither an installed component of %s (see `trail components installed`) "
+             "nor a file",
+             what, wasm_dir);
+out:
+    tr_free(wasm_dir);
+    return path;
+}
+
+/* Everything trail knows about one component file, the way `trail run` would load it. Exit
+ * status 1 when trail would not load it. */
+static int cmd_inspect(const char *data_dir, const char *what)
+{
+    char *name;
+    char *path = inspect_path(data_dir, what, &name);
+    if (path == NULL) return 1;
+    tr_buf bytes = TR_BUF_INIT;
+    tr_error err = {0};
+    int status = 1;
+    if (tr_read_file(path, COMP_MAX_FILE_BYTES, &bytes, &err) < 0) {
+        fail("%s", err.msg);
+        goto out;
+    }
+    char hex[65];
+    tr_sha256_hex(bytes.data, bytes.len, hex);
+    if (name) printf("component %s (installed in %s/wasm)\n", name, data_dir);
+    printf("file      %s\n", path);
+    printf("size      %zu bytes\n", bytes.len);
+    printf("sha256    %s\n", hex);
+    printf("version   %.12s (the SHA-256's first 12 digits, as `trail run` logs it)\n", hex);
+    comp_wasm_info info;
+    if (comp_wasm_parse((const unsigned char *)bytes.data, bytes.len, &info, &err) < 0) {
+        printf("status    not a component trail can load: %s\n", err.msg);
+        goto out;
+    }
+    if (info.engine)
+        printf("engine    %.*s\n", (int)TR_MIN(info.engine_len, 100), info.engine);
+    else
+        printf("engine    (not named in the file)\n");
+    if (info.js) printf("code      %zu bytes of JavaScript%s\n", info.js_len,
+                        info.source_map ? ", with a source map" : "");
+    if (comp_check(&info, &err) < 0) {
+        printf("status    will not load: %s\n", err.msg);
+        goto out;
+    }
+    /* Loading evaluates the component in a scratch isolate, as `trail run` does. */
+    comp_limits lim = {64u << 20, 10000, 30000};
+    comp_module *m = NULL;
+    if (comp_module_load_bytes(bytes.data, bytes.len, path, name ? name : what, &lim, &m, &err) <
+        0) {
+        printf("status    does not load: %s\n", err.msg);
+        goto out;
+    }
+    printf("routes    %zu\n", m->nroutes);
+    for (size_t i = 0; i < m->nroutes; i++)
+        printf("  %-7s %s\n", m->routes[i].method, m->routes[i].path);
+    printf("jobs      %zu\n", m->njobs);
+    for (size_t i = 0; i < m->njobs; i++)
+        printf("  %-24s %s\n", m->jobs[i].name, m->jobs[i].schedule);
+    printf("status    loads\n");
+    comp_module_unref(m);
+    status = 0;
+out:
+    tr_buf_free(&bytes);
+    tr_free(name);
+    tr_free(path);
+    return status;
+}
+
 static int cmd_list(void)
 {
     printf("Available first-party components:\n");
@@ -294,22 +405,35 @@ int cli_components(int argc, char **argv)
         }
     }
     if (nrest == 0) {
+        fprintf(stderr, "trail components: missing command\n");
         usage(stderr);
         return 2;
     }
+    typedef struct subcommand {
+        const char *name;
+        int nargs;
+    } subcommand;
+    static const subcommand subs[] = {{"list", 0},      {"add", 1},    {"inspect", 1},
+                                      {"installed", 0}, {"remove", 1}, {"update", 0}};
     const char *cmd = rest[0];
-    int want_args = strcmp(cmd, "add") == 0 || strcmp(cmd, "remove") == 0 ? 2 : 1;
-    if (nrest != want_args) {
-        fprintf(stderr, "trail components %s: expected %s\n", cmd,
-                want_args == 2 ? "one argument" : "no arguments");
+    const subcommand *sub = NULL;
+    for (size_t i = 0; i < TR_ARRAY_LEN(subs); i++)
+        if (strcmp(subs[i].name, cmd) == 0) sub = &subs[i];
+    if (sub == NULL) {
+        const char *names[TR_ARRAY_LEN(subs) + 1];
+        for (size_t i = 0; i < TR_ARRAY_LEN(subs); i++) names[i] = subs[i].name;
+        names[TR_ARRAY_LEN(subs)] = NULL;
+        return cli__unknown_command("trail components", cmd, names);
+    }
+    if (nrest > (int)TR_ARRAY_LEN(rest) - 1 || nrest - 1 != sub->nargs) {
+        fprintf(stderr, "trail components %s: %s (see `trail components --help`)\n", cmd,
+                sub->nargs == 1 ? "expected one argument" : "takes no arguments");
         return 2;
     }
     if (strcmp(cmd, "list") == 0) return cmd_list();
     if (strcmp(cmd, "add") == 0) return cmd_add(data_dir, rest[1]);
+    if (strcmp(cmd, "inspect") == 0) return cmd_inspect(data_dir, rest[1]);
     if (strcmp(cmd, "installed") == 0) return cmd_installed(data_dir);
     if (strcmp(cmd, "remove") == 0) return cmd_remove(data_dir, rest[1]);
-    if (strcmp(cmd, "update") == 0) return cmd_update(data_dir);
-    fprintf(stderr, "trail components: unknown command '%s'\n", cmd);
-    usage(stderr);
-    return 2;
+    return cmd_update(data_dir);
 }

@@ -185,6 +185,10 @@ int cli_eval(int argc, char **argv)
                 return 2;
             }
             job.memory_mb = (size_t)n;
+        } else if (strcmp(a, "-f") == 0 || strcmp(a, "--file") == 0 ||
+                   strcmp(a, "--timeout") == 0 || strcmp(a, "--memory") == 0) {
+            fprintf(stderr, "trail eval: %s needs a value (see `trail eval --help`)\n", a);
+            return 2;
         } else if (a[0] == '-' && a[1] != '\0' && code == NULL) {
             fprintf(stderr, "trail eval: unknown option '%s' (see `trail eval --help`)\n", a);
             return 2;

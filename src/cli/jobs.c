@@ -1,5 +1,10 @@
 /* cli/jobs.c: `trail jobs list` (name, schedule, next run, last result) and `trail jobs run NAME`
- * (one run now, against the data directory, recorded like a scheduled one). */
+ * (one run now, recorded like a scheduled one).
+ *
+ * DESIGN: `jobs run` asks the server running on the data directory first, through its control
+ * socket (cli/control.h), so the job runs in that server: on a worker's isolate, with its state,
+ * its log and its database connection. Only when no server runs does the job run here, in an
+ * isolate of this process, and the command says so. */
 #include "cli/cli_internal.h"
 
 #include <errno.h>
@@ -9,6 +14,7 @@
 #include <time.h>
 
 #include "base/base.h"
+#include "cli/control.h"
 #include "component/host.h"
 #include "config/config.h"
 #include "db/db.h"
@@ -22,7 +28,8 @@ static void usage(FILE *out)
                  "Commands:\n"
                  "  list        the jobs of the installed components: schedule, next run, last "
                  "result\n"
-                 "  run NAME    run a job once now (NAME or COMPONENT:NAME)\n\n"
+                 "  run NAME    run a job once now (NAME or COMPONENT:NAME): in the server\n"
+                 "              running on the data directory, or here when none runs\n\n"
                  "Options:\n"
                  "  --data-dir DIR   the data directory (default ./traildepot)\n");
 }
@@ -180,7 +187,7 @@ static int cmd_run(jobs_env *e, const char *name)
         loop_run(l);
     }
     if (r.rc == 0) {
-        printf("job '%s' of %s: ok\n", m->jobs[job].name, m->name);
+        printf("job '%s' of %s: ok (ran in this process)\n", m->jobs[job].name, m->name);
         status = 0;
     } else {
         fprintf(stderr, "trail jobs: job '%s' of %s failed: %s\n", m->jobs[job].name, m->name,
@@ -191,6 +198,38 @@ out:
     kv_store_free(genv.kv);
     guest_env_deinit(&genv);
     loop_free(l);
+    return status;
+}
+
+#define NO_SERVER (-1)
+
+/* Runs the job in the server on data_dir: the exit status, or NO_SERVER when none runs. */
+static int run_in_server(const char *data_dir, const char *name)
+{
+    if (strchr(name, '\n') != NULL) {
+        fprintf(stderr, "trail jobs: a job name has no line breaks\n");
+        return 2;
+    }
+    char *req = tr_asprintf("run-job %s", name);
+    bool ok;
+    tr_buf text = TR_BUF_INIT;
+    tr_error err = {0};
+    int rc = control_call(data_dir, req, &ok, &text, &err);
+    tr_free(req);
+    int status;
+    if (rc == TR_ENOTFOUND) {
+        status = NO_SERVER;
+    } else if (rc < 0) {
+        fprintf(stderr, "trail jobs: %s\n", err.msg);
+        status = 1;
+    } else if (ok) {
+        printf("%s\n", text.data ? text.data : "");
+        status = 0;
+    } else {
+        fprintf(stderr, "trail jobs: %s\n", text.data ? text.data : "");
+        status = 1;
+    }
+    tr_buf_free(&text);
     return status;
 }
 
@@ -207,15 +246,37 @@ int cli_jobs(int argc, char **argv)
             data_dir = argv[++i];
         } else if (strncmp(argv[i], "--data-dir=", 11) == 0) {
             data_dir = argv[i] + 11;
+        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+            fprintf(stderr, "trail jobs: unknown option '%s' (see `trail jobs --help`)\n",
+                    argv[i]);
+            return 2;
         } else if (nrest < 4) {
             rest[nrest++] = argv[i];
         }
     }
-    bool list = nrest == 1 && strcmp(rest[0], "list") == 0;
-    bool run = nrest == 2 && strcmp(rest[0], "run") == 0;
-    if (!list && !run) {
+    static const char *const names[] = {"list", "run", NULL};
+    if (nrest == 0) {
+        fprintf(stderr, "trail jobs: missing command\n");
         usage(stderr);
         return 2;
+    }
+    if (strcmp(rest[0], "list") != 0 && strcmp(rest[0], "run") != 0)
+        return cli__unknown_command("trail jobs", rest[0], names);
+    bool list = strcmp(rest[0], "list") == 0;
+    if (list && nrest != 1) {
+        fprintf(stderr, "trail jobs list: takes no arguments (see `trail jobs --help`)\n");
+        return 2;
+    }
+    if (!list && nrest != 2) {
+        fprintf(stderr, "trail jobs run: expected one job name (see `trail jobs --help`)\n");
+        return 2;
+    }
+    if (!list) {
+        int rc = run_in_server(data_dir, rest[1]);
+        if (rc != NO_SERVER) return rc;
+        fprintf(stderr,
+                "trail jobs: no server is running on %s; running '%s' in this process\n",
+                data_dir, rest[1]);
     }
     jobs_env e;
     if (env_open(data_dir, &e) < 0) return 1;

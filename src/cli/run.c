@@ -2,12 +2,16 @@
  *
  * DESIGN: start-up is sequential on the main thread and fails with exit status 1 and a message:
  * flags, data directory, config file (flags override it), listeners, database + migrations,
- * router, workers. The listeners are created here, before any worker: binding the first one
- * resolves port 0, and the others bind the same port with SO_REUSEPORT, so the printed address
- * is exact and bind errors come before the listening line. The main thread then only waits for
- * SIGINT/SIGTERM (blocked in every thread, taken with sigwait) and tells each worker to drain. */
+ * router, workers. The listeners are created here, before any worker, one per worker on each
+ * address of the host (localhost: 127.0.0.1 and ::1): binding the first one resolves port 0,
+ * and the others bind the same port with SO_REUSEPORT, so the printed address is exact and
+ * bind errors come before the listening line. The control socket (cli/control.h) is bound
+ * before any thread starts and answers once the workers run. The main thread then only waits
+ * for SIGINT/SIGTERM (blocked in every thread, taken with sigwait) and tells each worker to
+ * drain. */
 #include "cli/cli_internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -21,6 +25,7 @@
 #include <unistd.h>
 
 #include "base/base.h"
+#include "cli/control.h"
 #include "cli/reload.h"
 #include "component/host.h"
 #include "config/config.h"
@@ -49,17 +54,20 @@ static void usage(FILE *out)
         "Usage: trail run [options]\n\n"
         "Serves HTTP, the database and the WASM components of a data directory.\n\n"
         "Options:\n"
-        "  --address HOST:PORT       where to listen (default localhost:4000; port 0 picks a\n"
-        "                            free port)\n"
+        "  --address HOST:PORT       where to listen (default localhost:4000, which is\n"
+        "                            127.0.0.1 and ::1); a name listens on every address it\n"
+        "                            names, a numeric address ([::1] for IPv6) on that one\n"
+        "                            only; port 0 picks a free port\n"
         "  --data-dir DIR            the data directory (default ./traildepot; created with\n"
         "                            config.textproto, data/, migrations/, wasm/ if missing)\n"
         "  --public-dir DIR          serve static files from DIR\n"
         "  --runtime-root-fs DIR     the directory guest code may read (sandbox root)\n"
         "  --runtime-threads N       worker threads (default: config, else the number of CPUs)\n"
-        "  --quiet                   no access log on stdout\n"
+        "  -q, --quiet               no access log on stdout\n"
         "  -h, --help                this help\n\n"
         "Settings come from DIR/config.textproto; a flag overrides the file.\n"
-        "SIGINT or SIGTERM stops the server gracefully.\n");
+        "SIGINT or SIGTERM stops the server gracefully; SIGHUP reloads the components.\n"
+        "Other commands reach the server through DIR/trail.sock (`trail jobs run`).\n");
 }
 
 /* Accepts "--name value" and "--name=value". Returns the value, or NULL if argv[*i] is not name
@@ -103,6 +111,12 @@ static int parse_flags(int argc, char **argv, run_flags *f)
             f->threads = (int)n;
         } else if (strcmp(argv[i], "--quiet") == 0 || strcmp(argv[i], "-q") == 0) {
             f->quiet = true;
+        } else if (!bad && argv[i][0] != '-') {
+            fprintf(stderr,
+                    "trail run: unexpected argument '%s': trail run takes options only (see "
+                    "`trail run --help`)\n",
+                    argv[i]);
+            return -1;
         } else if (!bad) {
             fprintf(stderr, "trail run: unknown option '%s' (see `trail run --help`)\n", argv[i]);
             return -1;
@@ -157,67 +171,187 @@ static int listen_on(const struct sockaddr *sa, socklen_t len, bool reuseport, i
     return 0;
 }
 
-/* Creates n listeners on address; fills fds and the bound port. Returns 0 or -errno/-1 with a
- * message printed. */
-static int make_listeners(const char *address, int n, int *fds, int *port_out, char *host,
-                          size_t hcap)
+/* The addresses one server listens on, and its listeners: fds[worker][address]. */
+typedef struct listeners {
+    struct sockaddr_storage addr[HTTP_MAX_LISTENERS];
+    socklen_t addr_len[HTTP_MAX_LISTENERS];
+    int naddr;
+    int fds[MAX_WORKERS][HTTP_MAX_LISTENERS]; /* -1 once a worker owns it */
+    int nworkers;
+    int port;
+    char shown[300]; /* the URL's host part: "127.0.0.1", "[::1]", "localhost" */
+    char list[200];  /* the addresses for a name: "127.0.0.1, ::1"; empty otherwise */
+    bool named;      /* the host is a name, not a numeric address */
+} listeners;
+
+static bool is_numeric_host(const char *host)
 {
-    char port[16];
-    if (split_address(address, host, hcap, port, sizeof port) != 0) {
+    struct addrinfo hints = {.ai_flags = AI_NUMERICHOST, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *res = NULL;
+    int g = getaddrinfo(host, NULL, &hints, &res);
+    if (res) freeaddrinfo(res);
+    return g == 0;
+}
+
+static void add_addr(listeners *ls, const struct addrinfo *ai)
+{
+    for (int i = 0; i < ls->naddr; i++)
+        if (ls->addr_len[i] == ai->ai_addrlen &&
+            memcmp(&ls->addr[i], ai->ai_addr, ai->ai_addrlen) == 0)
+            return;
+    if (ls->naddr == HTTP_MAX_LISTENERS || ai->ai_addrlen > sizeof ls->addr[0]) return;
+    memcpy(&ls->addr[ls->naddr], ai->ai_addr, ai->ai_addrlen);
+    ls->addr_len[ls->naddr++] = (socklen_t)ai->ai_addrlen;
+}
+
+/* Where `host` listens: a numeric address (or "": every IPv4 address) is that address only;
+ * "localhost" is 127.0.0.1 and ::1, whatever /etc/hosts says (RFC 6761: clients such as
+ * browsers try both); another name is every address it resolves to. */
+static int resolve(const char *host, const char *port, listeners *ls, tr_error *err)
+{
+    static const char *const loopbacks[] = {"127.0.0.1", "::1"};
+    bool localhost = strcasecmp(host, "localhost") == 0;
+    bool numeric = host[0] == '\0' || is_numeric_host(host);
+    size_t nq = localhost ? 2 : 1;
+    for (size_t q = 0; q < nq; q++) {
+        const char *name = localhost ? loopbacks[q] : host[0] ? host : "0.0.0.0";
+        struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                                 .ai_socktype = SOCK_STREAM,
+                                 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+        struct addrinfo *res = NULL;
+        int g = getaddrinfo(name, port, &hints, &res);
+        if (g != 0)
+            return tr_error_set(err, TR_EINVAL, "cannot resolve '%s': %s", host, gai_strerror(g));
+        for (struct addrinfo *ai = res; ai; ai = ai->ai_next)
+            if (ai->ai_family == AF_INET || ai->ai_family == AF_INET6) add_addr(ls, ai);
+        freeaddrinfo(res);
+    }
+    if (ls->naddr == 0) return tr_error_set(err, TR_EINVAL, "'%s' names no IP address", host);
+    bool v6 = strchr(host, ':') != NULL;
+    snprintf(ls->shown, sizeof ls->shown, "%s%s%s", v6 ? "[" : "", host[0] ? host : "0.0.0.0",
+             v6 ? "]" : "");
+    ls->named = !numeric;
+    return 0;
+}
+
+static void addr_text(const listeners *ls, int i, char *out, size_t cap)
+{
+    snprintf(out, cap, "?");
+    getnameinfo((const struct sockaddr *)&ls->addr[i], ls->addr_len[i], out, (socklen_t)cap,
+                NULL, 0, NI_NUMERICHOST);
+}
+
+/* For a name: "127.0.0.1, ::1", the addresses it listens on. */
+static void describe(listeners *ls)
+{
+    ls->list[0] = '\0';
+    if (!ls->named) return;
+    size_t off = 0;
+    for (int i = 0; i < ls->naddr && off < sizeof ls->list; i++) {
+        char buf[INET6_ADDRSTRLEN];
+        addr_text(ls, i, buf, sizeof buf);
+        off += (size_t)snprintf(ls->list + off, sizeof ls->list - off, "%s%s", i ? ", " : "", buf);
+    }
+}
+
+static void set_port(struct sockaddr_storage *ss, uint16_t net_port)
+{
+    if (ss->ss_family == AF_INET6)
+        ((struct sockaddr_in6 *)ss)->sin6_port = net_port;
+    else
+        ((struct sockaddr_in *)ss)->sin_port = net_port;
+}
+
+static void close_listeners(listeners *ls)
+{
+    for (int w = 0; w < ls->nworkers; w++)
+        for (int a = 0; a < ls->naddr; a++)
+            if (ls->fds[w][a] >= 0) close(ls->fds[w][a]);
+    ls->nworkers = 0;
+}
+
+/* Claims the port on every address with a plain listener (SO_REUSEPORT would let us share a
+ * port another trail of the same user serves: EADDRINUSE here means someone else has it); the
+ * first resolves port 0 and the others take the same number. Then binds the workers' group on
+ * each address. Returns 0 or -errno, with ls->fds filled or closed and *failed the index of the
+ * address that failed. */
+static int bind_all(listeners *ls, int nworkers, const char *address, int *failed, tr_error *err)
+{
+    int probes[HTTP_MAX_LISTENERS];
+    int nprobes = 0, rc = 0;
+    for (int a = 0; a < ls->naddr && rc == 0; a++) {
+        rc = listen_on((struct sockaddr *)&ls->addr[a], ls->addr_len[a], false, &probes[a]);
+        *failed = a;
+        if (rc < 0) break;
+        nprobes++;
+        if (a == 0) {
+            struct sockaddr_storage bound;
+            socklen_t bl = sizeof bound;
+            getsockname(probes[0], (struct sockaddr *)&bound, &bl);
+            uint16_t p = bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                                     : ((struct sockaddr_in *)&bound)->sin_port;
+            for (int i = 0; i < ls->naddr; i++) set_port(&ls->addr[i], p);
+            ls->port = ntohs(p);
+        }
+    }
+    for (int i = 0; i < nprobes; i++) close(probes[i]);
+    for (int w = 0; w < nworkers && rc == 0; w++) {
+        ls->nworkers = w + 1;
+        for (int a = 0; a < ls->naddr; a++) ls->fds[w][a] = -1;
+        for (int a = 0; a < ls->naddr && rc == 0; a++) {
+            rc = listen_on((struct sockaddr *)&ls->addr[a], ls->addr_len[a], true, &ls->fds[w][a]);
+            *failed = a;
+        }
+    }
+    if (rc < 0) {
+        close_listeners(ls);
+        tr_error_set(err, rc, "cannot listen on %s: %s", address, tr_strerror(rc));
+    }
+    return rc;
+}
+
+/* Creates nworkers listeners on every address of `address` (see resolve()). Errors are
+ * printed; returns 0 or -1. */
+static int make_listeners(const char *address, int nworkers, listeners *ls)
+{
+    char host[256], port[16];
+    tr_error err = {0};
+    if (split_address(address, host, sizeof host, port, sizeof port) != 0) {
         fprintf(stderr, "trail run: invalid address '%s' (expected HOST:PORT)\n", address);
         return -1;
     }
-    struct addrinfo hints = {.ai_family = AF_UNSPEC,
-                             .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
-    struct addrinfo *res = NULL;
-    int g = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);
-    if (g != 0) {
-        fprintf(stderr, "trail run: cannot resolve '%s': %s\n", address, gai_strerror(g));
+    if (resolve(host, port, ls, &err) < 0) {
+        fprintf(stderr, "trail run: %s\n", err.msg);
         return -1;
     }
-    /* Prefer IPv4 for names like localhost that resolve to both. */
-    struct addrinfo *pick = NULL;
-    for (struct addrinfo *ai = res; ai; ai = ai->ai_next)
-        if (ai->ai_family == AF_INET) {
-            pick = ai;
+    int rc = -1, failed = 0;
+    for (int attempt = 0; attempt < 8; attempt++) {
+        rc = bind_all(ls, nworkers, address, &failed, &err);
+        if (rc == -EADDRINUSE && strcmp(port, "0") == 0 && failed > 0) {
+            /* Port 0 on several addresses: the number picked on the first is taken on
+             * another; pick again. */
+            for (int a = 0; a < ls->naddr; a++) set_port(&ls->addr[a], 0);
+        } else if ((rc == -EADDRNOTAVAIL || rc == -EAFNOSUPPORT) && ls->named && ls->naddr > 1) {
+            /* A name's address that this machine lacks (::1 without IPv6) is left out. */
+            char buf[INET6_ADDRSTRLEN];
+            addr_text(ls, failed, buf, sizeof buf);
+            tr_log_warn("cannot listen on %s, an address of %s: %s; listening on the others", buf,
+                        host, tr_strerror(rc));
+            for (int a = failed; a + 1 < ls->naddr; a++) {
+                ls->addr[a] = ls->addr[a + 1];
+                ls->addr_len[a] = ls->addr_len[a + 1];
+            }
+            ls->naddr--;
+            for (int a = 0; a < ls->naddr; a++) set_port(&ls->addr[a], htons((uint16_t)atoi(port)));
+        } else {
             break;
         }
-    if (pick == NULL) pick = res;
-    struct sockaddr_storage ss;
-    socklen_t sl = (socklen_t)pick->ai_addrlen;
-    memcpy(&ss, pick->ai_addr, sl);
-    freeaddrinfo(res);
-
-    /* SO_REUSEPORT would let us share a port another trail (same user) already serves, so
-     * first claim it with a plain listener: EADDRINUSE then means someone else has it. That
-     * probe also resolves port 0; the workers' group binds the same port right after. */
-    int probe = -1;
-    int rc = listen_on((struct sockaddr *)&ss, sl, false, &probe);
-    int made = 0;
-    if (rc == 0) {
-        struct sockaddr_storage bound;
-        socklen_t bl = sizeof bound;
-        getsockname(probe, (struct sockaddr *)&bound, &bl);
-        uint16_t p = ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
-                                              : ((struct sockaddr_in *)&bound)->sin_port;
-        if (ss.ss_family == AF_INET6)
-            ((struct sockaddr_in6 *)&ss)->sin6_port = p;
-        else
-            ((struct sockaddr_in *)&ss)->sin_port = p;
-        *port_out = ntohs(p);
-        close(probe);
-    }
-    for (; rc == 0 && made < n; made++) {
-        rc = listen_on((struct sockaddr *)&ss, sl, true, &fds[made]);
-        if (rc < 0) break;
     }
     if (rc < 0) {
-        fprintf(stderr, "trail run: cannot listen on %s: %s\n", address, tr_strerror(rc));
-        for (int i = 0; i < made; i++)
-            close(fds[i]);
-        return rc;
+        fprintf(stderr, "trail run: %s\n", err.msg);
+        return -1;
     }
+    describe(ls);
     return 0;
 }
 
@@ -286,6 +420,49 @@ static comp_limits comp_limits_from_cfg(const cfg *c)
     };
 }
 
+static bool exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* A TypeScript project in dir (a package.json) without its build output serves nothing: say
+ * so, with the command that builds it. */
+static void warn_unbuilt_project(const char *dir)
+{
+    char *pkg = tr_asprintf("%s/package.json", dir);
+    char *out = tr_asprintf("%s/dist/component.wasm", dir);
+    char *mods = tr_asprintf("%s/node_modules", dir);
+    if (exists(pkg) && !exists(out))
+        tr_log_warn("%s holds a TypeScript project that was never built (no dist/component.wasm), "
+                    "so it serves nothing: build it with `cd %s && %snpm run build` (trail "
+                    "loads it once built)",
+                    dir, dir, exists(mods) ? "" : "npm install && ");
+    tr_free(mods);
+    tr_free(out);
+    tr_free(pkg);
+}
+
+/* The projects trail looks for (see comp_scan_dir()): wasm/ itself and each folder in it. */
+static void warn_unbuilt_projects(const char *data_dir)
+{
+    char *wasm_dir = tr_asprintf("%s/wasm", data_dir);
+    warn_unbuilt_project(wasm_dir);
+    DIR *d = opendir(wasm_dir);
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.' || strcmp(e->d_name, "node_modules") == 0 ||
+            strcmp(e->d_name, "dist") == 0)
+            continue;
+        char *sub = tr_asprintf("%s/%s", wasm_dir, e->d_name);
+        struct stat st;
+        if (stat(sub, &st) == 0 && S_ISDIR(st.st_mode)) warn_unbuilt_project(sub);
+        tr_free(sub);
+    }
+    if (d) closedir(d);
+    tr_free(wasm_dir);
+}
+
 /* Loads the components of DATA_DIR/wasm, registers their routes, and opens the guests'
  * filesystem. Errors are printed; returns -1 then. */
 static int load_components(const run_flags *f, const cfg *c, http_router *router, comp_set **comps,
@@ -311,6 +488,7 @@ static int load_components(const run_flags *f, const cfg *c, http_router *router
         tr_log_info("component %s (version %s): %zu route%s, %zu job%s", m->name, m->version,
                     m->nroutes, m->nroutes == 1 ? "" : "s", m->njobs, m->njobs == 1 ? "" : "s");
     }
+    warn_unbuilt_projects(f->data_dir);
     return 0;
 }
 
@@ -342,8 +520,7 @@ int cli_run(int argc, char **argv)
     cfg_init_defaults(&c);
     http_router *router = NULL;
     http_static *statics = NULL;
-    int fds[MAX_WORKERS];
-    int nfds = 0;
+    listeners *ls = tr_calloc(1, sizeof *ls);
     wk_worker *workers[MAX_WORKERS];
     int nworkers = 0;
     char *db_path = NULL;
@@ -355,6 +532,7 @@ int cli_run(int argc, char **argv)
     job_tz *tz = NULL;
     job_launcher launcher = {0};
     reloader *rl = NULL;
+    control *ctl = NULL;
     char *wasm_dir = NULL;
 
     if (db_datadir_init(f.data_dir, &err) < 0) {
@@ -376,6 +554,9 @@ int cli_run(int argc, char **argv)
     if (threads > MAX_WORKERS) threads = MAX_WORKERS;
     if (f.public_dir && check_dir("--public-dir", f.public_dir) < 0) goto out;
     if (f.root_fs && check_dir("--runtime-root-fs", f.root_fs) < 0) goto out;
+    /* Before any thread starts: it sets the umask while it binds. */
+    if (control_open(f.data_dir, &ctl, &err) < 0)
+        tr_log_warn("%s; `trail jobs run` will not reach this server", err.msg);
 
     /* Signals: blocked here so every thread created later inherits the mask; taken by sigwait. */
     sigset_t sigs;
@@ -387,10 +568,7 @@ int cli_run(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     raise_open_files_limit();
 
-    char host[256];
-    int port = 0;
-    if (make_listeners(c.server.address, threads, fds, &port, host, sizeof host) < 0) goto out;
-    nfds = threads;
+    if (make_listeners(c.server.address, threads, ls) < 0) goto out;
 
     db_path = tr_asprintf("%s/data/main.db", f.data_dir);
     {
@@ -436,7 +614,8 @@ int cli_run(int argc, char **argv)
     for (int i = 0; i < threads; i++) {
         wk_params p = {
             .index = i,
-            .listen_fd = fds[i],
+            .listen_fd = ls->fds[i][0],
+            .nmore_listen_fds = ls->naddr - 1,
             .limits =
                 {
                     .max_body_bytes = c.server.max_body_bytes,
@@ -461,7 +640,10 @@ int cli_run(int argc, char **argv)
             .result_cache_bytes = (size_t)c.database.result_cache_mb << 20,
             .kv = kv,
         };
-        fds[i] = -1; /* the worker owns it now, even on failure */
+        for (int a = 0; a < ls->naddr; a++) {
+            if (a > 0) p.more_listen_fds[a - 1] = ls->fds[i][a];
+            ls->fds[i][a] = -1; /* the worker owns it now, even on failure */
+        }
         if (wk_start(&p, &workers[nworkers], &err) < 0) {
             fprintf(stderr, "trail run: %s\n", err.msg);
             goto stop;
@@ -475,6 +657,11 @@ int cli_run(int argc, char **argv)
         goto stop;
     }
     job_sched_set(launcher.sched, comps);
+    if (ctl && control_start(ctl, workers, nworkers, c.jobs.deadline_ms, &err) < 0) {
+        tr_log_warn("control socket: %s; `trail jobs run` will not reach this server", err.msg);
+        control_free(ctl);
+        ctl = NULL;
+    }
 
     /* From here the reloader owns comps and router: it replaces them when components change. */
     reloader_opts ro = {
@@ -492,9 +679,14 @@ int cli_run(int argc, char **argv)
         tr_log_warn("%s; components are loaded only at start", err.msg);
     }
 
-    bool v6 = strchr(host, ':') != NULL;
-    printf("trail: listening on http://%s%s%s:%d, data directory %s\n", v6 ? "[" : "",
-           host[0] ? host : "0.0.0.0", v6 ? "]" : "", port, f.data_dir);
+    printf("trail: listening on http://%s:%d%s%s%s, data directory %s\n", ls->shown, ls->port,
+           ls->list[0] ? " (" : "", ls->list, ls->list[0] ? ")" : "", f.data_dir);
+    if (f.root_fs)
+        printf("trail: %d worker%s; guests may read %s (--runtime-root-fs)\n", nworkers,
+               nworkers == 1 ? "" : "s", f.root_fs);
+    else
+        printf("trail: %d worker%s; guests read no files (no --runtime-root-fs)\n", nworkers,
+               nworkers == 1 ? "" : "s");
     fflush(stdout);
 
     for (;;) {
@@ -512,6 +704,7 @@ stop:
     /* No reload and no job is handed to a worker once they start draining. */
     reloader_stop(rl);
     job_sched_stop(launcher.sched);
+    control_stop(ctl);
     for (int i = 0; i < nworkers; i++)
         wk_shutdown(workers[i]);
     for (int i = 0; i < nworkers; i++) {
@@ -522,11 +715,12 @@ stop:
         }
     }
 out:
-    for (int i = 0; i < nfds; i++)
-        if (fds[i] >= 0) close(fds[i]);
+    close_listeners(ls);
+    tr_free(ls);
     http_static_free(statics);
     http_router_free(router);
     job_sched_free(launcher.sched); /* after the workers: their last runs report to it */
+    control_free(ctl);              /* likewise */
     reloader_free(rl);              /* the set and router the workers served last */
     tr_free(wasm_dir);
     comp_set_free(comps);

@@ -53,6 +53,16 @@ static bool exists(const char *path)
     return stat(path, &st) == 0;
 }
 
+/* True when path holds exactly the bytes of f. */
+static bool same_bytes(const char *path, const tr_embedded_file *f)
+{
+    tr_buf cur = TR_BUF_INIT;
+    bool same = tr_read_file(path, file_len(f) + 1, &cur, NULL) == 0 && cur.len == file_len(f) &&
+                (cur.len == 0 || memcmp(cur.data, f->start, cur.len) == 0);
+    tr_buf_free(&cur);
+    return same;
+}
+
 bool cli__first_party_installed(const char *name, const char *wasm_dir)
 {
     (void)name; /* one first-party component so far */
@@ -87,6 +97,8 @@ int cli__scaffold_first_party(const char *name, const char *wasm_dir, bool updat
         int rc = 0;
         if (!update && exists(dest)) {
             /* keep the user's file */
+        } else if (update && same_bytes(dest, f)) {
+            /* nothing to update */
         } else if ((rc = mkdirs_for(dest)) < 0) {
             fprintf(stderr, "trail components: cannot create the folder of %s: %s\n", dest,
                     strerror(-rc));
@@ -101,7 +113,9 @@ int cli__scaffold_first_party(const char *name, const char *wasm_dir, bool updat
             return 1;
         }
     }
-    if (update) {
+    if (update && written.len == 0) {
+        printf("%s in %s is already up to date\n", name, wasm_dir);
+    } else if (update) {
         printf("Updated %s in %s:\n%s", name, wasm_dir, written.data ? written.data : "");
         printf("Next: cd %s && npm install && npm run build\n", wasm_dir);
     } else {

@@ -140,5 +140,7 @@ comp_instance *comp_worker_find(comp_worker *w, const comp_module *m);
 /* The calling worker thread's instances (set by comp_worker_new()); NULL if none. */
 comp_worker *comp_worker_current(void);
 guest_env *comp_worker_env(comp_worker *w);
+/* The set w serves now; borrowed until the worker switches to another (comp_worker_switch()). */
+comp_set *comp_worker_set(comp_worker *w);
 
 #endif

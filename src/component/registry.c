@@ -300,3 +300,8 @@ guest_env *comp_worker_env(comp_worker *w)
 {
     return w->env;
 }
+
+comp_set *comp_worker_set(comp_worker *w)
+{
+    return w->set;
+}

@@ -173,6 +173,10 @@ typedef struct http_server http_server;
 /* Starts serving on listen_fd (a listening socket; the server takes ownership and closes it).
  * Returns 0 or -errno. */
 int http_server_new(loop *l, int listen_fd, const http_server_opts *o, http_server **out);
+/* Serves on one more listening socket (another address of the same server), taking ownership
+ * of fd like http_server_new(). At most HTTP_MAX_LISTENERS in all. Returns 0 or -errno. */
+#define HTTP_MAX_LISTENERS 4
+int http_server_add_listener(http_server *s, int fd);
 /* Graceful stop: closes the listener, closes idle connections, lets the others finish the request
  * they are on (responses then carry Connection: close); calls done(arg) once no connection is
  * left (possibly before returning). */

@@ -73,10 +73,17 @@ struct http_conn {
     uint64_t deadline_ns;
 };
 
+/* One listening socket of a server (one per address it listens on). */
+typedef struct http_listener {
+    loop_io io;
+    int fd; /* -1 once closed */
+    struct http_server *s;
+} http_listener;
+
 struct http_server {
     loop *loop;
-    loop_io listen_io;
-    int listen_fd;           /* -1 once closed */
+    http_listener listeners[HTTP_MAX_LISTENERS];
+    int nlisteners;
     loop_timer accept_timer; /* re-enables accept after EMFILE */
     http_server_opts o;
     http_conn *conns; /* live connections, doubly linked */

@@ -1,7 +1,8 @@
-/* http/server.c: one worker's HTTP server: the listener, the connection list, the access log and
+/* http/server.c: one worker's HTTP server: the listeners, the connection list, the access log and
  * the cached Date header.
  *
- * DESIGN: each worker has its own SO_REUSEPORT listener, so the kernel spreads connections and
+ * DESIGN: each worker has its own SO_REUSEPORT listener (one per address: localhost is
+ * 127.0.0.1 and ::1), so the kernel spreads connections and
  * no lock is taken on accept. The access log is appended in memory per request and written with
  * one write() per loop iteration (tick hook). */
 #include "http/http_internal.h"
@@ -29,21 +30,24 @@ static void on_tick(loop *l, void *ud)
 static void on_accept_resume(loop *l, loop_timer *t)
 {
     http_server *s = (http_server *)((char *)t - offsetof(http_server, accept_timer));
-    if (s->listen_fd >= 0) loop_io_mod(l, &s->listen_io, EPOLLIN);
+    for (int i = 0; i < s->nlisteners; i++)
+        if (s->listeners[i].fd >= 0) loop_io_mod(l, &s->listeners[i].io, EPOLLIN);
 }
 
-static void accept_all(http_server *s)
+static void accept_all(http_listener *ln)
 {
+    http_server *s = ln->s;
     for (int i = 0; i < 128; i++) {
-        int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = accept4(ln->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED) continue;
             if (errno != EAGAIN && errno != EWOULDBLOCK) {
-                /* Out of descriptors (or memory): the listener stays readable, so pause it
+                /* Out of descriptors (or memory): the listeners stay readable, so pause them
                  * for a moment instead of spinning. */
                 tr_log_warn("http: accept: %s; pausing accept for 100 ms", tr_strerror(-errno));
-                if (s->listen_fd >= 0 && !s->draining) {
-                    loop_io_mod(s->loop, &s->listen_io, 0);
+                if (!s->draining) {
+                    for (int j = 0; j < s->nlisteners; j++)
+                        if (s->listeners[j].fd >= 0) loop_io_mod(s->loop, &s->listeners[j].io, 0);
                     loop_timer_start(s->loop, &s->accept_timer, 100);
                 }
             }
@@ -61,8 +65,25 @@ static void on_accept(loop *l, loop_io *io, uint32_t events)
 {
     (void)l;
     (void)events;
-    http_server *s = (http_server *)((char *)io - offsetof(http_server, listen_io));
-    accept_all(s);
+    accept_all((http_listener *)((char *)io - offsetof(http_listener, io)));
+}
+
+int http_server_add_listener(http_server *s, int fd)
+{
+    if (s->nlisteners == HTTP_MAX_LISTENERS) {
+        close(fd);
+        return -EMFILE;
+    }
+    http_listener *ln = &s->listeners[s->nlisteners];
+    ln->s = s;
+    ln->fd = fd;
+    int rc = loop_io_add(s->loop, &ln->io, fd, EPOLLIN, on_accept);
+    if (rc < 0) {
+        close(fd);
+        return rc;
+    }
+    s->nlisteners++;
+    return 0;
 }
 
 int http_server_new(loop *l, int listen_fd, const http_server_opts *o, http_server **out)
@@ -70,13 +91,11 @@ int http_server_new(loop *l, int listen_fd, const http_server_opts *o, http_serv
     http_server *s = tr_calloc(1, sizeof *s);
     s->loop = l;
     s->o = *o;
-    s->listen_fd = listen_fd;
     s->date_sec = -1;
     http__date_update(s);
     loop_timer_init(&s->accept_timer, on_accept_resume);
-    int rc = loop_io_add(l, &s->listen_io, listen_fd, EPOLLIN, on_accept);
+    int rc = http_server_add_listener(s, listen_fd);
     if (rc < 0) {
-        close(listen_fd);
         tr_free(s);
         return rc;
     }
@@ -85,19 +104,24 @@ int http_server_new(loop *l, int listen_fd, const http_server_opts *o, http_serv
     return 0;
 }
 
-static void close_listener(http_server *s)
+static void close_listeners(http_server *s)
 {
     loop_timer_stop(s->loop, &s->accept_timer);
-    if (s->listen_fd < 0) return;
-    loop_io_del(s->loop, &s->listen_io);
-    close(s->listen_fd);
-    s->listen_fd = -1;
+    for (int i = 0; i < s->nlisteners; i++) {
+        http_listener *ln = &s->listeners[i];
+        if (ln->fd < 0) continue;
+        loop_io_del(s->loop, &ln->io);
+        close(ln->fd);
+        ln->fd = -1;
+    }
 }
 
 void http_server_drain(http_server *s, void (*done)(void *arg), void *arg)
 {
-    if (s->listen_fd >= 0) accept_all(s); /* queued connections would be reset by close() */
-    close_listener(s);
+    /* Queued connections would be reset by close(). */
+    for (int i = 0; i < s->nlisteners; i++)
+        if (s->listeners[i].fd >= 0) accept_all(&s->listeners[i]);
+    close_listeners(s);
     s->draining = true;
     s->drain_done = done;
     s->drain_arg = arg;
@@ -134,7 +158,7 @@ void http_server_free(http_server *s)
 {
     if (s == NULL) return;
     http_server_close_all(s);
-    close_listener(s);
+    close_listeners(s);
     while (s->free_conns) {
         http_conn *c = s->free_conns;
         s->free_conns = c->next;

@@ -35,6 +35,12 @@ struct wk_worker {
     tr_error start_err;
 };
 
+static void close_listeners(const wk_params *p)
+{
+    close(p->listen_fd);
+    for (int i = 0; i < p->nmore_listen_fds; i++) close(p->more_listen_fds[i]);
+}
+
 static void on_drained(void *arg)
 {
     wk_worker *w = arg;
@@ -75,7 +81,7 @@ static void *worker_main(void *arg)
     int rc = loop_new(&w->loop);
     if (rc < 0) {
         tr_error_set(&w->start_err, rc, "worker %d: event loop: %s", w->p.index, tr_strerror(rc));
-        close(w->p.listen_fd);
+        close_listeners(&w->p);
         start_done(w, rc);
         return NULL;
     }
@@ -84,7 +90,7 @@ static void *worker_main(void *arg)
     if (w->p.db_path) {
         rc = db_open(w->p.db_path, &w->db, &w->start_err);
         if (rc < 0) {
-            close(w->p.listen_fd);
+            close_listeners(&w->p);
             loop_free(w->loop);
             w->loop = NULL;
             start_done(w, rc);
@@ -98,7 +104,7 @@ static void *worker_main(void *arg)
     if (w->p.components) {
         rc = comp_worker_new(w->p.components, &w->genv, &w->comps, &w->start_err);
         if (rc < 0) {
-            close(w->p.listen_fd);
+            close_listeners(&w->p);
             guest_env_deinit(&w->genv);
             db_close(w->db);
             loop_free(w->loop);
@@ -115,6 +121,14 @@ static void *worker_main(void *arg)
         .server_data = w,
     };
     rc = http_server_new(w->loop, w->p.listen_fd, &o, &w->server);
+    for (int i = 0; i < w->p.nmore_listen_fds; i++) {
+        if (rc < 0)
+            close(w->p.more_listen_fds[i]);
+        else if ((rc = http_server_add_listener(w->server, w->p.more_listen_fds[i])) < 0) {
+            http_server_free(w->server);
+            w->server = NULL;
+        }
+    }
     if (rc < 0) {
         tr_error_set(&w->start_err, rc, "worker %d: server: %s", w->p.index, tr_strerror(rc));
         comp_worker_free(w->comps);
@@ -148,14 +162,14 @@ int wk_start(const wk_params *p, wk_worker **out, tr_error *err)
     pthread_attr_t attr;
     int rc = wrt_thread_attr_init(&attr);
     if (rc < 0) {
-        close(p->listen_fd);
+        close_listeners(p);
         rc = tr_error_set(err, rc, "worker %d: thread attributes: %s", p->index, tr_strerror(rc));
         goto fail;
     }
     rc = pthread_create(&w->thread, &attr, worker_main, w);
     pthread_attr_destroy(&attr);
     if (rc != 0) {
-        close(p->listen_fd);
+        close_listeners(p);
         rc = tr_error_set(err, -rc, "worker %d: cannot start a thread: %s", p->index, strerror(rc));
         goto fail;
     }

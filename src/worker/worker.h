@@ -16,6 +16,8 @@
 typedef struct wk_params {
     int index;     /* 0..N-1, for logs */
     int listen_fd; /* listening socket; the worker takes ownership */
+    int more_listen_fds[HTTP_MAX_LISTENERS - 1]; /* other addresses' (::1); owned likewise */
+    int nmore_listen_fds;
     http_limits limits;
     const http_router *router;  /* shared, read-only; must outlive the worker */
     const http_static *statics; /* may be NULL */
@@ -36,7 +38,7 @@ struct db_conn;
 
 /* Starts a worker thread and waits until it has set up (opened its database, started its server).
  * Errors: -errno or the db error, with err saying what failed; the thread is then gone and
- * listen_fd closed. */
+ * the listening sockets closed. */
 int wk_start(const wk_params *p, wk_worker **out, tr_error *err);
 
 /* Thread: any. Asks the worker to stop gracefully: stop accepting, finish in-flight requests
