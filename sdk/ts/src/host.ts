@@ -16,7 +16,8 @@ export interface TrailHost {
     /** JSON.parse of the UTF-8 in bytes when it is plain JSON, or undefined (then JSON.parse it is); optional. */
     jsonParse?(bytes: Uint8Array): unknown;
 
-    // Planned (docs/guest-abi.md, "planned"): optional until the host implements them.
+    // Optional: the SDK checks for them at the call (hostWith), so a component built with a newer
+    // SDK than the trail that runs it gets a clear error from the call that needs a missing one.
     txBegin?(): Promise<number>;
     txQuery?(tx: number, sql: string, params: readonly unknown[]): Promise<any[][]>;
     txExecute?(tx: number, sql: string, params: readonly unknown[]): Promise<number>;
@@ -47,7 +48,7 @@ export function host(): TrailHost {
     return h;
 }
 
-/** The host, after checking that it provides the planned function `name` (an Error if not). */
+/** The host, after checking that it provides the optional function `name` (an Error if not). */
 export function hostWith(name: keyof TrailHost): Required<TrailHost> {
     const h = host();
     if (typeof h[name] !== "function") {

@@ -55,11 +55,11 @@ export class JobHandler implements JobHandlerInterface {
     static hourly(name: string, handler: JobHandlerFn): JobHandler {
         return new JobHandler(name, "0 * * * *", handler);
     }
-    /** Every day at midnight UTC (`0 0 * * *`). */
+    /** Every day at midnight in `jobs.time_zone` (UTC by default; `0 0 * * *`). */
     static daily(name: string, handler: JobHandlerFn): JobHandler {
         return new JobHandler(name, "0 0 * * *", handler);
     }
-    /** Every Sunday at midnight UTC (`0 0 * * 0`). */
+    /** Every Sunday at midnight in `jobs.time_zone` (UTC by default; `0 0 * * 0`). */
     static weekly(name: string, handler: JobHandlerFn): JobHandler {
         return new JobHandler(name, "0 0 * * 0", handler);
     }
