@@ -444,6 +444,7 @@ int cli_run(int argc, char **argv)
             .fs = guestfs,
             .fetch = &c.fetch,
             .result_cache_bytes = (size_t)c.database.result_cache_mb << 20,
+            .temp_max_bytes = (uint64_t)c.database.temp_max_mb << 20,
         };
         fds[i] = -1; /* the worker owns it now, even on failure */
         if (wk_start(&p, &workers[nworkers], &err) < 0) {
