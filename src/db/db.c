@@ -4,7 +4,8 @@
  * any other: WAL (readers never wait for the writer), synchronous=NORMAL (durable across a crash of
  * trail; the last transactions may be lost only on power loss, the usual WAL trade-off), a busy
  * timeout so that concurrent writers wait instead of failing, foreign keys enforced, extended
- * result codes, and the uuid and vector (db/vec.c) functions registered. SQLite's memory statistics
+ * result codes, and the uuid and vector (db/vec.c) functions registered. Workers' connections
+ * (db_open_guarded) also bound their temporary files (db/tempvfs.c). SQLite's memory statistics
  * are off for the whole process (set once, before the first connection): with them on, every
  * allocation SQLite makes takes a process-wide mutex, and nothing in trail reads them. */
 #include "db/db_internal.h"

@@ -12,9 +12,8 @@
  * request makes SQLite scan the same unchanged pages again and again; the rows it got last time
  * are the answer as long as nothing has changed. So a statement is marked reusable when it is
  * prepared if it only reads ordinary tables of the main database and calls only deterministic
- * built-in functions (an authorizer watches the prepare; temp tables, attached databases,
- * virtual tables and functions like random() or datetime('now') make it not reusable; the same
- * authorizer refuses ATTACH and DETACH, which would let SQL open files anywhere). A run of a
+ * built-in functions (an authorizer watches the prepare; virtual tables and functions like
+ * random() or datetime('now') make it not reusable). A run of a
  * reusable statement outside any transaction that cost GUEST_RESULT_MIN_STEPS VM steps or more
  * keeps its rows, keyed by its parameters, tagged with the database's data version
  * (SQLITE_FCNTL_DATA_VERSION, which changes on every commit by any connection or process, and
@@ -23,7 +22,21 @@
  * is current; if it moved, everything remembered is dropped. The answer is then exactly what
  * running the statement would give, at the cost of building the JS rows. Statements that were
  * never expensive (a lookup by key) skip all of this but for reading SQLite's step counter.
- * Memory is bounded per worker (guest_sql_set_result_budget). */
+ * Memory is bounded per worker (guest_sql_set_result_budget).
+ *
+ * DESIGN: the connection is every request's and the database file is trail's too, so a guest's
+ * statement is held to an allow-list of SQLite's authorizer actions (guest_rules) while it is
+ * prepared and while it runs: SQLite prepares statements again after a schema change, a pragma
+ * function prepares its pragma when it runs, and a trigger's body is authorized with the
+ * statement that fires it, so checking the first prepare alone would not do. Refused: setting any
+ * pragma (the connection's, the file's and the process's settings stay trail's), names beginning
+ * with '_' (trail's tables; reading _user is allowed), temporary objects (they would outlive the
+ * request on the connection), ATTACH/DETACH/VACUUM, virtual tables other than FTS and R*Tree.
+ * The refusal's reason is kept and becomes the statement's error. The connection is also in
+ * defensive mode, keeps temporary data in files (bounded: db_open_guarded) and attaches nothing.
+ * Its busy handler never waits for a guest's statement when there is a loop: the statement fails
+ * with SQLITE_BUSY before it did anything, failed() marks it, and the caller parks its request
+ * (guest/tx.c). */
 #include "guest/guest_internal.h"
 
 #include <math.h>
