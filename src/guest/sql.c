@@ -199,6 +199,7 @@ static const char *const deterministic_fns[] = {
 /* What an authorizer saw while a statement was prepared. */
 typedef struct access_log {
     bool reusable;
+    bool alter; /* an ALTER TABLE (it may rename: renamed_to()) */
     size_t ntables;
     char tables[ACCESS_MAX_TABLES][64];
 } access_log;
@@ -415,6 +416,7 @@ static int authorize(void *ud, int action, const char *a3, const char *a4, const
     }
     access_log *log = auth->log;
     if (log == NULL) return SQLITE_OK;
+    if (action == SQLITE_ALTER_TABLE) log->alter = true;
     switch (action) {
     case SQLITE_SELECT:
     case SQLITE_RECURSIVE:
@@ -457,6 +459,75 @@ static bool reusable(sqlite3 *h, sqlite3_stmt *stmt, const access_log *log)
     for (size_t i = 0; i < log->ntables; i++)
         if (!ordinary_table(h, log->tables[i])) return false;
     return true;
+}
+
+static bool word_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '_' || c == '$' || (unsigned char)c >= 0x80;
+}
+
+/* The new name that `ALTER TABLE t RENAME TO name` in sql gives a table, without its quotes,
+ * in out (truncated to cap); false when the text has no RENAME TO. The authorizer sees only the
+ * old name of a renamed table, so the new one is read from the text: SQL's tokens are words,
+ * quoted names and strings (a doubled quote inside them is one character), comments,
+ * whitespace and punctuation. */
+static bool renamed_to(const char *p, const char *end, char *out, size_t cap)
+{
+    int seen = 0; /* 1: after the word RENAME; 2: after RENAME TO */
+    while (p < end) {
+        char c = *p;
+        if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
+            p++;
+            continue;
+        }
+        if (c == '-' && p + 1 < end && p[1] == '-') {
+            while (p < end && *p != '\n') p++;
+            continue;
+        }
+        if (c == '/' && p + 1 < end && p[1] == '*') {
+            p += 2;
+            while (p + 1 < end && !(p[0] == '*' && p[1] == '/')) p++;
+            p = p + 2 < end ? p + 2 : end;
+            continue;
+        }
+        const char *start = p;
+        bool quoted = c == '"' || c == '`' || c == '[' || c == '\'';
+        if (quoted) {
+            char close = c == '[' ? ']' : c;
+            for (p++; p < end; p++) {
+                if (*p != close) continue;
+                if (close != ']' && p + 1 < end && p[1] == close) {
+                    p++;
+                    continue;
+                }
+                break;
+            }
+            if (p < end) p++;
+        } else if (word_char(c)) {
+            while (p < end && word_char(*p)) p++;
+        } else {
+            p++;
+        }
+        size_t n = (size_t)(p - start);
+        if (seen == 2) {
+            if (quoted) {
+                start++;
+                n = n >= 2 ? n - 2 : 0;
+            }
+            if (n >= cap) n = cap - 1;
+            memcpy(out, start, n);
+            out[n] = '\0';
+            return true;
+        }
+        if (!quoted && n == 6 && sqlite3_strnicmp(start, "RENAME", 6) == 0)
+            seen = 1;
+        else if (seen == 1 && !quoted && n == 2 && sqlite3_strnicmp(start, "TO", 2) == 0)
+            seen = 2;
+        else
+            seen = 0;
+    }
+    return false;
 }
 
 /* The error of the guest's statement that just failed on the connection: SQLite's message,
@@ -507,6 +578,12 @@ static int prepare(guest_sql *s, const char *sql, size_t len, guest__cached_stmt
         sqlite3_finalize(stmt);
         return tr_error_set(err, TR_ESQL,
                             "one SQL statement per call: more text follows the first statement");
+    }
+    char renamed[64];
+    if (log.alter && renamed_to(sql, tail ? tail : sql + len, renamed, sizeof renamed) &&
+        trails(renamed)) {
+        sqlite3_finalize(stmt);
+        return tr_error_set(err, TR_ESQL, "not authorized: " TRAILS_MSG, renamed);
     }
     if (sqlite3_stmt_status(stmt, SQLITE_STMTSTATUS_MEMUSED, 0) > GUEST_MAX_CACHED_STMT_BYTES) {
         /* run once (guest_sql_run finalizes it), and nothing of it remembered */

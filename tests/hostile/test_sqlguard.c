@@ -277,6 +277,7 @@ TEST_TIMEOUT(hostile_sql_internal_tables, 120)
         "CREATE TRIGGER spy AFTER INSERT ON _user BEGIN SELECT 1; END",
         "CREATE TABLE _mine (a)",
         "CREATE VIEW _v AS SELECT 1",
+        "ALTER TABLE notes RENAME TO \"_notes\"",
     };
     static const char *const allowed[] = {
         "SELECT count(*) FROM _user",
