@@ -197,7 +197,7 @@ bool guest__sql_must_wait(const guest_sql *s)
 static void park(guest_sql *s, guest_sql_wait *w);
 
 /* A pending promise for a statement that runs later: queued behind the open transaction, or
- * parked (parked) until another connection's lock is gone. */
+ * (parked) set aside until another connection's lock is gone. */
 static int enqueue(guest *g, jsg_isolate *iso, wait_kind kind, const char *sql, size_t len,
                    jsg_ref params, bool parked, jsg_ref *result, tr_error *err)
 {
