@@ -297,6 +297,30 @@ TEST(guest_tx_plain_write_parks_for_a_busy_database)
     fx_deinit(&f);
 }
 
+/* A parked statement whose isolate goes away is dropped with it: nothing runs it later. */
+TEST(guest_tx_parked_statement_dropped_with_its_isolate)
+{
+    fx f;
+    fx_init(&f);
+    db_conn *other;
+    tr_error err = {0};
+    char *p = tr_asprintf("%s/tx.db", test_tmpdir());
+    CHECK_EQ(db_open(p, &other, &err), 0);
+    tr_free(p);
+    CHECK_EQ(db_exec(other, "BEGIN IMMEDIATE", &err), 0);
+    pthread_t th;
+    CHECK_EQ(pthread_create(&th, NULL, release_lock, other), 0);
+    js(&f, 0, PRELUDE "h.execute('INSERT INTO t VALUES (7)', []).then(n => out.push(n))" CATCH);
+    js(&f, 1, PRELUDE "h.execute('INSERT INTO t VALUES (8)', []).then(n => out.push(n))" CATCH);
+    fx_drop(&f, 0);
+    run_for(&f, 800);
+    pthread_join(th, NULL);
+    CHECK_STR_EQ(out(&f, 1), "[1]");
+    CHECK_EQ(count_rows(&f), 2); /* the other connection's row and isolate 1's */
+    db_close(other);
+    fx_deinit(&f);
+}
+
 /* COMMIT that fails (a deferred foreign key) rejects and rolls back; a COMMIT statement inside
  * the transaction ends it, and its next call says so. */
 TEST(guest_tx_failed_commit_and_a_statement_that_ends_it)
