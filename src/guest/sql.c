@@ -227,7 +227,9 @@ static bool note_table(access_log *log, const char *name)
  * setting. Any other pragma, or one of these with an argument it may not take, is refused:
  * setting one changes the connection every request of the worker shares, the database file, or
  * (soft_heap_limit, hard_heap_limit) the whole process. Pragmas that act without an argument
- * (optimize, shrink_memory, wal_checkpoint, incremental_vacuum) are not here. */
+ * (optimize, shrink_memory, wal_checkpoint, incremental_vacuum) are not here, nor are
+ * integrity_check and quick_check: each runs as one step of SQLite's VM, where the CPU budget's
+ * progress callback cannot stop it, for as long as the database is large. */
 enum { PRAGMA_READ = 1, PRAGMA_ARG = 2 };
 
 static const struct {
@@ -257,7 +259,6 @@ static const struct {
     {"index_info", PRAGMA_ARG},
     {"index_list", PRAGMA_ARG},
     {"index_xinfo", PRAGMA_ARG},
-    {"integrity_check", PRAGMA_READ | PRAGMA_ARG},
     {"journal_mode", PRAGMA_READ},
     {"journal_size_limit", PRAGMA_READ},
     {"legacy_alter_table", PRAGMA_READ},
@@ -269,7 +270,6 @@ static const struct {
     {"page_size", PRAGMA_READ},
     {"pragma_list", PRAGMA_READ},
     {"query_only", PRAGMA_READ},
-    {"quick_check", PRAGMA_READ | PRAGMA_ARG},
     {"recursive_triggers", PRAGMA_READ},
     {"reverse_unordered_selects", PRAGMA_READ},
     {"schema_version", PRAGMA_READ},
