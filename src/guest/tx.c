@@ -86,13 +86,19 @@ static int number_value(jsg_isolate *iso, double n, jsg_ref *out, tr_error *err)
 
 /* ---- transactions ---- */
 
-void guest__sql_use_loop(guest_sql *s, loop *l)
+/* Gives s the worker's loop (for its timers) the first time it needs it. */
+static void use_loop(guest_sql *s, loop *l)
 {
     if (s->loop == NULL && l != NULL) {
         s->loop = l;
         loop_timer_init(&s->drain, on_drain);
         loop_timer_init(&s->retry, on_retry);
     }
+}
+
+void guest__sql_use_loop(guest_sql *s, loop *l)
+{
+    use_loop(s, l);
 }
 
 static void arm_drain(guest_sql *s)
@@ -198,8 +204,8 @@ static void park(guest_sql *s, guest_sql_wait *w);
 
 /* A pending promise for a statement that runs later: queued behind the open transaction, or
  * (parked) set aside until another connection's lock is gone. */
-static int enqueue(guest *g, jsg_isolate *iso, wait_kind kind, const char *sql, size_t len,
-                   jsg_ref params, bool parked, jsg_ref *result, tr_error *err)
+static int enqueue_as(guest *g, jsg_isolate *iso, wait_kind kind, const char *sql, size_t len,
+                      jsg_ref params, bool parked, jsg_ref *result, tr_error *err)
 {
     guest_sql *s = guest__env(g)->sql;
     guest_sql_wait *w = tr_calloc(1, sizeof *w);
@@ -220,7 +226,7 @@ static int enqueue(guest *g, jsg_isolate *iso, wait_kind kind, const char *sql, 
         w->sql = tr_strndup(sql, len);
         w->len = len;
     }
-    guest__sql_use_loop(s, guest__env(g)->loop);
+    use_loop(s, guest__env(g)->loop);
     *result = w->d.promise;
     if (parked) {
         park(s, w);
@@ -235,16 +241,23 @@ static int enqueue(guest *g, jsg_isolate *iso, wait_kind kind, const char *sql, 
     return 0;
 }
 
+static int enqueue(guest *g, jsg_isolate *iso, wait_kind kind, const char *sql, size_t len,
+                   jsg_ref params, jsg_ref *result, tr_error *err)
+{
+    return enqueue_as(g, iso, kind, sql, len, params, false, result, err);
+}
+
 int guest__sql_enqueue(guest *g, jsg_isolate *iso, bool rows, const char *sql, size_t len,
                        jsg_ref params, jsg_ref *result, tr_error *err)
 {
-    return enqueue(g, iso, rows ? WAIT_QUERY : WAIT_EXECUTE, sql, len, params, false, result, err);
+    return enqueue(g, iso, rows ? WAIT_QUERY : WAIT_EXECUTE, sql, len, params, result, err);
 }
 
 int guest__sql_park(guest *g, jsg_isolate *iso, bool rows, const char *sql, size_t len,
                     jsg_ref params, jsg_ref *result, tr_error *err)
 {
-    return enqueue(g, iso, rows ? WAIT_QUERY : WAIT_EXECUTE, sql, len, params, true, result, err);
+    return enqueue_as(g, iso, rows ? WAIT_QUERY : WAIT_EXECUTE, sql, len, params, true, result,
+                      err);
 }
 
 /* Appends w to the parked statements and makes sure a retry is coming. */
@@ -440,14 +453,13 @@ int guest__tx_begin(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc, co
     else if (env->loop == NULL)
         rc = tr_error_set(&why, TR_ESQL, "transactions are not available here");
     if (rc == 0) {
-        guest__sql_use_loop(s, env->loop);
-        if (guest__sql_must_wait(s))
-            return enqueue(g, iso, WAIT_BEGIN, NULL, 0, 0, false, result, err);
+        use_loop(s, env->loop);
+        if (guest__sql_must_wait(s)) return enqueue(g, iso, WAIT_BEGIN, NULL, 0, 0, result, err);
         uint32_t id = 0;
         rc = begin_now(s, g, &id, &why);
-        if (rc < 0 && s->busy) { /* another connection holds the write lock */
+        if (rc < 0 && s->busy) { /* another connection holds the write lock: park */
             s->busy = false;
-            return enqueue(g, iso, WAIT_BEGIN, NULL, 0, 0, true, result, err);
+            return enqueue_as(g, iso, WAIT_BEGIN, NULL, 0, 0, true, result, err);
         }
         if (rc == 0) {
             rc = number_value(iso, id, &value, &why);
