@@ -639,6 +639,7 @@ int cli_run(int argc, char **argv)
             .fetch = &c.fetch,
             .result_cache_bytes = (size_t)c.database.result_cache_mb << 20,
             .kv = kv,
+            .temp_max_bytes = (uint64_t)c.database.temp_max_mb << 20,
         };
         for (int a = 0; a < ls->naddr; a++) {
             if (a > 0) p.more_listen_fds[a - 1] = ls->fds[i][a];

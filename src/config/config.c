@@ -106,6 +106,7 @@ static const cfg__schema fetch_schema = {"fetch", fetch_fields, TR_ARRAY_LEN(fet
 
 static const cfg__field database_fields[] = {
     INT_FIELD(CFG__UINT32, cfg_database, result_cache_mb, 0, 65536),
+    INT_FIELD(CFG__UINT32, cfg_database, temp_max_mb, 1, 1048576),
 };
 static const cfg__schema database_schema = {"database", database_fields,
                                             TR_ARRAY_LEN(database_fields)};
@@ -167,7 +168,7 @@ void cfg_init_defaults(cfg *c)
                 .timeout_ms = 30000,
                 .max_response_bytes = 16 * MIB,
             },
-        .database = {.result_cache_mb = 8},
+        .database = {.result_cache_mb = 8, .temp_max_mb = 256},
         .kv = {.max_mb = 64, .persist = false, .persist_interval_ms = 10000},
     };
 }
@@ -250,6 +251,10 @@ static const char default_text[] =
     "  # any commit, by any connection or process, forgets them. Its memory, in MiB; 0 turns\n"
     "  # it off.\n"
     "  result_cache_mb: 8\n"
+    "  # The temporary files one worker's connection may hold at once, in MiB: what a handler's\n"
+    "  # statement sorts, groups or materializes beyond its memory. A statement that needs more\n"
+    "  # fails naming this setting.\n"
+    "  temp_max_mb: 256\n"
     "}\n"
     "\n"
     "kv {\n"

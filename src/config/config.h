@@ -59,6 +59,7 @@ typedef struct cfg_fetch {
 /* database { ... } */
 typedef struct cfg_database {
     uint32_t result_cache_mb; /* remembered query results per worker, 8; 0 = off */
+    uint32_t temp_max_mb;     /* temporary files of a worker's connection, 256; 1..1048576 */
 } cfg_database;
 
 /* kv { ... }: the key-value store every worker shares (trailbase-wasm/kv, kv/kv.h). */

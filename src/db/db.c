@@ -4,7 +4,8 @@
  * any other: WAL (readers never wait for the writer), synchronous=NORMAL (durable across a crash of
  * trail; the last transactions may be lost only on power loss, the usual WAL trade-off), a busy
  * timeout so that concurrent writers wait instead of failing, foreign keys enforced, extended
- * result codes, and the uuid and vector (db/vec.c) functions registered. SQLite's memory statistics
+ * result codes, and the uuid and vector (db/vec.c) functions registered. Workers' connections
+ * (db_open_guarded) also bound their temporary files (db/tempvfs.c). SQLite's memory statistics
  * are off for the whole process (set once, before the first connection): with them on, every
  * allocation SQLite makes takes a process-wide mutex, and nothing in trail reads them. */
 #include "db/db_internal.h"
@@ -67,14 +68,13 @@ static void config_sqlite(void)
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
 
-int db_open(const char *path, db_conn **out, tr_error *err)
+static int open_with(const char *path, db__temp_vfs *temp, db_conn **out, tr_error *err)
 {
-    pthread_once(&config_once, config_sqlite);
     sqlite3 *db = NULL;
     /* NOMUTEX: a connection belongs to one thread (see db.h), so SQLite's own locking of the
      * connection would be pure overhead. */
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-    if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
+    if (sqlite3_open_v2(path, &db, flags, temp ? db__temp_vfs_name(temp) : NULL) != SQLITE_OK) {
         char what[600];
         snprintf(what, sizeof what, "open %s", path);
         int rc = db__sql_error(db, err, what);
@@ -88,8 +88,26 @@ int db_open(const char *path, db_conn **out, tr_error *err)
     }
     db_conn *c = tr_calloc(1, sizeof *c);
     c->db = db;
+    c->temp = temp;
     *out = c;
     return 0;
+}
+
+int db_open(const char *path, db_conn **out, tr_error *err)
+{
+    pthread_once(&config_once, config_sqlite);
+    return open_with(path, NULL, out, err);
+}
+
+int db_open_guarded(const char *path, uint64_t temp_max_bytes, db_conn **out, tr_error *err)
+{
+    pthread_once(&config_once, config_sqlite);
+    db__temp_vfs *temp = NULL;
+    if (db__temp_vfs_new(temp_max_bytes, &temp) != SQLITE_OK)
+        return tr_error_set(err, TR_ESQL, "open %s: cannot set up its temporary files", path);
+    int rc = open_with(path, temp, out, err);
+    if (rc < 0) db__temp_vfs_free(temp);
+    return rc;
 }
 
 void db_close(db_conn *c)
@@ -100,7 +118,9 @@ void db_close(db_conn *c)
     if (sqlite3_close(c->db) != SQLITE_OK) {
         tr_log_error("db: closing with unfinalized statements: %s", sqlite3_errmsg(c->db));
         sqlite3_close_v2(c->db);
+        c->temp = NULL; /* the connection lives on until they are finalized, and uses it */
     }
+    db__temp_vfs_free(c->temp);
     tr_free(c);
 }
 

@@ -15,6 +15,7 @@
 #ifndef TRAIL_DB_DB_H
 #define TRAIL_DB_DB_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,6 +45,23 @@ int db_datadir_init(const char *data_dir, tr_error *err);
  * uuid_v7() registered. Errors: TR_ESQL with SQLite's message in err. The connection may be used by
  * one thread at a time; open one per thread. */
 int db_open(const char *path, db_conn **out, tr_error *err);
+
+/* Temporary files of a connection opened with db_open_guarded() when the caller names no bound. */
+#define DB_TEMP_MAX_DEFAULT ((uint64_t)256 << 20)
+
+/* db_open() for a connection that runs guests' SQL: the temporary files SQLite makes for it
+ * (sorts and groupings that outgrow the page cache, materialized subqueries, DISTINCT sets,
+ * statement journals; db/tempvfs.c) together never hold more than temp_max_bytes: a write past
+ * that fails the statement with SQLITE_FULL, and db_temp_take_limit_hit() then says that it was
+ * this bound. Errors as db_open(). */
+int db_open_guarded(const char *path, uint64_t temp_max_bytes, db_conn **out, tr_error *err);
+
+/* True once after a write to a temporary file of c was refused for its bound (false for a
+ * connection from db_open()); reading clears it. */
+bool db_temp_take_limit_hit(db_conn *c);
+/* The bound of c's temporary files and the bytes they hold now (0 and 0 for db_open()). */
+uint64_t db_temp_max_bytes(const db_conn *c);
+uint64_t db_temp_used_bytes(const db_conn *c);
 
 /* Closes c (NULL is a no-op). Statements prepared on db_handle(c) must be finalized first. */
 void db_close(db_conn *c);

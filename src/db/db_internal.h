@@ -6,9 +6,20 @@
 
 #include "db/db.h"
 
+typedef struct db__temp_vfs db__temp_vfs;
+
 struct db_conn {
     sqlite3 *db;
+    db__temp_vfs *temp; /* db_open_guarded(): the VFS bounding its temporary files; else NULL */
 };
+
+/* db/tempvfs.c: a copy of the default VFS, registered under its own name, whose temporary
+ * files together never exceed max_bytes (a write past it fails with SQLITE_FULL). Returns a
+ * SQLite result code. */
+int db__temp_vfs_new(uint64_t max_bytes, db__temp_vfs **out);
+const char *db__temp_vfs_name(const db__temp_vfs *v);
+/* Unregisters and frees v (NULL is a no-op); no connection may use it any more. */
+void db__temp_vfs_free(db__temp_vfs *v);
 
 /* Registers uuid_v7(), uuid_text() and uuid_parse() on db. Returns a SQLite result code. */
 int db__uuid_register(sqlite3 *db);

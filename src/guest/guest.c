@@ -55,6 +55,7 @@ void guest_env_init(guest_env *env, loop *l, db_conn *db, const guest_fs *fs)
     env->loop = l;
     env->db = db;
     env->sql = db ? guest_sql_new(db) : NULL;
+    if (env->sql && l) guest__sql_use_loop(env->sql, l);
     env->fs = fs;
     env->fs_max_read = 64u << 20;
 }
@@ -512,6 +513,12 @@ static int sql_call(jsg_isolate *iso, guest *g, bool rows, size_t argc, const js
     if (rc == 0)
         rc = guest_sql_run(g->env->sql, iso, rows, sql.u.str.ptr, sql.u.str.len,
                            argc > 1 ? argv[1] : 0, &value, &why);
+    if (rc < 0 && g->env->sql && g->env->sql->busy) { /* another connection holds a lock */
+        rc = guest__sql_park(g, iso, rows, sql.u.str.ptr, sql.u.str.len, argc > 1 ? argv[1] : 0,
+                             result, err);
+        tr_arena_deinit(&a.arena);
+        return rc;
+    }
     tr_arena_deinit(&a.arena);
     if (rc == TR_ETRAP || rc == TR_EINTERRUPTED) return tr_error_set(err, rc, "%s", why.msg);
     return settled(iso, rc, value, &why, result, err);

@@ -15,6 +15,11 @@
 /* A statement whose rows took more than this on the host trims the heap once they are freed. */
 #define GUEST_SQL_TRIM_BYTES ((size_t)8 << 20)
 
+/* A guest's statement that needs a lock another connection holds is retried from the loop after
+ * these delays (doubling from the first to the last) until DB_BUSY_TIMEOUT_MS have passed. */
+#define GUEST_BUSY_RETRY_MIN_MS 2
+#define GUEST_BUSY_RETRY_MAX_MS 50
+
 /* A transaction left open longer than this is rolled back. */
 #define GUEST_TX_TIMEOUT_MS 30000
 /* Ids of transactions that ended without their owner asking (timed out, rolled back by SQLite
@@ -35,10 +40,14 @@ typedef struct guest__result {
     size_t bytes; /* what it counts against the worker's budget */
 } guest__result;
 
+/* The one table of trail's (names beginning with '_') that a guest's SQL may read. */
+#define GUEST_SQL_READABLE_TABLE "_user"
+
 /* What the worker connection's authorizer keeps (owned by the connection: sql.c). */
 typedef struct guest__auth {
     struct access_log *log; /* while a guest's statement is prepared */
-    bool tainted;           /* temp objects or PRAGMA settings: remember nothing any more */
+    bool guest;             /* a guest's statement is prepared or runs: its rules apply */
+    char why[256];          /* why the last refusal, for the statement's error */
 } guest__auth;
 
 typedef struct guest__cached_stmt {
@@ -83,6 +92,12 @@ struct guest_sql {
     size_t nended;
     guest_sql_wait *qhead, *qtail; /* statements waiting for the connection, in call order */
     loop_timer drain;              /* runs the waiting statements once no transaction is open */
+    /* statements parked because another connection held a lock they need (guest/tx.c) */
+    bool busy;                     /* the last statement failed so, and may be run again */
+    uint64_t busy_since_ns;        /* the busy handler's wait, for trail's own statements */
+    guest_sql_wait *bhead, *btail; /* in call order */
+    loop_timer retry;              /* runs them again */
+    unsigned retry_ms;             /* the next retry's delay: GUEST_BUSY_RETRY_MIN_MS, doubling */
 };
 
 /* guest.c: the length of the valid UTF-8 sequence at s[i] (i < n), or 0 when it is invalid
@@ -133,6 +148,15 @@ bool guest__sql_must_wait(const guest_sql *s);
  * *result, settled once the connection is free. params is borrowed (a ref is kept). */
 int guest__sql_enqueue(guest *g, jsg_isolate *iso, bool rows, const char *sql, size_t len,
                        jsg_ref params, jsg_ref *result, tr_error *err);
+
+/* Parks a plain query (rows) or execute that failed for another connection's lock (s->busy):
+ * JS gets a pending promise in *result, settled once a retry from the loop runs it, or
+ * rejected once it has waited DB_BUSY_TIMEOUT_MS. params is borrowed (a ref is kept). */
+int guest__sql_park(guest *g, jsg_isolate *iso, bool rows, const char *sql, size_t len,
+                    jsg_ref params, jsg_ref *result, tr_error *err);
+
+/* Gives s the worker's loop, for its timers (guest.c, when the environment is made). */
+void guest__sql_use_loop(guest_sql *s, loop *l);
 
 /* Called when g goes away: rolls back its open transaction and drops its waiting statements
  * (without touching its isolate if that is dead). */

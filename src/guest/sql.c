@@ -12,9 +12,8 @@
  * request makes SQLite scan the same unchanged pages again and again; the rows it got last time
  * are the answer as long as nothing has changed. So a statement is marked reusable when it is
  * prepared if it only reads ordinary tables of the main database and calls only deterministic
- * built-in functions (an authorizer watches the prepare; temp tables, attached databases,
- * virtual tables and functions like random() or datetime('now') make it not reusable; the same
- * authorizer refuses ATTACH and DETACH, which would let SQL open files anywhere). A run of a
+ * built-in functions (an authorizer watches the prepare; virtual tables and functions like
+ * random() or datetime('now') make it not reusable). A run of a
  * reusable statement outside any transaction that cost GUEST_RESULT_MIN_STEPS VM steps or more
  * keeps its rows, keyed by its parameters, tagged with the database's data version
  * (SQLITE_FCNTL_DATA_VERSION, which changes on every commit by any connection or process, and
@@ -23,13 +22,30 @@
  * is current; if it moved, everything remembered is dropped. The answer is then exactly what
  * running the statement would give, at the cost of building the JS rows. Statements that were
  * never expensive (a lookup by key) skip all of this but for reading SQLite's step counter.
- * Memory is bounded per worker (guest_sql_set_result_budget). */
+ * Memory is bounded per worker (guest_sql_set_result_budget).
+ *
+ * DESIGN: the connection is every request's and the database file is trail's too, so a guest's
+ * statement is held to an allow-list of SQLite's authorizer actions (guest_rules) while it is
+ * prepared and while it runs: SQLite prepares statements again after a schema change, a pragma
+ * function prepares its pragma when it runs, and a trigger's body is authorized with the
+ * statement that fires it, so checking the first prepare alone would not do. Refused: setting any
+ * pragma (the connection's, the file's and the process's settings stay trail's), names beginning
+ * with '_' (trail's tables; reading _user is allowed), temporary objects (they would outlive the
+ * request on the connection), ATTACH/DETACH/VACUUM, virtual tables other than FTS and R*Tree.
+ * The refusal's reason is kept and becomes the statement's error. The connection is also in
+ * defensive mode, keeps temporary data in files (bounded: db_open_guarded) and attaches nothing.
+ * Its busy handler never waits for a guest's statement when there is a loop: the statement fails
+ * with SQLITE_BUSY before it did anything, failed() marks it, and the caller parks its request
+ * (guest/tx.c). */
 #include "guest/guest_internal.h"
 
 #include <math.h>
 #include <malloc.h>
 #include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "db/db.h"
 
@@ -47,18 +63,45 @@ static int progress(void *ud)
     return 1;
 }
 
+/* The connection's busy handler. A guest's statement never waits inside SQLite for another
+ * connection's lock: it fails at once and its request parks, retried from the loop (guest/tx.c)
+ * while the worker goes on. trail's own statements on the connection (a job run's record), and
+ * guests' statements where there is no loop to park on, wait here as a busy timeout would. */
+static int on_busy(void *ud, int count)
+{
+    guest_sql *s = ud;
+    if (s->auth->guest && s->loop != NULL) return 0;
+    uint64_t now = tr_now_ns();
+    if (count == 0) s->busy_since_ns = now;
+    if (now - s->busy_since_ns >= (uint64_t)DB_BUSY_TIMEOUT_MS * 1000000u) return 0;
+    nanosleep(&(struct timespec){0, 1000000}, NULL);
+    return 1;
+}
+
 guest_sql *guest_sql_new(db_conn *db)
 {
     guest_sql *s = tr_calloc(1, sizeof *s);
     s->db = db;
     s->tx_timeout_ms = GUEST_TX_TIMEOUT_MS;
     s->result_budget = GUEST_RESULT_BUDGET_BYTES;
+    sqlite3 *h = db_handle(db);
+    /* Before the authorizer: trail's own settings of the connection. Temporary data goes to
+     * files (bounded by db_open_guarded()), never to memory without a bound. Defensive mode
+     * keeps SQLite's own guards up (no writable_schema, no writes to shadow tables, no
+     * journal_mode=OFF); no database may be attached (VACUUM attaches one); no sorter threads. */
+    if (sqlite3_exec(h, "PRAGMA temp_store=FILE", NULL, NULL, NULL) != SQLITE_OK)
+        tr_log_warn(GUEST_LOG_PREFIX "PRAGMA temp_store=FILE failed: %s", sqlite3_errmsg(h));
+    sqlite3_db_config(h, SQLITE_DBCONFIG_DEFENSIVE, 1, (int *)NULL);
+    sqlite3_db_config(h, SQLITE_DBCONFIG_WRITABLE_SCHEMA, 0, (int *)NULL);
+    sqlite3_limit(h, SQLITE_LIMIT_ATTACHED, 0);
+    sqlite3_limit(h, SQLITE_LIMIT_WORKER_THREADS, 0);
     /* The authorizer's state belongs to the connection (freed when it closes), not to s. */
     guest__auth *auth = tr_calloc(1, sizeof *auth);
-    sqlite3_set_clientdata(db_handle(db), "trail.guest_sql", auth, tr_free);
-    sqlite3_set_authorizer(db_handle(db), authorize, auth);
+    sqlite3_set_clientdata(h, "trail.guest_sql", auth, tr_free);
+    sqlite3_set_authorizer(h, authorize, auth);
     s->auth = auth;
-    sqlite3_progress_handler(db_handle(db), GUEST_SQL_CHECK_STEPS, progress, s);
+    sqlite3_progress_handler(h, GUEST_SQL_CHECK_STEPS, progress, s);
+    sqlite3_busy_handler(h, on_busy, s);
     return s;
 }
 
@@ -92,6 +135,7 @@ void guest_sql_free(guest_sql *s)
     sqlite3_finalize(s->version_stmt);
     /* the connection may run statements after s is gone (PRAGMA optimize when it closes) */
     sqlite3_progress_handler(db_handle(s->db), 0, NULL, NULL);
+    sqlite3_busy_timeout(db_handle(s->db), DB_BUSY_TIMEOUT_MS);
     tr_free(s);
 }
 
@@ -155,6 +199,7 @@ static const char *const deterministic_fns[] = {
 /* What an authorizer saw while a statement was prepared. */
 typedef struct access_log {
     bool reusable;
+    bool alter; /* an ALTER TABLE (it may rename: renamed_to()) */
     size_t ntables;
     char tables[ACCESS_MAX_TABLES][64];
 } access_log;
@@ -175,37 +220,203 @@ static bool note_table(access_log *log, const char *name)
     return true;
 }
 
+/* ---- what a guest's SQL may do ---- */
+
+/* Pragmas a guest may run. PRAGMA_ARG: with any argument (it names a table or an index, or a
+ * check's limit, and the pragma only reports); PRAGMA_READ: without an argument, which reads a
+ * setting. Any other pragma, or one of these with an argument it may not take, is refused:
+ * setting one changes the connection every request of the worker shares, the database file, or
+ * (soft_heap_limit, hard_heap_limit) the whole process. Pragmas that act without an argument
+ * (optimize, shrink_memory, wal_checkpoint, incremental_vacuum) are not here, nor are
+ * integrity_check and quick_check: each runs as one step of SQLite's VM, where the CPU budget's
+ * progress callback cannot stop it, for as long as the database is large. */
+enum { PRAGMA_READ = 1, PRAGMA_ARG = 2 };
+
+static const struct {
+    const char *name;
+    int how;
+} guest_pragmas[] = {
+    {"analysis_limit", PRAGMA_READ},
+    {"application_id", PRAGMA_READ},
+    {"auto_vacuum", PRAGMA_READ},
+    {"automatic_index", PRAGMA_READ},
+    {"busy_timeout", PRAGMA_READ},
+    {"cache_size", PRAGMA_READ},
+    {"cache_spill", PRAGMA_READ},
+    {"cell_size_check", PRAGMA_READ},
+    {"collation_list", PRAGMA_READ},
+    {"compile_options", PRAGMA_READ},
+    {"data_version", PRAGMA_READ},
+    {"defer_foreign_keys", PRAGMA_READ},
+    {"encoding", PRAGMA_READ},
+    {"foreign_key_check", PRAGMA_READ | PRAGMA_ARG},
+    {"foreign_key_list", PRAGMA_ARG},
+    {"foreign_keys", PRAGMA_READ},
+    {"freelist_count", PRAGMA_READ},
+    {"function_list", PRAGMA_READ},
+    {"hard_heap_limit", PRAGMA_READ},
+    {"ignore_check_constraints", PRAGMA_READ},
+    {"index_info", PRAGMA_ARG},
+    {"index_list", PRAGMA_ARG},
+    {"index_xinfo", PRAGMA_ARG},
+    {"journal_mode", PRAGMA_READ},
+    {"journal_size_limit", PRAGMA_READ},
+    {"legacy_alter_table", PRAGMA_READ},
+    {"locking_mode", PRAGMA_READ},
+    {"max_page_count", PRAGMA_READ},
+    {"mmap_size", PRAGMA_READ},
+    {"module_list", PRAGMA_READ},
+    {"page_count", PRAGMA_READ},
+    {"page_size", PRAGMA_READ},
+    {"pragma_list", PRAGMA_READ},
+    {"query_only", PRAGMA_READ},
+    {"recursive_triggers", PRAGMA_READ},
+    {"reverse_unordered_selects", PRAGMA_READ},
+    {"schema_version", PRAGMA_READ},
+    {"secure_delete", PRAGMA_READ},
+    {"soft_heap_limit", PRAGMA_READ},
+    {"synchronous", PRAGMA_READ},
+    {"table_info", PRAGMA_ARG},
+    {"table_list", PRAGMA_READ | PRAGMA_ARG},
+    {"table_xinfo", PRAGMA_ARG},
+    {"temp_store", PRAGMA_READ},
+    {"threads", PRAGMA_READ},
+    {"trusted_schema", PRAGMA_READ},
+    {"user_version", PRAGMA_READ},
+    {"wal_autocheckpoint", PRAGMA_READ},
+    {"writable_schema", PRAGMA_READ},
+};
+
+/* Modules of the virtual tables a guest may create: full-text search and R*Trees. */
+static const char *const guest_vtab_modules[] = {"fts3", "fts4", "fts5", "rtree", "rtree_i32"};
+
+static bool pragma_allowed(const char *name, const char *arg)
+{
+    if (name == NULL) return false;
+    for (size_t i = 0; i < TR_ARRAY_LEN(guest_pragmas); i++)
+        if (sqlite3_stricmp(name, guest_pragmas[i].name) == 0)
+            return (guest_pragmas[i].how & (arg ? PRAGMA_ARG : PRAGMA_READ)) != 0;
+    return false;
+}
+
+/* trail's tables (and their indexes and triggers): every name that begins with '_' is trail's
+ * (GUEST_SQL_READABLE_TABLE among them, the one a guest may read). */
+static bool trails(const char *name)
+{
+    return name != NULL && name[0] == '_';
+}
+
+/* Refuses an action, keeping why for the statement's error message. */
+__attribute__((format(printf, 2, 3))) static int deny(guest__auth *auth, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(auth->why, sizeof auth->why, fmt, ap);
+    va_end(ap);
+    return SQLITE_DENY;
+}
+
+static const char *nz(const char *s)
+{
+    return s ? s : "?";
+}
+
+#define TRAILS_MSG "%s: names that begin with _ are trail's own tables (handlers may read _user " \
+                   "and nothing else of them)"
+
+/* The rules for a guest's statement (an allow-list of SQLite's authorizer actions; anything not
+ * named here, including actions a later SQLite may add, is refused). */
+static int guest_rules(guest__auth *auth, int action, const char *a3, const char *a4)
+{
+    switch (action) {
+    case SQLITE_SELECT:
+    case SQLITE_RECURSIVE:
+    case SQLITE_FUNCTION: /* SQLite is built without load_extension(); the rest only compute */
+    case SQLITE_TRANSACTION: /* plain BEGIN is undone and refused after it runs (guest_sql_run) */
+    case SQLITE_SAVEPOINT:
+    case SQLITE_ANALYZE:
+    case SQLITE_REINDEX:
+        return SQLITE_OK;
+    case SQLITE_READ:
+        if (trails(a3) && sqlite3_stricmp(a3, GUEST_SQL_READABLE_TABLE) != 0)
+            return deny(auth, TRAILS_MSG, nz(a3));
+        return SQLITE_OK;
+    case SQLITE_INSERT:
+    case SQLITE_UPDATE:
+    case SQLITE_DELETE:
+    case SQLITE_CREATE_TABLE:
+    case SQLITE_DROP_TABLE:
+    case SQLITE_CREATE_VIEW:
+    case SQLITE_DROP_VIEW:
+        /* sqlite_schema is written by DDL; SQLite itself refuses direct writes to it
+         * (writable_schema cannot be set, and the connection is in defensive mode) */
+        if (trails(a3)) return deny(auth, TRAILS_MSG, nz(a3));
+        return SQLITE_OK;
+    case SQLITE_CREATE_INDEX:
+    case SQLITE_DROP_INDEX:
+    case SQLITE_CREATE_TRIGGER:
+    case SQLITE_DROP_TRIGGER:
+        if (trails(a3)) return deny(auth, TRAILS_MSG, nz(a3));
+        if (trails(a4)) return deny(auth, TRAILS_MSG, nz(a4));
+        return SQLITE_OK;
+    case SQLITE_ALTER_TABLE: /* a3 is the schema, a4 the table */
+        if (trails(a4)) return deny(auth, TRAILS_MSG, nz(a4));
+        return SQLITE_OK;
+    case SQLITE_CREATE_VTABLE:
+    case SQLITE_DROP_VTABLE:
+        if (trails(a3)) return deny(auth, TRAILS_MSG, nz(a3));
+        for (size_t i = 0; i < TR_ARRAY_LEN(guest_vtab_modules); i++)
+            if (a4 != NULL && sqlite3_stricmp(a4, guest_vtab_modules[i]) == 0) return SQLITE_OK;
+        return deny(auth, "virtual tables of module %s are not available (fts3, fts4, fts5 and "
+                          "rtree are)", nz(a4));
+    case SQLITE_PRAGMA:
+        if (pragma_allowed(a3, a4)) return SQLITE_OK;
+        if (a4 != NULL)
+            return deny(auth, "PRAGMA %s cannot be set from a handler (to %s): the worker's "
+                              "connection and the database are trail's; reading settings and "
+                              "introspecting the schema are allowed", nz(a3), a4);
+        return deny(auth, "PRAGMA %s is not available to handlers: reading settings and "
+                          "introspecting the schema are", nz(a3));
+    case SQLITE_CREATE_TEMP_TABLE:
+    case SQLITE_CREATE_TEMP_VIEW:
+    case SQLITE_CREATE_TEMP_TRIGGER:
+    case SQLITE_CREATE_TEMP_INDEX:
+    case SQLITE_DROP_TEMP_TABLE:
+    case SQLITE_DROP_TEMP_VIEW:
+    case SQLITE_DROP_TEMP_TRIGGER:
+    case SQLITE_DROP_TEMP_INDEX:
+        return deny(auth, "temporary tables, views, triggers and indexes (%s) are not available: "
+                          "they would stay on the worker's connection, shared by every later "
+                          "request; use a WITH clause or an ordinary table", nz(a3));
+    case SQLITE_ATTACH:
+    case SQLITE_DETACH:
+        return deny(auth, "ATTACH, DETACH and VACUUM are not available: they open files other "
+                          "than the database");
+    default:
+        return deny(auth, "this kind of statement (authorizer action %d) is not available to "
+                          "handlers", action);
+    }
+}
+
 /* The worker connection's authorizer, set once (setting one expires every prepared statement
- * of the connection, so it is never switched on and off). It refuses ATTACH and DETACH: a
- * guest's SQL must not open or create files outside the database. It notes SQL that makes the
- * same text mean something else on this connection from then on: a temp table, view or trigger
- * (a name may then resolve to it), a PRAGMA that sets something (case_sensitive_like changes
- * what LIKE matches): after either, no result is remembered on the connection again. While a
- * guest's statement is prepared it notes whether the statement stays within plain reads of
- * main's tables and deterministic built-in functions. */
+ * of the connection, so it is never switched on and off). While a guest's statement is
+ * prepared or runs (auth->guest: a statement is re-prepared when the schema changed, and a
+ * pragma function prepares its pragma when it runs) it applies guest_rules(); trail's own
+ * statements on the connection (the job runner's records, transactions) pass. While a guest's
+ * statement is prepared it also notes whether the statement stays within plain reads of main's
+ * tables and deterministic built-in functions. */
 static int authorize(void *ud, int action, const char *a3, const char *a4, const char *db,
                      const char *inner)
 {
     (void)inner;
     guest__auth *auth = ud;
-    switch (action) {
-    case SQLITE_ATTACH:
-    case SQLITE_DETACH:
-        return SQLITE_DENY;
-    case SQLITE_CREATE_TEMP_INDEX:
-    case SQLITE_CREATE_TEMP_TABLE:
-    case SQLITE_CREATE_TEMP_TRIGGER:
-    case SQLITE_CREATE_TEMP_VIEW:
-        auth->tainted = true;
-        break;
-    case SQLITE_PRAGMA:
-        if (a4 != NULL) auth->tainted = true;
-        break;
-    default:
-        break;
+    if (auth->guest) {
+        int rc = guest_rules(auth, action, a3, a4);
+        if (rc != SQLITE_OK) return rc;
     }
     access_log *log = auth->log;
     if (log == NULL) return SQLITE_OK;
+    if (action == SQLITE_ALTER_TABLE) log->alter = true;
     switch (action) {
     case SQLITE_SELECT:
     case SQLITE_RECURSIVE:
@@ -250,6 +461,96 @@ static bool reusable(sqlite3 *h, sqlite3_stmt *stmt, const access_log *log)
     return true;
 }
 
+static bool word_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '_' || c == '$' || (unsigned char)c >= 0x80;
+}
+
+/* The new name that `ALTER TABLE t RENAME TO name` in sql gives a table, without its quotes,
+ * in out (truncated to cap); false when the text has no RENAME TO. The authorizer sees only the
+ * old name of a renamed table, so the new one is read from the text: SQL's tokens are words,
+ * quoted names and strings (a doubled quote inside them is one character), comments,
+ * whitespace and punctuation. */
+static bool renamed_to(const char *p, const char *end, char *out, size_t cap)
+{
+    int seen = 0; /* 1: after the word RENAME; 2: after RENAME TO */
+    while (p < end) {
+        char c = *p;
+        if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
+            p++;
+            continue;
+        }
+        if (c == '-' && p + 1 < end && p[1] == '-') {
+            while (p < end && *p != '\n') p++;
+            continue;
+        }
+        if (c == '/' && p + 1 < end && p[1] == '*') {
+            p += 2;
+            while (p + 1 < end && !(p[0] == '*' && p[1] == '/')) p++;
+            p = p + 2 < end ? p + 2 : end;
+            continue;
+        }
+        const char *start = p;
+        bool quoted = c == '"' || c == '`' || c == '[' || c == '\'';
+        if (quoted) {
+            char close = c == '[' ? ']' : c;
+            for (p++; p < end; p++) {
+                if (*p != close) continue;
+                if (close != ']' && p + 1 < end && p[1] == close) {
+                    p++;
+                    continue;
+                }
+                break;
+            }
+            if (p < end) p++;
+        } else if (word_char(c)) {
+            while (p < end && word_char(*p)) p++;
+        } else {
+            p++;
+        }
+        size_t n = (size_t)(p - start);
+        if (seen == 2) {
+            if (quoted) {
+                start++;
+                n = n >= 2 ? n - 2 : 0;
+            }
+            if (n >= cap) n = cap - 1;
+            memcpy(out, start, n);
+            out[n] = '\0';
+            return true;
+        }
+        if (!quoted && n == 6 && sqlite3_strnicmp(start, "RENAME", 6) == 0)
+            seen = 1;
+        else if (seen == 1 && !quoted && n == 2 && sqlite3_strnicmp(start, "TO", 2) == 0)
+            seen = 2;
+        else
+            seen = 0;
+    }
+    return false;
+}
+
+/* The error of the guest's statement that just failed on the connection: SQLite's message,
+ * with the reason when the authorizer refused it, or naming the bound when its temporary files
+ * outgrew it. Sets s->busy when it failed for another connection's lock and may simply be run
+ * again later (outside any transaction, nothing of it done). */
+static int failed(guest_sql *s, tr_error *err)
+{
+    sqlite3 *h = db_handle(s->db);
+    int code = sqlite3_errcode(h) & 0xff; /* the connection has extended result codes */
+    if (code == SQLITE_BUSY && s->loop != NULL && s->tx == NULL && sqlite3_get_autocommit(h))
+        s->busy = true;
+    if (code == SQLITE_AUTH && s->auth->why[0] != '\0')
+        return tr_error_set(err, TR_ESQL, "not authorized: %s", s->auth->why);
+    if (code == SQLITE_FULL && db_temp_take_limit_hit(s->db))
+        return tr_error_set(err, TR_ELIMIT,
+                            "the statement's temporary data (what it sorts, groups or "
+                            "materializes) took more than the worker's limit of %llu MiB "
+                            "(database.temp_max_mb)",
+                            (unsigned long long)(db_temp_max_bytes(s->db) >> 20));
+    return tr_error_set(err, TR_ESQL, "%s", sqlite3_errmsg(h));
+}
+
 /* The prepared statement for sql, from the cache or freshly prepared into it. */
 static int prepare(guest_sql *s, const char *sql, size_t len, guest__cached_stmt **out,
                    tr_error *err)
@@ -271,12 +572,18 @@ static int prepare(guest_sql *s, const char *sql, size_t len, guest__cached_stmt
     s->auth->log = &log;
     int rc = sqlite3_prepare_v3(h, sql, (int)len, SQLITE_PREPARE_PERSISTENT, &stmt, &tail);
     s->auth->log = NULL;
-    if (rc != SQLITE_OK) return tr_error_set(err, TR_ESQL, "%s", sqlite3_errmsg(h));
+    if (rc != SQLITE_OK) return failed(s, err);
     if (stmt == NULL) return tr_error_set(err, TR_ESQL, "the SQL text holds no statement");
     if (tail && !only_space_or_comments(tail, sql + len)) {
         sqlite3_finalize(stmt);
         return tr_error_set(err, TR_ESQL,
                             "one SQL statement per call: more text follows the first statement");
+    }
+    char renamed[64];
+    if (log.alter && renamed_to(sql, tail ? tail : sql + len, renamed, sizeof renamed) &&
+        trails(renamed)) {
+        sqlite3_finalize(stmt);
+        return tr_error_set(err, TR_ESQL, "not authorized: " TRAILS_MSG, renamed);
     }
     if (sqlite3_stmt_status(stmt, SQLITE_STMTSTATUS_MEMUSED, 0) > GUEST_MAX_CACHED_STMT_BYTES) {
         /* run once (guest_sql_run finalizes it), and nothing of it remembered */
@@ -512,6 +819,10 @@ int guest_sql_run(guest_sql *s, jsg_isolate *iso, bool rows, const char *sql, si
     sqlite3_stmt *stmt = NULL;
     sqlite3 *h = db_handle(s->db);
     int rc = 0;
+    /* the guest's rules hold while its statement is prepared and while it runs */
+    s->auth->guest = true;
+    s->auth->why[0] = '\0';
+    s->busy = false;
     if (params != 0) {
         rc = jsg_to_val(iso, params, &a, &pv, err);
         if (rc < 0) goto out;
@@ -528,8 +839,7 @@ int guest_sql_run(guest_sql *s, jsg_isolate *iso, bool rows, const char *sql, si
     if (rc < 0) goto out;
 
     /* Remembered rows, when this statement may have them (see DESIGN above). */
-    if (s->auth->tainted && s->result_bytes) forget_all_results(s);
-    bool reuse = rows && c->reusable && !s->auth->tainted && s->result_budget > 0 &&
+    bool reuse = rows && c->reusable && s->result_budget > 0 &&
                  s->tx == NULL && sqlite3_get_autocommit(h);
     if (reuse && sqlite3_stmt_status(stmt, SQLITE_STMTSTATUS_REPREPARE, 0) != c->reprepares) {
         /* the schema changed under it: what it reads may be something else now */
@@ -579,7 +889,7 @@ int guest_sql_run(guest_sql *s, jsg_isolate *iso, bool rows, const char *sql, si
                                   "(runtime.memory_limit_mb)",
                                   sqlite3_errmsg(h), limit >> 20);
             else
-                rc = tr_error_set(err, TR_ESQL, "%s", sqlite3_errmsg(h));
+                rc = failed(s, err);
             goto out;
         }
         if (!rows) continue;
@@ -641,6 +951,7 @@ int guest_sql_run(guest_sql *s, jsg_isolate *iso, bool rows, const char *sql, si
     }
 out:
     s->running = NULL;
+    s->auth->guest = false;
     if (c == &s->oneoff) {
         sqlite3_finalize(stmt);
         s->oneoff.stmt = NULL;

@@ -12,10 +12,18 @@
  * queued txBegin that opens a transaction stops the queue again.
  *
  * BEGIN IMMEDIATE takes the write lock at once, so a transaction never fails half way for lack
- * of it; if another connection holds it, SQLite's busy timeout (DB_BUSY_TIMEOUT_MS) makes the
- * worker wait for it, as any write does. A transaction open longer than tx_timeout_ms, or whose
- * isolate goes away, is rolled back; the ids of transactions ended that way (or by SQLite after
- * an error) are remembered so that their next call says why. */
+ * of it. A transaction open longer than tx_timeout_ms, or whose isolate goes away, is rolled
+ * back; the ids of transactions ended that way (or by SQLite after an error) are remembered so
+ * that their next call says why.
+ *
+ * DESIGN: another connection's lock (another worker's transaction, another process) never
+ * blocks the worker's thread. The connection's busy handler (guest/sql.c) makes a guest's
+ * statement or BEGIN fail at once with SQLITE_BUSY, before it did anything; it is then parked
+ * (its promise stays pending) in a second list, retried from a loop timer after 2, 4, ... up to
+ * 50 ms, and rejected with "database is locked" once it has waited DB_BUSY_TIMEOUT_MS. Other
+ * statements are not held back by parked ones (they try at once, and park behind them if they
+ * meet the lock too); while a transaction of this worker owns the connection, parked statements
+ * join its queue instead. */
 #include "guest/guest_internal.h"
 
 #include <stddef.h>
@@ -34,6 +42,7 @@ struct guest_sql_wait {
     size_t len;
     jsg_ref params; /* owned; 0 for none */
     jsg_deferred d; /* d.promise was handed to JS */
+    uint64_t give_up_ns; /* parked for a lock: when it stops waiting (tr_now_ns); 0: never was */
 };
 
 struct guest_tx {
@@ -44,6 +53,7 @@ struct guest_tx {
 };
 
 static void on_drain(loop *l, loop_timer *t);
+static void on_retry(loop *l, loop_timer *t);
 
 /* ---- promises ---- */
 
@@ -97,7 +107,13 @@ static void use_loop(guest_sql *s, loop *l)
     if (s->loop == NULL && l != NULL) {
         s->loop = l;
         loop_timer_init(&s->drain, on_drain);
+        loop_timer_init(&s->retry, on_retry);
     }
+}
+
+void guest__sql_use_loop(guest_sql *s, loop *l)
+{
+    use_loop(s, l);
 }
 
 static void arm_drain(guest_sql *s)
@@ -144,12 +160,19 @@ static void on_tx_timeout(loop *l, loop_timer *t)
 static int begin_now(guest_sql *s, guest *g, uint32_t *id, tr_error *err)
 {
     sqlite3 *h = db_handle(s->db);
+    s->busy = false;
     if (!sqlite3_get_autocommit(h))
         return tr_error_set(err, TR_ESQL,
                             "cannot begin a transaction: one was begun with a plain statement "
                             "and is still open");
-    if (sqlite3_exec(h, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+    s->auth->guest = true; /* so that the busy handler does not wait */
+    int rc = sqlite3_exec(h, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    s->auth->guest = false;
+    if (rc != SQLITE_OK) {
+        s->busy = (sqlite3_errcode(h) & 0xff) == SQLITE_BUSY && s->loop != NULL &&
+                  sqlite3_get_autocommit(h);
         return tr_error_set(err, TR_ESQL, "%s", sqlite3_errmsg(h));
+    }
     guest_tx *tx = tr_calloc(1, sizeof *tx);
     tx->s = s;
     tx->g = g;
@@ -192,8 +215,12 @@ bool guest__sql_must_wait(const guest_sql *s)
     return s != NULL && (s->tx != NULL || s->qhead != NULL);
 }
 
-static int enqueue(guest *g, jsg_isolate *iso, wait_kind kind, const char *sql, size_t len,
-                   jsg_ref params, jsg_ref *result, tr_error *err)
+static void park(guest_sql *s, guest_sql_wait *w);
+
+/* A pending promise for a statement that runs later: queued behind the open transaction, or
+ * (parked) set aside until another connection's lock is gone. */
+static int enqueue_as(guest *g, jsg_isolate *iso, wait_kind kind, const char *sql, size_t len,
+                      jsg_ref params, bool parked, jsg_ref *result, tr_error *err)
 {
     guest_sql *s = guest__env(g)->sql;
     guest_sql_wait *w = tr_calloc(1, sizeof *w);
@@ -214,21 +241,54 @@ static int enqueue(guest *g, jsg_isolate *iso, wait_kind kind, const char *sql, 
         w->sql = tr_strndup(sql, len);
         w->len = len;
     }
+    use_loop(s, guest__env(g)->loop);
+    *result = w->d.promise;
+    if (parked) {
+        park(s, w);
+        return 0;
+    }
     if (s->qtail)
         s->qtail->next = w;
     else
         s->qhead = w;
     s->qtail = w;
-    use_loop(s, guest__env(g)->loop);
-    *result = w->d.promise;
     arm_drain(s);
     return 0;
+}
+
+static int enqueue(guest *g, jsg_isolate *iso, wait_kind kind, const char *sql, size_t len,
+                   jsg_ref params, jsg_ref *result, tr_error *err)
+{
+    return enqueue_as(g, iso, kind, sql, len, params, false, result, err);
 }
 
 int guest__sql_enqueue(guest *g, jsg_isolate *iso, bool rows, const char *sql, size_t len,
                        jsg_ref params, jsg_ref *result, tr_error *err)
 {
     return enqueue(g, iso, rows ? WAIT_QUERY : WAIT_EXECUTE, sql, len, params, result, err);
+}
+
+int guest__sql_park(guest *g, jsg_isolate *iso, bool rows, const char *sql, size_t len,
+                    jsg_ref params, jsg_ref *result, tr_error *err)
+{
+    return enqueue_as(g, iso, rows ? WAIT_QUERY : WAIT_EXECUTE, sql, len, params, true, result,
+                      err);
+}
+
+/* Appends w to the parked statements and makes sure a retry is coming. */
+static void park(guest_sql *s, guest_sql_wait *w)
+{
+    if (w->give_up_ns == 0) w->give_up_ns = tr_now_ns() + (uint64_t)DB_BUSY_TIMEOUT_MS * 1000000u;
+    w->next = NULL;
+    if (s->btail)
+        s->btail->next = w;
+    else
+        s->bhead = w;
+    s->btail = w;
+    if (!loop_timer_active(&s->retry)) {
+        if (s->retry_ms == 0) s->retry_ms = GUEST_BUSY_RETRY_MIN_MS;
+        loop_timer_start(s->loop, &s->retry, s->retry_ms);
+    }
 }
 
 static void wait_free(guest_sql_wait *w)
@@ -241,7 +301,8 @@ static void wait_free(guest_sql_wait *w)
     tr_free(w);
 }
 
-/* Runs one waiting statement and settles its promise in its isolate. */
+/* Runs one waiting statement and settles its promise in its isolate, or parks it (again) when
+ * another connection holds the lock it needs and it has not waited its time yet. */
 static void run_wait(guest_sql *s, guest_sql_wait *w)
 {
     jsg_isolate *iso = w->iso;
@@ -258,6 +319,17 @@ static void run_wait(guest_sql *s, guest_sql_wait *w)
         }
     } else {
         rc = guest_sql_run(s, iso, w->kind == WAIT_QUERY, w->sql, w->len, w->params, &value, &why);
+    }
+    if (rc < 0 && s->busy) {
+        s->busy = false;
+        if (w->give_up_ns == 0 || tr_now_ns() < w->give_up_ns) {
+            park(s, w);
+            return;
+        }
+        rc = tr_error_set(&why, TR_ESQL,
+                          "database is locked: another connection held the lock this statement "
+                          "needs for more than %d ms (it waited without blocking the worker)",
+                          DB_BUSY_TIMEOUT_MS);
     }
     if (!jsg_isolate_dead(iso)) {
         int r = rc < 0 ? jsg_deferred_reject(iso, &w->d, why.msg, strlen(why.msg), &err)
@@ -284,6 +356,54 @@ static void on_drain(loop *l, loop_timer *t)
     }
 }
 
+/* Runs the parked statements again, in order (those that meet the lock again park again). */
+static void on_retry(loop *l, loop_timer *t)
+{
+    (void)l;
+    guest_sql *s = (guest_sql *)((char *)t - offsetof(guest_sql, retry));
+    guest_sql_wait *list = s->bhead;
+    s->bhead = s->btail = NULL;
+    while (list != NULL) {
+        guest_sql_wait *w = list;
+        if (s->tx != NULL || s->qhead != NULL) {
+            /* a transaction of this worker owns the connection: after it, in its queue */
+            if (s->qtail)
+                s->qtail->next = list;
+            else
+                s->qhead = list;
+            while (list->next != NULL) list = list->next;
+            s->qtail = list;
+            arm_drain(s);
+            break;
+        }
+        list = w->next;
+        w->next = NULL;
+        run_wait(s, w);
+    }
+    if (s->bhead != NULL) {
+        s->retry_ms = TR_MIN(s->retry_ms * 2, GUEST_BUSY_RETRY_MAX_MS);
+        loop_timer_start(s->loop, &s->retry, s->retry_ms);
+    } else {
+        s->retry_ms = 0;
+    }
+}
+
+static void drop_waits_of(guest_sql_wait **head, guest_sql_wait **tail, guest *g)
+{
+    guest_sql_wait **pp = head;
+    *tail = NULL;
+    while (*pp != NULL) {
+        guest_sql_wait *w = *pp;
+        if (w->g == g) {
+            *pp = w->next;
+            wait_free(w);
+        } else {
+            *tail = w;
+            pp = &w->next;
+        }
+    }
+}
+
 void guest__sql_forget(guest *g)
 {
     guest_sql *s = guest__env(g)->sql;
@@ -292,19 +412,10 @@ void guest__sql_forget(guest *g)
         rollback(s);
         end_tx(s, NULL);
     }
-    guest_sql_wait **pp = &s->qhead;
-    s->qtail = NULL;
-    while (*pp != NULL) {
-        guest_sql_wait *w = *pp;
-        if (w->g == g) {
-            *pp = w->next;
-            wait_free(w);
-        } else {
-            s->qtail = w;
-            pp = &w->next;
-        }
-    }
+    drop_waits_of(&s->qhead, &s->qtail, g);
+    drop_waits_of(&s->bhead, &s->btail, g);
     if (s->qhead == NULL && s->loop) loop_timer_stop(s->loop, &s->drain);
+    if (s->bhead == NULL && s->loop) loop_timer_stop(s->loop, &s->retry);
 }
 
 void guest__tx_deinit(guest_sql *s)
@@ -321,7 +432,16 @@ void guest__tx_deinit(guest_sql *s)
         wait_free(w);
     }
     s->qtail = NULL;
-    if (s->loop) loop_timer_stop(s->loop, &s->drain);
+    while (s->bhead != NULL) {
+        guest_sql_wait *w = s->bhead;
+        s->bhead = w->next;
+        wait_free(w);
+    }
+    s->btail = NULL;
+    if (s->loop) {
+        loop_timer_stop(s->loop, &s->drain);
+        loop_timer_stop(s->loop, &s->retry);
+    }
 }
 
 void guest_sql_set_tx_timeout(guest_sql *s, uint64_t ms)
@@ -358,6 +478,15 @@ static int tx_begin(jsg_isolate *iso, guest *g, bool sync, jsg_ref *result, tr_e
     if (rc == 0) {
         uint32_t id = 0;
         rc = begin_now(s, g, &id, &why);
+        if (rc < 0 && s->busy) { /* another connection holds the write lock */
+            s->busy = false;
+            /* a synchronous caller cannot park: it gets the error at once */
+            if (!sync) return enqueue_as(g, iso, WAIT_BEGIN, NULL, 0, 0, true, result, err);
+            rc = tr_error_set(&why, TR_ESQL,
+                              "database is locked by another connection; new Transaction() "
+                              "cannot wait for it (use transaction() from trailbase-wasm/db, "
+                              "which waits)");
+        }
         if (rc == 0) {
             rc = number_value(iso, id, &value, &why);
             if (rc < 0) {

@@ -88,7 +88,9 @@ static void *worker_main(void *arg)
     loop_set_data(w->loop, w);
     loop_timer_init(&w->shutdown_timer, on_shutdown_timeout);
     if (w->p.db_path) {
-        rc = db_open(w->p.db_path, &w->db, &w->start_err);
+        rc = db_open_guarded(w->p.db_path,
+                             w->p.temp_max_bytes ? w->p.temp_max_bytes : DB_TEMP_MAX_DEFAULT,
+                             &w->db, &w->start_err);
         if (rc < 0) {
             close_listeners(&w->p);
             loop_free(w->loop);

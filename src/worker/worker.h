@@ -22,7 +22,7 @@ typedef struct wk_params {
     const http_router *router;  /* shared, read-only; must outlive the worker */
     const http_static *statics; /* may be NULL */
     bool access_log;
-    const char *db_path;         /* opened by the worker with db_open(); NULL for none */
+    const char *db_path;         /* opened by the worker with db_open_guarded(); NULL: none */
     const char *runtime_root_fs; /* --runtime-root-fs: the directory guests may read; may be NULL */
     uint32_t shutdown_timeout_ms;
     struct comp_set *components;   /* WASM components to instantiate; NULL for none; shared */
@@ -30,6 +30,7 @@ typedef struct wk_params {
     const struct cfg_fetch *fetch; /* guests' fetch() settings; NULL: the defaults; shared */
     size_t result_cache_bytes; /* remembered query results (database.result_cache_mb); 0: none */
     struct kv_store *kv;       /* the key-value store every worker shares; NULL: none */
+    uint64_t temp_max_bytes;   /* its temporary files (database.temp_max_mb); 0: the default */
 } wk_params;
 
 typedef struct wk_worker wk_worker;

@@ -21,6 +21,12 @@ double hz_now_ms(void)
 }
 
 static char depot_path[700];
+static const char *component = "hostile_limits";
+
+void hz_set_component(const char *name)
+{
+    component = name;
+}
 
 void hz_set_depot(const char *path)
 {
@@ -37,7 +43,7 @@ void hz_start(th_server *s, const char *extra_cfg, const char *const *extra)
 {
     char path[1000];
     snprintf(path, sizeof path, "%s/wasm/hostile.wasm", hz_depot());
-    fx_build_component("hostile_limits", path);
+    fx_build_component(component, path);
     char cfg[2048];
     if (extra_cfg && strncmp(extra_cfg, "runtime {", 9) == 0)
         snprintf(cfg, sizeof cfg, "%s", extra_cfg);

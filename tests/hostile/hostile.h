@@ -42,6 +42,9 @@
  * test if it cannot start. */
 void hz_start(th_server *s, const char *extra_cfg, const char *const *extra);
 const char *hz_depot(void);
+/* Serves tests/data/components/NAME instead of hostile_limits (call before hz_start; the
+ * component must have the /ok and /whoami routes of hostile_limits). */
+void hz_set_component(const char *name);
 /* Puts the depot somewhere else than <test_tmpdir()>/traildepot (call before hz_start). */
 void hz_set_depot(const char *path);
 
