@@ -2,12 +2,14 @@
 #ifndef TRAIL_DB_DB_INTERNAL_H
 #define TRAIL_DB_DB_INTERNAL_H
 
+#include <signal.h>
 #include <sqlite3.h>
 
 #include "db/db.h"
 
 struct db_conn {
     sqlite3 *db;
+    const volatile sig_atomic_t *stop; /* db_stop_on(); NULL: none */
 };
 
 /* Registers uuid_v7(), uuid_text() and uuid_parse() on db. Returns a SQLite result code. */
