@@ -453,11 +453,17 @@ int cli_run(int argc, char **argv)
             int sig = 0;
             rc = migrate_stoppable(db, mig, &sig, &err);
             if (sig != 0) {
-                if (rc < 0) fprintf(stderr, "trail run: %s\n", err.msg);
-                fprintf(stderr,
-                        "trail run: stopped by %s during the migrations; a migration that was "
-                        "running was rolled back\n",
-                        sig == SIGINT ? "SIGINT" : "SIGTERM");
+                const char *name = sig == SIGINT ? "SIGINT" : "SIGTERM";
+                if (rc < 0) {
+                    fprintf(stderr, "trail run: %s\n", err.msg);
+                    fprintf(stderr,
+                            "trail run: stopped by %s during the migrations; a migration that "
+                            "was running was rolled back\n",
+                            name);
+                } else {
+                    fprintf(stderr, "trail run: stopped by %s (the migrations had completed)\n",
+                            name);
+                }
                 tr_free(mig);
                 db_close(db);
                 goto out;

@@ -163,13 +163,14 @@ bool guest_fetch_addr_public(const struct sockaddr *sa)
     /* IPv4 inside IPv6: ::ffff:a.b.c.d (mapped), 64:ff9b::a.b.c.d (NAT64), 2002:abcd:... (6to4)
      * reach the IPv4 address, so they are judged by it. ::a.b.c.d (deprecated), :: and ::1 are
      * not public. */
-    if (memcmp(b, mapped, 12) == 0 || memcmp(b, nat64, 12) == 0) return ipv4_public(be32_at(b + 12));
+    if (memcmp(b, mapped, 12) == 0 || memcmp(b, nat64, 12) == 0)
+        return ipv4_public(be32_at(b + 12));
     if (memcmp(b, zero, 12) == 0) return false;
     if (b[0] == 0x20 && b[1] == 0x02) return ipv4_public(be32_at(b + 2));
-    if ((b[0] & 0xfe) == 0xfc) return false;                   /* fc00::/7 unique local */
-    if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) return false;   /* fe80::/10 link-local */
-    if (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0) return false;   /* fec0::/10 site-local */
-    if (b[0] == 0xff) return false;                            /* ff00::/8 multicast */
+    if ((b[0] & 0xfe) == 0xfc) return false;                 /* fc00::/7 unique local */
+    if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) return false; /* fe80::/10 link-local */
+    if (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0) return false; /* fec0::/10 site-local */
+    if (b[0] == 0xff) return false;                          /* ff00::/8 multicast */
     if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8) return false; /* doc */
     if (b[0] == 0 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b) return false; /* local NAT64 */
     if (b[0] == 0x01 && b[1] == 0 && b[2] == 0 && b[3] == 0) return false; /* 100::/64 discard */
@@ -191,8 +192,7 @@ static curl_socket_t open_socket(void *ud, curlsocktype purpose, struct curl_soc
                      x->host ? x->host : "")) {
         char ip[INET6_ADDRSTRLEN] = "?";
         if (addr->family == AF_INET)
-            inet_ntop(AF_INET, &((const struct sockaddr_in *)&addr->addr)->sin_addr, ip,
-                      sizeof ip);
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)&addr->addr)->sin_addr, ip, sizeof ip);
         else if (addr->family == AF_INET6)
             inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)&addr->addr)->sin6_addr, ip,
                       sizeof ip);

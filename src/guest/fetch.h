@@ -10,12 +10,12 @@
  *
  * Policy (config `fetch { ... }`, docs in config.c's default file): http and https only;
  * `allowed_hosts` restricts the hosts (empty: any); every connection's address, after DNS, must
- * be public unless its host is in `allowed_private_hosts` (guest_fetch_addr_public); redirects are followed by this code, not by
- * curl, at most GUEST_FETCH_MAX_REDIRECTS, each target checked like the first URL; one timeout
- * covers the whole request; a response body larger than max_response_bytes fails the request,
- * and so does one that would make the bodies an isolate is receiving exceed
- * GUEST_FETCH_BUFFER_FACTOR times that.
- * No proxy, netrc or cookie setting of the environment reaches a transfer.
+ * be public unless its host is in `allowed_private_hosts` (guest_fetch_addr_public); redirects are
+ * followed by this code, not by curl, at most GUEST_FETCH_MAX_REDIRECTS, each target checked like
+ * the first URL; one timeout covers the whole request; a response body larger than
+ * max_response_bytes fails the request, and so does one that would make the bodies an isolate is
+ * receiving exceed GUEST_FETCH_BUFFER_FACTOR times that. No proxy, netrc or cookie setting of the
+ * environment reaches a transfer.
  *
  * Thread: owning worker only. */
 #ifndef TRAIL_GUEST_FETCH_H

@@ -159,10 +159,18 @@ void guest_log_escape(const char *s, size_t n, tr_buf *out)
         char esc[8] = {'\\', 0};
         size_t len = 2;
         switch (ch) {
-        case '\n': esc[1] = 'n'; break;
-        case '\r': esc[1] = 'r'; break;
-        case '\t': esc[1] = 't'; break;
-        case '\\': esc[1] = '\\'; break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
+        case '\\':
+            esc[1] = '\\';
+            break;
         default:
             if (c1) ch = (unsigned char)s[++i];
             esc[1] = 'x';

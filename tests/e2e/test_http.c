@@ -561,9 +561,9 @@ TEST_TIMEOUT(e2e_http_out_of_descriptors_recovers, 60)
     usleep(100000);
     for (int i = 0; i < 5; i++) {
         th_resp r;
-        CHECK_EQ(th_request(s.port, "GET /api/healthcheck HTTP/1.1\r\nConnection: close\r\n\r\n",
-                            &r),
-                 0);
+        CHECK_EQ(
+            th_request(s.port, "GET /api/healthcheck HTTP/1.1\r\nConnection: close\r\n\r\n", &r),
+            0);
         CHECK_EQ(r.status, 200);
         th_resp_free(&r);
     }

@@ -26,7 +26,8 @@
 #include "test.h"
 
 /* Limits for the cases that need room: a 20 MiB response, 100,000 headers. */
-#define ROOMY_RUNTIME "runtime {\n  memory_limit_mb: 64\n  deadline_ms: 10000\n  cpu_budget_ms: 5000\n}\n"
+#define ROOMY_RUNTIME \
+    "runtime {\n  memory_limit_mb: 64\n  deadline_ms: 10000\n  cpu_budget_ms: 5000\n}\n"
 
 static void install_server_component(void)
 {
@@ -38,7 +39,8 @@ static void install_server_component(void)
 static int count(const char *hay, const char *needle)
 {
     int n = 0;
-    for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle)) n++;
+    for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle))
+        n++;
     return n;
 }
 
@@ -110,7 +112,8 @@ TEST_TIMEOUT(hostile_idle_connections_after_large_responses, 180)
     }
     usleep(300000);
     long rss_idle = hz_rss_kib(s.pid);
-    for (int i = 0; i < NBIG; i++) th_conn_close(&conns[i]);
+    for (int i = 0; i < NBIG; i++)
+        th_conn_close(&conns[i]);
     free(conns);
     usleep(500000);
     long rss_closed = hz_rss_kib(s.pid);
@@ -147,8 +150,8 @@ static void spawn_trail(th_server *s, const char *depot, const char err_path[500
         if (e >= 0) dup2(e, 2);
         if (o >= 0) dup2(o, 1);
         const char *bin = getenv("TRAIL_BIN");
-        execl(bin, bin, "run", "--address", "127.0.0.1:0", "--data-dir", depot,
-              "--runtime-threads", "1", (char *)NULL);
+        execl(bin, bin, "run", "--address", "127.0.0.1:0", "--data-dir", depot, "--runtime-threads",
+              "1", (char *)NULL);
         _exit(127);
     }
     s->pid = pid;
@@ -209,8 +212,8 @@ TEST_TIMEOUT(hostile_migration_without_end_stops_on_signal, 120)
         }
         char *e = th_server_stderr(&s);
         test_report("%s during a migration without end: %s after %.0f ms (status %d)",
-                    k == 0 ? "SIGTERM" : "SIGINT", status < 0 ? "still running" : "exited",
-                    took[k], status);
+                    k == 0 ? "SIGTERM" : "SIGINT", status < 0 ? "still running" : "exited", took[k],
+                    status);
         CHECK_EQ(status, 1);
         CHECK_CONTAINS(e, "0001_forever.sql failed at line 3: interrupted");
         CHECK_CONTAINS(e, k == 0 ? "stopped by SIGTERM" : "stopped by SIGINT");
@@ -296,8 +299,8 @@ TEST_TIMEOUT(hostile_fetch_private_network, 180)
     hz_load *l = hz_load_start(&s);
     char urls[12][200];
     int n = 0;
-    const char *forms[] = {"127.0.0.1", "localhost", "0.0.0.0", "2130706433", "0x7f.1", "127.1",
-                           "[::ffff:127.0.0.1]", "[::1]", "[::]"};
+    const char *forms[] = {"127.0.0.1", "localhost",          "0.0.0.0", "2130706433", "0x7f.1",
+                           "127.1",     "[::ffff:127.0.0.1]", "[::1]",   "[::]"};
     for (size_t i = 0; i < TR_ARRAY_LEN(forms); i++)
         snprintf(urls[n++], sizeof urls[0], "http://%s:%d/ok", forms[i], s.port);
     snprintf(urls[n++], sizeof urls[0], "http://169.254.169.254/latest/meta-data/");
@@ -420,8 +423,7 @@ TEST_TIMEOUT(hostile_response_headers_without_bound, 120)
     th_resp_free(&r);
     int many = hz_call(s.port, "GET", "/srv/headers/100000", NULL, 0, &r, &ms_many);
     size_t many_head = r.head ? strlen(r.head) : 0;
-    bool many_named =
-        r.body && strstr(r.body, "header fields, more than 100 (server.max_headers)");
+    bool many_named = r.body && strstr(r.body, "header fields, more than 100 (server.max_headers)");
     th_resp_free(&r);
     test_report("a 16 MiB response header: %d after %.0f ms (%zu bytes of head sent); 100,000 "
                 "response headers: %d after %.0f ms (%zu bytes of head)",
@@ -493,8 +495,8 @@ TEST_TIMEOUT(hostile_body_dripping_in, 120)
     test_report("%d clients sending a body byte every 400 ms (body_timeout_ms 1000, "
                 "body_total_timeout_ms 3000): %d still open after %.0f ms; the others answered "
                 "after %.0f-%.0f ms; healthy meanwhile: %ld/%ld ok, p99 %.1f ms",
-                NDRIP, nopen, hz_now_ms() - start, lo == 1e9 ? 0 : lo, hi, st.ok,
-                st.ok + st.failed, st.p99_ms);
+                NDRIP, nopen, hz_now_ms() - start, lo == 1e9 ? 0 : lo, hi, st.ok, st.ok + st.failed,
+                st.p99_ms);
     CHECK_EQ(nopen, 0);
     CHECK(lo >= 2500);
     CHECK(hi <= 8000);
@@ -503,7 +505,7 @@ TEST_TIMEOUT(hostile_body_dripping_in, 120)
 }
 
 /* Idle sockets are held by child processes (each has its own descriptor limit). */
-#define NCHILDREN      3
+#define NCHILDREN       3
 #define SOCKS_PER_CHILD 7000
 
 static pid_t hold_sockets(int port, int ready_fd, const int stop[2])
@@ -513,7 +515,8 @@ static pid_t hold_sockets(int port, int ready_fd, const int stop[2])
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     close(stop[1]); /* EOF on stop[0] once the parent closes its end */
     int stop_fd = stop[0];
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port),
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     int opened = 0;
     for (int i = 0; i < SOCKS_PER_CHILD; i++) {
@@ -522,8 +525,7 @@ static pid_t hold_sockets(int port, int ready_fd, const int stop[2])
         /* closed with a reset, so that no port lingers in TIME_WAIT on this side */
         struct linger lg = {1, 0};
         setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-        if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0 || errno == EINPROGRESS)
-            opened++;
+        if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0 || errno == EINPROGRESS) opened++;
     }
     ssize_t w = write(ready_fd, &opened, sizeof opened);
     (void)w;
@@ -579,7 +581,8 @@ TEST_TIMEOUT(hostile_idle_sockets_past_the_descriptor_limit, 180)
     int paused = count(log, "pausing accept");
     free(log);
     close(stop[1]);
-    for (int i = 0; i < NCHILDREN; i++) waitpid(kids[i], NULL, 0);
+    for (int i = 0; i < NCHILDREN; i++)
+        waitpid(kids[i], NULL, 0);
     close(ready[0]);
     close(ready[1]);
     hz_stats st;

@@ -1,8 +1,8 @@
-/* Tests for guest/fetch.c: the allowed_hosts rules, which addresses count as private, and __trailhost.fetch in one process: an
- * isolate on a real loop fetching from an origin on 127.0.0.1, its promise settled from the loop
- * followed by the wake call, bad arguments rejected, and an isolate freed while its transfers
- * are in flight (nothing touched afterwards; ASan sees no leak), redirects, and the budget for
- * response bodies an isolate receives at once. */
+/* Tests for guest/fetch.c: the allowed_hosts rules, which addresses count as private, and
+ * __trailhost.fetch in one process: an isolate on a real loop fetching from an origin on 127.0.0.1,
+ * its promise settled from the loop followed by the wake call, bad arguments rejected, and an
+ * isolate freed while its transfers are in flight (nothing touched afterwards; ASan sees no leak),
+ * redirects, and the budget for response bodies an isolate receives at once. */
 #include "test.h"
 #include "e2e/origin.h"
 #include "guest/fetch.h"
@@ -57,16 +57,39 @@ static bool public_addr(const char *text)
 TEST(guest_fetch_private_addresses)
 {
     static const char *const private[] = {
-        "127.0.0.1",     "127.255.255.254", "0.0.0.0",         "0.1.2.3",       "10.1.2.3",
-        "100.64.0.1",    "169.254.169.254", "172.16.0.1",      "172.31.255.255", "192.168.1.1",
-        "192.0.0.8",     "198.18.0.1",      "224.0.0.1",       "255.255.255.255", "240.0.0.1",
-        "::",            "::1",             "::ffff:127.0.0.1", "::ffff:10.0.0.1", "::127.0.0.1",
-        "64:ff9b::7f00:1", "2002:7f00:1::1", "fe80::1",        "fc00::1",       "fd12:3456::1",
-        "ff02::1",       "2001:db8::1",     "fec0::1",
+        "127.0.0.1",
+        "127.255.255.254",
+        "0.0.0.0",
+        "0.1.2.3",
+        "10.1.2.3",
+        "100.64.0.1",
+        "169.254.169.254",
+        "172.16.0.1",
+        "172.31.255.255",
+        "192.168.1.1",
+        "192.0.0.8",
+        "198.18.0.1",
+        "224.0.0.1",
+        "255.255.255.255",
+        "240.0.0.1",
+        "::",
+        "::1",
+        "::ffff:127.0.0.1",
+        "::ffff:10.0.0.1",
+        "::127.0.0.1",
+        "64:ff9b::7f00:1",
+        "2002:7f00:1::1",
+        "fe80::1",
+        "fc00::1",
+        "fd12:3456::1",
+        "ff02::1",
+        "2001:db8::1",
+        "fec0::1",
     };
     static const char *const public[] = {
-        "1.1.1.1",  "8.8.8.8",         "172.15.255.255", "172.32.0.1",       "100.63.255.255",
-        "93.184.216.34", "2606:4700::1111", "::ffff:1.1.1.1", "64:ff9b::808:808", "2002:0808:0808::1",
+        "1.1.1.1",          "8.8.8.8",           "172.15.255.255",  "172.32.0.1",
+        "100.63.255.255",   "93.184.216.34",     "2606:4700::1111", "::ffff:1.1.1.1",
+        "64:ff9b::808:808", "2002:0808:0808::1",
     };
     for (size_t i = 0; i < sizeof private / sizeof private[0]; i++) {
         if (public_addr(private[i])) fprintf(stderr, "public: %s\n", private[i]);
@@ -360,8 +383,11 @@ TEST_TIMEOUT(guest_fetch_isolate_budget_for_bodies_in_flight, 30)
     fixture f;
     setup(&f);
     /* a budget of 4 x 2000 bytes: ten partial bodies fit, the eleventh does not */
-    cfg_fetch c = {.enabled = true, .timeout_ms = 10000, .max_response_bytes = 2000,
-                   .allowed_private_hosts = loopback_names, .allowed_private_hosts_len = 1};
+    cfg_fetch c = {.enabled = true,
+                   .timeout_ms = 10000,
+                   .max_response_bytes = 2000,
+                   .allowed_private_hosts = loopback_names,
+                   .allowed_private_hosts_len = 1};
     f.env.fetch_cfg = &c;
     char js[512], got[1024];
     snprintf(js, sizeof js,
