@@ -80,7 +80,6 @@ struct http_server {
     int listen_fd;           /* -1 once closed */
     loop_timer accept_timer; /* re-enables accept after EMFILE */
     int spare_fd;            /* /dev/null, given up to accept and refuse when out of fds */
-    uint64_t refused;        /* connections answered 503 at once */
     http_server_opts o;
     http_conn *conns; /* live connections, doubly linked, most recently active first */
     http_conn *conns_tail; /* the least recently active */

@@ -37,7 +37,7 @@ static void on_accept_resume(loop *l, loop_timer *t)
 
 /* Answers a connection the worker cannot take and closes it, without reading anything: the
  * client learns at once instead of waiting in the listen queue. */
-static void refuse(http_server *s, int fd, const char *why)
+static void refuse(int fd, const char *why)
 {
     char body[160], head[160];
     int bn = snprintf(body, sizeof body, "{\"error\":\"%s\"}", why);
@@ -50,7 +50,6 @@ static void refuse(http_server *s, int fd, const char *why)
     ssize_t w = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
     (void)w; /* a fresh socket's buffer takes it; if not, the close says enough */
     close(fd);
-    s->refused++;
 }
 
 /* Out of descriptors: the spare one makes room to accept the connection and refuse it, so the
@@ -61,7 +60,7 @@ static bool refuse_with_spare(http_server *s)
     close(s->spare_fd);
     s->spare_fd = -1;
     int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd >= 0) refuse(s, fd, "the server is out of file descriptors; try again later");
+    if (fd >= 0) refuse(fd, "the server is out of file descriptors; try again later");
     s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     return fd >= 0;
 }
@@ -88,7 +87,7 @@ static void accept_all(http_server *s)
          * closing it is what its idle timeout would do later); when every one is busy, the new
          * one is refused at once. */
         if (s->nconns >= s->o.limits.max_connections && !http__conn_evict_idle(s)) {
-            refuse(s, fd, "too many connections (server.max_connections); try again later");
+            refuse(fd, "too many connections (server.max_connections); try again later");
             continue;
         }
         http__conn_accept(s, fd);
