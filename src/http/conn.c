@@ -620,7 +620,6 @@ static void ensure_space(http_conn *c)
 static void shrink_idle(http_conn *c);
 
 /* After any change: parse what is buffered, write, and arm interest and deadline. */
-
 void http__conn_resume(http_conn *c)
 {
     for (;;) {

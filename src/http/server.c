@@ -67,6 +67,8 @@ static bool refuse_with_spare(http_server *s)
 
 static void accept_all(http_server *s)
 {
+    /* Another thread may have taken the number the spare gave up; try again each time. */
+    if (s->spare_fd < 0) s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     for (int i = 0; i < 128; i++) {
         int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
