@@ -295,7 +295,7 @@ TEST_TIMEOUT(hostile_fetch_private_network, 180)
     raw_listener raw;
     raw_start(&raw);
     th_server s;
-    hz_start(&s, NULL, NULL);
+    hz_start(&s, "fetch {\n}\n", NULL); /* the defaults: no private host allowed */
     hz_load *l = hz_load_start(&s);
     char urls[12][200];
     int n = 0;
