@@ -493,16 +493,71 @@ static int load_components(const run_flags *f, const cfg *c, http_router *router
 }
 
 /* Every connection, guest fetch() and database file is a descriptor, and the usual soft limit
- * (1024) is below what one worker's max_connections allows: raise it to the hard limit. */
-static void raise_open_files_limit(void)
+ * (1024) is below what one worker's max_connections allows: raise it to the hard limit. Returns
+ * the limit in force. */
+static uint64_t raise_open_files_limit(void)
 {
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max) return;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return 1024;
+    if (rl.rlim_cur >= rl.rlim_max) return (uint64_t)rl.rlim_cur;
     rlim_t was = rl.rlim_cur;
     rl.rlim_cur = rl.rlim_max;
-    if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
-        tr_log_debug("open files limit raised from %llu to %llu", (unsigned long long)was,
-                     (unsigned long long)rl.rlim_cur);
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) return (uint64_t)was;
+    tr_log_debug("open files limit raised from %llu to %llu", (unsigned long long)was,
+                 (unsigned long long)rl.rlim_cur);
+    return (uint64_t)rl.rlim_cur;
+}
+
+/* Connections per worker such that all workers' together leave a reserve of descriptors for
+ * the database files, guest fetches, components and the listeners: a tenth of the limit, at
+ * least FD_RESERVE_MIN. Without it, idle sockets could take every descriptor, and then nothing
+ * (not even the 503 that turns a connection away) would work. */
+#define FD_RESERVE_MIN 256
+
+static uint32_t connections_per_worker(uint32_t configured, uint64_t nofile, int threads)
+{
+    uint64_t reserve = nofile / 10 > FD_RESERVE_MIN ? nofile / 10 : FD_RESERVE_MIN;
+    uint64_t room = nofile > reserve + (uint64_t)threads ? nofile - reserve : (uint64_t)threads;
+    uint64_t per = room / (uint64_t)threads;
+    if (per >= configured) return configured;
+    tr_log_warn("server.max_connections lowered from %u to %llu per worker: %d workers and a "
+                "reserve of %llu must fit in the open-files limit of %llu (ulimit -n)",
+                configured, (unsigned long long)per, threads, (unsigned long long)reserve,
+                (unsigned long long)nofile);
+    return (uint32_t)per;
+}
+
+static volatile sig_atomic_t migrate_stop_sig;
+
+static void on_migrate_signal(int sig)
+{
+    migrate_stop_sig = sig;
+}
+
+/* db_migrate() that SIGINT and SIGTERM can stop: they are blocked in this thread (for sigwait),
+ * so for the migrations they are unblocked and caught by a handler that sets the flag db_stop_on()
+ * watches; the migration running then fails and is rolled back. *sig is the signal that came
+ * (0: none). No other thread exists yet, so the signal can only land here. */
+static int migrate_stoppable(db_conn *db, const char *dir, int *sig, tr_error *err)
+{
+    struct sigaction sa = {.sa_handler = on_migrate_signal}, old_int, old_term;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    migrate_stop_sig = 0;
+    db_stop_on(db, &migrate_stop_sig);
+    pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
+    int rc = db_migrate(db, dir, err);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    db_stop_on(db, NULL);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    *sig = migrate_stop_sig;
+    return rc;
 }
 
 int cli_run(int argc, char **argv)
@@ -566,7 +621,8 @@ int cli_run(int argc, char **argv)
     sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
-    raise_open_files_limit();
+    uint32_t max_conns =
+        connections_per_worker(c.server.max_connections, raise_open_files_limit(), threads);
 
     if (make_listeners(c.server.address, threads, ls) < 0) goto out;
 
@@ -575,7 +631,26 @@ int cli_run(int argc, char **argv)
         db_conn *db = NULL;
         char *mig = tr_asprintf("%s/migrations", f.data_dir);
         rc = db_open(db_path, &db, &err);
-        if (rc == 0) rc = db_migrate(db, mig, &err);
+        if (rc == 0) {
+            int sig = 0;
+            rc = migrate_stoppable(db, mig, &sig, &err);
+            if (sig != 0) {
+                const char *name = sig == SIGINT ? "SIGINT" : "SIGTERM";
+                if (rc < 0) {
+                    fprintf(stderr, "trail run: %s\n", err.msg);
+                    fprintf(stderr,
+                            "trail run: stopped by %s during the migrations; a migration that "
+                            "was running was rolled back\n",
+                            name);
+                } else {
+                    fprintf(stderr, "trail run: stopped by %s (the migrations had completed)\n",
+                            name);
+                }
+                tr_free(mig);
+                db_close(db);
+                goto out;
+            }
+        }
         if (rc == 0) rc = job_store_init(db, &err);
         tr_free(mig);
         db_close(db);
@@ -626,7 +701,8 @@ int cli_run(int argc, char **argv)
                     .idle_timeout_ms = c.server.idle_timeout_ms,
                     .header_timeout_ms = c.server.header_timeout_ms,
                     .body_timeout_ms = c.server.body_timeout_ms,
-                    .max_connections = c.server.max_connections,
+                    .body_total_timeout_ms = c.server.body_total_timeout_ms,
+                    .max_connections = max_conns,
                 },
             .router = router,
             .statics = statics,

@@ -285,6 +285,34 @@ static void respond(comp_instance *ci, const http_request *req, http_response *r
              body->type != JSG_UNDEFINED && body->type != JSG_NULL)
         problem = "its body is neither a string nor a Uint8Array";
     const char *content_type = NULL;
+    /* The guest's headers are held to what a request's may be (server.max_headers and
+     * max_header_bytes): a client would refuse more, and the host would copy them all. */
+    const http_limits *lim = http_response_limits(res);
+    size_t nhdrs = headers && headers->type == JSG_ARRAY ? headers->u.arr.len : 0;
+    uint64_t hdr_bytes = 0;
+    for (size_t i = 0; problem == NULL && i < nhdrs; i++) {
+        const jsg_val *h = &headers->u.arr.items[i];
+        if (h->type == JSG_ARRAY && h->u.arr.len == 2 && h->u.arr.items[0].type == JSG_STRING &&
+            h->u.arr.items[1].type == JSG_STRING)
+            hdr_bytes += h->u.arr.items[0].u.str.len + h->u.arr.items[1].u.str.len + 4;
+    }
+    if (problem == NULL && (nhdrs > lim->max_headers || hdr_bytes > lim->max_header_bytes)) {
+        char msg[200];
+        if (nhdrs > lim->max_headers)
+            snprintf(msg, sizeof msg,
+                     "the handler's response has %zu header fields, more than %u "
+                     "(server.max_headers)",
+                     nhdrs, lim->max_headers);
+        else
+            snprintf(msg, sizeof msg,
+                     "the handler's response headers take %llu bytes, more than %u "
+                     "(server.max_header_bytes)",
+                     (unsigned long long)hdr_bytes, lim->max_header_bytes);
+        tr_log_error(GUEST_LOG_PREFIX "%s %.*s %.*s: %s", ci->mod->name, (int)req->method.len,
+                     req->method.ptr, (int)TR_MIN(req->path.len, 200), req->path.ptr, msg);
+        http_response_send_error(res, 500, msg);
+        return;
+    }
     for (size_t i = 0;
          problem == NULL && headers && headers->type == JSG_ARRAY && i < headers->u.arr.len; i++) {
         const jsg_val *h = &headers->u.arr.items[i];

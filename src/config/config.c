@@ -73,6 +73,7 @@ static const cfg__field server_fields[] = {
     INT_FIELD(CFG__UINT32, cfg_server, idle_timeout_ms, 1, DAY_MS),
     INT_FIELD(CFG__UINT32, cfg_server, header_timeout_ms, 1, DAY_MS),
     INT_FIELD(CFG__UINT32, cfg_server, body_timeout_ms, 1, DAY_MS),
+    INT_FIELD(CFG__UINT32, cfg_server, body_total_timeout_ms, 1, DAY_MS),
     INT_FIELD(CFG__UINT32, cfg_server, shutdown_timeout_ms, 0, DAY_MS),
     INT_FIELD(CFG__UINT32, cfg_server, max_connections, 1, 10000000),
     {.name = "access_log", .type = CFG__BOOL, .offset = offsetof(cfg_server, access_log)},
@@ -100,6 +101,11 @@ static const cfg__field fetch_fields[] = {
      .type = CFG__STRING_LIST,
      .offset = offsetof(cfg_fetch, allowed_hosts),
      .len_offset = offsetof(cfg_fetch, allowed_hosts_len),
+     .check = check_host},
+    {.name = "allowed_private_hosts",
+     .type = CFG__STRING_LIST,
+     .offset = offsetof(cfg_fetch, allowed_private_hosts),
+     .len_offset = offsetof(cfg_fetch, allowed_private_hosts_len),
      .check = check_host},
 };
 static const cfg__schema fetch_schema = {"fetch", fetch_fields, TR_ARRAY_LEN(fetch_fields)};
@@ -149,6 +155,7 @@ void cfg_init_defaults(cfg *c)
                 .idle_timeout_ms = 60000,
                 .header_timeout_ms = 10000,
                 .body_timeout_ms = 30000,
+                .body_total_timeout_ms = 300000,
                 .shutdown_timeout_ms = 10000,
                 .max_connections = 10000,
                 .access_log = true,
@@ -202,11 +209,16 @@ static const char default_text[] =
     "  idle_timeout_ms: 60000\n"
     "  # A request whose headers take longer than this to arrive is dropped.\n"
     "  header_timeout_ms: 10000\n"
-    "  # A request body that takes longer than this to arrive is dropped.\n"
+    "  # A request body that pauses longer than this gets 408 and the connection is closed.\n"
     "  body_timeout_ms: 30000\n"
+    "  # A request body that takes longer than this in all, however steadily its bytes come,\n"
+    "  # gets 408 and the connection is closed (5 minutes).\n"
+    "  body_total_timeout_ms: 300000\n"
     "  # On SIGINT/SIGTERM, in-flight requests get this long to finish.\n"
     "  shutdown_timeout_ms: 10000\n"
-    "  # Open connections per worker thread; beyond this new connections wait.\n"
+    "  # Open connections per worker thread (lowered at start so that all workers' together\n"
+    "  # leave a tenth of the open-files limit, at least 256, for everything else). Beyond it a\n"
+    "  # new connection closes the one idle the longest, or gets 503 when none is idle.\n"
     "  max_connections: 10000\n"
     "  # One line per request on stdout (method, path, status, bytes, microseconds).\n"
     "  # Flag: --quiet turns it off.\n"
@@ -233,12 +245,17 @@ static const char default_text[] =
     "  # Outgoing HTTP(S) requests from handlers and jobs (fetch()); false refuses them all.\n"
     "  enabled: true\n"
     "  # Hosts that fetch() may reach, one line each; none listed (the default) means any\n"
-    "  # host, including this machine and its local network. Once one is listed, requests to\n"
-    "  # other hosts are refused, redirects included. A name matches on any port;\n"
-    "  # \"*.example.org\" matches every subdomain of example.org but not example.org itself.\n"
+    "  # public host. Once one is listed, requests to other hosts are refused, redirects\n"
+    "  # included. A name matches on any port; \"*.example.org\" matches every subdomain of\n"
+    "  # example.org but not example.org itself.\n"
     "  #   allowed_hosts: \"api.example.com\"\n"
     "  #   allowed_hosts: \"*.example.org\"\n"
-    "  #   allowed_hosts: \"127.0.0.1\"\n"
+    "  # Hosts that fetch() may reach although they are (or resolve to) a loopback, private,\n"
+    "  # link-local, unspecified or other non-public address: none by default, so this\n"
+    "  # machine and its local network are out of reach. The address is checked when the\n"
+    "  # connection is made, after DNS and on every redirect. Same syntax as allowed_hosts.\n"
+    "  #   allowed_private_hosts: \"localhost\"\n"
+    "  #   allowed_private_hosts: \"10.0.0.7\"\n"
     "  # A request with no timeout of its own fails after this long (redirects included).\n"
     "  timeout_ms: 30000\n"
     "  # Largest response body fetch() accepts (16 MiB); a larger one fails the request.\n"
@@ -337,5 +354,8 @@ void cfg_deinit(cfg *c)
     for (size_t i = 0; i < c->fetch.allowed_hosts_len; i++)
         tr_free(c->fetch.allowed_hosts[i]);
     tr_free(c->fetch.allowed_hosts);
+    for (size_t i = 0; i < c->fetch.allowed_private_hosts_len; i++)
+        tr_free(c->fetch.allowed_private_hosts[i]);
+    tr_free(c->fetch.allowed_private_hosts);
     memset(c, 0, sizeof *c);
 }

@@ -28,9 +28,10 @@ typedef struct cfg_server {
     uint32_t max_target_bytes;    /* request target, 8 KiB */
     uint32_t idle_timeout_ms;     /* keep-alive idle, 60000 */
     uint32_t header_timeout_ms;   /* slow headers, 10000 */
-    uint32_t body_timeout_ms;     /* slow body, 30000 */
+    uint32_t body_timeout_ms;     /* slow body: longest pause, 30000 */
+    uint32_t body_total_timeout_ms; /* slow body: the whole body, 300000 */
     uint32_t shutdown_timeout_ms; /* in-flight requests on SIGTERM, 10000 */
-    uint32_t max_connections;     /* per worker, 10000 */
+    uint32_t max_connections;     /* per worker, 10000 (lowered to fit the open-files limit) */
     bool access_log;              /* one line per request to stdout, true; --quiet clears it */
 } cfg_server;
 
@@ -52,6 +53,8 @@ typedef struct cfg_fetch {
     bool enabled;                /* true; false refuses every request */
     char **allowed_hosts;        /* owned array of owned strings; empty = any host */
     size_t allowed_hosts_len;
+    char **allowed_private_hosts; /* hosts that may resolve to loopback/private addresses */
+    size_t allowed_private_hosts_len;
     uint32_t timeout_ms;         /* per request when the guest gives none, 30000 */
     uint64_t max_response_bytes; /* largest response body, 16 MiB */
 } cfg_fetch;

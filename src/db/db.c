@@ -129,6 +129,18 @@ struct sqlite3 *db_handle(db_conn *c)
     return c->db;
 }
 
+static int stop_requested(void *arg)
+{
+    return *((db_conn *)arg)->stop != 0;
+}
+
+void db_stop_on(db_conn *c, const volatile sig_atomic_t *flag)
+{
+    c->stop = flag;
+    /* 1000 steps take microseconds, so a stop is seen at once. */
+    sqlite3_progress_handler(c->db, flag ? 1000 : 0, flag ? stop_requested : NULL, c);
+}
+
 int db_exec(db_conn *c, const char *sql, tr_error *err)
 {
     char *msg = NULL;

@@ -16,6 +16,7 @@
 #define TRAIL_DB_DB_H
 
 #include <stdbool.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -85,6 +86,12 @@ typedef struct db_migrate_stats {
 
 /* db_migrate() that also reports counts in *stats (may be NULL). */
 int db_migrate_run(db_conn *c, const char *migrations_dir, db_migrate_stats *stats, tr_error *err);
+
+/* While *flag is nonzero (a signal handler sets it), every statement running on c stops within
+ * a few thousand SQLite steps with SQLITE_INTERRUPT ("interrupted"), so a statement without end
+ * (a recursive query in a migration) can be stopped. flag NULL removes it. db_migrate() rolls a
+ * migration stopped this way back like any failed one. */
+void db_stop_on(db_conn *c, const volatile sig_atomic_t *flag);
 
 /* Executes one or more SQL statements without results. Errors: TR_ESQL with SQLite's message. */
 int db_exec(db_conn *c, const char *sql, tr_error *err);

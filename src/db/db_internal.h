@@ -2,6 +2,7 @@
 #ifndef TRAIL_DB_DB_INTERNAL_H
 #define TRAIL_DB_DB_INTERNAL_H
 
+#include <signal.h>
 #include <sqlite3.h>
 
 #include "db/db.h"
@@ -11,6 +12,7 @@ typedef struct db__temp_vfs db__temp_vfs;
 struct db_conn {
     sqlite3 *db;
     db__temp_vfs *temp; /* db_open_guarded(): the VFS bounding its temporary files; else NULL */
+    const volatile sig_atomic_t *stop; /* db_stop_on(); NULL: none */
 };
 
 /* db/tempvfs.c: a copy of the default VFS, registered under its own name, whose temporary

@@ -206,6 +206,9 @@ static int apply(migrate_ctx *ctx, const char *name, const char *label, const ch
         warn_if_changed(ctx, label, old, sum);
         return 0;
     }
+    if (ctx->c->stop && *ctx->c->stop)
+        return tr_error_set(ctx->err, TR_EINTERRUPTED, "migration %s not started: interrupted",
+                            label);
     sqlite3 *db = ctx->c->db;
     if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
         return db__sql_error(db, ctx->err, "begin migration");
@@ -219,7 +222,10 @@ static int apply(migrate_ctx *ctx, const char *name, const char *label, const ch
     if (rc == 0 && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
         rc = db__sql_error(db, ctx->err, "commit migration");
     if (rc < 0) {
+        /* A stop (db_stop_on) must not interrupt the rollback too. */
+        sqlite3_progress_handler(db, 0, NULL, NULL);
         if (!sqlite3_get_autocommit(db)) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        db_stop_on(ctx->c, ctx->c->stop);
         return rc;
     }
     if (found == 1) {

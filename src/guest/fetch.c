@@ -16,7 +16,10 @@
 #include "guest/fetch.h"
 
 #include <assert.h>
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <string.h>
 #include <strings.h>
@@ -73,6 +76,7 @@ struct guest_fetch_xfer {
     size_t resp_header_bytes;
     tr_buf resp_body;
     bool body_too_big, headers_too_big, isolate_too_big;
+    char refused_addr[64]; /* a non-public address open_socket() refused to connect to */
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -85,14 +89,14 @@ static void curl_init_once(void)
 
 /* ---- policy ---- */
 
-bool guest_fetch_host_allowed(const cfg_fetch *conf, const char *host)
+/* Whether host matches an entry of list (exact, "*", or "*.suffix"), case-insensitively. */
+static bool host_listed(char *const *list, size_t n, const char *host)
 {
-    if (conf->allowed_hosts_len == 0) return true;
     size_t hlen = strlen(host);
     /* "[::1]" in a URL is "::1" in the list, or the other way round. */
     if (hlen >= 2 && host[0] == '[' && host[hlen - 1] == ']') host++, hlen -= 2;
-    for (size_t i = 0; i < conf->allowed_hosts_len; i++) {
-        const char *a = conf->allowed_hosts[i];
+    for (size_t i = 0; i < n; i++) {
+        const char *a = list[i];
         size_t alen = strlen(a);
         if (alen >= 2 && a[0] == '[' && a[alen - 1] == ']') a++, alen -= 2;
         if (alen == 1 && a[0] == '*') return true;
@@ -105,6 +109,97 @@ bool guest_fetch_host_allowed(const cfg_fetch *conf, const char *host)
         if (alen == hlen && strncasecmp(host, a, hlen) == 0) return true;
     }
     return false;
+}
+
+bool guest_fetch_host_allowed(const cfg_fetch *conf, const char *host)
+{
+    if (conf->allowed_hosts_len == 0) return true;
+    return host_listed(conf->allowed_hosts, conf->allowed_hosts_len, host);
+}
+
+/* a.b.c.d as a host-order number: whether it is an address anyone on the Internet could have. */
+static bool ipv4_public(uint32_t a)
+{
+    static const struct {
+        uint32_t net;
+        int bits;
+    } blocked[] = {
+        {0x00000000, 8},  /* 0/8: "this network", 0.0.0.0 reaches this host */
+        {0x0a000000, 8},  /* 10/8 private */
+        {0x64400000, 10}, /* 100.64/10 carrier-grade NAT */
+        {0x7f000000, 8},  /* 127/8 loopback */
+        {0xa9fe0000, 16}, /* 169.254/16 link-local (cloud metadata services) */
+        {0xac100000, 12}, /* 172.16/12 private */
+        {0xc0000000, 24}, /* 192.0.0/24 IETF protocol assignments */
+        {0xc0000200, 24}, /* 192.0.2/24 documentation */
+        {0xc0a80000, 16}, /* 192.168/16 private */
+        {0xc6120000, 15}, /* 198.18/15 benchmarking */
+        {0xc6336400, 24}, /* 198.51.100/24 documentation */
+        {0xcb007100, 24}, /* 203.0.113/24 documentation */
+        {0xe0000000, 4},  /* 224/4 multicast */
+        {0xf0000000, 4},  /* 240/4 reserved, and 255.255.255.255 */
+    };
+    for (size_t i = 0; i < TR_ARRAY_LEN(blocked); i++) {
+        uint32_t mask = ~(uint32_t)0 << (32 - blocked[i].bits);
+        if ((a & mask) == blocked[i].net) return false;
+    }
+    return true;
+}
+
+static uint32_t be32_at(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+bool guest_fetch_addr_public(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET)
+        return ipv4_public(ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr));
+    if (sa->sa_family != AF_INET6) return false;
+    const unsigned char *b = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+    static const unsigned char zero[12] = {0};
+    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    static const unsigned char nat64[12] = {0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
+    /* IPv4 inside IPv6: ::ffff:a.b.c.d (mapped), 64:ff9b::a.b.c.d (NAT64), 2002:abcd:... (6to4)
+     * reach the IPv4 address, so they are judged by it. ::a.b.c.d (deprecated), :: and ::1 are
+     * not public. */
+    if (memcmp(b, mapped, 12) == 0 || memcmp(b, nat64, 12) == 0)
+        return ipv4_public(be32_at(b + 12));
+    if (memcmp(b, zero, 12) == 0) return false;
+    if (b[0] == 0x20 && b[1] == 0x02) return ipv4_public(be32_at(b + 2));
+    if ((b[0] & 0xfe) == 0xfc) return false;                 /* fc00::/7 unique local */
+    if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) return false; /* fe80::/10 link-local */
+    if (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0) return false; /* fec0::/10 site-local */
+    if (b[0] == 0xff) return false;                          /* ff00::/8 multicast */
+    if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8) return false; /* doc */
+    if (b[0] == 0 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b) return false; /* local NAT64 */
+    if (b[0] == 0x01 && b[1] == 0 && b[2] == 0 && b[3] == 0) return false; /* 100::/64 discard */
+    return true;
+}
+
+/* curl calls this for every connection it opens, with the address it is about to connect to:
+ * after DNS, for each address it tries, for every redirect's target. A host name that resolves
+ * to a private address (or is one, in any notation curl understands: 2130706433, 0x7f.1,
+ * [::ffff:127.0.0.1]) is refused here unless allowed by name; a refused connection is never
+ * made, so not even a SYN reaches the address. */
+static curl_socket_t open_socket(void *ud, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+    guest_fetch_xfer *x = ud;
+    const cfg_fetch *conf = x->f->cfg;
+    if (purpose != CURLSOCKTYPE_IPCXN) return CURL_SOCKET_BAD;
+    if (!guest_fetch_addr_public(&addr->addr) &&
+        !host_listed(conf->allowed_private_hosts, conf->allowed_private_hosts_len,
+                     x->host ? x->host : "")) {
+        char ip[INET6_ADDRSTRLEN] = "?";
+        if (addr->family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)&addr->addr)->sin_addr, ip, sizeof ip);
+        else if (addr->family == AF_INET6)
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)&addr->addr)->sin6_addr, ip,
+                      sizeof ip);
+        snprintf(x->refused_addr, sizeof x->refused_addr, "%s", ip);
+        return CURL_SOCKET_BAD;
+    }
+    return socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
 }
 
 static bool is_token(const char *s, size_t n)
@@ -309,6 +404,8 @@ static void configure(guest_fetch_xfer *x, uint32_t timeout_ms)
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "trail");
     curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)x->f->cfg->max_response_bytes);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, x);
     build_slist(x);
     if (strcmp(x->method, "HEAD") == 0) {
         curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
@@ -325,6 +422,7 @@ static void configure(guest_fetch_xfer *x, uint32_t timeout_ms)
     x->resp_header_bytes = 0;
     x->status_text[0] = '\0';
     x->body_too_big = x->headers_too_big = x->isolate_too_big = false;
+    x->refused_addr[0] = '\0';
 }
 
 /* Checks the scheme and host of x->url and records the host. Returns 0 or TR_EINVAL with why. */
@@ -468,7 +566,13 @@ static int response_value(guest_fetch_xfer *x, long status, jsg_ref *out, tr_err
 /* What a failed transfer's rejection says. */
 static void failure_message(guest_fetch_xfer *x, CURLcode res, tr_error *why)
 {
-    if (res == CURLE_OPERATION_TIMEDOUT)
+    if (x->refused_addr[0] && res != CURLE_OK && res != CURLE_OPERATION_TIMEDOUT)
+        tr_error_set(why, TR_EINVAL,
+                     "host %s is (or resolves to) %s, a loopback, private or otherwise non-public "
+                     "address, which fetch() may reach only for hosts in "
+                     "fetch.allowed_private_hosts (config.textproto)",
+                     x->host, x->refused_addr);
+    else if (res == CURLE_OPERATION_TIMEDOUT)
         tr_error_set(why, TR_ETIMEDOUT, "the request to %s timed out after %u ms", x->host,
                      x->timeout_ms);
     else if (x->body_too_big || res == CURLE_FILESIZE_EXCEEDED)

@@ -9,12 +9,13 @@
  * guest_fetch_set, so that freeing the isolate cancels them before anything could touch it.
  *
  * Policy (config `fetch { ... }`, docs in config.c's default file): http and https only;
- * `allowed_hosts` restricts the hosts (empty: any); redirects are followed by this code, not by
- * curl, at most GUEST_FETCH_MAX_REDIRECTS, each target checked like the first URL; one timeout
- * covers the whole request; a response body larger than max_response_bytes fails the request,
- * and so does one that would make the bodies an isolate is receiving exceed
- * GUEST_FETCH_BUFFER_FACTOR times that.
- * No proxy, netrc or cookie setting of the environment reaches a transfer.
+ * `allowed_hosts` restricts the hosts (empty: any); every connection's address, after DNS, must
+ * be public unless its host is in `allowed_private_hosts` (guest_fetch_addr_public); redirects are
+ * followed by this code, not by curl, at most GUEST_FETCH_MAX_REDIRECTS, each target checked like
+ * the first URL; one timeout covers the whole request; a response body larger than
+ * max_response_bytes fails the request, and so does one that would make the bodies an isolate is
+ * receiving exceed GUEST_FETCH_BUFFER_FACTOR times that. No proxy, netrc or cookie setting of the
+ * environment reaches a transfer.
  *
  * Thread: owning worker only. */
 #ifndef TRAIL_GUEST_FETCH_H
@@ -65,5 +66,12 @@ void guest_fetch_set_cancel(guest_fetch_set *set, jsg_isolate *iso);
 
 /* Whether conf lets a request reach host (as in a URL: lower case, IPv6 in brackets). */
 bool guest_fetch_host_allowed(const cfg_fetch *conf, const char *host);
+
+struct sockaddr;
+/* Whether sa (AF_INET or AF_INET6) is a public address: not loopback, private, carrier-grade
+ * NAT, link-local, unspecified, multicast, documentation or reserved, also when an IPv4 address
+ * is written inside IPv6 (::ffff:a.b.c.d, 64:ff9b::a.b.c.d, 2002::/16). fetch() connects to any
+ * other address only for hosts listed in fetch.allowed_private_hosts. */
+bool guest_fetch_addr_public(const struct sockaddr *sa);
 
 #endif

@@ -144,6 +144,46 @@ static int settled(jsg_isolate *iso, int rc, jsg_ref value, const tr_error *why,
 
 /* ---- log, UTF-8, randomness ---- */
 
+void guest_log_escape(const char *s, size_t n, tr_buf *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    tr_buf_reserve(out, n + 16);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        /* C1 controls (U+0080..U+009F, UTF-8 C2 80..C2 9F) include CSI, which terminals obey
+         * like ESC [. */
+        bool c1 = ch == 0xc2 && i + 1 < n && (unsigned char)s[i + 1] >= 0x80 &&
+                  (unsigned char)s[i + 1] <= 0x9f;
+        if (ch >= 0x20 && ch != 0x7f && ch != '\\' && !c1) {
+            tr_buf_append(out, (const char *)&s[i], 1);
+            continue;
+        }
+        char esc[8] = {'\\', 0};
+        size_t len = 2;
+        switch (ch) {
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
+        case '\\':
+            esc[1] = '\\';
+            break;
+        default:
+            if (c1) ch = (unsigned char)s[++i];
+            esc[1] = 'x';
+            esc[2] = hex[ch >> 4];
+            esc[3] = hex[ch & 15];
+            len = 4;
+        }
+        tr_buf_append(out, esc, len);
+    }
+}
+
 static int host_log(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc, const jsg_ref *argv,
                     jsg_ref *result, tr_error *err)
 {
@@ -158,8 +198,10 @@ static int host_log(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc, co
     if (rc == 0) {
         static const tr_log_level levels[] = {TR_LOG_DEBUG, TR_LOG_INFO, TR_LOG_WARN, TR_LOG_ERROR};
         int l = level >= 0 && level <= 3 ? (int)level : 1;
-        tr_log(levels[l], GUEST_LOG_PREFIX "%.*s", (int)TR_MIN(msg.u.str.len, 1u << 20),
-               msg.u.str.ptr);
+        tr_buf line = TR_BUF_INIT;
+        guest_log_escape(msg.u.str.ptr, TR_MIN(msg.u.str.len, GUEST_LOG_MAX_BYTES), &line);
+        tr_log(levels[l], GUEST_LOG_PREFIX "%.*s", (int)line.len, line.data ? line.data : "");
+        tr_buf_free(&line);
     }
     tr_arena_deinit(&a.arena);
     return rc;

@@ -87,6 +87,13 @@ int guest_take_failure(guest *g);
 
 /* The text a log line from the guest gets in front of it. */
 #define GUEST_LOG_PREFIX "[WASM] "
+/* The most of one console message that reaches the log (the log line is cut at 4 KiB anyway). */
+#define GUEST_LOG_MAX_BYTES (1u << 20)
+
+/* Appends s to out with what could break a log line escaped, so that one console call is one
+ * line of the log: \n, \r, \t and \\ as such, other control characters (C0, DEL, and C1
+ * such as CSI written as UTF-8) as \xHH. Everything else (UTF-8 text) is copied. */
+void guest_log_escape(const char *s, size_t n, tr_buf *out);
 
 /* ---- SQL on the worker's connection (guest/sql.c) ---- */
 

@@ -49,6 +49,19 @@ static void set_deadline(http_conn *c, uint8_t kind, uint32_t ms)
         loop_timer_start_at(l, &c->timer, c->deadline_ns);
 }
 
+/* Progress pushes the body's deadline out by body_timeout_ms, but never past the bound on the
+ * whole body: a client sending a byte now and then cannot keep its connection for ever. */
+static void set_body_deadline(http_conn *c, uint32_t ms)
+{
+    loop *l = c->srv->loop;
+    uint64_t at = loop_now_ns(l) + (uint64_t)ms * 1000000u;
+    if (at > c->body_deadline_ns) at = c->body_deadline_ns;
+    c->dl_kind = DL_BODY;
+    c->deadline_ns = at;
+    if (!loop_timer_active(&c->timer) || c->timer.deadline_ns > at)
+        loop_timer_start_at(l, &c->timer, at);
+}
+
 static void update_deadline(http_conn *c)
 {
     const http_limits *lim = &c->srv->o.limits;
@@ -57,7 +70,7 @@ static void update_deadline(http_conn *c)
         c->dl_kind = DL_NONE;
     } else if (c->in_message) {
         if (c->headers_done)
-            set_deadline(c, DL_BODY, lim->body_timeout_ms);
+            set_body_deadline(c, lim->body_timeout_ms);
         else if (c->dl_kind != DL_HEADER)
             set_deadline(c, DL_HEADER, lim->header_timeout_ms);
     } else {
@@ -276,6 +289,9 @@ static int on_headers_complete(llhttp_t *p)
     if ((p->flags & F_CONTENT_LENGTH) && p->content_length > c->srv->o.limits.max_body_bytes)
         return fail(c, 413, "request body too large");
     c->headers_done = true;
+    uint32_t total_ms = c->srv->o.limits.body_total_timeout_ms;
+    c->body_deadline_ns =
+        total_ms ? loop_now_ns(c->srv->loop) + (uint64_t)total_ms * 1000000u : UINT64_MAX;
     if (c->expect_continue && p->http_minor >= 1 &&
         ((p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0)))
         tr_buf_append(&c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
@@ -420,10 +436,39 @@ static void dispatch(http_conn *c)
     }
 }
 
+static void list_unlink(http_server *s, http_conn *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    else
+        s->conns_tail = c->prev;
+    c->prev = c->next = NULL;
+}
+
+static void list_push_front(http_server *s, http_conn *c)
+{
+    c->prev = NULL;
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    else
+        s->conns_tail = c;
+    s->conns = c;
+}
+
 void http__conn_response_done(http_conn *c, int status, size_t body_len)
 {
     http_server *s = c->srv;
     c->parked = false;
+    /* Most recently active first, so that eviction picks connections idle the longest. */
+    if (s->conns != c) {
+        list_unlink(s, c);
+        list_push_front(s, c);
+    }
     if (s->o.access_log) {
         uint64_t us = (tr_now_ns() - c->req_start_ns) / 1000;
         tr_buf_printf(&s->log, "%.*s %.*s %d %zu %llu\n", (int)c->req.method.len, c->req.method.ptr,
@@ -572,9 +617,9 @@ static void ensure_space(http_conn *c)
         tr_buf_reserve(&c->in, c->in.cap ? c->in.cap : IN_INITIAL);
 }
 
-/* After any change: parse what is buffered, write, and arm interest and deadline. */
-static void shrink(tr_buf *b);
+static void shrink_idle(http_conn *c);
 
+/* After any change: parse what is buffered, write, and arm interest and deadline. */
 void http__conn_resume(http_conn *c)
 {
     for (;;) {
@@ -598,8 +643,7 @@ void http__conn_resume(http_conn *c)
      * each once received a 16 MiB body or sent a 16 MiB response would hold 16 GiB. */
     if (!c->in_message && !c->parked && c->out.len == 0) {
         body_release(c);
-        shrink(&c->body);
-        shrink(&c->out);
+        shrink_idle(c);
     }
     update_deadline(c);
 }
@@ -719,7 +763,6 @@ void http__conn_accept(http_server *s, int fd)
     tr_buf_reset(&c->in);
     tr_buf_reset(&c->out);
     tr_buf_reset(&c->body);
-    if (c->in.data == NULL) tr_buf_reserve(&c->in, IN_INITIAL);
     llhttp_init(&c->parser, HTTP_REQUEST, &settings);
     c->parser.data = c;
     int one = 1;
@@ -730,10 +773,7 @@ void http__conn_accept(http_server *s, int fd)
         http__conn_free(c);
         return;
     }
-    c->prev = NULL;
-    c->next = s->conns;
-    if (s->conns) s->conns->prev = c;
-    s->conns = c;
+    list_push_front(s, c);
     s->nconns++;
     c->dl_kind = DL_NONE;
     set_deadline(c, DL_IDLE, s->o.limits.idle_timeout_ms);
@@ -757,6 +797,21 @@ static void shrink(tr_buf *b)
     if (b->cap > BUF_KEEP_MAX) tr_buf_free(b);
 }
 
+/* Between requests (or once closed) nothing points into the request's arena or buffers any
+ * more: the last response was written, so what a handler built for it (a guest's 20 MiB body in
+ * the arena, a long header list) can go. */
+static void shrink_idle(http_conn *c)
+{
+    if (c->in.len == 0) shrink(&c->in); /* else it holds the next pipelined request */
+    shrink(&c->body);
+    shrink(&c->out);
+    shrink(&c->res.headers);
+    if (tr_arena_size(&c->arena) > BUF_KEEP_MAX)
+        tr_arena_deinit(&c->arena);
+    else
+        tr_arena_reset(&c->arena);
+}
+
 void http__conn_close(http_conn *c)
 {
     http_server *s = c->srv;
@@ -771,17 +826,11 @@ void http__conn_close(http_conn *c)
     if (c->file_fd >= 0) close(c->file_fd);
     c->file_fd = -1;
     loop_timer_stop(s->loop, &c->timer);
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        s->conns = c->next;
-    if (c->next) c->next->prev = c->prev;
+    list_unlink(s, c);
     s->nconns--;
     body_release(c);
     if (s->nfree < FREE_CONNS_MAX && !s->draining) {
-        shrink(&c->in);
-        shrink(&c->out);
-        shrink(&c->body);
+        shrink_idle(c);
         c->next = s->free_conns;
         s->free_conns = c;
         s->nfree++;
@@ -808,4 +857,20 @@ void http__conn_drain(http_conn *c)
         return;
     }
     http__conn_close(c);
+}
+
+#define EVICT_SCAN_MAX 256
+
+bool http__conn_evict_idle(http_server *s)
+{
+    http_conn *c = s->conns_tail;
+    for (int i = 0; c != NULL && i < EVICT_SCAN_MAX; i++, c = c->prev) {
+        bool idle = !c->in_message && !c->parked && !c->dispatching && c->in.len == 0 &&
+                    c->out_sent == c->out.len && c->file_fd < 0;
+        if (idle || c->lingering) {
+            http__conn_close(c);
+            return true;
+        }
+    }
+    return false;
 }

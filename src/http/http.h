@@ -66,6 +66,10 @@ typedef struct http_response http_response;
 /* True when s is a non-empty token (RFC 9110 5.6.2): what a header field name must be. */
 bool http_is_token(const char *s, size_t n);
 
+/* The server's limits (the same for every response of the worker), e.g. to hold a handler's
+ * response headers to what a request's may be: max_headers, max_header_bytes. */
+const struct http_limits *http_response_limits(const http_response *res);
+
 /* Adds a response header (before the response is sent). Date, Content-Length and Connection are
  * the server's; do not add them. The value must not contain CR or LF (asserted). */
 void http_response_header(http_response *res, const char *name, const char *value,
@@ -157,7 +161,8 @@ typedef struct http_limits {
     uint32_t idle_timeout_ms;
     uint32_t header_timeout_ms; /* from a request's first byte to the end of its headers */
     uint32_t body_timeout_ms;   /* longest pause while a body is being received */
-    uint32_t max_connections;
+    uint32_t body_total_timeout_ms; /* end of the headers to the body's last byte; 0: none */
+    uint32_t max_connections;   /* open at once; see http_server_new() for what happens beyond */
 } http_limits;
 
 typedef struct http_server_opts {
@@ -171,7 +176,10 @@ typedef struct http_server_opts {
 typedef struct http_server http_server;
 
 /* Starts serving on listen_fd (a listening socket; the server takes ownership and closes it).
- * Returns 0 or -errno. */
+ * Returns 0 or -errno. A connection beyond limits.max_connections closes the one idle the
+ * longest (between requests, nothing to write), or, when none is, is answered 503 and closed at
+ * once; so is one accepted while the process is out of descriptors (a spare one, held for that,
+ * is given up to accept it). */
 int http_server_new(loop *l, int listen_fd, const http_server_opts *o, http_server **out);
 /* Serves on one more listening socket (another address of the same server), taking ownership
  * of fd like http_server_new(). At most HTTP_MAX_LISTENERS in all. Returns 0 or -errno. */

@@ -71,6 +71,7 @@ struct http_conn {
     bool broken;      /* epoll refused a change; close at the next chance */
     uint8_t dl_kind;
     uint64_t deadline_ns;
+    uint64_t body_deadline_ns; /* headers done + body_total_timeout_ms */
 };
 
 /* One listening socket of a server (one per address it listens on). */
@@ -85,8 +86,10 @@ struct http_server {
     http_listener listeners[HTTP_MAX_LISTENERS];
     int nlisteners;
     loop_timer accept_timer; /* re-enables accept after EMFILE */
+    int spare_fd;            /* /dev/null, given up to accept and refuse when out of fds */
     http_server_opts o;
-    http_conn *conns; /* live connections, doubly linked */
+    http_conn *conns; /* live connections, doubly linked, most recently active first */
+    http_conn *conns_tail; /* the least recently active */
     size_t nconns;
     http_conn *free_conns; /* closed connections kept for reuse (buffers stay allocated) */
     size_t nfree;
@@ -109,6 +112,10 @@ void http__conn_free(http_conn *c);
 void http__conn_resume(http_conn *c);
 /* Called when a drain starts: closes c if idle, otherwise marks it to close after its request. */
 void http__conn_drain(http_conn *c);
+/* Closes the least recently active connection that is between requests (none received, none
+ * being answered, nothing left to write), looking at no more than a few hundred; returns false
+ * when there is none. */
+bool http__conn_evict_idle(http_server *s);
 
 /* Bookkeeping after a response was written: access log, resume the pipeline. */
 void http__conn_response_done(http_conn *c, int status, size_t body_len);

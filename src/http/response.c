@@ -183,6 +183,11 @@ void http_response_header(http_response *res, const char *name, const char *valu
     tr_buf_append(&res->headers, "\r\n", 2);
 }
 
+const http_limits *http_response_limits(const http_response *res)
+{
+    return &res->conn->srv->o.limits;
+}
+
 bool http_response_done(const http_response *res)
 {
     return res->done;

@@ -8,9 +8,12 @@
 #include "http/http_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 static void on_tick(loop *l, void *ud)
@@ -34,13 +37,46 @@ static void on_accept_resume(loop *l, loop_timer *t)
         if (s->listeners[i].fd >= 0) loop_io_mod(l, &s->listeners[i].io, EPOLLIN);
 }
 
+/* Answers a connection the worker cannot take and closes it, without reading anything: the
+ * client learns at once instead of waiting in the listen queue. */
+static void refuse(int fd, const char *why)
+{
+    char body[160], head[160];
+    int bn = snprintf(body, sizeof body, "{\"error\":\"%s\"}", why);
+    int n = snprintf(head, sizeof head,
+                     "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                     "Content-Length: %d\r\nConnection: close\r\n\r\n",
+                     bn);
+    struct iovec iov[2] = {{head, (size_t)n}, {body, (size_t)bn}};
+    struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
+    ssize_t w = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)w; /* a fresh socket's buffer takes it; if not, the close says enough */
+    close(fd);
+}
+
+/* Out of descriptors: the spare one makes room to accept the connection and refuse it, so the
+ * client gets a 503 instead of waiting in the queue, and the listener stops being ready. */
+static bool refuse_with_spare(http_server *s, int listen_fd)
+{
+    if (s->spare_fd < 0) return false;
+    close(s->spare_fd);
+    s->spare_fd = -1;
+    int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) refuse(fd, "the server is out of file descriptors; try again later");
+    s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    return fd >= 0;
+}
+
 static void accept_all(http_listener *ln)
 {
     http_server *s = ln->s;
+    /* Another thread may have taken the number the spare gave up; try again each time. */
+    if (s->spare_fd < 0) s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     for (int i = 0; i < 128; i++) {
         int fd = accept4(ln->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED) continue;
+            if ((errno == EMFILE || errno == ENFILE) && refuse_with_spare(s, ln->fd)) continue;
             if (errno != EAGAIN && errno != EWOULDBLOCK) {
                 /* Out of descriptors (or memory): the listeners stay readable, so pause them
                  * for a moment instead of spinning. */
@@ -53,8 +89,11 @@ static void accept_all(http_listener *ln)
             }
             return;
         }
-        if (s->nconns >= s->o.limits.max_connections) {
-            close(fd);
+        /* At the cap, the connection idle the longest makes room (it has nothing in flight, so
+         * closing it is what its idle timeout would do later); when every one is busy, the new
+         * one is refused at once. */
+        if (s->nconns >= s->o.limits.max_connections && !http__conn_evict_idle(s)) {
+            refuse(fd, "too many connections (server.max_connections); try again later");
             continue;
         }
         http__conn_accept(s, fd);
@@ -92,10 +131,12 @@ int http_server_new(loop *l, int listen_fd, const http_server_opts *o, http_serv
     s->loop = l;
     s->o = *o;
     s->date_sec = -1;
+    s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     http__date_update(s);
     loop_timer_init(&s->accept_timer, on_accept_resume);
     int rc = http_server_add_listener(s, listen_fd);
     if (rc < 0) {
+        if (s->spare_fd >= 0) close(s->spare_fd);
         tr_free(s);
         return rc;
     }
@@ -165,6 +206,7 @@ void http_server_free(http_server *s)
         http__conn_free(c);
     }
     on_tick(s->loop, s);
+    if (s->spare_fd >= 0) close(s->spare_fd);
     tr_buf_free(&s->log);
     tr_free(s);
 }

@@ -52,8 +52,12 @@ static void *sched_main(void *arg)
                 int64_t due = e->next_at;
                 e->next_at = job_cron_next(&j->cron, s->tz, due > now ? due : now);
                 if (e->running) {
+                    /* Skipped, but its next time still counts towards when to wake up: else
+                     * a scheduler whose every job is running would sleep without a timeout. */
                     tr_log_warn("job '%s' of %s is still running; skipping the run due at %lld",
                                 j->name, e->mod->name, (long long)due);
+                    if (e->next_at >= 0 && (earliest < 0 || e->next_at < earliest))
+                        earliest = e->next_at;
                     continue;
                 }
                 e->running = true;
@@ -150,6 +154,8 @@ void job_sched_finished(job_sched *s, uint64_t token)
     pthread_mutex_lock(&s->mu);
     for (size_t i = 0; i < s->n; i++)
         if (s->entries[i].running && s->entries[i].token == token) s->entries[i].running = false;
+    /* The scheduler may be waiting on nothing but this run (all others skipped or none). */
+    pthread_cond_signal(&s->cv);
     pthread_mutex_unlock(&s->mu);
 }
 

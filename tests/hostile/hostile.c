@@ -51,6 +51,11 @@ void hz_start(th_server *s, const char *extra_cfg, const char *const *extra)
         snprintf(cfg, sizeof cfg,
                  "runtime {\n  memory_limit_mb: %d\n  deadline_ms: %d\n  cpu_budget_ms: %d\n}\n%s",
                  HZ_MEMORY_MB, HZ_DEADLINE_MS, HZ_CPU_BUDGET_MS, extra_cfg ? extra_cfg : "");
+    /* The battery's origins listen on loopback, which fetch() reaches only when allowed. */
+    if (extra_cfg == NULL || strstr(extra_cfg, "fetch {") == NULL) {
+        size_t n = strlen(cfg);
+        snprintf(cfg + n, sizeof cfg - n, "fetch {\n  allowed_private_hosts: \"127.0.0.1\"\n}\n");
+    }
     snprintf(path, sizeof path, "%s/config.textproto", hz_depot());
     CHECK_EQ(th_write_file(path, cfg, strlen(cfg)), 0);
     const char *args[40] = {"--runtime-threads", "2", "--quiet"};

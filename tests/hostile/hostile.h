@@ -35,7 +35,8 @@
 #define HZ_RSS_BOUND_MIB 192
 
 /* Writes the depot (config.textproto with the limits above plus extra_cfg, or only extra_cfg
- * when it starts with "runtime {"; the component) under
+ * when it starts with "runtime {"; unless extra_cfg has a fetch section, fetch() may reach
+ * 127.0.0.1, where the tests' origins listen; the component) under
  * the test's temporary directory and starts `trail run --runtime-threads 2` on it with the extra
  * arguments (NULL-terminated, may be NULL). TRAIL_TEST_HOOKS=1 is set for the server, and
  * quarantine_size_mb=16 added to ASAN_OPTIONS. Fails the

@@ -45,6 +45,7 @@ TEST(config_defaults)
     CHECK_EQ(c.server.idle_timeout_ms, 60000);
     CHECK_EQ(c.server.header_timeout_ms, 10000);
     CHECK_EQ(c.server.body_timeout_ms, 30000);
+    CHECK_EQ(c.server.body_total_timeout_ms, 300000);
     CHECK_EQ(c.server.shutdown_timeout_ms, 10000);
     CHECK_EQ(c.server.max_connections, 10000);
     CHECK(c.server.access_log);
@@ -68,6 +69,8 @@ TEST(config_default_text_matches_defaults)
     got.jobs.time_zone = tr_strdup("Mars/Olympus");
     got.fetch.allowed_hosts = NULL;
     got.fetch.allowed_hosts_len = 0;
+    got.fetch.allowed_private_hosts = NULL;
+    got.fetch.allowed_private_hosts_len = 0;
     got.server.access_log = false;
     got.fetch.enabled = false;
     tr_error err;
@@ -82,6 +85,7 @@ TEST(config_default_text_matches_defaults)
     CHECK_EQ(got.server.idle_timeout_ms, want.server.idle_timeout_ms);
     CHECK_EQ(got.server.header_timeout_ms, want.server.header_timeout_ms);
     CHECK_EQ(got.server.body_timeout_ms, want.server.body_timeout_ms);
+    CHECK_EQ(got.server.body_total_timeout_ms, want.server.body_total_timeout_ms);
     CHECK_EQ(got.server.shutdown_timeout_ms, want.server.shutdown_timeout_ms);
     CHECK_EQ(got.server.max_connections, want.server.max_connections);
     CHECK_EQ(got.server.access_log, want.server.access_log);
@@ -94,6 +98,7 @@ TEST(config_default_text_matches_defaults)
     CHECK_EQ(got.kv.persist_interval_ms, want.kv.persist_interval_ms);
     CHECK_STR_EQ(got.jobs.time_zone, want.jobs.time_zone);
     CHECK_EQ(got.fetch.allowed_hosts_len, 0);
+    CHECK_EQ(got.fetch.allowed_private_hosts_len, 0);
     CHECK_EQ(got.fetch.enabled, want.fetch.enabled);
     CHECK_EQ(got.fetch.timeout_ms, want.fetch.timeout_ms);
     CHECK_EQ(got.fetch.max_response_bytes, want.fetch.max_response_bytes);
@@ -274,7 +279,8 @@ TEST(config_errors_name_line_and_column)
                  "2:3: unknown field 'runtime_thread' in server; expected one of: address, "
                  "runtime_threads, max_body_bytes, max_buffered_body_bytes, max_header_bytes, "
                  "max_headers, max_target_bytes, idle_timeout_ms, header_timeout_ms, "
-                 "body_timeout_ms, shutdown_timeout_ms, max_connections, access_log");
+                 "body_timeout_ms, body_total_timeout_ms, shutdown_timeout_ms, max_connections, "
+                 "access_log");
     EXPECT_ERROR("\n\n  serve { }",
                  "3:3: unknown section 'serve'; expected one of: server, runtime, jobs, fetch, "
                  "database, kv");

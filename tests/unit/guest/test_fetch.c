@@ -1,13 +1,17 @@
-/* Tests for guest/fetch.c: the allowed_hosts rules, and __trailhost.fetch in one process: an
- * isolate on a real loop fetching from an origin on 127.0.0.1, its promise settled from the loop
- * followed by the wake call, bad arguments rejected, and an isolate freed while its transfers
- * are in flight (nothing touched afterwards; ASan sees no leak), redirects, and the budget for
- * response bodies an isolate receives at once. */
+/* Tests for guest/fetch.c: the allowed_hosts rules, which addresses count as private, and
+ * __trailhost.fetch in one process: an isolate on a real loop fetching from an origin on 127.0.0.1,
+ * its promise settled from the loop followed by the wake call, bad arguments rejected, and an
+ * isolate freed while its transfers are in flight (nothing touched afterwards; ASan sees no leak),
+ * redirects, and the budget for response bodies an isolate receives at once. */
 #include "test.h"
 #include "e2e/origin.h"
 #include "guest/fetch.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 TEST(guest_fetch_allowed_hosts_rules)
 {
@@ -34,6 +38,78 @@ TEST(guest_fetch_allowed_hosts_rules)
     c.allowed_hosts_len = 1;
     CHECK(guest_fetch_host_allowed(&c, "whatever.test"));
 }
+
+static bool public_addr(const char *text)
+{
+    struct sockaddr_storage ss = {0};
+    if (strchr(text, ':')) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        a->sin6_family = AF_INET6;
+        CHECK_EQ(inet_pton(AF_INET6, text, &a->sin6_addr), 1);
+    } else {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        a->sin_family = AF_INET;
+        CHECK_EQ(inet_pton(AF_INET, text, &a->sin_addr), 1);
+    }
+    return guest_fetch_addr_public((const struct sockaddr *)&ss);
+}
+
+TEST(guest_fetch_private_addresses)
+{
+    static const char *const private[] = {
+        "127.0.0.1",
+        "127.255.255.254",
+        "0.0.0.0",
+        "0.1.2.3",
+        "10.1.2.3",
+        "100.64.0.1",
+        "169.254.169.254",
+        "172.16.0.1",
+        "172.31.255.255",
+        "192.168.1.1",
+        "192.0.0.8",
+        "198.18.0.1",
+        "224.0.0.1",
+        "255.255.255.255",
+        "240.0.0.1",
+        "::",
+        "::1",
+        "::ffff:127.0.0.1",
+        "::ffff:10.0.0.1",
+        "::127.0.0.1",
+        "64:ff9b::7f00:1",
+        "2002:7f00:1::1",
+        "fe80::1",
+        "fc00::1",
+        "fd12:3456::1",
+        "ff02::1",
+        "2001:db8::1",
+        "fec0::1",
+    };
+    static const char *const public[] = {
+        "1.1.1.1",          "8.8.8.8",           "172.15.255.255",  "172.32.0.1",
+        "100.63.255.255",   "93.184.216.34",     "2606:4700::1111", "::ffff:1.1.1.1",
+        "64:ff9b::808:808", "2002:0808:0808::1",
+    };
+    for (size_t i = 0; i < sizeof private / sizeof private[0]; i++) {
+        if (public_addr(private[i])) fprintf(stderr, "public: %s\n", private[i]);
+        CHECK(!public_addr(private[i]));
+    }
+    for (size_t i = 0; i < sizeof public / sizeof public[0]; i++) {
+        if (!public_addr(public[i])) fprintf(stderr, "not public: %s\n", public[i]);
+        CHECK(public_addr(public[i]));
+    }
+}
+
+/* The origin is on loopback, which fetch() reaches only when allowed by name. */
+static char *loopback_names[] = {"127.0.0.1"};
+static const cfg_fetch loopback_cfg = {
+    .enabled = true,
+    .timeout_ms = 30000,
+    .max_response_bytes = 16u << 20,
+    .allowed_private_hosts = loopback_names,
+    .allowed_private_hosts_len = 1,
+};
 
 typedef struct fixture {
     loop *l;
@@ -62,6 +138,7 @@ static void setup(fixture *f)
     memset(f, 0, sizeof *f);
     CHECK_EQ(loop_new(&f->l), 0);
     guest_env_init(&f->env, f->l, NULL, NULL);
+    f->env.fetch_cfg = &loopback_cfg;
     tr_error err = {0};
     CHECK_EQ(jsg_isolate_new(NULL, &f->iso, &err), 0);
     CHECK_EQ(guest_new(f->iso, &f->env, on_wake, f, &f->g, &err), 0);
@@ -306,7 +383,11 @@ TEST_TIMEOUT(guest_fetch_isolate_budget_for_bodies_in_flight, 30)
     fixture f;
     setup(&f);
     /* a budget of 4 x 2000 bytes: ten partial bodies fit, the eleventh does not */
-    cfg_fetch c = {.enabled = true, .timeout_ms = 10000, .max_response_bytes = 2000};
+    cfg_fetch c = {.enabled = true,
+                   .timeout_ms = 10000,
+                   .max_response_bytes = 2000,
+                   .allowed_private_hosts = loopback_names,
+                   .allowed_private_hosts_len = 1};
     f.env.fetch_cfg = &c;
     char js[512], got[1024];
     snprintf(js, sizeof js,
