@@ -1,5 +1,5 @@
 /* The reference's Quick Start, end to end, from a clean directory: `trail components add
- * trailbase-guest-ts`, the reference's code as src/index.ts, `npm install && npm run build`,
+ * trailbase-guest-ts`, the reference's code as index.ts (where the reference puts it), `npm install && npm run build`,
  * `trail run`, and the three requests with the outputs the reference prints. */
 #include "test.h"
 #include "e2e/fixtures.h"
@@ -21,7 +21,7 @@ TEST_TIMEOUT(e2e_quickstart_from_scratch, 300)
     free(err);
 
     /* The reference's Quick Start code, verbatim. */
-    snprintf(cmd, sizeof cmd, "cp '%s/sdk/ts/test/reference/quick-start.ts' '%s/src/index.ts'",
+    snprintf(cmd, sizeof cmd, "cp '%s/sdk/ts/test/reference/quick-start.ts' '%s/index.ts'",
              getenv("TRAIL_ROOT"), wasm);
     CHECK_EQ(fx_sh(cmd), 0);
     snprintf(cmd, sizeof cmd,

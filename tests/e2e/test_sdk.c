@@ -156,7 +156,7 @@ TEST_TIMEOUT(sdk_scaffold_quick_start_builds, 150)
     char *out = NULL;
     CHECK_EQ(trail_components(depot, "add", "trailbase-guest-ts", &out), 0);
     free(out);
-    const char *files[] = {"package.json", "tsconfig.json", "src/index.ts", "trailbase-wasm-0.1.0.tgz"};
+    const char *files[] = {"package.json", "tsconfig.json", "index.ts", "trailbase-wasm-0.1.0.tgz"};
     for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
         snprintf(path, sizeof path, "%s/%s", wasm_dir, files[i]);
         struct stat st;
