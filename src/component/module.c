@@ -127,6 +127,7 @@ static int validate(comp_module *m, tr_error *err)
     tr_arena_init(&a, 4096);
     int rc = jsg_isolate_new(&opt, &iso, err);
     if (rc == 0) rc = guest_new(iso, &env, NULL, NULL, &g, err);
+    if (rc == 0) rc = comp_module_map_stacks(m, iso, err);
     if (rc == 0) rc = jsg_eval_module(iso, m->js, m->js_len, "component.js", &ns, err);
     if (rc == 0) rc = jsg_get(iso, ns, "default", 7, &def, err);
     if (rc == 0 && jsg_ref_kind(iso, def) != JSG_K_OBJECT)
