@@ -374,6 +374,21 @@ TEST_TIMEOUT(sdk_scaffold_types_checked_by_build, 170)
     CHECK_EQ(timed_build(wasm_dir, &log, &big_same), 0);
     CHECK_CONTAINS(log, "types as checked before");
     free(log);
+    /* Sources under src/ still build, checked too, without a warning. */
+    char from[1000], to[1000];
+    snprintf(from, sizeof from, "%s/index.ts", wasm_dir);
+    snprintf(to, sizeof to, "%s/src", wasm_dir);
+    CHECK_EQ(mkdir(to, 0755), 0);
+    snprintf(to, sizeof to, "%s/src/index.ts", wasm_dir);
+    CHECK_EQ(rename(from, to), 0);
+    double moved = 0;
+    rc = timed_build(wasm_dir, &log, &moved);
+    if (rc != 0) print_tail("npm run build (src/index.ts)", log);
+    CHECK_EQ(rc, 0);
+    CHECK_CONTAINS(log, "src/index.ts -> dist/component.wasm");
+    CHECK_CONTAINS(log, "types checked in");
+    CHECK(strstr(log, "warning") == NULL);
+    free(log);
     test_report("npm run build, end to end: scaffold %.2f s, unchanged %.2f s, type error %.2f s; "
                 "%zu lines %.2f s, one line changed %.2f s, unchanged %.2f s",
                 cold, again, failed, lines, big_cold, big_change, big_same);
