@@ -31,7 +31,8 @@ struct comp_srcmap {
 void comp_srcmap_free(comp_srcmap *m)
 {
     if (m == NULL) return;
-    for (size_t i = 0; i < m->nsources; i++) tr_free(m->sources[i]);
+    for (size_t i = 0; i < m->nsources; i++)
+        tr_free(m->sources[i]);
     tr_free(m->sources);
     tr_free(m->segs);
     tr_free(m->line_at);
@@ -40,7 +41,8 @@ void comp_srcmap_free(comp_srcmap *m)
 
 static const char *skip_ws(const char *p, const char *end)
 {
-    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) p++;
+    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+        p++;
     return p;
 }
 
@@ -210,8 +212,7 @@ bool comp_srcmap_lookup(const comp_srcmap *m, uint32_t line, uint32_t col, const
     return true;
 }
 
-void comp_srcmap_rewrite(const comp_srcmap *m, const char *gen_name, const char *text,
-                         tr_buf *out)
+void comp_srcmap_rewrite(const comp_srcmap *m, const char *gen_name, const char *text, tr_buf *out)
 {
     size_t gl = strlen(gen_name);
     const char *p = text;

@@ -2,8 +2,9 @@
  *
  * DESIGN: the engine calls Error.prepareStackTrace(error, callSites), when it is a function, as
  * each error is made and keeps what it returns as error.stack (Error.prepareStackTrace is an
- * accessor of the engine's: it is assigned, not defined, or the engine would never see it). trail installs one in every
- * isolate of a component with a source map: it writes the frames as the engine itself would
+ * accessor of the engine's: it is assigned, not defined, or the engine would never see it). trail
+ * installs one in every isolate of a component with a source map: it writes the frames as the
+ * engine itself would
  * ("    at name (file:line:col)\n" each, "    at name (native)\n" for a built-in), except that a
  * position in the bundle ("component.js") is looked up in the source map by a host function the
  * closure alone holds. So e.stack read by a handler, console.error(e) (the prelude prints
@@ -12,7 +13,9 @@
  *
  * The host function takes two numbers and answers with one "source:line:col" string, whose
  * length the source map bounds; anything but two numbers (user code can replace the CallSite
- * methods) gives undefined. */
+ * methods) gives undefined. The writer remembers the last 4,096 positions it mapped: the same
+ * throw sites come again and again, and a host call per frame would make every new error
+ * several times as dear as the engine's own stack. */
 #include "component/host.h"
 
 #include <stdio.h>
@@ -24,6 +27,19 @@
 static const char install_js[] =
     "(function (map) {\n"
     "  \"use strict\";\n"
+    "  const seen = new Map();\n"
+    "  const mapped = (line, col) => {\n"
+    "    if (!(line >= 0 && line < 1048576 && col >= 0 && col < 4294967296)) return map(line, "
+    "col);\n"
+    "    const key = line * 4294967296 + col;\n"
+    "    let where = seen.get(key);\n"
+    "    if (where === undefined) {\n"
+    "      where = map(line, col) ?? null;\n"
+    "      if (seen.size >= 4096) seen.clear();\n"
+    "      seen.set(key, where);\n"
+    "    }\n"
+    "    return where ?? undefined;\n"
+    "  };\n"
     "  const prepare = function (error, frames) {\n"
     "    let s = \"\";\n"
     "    for (const f of frames) {\n"
@@ -34,8 +50,9 @@ static const char install_js[] =
     "      }\n"
     "      const file = f.getFileName(), line = f.getLineNumber(), col = f.getColumnNumber();\n"
     "      let where;\n"
-    "      if (file === \"component.js\" && typeof line === \"number\" && typeof col === \"number\")\n"
-    "        where = map(line, col);\n"
+    "      if (file === \"component.js\" && typeof line === \"number\" && typeof col === "
+    "\"number\")\n"
+    "        where = mapped(line, col);\n"
     "      if (where === undefined)\n"
     "        where = (file == null ? \"<null>\" : String(file)) +\n"
     "          (line == null ? \"\" : \":\" + line + \":\" + col);\n"

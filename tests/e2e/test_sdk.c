@@ -300,7 +300,8 @@ static char *big_component(int variant)
                                 "  return { id: n + %d, name: `item ${n}`, tags: [String(n)] };\n"
                                 "}\n\n",
                                 i, i, i, i + variant);
-    len += (size_t)snprintf(s + len, cap - len, "export default defineConfig({\n  httpHandlers: [\n");
+    len +=
+        (size_t)snprintf(s + len, cap - len, "export default defineConfig({\n  httpHandlers: [\n");
     for (int i = 0; i < 100; i++)
         len += (size_t)snprintf(s + len, cap - len,
                                 "    HttpHandler.get(\"/item%d/:n\", (req: HttpRequest) =>\n"
@@ -356,7 +357,8 @@ TEST_TIMEOUT(sdk_scaffold_types_checked_by_build, 170)
     double big_cold = 0, big_change = 0, big_same = 0;
     char *big = big_component(0);
     size_t lines = 0;
-    for (const char *p = big; *p; p++) lines += *p == '\n';
+    for (const char *p = big; *p; p++)
+        lines += *p == '\n';
     CHECK(lines >= 1000);
     write_in(wasm_dir, "index.ts", big);
     free(big);
@@ -418,7 +420,8 @@ static int count_in(const char *path, const char *needle)
 {
     char *text = th_read_file(path, NULL);
     int n = 0;
-    for (const char *p = text; p && (p = strstr(p, needle)) != NULL; p++) n++;
+    for (const char *p = text; p && (p = strstr(p, needle)) != NULL; p++)
+        n++;
     free(text);
     return n;
 }
@@ -442,18 +445,18 @@ TEST_TIMEOUT(sdk_scaffold_types_checked_by_dev, 170)
     pid_t pid = spawn_in(wasm_dir, dev, log_path);
     double deadline = now_s() + 120;
     int status = 0;
-#define WAIT_FOR(cond, what)                                                                       \
-    do {                                                                                           \
-        while (!(cond) && now_s() < deadline && waitpid(pid, &status, WNOHANG) == 0)              \
-            usleep(50 * 1000);                                                                     \
-        if (!(cond)) {                                                                             \
-            char *l = th_read_file(log_path, NULL);                                                \
-            print_tail("npm run dev", l ? l : "");                                                 \
-            free(l);                                                                               \
-            kill(-pid, SIGKILL);                                                                   \
-            waitpid(pid, &status, 0);                                                              \
-            test_fail(__FILE__, __LINE__, "npm run dev: no %s", what);                           \
-        }                                                                                          \
+#define WAIT_FOR(cond, what)                                                         \
+    do {                                                                             \
+        while (!(cond) && now_s() < deadline && waitpid(pid, &status, WNOHANG) == 0) \
+            usleep(50 * 1000);                                                       \
+        if (!(cond)) {                                                               \
+            char *l = th_read_file(log_path, NULL);                                  \
+            print_tail("npm run dev", l ? l : "");                                   \
+            free(l);                                                                 \
+            kill(-pid, SIGKILL);                                                     \
+            waitpid(pid, &status, 0);                                                \
+            test_fail(__FILE__, __LINE__, "npm run dev: no %s", what);               \
+        }                                                                            \
     } while (0)
 
     WAIT_FOR(file_has(out, "Hello from WASM!"), "first build");

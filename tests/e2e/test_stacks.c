@@ -63,10 +63,10 @@ static char *job_error(const char *job)
     return out;
 }
 
-#define CHECK_NO_BUNDLE(text)                                                                      \
-    do {                                                                                           \
-        if (strstr((text), "component.js") != NULL)                                                \
-            test_fail(__FILE__, __LINE__, "a stack names the bundle:\n%s", (text));                \
+#define CHECK_NO_BUNDLE(text)                                                       \
+    do {                                                                            \
+        if (strstr((text), "component.js") != NULL)                                 \
+            test_fail(__FILE__, __LINE__, "a stack names the bundle:\n%s", (text)); \
     } while (0)
 
 TEST_TIMEOUT(e2e_stacks_in_typescript_everywhere, 120)
@@ -76,7 +76,8 @@ TEST_TIMEOUT(e2e_stacks_in_typescript_everywhere, 120)
 
     /* e.stack read by the handler */
     char *body = get(&s, "/stack", 200);
-    CHECK_CONTAINS(body, "    at explode (src/helper.ts:3:22)\n    at <anonymous> (index.ts:27:9)\n");
+    CHECK_CONTAINS(body,
+                   "    at explode (src/helper.ts:3:22)\n    at <anonymous> (index.ts:27:9)\n");
     CHECK_NO_BUNDLE(body);
     free(body);
 
@@ -113,8 +114,9 @@ TEST_TIMEOUT(e2e_stacks_in_typescript_everywhere, 120)
     free(async_err);
 
     char *log = th_server_stderr(&s);
-    CHECK_CONTAINS(log, "[WASM] caught: Error: logged exploded\n    at explode (src/helper.ts:3:22)\n"
-                        "    at <anonymous> (index.ts:34:9)\n");
+    CHECK_CONTAINS(log,
+                   "[WASM] caught: Error: logged exploded\n    at explode (src/helper.ts:3:22)\n"
+                   "    at <anonymous> (index.ts:34:9)\n");
     CHECK_CONTAINS(log, "uncaught Error: uncaught exploded\n    at explode (src/helper.ts:3:22)\n"
                         "    at <anonymous> (index.ts:45:40)\n");
     CHECK_NO_BUNDLE(log);
@@ -137,7 +139,8 @@ TEST_TIMEOUT(hostile_stack_map_fake_frames, 60)
                          "    at fake (component.js:1000000000:1000000000)\n"
                          "    at fake (component.jscomponent.js");
     size_t frames = 0;
-    for (const char *p = body; (p = strstr(p, "    at fake (")) != NULL; p++) frames++;
+    for (const char *p = body; (p = strstr(p, "    at fake (")) != NULL; p++)
+        frames++;
     CHECK_EQ(frames, 9);
     free(body);
     /* The isolate and the server are fine: the real stacks are still mapped. */

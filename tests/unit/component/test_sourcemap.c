@@ -8,7 +8,8 @@
 
 /* Generated line 1: columns 0, 4 and 10 map to a.ts 1:1, 1:5 and 1:11; line 2: column 0 maps to
  * a.ts 2:11; line 3 has no segment. */
-static const char MAP[] = "{\"version\":3,\"sources\":[\"a.ts\"],\"mappings\":\"AAAA,IAAI,MAAM;AACA;\"}";
+static const char MAP[] =
+    "{\"version\":3,\"sources\":[\"a.ts\"],\"mappings\":\"AAAA,IAAI,MAAM;AACA;\"}";
 
 TEST(component_srcmap_lookup_within_a_line)
 {
@@ -17,7 +18,7 @@ TEST(component_srcmap_lookup_within_a_line)
     CHECK_EQ(comp_srcmap_parse(MAP, sizeof MAP - 1, &m, &err), 0);
     static const struct {
         uint32_t line, col, src_line, src_col;
-    } cases[] = {{1, 1, 1, 1}, {1, 4, 1, 1}, {1, 5, 1, 5}, {1, 10, 1, 5},
+    } cases[] = {{1, 1, 1, 1},   {1, 4, 1, 1},    {1, 5, 1, 5},  {1, 10, 1, 5},
                  {1, 11, 1, 11}, {1, 500, 1, 11}, {2, 1, 2, 11}, {2, 9, 2, 11}};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         const char *src = NULL;
