@@ -235,7 +235,7 @@ function checkConfig(o, cache) {
         // First check of this project.
     }
     if (old !== text) writeFileSync(file, text);
-    return file;
+    return { file, text };
 }
 
 function statKey(p) {
@@ -342,10 +342,13 @@ export async function checkTypes(o) {
     const cache = checkCacheDir(o.dir);
     const stampFile = path.join(cache, "passed.json");
     mkdirSync(cache, { recursive: true });
-    if (stampFresh(stampFile, o, tsc.id)) return { ok: true, errors: [], state: "unchanged", ms: ms(), files: [] };
+    const config = checkConfig(o, cache);
+    // The compiler and the options it runs with (installing trailbase-wasm changes them).
+    const id = `${tsc.id}\n${config.text}`;
+    if (stampFresh(stampFile, o, id)) return { ok: true, errors: [], state: "unchanged", ms: ms(), files: [] };
     rmSync(stampFile, { force: true });
     const started = Date.now();
-    const args = [...tsc.args, "-p", checkConfig(o, cache), "--noEmit", "--incremental", "--tsBuildInfoFile",
+    const args = [...tsc.args, "-p", config.file, "--noEmit", "--incremental", "--tsBuildInfoFile",
         path.join(cache, "tsbuildinfo"), "--pretty", "false", "--listFiles"];
     const r = await new Promise((resolve) => {
         execFile(tsc.cmd, args, { cwd: o.dir, maxBuffer: 1 << 26, env: { ...process.env, NO_COLOR: "1" } }, (error, stdout, stderr) => {
@@ -361,7 +364,7 @@ export async function checkTypes(o) {
     }
     if (errors.length > 0) return { ok: false, errors, state: "checked", ms: ms(), files };
     // A file changed while the compiler ran may not be what it checked: no record then.
-    const stamp = stampOf(o, files, tsc.id);
+    const stamp = stampOf(o, files, id);
     const raced = stamp.entries.some(([, key]) => key !== "missing" && Number(key.split(":")[0]) >= started);
     if (!raced) writeFileSync(stampFile, JSON.stringify(stamp) + "\n");
     return { ok: true, errors: [], state: "checked", ms: ms(), files };
