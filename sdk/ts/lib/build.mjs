@@ -21,7 +21,6 @@
 // project has installed, so the runtime and the build always agree; a project without
 // node_modules/trailbase-wasm is type-checked against this package's declarations too.
 
-import * as esbuild from "esbuild";
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, watch, writeFileSync } from "node:fs";
@@ -31,6 +30,11 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 const require = createRequire(import.meta.url);
+
+// esbuild is loaded when a build needs it, after the type check has started: the compiler runs
+// while Node reads esbuild's JavaScript.
+let esbuildModule = null;
+const loadEsbuild = async () => (esbuildModule ??= await import("esbuild"));
 const SDK_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const SDK_PKG = JSON.parse(readFileSync(path.join(SDK_ROOT, "package.json"), "utf8"));
 
@@ -447,6 +451,7 @@ export async function buildComponent(opts = {}) {
     const checking = checkTypes(o);
     let result;
     try {
+        const esbuild = await loadEsbuild();
         result = await esbuild.build(esbuildOptions(o.dir, o.entry, o.minify));
     } catch (e) {
         // A syntax error: the compiler would report it again, in other words.
@@ -553,7 +558,7 @@ export async function watchComponent(opts, onBuild) {
     };
     const options = esbuildOptions(o.dir, o.entry, o.minify);
     options.plugins.push(reporter);
-    ctx = await esbuild.context(options);
+    ctx = await (await loadEsbuild()).context(options);
     await ctx.watch();
     const stop = () => {
         stopped = true;
