@@ -531,18 +531,21 @@ export async function watchComponent(opts, onBuild) {
             }
         }
     };
+    let checking = null;
     const reporter = {
         name: "trailbase-component",
         setup(build) {
             build.onStart(() => {
                 t0 = performance.now();
+                // Checked while esbuild bundles, as in a single build.
+                checking = checkTypes(o);
             });
             build.onEnd(async (result) => {
+                const check = await checking;
                 if (result.errors.length > 0) {
                     onBuild({ ok: false, errors: result.errors.map((m) => formatMessage(m)), warnings: [] });
                     return;
                 }
-                const check = await checkTypes(o);
                 if (check.state === "checked" && !stopped) watchTypeFiles(result, check.files);
                 if (!check.ok) {
                     onBuild({ ok: false, errors: check.errors, warnings: [] });
