@@ -208,11 +208,15 @@ export function tscCommand() {
     return tscMemo;
 }
 
-/** Where the check keeps its build info and its record of the last check that passed. */
-function checkCacheDir(dir) {
+/**
+ * Where the check of the project in dir keeps its build info and its record of the last check
+ * that passed: node_modules/.cache/trailbase-wasm, or for a project without node_modules (built
+ * by a copy of the SDK elsewhere) a directory of its own under the system's temporary one.
+ */
+export function checkCacheDir(dir) {
     if (existsSync(path.join(dir, "node_modules"))) return path.join(dir, "node_modules/.cache/trailbase-wasm");
-    const id = createHash("sha256").update(dir).digest("hex").slice(0, 16);
-    return path.join(tmpdir(), `trailbase-wasm-check-${id}`);
+    const id = createHash("sha256").update(path.resolve(dir)).digest("hex").slice(0, 16);
+    return path.join(tmpdir(), "trailbase-wasm-check", id);
 }
 
 /**

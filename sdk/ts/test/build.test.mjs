@@ -10,13 +10,18 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { buildComponent, loadEngine, readCustomSections } from "../lib/build.mjs";
+import { buildComponent, checkCacheDir, loadEngine, readCustomSections } from "../lib/build.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const BIN = path.join(ROOT, "bin/trailbase-wasm.mjs");
 const TEMPLATE = path.join(ROOT, "../template");
 const TMP = mkdtempSync(path.join(tmpdir(), "trail-sdk-build-"));
-after(() => rmSync(TMP, { recursive: true, force: true }));
+const projects = [];
+after(() => {
+    // The type check's caches of projects without node_modules live outside them.
+    for (const dir of projects) rmSync(checkCacheDir(dir), { recursive: true, force: true });
+    rmSync(TMP, { recursive: true, force: true });
+});
 
 function run(cmd, args, opts = {}) {
     return new Promise((resolve) => {
@@ -30,6 +35,7 @@ let n = 0;
 /** A fresh project directory holding `files` ({ relative path: content }). */
 function project(files) {
     const dir = path.join(TMP, `p${++n}`);
+    projects.push(dir);
     for (const [f, content] of Object.entries(files)) {
         mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
         writeFileSync(path.join(dir, f), content);
@@ -45,6 +51,7 @@ export default defineConfig({ httpHandlers: [HttpHandler.get("/hello", () => "He
 describe("the component file", () => {
     test("the template builds into a valid module with the three sections", async () => {
         const dir = path.join(TMP, "template");
+        projects.push(dir);
         cpSync(TEMPLATE, dir, { recursive: true, filter: (f) => !/node_modules|\/dist$/.test(f) });
         const r = await run(process.execPath, [BIN, "build"], { cwd: dir });
         assert.equal(r.code, 0, r.stderr);
@@ -74,6 +81,7 @@ describe("the component file", () => {
 
     test("every code sample of the reference builds", async () => {
         const refDir = path.join(ROOT, "test/reference");
+        projects.push(refDir);
         const complete = ["quick-start.ts", "request-methods.ts", "database-access.ts", "background-jobs.ts", "vector-search.ts"];
         for (const f of readdirSync(refDir).filter((f) => f.endsWith(".ts"))) {
             const out = path.join(TMP, "ref", f.replace(/\.ts$/, ".wasm"));
