@@ -146,7 +146,11 @@ EMBED_ARGS := $(foreach f,$(TEMPLATE_FILES),$(patsubst sdk/template/%,%,$(f))=$(
 $(SDK_TGZ): $(SDK_SRCS) | $(DEPS_STAMP)
 	./tools/sdk-pack.sh $(@D)
 
-$(BUILD)/gen/embedded_files.c: tools/embed.sh $(TEMPLATE_FILES) $(SDK_TGZ) Makefile
+# The list of embedded names: a file moved in sdk/template changes it, and no file's time.
+$(BUILD)/gen/embedded.list: FORCE
+	$(call write-if-changed,$(EMBED_ARGS))
+$(BUILD)/gen/embedded_files.c: tools/embed.sh $(TEMPLATE_FILES) $(SDK_TGZ) Makefile \
+    $(BUILD)/gen/embedded.list
 	@mkdir -p $(@D)
 	./tools/embed.sh $@ cli_embedded_files $(EMBED_ARGS)
 

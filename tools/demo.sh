@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tools/demo.sh TRAIL: the demo app, end to end: the reference's Quick Start scaffolded into
 # ./traildepot (trail components add trailbase-guest-ts, on first use), built with npm, then
-# served by `trail run` on localhost:4000 (Ctrl-C stops it). Edits to traildepot/wasm/src are
+# served by `trail run` on localhost:4000 (Ctrl-C stops it). Edits to traildepot/wasm/index.ts are
 # picked up by `npm run dev` in traildepot/wasm, and trail reloads them without a restart.
 set -euo pipefail
 cd "$(dirname "$0")/.."

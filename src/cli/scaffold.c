@@ -1,5 +1,5 @@
 /* cli/scaffold.c: the first-party component trailbase-guest-ts: a TypeScript project written
- * into DATA_DIR/wasm/ from files embedded in trail (package.json, tsconfig.json, src/index.ts and
+ * into DATA_DIR/wasm/ from files embedded in trail (package.json, tsconfig.json, index.ts and
  * the trailbase-wasm SDK as an npm tarball), so that `npm install` needs only the public registry.
  *
  * DESIGN: user work is never destroyed. `add` refuses when a project is there already; `update`

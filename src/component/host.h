@@ -68,6 +68,11 @@ comp_module *comp_module_ref(comp_module *m);
 /* Rewrites positions in the generated code ("component.js:460:13") in err->msg to the original
  * sources the component's source map names ("src/index.ts:5:9"). */
 void comp_module_map_error(const comp_module *m, tr_error *err);
+/* Makes every stack trace the isolate writes (error.stack, and so console.* of an error and
+ * the stacks the host reads) name the original sources through m's source map, from now on;
+ * nothing when m has none (component/stacks.c). Call once per isolate, before its code runs.
+ * m must outlive the isolate. */
+int comp_module_map_stacks(const comp_module *m, jsg_isolate *iso, tr_error *err);
 void comp_module_unref(comp_module *m); /* NULL is a no-op */
 /* The object made by defineConfig() that trail calls, from the module namespace ns: its default
  * export (`export default defineConfig(...)`) or, without one, its `incomingHandler` export (the

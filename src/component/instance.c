@@ -55,6 +55,7 @@ static int create_isolate(comp_instance *ci, tr_error *err)
     int rc = jsg_isolate_new(&opt, &ci->iso, err);
     if (rc == 0) rc = guest_new(ci->iso, ci->env, wake, ci, &ci->g, err);
     if (rc == 0) rc = guest_test_hooks_install(ci->iso, err);
+    if (rc == 0) rc = comp_module_map_stacks(ci->mod, ci->iso, err);
     if (rc == 0)
         rc = jsg_eval_module(ci->iso, ci->mod->js, ci->mod->js_len, "component.js", &ns, err);
     if (rc == 0) rc = comp_module_entry(ci->iso, ns, &ci->def, err);

@@ -158,6 +158,7 @@ static int validate(comp_module *m, tr_error *err)
     tr_arena_init(&a, 4096);
     int rc = jsg_isolate_new(&opt, &iso, err);
     if (rc == 0) rc = guest_new(iso, &env, NULL, NULL, &g, err);
+    if (rc == 0) rc = comp_module_map_stacks(m, iso, err);
     if (rc == 0) rc = jsg_eval_module(iso, m->js, m->js_len, "component.js", &ns, err);
     if (rc == 0) rc = comp_module_entry(iso, ns, &def, err);
     /* manifest last: it is called below (responseClass is the SDK's HttpResponse class) */

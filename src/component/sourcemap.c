@@ -3,7 +3,7 @@
  * traces back to the original files.
  *
  * DESIGN: parsed once when a component is loaded; segments are kept in one array in generated
- * order with the index of each generated line's first segment, so a lookup scans one line. The
+ * order with the index of each generated line's first segment, so a lookup searches one line. The
  * JSON reading is just enough for the two members used; anything malformed is TR_EPARSE and the
  * caller logs unmapped stacks. */
 #include "component/sourcemap.h"
@@ -31,7 +31,8 @@ struct comp_srcmap {
 void comp_srcmap_free(comp_srcmap *m)
 {
     if (m == NULL) return;
-    for (size_t i = 0; i < m->nsources; i++) tr_free(m->sources[i]);
+    for (size_t i = 0; i < m->nsources; i++)
+        tr_free(m->sources[i]);
     tr_free(m->sources);
     tr_free(m->segs);
     tr_free(m->line_at);
@@ -40,7 +41,8 @@ void comp_srcmap_free(comp_srcmap *m)
 
 static const char *skip_ws(const char *p, const char *end)
 {
-    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) p++;
+    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+        p++;
     return p;
 }
 
@@ -191,17 +193,26 @@ bool comp_srcmap_lookup(const comp_srcmap *m, uint32_t line, uint32_t col, const
     size_t lo = m->line_at[line - 1];
     size_t hi = line < m->nlines ? m->line_at[line] : m->nsegs;
     if (lo >= hi) return false;
-    const segment *best = &m->segs[lo];
-    for (size_t i = lo; i < hi && m->segs[i].gen_col <= (col ? col - 1 : 0); i++)
-        best = &m->segs[i];
+    /* The last segment at or before the column (the first when none is): a binary search, as
+     * a minified bundle is one line of many thousand segments, and every new error of a
+     * component looks up each of its frames (component/stacks.c). */
+    uint32_t c = col ? col - 1 : 0;
+    size_t a = lo + 1, b = hi; /* the answer is the segment before the first past c in [a, b) */
+    while (a < b) {
+        size_t mid = a + (b - a) / 2;
+        if (m->segs[mid].gen_col <= c)
+            a = mid + 1;
+        else
+            b = mid;
+    }
+    const segment *best = &m->segs[a - 1];
     *source = m->sources[best->src];
     *src_line = best->line + 1;
     *src_col = best->col + 1;
     return true;
 }
 
-void comp_srcmap_rewrite(const comp_srcmap *m, const char *gen_name, const char *text,
-                         tr_buf *out)
+void comp_srcmap_rewrite(const comp_srcmap *m, const char *gen_name, const char *text, tr_buf *out)
 {
     size_t gl = strlen(gen_name);
     const char *p = text;

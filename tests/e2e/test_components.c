@@ -245,7 +245,7 @@ TEST_TIMEOUT(components_first_party_add_update_remove, 60)
     CHECK_CONTAINS(out, "package.json");
     free(out);
     free(err);
-    static const char *const files[] = {"package.json", "tsconfig.json", "src/index.ts",
+    static const char *const files[] = {"package.json", "tsconfig.json", "index.ts",
                                         "trailbase-wasm-0.1.0.tgz"};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         snprintf(path, sizeof path, "%s/%s", wasm, files[i]);
@@ -269,7 +269,7 @@ TEST_TIMEOUT(components_first_party_add_update_remove, 60)
     snprintf(path, sizeof path, "%s/trailbase-wasm-0.1.0.tgz", wasm);
     CHECK_EQ(th_write_file(path, "stale", 5), 0);
     char src[900];
-    snprintf(src, sizeof src, "%s/src/index.ts", wasm);
+    snprintf(src, sizeof src, "%s/index.ts", wasm);
     CHECK_EQ(th_write_file(src, "// my own code\n", 15), 0);
     CHECK_EQ(components("update", NULL, &out, &err), 0);
     CHECK_CONTAINS(out, "Updated trailbase-guest-ts");
@@ -285,7 +285,7 @@ TEST_TIMEOUT(components_first_party_add_update_remove, 60)
 
     /* remove deletes what trail wrote and the user left alone, keeps the user's changes */
     CHECK_EQ(components("remove", "trailbase-guest-ts", &out, &err), 0);
-    CHECK_CONTAINS(out, "kept your changed files: src/index.ts");
+    CHECK_CONTAINS(out, "kept your changed files: index.ts");
     free(out);
     free(err);
     CHECK(exists(src));

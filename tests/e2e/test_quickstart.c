@@ -1,6 +1,8 @@
 /* The reference's Quick Start, end to end, from a clean directory: `trail components add
- * trailbase-guest-ts`, the reference's code as src/index.ts, `npm install && npm run build`,
- * `trail run`, and the three requests with the outputs the reference prints. */
+ * trailbase-guest-ts`, the reference's code as index.ts (where the reference puts it), `npm
+ * install && npm run build`, `trail run`, and the three requests with the outputs the reference
+ * prints; then a type error, which fails the build and leaves the running server serving what
+ * built before. */
 #include "test.h"
 #include "e2e/fixtures.h"
 #include "e2e/harness.h"
@@ -21,7 +23,7 @@ TEST_TIMEOUT(e2e_quickstart_from_scratch, 300)
     free(err);
 
     /* The reference's Quick Start code, verbatim. */
-    snprintf(cmd, sizeof cmd, "cp '%s/sdk/ts/test/reference/quick-start.ts' '%s/src/index.ts'",
+    snprintf(cmd, sizeof cmd, "cp '%s/sdk/ts/test/reference/quick-start.ts' '%s/index.ts'",
              getenv("TRAIL_ROOT"), wasm);
     CHECK_EQ(fx_sh(cmd), 0);
     snprintf(cmd, sizeof cmd,
@@ -69,6 +71,19 @@ TEST_TIMEOUT(e2e_quickstart_from_scratch, 300)
     CHECK_CONTAINS(out, "route POST    /json\n");
     free(out);
     free(err);
+
+    /* A type error in the reference's handler: the build fails and the server keeps serving
+     * the component that built. */
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && sed -i 's/const name = req.getPathParam/const name: number = "
+             "req.getPathParam/' index.ts && grep -q 'const name: number' index.ts && "
+             "! npm run build > build.log 2>&1 && grep -q 'index.ts:10:13: error TS2322' build.log",
+             wasm);
+    CHECK_EQ(fx_sh(cmd), 0);
+    CHECK_EQ(th_request(s.port, "GET /greet/Alice HTTP/1.1\r\nHost: x\r\n\r\n", &r), 0);
+    CHECK_EQ(r.status, 200);
+    CHECK_STR_EQ(r.body, "Hello, Alice!");
+    th_resp_free(&r);
 
     CHECK_EQ(th_server_stop(&s), 0);
     char *log = th_server_stderr(&s);

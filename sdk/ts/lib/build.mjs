@@ -1,23 +1,40 @@
-// Builds a trail component: bundles the project's entry (index.ts or src/index.ts) with esbuild
-// into one ES module and appends it, its source map and the engine's name to the pinned engine
-// module (quickjs-wasi's quickjs.wasm) as custom sections (docs/guest-abi.md, "The component file").
+// Builds a trail component: checks the project's types with the pinned TypeScript compiler,
+// bundles its entry (index.ts or src/index.ts) with esbuild into one ES module and appends it, its
+// source map and the engine's name to the pinned engine module (quickjs-wasi's quickjs.wasm) as
+// custom sections (docs/guest-abi.md, "The component file").
 //
 // DESIGN: the engine module is copied byte for byte and the sections are appended at its end,
 // so the host can identify the engine by hashing the module without custom sections. The output
 // is written to a temporary file in the same directory and renamed over dist/component.wasm, so
 // a server watching the file never loads half of it; identical output is not rewritten, so a
-// save without changes does not make the server reload.
+// save without changes does not make the server reload. A type error fails the build before
+// anything is written, so the last component that built keeps serving.
+//
+// The type check runs beside the bundling, as `tsc --noEmit` over the project's tsconfig.json
+// would (a project without one is bundled unchecked), with the native compiler of the pinned
+// `typescript` package started directly. It is incremental (its build info lives in
+// node_modules/.cache/trailbase-wasm), and is not run at all when, since the last check that
+// passed, no file of its program changed, no source file came to or left a directory holding
+// one, and tsconfig.json, package.json and package-lock.json stayed as they were.
 //
 // `trailbase-wasm` imports resolve to the SDK doing the build (this package), whichever copy the
-// project has installed, so the runtime and the build always agree.
+// project has installed, so the runtime and the build always agree; a project without
+// node_modules/trailbase-wasm is type-checked against this package's declarations too.
 
-import * as esbuild from "esbuild";
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, watch, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 const require = createRequire(import.meta.url);
+
+// esbuild is loaded when a build needs it, after the type check has started: the compiler runs
+// while Node reads esbuild's JavaScript.
+let esbuildModule = null;
+const loadEsbuild = async () => (esbuildModule ??= await import("esbuild"));
 const SDK_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const SDK_PKG = JSON.parse(readFileSync(path.join(SDK_ROOT, "package.json"), "utf8"));
 
@@ -165,6 +182,202 @@ function errorsOf(e) {
     return [{ text: e instanceof Error ? e.message : String(e) }];
 }
 
+// ---- the type check ----
+
+/** Entries in these languages are type-checked; JavaScript ones are bundled as they are. */
+const TS_ENTRY = /\.(ts|mts|cts|tsx)$/;
+
+let tscMemo = null;
+
+/**
+ * How to run the pinned TypeScript compiler: { cmd, args, id }. The native executable of the
+ * `typescript` package (its platform package) when present, else its Node launcher.
+ */
+export function tscCommand() {
+    if (tscMemo) return tscMemo;
+    const tsPkg = require.resolve("typescript/package.json");
+    const version = JSON.parse(readFileSync(tsPkg, "utf8")).version;
+    try {
+        const native = createRequire(tsPkg).resolve(`@typescript/typescript-${process.platform}-${process.arch}/package.json`);
+        const exe = path.join(path.dirname(native), "lib", process.platform === "win32" ? "tsc.exe" : "tsc");
+        if (existsSync(exe)) tscMemo = { cmd: exe, args: [], id: `typescript ${version} ${exe}` };
+    } catch {
+        // No platform package: the launcher finds the compiler or says why it cannot.
+    }
+    tscMemo ??= { cmd: process.execPath, args: [path.join(path.dirname(tsPkg), "bin/tsc")], id: `typescript ${version}` };
+    return tscMemo;
+}
+
+/**
+ * Where the check of the project in dir keeps its build info and its record of the last check
+ * that passed: node_modules/.cache/trailbase-wasm, or for a project without node_modules (built
+ * by a copy of the SDK elsewhere) a directory of its own under the system's temporary one.
+ */
+export function checkCacheDir(dir) {
+    if (existsSync(path.join(dir, "node_modules"))) return path.join(dir, "node_modules/.cache/trailbase-wasm");
+    const id = createHash("sha256").update(path.resolve(dir)).digest("hex").slice(0, 16);
+    return path.join(tmpdir(), "trailbase-wasm-check", id);
+}
+
+/**
+ * The tsconfig the check runs: the project's, extended with the entry (so that it is checked
+ * whatever `include` says) and, when the project has not installed trailbase-wasm, with paths
+ * to this package's declarations (as the bundler resolves its imports to this package).
+ */
+function checkConfig(o, cache) {
+    const config = { extends: path.join(o.dir, "tsconfig.json"), files: [o.entry] };
+    if (!existsSync(path.join(o.dir, "node_modules/trailbase-wasm/package.json"))) {
+        const paths = {};
+        for (const [sub, exp] of Object.entries(SDK_PKG.exports)) {
+            if (typeof exp !== "object" || !exp.types) continue;
+            paths[sub === "." ? "trailbase-wasm" : "trailbase-wasm" + sub.slice(1)] = [path.join(SDK_ROOT, exp.types)];
+        }
+        config.compilerOptions = { paths };
+    }
+    const file = path.join(cache, "tsconfig.json");
+    const text = JSON.stringify(config, null, 2) + "\n";
+    let old = null;
+    try {
+        old = readFileSync(file, "utf8");
+    } catch {
+        // First check of this project.
+    }
+    if (old !== text) writeFileSync(file, text);
+    return { file, text };
+}
+
+function statKey(p) {
+    try {
+        const st = statSync(p);
+        return `${st.mtimeMs}:${st.size}`;
+    } catch {
+        return "missing";
+    }
+}
+
+/** The source files a directory holds (a new one may join the program), not its other files. */
+function dirKey(p) {
+    try {
+        return readdirSync(p).filter((n) => /\.([cm]?[jt]sx?|json)$/.test(n)).sort().join("/");
+    } catch {
+        return "missing";
+    }
+}
+
+/** The record of a check: every file of the program and every project directory holding one. */
+function stampOf(o, files, id) {
+    const own = files.filter((f) => !f.split(path.sep).includes("node_modules"));
+    const dirs = [...new Set([o.dir, ...own.map((f) => path.dirname(f))])];
+    const extra = ["tsconfig.json", "package.json", "package-lock.json"].map((f) => path.join(o.dir, f));
+    const entries = [...files, ...extra].map((p) => [p, statKey(p)]);
+    return { id, entry: o.entry, entries, dirs: dirs.map((d) => [d, dirKey(d)]) };
+}
+
+function stampFresh(file, o, id) {
+    let stamp;
+    try {
+        stamp = JSON.parse(readFileSync(file, "utf8"));
+    } catch {
+        return false;
+    }
+    if (stamp.id !== id || stamp.entry !== o.entry || !Array.isArray(stamp.entries) || !Array.isArray(stamp.dirs)) return false;
+    return stamp.entries.every(([p, key]) => statKey(p) === key) && stamp.dirs.every(([d, key]) => dirKey(d) === key);
+}
+
+const TS_DIAG = /^(.+?)\((\d+),(\d+)\): (error|warning|message) (TS\d+): (.*)$/;
+const TS_GLOBAL_DIAG = /^(error|warning|message) (TS\d+): (.*)$/;
+
+/** tsc's `--pretty false` output as diagnostics and the files it listed (absolute paths). */
+export function parseTscOutput(text) {
+    const diags = [];
+    const files = [];
+    for (const line of text.split(/\r?\n/)) {
+        let m;
+        if ((m = TS_DIAG.exec(line))) {
+            diags.push({ file: m[1], line: +m[2], column: +m[3], kind: m[4], code: m[5], text: m[6], more: [] });
+        } else if ((m = TS_GLOBAL_DIAG.exec(line))) {
+            diags.push({ file: null, kind: m[1], code: m[2], text: m[3], more: [] });
+        } else if (/^\s/.test(line) && line.trim() !== "" && diags.length > 0) {
+            diags.at(-1).more.push(line);
+        } else if (path.isAbsolute(line)) {
+            files.push(line);
+        }
+    }
+    return { diags, files };
+}
+
+/** `file:line:col: error TS2322: message`, its chained lines, the source line and a caret. */
+export function formatTsDiagnostic(dir, d, sources = new Map()) {
+    const head = d.file ? `${d.file}:${d.line}:${d.column}: ` : "";
+    const lines = [`${head}${d.kind} ${d.code}: ${d.text}`, ...d.more];
+    if (d.file) {
+        const abs = path.resolve(dir, d.file);
+        if (!sources.has(abs)) {
+            let text = null;
+            try {
+                text = readFileSync(abs, "utf8").split(/\r?\n/);
+            } catch {
+                // Not readable: the message goes without its source line.
+            }
+            sources.set(abs, text);
+        }
+        const src = sources.get(abs)?.[d.line - 1];
+        if (src !== undefined) {
+            lines.push(`    ${src}`);
+            lines.push(`    ${" ".repeat(Math.max(0, d.column - 1))}^`);
+        }
+    }
+    return lines.join("\n");
+}
+
+/**
+ * Checks the project's types. Resolves to { ok, errors: [text], state, ms } with state "checked",
+ * "unchanged" (nothing changed since the last check that passed: not run) or "off" (a JavaScript
+ * entry, no tsconfig.json, or check: false).
+ */
+export async function checkTypes(o) {
+    const t0 = performance.now();
+    const ms = () => Math.round(performance.now() - t0);
+    if (!o.check || !TS_ENTRY.test(o.entry) || !existsSync(path.join(o.dir, "tsconfig.json"))) {
+        return { ok: true, errors: [], state: "off", ms: 0, files: [] };
+    }
+    let tsc;
+    try {
+        tsc = tscCommand();
+    } catch (e) {
+        return { ok: false, errors: [`error: cannot find the TypeScript compiler (the typescript package): ${e.message}`], state: "checked", ms: ms(), files: [] };
+    }
+    const cache = checkCacheDir(o.dir);
+    const stampFile = path.join(cache, "passed.json");
+    mkdirSync(cache, { recursive: true });
+    const config = checkConfig(o, cache);
+    // The compiler and the options it runs with (installing trailbase-wasm changes them).
+    const id = `${tsc.id}\n${config.text}`;
+    if (stampFresh(stampFile, o, id)) return { ok: true, errors: [], state: "unchanged", ms: ms(), files: [] };
+    rmSync(stampFile, { force: true });
+    const started = Date.now();
+    const args = [...tsc.args, "-p", config.file, "--noEmit", "--incremental", "--tsBuildInfoFile",
+        path.join(cache, "tsbuildinfo"), "--pretty", "false", "--listFiles"];
+    const r = await new Promise((resolve) => {
+        execFile(tsc.cmd, args, { cwd: o.dir, maxBuffer: 1 << 26, env: { ...process.env, NO_COLOR: "1" } }, (error, stdout, stderr) => {
+            resolve({ error, out: stdout + stderr });
+        });
+    });
+    const { diags, files } = parseTscOutput(r.out);
+    const sources = new Map();
+    const errors = diags.filter((d) => d.kind === "error").map((d) => formatTsDiagnostic(o.dir, d, sources));
+    if (r.error && errors.length === 0) {
+        const why = r.error.code === "ENOENT" ? `${tsc.cmd} not found` : r.out.trim() || r.error.message;
+        errors.push(`error: the TypeScript compiler failed: ${why}`);
+    }
+    if (errors.length > 0) return { ok: false, errors, state: "checked", ms: ms(), files };
+    // A file changed while the compiler ran may not be what it checked: no record then.
+    const stamp = stampOf(o, files, id);
+    const raced = stamp.entries.some(([, key]) => key !== "missing" && Number(key.split(":")[0]) >= started);
+    if (!raced) writeFileSync(stampFile, JSON.stringify(stamp) + "\n");
+    return { ok: true, errors: [], state: "checked", ms: ms(), files };
+}
+
 /** Assembles the component from an esbuild result; returns its bytes and the JS size. */
 function assemble(result, engine) {
     let js = null;
@@ -206,8 +419,9 @@ function hasDefaultExport(result) {
 }
 
 /**
- * Resolves the options of a build: { dir, entry, out, minify } with defaults
- * entry = findEntry(dir), out = dir/dist/component.wasm.
+ * Resolves the options of a build: { dir, entry, out, minify, check } with defaults
+ * entry = findEntry(dir), out = dir/dist/component.wasm, check = true (check: false skips the
+ * type check).
  */
 export function resolveOptions(opts = {}) {
     const dir = path.resolve(opts.dir ?? ".");
@@ -220,12 +434,14 @@ export function resolveOptions(opts = {}) {
         throw new Error(`entry file ${entry} does not exist`);
     }
     const out = path.resolve(dir, opts.out ?? "dist/component.wasm");
-    return { dir, entry, out, minify: !!opts.minify, warning };
+    return { dir, entry, out, minify: !!opts.minify, check: opts.check !== false, warning };
 }
 
 /**
- * Builds once. Resolves to { ok, errors: [text], warnings: [text], out, written, size, jsBytes,
- * ms }; never throws for errors in the user's code (they are in `errors`, formatted).
+ * Builds once: type check and bundling side by side, then the component. Resolves to { ok,
+ * errors: [text], warnings: [text], out, written, size, jsBytes, ms, check: { state, ms } };
+ * never throws for errors in the user's code (they are in `errors`, formatted). On errors,
+ * nothing is written.
  */
 export async function buildComponent(opts = {}) {
     const t0 = performance.now();
@@ -236,20 +452,26 @@ export async function buildComponent(opts = {}) {
         return { ok: false, errors: [`error: ${e.message}`], warnings: [] };
     }
     const engine = opts.engine ?? loadEngine();
+    const checking = checkTypes(o);
     let result;
     try {
+        const esbuild = await loadEsbuild();
         result = await esbuild.build(esbuildOptions(o.dir, o.entry, o.minify));
     } catch (e) {
+        // A syntax error: the compiler would report it again, in other words.
+        await checking;
         return { ok: false, errors: errorsOf(e).map((m) => formatMessage(m)), warnings: [] };
     }
+    const check = await checking;
+    if (!check.ok) return { ok: false, errors: check.errors, warnings: [] };
     try {
-        return finish(o, engine, result, t0);
+        return finish(o, engine, result, t0, check);
     } catch (e) {
         return { ok: false, errors: [`error: ${e.message}`], warnings: [] };
     }
 }
 
-function finish(o, engine, result, t0) {
+function finish(o, engine, result, t0, check) {
     const warnings = result.warnings.map((m) => formatMessage(m, "warning"));
     if (o.warning) warnings.push(`warning: ${o.warning}`);
     if (!hasDefaultExport(result)) {
@@ -269,30 +491,72 @@ function finish(o, engine, result, t0) {
         size: bytes.length,
         jsBytes,
         ms: Math.round(performance.now() - t0),
+        check: { state: check.state, ms: check.ms },
     };
 }
 
 /**
  * Builds, then rebuilds whenever an input changes, until the returned `stop()` is called.
  * `onBuild(report)` gets the same report as buildComponent() after every build, failed or not.
+ * Besides the bundle's inputs (esbuild watches those), the files the type check read in the
+ * project (outside node_modules) are watched too: a file imported only for its types is not part
+ * of the bundle, but a change to it can break the build.
  */
 export async function watchComponent(opts, onBuild) {
     const o = resolveOptions(opts);
     const engine = opts.engine ?? loadEngine();
     let t0 = performance.now();
+    let ctx = null;
+    let stopped = false;
+    const typeWatchers = new Map();
+    let again = null;
+    const watchTypeFiles = (result, files) => {
+        const bundled = new Set(Object.keys(result.metafile?.inputs ?? {}).map((f) => path.resolve(o.dir, f)));
+        const wanted = new Set(files.filter((f) => !f.split(path.sep).includes("node_modules") && !bundled.has(f)));
+        for (const [f, w] of typeWatchers) {
+            if (!wanted.has(f)) {
+                w.close();
+                typeWatchers.delete(f);
+            }
+        }
+        for (const f of wanted) {
+            if (typeWatchers.has(f)) continue;
+            try {
+                const w = watch(f, () => {
+                    clearTimeout(again);
+                    again = setTimeout(() => {
+                        if (!stopped) ctx.rebuild().catch(() => {});
+                    }, 30);
+                });
+                w.on("error", () => {});
+                typeWatchers.set(f, w);
+            } catch {
+                // Gone already: the next check lists what is there.
+            }
+        }
+    };
+    let checking = null;
     const reporter = {
         name: "trailbase-component",
         setup(build) {
             build.onStart(() => {
                 t0 = performance.now();
+                // Checked while esbuild bundles, as in a single build.
+                checking = checkTypes(o);
             });
-            build.onEnd((result) => {
+            build.onEnd(async (result) => {
+                const check = await checking;
                 if (result.errors.length > 0) {
                     onBuild({ ok: false, errors: result.errors.map((m) => formatMessage(m)), warnings: [] });
                     return;
                 }
+                if (check.state === "checked" && !stopped) watchTypeFiles(result, check.files);
+                if (!check.ok) {
+                    onBuild({ ok: false, errors: check.errors, warnings: [] });
+                    return;
+                }
                 try {
-                    onBuild(finish(o, engine, result, t0));
+                    onBuild(finish(o, engine, result, t0, check));
                 } catch (e) {
                     onBuild({ ok: false, errors: [`error: ${e.message}`], warnings: [] });
                 }
@@ -301,9 +565,16 @@ export async function watchComponent(opts, onBuild) {
     };
     const options = esbuildOptions(o.dir, o.entry, o.minify);
     options.plugins.push(reporter);
-    const ctx = await esbuild.context(options);
+    ctx = await (await loadEsbuild()).context(options);
     await ctx.watch();
-    return { stop: () => ctx.dispose(), options: o };
+    const stop = () => {
+        stopped = true;
+        clearTimeout(again);
+        for (const w of typeWatchers.values()) w.close();
+        typeWatchers.clear();
+        return ctx.dispose();
+    };
+    return { stop, options: o };
 }
 
 export const SDK_VERSION = SDK_PKG.version;
