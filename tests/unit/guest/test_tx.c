@@ -235,6 +235,22 @@ TEST(guest_tx_isolate_freed_with_its_transaction_open)
     fx_deinit(&f);
 }
 
+static void *release_lock(void *arg);
+
+/* Another connection to the fixture's database takes its write lock; a thread (*th) commits it
+ * 300 ms later. */
+static db_conn *hold_write_lock(pthread_t *th)
+{
+    db_conn *other;
+    tr_error err = {0};
+    char *p = tr_asprintf("%s/tx.db", test_tmpdir());
+    CHECK_EQ(db_open(p, &other, &err), 0);
+    tr_free(p);
+    CHECK_EQ(db_exec(other, "BEGIN IMMEDIATE", &err), 0);
+    CHECK_EQ(pthread_create(th, NULL, release_lock, other), 0);
+    return other;
+}
+
 static void *release_lock(void *arg)
 {
     db_conn *other = arg;
@@ -248,14 +264,8 @@ TEST(guest_tx_begin_parks_for_a_busy_database)
 {
     fx f;
     fx_init(&f);
-    db_conn *other;
-    tr_error err = {0};
-    char *p = tr_asprintf("%s/tx.db", test_tmpdir());
-    CHECK_EQ(db_open(p, &other, &err), 0);
-    tr_free(p);
-    CHECK_EQ(db_exec(other, "BEGIN IMMEDIATE", &err), 0);
     pthread_t th;
-    CHECK_EQ(pthread_create(&th, NULL, release_lock, other), 0);
+    db_conn *other = hold_write_lock(&th);
     uint64_t t0 = tr_now_ns();
     js(&f, 0,
        PRELUDE "h.txBegin().then(async tx => {"
@@ -280,14 +290,8 @@ TEST(guest_tx_plain_write_parks_for_a_busy_database)
 {
     fx f;
     fx_init(&f);
-    db_conn *other;
-    tr_error err = {0};
-    char *p = tr_asprintf("%s/tx.db", test_tmpdir());
-    CHECK_EQ(db_open(p, &other, &err), 0);
-    tr_free(p);
-    CHECK_EQ(db_exec(other, "BEGIN IMMEDIATE", &err), 0);
     pthread_t th;
-    CHECK_EQ(pthread_create(&th, NULL, release_lock, other), 0);
+    db_conn *other = hold_write_lock(&th);
     uint64_t t0 = tr_now_ns();
     js(&f, 0,
        PRELUDE "h.execute('INSERT INTO t VALUES (7)', []).then(n => out.push('wrote ' + n))" CATCH
@@ -308,14 +312,8 @@ TEST(guest_tx_parked_statement_dropped_with_its_isolate)
 {
     fx f;
     fx_init(&f);
-    db_conn *other;
-    tr_error err = {0};
-    char *p = tr_asprintf("%s/tx.db", test_tmpdir());
-    CHECK_EQ(db_open(p, &other, &err), 0);
-    tr_free(p);
-    CHECK_EQ(db_exec(other, "BEGIN IMMEDIATE", &err), 0);
     pthread_t th;
-    CHECK_EQ(pthread_create(&th, NULL, release_lock, other), 0);
+    db_conn *other = hold_write_lock(&th);
     js(&f, 0, PRELUDE "h.execute('INSERT INTO t VALUES (7)', []).then(n => out.push(n))" CATCH);
     js(&f, 1, PRELUDE "h.execute('INSERT INTO t VALUES (8)', []).then(n => out.push(n))" CATCH);
     fx_drop(&f, 0);
