@@ -250,7 +250,7 @@ def run_interleaved(cells, lua, results):
     turn, so that drift in the machine's other work spreads over all servers alike. The servers
     not being measured are idle meanwhile."""
     ok = [(srv, ep) for srv, ep in cells if check(srv, ep)]
-    keys = [e[0] for e in ENDPOINTS]
+    keys = [e[0] for e in ENDPOINTS + TRAIL_ONLY]
     for key in keys[:1] + [HEALTH[0]] + keys[1:]:  # the limits right after GET /hello
         for c in CONNS:
             for srv, ep in ok:
@@ -400,7 +400,10 @@ def render(results):
             L.append("")
             L.append(f"GET /kv/incr, the same way: {sc['kv1']['rps']:.0f} increments/s with 1 worker,"
                      f" {sc['kv2']['rps']:.0f} with 2 ({sc['kv2']['rps'] / sc['kv1']['rps']:.2f}x;"
-                     f" each worker counts under its own key).")
+                     f" each worker counts under its own key); GET /hello in the same setup"
+                     f" {sc['hello1']['rps']:.0f} and {sc['hello2']['rps']:.0f} req/s"
+                     f" ({sc['hello2']['rps'] / sc['hello1']['rps']:.2f}x): for requests this cheap"
+                     f" wrk on the second CPU is the limit, so compare the two ratios.")
         if sc.get("1") and sc.get("2"):
             L.append("")
             L.append(f"Throughput with 2 workers / 1 worker: {sc['2']['rps'] / sc['1']['rps']:.2f}x"
@@ -534,8 +537,12 @@ def main():
                 try:
                     r = measure(srv, cpu_ep, conns, lua, cpus=CLIENT_CPU)
                     kv_ep = next((e for e in trail_eps if e[0] == "kv"), None)
-                    if kv_ep:
+                    hello_ep = next((e for e in trail_eps if e[0] == "hello"), None)
+                    if kv_ep and hello_ep:
+                        # /hello beside it: what a second worker gives a request this cheap on
+                        # this machine, where wrk needs most of the CPU the second worker would use
                         sc["kv" + w] = measure(srv, kv_ep, conns, lua, cpus=CLIENT_CPU)
+                        sc["hello" + w] = measure(srv, hello_ep, conns, lua, cpus=CLIENT_CPU)
                 finally:
                     srv.stop()
                 r["idle_rss_mib"] = idle

@@ -197,7 +197,10 @@ static void grow(kv_shard *sh)
  * would pass it. */
 static bool reserve(kv_store *s, ptrdiff_t delta)
 {
-    if (delta <= 0) {
+    /* the one line every worker shares: an update of the same size (a counter's next value)
+     * leaves it alone */
+    if (delta == 0) return true;
+    if (delta < 0) {
         atomic_fetch_sub_explicit(&s->used, (size_t)-delta, memory_order_relaxed);
         return true;
     }
