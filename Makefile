@@ -93,7 +93,7 @@ define write-if-changed
 @echo '$(1)' | cmp -s - $@ || echo '$(1)' > $@
 endef
 
-.PHONY: all test tsan fuzz fuzz-build run bench bench-engine bench-http bench-reload format clean deps FORCE
+.PHONY: all test tsan fuzz fuzz-build run bench bench-engine bench-kv bench-http bench-reload format clean deps FORCE
 all: $(BUILD)/trail
 
 deps: $(DEPS_STAMP)
@@ -303,6 +303,13 @@ $(BUILD)/bench/bench_engine: bench/engine/bench_engine.c $(BUILD)/rel/libtrail.a
 	$(CC) $(REL_CFLAGS) -o $@ $< $(BUILD)/rel/libtrail.a $(ENGINE_LIB) $(THIRD_OBJS) $(LDLIBS)
 bench-engine: $(BUILD)/bench/bench_engine
 	$(BUILD)/bench/bench_engine
+
+# The key-value store's increments per second with one thread and two (bench/kv/bench_kv.c).
+$(BUILD)/bench/bench_kv: bench/kv/bench_kv.c $(BUILD)/rel/libtrail.a
+	@mkdir -p $(@D)
+	$(CC) $(REL_CFLAGS) -o $@ $< $(BUILD)/rel/libtrail.a $(LDLIBS)
+bench-kv: $(BUILD)/bench/bench_kv
+	$(BUILD)/bench/bench_kv
 
 # Hot reload: from a new dist/component.wasm being complete to the first response from its code,
 # median and max over 20 reloads under a steady client load, against the release build.
