@@ -39,10 +39,8 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Runs argv (argv[0] looked up in PATH) in dir with stdout and stderr to log_path. Returns the
- * exit status, 128+signal if it died of a signal, or -1 if it ran past deadline_s (and was
- * killed). */
-static int run_in(const char *dir, const char *const *argv, const char *log_path, double deadline_s)
+/* Starts argv in dir in its own process group, output to log_path; returns its pid. */
+static pid_t spawn_in(const char *dir, const char *const *argv, const char *log_path)
 {
     pid_t pid = fork();
     CHECK(pid >= 0);
@@ -57,6 +55,15 @@ static int run_in(const char *dir, const char *const *argv, const char *log_path
         _exit(127);
     }
     setpgid(pid, pid);
+    return pid;
+}
+
+/* Runs argv (argv[0] looked up in PATH) in dir with stdout and stderr to log_path. Returns the
+ * exit status, 128+signal if it died of a signal, or -1 if it ran past deadline_s (and was
+ * killed). */
+static int run_in(const char *dir, const char *const *argv, const char *log_path, double deadline_s)
+{
+    pid_t pid = spawn_in(dir, argv, log_path);
     double deadline = now_s() + deadline_s;
     for (;;) {
         int status = 0;
@@ -394,25 +401,6 @@ TEST_TIMEOUT(sdk_scaffold_types_checked_by_build, 170)
     test_report("npm run build, end to end: scaffold %.2f s, unchanged %.2f s, type error %.2f s; "
                 "%zu lines %.2f s, one line changed %.2f s, unchanged %.2f s",
                 cold, again, failed, lines, big_cold, big_change, big_same);
-}
-
-/* Starts argv in dir in its own process group, output to log_path; returns its pid. */
-static pid_t spawn_in(const char *dir, const char *const *argv, const char *log_path)
-{
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) {
-        setpgid(0, 0);
-        int fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fd < 0 || chdir(dir) != 0) _exit(126);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        close(fd);
-        execvp(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    setpgid(pid, pid);
-    return pid;
 }
 
 /* Occurrences of needle in the file at path. */
