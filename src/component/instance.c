@@ -388,7 +388,7 @@ static void job_failed(comp_instance *ci, comp_job_done_fn done, void *ud, int r
     tr_error mapped = *err;
     comp_module_map_error(ci->mod, &mapped);
     done(ud, rc, &mapped);
-    if (rc == TR_ETRAP || rc == TR_ENOMEM || rc == TR_EINTERRUPTED) {
+    if (jsg_rc_is_fatal(rc)) {
         fail_parked(ci, 500, "the isolate was reset after a job run crashed it");
         drop_isolate(ci);
     }

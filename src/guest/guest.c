@@ -562,7 +562,7 @@ static int sql_call(jsg_isolate *iso, guest *g, bool rows, size_t argc, const js
         return rc;
     }
     tr_arena_deinit(&a.arena);
-    if (rc == TR_ETRAP || rc == TR_EINTERRUPTED) return tr_error_set(err, rc, "%s", why.msg);
+    if (jsg_rc_is_fatal(rc)) return tr_error_set(err, rc, "%s", why.msg);
     return settled(iso, rc, value, &why, result, err);
 }
 
@@ -635,7 +635,7 @@ static int fs_call(jsg_isolate *iso, guest *g, fs_op op, bool sync, size_t argc,
     }
     tr_buf_free(&buf);
     tr_arena_deinit(&a.arena);
-    if (rc == TR_ETRAP || rc == TR_EINTERRUPTED || rc == TR_ENOMEM) return rc;
+    if (jsg_rc_is_fatal(rc)) return rc;
     if (!sync) return settled(iso, rc, value, &why, result, err);
     if (rc < 0) {
         if (value) jsg_ref_free(iso, value);

@@ -61,7 +61,7 @@ static void on_retry(loop *l, loop_timer *t);
 static int settled(jsg_isolate *iso, int rc, jsg_ref value, const tr_error *why, jsg_ref *result,
                    tr_error *err)
 {
-    if (rc == TR_ETRAP || rc == TR_EINTERRUPTED || rc == TR_ENOMEM) {
+    if (jsg_rc_is_fatal(rc)) {
         if (value) jsg_ref_free(iso, value);
         return tr_error_set(err, rc, "%s", why->msg);
     }

@@ -64,6 +64,14 @@ void jsg_isolate_free(jsg_isolate *iso);
 /* True once the isolate has trapped; it can only be freed. */
 bool jsg_isolate_dead(const jsg_isolate *iso);
 
+/* True for the results after which an isolate must not run guest code again: a trap, the CPU
+ * budget's interrupt, running out of memory. Whoever gets one discards the isolate (and never
+ * turns it into a JS exception, which would run guest code). */
+static inline bool jsg_rc_is_fatal(int rc)
+{
+    return rc == TR_ETRAP || rc == TR_EINTERRUPTED || rc == TR_ENOMEM;
+}
+
 /* Sets the deadline applied to each following top-level call (0: none). A call's clock starts
  * at QuickJS's first interrupt check (every few thousand operations), so short calls never read
  * it; time spent in host functions before that check is not counted. */
