@@ -298,3 +298,10 @@ void hz_check_recreated(const th_server *s, const char *path, int status, bool s
     th_resp_free(&r);
     th_conn_close(&c);
 }
+
+int hz_count(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle)) n++;
+    return n;
+}

@@ -76,6 +76,9 @@ void hz_check_healthy(const th_server *s, const hz_stats *st, long bound_mib);
 
 double hz_now_ms(void);
 
+/* How many times needle occurs in hay (a server's log, say). */
+int hz_count(const char *hay, const char *needle);
+
 
 
 /* One attack: `repeats` offending requests (method, path, body) sent one after another, each

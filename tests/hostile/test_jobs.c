@@ -12,13 +12,6 @@
 #include "e2e/fixtures.h"
 #include "test.h"
 
-static int count(const char *hay, const char *needle)
-{
-    int n = 0;
-    for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle)) n++;
-    return n;
-}
-
 TEST_TIMEOUT(hostile_runaway_jobs, 120)
 {
     char path[1000];
@@ -31,9 +24,9 @@ TEST_TIMEOUT(hostile_runaway_jobs, 120)
     hz_stats st;
     hz_load_stop(l, &st);
     char *log = th_server_stderr(&s);
-    int spin = count(log, "job 'spin' of jobs.wasm failed"),
-        hog = count(log, "job 'hog' of jobs.wasm failed"),
-        fine = count(log, "job 'fine' of jobs.wasm finished");
+    int spin = hz_count(log, "job 'spin' of jobs.wasm failed"),
+        hog = hz_count(log, "job 'hog' of jobs.wasm failed"),
+        fine = hz_count(log, "job 'fine' of jobs.wasm finished");
     CHECK(spin >= 2);
     CHECK(hog >= 2);
     CHECK(fine >= 2);

@@ -36,14 +36,6 @@ static void install_server_component(void)
     fx_build_component("hostile_server", path);
 }
 
-static int count(const char *hay, const char *needle)
-{
-    int n = 0;
-    for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle))
-        n++;
-    return n;
-}
-
 /* ---- 7: the scheduler ---- */
 
 TEST_TIMEOUT(hostile_job_still_running_when_due, 120)
@@ -58,9 +50,9 @@ TEST_TIMEOUT(hostile_job_still_running_when_due, 120)
     hz_stats st;
     hz_load_stop(l, &st);
     char *log = th_server_stderr(&s);
-    int started = count(log, "job 'slow' of sched.wasm started"),
-        finished = count(log, "job 'slow' of sched.wasm finished"),
-        skipped = count(log, "job 'slow' of sched.wasm is still running; skipping");
+    int started = hz_count(log, "job 'slow' of sched.wasm started"),
+        finished = hz_count(log, "job 'slow' of sched.wasm finished"),
+        skipped = hz_count(log, "job 'slow' of sched.wasm is still running; skipping");
     free(log);
     test_report("a job due every second whose runs take 1.5 s, over 7.5 s: started %d times, "
                 "finished %d, %d runs skipped while it ran; healthy meanwhile: %ld/%ld ok",
@@ -385,8 +377,8 @@ TEST_TIMEOUT(hostile_console_cannot_forge_log_records, 120)
     usleep(200000);
     CHECK_EQ(th_server_stop(&s), 0);
     char *log = th_server_stderr(&s);
-    int forged = count(log, "\n2031-01-01T00:00:00.000Z ERROR FORGED-RECORD");
-    int esc = count(log, "\x1b"), cr = count(log, "\r"), csi = count(log, "\xc2\x9b");
+    int forged = hz_count(log, "\n2031-01-01T00:00:00.000Z ERROR FORGED-RECORD");
+    int esc = hz_count(log, "\x1b"), cr = hz_count(log, "\r"), csi = hz_count(log, "\xc2\x9b");
     /* the whole message on the line of its [WASM] prefix */
     const char *line = strstr(log, "[WASM] first");
     CHECK(line != NULL);
@@ -578,7 +570,7 @@ TEST_TIMEOUT(hostile_idle_sockets_past_the_descriptor_limit, 180)
         if (hz_now_ms() - t > worst) worst = hz_now_ms() - t;
     }
     char *log = th_server_stderr(&s);
-    int paused = count(log, "pausing accept");
+    int paused = hz_count(log, "pausing accept");
     free(log);
     close(stop[1]);
     for (int i = 0; i < NCHILDREN; i++)
