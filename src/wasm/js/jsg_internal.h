@@ -43,7 +43,7 @@
 #include "wasm/runtime/wrt.h"
 #include "wasm/wasi/wasi.h"
 
-/* The engine's exports. Never JS_SetDumpFlags: the build takes the
+/* The engine's exports. Never JS_SetDumpFlags outside jsg__layout_check: the build takes the
  * interpreter's test of the step-dump flag out of the engine's code (tools/engine-fixup.sh,
  * docs/engine.md), so that flag would not be obeyed. */
 #define Q(name) Z_quickjsZ_##name
@@ -210,8 +210,27 @@ int jsg__run_jobs(jsg_isolate *iso, tr_error *err);
 
 /* ---- the layout (jsg_layout.c) ---- */
 
-/* Checks the value layout the conversions rely on against the engine, fills the isolate's class
- * ids and finds str8_off and proto_ref. Inside a body, before any user code. */
+/* jsg_layout.h's assumptions as values, for jsg__layout_verify() (jsg__layout_expected: the
+ * ones this build uses; a test hands it others to see a mismatch caught). */
+typedef struct jsg__layout {
+    int32_t tag_int, tag_bool, tag_null, tag_undefined, tag_exception, tag_object;
+    int32_t tag_string, tag_string_rope, tag_symbol, tag_big_int, tag_short_big_int;
+    uint32_t refcount_off;                     /* JSV_REFCOUNT_OFF */
+    uint32_t str_wide_bit;                     /* JSSTR_WIDE_BIT */
+    uint32_t propenum_size, propenum_atom_off; /* PROPENUM_* */
+    uint32_t gpn_string_enum, prop_cw, prop_cwe;
+    uint32_t dump_step_flag, dump_step_byte, dump_step_mask; /* JS_DUMP_BYTECODE_STEP, JSRT_* */
+} jsg__layout;
+extern const jsg__layout jsg__layout_expected;
+
+/* Checks each assumption of want against the engine by making values of every kind and looking
+ * at them: 0, or TR_EINVAL with "the engine's layout differs from the one this build expects:
+ * <the assumption>". Runs a little JS (a literal of one value per tag). Inside a body. */
+int jsg__layout_verify(jsg_isolate *iso, const jsg__layout *want, tr_error *err);
+
+/* Checks the layout against the engine (the full jsg__layout_verify() once per process, when the
+ * first isolate is created; the value layout the conversions rely on at every one), fills the
+ * isolate's class ids and finds str8_off and proto_ref. Inside a body, before any user code. */
 int jsg__layout_check(jsg_isolate *iso, tr_error *err);
 
 /* The characters of string v (borrowed) where the engine keeps them, when they are their own

@@ -4,8 +4,17 @@
  *
  * DESIGN: the binding reads and writes the engine's values directly (a JSValue is a NaN-boxed
  * u64 on wasm32), looks at reference counts and reads short strings in place: much faster than
- * an export per value, and only correct for the layout written down here. jsg__layout_check()
- * (jsg_layout.c) checks the value layout when an isolate is created, before any user code. */
+ * an export per value, and only correct for the layout written down here. Each assumption below
+ * names the check that proves it against the engine actually linked: jsg__layout_check()
+ * (jsg_layout.c) runs when an isolate is created, before any guest code, and fails the creation
+ * with "the engine's layout differs from the one this build expects: <what>" on a mismatch; the
+ * unit tests jsg_layout_* run the same checks and show that a wrong expectation is caught. A new
+ * engine version therefore fails loudly at its first isolate instead of corrupting memory.
+ *
+ * Offsets the build script tools/engine-fixup.sh uses on the generated C (the step-dump flag at
+ * byte JSRT_DUMP_STEP_BYTE of JSRuntime) are not read by C at run time, but the value is
+ * mirrored here and checked too, so that the rewrite and the engine cannot drift apart
+ * unnoticed. */
 #ifndef TRAIL_WASM_JS_JSG_LAYOUT_H
 #define TRAIL_WASM_JS_JSG_LAYOUT_H
 
@@ -16,7 +25,8 @@
 /* ---- values ----
  * A JSValue: the tag in the high 32 bits, the payload (an int, a bool, a guest pointer to a
  * reference-counted cell) in the low 32; any other high word is a double, stored minus
- * JSV_FLOAT64_ADDEND (quickjs-ng's JS_NAN_BOXING). */
+ * JSV_FLOAT64_ADDEND (quickjs-ng's JS_NAN_BOXING). Checked: every tag below against a value of
+ * that kind made by the engine; doubles round-trip. */
 typedef uint64_t jsv;
 enum {
     TAG_BIG_INT = -9,
@@ -64,7 +74,7 @@ static inline double jsv_number(jsv v)
 
 /* ---- reference-counted cells ----
  * An object's (and a string's) reference count is the 32-bit word just before the address its
- * JSValue carries. */
+ * JSValue carries. Checked: a new object's count is 1, 2 after JS_DupValue, 1 after a free. */
 #define JSV_REFCOUNT_OFF 4 /* bytes before the cell */
 
 /* ---- strings ----
@@ -81,12 +91,15 @@ static inline double jsv_number(jsv v)
 
 /* ---- property enumeration ----
  * JS_GetOwnPropertyNames gives an array of JSPropertyEnum { bool is_enumerable; JSAtom atom; }:
- * 8 bytes each, the atom at byte 4. GPN_STRING_ENUM is JS_GPN_STRING_MASK | JS_GPN_ENUM_ONLY. */
+ * 8 bytes each, the atom at byte 4. GPN_STRING_ENUM is JS_GPN_STRING_MASK | JS_GPN_ENUM_ONLY.
+ * Checked: an object with one enumerable string key and one non-enumerable one lists exactly the
+ * first, with the atom it was defined under. */
 #define PROPENUM_SIZE     8
 #define PROPENUM_ATOM_OFF 4
 #define GPN_STRING_ENUM   17
 
-/* JS_PROP_* flags: configurable | writable (PROP_CW), | enumerable (PROP_CWE). */
+/* JS_PROP_* flags: configurable | writable (PROP_CW), | enumerable (PROP_CWE). Checked with the
+ * enumeration above (a PROP_CW key is not listed, a PROP_CWE one is). */
 #define PROP_CW  3
 #define PROP_CWE 7
 
@@ -96,11 +109,12 @@ static inline double jsv_number(jsv v)
 #define EVAL_TYPE_MODULE 1
 
 /* JS_PromiseState's results are jsg_promise_state's values (JSG_PENDING, JSG_FULFILLED,
- * JSG_REJECTED). */
+ * JSG_REJECTED). Checked: a new promise is pending, one made settled is fulfilled. */
 
 /* ---- the runtime ----
  * JS_SetDumpFlags's JS_DUMP_BYTECODE_STEP is bit 7 of byte JSRT_DUMP_STEP_BYTE of JSRuntime:
- * tools/engine-fixup.sh takes the interpreter's test of that bit out of the generated code. */
+ * tools/engine-fixup.sh takes the interpreter's test of that bit out of the generated code.
+ * Checked: setting the flag (no JS runs meanwhile) sets that bit and nothing else there. */
 #define JS_DUMP_BYTECODE_STEP 0x80u
 #define JSRT_DUMP_STEP_BYTE   753
 #define JSRT_DUMP_STEP_MASK   0x80u
