@@ -1,5 +1,5 @@
-/* Tests for wasm/js/jsg.c against the real engine: evaluation, values, host functions,
- * promises, limits, threads. */
+/* Tests for the engine binding (wasm/js/jsg.h) against the real engine: evaluation, values, host
+ * functions, promises, limits, threads. */
 #include "test.h"
 
 #include <pthread.h>
