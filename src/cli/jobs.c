@@ -2,7 +2,7 @@
  * (one run now, recorded like a scheduled one).
  *
  * DESIGN: `jobs run` asks the server running on the data directory first, through its control
- * socket (cli/control.h), so the job runs in that server: on a worker's isolate, with its state,
+ * socket (server/server.h), so the job runs in that server: on a worker's isolate, with its state,
  * its log and its database connection. Only when no server runs does the job run here, in an
  * isolate of this process, and the command says so. */
 #include "cli/cli_internal.h"
@@ -14,7 +14,7 @@
 #include <time.h>
 
 #include "base/base.h"
-#include "cli/control.h"
+#include "server/server.h"
 #include "component/host.h"
 #include "config/config.h"
 #include "db/db.h"
@@ -214,7 +214,7 @@ static int run_in_server(const char *data_dir, const char *name)
     bool ok;
     tr_buf text = TR_BUF_INIT;
     tr_error err = {0};
-    int rc = control_call(data_dir, req, &ok, &text, &err);
+    int rc = server_control_call(data_dir, req, &ok, &text, &err);
     tr_free(req);
     int status;
     if (rc == TR_ENOTFOUND) {
