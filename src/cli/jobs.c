@@ -38,14 +38,14 @@ typedef struct jobs_env {
     cfg c;
     db_conn *db;
     comp_set *set;
-    job_tz *tz;
+    cron_tz *tz;
 } jobs_env;
 
 static void env_free(jobs_env *e)
 {
     comp_set_free(e->set);
     db_close(e->db);
-    job_tz_free(e->tz);
+    cron_tz_free(e->tz);
     cfg_deinit(&e->c);
 }
 
@@ -64,7 +64,7 @@ static int env_open(const char *data_dir, jobs_env *e)
         rc = cfg_load_file(cfg_path, &e->c, &err);
         if (rc == -ENOENT) rc = 0;
     }
-    if (rc == 0) rc = job_tz_load(e->c.jobs.time_zone, &e->tz, &err);
+    if (rc == 0) rc = cron_tz_load(e->c.jobs.time_zone, &e->tz, &err);
     if (rc == 0) rc = db_open(db_path, &e->db, &err);
     if (rc == 0) rc = db_migrate(e->db, mig, &err);
     if (rc == 0) rc = job_store_init(e->db, &err);
@@ -80,13 +80,13 @@ static int env_open(const char *data_dir, jobs_env *e)
     return rc;
 }
 
-static void fmt_time(int64_t unix_s, const job_tz *tz, char *out, size_t cap)
+static void fmt_time(int64_t unix_s, const cron_tz *tz, char *out, size_t cap)
 {
     if (unix_s < 0) {
         snprintf(out, cap, "never");
         return;
     }
-    time_t t = (time_t)(unix_s + job_tz_offset(tz, unix_s));
+    time_t t = (time_t)(unix_s + cron_tz_offset(tz, unix_s));
     struct tm tm;
     gmtime_r(&t, &tm);
     strftime(out, cap, "%Y-%m-%d %H:%M:%S", &tm);
@@ -113,7 +113,7 @@ static int cmd_list(jobs_env *e)
         for (size_t j = 0; j < m->njobs; j++) {
             const comp_job *job = &m->jobs[j];
             char next[64], last[600] = "never run";
-            fmt_time(job_cron_next(&job->cron, e->tz, now), e->tz, next, sizeof next);
+            fmt_time(cron_next(&job->cron, e->tz, now), e->tz, next, sizeof next);
             sqlite3_reset(st);
             sqlite3_bind_text(st, 1, job->name, -1, SQLITE_STATIC);
             sqlite3_bind_text(st, 2, m->name, -1, SQLITE_STATIC);
@@ -135,7 +135,7 @@ static int cmd_list(jobs_env *e)
         }
     }
     sqlite3_finalize(st);
-    printf("(times in %s)\n", job_tz_name(e->tz));
+    printf("(times in %s)\n", cron_tz_name(e->tz));
     return 0;
 }
 

@@ -23,7 +23,7 @@
 #include "base/base.h"
 #include "guest/guest.h"
 #include "http/http.h"
-#include "jobs/cron.h"
+#include "cron/cron.h"
 
 typedef struct comp_limits {
     size_t memory_limit;     /* bytes of linear memory per isolate */
@@ -39,7 +39,7 @@ typedef struct comp_route {
 typedef struct comp_job {
     char *name;
     char *schedule; /* the cron expression as written */
-    job_cron cron;
+    cron_expr cron;
 } comp_job;
 
 typedef struct comp_module {

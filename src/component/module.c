@@ -112,7 +112,7 @@ static int read_manifest(comp_module *m, const jsg_val *man, tr_error *err)
             cj->name = dup_str(&j->u.arr.items[0]);
             cj->schedule = dup_str(&j->u.arr.items[1]);
             tr_error cerr = {0};
-            if (job_cron_parse(cj->schedule, &cj->cron, &cerr) < 0)
+            if (cron_parse(cj->schedule, &cj->cron, &cerr) < 0)
                 return tr_error_set(err, TR_EINVAL, "job '%s': invalid schedule '%s': %s",
                                     cj->name, cj->schedule, cerr.msg);
         }

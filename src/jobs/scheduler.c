@@ -23,7 +23,7 @@ struct job_sched {
     sched_entry *entries;
     size_t n;
     uint64_t next_token;
-    const job_tz *tz;
+    const cron_tz *tz;
     job_launch_fn launch;
     void *ud;
     int64_t offset_s; /* scheduler clock minus the wall clock (see TRAIL_SCHEDULER_START) */
@@ -50,7 +50,7 @@ static void *sched_main(void *arg)
             if (e->next_at <= now) {
                 const comp_job *j = &e->mod->jobs[e->job];
                 int64_t due = e->next_at;
-                e->next_at = job_cron_next(&j->cron, s->tz, due > now ? due : now);
+                e->next_at = cron_next(&j->cron, s->tz, due > now ? due : now);
                 if (e->running) {
                     /* Skipped, but its next time still counts towards when to wake up: else
                      * a scheduler whose every job is running would sleep without a timeout. */
@@ -88,7 +88,7 @@ static void *sched_main(void *arg)
     return NULL;
 }
 
-int job_sched_start(const job_tz *tz, job_launch_fn launch, void *ud, job_sched **out,
+int job_sched_start(const cron_tz *tz, job_launch_fn launch, void *ud, job_sched **out,
                     tr_error *err)
 {
     job_sched *s = tr_calloc(1, sizeof *s);
@@ -127,7 +127,7 @@ void job_sched_set(job_sched *s, const comp_set *set)
             sched_entry *e = &entries[k++];
             e->mod = comp_module_ref(m);
             e->job = j;
-            e->next_at = job_cron_next(&m->jobs[j].cron, s->tz, now);
+            e->next_at = cron_next(&m->jobs[j].cron, s->tz, now);
             /* A run in progress of the same job (same component file and name) still counts. */
             for (size_t o = 0; o < s->n; o++) {
                 sched_entry *old = &s->entries[o];

@@ -489,7 +489,7 @@ int server_run(const server_opts *o)
     kv_persist *kv_saver = NULL;
     char *kv_path = NULL;
     guest_fs *guestfs = NULL;
-    job_tz *tz = NULL;
+    cron_tz *tz = NULL;
     job_launcher launcher = {0};
     server_reloader *rl = NULL;
     server_control *ctl = NULL;
@@ -575,7 +575,7 @@ int server_run(const server_opts *o)
         goto out;
     }
     if (load_components(&f, &c, router, &comps, &guestfs) < 0) goto out;
-    if (job_tz_load(c.jobs.time_zone, &tz, &err) < 0) {
+    if (cron_tz_load(c.jobs.time_zone, &tz, &err) < 0) {
         fprintf(stderr, "trail run: jobs.time_zone: %s\n", err.msg);
         goto out;
     }
@@ -714,7 +714,7 @@ out:
     kv_store_free(kv);
     tr_free(kv_path);
     guest_fs_close(guestfs);
-    job_tz_free(tz);
+    cron_tz_free(tz);
     tr_free(db_path);
     cfg_deinit(&c);
     fflush(stdout);
