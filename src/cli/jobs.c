@@ -59,7 +59,7 @@ static int env_open(const char *data_dir, jobs_env *e)
     char *db_path = tr_asprintf("%s/data/main.db", data_dir);
     char *mig = tr_asprintf("%s/migrations", data_dir);
     char *wasm = tr_asprintf("%s/wasm", data_dir);
-    int rc = db_datadir_init(data_dir, &err);
+    int rc = db_datadir_init(data_dir, cfg_default_text(), &err);
     if (rc == 0) {
         rc = cfg_load_file(cfg_path, &e->c, &err);
         if (rc == -ENOENT) rc = 0;
@@ -171,7 +171,8 @@ static int cmd_run(jobs_env *e, const char *name)
     }
     guest_env genv;
     guest_env_init(&genv, l, e->db, NULL);
-    genv.fetch_cfg = &e->c.fetch; /* the same fetch { ... } policy as `trail run` */
+    guest_fetch_opts fetch = server_fetch_opts(&e->c.fetch);
+    genv.fetch_opts = &fetch; /* the same fetch { ... } policy as `trail run` */
     /* a store of its own: a running server's store lives in that server's memory */
     genv.kv = kv_store_new((size_t)e->c.kv.max_mb << 20);
     comp_worker *w = NULL;

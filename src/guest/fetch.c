@@ -27,7 +27,7 @@
 
 #define DAY_MS (24u * 3600 * 1000)
 
-static const cfg_fetch default_cfg = {
+static const guest_fetch_opts default_cfg = {
     .enabled = true,
     .timeout_ms = 30000,
     .max_response_bytes = 16u << 20,
@@ -41,7 +41,7 @@ typedef struct fetch_sock {
 
 struct guest_fetch {
     loop *loop;
-    const cfg_fetch *cfg;
+    const guest_fetch_opts *cfg;
     CURLM *multi;
     loop_timer timer;
     fetch_sock *socks; /* every socket curl asked us to watch */
@@ -111,7 +111,7 @@ static bool host_listed(char *const *list, size_t n, const char *host)
     return false;
 }
 
-bool guest_fetch_host_allowed(const cfg_fetch *conf, const char *host)
+bool guest_fetch_host_allowed(const guest_fetch_opts *conf, const char *host)
 {
     if (conf->allowed_hosts_len == 0) return true;
     return host_listed(conf->allowed_hosts, conf->allowed_hosts_len, host);
@@ -185,7 +185,7 @@ bool guest_fetch_addr_public(const struct sockaddr *sa)
 static curl_socket_t open_socket(void *ud, curlsocktype purpose, struct curl_sockaddr *addr)
 {
     guest_fetch_xfer *x = ud;
-    const cfg_fetch *conf = x->f->cfg;
+    const guest_fetch_opts *conf = x->f->cfg;
     if (purpose != CURLSOCKTYPE_IPCXN) return CURL_SOCKET_BAD;
     if (!guest_fetch_addr_public(&addr->addr) &&
         !host_listed(conf->allowed_private_hosts, conf->allowed_private_hosts_len,
@@ -426,7 +426,7 @@ static void configure(guest_fetch_xfer *x, uint32_t timeout_ms)
 }
 
 /* Checks the scheme and host of x->url and records the host. Returns 0 or TR_EINVAL with why. */
-static int check_url(guest_fetch_xfer *x, const cfg_fetch *conf, tr_error *why)
+static int check_url(guest_fetch_xfer *x, const guest_fetch_opts *conf, tr_error *why)
 {
     char *scheme = NULL, *host = NULL;
     int rc = 0;
@@ -725,7 +725,7 @@ static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
     return 0;
 }
 
-guest_fetch *guest_fetch_new(loop *l, const cfg_fetch *conf)
+guest_fetch *guest_fetch_new(loop *l, const guest_fetch_opts *conf)
 {
     pthread_once(&curl_once, curl_init_once);
     guest_fetch *f = tr_calloc(1, sizeof *f);
@@ -773,7 +773,7 @@ void guest_fetch_set_cancel(guest_fetch_set *set, jsg_isolate *iso)
 
 /* Reads the guest's arguments into x. Returns 0, TR_EINVAL/TR_ELIMIT with why (the promise
  * rejects), or an isolate failure with err. */
-static int read_args(guest_fetch_xfer *x, const cfg_fetch *conf, size_t argc, const jsg_ref *argv,
+static int read_args(guest_fetch_xfer *x, const guest_fetch_opts *conf, size_t argc, const jsg_ref *argv,
                      tr_error *why, tr_error *err)
 {
     tr_arena a;
@@ -863,7 +863,7 @@ int guest_fetch_call(guest_env *env, guest_fetch_set *set, jsg_isolate *iso, gue
     jsg_deferred d;
     int rc = jsg_deferred_new(iso, &d, err);
     if (rc < 0) return rc;
-    const cfg_fetch *conf = env->fetch_cfg ? env->fetch_cfg : &default_cfg;
+    const guest_fetch_opts *conf = env->fetch_opts ? env->fetch_opts : &default_cfg;
     tr_error why = {0};
     guest_fetch_xfer *x = tr_calloc(1, sizeof *x);
     x->iso = iso;
@@ -889,7 +889,7 @@ int guest_fetch_call(guest_env *env, guest_fetch_set *set, jsg_isolate *iso, gue
         }
     }
     if (rc == 0) {
-        if (env->fetch == NULL) env->fetch = guest_fetch_new(env->loop, env->fetch_cfg);
+        if (env->fetch == NULL) env->fetch = guest_fetch_new(env->loop, env->fetch_opts);
         x->f = env->fetch;
         x->easy = curl_easy_init();
         if (x->easy == NULL) tr_fatal("curl_easy_init failed");

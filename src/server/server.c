@@ -437,6 +437,19 @@ static uint32_t connections_per_worker(uint32_t configured, uint64_t nofile, int
     return (uint32_t)per;
 }
 
+guest_fetch_opts server_fetch_opts(const cfg_fetch *c)
+{
+    return (guest_fetch_opts){
+        .enabled = c->enabled,
+        .allowed_hosts = c->allowed_hosts,
+        .allowed_hosts_len = c->allowed_hosts_len,
+        .allowed_private_hosts = c->allowed_private_hosts,
+        .allowed_private_hosts_len = c->allowed_private_hosts_len,
+        .timeout_ms = c->timeout_ms,
+        .max_response_bytes = c->max_response_bytes,
+    };
+}
+
 static volatile sig_atomic_t migrate_stop_sig;
 
 static void on_migrate_signal(int sig)
@@ -495,7 +508,7 @@ int server_run(const server_opts *o)
     server_control *ctl = NULL;
     char *wasm_dir = NULL;
 
-    if (db_datadir_init(f.data_dir, &err) < 0) {
+    if (db_datadir_init(f.data_dir, cfg_default_text(), &err) < 0) {
         fprintf(stderr, "trail run: %s\n", err.msg);
         goto out;
     }
@@ -591,6 +604,7 @@ int server_run(const server_opts *o)
         if (loaded) tr_log_info("kv: %zu entries loaded from %s", loaded, kv_path);
         kv_saver = kv_persist_start(kv, kv_path, c.kv.persist_interval_ms);
     }
+    guest_fetch_opts fetch = server_fetch_opts(&c.fetch);
     for (int i = 0; i < threads; i++) {
         wk_params p = {
             .index = i,
@@ -617,7 +631,7 @@ int server_run(const server_opts *o)
             .shutdown_timeout_ms = c.server.shutdown_timeout_ms,
             .components = comps,
             .fs = guestfs,
-            .fetch = &c.fetch,
+            .fetch = &fetch,
             .result_cache_bytes = (size_t)c.database.result_cache_mb << 20,
             .kv = kv,
             .temp_max_bytes = (uint64_t)c.database.temp_max_mb << 20,

@@ -13,6 +13,8 @@
 #include <stdbool.h>
 
 #include "base/base.h"
+#include "config/config.h"
+#include "guest/guest.h"
 
 /* At most this many worker threads. */
 #define SERVER_MAX_WORKERS 256
@@ -33,6 +35,10 @@ typedef struct server_opts {
  * with the prefix "trail run: ". Returns the process exit status: 0 after a graceful stop, 1
  * when start-up or a worker failed. Thread: the main thread, before any other thread exists. */
 int server_run(const server_opts *o);
+
+/* The guests' fetch() policy of config c (borrowed: it points into c), for `trail run` and the
+ * commands that run guest code like it (`trail jobs run` without a server). */
+guest_fetch_opts server_fetch_opts(const cfg_fetch *c);
 
 /* ---- the control socket's client ---- */
 

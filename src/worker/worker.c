@@ -100,7 +100,7 @@ static void *worker_main(void *arg)
         }
     }
     guest_env_init(&w->genv, w->loop, w->db, w->p.fs);
-    w->genv.fetch_cfg = w->p.fetch;
+    w->genv.fetch_opts = w->p.fetch;
     w->genv.kv = w->p.kv;
     if (w->genv.sql) guest_sql_set_result_budget(w->genv.sql, w->p.result_cache_bytes);
     if (w->p.components) {

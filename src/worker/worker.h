@@ -27,7 +27,7 @@ typedef struct wk_params {
     uint32_t shutdown_timeout_ms;
     struct comp_set *components;   /* WASM components to instantiate; NULL for none; shared */
     const struct guest_fs *fs;     /* the guests' filesystem (--runtime-root-fs); NULL: none */
-    const struct cfg_fetch *fetch; /* guests' fetch() settings; NULL: the defaults; shared */
+    const struct guest_fetch_opts *fetch; /* guests' fetch() settings; NULL: the defaults; shared */
     size_t result_cache_bytes; /* remembered query results (database.result_cache_mb); 0: none */
     struct kv_store *kv;       /* the key-value store every worker shares; NULL: none */
     uint64_t temp_max_bytes;   /* its temporary files (database.temp_max_mb); 0: the default */
