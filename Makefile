@@ -276,7 +276,9 @@ $(BUILD)/testgen/%.o: $(BUILD)/testgen/%.c
 
 
 # The test runner finds the binaries under test through these variables.
+# tools/check-layers.sh first: an #include from a lower layer to a higher one fails the run.
 test: $(BUILD)/asan/run $(BUILD)/asan/trail $(BUILD)/trail $(FUZZ_TARGETS)
+	./tools/check-layers.sh
 	TRAIL_BIN=$(abspath $(BUILD)/asan/trail) TRAIL_REL_BIN=$(abspath $(BUILD)/trail) \
 	TRAIL_ROOT=$(CURDIR) ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	UBSAN_OPTIONS=print_stacktrace=1 $(BUILD)/asan/run $(T)
