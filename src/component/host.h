@@ -106,9 +106,6 @@ void comp_instance_run_job(comp_instance *ci, size_t job, uint64_t deadline_ms,
 /* Requests and job runs waiting for their promise. */
 size_t comp_instance_parked(const comp_instance *ci);
 
-/* The isolate serving requests (for tests and stats); NULL between a trap and the next request. */
-jsg_isolate *comp_instance_isolate(comp_instance *ci);
-
 /* ---- the components of a data directory, and their routes ---- */
 
 typedef struct comp_set comp_set;
@@ -133,7 +130,6 @@ int comp_set_register_routes(comp_set *s, http_router *r, tr_error *err);
 typedef struct comp_worker comp_worker;
 int comp_worker_new(comp_set *s, guest_env *env, comp_worker **out, tr_error *err);
 void comp_worker_free(comp_worker *w); /* NULL is a no-op */
-comp_instance *comp_worker_instance(comp_worker *w, size_t module);
 /* Switches the calling worker from *w to instances of set: the instances of modules both sets
  * hold are kept (their isolates and module state survive), new ones are created, and dropped
  * ones retire: they finish their parked requests and are freed after. On error (an instance

@@ -164,11 +164,6 @@ size_t comp_instance_parked(const comp_instance *ci)
     return ci->nparked;
 }
 
-jsg_isolate *comp_instance_isolate(comp_instance *ci)
-{
-    return ci->iso;
-}
-
 /* ---- failures ---- */
 
 /* The first line of a JS error message ("TypeError: x is not a function"). */

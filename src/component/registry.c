@@ -31,6 +31,9 @@ struct comp_worker {
     loop_timer reaper;
 };
 
+/* The one way from a request or a job run to its worker's instances: a worker serves one
+ * comp_worker at a time, on its own thread, so the thread finds it here (set by
+ * comp_worker_new() and comp_worker_switch()), with no pointer carried through http/ or loop/. */
 static _Thread_local comp_worker *tls_worker;
 
 int comp_set_load_dir(const char *wasm_dir, const comp_limits *lim, comp_set **out,
@@ -277,11 +280,6 @@ int comp_worker_switch(comp_worker **wp, comp_set *set, guest_env *env, tr_error
     tls_worker = w;
     *wp = w;
     return 0;
-}
-
-comp_instance *comp_worker_instance(comp_worker *w, size_t module)
-{
-    return w->insts[module];
 }
 
 comp_instance *comp_worker_find(comp_worker *w, const comp_module *m)

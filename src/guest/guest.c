@@ -833,11 +833,6 @@ static int host_fetch(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc,
     return guest_fetch_call(g->env, &g->fetches, iso, g->wake, g->owner, argc, argv, result, err);
 }
 
-size_t guest_timer_count(const guest *g)
-{
-    return g->ntimers;
-}
-
 int guest_take_failure(guest *g)
 {
     int rc = jsg_isolate_dead(g->iso) ? 0 : jsg_take_limit_error(g->iso);

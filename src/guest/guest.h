@@ -87,9 +87,6 @@ int guest_new(jsg_isolate *iso, guest_env *env, guest_wake_fn wake, void *owner,
  * no-op. */
 void guest_free(guest *g);
 
-/* Number of timers the guest has running. */
-size_t guest_timer_count(const guest *g);
-
 /* TR_EINTERRUPTED or TR_ENOMEM when guest code the host ran on its own (a timer's callback, the
  * jobs after a fetch or a waiting statement settled) ran past the CPU budget or out of memory
  * since the last call (jsg_take_limit_error()), TR_ELIMIT when timer callbacks used more than

@@ -409,7 +409,6 @@ static void dispatch(http_conn *c)
     req->nparams = 0;
     tr_arena_reset(&c->arena);
     req->arena = &c->arena;
-    req->server_data = s->o.server_data;
 
     begin_response(c);
     http_match match;

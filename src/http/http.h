@@ -51,8 +51,7 @@ typedef struct http_request {
     http_slice body; /* de-chunked */
     http_param params[HTTP_MAX_PARAMS];
     size_t nparams;
-    tr_arena *arena;   /* scratch freed when the response completes */
-    void *server_data; /* the http_server's owner (the worker) */
+    tr_arena *arena; /* scratch freed when the response completes */
 } http_request;
 
 /* Case-insensitive header lookup; NULL if absent (the first one if repeated). */
@@ -87,8 +86,6 @@ void http_response_send_file(http_response *res, int status, const char *content
                              uint64_t len);
 /* Completes the response with {"error": msg} (msg JSON-escaped). */
 void http_response_send_error(http_response *res, int status, const char *msg);
-/* True once the response was sent. */
-bool http_response_done(const http_response *res);
 /* For a handler that completes later: fn(ud) is called if the connection goes away first (the
  * peer reset or closed it, or the server shut down). From then on res must not be used. Set
  * before returning from the handler; one callback per response. */
@@ -170,7 +167,6 @@ typedef struct http_server_opts {
     const http_router *router;  /* borrowed, must outlive the server */
     const http_static *statics; /* may be NULL: no static files; borrowed */
     bool access_log;            /* one line per request to stdout */
-    void *server_data;          /* handed to handlers as req->server_data */
 } http_server_opts;
 
 typedef struct http_server http_server;

@@ -627,7 +627,6 @@ int server_run(const server_opts *o)
             .statics = statics,
             .access_log = !f.quiet && c.server.access_log,
             .db_path = db_path,
-            .runtime_root_fs = f.root_fs,
             .shutdown_timeout_ms = c.server.shutdown_timeout_ms,
             .components = comps,
             .fs = guestfs,

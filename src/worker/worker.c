@@ -85,7 +85,6 @@ static void *worker_main(void *arg)
         start_done(w, rc);
         return NULL;
     }
-    loop_set_data(w->loop, w);
     loop_timer_init(&w->shutdown_timer, on_shutdown_timeout);
     if (w->p.db_path) {
         rc = db_open_guarded(w->p.db_path,
@@ -120,7 +119,6 @@ static void *worker_main(void *arg)
         .router = w->p.router,
         .statics = w->p.statics,
         .access_log = w->p.access_log,
-        .server_data = w,
     };
     rc = http_server_new(w->loop, w->p.listen_fd, &o, &w->server);
     for (int i = 0; i < w->p.nmore_listen_fds; i++) {
@@ -220,14 +218,4 @@ int wk_switch(wk_worker *w, const http_router *router, comp_set *set, tr_error *
     int rc = comp_worker_switch(&w->comps, set, &w->genv, err);
     if (rc == 0) http_server_set_router(w->server, router);
     return rc;
-}
-
-struct db_conn *wk_db(wk_worker *w)
-{
-    return w->db;
-}
-
-loop *wk_loop(wk_worker *w)
-{
-    return w->loop;
 }
