@@ -13,6 +13,10 @@
 #include "base/err.h"
 
 #define TR_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+/* The struct of type `type` whose member `member` ptr points at (a callback's loop_timer or
+ * loop_io back to the struct that embeds it; h2o's H2O_STRUCT_FROM_MEMBER). */
+#define TR_CONTAINER_OF(ptr, type, member)                                                         \
+    ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 #define TR_MIN(a, b)    ((a) < (b) ? (a) : (b))
 #define TR_MAX(a, b)    ((a) > (b) ? (a) : (b))
 #define TR_UNUSED(x)    ((void)(x))

@@ -9,7 +9,7 @@
 
 /* A request or a job run waiting for its promise. */
 typedef struct parked {
-    loop_timer deadline; /* first: the loop hands us &deadline */
+    loop_timer deadline; /* the loop hands us &deadline */
     struct parked *prev, *next;
     comp_instance *ci;
     http_response *res; /* a request: res and req; a job run: done and ud */
@@ -491,7 +491,7 @@ static void on_cancel(void *ud)
 static void on_deadline(loop *l, loop_timer *t)
 {
     (void)l;
-    parked *p = (parked *)t;
+    parked *p = TR_CONTAINER_OF(t, parked, deadline);
     comp_instance *ci = p->ci;
     char msg[160];
     if (p->res == NULL) {

@@ -181,7 +181,7 @@ int comp_set_register_routes(comp_set *s, http_router *r, tr_error *err)
 
 static void reap(loop *l, loop_timer *t)
 {
-    comp_worker *w = (comp_worker *)((char *)t - offsetof(comp_worker, reaper));
+    comp_worker *w = TR_CONTAINER_OF(t, comp_worker, reaper);
     size_t kept = 0;
     for (size_t i = 0; i < w->nretiring; i++) {
         if (comp_instance_parked(w->retiring[i]) == 0)

@@ -34,7 +34,7 @@ static const guest_fetch_opts default_cfg = {
 };
 
 typedef struct fetch_sock {
-    loop_io io; /* first: the loop hands us &io */
+    loop_io io; /* the loop hands us &io */
     guest_fetch *f;
     struct fetch_sock *prev, *next;
 } fetch_sock;
@@ -660,7 +660,7 @@ static void process_done(guest_fetch *f)
 static void on_sock_io(loop *l, loop_io *io, uint32_t events)
 {
     (void)l;
-    guest_fetch *f = ((fetch_sock *)io)->f;
+    guest_fetch *f = TR_CONTAINER_OF(io, fetch_sock, io)->f;
     int flags = 0;
     if (events & (EPOLLIN | EPOLLHUP | EPOLLRDHUP)) flags |= CURL_CSELECT_IN;
     if (events & EPOLLOUT) flags |= CURL_CSELECT_OUT;
@@ -674,7 +674,7 @@ static void on_sock_io(loop *l, loop_io *io, uint32_t events)
 static void on_timer(loop *l, loop_timer *t)
 {
     (void)l;
-    guest_fetch *f = (guest_fetch *)((char *)t - offsetof(guest_fetch, timer));
+    guest_fetch *f = TR_CONTAINER_OF(t, guest_fetch, timer);
     int running;
     curl_multi_socket_action(f->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     process_done(f);

@@ -22,7 +22,7 @@ extern const tr_embedded_file guest_prelude_files[];
 extern const size_t guest_prelude_files_len;
 
 typedef struct guest_timer {
-    loop_timer t; /* first: the loop hands us &t */
+    loop_timer t; /* the loop hands us &t */
     guest *g;
     uint32_t id;
     uint32_t ms;
@@ -740,7 +740,7 @@ static void timer_account(guest *g, loop *l, uint64_t cpu0, uint64_t cpu1)
 
 static void on_timer(loop *l, loop_timer *lt)
 {
-    guest_timer *t = (guest_timer *)lt;
+    guest_timer *t = TR_CONTAINER_OF(lt, guest_timer, t);
     guest *g = t->g;
     if (t->repeat) {
         loop_timer_start(l, &t->t, t->ms ? t->ms : 1);

@@ -46,7 +46,7 @@ struct guest_sql_wait {
 };
 
 struct guest_tx {
-    loop_timer timeout; /* first: the loop hands us &timeout */
+    loop_timer timeout; /* the loop hands us &timeout */
     guest_sql *s;
     guest *g;
     uint32_t id;
@@ -149,7 +149,7 @@ static void rollback(guest_sql *s)
 static void on_tx_timeout(loop *l, loop_timer *t)
 {
     (void)l;
-    guest_tx *tx = (guest_tx *)t;
+    guest_tx *tx = TR_CONTAINER_OF(t, guest_tx, timeout);
     guest_sql *s = tx->s;
     tr_log_warn(GUEST_LOG_PREFIX "transaction %u was open for more than %llu ms; it is rolled back",
                 tx->id, (unsigned long long)s->tx_timeout_ms);
@@ -347,7 +347,7 @@ static void run_wait(guest_sql *s, guest_sql_wait *w)
 static void on_drain(loop *l, loop_timer *t)
 {
     (void)l;
-    guest_sql *s = (guest_sql *)((char *)t - offsetof(guest_sql, drain));
+    guest_sql *s = TR_CONTAINER_OF(t, guest_sql, drain);
     while (s->tx == NULL && s->qhead != NULL) {
         guest_sql_wait *w = s->qhead;
         s->qhead = w->next;
@@ -360,7 +360,7 @@ static void on_drain(loop *l, loop_timer *t)
 static void on_retry(loop *l, loop_timer *t)
 {
     (void)l;
-    guest_sql *s = (guest_sql *)((char *)t - offsetof(guest_sql, retry));
+    guest_sql *s = TR_CONTAINER_OF(t, guest_sql, retry);
     guest_sql_wait *list = s->bhead;
     s->bhead = s->btail = NULL;
     while (list != NULL) {

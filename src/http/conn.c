@@ -33,7 +33,6 @@
 #define FREE_CONNS_MAX 256
 #define BUF_KEEP_MAX   (64u << 10) /* buffers larger than this are released on reuse */
 
-#define CONN_OF(field_ptr, field) ((http_conn *)((char *)(field_ptr)-offsetof(http_conn, field)))
 
 static void conn_process(http_conn *c);
 static void conn_error(http_conn *c, int status, const char *msg);
@@ -694,7 +693,7 @@ static void conn_read(http_conn *c)
 static void on_io(loop *l, loop_io *io, uint32_t events)
 {
     (void)l;
-    http_conn *c = CONN_OF(io, io);
+    http_conn *c = TR_CONTAINER_OF(io, http_conn, io);
     if (c->parked && (events & (EPOLLHUP | EPOLLERR))) {
         /* Reported even without interest: the peer is gone while a handler works. */
         http__conn_close(c);
@@ -718,7 +717,7 @@ static void on_io(loop *l, loop_io *io, uint32_t events)
 
 static void on_timer(loop *l, loop_timer *t)
 {
-    http_conn *c = CONN_OF(t, timer);
+    http_conn *c = TR_CONTAINER_OF(t, http_conn, timer);
     if (c->dl_kind == DL_NONE) return;
     if (loop_now_ns(l) < c->deadline_ns) {
         loop_timer_start_at(l, t, c->deadline_ns);

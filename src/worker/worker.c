@@ -49,7 +49,7 @@ static void on_drained(void *arg)
 
 static void on_shutdown_timeout(loop *l, loop_timer *t)
 {
-    wk_worker *w = (wk_worker *)((char *)t - offsetof(wk_worker, shutdown_timer));
+    wk_worker *w = TR_CONTAINER_OF(t, wk_worker, shutdown_timer);
     size_t n = http_server_conn_count(w->server);
     if (n) tr_log_warn("worker %d: shutdown timeout, closing %zu connection(s)", w->p.index, n);
     /* Answer requests parked in isolates (503) before their connections go away. */
