@@ -246,7 +246,7 @@ $(eval $(call instrumented,tsan,$(TSAN_CFLAGS),$(TSAN)))
 FUZZ_CC      := clang
 FUZZ_FLAGS   := -std=c17 -D_GNU_SOURCE -Isrc -I$(LLHTTP_INC) -DLLHTTP_STRICT_MODE=1 -g -O1 \
                 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-FUZZ_BASE    := src/base/alloc.c src/base/err.c src/base/log.c
+FUZZ_BASE    := src/base/alloc.c src/base/err.c src/base/log.c src/base/str.c
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := $(BUILD)/fuzz/fuzz_http $(BUILD)/fuzz/fuzz_config
 $(BUILD)/fuzz/fuzz_http: tests/fuzz/fuzz_http.c $(wildcard src/http/*.c) src/loop/loop.c \

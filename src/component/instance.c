@@ -512,28 +512,11 @@ static void on_deadline(loop *l, loop_timer *t)
 
 /* ---- dispatch ---- */
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    c = (char)(c | 32);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* Percent-decodes (s, n) into the arena; a malformed escape stays as it is. */
 static jsg_val decoded(tr_arena *a, const char *s, size_t n)
 {
     char *d = tr_arena_alloc(a, n + 1);
-    size_t j = 0;
-    for (size_t i = 0; i < n; i++) {
-        int hi = s[i] == '%' && i + 2 < n ? hex_digit(s[i + 1]) : -1;
-        int lo = hi >= 0 ? hex_digit(s[i + 2]) : -1;
-        if (lo >= 0) {
-            d[j++] = (char)(hi << 4 | lo);
-            i += 2;
-        } else {
-            d[j++] = s[i];
-        }
-    }
+    size_t j = (size_t)tr_percent_decode(s, n, d, n, NULL);
     d[j] = '\0';
     return jsg_string(d, j);
 }

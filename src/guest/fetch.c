@@ -214,11 +214,6 @@ static bool is_token(const char *s, size_t n)
     return true;
 }
 
-static bool name_eq(const char *s, size_t n, const char *name)
-{
-    return strlen(name) == n && strncasecmp(s, name, n) == 0;
-}
-
 /* Request headers curl or the transport owns (framing, hop-by-hop, Host). */
 static bool header_forbidden(const char *s, size_t n)
 {
@@ -226,14 +221,14 @@ static bool header_forbidden(const char *s, size_t n)
                                         "connection", "keep-alive",     "te",
                                         "trailer",    "upgrade",        "expect"};
     for (size_t i = 0; i < TR_ARRAY_LEN(names); i++)
-        if (name_eq(s, n, names[i])) return true;
+        if (tr_mem_ieq(s, n, names[i])) return true;
     return false;
 }
 
 static bool line_has_name(const char *line, const char *name)
 {
     size_t n = strcspn(line, ":");
-    return name_eq(line, n, name);
+    return tr_mem_ieq(line, n, name);
 }
 
 /* ---- transfers ---- */

@@ -206,11 +206,6 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
     return check_header_bytes(c, off_of(c, at) + (uint32_t)len);
 }
 
-static bool slice_ieq(const char *p, size_t n, const char *s)
-{
-    return strlen(s) == n && strncasecmp(p, s, n) == 0;
-}
-
 static void trim(const char **p, size_t *n)
 {
     while (*n && ((*p)[0] == ' ' || (*p)[0] == '\t')) {
@@ -264,18 +259,18 @@ static int on_header_value_complete(llhttp_t *p)
     /* RFC 9112 5.2: we reject obsolete line folding rather than unfold it. */
     if (memchr(v, '\r', vl) || memchr(v, '\n', vl)) return fail(c, 400, "obsolete line folding");
     trim(&v, &vl);
-    if (slice_ieq(name, h->name_len, "transfer-encoding")) {
+    if (tr_mem_ieq(name, h->name_len, "transfer-encoding")) {
         /* We decode exactly one coding: chunked. Anything else (gzip, "chunked, chunked", a
          * second Transfer-Encoding header) is not implemented. */
-        if (c->has_te || !slice_ieq(v, vl, "chunked")) c->te_unsupported = true;
+        if (c->has_te || !tr_mem_ieq(v, vl, "chunked")) c->te_unsupported = true;
         c->has_te = true;
-    } else if (slice_ieq(name, h->name_len, "content-length")) {
+    } else if (tr_mem_ieq(name, h->name_len, "content-length")) {
         c->has_cl = true;
-    } else if (slice_ieq(name, h->name_len, "host")) {
+    } else if (tr_mem_ieq(name, h->name_len, "host")) {
         if (c->has_host) return fail(c, 400, "more than one Host header");
         c->has_host = true;
-    } else if (slice_ieq(name, h->name_len, "expect")) {
-        if (slice_ieq(v, vl, "100-continue")) c->expect_continue = true;
+    } else if (tr_mem_ieq(name, h->name_len, "expect")) {
+        if (tr_mem_ieq(v, vl, "100-continue")) c->expect_continue = true;
     }
     return 0;
 }
