@@ -57,34 +57,12 @@ static void on_retry(loop *l, loop_timer *t);
 
 /* ---- promises ---- */
 
-/* A promise already settled: resolved with value (owned, consumed) or rejected with why. */
-static int settled(jsg_isolate *iso, int rc, jsg_ref value, const tr_error *why, jsg_ref *result,
-                   tr_error *err)
-{
-    if (jsg_rc_is_fatal(rc)) {
-        if (value) jsg_ref_free(iso, value);
-        return tr_error_set(err, rc, "%s", why->msg);
-    }
-    jsg_deferred d;
-    int r = jsg_deferred_new(iso, &d, err);
-    if (r == 0)
-        r = rc < 0 ? jsg_deferred_reject(iso, &d, why->msg, strlen(why->msg), err)
-                   : jsg_deferred_resolve(iso, &d, value, err);
-    if (value) jsg_ref_free(iso, value);
-    if (r < 0) {
-        if (d.promise) jsg_ref_free(iso, d.promise);
-        return r;
-    }
-    *result = d.promise;
-    return 0;
-}
-
-/* What a transaction call gives: as settled() for the asynchronous functions; for the
+/* What a transaction call gives: as guest__settled() for the asynchronous functions; for the
  * synchronous ones (`txBeginSync`, ...), value itself, or the error thrown in the caller. */
 static int finish(jsg_isolate *iso, bool sync, int rc, jsg_ref value, const tr_error *why,
                   jsg_ref *result, tr_error *err)
 {
-    if (!sync) return settled(iso, rc, value, why, result, err);
+    if (!sync) return guest__settled(iso, rc, value, why, result, err);
     if (rc < 0) {
         if (value) jsg_ref_free(iso, value);
         return tr_error_set(err, rc, "%s", why->msg);
