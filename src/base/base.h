@@ -35,6 +35,10 @@ static inline bool tr_mem_ieq(const char *p, size_t n, const char *s)
  * byte of refuse (e.g. "/" for a path segment). No NUL is appended; cap >= n always suffices. */
 long tr_percent_decode(const char *s, size_t n, char *out, size_t cap, const char *refuse);
 
+/* ---- libcurl ---- */
+/* curl_global_init() once per process (any thread); call it before any other libcurl call. */
+void tr_curl_global_init(void);
+
 /* ---- allocation: abort on failure ---- */
 void *tr_malloc(size_t n);
 void *tr_calloc(size_t count, size_t size);

@@ -20,7 +20,6 @@
 #include <curl/curl.h>
 #include <netinet/in.h>
 #include <stdio.h>
-#include <pthread.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
@@ -79,13 +78,6 @@ struct guest_fetch_xfer {
     char refused_addr[64]; /* a non-public address open_socket() refused to connect to */
     char errbuf[CURL_ERROR_SIZE];
 };
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-
-static void curl_init_once(void)
-{
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-}
 
 /* ---- policy ---- */
 
@@ -722,7 +714,7 @@ static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
 
 guest_fetch *guest_fetch_new(loop *l, const guest_fetch_opts *conf)
 {
-    pthread_once(&curl_once, curl_init_once);
+    tr_curl_global_init();
     guest_fetch *f = tr_calloc(1, sizeof *f);
     f->loop = l;
     f->cfg = conf ? conf : &default_cfg;

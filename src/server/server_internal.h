@@ -1,5 +1,5 @@
 /* server/server_internal.h: the parts of server/: hot reload (reload.c) and the control socket
- * (control.c), used by server.c. */
+ * (control.c), used by run.c. */
 #ifndef TRAIL_SERVER_SERVER_INTERNAL_H
 #define TRAIL_SERVER_SERVER_INTERNAL_H
 

@@ -1,4 +1,4 @@
-/* cli/components.c: `trail components list|add|inspect|installed|remove|update`.
+/* cli/cmd_components.c: `trail components list|add|inspect|installed|remove|update`.
  *
  * DESIGN: components live in DATA_DIR/wasm/. A file or URL is validated (a well-formed module
  * for the engine this trail embeds, carrying trailbase.js) before it is written there

@@ -1,4 +1,4 @@
-/* cli/jobs.c: `trail jobs list` (name, schedule, next run, last result) and `trail jobs run NAME`
+/* cli/cmd_jobs.c: `trail jobs list` (name, schedule, next run, last result) and `trail jobs run NAME`
  * (one run now, recorded like a scheduled one).
  *
  * DESIGN: `jobs run` asks the server running on the data directory first, through its control

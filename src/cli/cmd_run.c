@@ -1,4 +1,4 @@
-/* cli/run.c: `trail run`: its flags, turned into server_opts for server_run() (server/server.h),
+/* cli/cmd_run.c: `trail run`: its flags, turned into server_opts for server_run() (server/server.h),
  * which does the rest. */
 #include "cli/cli_internal.h"
 

@@ -1,9 +1,9 @@
-/* server/server.c: `trail run`: the data directory, migrations, the workers, job launching, and
+/* server/run.c: `trail run`: the data directory, migrations, the workers, job launching, and
  * graceful shutdown.
  *
  * DESIGN: start-up is sequential on the main thread and fails with exit status 1 and a message:
- * options (cli/run.c parsed them), data directory, config file (flags override it), listeners, database + migrations,
- * router, workers. The listeners are created here, before any worker, one per worker on each
+ * options (cli/cmd_run.c parsed them), data directory, config file (flags override it),
+ * listeners, database + migrations, router, workers. The listeners are created here, before any worker, one per worker on each
  * address of the host (localhost: 127.0.0.1 and ::1): binding the first one resolves port 0,
  * and the others bind the same port with SO_REUSEPORT, so the printed address is exact and
  * bind errors come before the listening line. The control socket (control.c) is bound
