@@ -114,21 +114,16 @@ static bool has_route(const comp_module *m, const char *method, const char *path
     return false;
 }
 
-/* Who registered the route a router conflict message names after "conflicts with METHOD ":
- * one of the bindings made so far, or trail itself. */
-static void owner_of_conflict(const comp_set *s, const char *method, const char *msg, char *out,
-                              size_t cap)
+/* Who registered the route of r that method + path conflicts with: one of the bindings made so
+ * far, or trail itself. */
+static void owner_of_conflict(const comp_set *s, const http_router *r, const char *method,
+                              const char *path, char *out, size_t cap)
 {
-    char key[64];
-    snprintf(key, sizeof key, "conflicts with %s ", method);
-    const char *p = strstr(msg, key);
-    if (p != NULL) {
-        const char *path = p + strlen(key);
+    void *ud = NULL;
+    if (http_router_conflict(r, method, path, &ud)) {
         for (size_t i = 0; i < s->nbindings; i++) {
-            const binding *b = &s->bindings[i];
-            const comp_module *m = s->mods[b->module];
-            if (strcmp(m->routes[b->route].path, path) == 0) {
-                snprintf(out, cap, "component %s", m->name);
+            if (ud == &s->bindings[i]) {
+                snprintf(out, cap, "component %s", s->mods[s->bindings[i].module]->name);
                 return;
             }
         }
@@ -165,7 +160,7 @@ int comp_set_register_routes(comp_set *s, http_router *r, tr_error *err)
                 if (rc == 0) s->nbindings++;
                 if (rc == TR_ECONFLICT) {
                     char owner[400];
-                    owner_of_conflict(s, method, rerr.msg, owner, sizeof owner);
+                    owner_of_conflict(s, r, method, cr->path, owner, sizeof owner);
                     return tr_error_set(err, rc,
                                         "route %s %s of component %s conflicts with %s: %s",
                                         method, cr->path, m->name, owner, rerr.msg);

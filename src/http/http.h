@@ -109,6 +109,10 @@ void http_router_free(http_router *r); /* NULL is a no-op */
  * equivalent pattern (same shape, parameter names aside); err names both patterns. */
 int http_router_add(http_router *r, const char *method, const char *pattern, http_handler_fn fn,
                     void *ud, tr_error *err);
+/* The route that http_router_add(r, method, pattern) would conflict with: true and its handler's
+ * ud in *ud_out when there is one, false when there is none (or pattern is malformed). */
+bool http_router_conflict(const http_router *r, const char *method, const char *pattern,
+                          void **ud_out);
 
 typedef enum http_match_result {
     HTTP_MATCH_FOUND,
