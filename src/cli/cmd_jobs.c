@@ -15,7 +15,7 @@
 
 #include "base/base.h"
 #include "server/server.h"
-#include "component/host.h"
+#include "component/component.h"
 #include "config/config.h"
 #include "db/db.h"
 #include "jobs/jobs.h"
@@ -95,7 +95,8 @@ static void fmt_time(int64_t unix_s, const cron_tz *tz, char *out, size_t cap)
 static int cmd_list(jobs_env *e)
 {
     size_t total = 0;
-    for (size_t i = 0; i < comp_set_count(e->set); i++) total += comp_set_module(e->set, i)->njobs;
+    for (size_t i = 0; i < comp_set_count(e->set); i++)
+        total += comp_module_njobs(comp_set_module(e->set, i));
     if (total == 0) {
         printf("No jobs: no installed component defines jobHandlers.\n");
         return 0;
@@ -110,13 +111,13 @@ static int cmd_list(jobs_env *e)
     int64_t now = tr_wall_ms() / 1000;
     for (size_t i = 0; i < comp_set_count(e->set); i++) {
         const comp_module *m = comp_set_module(e->set, i);
-        for (size_t j = 0; j < m->njobs; j++) {
-            const comp_job *job = &m->jobs[j];
+        for (size_t j = 0; j < comp_module_njobs(m); j++) {
+            const comp_job *job = comp_module_job(m, j);
             char next[64], last[600] = "never run";
             fmt_time(cron_next(&job->cron, e->tz, now), e->tz, next, sizeof next);
             sqlite3_reset(st);
             sqlite3_bind_text(st, 1, job->name, -1, SQLITE_STATIC);
-            sqlite3_bind_text(st, 2, m->name, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 2, comp_module_name(m), -1, SQLITE_STATIC);
             if (st && sqlite3_step(st) == SQLITE_ROW) {
                 char when[64];
                 fmt_time(sqlite3_column_int64(st, 0) / 1000, e->tz, when, sizeof when);
@@ -131,7 +132,8 @@ static int cmd_list(jobs_env *e)
                              er ? (int)strcspn(er, "\n") : 0, er ? er : "");
                 }
             }
-            printf("%-24s %-24s %-16s %-21s %s\n", job->name, m->name, job->schedule, next, last);
+            printf("%-24s %-24s %-16s %-21s %s\n", job->name, comp_module_name(m), job->schedule,
+                   next, last);
         }
     }
     sqlite3_finalize(st);
@@ -188,11 +190,12 @@ static int cmd_run(jobs_env *e, const char *name)
         loop_run(l);
     }
     if (r.rc == 0) {
-        printf("job '%s' of %s: ok (ran in this process)\n", m->jobs[job].name, m->name);
+        printf("job '%s' of %s: ok (ran in this process)\n", comp_module_job(m, job)->name,
+               comp_module_name(m));
         status = 0;
     } else {
-        fprintf(stderr, "trail jobs: job '%s' of %s failed: %s\n", m->jobs[job].name, m->name,
-                r.msg);
+        fprintf(stderr, "trail jobs: job '%s' of %s failed: %s\n", comp_module_job(m, job)->name,
+                comp_module_name(m), r.msg);
     }
 out:
     comp_worker_free(w);

@@ -1,5 +1,5 @@
 /* component/download.c: downloading a component over HTTP(S) with libcurl, bounded in size and time. */
-#include "component/component_io.h"
+#include "component/component_internal.h"
 
 #include <curl/curl.h>
 

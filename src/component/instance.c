@@ -1,7 +1,7 @@
 /* component/instance.c: a component's isolate on one worker: dispatching requests to it,
  * parking those whose handler's promise is still pending, and turning results and failures
  * into HTTP responses. */
-#include "component/host.h"
+#include "component/component_internal.h"
 #include "guest/test_hooks.h"
 
 #include <stdio.h>

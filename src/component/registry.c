@@ -1,12 +1,11 @@
 /* component/registry.c: the components of a data directory, their routes in the shared router,
  * and each worker's instances of them. */
-#include "component/host.h"
+#include "component/component_internal.h"
 
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "component/component_io.h"
 
 typedef struct binding {
     comp_set *set;

@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 #include "base/base.h"
-#include "component/host.h"
+#include "component/component.h"
 #include "cron/cron.h"
 
 struct db_conn;

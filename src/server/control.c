@@ -29,7 +29,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "component/host.h"
+#include "component/component.h"
 #include "jobs/jobs.h"
 
 #define CONTROL_MAX_CLIENTS     16
@@ -80,7 +80,8 @@ static void socket_addr(const char *data_dir, int dirfd, struct sockaddr_un *sa)
 {
     memset(sa, 0, sizeof *sa);
     sa->sun_family = AF_UNIX;
-    int n = snprintf(sa->sun_path, sizeof sa->sun_path, "%s/%s", data_dir, SERVER_CONTROL_SOCKET_NAME);
+    int n =
+        snprintf(sa->sun_path, sizeof sa->sun_path, "%s/%s", data_dir, SERVER_CONTROL_SOCKET_NAME);
     if (n < 0 || (size_t)n >= sizeof sa->sun_path)
         snprintf(sa->sun_path, sizeof sa->sun_path, "/proc/self/fd/%d/%s", dirfd,
                  SERVER_CONTROL_SOCKET_NAME);
@@ -150,7 +151,8 @@ static void run_on_worker(loop *l, void *arg)
         req_finish(r, false);
         return;
     }
-    snprintf(r->label, sizeof r->label, "job '%s' of %s", m->jobs[job].name, m->name);
+    snprintf(r->label, sizeof r->label, "job '%s' of %s", comp_module_job(m, job)->name,
+             comp_module_name(m));
     tr_log_info("%s: run requested through %s", r->label, r->ctl->path);
     r->started_ns = tr_now_ns();
     job_run_here(m, job, "manual", r->deadline_ms, on_job_done, r);
@@ -377,8 +379,8 @@ fail:
     return rc;
 }
 
-int server__control_start(server_control *c, wk_worker **workers, int nworkers, uint64_t job_deadline_ms,
-                  tr_error *err)
+int server__control_start(server_control *c, wk_worker **workers, int nworkers,
+                          uint64_t job_deadline_ms, tr_error *err)
 {
     assert(nworkers > 0);
     c->workers = workers;
@@ -431,7 +433,8 @@ void server__control_free(server_control *c)
 
 /* ---- the client ---- */
 
-int server_control_call(const char *data_dir, const char *request, bool *ok, tr_buf *text, tr_error *err)
+int server_control_call(const char *data_dir, const char *request, bool *ok, tr_buf *text,
+                        tr_error *err)
 {
     *ok = false;
     int dirfd = open(data_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);

@@ -1,7 +1,7 @@
 /* server/reload.c: hot reload for `trail run`: watching DATA_DIR/wasm, loading what changed, and
  * switching every worker to it without dropping a request.
  *
- * DESIGN: one server_reloader thread owns the current component set and router. inotify events under
+ * DESIGN: one reloader thread owns the current component set and router. inotify events under
  * wasm/ (and wasm/dist, wasm/NAME/dist) start a short quiet period (a build may write a file in
  * several steps); when it ends, or on SIGHUP, the directory is rescanned. A file whose bytes are
  * unchanged keeps its loaded module (and so every worker keeps that isolate and its module
@@ -25,7 +25,7 @@
 #include <unistd.h>
 
 #include "base/sha256.h"
-#include "component/component_io.h"
+#include "component/component.h"
 
 #define QUIET_MS 25 /* the directory must stay unchanged this long before files are read */
 #define WATCH_MASK                                                                                 \
@@ -166,7 +166,7 @@ static void reload(server_reloader *r)
                 if (cur != NULL)
                     tr_log_error("component %s: the new version does not load, version %s keeps "
                                  "serving: %s",
-                                 name, comp_set_module(r->set, idx)->version, err.msg);
+                                 name, comp_module_version(comp_set_module(r->set, idx)), err.msg);
                 else
                     tr_log_error("component %s: cannot load: %s", name, err.msg);
             }
@@ -215,14 +215,16 @@ static void reload(server_reloader *r)
         size_t idx;
         const loaded *cur = find_loaded(r, files[i].path, &idx);
         if (cur == NULL || strcmp(cur->sha, files[i].sha) != 0)
-            tr_log_info("component %s: now serving version %s (%zu route%s, %zu job%s)", m->name,
-                        m->version, m->nroutes, m->nroutes == 1 ? "" : "s", m->njobs,
-                        m->njobs == 1 ? "" : "s");
+            tr_log_info("component %s: now serving version %s (%zu route%s, %zu job%s)",
+                        comp_module_name(m), comp_module_version(m), comp_module_nroutes(m),
+                        comp_module_nroutes(m) == 1 ? "" : "s", comp_module_njobs(m),
+                        comp_module_njobs(m) == 1 ? "" : "s");
     }
     for (size_t i = 0; i < r->nfiles; i++) {
         bool kept = false;
         for (size_t j = 0; j < n; j++) kept = kept || strcmp(r->files[i].path, files[j].path) == 0;
-        if (!kept) tr_log_info("component %s: removed", comp_set_module(r->set, i)->name);
+        if (!kept)
+            tr_log_info("component %s: removed", comp_module_name(comp_set_module(r->set, i)));
     }
     switch_state *st = tr_calloc(1, sizeof *st);
     atomic_init(&st->pending, r->o.nworkers);
@@ -300,8 +302,8 @@ static void *reloader_main(void *arg)
     return NULL;
 }
 
-int server__reloader_start(const server_reload_opts *o, comp_set *set, http_router *router, server_reloader **out,
-                   tr_error *err)
+int server__reloader_start(const server_reload_opts *o, comp_set *set, http_router *router,
+                           server_reloader **out, tr_error *err)
 {
     server_reloader *r = tr_calloc(1, sizeof *r);
     r->o = *o;
@@ -323,8 +325,8 @@ int server__reloader_start(const server_reload_opts *o, comp_set *set, http_rout
     r->files = tr_calloc(r->nfiles + 1, sizeof *r->files);
     for (size_t i = 0; i < r->nfiles; i++) {
         comp_module *m = comp_set_module(set, i);
-        r->files[i].path = tr_strdup(m->path);
-        memcpy(r->files[i].sha, m->sha256, sizeof m->sha256);
+        r->files[i].path = tr_strdup(comp_module_path(m));
+        memcpy(r->files[i].sha, comp_module_sha256(m), sizeof r->files[i].sha);
     }
     add_watches(r);
     int rc = pthread_create(&r->thread, NULL, reloader_main, r);

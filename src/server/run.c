@@ -2,14 +2,13 @@
  * graceful shutdown.
  *
  * DESIGN: start-up is sequential on the main thread and fails with exit status 1 and a message:
- * options (cli/cmd_run.c parsed them), data directory, config file (flags override it),
- * listeners, database + migrations, router, workers. The listeners are created here, before any worker, one per worker on each
- * address of the host (localhost: 127.0.0.1 and ::1): binding the first one resolves port 0,
- * and the others bind the same port with SO_REUSEPORT, so the printed address is exact and
- * bind errors come before the listening line. The control socket (control.c) is bound
- * before any thread starts and answers once the workers run. The main thread then only waits
- * for SIGINT/SIGTERM (blocked in every thread, taken with sigwait) and tells each worker to
- * drain. */
+ * options (cli/cmd_run.c parsed them), data directory, config file (flags override it), listeners,
+ * database + migrations, router, workers. The listeners are created here, before any worker, one
+ * per worker on each address of the host (localhost: 127.0.0.1 and ::1): binding the first one
+ * resolves port 0, and the others bind the same port with SO_REUSEPORT, so the printed address is
+ * exact and bind errors come before the listening line. The control socket (control.c) is bound
+ * before any thread starts and answers once the workers run. The main thread then only waits for
+ * SIGINT/SIGTERM (blocked in every thread, taken with sigwait) and tells each worker to drain. */
 #include "server/server.h"
 #include "server/server_internal.h"
 
@@ -27,7 +26,7 @@
 #include <unistd.h>
 
 #include "base/base.h"
-#include "component/host.h"
+#include "component/component.h"
 #include "config/config.h"
 #include "db/db.h"
 #include "guest/fs.h"
@@ -375,8 +374,8 @@ static void warn_unbuilt_projects(const char *data_dir)
 
 /* Loads the components of DATA_DIR/wasm, registers their routes, and opens the guests'
  * filesystem. Errors are printed; returns -1 then. */
-static int load_components(const server_opts *f, const cfg *c, http_router *router, comp_set **comps,
-                           guest_fs **fs)
+static int load_components(const server_opts *f, const cfg *c, http_router *router,
+                           comp_set **comps, guest_fs **fs)
 {
     tr_error err = {0};
     comp_limits lim = comp_limits_from_cfg(c);
@@ -395,8 +394,10 @@ static int load_components(const server_opts *f, const cfg *c, http_router *rout
     }
     for (size_t i = 0; i < comp_set_count(*comps); i++) {
         const comp_module *m = comp_set_module(*comps, i);
-        tr_log_info("component %s (version %s): %zu route%s, %zu job%s", m->name, m->version,
-                    m->nroutes, m->nroutes == 1 ? "" : "s", m->njobs, m->njobs == 1 ? "" : "s");
+        tr_log_info("component %s (version %s): %zu route%s, %zu job%s", comp_module_name(m),
+                    comp_module_version(m), comp_module_nroutes(m),
+                    comp_module_nroutes(m) == 1 ? "" : "s", comp_module_njobs(m),
+                    comp_module_njobs(m) == 1 ? "" : "s");
     }
     warn_unbuilt_projects(f->data_dir);
     return 0;
@@ -658,7 +659,7 @@ int server_run(const server_opts *o)
         ctl = NULL;
     }
 
-    /* From here the server_reloader owns comps and router: it replaces them when components change. */
+    /* From here the reloader owns comps and router: it replaces them when components change. */
     server_reload_opts ro = {
         .limits = comp_limits_from_cfg(&c),
         .workers = workers,

@@ -8,7 +8,7 @@
 #include "server/server.h"
 
 #include "base/base.h"
-#include "component/host.h"
+#include "component/component.h"
 #include "http/http.h"
 #include "jobs/jobs.h"
 #include "worker/worker.h"

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "component/host.h"
+#include "component/component.h"
 #include "db/db.h"
 #include "guest/guest.h"
 
