@@ -21,32 +21,40 @@ set -euo pipefail
 ROOT=${1:-$(dirname "$0")/..}
 cd "$ROOT/src"
 
-declare -A rank
+table=""
 for i in "${!LAYERS[@]}"; do
-    for d in ${LAYERS[$i]}; do rank[$d]=$i; done
+    for d in ${LAYERS[$i]}; do table+="$d=$i "; done
 done
 
-bad=0
-while IFS= read -r f; do
-    f=${f#./}
-    dir=$(dirname "$f")
-    if [ -z "${rank[$dir]+x}" ]; then
-        echo "check-layers: src/$f: its folder $dir/ is in no layer (add it to tools/check-layers.sh and docs/architecture.md)" >&2
-        bad=1
-        continue
-    fi
-    # Our headers are included as "folder/name.h"; system and generated ones have no folder.
-    while IFS=: read -r line inc; do
-        idir=$(dirname "$inc")
-        [ "$idir" = "$dir" ] && continue
-        if [ -z "${rank[$idir]+x}" ]; then
-            echo "check-layers: src/$f:$line: includes $inc from $idir/, which is in no layer" >&2
-            bad=1
-        elif [ "${rank[$idir]}" -ge "${rank[$dir]}" ]; then
-            echo "check-layers: src/$f:$line: $dir/ includes $inc, but $idir/ is not in a lower layer" >&2
-            bad=1
-        fi
-    done < <(grep -n -o -E '^[[:space:]]*#[[:space:]]*include[[:space:]]*"[^"]+/[^"]+"' "$f" |
-        sed -E 's/^([0-9]+):.*"([^"]+)"$/\1:\2/')
-done < <(find . -name '*.c' -o -name '*.h' | sort)
-exit $bad
+# One awk over every file: our headers are included as "folder/name.h"; system and generated ones
+# have no folder and are not looked at.
+find . \( -name '*.c' -o -name '*.h' \) -print | sed 's#^\./##' | sort |
+    xargs awk -v table="$table" '
+    function folder(path) { return sub(/\/[^\/]*$/, "", path) ? path : "." }
+    BEGIN {
+        n = split(table, kv, " ")
+        for (i = 1; i <= n; i++) { split(kv[i], p, "="); rank[p[1]] = p[2] + 0 }
+        bad = 0
+    }
+    FNR == 1 {
+        dir = folder(FILENAME)
+        if (!(dir in rank)) {
+            printf "check-layers: src/%s: its folder %s/ is in no layer (add it to tools/check-layers.sh and docs/architecture.md)\n", FILENAME, dir > "/dev/stderr"
+            bad = 1
+        }
+    }
+    /^[ \t]*#[ \t]*include[ \t]*"[^"]+\/[^"]+"/ {
+        if (!(dir in rank)) next
+        inc = $0
+        sub(/^[^"]*"/, "", inc); sub(/".*$/, "", inc)
+        idir = folder(inc)
+        if (idir == dir) next
+        if (!(idir in rank)) {
+            printf "check-layers: src/%s:%d: includes %s from %s/, which is in no layer\n", FILENAME, FNR, inc, idir > "/dev/stderr"
+            bad = 1
+        } else if (rank[idir] >= rank[dir]) {
+            printf "check-layers: src/%s:%d: %s/ includes %s, but %s/ is not in a lower layer\n", FILENAME, FNR, dir, inc, idir > "/dev/stderr"
+            bad = 1
+        }
+    }
+    END { exit bad }' || exit 1

@@ -37,7 +37,7 @@ static void put(const char *root, const char *rel, const char *text)
     tr_free(path);
 }
 
-TEST(check_layers_passes_on_the_tree_and_fails_on_a_back_edge)
+TEST_TIMEOUT(check_layers_passes_on_the_tree_and_fails_on_a_back_edge, 60)
 {
     char out[4096];
     const char *repo = getenv("TRAIL_ROOT");
