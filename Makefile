@@ -246,7 +246,7 @@ $(eval $(call instrumented,tsan,$(TSAN_CFLAGS),$(TSAN)))
 FUZZ_CC      := clang
 FUZZ_FLAGS   := -std=c17 -D_GNU_SOURCE -Isrc -I$(LLHTTP_INC) -DLLHTTP_STRICT_MODE=1 -g -O1 \
                 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-FUZZ_BASE    := src/base/alloc.c src/base/err.c src/base/log.c
+FUZZ_BASE    := src/base/alloc.c src/base/err.c src/base/log.c src/base/str.c
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := $(BUILD)/fuzz/fuzz_http $(BUILD)/fuzz/fuzz_config
 $(BUILD)/fuzz/fuzz_http: tests/fuzz/fuzz_http.c $(wildcard src/http/*.c) src/loop/loop.c \
@@ -276,7 +276,9 @@ $(BUILD)/testgen/%.o: $(BUILD)/testgen/%.c
 
 
 # The test runner finds the binaries under test through these variables.
+# tools/check-layers.sh first: an #include from a lower layer to a higher one fails the run.
 test: $(BUILD)/asan/run $(BUILD)/asan/trail $(BUILD)/trail $(FUZZ_TARGETS)
+	./tools/check-layers.sh
 	TRAIL_BIN=$(abspath $(BUILD)/asan/trail) TRAIL_REL_BIN=$(abspath $(BUILD)/trail) \
 	TRAIL_ROOT=$(CURDIR) ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	UBSAN_OPTIONS=print_stacktrace=1 $(BUILD)/asan/run $(T)

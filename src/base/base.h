@@ -9,13 +9,35 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+#include <strings.h>
 
 #include "base/err.h"
 
 #define TR_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+/* The struct of type `type` whose member `member` ptr points at (a callback's loop_timer or
+ * loop_io back to the struct that embeds it; h2o's H2O_STRUCT_FROM_MEMBER). */
+#define TR_CONTAINER_OF(ptr, type, member)                                                         \
+    ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 #define TR_MIN(a, b)    ((a) < (b) ? (a) : (b))
 #define TR_MAX(a, b)    ((a) > (b) ? (a) : (b))
 #define TR_UNUSED(x)    ((void)(x))
+
+/* ---- strings ---- */
+/* True when (p, n) is s, ASCII letters compared without case (header and host names). */
+static inline bool tr_mem_ieq(const char *p, size_t n, const char *s)
+{
+    return strlen(s) == n && strncasecmp(p, s, n) == 0;
+}
+/* Percent-decodes (s, n) into out[0..cap) and returns the decoded length, or -1 when it needs
+ * more than cap bytes. With refuse NULL a '%' that two hex digits do not follow is copied as it
+ * is; otherwise (strict) it makes the result -1, as does an escape that decodes to NUL or to a
+ * byte of refuse (e.g. "/" for a path segment). No NUL is appended; cap >= n always suffices. */
+long tr_percent_decode(const char *s, size_t n, char *out, size_t cap, const char *refuse);
+
+/* ---- libcurl ---- */
+/* curl_global_init() once per process (any thread); call it before any other libcurl call. */
+void tr_curl_global_init(void);
 
 /* ---- allocation: abort on failure ---- */
 void *tr_malloc(size_t n);

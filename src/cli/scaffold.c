@@ -16,8 +16,7 @@
 
 #include "base/base.h"
 #include "cli/embedded.h"
-#include "component/component_io.h"
-#include "component/host.h"
+#include "component/component.h"
 
 static bool is_sdk_tarball(const tr_embedded_file *f)
 {
@@ -196,10 +195,13 @@ void cli__print_manifest(const char *bytes, size_t len)
         printf("    does not load: %.*s\n", (int)strcspn(err.msg, "\n"), err.msg);
         return;
     }
-    for (size_t i = 0; i < m->nroutes; i++)
-        printf("    route %-7s %s\n", m->routes[i].method, m->routes[i].path);
-    for (size_t i = 0; i < m->njobs; i++)
-        printf("    job   %-24s %s\n", m->jobs[i].name, m->jobs[i].schedule);
-    if (m->nroutes == 0 && m->njobs == 0) printf("    (no routes, no jobs)\n");
+    for (size_t i = 0; i < comp_module_nroutes(m); i++)
+        printf("    route %-7s %s\n", comp_module_route(m, i)->method,
+               comp_module_route(m, i)->path);
+    for (size_t i = 0; i < comp_module_njobs(m); i++)
+        printf("    job   %-24s %s\n", comp_module_job(m, i)->name,
+               comp_module_job(m, i)->schedule);
+    if (comp_module_nroutes(m) == 0 && comp_module_njobs(m) == 0)
+        printf("    (no routes, no jobs)\n");
     comp_module_unref(m);
 }

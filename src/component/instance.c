@@ -1,7 +1,7 @@
 /* component/instance.c: a component's isolate on one worker: dispatching requests to it,
  * parking those whose handler's promise is still pending, and turning results and failures
  * into HTTP responses. */
-#include "component/host.h"
+#include "component/component_internal.h"
 #include "guest/test_hooks.h"
 
 #include <stdio.h>
@@ -9,7 +9,7 @@
 
 /* A request or a job run waiting for its promise. */
 typedef struct parked {
-    loop_timer deadline; /* first: the loop hands us &deadline */
+    loop_timer deadline; /* the loop hands us &deadline */
     struct parked *prev, *next;
     comp_instance *ci;
     http_response *res; /* a request: res and req; a job run: done and ud */
@@ -162,11 +162,6 @@ void comp_instance_free(comp_instance *ci)
 size_t comp_instance_parked(const comp_instance *ci)
 {
     return ci->nparked;
-}
-
-jsg_isolate *comp_instance_isolate(comp_instance *ci)
-{
-    return ci->iso;
 }
 
 /* ---- failures ---- */
@@ -496,7 +491,7 @@ static void on_cancel(void *ud)
 static void on_deadline(loop *l, loop_timer *t)
 {
     (void)l;
-    parked *p = (parked *)t;
+    parked *p = TR_CONTAINER_OF(t, parked, deadline);
     comp_instance *ci = p->ci;
     char msg[160];
     if (p->res == NULL) {
@@ -517,28 +512,11 @@ static void on_deadline(loop *l, loop_timer *t)
 
 /* ---- dispatch ---- */
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    c = (char)(c | 32);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* Percent-decodes (s, n) into the arena; a malformed escape stays as it is. */
 static jsg_val decoded(tr_arena *a, const char *s, size_t n)
 {
     char *d = tr_arena_alloc(a, n + 1);
-    size_t j = 0;
-    for (size_t i = 0; i < n; i++) {
-        int hi = s[i] == '%' && i + 2 < n ? hex_digit(s[i + 1]) : -1;
-        int lo = hi >= 0 ? hex_digit(s[i + 2]) : -1;
-        if (lo >= 0) {
-            d[j++] = (char)(hi << 4 | lo);
-            i += 2;
-        } else {
-            d[j++] = s[i];
-        }
-    }
+    size_t j = (size_t)tr_percent_decode(s, n, d, n, NULL);
     d[j] = '\0';
     return jsg_string(d, j);
 }

@@ -1,13 +1,12 @@
 /* component/module.c: loading and validating a component once: the file, the engine, the
  * module's evaluation, and its manifest of routes and jobs. */
-#include "component/host.h"
+#include "component/component_internal.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "base/sha256.h"
-#include "component/component.h"
-#include "component/sourcemap.h"
 
 /* A route's method: "*" (HttpHandler.all), or a method name as clients send them, upper case
  * (the router compares bytes). Any name is allowed, WebDAV's PROPFIND as much as GET. */
@@ -53,6 +52,48 @@ comp_module *comp_module_ref(comp_module *m)
 {
     atomic_fetch_add(&m->refs, 1);
     return m;
+}
+
+const char *comp_module_name(const comp_module *m)
+{
+    return m->name;
+}
+
+const char *comp_module_path(const comp_module *m)
+{
+    return m->path;
+}
+
+const char *comp_module_version(const comp_module *m)
+{
+    return m->version;
+}
+
+const char *comp_module_sha256(const comp_module *m)
+{
+    return m->sha256;
+}
+
+size_t comp_module_nroutes(const comp_module *m)
+{
+    return m->nroutes;
+}
+
+const comp_route *comp_module_route(const comp_module *m, size_t i)
+{
+    assert(i < m->nroutes);
+    return &m->routes[i];
+}
+
+size_t comp_module_njobs(const comp_module *m)
+{
+    return m->njobs;
+}
+
+const comp_job *comp_module_job(const comp_module *m, size_t i)
+{
+    assert(i < m->njobs);
+    return &m->jobs[i];
 }
 
 void comp_module_unref(comp_module *m)
@@ -112,7 +153,7 @@ static int read_manifest(comp_module *m, const jsg_val *man, tr_error *err)
             cj->name = dup_str(&j->u.arr.items[0]);
             cj->schedule = dup_str(&j->u.arr.items[1]);
             tr_error cerr = {0};
-            if (job_cron_parse(cj->schedule, &cj->cron, &cerr) < 0)
+            if (cron_parse(cj->schedule, &cj->cron, &cerr) < 0)
                 return tr_error_set(err, TR_EINVAL, "job '%s': invalid schedule '%s': %s",
                                     cj->name, cj->schedule, cerr.msg);
         }

@@ -1,12 +1,11 @@
 /* component/registry.c: the components of a data directory, their routes in the shared router,
  * and each worker's instances of them. */
-#include "component/host.h"
+#include "component/component_internal.h"
 
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "component/component_io.h"
 
 typedef struct binding {
     comp_set *set;
@@ -31,6 +30,9 @@ struct comp_worker {
     loop_timer reaper;
 };
 
+/* The one way from a request or a job run to its worker's instances: a worker serves one
+ * comp_worker at a time, on its own thread, so the thread finds it here (set by
+ * comp_worker_new() and comp_worker_switch()), with no pointer carried through http/ or loop/. */
 static _Thread_local comp_worker *tls_worker;
 
 int comp_set_load_dir(const char *wasm_dir, const comp_limits *lim, comp_set **out,
@@ -111,21 +113,16 @@ static bool has_route(const comp_module *m, const char *method, const char *path
     return false;
 }
 
-/* Who registered the route a router conflict message names after "conflicts with METHOD ":
- * one of the bindings made so far, or trail itself. */
-static void owner_of_conflict(const comp_set *s, const char *method, const char *msg, char *out,
-                              size_t cap)
+/* Who registered the route of r that method + path conflicts with: one of the bindings made so
+ * far, or trail itself. */
+static void owner_of_conflict(const comp_set *s, const http_router *r, const char *method,
+                              const char *path, char *out, size_t cap)
 {
-    char key[64];
-    snprintf(key, sizeof key, "conflicts with %s ", method);
-    const char *p = strstr(msg, key);
-    if (p != NULL) {
-        const char *path = p + strlen(key);
+    void *ud = NULL;
+    if (http_router_conflict(r, method, path, &ud)) {
         for (size_t i = 0; i < s->nbindings; i++) {
-            const binding *b = &s->bindings[i];
-            const comp_module *m = s->mods[b->module];
-            if (strcmp(m->routes[b->route].path, path) == 0) {
-                snprintf(out, cap, "component %s", m->name);
+            if (ud == &s->bindings[i]) {
+                snprintf(out, cap, "component %s", s->mods[s->bindings[i].module]->name);
                 return;
             }
         }
@@ -162,7 +159,7 @@ int comp_set_register_routes(comp_set *s, http_router *r, tr_error *err)
                 if (rc == 0) s->nbindings++;
                 if (rc == TR_ECONFLICT) {
                     char owner[400];
-                    owner_of_conflict(s, method, rerr.msg, owner, sizeof owner);
+                    owner_of_conflict(s, r, method, cr->path, owner, sizeof owner);
                     return tr_error_set(err, rc,
                                         "route %s %s of component %s conflicts with %s: %s",
                                         method, cr->path, m->name, owner, rerr.msg);
@@ -178,7 +175,7 @@ int comp_set_register_routes(comp_set *s, http_router *r, tr_error *err)
 
 static void reap(loop *l, loop_timer *t)
 {
-    comp_worker *w = (comp_worker *)((char *)t - offsetof(comp_worker, reaper));
+    comp_worker *w = TR_CONTAINER_OF(t, comp_worker, reaper);
     size_t kept = 0;
     for (size_t i = 0; i < w->nretiring; i++) {
         if (comp_instance_parked(w->retiring[i]) == 0)
@@ -277,11 +274,6 @@ int comp_worker_switch(comp_worker **wp, comp_set *set, guest_env *env, tr_error
     tls_worker = w;
     *wp = w;
     return 0;
-}
-
-comp_instance *comp_worker_instance(comp_worker *w, size_t module)
-{
-    return w->insts[module];
 }
 
 comp_instance *comp_worker_find(comp_worker *w, const comp_module *m)

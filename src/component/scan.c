@@ -1,6 +1,6 @@
 /* component/scan.c: finding the component files under traildepot/wasm/: .wasm files in wasm/,
  * wasm/dist/ and wasm/NAME/dist/, never anything inside node_modules. */
-#include "component/component_io.h"
+#include "component/component_internal.h"
 
 #include <dirent.h>
 #include <errno.h>

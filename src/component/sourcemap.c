@@ -6,7 +6,7 @@
  * order with the index of each generated line's first segment, so a lookup searches one line. The
  * JSON reading is just enough for the two members used; anything malformed is TR_EPARSE and the
  * caller logs unmapped stacks. */
-#include "component/sourcemap.h"
+#include "component/component_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>

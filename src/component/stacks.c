@@ -16,12 +16,11 @@
  * methods) gives undefined. The writer remembers the last 4,096 positions it mapped: the same
  * throw sites come again and again, and a host call per frame would make every new error
  * several times as dear as the engine's own stack. */
-#include "component/host.h"
+#include "component/component_internal.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#include "component/sourcemap.h"
 
 /* Evaluates to the function that installs Error.prepareStackTrace around map(line, col). */
 static const char install_js[] =

@@ -1,7 +1,7 @@
 /* component/wasmfile.c: walks a WebAssembly binary's sections (the binary format's section
  * framing only: a module that passes is well-framed, and the engine hash then proves it is the
  * exact module trail was built with). */
-#include "component/component.h"
+#include "component/component_internal.h"
 
 #include <string.h>
 

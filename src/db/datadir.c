@@ -12,8 +12,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config/config.h"
-
 /* mkdir that accepts an existing directory (and nothing else) at path. */
 static int ensure_dir(const char *path, tr_error *err)
 {
@@ -46,7 +44,7 @@ static int ensure_dirs(const char *path, tr_error *err)
     return rc;
 }
 
-static int write_default_config(const char *path, tr_error *err)
+static int write_default_config(const char *path, const char *text, tr_error *err)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) {
@@ -54,7 +52,6 @@ static int write_default_config(const char *path, tr_error *err)
         int rc = -errno;
         return tr_error_set(err, rc, "cannot create %s: %s", path, tr_strerror(rc));
     }
-    const char *text = cfg_default_text();
     size_t len = strlen(text), off = 0;
     int rc = 0;
     while (off < len) {
@@ -74,7 +71,7 @@ static int write_default_config(const char *path, tr_error *err)
     return 0;
 }
 
-int db_datadir_init(const char *data_dir, tr_error *err)
+int db_datadir_init(const char *data_dir, const char *config_text, tr_error *err)
 {
     int rc = ensure_dirs(data_dir, err);
     static const char *const subdirs[] = {"data", "migrations", "wasm"};
@@ -85,7 +82,7 @@ int db_datadir_init(const char *data_dir, tr_error *err)
     }
     if (rc == 0) {
         char *p = tr_asprintf("%s/%s", data_dir, DB_CONFIG_FILE);
-        rc = write_default_config(p, err);
+        rc = write_default_config(p, config_text, err);
         tr_free(p);
     }
     return rc;

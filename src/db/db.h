@@ -7,7 +7,7 @@
  * vec_distance_cosine(a, b) and vec_distance_l2(a, b) with sqlite-vec's semantics (db/vec.c).
  *
  * Start-up of `trail run`, in this order:
- *   db_datadir_init(dir)                            creates what is missing, incl. the config
+ *   db_datadir_init(dir, cfg_default_text())        creates what is missing, incl. the config
  *   cfg_init_defaults(); cfg_load_file(dir/DB_CONFIG_FILE)   any error: print err.msg, exit 1
  *   command-line flags over the cfg struct           (flag > file > default)
  *   db_open(dir/DB_MAIN_FILE); db_migrate(conn, dir/DB_MIGRATIONS_DIR)   error: print, exit 1
@@ -37,10 +37,10 @@ typedef struct db_conn db_conn;
  * milliseconds since the epoch, checksum TEXT: 16 hex digits of the FNV-1a 64 hash of the file). */
 #define DB_HISTORY_TABLE "_schema_history"
 
-/* Creates DIR/{config.textproto (commented default: cfg_default_text()), data/, migrations/, wasm/}
- * where missing, and DIR itself with any missing parents. Existing files are never touched. Errors:
- * -errno with err naming the path. */
-int db_datadir_init(const char *data_dir, tr_error *err);
+/* Creates DIR/{config.textproto (holding config_text, the commented default that the caller
+ * takes from config/), data/, migrations/, wasm/} where missing, and DIR itself with any missing
+ * parents. Existing files are never touched. Errors: -errno with err naming the path. */
+int db_datadir_init(const char *data_dir, const char *config_text, tr_error *err);
 
 /* Opens (creating) a SQLite file: WAL, busy timeout (DB_BUSY_TIMEOUT_MS), foreign keys on, and
  * uuid_v7() registered. Errors: TR_ESQL with SQLite's message in err. The connection may be used by

@@ -20,28 +20,27 @@
 #include <curl/curl.h>
 #include <netinet/in.h>
 #include <stdio.h>
-#include <pthread.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
 
 #define DAY_MS (24u * 3600 * 1000)
 
-static const cfg_fetch default_cfg = {
+static const guest_fetch_opts default_cfg = {
     .enabled = true,
     .timeout_ms = 30000,
     .max_response_bytes = 16u << 20,
 };
 
 typedef struct fetch_sock {
-    loop_io io; /* first: the loop hands us &io */
+    loop_io io; /* the loop hands us &io */
     guest_fetch *f;
     struct fetch_sock *prev, *next;
 } fetch_sock;
 
 struct guest_fetch {
     loop *loop;
-    const cfg_fetch *cfg;
+    const guest_fetch_opts *cfg;
     CURLM *multi;
     loop_timer timer;
     fetch_sock *socks; /* every socket curl asked us to watch */
@@ -80,13 +79,6 @@ struct guest_fetch_xfer {
     char errbuf[CURL_ERROR_SIZE];
 };
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-
-static void curl_init_once(void)
-{
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
 /* ---- policy ---- */
 
 /* Whether host matches an entry of list (exact, "*", or "*.suffix"), case-insensitively. */
@@ -111,7 +103,7 @@ static bool host_listed(char *const *list, size_t n, const char *host)
     return false;
 }
 
-bool guest_fetch_host_allowed(const cfg_fetch *conf, const char *host)
+bool guest_fetch_host_allowed(const guest_fetch_opts *conf, const char *host)
 {
     if (conf->allowed_hosts_len == 0) return true;
     return host_listed(conf->allowed_hosts, conf->allowed_hosts_len, host);
@@ -185,7 +177,7 @@ bool guest_fetch_addr_public(const struct sockaddr *sa)
 static curl_socket_t open_socket(void *ud, curlsocktype purpose, struct curl_sockaddr *addr)
 {
     guest_fetch_xfer *x = ud;
-    const cfg_fetch *conf = x->f->cfg;
+    const guest_fetch_opts *conf = x->f->cfg;
     if (purpose != CURLSOCKTYPE_IPCXN) return CURL_SOCKET_BAD;
     if (!guest_fetch_addr_public(&addr->addr) &&
         !host_listed(conf->allowed_private_hosts, conf->allowed_private_hosts_len,
@@ -214,11 +206,6 @@ static bool is_token(const char *s, size_t n)
     return true;
 }
 
-static bool name_eq(const char *s, size_t n, const char *name)
-{
-    return strlen(name) == n && strncasecmp(s, name, n) == 0;
-}
-
 /* Request headers curl or the transport owns (framing, hop-by-hop, Host). */
 static bool header_forbidden(const char *s, size_t n)
 {
@@ -226,14 +213,14 @@ static bool header_forbidden(const char *s, size_t n)
                                         "connection", "keep-alive",     "te",
                                         "trailer",    "upgrade",        "expect"};
     for (size_t i = 0; i < TR_ARRAY_LEN(names); i++)
-        if (name_eq(s, n, names[i])) return true;
+        if (tr_mem_ieq(s, n, names[i])) return true;
     return false;
 }
 
 static bool line_has_name(const char *line, const char *name)
 {
     size_t n = strcspn(line, ":");
-    return name_eq(line, n, name);
+    return tr_mem_ieq(line, n, name);
 }
 
 /* ---- transfers ---- */
@@ -426,7 +413,7 @@ static void configure(guest_fetch_xfer *x, uint32_t timeout_ms)
 }
 
 /* Checks the scheme and host of x->url and records the host. Returns 0 or TR_EINVAL with why. */
-static int check_url(guest_fetch_xfer *x, const cfg_fetch *conf, tr_error *why)
+static int check_url(guest_fetch_xfer *x, const guest_fetch_opts *conf, tr_error *why)
 {
     char *scheme = NULL, *host = NULL;
     int rc = 0;
@@ -660,7 +647,7 @@ static void process_done(guest_fetch *f)
 static void on_sock_io(loop *l, loop_io *io, uint32_t events)
 {
     (void)l;
-    guest_fetch *f = ((fetch_sock *)io)->f;
+    guest_fetch *f = TR_CONTAINER_OF(io, fetch_sock, io)->f;
     int flags = 0;
     if (events & (EPOLLIN | EPOLLHUP | EPOLLRDHUP)) flags |= CURL_CSELECT_IN;
     if (events & EPOLLOUT) flags |= CURL_CSELECT_OUT;
@@ -674,7 +661,7 @@ static void on_sock_io(loop *l, loop_io *io, uint32_t events)
 static void on_timer(loop *l, loop_timer *t)
 {
     (void)l;
-    guest_fetch *f = (guest_fetch *)((char *)t - offsetof(guest_fetch, timer));
+    guest_fetch *f = TR_CONTAINER_OF(t, guest_fetch, timer);
     int running;
     curl_multi_socket_action(f->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     process_done(f);
@@ -725,9 +712,9 @@ static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
     return 0;
 }
 
-guest_fetch *guest_fetch_new(loop *l, const cfg_fetch *conf)
+guest_fetch *guest_fetch_new(loop *l, const guest_fetch_opts *conf)
 {
-    pthread_once(&curl_once, curl_init_once);
+    tr_curl_global_init();
     guest_fetch *f = tr_calloc(1, sizeof *f);
     f->loop = l;
     f->cfg = conf ? conf : &default_cfg;
@@ -773,7 +760,7 @@ void guest_fetch_set_cancel(guest_fetch_set *set, jsg_isolate *iso)
 
 /* Reads the guest's arguments into x. Returns 0, TR_EINVAL/TR_ELIMIT with why (the promise
  * rejects), or an isolate failure with err. */
-static int read_args(guest_fetch_xfer *x, const cfg_fetch *conf, size_t argc, const jsg_ref *argv,
+static int read_args(guest_fetch_xfer *x, const guest_fetch_opts *conf, size_t argc, const jsg_ref *argv,
                      tr_error *why, tr_error *err)
 {
     tr_arena a;
@@ -863,7 +850,7 @@ int guest_fetch_call(guest_env *env, guest_fetch_set *set, jsg_isolate *iso, gue
     jsg_deferred d;
     int rc = jsg_deferred_new(iso, &d, err);
     if (rc < 0) return rc;
-    const cfg_fetch *conf = env->fetch_cfg ? env->fetch_cfg : &default_cfg;
+    const guest_fetch_opts *conf = env->fetch_opts ? env->fetch_opts : &default_cfg;
     tr_error why = {0};
     guest_fetch_xfer *x = tr_calloc(1, sizeof *x);
     x->iso = iso;
@@ -889,7 +876,7 @@ int guest_fetch_call(guest_env *env, guest_fetch_set *set, jsg_isolate *iso, gue
         }
     }
     if (rc == 0) {
-        if (env->fetch == NULL) env->fetch = guest_fetch_new(env->loop, env->fetch_cfg);
+        if (env->fetch == NULL) env->fetch = guest_fetch_new(env->loop, env->fetch_opts);
         x->f = env->fetch;
         x->easy = curl_easy_init();
         if (x->easy == NULL) tr_fatal("curl_easy_init failed");

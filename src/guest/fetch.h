@@ -25,7 +25,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config/config.h"
 #include "guest/guest.h"
 
 #define GUEST_MAX_FETCHES            1000        /* in flight per isolate */
@@ -48,7 +47,7 @@ typedef struct guest_fetch_set {
 } guest_fetch_set;
 
 /* A worker's outgoing HTTP over loop l; conf (borrowed, NULL: the defaults) must outlive it. */
-guest_fetch *guest_fetch_new(loop *l, const cfg_fetch *conf);
+guest_fetch *guest_fetch_new(loop *l, const guest_fetch_opts *conf);
 /* Closes curl's connections and frees f; every set must have been cancelled. NULL is a no-op. */
 void guest_fetch_free(guest_fetch *f);
 
@@ -65,7 +64,7 @@ int guest_fetch_call(guest_env *env, guest_fetch_set *set, jsg_isolate *iso, gue
 void guest_fetch_set_cancel(guest_fetch_set *set, jsg_isolate *iso);
 
 /* Whether conf lets a request reach host (as in a URL: lower case, IPv6 in brackets). */
-bool guest_fetch_host_allowed(const cfg_fetch *conf, const char *host);
+bool guest_fetch_host_allowed(const guest_fetch_opts *conf, const char *host);
 
 struct sockaddr;
 /* Whether sa (AF_INET or AF_INET6) is a public address: not loopback, private, carrier-grade

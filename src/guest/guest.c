@@ -22,7 +22,7 @@ extern const tr_embedded_file guest_prelude_files[];
 extern const size_t guest_prelude_files_len;
 
 typedef struct guest_timer {
-    loop_timer t; /* first: the loop hands us &t */
+    loop_timer t; /* the loop hands us &t */
     guest *g;
     uint32_t id;
     uint32_t ms;
@@ -118,12 +118,13 @@ static int arg_number(args *a, size_t i, const char *what, double *out, tr_error
 
 /* ---- promises settled at once ---- */
 
-/* A promise resolved with value (owned; consumed) or rejected with err's message. A resolved
- * one is made in one step (jsg_promise_resolved); a rejection goes through a deferred, which
- * builds the Error. */
-static int settled(jsg_isolate *iso, int rc, jsg_ref value, const tr_error *why, jsg_ref *result,
+int guest__settled(jsg_isolate *iso, int rc, jsg_ref value, const tr_error *why, jsg_ref *result,
                    tr_error *err)
 {
+    if (jsg_rc_is_fatal(rc)) {
+        if (value) jsg_ref_free(iso, value);
+        return tr_error_set(err, rc, "%s", why->msg);
+    }
     if (rc >= 0) {
         int r = jsg_promise_resolved(iso, value, result, err);
         if (value) jsg_ref_free(iso, value);
@@ -563,7 +564,7 @@ static int sql_call(jsg_isolate *iso, guest *g, bool rows, size_t argc, const js
     }
     tr_arena_deinit(&a.arena);
     if (jsg_rc_is_fatal(rc)) return tr_error_set(err, rc, "%s", why.msg);
-    return settled(iso, rc, value, &why, result, err);
+    return guest__settled(iso, rc, value, &why, result, err);
 }
 
 static int host_query(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc,
@@ -636,7 +637,7 @@ static int fs_call(jsg_isolate *iso, guest *g, fs_op op, bool sync, size_t argc,
     tr_buf_free(&buf);
     tr_arena_deinit(&a.arena);
     if (jsg_rc_is_fatal(rc)) return rc;
-    if (!sync) return settled(iso, rc, value, &why, result, err);
+    if (!sync) return guest__settled(iso, rc, value, &why, result, err);
     if (rc < 0) {
         if (value) jsg_ref_free(iso, value);
         return tr_error_set(err, rc, "%s", why.msg);
@@ -740,7 +741,7 @@ static void timer_account(guest *g, loop *l, uint64_t cpu0, uint64_t cpu1)
 
 static void on_timer(loop *l, loop_timer *lt)
 {
-    guest_timer *t = (guest_timer *)lt;
+    guest_timer *t = TR_CONTAINER_OF(lt, guest_timer, t);
     guest *g = t->g;
     if (t->repeat) {
         loop_timer_start(l, &t->t, t->ms ? t->ms : 1);
@@ -831,11 +832,6 @@ static int host_fetch(jsg_isolate *iso, void *user, jsg_ref this_, size_t argc,
     (void)this_;
     guest *g = user;
     return guest_fetch_call(g->env, &g->fetches, iso, g->wake, g->owner, argc, argv, result, err);
-}
-
-size_t guest_timer_count(const guest *g)
-{
-    return g->ntimers;
 }
 
 int guest_take_failure(guest *g)

@@ -46,13 +46,25 @@ typedef struct guest_sql guest_sql;
 #define GUEST_MIN_TIMER_CPU_MS    250
 #define GUEST_TIMER_CPU_WINDOW_MS 1000
 
+/* Outgoing HTTP from guests (guest/fetch.h): the `fetch { ... }` policy, filled at the top from
+ * the config. Everything is borrowed and must outlive the worker. */
+typedef struct guest_fetch_opts {
+    bool enabled;                       /* false refuses every request */
+    char *const *allowed_hosts;         /* empty = any host; "*.x" matches x's subdomains */
+    size_t allowed_hosts_len;
+    char *const *allowed_private_hosts; /* hosts that may resolve to loopback/private addresses */
+    size_t allowed_private_hosts_len;
+    uint32_t timeout_ms;                /* per request when the guest gives none */
+    uint64_t max_response_bytes;        /* largest response body */
+} guest_fetch_opts;
+
 typedef struct guest_env {
     loop *loop;              /* the worker's loop, for timers; NULL: timers are refused */
     struct db_conn *db;      /* the worker's connection (borrowed); NULL: none */
     guest_sql *sql;          /* the worker's connection; NULL: query/execute reject */
     const guest_fs *fs;      /* NULL: filesystem access is not enabled */
     size_t fs_max_read;      /* largest file fsReadFile returns */
-    const struct cfg_fetch *fetch_cfg; /* fetch() settings (borrowed); NULL: the defaults */
+    const guest_fetch_opts *fetch_opts; /* fetch() settings (borrowed); NULL: the defaults */
     struct guest_fetch *fetch;         /* outgoing HTTP (guest/fetch.h); made at the first use */
     struct kv_store *kv; /* the process's key-value store (borrowed, shared); NULL: none */
 } guest_env;
@@ -74,9 +86,6 @@ int guest_new(jsg_isolate *iso, guest_env *env, guest_wake_fn wake, void *owner,
 /* Stops the guest's timers and releases its refs; call before freeing the isolate. NULL is a
  * no-op. */
 void guest_free(guest *g);
-
-/* Number of timers the guest has running. */
-size_t guest_timer_count(const guest *g);
 
 /* TR_EINTERRUPTED or TR_ENOMEM when guest code the host ran on its own (a timer's callback, the
  * jobs after a fetch or a waiting statement settled) ran past the CPU budget or out of memory

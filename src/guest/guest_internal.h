@@ -26,6 +26,12 @@
  * after an error): their next call rejects saying so. */
 #define GUEST_TX_ENDED 32
 
+/* A promise already settled, for a host call that finished at once: resolved with value (owned,
+ * consumed) in one step, or rejected with an Error of why's message. A result that ends the
+ * isolate (jsg_rc_is_fatal(rc)) makes no promise: it is returned, with why's message in err. */
+int guest__settled(jsg_isolate *iso, int rc, jsg_ref value, const tr_error *why, jsg_ref *result,
+                   tr_error *err);
+
 typedef struct guest_tx guest_tx;
 typedef struct guest_sql_wait guest_sql_wait;
 

@@ -46,7 +46,7 @@ struct guest_sql_wait {
 };
 
 struct guest_tx {
-    loop_timer timeout; /* first: the loop hands us &timeout */
+    loop_timer timeout; /* the loop hands us &timeout */
     guest_sql *s;
     guest *g;
     uint32_t id;
@@ -57,34 +57,12 @@ static void on_retry(loop *l, loop_timer *t);
 
 /* ---- promises ---- */
 
-/* A promise already settled: resolved with value (owned, consumed) or rejected with why. */
-static int settled(jsg_isolate *iso, int rc, jsg_ref value, const tr_error *why, jsg_ref *result,
-                   tr_error *err)
-{
-    if (jsg_rc_is_fatal(rc)) {
-        if (value) jsg_ref_free(iso, value);
-        return tr_error_set(err, rc, "%s", why->msg);
-    }
-    jsg_deferred d;
-    int r = jsg_deferred_new(iso, &d, err);
-    if (r == 0)
-        r = rc < 0 ? jsg_deferred_reject(iso, &d, why->msg, strlen(why->msg), err)
-                   : jsg_deferred_resolve(iso, &d, value, err);
-    if (value) jsg_ref_free(iso, value);
-    if (r < 0) {
-        if (d.promise) jsg_ref_free(iso, d.promise);
-        return r;
-    }
-    *result = d.promise;
-    return 0;
-}
-
-/* What a transaction call gives: as settled() for the asynchronous functions; for the
+/* What a transaction call gives: as guest__settled() for the asynchronous functions; for the
  * synchronous ones (`txBeginSync`, ...), value itself, or the error thrown in the caller. */
 static int finish(jsg_isolate *iso, bool sync, int rc, jsg_ref value, const tr_error *why,
                   jsg_ref *result, tr_error *err)
 {
-    if (!sync) return settled(iso, rc, value, why, result, err);
+    if (!sync) return guest__settled(iso, rc, value, why, result, err);
     if (rc < 0) {
         if (value) jsg_ref_free(iso, value);
         return tr_error_set(err, rc, "%s", why->msg);
@@ -149,7 +127,7 @@ static void rollback(guest_sql *s)
 static void on_tx_timeout(loop *l, loop_timer *t)
 {
     (void)l;
-    guest_tx *tx = (guest_tx *)t;
+    guest_tx *tx = TR_CONTAINER_OF(t, guest_tx, timeout);
     guest_sql *s = tx->s;
     tr_log_warn(GUEST_LOG_PREFIX "transaction %u was open for more than %llu ms; it is rolled back",
                 tx->id, (unsigned long long)s->tx_timeout_ms);
@@ -347,7 +325,7 @@ static void run_wait(guest_sql *s, guest_sql_wait *w)
 static void on_drain(loop *l, loop_timer *t)
 {
     (void)l;
-    guest_sql *s = (guest_sql *)((char *)t - offsetof(guest_sql, drain));
+    guest_sql *s = TR_CONTAINER_OF(t, guest_sql, drain);
     while (s->tx == NULL && s->qhead != NULL) {
         guest_sql_wait *w = s->qhead;
         s->qhead = w->next;
@@ -360,7 +338,7 @@ static void on_drain(loop *l, loop_timer *t)
 static void on_retry(loop *l, loop_timer *t)
 {
     (void)l;
-    guest_sql *s = (guest_sql *)((char *)t - offsetof(guest_sql, retry));
+    guest_sql *s = TR_CONTAINER_OF(t, guest_sql, retry);
     guest_sql_wait *list = s->bhead;
     s->bhead = s->btail = NULL;
     while (list != NULL) {

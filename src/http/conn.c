@@ -33,7 +33,6 @@
 #define FREE_CONNS_MAX 256
 #define BUF_KEEP_MAX   (64u << 10) /* buffers larger than this are released on reuse */
 
-#define CONN_OF(field_ptr, field) ((http_conn *)((char *)(field_ptr)-offsetof(http_conn, field)))
 
 static void conn_process(http_conn *c);
 static void conn_error(http_conn *c, int status, const char *msg);
@@ -207,11 +206,6 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
     return check_header_bytes(c, off_of(c, at) + (uint32_t)len);
 }
 
-static bool slice_ieq(const char *p, size_t n, const char *s)
-{
-    return strlen(s) == n && strncasecmp(p, s, n) == 0;
-}
-
 static void trim(const char **p, size_t *n)
 {
     while (*n && ((*p)[0] == ' ' || (*p)[0] == '\t')) {
@@ -265,18 +259,18 @@ static int on_header_value_complete(llhttp_t *p)
     /* RFC 9112 5.2: we reject obsolete line folding rather than unfold it. */
     if (memchr(v, '\r', vl) || memchr(v, '\n', vl)) return fail(c, 400, "obsolete line folding");
     trim(&v, &vl);
-    if (slice_ieq(name, h->name_len, "transfer-encoding")) {
+    if (tr_mem_ieq(name, h->name_len, "transfer-encoding")) {
         /* We decode exactly one coding: chunked. Anything else (gzip, "chunked, chunked", a
          * second Transfer-Encoding header) is not implemented. */
-        if (c->has_te || !slice_ieq(v, vl, "chunked")) c->te_unsupported = true;
+        if (c->has_te || !tr_mem_ieq(v, vl, "chunked")) c->te_unsupported = true;
         c->has_te = true;
-    } else if (slice_ieq(name, h->name_len, "content-length")) {
+    } else if (tr_mem_ieq(name, h->name_len, "content-length")) {
         c->has_cl = true;
-    } else if (slice_ieq(name, h->name_len, "host")) {
+    } else if (tr_mem_ieq(name, h->name_len, "host")) {
         if (c->has_host) return fail(c, 400, "more than one Host header");
         c->has_host = true;
-    } else if (slice_ieq(name, h->name_len, "expect")) {
-        if (slice_ieq(v, vl, "100-continue")) c->expect_continue = true;
+    } else if (tr_mem_ieq(name, h->name_len, "expect")) {
+        if (tr_mem_ieq(v, vl, "100-continue")) c->expect_continue = true;
     }
     return 0;
 }
@@ -409,7 +403,6 @@ static void dispatch(http_conn *c)
     req->nparams = 0;
     tr_arena_reset(&c->arena);
     req->arena = &c->arena;
-    req->server_data = s->o.server_data;
 
     begin_response(c);
     http_match match;
@@ -695,7 +688,7 @@ static void conn_read(http_conn *c)
 static void on_io(loop *l, loop_io *io, uint32_t events)
 {
     (void)l;
-    http_conn *c = CONN_OF(io, io);
+    http_conn *c = TR_CONTAINER_OF(io, http_conn, io);
     if (c->parked && (events & (EPOLLHUP | EPOLLERR))) {
         /* Reported even without interest: the peer is gone while a handler works. */
         http__conn_close(c);
@@ -719,7 +712,7 @@ static void on_io(loop *l, loop_io *io, uint32_t events)
 
 static void on_timer(loop *l, loop_timer *t)
 {
-    http_conn *c = CONN_OF(t, timer);
+    http_conn *c = TR_CONTAINER_OF(t, http_conn, timer);
     if (c->dl_kind == DL_NONE) return;
     if (loop_now_ns(l) < c->deadline_ns) {
         loop_timer_start_at(l, t, c->deadline_ns);

@@ -51,8 +51,7 @@ typedef struct http_request {
     http_slice body; /* de-chunked */
     http_param params[HTTP_MAX_PARAMS];
     size_t nparams;
-    tr_arena *arena;   /* scratch freed when the response completes */
-    void *server_data; /* the http_server's owner (the worker) */
+    tr_arena *arena; /* scratch freed when the response completes */
 } http_request;
 
 /* Case-insensitive header lookup; NULL if absent (the first one if repeated). */
@@ -87,8 +86,6 @@ void http_response_send_file(http_response *res, int status, const char *content
                              uint64_t len);
 /* Completes the response with {"error": msg} (msg JSON-escaped). */
 void http_response_send_error(http_response *res, int status, const char *msg);
-/* True once the response was sent. */
-bool http_response_done(const http_response *res);
 /* For a handler that completes later: fn(ud) is called if the connection goes away first (the
  * peer reset or closed it, or the server shut down). From then on res must not be used. Set
  * before returning from the handler; one callback per response. */
@@ -112,6 +109,10 @@ void http_router_free(http_router *r); /* NULL is a no-op */
  * equivalent pattern (same shape, parameter names aside); err names both patterns. */
 int http_router_add(http_router *r, const char *method, const char *pattern, http_handler_fn fn,
                     void *ud, tr_error *err);
+/* The route that http_router_add(r, method, pattern) would conflict with: true and its handler's
+ * ud in *ud_out when there is one, false when there is none (or pattern is malformed). */
+bool http_router_conflict(const http_router *r, const char *method, const char *pattern,
+                          void **ud_out);
 
 typedef enum http_match_result {
     HTTP_MATCH_FOUND,
@@ -170,7 +171,6 @@ typedef struct http_server_opts {
     const http_router *router;  /* borrowed, must outlive the server */
     const http_static *statics; /* may be NULL: no static files; borrowed */
     bool access_log;            /* one line per request to stdout */
-    void *server_data;          /* handed to handlers as req->server_data */
 } http_server_opts;
 
 typedef struct http_server http_server;

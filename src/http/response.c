@@ -188,11 +188,6 @@ const http_limits *http_response_limits(const http_response *res)
     return &res->conn->srv->o.limits;
 }
 
-bool http_response_done(const http_response *res)
-{
-    return res->done;
-}
-
 void http_response_on_cancel(http_response *res, void (*fn)(void *ud), void *ud)
 {
     assert(!res->done);

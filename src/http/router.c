@@ -164,6 +164,26 @@ static bool same_shape(const route *a, const route *b)
     return true;
 }
 
+/* The route of r for method with rt's shape (parameter names aside); NULL if none. */
+static const route *find_same(const http_router *r, const char *method, const route *rt)
+{
+    for (size_t i = 0; i < r->len; i++) {
+        const route *o = &r->routes[i];
+        if (strcmp(o->method, method) == 0 && same_shape(o, rt)) return o;
+    }
+    return NULL;
+}
+
+bool http_router_conflict(const http_router *r, const char *method, const char *pattern,
+                          void **ud_out)
+{
+    route rt = {0};
+    const route *o = parse_pattern(pattern, &rt, NULL) == 0 ? find_same(r, method, &rt) : NULL;
+    route_free(&rt);
+    if (o != NULL) *ud_out = o->ud;
+    return o != NULL;
+}
+
 int http_router_add(http_router *r, const char *method, const char *pattern, http_handler_fn fn,
                     void *ud, tr_error *err)
 {
@@ -180,14 +200,12 @@ int http_router_add(http_router *r, const char *method, const char *pattern, htt
         route_free(&rt);
         return rc;
     }
-    for (size_t i = 0; i < r->len; i++) {
-        const route *o = &r->routes[i];
-        if (strcmp(o->method, method) == 0 && same_shape(o, &rt)) {
-            rc = tr_error_set(err, TR_ECONFLICT, "route %s %s conflicts with %s %s", method,
-                              pattern, o->method, o->pattern);
-            route_free(&rt);
-            return rc;
-        }
+    const route *o = find_same(r, method, &rt);
+    if (o != NULL) {
+        rc = tr_error_set(err, TR_ECONFLICT, "route %s %s conflicts with %s %s", method, pattern,
+                          o->method, o->pattern);
+        route_free(&rt);
+        return rc;
     }
     rt.method = tr_strdup(method);
     rt.pattern = tr_strdup(pattern);

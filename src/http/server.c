@@ -32,7 +32,7 @@ static void on_tick(loop *l, void *ud)
 
 static void on_accept_resume(loop *l, loop_timer *t)
 {
-    http_server *s = (http_server *)((char *)t - offsetof(http_server, accept_timer));
+    http_server *s = TR_CONTAINER_OF(t, http_server, accept_timer);
     for (int i = 0; i < s->nlisteners; i++)
         if (s->listeners[i].fd >= 0) loop_io_mod(l, &s->listeners[i].io, EPOLLIN);
 }
@@ -104,7 +104,7 @@ static void on_accept(loop *l, loop_io *io, uint32_t events)
 {
     (void)l;
     (void)events;
-    accept_all((http_listener *)((char *)io - offsetof(http_listener, io)));
+    accept_all(TR_CONTAINER_OF(io, http_listener, io));
 }
 
 int http_server_add_listener(http_server *s, int fd)

@@ -99,34 +99,15 @@ const char *http_mime_type(const char *name, size_t len)
     return "application/octet-stream";
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 /* Decodes path (starting with '/') into out as a relative path ("." for the root). Returns the
  * length, or -1 when the path must be refused. */
 static long decode_path(const char *path, size_t len, char *out, size_t cap)
 {
-    size_t n = 0;
-    for (size_t i = 1; i < len; i++) {
-        char ch = path[i];
-        if (ch == '%') {
-            if (i + 2 >= len) return -1;
-            int h = hexval(path[i + 1]), l = hexval(path[i + 2]);
-            if (h < 0 || l < 0) return -1;
-            ch = (char)(h * 16 + l);
-            if (ch == '\0' || ch == '/' || ch == '\\') return -1;
-            i += 2;
-        } else if (ch == '\0') {
-            return -1;
-        }
-        if (n + 1 >= cap) return -1;
-        out[n++] = ch;
-    }
+    /* A malformed escape, or one that hides a separator or NUL, is refused; so is a NUL. */
+    if (memchr(path, '\0', len) != NULL) return -1;
+    long decoded = len > 1 ? tr_percent_decode(path + 1, len - 1, out, cap - 1, "/\\") : 0;
+    if (decoded < 0) return -1;
+    size_t n = (size_t)decoded;
     /* Refuse "." and ".." segments (decoded), empty segments are harmless. */
     size_t seg = 0;
     for (size_t i = 0; i <= n; i++) {

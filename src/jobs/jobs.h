@@ -18,8 +18,8 @@
 #include <stdint.h>
 
 #include "base/base.h"
-#include "component/host.h"
-#include "jobs/cron.h"
+#include "component/component.h"
+#include "cron/cron.h"
 
 struct db_conn;
 
@@ -30,7 +30,7 @@ typedef struct job_sched job_sched;
  * to keep it. */
 typedef void (*job_launch_fn)(void *ud, comp_module *m, size_t job, uint64_t token);
 
-int job_sched_start(const job_tz *tz, job_launch_fn launch, void *ud, job_sched **out,
+int job_sched_start(const cron_tz *tz, job_launch_fn launch, void *ud, job_sched **out,
                     tr_error *err);
 /* Schedules the jobs of set (NULL: none) from now on, replacing the previous ones. */
 void job_sched_set(job_sched *s, const comp_set *set);

@@ -88,14 +88,15 @@ static void record_end(db_conn *db, sqlite3_int64 row, int64_t duration_ms, bool
 static void on_done(void *ud, int rc, const tr_error *err)
 {
     run_ctx *c = ud;
-    const comp_job *j = &c->mod->jobs[c->job];
+    const comp_job *j = comp_module_job(c->mod, c->job);
     int64_t ms = (int64_t)((tr_now_ns() - c->started_ns) / 1000000u);
     if (rc == 0) {
-        tr_log_info("job '%s' of %s finished in %lld ms", j->name, c->mod->name, (long long)ms);
+        tr_log_info("job '%s' of %s finished in %lld ms", j->name, comp_module_name(c->mod),
+                    (long long)ms);
         record_end(c->db, c->row, ms, true, NULL);
     } else {
         const char *why = err && err->msg[0] ? err->msg : tr_strerror(rc);
-        tr_log_error("job '%s' of %s failed after %lld ms: %s", j->name, c->mod->name,
+        tr_log_error("job '%s' of %s failed after %lld ms: %s", j->name, comp_module_name(c->mod),
                      (long long)ms, why);
         record_end(c->db, c->row, ms, false, why);
     }
@@ -111,7 +112,7 @@ void job_run_here(comp_module *m, size_t job, const char *trigger, uint64_t dead
     comp_instance *ci = w ? comp_worker_find(w, m) : NULL;
     if (ci == NULL) {
         tr_error e;
-        tr_error_set(&e, TR_ENOTFOUND, "component %s is no longer loaded", m->name);
+        tr_error_set(&e, TR_ENOTFOUND, "component %s is no longer loaded", comp_module_name(m));
         if (done) done(ud, TR_ENOTFOUND, &e);
         return;
     }
@@ -123,8 +124,10 @@ void job_run_here(comp_module *m, size_t job, const char *trigger, uint64_t dead
     c->ud = ud;
     c->started_ms = tr_wall_ms();
     c->started_ns = tr_now_ns();
-    c->row = record_start(c->db, m->jobs[job].name, m->name, trigger, c->started_ms);
-    tr_log_info("job '%s' of %s started (%s)", m->jobs[job].name, m->name, trigger);
+    c->row = record_start(c->db, comp_module_job(m, job)->name, comp_module_name(m), trigger,
+                          c->started_ms);
+    tr_log_info("job '%s' of %s started (%s)", comp_module_job(m, job)->name, comp_module_name(m),
+                trigger);
     comp_instance_run_job(ci, job, deadline_ms, on_done, c);
 }
 
@@ -134,12 +137,12 @@ int job_find(const comp_set *set, const char *name, comp_module **m, size_t *job
     size_t found = 0;
     for (size_t i = 0; i < comp_set_count(set); i++) {
         comp_module *mod = comp_set_module(set, i);
-        if (colon && (strlen(mod->name) != (size_t)(colon - name) ||
-                      strncmp(mod->name, name, (size_t)(colon - name)) != 0))
+        if (colon && (strlen(comp_module_name(mod)) != (size_t)(colon - name) ||
+                      strncmp(comp_module_name(mod), name, (size_t)(colon - name)) != 0))
             continue;
         const char *jn = colon ? colon + 1 : name;
-        for (size_t j = 0; j < mod->njobs; j++) {
-            if (strcmp(mod->jobs[j].name, jn) != 0) continue;
+        for (size_t j = 0; j < comp_module_njobs(mod); j++) {
+            if (strcmp(comp_module_job(mod, j)->name, jn) != 0) continue;
             if (found++ == 0) {
                 *m = mod;
                 *job = j;

@@ -23,7 +23,7 @@ struct job_sched {
     sched_entry *entries;
     size_t n;
     uint64_t next_token;
-    const job_tz *tz;
+    const cron_tz *tz;
     job_launch_fn launch;
     void *ud;
     int64_t offset_s; /* scheduler clock minus the wall clock (see TRAIL_SCHEDULER_START) */
@@ -48,14 +48,14 @@ static void *sched_main(void *arg)
             sched_entry *e = &s->entries[i];
             if (e->next_at < 0) continue;
             if (e->next_at <= now) {
-                const comp_job *j = &e->mod->jobs[e->job];
+                const comp_job *j = comp_module_job(e->mod, e->job);
                 int64_t due = e->next_at;
-                e->next_at = job_cron_next(&j->cron, s->tz, due > now ? due : now);
+                e->next_at = cron_next(&j->cron, s->tz, due > now ? due : now);
                 if (e->running) {
                     /* Skipped, but its next time still counts towards when to wake up: else
                      * a scheduler whose every job is running would sleep without a timeout. */
                     tr_log_warn("job '%s' of %s is still running; skipping the run due at %lld",
-                                j->name, e->mod->name, (long long)due);
+                                j->name, comp_module_name(e->mod), (long long)due);
                     if (e->next_at >= 0 && (earliest < 0 || e->next_at < earliest))
                         earliest = e->next_at;
                     continue;
@@ -88,7 +88,7 @@ static void *sched_main(void *arg)
     return NULL;
 }
 
-int job_sched_start(const job_tz *tz, job_launch_fn launch, void *ud, job_sched **out,
+int job_sched_start(const cron_tz *tz, job_launch_fn launch, void *ud, job_sched **out,
                     tr_error *err)
 {
     job_sched *s = tr_calloc(1, sizeof *s);
@@ -116,23 +116,25 @@ int job_sched_start(const job_tz *tz, job_launch_fn launch, void *ud, job_sched 
 void job_sched_set(job_sched *s, const comp_set *set)
 {
     size_t n = 0;
-    for (size_t i = 0; set && i < comp_set_count(set); i++) n += comp_set_module(set, i)->njobs;
+    for (size_t i = 0; set && i < comp_set_count(set); i++)
+        n += comp_module_njobs(comp_set_module(set, i));
     sched_entry *entries = tr_calloc(n ? n : 1, sizeof *entries);
     int64_t now = now_s(s);
     size_t k = 0;
     pthread_mutex_lock(&s->mu);
     for (size_t i = 0; set && i < comp_set_count(set); i++) {
         comp_module *m = comp_set_module(set, i);
-        for (size_t j = 0; j < m->njobs; j++) {
+        for (size_t j = 0; j < comp_module_njobs(m); j++) {
             sched_entry *e = &entries[k++];
             e->mod = comp_module_ref(m);
             e->job = j;
-            e->next_at = job_cron_next(&m->jobs[j].cron, s->tz, now);
+            e->next_at = cron_next(&comp_module_job(m, j)->cron, s->tz, now);
             /* A run in progress of the same job (same component file and name) still counts. */
             for (size_t o = 0; o < s->n; o++) {
                 sched_entry *old = &s->entries[o];
-                if (old->running && strcmp(old->mod->name, m->name) == 0 &&
-                    strcmp(old->mod->jobs[old->job].name, m->jobs[j].name) == 0) {
+                if (old->running && strcmp(comp_module_name(old->mod), comp_module_name(m)) == 0 &&
+                    strcmp(comp_module_job(old->mod, old->job)->name,
+                           comp_module_job(m, j)->name) == 0) {
                     e->running = true;
                     e->token = old->token;
                 }

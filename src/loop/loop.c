@@ -30,7 +30,6 @@ struct loop {
     bool stop;
     bool in_timers; /* inside run_timers() */
     uint64_t now_ns;
-    void *data;
 
     loop_timer **heap; /* min-heap on deadline_ns */
     size_t heap_len, heap_cap;
@@ -313,20 +312,4 @@ void loop_stop(loop *l)
 uint64_t loop_now_ns(const loop *l)
 {
     return l->now_ns;
-}
-
-uint64_t loop_update_now(loop *l)
-{
-    l->now_ns = tr_now_ns();
-    return l->now_ns;
-}
-
-void loop_set_data(loop *l, void *data)
-{
-    l->data = data;
-}
-
-void *loop_data(const loop *l)
-{
-    return l->data;
 }

@@ -86,11 +86,5 @@ void loop_stop(loop *l);
 
 /* The monotonic clock cached at the start of the current iteration. */
 uint64_t loop_now_ns(const loop *l);
-/* Refreshes the cached clock (for code that has run for a while inside one iteration). */
-uint64_t loop_update_now(loop *l);
-
-/* User data for the loop's owner (the worker). */
-void loop_set_data(loop *l, void *data);
-void *loop_data(const loop *l);
 
 #endif

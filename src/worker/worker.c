@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "component/host.h"
+#include "component/component.h"
 #include "db/db.h"
 #include "guest/guest.h"
 
@@ -37,7 +37,7 @@ struct wk_worker {
 
 static void close_listeners(const wk_params *p)
 {
-    close(p->listen_fd);
+    if (p->listen_fd >= 0) close(p->listen_fd);
     for (int i = 0; i < p->nmore_listen_fds; i++) close(p->more_listen_fds[i]);
 }
 
@@ -49,7 +49,7 @@ static void on_drained(void *arg)
 
 static void on_shutdown_timeout(loop *l, loop_timer *t)
 {
-    wk_worker *w = (wk_worker *)((char *)t - offsetof(wk_worker, shutdown_timer));
+    wk_worker *w = TR_CONTAINER_OF(t, wk_worker, shutdown_timer);
     size_t n = http_server_conn_count(w->server);
     if (n) tr_log_warn("worker %d: shutdown timeout, closing %zu connection(s)", w->p.index, n);
     /* Answer requests parked in isolates (503) before their connections go away. */
@@ -81,46 +81,28 @@ static void *worker_main(void *arg)
     int rc = loop_new(&w->loop);
     if (rc < 0) {
         tr_error_set(&w->start_err, rc, "worker %d: event loop: %s", w->p.index, tr_strerror(rc));
-        close_listeners(&w->p);
-        start_done(w, rc);
-        return NULL;
+        goto out;
     }
-    loop_set_data(w->loop, w);
     loop_timer_init(&w->shutdown_timer, on_shutdown_timeout);
     if (w->p.db_path) {
         rc = db_open_guarded(w->p.db_path,
                              w->p.temp_max_bytes ? w->p.temp_max_bytes : DB_TEMP_MAX_DEFAULT,
                              &w->db, &w->start_err);
-        if (rc < 0) {
-            close_listeners(&w->p);
-            loop_free(w->loop);
-            w->loop = NULL;
-            start_done(w, rc);
-            return NULL;
-        }
+        if (rc < 0) goto out_loop;
     }
     guest_env_init(&w->genv, w->loop, w->db, w->p.fs);
-    w->genv.fetch_cfg = w->p.fetch;
+    w->genv.fetch_opts = w->p.fetch;
     w->genv.kv = w->p.kv;
     if (w->genv.sql) guest_sql_set_result_budget(w->genv.sql, w->p.result_cache_bytes);
     if (w->p.components) {
         rc = comp_worker_new(w->p.components, &w->genv, &w->comps, &w->start_err);
-        if (rc < 0) {
-            close_listeners(&w->p);
-            guest_env_deinit(&w->genv);
-            db_close(w->db);
-            loop_free(w->loop);
-            w->loop = NULL;
-            start_done(w, rc);
-            return NULL;
-        }
+        if (rc < 0) goto out_env;
     }
     http_server_opts o = {
         .limits = w->p.limits,
         .router = w->p.router,
         .statics = w->p.statics,
         .access_log = w->p.access_log,
-        .server_data = w,
     };
     rc = http_server_new(w->loop, w->p.listen_fd, &o, &w->server);
     for (int i = 0; i < w->p.nmore_listen_fds; i++) {
@@ -131,26 +113,36 @@ static void *worker_main(void *arg)
             w->server = NULL;
         }
     }
+    /* From here every listener belongs to the server, or is closed. */
+    w->p.listen_fd = -1;
+    w->p.nmore_listen_fds = 0;
     if (rc < 0) {
         tr_error_set(&w->start_err, rc, "worker %d: server: %s", w->p.index, tr_strerror(rc));
-        comp_worker_free(w->comps);
-        guest_env_deinit(&w->genv);
-        db_close(w->db);
-        loop_free(w->loop);
-        w->loop = NULL;
-        start_done(w, rc);
-        return NULL;
+        goto out_comps;
     }
     start_done(w, 0);
-
     w->run_rc = loop_run(w->loop);
+
+    /* One exit, in reverse, for a worker that ran and for one that failed to start. */
+out_comps:
     comp_worker_free(w->comps);
     w->comps = NULL;
+out_env:
     guest_env_deinit(&w->genv);
-    http_server_free(w->server);
+    http_server_free(w->server); /* NULL if it was never created */
     loop_timer_stop(w->loop, &w->shutdown_timer);
     db_close(w->db);
     w->db = NULL;
+out_loop:
+    if (rc < 0) { /* a worker that ran keeps its loop until wk_join(): others may still post */
+        loop_free(w->loop);
+        w->loop = NULL;
+    }
+out:
+    if (rc < 0) {
+        close_listeners(&w->p);
+        start_done(w, rc);
+    }
     return NULL;
 }
 
@@ -220,14 +212,4 @@ int wk_switch(wk_worker *w, const http_router *router, comp_set *set, tr_error *
     int rc = comp_worker_switch(&w->comps, set, &w->genv, err);
     if (rc == 0) http_server_set_router(w->server, router);
     return rc;
-}
-
-struct db_conn *wk_db(wk_worker *w)
-{
-    return w->db;
-}
-
-loop *wk_loop(wk_worker *w)
-{
-    return w->loop;
 }

@@ -23,11 +23,10 @@ typedef struct wk_params {
     const http_static *statics; /* may be NULL */
     bool access_log;
     const char *db_path;         /* opened by the worker with db_open_guarded(); NULL: none */
-    const char *runtime_root_fs; /* --runtime-root-fs: the directory guests may read; may be NULL */
     uint32_t shutdown_timeout_ms;
     struct comp_set *components;   /* WASM components to instantiate; NULL for none; shared */
     const struct guest_fs *fs;     /* the guests' filesystem (--runtime-root-fs); NULL: none */
-    const struct cfg_fetch *fetch; /* guests' fetch() settings; NULL: the defaults; shared */
+    const struct guest_fetch_opts *fetch; /* guests' fetch() settings; NULL: the defaults; shared */
     size_t result_cache_bytes; /* remembered query results (database.result_cache_mb); 0: none */
     struct kv_store *kv;       /* the key-value store every worker shares; NULL: none */
     uint64_t temp_max_bytes;   /* its temporary files (database.temp_max_mb); 0: the default */
@@ -56,10 +55,5 @@ void wk_post(wk_worker *w, loop_msg_fn fn, void *arg);
  * components of set for requests parsed from now on (see comp_worker_switch()); on error nothing
  * changes. The caller keeps router and set alive until every worker has switched away. */
 int wk_switch(wk_worker *w, const http_router *router, struct comp_set *set, tr_error *err);
-
-/* Thread: owning worker only (from handlers: req->server_data is the wk_worker). Its database
- * connection (NULL if it has none), borrowed for the worker's lifetime. */
-struct db_conn *wk_db(wk_worker *w);
-loop *wk_loop(wk_worker *w);
 
 #endif

@@ -20,6 +20,10 @@
 // `trailbase-wasm` imports resolve to the SDK doing the build (this package), whichever copy the
 // project has installed, so the runtime and the build always agree; a project without
 // node_modules/trailbase-wasm is type-checked against this package's declarations too.
+//
+// Types are JSDoc, checked by the SDK's `npm run check` (tsconfig.lib.json).
+
+// @ts-check
 
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -33,6 +37,7 @@ const require = createRequire(import.meta.url);
 
 // esbuild is loaded when a build needs it, after the type check has started: the compiler runs
 // while Node reads esbuild's JavaScript.
+/** @type {typeof import("esbuild") | null} */
 let esbuildModule = null;
 const loadEsbuild = async () => (esbuildModule ??= await import("esbuild"));
 const SDK_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -55,7 +60,11 @@ export function loadEngine() {
     return { name: `${pkg.name} ${pkg.version}`, wasm };
 }
 
-/** The project's entry file (absolute), and a warning when the choice is ambiguous. */
+/**
+ * The project's entry file (absolute), and a warning when the choice is ambiguous.
+ * @param {string} dir
+ * @returns {{ entry: string | null, warning: string | null }}
+ */
 export function findEntry(dir) {
     const found = ENTRY_CANDIDATES.filter((f) => existsSync(path.join(dir, f)));
     if (found.length === 0) return { entry: null, warning: null };
@@ -63,9 +72,10 @@ export function findEntry(dir) {
         found.includes("index.ts") && found.includes("src/index.ts")
             ? "both index.ts and src/index.ts exist; building index.ts"
             : null;
-    return { entry: path.join(dir, found[0]), warning };
+    return { entry: path.join(dir, /** @type {string} */ (found[0])), warning };
 }
 
+/** @param {number} n */
 function uleb(n) {
     const out = [];
     do {
@@ -77,7 +87,11 @@ function uleb(n) {
     return Buffer.from(out);
 }
 
-/** A custom section (id 0): size, name, payload. */
+/**
+ * A custom section (id 0): size, name, payload.
+ * @param {string} name
+ * @param {string | Uint8Array} payload
+ */
 export function customSection(name, payload) {
     const nameBytes = Buffer.from(name, "utf8");
     const data = typeof payload === "string" ? Buffer.from(payload, "utf8") : Buffer.from(payload);
@@ -85,22 +99,27 @@ export function customSection(name, payload) {
     return Buffer.concat([Buffer.from([0]), uleb(body.length), body]);
 }
 
-/** The custom sections of a module, in order: [{ name, data }]. Throws on a malformed module. */
+/**
+ * The custom sections of a module, in order: [{ name, data }]. Throws on a malformed module.
+ * @param {Uint8Array} bytes
+ * @returns {{ name: string, data: Buffer }[]}
+ */
 export function readCustomSections(bytes) {
     const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     if (buf.length < 8 || buf.readUInt32LE(0) !== 0x6d736100) throw new Error("not a WebAssembly module");
-    const readU32 = (pos) => {
+    const readU32 = (/** @type {{ at: number }} */ pos) => {
         let result = 0;
         let shift = 0;
         for (;;) {
             if (pos.at >= buf.length) throw new Error("truncated module");
-            const b = buf[pos.at++];
+            const b = /** @type {number} */ (buf[pos.at++]);
             result += (b & 0x7f) * 2 ** shift;
             if ((b & 0x80) === 0) return result;
             shift += 7;
             if (shift > 28) throw new Error("bad LEB128");
         }
     };
+    /** @type {{ name: string, data: Buffer }[]} */
     const sections = [];
     const pos = { at: 8 };
     while (pos.at < buf.length) {
@@ -118,7 +137,10 @@ export function readCustomSections(bytes) {
     return sections;
 }
 
-/** Resolves `trailbase-wasm` and its subpaths to this package's own files. */
+/**
+ * Resolves `trailbase-wasm` and its subpaths to this package's own files.
+ * @returns {import("esbuild").Plugin}
+ */
 function sdkPlugin() {
     return {
         name: "trailbase-wasm",
@@ -136,6 +158,12 @@ function sdkPlugin() {
     };
 }
 
+/**
+ * @param {string} dir
+ * @param {string} entry
+ * @param {boolean} minify
+ * @returns {import("esbuild").BuildOptions & { write: false, metafile: true, plugins: import("esbuild").Plugin[] }}
+ */
 function esbuildOptions(dir, entry, minify) {
     return {
         absWorkingDir: dir,
@@ -160,7 +188,10 @@ function esbuildOptions(dir, entry, minify) {
     };
 }
 
-/** `file:line:col: message`, the source line and a caret, then notes. */
+/**
+ * `file:line:col: message`, the source line and a caret, then notes.
+ * @param {Pick<import("esbuild").Message, "text"> & Partial<import("esbuild").Message>} msg
+ */
 export function formatMessage(msg, kind = "error") {
     const lines = [];
     const loc = msg.location;
@@ -177,9 +208,18 @@ export function formatMessage(msg, kind = "error") {
     return lines.join("\n");
 }
 
+/**
+ * @param {unknown} e
+ * @returns {Pick<import("esbuild").Message, "text">[]}
+ */
 function errorsOf(e) {
-    if (e && Array.isArray(e.errors) && e.errors.length > 0) return e.errors;
+    if (e && typeof e === "object" && "errors" in e && Array.isArray(e.errors) && e.errors.length > 0) return e.errors;
     return [{ text: e instanceof Error ? e.message : String(e) }];
+}
+
+/** @param {unknown} e */
+function messageOf(e) {
+    return e instanceof Error ? e.message : String(e);
 }
 
 // ---- the type check ----
@@ -187,11 +227,14 @@ function errorsOf(e) {
 /** Entries in these languages are type-checked; JavaScript ones are bundled as they are. */
 const TS_ENTRY = /\.(ts|mts|cts|tsx)$/;
 
+/** @typedef {{ cmd: string, args: string[], id: string }} TscCommand */
+/** @type {TscCommand | null} */
 let tscMemo = null;
 
 /**
  * How to run the pinned TypeScript compiler: { cmd, args, id }. The native executable of the
  * `typescript` package (its platform package) when present, else its Node launcher.
+ * @returns {TscCommand}
  */
 export function tscCommand() {
     if (tscMemo) return tscMemo;
@@ -213,7 +256,7 @@ export function tscCommand() {
  * that passed: node_modules/.cache/trailbase-wasm, or for a project without node_modules (built
  * by a copy of the SDK elsewhere) a directory of its own under the system's temporary one.
  */
-export function checkCacheDir(dir) {
+export function checkCacheDir(/** @type {string} */ dir) {
     if (existsSync(path.join(dir, "node_modules"))) return path.join(dir, "node_modules/.cache/trailbase-wasm");
     const id = createHash("sha256").update(path.resolve(dir)).digest("hex").slice(0, 16);
     return path.join(tmpdir(), "trailbase-wasm-check", id);
@@ -224,11 +267,17 @@ export function checkCacheDir(dir) {
  * whatever `include` says) and, when the project has not installed trailbase-wasm, with paths
  * to this package's declarations (as the bundler resolves its imports to this package).
  */
+/**
+ * @param {BuildOptions} o
+ * @param {string} cache
+ */
 function checkConfig(o, cache) {
+    /** @type {{ extends: string, files: string[], compilerOptions?: { paths: Record<string, string[]> } }} */
     const config = { extends: path.join(o.dir, "tsconfig.json"), files: [o.entry] };
     if (!existsSync(path.join(o.dir, "node_modules/trailbase-wasm/package.json"))) {
+        /** @type {Record<string, string[]>} */
         const paths = {};
-        for (const [sub, exp] of Object.entries(SDK_PKG.exports)) {
+        for (const [sub, exp] of /** @type {[string, any][]} */ (Object.entries(SDK_PKG.exports))) {
             if (typeof exp !== "object" || !exp.types) continue;
             paths[sub === "." ? "trailbase-wasm" : "trailbase-wasm" + sub.slice(1)] = [path.join(SDK_ROOT, exp.types)];
         }
@@ -246,6 +295,7 @@ function checkConfig(o, cache) {
     return { file, text };
 }
 
+/** @param {string} p */
 function statKey(p) {
     try {
         const st = statSync(p);
@@ -256,7 +306,7 @@ function statKey(p) {
 }
 
 /** The source files a directory holds (a new one may join the program), not its other files. */
-function dirKey(p) {
+function dirKey(/** @type {string} */ p) {
     try {
         return readdirSync(p).filter((n) => /\.([cm]?[jt]sx?|json)$/.test(n)).sort().join("/");
     } catch {
@@ -264,7 +314,12 @@ function dirKey(p) {
     }
 }
 
-/** The record of a check: every file of the program and every project directory holding one. */
+/**
+ * The record of a check: every file of the program and every project directory holding one.
+ * @param {BuildOptions} o
+ * @param {string[]} files
+ * @param {string} id
+ */
 function stampOf(o, files, id) {
     const own = files.filter((f) => !f.split(path.sep).includes("node_modules"));
     const dirs = [...new Set([o.dir, ...own.map((f) => path.dirname(f))])];
@@ -273,6 +328,11 @@ function stampOf(o, files, id) {
     return { id, entry: o.entry, entries, dirs: dirs.map((d) => [d, dirKey(d)]) };
 }
 
+/**
+ * @param {string} file
+ * @param {BuildOptions} o
+ * @param {string} id
+ */
 function stampFresh(file, o, id) {
     let stamp;
     try {
@@ -281,24 +341,40 @@ function stampFresh(file, o, id) {
         return false;
     }
     if (stamp.id !== id || stamp.entry !== o.entry || !Array.isArray(stamp.entries) || !Array.isArray(stamp.dirs)) return false;
-    return stamp.entries.every(([p, key]) => statKey(p) === key) && stamp.dirs.every(([d, key]) => dirKey(d) === key);
+    /** @type {[string, string][]} */
+    const entries = stamp.entries;
+    /** @type {[string, string][]} */
+    const dirs = stamp.dirs;
+    return entries.every(([p, key]) => statKey(p) === key) && dirs.every(([d, key]) => dirKey(d) === key);
 }
 
 const TS_DIAG = /^(.+?)\((\d+),(\d+)\): (error|warning|message) (TS\d+): (.*)$/;
 const TS_GLOBAL_DIAG = /^(error|warning|message) (TS\d+): (.*)$/;
 
-/** tsc's `--pretty false` output as diagnostics and the files it listed (absolute paths). */
+/**
+ * @typedef {{ file: string | null, line?: number, column?: number, kind: string, code: string,
+ *     text: string, more: string[] }} TsDiagnostic
+ */
+
+/**
+ * tsc's `--pretty false` output as diagnostics and the files it listed (absolute paths).
+ * @param {string} text
+ */
 export function parseTscOutput(text) {
+    /** @type {TsDiagnostic[]} */
     const diags = [];
+    /** @type {string[]} */
     const files = [];
     for (const line of text.split(/\r?\n/)) {
         let m;
         if ((m = TS_DIAG.exec(line))) {
-            diags.push({ file: m[1], line: +m[2], column: +m[3], kind: m[4], code: m[5], text: m[6], more: [] });
+            const [, file = "", line = "", column = "", kind = "", code = "", msg = ""] = m;
+            diags.push({ file, line: +line, column: +column, kind, code, text: msg, more: [] });
         } else if ((m = TS_GLOBAL_DIAG.exec(line))) {
-            diags.push({ file: null, kind: m[1], code: m[2], text: m[3], more: [] });
+            const [, kind = "", code = "", msg = ""] = m;
+            diags.push({ file: null, kind, code, text: msg, more: [] });
         } else if (/^\s/.test(line) && line.trim() !== "" && diags.length > 0) {
-            diags.at(-1).more.push(line);
+            diags[diags.length - 1]?.more.push(line);
         } else if (path.isAbsolute(line)) {
             files.push(line);
         }
@@ -306,13 +382,19 @@ export function parseTscOutput(text) {
     return { diags, files };
 }
 
-/** `file:line:col: error TS2322: message`, its chained lines, the source line and a caret. */
+/**
+ * `file:line:col: error TS2322: message`, its chained lines, the source line and a caret.
+ * @param {string} dir
+ * @param {TsDiagnostic} d
+ * @param {Map<string, string[] | null>} sources
+ */
 export function formatTsDiagnostic(dir, d, sources = new Map()) {
     const head = d.file ? `${d.file}:${d.line}:${d.column}: ` : "";
     const lines = [`${head}${d.kind} ${d.code}: ${d.text}`, ...d.more];
     if (d.file) {
         const abs = path.resolve(dir, d.file);
         if (!sources.has(abs)) {
+            /** @type {string[] | null} */
             let text = null;
             try {
                 text = readFileSync(abs, "utf8").split(/\r?\n/);
@@ -321,19 +403,26 @@ export function formatTsDiagnostic(dir, d, sources = new Map()) {
             }
             sources.set(abs, text);
         }
-        const src = sources.get(abs)?.[d.line - 1];
+        const src = sources.get(abs)?.[(d.line ?? 1) - 1];
         if (src !== undefined) {
             lines.push(`    ${src}`);
-            lines.push(`    ${" ".repeat(Math.max(0, d.column - 1))}^`);
+            lines.push(`    ${" ".repeat(Math.max(0, (d.column ?? 1) - 1))}^`);
         }
     }
     return lines.join("\n");
 }
 
 /**
+ * @typedef {{ ok: boolean, errors: string[], state: "checked" | "unchanged" | "off", ms: number,
+ *     files: string[] }} CheckResult
+ */
+
+/**
  * Checks the project's types. Resolves to { ok, errors: [text], state, ms } with state "checked",
  * "unchanged" (nothing changed since the last check that passed: not run) or "off" (a JavaScript
  * entry, no tsconfig.json, or check: false).
+ * @param {BuildOptions} o
+ * @returns {Promise<CheckResult>}
  */
 export async function checkTypes(o) {
     const t0 = performance.now();
@@ -345,7 +434,7 @@ export async function checkTypes(o) {
     try {
         tsc = tscCommand();
     } catch (e) {
-        return { ok: false, errors: [`error: cannot find the TypeScript compiler (the typescript package): ${e.message}`], state: "checked", ms: ms(), files: [] };
+        return { ok: false, errors: [`error: cannot find the TypeScript compiler (the typescript package): ${messageOf(e)}`], state: "checked", ms: ms(), files: [] };
     }
     const cache = checkCacheDir(o.dir);
     const stampFile = path.join(cache, "passed.json");
@@ -358,6 +447,7 @@ export async function checkTypes(o) {
     const started = Date.now();
     const args = [...tsc.args, "-p", config.file, "--noEmit", "--incremental", "--tsBuildInfoFile",
         path.join(cache, "tsbuildinfo"), "--pretty", "false", "--listFiles"];
+    /** @type {{ error: import("node:child_process").ExecFileException | null, out: string }} */
     const r = await new Promise((resolve) => {
         execFile(tsc.cmd, args, { cwd: o.dir, maxBuffer: 1 << 26, env: { ...process.env, NO_COLOR: "1" } }, (error, stdout, stderr) => {
             resolve({ error, out: stdout + stderr });
@@ -378,11 +468,19 @@ export async function checkTypes(o) {
     return { ok: true, errors: [], state: "checked", ms: ms(), files };
 }
 
-/** Assembles the component from an esbuild result; returns its bytes and the JS size. */
+/** @typedef {{ name: string, wasm: Buffer }} Engine */
+
+/**
+ * Assembles the component from an esbuild result; returns its bytes and the JS size.
+ * @param {import("esbuild").BuildResult} result
+ * @param {Engine} engine
+ */
 function assemble(result, engine) {
+    /** @type {string | null} */
     let js = null;
+    /** @type {string | null} */
     let map = null;
-    for (const f of result.outputFiles) {
+    for (const f of result.outputFiles ?? []) {
         if (f.path.endsWith(".map")) map = f.text;
         else if (f.path.endsWith(".js")) js = f.text;
     }
@@ -392,7 +490,11 @@ function assemble(result, engine) {
     return { bytes: Buffer.concat(parts), jsBytes: Buffer.byteLength(js) };
 }
 
-/** Writes `bytes` to `out` atomically; false when `out` already holds exactly these bytes. */
+/**
+ * Writes `bytes` to `out` atomically; false when `out` already holds exactly these bytes.
+ * @param {string} out
+ * @param {Buffer} bytes
+ */
 export function writeAtomically(out, bytes) {
     mkdirSync(path.dirname(out), { recursive: true });
     try {
@@ -411,6 +513,7 @@ export function writeAtomically(out, bytes) {
     return true;
 }
 
+/** @param {import("esbuild").BuildResult} result */
 function hasDefaultExport(result) {
     for (const out of Object.values(result.metafile?.outputs ?? {})) {
         if (out.entryPoint) return out.exports.includes("default") || out.exports.includes("incomingHandler");
@@ -419,13 +522,27 @@ function hasDefaultExport(result) {
 }
 
 /**
+ * What a build is asked for; every field may be left out.
+ * @typedef {{ dir?: string, entry?: string, out?: string, minify?: boolean, check?: boolean,
+ *     engine?: Engine }} BuildRequest
+ */
+/**
+ * A build's options, resolved.
+ * @typedef {{ dir: string, entry: string, out: string, minify: boolean, check: boolean,
+ *     warning: string | null }} BuildOptions
+ */
+
+/**
  * Resolves the options of a build: { dir, entry, out, minify, check } with defaults
  * entry = findEntry(dir), out = dir/dist/component.wasm, check = true (check: false skips the
  * type check).
+ * @param {BuildRequest} opts
+ * @returns {BuildOptions}
  */
 export function resolveOptions(opts = {}) {
     const dir = path.resolve(opts.dir ?? ".");
     let entry = opts.entry ? path.resolve(dir, opts.entry) : null;
+    /** @type {string | null} */
     let warning = null;
     if (!entry) {
         ({ entry, warning } = findEntry(dir));
@@ -438,18 +555,28 @@ export function resolveOptions(opts = {}) {
 }
 
 /**
+ * A build's report; on failure only ok, errors and warnings.
+ * @typedef {{ ok: boolean, errors: string[], warnings: string[], entry?: string, out?: string,
+ *     written?: boolean, size?: number, jsBytes?: number, ms?: number,
+ *     check?: { state: string, ms: number } }} BuildReport
+ */
+
+/**
  * Builds once: type check and bundling side by side, then the component. Resolves to { ok,
  * errors: [text], warnings: [text], out, written, size, jsBytes, ms, check: { state, ms } };
  * never throws for errors in the user's code (they are in `errors`, formatted). On errors,
  * nothing is written.
+ * @param {BuildRequest} opts
+ * @returns {Promise<BuildReport>}
  */
 export async function buildComponent(opts = {}) {
     const t0 = performance.now();
+    /** @type {BuildOptions} */
     let o;
     try {
         o = resolveOptions(opts);
     } catch (e) {
-        return { ok: false, errors: [`error: ${e.message}`], warnings: [] };
+        return { ok: false, errors: [`error: ${messageOf(e)}`], warnings: [] };
     }
     const engine = opts.engine ?? loadEngine();
     const checking = checkTypes(o);
@@ -467,10 +594,18 @@ export async function buildComponent(opts = {}) {
     try {
         return finish(o, engine, result, t0, check);
     } catch (e) {
-        return { ok: false, errors: [`error: ${e.message}`], warnings: [] };
+        return { ok: false, errors: [`error: ${messageOf(e)}`], warnings: [] };
     }
 }
 
+/**
+ * @param {BuildOptions} o
+ * @param {Engine} engine
+ * @param {import("esbuild").BuildResult} result
+ * @param {number} t0
+ * @param {CheckResult} check
+ * @returns {BuildReport}
+ */
 function finish(o, engine, result, t0, check) {
     const warnings = result.warnings.map((m) => formatMessage(m, "warning"));
     if (o.warning) warnings.push(`warning: ${o.warning}`);
@@ -501,16 +636,21 @@ function finish(o, engine, result, t0, check) {
  * Besides the bundle's inputs (esbuild watches those), the files the type check read in the
  * project (outside node_modules) are watched too: a file imported only for its types is not part
  * of the bundle, but a change to it can break the build.
+ * @param {BuildRequest} opts
+ * @param {(report: BuildReport) => void} onBuild
  */
 export async function watchComponent(opts, onBuild) {
     const o = resolveOptions(opts);
     const engine = opts.engine ?? loadEngine();
     let t0 = performance.now();
+    /** @type {import("esbuild").BuildContext | null} */
     let ctx = null;
     let stopped = false;
+    /** @type {Map<string, import("node:fs").FSWatcher>} */
     const typeWatchers = new Map();
-    let again = null;
-    const watchTypeFiles = (result, files) => {
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    let again = undefined;
+    const watchTypeFiles = (/** @type {import("esbuild").BuildResult} */ result, /** @type {string[]} */ files) => {
         const bundled = new Set(Object.keys(result.metafile?.inputs ?? {}).map((f) => path.resolve(o.dir, f)));
         const wanted = new Set(files.filter((f) => !f.split(path.sep).includes("node_modules") && !bundled.has(f)));
         for (const [f, w] of typeWatchers) {
@@ -525,7 +665,7 @@ export async function watchComponent(opts, onBuild) {
                 const w = watch(f, () => {
                     clearTimeout(again);
                     again = setTimeout(() => {
-                        if (!stopped) ctx.rebuild().catch(() => {});
+                        if (!stopped) ctx?.rebuild().catch(() => {});
                     }, 30);
                 });
                 w.on("error", () => {});
@@ -535,7 +675,9 @@ export async function watchComponent(opts, onBuild) {
             }
         }
     };
-    let checking = null;
+    /** @type {Promise<CheckResult>} */
+    let checking = Promise.resolve({ ok: true, errors: [], state: "off", ms: 0, files: [] });
+    /** @type {import("esbuild").Plugin} */
     const reporter = {
         name: "trailbase-component",
         setup(build) {
@@ -558,21 +700,22 @@ export async function watchComponent(opts, onBuild) {
                 try {
                     onBuild(finish(o, engine, result, t0, check));
                 } catch (e) {
-                    onBuild({ ok: false, errors: [`error: ${e.message}`], warnings: [] });
+                    onBuild({ ok: false, errors: [`error: ${messageOf(e)}`], warnings: [] });
                 }
             });
         },
     };
     const options = esbuildOptions(o.dir, o.entry, o.minify);
     options.plugins.push(reporter);
-    ctx = await (await loadEsbuild()).context(options);
-    await ctx.watch();
+    const context = await (await loadEsbuild()).context(options);
+    ctx = context;
+    await context.watch();
     const stop = () => {
         stopped = true;
         clearTimeout(again);
         for (const w of typeWatchers.values()) w.close();
         typeWatchers.clear();
-        return ctx.dispose();
+        return context.dispose();
     };
     return { stop, options: o };
 }

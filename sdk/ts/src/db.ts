@@ -7,7 +7,6 @@
 // typed array (e.g. a Float32Array for vec_f32) or ArrayBuffer is a BLOB of its bytes.
 
 import { host, hostWith } from "./host.js";
-import type { TrailHost } from "./host.js";
 
 /** A value as the database returns it. */
 export type SqlValue = null | number | bigint | string | Uint8Array;
@@ -25,10 +24,9 @@ const NO_PARAMS: readonly SqlValue[] = Object.freeze([]);
 
 /** Rows as arrays: `rows[0][0]` is the first column of the first row. Rejects with SQLite's message on error. */
 export function query<R extends readonly unknown[] = Row>(sql: string, params?: readonly SqlParam[]): Promise<R[]> {
-    // host() and toSql()'s common case inlined: this is the per-request path
-    const h = (globalThis as { __trailhost?: TrailHost }).__trailhost;
+    // toSql()'s common case inlined: this is the per-request path
     try {
-        const to = h === undefined ? host() : h;
+        const to = host();
         let p: readonly SqlParam[] = params === undefined ? NO_PARAMS : params;
         for (let i = 0; i < p.length; i++) {
             const v = p[i];
@@ -45,9 +43,8 @@ export function query<R extends readonly unknown[] = Row>(sql: string, params?: 
 
 /** Runs a statement; resolves to the number of rows it changed. */
 export function execute(sql: string, params?: readonly SqlParam[]): Promise<number> {
-    const h = (globalThis as { __trailhost?: TrailHost }).__trailhost;
     try {
-        const to = h === undefined ? host() : h;
+        const to = host();
         let p: readonly SqlParam[] = params === undefined ? NO_PARAMS : params;
         for (let i = 0; i < p.length; i++) {
             const v = p[i];

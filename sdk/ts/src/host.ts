@@ -40,8 +40,14 @@ export interface TrailHost {
     kvListKeys?(prefix: string): string[];
 }
 
+/** The host functions, or undefined outside trail: the one place that reads `__trailhost`. */
+export function hostIfAny(): TrailHost | undefined {
+    return (globalThis as { __trailhost?: TrailHost }).__trailhost;
+}
+
+/** The host functions (an Error outside trail). */
 export function host(): TrailHost {
-    const h = (globalThis as { __trailhost?: TrailHost }).__trailhost;
+    const h = hostIfAny();
     if (h === undefined) {
         throw new Error("trailbase-wasm: no __trailhost; this code must run inside trail");
     }

@@ -8,8 +8,7 @@
 // asked); an HttpResponse *is* the host's response shape { status, headers, body }, passed
 // through as is, and a string or bytes result goes to the host bare (docs/guest-abi.md).
 
-import { host } from "./host.js";
-import type { TrailHost } from "./host.js";
+import { host, hostIfAny } from "./host.js";
 import { StatusCode } from "./status.js";
 
 export { StatusCode } from "./status.js";
@@ -220,8 +219,7 @@ export class HttpRequest {
     text(): string {
         const b = this._r.body;
         if (b.length === 0) return "";
-        const h = (globalThis as { __trailhost?: TrailHost }).__trailhost;
-        return (h === undefined ? host() : h).decodeUtf8(b);
+        return host().decodeUtf8(b);
     }
 
     /**
@@ -235,8 +233,7 @@ export class HttpRequest {
         // goes to JSON.parse, for its result or its error message
         const b = this._r.body;
         if (b.length === 0) return undefined as T;
-        const h = (globalThis as { __trailhost?: TrailHost }).__trailhost;
-        const to = h === undefined ? host() : h;
+        const to = host();
         const v = to.jsonParse?.(b);
         if (v !== undefined) return v as T;
         const text = to.decodeUtf8(b);
@@ -324,9 +321,8 @@ export class HttpResponse {
     static json(data: unknown, init?: HttpResponseInit): HttpResponse {
         // trail writes plain data itself, several times faster than the engine's
         // JSON.stringify (the same text; undefined when the value needs JSON.stringify's full
-        // semantics); inlined, as this is the per-request path
-        const h = (globalThis as { __trailhost?: { jsonStringify?: (v: unknown) => string | undefined } }).__trailhost;
-        let body = h === undefined ? undefined : h.jsonStringify?.(data);
+        // semantics, or outside trail)
+        let body = hostIfAny()?.jsonStringify?.(data);
         if (body === undefined) body = stringifyJson(data);
         // without init (the usual case) what make() builds, in one object literal
         if (init === undefined) {

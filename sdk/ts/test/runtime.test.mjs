@@ -571,7 +571,7 @@ describe("db", () => {
 });
 
 describe("fs", () => {
-    test("reads through the planned host functions", async () => {
+    test("reads through the host's file functions", async () => {
         globalThis.__trailhost = {
             ...fakeHost,
             fsReadFile: async (p) => enc.encode(`content of ${p}`),

@@ -27,6 +27,8 @@ async function checks(project) {
 
 test("the SDK's sources check under --strict (and more)", () => checks("tsconfig.json"));
 
+test("lib/build.mjs checks (// @ts-check, its types in JSDoc)", () => checks("tsconfig.lib.json"));
+
 test("every code sample of the reference checks", async () => {
     const samples = readdirSync(path.join(ROOT, "test/reference")).filter((f) => f.endsWith(".ts"));
     assert.ok(samples.length >= 17, `only ${samples.length} samples`);

@@ -2,7 +2,7 @@
  * segments, past the last), lines without segments, and stack text rewritten. */
 #include "test.h"
 #include "base/base.h"
-#include "component/sourcemap.h"
+#include "component/component_internal.h"
 
 #include <string.h>
 

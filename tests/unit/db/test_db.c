@@ -530,7 +530,7 @@ TEST(db_datadir_init_creates_layout_once)
 {
     char *dir = path_in("a/b/traildepot");
     tr_error err;
-    CHECK_EQ(db_datadir_init(dir, &err), 0);
+    CHECK_EQ(db_datadir_init(dir, cfg_default_text(), &err), 0);
     static const char *const subdirs[] = {"data", "migrations", "wasm"};
     for (size_t i = 0; i < TR_ARRAY_LEN(subdirs); i++) {
         char *p = tr_asprintf("%s/%s", dir, subdirs[i]);
@@ -557,7 +557,7 @@ TEST(db_datadir_init_creates_layout_once)
     /* A second run changes nothing the user edited. */
     write_file(dir, "config.textproto", "server { runtime_threads: 2 }\n");
     write_file(dir, "migrations/0001.sql", "SELECT 1;");
-    CHECK_EQ(db_datadir_init(dir, &err), 0);
+    CHECK_EQ(db_datadir_init(dir, cfg_default_text(), &err), 0);
     fd = open(conf, O_RDONLY);
     n = read(fd, buf, sizeof buf - 1);
     close(fd);
@@ -583,13 +583,13 @@ TEST(db_datadir_init_errors_name_path)
     tr_error err;
     write_file(test_tmpdir(), "file", "x");
     char *under_file = path_in("file/depot");
-    CHECK_EQ(db_datadir_init(under_file, &err), -ENOTDIR);
+    CHECK_EQ(db_datadir_init(under_file, cfg_default_text(), &err), -ENOTDIR);
     CHECK_CONTAINS(err.msg, "cannot create directory");
     tr_free(under_file);
 
     char *dir = make_dir("depot");
     write_file(dir, "wasm", "a file where a directory belongs");
-    CHECK_EQ(db_datadir_init(dir, &err), -ENOTDIR);
+    CHECK_EQ(db_datadir_init(dir, cfg_default_text(), &err), -ENOTDIR);
     char *want = tr_asprintf("cannot create directory %s/wasm", dir);
     CHECK_CONTAINS(err.msg, want);
     tr_free(want);

@@ -15,7 +15,7 @@
 
 TEST(guest_fetch_allowed_hosts_rules)
 {
-    cfg_fetch c = {.enabled = true, .timeout_ms = 1000, .max_response_bytes = 1000};
+    guest_fetch_opts c = {.enabled = true, .timeout_ms = 1000, .max_response_bytes = 1000};
     CHECK(guest_fetch_host_allowed(&c, "anything.test")); /* none listed: any host */
     char *list[] = {"api.example.com", "*.example.org", "127.0.0.1", "[::1]"};
     c.allowed_hosts = list;
@@ -103,7 +103,7 @@ TEST(guest_fetch_private_addresses)
 
 /* The origin is on loopback, which fetch() reaches only when allowed by name. */
 static char *loopback_names[] = {"127.0.0.1"};
-static const cfg_fetch loopback_cfg = {
+static const guest_fetch_opts loopback_cfg = {
     .enabled = true,
     .timeout_ms = 30000,
     .max_response_bytes = 16u << 20,
@@ -138,7 +138,7 @@ static void setup(fixture *f)
     memset(f, 0, sizeof *f);
     CHECK_EQ(loop_new(&f->l), 0);
     guest_env_init(&f->env, f->l, NULL, NULL);
-    f->env.fetch_cfg = &loopback_cfg;
+    f->env.fetch_opts = &loopback_cfg;
     tr_error err = {0};
     CHECK_EQ(jsg_isolate_new(NULL, &f->iso, &err), 0);
     CHECK_EQ(guest_new(f->iso, &f->env, on_wake, f, &f->g, &err), 0);
@@ -383,12 +383,12 @@ TEST_TIMEOUT(guest_fetch_isolate_budget_for_bodies_in_flight, 30)
     fixture f;
     setup(&f);
     /* a budget of 4 x 2000 bytes: ten partial bodies fit, the eleventh does not */
-    cfg_fetch c = {.enabled = true,
+    guest_fetch_opts c = {.enabled = true,
                    .timeout_ms = 10000,
                    .max_response_bytes = 2000,
                    .allowed_private_hosts = loopback_names,
                    .allowed_private_hosts_len = 1};
-    f.env.fetch_cfg = &c;
+    f.env.fetch_opts = &c;
     char js[512], got[1024];
     snprintf(js, sizeof js,
              "globalThis.ok = 0; globalThis.failed = [];"

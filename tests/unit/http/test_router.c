@@ -162,6 +162,24 @@ TEST(http_router_conflicts_rejected)
     http_router_free(r);
 }
 
+TEST(http_router_conflict_names_the_entry)
+{
+    http_router *r = http_router_new();
+    tr_error err;
+    int get_tag, post_tag;
+    CHECK_EQ(http_router_add(r, "GET", "/users/:id", noop, &get_tag, &err), 0);
+    CHECK_EQ(http_router_add(r, "POST", "/users/:id", noop, &post_tag, &err), 0);
+    void *ud = NULL;
+    CHECK(http_router_conflict(r, "GET", "/users/{name}", &ud));
+    CHECK(ud == &get_tag);
+    CHECK(http_router_conflict(r, "POST", "/users/:other", &ud));
+    CHECK(ud == &post_tag);
+    CHECK(!http_router_conflict(r, "PUT", "/users/:id", &ud));
+    CHECK(!http_router_conflict(r, "GET", "/users/me", &ud));
+    CHECK(!http_router_conflict(r, "GET", "no-slash", &ud));
+    http_router_free(r);
+}
+
 TEST(http_router_bad_patterns)
 {
     http_router *r = http_router_new();

@@ -1,4 +1,4 @@
-/* Tests for cli/eval.c: `trail eval` run as a real process (the ASan binary, TRAIL_BIN). */
+/* Tests for cli/cmd_eval.c: `trail eval` run as a real process (the ASan binary, TRAIL_BIN). */
 #include "test.h"
 
 #include <sys/wait.h>

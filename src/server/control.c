@@ -1,4 +1,4 @@
-/* cli/control.c: the control socket DATA_DIR/trail.sock of `trail run`, and its client.
+/* server/control.c: the control socket DATA_DIR/trail.sock of `trail run`, and its client.
  *
  * DESIGN: one thread polls the listening socket, an eventfd and at most CONTROL_MAX_CLIENTS
  * connections. A connection sends one line, "run-job NAME"; the thread posts the run to a
@@ -6,14 +6,14 @@
  * fills a refcounted job_req, marks it done and writes the eventfd; the thread then sends
  * "ok\n" or "failed\n" followed by the text for the user, and closes. A job outlives the
  * connection that asked for it: its job_req is shared by the two threads (one reference each),
- * and the eventfd lives until control_free(), which comes after the workers ended.
+ * and the eventfd lives until server__control_free(), which comes after the workers ended.
  *
  * Safety: the socket file is created with mode 0600 (umask during bind, chmod after), and every
  * peer must be the server's own user (SO_PEERCRED), so only that user (and root) can ask. A
  * request is read for at most CONTROL_READ_TIMEOUT_MS and is at most CONTROL_MAX_LINE bytes.
  * A data directory whose path does not fit in sockaddr_un's 108 bytes is reached through
  * /proc/self/fd/N of the directory. */
-#include "cli/control.h"
+#include "server/server_internal.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -29,7 +29,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "component/host.h"
+#include "component/component.h"
 #include "jobs/jobs.h"
 
 #define CONTROL_MAX_CLIENTS     16
@@ -41,7 +41,7 @@
 typedef struct job_req {
     _Atomic int refs;
     _Atomic bool done; /* set (release) by the worker after ok and answer are final */
-    struct control *ctl;
+    struct server_control *ctl;
     uint64_t deadline_ms;
     char name[CONTROL_MAX_LINE];
     char label[CONTROL_MAX_LINE + 300]; /* "job 'NAME' of COMPONENT", once it is found */
@@ -58,7 +58,7 @@ typedef struct client {
     job_req *req; /* the run this connection waits for; NULL while reading */
 } client;
 
-struct control {
+struct server_control {
     int dirfd; /* the data directory (O_PATH) */
     int listen_fd;
     int wake_fd; /* eventfd: a job ended, or stop */
@@ -80,10 +80,11 @@ static void socket_addr(const char *data_dir, int dirfd, struct sockaddr_un *sa)
 {
     memset(sa, 0, sizeof *sa);
     sa->sun_family = AF_UNIX;
-    int n = snprintf(sa->sun_path, sizeof sa->sun_path, "%s/%s", data_dir, CONTROL_SOCKET_NAME);
+    int n =
+        snprintf(sa->sun_path, sizeof sa->sun_path, "%s/%s", data_dir, SERVER_CONTROL_SOCKET_NAME);
     if (n < 0 || (size_t)n >= sizeof sa->sun_path)
         snprintf(sa->sun_path, sizeof sa->sun_path, "/proc/self/fd/%d/%s", dirfd,
-                 CONTROL_SOCKET_NAME);
+                 SERVER_CONTROL_SOCKET_NAME);
 }
 
 static void req_unref(job_req *r)
@@ -110,7 +111,7 @@ static void send_all(int fd, const char *p, size_t len)
 static void req_finish(job_req *r, bool ok)
 {
     r->ok = ok;
-    control *c = r->ctl;
+    server_control *c = r->ctl;
     atomic_store_explicit(&r->done, true, memory_order_release);
     uint64_t one = 1;
     ssize_t n = write(c->wake_fd, &one, sizeof one);
@@ -150,7 +151,8 @@ static void run_on_worker(loop *l, void *arg)
         req_finish(r, false);
         return;
     }
-    snprintf(r->label, sizeof r->label, "job '%s' of %s", m->jobs[job].name, m->name);
+    snprintf(r->label, sizeof r->label, "job '%s' of %s", comp_module_job(m, job)->name,
+             comp_module_name(m));
     tr_log_info("%s: run requested through %s", r->label, r->ctl->path);
     r->started_ns = tr_now_ns();
     job_run_here(m, job, "manual", r->deadline_ms, on_job_done, r);
@@ -176,7 +178,7 @@ static void answer_error(client *cl, const char *msg)
     client_close(cl);
 }
 
-static void handle_line(control *c, client *cl, char *line)
+static void handle_line(server_control *c, client *cl, char *line)
 {
     static const char verb[] = "run-job ";
     if (strncmp(line, verb, sizeof verb - 1) != 0 || line[sizeof verb - 1] == '\0') {
@@ -197,7 +199,7 @@ static void handle_line(control *c, client *cl, char *line)
     wk_post(c->workers[c->next++ % (unsigned)c->nworkers], run_on_worker, r);
 }
 
-static void client_read(control *c, client *cl)
+static void client_read(server_control *c, client *cl)
 {
     ssize_t n = recv(cl->fd, cl->in + cl->len, sizeof cl->in - 1 - cl->len, MSG_DONTWAIT);
     if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
@@ -221,7 +223,7 @@ static void client_read(control *c, client *cl)
     handle_line(c, cl, cl->in);
 }
 
-static void accept_clients(control *c)
+static void accept_clients(server_control *c)
 {
     for (;;) {
         int fd = accept4(c->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
@@ -251,7 +253,7 @@ static void accept_clients(control *c)
 
 static void *control_main(void *arg)
 {
-    control *c = arg;
+    server_control *c = arg;
     while (!atomic_load(&c->stopping)) {
         struct pollfd pfd[2 + CONTROL_MAX_CLIENTS];
         client *of[2 + CONTROL_MAX_CLIENTS];
@@ -310,13 +312,13 @@ static int probe(const struct sockaddr_un *sa)
     return rc;
 }
 
-int control_open(const char *data_dir, control **out, tr_error *err)
+int server__control_open(const char *data_dir, server_control **out, tr_error *err)
 {
-    control *c = tr_calloc(1, sizeof *c);
+    server_control *c = tr_calloc(1, sizeof *c);
     c->listen_fd = c->wake_fd = -1;
     for (size_t i = 0; i < CONTROL_MAX_CLIENTS; i++)
         c->clients[i].fd = -1;
-    c->path = tr_asprintf("%s/%s", data_dir, CONTROL_SOCKET_NAME);
+    c->path = tr_asprintf("%s/%s", data_dir, SERVER_CONTROL_SOCKET_NAME);
     int rc;
     c->dirfd = open(data_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (c->dirfd < 0) {
@@ -326,7 +328,7 @@ int control_open(const char *data_dir, control **out, tr_error *err)
     struct sockaddr_un sa;
     socket_addr(data_dir, c->dirfd, &sa);
     struct stat st;
-    if (fstatat(c->dirfd, CONTROL_SOCKET_NAME, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    if (fstatat(c->dirfd, SERVER_CONTROL_SOCKET_NAME, &st, AT_SYMLINK_NOFOLLOW) == 0) {
         if (!S_ISSOCK(st.st_mode)) {
             rc = tr_error_set(err, TR_ECONFLICT, "%s exists and is not a socket", c->path);
             goto fail;
@@ -338,7 +340,7 @@ int control_open(const char *data_dir, control **out, tr_error *err)
             goto fail;
         }
         /* Left behind by a server that did not stop cleanly. */
-        if (rc == 0) unlinkat(c->dirfd, CONTROL_SOCKET_NAME, 0);
+        if (rc == 0) unlinkat(c->dirfd, SERVER_CONTROL_SOCKET_NAME, 0);
     }
     c->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (c->listen_fd < 0) {
@@ -352,11 +354,11 @@ int control_open(const char *data_dir, control **out, tr_error *err)
         tr_error_set(err, rc, "cannot create %s: %s", c->path, strerror(-rc));
         goto fail;
     }
-    if (fchmodat(c->dirfd, CONTROL_SOCKET_NAME, 0600, 0) != 0 ||
-        fstatat(c->dirfd, CONTROL_SOCKET_NAME, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+    if (fchmodat(c->dirfd, SERVER_CONTROL_SOCKET_NAME, 0600, 0) != 0 ||
+        fstatat(c->dirfd, SERVER_CONTROL_SOCKET_NAME, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
         listen(c->listen_fd, 16) != 0) {
         rc = tr_error_set(err, -errno, "cannot set up %s: %s", c->path, strerror(errno));
-        unlinkat(c->dirfd, CONTROL_SOCKET_NAME, 0);
+        unlinkat(c->dirfd, SERVER_CONTROL_SOCKET_NAME, 0);
         goto fail;
     }
     c->dev = st.st_dev;
@@ -364,7 +366,7 @@ int control_open(const char *data_dir, control **out, tr_error *err)
     c->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (c->wake_fd < 0) {
         rc = tr_error_set(err, -errno, "eventfd: %s", strerror(errno));
-        unlinkat(c->dirfd, CONTROL_SOCKET_NAME, 0);
+        unlinkat(c->dirfd, SERVER_CONTROL_SOCKET_NAME, 0);
         goto fail;
     }
     *out = c;
@@ -377,8 +379,8 @@ fail:
     return rc;
 }
 
-int control_start(control *c, wk_worker **workers, int nworkers, uint64_t job_deadline_ms,
-                  tr_error *err)
+int server__control_start(server_control *c, wk_worker **workers, int nworkers,
+                          uint64_t job_deadline_ms, tr_error *err)
 {
     assert(nworkers > 0);
     c->workers = workers;
@@ -390,7 +392,7 @@ int control_start(control *c, wk_worker **workers, int nworkers, uint64_t job_de
     return 0;
 }
 
-void control_stop(control *c)
+void server__control_stop(server_control *c)
 {
     if (c == NULL || c->stopped) return;
     c->stopped = true;
@@ -414,15 +416,15 @@ void control_stop(control *c)
     c->listen_fd = -1;
     /* Only the file this server made: another server may have replaced a socket we lost. */
     struct stat st;
-    if (fstatat(c->dirfd, CONTROL_SOCKET_NAME, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+    if (fstatat(c->dirfd, SERVER_CONTROL_SOCKET_NAME, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
         st.st_dev == c->dev && st.st_ino == c->ino)
-        unlinkat(c->dirfd, CONTROL_SOCKET_NAME, 0);
+        unlinkat(c->dirfd, SERVER_CONTROL_SOCKET_NAME, 0);
 }
 
-void control_free(control *c)
+void server__control_free(server_control *c)
 {
     if (c == NULL) return;
-    control_stop(c);
+    server__control_stop(c);
     close(c->wake_fd);
     close(c->dirfd);
     tr_free(c->path);
@@ -431,7 +433,8 @@ void control_free(control *c)
 
 /* ---- the client ---- */
 
-int control_call(const char *data_dir, const char *request, bool *ok, tr_buf *text, tr_error *err)
+int server_control_call(const char *data_dir, const char *request, bool *ok, tr_buf *text,
+                        tr_error *err)
 {
     *ok = false;
     int dirfd = open(data_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -451,7 +454,7 @@ int control_call(const char *data_dir, const char *request, bool *ok, tr_buf *te
             rc = tr_error_set(err, TR_ENOTFOUND, "no server runs on %s", data_dir);
         else
             rc = tr_error_set(err, -errno, "cannot reach the server on %s through %s/%s: %s",
-                              data_dir, data_dir, CONTROL_SOCKET_NAME, strerror(errno));
+                              data_dir, data_dir, SERVER_CONTROL_SOCKET_NAME, strerror(errno));
         goto out;
     }
     tr_buf req = TR_BUF_INIT;

@@ -1,9 +1,9 @@
-/* Tests for jobs/cron.c and jobs/tz.c: parsing (every error names its field), the reference's
+/* Tests for cron/cron.c and cron/tz.c: parsing (every error names its field), the reference's
  * schedules (minutely, hourly, daily at midnight, weekly on Sunday at midnight), steps, lists,
  * names, the day-of-month/day-of-week OR rule, 6-field seconds, 7-field years, and time zones
  * across DST. */
 #include "test.h"
-#include "jobs/cron.h"
+#include "cron/cron.h"
 
 #include <time.h>
 
@@ -17,10 +17,10 @@ static int64_t utc(int y, int mo, int d, int h, int mi, int s)
 
 static int64_t next_utc(const char *expr, int64_t after)
 {
-    job_cron c;
+    cron_expr c;
     tr_error err = {0};
-    if (job_cron_parse(expr, &c, &err) < 0) test_fail(__FILE__, __LINE__, "%s: %s", expr, err.msg);
-    return job_cron_next(&c, job_tz_utc(), after);
+    if (cron_parse(expr, &c, &err) < 0) test_fail(__FILE__, __LINE__, "%s: %s", expr, err.msg);
+    return cron_next(&c, cron_tz_utc(), after);
 }
 
 TEST(cron_reference_schedules)
@@ -91,55 +91,55 @@ TEST(cron_parse_errors_name_the_field)
         {"", "expected 5, 6 or 7 fields, got 0"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        job_cron c;
+        cron_expr c;
         tr_error err = {0};
-        CHECK_EQ(job_cron_parse(cases[i].expr, &c, &err), TR_EPARSE);
+        CHECK_EQ(cron_parse(cases[i].expr, &c, &err), TR_EPARSE);
         CHECK_CONTAINS(err.msg, cases[i].msg);
     }
 }
 
 TEST(cron_time_zone_daily_and_dst)
 {
-    job_tz *berlin;
+    cron_tz *berlin;
     tr_error err = {0};
-    CHECK_EQ(job_tz_load("Europe/Berlin", &berlin, &err), 0);
-    CHECK_EQ(job_tz_offset(berlin, utc(2026, 1, 15, 12, 0, 0)), 3600);
-    CHECK_EQ(job_tz_offset(berlin, utc(2026, 7, 15, 12, 0, 0)), 7200);
+    CHECK_EQ(cron_tz_load("Europe/Berlin", &berlin, &err), 0);
+    CHECK_EQ(cron_tz_offset(berlin, utc(2026, 1, 15, 12, 0, 0)), 3600);
+    CHECK_EQ(cron_tz_offset(berlin, utc(2026, 7, 15, 12, 0, 0)), 7200);
     /* far past the file's transitions: the footer's rule decides */
-    CHECK_EQ(job_tz_offset(berlin, utc(2090, 7, 15, 12, 0, 0)), 7200);
-    CHECK_EQ(job_tz_offset(berlin, utc(2090, 12, 15, 12, 0, 0)), 3600);
-    job_cron daily;
-    CHECK_EQ(job_cron_parse("0 0 * * *", &daily, &err), 0);
+    CHECK_EQ(cron_tz_offset(berlin, utc(2090, 7, 15, 12, 0, 0)), 7200);
+    CHECK_EQ(cron_tz_offset(berlin, utc(2090, 12, 15, 12, 0, 0)), 3600);
+    cron_expr daily;
+    CHECK_EQ(cron_parse("0 0 * * *", &daily, &err), 0);
     /* midnight in Berlin is 23:00 UTC in winter, 22:00 UTC in summer */
-    CHECK_EQ(job_cron_next(&daily, berlin, utc(2026, 1, 15, 12, 0, 0)), utc(2026, 1, 15, 23, 0, 0));
-    CHECK_EQ(job_cron_next(&daily, berlin, utc(2026, 7, 15, 12, 0, 0)), utc(2026, 7, 15, 22, 0, 0));
+    CHECK_EQ(cron_next(&daily, berlin, utc(2026, 1, 15, 12, 0, 0)), utc(2026, 1, 15, 23, 0, 0));
+    CHECK_EQ(cron_next(&daily, berlin, utc(2026, 7, 15, 12, 0, 0)), utc(2026, 7, 15, 22, 0, 0));
     /* 02:30 does not exist on 2026-03-29 in Berlin: it fires at 03:30 CEST (01:30 UTC) */
-    job_cron gap;
-    CHECK_EQ(job_cron_parse("30 2 * * *", &gap, &err), 0);
-    CHECK_EQ(job_cron_next(&gap, berlin, utc(2026, 3, 28, 12, 0, 0)), utc(2026, 3, 29, 1, 30, 0));
+    cron_expr gap;
+    CHECK_EQ(cron_parse("30 2 * * *", &gap, &err), 0);
+    CHECK_EQ(cron_next(&gap, berlin, utc(2026, 3, 28, 12, 0, 0)), utc(2026, 3, 29, 1, 30, 0));
     /* 02:30 happens twice on 2026-10-25: it fires once, at the first (00:30 UTC) */
-    int64_t first = job_cron_next(&gap, berlin, utc(2026, 10, 24, 12, 0, 0));
+    int64_t first = cron_next(&gap, berlin, utc(2026, 10, 24, 12, 0, 0));
     CHECK_EQ(first, utc(2026, 10, 25, 0, 30, 0));
-    CHECK_EQ(job_cron_next(&gap, berlin, first), utc(2026, 10, 26, 1, 30, 0));
-    CHECK_STR_EQ(job_tz_name(berlin), "Europe/Berlin");
-    job_tz_free(berlin);
+    CHECK_EQ(cron_next(&gap, berlin, first), utc(2026, 10, 26, 1, 30, 0));
+    CHECK_STR_EQ(cron_tz_name(berlin), "Europe/Berlin");
+    cron_tz_free(berlin);
 
-    job_tz *tz;
-    CHECK_EQ(job_tz_load("Mars/Olympus_Mons", &tz, &err), TR_ENOTFOUND);
+    cron_tz *tz;
+    CHECK_EQ(cron_tz_load("Mars/Olympus_Mons", &tz, &err), TR_ENOTFOUND);
     CHECK_CONTAINS(err.msg, "unknown time zone 'Mars/Olympus_Mons'");
-    CHECK_EQ(job_tz_load("../etc/passwd", &tz, &err), TR_EINVAL);
-    CHECK_EQ(job_tz_load("UTC", &tz, &err), 0);
-    CHECK(tz == job_tz_utc());
+    CHECK_EQ(cron_tz_load("../etc/passwd", &tz, &err), TR_EINVAL);
+    CHECK_EQ(cron_tz_load("UTC", &tz, &err), 0);
+    CHECK(tz == cron_tz_utc());
 }
 
 TEST(cron_time_zone_southern_hemisphere)
 {
-    job_tz *syd;
+    cron_tz *syd;
     tr_error err = {0};
-    CHECK_EQ(job_tz_load("Australia/Sydney", &syd, &err), 0);
-    CHECK_EQ(job_tz_offset(syd, utc(2026, 1, 15, 0, 0, 0)), 11 * 3600);
-    CHECK_EQ(job_tz_offset(syd, utc(2026, 7, 15, 0, 0, 0)), 10 * 3600);
-    CHECK_EQ(job_tz_offset(syd, utc(2095, 1, 15, 0, 0, 0)), 11 * 3600);
-    CHECK_EQ(job_tz_offset(syd, utc(2095, 7, 15, 0, 0, 0)), 10 * 3600);
-    job_tz_free(syd);
+    CHECK_EQ(cron_tz_load("Australia/Sydney", &syd, &err), 0);
+    CHECK_EQ(cron_tz_offset(syd, utc(2026, 1, 15, 0, 0, 0)), 11 * 3600);
+    CHECK_EQ(cron_tz_offset(syd, utc(2026, 7, 15, 0, 0, 0)), 10 * 3600);
+    CHECK_EQ(cron_tz_offset(syd, utc(2095, 1, 15, 0, 0, 0)), 11 * 3600);
+    CHECK_EQ(cron_tz_offset(syd, utc(2095, 7, 15, 0, 0, 0)), 10 * 3600);
+    cron_tz_free(syd);
 }

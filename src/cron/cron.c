@@ -1,11 +1,11 @@
-/* jobs/cron.c: parsing cron expressions and finding their next fire time.
+/* cron/cron.c: parsing cron expressions and finding their next fire time.
  *
- * DESIGN: job_cron_next() walks local wall-clock time as a proleptic-UTC timeline (timegm
+ * DESIGN: cron_next() walks local wall-clock time as a proleptic-UTC timeline (timegm
  * arithmetic, no DST), jumping a whole month, day, hour or minute when that field cannot match,
  * then maps the matching wall time to an instant with the zone's offset. A wall time inside a
  * DST gap maps forward by the gap (02:30 on a spring-forward night fires at 03:30); a wall time
  * that occurs twice fires once, at its first occurrence. */
-#include "jobs/cron.h"
+#include "cron/cron.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -27,14 +27,14 @@ static const char *const wday_names[] = {"sun", "mon", "tue", "wed", "thu", "fri
 static const field_spec specs[7] = {
     {"second", 0, 59, NULL},     {"minute", 0, 59, NULL},      {"hour", 0, 23, NULL},
     {"day of month", 1, 31, NULL}, {"month", 1, 12, month_names}, {"day of week", 0, 7, wday_names},
-    {"year", JOB_CRON_YEAR_MIN, JOB_CRON_YEAR_MAX, NULL},
+    {"year", CRON_YEAR_MIN, CRON_YEAR_MAX, NULL},
 };
 
-/* Bit v of a field's set; the year field counts from JOB_CRON_YEAR_MIN, in several words. */
+/* Bit v of a field's set; the year field counts from CRON_YEAR_MIN, in several words. */
 static void set_bit(int idx, uint64_t *bits, int v)
 {
     if (idx == 6) {
-        int b = v - JOB_CRON_YEAR_MIN;
+        int b = v - CRON_YEAR_MIN;
         bits[b / 64] |= (uint64_t)1 << (b % 64);
     } else {
         *bits |= (uint64_t)1 << (specs[idx].max == 7 && v == 7 ? 0 : v);
@@ -67,7 +67,7 @@ static int read_value(const field_spec *f, const char **p, int *out)
 }
 
 /* Parses one field (a comma list) of `len` bytes into a bit set (for the year field, an array of
- * JOB_CRON_YEAR_WORDS words). *any: it was a lone `*`/`?`. no: the field's position as the user
+ * CRON_YEAR_WORDS words). *any: it was a lone `*`/`?`. no: the field's position as the user
  * wrote it, from 1. */
 static int parse_field(const char *s, size_t len, int idx, int no, uint64_t *bits, bool *any,
                        tr_error *err)
@@ -78,7 +78,7 @@ static int parse_field(const char *s, size_t len, int idx, int no, uint64_t *bit
         return tr_error_set(err, TR_EPARSE, "field %d (%s) is too long", no, f->name);
     memcpy(text, s, len);
     text[len] = '\0';
-    memset(bits, 0, (idx == 6 ? JOB_CRON_YEAR_WORDS : 1) * sizeof *bits);
+    memset(bits, 0, (idx == 6 ? CRON_YEAR_WORDS : 1) * sizeof *bits);
     *any = strcmp(text, "*") == 0 || strcmp(text, "?") == 0;
     const char *p = text;
     for (;;) {
@@ -134,7 +134,7 @@ static int parse_field(const char *s, size_t len, int idx, int no, uint64_t *bit
     }
 }
 
-int job_cron_parse(const char *expr, job_cron *out, tr_error *err)
+int cron_parse(const char *expr, cron_expr *out, tr_error *err)
 {
     static const struct {
         const char *name, *expr;
@@ -149,7 +149,7 @@ int job_cron_parse(const char *expr, job_cron *out, tr_error *err)
         for (size_t i = 0; i < TR_ARRAY_LEN(shorthands); i++)
             if (strlen(shorthands[i].name) == n && strncasecmp(expr, shorthands[i].name, n) == 0 &&
                 expr[n + strspn(expr + n, " \t")] == '\0')
-                return job_cron_parse(shorthands[i].expr, out, err);
+                return cron_parse(shorthands[i].expr, out, err);
         return tr_error_set(err, TR_EPARSE,
                             "unknown shorthand '%.*s' (expected @yearly, @monthly, @weekly, "
                             "@daily, @hourly or @minutely)",
@@ -176,7 +176,7 @@ int job_cron_parse(const char *expr, job_cron *out, tr_error *err)
     bits[0] = 1;
     any[0] = false;
     /* without a year field (5 or 6 fields), every year */
-    for (int y = JOB_CRON_YEAR_MIN; y <= JOB_CRON_YEAR_MAX; y++) set_bit(6, out->years, y);
+    for (int y = CRON_YEAR_MIN; y <= CRON_YEAR_MAX; y++) set_bit(6, out->years, y);
     for (int i = 0; i < n; i++) {
         int idx = first + i;
         int rc = parse_field(start[i], len[i], idx, i + 1, idx == 6 ? out->years : &bits[idx],
@@ -194,7 +194,7 @@ int job_cron_parse(const char *expr, job_cron *out, tr_error *err)
     return 0;
 }
 
-static bool day_matches(const job_cron *c, const struct tm *tm)
+static bool day_matches(const cron_expr *c, const struct tm *tm)
 {
     bool md = c->mdays >> tm->tm_mday & 1, wd = c->wdays >> tm->tm_wday & 1;
     if (c->mday_any && c->wday_any) return true;
@@ -204,14 +204,14 @@ static bool day_matches(const job_cron *c, const struct tm *tm)
 }
 
 /* Maps a wall time in tz to an instant (see DESIGN). */
-static int64_t wall_to_instant(const job_tz *tz, int64_t wall)
+static int64_t wall_to_instant(const cron_tz *tz, int64_t wall)
 {
-    int32_t off1 = job_tz_offset(tz, wall);
-    int32_t off2 = job_tz_offset(tz, wall - off1);
+    int32_t off1 = cron_tz_offset(tz, wall);
+    int32_t off2 = cron_tz_offset(tz, wall - off1);
     if (off1 == off2) {
         /* A repeated wall time: prefer the earlier instant (the larger offset). */
-        int32_t off0 = job_tz_offset(tz, wall - off1 - 7200);
-        if (off0 > off1 && job_tz_offset(tz, wall - off0) == off0) return wall - off0;
+        int32_t off0 = cron_tz_offset(tz, wall - off1 - 7200);
+        if (off0 > off1 && cron_tz_offset(tz, wall - off0) == off0) return wall - off0;
         return wall - off1;
     }
     /* In a gap: neither offset maps back; keep the offset before the gap. */
@@ -219,17 +219,17 @@ static int64_t wall_to_instant(const job_tz *tz, int64_t wall)
     return wall - before;
 }
 
-int64_t job_cron_next(const job_cron *c, const job_tz *tz, int64_t after)
+int64_t cron_next(const cron_expr *c, const cron_tz *tz, int64_t after)
 {
     int64_t limit = after + (int64_t)8 * 366 * 86400;
-    int64_t wall = after + job_tz_offset(tz, after) + 1;
+    int64_t wall = after + cron_tz_offset(tz, after) + 1;
     for (int guard = 0; guard < 100000 && wall < limit + 86400; guard++) {
         time_t t = (time_t)wall;
         struct tm tm;
         gmtime_r(&t, &tm);
         int year = tm.tm_year + 1900;
-        if (year > JOB_CRON_YEAR_MAX) return -1;
-        int yb = year - JOB_CRON_YEAR_MIN;
+        if (year > CRON_YEAR_MAX) return -1;
+        int yb = year - CRON_YEAR_MIN;
         if (yb < 0 || !(c->years[yb / 64] >> (yb % 64) & 1)) {
             tm.tm_year++;
             tm.tm_mon = 0;

@@ -1,4 +1,4 @@
-/* cli/components.c: `trail components list|add|inspect|installed|remove|update`.
+/* cli/cmd_components.c: `trail components list|add|inspect|installed|remove|update`.
  *
  * DESIGN: components live in DATA_DIR/wasm/. A file or URL is validated (a well-formed module
  * for the engine this trail embeds, carrying trailbase.js) before it is written there
@@ -16,8 +16,6 @@
 #include "base/base.h"
 #include "base/sha256.h"
 #include "component/component.h"
-#include "component/component_io.h"
-#include "component/host.h"
 
 typedef struct first_party {
     const char *name;
@@ -330,12 +328,12 @@ static int cmd_inspect(const char *data_dir, const char *what)
         printf("status    does not load: %s\n", err.msg);
         goto out;
     }
-    printf("routes    %zu\n", m->nroutes);
-    for (size_t i = 0; i < m->nroutes; i++)
-        printf("  %-7s %s\n", m->routes[i].method, m->routes[i].path);
-    printf("jobs      %zu\n", m->njobs);
-    for (size_t i = 0; i < m->njobs; i++)
-        printf("  %-24s %s\n", m->jobs[i].name, m->jobs[i].schedule);
+    printf("routes    %zu\n", comp_module_nroutes(m));
+    for (size_t i = 0; i < comp_module_nroutes(m); i++)
+        printf("  %-7s %s\n", comp_module_route(m, i)->method, comp_module_route(m, i)->path);
+    printf("jobs      %zu\n", comp_module_njobs(m));
+    for (size_t i = 0; i < comp_module_njobs(m); i++)
+        printf("  %-24s %s\n", comp_module_job(m, i)->name, comp_module_job(m, i)->schedule);
     printf("status    loads\n");
     comp_module_unref(m);
     status = 0;

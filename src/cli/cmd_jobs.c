@@ -1,8 +1,8 @@
-/* cli/jobs.c: `trail jobs list` (name, schedule, next run, last result) and `trail jobs run NAME`
+/* cli/cmd_jobs.c: `trail jobs list` (name, schedule, next run, last result) and `trail jobs run NAME`
  * (one run now, recorded like a scheduled one).
  *
  * DESIGN: `jobs run` asks the server running on the data directory first, through its control
- * socket (cli/control.h), so the job runs in that server: on a worker's isolate, with its state,
+ * socket (server/server.h), so the job runs in that server: on a worker's isolate, with its state,
  * its log and its database connection. Only when no server runs does the job run here, in an
  * isolate of this process, and the command says so. */
 #include "cli/cli_internal.h"
@@ -14,8 +14,8 @@
 #include <time.h>
 
 #include "base/base.h"
-#include "cli/control.h"
-#include "component/host.h"
+#include "server/server.h"
+#include "component/component.h"
 #include "config/config.h"
 #include "db/db.h"
 #include "jobs/jobs.h"
@@ -38,14 +38,14 @@ typedef struct jobs_env {
     cfg c;
     db_conn *db;
     comp_set *set;
-    job_tz *tz;
+    cron_tz *tz;
 } jobs_env;
 
 static void env_free(jobs_env *e)
 {
     comp_set_free(e->set);
     db_close(e->db);
-    job_tz_free(e->tz);
+    cron_tz_free(e->tz);
     cfg_deinit(&e->c);
 }
 
@@ -59,12 +59,12 @@ static int env_open(const char *data_dir, jobs_env *e)
     char *db_path = tr_asprintf("%s/data/main.db", data_dir);
     char *mig = tr_asprintf("%s/migrations", data_dir);
     char *wasm = tr_asprintf("%s/wasm", data_dir);
-    int rc = db_datadir_init(data_dir, &err);
+    int rc = db_datadir_init(data_dir, cfg_default_text(), &err);
     if (rc == 0) {
         rc = cfg_load_file(cfg_path, &e->c, &err);
         if (rc == -ENOENT) rc = 0;
     }
-    if (rc == 0) rc = job_tz_load(e->c.jobs.time_zone, &e->tz, &err);
+    if (rc == 0) rc = cron_tz_load(e->c.jobs.time_zone, &e->tz, &err);
     if (rc == 0) rc = db_open(db_path, &e->db, &err);
     if (rc == 0) rc = db_migrate(e->db, mig, &err);
     if (rc == 0) rc = job_store_init(e->db, &err);
@@ -80,13 +80,13 @@ static int env_open(const char *data_dir, jobs_env *e)
     return rc;
 }
 
-static void fmt_time(int64_t unix_s, const job_tz *tz, char *out, size_t cap)
+static void fmt_time(int64_t unix_s, const cron_tz *tz, char *out, size_t cap)
 {
     if (unix_s < 0) {
         snprintf(out, cap, "never");
         return;
     }
-    time_t t = (time_t)(unix_s + job_tz_offset(tz, unix_s));
+    time_t t = (time_t)(unix_s + cron_tz_offset(tz, unix_s));
     struct tm tm;
     gmtime_r(&t, &tm);
     strftime(out, cap, "%Y-%m-%d %H:%M:%S", &tm);
@@ -95,7 +95,8 @@ static void fmt_time(int64_t unix_s, const job_tz *tz, char *out, size_t cap)
 static int cmd_list(jobs_env *e)
 {
     size_t total = 0;
-    for (size_t i = 0; i < comp_set_count(e->set); i++) total += comp_set_module(e->set, i)->njobs;
+    for (size_t i = 0; i < comp_set_count(e->set); i++)
+        total += comp_module_njobs(comp_set_module(e->set, i));
     if (total == 0) {
         printf("No jobs: no installed component defines jobHandlers.\n");
         return 0;
@@ -110,13 +111,13 @@ static int cmd_list(jobs_env *e)
     int64_t now = tr_wall_ms() / 1000;
     for (size_t i = 0; i < comp_set_count(e->set); i++) {
         const comp_module *m = comp_set_module(e->set, i);
-        for (size_t j = 0; j < m->njobs; j++) {
-            const comp_job *job = &m->jobs[j];
+        for (size_t j = 0; j < comp_module_njobs(m); j++) {
+            const comp_job *job = comp_module_job(m, j);
             char next[64], last[600] = "never run";
-            fmt_time(job_cron_next(&job->cron, e->tz, now), e->tz, next, sizeof next);
+            fmt_time(cron_next(&job->cron, e->tz, now), e->tz, next, sizeof next);
             sqlite3_reset(st);
             sqlite3_bind_text(st, 1, job->name, -1, SQLITE_STATIC);
-            sqlite3_bind_text(st, 2, m->name, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 2, comp_module_name(m), -1, SQLITE_STATIC);
             if (st && sqlite3_step(st) == SQLITE_ROW) {
                 char when[64];
                 fmt_time(sqlite3_column_int64(st, 0) / 1000, e->tz, when, sizeof when);
@@ -131,11 +132,12 @@ static int cmd_list(jobs_env *e)
                              er ? (int)strcspn(er, "\n") : 0, er ? er : "");
                 }
             }
-            printf("%-24s %-24s %-16s %-21s %s\n", job->name, m->name, job->schedule, next, last);
+            printf("%-24s %-24s %-16s %-21s %s\n", job->name, comp_module_name(m), job->schedule,
+                   next, last);
         }
     }
     sqlite3_finalize(st);
-    printf("(times in %s)\n", job_tz_name(e->tz));
+    printf("(times in %s)\n", cron_tz_name(e->tz));
     return 0;
 }
 
@@ -171,7 +173,8 @@ static int cmd_run(jobs_env *e, const char *name)
     }
     guest_env genv;
     guest_env_init(&genv, l, e->db, NULL);
-    genv.fetch_cfg = &e->c.fetch; /* the same fetch { ... } policy as `trail run` */
+    guest_fetch_opts fetch = server_fetch_opts(&e->c.fetch);
+    genv.fetch_opts = &fetch; /* the same fetch { ... } policy as `trail run` */
     /* a store of its own: a running server's store lives in that server's memory */
     genv.kv = kv_store_new((size_t)e->c.kv.max_mb << 20);
     comp_worker *w = NULL;
@@ -187,11 +190,12 @@ static int cmd_run(jobs_env *e, const char *name)
         loop_run(l);
     }
     if (r.rc == 0) {
-        printf("job '%s' of %s: ok (ran in this process)\n", m->jobs[job].name, m->name);
+        printf("job '%s' of %s: ok (ran in this process)\n", comp_module_job(m, job)->name,
+               comp_module_name(m));
         status = 0;
     } else {
-        fprintf(stderr, "trail jobs: job '%s' of %s failed: %s\n", m->jobs[job].name, m->name,
-                r.msg);
+        fprintf(stderr, "trail jobs: job '%s' of %s failed: %s\n", comp_module_job(m, job)->name,
+                comp_module_name(m), r.msg);
     }
 out:
     comp_worker_free(w);
@@ -214,7 +218,7 @@ static int run_in_server(const char *data_dir, const char *name)
     bool ok;
     tr_buf text = TR_BUF_INIT;
     tr_error err = {0};
-    int rc = control_call(data_dir, req, &ok, &text, &err);
+    int rc = server_control_call(data_dir, req, &ok, &text, &err);
     tr_free(req);
     int status;
     if (rc == TR_ENOTFOUND) {

@@ -1,4 +1,4 @@
-/* cli/eval.c: `trail eval CODE`: evaluates JavaScript in a fresh sandboxed isolate and prints the
+/* cli/cmd_eval.c: `trail eval CODE`: evaluates JavaScript in a fresh sandboxed isolate and prints the
  * result. The engine's smoke test and a debugging aid.
  *
  * DESIGN: the isolate runs on a thread created like a worker's (WRT_THREAD_STACK_SIZE), so deep

@@ -1,7 +1,7 @@
-/* jobs/tz.c: time zones from the system's TZif files (RFC 8536), version 2+ data, with the POSIX
+/* cron/tz.c: time zones from the system's TZif files (RFC 8536), version 2+ data, with the POSIX
  * TZ rule of the footer for instants past the last transition. Only the offset at an instant is
  * needed (job schedules), so abbreviations and leap seconds are ignored. */
-#include "jobs/cron.h"
+#include "cron/cron.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -23,7 +23,7 @@ typedef struct tz_rule {
     tz_rule_date start, end;
 } tz_rule;
 
-struct job_tz {
+struct cron_tz {
     char *name;
     int64_t *times; /* transition instants, ascending */
     int32_t *offs;  /* offset in effect from times[i] on */
@@ -32,19 +32,19 @@ struct job_tz {
     tz_rule rule;
 };
 
-static job_tz utc_zone = {"UTC", NULL, NULL, 0, 0, {false, false, 0, 0, {0}, {0}}};
+static cron_tz utc_zone = {"UTC", NULL, NULL, 0, 0, {false, false, 0, 0, {0}, {0}}};
 
-const job_tz *job_tz_utc(void)
+const cron_tz *cron_tz_utc(void)
 {
     return &utc_zone;
 }
 
-const char *job_tz_name(const job_tz *tz)
+const char *cron_tz_name(const cron_tz *tz)
 {
     return tz->name;
 }
 
-void job_tz_free(job_tz *tz)
+void cron_tz_free(cron_tz *tz)
 {
     if (tz == NULL || tz == &utc_zone) return;
     tr_free(tz->name);
@@ -199,7 +199,7 @@ static int32_t rule_offset(const tz_rule *r, int64_t t)
     return dst ? r->dst_off : r->std_off;
 }
 
-int32_t job_tz_offset(const job_tz *tz, int64_t t)
+int32_t cron_tz_offset(const cron_tz *tz, int64_t t)
 {
     if (tz->count == 0 || t < tz->times[0]) {
         if (tz->count == 0 && tz->rule.valid) return rule_offset(&tz->rule, t);
@@ -224,7 +224,7 @@ static uint32_t be32(const unsigned char *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-static int parse_tzif(const unsigned char *p, size_t len, job_tz *tz)
+static int parse_tzif(const unsigned char *p, size_t len, cron_tz *tz)
 {
     if (len < 44 || memcmp(p, "TZif", 4) != 0) return TR_EPARSE;
     uint32_t c[6];
@@ -261,7 +261,7 @@ static int parse_tzif(const unsigned char *p, size_t len, job_tz *tz)
     return 0;
 }
 
-int job_tz_load(const char *name, job_tz **out, tr_error *err)
+int cron_tz_load(const char *name, cron_tz **out, tr_error *err)
 {
     if (strcmp(name, "UTC") == 0 || strcmp(name, "Etc/UTC") == 0 || name[0] == '\0') {
         *out = &utc_zone;
@@ -277,9 +277,9 @@ int job_tz_load(const char *name, job_tz **out, tr_error *err)
         rc = tr_error_set(err, TR_ENOTFOUND, "unknown time zone '%s' (no file %s)", name, path);
         goto out;
     }
-    job_tz *tz = tr_calloc(1, sizeof *tz);
+    cron_tz *tz = tr_calloc(1, sizeof *tz);
     if (parse_tzif((const unsigned char *)b.data, b.len, tz) < 0) {
-        job_tz_free(tz);
+        cron_tz_free(tz);
         rc = tr_error_set(err, TR_EPARSE, "%s is not a TZif (version 2+) time zone file", path);
         goto out;
     }

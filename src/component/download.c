@@ -1,15 +1,7 @@
-/* component/fetch.c: downloading a component over HTTP(S) with libcurl, bounded in size and time. */
-#include "component/component_io.h"
+/* component/download.c: downloading a component over HTTP(S) with libcurl, bounded in size and time. */
+#include "component/component_internal.h"
 
 #include <curl/curl.h>
-#include <pthread.h>
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-
-static void curl_init_once(void)
-{
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-}
 
 typedef struct sink {
     tr_buf *out;
@@ -31,7 +23,7 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
 
 int comp_download(const char *url, size_t max_bytes, long timeout_ms, tr_buf *out, tr_error *err)
 {
-    pthread_once(&curl_once, curl_init_once);
+    tr_curl_global_init();
     CURL *h = curl_easy_init();
     if (h == NULL) return tr_error_set(err, TR_EIO, "cannot initialise libcurl");
     sink s = {out, max_bytes, false};

@@ -1,4 +1,4 @@
-/* cli/reload.c: hot reload for `trail run`: watching DATA_DIR/wasm, loading what changed, and
+/* server/reload.c: hot reload for `trail run`: watching DATA_DIR/wasm, loading what changed, and
  * switching every worker to it without dropping a request.
  *
  * DESIGN: one reloader thread owns the current component set and router. inotify events under
@@ -11,7 +11,7 @@
  * worker gets a message to switch: requests parsed after it see the new code, parked ones finish
  * on the old isolates. The last worker to switch frees the old router and set. Jobs are
  * rescheduled from the new manifests. */
-#include "cli/reload.h"
+#include "server/server_internal.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -25,7 +25,7 @@
 #include <unistd.h>
 
 #include "base/sha256.h"
-#include "component/component_io.h"
+#include "component/component.h"
 
 #define QUIET_MS 25 /* the directory must stay unchanged this long before files are read */
 #define WATCH_MASK                                                                                 \
@@ -38,8 +38,8 @@ typedef struct loaded {
     char sha[65]; /* of the file's bytes */
 } loaded;
 
-struct reloader {
-    reloader_opts o;
+struct server_reloader {
+    server_reload_opts o;
     pthread_t thread;
     int inotify_fd, event_fd;
     bool running;
@@ -81,7 +81,7 @@ static void on_switch(loop *l, void *arg)
     }
 }
 
-static void add_watches(reloader *r)
+static void add_watches(server_reloader *r)
 {
     const char *dir = r->o.wasm_dir;
     inotify_add_watch(r->inotify_fd, dir, WATCH_MASK);
@@ -101,7 +101,7 @@ static void add_watches(reloader *r)
     closedir(d);
 }
 
-static bool failed_before(reloader *r, const char *path, const char *sha)
+static bool failed_before(server_reloader *r, const char *path, const char *sha)
 {
     char *key = tr_asprintf("%s\n%s", path, sha);
     for (size_t i = 0; i < r->nfailed; i++) {
@@ -115,7 +115,7 @@ static bool failed_before(reloader *r, const char *path, const char *sha)
     return false;
 }
 
-static const loaded *find_loaded(const reloader *r, const char *path, size_t *idx)
+static const loaded *find_loaded(const server_reloader *r, const char *path, size_t *idx)
 {
     for (size_t i = 0; i < r->nfiles; i++) {
         if (strcmp(r->files[i].path, path) == 0) {
@@ -126,7 +126,7 @@ static const loaded *find_loaded(const reloader *r, const char *path, size_t *id
     return NULL;
 }
 
-static void reload(reloader *r)
+static void reload(server_reloader *r)
 {
     comp_paths paths;
     tr_error err = {0};
@@ -166,7 +166,7 @@ static void reload(reloader *r)
                 if (cur != NULL)
                     tr_log_error("component %s: the new version does not load, version %s keeps "
                                  "serving: %s",
-                                 name, comp_set_module(r->set, idx)->version, err.msg);
+                                 name, comp_module_version(comp_set_module(r->set, idx)), err.msg);
                 else
                     tr_log_error("component %s: cannot load: %s", name, err.msg);
             }
@@ -215,14 +215,16 @@ static void reload(reloader *r)
         size_t idx;
         const loaded *cur = find_loaded(r, files[i].path, &idx);
         if (cur == NULL || strcmp(cur->sha, files[i].sha) != 0)
-            tr_log_info("component %s: now serving version %s (%zu route%s, %zu job%s)", m->name,
-                        m->version, m->nroutes, m->nroutes == 1 ? "" : "s", m->njobs,
-                        m->njobs == 1 ? "" : "s");
+            tr_log_info("component %s: now serving version %s (%zu route%s, %zu job%s)",
+                        comp_module_name(m), comp_module_version(m), comp_module_nroutes(m),
+                        comp_module_nroutes(m) == 1 ? "" : "s", comp_module_njobs(m),
+                        comp_module_njobs(m) == 1 ? "" : "s");
     }
     for (size_t i = 0; i < r->nfiles; i++) {
         bool kept = false;
         for (size_t j = 0; j < n; j++) kept = kept || strcmp(r->files[i].path, files[j].path) == 0;
-        if (!kept) tr_log_info("component %s: removed", comp_set_module(r->set, i)->name);
+        if (!kept)
+            tr_log_info("component %s: removed", comp_module_name(comp_set_module(r->set, i)));
     }
     switch_state *st = tr_calloc(1, sizeof *st);
     atomic_init(&st->pending, r->o.nworkers);
@@ -252,7 +254,7 @@ static void reload(reloader *r)
 
 static void *reloader_main(void *arg)
 {
-    reloader *r = arg;
+    server_reloader *r = arg;
     uint64_t quiet_until = 0; /* 0: nothing pending */
     char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
     for (;;) {
@@ -300,10 +302,10 @@ static void *reloader_main(void *arg)
     return NULL;
 }
 
-int reloader_start(const reloader_opts *o, comp_set *set, http_router *router, reloader **out,
-                   tr_error *err)
+int server__reloader_start(const server_reload_opts *o, comp_set *set, http_router *router,
+                           server_reloader **out, tr_error *err)
 {
-    reloader *r = tr_calloc(1, sizeof *r);
+    server_reloader *r = tr_calloc(1, sizeof *r);
     r->o = *o;
     r->set = set;
     r->router = router;
@@ -323,15 +325,15 @@ int reloader_start(const reloader_opts *o, comp_set *set, http_router *router, r
     r->files = tr_calloc(r->nfiles + 1, sizeof *r->files);
     for (size_t i = 0; i < r->nfiles; i++) {
         comp_module *m = comp_set_module(set, i);
-        r->files[i].path = tr_strdup(m->path);
-        memcpy(r->files[i].sha, m->sha256, sizeof m->sha256);
+        r->files[i].path = tr_strdup(comp_module_path(m));
+        memcpy(r->files[i].sha, comp_module_sha256(m), sizeof r->files[i].sha);
     }
     add_watches(r);
     int rc = pthread_create(&r->thread, NULL, reloader_main, r);
     if (rc != 0) {
         r->set = NULL;
         r->router = NULL;
-        reloader_free(r);
+        server__reloader_free(r);
         return tr_error_set(err, -rc, "hot reload: cannot start a thread: %s", strerror(rc));
     }
     r->running = true;
@@ -339,18 +341,18 @@ int reloader_start(const reloader_opts *o, comp_set *set, http_router *router, r
     return 0;
 }
 
-static void post(reloader *r, uint64_t v)
+static void post(server_reloader *r, uint64_t v)
 {
     ssize_t w = write(r->event_fd, &v, sizeof v);
     (void)w;
 }
 
-void reloader_trigger(reloader *r)
+void server__reloader_trigger(server_reloader *r)
 {
     post(r, MSG_RELOAD);
 }
 
-void reloader_stop(reloader *r)
+void server__reloader_stop(server_reloader *r)
 {
     if (r == NULL || !r->running) return;
     post(r, MSG_STOP);
@@ -358,10 +360,10 @@ void reloader_stop(reloader *r)
     r->running = false;
 }
 
-void reloader_free(reloader *r)
+void server__reloader_free(server_reloader *r)
 {
     if (r == NULL) return;
-    reloader_stop(r);
+    server__reloader_stop(r);
     close(r->inotify_fd);
     close(r->event_fd);
     for (size_t i = 0; i < r->nfiles; i++) tr_free(r->files[i].path);

@@ -1,15 +1,16 @@
-/* cli/run.c: `trail run`: the data directory, migrations, the workers, and graceful shutdown.
+/* server/run.c: `trail run`: the data directory, migrations, the workers, job launching, and
+ * graceful shutdown.
  *
  * DESIGN: start-up is sequential on the main thread and fails with exit status 1 and a message:
- * flags, data directory, config file (flags override it), listeners, database + migrations,
- * router, workers. The listeners are created here, before any worker, one per worker on each
- * address of the host (localhost: 127.0.0.1 and ::1): binding the first one resolves port 0,
- * and the others bind the same port with SO_REUSEPORT, so the printed address is exact and
- * bind errors come before the listening line. The control socket (cli/control.h) is bound
- * before any thread starts and answers once the workers run. The main thread then only waits
- * for SIGINT/SIGTERM (blocked in every thread, taken with sigwait) and tells each worker to
- * drain. */
-#include "cli/cli_internal.h"
+ * options (cli/cmd_run.c parsed them), data directory, config file (flags override it), listeners,
+ * database + migrations, router, workers. The listeners are created here, before any worker, one
+ * per worker on each address of the host (localhost: 127.0.0.1 and ::1): binding the first one
+ * resolves port 0, and the others bind the same port with SO_REUSEPORT, so the printed address is
+ * exact and bind errors come before the listening line. The control socket (control.c) is bound
+ * before any thread starts and answers once the workers run. The main thread then only waits for
+ * SIGINT/SIGTERM (blocked in every thread, taken with sigwait) and tells each worker to drain. */
+#include "server/server.h"
+#include "server/server_internal.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -25,9 +26,7 @@
 #include <unistd.h>
 
 #include "base/base.h"
-#include "cli/control.h"
-#include "cli/reload.h"
-#include "component/host.h"
+#include "component/component.h"
 #include "config/config.h"
 #include "db/db.h"
 #include "guest/fs.h"
@@ -35,96 +34,6 @@
 #include "jobs/jobs.h"
 #include "kv/kv.h"
 #include "worker/worker.h"
-
-#define MAX_WORKERS 256
-
-typedef struct run_flags {
-    const char *address;
-    const char *data_dir;
-    const char *public_dir;
-    const char *root_fs;
-    int threads; /* 0: not given */
-    bool quiet;
-} run_flags;
-
-static void usage(FILE *out)
-{
-    fprintf(
-        out,
-        "Usage: trail run [options]\n\n"
-        "Serves HTTP, the database and the WASM components of a data directory.\n\n"
-        "Options:\n"
-        "  --address HOST:PORT       where to listen (default localhost:4000, which is\n"
-        "                            127.0.0.1 and ::1); a name listens on every address it\n"
-        "                            names, a numeric address ([::1] for IPv6) on that one\n"
-        "                            only; port 0 picks a free port\n"
-        "  --data-dir DIR            the data directory (default ./traildepot; created with\n"
-        "                            config.textproto, data/, migrations/, wasm/ if missing)\n"
-        "  --public-dir DIR          serve static files from DIR\n"
-        "  --runtime-root-fs DIR     the directory guest code may read (sandbox root)\n"
-        "  --runtime-threads N       worker threads (default: config, else the number of CPUs)\n"
-        "  -q, --quiet               no access log on stdout\n"
-        "  -h, --help                this help\n\n"
-        "Settings come from DIR/config.textproto; a flag overrides the file.\n"
-        "SIGINT or SIGTERM stops the server gracefully; SIGHUP reloads the components.\n"
-        "Other commands reach the server through DIR/trail.sock (`trail jobs run`).\n");
-}
-
-/* Accepts "--name value" and "--name=value". Returns the value, or NULL if argv[*i] is not name
- * (a missing value is reported and sets *bad). */
-static const char *flag_value(int argc, char **argv, int *i, const char *name, bool *bad)
-{
-    size_t nl = strlen(name);
-    const char *a = argv[*i];
-    if (strncmp(a, name, nl) != 0) return NULL;
-    if (a[nl] == '=') return a + nl + 1;
-    if (a[nl] != '\0') return NULL;
-    if (*i + 1 >= argc) {
-        fprintf(stderr, "trail run: %s needs a value\n", name);
-        *bad = true;
-        return NULL;
-    }
-    return argv[++*i];
-}
-
-static int parse_flags(int argc, char **argv, run_flags *f)
-{
-    for (int i = 1; i < argc; i++) {
-        bool bad = false;
-        const char *v;
-        if ((v = flag_value(argc, argv, &i, "--address", &bad))) {
-            f->address = v;
-        } else if ((v = flag_value(argc, argv, &i, "--data-dir", &bad))) {
-            f->data_dir = v;
-        } else if ((v = flag_value(argc, argv, &i, "--public-dir", &bad))) {
-            f->public_dir = v;
-        } else if ((v = flag_value(argc, argv, &i, "--runtime-root-fs", &bad))) {
-            f->root_fs = v;
-        } else if ((v = flag_value(argc, argv, &i, "--runtime-threads", &bad))) {
-            char *end;
-            long n = strtol(v, &end, 10);
-            if (*v == '\0' || *end != '\0' || n < 1 || n > MAX_WORKERS) {
-                fprintf(stderr, "trail run: --runtime-threads must be 1..%d, got '%s'\n",
-                        MAX_WORKERS, v);
-                return -1;
-            }
-            f->threads = (int)n;
-        } else if (strcmp(argv[i], "--quiet") == 0 || strcmp(argv[i], "-q") == 0) {
-            f->quiet = true;
-        } else if (!bad && argv[i][0] != '-') {
-            fprintf(stderr,
-                    "trail run: unexpected argument '%s': trail run takes options only (see "
-                    "`trail run --help`)\n",
-                    argv[i]);
-            return -1;
-        } else if (!bad) {
-            fprintf(stderr, "trail run: unknown option '%s' (see `trail run --help`)\n", argv[i]);
-            return -1;
-        }
-        if (bad) return -1;
-    }
-    return 0;
-}
 
 /* Splits "HOST:PORT" / "[V6]:PORT" into host and port. Returns 0 or -1. */
 static int split_address(const char *addr, char *host, size_t hcap, char *port, size_t pcap)
@@ -176,7 +85,7 @@ typedef struct listeners {
     struct sockaddr_storage addr[HTTP_MAX_LISTENERS];
     socklen_t addr_len[HTTP_MAX_LISTENERS];
     int naddr;
-    int fds[MAX_WORKERS][HTTP_MAX_LISTENERS]; /* -1 once a worker owns it */
+    int fds[SERVER_MAX_WORKERS][HTTP_MAX_LISTENERS]; /* -1 once a worker owns it */
     int nworkers;
     int port;
     char shown[300]; /* the URL's host part: "127.0.0.1", "[::1]", "localhost" */
@@ -465,8 +374,8 @@ static void warn_unbuilt_projects(const char *data_dir)
 
 /* Loads the components of DATA_DIR/wasm, registers their routes, and opens the guests'
  * filesystem. Errors are printed; returns -1 then. */
-static int load_components(const run_flags *f, const cfg *c, http_router *router, comp_set **comps,
-                           guest_fs **fs)
+static int load_components(const server_opts *f, const cfg *c, http_router *router,
+                           comp_set **comps, guest_fs **fs)
 {
     tr_error err = {0};
     comp_limits lim = comp_limits_from_cfg(c);
@@ -485,8 +394,10 @@ static int load_components(const run_flags *f, const cfg *c, http_router *router
     }
     for (size_t i = 0; i < comp_set_count(*comps); i++) {
         const comp_module *m = comp_set_module(*comps, i);
-        tr_log_info("component %s (version %s): %zu route%s, %zu job%s", m->name, m->version,
-                    m->nroutes, m->nroutes == 1 ? "" : "s", m->njobs, m->njobs == 1 ? "" : "s");
+        tr_log_info("component %s (version %s): %zu route%s, %zu job%s", comp_module_name(m),
+                    comp_module_version(m), comp_module_nroutes(m),
+                    comp_module_nroutes(m) == 1 ? "" : "s", comp_module_njobs(m),
+                    comp_module_njobs(m) == 1 ? "" : "s");
     }
     warn_unbuilt_projects(f->data_dir);
     return 0;
@@ -527,6 +438,19 @@ static uint32_t connections_per_worker(uint32_t configured, uint64_t nofile, int
     return (uint32_t)per;
 }
 
+guest_fetch_opts server_fetch_opts(const cfg_fetch *c)
+{
+    return (guest_fetch_opts){
+        .enabled = c->enabled,
+        .allowed_hosts = c->allowed_hosts,
+        .allowed_hosts_len = c->allowed_hosts_len,
+        .allowed_private_hosts = c->allowed_private_hosts,
+        .allowed_private_hosts_len = c->allowed_private_hosts_len,
+        .timeout_ms = c->timeout_ms,
+        .max_response_bytes = c->max_response_bytes,
+    };
+}
+
 static volatile sig_atomic_t migrate_stop_sig;
 
 static void on_migrate_signal(int sig)
@@ -560,15 +484,10 @@ static int migrate_stoppable(db_conn *db, const char *dir, int *sig, tr_error *e
     return rc;
 }
 
-int cli_run(int argc, char **argv)
+int server_run(const server_opts *o)
 {
-    if (cli__wants_help(argc, argv)) {
-        usage(stdout);
-        return 0;
-    }
-    run_flags f = {.data_dir = "./traildepot"};
-    if (parse_flags(argc, argv, &f) < 0) return 2;
-
+    server_opts f = *o;
+    if (!f.data_dir) f.data_dir = "./traildepot";
     int status = 1;
     tr_error err = {0};
     cfg c;
@@ -576,7 +495,7 @@ int cli_run(int argc, char **argv)
     http_router *router = NULL;
     http_static *statics = NULL;
     listeners *ls = tr_calloc(1, sizeof *ls);
-    wk_worker *workers[MAX_WORKERS];
+    wk_worker *workers[SERVER_MAX_WORKERS];
     int nworkers = 0;
     char *db_path = NULL;
     comp_set *comps = NULL;
@@ -584,13 +503,13 @@ int cli_run(int argc, char **argv)
     kv_persist *kv_saver = NULL;
     char *kv_path = NULL;
     guest_fs *guestfs = NULL;
-    job_tz *tz = NULL;
+    cron_tz *tz = NULL;
     job_launcher launcher = {0};
-    reloader *rl = NULL;
-    control *ctl = NULL;
+    server_reloader *rl = NULL;
+    server_control *ctl = NULL;
     char *wasm_dir = NULL;
 
-    if (db_datadir_init(f.data_dir, &err) < 0) {
+    if (db_datadir_init(f.data_dir, cfg_default_text(), &err) < 0) {
         fprintf(stderr, "trail run: %s\n", err.msg);
         goto out;
     }
@@ -606,11 +525,11 @@ int cli_run(int argc, char **argv)
     int threads = c.server.runtime_threads;
     if (threads <= 0) threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (threads <= 0) threads = 1;
-    if (threads > MAX_WORKERS) threads = MAX_WORKERS;
+    if (threads > SERVER_MAX_WORKERS) threads = SERVER_MAX_WORKERS;
     if (f.public_dir && check_dir("--public-dir", f.public_dir) < 0) goto out;
     if (f.root_fs && check_dir("--runtime-root-fs", f.root_fs) < 0) goto out;
     /* Before any thread starts: it sets the umask while it binds. */
-    if (control_open(f.data_dir, &ctl, &err) < 0)
+    if (server__control_open(f.data_dir, &ctl, &err) < 0)
         tr_log_warn("%s; `trail jobs run` will not reach this server", err.msg);
 
     /* Signals: blocked here so every thread created later inherits the mask; taken by sigwait. */
@@ -670,7 +589,7 @@ int cli_run(int argc, char **argv)
         goto out;
     }
     if (load_components(&f, &c, router, &comps, &guestfs) < 0) goto out;
-    if (job_tz_load(c.jobs.time_zone, &tz, &err) < 0) {
+    if (cron_tz_load(c.jobs.time_zone, &tz, &err) < 0) {
         fprintf(stderr, "trail run: jobs.time_zone: %s\n", err.msg);
         goto out;
     }
@@ -686,6 +605,7 @@ int cli_run(int argc, char **argv)
         if (loaded) tr_log_info("kv: %zu entries loaded from %s", loaded, kv_path);
         kv_saver = kv_persist_start(kv, kv_path, c.kv.persist_interval_ms);
     }
+    guest_fetch_opts fetch = server_fetch_opts(&c.fetch);
     for (int i = 0; i < threads; i++) {
         wk_params p = {
             .index = i,
@@ -708,11 +628,10 @@ int cli_run(int argc, char **argv)
             .statics = statics,
             .access_log = !f.quiet && c.server.access_log,
             .db_path = db_path,
-            .runtime_root_fs = f.root_fs,
             .shutdown_timeout_ms = c.server.shutdown_timeout_ms,
             .components = comps,
             .fs = guestfs,
-            .fetch = &c.fetch,
+            .fetch = &fetch,
             .result_cache_bytes = (size_t)c.database.result_cache_mb << 20,
             .kv = kv,
             .temp_max_bytes = (uint64_t)c.database.temp_max_mb << 20,
@@ -734,14 +653,14 @@ int cli_run(int argc, char **argv)
         goto stop;
     }
     job_sched_set(launcher.sched, comps);
-    if (ctl && control_start(ctl, workers, nworkers, c.jobs.deadline_ms, &err) < 0) {
+    if (ctl && server__control_start(ctl, workers, nworkers, c.jobs.deadline_ms, &err) < 0) {
         tr_log_warn("control socket: %s; `trail jobs run` will not reach this server", err.msg);
-        control_free(ctl);
+        server__control_free(ctl);
         ctl = NULL;
     }
 
     /* From here the reloader owns comps and router: it replaces them when components change. */
-    reloader_opts ro = {
+    server_reload_opts ro = {
         .limits = comp_limits_from_cfg(&c),
         .workers = workers,
         .nworkers = nworkers,
@@ -749,7 +668,7 @@ int cli_run(int argc, char **argv)
     };
     wasm_dir = tr_asprintf("%s/wasm", f.data_dir);
     ro.wasm_dir = wasm_dir;
-    if (reloader_start(&ro, comps, router, &rl, &err) == 0) {
+    if (server__reloader_start(&ro, comps, router, &rl, &err) == 0) {
         comps = NULL;
         router = NULL;
     } else {
@@ -772,16 +691,16 @@ int cli_run(int argc, char **argv)
         if (sig == SIGINT || sig == SIGTERM) break;
         if (sig == SIGHUP && rl) {
             tr_log_info("trail: SIGHUP: reloading the components");
-            reloader_trigger(rl);
+            server__reloader_trigger(rl);
         }
     }
     tr_log_info("trail: shutting down");
     status = 0;
 stop:
     /* No reload and no job is handed to a worker once they start draining. */
-    reloader_stop(rl);
+    server__reloader_stop(rl);
     job_sched_stop(launcher.sched);
-    control_stop(ctl);
+    server__control_stop(ctl);
     for (int i = 0; i < nworkers; i++)
         wk_shutdown(workers[i]);
     for (int i = 0; i < nworkers; i++) {
@@ -797,8 +716,8 @@ out:
     http_static_free(statics);
     http_router_free(router);
     job_sched_free(launcher.sched); /* after the workers: their last runs report to it */
-    control_free(ctl);              /* likewise */
-    reloader_free(rl);              /* the set and router the workers served last */
+    server__control_free(ctl);              /* likewise */
+    server__reloader_free(rl);              /* the set and router the workers served last */
     tr_free(wasm_dir);
     comp_set_free(comps);
     /* after the workers, whose isolates use it: the last snapshot has every write */
@@ -809,7 +728,7 @@ out:
     kv_store_free(kv);
     tr_free(kv_path);
     guest_fs_close(guestfs);
-    job_tz_free(tz);
+    cron_tz_free(tz);
     tr_free(db_path);
     cfg_deinit(&c);
     fflush(stdout);

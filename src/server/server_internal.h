@@ -1,0 +1,61 @@
+/* server/server_internal.h: the parts of server/: hot reload (reload.c) and the control socket
+ * (control.c), used by run.c. */
+#ifndef TRAIL_SERVER_SERVER_INTERNAL_H
+#define TRAIL_SERVER_SERVER_INTERNAL_H
+
+#include <stdint.h>
+
+#include "server/server.h"
+
+#include "base/base.h"
+#include "component/component.h"
+#include "http/http.h"
+#include "jobs/jobs.h"
+#include "worker/worker.h"
+
+/* ---- hot reload (reload.c) ---- */
+
+typedef struct server_reload_opts {
+    const char *wasm_dir;
+    comp_limits limits;
+    wk_worker **workers; /* borrowed: every worker, started */
+    int nworkers;
+    job_sched *sched;    /* rescheduled after each switch; may be NULL */
+} server_reload_opts;
+
+typedef struct server_reloader server_reloader;
+
+/* Starts watching. Takes ownership of set and router (what the workers serve now); the paths of
+ * set's modules must be under wasm_dir. */
+int server__reloader_start(const server_reload_opts *o, comp_set *set, http_router *router,
+                           server_reloader **out, tr_error *err);
+/* Thread: any. Reloads now (SIGHUP). */
+void server__reloader_trigger(server_reloader *r);
+/* Stops the thread. The workers may still use the current set and router: free them with
+ * server__reloader_free() after the workers have stopped. */
+void server__reloader_stop(server_reloader *r);
+void server__reloader_free(server_reloader *r); /* NULL is a no-op */
+
+/* ---- the control socket's server side (control.c) ---- */
+
+typedef struct server_control server_control;
+
+/* Creates and binds DATA_DIR/trail.sock with mode 0600, replacing a stale one (a socket nobody
+ * answers on). Call it before any thread starts: it sets the process's umask for the bind.
+ * Errors: TR_ECONFLICT when a server already answers on it, or when the path is not a socket;
+ * -errno when it cannot be created. err says which. */
+int server__control_open(const char *data_dir, server_control **out, tr_error *err);
+
+/* Starts answering on a thread of its own; jobs run on workers[], in turn (borrowed: they must
+ * outlive server__control_stop()), each bounded by job_deadline_ms. */
+int server__control_start(server_control *c, wk_worker **workers, int nworkers,
+                          uint64_t job_deadline_ms, tr_error *err);
+
+/* Stops answering, closes the open connections and removes the socket file (when it is still
+ * the one this server created). Jobs in flight go on to their end on their worker. */
+void server__control_stop(server_control *c);
+
+/* Frees c once no worker can end one of its jobs any more (after wk_join()). NULL is a no-op. */
+void server__control_free(server_control *c);
+
+#endif
