@@ -97,7 +97,8 @@ endef
 all: $(BUILD)/trail
 
 deps: $(DEPS_STAMP)
-$(DEPS_STAMP): tools/deps.sh package.json package-lock.json $(wildcard sdk/ts/package-lock.json)
+$(DEPS_STAMP): tools/deps.sh package.json package-lock.json $(wildcard sdk/ts/package-lock.json) \
+    $(wildcard tests/browser/package-lock.json)
 	@mkdir -p $(@D)
 	./tools/deps.sh
 	@echo '# Written after tools/deps.sh succeeded; the Makefile includes it (see DEPS_STAMP).' > $@
@@ -278,7 +279,8 @@ $(BUILD)/testgen/%.o: $(BUILD)/testgen/%.c
 # The test runner finds the binaries under test through these variables.
 test: $(BUILD)/asan/run $(BUILD)/asan/trail $(BUILD)/trail $(FUZZ_TARGETS)
 	TRAIL_BIN=$(abspath $(BUILD)/asan/trail) TRAIL_REL_BIN=$(abspath $(BUILD)/trail) \
-	TRAIL_ROOT=$(CURDIR) ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+	TRAIL_ROOT=$(CURDIR) TRAIL_TEST_OUTPUT=$(CURDIR)/$(BUILD)/test-output \
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	UBSAN_OPTIONS=print_stacktrace=1 $(BUILD)/asan/run $(T)
 
 # The tests where trail's threads meet (T= to choose others), under ThreadSanitizer: a race
