@@ -93,7 +93,7 @@ define write-if-changed
 @echo '$(1)' | cmp -s - $@ || echo '$(1)' > $@
 endef
 
-.PHONY: all test tsan fuzz fuzz-build run bench bench-engine bench-kv bench-http bench-reload format clean deps FORCE
+.PHONY: all test tsan fuzz fuzz-build run bench bench-engine bench-kv bench-auth bench-http bench-reload format clean deps FORCE
 all: $(BUILD)/trail
 
 deps: $(DEPS_STAMP)
@@ -312,6 +312,13 @@ $(BUILD)/bench/bench_kv: bench/kv/bench_kv.c $(BUILD)/rel/libtrail.a
 	$(CC) $(REL_CFLAGS) -o $@ $< $(BUILD)/rel/libtrail.a $(LDLIBS)
 bench-kv: $(BUILD)/bench/bench_kv
 	$(BUILD)/bench/bench_kv
+
+# Resolving a request's caller: an access token's verification, CPU microseconds per call.
+$(BUILD)/bench/bench_jwt: bench/auth/bench_jwt.c $(BUILD)/rel/libtrail.a $(ENGINE_LIB) $(THIRD_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(REL_CFLAGS) -o $@ $< $(BUILD)/rel/libtrail.a $(ENGINE_LIB) $(THIRD_OBJS) $(LDLIBS)
+bench-auth: $(BUILD)/bench/bench_jwt
+	$(BUILD)/bench/bench_jwt
 
 # Hot reload: from a new dist/component.wasm being complete to the first response from its code,
 # median and max over 20 reloads under a steady client load, against the release build.
