@@ -661,6 +661,7 @@ int cli_run(int argc, char **argv)
             }
         }
         if (rc == 0) rc = job_store_init(db, &err);
+        if (rc == 0) rc = auth_store_init(db, &err);
         tr_free(mig);
         db_close(db);
         if (rc < 0) {
