@@ -7,7 +7,7 @@ LAYERS=(
     "base"
     "loop config cron db kv wasm/runtime"
     "http wasm/wasi"
-    "wasm/js"
+    "wasm/js auth"
     "guest"
     "component"
     "jobs"

@@ -25,6 +25,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "auth/auth.h"
 #include "base/base.h"
 #include "component/component.h"
 #include "config/config.h"
@@ -484,6 +485,13 @@ static int migrate_stoppable(db_conn *db, const char *dir, int *sig, tr_error *e
     return rc;
 }
 
+/* The auth API's way to the database connection of the worker whose thread serves a request. */
+static db_conn *db_of_worker(void)
+{
+    comp_worker *w = comp_worker_current();
+    return w ? comp_worker_env(w)->db : NULL;
+}
+
 int server_run(const server_opts *o)
 {
     server_opts f = *o;
@@ -508,6 +516,8 @@ int server_run(const server_opts *o)
     server_reloader *rl = NULL;
     server_control *ctl = NULL;
     char *wasm_dir = NULL;
+    auth_keys *keys = NULL;
+    auth_ctx *auth = NULL;
 
     if (db_datadir_init(f.data_dir, cfg_default_text(), &err) < 0) {
         fprintf(stderr, "trail run: %s\n", err.msg);
@@ -571,6 +581,7 @@ int server_run(const server_opts *o)
             }
         }
         if (rc == 0) rc = job_store_init(db, &err);
+        if (rc == 0) rc = auth_store_init(db, &err);
         tr_free(mig);
         db_close(db);
         if (rc < 0) {
@@ -578,6 +589,36 @@ int server_run(const server_opts *o)
             goto out;
         }
     }
+
+    /* Users: the signing key (made on first start), the auth API and guests' req.user(). */
+    if (auth_keys_load(f.data_dir, &keys, &err) < 0) {
+        fprintf(stderr, "trail run: %s\n", err.msg);
+        goto out;
+    }
+    auth_opts ao = {
+        .auth_token_ttl_sec = c.auth.auth_token_ttl_sec,
+        .refresh_token_ttl_sec = c.auth.refresh_token_ttl_sec,
+        .require_email_verification = c.auth.require_email_verification,
+        .login_attempts_per_account = c.auth.login_attempts_per_account,
+        .login_attempts_per_address = c.auth.login_attempts_per_address,
+        .password_min_length = c.auth.password_min_length,
+        .site_url = c.server.site_url,
+        .smtp_host = c.email.smtp_host,
+        .smtp_port = c.email.smtp_port,
+        .smtp_username = c.email.smtp_username,
+        .smtp_password = c.email.smtp_password,
+        .smtp_encryption = c.email.smtp_encryption,
+        .sender_address = c.email.sender_address,
+        .sender_name = c.email.sender_name,
+        .subject = {[AUTH_MAIL_VERIFY] = c.email.verification_subject,
+                    [AUTH_MAIL_RESET] = c.email.password_reset_subject,
+                    [AUTH_MAIL_CHANGE_EMAIL] = c.email.change_email_subject},
+        .body = {[AUTH_MAIL_VERIFY] = c.email.verification_body,
+                 [AUTH_MAIL_RESET] = c.email.password_reset_body,
+                 [AUTH_MAIL_CHANGE_EMAIL] = c.email.change_email_body},
+    };
+    auth = auth_ctx_new(&ao, keys, db_of_worker);
+    auth_ctx_publish(auth);
 
     router = http_router_new();
     if (http_builtin_register(router, &err) < 0) {
@@ -625,6 +666,7 @@ int server_run(const server_opts *o)
                     .max_connections = max_conns,
                 },
             .router = router,
+            .mount = {auth_path_is_mine, auth_http_handle, auth},
             .statics = statics,
             .access_log = !f.quiet && c.server.access_log,
             .db_path = db_path,
@@ -730,6 +772,9 @@ out:
     guest_fs_close(guestfs);
     cron_tz_free(tz);
     tr_free(db_path);
+    auth_ctx_publish(NULL); /* the workers are gone */
+    auth_ctx_free(auth);
+    auth_keys_free(keys);
     cfg_deinit(&c);
     fflush(stdout);
     return status;

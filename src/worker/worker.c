@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "auth/auth.h"
 #include "component/component.h"
 #include "db/db.h"
 #include "guest/guest.h"
@@ -101,6 +102,7 @@ static void *worker_main(void *arg)
     http_server_opts o = {
         .limits = w->p.limits,
         .router = w->p.router,
+        .mount = w->p.mount,
         .statics = w->p.statics,
         .access_log = w->p.access_log,
     };
@@ -143,6 +145,7 @@ out:
         close_listeners(&w->p);
         start_done(w, rc);
     }
+    auth_request_caller_forget(); /* the tokens this thread remembered */
     return NULL;
 }
 
