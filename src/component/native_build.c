@@ -261,7 +261,8 @@ static void rewrite_gotos(const char *src, size_t len, tr_buf *out)
 }
 
 /* Rewrites dir/guest.h and dir/guest.c (see the file's DESIGN). */
-static int rewrite(const char *dir, bool has_trail, bool has_wasi, tr_error *err)
+static int rewrite(const char *dir, bool has_trail, bool has_wasi, bool wasi_first,
+                   tr_error *err)
 {
     char *hpath = tr_asprintf("%s/guest.h", dir), *cpath = tr_asprintf("%s/guest.c", dir);
     tr_buf h = TR_BUF_INIT, c = TR_BUF_INIT, out = TR_BUF_INIT;
@@ -292,7 +293,8 @@ static int rewrite(const char *dir, bool has_trail, bool has_wasi, tr_error *err
                       "void trail_instantiate(Z_guest_instance_t *i, void *trail, void *wasi) {\n"
                       "  (void)trail; (void)wasi;\n"
                       "  Z_guest_instantiate(i%s%s);\n}\n",
-                      has_trail ? ", trail" : "", has_wasi ? ", wasi" : "");
+                      wasi_first ? (has_wasi ? ", wasi" : "") : (has_trail ? ", trail" : ""),
+                      wasi_first ? (has_trail ? ", trail" : "") : (has_wasi ? ", wasi" : ""));
         rc = tr_write_file_atomic(cpath, out.data, out.len, err);
     }
     tr_buf_free(&h);
@@ -303,19 +305,24 @@ static int rewrite(const char *dir, bool has_trail, bool has_wasi, tr_error *err
     return rc;
 }
 
-/* The instantiate prototype lists the import modules in wasm2c's order, which the wrapper
- * above must follow; check that it is trail's, then WASI's. */
-static int check_instantiate(const char *hdr, bool has_trail, bool has_wasi, tr_error *err)
+/* The instantiate prototype lists the import modules in the order of their first import; the
+ * wrapper (rewrite()) passes trail's and WASI's contexts in that order. *wasi_first tells it. */
+static int check_instantiate(const char *hdr, bool has_trail, bool has_wasi, bool *wasi_first,
+                             tr_error *err)
 {
+    static const char *const t = ", struct Z_trail_instance_t*",
+                             *w = ", struct Z_wasi_snapshot_preview1_instance_t*";
     char want[256];
-    snprintf(want, sizeof want, "void Z_guest_instantiate(Z_guest_instance_t*%s%s);",
-             has_trail ? ", struct Z_trail_instance_t*" : "",
-             has_wasi ? ", struct Z_wasi_snapshot_preview1_instance_t*" : "");
-    if (strstr(hdr, want) == NULL)
-        return tr_error_set(err, TR_EINVAL,
-                            "the module's imports are not in the order trail expects: those of "
-                            "'trail' first, then those of 'wasi_snapshot_preview1'");
-    return 0;
+    for (int order = 0; order < 2; order++) {
+        snprintf(want, sizeof want, "void Z_guest_instantiate(Z_guest_instance_t*%s%s);",
+                 order == 0 ? (has_trail ? t : "") : (has_wasi ? w : ""),
+                 order == 0 ? (has_wasi ? w : "") : (has_trail ? t : ""));
+        if (strstr(hdr, want) != NULL) {
+            *wasi_first = order == 1;
+            return 0;
+        }
+    }
+    return tr_error_set(err, TR_EINVAL, "wasm2c's instantiate function has unexpected imports");
 }
 
 /* ---- compiling ---- */
@@ -368,19 +375,19 @@ static int compile_in(const char *dir, const unsigned char *bytes, size_t len, t
         else if (rc < 0)
             rc = tr_error_set(err, TR_EINVAL, "wasm2c refused the module: %s", head(&out));
     }
-    bool has_trail = false, has_wasi = false;
+    bool has_trail = false, has_wasi = false, wasi_first = false;
     if (rc == 0) {
         char *hpath = tr_asprintf("%s/guest.h", dir);
         rc = tr_read_file(hpath, 64 << 20, &hdr, err);
         tr_free(hpath);
     }
     if (rc == 0) rc = check_imports(hdr.data, &has_trail, &has_wasi, err);
-    if (rc == 0) rc = check_instantiate(hdr.data, has_trail, has_wasi, err);
+    if (rc == 0) rc = check_instantiate(hdr.data, has_trail, has_wasi, &wasi_first, err);
     if (rc == 0 && strstr(hdr.data, "/* export: 'memory' */") == NULL)
         rc = tr_error_set(err, TR_EINVAL, "the module does not export its memory as 'memory'");
     if (rc == 0 && strstr(hdr.data, "Z_guestZ_memory0") != NULL)
         rc = tr_error_set(err, TR_EINVAL, "the module has more than one memory");
-    if (rc == 0) rc = rewrite(dir, has_trail, has_wasi, err);
+    if (rc == 0) rc = rewrite(dir, has_trail, has_wasi, wasi_first, err);
     if (rc == 0) {
         /* As the engine is compiled (the Makefile's GEN_CFLAGS): exact floats, and no sibling
          * calls, so deep recursion meets the stack's guard page in a frame of its own. */

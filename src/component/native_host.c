@@ -272,6 +272,8 @@ static int create_instance(struct Z_trail_instance_t *ni, tr_error *err)
     return rc;
 }
 
+static void pump(loop *l, loop_timer *t);
+
 static struct Z_trail_instance_t *inst_alloc(comp_module *m, guest_env *env)
 {
     struct Z_trail_instance_t *ni = tr_calloc(1, sizeof *ni);
@@ -279,15 +281,13 @@ static struct Z_trail_instance_t *inst_alloc(comp_module *m, guest_env *env)
     ni->nat = m->native;
     ni->env = env;
     ni->next_id = 1;
+    loop_timer_init(&ni->pump, pump);
     return ni;
 }
-
-static void pump(loop *l, loop_timer *t);
 
 int comp__native_inst_new(comp_module *m, guest_env *env, comp_native_inst **out, tr_error *err)
 {
     struct Z_trail_instance_t *ni = inst_alloc(m, env);
-    loop_timer_init(&ni->pump, pump);
     int rc = create_instance(ni, err);
     if (rc < 0) {
         comp_module_unref(ni->mod);
@@ -388,10 +388,13 @@ static waiting *find_wait(struct Z_trail_instance_t *ni, uint32_t id)
     return NULL;
 }
 
+static void on_deadline(loop *l, loop_timer *t);
+
 static waiting *new_wait(struct Z_trail_instance_t *ni)
 {
     waiting *w = tr_calloc(1, sizeof *w);
     w->ni = ni;
+    loop_timer_init(&w->deadline, on_deadline);
     w->id = ni->next_id++;
     if (ni->next_id == 0 || ni->next_id > INT32_MAX) ni->next_id = 1;
     w->next = ni->waits;
@@ -646,6 +649,7 @@ static handle *new_handle(struct Z_trail_instance_t *ni)
     if (ni->nhandles >= COMP_NATIVE_MAX_HANDLES) return NULL;
     handle *h = tr_calloc(1, sizeof *h);
     h->ni = ni;
+    loop_timer_init(&h->timer, NULL); /* a zeroed timer would look active */
     h->id = ni->next_id++;
     if (ni->next_id == 0 || ni->next_id > INT32_MAX) ni->next_id = 1;
     h->next = ni->handles;
@@ -1148,7 +1152,6 @@ void comp__native_dispatch(comp_native_inst *ni, size_t route, const http_reques
     }
     if (!w->answered) {
         w->parked = true;
-        loop_timer_init(&w->deadline, on_deadline);
         loop_timer_start(ni->env->loop, &w->deadline, ni->mod->limits.deadline_ms);
         http_response_on_cancel(res, on_cancel, w);
     }
@@ -1179,7 +1182,6 @@ void comp__native_run_job(comp_native_inst *ni, size_t job, uint64_t deadline_ms
     }
     if (!w->answered) {
         w->parked = true;
-        loop_timer_init(&w->deadline, on_deadline);
         loop_timer_start(ni->env->loop, &w->deadline, deadline_ms);
     }
     send_answers(ni);
