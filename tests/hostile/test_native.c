@@ -107,7 +107,9 @@ TEST_TIMEOUT(hostile_native_waiting_guests, 240)
 {
     th_server s;
     serve_native();
-    hz_start(&s, NULL, (const char *const[]){"--runtime-threads", "1", NULL});
+    /* a deadline beyond the lock's 1.5 s */
+    hz_start(&s, "runtime {\n  memory_limit_mb: 32\n  cpu_budget_ms: 200\n  deadline_ms: 10000\n}\n",
+             (const char *const[]){"--runtime-threads", "1", NULL});
     /* eight 500 ms sleeps at once on one worker, and GET /ok between them */
     th_conn c[8];
     double t0 = hz_now_ms();
