@@ -94,9 +94,84 @@ static void add(tb_request *req)
                   2, added, req);
 }
 
+/* POST /todos/:email/done: marks all of a user's todos done and records how many, in one
+ * transaction (the two statements happen together or not at all). */
+typedef struct done_op {
+    tb_request *req;
+    uint32_t tx;
+    int64_t changed;
+} done_op;
+
+static void done_committed(const char *error, void *ud)
+{
+    done_op *op = ud;
+    if (error) {
+        tb_respond_error(op->req, 500, error);
+    } else {
+        char json[64];
+        snprintf(json, sizeof json, "{\"completed\":%lld}", (long long)op->changed);
+        tb_respond_json(op->req, 200, json);
+    }
+    free(op);
+}
+
+static void done_rolled_back(const char *error, void *ud)
+{
+    (void)error;
+    done_op *op = ud;
+    tb_respond_error(op->req, 404, "No such user");
+    free(op);
+}
+
+static void done_updated(int64_t changed, const char *error, void *ud)
+{
+    done_op *op = ud;
+    if (error) {
+        tb_respond_error(op->req, 500, error);
+        tb_tx_rollback(op->tx, NULL, NULL);
+        free(op);
+        return;
+    }
+    op->changed = changed;
+    tb_tx_commit(op->tx, done_committed, op);
+}
+
+static void done_user(const tb_rows *rows, const char *error, void *ud)
+{
+    done_op *op = ud;
+    if (error || rows->nrows == 0) {
+        tb_tx_rollback(op->tx, done_rolled_back, op);
+        return;
+    }
+    tb_value id = *tb_rows_get(rows, 0, 0);
+    tb_tx_execute(op->tx, "UPDATE todos SET completed = 1 WHERE user = ? AND completed = 0", &id, 1,
+                  done_updated, op);
+}
+
+static void done_begun(uint32_t tx, const char *error, void *ud)
+{
+    done_op *op = ud;
+    if (error) {
+        tb_respond_error(op->req, 500, error);
+        free(op);
+        return;
+    }
+    op->tx = tx;
+    tb_value email = tb_text(tb_param(op->req, "email"));
+    tb_tx_query(tx, "SELECT id FROM _user WHERE email = ?", &email, 1, done_user, op);
+}
+
+static void done_all(tb_request *req)
+{
+    done_op *op = calloc(1, sizeof *op);
+    op->req = req;
+    tb_tx_begin(done_begun, op);
+}
+
 void tb_init(void)
 {
     tb_route("GET", "/stats/todos", stats);
     tb_route("GET", "/todos/search", search);
     tb_route("POST", "/todos/:email", add);
+    tb_route("POST", "/todos/:email/done", done_all);
 }

@@ -57,7 +57,9 @@ typedef struct handle {
     bool ok;
     bool notify; /* ready, and trail_complete not called yet */
     tr_buf result;
-    /* a statement waiting for the connection */
+    /* a statement (or a BEGIN: begin) waiting for the connection */
+    bool begin;
+    uint32_t tx; /* the statement's transaction; 0: none */
     bool rows;
     char *sql;
     size_t sql_len;
@@ -222,6 +224,7 @@ static void fail_waits(struct Z_trail_instance_t *ni, int status, const char *ms
 static void drop_instance(struct Z_trail_instance_t *ni)
 {
     while (ni->handles) handle_free(ni, ni->handles);
+    if (ni->env) guest_sql_tx_forget(ni->env->sql, ni);
     if (ni->env) loop_timer_stop(ni->env->loop, &ni->pump);
     if (ni->inst) {
         ni->nat->free_instance(ni->inst);
@@ -708,21 +711,46 @@ static void pump(loop *l, loop_timer *t)
 
 /* ---- statements ---- */
 
+/* Opens h's transaction now; false when it must wait. */
+static bool run_begin(struct Z_trail_instance_t *ni, handle *h)
+{
+    bool wait = false;
+    uint32_t id = 0;
+    tr_error err = {0};
+    int rc = guest_sql_tx_begin_for(ni->env->sql, ni->env->loop, ni, &wait, &id, &err);
+    if (rc == 0 && wait) return false;
+    tr_buf_reset(&h->result);
+    if (rc < 0)
+        tr_buf_append_str(&h->result, err.msg);
+    else
+        put_u32(&h->result, id);
+    ready(ni, h, rc == 0);
+    return true;
+}
+
 /* Runs h's statement now; false when it must wait (and then it is retried from the loop). */
 static bool run_sql(struct Z_trail_instance_t *ni, handle *h, uint64_t cpu_deadline_ns)
 {
+    if (h->begin) return run_begin(ni, h);
     guest_sql *s = ni->env->sql;
-    if (guest_sql_must_wait(s)) return false;
+    tr_error err = {0};
+    int rc = 0;
+    if (h->tx != 0) {
+        rc = guest_sql_tx_check(s, ni, h->tx, &err);
+    } else if (guest_sql_must_wait(s)) {
+        return false;
+    }
     tr_arena a;
     tr_arena_init(&a, 16384);
     reader r = {(const unsigned char *)h->params.data, h->params.len, 0, false};
     jsg_val params, out;
-    tr_error err = {0};
-    int rc = get_params(&r, &a, &params)
+    if (rc == 0)
+        rc = get_params(&r, &a, &params)
                  ? guest_sql_run_vals(s, h->rows, h->sql, h->sql_len, &params, cpu_deadline_ns,
                                       ni->mod->limits.memory_limit, &a, &out, &err)
                  : tr_error_set(&err, TR_EINVAL, "malformed SQL parameters (docs/guest-abi.md)");
-    if (rc < 0 && guest_sql_busy(s)) {
+    if (h->tx != 0) guest_sql_tx_after_statement(s);
+    if (rc < 0 && h->tx == 0 && guest_sql_busy(s)) {
         tr_arena_deinit(&a);
         return false;
     }
@@ -749,6 +777,10 @@ static bool run_sql(struct Z_trail_instance_t *ni, handle *h, uint64_t cpu_deadl
     return true;
 }
 
+/* The longest a statement or BEGIN waits for the worker's connection (a transaction of this
+ * worker holds it); a transaction is rolled back after 30 s anyway. */
+#define NATIVE_SQL_MAX_WAIT_MS 60000
+
 /* A statement that waits: for a transaction of the worker to end, or for another connection's
  * lock (at most DB_BUSY_TIMEOUT_MS, as for JS). */
 static void retry_sql(loop *l, loop_timer *t)
@@ -758,12 +790,19 @@ static void retry_sql(loop *l, loop_timer *t)
     uint64_t budget = ni->mod->limits.cpu_budget_ms * 1000000u;
     if (run_sql(ni, h, tr_thread_cpu_ns() + budget)) return;
     uint64_t waited_ms = (tr_now_ns() - h->since_ns) / 1000000u;
-    if (guest_sql_busy(ni->env->sql) && waited_ms >= DB_BUSY_TIMEOUT_MS) {
+    bool busy = guest_sql_busy(ni->env->sql);
+    if ((busy && waited_ms >= DB_BUSY_TIMEOUT_MS) || waited_ms >= NATIVE_SQL_MAX_WAIT_MS) {
         char msg[200];
-        snprintf(msg, sizeof msg,
-                 "database is locked: another connection held the lock this statement needs for "
-                 "more than %d ms",
-                 DB_BUSY_TIMEOUT_MS);
+        if (busy)
+            snprintf(msg, sizeof msg,
+                     "database is locked: another connection held the lock this statement "
+                     "needs for more than %d ms",
+                     DB_BUSY_TIMEOUT_MS);
+        else
+            snprintf(msg, sizeof msg,
+                     "the worker's database connection was taken by a transaction for more "
+                     "than %d ms",
+                     NATIVE_SQL_MAX_WAIT_MS);
         tr_free(h->sql);
         h->sql = NULL;
         ready_error(ni, h, msg);
@@ -771,6 +810,17 @@ static void retry_sql(loop *l, loop_timer *t)
     }
     h->retry_ms = TR_MIN(h->retry_ms * 2, 50u);
     loop_timer_start(l, &h->timer, h->retry_ms);
+}
+
+/* Runs h now, or from the loop when it must wait. */
+static void start_sql(struct Z_trail_instance_t *ni, handle *h)
+{
+    h->since_ns = tr_now_ns();
+    if (!run_sql(ni, h, tick_deadline_ns)) {
+        loop_timer_init(&h->timer, retry_sql);
+        h->retry_ms = 2;
+        loop_timer_start(ni->env->loop, &h->timer, h->retry_ms);
+    }
 }
 
 /* ---- the imports (module "trail") ---- */
@@ -893,21 +943,13 @@ uint32_t Z_trailZ_sql(struct Z_trail_instance_t *ni, uint32_t tx, uint32_t kind,
         rc = h->id;
         if (ni->env == NULL || ni->env->sql == NULL) {
             ready_error(ni, h, "no database here (statements cannot run in trail_init)");
-        } else if (tx != 0) {
-            ready_error(ni, h,
-                        "transactions are not available to compiled components in this version "
-                        "of trail");
         } else {
             h->rows = kind == 0;
+            h->tx = tx;
             h->sql = tr_strndup(sql, sql_len);
             h->sql_len = sql_len;
             tr_buf_append(&h->params, params, params_len);
-            h->since_ns = tr_now_ns();
-            if (!run_sql(ni, h, tick_deadline_ns)) {
-                loop_timer_init(&h->timer, retry_sql);
-                h->retry_ms = 2;
-                loop_timer_start(ni->env->loop, &h->timer, h->retry_ms);
-            }
+            start_sql(ni, h);
         }
     }
     wrt_host_leave(saved);
@@ -919,19 +961,32 @@ uint32_t Z_trailZ_tx_begin(struct Z_trail_instance_t *ni)
     bool saved = wrt_host_enter();
     handle *h = new_handle(ni);
     uint32_t rc = h ? h->id : ERR_TOO_MANY;
-    if (h)
-        ready_error(ni, h,
-                    "transactions are not available to compiled components in this version of "
-                    "trail");
+    if (h && (ni->env == NULL || ni->env->sql == NULL || ni->env->loop == NULL)) {
+        ready_error(ni, h, "no database here (transactions cannot run in trail_init)");
+    } else if (h) {
+        h->begin = true;
+        start_sql(ni, h);
+    }
     wrt_host_leave(saved);
     return rc;
 }
 
 uint32_t Z_trailZ_tx_end(struct Z_trail_instance_t *ni, uint32_t tx, uint32_t commit)
 {
-    (void)tx;
-    (void)commit;
-    return Z_trailZ_tx_begin(ni);
+    bool saved = wrt_host_enter();
+    handle *h = new_handle(ni);
+    uint32_t rc = h ? h->id : ERR_TOO_MANY;
+    if (h && (ni->env == NULL || ni->env->sql == NULL)) {
+        ready_error(ni, h, "no database here");
+    } else if (h) {
+        tr_error err = {0};
+        if (guest_sql_tx_end_for(ni->env->sql, ni, tx, commit != 0, &err) < 0)
+            ready_error(ni, h, err.msg);
+        else
+            ready(ni, h, true);
+    }
+    wrt_host_leave(saved);
+    return rc;
 }
 
 static void timer_fired(loop *l, loop_timer *t)

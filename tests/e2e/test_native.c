@@ -178,6 +178,24 @@ TEST_TIMEOUT(e2e_native_database_example, 300)
     CHECK_STR_EQ(body, "{\"total\":7,\"done\":3,\"pending\":4}");
     CHECK_EQ(get(s.port, "/todos/search?q=bread", body, sizeof body), 200);
     CHECK_STR_EQ(body, "{\"results\":[\"Buy bread\"]}");
+    /* a transaction: select the user, update their todos, commit */
+    CHECK_EQ(th_request(s.port,
+                        "POST /todos/bob@example.com/done HTTP/1.1\r\nHost: x\r\nContent-Length: "
+                        "0\r\n\r\n",
+                        &r),
+             0);
+    CHECK_EQ(r.status, 200);
+    CHECK_STR_EQ(r.body, "{\"completed\":2}");
+    th_resp_free(&r);
+    CHECK_EQ(th_request(s.port,
+                        "POST /todos/nobody@example.com/done HTTP/1.1\r\nHost: x\r\n"
+                        "Content-Length: 0\r\n\r\n",
+                        &r),
+             0);
+    CHECK_EQ(r.status, 404);
+    th_resp_free(&r);
+    CHECK_EQ(get(s.port, "/stats/todos", body, sizeof body), 200);
+    CHECK_STR_EQ(body, "{\"total\":7,\"done\":5,\"pending\":2}");
     CHECK_EQ(th_server_stop(&s), 0);
 }
 
