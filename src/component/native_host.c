@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "db/db.h"
+#include "guest/fetch.h"
 #include "guest/fs.h"
 #include "wasm/wasi/wasi.h"
 
@@ -66,6 +67,8 @@ typedef struct handle {
     tr_buf params;
     uint64_t since_ns;
     unsigned retry_ms;
+    bool in_fetch; /* a transfer will complete it (guest/fetch.h) */
+    bool released; /* the guest let go of it while in_fetch: freed when the transfer ends */
 } handle;
 
 struct Z_trail_instance_t {
@@ -85,6 +88,7 @@ struct Z_trail_instance_t {
     uint32_t next_id;
     loop_timer pump;
     bool pumping; /* inside pump(): no re-entry */
+    guest_fetch_set fetches; /* transfers in flight */
 };
 
 /* ---- the CPU budget ---- */
@@ -223,6 +227,7 @@ static void fail_waits(struct Z_trail_instance_t *ni, int status, const char *ms
 
 static void drop_instance(struct Z_trail_instance_t *ni)
 {
+    guest_fetch_set_cancel(&ni->fetches, NULL); /* before the handles they complete */
     while (ni->handles) handle_free(ni, ni->handles);
     if (ni->env) guest_sql_tx_forget(ni->env->sql, ni);
     if (ni->env) loop_timer_stop(ni->env->loop, &ni->pump);
@@ -643,8 +648,17 @@ static bool get_params(reader *r, tr_arena *a, jsg_val *out)
 static handle *find_handle(struct Z_trail_instance_t *ni, uint32_t id)
 {
     for (handle *h = ni->handles; h; h = h->next)
-        if (h->id == id) return h;
+        if (h->id == id && !h->released) return h;
     return NULL;
+}
+
+/* The guest is done with h: freed now, or when its transfer ends. */
+static void handle_release(struct Z_trail_instance_t *ni, handle *h)
+{
+    if (h->in_fetch)
+        h->released = true;
+    else
+        handle_free(ni, h);
 }
 
 static handle *new_handle(struct Z_trail_instance_t *ni)
@@ -1012,14 +1026,86 @@ uint32_t Z_trailZ_timer(struct Z_trail_instance_t *ni, uint32_t ms)
     return rc;
 }
 
+static void fetch_done(void *ud, int rc, const tr_error *why, const jsg_val *response)
+{
+    handle *h = ud;
+    struct Z_trail_instance_t *ni = h->ni;
+    h->in_fetch = false;
+    if (h->released) {
+        handle_free(ni, h);
+        return;
+    }
+    if (rc < 0) {
+        ready_error(ni, h, why->msg);
+        return;
+    }
+    /* [status, statusText, headers, body, finalUrl] */
+    const jsg_val *v = response->u.arr.items;
+    tr_buf_reset(&h->result);
+    put_u32(&h->result, (uint32_t)v[0].u.num);
+    put_u32(&h->result, (uint32_t)v[2].u.arr.len);
+    for (size_t i = 0; i < v[2].u.arr.len; i++) {
+        const jsg_val *pair = v[2].u.arr.items[i].u.arr.items;
+        put_str(&h->result, pair[0].u.str.ptr, pair[0].u.str.len);
+        put_str(&h->result, pair[1].u.str.ptr, pair[1].u.str.len);
+    }
+    if (v[3].type == JSG_BYTES)
+        put_str(&h->result, v[3].u.str.ptr, v[3].u.str.len);
+    else
+        put_str(&h->result, "", 0);
+    put_str(&h->result, v[4].u.str.ptr, v[4].u.str.len);
+    ready(ni, h, true);
+}
+
+/* The fetch request's encoding (docs/guest-abi.md) as the five values guest_fetch_start()
+ * takes, in a; false when malformed. */
+static bool decode_fetch(reader *r, tr_arena *a, jsg_val *args)
+{
+    size_t ml, ul, bl;
+    const char *method = get_str(r, &ml);
+    const char *url = get_str(r, &ul);
+    uint32_t n = get_count(r, 8);
+    jsg_val *pairs = tr_arena_alloc(a, (n ? n : 1) * 3 * sizeof *pairs);
+    for (uint32_t i = 0; i < n && !r->bad; i++) {
+        size_t nl, vl;
+        const char *name = get_str(r, &nl);
+        const char *val = get_str(r, &vl);
+        pairs[n + 2 * i] = jsg_string(name, nl);
+        pairs[n + 2 * i + 1] = jsg_string(val, vl);
+        pairs[i] = jsg_array(&pairs[n + 2 * i], 2);
+    }
+    const char *body = get_str(r, &bl);
+    uint32_t timeout = get_u32(r);
+    args[0] = jsg_string(method, ml);
+    args[1] = jsg_string(url, ul);
+    args[2] = jsg_array(pairs, n);
+    args[3] = bl ? jsg_bytes(body, bl) : jsg_null();
+    args[4] = jsg_number(timeout);
+    return !r->bad && r->pos == r->len;
+}
+
 uint32_t Z_trailZ_fetch(struct Z_trail_instance_t *ni, uint32_t ptr, uint32_t len)
 {
     bool saved = wrt_host_enter();
-    handle *h = guest_bytes(ni, ptr, len) ? new_handle(ni) : NULL;
-    uint32_t rc = guest_bytes(ni, ptr, len) == NULL ? ERR_BAD_POINTER : h ? h->id : ERR_TOO_MANY;
-    if (h)
-        ready_error(ni, h,
-                    "fetch is not available to compiled components in this version of trail");
+    const char *req = guest_bytes(ni, ptr, len);
+    handle *h = req ? new_handle(ni) : NULL;
+    uint32_t rc = req == NULL ? ERR_BAD_POINTER : h ? h->id : ERR_TOO_MANY;
+    if (h && ni->env == NULL) {
+        ready_error(ni, h, "fetch is not available in trail_init");
+    } else if (h) {
+        tr_arena a;
+        tr_arena_init(&a, 1024);
+        reader r = {(const unsigned char *)req, len, 0, false};
+        jsg_val args[5];
+        tr_error why = {0};
+        if (!decode_fetch(&r, &a, args))
+            ready_error(ni, h, "malformed fetch request (docs/guest-abi.md)");
+        else if (guest_fetch_start(ni->env, &ni->fetches, args, fetch_done, h, &why) < 0)
+            ready_error(ni, h, why.msg);
+        else
+            h->in_fetch = true;
+        tr_arena_deinit(&a);
+    }
     wrt_host_leave(saved);
     return rc;
 }
@@ -1071,7 +1157,7 @@ uint32_t Z_trailZ_result_take(struct Z_trail_instance_t *ni, uint32_t id, uint32
     } else {
         if (len) memcpy(dst, h->result.data, len);
         rc = h->ok ? 0 : 1;
-        handle_free(ni, h);
+        handle_release(ni, h);
     }
     wrt_host_leave(saved);
     return rc;
@@ -1081,7 +1167,7 @@ void Z_trailZ_release(struct Z_trail_instance_t *ni, uint32_t id)
 {
     bool saved = wrt_host_enter();
     handle *h = find_handle(ni, id);
-    if (h) handle_free(ni, h);
+    if (h) handle_release(ni, h);
     wrt_host_leave(saved);
 }
 

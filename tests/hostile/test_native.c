@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "e2e/origin.h"
 #include "test.h"
 
 #define CPU_MSG      "runtime.cpu_budget_ms"
@@ -80,6 +81,40 @@ TEST_TIMEOUT(hostile_native_sql, 240)
     get_case(&s, "compiled: SQL without end", "/sql/forever", 500,
              "interrupted: the SQL statement ran past its deadline", 2);
     CHECK_EQ(th_server_stop(&s), 0);
+}
+
+/* fetch() from compiled code goes through the same policy: loopback by a name that is not
+ * listed, private, IPv6 loopback, link-local (cloud metadata) and unspecified addresses are
+ * refused before any packet;
+ * the listed 127.0.0.1 is reached (an origin of the test answers). */
+TEST_TIMEOUT(hostile_native_fetch_private, 240)
+{
+    static const th_origin_route routes[] = {{"/", 200, "text/plain", "hi", 2, 0}};
+    th_origin o;
+    CHECK_EQ(th_origin_start(&o, routes, 1), 0);
+    th_server s;
+    serve_native();
+    hz_start(&s, NULL, NULL);
+    char path[200];
+    static const char *const refused[] = {"localhost", "10.0.0.7", "[::1]", "169.254.169.254",
+                                          "0.0.0.0"};
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+        char url[100];
+        snprintf(url, sizeof url, "http://%s:%d/", refused[i], o.port);
+        snprintf(path, sizeof path, "/fetch?url=%s", url);
+        hz_case c = {.label = "compiled: fetch to a non-public address", .method = "GET",
+                     .path = path, .want_status = 502,
+                     .want_body = "fetch.allowed_private_hosts", .repeats = 1};
+        hz_attack(&s, &c);
+    }
+    snprintf(path, sizeof path, "/fetch?url=http://127.0.0.1:%d/", o.port);
+    th_resp r;
+    CHECK_EQ(hz_call(s.port, "GET", path, NULL, 0, &r, NULL), 200);
+    CHECK_STR_EQ(r.body, "200 hi");
+    th_resp_free(&r);
+    CHECK_EQ(o.requests, 1);
+    CHECK_EQ(th_server_stop(&s), 0);
+    th_origin_stop(&o);
 }
 
 /* The instance's linear memory stops at runtime.memory_limit_mb: malloc fails there and the

@@ -153,6 +153,25 @@ static void sql_insert(tb_request *req)
     tb_db_execute("INSERT INTO native_notes (body) VALUES (?)", &v, 1, changed_done, req);
 }
 
+static void fetched(const tb_fetch_response *res, const char *error, void *ud)
+{
+    tb_request *req = ud;
+    if (error) {
+        tb_respond_error(req, 502, error);
+        return;
+    }
+    char text[600];
+    snprintf(text, sizeof text, "%d %.500s", res->status, res->body);
+    tb_respond_text(req, 200, text);
+}
+
+/* fetch() of a URL given in the query (?url=...): private addresses are refused unless listed. */
+static void fetch_url(tb_request *req)
+{
+    const char *url = tb_query_param(req, "url");
+    tb_fetch("GET", url ? url : "", NULL, NULL, 0, fetched, req);
+}
+
 /* Bytes the host is asked to read from outside linear memory. */
 static void badptr(tb_request *req)
 {
@@ -181,4 +200,5 @@ void tb_init(void)
     tb_route("GET", "/sql/forever", sql_forever);
     tb_route("GET", "/badptr", badptr);
     tb_route("POST", "/sql/insert", sql_insert);
+    tb_route("GET", "/fetch", fetch_url);
 }
