@@ -89,6 +89,9 @@ struct Z_trail_instance_t {
     loop_timer pump;
     bool pumping; /* inside pump(): no re-entry */
     guest_fetch_set fetches; /* transfers in flight */
+    /* the CPU share of trail_complete calls (GUEST_MAX_TIMER_CPU_PCT): the window's start (loop
+     * clock and the thread's CPU time) and the CPU the calls used in it */
+    uint64_t cb_window_ns, cb_window_cpu_ns, cb_cpu_ns;
 };
 
 /* ---- the CPU budget ---- */
@@ -329,7 +332,7 @@ size_t comp__native_parked(const comp_native_inst *ni)
 static void failed_call(struct Z_trail_instance_t *ni, waiting *w, int rc, const tr_error *err)
 {
     const char *name = ni->mod->name;
-    int status = rc == TR_EINTERRUPTED ? 503 : 500;
+    int status = rc == TR_EINTERRUPTED || rc == TR_ELIMIT ? 503 : 500;
     char msg[1100];
     if (rc == TR_EINTERRUPTED)
         snprintf(msg, sizeof msg, "%s", err->msg);
@@ -354,9 +357,10 @@ static void failed_call(struct Z_trail_instance_t *ni, waiting *w, int rc, const
     }
     if (w) unwait(ni, w);
     fail_waits(ni, status,
-               rc == TR_EINTERRUPTED
-                   ? "the instance was reset after a handler exceeded its CPU time limit"
-                   : "the instance was reset after a WebAssembly trap");
+               rc == TR_EINTERRUPTED ? "the instance was reset after a handler exceeded its CPU "
+                                       "time limit"
+               : rc == TR_ELIMIT ? msg
+                                 : "the instance was reset after a WebAssembly trap");
     drop_instance(ni);
 }
 
@@ -691,6 +695,34 @@ static void ready_error(struct Z_trail_instance_t *ni, handle *h, const char *ms
     ready(ni, h, false);
 }
 
+/* Counts a trail_complete call that started at the thread's CPU time cpu0 against the window
+ * (as guest.c counts JS timers): a guest that keeps re-arming short waits with heavy callbacks
+ * would otherwise hold its worker, each callback within the CPU budget. Past the share, the
+ * instance is replaced and true returned. */
+static bool callbacks_over_share(struct Z_trail_instance_t *ni, uint64_t cpu0)
+{
+    uint64_t cpu1 = tr_thread_cpu_ns(), now = loop_now_ns(ni->env->loop);
+    uint64_t window = (uint64_t)GUEST_TIMER_CPU_WINDOW_MS * 1000000u;
+    if (now - ni->cb_window_ns >= window) {
+        ni->cb_window_ns = now;
+        ni->cb_window_cpu_ns = cpu0;
+        ni->cb_cpu_ns = 0;
+    }
+    ni->cb_cpu_ns += cpu1 - cpu0;
+    uint64_t worker = cpu1 - ni->cb_window_cpu_ns;
+    if (ni->cb_cpu_ns <= (uint64_t)GUEST_MIN_TIMER_CPU_MS * 1000000u ||
+        ni->cb_cpu_ns * 100 <= worker * GUEST_MAX_TIMER_CPU_PCT)
+        return false;
+    tr_error err;
+    tr_error_set(&err, TR_ELIMIT,
+                 "the instance's callbacks used more than %d%% of its worker's CPU (over %d ms "
+                 "within %d ms)",
+                 GUEST_MAX_TIMER_CPU_PCT, GUEST_MIN_TIMER_CPU_MS, GUEST_TIMER_CPU_WINDOW_MS);
+    ni->cb_cpu_ns = 0;
+    failed_call(ni, NULL, TR_ELIMIT, &err);
+    return true;
+}
+
 /* Delivers ready results: trail_complete(handle) for each, then the answers they led to. */
 static void pump(loop *l, loop_timer *t)
 {
@@ -712,11 +744,13 @@ static void pump(loop *l, loop_timer *t)
         h->notify = false;
         gcall c = {.what = C_COMPLETE, .a = ids[i]};
         tr_error err = {0};
+        uint64_t cpu0 = tr_thread_cpu_ns();
         int rc = call_guest(ni, &c, &err);
         if (rc < 0) {
             failed_call(ni, NULL, rc, &err);
             break;
         }
+        if (callbacks_over_share(ni, cpu0)) break;
     }
     tr_free(ids);
     ni->pumping = false;

@@ -69,6 +69,22 @@ TEST_TIMEOUT(hostile_native_runaway, 240)
     CHECK_EQ(th_server_stop(&s), 0);
 }
 
+/* Callbacks that each stay within the CPU budget but, re-armed again and again, would take the
+ * worker: the instance is replaced once they use more than half of its CPU (deadline far away,
+ * so that it is this limit that ends them). */
+TEST_TIMEOUT(hostile_native_callback_hog, 240)
+{
+    th_server s;
+    serve_native();
+    hz_start(&s, "runtime {\n  memory_limit_mb: 32\n  cpu_budget_ms: 200\n  deadline_ms: 30000\n}\n",
+             NULL);
+    get_case(&s, "compiled: callbacks hogging the worker", "/hog", 503,
+             "callbacks used more than 50% of its worker's CPU", 2);
+    check_log(&s, "callbacks used more than 50% of its worker's CPU (over 250 ms within 1000 ms); "
+                  "the instance is replaced");
+    CHECK_EQ(th_server_stop(&s), 0);
+}
+
 TEST_TIMEOUT(hostile_native_sql, 240)
 {
     th_server s;
