@@ -245,6 +245,7 @@ static void drop_instance(struct Z_trail_instance_t *ni)
 static int create_instance(struct Z_trail_instance_t *ni, tr_error *err)
 {
     const comp_native *n = ni->nat;
+    ni->got_manifest = false; /* a recreated instance registers again (and is not asked) */
     ni->inst = tr_calloc(1, n->instance_size());
     ni->mem = n->memory(ni->inst);
     wasi_ctx_init(&ni->wasi, ni->mem);

@@ -136,6 +136,8 @@ static int wait_pid(pid_t pid, int timeout_ms, int *status_out)
     }
 }
 
+int th_start_timeout_ms = 20000;
+
 int th_server_start(th_server *s, const char *data_dir, const char *const *extra)
 {
     static int seq;
@@ -166,7 +168,7 @@ int th_server_start(th_server *s, const char *data_dir, const char *const *extra
         return -1;
     }
 
-    long long end = now_ms() + 20000;
+    long long end = now_ms() + th_start_timeout_ms;
     while (now_ms() < end) {
         char *out = th_server_stdout(s);
         const char *p = strstr(out, "listening on http://");
@@ -198,7 +200,7 @@ int th_server_start(th_server *s, const char *data_dir, const char *const *extra
         }
         usleep(5000);
     }
-    fprintf(stderr, "     harness: no listening line within 20 s\n");
+    fprintf(stderr, "     harness: no listening line within %d ms\n", th_start_timeout_ms);
     kill(s->pid, SIGKILL);
     int st;
     wait_pid(s->pid, 5000, &st);

@@ -23,6 +23,7 @@
 static void serve_native(void)
 {
     hz_set_component("native_hostile");
+    th_start_timeout_ms = 240000; /* the battery's first test compiles it: long on a busy machine */
     char cache[1000], link[1000];
     snprintf(cache, sizeof cache, "%s/build/test-native-cache", getenv("TRAIL_ROOT"));
     snprintf(link, sizeof link, "%s/cache", hz_depot());
@@ -46,7 +47,7 @@ static void check_log(th_server *s, const char *what)
     free(log);
 }
 
-TEST_TIMEOUT(hostile_native_runaway, 240)
+TEST_TIMEOUT(hostile_native_runaway, 480)
 {
     th_server s;
     serve_native();
@@ -72,7 +73,7 @@ TEST_TIMEOUT(hostile_native_runaway, 240)
 /* Callbacks that each stay within the CPU budget but, re-armed again and again, would take the
  * worker: the instance is replaced once they use more than half of its CPU (deadline far away,
  * so that it is this limit that ends them). */
-TEST_TIMEOUT(hostile_native_callback_hog, 240)
+TEST_TIMEOUT(hostile_native_callback_hog, 480)
 {
     th_server s;
     serve_native();
@@ -85,7 +86,7 @@ TEST_TIMEOUT(hostile_native_callback_hog, 240)
     CHECK_EQ(th_server_stop(&s), 0);
 }
 
-TEST_TIMEOUT(hostile_native_sql, 240)
+TEST_TIMEOUT(hostile_native_sql, 480)
 {
     th_server s;
     serve_native();
@@ -103,7 +104,7 @@ TEST_TIMEOUT(hostile_native_sql, 240)
  * listed, private, IPv6 loopback, link-local (cloud metadata) and unspecified addresses are
  * refused before any packet;
  * the listed 127.0.0.1 is reached (an origin of the test answers). */
-TEST_TIMEOUT(hostile_native_fetch_private, 240)
+TEST_TIMEOUT(hostile_native_fetch_private, 480)
 {
     static const th_origin_route routes[] = {{"/", 200, "text/plain", "hi", 2, 0}};
     th_origin o;
@@ -135,7 +136,7 @@ TEST_TIMEOUT(hostile_native_fetch_private, 240)
 
 /* The instance's linear memory stops at runtime.memory_limit_mb: malloc fails there and the
  * guest goes on. */
-TEST_TIMEOUT(hostile_native_memory_cap, 240)
+TEST_TIMEOUT(hostile_native_memory_cap, 480)
 {
     th_server s;
     serve_native();
@@ -154,7 +155,7 @@ TEST_TIMEOUT(hostile_native_memory_cap, 240)
 
 /* Guests waiting on a timer or on another connection's write lock do not hold their worker:
  * other requests are answered at once meanwhile. */
-TEST_TIMEOUT(hostile_native_waiting_guests, 240)
+TEST_TIMEOUT(hostile_native_waiting_guests, 480)
 {
     th_server s;
     serve_native();
