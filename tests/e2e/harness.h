@@ -28,10 +28,10 @@ typedef struct th_server {
  * of additional arguments (may be NULL). Returns 0 once the listening line was seen, -1 if the
  * process exited or printed nothing within 20 s (its stderr is copied to our stderr). */
 int th_server_start(th_server *s, const char *data_dir, const char *const *extra);
-/* How long th_server_start() waits for the listening line (20 s). A test whose server compiles a
- * compiled component first (wasm2c and cc, seconds to tens of seconds on a busy machine) raises
- * it. */
-extern int th_start_timeout_ms;
+/* The same, waiting up to timeout_ms for the listening line (a compiled component is compiled to
+ * native code before trail listens, the first time). */
+int th_server_start_within(th_server *s, const char *data_dir, const char *const *extra,
+                           int timeout_ms);
 
 /* Sends SIGTERM and waits (up to 20 s, then SIGKILL). Returns the exit status, or 128+signal. */
 int th_server_stop(th_server *s);
