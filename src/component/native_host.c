@@ -96,13 +96,28 @@ struct Z_trail_instance_t {
 
 /* ---- the CPU budget ---- */
 
-static __thread uint64_t tick_deadline_ns; /* of the export call running on this thread */
+/* The export call running on this thread: its budget, and the thread CPU time at which it ends.
+ * The clock is read lazily (CLOCK_THREAD_CPUTIME_ID is a system call, not a vDSO read): at the
+ * first tick or the first host call that needs the deadline, so a short call reads it never, as
+ * the JS engine's budget starts at its first poll. The budget thus counts from there; the
+ * COMP_NATIVE_FUEL back edges before (about a millisecond) are not counted. */
+static __thread uint64_t tick_budget_ns, tick_deadline_ns;
 static __thread bool tick_tripped;
+
+/* The running call's deadline on the thread's CPU clock (armed now if it was not). */
+static uint64_t call_deadline(void)
+{
+    if (tick_deadline_ns == 0 && tick_budget_ns != 0)
+        tick_deadline_ns = tr_thread_cpu_ns() + tick_budget_ns;
+    return tick_deadline_ns;
+}
 
 void comp_native_tick(int64_t *fuel)
 {
     *fuel = COMP_NATIVE_FUEL;
-    if (tick_deadline_ns != 0 && tr_thread_cpu_ns() > tick_deadline_ns) {
+    if (tick_deadline_ns == 0) {
+        call_deadline();
+    } else if (tr_thread_cpu_ns() > tick_deadline_ns) {
         tick_tripped = true;
         wasm_rt_trap(WASM_RT_TRAP_EXHAUSTION);
     }
@@ -155,9 +170,10 @@ static int call_guest(struct Z_trail_instance_t *ni, gcall *c, tr_error *err)
     c->ni = ni;
     *(int64_t *)ni->inst = COMP_NATIVE_FUEL;
     tick_tripped = false;
-    tick_deadline_ns = tr_thread_cpu_ns() + ni->mod->limits.cpu_budget_ms * 1000000u;
-    wasm_rt_trap_t trap = wrt_call(ni->mem, gcall_run, c);
+    tick_budget_ns = ni->mod->limits.cpu_budget_ms * 1000000u;
     tick_deadline_ns = 0;
+    wasm_rt_trap_t trap = wrt_call(ni->mem, gcall_run, c);
+    tick_budget_ns = tick_deadline_ns = 0;
     if (trap == WASM_RT_TRAP_NONE) return 0;
     if (tick_tripped)
         return tr_error_set(err, TR_EINTERRUPTED,
@@ -865,7 +881,7 @@ static void retry_sql(loop *l, loop_timer *t)
 static void start_sql(struct Z_trail_instance_t *ni, handle *h)
 {
     h->since_ns = tr_now_ns();
-    if (!run_sql(ni, h, tick_deadline_ns)) {
+    if (!run_sql(ni, h, call_deadline())) {
         loop_timer_init(&h->timer, retry_sql);
         h->retry_ms = 2;
         loop_timer_start(ni->env->loop, &h->timer, h->retry_ms);
