@@ -93,6 +93,18 @@ TEST_TIMEOUT(e2e_native_quickstart, 400)
     CHECK_CONTAINS(err, "exists already");
     free(out);
     free(err);
+    /* not beside a TypeScript project: both would build dist/component.wasm */
+    char other[800];
+    snprintf(other, sizeof other, "%s/ts", test_tmpdir());
+    const char *add_ts[] = {"components", "add", "trailbase-guest-ts", "--data-dir", other, NULL};
+    CHECK_EQ(th_run(add_ts, 20000, &out, &err), 0);
+    free(out);
+    free(err);
+    const char *add_c[] = {"components", "add", "trailbase-guest-c", "--data-dir", other, NULL};
+    CHECK_EQ(th_run(add_c, 20000, &out, &err), 1);
+    CHECK_CONTAINS(err, "holds another project (package.json)");
+    free(out);
+    free(err);
     /* the documented build: make in the project */
     snprintf(cmd, sizeof cmd, "make -s -C '%s' >/dev/null", wasm);
     CHECK_EQ(fx_sh(cmd), 0);
