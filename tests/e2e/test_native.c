@@ -324,6 +324,46 @@ TEST_TIMEOUT(e2e_native_lifecycle, 600)
                 add_ms, first_ms, warm_ms, reload_ms);
 }
 
+/* A compiled component's job on a cron schedule (every second) runs on the server's scheduler
+ * and is recorded in _job_runs as JS jobs are. */
+TEST_TIMEOUT(e2e_native_scheduled_job, 400)
+{
+    static const char src[] =
+        "#define TRAILBASE_IMPLEMENTATION\n"
+        "#include \"trailbase.h\"\n"
+        "static void ok(tb_request *req) { tb_respond_text(req, 200, \"ok\"); }\n"
+        "static void done(int64_t n, const char *error, void *ud) { (void)n; tb_run_done(ud, error); }\n"
+        "static void every(tb_run *run) {\n"
+        "    tb_db_execute(\"INSERT INTO beats (at) VALUES (?)\", (tb_value[]){tb_int(tb_now_ms())}, 1,\n"
+        "                  done, run);\n"
+        "}\n"
+        "void tb_init(void) { tb_route(\"GET\", \"/ok\", ok); tb_job(\"beat\", \"* * * * * *\", every); }\n";
+    char depot[700], wasm[800], cmd[2048];
+    snprintf(depot, sizeof depot, "%s/depot", test_tmpdir());
+    snprintf(wasm, sizeof wasm, "%s/wasm/beat.wasm", depot);
+    build_c(src, wasm);
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s/migrations' && printf 'CREATE TABLE beats (at "
+                              "INTEGER);\\n' > '%s/migrations/0001_beats.sql'",
+             depot, depot);
+    CHECK_EQ(fx_sh(cmd), 0);
+    th_server s;
+    CHECK_EQ(th_server_start_within(&s, depot, NULL, COMPILE_START_MS), 0);
+    /* at least two runs: wait for them (each second), at most 60 s on a busy machine */
+    int runs = 0;
+    for (double t0 = now_ms(); now_ms() - t0 < 60000 && runs < 2; usleep(200000)) {
+        snprintf(cmd, sizeof cmd,
+                 "test \"$(sqlite3 '%s/data/main.db' \"SELECT count(*) FROM _job_runs WHERE "
+                 "job = 'beat' AND ok = 1\" 2>/dev/null)\" -ge 2",
+                 depot);
+        if (fx_sh(cmd) == 0) runs = 2;
+    }
+    CHECK_EQ(th_server_stop(&s), 0);
+    CHECK_EQ(runs, 2);
+    snprintf(cmd, sizeof cmd, "test \"$(sqlite3 '%s/data/main.db' 'SELECT count(*) FROM beats')\" -ge 2",
+             depot);
+    CHECK_EQ(fx_sh(cmd), 0);
+}
+
 /* Without a C compiler on PATH, loading a compiled component fails naming what to install. */
 TEST_TIMEOUT(e2e_native_no_compiler, 120)
 {
