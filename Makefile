@@ -142,6 +142,13 @@ SDK_TGZ := $(if $(SDK_VERSION),$(BUILD)/sdk/trailbase-wasm-$(SDK_VERSION).tgz)
 SDK_SRCS := $(shell find sdk/ts -type f ! -path '*/node_modules/*' ! -path '*/dist/*' 2>/dev/null)
 EMBED_ARGS := $(foreach f,$(TEMPLATE_FILES),$(patsubst sdk/template/%,%,$(f))=$(f)) \
               $(if $(SDK_TGZ),trailbase-wasm-$(SDK_VERSION).tgz=$(SDK_TGZ))
+# The Rust project (trailbase-guest-rust): its template and the trailbase-wasm crate, embedded under
+# names starting with trailbase-guest-rust/ (cli/scaffold.c).
+RUST_TEMPLATE_FILES := $(shell find sdk/rust/template -type f ! -path '*/target/*' ! -path '*/dist/*' \
+                         ! -name Cargo.lock 2>/dev/null | sort)
+RUST_SDK_FILES := sdk/rust/trailbase-wasm/Cargo.toml $(shell find sdk/rust/trailbase-wasm/src -type f 2>/dev/null | sort)
+EMBED_ARGS += $(foreach f,$(RUST_TEMPLATE_FILES),trailbase-guest-rust/$(patsubst sdk/rust/template/%,%,$(f))=$(f)) \
+              $(foreach f,$(RUST_SDK_FILES),trailbase-guest-rust/trailbase-wasm/$(patsubst sdk/rust/trailbase-wasm/%,%,$(f))=$(f))
 
 $(SDK_TGZ): $(SDK_SRCS) | $(DEPS_STAMP)
 	./tools/sdk-pack.sh $(@D)
@@ -150,6 +157,7 @@ $(SDK_TGZ): $(SDK_SRCS) | $(DEPS_STAMP)
 $(BUILD)/gen/embedded.list: FORCE
 	$(call write-if-changed,$(EMBED_ARGS))
 $(BUILD)/gen/embedded_files.c: tools/embed.sh $(TEMPLATE_FILES) $(SDK_TGZ) Makefile \
+    $(RUST_TEMPLATE_FILES) $(RUST_SDK_FILES) \
     $(BUILD)/gen/embedded.list
 	@mkdir -p $(@D)
 	./tools/embed.sh $@ cli_embedded_files $(EMBED_ARGS)

@@ -24,6 +24,8 @@ int cli_jobs(int argc, char **argv);
 bool cli__first_party_installed(const char *name, const char *wasm_dir);
 int cli__scaffold_first_party(const char *name, const char *wasm_dir, bool update);
 int cli__remove_first_party(const char *name, const char *wasm_dir);
+/* The command that builds a first-party project, run in its folder ("./build.sh"). */
+const char *cli__first_party_build_hint(const char *name);
 /* Prints a line for an installed first-party project; false when there is none. */
 bool cli__print_first_party_status(const char *wasm_dir);
 /* Prints a component's routes and jobs under its `installed` line. */
