@@ -55,7 +55,7 @@ pub mod imports {
     thread_local! {
         pub static RESPONSES: RefCell<Vec<(i32, i32, Vec<u8>, Vec<u8>)>> = RefCell::new(Vec::new());
         pub static JOBS_DONE: RefCell<Vec<(i32, i32, String)>> = RefCell::new(Vec::new());
-        pub static MANIFEST: RefCell<String> = RefCell::new(String::new());
+        pub static MANIFEST: RefCell<Vec<u8>> = RefCell::new(Vec::new());
     }
 
     unsafe fn bytes<'a>(ptr: *const u8, len: usize) -> &'a [u8] {
@@ -70,7 +70,7 @@ pub mod imports {
         eprintln!("[WASM {}] {}", level, String::from_utf8_lossy(bytes(ptr, len)));
     }
     pub unsafe fn manifest(ptr: *const u8, len: usize) -> i32 {
-        MANIFEST.with(|m| *m.borrow_mut() = String::from_utf8_lossy(bytes(ptr, len)).into());
+        MANIFEST.with(|m| *m.borrow_mut() = bytes(ptr, len).to_vec());
         0
     }
     pub unsafe fn respond(
@@ -121,8 +121,8 @@ pub(crate) fn log(level: i32, msg: &str) {
     unsafe { imports::log(level, msg.as_ptr(), msg.len()) }
 }
 
-pub(crate) fn manifest(json: &str) -> i32 {
-    unsafe { imports::manifest(json.as_ptr(), json.len()) }
+pub(crate) fn manifest(encoded: &[u8]) -> i32 {
+    unsafe { imports::manifest(encoded.as_ptr(), encoded.len()) }
 }
 
 pub(crate) fn respond(req: i32, status: u16, head: &[u8], body: &[u8]) -> i32 {

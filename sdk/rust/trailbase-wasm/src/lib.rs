@@ -160,17 +160,21 @@ thread_local! {
     static COMPONENT: RefCell<Component> = RefCell::new(Component::default());
 }
 
-/// The manifest trail reads at load: `{"http": [[method, path], ...], "jobs": [[name, spec]]}`.
-fn manifest_json(routes: &[Rc<HttpRoute>], jobs: &[Rc<Job>]) -> String {
-    let http: Vec<json::Value> = routes
-        .iter()
-        .map(|r| json!([(r.method.as_str()), (r.path.as_str())]))
-        .collect();
-    let jobs: Vec<json::Value> = jobs
-        .iter()
-        .map(|j| json!([(j.name.as_str()), (j.spec.as_str())]))
-        .collect();
-    json!({"http": http, "jobs": jobs}).to_string()
+/// The manifest trail reads at load: `u32 n` + n × (method, path), then `u32 n` + n × (name,
+/// schedule).
+fn manifest_bytes(routes: &[Rc<HttpRoute>], jobs: &[Rc<Job>]) -> Vec<u8> {
+    let mut w = Writer::default();
+    w.u32(routes.len() as u32);
+    for r in routes {
+        w.str(r.method.as_str());
+        w.str(&r.path);
+    }
+    w.u32(jobs.len() as u32);
+    for j in jobs {
+        w.str(&j.name);
+        w.str(&j.spec);
+    }
+    w.buf
 }
 
 fn decode_request(b: &[u8]) -> Result<Request, String> {
@@ -215,10 +219,10 @@ pub mod __private {
         T::init(Args::default());
         let routes: Vec<Rc<HttpRoute>> = T::http_handlers().into_iter().map(Rc::new).collect();
         let jobs: Vec<Rc<Job>> = T::job_handlers().into_iter().map(Rc::new).collect();
-        let m = manifest_json(&routes, &jobs);
+        let m = manifest_bytes(&routes, &jobs);
         COMPONENT.with(|c| *c.borrow_mut() = Component { routes, jobs });
         if abi::manifest(&m) != 0 {
-            log_error(&format!("trail refused the manifest {}", m));
+            log_error("trail refused the manifest (trail_init ran twice?)");
         }
     }
 
@@ -319,9 +323,16 @@ mod tests {
     fn serves_the_quick_start() {
         __private::init::<Quick>();
         let m = abi::imports::MANIFEST.with(|m| m.borrow().clone());
+        let mut r = Reader::new(&m);
+        assert_eq!(r.pairs().unwrap().len(), 3);
+        let jobs = r.pairs().unwrap();
+        assert!(r.at_end());
         assert_eq!(
-            m,
-            r#"{"http":[["GET","/hello"],["GET","/greet/:name"],["POST","/json"]],"jobs":[["ok","0 * * * *"],["fails","0 0 * * *"]]}"#
+            jobs,
+            vec![
+                ("ok".to_string(), "0 * * * *".to_string()),
+                ("fails".to_string(), "0 0 * * *".to_string())
+            ]
         );
         let (id, status, _, body) = call(5, 0, &encode_request("GET", "/hello", &[], b""));
         assert_eq!((id, status, body.as_slice()), (5, 200, &b"Hello from WASM!"[..]));
