@@ -59,7 +59,13 @@ SQLITE_OBJ  := $(BUILD)/third/sqlite3.o
 # PGO=1: SQLite compiled with profile feedback (the rules below); the default with gcc, whose
 # profile files the rules know. PGO=0 compiles it once, plainly. (The engine is not: bench/README.)
 PGO ?= $(if $(shell $(CC) --version 2>/dev/null | grep -iq clang || echo gcc),1,0)
-LDLIBS := -lcurl -lsodium -lm -lpthread
+# Compiled components (src/component/native*.c) are shared objects trail loads; they call into
+# trail, which exports to them wasm2c's runtime, the WASI functions, the `trail` imports and the
+# CPU budget's tick, and nothing else.
+NATIVE_LDFLAGS := -Wl,--export-dynamic-symbol=wasm_rt_* -Wl,--export-dynamic-symbol=Z_trailZ_* \
+                  -Wl,--export-dynamic-symbol=Z_wasi_snapshot_preview1Z_* \
+                  -Wl,--export-dynamic-symbol=comp_native_tick
+LDLIBS := -lcurl -lsodium -lm -lpthread -ldl $(NATIVE_LDFLAGS)
 
 SRCS      := $(shell find src -name '*.c' ! -path 'src/main.c' | sort)
 TEST_SRCS := $(shell find tests -name '*.c' ! -path 'tests/fuzz/*' | sort)
@@ -171,6 +177,15 @@ $(BUILD)/rel/prelude_js.o: $(BUILD)/gen/prelude_js.c
 	@mkdir -p $(@D)
 	$(CC) $(REL_CFLAGS) -c $< -o $@
 
+# wasm2c's runtime header, as trail is built with it: compiled components are compiled with it.
+$(BUILD)/gen/native_files.c: tools/embed.sh /usr/include/wasm-rt.h | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	./tools/embed.sh $@ comp_native_files wasm-rt.h=/usr/include/wasm-rt.h
+
+$(BUILD)/rel/native_files.o: $(BUILD)/gen/native_files.c
+	@mkdir -p $(@D)
+	$(CC) $(REL_CFLAGS) -c $< -o $@
+
 $(BUILD)/rel/embedded_files.o: $(BUILD)/gen/embedded_files.c
 	@mkdir -p $(@D)
 	$(CC) $(REL_CFLAGS) -c $< -o $@
@@ -219,7 +234,8 @@ $(SQLITE_OBJ): $(SQLITE_DIR)/sqlite3.c $(BUILD)/third/sqlite.opts | $(DEPS_STAMP
 	$(SQLITE_CC) -c $(SQLITE_DIR)/sqlite3.c -o $@
 endif
 
-$(BUILD)/rel/libtrail.a: $(REL_OBJS) $(BUILD)/rel/embedded_files.o $(BUILD)/rel/prelude_js.o
+$(BUILD)/rel/libtrail.a: $(REL_OBJS) $(BUILD)/rel/embedded_files.o $(BUILD)/rel/prelude_js.o \
+    $(BUILD)/rel/native_files.o
 	@rm -f $@
 	ar rcs $@ $^
 
@@ -236,7 +252,7 @@ $(BUILD)/$(1)/%.o: $(BUILD)/gen/%.c
 	@mkdir -p $$(@D)
 	$$(CC) $(2) -c $$< -o $$@
 $(BUILD)/$(1)/libtrail.a: $(SRCS:%.c=$(BUILD)/$(1)/%.o) $(BUILD)/$(1)/embedded_files.o \
-    $(BUILD)/$(1)/prelude_js.o
+    $(BUILD)/$(1)/prelude_js.o $(BUILD)/$(1)/native_files.o
 	@rm -f $$@
 	ar rcs $$@ $$^
 $(BUILD)/$(1)/trail: $(BUILD)/$(1)/src/main.o $(BUILD)/$(1)/libtrail.a $(ENGINE_LIB) $(THIRD_OBJS)

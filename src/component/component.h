@@ -24,6 +24,7 @@ typedef struct comp_wasm_info {
     const char *source_map; /* trailbase.map */
     size_t source_map_len;
     unsigned sections;        /* number of sections, custom ones included */
+    bool exports_trail_http;  /* a compiled component's entry point (docs/guest-abi.md) */
 } comp_wasm_info;
 
 /* Walks the module's structure: magic, version, every section's id and size, custom-section
@@ -36,8 +37,9 @@ int comp_wasm_parse(const unsigned char *bytes, size_t len, comp_wasm_info *out,
 const char *comp_engine_version(void);
 const char *comp_engine_sha256(void);
 
-/* Checks that info describes a trail component for the engine this trail embeds: it has a
- * trailbase.js section and its engine hash matches. Errors say what the file is instead
+/* Checks that info describes a trail component: for the engine this trail embeds (it has a
+ * trailbase.js section and its engine hash matches), or compiled (no trailbase.js section, and
+ * it exports trail_http). Errors say what the file is instead
  * (no JS section; built for another engine, naming both versions). */
 int comp_check(const comp_wasm_info *info, tr_error *err);
 

@@ -56,6 +56,8 @@ typedef struct comp_module {
     size_t njobs;
     comp_limits limits;
     struct comp_srcmap *srcmap; /* from the trailbase.map section; NULL when there is none */
+    struct comp_native *native; /* a compiled component (component/native.h); NULL for JS */
+    uint64_t compile_ms;        /* how long compiling it took; 0 when it came from the cache */
 } comp_module;
 
 /* Loads and validates the component file at path (see DESIGN). name is what logs call it. */

@@ -2,6 +2,7 @@
  * parking those whose handler's promise is still pending, and turning results and failures
  * into HTTP responses. */
 #include "component/host.h"
+#include "component/native_internal.h"
 #include "guest/test_hooks.h"
 
 #include <stdio.h>
@@ -35,6 +36,7 @@ struct comp_instance {
     jsg_ref no_params;      /* a frozen empty object: the params of every route without any */
     parked *parked;         /* doubly linked list of waiting requests */
     size_t nparked;
+    comp_native_inst *native; /* a compiled component's instance; then nothing above is used */
     bool checking;    /* inside check_parked(): no re-entry */
     parked *settling; /* the entry check_parked() is settling: already answered if it fails */
 };
@@ -88,7 +90,7 @@ int comp_instance_new(comp_module *m, guest_env *env, comp_instance **out, tr_er
     comp_instance *ci = tr_calloc(1, sizeof *ci);
     ci->mod = comp_module_ref(m);
     ci->env = env;
-    int rc = create_isolate(ci, err);
+    int rc = m->native ? comp__native_inst_new(m, env, &ci->native, err) : create_isolate(ci, err);
     if (rc < 0) {
         comp_module_unref(ci->mod);
         tr_free(ci);
@@ -153,6 +155,7 @@ static void drop_isolate(comp_instance *ci)
 void comp_instance_free(comp_instance *ci)
 {
     if (ci == NULL) return;
+    comp__native_inst_free(ci->native);
     fail_parked(ci, 503, "the server is shutting down");
     drop_isolate(ci);
     comp_module_unref(ci->mod);
@@ -161,6 +164,7 @@ void comp_instance_free(comp_instance *ci)
 
 size_t comp_instance_parked(const comp_instance *ci)
 {
+    if (ci->native) return comp__native_parked(ci->native);
     return ci->nparked;
 }
 
@@ -256,8 +260,8 @@ static const char *const response_props[] = {"status", "headers", "body", NULL};
 
 /* Sends the handler's result, already copied from the isolate (see docs/guest-abi.md for its
  * shape and the checks). */
-static void respond(comp_instance *ci, const http_request *req, http_response *res,
-                    const jsg_val *v)
+void comp__respond(const comp_module *m, const http_request *req, http_response *res,
+                   const jsg_val *v)
 {
     /* A bare string or Uint8Array: 200 with the SDK's default content type. */
     if (v->type == JSG_STRING || v->type == JSG_BYTES) {
@@ -309,7 +313,7 @@ static void respond(comp_instance *ci, const http_request *req, http_response *r
                      "the handler's response headers take %llu bytes, more than %u "
                      "(server.max_header_bytes)",
                      (unsigned long long)hdr_bytes, lim->max_header_bytes);
-        tr_log_error(GUEST_LOG_PREFIX "%s %.*s %.*s: %s", ci->mod->name, (int)req->method.len,
+        tr_log_error(GUEST_LOG_PREFIX "%s %.*s %.*s: %s", m->name, (int)req->method.len,
                      req->method.ptr, (int)TR_MIN(req->path.len, 200), req->path.ptr, msg);
         http_response_send_error(res, 500, msg);
         return;
@@ -340,7 +344,7 @@ static void respond(comp_instance *ci, const http_request *req, http_response *r
     }
     if (problem != NULL) {
         tr_log_error(GUEST_LOG_PREFIX "%s %.*s %.*s: the handler's response is invalid: %s",
-                     ci->mod->name, (int)req->method.len, req->method.ptr,
+                     m->name, (int)req->method.len, req->method.ptr,
                      (int)TR_MIN(req->path.len, 200), req->path.ptr, problem);
         http_response_send_error(res, 500, "the handler returned an invalid response");
         return;
@@ -361,7 +365,7 @@ static void respond_result(comp_instance *ci, const http_request *req, http_resp
                            jsg_result *r)
 {
     if (r->other == 0) {
-        respond(ci, req, res, &r->val);
+        comp__respond(ci->mod, req, res, &r->val);
         return;
     }
     tr_error err = {0};
@@ -378,7 +382,7 @@ static void respond_result(comp_instance *ci, const http_request *req, http_resp
     if (rc < 0)
         fail(ci, req, res, rc, &err);
     else
-        respond(ci, req, res, &v);
+        comp__respond(ci->mod, req, res, &v);
 }
 
 /* After a job run's call failed: an isolate that can no longer be trusted is replaced. */
@@ -602,6 +606,10 @@ static parked *park(comp_instance *ci, jsg_ref promise, uint64_t deadline_ms)
 void comp_instance_dispatch(comp_instance *ci, size_t route, const http_request *req,
                             http_response *res)
 {
+    if (ci->native) {
+        comp__native_dispatch(ci->native, route, req, res);
+        return;
+    }
     tr_error err = {0};
     if (ci->iso == NULL && create_isolate(ci, &err) < 0) {
         tr_log_error(GUEST_LOG_PREFIX "%s: cannot recreate the isolate: %s", ci->mod->name,
@@ -637,6 +645,10 @@ void comp_instance_run_job(comp_instance *ci, size_t job, uint64_t deadline_ms,
     if (job >= ci->mod->njobs) {
         tr_error_set(&err, TR_EINVAL, "no job %zu", job);
         done(ud, TR_EINVAL, &err);
+        return;
+    }
+    if (ci->native) {
+        comp__native_run_job(ci->native, job, deadline_ms, done, ud);
         return;
     }
     if (ci->iso == NULL && create_isolate(ci, &err) < 0) {

@@ -7,6 +7,7 @@
 
 #include "base/sha256.h"
 #include "component/component.h"
+#include "component/native_internal.h"
 #include "component/sourcemap.h"
 
 /* A route's method: "*" (HttpHandler.all), or a method name as clients send them, upper case
@@ -35,6 +36,7 @@ static void module_free(comp_module *m)
     tr_free(m->jobs);
     tr_free(m->js);
     comp_srcmap_free(m->srcmap);
+    comp_native_free(m->native);
     tr_free(m->name);
     tr_free(m->path);
     tr_free(m);
@@ -70,8 +72,8 @@ static char *dup_str(const jsg_val *v)
     return tr_strndup(v->u.str.ptr, v->u.str.len);
 }
 
-/* Reads manifest().http and manifest().jobs into m. */
-static int read_manifest(comp_module *m, const jsg_val *man, tr_error *err)
+/* Reads manifest().http and manifest().jobs into m (also a compiled component's manifest). */
+int comp__read_manifest(comp_module *m, const jsg_val *man, tr_error *err)
 {
     if (man->type != JSG_OBJECT)
         return tr_error_set(err, TR_EINVAL, "manifest() did not return an object");
@@ -178,7 +180,7 @@ static int validate(comp_module *m, tr_error *err)
     if (rc == 0) rc = jsg_call(iso, fn, def, 0, NULL, &man, err);
     jsg_val mv;
     if (rc == 0) rc = jsg_to_val(iso, man, &a, &mv, err);
-    if (rc == 0) rc = read_manifest(m, &mv, err);
+    if (rc == 0) rc = comp__read_manifest(m, &mv, err);
     if (iso && !jsg_isolate_dead(iso)) {
         jsg_ref refs[] = {ns, def, fn, man};
         for (size_t i = 0; i < TR_ARRAY_LEN(refs); i++)
@@ -206,6 +208,16 @@ int comp_module_load_bytes(const char *bytes, size_t len, const char *path, cons
     tr_sha256_hex(bytes, len, m->sha256);
     memcpy(m->version, m->sha256, 12);
     m->version[12] = '\0';
+    if (info.js == NULL) {
+        /* a compiled component (comp_check accepted it: it exports trail_http) */
+        rc = comp__native_load(m, (const unsigned char *)bytes, len, err);
+        if (rc < 0) {
+            module_free(m);
+            return rc;
+        }
+        *out = m;
+        return 0;
+    }
     m->js = tr_strndup(info.js, info.js_len);
     m->js_len = info.js_len;
     if (info.source_map != NULL) {

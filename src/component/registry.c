@@ -1,6 +1,7 @@
 /* component/registry.c: the components of a data directory, their routes in the shared router,
  * and each worker's instances of them. */
 #include "component/host.h"
+#include "component/native.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -39,6 +40,7 @@ int comp_set_load_dir(const char *wasm_dir, const comp_limits *lim, comp_set **o
     comp_paths paths;
     int rc = comp_scan_dir(wasm_dir, &paths, err);
     if (rc < 0) return rc;
+    comp_native_cache_beside(wasm_dir);
     comp_set *s = tr_calloc(1, sizeof *s);
     s->mods = tr_calloc(paths.len ? paths.len : 1, sizeof *s->mods);
     for (size_t i = 0; i < paths.len; i++) {

@@ -45,6 +45,25 @@ static void note_custom(comp_wasm_info *out, const char *name, size_t name_len,
     }
 }
 
+/* Whether the export section (payload p, n bytes) exports a function named name. */
+static bool exports_name(const unsigned char *p, size_t n, const char *name)
+{
+    size_t pos = 0, want = strlen(name);
+    uint32_t count;
+    if (read_u32(p, n, &pos, &count) < 0) return false;
+    for (uint32_t i = 0; i < count; i++) {
+        uint32_t len, index;
+        if (read_u32(p, n, &pos, &len) < 0 || len > n - pos) return false;
+        const unsigned char *s = p + pos;
+        pos += len;
+        if (pos >= n) return false;
+        unsigned char kind = p[pos++];
+        if (read_u32(p, n, &pos, &index) < 0) return false;
+        if (kind == 0 && len == want && memcmp(s, name, want) == 0) return true;
+    }
+    return false;
+}
+
 int comp_wasm_parse(const unsigned char *bytes, size_t len, comp_wasm_info *out, tr_error *err)
 {
     static const unsigned char header[8] = {0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00};
@@ -83,6 +102,7 @@ int comp_wasm_parse(const unsigned char *bytes, size_t len, comp_wasm_info *out,
                         end - p - name_len);
         } else {
             tr_sha256_update(&hash, bytes + start, end - start);
+            if (id == 7) out->exports_trail_http = exports_name(bytes + pos, size, "trail_http");
         }
         out->sections++;
         pos = end;
@@ -105,6 +125,7 @@ const char *comp_engine_sha256(void)
 
 int comp_check(const comp_wasm_info *info, tr_error *err)
 {
+    if (info->js == NULL && info->exports_trail_http) return 0; /* compiled */
     if (info->js == NULL) {
         if (strcmp(info->engine_sha256, TRAIL_ENGINE_SHA256) == 0)
             return tr_error_set(err, TR_EINVAL,
@@ -112,7 +133,8 @@ int comp_check(const comp_wasm_info *info, tr_error *err)
                                 "'" COMP_SECTION_JS "' section (build one with `npm run build`)");
         return tr_error_set(err, TR_EINVAL,
                             "not a trail component: the module has no '" COMP_SECTION_JS
-                            "' section");
+                            "' section (a JS component) and does not export trail_http (a "
+                            "compiled component, docs/guest-abi.md)");
     }
     if (strcmp(info->engine_sha256, TRAIL_ENGINE_SHA256) != 0) {
         if (info->engine != NULL)

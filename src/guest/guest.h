@@ -106,6 +106,23 @@ void guest_sql_free(guest_sql *s);
 int guest_sql_run(guest_sql *s, jsg_isolate *iso, bool rows, const char *sql, size_t sql_len,
                   jsg_ref params, jsg_ref *out, tr_error *err);
 
+/* The same for a host that is not an isolate (compiled components, component/native_host.c):
+ * params an array of values (NULL: none; integers as JSG_BIGINT or JSG_NUMBER), the result in
+ * *out allocated in a: for a query an array whose first item is the array of column names and
+ * whose other items are the rows (INTEGER as JSG_BIGINT, REAL as JSG_NUMBER, TEXT, BLOB, NULL);
+ * for an execute the rows changed as a JSG_BIGINT. The statement stops at the calling thread's
+ * CPU time cpu_deadline_ns (0: never) with TR_EINTERRUPTED; rows or a value taking more than
+ * max_bytes fail with TR_ELIMIT. Nothing is remembered between runs (no result cache). A
+ * statement that fails for another connection's lock sets guest_sql_busy(). */
+int guest_sql_run_vals(guest_sql *s, bool rows, const char *sql, size_t sql_len,
+                       const jsg_val *params, uint64_t cpu_deadline_ns, size_t max_bytes,
+                       tr_arena *a, jsg_val *out, tr_error *err);
+/* Whether the last statement failed only for another connection's lock (run it again later). */
+bool guest_sql_busy(const guest_sql *s);
+/* Whether a statement must wait now: a transaction is open on the connection, or statements
+ * already wait for one (they run in call order). */
+bool guest_sql_must_wait(const guest_sql *s);
+
 /* Sets how long a transaction may stay open before it is rolled back (default 30 s; for tests).
  * Transactions themselves are host functions (guest/tx.c, docs/guest-abi.md). */
 void guest_sql_set_tx_timeout(guest_sql *s, uint64_t ms);

@@ -80,6 +80,7 @@ struct guest_sql {
      * the callback stopped it */
     jsg_isolate *running;
     bool stopped;
+    uint64_t cpu_deadline_ns; /* guest_sql_run_vals(): when running is NULL; 0: none */
     /* transactions (guest/tx.c) */
     loop *loop;   /* the worker's loop; set by the first txBegin */
     guest_tx *tx; /* the open transaction, or NULL */

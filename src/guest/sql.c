@@ -58,7 +58,12 @@ static int authorize(void *ud, int action, const char *a3, const char *a4, const
 static int progress(void *ud)
 {
     guest_sql *s = ud;
-    if (s->running == NULL || !jsg_overdue(s->running)) return 0;
+    if (s->running == NULL) {
+        /* a compiled component's statement (guest_sql_run_vals): its own CPU deadline */
+        if (s->cpu_deadline_ns == 0 || tr_thread_cpu_ns() < s->cpu_deadline_ns) return 0;
+    } else if (!jsg_overdue(s->running)) {
+        return 0;
+    }
     s->stopped = true;
     return 1;
 }
@@ -966,4 +971,110 @@ out:
     tr_arena_deinit(&a);
     if (large) malloc_trim(0);
     return rc;
+}
+
+int guest_sql_run_vals(guest_sql *s, bool rows, const char *sql, size_t sql_len,
+                       const jsg_val *params, uint64_t cpu_deadline_ns, size_t max_bytes,
+                       tr_arena *a, jsg_val *out, tr_error *err)
+{
+    guest__cached_stmt *c = NULL;
+    sqlite3_stmt *stmt = NULL;
+    sqlite3 *h = db_handle(s->db);
+    s->auth->guest = true;
+    s->auth->why[0] = '\0';
+    s->busy = false;
+    int rc = prepare(s, sql, sql_len, &c, err);
+    if (rc < 0) goto out;
+    stmt = c->stmt;
+    rc = bind_params(stmt, params, err);
+    if (rc < 0) goto out;
+    int ncols = sqlite3_column_count(stmt);
+    size_t nrows = 0, cap = 0, held = 0;
+    jsg_val *list = NULL;
+    if (rows) {
+        /* the first item: the column names */
+        jsg_val *names = tr_arena_alloc(a, (size_t)(ncols ? ncols : 1) * sizeof *names);
+        for (int i = 0; i < ncols; i++) {
+            const char *n = sqlite3_column_name(stmt, i);
+            n = n ? n : "";
+            names[i] = jsg_string(tr_arena_strndup(a, n, strlen(n)), strlen(n));
+        }
+        cap = 16;
+        list = tr_arena_alloc(a, cap * sizeof *list);
+        list[nrows++] = jsg_array(names, (size_t)ncols);
+    }
+    s->cpu_deadline_ns = cpu_deadline_ns;
+    s->stopped = false;
+    sqlite3_limit(h, SQLITE_LIMIT_LENGTH, (int)TR_MIN(max_bytes, (size_t)INT32_MAX));
+    for (;;) {
+        int step = sqlite3_step(stmt);
+        if (step == SQLITE_DONE) break;
+        if (step != SQLITE_ROW) {
+            if (step == SQLITE_INTERRUPT && s->stopped)
+                rc = tr_error_set(err, TR_EINTERRUPTED,
+                                  "interrupted: the SQL statement ran past its deadline");
+            else if (step == SQLITE_TOOBIG)
+                rc = tr_error_set(err, TR_ELIMIT,
+                                  "%s: a value larger than the instance's memory limit of %zu "
+                                  "MiB (runtime.memory_limit_mb)",
+                                  sqlite3_errmsg(h), max_bytes >> 20);
+            else
+                rc = failed(s, err);
+            goto out;
+        }
+        if (!rows) continue;
+        if (nrows == cap) {
+            cap *= 2;
+            jsg_val *grown = tr_arena_alloc(a, cap * sizeof *grown);
+            memcpy(grown, list, nrows * sizeof *grown);
+            list = grown;
+        }
+        jsg_val *cols = tr_arena_alloc(a, (size_t)(ncols ? ncols : 1) * sizeof *cols);
+        held += 16 + (size_t)ncols * 9;
+        for (int i = 0; i < ncols; i++) {
+            /* integers stay integers: the guest's encoding tells INTEGER from REAL */
+            cols[i] = sqlite3_column_type(stmt, i) == SQLITE_INTEGER
+                          ? jsg_bigint(sqlite3_column_int64(stmt, i))
+                          : column_value(stmt, i, a);
+            if (cols[i].type == JSG_STRING || cols[i].type == JSG_BYTES) held += cols[i].u.str.len;
+        }
+        list[nrows++] = jsg_array(cols, (size_t)ncols);
+        if (held > max_bytes) {
+            rc = tr_error_set(err, TR_ELIMIT,
+                              "the query's rows take more than the instance's memory limit of "
+                              "%zu MiB (runtime.memory_limit_mb): select fewer rows (LIMIT)",
+                              max_bytes >> 20);
+            goto out;
+        }
+    }
+    if (s->tx == NULL && !sqlite3_get_autocommit(h)) {
+        sqlite3_reset(stmt);
+        sqlite3_exec(h, "ROLLBACK", NULL, NULL, NULL);
+        rc = tr_error_set(err, TR_ESQL,
+                          "BEGIN and SAVEPOINT are not allowed in a plain statement: the "
+                          "connection is shared by every request of the worker");
+        goto out;
+    }
+    *out = rows ? jsg_array(list, nrows) : jsg_bigint(sqlite3_changes64(h));
+out:
+    s->cpu_deadline_ns = 0;
+    s->auth->guest = false;
+    if (c == &s->oneoff) {
+        sqlite3_finalize(stmt);
+        s->oneoff.stmt = NULL;
+    } else if (stmt) {
+        sqlite3_reset(stmt);
+        sqlite3_clear_bindings(stmt);
+    }
+    return rc;
+}
+
+bool guest_sql_busy(const guest_sql *s)
+{
+    return s->busy;
+}
+
+bool guest_sql_must_wait(const guest_sql *s)
+{
+    return guest__sql_must_wait(s);
 }

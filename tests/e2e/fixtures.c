@@ -96,9 +96,12 @@ void fx_build_component(const char *name, const char *out_path)
 {
     const char *root = getenv("TRAIL_ROOT");
     char cmd[4096];
+    /* a C component (tests/data/components/NAME/main.c) is built with the C SDK */
     snprintf(cmd, sizeof cmd,
-             "mkdir -p \"$(dirname '%s')\" && '%s/tools/sdk-build.sh' '%s/tests/data/components/%s' "
-             "'%s' >/dev/null",
+             "mkdir -p \"$(dirname '%s')\" && if [ -f '%s/tests/data/components/%s/main.c' ]; "
+             "then '%s/tools/c-build.sh' '%s/tests/data/components/%s' '%s'; else "
+             "'%s/tools/sdk-build.sh' '%s/tests/data/components/%s' '%s' >/dev/null; fi",
+             out_path, root ? root : ".", name, root ? root : ".", root ? root : ".", name,
              out_path, root ? root : ".", root ? root : ".", name, out_path);
     int rc = fx_sh(cmd);
     if (rc != 0) test_fail(__FILE__, __LINE__, "building component %s failed (%d)", name, rc);

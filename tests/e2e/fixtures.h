@@ -18,7 +18,8 @@ void fx_add_custom(unsigned char *p, size_t *len, const char *name, const char *
  * flip a byte of the engine's code so that its identity is another engine's. free() it. */
 unsigned char *fx_component(const char *js, const char *engine, bool foreign, size_t *len);
 
-/* Builds the TypeScript component in $TRAIL_ROOT/tests/data/components/NAME with the repository's
+/* Builds the component in $TRAIL_ROOT/tests/data/components/NAME (TypeScript, or C when it has a
+ * main.c: tools/c-build.sh) with the repository's
  * SDK (tools/sdk-build.sh) into out_path (directories created). Fails the test if the build
  * does. */
 void fx_build_component(const char *name, const char *out_path);

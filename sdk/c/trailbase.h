@@ -1,0 +1,821 @@
+/* trailbase.h: trailbase-guest-c, the SDK for trail components written in C. One header, no
+ * dependencies beyond wasi-libc: build with
+ *
+ *     clang --target=wasm32-wasi -mexec-model=reactor -O2 -o dist/component.wasm main.c
+ *
+ * (the scaffold's Makefile does). In exactly one file, define TRAILBASE_IMPLEMENTATION before
+ * including it, and define tb_init(), which registers the component's routes and jobs:
+ *
+ *     #define TRAILBASE_IMPLEMENTATION
+ *     #include "trailbase.h"
+ *
+ *     static void hello(tb_request *req) { tb_respond_text(req, 200, "Hello from C!"); }
+ *
+ *     void tb_init(void) { tb_route("GET", "/hello", hello); }
+ *
+ * A handler answers its request exactly once with one of the tb_respond* functions: before it
+ * returns, or later, from the callback of a database query, a timer or a file read (nothing
+ * blocks: the host calls back when the result is ready). After the answer, the request is freed.
+ * A job ends with tb_run_done(), now or later.
+ *
+ * The ABI underneath is trail's for compiled components: docs/guest-abi.md. */
+#ifndef TRAILBASE_H
+#define TRAILBASE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct tb_request tb_request;
+typedef struct tb_run tb_run;
+typedef void (*tb_handler)(tb_request *req);
+typedef void (*tb_job_fn)(tb_run *run);
+
+/* ---- registration (in tb_init) ---- */
+
+/* method: "GET", "POST", ... or "*" for any; path with :name or {name} parameters. */
+void tb_route(const char *method, const char *path, tb_handler fn);
+/* schedule: a cron expression ("0 * * * * *") or @hourly, @daily, ... */
+void tb_job(const char *name, const char *schedule, tb_job_fn fn);
+/* Written by the component: registers its routes and jobs. */
+void tb_init(void);
+
+/* ---- the request (strings are NUL-terminated, valid until the request is answered) ---- */
+
+const char *tb_method(const tb_request *req); /* "GET", upper case */
+const char *tb_path(const tb_request *req);   /* without the query */
+const char *tb_url(const tb_request *req);    /* the request target, with the query */
+const char *tb_query(const tb_request *req);  /* the query string without '?', or "" */
+/* A path parameter (percent-decoded), a query parameter (decoded), a header (the name in any
+ * case); NULL when absent. */
+const char *tb_param(const tb_request *req, const char *name);
+const char *tb_query_param(const tb_request *req, const char *name);
+const char *tb_header(const tb_request *req, const char *name);
+/* The body (NUL-terminated too); *len its length. */
+const char *tb_body(const tb_request *req, size_t *len);
+
+/* ---- answers: each frees the request ---- */
+
+/* content_type NULL: no content-type header. */
+void tb_respond(tb_request *req, int status, const char *content_type, const void *body,
+                size_t len);
+void tb_respond_text(tb_request *req, int status, const char *text);
+/* json: JSON text, sent as application/json. */
+void tb_respond_json(tb_request *req, int status, const char *json);
+/* {"error": message}, as trail's own errors. */
+void tb_respond_error(tb_request *req, int status, const char *message);
+/* Adds a header to the response the next tb_respond* of req sends. */
+void tb_set_header(tb_request *req, const char *name, const char *value);
+
+/* ---- values and rows ---- */
+
+enum { TB_NULL = 0, TB_INTEGER = 1, TB_REAL = 2, TB_TEXT = 3, TB_BLOB = 4 };
+
+typedef struct tb_value {
+    int type;
+    int64_t i;      /* TB_INTEGER */
+    double r;       /* TB_REAL */
+    const char *s;  /* TB_TEXT (NUL-terminated), TB_BLOB */
+    size_t len;     /* TB_TEXT, TB_BLOB */
+} tb_value;
+
+tb_value tb_null(void);
+tb_value tb_int(int64_t v);
+tb_value tb_real(double v);
+tb_value tb_text(const char *s);
+tb_value tb_blob(const void *p, size_t len);
+
+typedef struct tb_rows {
+    int ncols;
+    const char **names; /* column names */
+    int nrows;
+    tb_value *values;   /* nrows * ncols, row by row */
+} tb_rows;
+
+/* Row r, column c. Valid during the callback that received rows. */
+const tb_value *tb_rows_get(const tb_rows *rows, int r, int c);
+
+/* ---- asynchronous host calls: the callback runs once, with error NULL on success ---- */
+
+typedef void (*tb_rows_cb)(const tb_rows *rows, const char *error, void *ud);
+typedef void (*tb_changed_cb)(int64_t changed, const char *error, void *ud);
+typedef void (*tb_done_cb)(const char *error, void *ud);
+typedef void (*tb_bytes_cb)(const char *data, size_t len, const char *error, void *ud);
+
+void tb_db_query(const char *sql, const tb_value *params, int nparams, tb_rows_cb cb, void *ud);
+void tb_db_execute(const char *sql, const tb_value *params, int nparams, tb_changed_cb cb,
+                   void *ud);
+void tb_sleep(uint32_t ms, tb_done_cb cb, void *ud);
+void tb_read_file(const char *path, tb_bytes_cb cb, void *ud);
+
+/* ---- jobs and logging ---- */
+
+const char *tb_run_name(const tb_run *run);
+/* error NULL: the run succeeded. Frees run. */
+void tb_run_done(tb_run *run, const char *error);
+
+/* One line in trail's log, "[WASM] ...": level 0 debug, 1 info, 2 warn, 3 error. */
+void tb_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Milliseconds since the epoch. */
+int64_t tb_now_ms(void);
+/* Whether (text, len) is one valid JSON value. */
+int tb_json_valid(const char *text, size_t len);
+/* Appends s as a JSON string (quoted, escaped) to the buffer *buf of *len bytes (realloc'd). */
+void tb_json_append_string(char **buf, size_t *len, const char *s);
+
+#ifdef __cplusplus
+}
+#endif
+
+/* ======================================================================================== */
+#ifdef TRAILBASE_IMPLEMENTATION
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define TB_IMPORT(name) __attribute__((import_module("trail"), import_name(#name)))
+#define TB_EXPORT(name) __attribute__((export_name(#name)))
+
+TB_IMPORT(log) void tb__log(int level, const char *p, size_t len);
+TB_IMPORT(manifest) int tb__manifest(const void *p, size_t len);
+TB_IMPORT(respond)
+int tb__respond(int req, int status, const void *head, size_t head_len, const void *body,
+                size_t body_len);
+TB_IMPORT(job_done) int tb__job_done(int run, int ok, const char *msg, size_t len);
+TB_IMPORT(sql)
+int tb__sql(int tx, int kind, const char *sql, size_t len, const void *params, size_t plen);
+TB_IMPORT(timer) int tb__timer(uint32_t ms);
+TB_IMPORT(read_file) int tb__read_file(const char *path, size_t len);
+TB_IMPORT(result_len) int tb__result_len(int handle);
+TB_IMPORT(result_take) int tb__result_take(int handle, void *p, size_t len);
+TB_IMPORT(release) void tb__release(int handle);
+
+/* ---- a growable byte buffer ---- */
+
+typedef struct tb__buf {
+    char *p;
+    size_t len, cap;
+} tb__buf;
+
+static void tb__put(tb__buf *b, const void *p, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 64;
+        while (cap < b->len + n + 1) cap *= 2;
+        b->p = (char *)realloc(b->p, cap);
+        if (b->p == NULL) __builtin_trap();
+        b->cap = cap;
+    }
+    if (n) memcpy(b->p + b->len, p, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void tb__u32(tb__buf *b, uint32_t v)
+{
+    unsigned char x[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16),
+                          (unsigned char)(v >> 24)};
+    tb__put(b, x, 4);
+}
+
+static void tb__str(tb__buf *b, const char *s, size_t n)
+{
+    tb__u32(b, (uint32_t)n);
+    tb__put(b, s, n);
+}
+
+static void tb__value(tb__buf *b, const tb_value *v)
+{
+    unsigned char tag = (unsigned char)v->type;
+    tb__put(b, &tag, 1);
+    if (v->type == TB_INTEGER || v->type == TB_REAL) {
+        uint64_t bits;
+        if (v->type == TB_INTEGER)
+            bits = (uint64_t)v->i;
+        else
+            memcpy(&bits, &v->r, 8);
+        tb__u32(b, (uint32_t)bits);
+        tb__u32(b, (uint32_t)(bits >> 32));
+    } else if (v->type == TB_TEXT || v->type == TB_BLOB) {
+        tb__str(b, v->s ? v->s : "", v->len);
+    }
+}
+
+/* ---- reading the host's encodings ---- */
+
+typedef struct tb__rd {
+    const unsigned char *p;
+    size_t len, pos;
+} tb__rd;
+
+static uint32_t tb__get_u32(tb__rd *r)
+{
+    if (r->len - r->pos < 4) __builtin_trap(); /* the host's encoding is never short */
+    const unsigned char *p = r->p + r->pos;
+    r->pos += 4;
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* A str as a NUL-terminated copy (malloc'd). */
+static char *tb__get_str(tb__rd *r, size_t *len)
+{
+    uint32_t n = tb__get_u32(r);
+    if (n > r->len - r->pos) __builtin_trap();
+    char *s = (char *)malloc(n + 1);
+    if (s == NULL) __builtin_trap();
+    memcpy(s, r->p + r->pos, n);
+    s[n] = '\0';
+    r->pos += n;
+    if (len) *len = n;
+    return s;
+}
+
+/* ---- routes and jobs ---- */
+
+typedef struct tb__route {
+    const char *method, *path;
+    tb_handler fn;
+} tb__route;
+
+typedef struct tb__jobdef {
+    const char *name, *schedule;
+    tb_job_fn fn;
+} tb__jobdef;
+
+static tb__route *tb__routes;
+static size_t tb__nroutes;
+static tb__jobdef *tb__jobs;
+static size_t tb__njobs;
+
+void tb_route(const char *method, const char *path, tb_handler fn)
+{
+    tb__routes = (tb__route *)realloc(tb__routes, (tb__nroutes + 1) * sizeof *tb__routes);
+    tb__routes[tb__nroutes++] = (tb__route){method, path, fn};
+}
+
+void tb_job(const char *name, const char *schedule, tb_job_fn fn)
+{
+    tb__jobs = (tb__jobdef *)realloc(tb__jobs, (tb__njobs + 1) * sizeof *tb__jobs);
+    tb__jobs[tb__njobs++] = (tb__jobdef){name, schedule, fn};
+}
+
+TB_EXPORT(trail_init) void tb__trail_init(void)
+{
+    tb_init();
+    tb__buf b = {0};
+    tb__u32(&b, (uint32_t)tb__nroutes);
+    for (size_t i = 0; i < tb__nroutes; i++) {
+        tb__str(&b, tb__routes[i].method, strlen(tb__routes[i].method));
+        tb__str(&b, tb__routes[i].path, strlen(tb__routes[i].path));
+    }
+    tb__u32(&b, (uint32_t)tb__njobs);
+    for (size_t i = 0; i < tb__njobs; i++) {
+        tb__str(&b, tb__jobs[i].name, strlen(tb__jobs[i].name));
+        tb__str(&b, tb__jobs[i].schedule, strlen(tb__jobs[i].schedule));
+    }
+    tb__manifest(b.p, b.len);
+    free(b.p);
+}
+
+TB_EXPORT(trail_alloc) void *tb__trail_alloc(size_t n)
+{
+    return malloc(n ? n : 1);
+}
+
+/* ---- requests ---- */
+
+typedef struct tb__pair {
+    char *name, *value;
+} tb__pair;
+
+struct tb_request {
+    int id;
+    char *method, *url, *path, *query, *body;
+    size_t body_len;
+    tb__pair *params, *headers, *qparams;
+    size_t nparams, nheaders, nqparams;
+    int qparsed;
+    tb__buf head; /* response headers set so far, encoded */
+    uint32_t nhead;
+};
+
+static void tb__pairs(tb__rd *r, tb__pair **out, size_t *n)
+{
+    *n = tb__get_u32(r);
+    *out = (tb__pair *)calloc(*n ? *n : 1, sizeof **out);
+    for (size_t i = 0; i < *n; i++) {
+        (*out)[i].name = tb__get_str(r, NULL);
+        (*out)[i].value = tb__get_str(r, NULL);
+    }
+}
+
+static void tb__free_pairs(tb__pair *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(p[i].name);
+        free(p[i].value);
+    }
+    free(p);
+}
+
+static void tb__request_free(tb_request *req)
+{
+    free(req->method);
+    free(req->url);
+    free(req->path);
+    free(req->query);
+    free(req->body);
+    tb__free_pairs(req->params, req->nparams);
+    tb__free_pairs(req->headers, req->nheaders);
+    tb__free_pairs(req->qparams, req->nqparams);
+    free(req->head.p);
+    free(req);
+}
+
+TB_EXPORT(trail_http) void tb__trail_http(int id, int route, void *p, size_t len)
+{
+    tb_request *req = (tb_request *)calloc(1, sizeof *req);
+    tb__rd r = {(const unsigned char *)p, len, 0};
+    req->id = id;
+    req->method = tb__get_str(&r, NULL);
+    req->url = tb__get_str(&r, NULL);
+    req->path = tb__get_str(&r, NULL);
+    req->query = tb__get_str(&r, NULL);
+    tb__pairs(&r, &req->params, &req->nparams);
+    tb__pairs(&r, &req->headers, &req->nheaders);
+    req->body = tb__get_str(&r, &req->body_len);
+    free(p);
+    if (route < 0 || (size_t)route >= tb__nroutes) {
+        tb_respond_error(req, 500, "no such route");
+        return;
+    }
+    tb__routes[route].fn(req);
+}
+
+const char *tb_method(const tb_request *req) { return req->method; }
+const char *tb_path(const tb_request *req) { return req->path; }
+const char *tb_url(const tb_request *req) { return req->url; }
+const char *tb_query(const tb_request *req) { return req->query; }
+
+const char *tb_body(const tb_request *req, size_t *len)
+{
+    if (len) *len = req->body_len;
+    return req->body;
+}
+
+const char *tb_param(const tb_request *req, const char *name)
+{
+    for (size_t i = 0; i < req->nparams; i++)
+        if (strcmp(req->params[i].name, name) == 0) return req->params[i].value;
+    return NULL;
+}
+
+const char *tb_header(const tb_request *req, const char *name)
+{
+    for (size_t i = 0; i < req->nheaders; i++)
+        if (strcasecmp(req->headers[i].name, name) == 0) return req->headers[i].value;
+    return NULL;
+}
+
+static int tb__hex(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    c = (char)(c | 32);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+static char *tb__decode(const char *s, size_t n)
+{
+    char *d = (char *)malloc(n + 1);
+    size_t j = 0;
+    for (size_t i = 0; i < n; i++) {
+        int hi = s[i] == '%' && i + 2 < n ? tb__hex(s[i + 1]) : -1;
+        int lo = hi >= 0 ? tb__hex(s[i + 2]) : -1;
+        if (lo >= 0) {
+            d[j++] = (char)(hi << 4 | lo);
+            i += 2;
+        } else {
+            d[j++] = s[i] == '+' ? ' ' : s[i];
+        }
+    }
+    d[j] = '\0';
+    return d;
+}
+
+const char *tb_query_param(const tb_request *creq, const char *name)
+{
+    tb_request *req = (tb_request *)creq;
+    if (!req->qparsed) {
+        req->qparsed = 1;
+        const char *q = req->query;
+        while (*q) {
+            size_t n = strcspn(q, "&");
+            const char *eq = memchr(q, '=', n);
+            size_t kn = eq ? (size_t)(eq - q) : n;
+            req->qparams = (tb__pair *)realloc(req->qparams, (req->nqparams + 1) *
+                                                                 sizeof *req->qparams);
+            req->qparams[req->nqparams].name = tb__decode(q, kn);
+            req->qparams[req->nqparams].value = eq ? tb__decode(eq + 1, n - kn - 1) : tb__decode("", 0);
+            req->nqparams++;
+            q += n;
+            if (*q == '&') q++;
+        }
+    }
+    for (size_t i = 0; i < req->nqparams; i++)
+        if (strcmp(req->qparams[i].name, name) == 0) return req->qparams[i].value;
+    return NULL;
+}
+
+void tb_set_header(tb_request *req, const char *name, const char *value)
+{
+    tb__str(&req->head, name, strlen(name));
+    tb__str(&req->head, value, strlen(value));
+    req->nhead++;
+}
+
+void tb_respond(tb_request *req, int status, const char *content_type, const void *body,
+                size_t len)
+{
+    if (content_type) tb_set_header(req, "content-type", content_type);
+    tb__buf head = {0};
+    tb__u32(&head, req->nhead);
+    tb__put(&head, req->head.p, req->head.len);
+    tb__respond(req->id, status, head.p, head.len, body ? body : "", len);
+    free(head.p);
+    tb__request_free(req);
+}
+
+void tb_respond_text(tb_request *req, int status, const char *text)
+{
+    tb_respond(req, status, "text/plain; charset=utf-8", text, strlen(text));
+}
+
+void tb_respond_json(tb_request *req, int status, const char *json)
+{
+    tb_respond(req, status, "application/json", json, strlen(json));
+}
+
+void tb_json_append_string(char **buf, size_t *len, const char *s)
+{
+    tb__buf b = {*buf, *len, *buf ? *len + 1 : 0};
+    tb__put(&b, "\"", 1);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        char esc[8];
+        if (c == '"' || c == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)c;
+            tb__put(&b, esc, 2);
+        } else if (c < 0x20) {
+            snprintf(esc, sizeof esc, "\\u%04x", c);
+            tb__put(&b, esc, 6);
+        } else {
+            tb__put(&b, s, 1);
+        }
+    }
+    tb__put(&b, "\"", 1);
+    *buf = b.p;
+    *len = b.len;
+}
+
+void tb_respond_error(tb_request *req, int status, const char *message)
+{
+    char *json = NULL;
+    size_t len = 0;
+    tb__buf b = {0};
+    tb__put(&b, "{\"error\":", 9);
+    json = b.p;
+    len = b.len;
+    tb_json_append_string(&json, &len, message);
+    b.p = json;
+    b.len = len;
+    b.cap = len + 1;
+    tb__put(&b, "}", 1);
+    tb_respond(req, status, "application/json", b.p, b.len);
+    free(b.p);
+}
+
+/* ---- asynchronous calls ---- */
+
+enum { TB__ROWS, TB__CHANGED, TB__DONE, TB__BYTES };
+
+typedef struct tb__pending {
+    int handle, kind;
+    void *cb, *ud;
+    struct tb__pending *next;
+} tb__pending;
+
+static tb__pending *tb__waiting;
+
+static void tb__deliver(int kind, void *cb, void *ud, int status, char *data, size_t len)
+{
+    const char *error = status == 0 ? NULL : data;
+    switch (kind) {
+    case TB__ROWS: {
+        tb_rows rows = {0};
+        tb_value *vals = NULL;
+        char **strs = NULL;
+        size_t nstrs = 0;
+        if (status == 0) {
+            tb__rd r = {(const unsigned char *)data, len, 0};
+            rows.ncols = (int)tb__get_u32(&r);
+            rows.names = (const char **)calloc((size_t)rows.ncols + 1, sizeof *rows.names);
+            strs = (char **)malloc(sizeof *strs);
+            for (int i = 0; i < rows.ncols; i++) rows.names[i] = tb__get_str(&r, NULL);
+            rows.nrows = (int)tb__get_u32(&r);
+            size_t n = (size_t)rows.nrows * (size_t)rows.ncols;
+            vals = (tb_value *)calloc(n ? n : 1, sizeof *vals);
+            for (size_t i = 0; i < n; i++) {
+                if (r.pos >= r.len) __builtin_trap();
+                vals[i].type = r.p[r.pos++];
+                if (vals[i].type == TB_INTEGER || vals[i].type == TB_REAL) {
+                    uint64_t bits = tb__get_u32(&r);
+                    bits |= (uint64_t)tb__get_u32(&r) << 32;
+                    if (vals[i].type == TB_INTEGER)
+                        vals[i].i = (int64_t)bits;
+                    else
+                        memcpy(&vals[i].r, &bits, 8);
+                } else if (vals[i].type == TB_TEXT || vals[i].type == TB_BLOB) {
+                    char *s = tb__get_str(&r, &vals[i].len);
+                    vals[i].s = s;
+                    strs = (char **)realloc(strs, (nstrs + 1) * sizeof *strs);
+                    strs[nstrs++] = s;
+                }
+            }
+            rows.values = vals;
+        }
+        ((tb_rows_cb)cb)(status == 0 ? &rows : NULL, error, ud);
+        for (int i = 0; i < rows.ncols; i++) free((void *)rows.names[i]);
+        free(rows.names);
+        for (size_t i = 0; i < nstrs; i++) free(strs[i]);
+        free(strs);
+        free(vals);
+        break;
+    }
+    case TB__CHANGED: {
+        int64_t changed = 0;
+        if (status == 0 && len == 8) {
+            uint64_t bits = 0;
+            for (int i = 7; i >= 0; i--) bits = bits << 8 | (unsigned char)data[i];
+            changed = (int64_t)bits;
+        }
+        ((tb_changed_cb)cb)(changed, error, ud);
+        break;
+    }
+    case TB__DONE:
+        ((tb_done_cb)cb)(error, ud);
+        break;
+    case TB__BYTES:
+        ((tb_bytes_cb)cb)(status == 0 ? data : NULL, status == 0 ? len : 0, error, ud);
+        break;
+    }
+}
+
+/* Takes handle's result if it is ready (then calls back and returns 1). */
+static int tb__try(int handle, int kind, void *cb, void *ud)
+{
+    int len = tb__result_len(handle);
+    if (len < 0) return 0;
+    char *data = (char *)malloc((size_t)len + 1);
+    int status = tb__result_take(handle, data, (size_t)len);
+    data[len] = '\0';
+    tb__deliver(kind, cb, ud, status, data, (size_t)len);
+    free(data);
+    return 1;
+}
+
+static void tb__start(int handle, int kind, void *cb, void *ud)
+{
+    if (handle < 0) {
+        char msg[] = "the host refused the call (too many calls in flight, or a bad argument)";
+        tb__deliver(kind, cb, ud, 1, msg, sizeof msg - 1);
+        return;
+    }
+    if (tb__try(handle, kind, cb, ud)) return;
+    tb__pending *p = (tb__pending *)malloc(sizeof *p);
+    *p = (tb__pending){handle, kind, cb, ud, tb__waiting};
+    tb__waiting = p;
+}
+
+TB_EXPORT(trail_complete) void tb__trail_complete(int handle)
+{
+    for (tb__pending **pp = &tb__waiting; *pp; pp = &(*pp)->next) {
+        tb__pending *p = *pp;
+        if (p->handle != handle) continue;
+        *pp = p->next;
+        if (!tb__try(handle, p->kind, p->cb, p->ud)) {
+            p->next = tb__waiting; /* not ready after all: keep waiting */
+            tb__waiting = p;
+            return;
+        }
+        free(p);
+        return;
+    }
+}
+
+static int tb__sql_call(int kind, const char *sql, const tb_value *params, int n)
+{
+    tb__buf b = {0};
+    if (n > 0) {
+        tb__u32(&b, (uint32_t)n);
+        for (int i = 0; i < n; i++) tb__value(&b, &params[i]);
+    }
+    int h = tb__sql(0, kind, sql, strlen(sql), b.p ? b.p : "", b.len);
+    free(b.p);
+    return h;
+}
+
+void tb_db_query(const char *sql, const tb_value *params, int nparams, tb_rows_cb cb, void *ud)
+{
+    tb__start(tb__sql_call(0, sql, params, nparams), TB__ROWS, (void *)cb, ud);
+}
+
+void tb_db_execute(const char *sql, const tb_value *params, int nparams, tb_changed_cb cb,
+                   void *ud)
+{
+    tb__start(tb__sql_call(1, sql, params, nparams), TB__CHANGED, (void *)cb, ud);
+}
+
+void tb_sleep(uint32_t ms, tb_done_cb cb, void *ud)
+{
+    tb__start(tb__timer(ms), TB__DONE, (void *)cb, ud);
+}
+
+void tb_read_file(const char *path, tb_bytes_cb cb, void *ud)
+{
+    tb__start(tb__read_file(path, strlen(path)), TB__BYTES, (void *)cb, ud);
+}
+
+const tb_value *tb_rows_get(const tb_rows *rows, int r, int c)
+{
+    return &rows->values[(size_t)r * (size_t)rows->ncols + (size_t)c];
+}
+
+tb_value tb_null(void) { tb_value v = {0}; return v; }
+tb_value tb_int(int64_t i) { tb_value v = {0}; v.type = TB_INTEGER; v.i = i; return v; }
+tb_value tb_real(double r) { tb_value v = {0}; v.type = TB_REAL; v.r = r; return v; }
+tb_value tb_text(const char *s) { tb_value v = {0}; v.type = TB_TEXT; v.s = s; v.len = strlen(s); return v; }
+tb_value tb_blob(const void *p, size_t len) { tb_value v = {0}; v.type = TB_BLOB; v.s = (const char *)p; v.len = len; return v; }
+
+/* ---- jobs ---- */
+
+struct tb_run {
+    int id;
+    const char *name;
+};
+
+TB_EXPORT(trail_job) void tb__trail_job(int id, int job)
+{
+    tb_run *run = (tb_run *)malloc(sizeof *run);
+    run->id = id;
+    run->name = job >= 0 && (size_t)job < tb__njobs ? tb__jobs[job].name : "";
+    if (job < 0 || (size_t)job >= tb__njobs) {
+        tb_run_done(run, "no such job");
+        return;
+    }
+    tb__jobs[job].fn(run);
+}
+
+const char *tb_run_name(const tb_run *run) { return run->name; }
+
+void tb_run_done(tb_run *run, const char *error)
+{
+    tb__job_done(run->id, error == NULL, error ? error : "", error ? strlen(error) : 0);
+    free(run);
+}
+
+/* ---- the rest ---- */
+
+void tb_log(int level, const char *fmt, ...)
+{
+    char small[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
+    va_end(ap);
+    if (n < 0) return;
+    if ((size_t)n < sizeof small) {
+        tb__log(level, small, (size_t)n);
+        return;
+    }
+    char *big = (char *)malloc((size_t)n + 1);
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    tb__log(level, big, (size_t)n);
+    free(big);
+}
+
+int64_t tb_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A recursive-descent check of one JSON value (RFC 8259), at most 128 levels deep. */
+static const char *tb__ws(const char *p, const char *e)
+{
+    while (p < e && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
+    return p;
+}
+
+static const char *tb__jvalue(const char *p, const char *e, int depth);
+
+static const char *tb__jstring(const char *p, const char *e)
+{
+    if (p >= e || *p != '"') return NULL;
+    for (p++; p < e; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '"') return p + 1;
+        if (c < 0x20) return NULL;
+        if (c == '\\') {
+            if (++p >= e) return NULL;
+            if (*p == 'u') {
+                for (int i = 0; i < 4; i++)
+                    if (++p >= e || tb__hex(*p) < 0) return NULL;
+            } else if (!strchr("\"\\/bfnrt", *p)) {
+                return NULL;
+            }
+        }
+    }
+    return NULL;
+}
+
+static const char *tb__jnumber(const char *p, const char *e)
+{
+    if (p < e && *p == '-') p++;
+    if (p >= e) return NULL;
+    if (*p == '0') {
+        p++;
+    } else if (*p >= '1' && *p <= '9') {
+        while (p < e && *p >= '0' && *p <= '9') p++;
+    } else {
+        return NULL;
+    }
+    if (p < e && *p == '.') {
+        p++;
+        if (p >= e || *p < '0' || *p > '9') return NULL;
+        while (p < e && *p >= '0' && *p <= '9') p++;
+    }
+    if (p < e && (*p == 'e' || *p == 'E')) {
+        p++;
+        if (p < e && (*p == '+' || *p == '-')) p++;
+        if (p >= e || *p < '0' || *p > '9') return NULL;
+        while (p < e && *p >= '0' && *p <= '9') p++;
+    }
+    return p;
+}
+
+static const char *tb__jvalue(const char *p, const char *e, int depth)
+{
+    if (depth > 128) return NULL;
+    p = tb__ws(p, e);
+    if (p >= e) return NULL;
+    if (*p == '{' || *p == '[') {
+        char close = *p == '{' ? '}' : ']';
+        int object = *p == '{';
+        p = tb__ws(p + 1, e);
+        if (p < e && *p == close) return p + 1;
+        for (;;) {
+            if (object) {
+                p = tb__jstring(tb__ws(p, e), e);
+                if (p == NULL) return NULL;
+                p = tb__ws(p, e);
+                if (p >= e || *p != ':') return NULL;
+                p++;
+            }
+            p = tb__jvalue(p, e, depth + 1);
+            if (p == NULL) return NULL;
+            p = tb__ws(p, e);
+            if (p < e && *p == ',') {
+                p++;
+                continue;
+            }
+            if (p < e && *p == close) return p + 1;
+            return NULL;
+        }
+    }
+    if (*p == '"') return tb__jstring(p, e);
+    if ((size_t)(e - p) >= 4 && memcmp(p, "true", 4) == 0) return p + 4;
+    if ((size_t)(e - p) >= 5 && memcmp(p, "false", 5) == 0) return p + 5;
+    if ((size_t)(e - p) >= 4 && memcmp(p, "null", 4) == 0) return p + 4;
+    return tb__jnumber(p, e);
+}
+
+int tb_json_valid(const char *text, size_t len)
+{
+    const char *e = text + len, *p = tb__jvalue(text, e, 0);
+    return p != NULL && tb__ws(p, e) == e;
+}
+
+#endif /* TRAILBASE_IMPLEMENTATION */
+#endif /* TRAILBASE_H */

@@ -1,0 +1,164 @@
+/* The hostile battery's compiled component: the routes of hostile_limits the battery needs (/ok,
+ * /whoami) and one route per way a compiled guest can misbehave. */
+#define TRAILBASE_IMPLEMENTATION
+#include "trailbase.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static long served;
+static char instance_id[32];
+
+static void ok(tb_request *req)
+{
+    char text[32];
+    snprintf(text, sizeof text, "ok %ld", ++served);
+    tb_respond_text(req, 200, text);
+}
+
+static void whoami(tb_request *req)
+{
+    tb_respond_text(req, 200, instance_id);
+}
+
+/* An endless loop that never calls the host. */
+static void spin(tb_request *req)
+{
+    volatile unsigned long n = 0;
+    for (;;) n++;
+    tb_respond_text(req, 200, "unreachable");
+}
+
+static void trap(tb_request *req)
+{
+    (void)req;
+    __builtin_trap();
+}
+
+/* A load far beyond the end of linear memory. */
+static void oob(tb_request *req)
+{
+    volatile unsigned char *p = (volatile unsigned char *)(uintptr_t)0xfffffff0u;
+    char text[32];
+    snprintf(text, sizeof text, "%d", p[0]);
+    tb_respond_text(req, 200, text);
+}
+
+static int (*volatile deeper)(int); /* through a pointer: clang sees no endless recursion */
+
+static int deep(int n)
+{
+    volatile char frame[256];
+    frame[0] = (char)n;
+    return deeper(n + 1) + frame[0];
+}
+
+static void recurse(tb_request *req)
+{
+    char text[32];
+    deeper = deep;
+    snprintf(text, sizeof text, "%d", deep(0));
+    tb_respond_text(req, 200, text);
+}
+
+/* Allocates 1 MiB blocks until malloc fails, touching each; answers how many it got. */
+static void grow(tb_request *req)
+{
+    long mib = 0;
+    void *head = NULL;
+    for (;;) {
+        void **block = malloc(1 << 20);
+        if (block == NULL) break;
+        memset(block, 1, 1 << 20);
+        *block = head;
+        head = block;
+        mib++;
+    }
+    while (head) {
+        void *next = *(void **)head;
+        free(head);
+        head = next;
+    }
+    char text[64];
+    snprintf(text, sizeof text, "allocated %ld MiB", mib);
+    tb_respond_text(req, 200, text);
+}
+
+static void slept(const char *error, void *ud)
+{
+    tb_request *req = ud;
+    tb_respond_text(req, error ? 500 : 200, error ? error : "slept");
+}
+
+/* Waits 500 ms on a timer: the worker serves other requests meanwhile. */
+static void sleepy(tb_request *req)
+{
+    tb_sleep(500, slept, req);
+}
+
+static void never(tb_request *req)
+{
+    (void)req; /* never answered: the deadline answers it */
+}
+
+static void rows_done(const tb_rows *rows, const char *error, void *ud)
+{
+    tb_request *req = ud;
+    if (error) {
+        tb_respond_error(req, 500, error);
+        return;
+    }
+    char text[64];
+    snprintf(text, sizeof text, "%d rows", rows->nrows);
+    tb_respond_text(req, 200, text);
+}
+
+/* SQL on trail's own tables: refused by the allow-list. */
+static void sql_trail(tb_request *req)
+{
+    tb_db_query("SELECT * FROM _job_runs", NULL, 0, rows_done, req);
+}
+
+static void sql_write_trail(tb_request *req)
+{
+    tb_db_query("DELETE FROM _user RETURNING id", NULL, 0, rows_done, req);
+}
+
+/* A recursive query without end: stopped at the CPU budget. */
+static void sql_forever(tb_request *req)
+{
+    tb_db_query("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
+                "SELECT count(*) FROM c",
+                NULL, 0, rows_done, req);
+}
+
+/* Bytes the host is asked to read from outside linear memory. */
+static void badptr(tb_request *req)
+{
+    int h = tb__sql(0, 0, (const char *)(uintptr_t)0xffffff00u, 4096, "", 0);
+    char text[32];
+    snprintf(text, sizeof text, "%d", h);
+    tb_respond_text(req, 200, text);
+}
+
+void tb_init(void)
+{
+    unsigned r = 0;
+    getentropy(&r, sizeof r);
+    snprintf(instance_id, sizeof instance_id, "%lld-%u", (long long)tb_now_ms(), r);
+    tb_route("GET", "/ok", ok);
+    tb_route("GET", "/whoami", whoami);
+    tb_route("GET", "/spin", spin);
+    tb_route("GET", "/trap", trap);
+    tb_route("GET", "/oob", oob);
+    tb_route("GET", "/recurse", recurse);
+    tb_route("GET", "/grow", grow);
+    tb_route("GET", "/sleep", sleepy);
+    tb_route("GET", "/never", never);
+    tb_route("GET", "/sql/trail", sql_trail);
+    tb_route("GET", "/sql/write-trail", sql_write_trail);
+    tb_route("GET", "/sql/forever", sql_forever);
+    tb_route("GET", "/badptr", badptr);
+}
