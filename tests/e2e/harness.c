@@ -138,6 +138,12 @@ static int wait_pid(pid_t pid, int timeout_ms, int *status_out)
 
 int th_server_start(th_server *s, const char *data_dir, const char *const *extra)
 {
+    return th_server_start_within(s, data_dir, extra, 20000);
+}
+
+int th_server_start_within(th_server *s, const char *data_dir, const char *const *extra,
+                           int timeout_ms)
+{
     static int seq;
     memset(s, 0, sizeof *s);
     const char *tmp = test_tmpdir();
@@ -166,7 +172,7 @@ int th_server_start(th_server *s, const char *data_dir, const char *const *extra
         return -1;
     }
 
-    long long end = now_ms() + 20000;
+    long long end = now_ms() + timeout_ms;
     while (now_ms() < end) {
         char *out = th_server_stdout(s);
         const char *p = strstr(out, "listening on http://");
@@ -198,7 +204,7 @@ int th_server_start(th_server *s, const char *data_dir, const char *const *extra
         }
         usleep(5000);
     }
-    fprintf(stderr, "     harness: no listening line within 20 s\n");
+    fprintf(stderr, "     harness: no listening line within %d s\n", timeout_ms / 1000);
     kill(s->pid, SIGKILL);
     int st;
     wait_pid(s->pid, 5000, &st);

@@ -28,6 +28,10 @@ typedef struct th_server {
  * of additional arguments (may be NULL). Returns 0 once the listening line was seen, -1 if the
  * process exited or printed nothing within 20 s (its stderr is copied to our stderr). */
 int th_server_start(th_server *s, const char *data_dir, const char *const *extra);
+/* The same, waiting up to timeout_ms for the listening line (a compiled component is compiled to
+ * native code before trail listens, the first time). */
+int th_server_start_within(th_server *s, const char *data_dir, const char *const *extra,
+                           int timeout_ms);
 
 /* Sends SIGTERM and waits (up to 20 s, then SIGKILL). Returns the exit status, or 128+signal. */
 int th_server_stop(th_server *s);
