@@ -68,7 +68,7 @@ NATIVE_LDFLAGS := -Wl,--export-dynamic-symbol=wasm_rt_* -Wl,--export-dynamic-sym
 LDLIBS := -lcurl -lsodium -lm -lpthread -ldl $(NATIVE_LDFLAGS)
 
 SRCS      := $(shell find src -name '*.c' ! -path 'src/main.c' | sort)
-TEST_SRCS := $(shell find tests -name '*.c' ! -path 'tests/fuzz/*' | sort)
+TEST_SRCS := $(shell find tests -name '*.c' ! -path 'tests/fuzz/*' ! -path 'tests/data/*' | sort)
 WAT_SRCS  := $(shell find tests/data -name '*.wat' 2>/dev/null | sort)
 LLHTTP_SRCS := $(LLHTTP_DIR)/api.c $(LLHTTP_DIR)/http.c $(LLHTTP_DIR)/llhttp.c
 
@@ -182,6 +182,17 @@ $(BUILD)/gen/native_files.c: tools/embed.sh /usr/include/wasm-rt.h | $(DEPS_STAM
 	@mkdir -p $(@D)
 	./tools/embed.sh $@ comp_native_files wasm-rt.h=/usr/include/wasm-rt.h
 
+# trailbase-guest-c's project (`trail components add trailbase-guest-c`): the template and the
+# SDK's header.
+GUEST_C_FILES := $(wildcard sdk/c/template/*) sdk/c/trailbase.h
+$(BUILD)/gen/guest_c_files.c: tools/embed.sh $(GUEST_C_FILES)
+	@mkdir -p $(@D)
+	./tools/embed.sh $@ cli_guest_c_files $(foreach f,$(GUEST_C_FILES),$(notdir $(f))=$(f))
+
+$(BUILD)/rel/guest_c_files.o: $(BUILD)/gen/guest_c_files.c
+	@mkdir -p $(@D)
+	$(CC) $(REL_CFLAGS) -c $< -o $@
+
 $(BUILD)/rel/native_files.o: $(BUILD)/gen/native_files.c
 	@mkdir -p $(@D)
 	$(CC) $(REL_CFLAGS) -c $< -o $@
@@ -235,7 +246,7 @@ $(SQLITE_OBJ): $(SQLITE_DIR)/sqlite3.c $(BUILD)/third/sqlite.opts | $(DEPS_STAMP
 endif
 
 $(BUILD)/rel/libtrail.a: $(REL_OBJS) $(BUILD)/rel/embedded_files.o $(BUILD)/rel/prelude_js.o \
-    $(BUILD)/rel/native_files.o
+    $(BUILD)/rel/native_files.o $(BUILD)/rel/guest_c_files.o
 	@rm -f $@
 	ar rcs $@ $^
 
@@ -252,7 +263,7 @@ $(BUILD)/$(1)/%.o: $(BUILD)/gen/%.c
 	@mkdir -p $$(@D)
 	$$(CC) $(2) -c $$< -o $$@
 $(BUILD)/$(1)/libtrail.a: $(SRCS:%.c=$(BUILD)/$(1)/%.o) $(BUILD)/$(1)/embedded_files.o \
-    $(BUILD)/$(1)/prelude_js.o $(BUILD)/$(1)/native_files.o
+    $(BUILD)/$(1)/prelude_js.o $(BUILD)/$(1)/native_files.o $(BUILD)/$(1)/guest_c_files.o
 	@rm -f $$@
 	ar rcs $$@ $$^
 $(BUILD)/$(1)/trail: $(BUILD)/$(1)/src/main.o $(BUILD)/$(1)/libtrail.a $(ENGINE_LIB) $(THIRD_OBJS)

@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 packages=(
     make gcc clang binutils pkg-config ca-certificates
     wabt                  # wasm2c and wat2wasm: the engine is translated to C at build time
+    lld wasi-libc libclang-rt-14-dev-wasm32  # C guests: clang's wasm32-wasi target (tests, trailbase-guest-c)
     node-llhttp           # the HTTP parser's C sources
     sqlite3               # the sqlite3 shell: bench/ loads the references' database with it
     libcurl4-openssl-dev

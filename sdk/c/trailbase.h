@@ -98,7 +98,8 @@ typedef struct tb_rows {
 /* Row r, column c. Valid during the callback that received rows. */
 const tb_value *tb_rows_get(const tb_rows *rows, int r, int c);
 
-/* ---- asynchronous host calls: the callback runs once, with error NULL on success ---- */
+/* ---- asynchronous host calls: the callback runs once, with error NULL on success (a NULL
+ * callback: nobody is told) ---- */
 
 typedef void (*tb_rows_cb)(const tb_rows *rows, const char *error, void *ud);
 typedef void (*tb_changed_cb)(int64_t changed, const char *error, void *ud);
@@ -109,6 +110,35 @@ void tb_db_query(const char *sql, const tb_value *params, int nparams, tb_rows_c
 void tb_db_execute(const char *sql, const tb_value *params, int nparams, tb_changed_cb cb,
                    void *ud);
 void tb_sleep(uint32_t ms, tb_done_cb cb, void *ud);
+
+/* Outgoing HTTP, under trail's fetch policy (fetch.allowed_hosts; no loopback or private
+ * addresses unless listed in fetch.allowed_private_hosts; redirects followed; limits).
+ * headers: NULL or a NULL-terminated list of name, value, name, value, ... Every HTTP response
+ * (4xx and 5xx too) is a response; error is a connection failure, a timeout or a refusal. */
+typedef struct tb_fetch_response {
+    int status;
+    int nheaders;
+    const char **names, **values;
+    const char *body; /* NUL-terminated too */
+    size_t body_len;
+    const char *url; /* after redirects */
+} tb_fetch_response;
+typedef void (*tb_fetch_cb)(const tb_fetch_response *res, const char *error, void *ud);
+void tb_fetch(const char *method, const char *url, const char *const *headers, const void *body,
+              size_t body_len, tb_fetch_cb cb, void *ud);
+
+/* Transactions: tb_tx_begin calls back with the transaction's id (BEGIN IMMEDIATE ran; it waits
+ * while another transaction of the worker or another connection holds the database). Statements
+ * in it go through tb_tx_query/tb_tx_execute; it ends with tb_tx_commit or tb_tx_rollback. One
+ * left open is rolled back after 30 s, and when the instance goes away. */
+typedef void (*tb_tx_cb)(uint32_t tx, const char *error, void *ud);
+void tb_tx_begin(tb_tx_cb cb, void *ud);
+void tb_tx_query(uint32_t tx, const char *sql, const tb_value *params, int nparams, tb_rows_cb cb,
+                 void *ud);
+void tb_tx_execute(uint32_t tx, const char *sql, const tb_value *params, int nparams,
+                   tb_changed_cb cb, void *ud);
+void tb_tx_commit(uint32_t tx, tb_done_cb cb, void *ud);
+void tb_tx_rollback(uint32_t tx, tb_done_cb cb, void *ud);
 void tb_read_file(const char *path, tb_bytes_cb cb, void *ud);
 
 /* ---- jobs and logging ---- */
@@ -152,8 +182,11 @@ int tb__respond(int req, int status, const void *head, size_t head_len, const vo
 TB_IMPORT(job_done) int tb__job_done(int run, int ok, const char *msg, size_t len);
 TB_IMPORT(sql)
 int tb__sql(int tx, int kind, const char *sql, size_t len, const void *params, size_t plen);
+TB_IMPORT(tx_begin) int tb__tx_begin(void);
+TB_IMPORT(tx_end) int tb__tx_end(uint32_t tx, int commit);
 TB_IMPORT(timer) int tb__timer(uint32_t ms);
 TB_IMPORT(read_file) int tb__read_file(const char *path, size_t len);
+TB_IMPORT(fetch) int tb__fetch(const void *req, size_t len);
 TB_IMPORT(result_len) int tb__result_len(int handle);
 TB_IMPORT(result_take) int tb__result_take(int handle, void *p, size_t len);
 TB_IMPORT(release) void tb__release(int handle);
@@ -505,7 +538,7 @@ void tb_respond_error(tb_request *req, int status, const char *message)
 
 /* ---- asynchronous calls ---- */
 
-enum { TB__ROWS, TB__CHANGED, TB__DONE, TB__BYTES };
+enum { TB__ROWS, TB__CHANGED, TB__DONE, TB__BYTES, TB__TX, TB__FETCH };
 
 typedef struct tb__pending {
     int handle, kind;
@@ -518,6 +551,7 @@ static tb__pending *tb__waiting;
 static void tb__deliver(int kind, void *cb, void *ud, int status, char *data, size_t len)
 {
     const char *error = status == 0 ? NULL : data;
+    if (cb == NULL) return; /* the caller does not want to know */
     switch (kind) {
     case TB__ROWS: {
         tb_rows rows = {0};
@@ -576,6 +610,39 @@ static void tb__deliver(int kind, void *cb, void *ud, int status, char *data, si
     case TB__BYTES:
         ((tb_bytes_cb)cb)(status == 0 ? data : NULL, status == 0 ? len : 0, error, ud);
         break;
+    case TB__FETCH: {
+        tb_fetch_response res = {0};
+        char **strs = NULL;
+        if (status == 0) {
+            tb__rd r = {(const unsigned char *)data, len, 0};
+            res.status = (int)tb__get_u32(&r);
+            res.nheaders = (int)tb__get_u32(&r);
+            strs = (char **)calloc((size_t)res.nheaders * 2 + 2, sizeof *strs);
+            res.names = (const char **)calloc((size_t)res.nheaders + 1, sizeof *res.names);
+            res.values = (const char **)calloc((size_t)res.nheaders + 1, sizeof *res.values);
+            for (int i = 0; i < res.nheaders; i++) {
+                res.names[i] = strs[2 * i] = tb__get_str(&r, NULL);
+                res.values[i] = strs[2 * i + 1] = tb__get_str(&r, NULL);
+            }
+            res.body = strs[2 * res.nheaders] = tb__get_str(&r, &res.body_len);
+            res.url = strs[2 * res.nheaders + 1] = tb__get_str(&r, NULL);
+        }
+        ((tb_fetch_cb)cb)(status == 0 ? &res : NULL, error, ud);
+        if (strs)
+            for (int i = 0; i < res.nheaders * 2 + 2; i++) free(strs[i]);
+        free(strs);
+        free(res.names);
+        free(res.values);
+        break;
+    }
+    case TB__TX: {
+        uint32_t tx = 0;
+        if (status == 0 && len == 4)
+            tx = (uint32_t)(unsigned char)data[0] | (uint32_t)(unsigned char)data[1] << 8 |
+                 (uint32_t)(unsigned char)data[2] << 16 | (uint32_t)(unsigned char)data[3] << 24;
+        ((tb_tx_cb)cb)(tx, error, ud);
+        break;
+    }
     }
 }
 
@@ -621,27 +688,74 @@ TB_EXPORT(trail_complete) void tb__trail_complete(int handle)
     }
 }
 
-static int tb__sql_call(int kind, const char *sql, const tb_value *params, int n)
+static int tb__sql_call(uint32_t tx, int kind, const char *sql, const tb_value *params, int n)
 {
     tb__buf b = {0};
     if (n > 0) {
         tb__u32(&b, (uint32_t)n);
         for (int i = 0; i < n; i++) tb__value(&b, &params[i]);
     }
-    int h = tb__sql(0, kind, sql, strlen(sql), b.p ? b.p : "", b.len);
+    int h = tb__sql((int)tx, kind, sql, strlen(sql), b.p ? b.p : "", b.len);
     free(b.p);
     return h;
 }
 
 void tb_db_query(const char *sql, const tb_value *params, int nparams, tb_rows_cb cb, void *ud)
 {
-    tb__start(tb__sql_call(0, sql, params, nparams), TB__ROWS, (void *)cb, ud);
+    tb__start(tb__sql_call(0, 0, sql, params, nparams), TB__ROWS, (void *)cb, ud);
 }
 
 void tb_db_execute(const char *sql, const tb_value *params, int nparams, tb_changed_cb cb,
                    void *ud)
 {
-    tb__start(tb__sql_call(1, sql, params, nparams), TB__CHANGED, (void *)cb, ud);
+    tb__start(tb__sql_call(0, 1, sql, params, nparams), TB__CHANGED, (void *)cb, ud);
+}
+
+void tb_fetch(const char *method, const char *url, const char *const *headers, const void *body,
+              size_t body_len, tb_fetch_cb cb, void *ud)
+{
+    tb__buf b = {0};
+    tb__str(&b, method, strlen(method));
+    tb__str(&b, url, strlen(url));
+    uint32_t n = 0;
+    while (headers && headers[2 * n] && headers[2 * n + 1]) n++;
+    tb__u32(&b, n);
+    for (uint32_t i = 0; i < n; i++) {
+        tb__str(&b, headers[2 * i], strlen(headers[2 * i]));
+        tb__str(&b, headers[2 * i + 1], strlen(headers[2 * i + 1]));
+    }
+    tb__str(&b, body ? (const char *)body : "", body ? body_len : 0);
+    tb__u32(&b, 0); /* fetch.timeout_ms */
+    int h = tb__fetch(b.p, b.len);
+    free(b.p);
+    tb__start(h, TB__FETCH, (void *)cb, ud);
+}
+
+void tb_tx_begin(tb_tx_cb cb, void *ud)
+{
+    tb__start(tb__tx_begin(), TB__TX, (void *)cb, ud);
+}
+
+void tb_tx_query(uint32_t tx, const char *sql, const tb_value *params, int nparams, tb_rows_cb cb,
+                 void *ud)
+{
+    tb__start(tb__sql_call(tx, 0, sql, params, nparams), TB__ROWS, (void *)cb, ud);
+}
+
+void tb_tx_execute(uint32_t tx, const char *sql, const tb_value *params, int nparams,
+                   tb_changed_cb cb, void *ud)
+{
+    tb__start(tb__sql_call(tx, 1, sql, params, nparams), TB__CHANGED, (void *)cb, ud);
+}
+
+void tb_tx_commit(uint32_t tx, tb_done_cb cb, void *ud)
+{
+    tb__start(tb__tx_end(tx, 1), TB__DONE, (void *)cb, ud);
+}
+
+void tb_tx_rollback(uint32_t tx, tb_done_cb cb, void *ud)
+{
+    tb__start(tb__tx_end(tx, 0), TB__DONE, (void *)cb, ud);
 }
 
 void tb_sleep(uint32_t ms, tb_done_cb cb, void *ud)

@@ -28,6 +28,10 @@ int cli__remove_first_party(const char *name, const char *wasm_dir);
 const char *cli__first_party_build_hint(const char *name);
 /* Prints a line for an installed first-party project; false when there is none. */
 bool cli__print_first_party_status(const char *wasm_dir);
+/* The C project of trailbase-guest-c (cli/scaffold_c.c): written, removed, whether it is there. */
+int cli__scaffold_c(const char *wasm_dir);
+int cli__remove_c(const char *wasm_dir);
+bool cli__c_installed(const char *wasm_dir);
 /* Prints a component's routes and jobs under its `installed` line. */
 void cli__print_manifest(const char *bytes, size_t len);
 

@@ -18,6 +18,7 @@
 #include "component/component.h"
 #include "component/component_io.h"
 #include "component/host.h"
+#include "component/native.h"
 
 typedef struct first_party {
     const char *name;
@@ -27,6 +28,7 @@ typedef struct first_party {
 static const first_party first_parties[] = {
     {"trailbase-guest-ts", "TypeScript/JavaScript runtime"},
     {"trailbase-guest-rust", "Rust runtime"},
+    {"trailbase-guest-c", "C runtime"},
 };
 
 #define DOWNLOAD_TIMEOUT_MS 120000L
@@ -109,6 +111,21 @@ static char *install_name(const char *src)
     return tr_buf_take(&b, NULL);
 }
 
+/* A compiled component is compiled now, into the data directory's cache, so that the server
+ * loads it at once; a module that cannot be compiled is refused here. */
+static int compile_native(const char *wasm_dir, const char *src, const tr_buf *bytes)
+{
+    comp_native_cache_beside(wasm_dir);
+    comp_native *n = NULL;
+    uint64_t ms = 0;
+    tr_error err = {0};
+    if (comp_native_compile((const unsigned char *)bytes->data, bytes->len, &n, &ms, &err) < 0)
+        return fail("%s: %s", src, err.msg);
+    if (ms > 0) printf("Compiled %s to native code in %llu ms\n", src, (unsigned long long)ms);
+    comp_native_free(n);
+    return 0;
+}
+
 static int add_bytes(const char *wasm_dir, const char *src, const tr_buf *bytes)
 {
     comp_wasm_info info;
@@ -126,8 +143,12 @@ static int add_bytes(const char *wasm_dir, const char *src, const tr_buf *bytes)
                   src, dest, name);
     } else if (mkdir_p(wasm_dir) < 0) {
         rc = fail("cannot create %s: %s", wasm_dir, strerror(errno));
+    } else if (info.js == NULL && (rc = compile_native(wasm_dir, src, bytes)) != 0) {
+        /* compile_native() said why */
     } else if (tr_write_file_atomic(dest, bytes->data, bytes->len, &err) < 0) {
         rc = fail("%s", err.msg);
+    } else if (info.js == NULL) {
+        printf("Installed %s (%zu bytes, a compiled component) as %s\n", src, bytes->len, dest);
     } else {
         printf("Installed %s (%zu bytes, %.*s) as %s\n", src, bytes->len,
                (int)TR_MIN(info.engine_len, 100), info.engine ? info.engine : "", dest);
@@ -141,7 +162,9 @@ static int cmd_add(const char *data_dir, const char *what)
 {
     char *wasm_dir = tr_asprintf("%s/wasm", data_dir);
     int rc;
-    if (find_first_party(what) != NULL) {
+    if (strcmp(what, "trailbase-guest-c") == 0) {
+        rc = cli__scaffold_c(wasm_dir);
+    } else if (find_first_party(what) != NULL) {
         rc = cli__scaffold_first_party(what, wasm_dir, false);
     } else {
         tr_buf bytes = TR_BUF_INIT;
@@ -185,6 +208,7 @@ static void print_component(const char *path, const char *wasm_dir)
         if (info.engine)
             snprintf(engine, sizeof engine, "%.*s", (int)TR_MIN(info.engine_len, 100), info.engine);
         if (comp_check(&info, &err) < 0) status = "  (will not load: see `trail run`)";
+        if (info.js == NULL && info.exports_trail_http) snprintf(engine, sizeof engine, "compiled");
     }
     printf("%-32s  %9zu bytes  sha256:%.12s  %s%s\n", rel, bytes.len, hex, engine, status);
     if (status[0] == '\0') cli__print_manifest(bytes.data, bytes.len);
@@ -196,6 +220,7 @@ static int cmd_installed(const char *data_dir)
     char *wasm_dir = tr_asprintf("%s/wasm", data_dir);
     comp_paths paths;
     tr_error err = {0};
+    comp_native_cache_beside(wasm_dir);
     if (comp_scan_dir(wasm_dir, &paths, &err) < 0) {
         tr_free(wasm_dir);
         return fail("%s", err.msg);
@@ -212,7 +237,9 @@ static int cmd_remove(const char *data_dir, const char *name)
 {
     char *wasm_dir = tr_asprintf("%s/wasm", data_dir);
     int rc;
-    if (find_first_party(name) != NULL) {
+    if (strcmp(name, "trailbase-guest-c") == 0) {
+        rc = cli__remove_c(wasm_dir);
+    } else if (find_first_party(name) != NULL) {
         rc = cli__remove_first_party(name, wasm_dir);
     } else if (strchr(name, '/') != NULL || name[0] == '.' || name[0] == '\0') {
         rc = fail("'%s' is not an installed component name (see `trail components installed`)",

@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "db/db.h"
+#include "guest/fetch.h"
 #include "guest/fs.h"
 #include "wasm/wasi/wasi.h"
 
@@ -57,13 +58,17 @@ typedef struct handle {
     bool ok;
     bool notify; /* ready, and trail_complete not called yet */
     tr_buf result;
-    /* a statement waiting for the connection */
+    /* a statement (or a BEGIN: begin) waiting for the connection */
+    bool begin;
+    uint32_t tx; /* the statement's transaction; 0: none */
     bool rows;
     char *sql;
     size_t sql_len;
     tr_buf params;
     uint64_t since_ns;
     unsigned retry_ms;
+    bool in_fetch; /* a transfer will complete it (guest/fetch.h) */
+    bool released; /* the guest let go of it while in_fetch: freed when the transfer ends */
 } handle;
 
 struct Z_trail_instance_t {
@@ -83,6 +88,7 @@ struct Z_trail_instance_t {
     uint32_t next_id;
     loop_timer pump;
     bool pumping; /* inside pump(): no re-entry */
+    guest_fetch_set fetches; /* transfers in flight */
 };
 
 /* ---- the CPU budget ---- */
@@ -221,7 +227,9 @@ static void fail_waits(struct Z_trail_instance_t *ni, int status, const char *ms
 
 static void drop_instance(struct Z_trail_instance_t *ni)
 {
+    guest_fetch_set_cancel(&ni->fetches, NULL); /* before the handles they complete */
     while (ni->handles) handle_free(ni, ni->handles);
+    if (ni->env) guest_sql_tx_forget(ni->env->sql, ni);
     if (ni->env) loop_timer_stop(ni->env->loop, &ni->pump);
     if (ni->inst) {
         ni->nat->free_instance(ni->inst);
@@ -640,8 +648,17 @@ static bool get_params(reader *r, tr_arena *a, jsg_val *out)
 static handle *find_handle(struct Z_trail_instance_t *ni, uint32_t id)
 {
     for (handle *h = ni->handles; h; h = h->next)
-        if (h->id == id) return h;
+        if (h->id == id && !h->released) return h;
     return NULL;
+}
+
+/* The guest is done with h: freed now, or when its transfer ends. */
+static void handle_release(struct Z_trail_instance_t *ni, handle *h)
+{
+    if (h->in_fetch)
+        h->released = true;
+    else
+        handle_free(ni, h);
 }
 
 static handle *new_handle(struct Z_trail_instance_t *ni)
@@ -708,21 +725,46 @@ static void pump(loop *l, loop_timer *t)
 
 /* ---- statements ---- */
 
+/* Opens h's transaction now; false when it must wait. */
+static bool run_begin(struct Z_trail_instance_t *ni, handle *h)
+{
+    bool wait = false;
+    uint32_t id = 0;
+    tr_error err = {0};
+    int rc = guest_sql_tx_begin_for(ni->env->sql, ni->env->loop, ni, &wait, &id, &err);
+    if (rc == 0 && wait) return false;
+    tr_buf_reset(&h->result);
+    if (rc < 0)
+        tr_buf_append_str(&h->result, err.msg);
+    else
+        put_u32(&h->result, id);
+    ready(ni, h, rc == 0);
+    return true;
+}
+
 /* Runs h's statement now; false when it must wait (and then it is retried from the loop). */
 static bool run_sql(struct Z_trail_instance_t *ni, handle *h, uint64_t cpu_deadline_ns)
 {
+    if (h->begin) return run_begin(ni, h);
     guest_sql *s = ni->env->sql;
-    if (guest_sql_must_wait(s)) return false;
+    tr_error err = {0};
+    int rc = 0;
+    if (h->tx != 0) {
+        rc = guest_sql_tx_check(s, ni, h->tx, &err);
+    } else if (guest_sql_must_wait(s)) {
+        return false;
+    }
     tr_arena a;
     tr_arena_init(&a, 16384);
     reader r = {(const unsigned char *)h->params.data, h->params.len, 0, false};
     jsg_val params, out;
-    tr_error err = {0};
-    int rc = get_params(&r, &a, &params)
+    if (rc == 0)
+        rc = get_params(&r, &a, &params)
                  ? guest_sql_run_vals(s, h->rows, h->sql, h->sql_len, &params, cpu_deadline_ns,
                                       ni->mod->limits.memory_limit, &a, &out, &err)
                  : tr_error_set(&err, TR_EINVAL, "malformed SQL parameters (docs/guest-abi.md)");
-    if (rc < 0 && guest_sql_busy(s)) {
+    if (h->tx != 0) guest_sql_tx_after_statement(s);
+    if (rc < 0 && h->tx == 0 && guest_sql_busy(s)) {
         tr_arena_deinit(&a);
         return false;
     }
@@ -749,6 +791,10 @@ static bool run_sql(struct Z_trail_instance_t *ni, handle *h, uint64_t cpu_deadl
     return true;
 }
 
+/* The longest a statement or BEGIN waits for the worker's connection (a transaction of this
+ * worker holds it); a transaction is rolled back after 30 s anyway. */
+#define NATIVE_SQL_MAX_WAIT_MS 60000
+
 /* A statement that waits: for a transaction of the worker to end, or for another connection's
  * lock (at most DB_BUSY_TIMEOUT_MS, as for JS). */
 static void retry_sql(loop *l, loop_timer *t)
@@ -758,12 +804,19 @@ static void retry_sql(loop *l, loop_timer *t)
     uint64_t budget = ni->mod->limits.cpu_budget_ms * 1000000u;
     if (run_sql(ni, h, tr_thread_cpu_ns() + budget)) return;
     uint64_t waited_ms = (tr_now_ns() - h->since_ns) / 1000000u;
-    if (guest_sql_busy(ni->env->sql) && waited_ms >= DB_BUSY_TIMEOUT_MS) {
+    bool busy = guest_sql_busy(ni->env->sql);
+    if ((busy && waited_ms >= DB_BUSY_TIMEOUT_MS) || waited_ms >= NATIVE_SQL_MAX_WAIT_MS) {
         char msg[200];
-        snprintf(msg, sizeof msg,
-                 "database is locked: another connection held the lock this statement needs for "
-                 "more than %d ms",
-                 DB_BUSY_TIMEOUT_MS);
+        if (busy)
+            snprintf(msg, sizeof msg,
+                     "database is locked: another connection held the lock this statement "
+                     "needs for more than %d ms",
+                     DB_BUSY_TIMEOUT_MS);
+        else
+            snprintf(msg, sizeof msg,
+                     "the worker's database connection was taken by a transaction for more "
+                     "than %d ms",
+                     NATIVE_SQL_MAX_WAIT_MS);
         tr_free(h->sql);
         h->sql = NULL;
         ready_error(ni, h, msg);
@@ -771,6 +824,17 @@ static void retry_sql(loop *l, loop_timer *t)
     }
     h->retry_ms = TR_MIN(h->retry_ms * 2, 50u);
     loop_timer_start(l, &h->timer, h->retry_ms);
+}
+
+/* Runs h now, or from the loop when it must wait. */
+static void start_sql(struct Z_trail_instance_t *ni, handle *h)
+{
+    h->since_ns = tr_now_ns();
+    if (!run_sql(ni, h, tick_deadline_ns)) {
+        loop_timer_init(&h->timer, retry_sql);
+        h->retry_ms = 2;
+        loop_timer_start(ni->env->loop, &h->timer, h->retry_ms);
+    }
 }
 
 /* ---- the imports (module "trail") ---- */
@@ -893,21 +957,13 @@ uint32_t Z_trailZ_sql(struct Z_trail_instance_t *ni, uint32_t tx, uint32_t kind,
         rc = h->id;
         if (ni->env == NULL || ni->env->sql == NULL) {
             ready_error(ni, h, "no database here (statements cannot run in trail_init)");
-        } else if (tx != 0) {
-            ready_error(ni, h,
-                        "transactions are not available to compiled components in this version "
-                        "of trail");
         } else {
             h->rows = kind == 0;
+            h->tx = tx;
             h->sql = tr_strndup(sql, sql_len);
             h->sql_len = sql_len;
             tr_buf_append(&h->params, params, params_len);
-            h->since_ns = tr_now_ns();
-            if (!run_sql(ni, h, tick_deadline_ns)) {
-                loop_timer_init(&h->timer, retry_sql);
-                h->retry_ms = 2;
-                loop_timer_start(ni->env->loop, &h->timer, h->retry_ms);
-            }
+            start_sql(ni, h);
         }
     }
     wrt_host_leave(saved);
@@ -919,19 +975,32 @@ uint32_t Z_trailZ_tx_begin(struct Z_trail_instance_t *ni)
     bool saved = wrt_host_enter();
     handle *h = new_handle(ni);
     uint32_t rc = h ? h->id : ERR_TOO_MANY;
-    if (h)
-        ready_error(ni, h,
-                    "transactions are not available to compiled components in this version of "
-                    "trail");
+    if (h && (ni->env == NULL || ni->env->sql == NULL || ni->env->loop == NULL)) {
+        ready_error(ni, h, "no database here (transactions cannot run in trail_init)");
+    } else if (h) {
+        h->begin = true;
+        start_sql(ni, h);
+    }
     wrt_host_leave(saved);
     return rc;
 }
 
 uint32_t Z_trailZ_tx_end(struct Z_trail_instance_t *ni, uint32_t tx, uint32_t commit)
 {
-    (void)tx;
-    (void)commit;
-    return Z_trailZ_tx_begin(ni);
+    bool saved = wrt_host_enter();
+    handle *h = new_handle(ni);
+    uint32_t rc = h ? h->id : ERR_TOO_MANY;
+    if (h && (ni->env == NULL || ni->env->sql == NULL)) {
+        ready_error(ni, h, "no database here");
+    } else if (h) {
+        tr_error err = {0};
+        if (guest_sql_tx_end_for(ni->env->sql, ni, tx, commit != 0, &err) < 0)
+            ready_error(ni, h, err.msg);
+        else
+            ready(ni, h, true);
+    }
+    wrt_host_leave(saved);
+    return rc;
 }
 
 static void timer_fired(loop *l, loop_timer *t)
@@ -957,14 +1026,86 @@ uint32_t Z_trailZ_timer(struct Z_trail_instance_t *ni, uint32_t ms)
     return rc;
 }
 
+static void fetch_done(void *ud, int rc, const tr_error *why, const jsg_val *response)
+{
+    handle *h = ud;
+    struct Z_trail_instance_t *ni = h->ni;
+    h->in_fetch = false;
+    if (h->released) {
+        handle_free(ni, h);
+        return;
+    }
+    if (rc < 0) {
+        ready_error(ni, h, why->msg);
+        return;
+    }
+    /* [status, statusText, headers, body, finalUrl] */
+    const jsg_val *v = response->u.arr.items;
+    tr_buf_reset(&h->result);
+    put_u32(&h->result, (uint32_t)v[0].u.num);
+    put_u32(&h->result, (uint32_t)v[2].u.arr.len);
+    for (size_t i = 0; i < v[2].u.arr.len; i++) {
+        const jsg_val *pair = v[2].u.arr.items[i].u.arr.items;
+        put_str(&h->result, pair[0].u.str.ptr, pair[0].u.str.len);
+        put_str(&h->result, pair[1].u.str.ptr, pair[1].u.str.len);
+    }
+    if (v[3].type == JSG_BYTES)
+        put_str(&h->result, v[3].u.str.ptr, v[3].u.str.len);
+    else
+        put_str(&h->result, "", 0);
+    put_str(&h->result, v[4].u.str.ptr, v[4].u.str.len);
+    ready(ni, h, true);
+}
+
+/* The fetch request's encoding (docs/guest-abi.md) as the five values guest_fetch_start()
+ * takes, in a; false when malformed. */
+static bool decode_fetch(reader *r, tr_arena *a, jsg_val *args)
+{
+    size_t ml, ul, bl;
+    const char *method = get_str(r, &ml);
+    const char *url = get_str(r, &ul);
+    uint32_t n = get_count(r, 8);
+    jsg_val *pairs = tr_arena_alloc(a, (n ? n : 1) * 3 * sizeof *pairs);
+    for (uint32_t i = 0; i < n && !r->bad; i++) {
+        size_t nl, vl;
+        const char *name = get_str(r, &nl);
+        const char *val = get_str(r, &vl);
+        pairs[n + 2 * i] = jsg_string(name, nl);
+        pairs[n + 2 * i + 1] = jsg_string(val, vl);
+        pairs[i] = jsg_array(&pairs[n + 2 * i], 2);
+    }
+    const char *body = get_str(r, &bl);
+    uint32_t timeout = get_u32(r);
+    args[0] = jsg_string(method, ml);
+    args[1] = jsg_string(url, ul);
+    args[2] = jsg_array(pairs, n);
+    args[3] = bl ? jsg_bytes(body, bl) : jsg_null();
+    args[4] = jsg_number(timeout);
+    return !r->bad && r->pos == r->len;
+}
+
 uint32_t Z_trailZ_fetch(struct Z_trail_instance_t *ni, uint32_t ptr, uint32_t len)
 {
     bool saved = wrt_host_enter();
-    handle *h = guest_bytes(ni, ptr, len) ? new_handle(ni) : NULL;
-    uint32_t rc = guest_bytes(ni, ptr, len) == NULL ? ERR_BAD_POINTER : h ? h->id : ERR_TOO_MANY;
-    if (h)
-        ready_error(ni, h,
-                    "fetch is not available to compiled components in this version of trail");
+    const char *req = guest_bytes(ni, ptr, len);
+    handle *h = req ? new_handle(ni) : NULL;
+    uint32_t rc = req == NULL ? ERR_BAD_POINTER : h ? h->id : ERR_TOO_MANY;
+    if (h && ni->env == NULL) {
+        ready_error(ni, h, "fetch is not available in trail_init");
+    } else if (h) {
+        tr_arena a;
+        tr_arena_init(&a, 1024);
+        reader r = {(const unsigned char *)req, len, 0, false};
+        jsg_val args[5];
+        tr_error why = {0};
+        if (!decode_fetch(&r, &a, args))
+            ready_error(ni, h, "malformed fetch request (docs/guest-abi.md)");
+        else if (guest_fetch_start(ni->env, &ni->fetches, args, fetch_done, h, &why) < 0)
+            ready_error(ni, h, why.msg);
+        else
+            h->in_fetch = true;
+        tr_arena_deinit(&a);
+    }
     wrt_host_leave(saved);
     return rc;
 }
@@ -1016,7 +1157,7 @@ uint32_t Z_trailZ_result_take(struct Z_trail_instance_t *ni, uint32_t id, uint32
     } else {
         if (len) memcpy(dst, h->result.data, len);
         rc = h->ok ? 0 : 1;
-        handle_free(ni, h);
+        handle_release(ni, h);
     }
     wrt_host_leave(saved);
     return rc;
@@ -1026,7 +1167,7 @@ void Z_trailZ_release(struct Z_trail_instance_t *ni, uint32_t id)
 {
     bool saved = wrt_host_enter();
     handle *h = find_handle(ni, id);
-    if (h) handle_free(ni, h);
+    if (h) handle_release(ni, h);
     wrt_host_leave(saved);
 }
 

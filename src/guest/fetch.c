@@ -56,6 +56,8 @@ struct guest_fetch_xfer {
     guest_wake_fn wake;
     void *owner;
     jsg_deferred d; /* d.promise was handed to the guest; resolve/reject are ours */
+    guest_fetch_done_fn done; /* instead of iso and d: a host that is not an isolate */
+    void *done_ud;
     CURL *easy;
     CURLU *url; /* the current URL (after redirects) */
     char *host; /* of url, for messages */
@@ -527,14 +529,13 @@ static int follow_redirect(guest_fetch_xfer *x, long status, tr_error *why)
     return 1;
 }
 
-/* The guest's value for a finished response: [status, statusText, headers, body, finalUrl]. */
-static int response_value(guest_fetch_xfer *x, long status, jsg_ref *out, tr_error *err)
+/* The guest's value for a finished response, [status, statusText, headers, body, finalUrl], in
+ * a (url: curl's copy, to curl_free() after). */
+static jsg_val response_val(guest_fetch_xfer *x, long status, tr_arena *a, char **url)
 {
-    tr_arena a;
-    tr_arena_init(&a, 4096);
     jsg_val *pairs =
-        tr_arena_alloc(&a, (x->resp_nheaders ? x->resp_nheaders : 1) * 2 * sizeof *pairs);
-    jsg_val *items = tr_arena_alloc(&a, (x->resp_nheaders ? x->resp_nheaders : 1) * sizeof *items);
+        tr_arena_alloc(a, (x->resp_nheaders ? x->resp_nheaders : 1) * 2 * sizeof *pairs);
+    jsg_val *items = tr_arena_alloc(a, (x->resp_nheaders ? x->resp_nheaders : 1) * sizeof *items);
     const char *p = x->resp_headers.data;
     for (size_t i = 0; i < x->resp_nheaders; i++) {
         size_t nl = strlen(p);
@@ -545,18 +546,25 @@ static int response_value(guest_fetch_xfer *x, long status, jsg_ref *out, tr_err
         p += vl + 1;
         items[i] = jsg_array(&pairs[2 * i], 2);
     }
-    char *url = NULL;
-    curl_url_get(x->url, CURLUPART_URL, &url, 0);
+    *url = NULL;
+    curl_url_get(x->url, CURLUPART_URL, url, 0);
     bool no_body = strcmp(x->method, "HEAD") == 0 || status == 204 || status == 304;
-    jsg_val parts[5] = {
-        jsg_number((double)status),
-        jsg_string(x->status_text, strlen(x->status_text)),
-        jsg_array(items, x->resp_nheaders),
-        no_body ? jsg_null()
-                : jsg_bytes(x->resp_body.data ? x->resp_body.data : "", x->resp_body.len),
-        jsg_string(url ? url : "", url ? strlen(url) : 0),
-    };
-    jsg_val v = jsg_array(parts, 5);
+    jsg_val *parts = tr_arena_alloc(a, 5 * sizeof *parts);
+    parts[0] = jsg_number((double)status);
+    parts[1] = jsg_string(x->status_text, strlen(x->status_text));
+    parts[2] = jsg_array(items, x->resp_nheaders);
+    parts[3] = no_body ? jsg_null()
+                       : jsg_bytes(x->resp_body.data ? x->resp_body.data : "", x->resp_body.len);
+    parts[4] = jsg_string(*url ? *url : "", *url ? strlen(*url) : 0);
+    return jsg_array(parts, 5);
+}
+
+static int response_value(guest_fetch_xfer *x, long status, jsg_ref *out, tr_error *err)
+{
+    tr_arena a;
+    tr_arena_init(&a, 4096);
+    char *url = NULL;
+    jsg_val v = response_val(x, status, &a, &url);
     int rc = jsg_from_val(x->iso, &v, out, err);
     curl_free(url);
     tr_arena_deinit(&a);
@@ -602,6 +610,22 @@ static void finish(guest_fetch_xfer *x, int rc, const tr_error *why, long status
     x->in_multi = false;
     set_unlink(x->set, x);
     f->nxfers--;
+    if (x->done != NULL) {
+        /* a host that is not an isolate: it gets the values */
+        if (rc == 0) {
+            tr_arena a;
+            tr_arena_init(&a, 4096);
+            char *url = NULL;
+            jsg_val v = response_val(x, status, &a, &url);
+            x->done(x->done_ud, 0, NULL, &v);
+            curl_free(url);
+            tr_arena_deinit(&a);
+        } else {
+            x->done(x->done_ud, rc, why, NULL);
+        }
+        xfer_free(x);
+        return;
+    }
     jsg_isolate *iso = x->iso;
     guest_wake_fn wake = x->wake;
     void *owner = x->owner;
@@ -773,6 +797,9 @@ void guest_fetch_set_cancel(guest_fetch_set *set, jsg_isolate *iso)
 
 /* Reads the guest's arguments into x. Returns 0, TR_EINVAL/TR_ELIMIT with why (the promise
  * rejects), or an isolate failure with err. */
+static int read_vals(guest_fetch_xfer *x, const cfg_fetch *conf, const jsg_val *v, tr_arena *a,
+                     tr_error *why);
+
 static int read_args(guest_fetch_xfer *x, const cfg_fetch *conf, size_t argc, const jsg_ref *argv,
                      tr_error *why, tr_error *err)
 {
@@ -786,6 +813,18 @@ static int read_args(guest_fetch_xfer *x, const cfg_fetch *conf, size_t argc, co
         if (rc == TR_EINVAL) rc = tr_error_set(why, TR_EINVAL, "argument %zu: %s", i + 1, err->msg);
         if (rc < 0) goto out;
     }
+    rc = read_vals(x, conf, v, &a, why);
+out:
+    tr_arena_deinit(&a);
+    return rc;
+}
+
+/* Checks the request's values (method, url, headers, body, timeoutMs) into x. TR_EINVAL or
+ * TR_ELIMIT with why. */
+static int read_vals(guest_fetch_xfer *x, const cfg_fetch *conf, const jsg_val *v, tr_arena *a,
+                     tr_error *why)
+{
+    int rc = 0;
     if (v[0].type != JSG_STRING || v[0].u.str.len > 32 ||
         !is_token(v[0].u.str.ptr, v[0].u.str.len)) {
         rc = tr_error_set(why, TR_EINVAL, "the method must be an HTTP token");
@@ -798,7 +837,7 @@ static int read_args(guest_fetch_xfer *x, const cfg_fetch *conf, size_t argc, co
                           GUEST_FETCH_MAX_URL);
         goto out;
     }
-    char *url = tr_arena_strndup(&a, v[1].u.str.ptr, v[1].u.str.len);
+    char *url = tr_arena_strndup(a, v[1].u.str.ptr, v[1].u.str.len);
     x->url = curl_url();
     CURLUcode uc = curl_url_set(x->url, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME);
     if (uc != CURLUE_OK) {
@@ -853,7 +892,6 @@ static int read_args(guest_fetch_xfer *x, const cfg_fetch *conf, size_t argc, co
     double t = v[4].type == JSG_NUMBER ? v[4].u.num : 0;
     x->timeout_ms = t >= 1 ? (t < DAY_MS ? (uint32_t)t : DAY_MS) : conf->timeout_ms;
 out:
-    tr_arena_deinit(&a);
     return rc;
 }
 
@@ -917,5 +955,46 @@ int guest_fetch_call(guest_env *env, guest_fetch_set *set, jsg_isolate *iso, gue
     x->f->nxfers++;
     set_link(set, x);
     *result = d.promise;
+    return 0;
+}
+
+int guest_fetch_start(guest_env *env, guest_fetch_set *set, const jsg_val *args,
+                      guest_fetch_done_fn done, void *ud, tr_error *why)
+{
+    const cfg_fetch *conf = env->fetch_cfg ? env->fetch_cfg : &default_cfg;
+    if (env->loop == NULL) return tr_error_set(why, TR_EINVAL, "fetch is not available here");
+    if (!conf->enabled)
+        return tr_error_set(why, TR_EINVAL,
+                            "outgoing HTTP requests are disabled (fetch.enabled: false in "
+                            "config.textproto)");
+    if (set->n >= GUEST_MAX_FETCHES)
+        return tr_error_set(why, TR_ELIMIT,
+                            "too many requests in flight (at most %d per instance)",
+                            GUEST_MAX_FETCHES);
+    guest_fetch_xfer *x = tr_calloc(1, sizeof *x);
+    x->set = set;
+    x->done = done;
+    x->done_ud = ud;
+    tr_arena a;
+    tr_arena_init(&a, 1024);
+    int rc = read_vals(x, conf, args, &a, why);
+    tr_arena_deinit(&a);
+    if (rc == 0) {
+        if (env->fetch == NULL) env->fetch = guest_fetch_new(env->loop, env->fetch_cfg);
+        x->f = env->fetch;
+        x->easy = curl_easy_init();
+        if (x->easy == NULL) tr_fatal("curl_easy_init failed");
+        x->start_ns = tr_now_ns();
+        configure(x, x->timeout_ms);
+        if (curl_multi_add_handle(x->f->multi, x->easy) != CURLM_OK)
+            rc = tr_error_set(why, TR_EIO, "cannot start the request");
+    }
+    if (rc < 0) {
+        xfer_free(x);
+        return rc;
+    }
+    x->in_multi = true;
+    x->f->nxfers++;
+    set_link(set, x);
     return 0;
 }

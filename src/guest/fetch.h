@@ -60,6 +60,17 @@ void guest_fetch_free(guest_fetch *f);
 int guest_fetch_call(guest_env *env, guest_fetch_set *set, jsg_isolate *iso, guest_wake_fn wake,
                      void *owner, size_t argc, const jsg_ref *argv, jsg_ref *result, tr_error *err);
 
+/* The same transport for a host that is not an isolate (compiled components): args are the
+ * five values of `__trailhost.fetch` (method, url, headers as [name, value] pairs, body as
+ * bytes or null, timeoutMs), with the same checks and policy. done(ud, ...) is called once from
+ * the loop, never during this call: rc 0 and the response [status, statusText, headers, body,
+ * finalUrl] (valid during the call), or rc < 0 and why. An error returned here (an argument, the
+ * policy, the limit of transfers) means done is never called. Cancel with
+ * guest_fetch_set_cancel(set, NULL). */
+typedef void (*guest_fetch_done_fn)(void *ud, int rc, const tr_error *why, const jsg_val *response);
+int guest_fetch_start(guest_env *env, guest_fetch_set *set, const jsg_val *args,
+                      guest_fetch_done_fn done, void *ud, tr_error *why);
+
 /* Cancels set's transfers without settling their promises; they are never touched again. Call
  * before freeing iso (which may already be dead). */
 void guest_fetch_set_cancel(guest_fetch_set *set, jsg_isolate *iso);

@@ -123,6 +123,23 @@ bool guest_sql_busy(const guest_sql *s);
  * already wait for one (they run in call order). */
 bool guest_sql_must_wait(const guest_sql *s);
 
+/* Transactions for a host that is not an isolate (compiled components), owned by `owner` (an
+ * address that identifies it): as txBegin/txCommit/txRollback, sharing the worker's connection
+ * and its queue with the isolates' transactions. guest_sql_tx_begin_for() sets *wait (and does
+ * nothing) while the connection is taken (a transaction is open, statements wait) or another
+ * connection holds the write lock (then guest_sql_busy()): call it again later from the loop l.
+ * guest_sql_tx_check() says whether transaction id is open and owner's, or why not; run its
+ * statements with guest_sql_run_vals() and call guest_sql_tx_after_statement() after each (SQLite
+ * may have ended it). guest_sql_tx_forget() rolls back owner's open transaction (owner goes
+ * away). */
+int guest_sql_tx_begin_for(guest_sql *s, loop *l, const void *owner, bool *wait, uint32_t *id,
+                           tr_error *err);
+int guest_sql_tx_check(const guest_sql *s, const void *owner, uint32_t id, tr_error *err);
+void guest_sql_tx_after_statement(guest_sql *s);
+int guest_sql_tx_end_for(guest_sql *s, const void *owner, uint32_t id, bool commit,
+                         tr_error *err);
+void guest_sql_tx_forget(guest_sql *s, const void *owner);
+
 /* Sets how long a transaction may stay open before it is rolled back (default 30 s; for tests).
  * Transactions themselves are host functions (guest/tx.c, docs/guest-abi.md). */
 void guest_sql_set_tx_timeout(guest_sql *s, uint64_t ms);

@@ -48,7 +48,8 @@ struct guest_sql_wait {
 struct guest_tx {
     loop_timer timeout; /* first: the loop hands us &timeout */
     guest_sql *s;
-    guest *g;
+    guest *g;          /* the isolate's guest that opened it; NULL for another owner */
+    const void *owner; /* that other owner (a compiled component's instance: guest_sql_tx_*) */
     uint32_t id;
 };
 
@@ -567,3 +568,63 @@ TX_HOST_FN(guest__tx_query_sync, tx_sql(iso, user, true, true, argc, argv, resul
 TX_HOST_FN(guest__tx_execute_sync, tx_sql(iso, user, true, false, argc, argv, result, err))
 TX_HOST_FN(guest__tx_commit_sync, tx_end(iso, user, true, true, argc, argv, result, err))
 TX_HOST_FN(guest__tx_rollback_sync, tx_end(iso, user, true, false, argc, argv, result, err))
+
+/* ---- transactions of hosts that are not isolates (compiled components) ---- */
+
+int guest_sql_tx_begin_for(guest_sql *s, loop *l, const void *owner, bool *wait, uint32_t *id,
+                           tr_error *err)
+{
+    *wait = false;
+    use_loop(s, l);
+    if (guest__sql_must_wait(s)) {
+        *wait = true;
+        return 0;
+    }
+    int rc = begin_now(s, NULL, id, err);
+    if (rc < 0 && s->busy) {
+        *wait = true;
+        return 0;
+    }
+    if (rc == 0) s->tx->owner = owner;
+    return rc;
+}
+
+int guest_sql_tx_check(const guest_sql *s, const void *owner, uint32_t id, tr_error *err)
+{
+    if (s->tx != NULL && s->tx->id == id && s->tx->g == NULL && s->tx->owner == owner) return 0;
+    size_t n = s->nended < GUEST_TX_ENDED ? s->nended : GUEST_TX_ENDED;
+    for (size_t i = 0; i < n; i++)
+        if (s->ended[i].id == id) return tr_error_set(err, TR_ESQL, "%s", s->ended[i].why);
+    return tr_error_set(err, TR_ESQL, "transaction %u is not open (it has ended)", id);
+}
+
+void guest_sql_tx_after_statement(guest_sql *s)
+{
+    if (s->tx != NULL && sqlite3_get_autocommit(db_handle(s->db)))
+        end_tx(s, "the transaction has ended: SQLite rolled it back after an error, or a "
+                  "statement in it ended it");
+}
+
+int guest_sql_tx_end_for(guest_sql *s, const void *owner, uint32_t id, bool commit,
+                         tr_error *err)
+{
+    int rc = guest_sql_tx_check(s, owner, id, err);
+    if (rc < 0) return rc;
+    sqlite3 *h = db_handle(s->db);
+    if (commit && sqlite3_exec(h, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        rc = tr_error_set(err, TR_ESQL, "%s", sqlite3_errmsg(h));
+        rollback(s);
+    } else if (!commit) {
+        rollback(s);
+    }
+    end_tx(s, NULL);
+    return rc;
+}
+
+void guest_sql_tx_forget(guest_sql *s, const void *owner)
+{
+    if (s != NULL && s->tx != NULL && s->tx->g == NULL && s->tx->owner == owner) {
+        rollback(s);
+        end_tx(s, NULL);
+    }
+}

@@ -79,10 +79,11 @@ void fx_start_app(th_server *s, const char *dir, const char *config, const char 
     snprintf(depot, sizeof depot, "%s/%s", test_tmpdir(), name);
     snprintf(src, sizeof src, "%s/%s", root ? root : ".", dir);
     snprintf(cmd, sizeof cmd,
-             "mkdir -p '%s/wasm' '%s/migrations' && '%s/tools/sdk-build.sh' '%s' '%s/wasm/%s.wasm' "
+             "mkdir -p '%s/wasm' '%s/migrations' && if [ -f '%s/main.c' ]; then build=c-build.sh; "
+             "else build=sdk-build.sh; fi && '%s/tools/'$build '%s' '%s/wasm/%s.wasm' "
              ">/dev/null && if [ -d '%s/migrations' ]; then cp '%s'/migrations/*.sql "
              "'%s/migrations/'; fi",
-             depot, depot, root ? root : ".", src, depot, name, src, src, depot);
+             depot, depot, src, root ? root : ".", src, depot, name, src, src, depot);
     if (fx_sh(cmd) != 0) test_fail(__FILE__, __LINE__, "building %s failed", dir);
     if (config) {
         char path[800];

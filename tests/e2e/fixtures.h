@@ -25,7 +25,8 @@ unsigned char *fx_component(const char *js, const char *engine, bool foreign, si
 void fx_build_component(const char *name, const char *out_path);
 
 struct th_server;
-/* Builds the app in $TRAIL_ROOT/DIR (e.g. "examples/analytics") with tools/sdk-build.sh into a
+/* Builds the app in $TRAIL_ROOT/DIR (e.g. "examples/analytics") with tools/sdk-build.sh (or
+ * tools/c-build.sh when DIR has a main.c) into a
  * fresh data directory <test_tmpdir()>/<its last path element>, copies the .sql files of its migrations/,
  * writes config (when not NULL) as the directory's config.textproto, and starts trail on it with
  * the extra arguments (NULL-terminated, may be NULL). Fails the test if any step does. */

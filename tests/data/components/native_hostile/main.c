@@ -134,6 +134,44 @@ static void sql_forever(tb_request *req)
                 NULL, 0, rows_done, req);
 }
 
+static void changed_done(int64_t changed, const char *error, void *ud)
+{
+    tb_request *req = ud;
+    if (error) {
+        tb_respond_error(req, 400, error);
+        return;
+    }
+    char text[32];
+    snprintf(text, sizeof text, "changed %lld", (long long)changed);
+    tb_respond_text(req, 200, text);
+}
+
+/* A write that may meet another connection's write lock: it waits without blocking the worker. */
+static void sql_insert(tb_request *req)
+{
+    tb_value v = tb_text("from the compiled guest");
+    tb_db_execute("INSERT INTO native_notes (body) VALUES (?)", &v, 1, changed_done, req);
+}
+
+static void fetched(const tb_fetch_response *res, const char *error, void *ud)
+{
+    tb_request *req = ud;
+    if (error) {
+        tb_respond_error(req, 502, error);
+        return;
+    }
+    char text[600];
+    snprintf(text, sizeof text, "%d %.500s", res->status, res->body);
+    tb_respond_text(req, 200, text);
+}
+
+/* fetch() of a URL given in the query (?url=...): private addresses are refused unless listed. */
+static void fetch_url(tb_request *req)
+{
+    const char *url = tb_query_param(req, "url");
+    tb_fetch("GET", url ? url : "", NULL, NULL, 0, fetched, req);
+}
+
 /* Bytes the host is asked to read from outside linear memory. */
 static void badptr(tb_request *req)
 {
@@ -161,4 +199,6 @@ void tb_init(void)
     tb_route("GET", "/sql/write-trail", sql_write_trail);
     tb_route("GET", "/sql/forever", sql_forever);
     tb_route("GET", "/badptr", badptr);
+    tb_route("POST", "/sql/insert", sql_insert);
+    tb_route("GET", "/fetch", fetch_url);
 }

@@ -1,0 +1,1 @@
+../../sdk/c/template/main.c
