@@ -310,9 +310,18 @@ $(BUILD)/testgen/%.o: $(BUILD)/testgen/%.c
 	$(CC) $(GEN_CFLAGS) -c $< -o $@
 
 
+# ---- the Rust examples (examples/rust), built with the real toolchain for the tests, which
+# find them in TRAIL_RUST_DIR ----
+RUST_EXAMPLE_SRCS := $(shell find examples/rust sdk/rust/template -name '*.rs' -o -name Cargo.toml \
+                       2>/dev/null | sort)
+$(BUILD)/rust/examples.stamp: tools/rust-build.sh $(RUST_EXAMPLE_SRCS) $(RUST_SDK_FILES) | $(DEPS_STAMP)
+	./tools/rust-build.sh examples/rust $(BUILD)/rust
+	@touch $@
+
 # The test runner finds the binaries under test through these variables.
-test: $(BUILD)/asan/run $(BUILD)/asan/trail $(BUILD)/trail $(FUZZ_TARGETS)
+test: $(BUILD)/asan/run $(BUILD)/asan/trail $(BUILD)/trail $(FUZZ_TARGETS) $(BUILD)/rust/examples.stamp
 	TRAIL_BIN=$(abspath $(BUILD)/asan/trail) TRAIL_REL_BIN=$(abspath $(BUILD)/trail) \
+	TRAIL_RUST_DIR=$(abspath $(BUILD)/rust) \
 	TRAIL_ROOT=$(CURDIR) ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	UBSAN_OPTIONS=print_stacktrace=1 $(BUILD)/asan/run $(T)
 

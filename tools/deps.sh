@@ -14,6 +14,7 @@ packages=(
     libsodium-dev         # SipHash for the key-value store's tables
     wrk nginx-light       # bench/ only
     curl
+    rustc cargo libstd-rust-dev-wasm32  # Rust guests: Rust 1.63 with target wasm32-wasi (examples/rust, tests)
 )
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)

@@ -146,6 +146,13 @@ int cli__scaffold_first_party(const char *name, const char *wasm_dir, bool updat
                 wasm_dir, projects[i].name, projects[i].name);
         return 1;
     }
+    if (!update && cli__c_installed(wasm_dir)) {
+        fprintf(stderr,
+                "trail components: %s holds the trailbase-guest-c project, which also builds "
+                "dist/component.wasm (remove it first: trail components remove trailbase-guest-c)\n",
+                wasm_dir);
+        return 1;
+    }
     size_t nfiles = 0;
     for (size_t i = 0; i < cli_embedded_files_len; i++)
         if (rel_path(p, &cli_embedded_files[i])) nfiles++;

@@ -53,7 +53,8 @@ TEST_TIMEOUT(components_list_names_first_party, 30)
     CHECK_EQ(components("list", NULL, &out, &err), 0);
     CHECK_STR_EQ(out, "Available first-party components:\n"
                       "- trailbase-guest-ts (TypeScript/JavaScript runtime)\n"
-                      "- trailbase-guest-rust (Rust runtime)\n");
+                      "- trailbase-guest-rust (Rust runtime)\n"
+                      "- trailbase-guest-c (C runtime)\n");
     free(out);
     free(err);
 }
