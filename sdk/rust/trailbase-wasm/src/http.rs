@@ -455,11 +455,12 @@ impl HttpError {
     }
 }
 
+/// The message (the status's reason phrase when there is none), as the response's `error`.
 impl fmt::Display for HttpError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.message {
-            Some(m) => write!(f, "{}: {}", self.status, m),
-            None => write!(f, "{}", self.status),
+            Some(m) => f.write_str(m),
+            None => f.write_str(self.status.canonical_reason()),
         }
     }
 }

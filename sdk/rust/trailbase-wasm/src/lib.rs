@@ -221,9 +221,8 @@ pub mod __private {
         let jobs: Vec<Rc<Job>> = T::job_handlers().into_iter().map(Rc::new).collect();
         let m = manifest_bytes(&routes, &jobs);
         COMPONENT.with(|c| *c.borrow_mut() = Component { routes, jobs });
-        if abi::manifest(&m) != 0 {
-            log_error("trail refused the manifest (trail_init ran twice?)");
-        }
+        // trail checks the manifest itself and fails the load with a message when it is bad.
+        abi::manifest(&m);
     }
 
     pub fn http(req: i32, route: i32, ptr: *mut u8, len: i32) {
