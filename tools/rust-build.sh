@@ -1,12 +1,16 @@
 #!/bin/sh
-# tools/rust-build.sh WORKSPACE OUT_DIR: builds every component of the Cargo workspace WORKSPACE
-# for WebAssembly (release) into OUT_DIR/NAME.wasm (NAME: the crate's name, `-` as `_`), with
-# the build in OUT_DIR/target. The toolchain is chosen as the scaffold's build.sh does
+# tools/rust-build.sh WORKSPACE OUT_DIR [PACKAGE...]: builds every component of the Cargo
+# workspace WORKSPACE (or the packages named) for WebAssembly (release) into OUT_DIR/NAME.wasm
+# (NAME: the crate's name, `-` as `_`), with the build in OUT_DIR/target. The toolchain is chosen as the scaffold's build.sh does
 # (sdk/rust/template/build.sh): the first cargo/rustc, on PATH or Debian's in /usr/bin, that
 # has a wasm32 WASI standard library.
 set -eu
 ws=$1
 out=$(mkdir -p "$2" && cd "$2" && pwd)
+shift 2
+which="--workspace"
+for p in "$@"; do which="$which -p $p"; done
+[ $# -eq 0 ] || which=${which#--workspace }
 
 for pair in "${CARGO:-cargo} ${RUSTC:-rustc}" "/usr/bin/cargo /usr/bin/rustc"; do
     set -- $pair
@@ -16,7 +20,7 @@ for pair in "${CARGO:-cargo} ${RUSTC:-rustc}" "/usr/bin/cargo /usr/bin/rustc"; d
         if [ -d "$sysroot/lib/rustlib/$t/lib" ]; then
             cd "$ws"
             CARGO_TARGET_DIR="$out/target" RUSTC=$2 "$1" build --release --target "$t" \
-                --workspace --quiet
+                $which --quiet
             for f in "$out/target/$t/release/"*.wasm; do
                 cmp -s "$f" "$out/$(basename "$f")" || cp "$f" "$out/"
             done
