@@ -7,6 +7,14 @@
 # install rustc cargo libstd-rust-dev-wasm32`, target wasm32-wasi). CARGO and RUSTC choose one.
 set -eu
 cd "$(dirname "$0")"
+mode=${1:-}
+case "$mode" in
+"" | --watch) ;;
+*)
+    echo "usage: ./build.sh [--watch]" >&2
+    exit 2
+    ;;
+esac
 
 # Prints "CARGO RUSTC TARGET" for the first toolchain with a wasm32 WASI standard library.
 pick_toolchain() {
@@ -48,7 +56,7 @@ build() {
     echo "wrote dist/component.wasm ($(wc -c < dist/component.wasm) bytes, $target)"
 }
 
-if [ "${1:-}" != "--watch" ]; then
+if [ "$mode" != "--watch" ]; then
     build
     exit
 fi
