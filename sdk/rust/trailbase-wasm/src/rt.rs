@@ -49,16 +49,21 @@ impl Wake for TaskWaker {
     }
 }
 
-/// Starts `fut` as a new task and polls it once (and again while it makes progress).
+/// Starts `fut` as a new task and polls it at once; a task that finishes in that poll (a handler
+/// that needs nothing from the host) never enters the task table.
 pub fn spawn(fut: impl Future<Output = ()> + 'static) {
     let id = TASKS.with(|t| {
         let mut t = t.borrow_mut();
         t.next_id += 1;
-        let id = t.next_id;
-        t.tasks.insert(id, Box::pin(fut));
-        id
+        t.next_id
     });
-    READY.with(|r| r.borrow_mut().push(id));
+    let mut task: Task = Box::pin(fut);
+    let waker = Waker::from(Arc::new(TaskWaker { id }));
+    let mut cx = Context::from_waker(&waker);
+    if task.as_mut().poll(&mut cx).is_pending() {
+        TASKS.with(|t| t.borrow_mut().tasks.insert(id, task));
+    }
+    // Whatever that poll woke, this task included, runs now.
     run_ready();
 }
 
