@@ -65,6 +65,8 @@ UNCACHED = "trail, no result cache"
 # (bench/rust/native): GET /hello and GET /cpu only.
 RUST, RUST_NATIVE = "trail, Rust", "Rust native"
 RUST_KEYS = ("hello", "cpu")
+# The compiled component bench/c (C, the same /hello body and /cpu loop), when run.sh built it.
+COMPILED_C = "trail C (compiled)"
 POST_BODY = '{"message":"test"}'
 TITLES = {
     "hello": "GET /hello",
@@ -280,11 +282,21 @@ def fmt_ratio(a, b):
     return f"{a / b:.2f}x" if a and b else "-"
 
 
+def tc_cpu(med):
+    return med("trail", "cpu", "cpu_us")
+
+
+def sv_ready(results, name):
+    s = results["servers"].get(name)
+    return f"{s['ready_ms']:.0f}" if s else "?"
+
+
 def render(results):
     """The table as Markdown: one block per endpoint, rows by connections then server."""
     runs = results["runs"]
     get = {(r["server"], r["endpoint"], r["conns"]): r for r in runs}
-    order = ["trail", UNCACHED, RUST, RUST_NATIVE, "trail native", "nginx", "node", "bun", "deno"]
+    order = ["trail", COMPILED_C, UNCACHED, RUST, RUST_NATIVE, "trail native", "nginx", "node", "bun",
+             "deno"]
     L = []
     env = results["env"]
     L.append(f"# trail benchmark, {env['date']}")
@@ -379,6 +391,22 @@ def render(results):
     p99 = get.get(("trail", "hello", 64))
     if p99:
         L.append(f"- GET /hello p99 at 64 connections: {p99['p99_ms']:.3f} ms (target < 2 ms)")
+    cc, ch = med(COMPILED_C, "cpu", "cpu_us"), med(COMPILED_C, "hello", "cpu_us")
+    native = results["env"].get("native_cpu_us")
+    if cc and native:
+        L.append(f"- GET /cpu compiled (C in the sandbox) vs the same loop compiled natively, CPU:"
+                 f" {cc:.2f} us per request / {native:.2f} us per call = {cc / native:.2f}x"
+                 f" (the request's own cost included; goal <= 1.3x)")
+    if cc and tc_cpu(med):
+        L.append(f"- GET /cpu compiled C vs JS in trail, CPU per request: {cc:.2f} / "
+                 f"{tc_cpu(med):.2f} us = {cc / tc_cpu(med):.3f}x")
+    if ch and hc:
+        L.append(f"- GET /hello compiled C vs JS, CPU per request: {ch:.2f} / {hc:.2f} us ="
+                 f" {ch / hc:.2f}x (goal <= 1.1x)")
+    if results["env"].get("compile_ms"):
+        L.append(f"- bench/c: `trail components add` compiled it in {results['env']['compile_ms']}"
+                 f" ms; first response after a start with the cache warm"
+                 f" {sv_ready(results, COMPILED_C)} ms")
     sv = results["servers"]
     if "trail" in sv:
         L.append(f"- trail: first WASM response {sv['trail']['ready_ms']:.0f} ms after start"
@@ -444,6 +472,7 @@ def render(results):
 
 def main():
     trail, depot, refdb = (os.path.abspath(a) for a in sys.argv[1:4])
+    depot_c = os.path.abspath(sys.argv[4]) if len(sys.argv) > 4 else None
     servers = os.environ.get("BENCH_SERVERS", "trail,rust,nginx,node,bun,deno").split(",")
     keys = os.environ.get("BENCH_ENDPOINTS", ",".join(e[0] for e in ENDPOINTS)).split(",")
     eps = [e for e in ENDPOINTS if e[0] in keys]
@@ -481,7 +510,10 @@ def main():
         "env": {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                 "cpu": cpu, "ncpu": os.cpu_count(), "load_before": os.getloadavg()[0],
                 "trail_rev": rev, "versions": ", ".join(versions), "seconds": SECS, "warm": WARM, "repeat": REPEAT,
-                "conns": CONNS},
+                "conns": CONNS,
+                "native_cpu_us": float(os.environ["BENCH_NATIVE_CPU_US"])
+                if os.environ.get("BENCH_NATIVE_CPU_US") else None,
+                "compile_ms": os.environ.get("BENCH_C_COMPILE_MS")},
         "servers": {},
         "runs": [],
     }
@@ -498,6 +530,11 @@ def main():
         if "trail" in servers:
             add(Server("trail", [trail, "run", "--address", "127.0.0.1:@PORT@", "--data-dir",
                                  depot, "--runtime-threads", "1", "--quiet"]), "/hello", trail_eps)
+            if depot_c:
+                add(Server(COMPILED_C, [trail, "run", "--address", "127.0.0.1:@PORT@",
+                                        "--data-dir", depot_c, "--runtime-threads", "1",
+                                        "--quiet"]),
+                    "/hello", [e for e in eps if e[0] in ("hello", "cpu")])
             add(Server("trail native", [trail, "run", "--address", "127.0.0.1:@PORT@",
                                         "--data-dir", depot, "--runtime-threads", "1", "--quiet"]),
                 "/api/healthcheck", [HEALTH])

@@ -52,4 +52,18 @@ for pair in "${CARGO:-cargo} ${RUSTC:-rustc}" "/usr/bin/cargo /usr/bin/rustc"; d
 done
 [ -n "${BENCH_RUST_NATIVE:-}" ] || echo "bench: the native Rust server did not build; skipped" >&2
 
-python3 bench/run.py "$TRAIL" "$tmp/depot" "$tmp/ref.db"
+# The compiled component (bench/c, C): built with the C SDK, compiled by `trail components add`
+# into its data directory's cache (the time is reported), and its /cpu loop compiled natively.
+depot_c=""
+if command -v clang >/dev/null && ./tools/c-build.sh bench/c "$tmp/bench-c.wasm" >&2; then
+    depot_c="$tmp/depot-c"
+    start=$(date +%s%N)
+    "$TRAIL" components add "$tmp/bench-c.wasm" --data-dir "$depot_c" >&2
+    export BENCH_C_COMPILE_MS=$(( ($(date +%s%N) - start) / 1000000 ))
+    cc -O2 -o "$tmp/bench_spin" bench/c/native/bench_spin.c
+    BENCH_NATIVE_CPU_US=$("$tmp/bench_spin" | sed -n 's/.*: \([0-9.]*\) us per call.*/\1/p')
+    export BENCH_NATIVE_CPU_US
+else
+    echo "bench: bench/c not built (clang's wasm32-wasi target missing: tools/deps.sh)" >&2
+fi
+python3 bench/run.py "$TRAIL" "$tmp/depot" "$tmp/ref.db" $depot_c

@@ -320,6 +320,12 @@ static int cmd_inspect(const char *data_dir, const char *what)
 {
     char *name;
     char *path = inspect_path(data_dir, what, &name);
+    if (name) {
+        /* an installed compiled component: loading it uses (and fills) the server's cache */
+        char *wasm_dir = tr_asprintf("%s/wasm", data_dir);
+        comp_native_cache_beside(wasm_dir);
+        tr_free(wasm_dir);
+    }
     if (path == NULL) return 1;
     tr_buf bytes = TR_BUF_INIT;
     tr_error err = {0};
@@ -342,6 +348,8 @@ static int cmd_inspect(const char *data_dir, const char *what)
     }
     if (info.engine)
         printf("engine    %.*s\n", (int)TR_MIN(info.engine_len, 100), info.engine);
+    else if (info.js == NULL && info.exports_trail_http)
+        printf("engine    none: a compiled component (native code by wasm2c and cc)\n");
     else
         printf("engine    (not named in the file)\n");
     if (info.js) printf("code      %zu bytes of JavaScript%s\n", info.js_len,

@@ -40,6 +40,19 @@ bool cli__c_installed(const char *wasm_dir)
 
 int cli__scaffold_c(const char *wasm_dir)
 {
+    /* Another project in wasm/ would build the same dist/component.wasm. */
+    static const char *const others[] = {"package.json", "Cargo.toml"};
+    for (size_t i = 0; i < TR_ARRAY_LEN(others); i++) {
+        char *p = tr_asprintf("%s/%s", wasm_dir, others[i]);
+        bool there = exists(p);
+        if (there)
+            fprintf(stderr,
+                    "trail components: %s holds another project (%s), which also builds "
+                    "dist/component.wasm (remove it first)\n",
+                    wasm_dir, others[i]);
+        tr_free(p);
+        if (there) return 1;
+    }
     for (size_t i = 0; i < cli_guest_c_files_len; i++) {
         char *p = tr_asprintf("%s/%s", wasm_dir, cli_guest_c_files[i].path);
         bool there = exists(p);

@@ -431,7 +431,12 @@ static int compile_in(const char *dir, const unsigned char *bytes, size_t len, t
 
 static int load(const char *so, comp_native **out, tr_error *err)
 {
-    void *dl = dlopen(so, RTLD_NOW | RTLD_LOCAL);
+    /* The same object again (a restart of the reloader's load, the same module in two places):
+     * its module state is initialised already, and instances on other threads may be reading
+     * it, so it is not initialised again. */
+    void *dl = dlopen(so, RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
+    bool again = dl != NULL;
+    if (dl == NULL) dl = dlopen(so, RTLD_NOW | RTLD_LOCAL);
     if (dl == NULL) return tr_error_set(err, TR_EIO, "cannot load %s: %s", so, dlerror());
     comp_native *n = tr_calloc(1, sizeof *n);
     n->dl = dl;
@@ -466,7 +471,7 @@ static int load(const char *so, comp_native **out, tr_error *err)
         }
     }
     wasm_rt_init();
-    n->init_module();
+    if (!again) n->init_module();
     *out = n;
     return 0;
 }

@@ -89,17 +89,35 @@ struct Z_trail_instance_t {
     loop_timer pump;
     bool pumping; /* inside pump(): no re-entry */
     guest_fetch_set fetches; /* transfers in flight */
+    /* the CPU share of trail_complete calls (GUEST_MAX_TIMER_CPU_PCT): the window's start (loop
+     * clock and the thread's CPU time) and the CPU the calls used in it */
+    uint64_t cb_window_ns, cb_window_cpu_ns, cb_cpu_ns;
 };
 
 /* ---- the CPU budget ---- */
 
-static __thread uint64_t tick_deadline_ns; /* of the export call running on this thread */
+/* The export call running on this thread: its budget, and the thread CPU time at which it ends.
+ * The clock is read lazily (CLOCK_THREAD_CPUTIME_ID is a system call, not a vDSO read): at the
+ * first tick or the first host call that needs the deadline, so a short call reads it never, as
+ * the JS engine's budget starts at its first poll. The budget thus counts from there; the
+ * COMP_NATIVE_FUEL back edges before (about a millisecond) are not counted. */
+static __thread uint64_t tick_budget_ns, tick_deadline_ns;
 static __thread bool tick_tripped;
+
+/* The running call's deadline on the thread's CPU clock (armed now if it was not). */
+static uint64_t call_deadline(void)
+{
+    if (tick_deadline_ns == 0 && tick_budget_ns != 0)
+        tick_deadline_ns = tr_thread_cpu_ns() + tick_budget_ns;
+    return tick_deadline_ns;
+}
 
 void comp_native_tick(int64_t *fuel)
 {
     *fuel = COMP_NATIVE_FUEL;
-    if (tick_deadline_ns != 0 && tr_thread_cpu_ns() > tick_deadline_ns) {
+    if (tick_deadline_ns == 0) {
+        call_deadline();
+    } else if (tr_thread_cpu_ns() > tick_deadline_ns) {
         tick_tripped = true;
         wasm_rt_trap(WASM_RT_TRAP_EXHAUSTION);
     }
@@ -152,9 +170,10 @@ static int call_guest(struct Z_trail_instance_t *ni, gcall *c, tr_error *err)
     c->ni = ni;
     *(int64_t *)ni->inst = COMP_NATIVE_FUEL;
     tick_tripped = false;
-    tick_deadline_ns = tr_thread_cpu_ns() + ni->mod->limits.cpu_budget_ms * 1000000u;
-    wasm_rt_trap_t trap = wrt_call(ni->mem, gcall_run, c);
+    tick_budget_ns = ni->mod->limits.cpu_budget_ms * 1000000u;
     tick_deadline_ns = 0;
+    wasm_rt_trap_t trap = wrt_call(ni->mem, gcall_run, c);
+    tick_budget_ns = tick_deadline_ns = 0;
     if (trap == WASM_RT_TRAP_NONE) return 0;
     if (tick_tripped)
         return tr_error_set(err, TR_EINTERRUPTED,
@@ -242,6 +261,7 @@ static void drop_instance(struct Z_trail_instance_t *ni)
 static int create_instance(struct Z_trail_instance_t *ni, tr_error *err)
 {
     const comp_native *n = ni->nat;
+    ni->got_manifest = false; /* a recreated instance registers again (and is not asked) */
     ni->inst = tr_calloc(1, n->instance_size());
     ni->mem = n->memory(ni->inst);
     wasi_ctx_init(&ni->wasi, ni->mem);
@@ -329,7 +349,7 @@ size_t comp__native_parked(const comp_native_inst *ni)
 static void failed_call(struct Z_trail_instance_t *ni, waiting *w, int rc, const tr_error *err)
 {
     const char *name = ni->mod->name;
-    int status = rc == TR_EINTERRUPTED ? 503 : 500;
+    int status = rc == TR_EINTERRUPTED || rc == TR_ELIMIT ? 503 : 500;
     char msg[1100];
     if (rc == TR_EINTERRUPTED)
         snprintf(msg, sizeof msg, "%s", err->msg);
@@ -354,9 +374,10 @@ static void failed_call(struct Z_trail_instance_t *ni, waiting *w, int rc, const
     }
     if (w) unwait(ni, w);
     fail_waits(ni, status,
-               rc == TR_EINTERRUPTED
-                   ? "the instance was reset after a handler exceeded its CPU time limit"
-                   : "the instance was reset after a WebAssembly trap");
+               rc == TR_EINTERRUPTED ? "the instance was reset after a handler exceeded its CPU "
+                                       "time limit"
+               : rc == TR_ELIMIT ? msg
+                                 : "the instance was reset after a WebAssembly trap");
     drop_instance(ni);
 }
 
@@ -691,6 +712,34 @@ static void ready_error(struct Z_trail_instance_t *ni, handle *h, const char *ms
     ready(ni, h, false);
 }
 
+/* Counts a trail_complete call that started at the thread's CPU time cpu0 against the window
+ * (as guest.c counts JS timers): a guest that keeps re-arming short waits with heavy callbacks
+ * would otherwise hold its worker, each callback within the CPU budget. Past the share, the
+ * instance is replaced and true returned. */
+static bool callbacks_over_share(struct Z_trail_instance_t *ni, uint64_t cpu0)
+{
+    uint64_t cpu1 = tr_thread_cpu_ns(), now = loop_now_ns(ni->env->loop);
+    uint64_t window = (uint64_t)GUEST_TIMER_CPU_WINDOW_MS * 1000000u;
+    if (now - ni->cb_window_ns >= window) {
+        ni->cb_window_ns = now;
+        ni->cb_window_cpu_ns = cpu0;
+        ni->cb_cpu_ns = 0;
+    }
+    ni->cb_cpu_ns += cpu1 - cpu0;
+    uint64_t worker = cpu1 - ni->cb_window_cpu_ns;
+    if (ni->cb_cpu_ns <= (uint64_t)GUEST_MIN_TIMER_CPU_MS * 1000000u ||
+        ni->cb_cpu_ns * 100 <= worker * GUEST_MAX_TIMER_CPU_PCT)
+        return false;
+    tr_error err;
+    tr_error_set(&err, TR_ELIMIT,
+                 "the instance's callbacks used more than %d%% of its worker's CPU (over %d ms "
+                 "within %d ms)",
+                 GUEST_MAX_TIMER_CPU_PCT, GUEST_MIN_TIMER_CPU_MS, GUEST_TIMER_CPU_WINDOW_MS);
+    ni->cb_cpu_ns = 0;
+    failed_call(ni, NULL, TR_ELIMIT, &err);
+    return true;
+}
+
 /* Delivers ready results: trail_complete(handle) for each, then the answers they led to. */
 static void pump(loop *l, loop_timer *t)
 {
@@ -712,11 +761,13 @@ static void pump(loop *l, loop_timer *t)
         h->notify = false;
         gcall c = {.what = C_COMPLETE, .a = ids[i]};
         tr_error err = {0};
+        uint64_t cpu0 = tr_thread_cpu_ns();
         int rc = call_guest(ni, &c, &err);
         if (rc < 0) {
             failed_call(ni, NULL, rc, &err);
             break;
         }
+        if (callbacks_over_share(ni, cpu0)) break;
     }
     tr_free(ids);
     ni->pumping = false;
@@ -830,7 +881,7 @@ static void retry_sql(loop *l, loop_timer *t)
 static void start_sql(struct Z_trail_instance_t *ni, handle *h)
 {
     h->since_ns = tr_now_ns();
-    if (!run_sql(ni, h, tick_deadline_ns)) {
+    if (!run_sql(ni, h, call_deadline())) {
         loop_timer_init(&h->timer, retry_sql);
         h->retry_ms = 2;
         loop_timer_start(ni->env->loop, &h->timer, h->retry_ms);

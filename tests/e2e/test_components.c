@@ -51,6 +51,7 @@ TEST_TIMEOUT(components_list_names_first_party, 30)
 {
     char *out, *err;
     CHECK_EQ(components("list", NULL, &out, &err), 0);
+    /* exactly the reference's lines first, then trail's own */
     CHECK_STR_EQ(out, "Available first-party components:\n"
                       "- trailbase-guest-ts (TypeScript/JavaScript runtime)\n"
                       "- trailbase-guest-rust (Rust runtime)\n"

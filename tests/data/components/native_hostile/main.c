@@ -98,6 +98,22 @@ static void sleepy(tb_request *req)
     tb_sleep(500, slept, req);
 }
 
+/* Sleeps 1 ms, then burns 150 ms of CPU (within the budget), again and again, forever: the
+ * worker would spend all its time here. */
+static void hog_again(const char *error, void *ud)
+{
+    (void)error;
+    volatile unsigned long n = 0;
+    int64_t until = tb_now_ms() + 150;
+    while (tb_now_ms() < until) n++;
+    tb_sleep(1, hog_again, ud);
+}
+
+static void hog(tb_request *req)
+{
+    tb_sleep(1, hog_again, req);
+}
+
 static void never(tb_request *req)
 {
     (void)req; /* never answered: the deadline answers it */
@@ -195,6 +211,7 @@ void tb_init(void)
     tb_route("GET", "/grow", grow);
     tb_route("GET", "/sleep", sleepy);
     tb_route("GET", "/never", never);
+    tb_route("GET", "/hog", hog);
     tb_route("GET", "/sql/trail", sql_trail);
     tb_route("GET", "/sql/write-trail", sql_write_trail);
     tb_route("GET", "/sql/forever", sql_forever);
