@@ -31,15 +31,22 @@
 typedef struct project {
     const char *name;
     bool rust;
-    const char *marker;         /* holds "trailbase-wasm" when installed */
-    const char *build_hint;     /* the command that builds it, run in wasm_dir */
-    const char *generated[4];   /* build output and dependencies, removed with it */
+    const char *marker;       /* holds "trailbase-wasm" when installed */
+    const char *build_hint;   /* the command that builds it, run in wasm_dir */
+    const char *generated[4]; /* build output and dependencies, removed with it */
 } project;
 
 static const project projects[] = {
-    {"trailbase-guest-ts", false, "package.json", "npm install && npm run build",
+    {"trailbase-guest-ts",
+     false,
+     "package.json",
+     "npm install && npm run build",
      {"dist", "node_modules", "package-lock.json", NULL}},
-    {"trailbase-guest-rust", true, "Cargo.toml", "./build.sh", {"dist", "target", "Cargo.lock", NULL}},
+    {"trailbase-guest-rust",
+     true,
+     "Cargo.toml",
+     "./build.sh",
+     {"dist", "target", "Cargo.lock", NULL}},
 };
 
 static const project *find_project(const char *name)
@@ -61,7 +68,8 @@ static const char *rel_path(const project *p, const tr_embedded_file *f)
 static bool is_sdk_file(const char *rel)
 {
     size_t n = strlen(rel);
-    return (strncmp(rel, "trailbase-wasm-", 15) == 0 && n > 4 && strcmp(rel + n - 4, ".tgz") == 0) ||
+    return (strncmp(rel, "trailbase-wasm-", 15) == 0 && n > 4 &&
+            strcmp(rel + n - 4, ".tgz") == 0) ||
            strncmp(rel, "trailbase-wasm/", 15) == 0;
 }
 
@@ -147,10 +155,11 @@ int cli__scaffold_first_party(const char *name, const char *wasm_dir, bool updat
         return 1;
     }
     if (!update && cli__c_installed(wasm_dir)) {
-        fprintf(stderr,
-                "trail components: %s holds the trailbase-guest-c project, which also builds "
-                "dist/component.wasm (remove it first: trail components remove trailbase-guest-c)\n",
-                wasm_dir);
+        fprintf(
+            stderr,
+            "trail components: %s holds the trailbase-guest-c project, which also builds "
+            "dist/component.wasm (remove it first: trail components remove trailbase-guest-c)\n",
+            wasm_dir);
         return 1;
     }
     size_t nfiles = 0;
@@ -194,8 +203,8 @@ int cli__scaffold_first_party(const char *name, const char *wasm_dir, bool updat
     if (update && written.len == 0) {
         printf("%s in %s is already up to date\n", name, wasm_dir);
     } else {
-        printf("%s %s %s %s:\n%s", update ? "Updated" : "Installed", name,
-               update ? "in" : "into", wasm_dir, written.data ? written.data : "");
+        printf("%s %s %s %s:\n%s", update ? "Updated" : "Installed", name, update ? "in" : "into",
+               wasm_dir, written.data ? written.data : "");
         printf("Next: cd %s && %s\n", wasm_dir, p->build_hint);
     }
     tr_buf_free(&written);

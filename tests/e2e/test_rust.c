@@ -199,7 +199,8 @@ static void start_examples(th_server *s, const char *name, const char *const *mo
 {
     const char *root = getenv("TRAIL_ROOT");
     const char *built = getenv("TRAIL_RUST_DIR");
-    if (built == NULL) test_fail(__FILE__, __LINE__, "TRAIL_RUST_DIR is not set (make test sets it)");
+    if (built == NULL)
+        test_fail(__FILE__, __LINE__, "TRAIL_RUST_DIR is not set (make test sets it)");
     char depot[700], cmd[4096];
     snprintf(depot, sizeof depot, "%s/%s", test_tmpdir(), name);
     snprintf(cmd, sizeof cmd, "mkdir -p '%s/wasm' '%s/migrations'", depot, depot);
