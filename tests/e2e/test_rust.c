@@ -193,9 +193,11 @@ TEST_TIMEOUT(e2e_rust_quickstart_from_scratch, 1500)
 }
 
 /* Starts trail on a fresh data directory holding the examples' modules (names without .wasm,
- * from $TRAIL_RUST_DIR) and the migrations (paths under $TRAIL_ROOT, copied in order). */
-static void start_examples(th_server *s, const char *name, const char *const *modules,
-                           const char *const *migrations)
+ * from $TRAIL_RUST_DIR) and the migrations (paths under $TRAIL_ROOT, copied in order), with
+ * config.textproto (NULL: none) and extra arguments (may be NULL). */
+static void start_examples_with(th_server *s, const char *name, const char *const *modules,
+                                const char *const *migrations, const char *config,
+                                const char *const *extra)
 {
     const char *root = getenv("TRAIL_ROOT");
     const char *built = getenv("TRAIL_RUST_DIR");
@@ -214,7 +216,17 @@ static void start_examples(th_server *s, const char *name, const char *const *mo
                  migrations[i], depot, i + 1);
         CHECK_EQ(fx_sh(cmd), 0);
     }
-    CHECK_EQ(th_server_start_within(s, depot, NULL, COMPILE_WAIT_MS), 0);
+    if (config) {
+        snprintf(cmd, sizeof cmd, "%s/config.textproto", depot);
+        CHECK_EQ(th_write_file(cmd, config, strlen(config)), 0);
+    }
+    CHECK_EQ(th_server_start_within(s, depot, extra, COMPILE_WAIT_MS), 0);
+}
+
+static void start_examples(th_server *s, const char *name, const char *const *modules,
+                           const char *const *migrations)
+{
+    start_examples_with(s, name, modules, migrations, NULL, NULL);
 }
 
 TEST_TIMEOUT(e2e_rust_examples_database_and_errors, 900)
@@ -367,5 +379,68 @@ TEST_TIMEOUT(rust_sdk_unit_tests, 900)
     CHECK(log != NULL);
     CHECK_CONTAINS(log, "test result: ok.");
     CHECK(strstr(log, "FAILED") == NULL);
+    free(log);
+}
+
+TEST_TIMEOUT(e2e_rust_example_async_operations, 900)
+{
+    char root_fs[700], path[800];
+    snprintf(root_fs, sizeof root_fs, "%s/rootfs", test_tmpdir());
+    snprintf(path, sizeof path, "mkdir -p '%s'", root_fs);
+    CHECK_EQ(fx_sh(path), 0);
+    snprintf(path, sizeof path, "%s/hello.txt", root_fs);
+    CHECK_EQ(th_write_file(path, "from the root", 13), 0);
+    th_server s;
+    const char *const modules[] = {"async_operations", NULL};
+    const char *const migrations[] = {"examples/async-operations/migrations/0001_dashboard.sql",
+                                      NULL};
+    const char *const extra[] = {"--runtime-root-fs", root_fs, NULL};
+    start_examples_with(&s, "rust-async", modules, migrations,
+                        "fetch {\n  allowed_private_hosts: \"127.0.0.1\"\n}\n", extra);
+
+    long long t0 = now_ms();
+    expect(get(s.port, "/delayed-response"), 200, "Delayed by 1 second");
+    CHECK(now_ms() - t0 >= 1000);
+    /* the periodic task runs on after the response and stops itself after 10 rounds */
+    expect(get(s.port, "/periodic"), 200, "Started periodic task");
+    expect(get(s.port, "/dashboard"), 200, "{\"users\":2,\"todos\":3,\"articles\":4}");
+
+    /* transactions: committed, rolled back, dropped half-way (rolled back) */
+    expect(post(s.port, "/articles/commit", "A"), 200, "5 inside, 5 after");
+    expect(post(s.port, "/articles/rollback", "B"), 200, "6 inside, 5 after");
+    expect(post(s.port, "/articles/drop", "C"), 200, "6 inside, 5 after");
+    th_resp r = post(s.port, "/articles/other", "D");
+    CHECK_EQ(r.status, 400);
+    th_resp_free(&r);
+    /* the 400 came after the insert: its transaction was dropped too */
+    expect(get(s.port, "/dashboard"), 200, "{\"users\":2,\"todos\":3,\"articles\":5}");
+
+    /* fetch: this server itself (127.0.0.1 is allowed), and a private host that is not */
+    char url[200];
+    snprintf(url, sizeof url, "/fetch?url=http%%3A%%2F%%2F127.0.0.1%%3A%d%%2Fdashboard", s.port);
+    expect(get(s.port, url), 200, "200 {\"users\":2,\"todos\":3,\"articles\":5}");
+    r = get(s.port, "/fetch?url=http%3A%2F%2Flocalhost%3A9%2F");
+    CHECK_EQ(r.status, 502);
+    CHECK_CONTAINS(r.body, "fetch failed: ");
+    CHECK_CONTAINS(r.body, "allowed_private_hosts");
+    th_resp_free(&r);
+
+    /* files under --runtime-root-fs, and nothing outside it */
+    expect(get(s.port, "/file?path=/hello.txt"), 200, "from the root");
+    r = get(s.port, "/file?path=/nope.txt");
+    CHECK_EQ(r.status, 404);
+    CHECK_CONTAINS(r.body, "ENOENT");
+    th_resp_free(&r);
+    r = get(s.port, "/file?path=/../../../../etc/passwd");
+    CHECK(r.status == 403 || r.status == 404);
+    CHECK(strstr(r.body, "root:x:0") == NULL); /* not /etc/passwd */
+    th_resp_free(&r);
+
+    usleep(3500 * 1000);
+    CHECK_EQ(th_server_stop(&s), 0);
+    char *log = th_server_stderr(&s);
+    CHECK_CONTAINS(log, "INFO  [WASM] Callback #0\n");
+    CHECK_CONTAINS(log, "INFO  [WASM] Callback #9\n");
+    CHECK(strstr(log, "Callback #10") == NULL);
     free(log);
 }
