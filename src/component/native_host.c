@@ -617,6 +617,9 @@ static void put_val(tr_buf *b, const jsg_val *v)
     }
 }
 
+/* SQLite's most parameters of one statement (SQLITE_MAX_VARIABLE_NUMBER's default). */
+#define NATIVE_MAX_SQL_PARAMS 32766
+
 /* Decodes SQL parameters into an array value in a; false when malformed. */
 static bool get_params(reader *r, tr_arena *a, jsg_val *out)
 {
@@ -625,6 +628,7 @@ static bool get_params(reader *r, tr_arena *a, jsg_val *out)
         return true;
     }
     uint32_t n = get_count(r, 1);
+    if (n > NATIVE_MAX_SQL_PARAMS) return false; /* SQLite binds no more; never allocated for */
     jsg_val *items = tr_arena_alloc(a, (n ? n : 1) * sizeof *items);
     for (uint32_t i = 0; i < n && !r->bad; i++) {
         if (r->pos >= r->len) {
@@ -949,9 +953,12 @@ uint32_t Z_trailZ_respond(struct Z_trail_instance_t *ni, uint32_t req, uint32_t 
         props[0] = (jsg_prop){"status", 6, jsg_number(status)};
         props[1] = (jsg_prop){"headers", 7, jsg_number(0)}; /* invalid unless decoded below */
         props[2] = (jsg_prop){"body", 4, jsg_null()};
-        if (head && body) {
-            reader r = {(const unsigned char *)head, head_len, 0, false};
-            uint32_t n = get_count(&r, 8);
+        /* more header fields than a response may have is refused before any is decoded: the
+         * host allocates about nine times the encoding's bytes for them */
+        reader r = {(const unsigned char *)head, head && body ? head_len : 0, 0, false};
+        uint32_t n = head && body ? get_count(&r, 8) : 0;
+        if (n > http_response_limits(w->res)->max_headers) r.bad = true;
+        if (head && body && !r.bad) {
             jsg_val *pairs = tr_arena_alloc(a, (n ? n : 1) * 3 * sizeof *pairs);
             for (uint32_t i = 0; i < n && !r.bad; i++) {
                 size_t nl, vl;
@@ -1116,6 +1123,7 @@ static bool decode_fetch(reader *r, tr_arena *a, jsg_val *args)
     const char *method = get_str(r, &ml);
     const char *url = get_str(r, &ul);
     uint32_t n = get_count(r, 8);
+    if (n > GUEST_FETCH_MAX_HEADERS) return false; /* never allocated for */
     jsg_val *pairs = tr_arena_alloc(a, (n ? n : 1) * 3 * sizeof *pairs);
     for (uint32_t i = 0; i < n && !r->bad; i++) {
         size_t nl, vl;

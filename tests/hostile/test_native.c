@@ -78,6 +78,10 @@ TEST_TIMEOUT(hostile_native_runaway, 480)
     get_case(&s, "compiled: never answers", "/never", 503, DEADLINE_MSG, 2);
     hz_check_recreated(&s, "/never", 503, true);
     get_case(&s, "compiled: host asked to read outside memory", "/badptr", 200, "-1", 3);
+    get_case(&s, "compiled: a response head of 1,000,000 header fields", "/many-headers", 500,
+             "the handler returned an invalid response", 3);
+    get_case(&s, "compiled: a statement with 1,000,000 parameters", "/many-params", 200,
+             "1 malformed SQL parameters", 3);
     check_log(&s, "exceeded its CPU time limit of 200 ms (runtime.cpu_budget_ms); the instance "
                   "is replaced");
     check_log(&s, "WebAssembly trap): unreachable executed; the instance is replaced");

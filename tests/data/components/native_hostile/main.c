@@ -197,6 +197,41 @@ static void badptr(tb_request *req)
     tb_respond_text(req, 200, text);
 }
 
+/* A response head claiming 1,000,000 header fields (8 MB of empty names and values): refused
+ * before the host decodes any. */
+static void many_headers(tb_request *req)
+{
+    size_t n = 1000000, len = 4 + 8 * n;
+    unsigned char *head = calloc(1, len);
+    head[0] = (unsigned char)n;
+    head[1] = (unsigned char)(n >> 8);
+    head[2] = (unsigned char)(n >> 16);
+    tb__respond(req->id, 200, head, len, "x", 1);
+    free(head);
+    tb__request_free(req);
+}
+
+/* A statement with 1,000,000 NULL parameters (1 MB): refused before the host decodes them. */
+static void many_params(tb_request *req)
+{
+    size_t n = 1000000;
+    unsigned char *p = malloc(4 + n);
+    p[0] = (unsigned char)n;
+    p[1] = (unsigned char)(n >> 8);
+    p[2] = (unsigned char)(n >> 16);
+    p[3] = 0;
+    memset(p + 4, 0, n);
+    int h = tb__sql(0, 0, "SELECT 1", 8, p, 4 + n);
+    free(p);
+    int len = tb__result_len(h);
+    char *msg = calloc(1, (size_t)(len > 0 ? len : 0) + 1);
+    int st = tb__result_take(h, msg, (size_t)(len > 0 ? len : 0));
+    char text[300];
+    snprintf(text, sizeof text, "%d %s", st, msg);
+    free(msg);
+    tb_respond_text(req, 200, text);
+}
+
 void tb_init(void)
 {
     unsigned r = 0;
@@ -218,4 +253,6 @@ void tb_init(void)
     tb_route("GET", "/badptr", badptr);
     tb_route("POST", "/sql/insert", sql_insert);
     tb_route("GET", "/fetch", fetch_url);
+    tb_route("GET", "/many-headers", many_headers);
+    tb_route("GET", "/many-params", many_params);
 }
