@@ -367,7 +367,7 @@ TEST_TIMEOUT(rust_sdk_unit_tests, 900)
              "cp -r '%s/sdk/rust/trailbase-wasm' '%s/crate' && rm -f '%s/crate/Cargo.lock' && "
              "cd '%s/crate' && for pair in \"${CARGO:-cargo} ${RUSTC:-rustc}\" "
              "\"/usr/bin/cargo /usr/bin/rustc\"; do set -- $pair; "
-             "command -v \"$1\" >/dev/null 2>&1 || continue; "
+             "command -v \"$1\" >/dev/null 2>&1 && \"$2\" --version >/dev/null 2>&1 || continue; "
              "RUSTC=$2 \"$1\" test --quiet > '%s/cargo-test.log' 2>&1; exit $?; done; exit 127",
              root ? root : ".", test_tmpdir(), test_tmpdir(), test_tmpdir(), test_tmpdir());
     int rc = fx_sh(cmd);
