@@ -14,7 +14,11 @@ fn respond(path: &str) -> (u16, &'static str, String) {
         None => (path, ""),
     };
     match p {
-        "/hello" => (200, "text/plain; charset=utf-8", "Hello from WASM!".to_string()),
+        "/hello" => (
+            200,
+            "text/plain; charset=utf-8",
+            "Hello from WASM!".to_string(),
+        ),
         "/cpu" => (
             200,
             "application/json",

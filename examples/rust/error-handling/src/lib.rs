@@ -46,7 +46,9 @@ async fn slow(_req: Request) -> Result<Json<json::Value>, HttpError> {
     let result = query("SELECT * FROM large_table", []).await?;
     let duration = now_ms() - start;
     info!("Query took {}ms", duration);
-    Ok(Json(json!({ "duration": duration, "rows": (result.len()) })))
+    Ok(Json(
+        json!({ "duration": duration, "rows": (result.len()) }),
+    ))
 }
 
 async fn resource(req: Request) -> (StatusCode, Json<json::Value>) {
@@ -55,7 +57,10 @@ async fn resource(req: Request) -> (StatusCode, Json<json::Value>) {
         Ok(_data) => (StatusCode::OK, Json(json!({ "success": true }))),
         Err(e) => {
             error!("Error: {}", e);
-            (StatusCode::BAD_REQUEST, Json(json!({ "error": (e.to_string()) })))
+            (
+                StatusCode::BAD_REQUEST,
+                Json(json!({ "error": (e.to_string()) })),
+            )
         }
     }
 }

@@ -67,7 +67,11 @@ pub mod imports {
     }
 
     pub unsafe fn log(level: i32, ptr: *const u8, len: usize) {
-        eprintln!("[WASM {}] {}", level, String::from_utf8_lossy(bytes(ptr, len)));
+        eprintln!(
+            "[WASM {}] {}",
+            level,
+            String::from_utf8_lossy(bytes(ptr, len))
+        );
     }
     pub unsafe fn manifest(ptr: *const u8, len: usize) -> i32 {
         MANIFEST.with(|m| *m.borrow_mut() = bytes(ptr, len).to_vec());
@@ -81,7 +85,10 @@ pub mod imports {
         body_ptr: *const u8,
         body_len: usize,
     ) -> i32 {
-        let (h, b) = (bytes(head_ptr, head_len).to_vec(), bytes(body_ptr, body_len).to_vec());
+        let (h, b) = (
+            bytes(head_ptr, head_len).to_vec(),
+            bytes(body_ptr, body_len).to_vec(),
+        );
         RESPONSES.with(|r| r.borrow_mut().push((req, status, h, b)));
         0
     }
@@ -127,7 +134,14 @@ pub(crate) fn manifest(encoded: &[u8]) -> i32 {
 
 pub(crate) fn respond(req: i32, status: u16, head: &[u8], body: &[u8]) -> i32 {
     unsafe {
-        imports::respond(req, status as i32, head.as_ptr(), head.len(), body.as_ptr(), body.len())
+        imports::respond(
+            req,
+            status as i32,
+            head.as_ptr(),
+            head.len(),
+            body.as_ptr(),
+            body.len(),
+        )
     }
 }
 
@@ -137,7 +151,14 @@ pub(crate) fn job_done(run: i32, ok: bool, msg: &str) -> i32 {
 
 pub(crate) fn sql(tx: u32, kind: i32, sql: &str, params: &[u8]) -> Call {
     Call::new(unsafe {
-        imports::sql(tx as i32, kind, sql.as_ptr(), sql.len(), params.as_ptr(), params.len())
+        imports::sql(
+            tx as i32,
+            kind,
+            sql.as_ptr(),
+            sql.len(),
+            params.as_ptr(),
+            params.len(),
+        )
     })
 }
 
@@ -173,7 +194,10 @@ fn try_take(handle: i32) -> Option<Result<Vec<u8>, String>> {
     match rc {
         0 => Some(Ok(buf)),
         1 => Some(Err(String::from_utf8_lossy(&buf).into_owned())),
-        _ => Some(Err(format!("trail could not hand over a result (code {})", rc))),
+        _ => Some(Err(format!(
+            "trail could not hand over a result (code {})",
+            rc
+        ))),
     }
 }
 

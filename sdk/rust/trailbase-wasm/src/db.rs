@@ -222,7 +222,10 @@ pub(crate) fn decode_rows(b: &[u8]) -> Result<Rows, String> {
     let nrows = r.u32()? as usize;
     // Every value takes at least its tag byte; this bounds nrows * ncols by the input.
     if ncols > 0 && nrows > b.len() / ncols {
-        return Err(format!("{} rows of {} columns exceed the bytes given", nrows, ncols));
+        return Err(format!(
+            "{} rows of {} columns exceed the bytes given",
+            nrows, ncols
+        ));
     }
     let mut rows = Vec::with_capacity(nrows.min(1 << 16));
     for _ in 0..nrows {
@@ -346,7 +349,10 @@ mod tests {
         w.str("x");
         let rows = decode_rows(&w.buf).unwrap();
         assert_eq!(rows.columns, vec!["a", "b"]);
-        assert_eq!(rows.rows, vec![vec![Value::Integer(-5), Value::Text("x".into())]]);
+        assert_eq!(
+            rows.rows,
+            vec![vec![Value::Integer(-5), Value::Text("x".into())]]
+        );
         let mut bad = w.buf.clone();
         bad.push(0);
         assert!(decode_rows(&bad).is_err());

@@ -127,7 +127,9 @@ pub async fn fetch(req: Request) -> Result<Response, Error> {
     w.pairs(&req.headers);
     w.bytes(&req.body);
     w.u32(req.timeout_ms);
-    let bytes = abi::fetch(&w.buf).await.map_err(|message| Error { message })?;
+    let bytes = abi::fetch(&w.buf)
+        .await
+        .map_err(|message| Error { message })?;
     decode_response(&bytes).map_err(|e| Error {
         message: format!("trail returned a malformed response: {}", e),
     })
@@ -157,7 +159,10 @@ mod tests {
         w.bytes(b"nope");
         w.str("http://x/y");
         let r = decode_response(&w.buf).unwrap();
-        assert_eq!((r.status, r.text().as_str(), r.url.as_str()), (404, "nope", "http://x/y"));
+        assert_eq!(
+            (r.status, r.text().as_str(), r.url.as_str()),
+            (404, "nope", "http://x/y")
+        );
         assert_eq!(r.header("Content-Type"), Some("text/plain"));
         assert!(decode_response(&w.buf[..w.buf.len() - 1]).is_err());
     }

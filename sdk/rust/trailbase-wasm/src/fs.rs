@@ -51,10 +51,12 @@ fn code_of(message: &str) -> &'static str {
 
 /// The whole file at `path` (absolute, inside the root directory).
 pub async fn read_file(path: impl AsRef<str>) -> Result<Vec<u8>, Error> {
-    abi::read_file(path.as_ref()).await.map_err(|message| Error {
-        code: code_of(&message).to_string(),
-        message,
-    })
+    abi::read_file(path.as_ref())
+        .await
+        .map_err(|message| Error {
+            code: code_of(&message).to_string(),
+            message,
+        })
 }
 
 /// The file at `path` as UTF-8 text (invalid sequences become U+FFFD).
@@ -70,9 +72,15 @@ mod tests {
     #[test]
     fn codes_from_messages() {
         assert_eq!(code_of("no such file or directory: '/x'"), "ENOENT");
-        assert_eq!(code_of("path leaves the filesystem root: '/../x'"), "EACCES");
+        assert_eq!(
+            code_of("path leaves the filesystem root: '/../x'"),
+            "EACCES"
+        );
         assert_eq!(code_of("not a regular file: '/d'"), "EISDIR");
-        assert_eq!(code_of("'/big' is larger than the 10-byte read limit"), "EFBIG");
+        assert_eq!(
+            code_of("'/big' is larger than the 10-byte read limit"),
+            "EFBIG"
+        );
         assert_eq!(code_of("ENOSYS: no filesystem is enabled"), "ENOSYS");
         assert_eq!(code_of("something else"), "EIO");
         let e = Error {

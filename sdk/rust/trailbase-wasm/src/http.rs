@@ -264,7 +264,10 @@ impl Request {
     /// The body as UTF-8 text; a 400 `HttpError` when it is not.
     pub fn text(&self) -> Result<&str, HttpError> {
         std::str::from_utf8(&self.body).map_err(|_| {
-            HttpError::message(StatusCode::BAD_REQUEST, "the request body is not UTF-8 text")
+            HttpError::message(
+                StatusCode::BAD_REQUEST,
+                "the request body is not UTF-8 text",
+            )
         })
     }
 
@@ -305,7 +308,10 @@ fn query_pairs(q: &str) -> Vec<(String, String)> {
     q.split('&')
         .filter(|p| !p.is_empty())
         .map(|p| match p.find('=') {
-            Some(e) => (percent_decode(&p[..e], true), percent_decode(&p[e + 1..], true)),
+            Some(e) => (
+                percent_decode(&p[..e], true),
+                percent_decode(&p[e + 1..], true),
+            ),
             None => (percent_decode(p, true), String::new()),
         })
         .collect()
@@ -729,11 +735,17 @@ mod tests {
         assert_eq!(req.query_param("nope"), None);
         assert_eq!(req.path_param("id"), Some("7"));
         assert_eq!(req.header("x-forwarded-for"), Some("1.2.3.4"));
-        assert_eq!(req.json().unwrap().get("message").unwrap().as_str(), Some("test"));
+        assert_eq!(
+            req.json().unwrap().get("message").unwrap().as_str(),
+            Some("test")
+        );
         let bad = Request::new("POST", "/", vec![], vec![], b"{nope".to_vec());
         let err = bad.json().unwrap_err();
         assert_eq!(err.status, StatusCode::BAD_REQUEST);
-        assert!(err.message.unwrap().starts_with("invalid JSON in request body: "));
+        assert!(err
+            .message
+            .unwrap()
+            .starts_with("invalid JSON in request body: "));
     }
 
     #[test]

@@ -601,7 +601,10 @@ mod tests {
         let v = parse(br#""\u00e9\ud83d\ude00\u0001\/""#).unwrap();
         assert_eq!(v, Value::String("é😀\u{1}/".to_string()));
         assert_eq!(to_string(&v), "\"é😀\\u0001/\"");
-        assert_eq!(parse(br#""\ud800""#).unwrap(), Value::String("\u{fffd}".into()));
+        assert_eq!(
+            parse(br#""\ud800""#).unwrap(),
+            Value::String("\u{fffd}".into())
+        );
     }
 
     #[test]
@@ -613,7 +616,10 @@ mod tests {
     #[test]
     fn numbers() {
         assert_eq!(parse(b"9223372036854775807").unwrap(), Value::Int(i64::MAX));
-        assert_eq!(parse(b"9223372036854775808").unwrap(), Value::Float(9.223372036854776e18));
+        assert_eq!(
+            parse(b"9223372036854775808").unwrap(),
+            Value::Float(9.223372036854776e18)
+        );
         assert_eq!(parse(b"1e3").unwrap(), Value::Float(1000.0));
         assert_eq!(to_string(&Value::Float(1000.0)), "1000");
         assert_eq!(to_string(&Value::Float(0.1)), "0.1");
@@ -628,14 +634,26 @@ mod tests {
     #[test]
     fn rejects_bad_input() {
         for bad in [
-            "", "{", "[1,]", "{\"a\"}", "{a:1}", "\"abc", "nul", "[1] 2", "\"\t\"", "\"\\x\"",
+            "",
+            "{",
+            "[1,]",
+            "{\"a\"}",
+            "{a:1}",
+            "\"abc",
+            "nul",
+            "[1] 2",
+            "\"\t\"",
+            "\"\\x\"",
             "\"\\u12\"",
         ] {
             assert!(parse(bad.as_bytes()).is_err(), "{:?}", bad);
         }
         assert!(parse(b"\"\xff\"").is_err());
         let deep = "[".repeat(MAX_DEPTH + 1) + &"]".repeat(MAX_DEPTH + 1);
-        assert_eq!(parse(deep.as_bytes()).unwrap_err().message, "JSON nested too deeply");
+        assert_eq!(
+            parse(deep.as_bytes()).unwrap_err().message,
+            "JSON nested too deeply"
+        );
         let ok = "[".repeat(MAX_DEPTH) + &"]".repeat(MAX_DEPTH);
         assert!(parse(ok.as_bytes()).is_ok());
     }

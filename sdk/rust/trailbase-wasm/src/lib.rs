@@ -303,8 +303,10 @@ mod tests {
         w.str(url);
         w.str(url.split('?').next().unwrap());
         w.str("");
-        let params: Vec<(String, String)> =
-            params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let params: Vec<(String, String)> = params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         w.pairs(&params);
         w.pairs(&[]);
         w.bytes(body);
@@ -334,10 +336,21 @@ mod tests {
             ]
         );
         let (id, status, _, body) = call(5, 0, &encode_request("GET", "/hello", &[], b""));
-        assert_eq!((id, status, body.as_slice()), (5, 200, &b"Hello from WASM!"[..]));
-        let r = call(6, 1, &encode_request("GET", "/greet/Alice", &[("name", "Alice")], b""));
+        assert_eq!(
+            (id, status, body.as_slice()),
+            (5, 200, &b"Hello from WASM!"[..])
+        );
+        let r = call(
+            6,
+            1,
+            &encode_request("GET", "/greet/Alice", &[("name", "Alice")], b""),
+        );
         assert_eq!(r.3, b"Hello, Alice!");
-        let r = call(7, 2, &encode_request("POST", "/json", &[], br#"{"message":"test"}"#));
+        let r = call(
+            7,
+            2,
+            &encode_request("POST", "/json", &[], br#"{"message":"test"}"#),
+        );
         assert_eq!(r.3, br#"{"received":{"message":"test"},"timestamp":1}"#);
         let mut head = Reader::new(&r.2);
         assert_eq!(
@@ -354,6 +367,9 @@ mod tests {
         __private::job(3, 0);
         __private::job(4, 1);
         let done = abi::imports::JOBS_DONE.with(|j| j.borrow().clone());
-        assert_eq!(done, vec![(3, 1, String::new()), (4, 0, "broken".to_string())]);
+        assert_eq!(
+            done,
+            vec![(3, 1, String::new()), (4, 0, "broken".to_string())]
+        );
     }
 }

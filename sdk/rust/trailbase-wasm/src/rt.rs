@@ -180,8 +180,10 @@ pub async fn join<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
 
 /// Runs every future at once; ready with their outputs, in order, when all are.
 pub async fn join_all<F: Future>(futs: Vec<F>) -> Vec<F::Output> {
-    let mut all: Vec<Pin<Box<MaybeDone<F>>>> =
-        futs.into_iter().map(|f| Box::pin(MaybeDone::Pending(f))).collect();
+    let mut all: Vec<Pin<Box<MaybeDone<F>>>> = futs
+        .into_iter()
+        .map(|f| Box::pin(MaybeDone::Pending(f)))
+        .collect();
     poll_fn(move |cx| {
         let mut done = true;
         for f in all.iter_mut() {
