@@ -149,6 +149,13 @@ SDK_TGZ := $(if $(SDK_VERSION),$(BUILD)/sdk/trailbase-wasm-$(SDK_VERSION).tgz)
 SDK_SRCS := $(shell find sdk/ts -type f ! -path '*/node_modules/*' ! -path '*/dist/*' 2>/dev/null)
 EMBED_ARGS := $(foreach f,$(TEMPLATE_FILES),$(patsubst sdk/template/%,%,$(f))=$(f)) \
               $(if $(SDK_TGZ),trailbase-wasm-$(SDK_VERSION).tgz=$(SDK_TGZ))
+# The Rust project (trailbase-guest-rust): its template and the trailbase-wasm crate, embedded under
+# names starting with trailbase-guest-rust/ (cli/scaffold.c).
+RUST_TEMPLATE_FILES := $(shell find sdk/rust/template -type f ! -path '*/target/*' ! -path '*/dist/*' \
+                         ! -name Cargo.lock 2>/dev/null | sort)
+RUST_SDK_FILES := sdk/rust/trailbase-wasm/Cargo.toml $(shell find sdk/rust/trailbase-wasm/src -type f 2>/dev/null | sort)
+EMBED_ARGS += $(foreach f,$(RUST_TEMPLATE_FILES),trailbase-guest-rust/$(patsubst sdk/rust/template/%,%,$(f))=$(f)) \
+              $(foreach f,$(RUST_SDK_FILES),trailbase-guest-rust/trailbase-wasm/$(patsubst sdk/rust/trailbase-wasm/%,%,$(f))=$(f))
 
 $(SDK_TGZ): $(SDK_SRCS) | $(DEPS_STAMP)
 	./tools/sdk-pack.sh $(@D)
@@ -157,6 +164,7 @@ $(SDK_TGZ): $(SDK_SRCS) | $(DEPS_STAMP)
 $(BUILD)/gen/embedded.list: FORCE
 	$(call write-if-changed,$(EMBED_ARGS))
 $(BUILD)/gen/embedded_files.c: tools/embed.sh $(TEMPLATE_FILES) $(SDK_TGZ) Makefile \
+    $(RUST_TEMPLATE_FILES) $(RUST_SDK_FILES) \
     $(BUILD)/gen/embedded.list
 	@mkdir -p $(@D)
 	./tools/embed.sh $@ cli_embedded_files $(EMBED_ARGS)
@@ -303,11 +311,20 @@ $(BUILD)/testgen/%.o: $(BUILD)/testgen/%.c
 	$(CC) $(GEN_CFLAGS) -c $< -o $@
 
 
+# ---- the Rust examples (examples/rust), built with the real toolchain for the tests, which
+# find them in TRAIL_RUST_DIR ----
+RUST_EXAMPLE_SRCS := $(shell find examples/rust sdk/rust/template -name '*.rs' -o -name Cargo.toml \
+                       2>/dev/null | sort)
+$(BUILD)/rust/examples.stamp: tools/rust-build.sh $(RUST_EXAMPLE_SRCS) $(RUST_SDK_FILES) | $(DEPS_STAMP)
+	./tools/rust-build.sh examples/rust $(BUILD)/rust
+	@touch $@
+
 # The test runner finds the binaries under test through these variables.
 # tools/check-layers.sh first: an #include from a lower layer to a higher one fails the run.
-test: $(BUILD)/asan/run $(BUILD)/asan/trail $(BUILD)/trail $(FUZZ_TARGETS)
+test: $(BUILD)/asan/run $(BUILD)/asan/trail $(BUILD)/trail $(FUZZ_TARGETS) $(BUILD)/rust/examples.stamp
 	./tools/check-layers.sh
 	TRAIL_BIN=$(abspath $(BUILD)/asan/trail) TRAIL_REL_BIN=$(abspath $(BUILD)/trail) \
+	TRAIL_RUST_DIR=$(abspath $(BUILD)/rust) \
 	TRAIL_ROOT=$(CURDIR) TRAIL_TEST_OUTPUT=$(CURDIR)/$(BUILD)/test-output \
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	UBSAN_OPTIONS=print_stacktrace=1 $(BUILD)/asan/run $(T)

@@ -19,7 +19,7 @@ Never pass/fail: a server that fails to start or answers wrongly is reported and
 
 Environment: QUICK=1 (1 s runs), BENCH_SECONDS (default 5), BENCH_CONNECTIONS
 (default "1,16,64"), BENCH_REPEAT (measured runs per cell, default 1; the median by CPU/request
-is kept), BENCH_SERVERS (subset of "trail,nginx,node,bun,deno"), BENCH_ENDPOINTS
+is kept), BENCH_SERVERS (subset of "trail,rust,nginx,node,bun,deno"), BENCH_ENDPOINTS
 (subset of "hello,greet,json,stats,todo,cpu,user,kv"; default all but kv), BENCH_OUT (results directory, default bench/results).
 """
 import datetime
@@ -64,6 +64,10 @@ TRAIL_ONLY = [
 HEADERS = {}
 HEALTH = ("health", "GET", "/api/healthcheck", "Ok")  # trail native, and nginx's fixed body
 UNCACHED = "trail, no result cache"
+# The Rust component in trail (bench/rust/app), and the same Rust compiled for the host
+# (bench/rust/native): GET /hello and GET /cpu only.
+RUST, RUST_NATIVE = "trail, Rust", "Rust native"
+RUST_KEYS = ("hello", "cpu")
 # The compiled component bench/c (C, the same /hello body and /cpu loop), when run.sh built it.
 COMPILED_C = "trail C (compiled)"
 POST_BODY = '{"message":"test"}'
@@ -300,7 +304,8 @@ def render(results):
     """The table as Markdown: one block per endpoint, rows by connections then server."""
     runs = results["runs"]
     get = {(r["server"], r["endpoint"], r["conns"]): r for r in runs}
-    order = ["trail", COMPILED_C, UNCACHED, "trail native", "nginx", "node", "bun", "deno"]
+    order = ["trail", COMPILED_C, UNCACHED, RUST, RUST_NATIVE, "trail native", "nginx", "node", "bun",
+             "deno"]
     L = []
     env = results["env"]
     L.append(f"# trail benchmark, {env['date']}")
@@ -421,6 +426,29 @@ def render(results):
     if "trail" in sv:
         L.append(f"- trail: first WASM response {sv['trail']['ready_ms']:.0f} ms after start"
                  f" (target 150 ms); idle RSS with one worker {sv['trail']['idle_rss_mib']:.1f} MiB")
+    rc_, jc, nc_ = med(RUST, "cpu", "cpu_us"), med("trail", "cpu", "cpu_us"), med(RUST_NATIVE, "cpu", "cpu_us")
+    if rc_:
+        line = f"- GET /cpu in Rust (compiled, in trail's sandbox): {rc_:.2f} us/req"
+        if jc:
+            line += f"; JS in trail {jc:.2f} ({jc / rc_:.1f}x the Rust)"
+        for s in ("bun", "node", "deno"):
+            sc_ = med(s, "cpu", "cpu_us")
+            if sc_:
+                line += f"; {s} {sc_:.2f} (Rust/{s} {rc_ / sc_:.2f}x)"
+        L.append(line + " (goal: Rust <= bun)")
+    if rc_ and nc_:
+        L.append(f"- GET /cpu in Rust, trail / the same Rust compiled for the host: {rc_:.2f} /"
+                 f" {nc_:.2f} us = {rc_ / nc_:.2f}x (the sandbox's cost; goal <= 1.3x)")
+    rh = med(RUST, "hello", "cpu_us")
+    if rh and hc:
+        L.append(f"- GET /hello in Rust / in JS, CPU per request: {rh:.2f} / {hc:.2f} us ="
+                 f" {rh / hc:.2f}x (goal <= 1.1x)")
+    rust = results.get("rust")
+    if rust:
+        L.append(f"- the Rust component: compiled to native code in {rust['compile_ms']} ms"
+                 f" ({rust['wasm_bytes']} bytes of WebAssembly); after a restart with the cache warm,"
+                 f" first response {sv[RUST]['ready_ms']:.0f} ms after start (goal < 150 ms)"
+                 if RUST in sv else f"- the Rust component: compiled in {rust['compile_ms']} ms")
     sc = results.get("scaling")
     if sc:
         L.append("")
@@ -460,7 +488,7 @@ def render(results):
 def main():
     trail, depot, refdb = (os.path.abspath(a) for a in sys.argv[1:4])
     depot_c = os.path.abspath(sys.argv[4]) if len(sys.argv) > 4 else None
-    servers = os.environ.get("BENCH_SERVERS", "trail,nginx,node,bun,deno").split(",")
+    servers = os.environ.get("BENCH_SERVERS", "trail,rust,nginx,node,bun,deno").split(",")
     keys = os.environ.get("BENCH_ENDPOINTS", ",".join([e[0] for e in ENDPOINTS] + ["user"])).split(",")
     eps = [e for e in ENDPOINTS if e[0] in keys]
     trail_eps = eps + [e for e in TRAIL_ONLY if e[0] in keys]
@@ -542,6 +570,28 @@ def main():
                     f.write("database { result_cache_mb: 0 }\n")
                 add(Server(UNCACHED, [trail, "run", "--address", "127.0.0.1:@PORT@", "--data-dir",
                                       plain, "--runtime-threads", "1", "--quiet"]), "/hello", stats)
+        rust_depot = os.environ.get("BENCH_RUST_DEPOT")
+        if "rust" in servers and rust_depot:
+            reps = [e for e in eps if e[0] in RUST_KEYS]
+            # The first start compiles the module into the data directory's cache; the measured
+            # server is a restart with the cache warm (its ready_ms is that start's first response).
+            srv = Server("trail, Rust (compiling)", [trail, "run", "--address", "127.0.0.1:@PORT@",
+                                                     "--data-dir", rust_depot, "--runtime-threads", "1"])
+            if srv.wait_ready("/hello", timeout=900):
+                m = re.search(r"compiled to native code in (\d+) ms", srv.output())
+                wasm = os.path.join(rust_depot, "wasm", "bench_app.wasm")
+                results["rust"] = {"compile_ms": int(m.group(1)) if m else -1,
+                                   "wasm_bytes": os.path.getsize(wasm)}
+                log(f"bench: the Rust component compiled in {results['rust']['compile_ms']} ms")
+            else:
+                log(f"bench: the Rust component did not load:\n{srv.output()[-2000:]}")
+            srv.stop()
+            if "rust" in results:
+                add(Server(RUST, [trail, "run", "--address", "127.0.0.1:@PORT@", "--data-dir",
+                                  rust_depot, "--runtime-threads", "1", "--quiet"]), "/hello", reps)
+        native = os.environ.get("BENCH_RUST_NATIVE")
+        if "rust" in servers and native:
+            add(Server(RUST_NATIVE, [native]), "/hello", [e for e in eps if e[0] in RUST_KEYS])
         if "nginx" in servers and shutil.which("nginx"):
             nd = os.path.join(work, "nginx")
             os.makedirs(os.path.join(nd, "logs"))

@@ -3,8 +3,9 @@
 # and its lockfile: better-sqlite3, bun, deno; only here, never by tools/deps.sh, so `make test`
 # stays lean), builds bench/app into a component with the SDK (tools/sdk-build.sh), makes a data
 # directory whose migration seeds the 10,000-row `todos` table, loads the same migration into the
-# references' database, then runs bench/run.py, which measures and prints the table and saves it
-# under bench/results/. QUICK=1 for a fast pass; see bench/run.py for the other knobs.
+# references' database, builds the Rust component (bench/rust/app) and the same Rust compiled for
+# the host (bench/rust/native), then runs bench/run.py, which measures and prints the table and
+# saves it under bench/results/. QUICK=1 for a fast pass; see bench/run.py for the other knobs.
 # Never pass/fail.
 set -euo pipefail
 TRAIL=$(realpath "${1:?usage: bench/run.sh path/to/trail}")
@@ -30,6 +31,27 @@ mkdir -p "$tmp/depot/wasm" "$tmp/depot/migrations"
 cp bench/app/migrations/*.sql "$tmp/depot/migrations/"
 ./tools/sdk-build.sh bench/app "$tmp/depot/wasm/bench.wasm" >&2
 cat bench/app/migrations/*.sql | sqlite3 "$tmp/ref.db"
+
+# The Rust component (bench/rust/app: GET /hello and GET /cpu) in a data directory of its own, and
+# the same /cpu compiled for the host (bench/rust/native). Either is skipped, with a word, when no
+# Rust toolchain builds it (tools/deps.sh installs Debian's).
+if ./tools/rust-build.sh bench/rust "$tmp/rust" bench_app >&2; then
+    mkdir -p "$tmp/depot-rust/wasm"
+    cp "$tmp/rust/bench_app.wasm" "$tmp/depot-rust/wasm/"
+    export BENCH_RUST_DEPOT="$tmp/depot-rust"
+else
+    echo "bench: the Rust component did not build; its rows are skipped" >&2
+fi
+for pair in "${CARGO:-cargo} ${RUSTC:-rustc}" "/usr/bin/cargo /usr/bin/rustc"; do
+    set -- $pair
+    if CARGO_TARGET_DIR="$tmp/rust-native" RUSTC=$2 "$1" build --release --quiet \
+        --manifest-path bench/rust/Cargo.toml -p bench_native >&2; then
+        export BENCH_RUST_NATIVE="$tmp/rust-native/release/bench_native"
+        break
+    fi
+done
+[ -n "${BENCH_RUST_NATIVE:-}" ] || echo "bench: the native Rust server did not build; skipped" >&2
+
 # The compiled component (bench/c, C): built with the C SDK, compiled by `trail components add`
 # into its data directory's cache (the time is reported), and its /cpu loop compiled natively.
 depot_c=""

@@ -16,6 +16,7 @@ packages=(
     curl
     python3-aiosmtpd      # tests only: the SMTP server the auth mail tests send to (loopback)
     chromium              # tests only: the sign-in page in a real browser (headless)
+    rustc cargo libstd-rust-dev-wasm32  # Rust guests: Rust 1.63 with target wasm32-wasi (examples/rust, tests)
 )
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)

@@ -26,6 +26,8 @@ int cli_admin(int argc, char **argv); /* cli/cmd_users.c */
 bool cli__first_party_installed(const char *name, const char *wasm_dir);
 int cli__scaffold_first_party(const char *name, const char *wasm_dir, bool update);
 int cli__remove_first_party(const char *name, const char *wasm_dir);
+/* The command that builds a first-party project, run in its folder ("./build.sh"). */
+const char *cli__first_party_build_hint(const char *name);
 /* Prints a line for an installed first-party project; false when there is none. */
 bool cli__print_first_party_status(const char *wasm_dir);
 /* The C project of trailbase-guest-c (cli/scaffold_c.c): written, removed, whether it is there. */

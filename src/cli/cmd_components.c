@@ -24,6 +24,7 @@ typedef struct first_party {
 
 static const first_party first_parties[] = {
     {"trailbase-guest-ts", "TypeScript/JavaScript runtime"},
+    {"trailbase-guest-rust", "Rust runtime"},
     {"trailbase-guest-c", "C runtime"},
 };
 
@@ -275,8 +276,8 @@ static char *inspect_path(const char *data_dir, const char *what, char **name)
             fail("%s is not installed in %s (install it: trail components add %s)", what,
                  wasm_dir, what);
         else if (access((path = tr_asprintf("%s/dist/component.wasm", wasm_dir)), F_OK) != 0)
-            fail("%s in %s is not built yet (build it: cd %s && npm install && npm run build)",
-                 what, wasm_dir, wasm_dir);
+            fail("%s in %s is not built yet (build it: cd %s && %s)", what, wasm_dir, wasm_dir,
+                 cli__first_party_build_hint(what));
         else {
             *name = tr_strdup("dist/component.wasm");
             goto out;

@@ -1,12 +1,17 @@
-/* cli/scaffold.c: the first-party component trailbase-guest-ts: a TypeScript project written
- * into DATA_DIR/wasm/ from files embedded in trail (package.json, tsconfig.json, index.ts and
- * the trailbase-wasm SDK as an npm tarball), so that `npm install` needs only the public registry.
+/* cli/scaffold.c: the first-party components, projects written into DATA_DIR/wasm/ from files
+ * embedded in trail. trailbase-guest-ts: a TypeScript project (package.json, tsconfig.json,
+ * index.ts and the trailbase-wasm SDK as an npm tarball), so that `npm install` needs only the
+ * public registry. trailbase-guest-rust: a Cargo project (Cargo.toml, src/lib.rs, build.sh) with
+ * the trailbase-wasm crate in trailbase-wasm/, so that building needs no download at all.
  *
- * DESIGN: user work is never destroyed. `add` refuses when a project is there already; `update`
- * rewrites only the SDK tarball; `remove` deletes what trail wrote and the user did not change,
- * plus build output and node_modules, and keeps everything else (sources first of all). */
+ * DESIGN: the embedded table holds both; a Rust file's name starts with "trailbase-guest-rust/",
+ * which is not written. User work is never destroyed. `add` refuses when a project is there
+ * already (either kind: both would build dist/component.wasm); `update` rewrites only the SDK
+ * (tarball or crate); `remove` deletes what trail wrote and the user did not change, plus build
+ * output and dependencies, and keeps everything else (sources first of all). */
 #include "cli/cli_internal.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <ftw.h>
 #include <stdio.h>
@@ -18,10 +23,59 @@
 #include "cli/embedded.h"
 #include "component/component.h"
 
-static bool is_sdk_tarball(const tr_embedded_file *f)
+#define RUST_PREFIX "trailbase-guest-rust/"
+
+/* One first-party project: which embedded files are its, the file that marks it installed, and
+ * what is generated when it is built. */
+typedef struct project {
+    const char *name;
+    bool rust;
+    const char *marker;       /* holds "trailbase-wasm" when installed */
+    const char *build_hint;   /* the command that builds it, run in wasm_dir */
+    const char *generated[4]; /* build output and dependencies, removed with it */
+} project;
+
+static const project projects[] = {
+    {"trailbase-guest-ts",
+     false,
+     "package.json",
+     "npm install && npm run build",
+     {"dist", "node_modules", "package-lock.json", NULL}},
+    {"trailbase-guest-rust",
+     true,
+     "Cargo.toml",
+     "./build.sh",
+     {"dist", "target", "Cargo.lock", NULL}},
+};
+
+static const project *find_project(const char *name)
 {
-    size_t n = strlen(f->path);
-    return strncmp(f->path, "trailbase-wasm-", 15) == 0 && n > 4 && strcmp(f->path + n - 4, ".tgz") == 0;
+    for (size_t i = 0; i < TR_ARRAY_LEN(projects); i++)
+        if (strcmp(projects[i].name, name) == 0) return &projects[i];
+    return NULL;
+}
+
+/* The name f is written under in a project's folder, or NULL when f is not the project's. */
+static const char *rel_path(const project *p, const tr_embedded_file *f)
+{
+    bool rust = strncmp(f->path, RUST_PREFIX, strlen(RUST_PREFIX)) == 0;
+    if (rust != p->rust) return NULL;
+    return rust ? f->path + strlen(RUST_PREFIX) : f->path;
+}
+
+/* The SDK's files: what `update` rewrites and `remove` deletes even when changed. */
+static bool is_sdk_file(const char *rel)
+{
+    size_t n = strlen(rel);
+    return (strncmp(rel, "trailbase-wasm-", 15) == 0 && n > 4 &&
+            strcmp(rel + n - 4, ".tgz") == 0) ||
+           strncmp(rel, "trailbase-wasm/", 15) == 0;
+}
+
+static bool is_script(const char *rel)
+{
+    size_t n = strlen(rel);
+    return n > 3 && strcmp(rel + n - 3, ".sh") == 0;
 }
 
 static size_t file_len(const tr_embedded_file *f)
@@ -64,17 +118,26 @@ static bool same_bytes(const char *path, const tr_embedded_file *f)
 
 bool cli__first_party_installed(const char *name, const char *wasm_dir)
 {
-    (void)name; /* one first-party component so far */
-    char *pkg = tr_asprintf("%s/package.json", wasm_dir);
+    const project *p = find_project(name);
+    if (p == NULL) return false;
+    char *marker = tr_asprintf("%s/%s", wasm_dir, p->marker);
     tr_buf b = TR_BUF_INIT;
-    bool yes = tr_read_file(pkg, 1 << 20, &b, NULL) == 0 && strstr(b.data, "trailbase-wasm");
+    bool yes = tr_read_file(marker, 1 << 20, &b, NULL) == 0 && strstr(b.data, "trailbase-wasm");
     tr_buf_free(&b);
-    tr_free(pkg);
+    tr_free(marker);
     return yes;
+}
+
+const char *cli__first_party_build_hint(const char *name)
+{
+    const project *p = find_project(name);
+    return p ? p->build_hint : "";
 }
 
 int cli__scaffold_first_party(const char *name, const char *wasm_dir, bool update)
 {
+    const project *p = find_project(name);
+    assert(p != NULL);
     if (!update && cli__first_party_installed(name, wasm_dir)) {
         fprintf(stderr,
                 "trail components: %s is already installed in %s (to refresh its SDK: trail "
@@ -82,16 +145,36 @@ int cli__scaffold_first_party(const char *name, const char *wasm_dir, bool updat
                 name, wasm_dir);
         return 1;
     }
-    if (cli_embedded_files_len == 0) {
+    for (size_t i = 0; i < TR_ARRAY_LEN(projects) && !update; i++) {
+        if (&projects[i] == p || !cli__first_party_installed(projects[i].name, wasm_dir)) continue;
+        fprintf(stderr,
+                "trail components: %s holds the %s project, which also builds "
+                "dist/component.wasm (remove it first: trail components remove %s)\n",
+                wasm_dir, projects[i].name, projects[i].name);
+        return 1;
+    }
+    if (!update && cli__c_installed(wasm_dir)) {
+        fprintf(
+            stderr,
+            "trail components: %s holds the trailbase-guest-c project, which also builds "
+            "dist/component.wasm (remove it first: trail components remove trailbase-guest-c)\n",
+            wasm_dir);
+        return 1;
+    }
+    size_t nfiles = 0;
+    for (size_t i = 0; i < cli_embedded_files_len; i++)
+        if (rel_path(p, &cli_embedded_files[i])) nfiles++;
+    if (nfiles == 0) {
         fprintf(stderr, "trail components: this trail was built without the %s files\n", name);
         return 1;
     }
     tr_buf written = TR_BUF_INIT;
     for (size_t i = 0; i < cli_embedded_files_len; i++) {
         const tr_embedded_file *f = &cli_embedded_files[i];
+        const char *rel = rel_path(p, f);
         /* update refreshes the SDK; add writes every file the project does not have yet. */
-        if (update && !is_sdk_tarball(f)) continue;
-        char *dest = tr_asprintf("%s/%s", wasm_dir, f->path);
+        if (rel == NULL || (update && !is_sdk_file(rel))) continue;
+        char *dest = tr_asprintf("%s/%s", wasm_dir, rel);
         tr_error err = {0};
         int rc = 0;
         if (!update && exists(dest)) {
@@ -103,8 +186,12 @@ int cli__scaffold_first_party(const char *name, const char *wasm_dir, bool updat
                     strerror(-rc));
         } else if ((rc = tr_write_file_atomic(dest, f->start, file_len(f), &err)) < 0) {
             fprintf(stderr, "trail components: %s\n", err.msg);
+        } else if (is_script(rel) && chmod(dest, 0755) != 0) {
+            rc = -errno;
+            fprintf(stderr, "trail components: cannot make %s executable: %s\n", dest,
+                    strerror(errno));
         } else {
-            tr_buf_printf(&written, "  %s\n", f->path);
+            tr_buf_printf(&written, "  %s\n", rel);
         }
         tr_free(dest);
         if (rc < 0) {
@@ -114,12 +201,10 @@ int cli__scaffold_first_party(const char *name, const char *wasm_dir, bool updat
     }
     if (update && written.len == 0) {
         printf("%s in %s is already up to date\n", name, wasm_dir);
-    } else if (update) {
-        printf("Updated %s in %s:\n%s", name, wasm_dir, written.data ? written.data : "");
-        printf("Next: cd %s && npm install && npm run build\n", wasm_dir);
     } else {
-        printf("Installed %s into %s:\n%s", name, wasm_dir, written.data ? written.data : "");
-        printf("Next: cd %s && npm install && npm run build\n", wasm_dir);
+        printf("%s %s %s %s:\n%s", update ? "Updated" : "Installed", name, update ? "in" : "into",
+               wasm_dir, written.data ? written.data : "");
+        printf("Next: cd %s && %s\n", wasm_dir, p->build_hint);
     }
     tr_buf_free(&written);
     return 0;
@@ -127,13 +212,20 @@ int cli__scaffold_first_party(const char *name, const char *wasm_dir, bool updat
 
 bool cli__print_first_party_status(const char *wasm_dir)
 {
-    if (!cli__first_party_installed("trailbase-guest-ts", wasm_dir)) return false;
-    char *dist = tr_asprintf("%s/dist/component.wasm", wasm_dir);
-    printf("%-32s  TypeScript project in %s, %s\n", "trailbase-guest-ts", wasm_dir,
-           exists(dist) ? "built to dist/component.wasm"
-                        : "not built yet (npm install && npm run build)");
-    tr_free(dist);
-    return true;
+    bool any = false;
+    for (size_t i = 0; i < TR_ARRAY_LEN(projects); i++) {
+        const project *p = &projects[i];
+        if (!cli__first_party_installed(p->name, wasm_dir)) continue;
+        char *dist = tr_asprintf("%s/dist/component.wasm", wasm_dir);
+        printf("%-32s  %s project in %s, ", p->name, p->rust ? "Rust" : "TypeScript", wasm_dir);
+        if (exists(dist))
+            printf("built to dist/component.wasm\n");
+        else
+            printf("not built yet (%s)\n", p->build_hint);
+        tr_free(dist);
+        any = true;
+    }
+    return any;
 }
 
 static int rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
@@ -151,8 +243,26 @@ static int rm_tree(const char *path)
     return nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS) == 0 ? 0 : -errno;
 }
 
+/* Removes the directories a project's files were in, deepest first, where they are empty now. */
+static void remove_empty_dirs(const project *p, const char *wasm_dir)
+{
+    for (size_t i = cli_embedded_files_len; i-- > 0;) {
+        const char *rel = rel_path(p, &cli_embedded_files[i]);
+        if (rel == NULL) continue;
+        char *path = tr_asprintf("%s/%s", wasm_dir, rel);
+        for (char *slash = strrchr(path, '/'); slash && slash > path + strlen(wasm_dir);
+             slash = strrchr(path, '/')) {
+            *slash = '\0';
+            rmdir(path); /* fails, as it should, for a folder that still holds something */
+        }
+        tr_free(path);
+    }
+}
+
 int cli__remove_first_party(const char *name, const char *wasm_dir)
 {
+    const project *p = find_project(name);
+    assert(p != NULL);
     if (!cli__first_party_installed(name, wasm_dir)) {
         fprintf(stderr, "trail components: %s is not installed in %s\n", name, wasm_dir);
         return 1;
@@ -160,24 +270,26 @@ int cli__remove_first_party(const char *name, const char *wasm_dir)
     tr_buf kept = TR_BUF_INIT;
     for (size_t i = 0; i < cli_embedded_files_len; i++) {
         const tr_embedded_file *f = &cli_embedded_files[i];
-        char *path = tr_asprintf("%s/%s", wasm_dir, f->path);
+        const char *rel = rel_path(p, f);
+        if (rel == NULL) continue;
+        char *path = tr_asprintf("%s/%s", wasm_dir, rel);
         tr_buf cur = TR_BUF_INIT;
         if (tr_read_file(path, 64u << 20, &cur, NULL) == 0) {
             bool unchanged = cur.len == file_len(f) && memcmp(cur.data, f->start, cur.len) == 0;
-            if (unchanged || is_sdk_tarball(f))
+            if (unchanged || is_sdk_file(rel))
                 unlink(path);
             else
-                tr_buf_printf(&kept, " %s", f->path);
+                tr_buf_printf(&kept, " %s", rel);
         }
         tr_buf_free(&cur);
         tr_free(path);
     }
-    static const char *const generated[] = {"dist", "node_modules", "package-lock.json"};
-    for (size_t i = 0; i < TR_ARRAY_LEN(generated); i++) {
-        char *path = tr_asprintf("%s/%s", wasm_dir, generated[i]);
+    for (size_t i = 0; i < TR_ARRAY_LEN(p->generated) && p->generated[i]; i++) {
+        char *path = tr_asprintf("%s/%s", wasm_dir, p->generated[i]);
         rm_tree(path);
         tr_free(path);
     }
+    remove_empty_dirs(p, wasm_dir);
     printf("Removed %s from %s", name, wasm_dir);
     if (kept.len) printf(" (kept your changed files:%s)", kept.data);
     printf("\n");

@@ -51,12 +51,11 @@ TEST_TIMEOUT(components_list_names_first_party, 30)
 {
     char *out, *err;
     CHECK_EQ(components("list", NULL, &out, &err), 0);
-    /* the reference's lines first, then trail's own */
-    CHECK(strncmp(out,
-                  "Available first-party components:\n"
-                  "- trailbase-guest-ts (TypeScript/JavaScript runtime)\n",
-                  87) == 0);
-    CHECK_CONTAINS(out, "\n- trailbase-guest-c (C runtime)\n");
+    /* exactly the reference's lines first, then trail's own */
+    CHECK_STR_EQ(out, "Available first-party components:\n"
+                      "- trailbase-guest-ts (TypeScript/JavaScript runtime)\n"
+                      "- trailbase-guest-rust (Rust runtime)\n"
+                      "- trailbase-guest-c (C runtime)\n");
     free(out);
     free(err);
 }
@@ -305,4 +304,89 @@ TEST_TIMEOUT(components_first_party_add_update_remove, 60)
     CHECK_CONTAINS(out, "No first-party components installed");
     free(out);
     free(err);
+}
+
+TEST_TIMEOUT(components_first_party_rust_add_update_remove, 60)
+{
+    char *out, *err;
+    char wasm[800], path[900];
+    snprintf(wasm, sizeof wasm, "%s/wasm", depot());
+
+    CHECK_EQ(components("add", "trailbase-guest-rust", &out, &err), 0);
+    CHECK_CONTAINS(out, "Installed trailbase-guest-rust");
+    CHECK_CONTAINS(out, "Next: cd ");
+    CHECK_CONTAINS(out, " && ./build.sh\n");
+    free(out);
+    free(err);
+    static const char *const files[] = {"Cargo.toml", ".cargo/config.toml", "src/lib.rs",
+                                        "README.md", "trailbase-wasm/Cargo.toml",
+                                        "trailbase-wasm/src/lib.rs", "trailbase-wasm/src/http.rs"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", wasm, files[i]);
+        CHECK(exists(path));
+    }
+    /* the build script is executable, the Quick Start's routes are in src/lib.rs */
+    snprintf(path, sizeof path, "%s/build.sh", wasm);
+    CHECK_EQ(access(path, X_OK), 0);
+    snprintf(path, sizeof path, "%s/src/lib.rs", wasm);
+    char *lib = th_read_file(path, NULL);
+    CHECK(lib != NULL);
+    CHECK_CONTAINS(lib, "routing::get(\"/hello\"");
+    CHECK_CONTAINS(lib, "routing::get(\"/greet/:name\"");
+    CHECK_CONTAINS(lib, "routing::post(\"/json\"");
+    free(lib);
+
+    /* one project per wasm/: the TypeScript one is refused while the Rust one is there */
+    CHECK_EQ(components("add", "trailbase-guest-ts", &out, &err), 1);
+    CHECK_CONTAINS(err, "holds the trailbase-guest-rust project");
+    check_one_line(err);
+    free(out);
+    free(err);
+    CHECK_EQ(components("add", "trailbase-guest-rust", &out, &err), 1);
+    CHECK_CONTAINS(err, "already installed");
+    free(out);
+    free(err);
+
+    CHECK_EQ(components("installed", NULL, &out, &err), 0);
+    CHECK_CONTAINS(out, "trailbase-guest-rust");
+    CHECK_CONTAINS(out, "Rust project in");
+    CHECK_CONTAINS(out, "not built yet (./build.sh)");
+    free(out);
+    free(err);
+
+    /* update rewrites the crate, and only it */
+    char sdk[900], src[900];
+    snprintf(sdk, sizeof sdk, "%s/trailbase-wasm/src/http.rs", wasm);
+    CHECK_EQ(th_write_file(sdk, "stale", 5), 0);
+    snprintf(src, sizeof src, "%s/src/lib.rs", wasm);
+    CHECK_EQ(th_write_file(src, "// my own code\n", 15), 0);
+    CHECK_EQ(components("update", NULL, &out, &err), 0);
+    CHECK_CONTAINS(out, "Updated trailbase-guest-rust");
+    CHECK_CONTAINS(out, "trailbase-wasm/src/http.rs");
+    free(out);
+    free(err);
+    char *http = th_read_file(sdk, NULL);
+    CHECK_CONTAINS(http, "pub fn match_path");
+    free(http);
+    char *mine = th_read_file(src, NULL);
+    CHECK_STR_EQ(mine, "// my own code\n");
+    free(mine);
+
+    /* remove keeps the user's source, deletes the rest and the build output */
+    snprintf(path, sizeof path, "%s/target/wasm32-wasi/release", wasm);
+    char cmd[3000];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s' && touch '%s/component.wasm' '%s/Cargo.lock'",
+             path, path, wasm);
+    CHECK_EQ(system(cmd), 0);
+    CHECK_EQ(components("remove", "trailbase-guest-rust", &out, &err), 0);
+    CHECK_CONTAINS(out, "kept your changed files: src/lib.rs");
+    free(out);
+    free(err);
+    CHECK(exists(src));
+    static const char *const gone[] = {"Cargo.toml", "build.sh", ".cargo", "trailbase-wasm",
+                                       "target", "Cargo.lock"};
+    for (size_t i = 0; i < sizeof gone / sizeof gone[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", wasm, gone[i]);
+        CHECK(!exists(path));
+    }
 }
