@@ -34,6 +34,7 @@
 #include "http/http.h"
 #include "jobs/jobs.h"
 #include "kv/kv.h"
+#include "records/records.h"
 #include "worker/worker.h"
 
 #define MAX_WORKERS 256
@@ -580,6 +581,7 @@ int cli_run(int argc, char **argv)
     int nworkers = 0;
     char *db_path = NULL;
     comp_set *comps = NULL;
+    rec_set *recs = NULL;
     kv_store *kv = NULL;
     kv_persist *kv_saver = NULL;
     char *kv_path = NULL;
@@ -652,6 +654,7 @@ int cli_run(int argc, char **argv)
             }
         }
         if (rc == 0) rc = job_store_init(db, &err);
+        if (rc == 0) rc = rec_set_load(&c, db, NULL, &recs, &err);
         tr_free(mig);
         db_close(db);
         if (rc < 0) {
@@ -661,7 +664,7 @@ int cli_run(int argc, char **argv)
     }
 
     router = http_router_new();
-    if (http_builtin_register(router, &err) < 0) {
+    if (http_builtin_register(router, &err) < 0 || rec_register_routes(recs, router, &err) < 0) {
         fprintf(stderr, "trail run: %s\n", err.msg);
         goto out;
     }
@@ -746,6 +749,8 @@ int cli_run(int argc, char **argv)
         .workers = workers,
         .nworkers = nworkers,
         .sched = launcher.sched,
+        .routes_fn = rec_routes_cb,
+        .routes_ud = recs,
     };
     wasm_dir = tr_asprintf("%s/wasm", f.data_dir);
     ro.wasm_dir = wasm_dir;
@@ -801,6 +806,7 @@ out:
     reloader_free(rl);              /* the set and router the workers served last */
     tr_free(wasm_dir);
     comp_set_free(comps);
+    rec_set_free(recs); /* after the workers and the routers that point into it */
     /* after the workers, whose isolates use it: the last snapshot has every write */
     if (kv_persist_stop(kv_saver, &err) < 0) {
         tr_log_error("kv: the last snapshot failed: %s", err.msg);
