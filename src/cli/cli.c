@@ -18,6 +18,9 @@ const cli_command cli_commands[] = {
     {"components", "list, add, inspect, remove and update the WASM components", cli_components},
     {"jobs", "list the scheduled jobs, or run one now", cli_jobs},
     {"eval", "evaluate JavaScript in a fresh sandboxed isolate and print the result", cli_eval},
+    {"user", "add, delete, verify users; change passwords and emails; end sessions; mint tokens",
+     cli_user},
+    {"admin", "list, promote and demote admins", cli_admin},
     {NULL, NULL, NULL},
 };
 

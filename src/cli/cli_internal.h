@@ -19,6 +19,8 @@ int cli_eval(int argc, char **argv);
 int cli_run(int argc, char **argv);
 int cli_components(int argc, char **argv);
 int cli_jobs(int argc, char **argv);
+int cli_user(int argc, char **argv);  /* cli/users.c */
+int cli_admin(int argc, char **argv); /* cli/users.c */
 
 /* First-party components (cli/scaffold.c). */
 bool cli__first_party_installed(const char *name, const char *wasm_dir);

@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "auth/auth.h"
 #include "base/base.h"
 #include "cli/control.h"
 #include "cli/reload.h"
@@ -591,6 +592,8 @@ int cli_run(int argc, char **argv)
     reloader *rl = NULL;
     control *ctl = NULL;
     char *wasm_dir = NULL;
+    auth_keys *keys = NULL;
+    auth_ctx *auth = NULL;
 
     if (db_datadir_init(f.data_dir, &err) < 0) {
         fprintf(stderr, "trail run: %s\n", err.msg);
@@ -663,6 +666,14 @@ int cli_run(int argc, char **argv)
         }
     }
 
+    /* Users: the signing key (made on first start), the auth API and guests' req.user(). */
+    if (auth_keys_load(f.data_dir, &keys, &err) < 0) {
+        fprintf(stderr, "trail run: %s\n", err.msg);
+        goto out;
+    }
+    auth = auth_ctx_new(&c, keys);
+    auth_ctx_publish(auth);
+
     router = http_router_new();
     if (http_builtin_register(router, &err) < 0 || rec_register_routes(recs, router, &err) < 0) {
         fprintf(stderr, "trail run: %s\n", err.msg);
@@ -708,6 +719,7 @@ int cli_run(int argc, char **argv)
                     .max_connections = max_conns,
                 },
             .router = router,
+            .mount = {auth_path_is_mine, auth_http_handle, auth},
             .statics = statics,
             .access_log = !f.quiet && c.server.access_log,
             .db_path = db_path,
@@ -817,6 +829,9 @@ out:
     guest_fs_close(guestfs);
     job_tz_free(tz);
     tr_free(db_path);
+    auth_ctx_publish(NULL); /* the workers are gone */
+    auth_ctx_free(auth);
+    auth_keys_free(keys);
     cfg_deinit(&c);
     fflush(stdout);
     return status;

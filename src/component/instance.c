@@ -4,6 +4,8 @@
 #include "component/host.h"
 #include "guest/test_hooks.h"
 
+#include "auth/auth.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -569,7 +571,7 @@ static jsg_val build_request(comp_instance *ci, const http_request *req)
         pairs[2 * i + 1] = jsg_string(h->value.ptr, h->value.len);
         headers[i] = jsg_shared(&pairs[2 * i], 2);
     }
-    jsg_prop *props = tr_arena_alloc(a, 7 * sizeof *props);
+    jsg_prop *props = tr_arena_alloc(a, 9 * sizeof *props);
     props[0] = (jsg_prop){"method", 6, jsg_name(req->method.ptr, req->method.len)};
     props[1] = (jsg_prop){"url", 3, jsg_string(req->target.ptr, req->target.len)};
     props[2] = (jsg_prop){"path", 4, jsg_string(req->path.ptr, req->path.len)};
@@ -580,7 +582,28 @@ static jsg_val build_request(comp_instance *ci, const http_request *req)
     props[6] = (jsg_prop){"body", 4,
                           req->body.len ? jsg_bytes(req->body.ptr, req->body.len)
                                         : jsg_ref_val(ci->no_body)};
-    return jsg_object(props, 7);
+    /* the caller (docs/auth.md): user {id, email, csrf} or null, and when credentials were sent
+     * that do not count, authError [status, message] */
+    auth_caller *caller = tr_arena_alloc(a, sizeof *caller);
+    auth_request_caller(auth_ctx_published(), req, caller);
+    jsg_val user = jsg_null(), auth_error = jsg_null();
+    if (caller->signed_in) {
+        jsg_prop *u = tr_arena_alloc(a, 3 * sizeof *u);
+        const auth_claims *cl = &caller->claims;
+        u[0] = (jsg_prop){"id", 2, jsg_string(cl->sub, strlen(cl->sub))};
+        u[1] = (jsg_prop){"email", 5,
+                          cl->email[0] ? jsg_string(cl->email, strlen(cl->email)) : jsg_null()};
+        u[2] = (jsg_prop){"csrf", 4, jsg_string(cl->csrf_token, strlen(cl->csrf_token))};
+        user = jsg_object(u, 3);
+    } else if (caller->error != NULL) {
+        jsg_val *e = tr_arena_alloc(a, 2 * sizeof *e);
+        e[0] = jsg_number(caller->error_status);
+        e[1] = jsg_string(caller->error, strlen(caller->error));
+        auth_error = jsg_array(e, 2);
+    }
+    props[7] = (jsg_prop){"user", 4, user};
+    props[8] = (jsg_prop){"authError", 9, auth_error};
+    return jsg_object(props, 9);
 }
 
 /* Parks promise (owned) with a deadline. */

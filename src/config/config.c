@@ -51,6 +51,29 @@ static const char *check_host(const char *v)
     return NULL;
 }
 
+static const char *check_site_url(const char *v)
+{
+    if ((strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0) ||
+        strpbrk(v, " \t\r\n\"<>") != NULL)
+        return "a URL such as \"https://example.com\"";
+    return NULL;
+}
+
+static const char *check_encryption(const char *v)
+{
+    if (strcmp(v, "starttls") != 0 && strcmp(v, "tls") != 0 && strcmp(v, "none") != 0)
+        return "\"starttls\", \"tls\" or \"none\"";
+    return NULL;
+}
+
+/* One line without control characters: it goes into a mail header. */
+static const char *check_line(const char *v)
+{
+    for (const char *p = v; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7F) return "one line of text";
+    return NULL;
+}
+
 /* ---- the schema ---- */
 
 #define INT_FIELD(ty, st, fld, lo, hi)                                                    \
@@ -77,6 +100,7 @@ static const cfg__field server_fields[] = {
     INT_FIELD(CFG__UINT32, cfg_server, shutdown_timeout_ms, 0, DAY_MS),
     INT_FIELD(CFG__UINT32, cfg_server, max_connections, 1, 10000000),
     {.name = "access_log", .type = CFG__BOOL, .offset = offsetof(cfg_server, access_log)},
+    STR_FIELD(cfg_server, site_url, check_site_url),
 };
 static const cfg__schema server_schema = {"server", server_fields, TR_ARRAY_LEN(server_fields)};
 
@@ -123,6 +147,35 @@ static const cfg__field kv_fields[] = {
     INT_FIELD(CFG__UINT32, cfg_kv, persist_interval_ms, 100, DAY_MS),
 };
 static const cfg__schema kv_schema = {"kv", kv_fields, TR_ARRAY_LEN(kv_fields)};
+
+static const cfg__field auth_fields[] = {
+    INT_FIELD(CFG__UINT32, cfg_auth, auth_token_ttl_sec, 10, 365 * 86400),
+    INT_FIELD(CFG__UINT32, cfg_auth, refresh_token_ttl_sec, 60, 10 * 365 * 86400),
+    {.name = "require_email_verification",
+     .type = CFG__BOOL,
+     .offset = offsetof(cfg_auth, require_email_verification)},
+    INT_FIELD(CFG__UINT32, cfg_auth, login_attempts_per_account, 0, 1000000),
+    INT_FIELD(CFG__UINT32, cfg_auth, login_attempts_per_address, 0, 1000000),
+    INT_FIELD(CFG__UINT32, cfg_auth, password_min_length, 1, 128),
+};
+static const cfg__schema auth_schema = {"auth", auth_fields, TR_ARRAY_LEN(auth_fields)};
+
+static const cfg__field email_fields[] = {
+    STR_FIELD(cfg_email, smtp_host, check_line),
+    INT_FIELD(CFG__UINT32, cfg_email, smtp_port, 1, 65535),
+    STR_FIELD(cfg_email, smtp_username, check_line),
+    STR_FIELD(cfg_email, smtp_password, check_line),
+    STR_FIELD(cfg_email, smtp_encryption, check_encryption),
+    STR_FIELD(cfg_email, sender_address, check_line),
+    STR_FIELD(cfg_email, sender_name, check_line),
+    STR_FIELD(cfg_email, verification_subject, check_line),
+    STR_FIELD(cfg_email, verification_body, NULL),
+    STR_FIELD(cfg_email, password_reset_subject, check_line),
+    STR_FIELD(cfg_email, password_reset_body, NULL),
+    STR_FIELD(cfg_email, change_email_subject, check_line),
+    STR_FIELD(cfg_email, change_email_body, NULL),
+};
+static const cfg__schema email_schema = {"email", email_fields, TR_ARRAY_LEN(email_fields)};
 
 static const cfg__enum_value perm_enums[] = {
     {"CREATE", CFG_PERM_CREATE}, {"READ", CFG_PERM_READ},     {"UPDATE", CFG_PERM_UPDATE},
@@ -184,6 +237,8 @@ static const cfg__field top_fields[] = {
     SECTION(fetch, fetch_schema),
     SECTION(database, database_schema),
     SECTION(kv, kv_schema),
+    SECTION(auth, auth_schema),
+    SECTION(email, email_schema),
     {.name = "record_apis",
      .type = CFG__MESSAGE_LIST,
      .offset = offsetof(cfg, record_apis),
@@ -214,6 +269,7 @@ void cfg_init_defaults(cfg *c)
                 .shutdown_timeout_ms = 10000,
                 .max_connections = 10000,
                 .access_log = true,
+                .site_url = tr_strdup("http://localhost:4000"),
             },
         .runtime =
             {
@@ -232,6 +288,31 @@ void cfg_init_defaults(cfg *c)
             },
         .database = {.result_cache_mb = 8, .temp_max_mb = 256},
         .kv = {.max_mb = 64, .persist = false, .persist_interval_ms = 10000},
+        .auth =
+            {
+                .auth_token_ttl_sec = 3600,
+                .refresh_token_ttl_sec = 30 * 86400,
+                .require_email_verification = true,
+                .login_attempts_per_account = 5,
+                .login_attempts_per_address = 30,
+                .password_min_length = 8,
+            },
+        .email =
+            {
+                .smtp_host = tr_strdup(""),
+                .smtp_port = 587,
+                .smtp_username = tr_strdup(""),
+                .smtp_password = tr_strdup(""),
+                .smtp_encryption = tr_strdup("starttls"),
+                .sender_address = tr_strdup("noreply@localhost"),
+                .sender_name = tr_strdup("trail"),
+                .verification_subject = tr_strdup(""),
+                .verification_body = tr_strdup(""),
+                .password_reset_subject = tr_strdup(""),
+                .password_reset_body = tr_strdup(""),
+                .change_email_subject = tr_strdup(""),
+                .change_email_body = tr_strdup(""),
+            },
     };
 }
 
@@ -278,6 +359,9 @@ static const char default_text[] =
     "  # One line per request on stdout (method, path, status, bytes, microseconds).\n"
     "  # Flag: --quiet turns it off.\n"
     "  access_log: true\n"
+    "  # The site's public URL: links in verification and password-reset mails start with it,\n"
+    "  # and with https:// the auth cookies are marked Secure.\n"
+    "  site_url: \"http://localhost:4000\"\n"
     "}\n"
     "\n"
     "runtime {\n"
@@ -338,6 +422,42 @@ static const char default_text[] =
     "  # shutdown, and loaded at start (a crash loses at most the last interval's changes).\n"
     "  persist: false\n"
     "  persist_interval_ms: 10000\n"
+    "}\n"
+    "\n"
+    "auth {\n"
+    "  # Users and sign-in under /api/auth/v1/ (docs/auth.md). Access tokens (JWTs signed with\n"
+    "  # secrets/keys/private_key.pem) live this many seconds; sessions (refresh tokens) this\n"
+    "  # many (30 days).\n"
+    "  auth_token_ttl_sec: 3600\n"
+    "  refresh_token_ttl_sec: 2592000\n"
+    "  # A new account signs in only after opening the link of its verification mail.\n"
+    "  require_email_verification: true\n"
+    "  # Failed logins per account, and logins per client address, in a minute; beyond them\n"
+    "  # the answer is 429 (0: no limit).\n"
+    "  login_attempts_per_account: 5\n"
+    "  login_attempts_per_address: 30\n"
+    "  password_min_length: 8\n"
+    "}\n"
+    "\n"
+    "email {\n"
+    "  # The SMTP server for verification, password-reset and email-change mails. With no\n"
+    "  # smtp_host, no mail is sent and each link is written to the log (development).\n"
+    "  smtp_host: \"\"\n"
+    "  smtp_port: 587\n"
+    "  smtp_username: \"\"\n"
+    "  smtp_password: \"\"\n"
+    "  # \"starttls\" (required), \"tls\" (smtps://, implicit TLS) or \"none\".\n"
+    "  smtp_encryption: \"starttls\"\n"
+    "  sender_address: \"noreply@localhost\"\n"
+    "  sender_name: \"trail\"\n"
+    "  # Templates (empty: the built-in text). {{ VERIFICATION_URL }}, {{ CODE }}, {{ EMAIL }}\n"
+    "  # and {{ SITE_URL }} are replaced.\n"
+    "  verification_subject: \"\"\n"
+    "  verification_body: \"\"\n"
+    "  password_reset_subject: \"\"\n"
+    "  password_reset_body: \"\"\n"
+    "  change_email_subject: \"\"\n"
+    "  change_email_body: \"\"\n"
     "}\n"
     "\n"
     "# Record APIs: a table or view served under /api/records/v1/NAME with access rules\n"
@@ -416,6 +536,15 @@ void cfg_deinit(cfg *c)
 {
     tr_free(c->server.address);
     tr_free(c->jobs.time_zone);
+    tr_free(c->server.site_url);
+    char **email_strs[] = {&c->email.smtp_host,           &c->email.smtp_username,
+                           &c->email.smtp_password,       &c->email.smtp_encryption,
+                           &c->email.sender_address,      &c->email.sender_name,
+                           &c->email.verification_subject, &c->email.verification_body,
+                           &c->email.password_reset_subject, &c->email.password_reset_body,
+                           &c->email.change_email_subject, &c->email.change_email_body};
+    for (size_t i = 0; i < TR_ARRAY_LEN(email_strs); i++)
+        tr_free(*email_strs[i]);
     for (size_t i = 0; i < c->fetch.allowed_hosts_len; i++)
         tr_free(c->fetch.allowed_hosts[i]);
     tr_free(c->fetch.allowed_hosts);

@@ -33,6 +33,7 @@ typedef struct cfg_server {
     uint32_t shutdown_timeout_ms; /* in-flight requests on SIGTERM, 10000 */
     uint32_t max_connections;     /* per worker, 10000 (lowered to fit the open-files limit) */
     bool access_log;              /* one line per request to stdout, true; --quiet clears it */
+    char *site_url;               /* the public URL, for links in mails (owned) */
 } cfg_server;
 
 /* `runtime { ... }`: limits for each guest call (WASM handlers and jobs). */
@@ -71,6 +72,28 @@ typedef struct cfg_kv {
     bool persist;                 /* keep a snapshot in data/kv.snapshot, false */
     uint32_t persist_interval_ms; /* how often it is written when changed, 10000 */
 } cfg_kv;
+
+/* auth { ... }: users and sign-in (auth/auth.h, docs/auth.md). */
+typedef struct cfg_auth {
+    uint32_t auth_token_ttl_sec;      /* access tokens, 3600 */
+    uint32_t refresh_token_ttl_sec;   /* sessions, 30 days */
+    bool require_email_verification; /* true: no sign-in before the address is verified */
+    uint32_t login_attempts_per_account; /* failed logins per account per minute, 5; 0: none */
+    uint32_t login_attempts_per_address; /* logins per client address per minute, 30; 0: none */
+    uint32_t password_min_length;     /* 8 */
+} cfg_auth;
+
+/* email { ... }: the SMTP server for verification and reset mails (owned strings). */
+typedef struct cfg_email {
+    char *smtp_host; /* "": no mail is sent, links are logged */
+    uint32_t smtp_port;
+    char *smtp_username, *smtp_password;
+    char *smtp_encryption; /* "starttls", "tls" or "none" */
+    char *sender_address, *sender_name;
+    char *verification_subject, *verification_body;
+    char *password_reset_subject, *password_reset_body;
+    char *change_email_subject, *change_email_body;
+} cfg_email;
 
 /* Record API permissions (acl_world, acl_authenticated), the reference system's PermissionFlag. */
 enum {
@@ -113,6 +136,8 @@ typedef struct cfg {
     cfg_fetch fetch;
     cfg_database database;
     cfg_kv kv;
+    cfg_auth auth;
+    cfg_email email;
     cfg_record_api *record_apis; /* owned array */
     size_t record_apis_len;
 } cfg;

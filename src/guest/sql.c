@@ -340,6 +340,11 @@ static int guest_rules(guest__auth *auth, int action, const char *a3, const char
     case SQLITE_READ:
         if (trails(a3) && sqlite3_stricmp(a3, GUEST_SQL_READABLE_TABLE) != 0)
             return deny(auth, TRAILS_MSG, nz(a3));
+        /* the password hash reads as NULL wherever it appears (SELECT *, WHERE): no guest
+         * learns anything of it (docs/auth.md) */
+        if (a3 != NULL && a4 != NULL && sqlite3_stricmp(a3, GUEST_SQL_READABLE_TABLE) == 0 &&
+            sqlite3_stricmp(a4, "password_hash") == 0)
+            return SQLITE_IGNORE;
         return SQLITE_OK;
     case SQLITE_INSERT:
     case SQLITE_UPDATE:

@@ -412,6 +412,15 @@ static void dispatch(http_conn *c)
     req->server_data = s->o.server_data;
 
     begin_response(c);
+    if (s->o.mount.accepts && s->o.mount.accepts(req->path.ptr, req->path.len)) {
+        s->o.mount.fn(req, &c->res, s->o.mount.ud);
+        c->dispatching = false;
+        if (!c->res.done) {
+            update_interest(c);
+            update_deadline(c);
+        }
+        return;
+    }
     http_match match;
     http_match_result r = http_router_match(s->o.router, req->method.ptr, req->method.len,
                                             req->path.ptr, req->path.len, &match);

@@ -93,6 +93,8 @@ bool http_response_done(const http_response *res);
  * peer reset or closed it, or the server shut down). From then on res must not be used. Set
  * before returning from the handler; one callback per response. */
 void http_response_on_cancel(http_response *res, void (*fn)(void *ud), void *ud);
+/* The client's address as text ("127.0.0.1", "::1") into out; "" when unknown. */
+void http_response_peer(const http_response *res, char *out, size_t cap);
 /* The standard reason phrase for a status ("Not Found"); "Unknown" for others. */
 const char *http_status_reason(int status);
 
@@ -165,9 +167,18 @@ typedef struct http_limits {
     uint32_t max_connections;   /* open at once; see http_server_new() for what happens beyond */
 } http_limits;
 
+/* A handler for every path that prefix accepts, consulted before the router, so that no route
+ * of a component can shadow it (the auth API). */
+typedef struct http_mount {
+    bool (*accepts)(const char *path, size_t len);
+    http_handler_fn fn;
+    void *ud;
+} http_mount;
+
 typedef struct http_server_opts {
     http_limits limits;
     const http_router *router;  /* borrowed, must outlive the server */
+    http_mount mount;           /* accepts NULL: none */
     const http_static *statics; /* may be NULL: no static files; borrowed */
     bool access_log;            /* one line per request to stdout */
     void *server_data;          /* handed to handlers as req->server_data */

@@ -5,8 +5,11 @@
  * working size; the Date header is formatted at most once per second per worker. */
 #include "http/http_internal.h"
 
+#include <arpa/inet.h>
 #include <assert.h>
+#include <netinet/in.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -246,4 +249,16 @@ void http_response_send_error(http_response *res, int status, const char *msg)
     buf[n++] = '"';
     buf[n++] = '}';
     http_response_send(res, status, "application/json", buf, n);
+}
+
+void http_response_peer(const http_response *res, char *out, size_t cap)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    out[0] = '\0';
+    if (getpeername(res->conn->io.fd, (struct sockaddr *)&ss, &sl) != 0) return;
+    if (ss.ss_family == AF_INET)
+        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, out, (socklen_t)cap);
+    else if (ss.ss_family == AF_INET6)
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, out, (socklen_t)cap);
 }

@@ -118,6 +118,7 @@ static void *worker_main(void *arg)
     http_server_opts o = {
         .limits = w->p.limits,
         .router = w->p.router,
+        .mount = w->p.mount,
         .statics = w->p.statics,
         .access_log = w->p.access_log,
         .server_data = w,

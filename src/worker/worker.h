@@ -20,6 +20,7 @@ typedef struct wk_params {
     int nmore_listen_fds;
     http_limits limits;
     const http_router *router;  /* shared, read-only; must outlive the worker */
+    http_mount mount;           /* paths served before the router (the auth API); may be empty */
     const http_static *statics; /* may be NULL */
     bool access_log;
     const char *db_path;         /* opened by the worker with db_open_guarded(); NULL: none */

@@ -26,7 +26,10 @@ export type Method = "get" | "post" | "head" | "options" | "patch" | "delete" | 
 /** The request's scheme as `req.scheme()` reports it. */
 export type Scheme = "HTTP" | "HTTPS" | "other";
 
-/** The signed-in user of a request; trail has no users yet, so `req.user()` is always null. */
+/**
+ * The signed-in user of a request (`req.user()`): `id` is the URL-safe base64 of its 16-byte
+ * `_user.id`, `csrf` the token a cookie-authenticated request must echo in a `CSRF-Token` header.
+ */
 export type User = {
     id: string;
     email: string | null;
@@ -72,6 +75,10 @@ export interface HostRequest {
     params: Record<string, string>;
     headers: [string, string][];
     body: Uint8Array;
+    /** The signed-in caller, resolved by the host (docs/auth.md); null when anonymous. */
+    user?: User | null;
+    /** Credentials that were sent but do not count: [status, why]; null otherwise. */
+    authError?: [number, string] | null;
 }
 
 /**
@@ -146,9 +153,16 @@ export class HttpRequest {
     pathParams(): [string, string][] {
         return Object.entries(this._r.params);
     }
-    /** The signed-in user: always null, as trail has no users yet. */
+    /**
+     * The signed-in user (from `Authorization: Bearer` or the `auth_token` cookie, checked by
+     * trail), or null. See `requireUser` and `requireAdmin` of `trailbase-wasm/auth`.
+     */
     user(): User | null {
-        return null;
+        return this._r.user ?? null;
+    }
+    /** Why the credentials the request sent do not count ([401 or 403, message]), or null. */
+    authError(): [number, string] | null {
+        return this._r.authError ?? null;
     }
 
     /** The path parameter `name` of the route (`/users/:name` or `/users/{name}`), or null. */

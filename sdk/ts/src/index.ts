@@ -24,6 +24,7 @@ export * from "./http.js";
 export * from "./job.js";
 export * from "./db.js";
 export * from "./base64.js";
+export * from "./auth.js";
 
 /** What a component reports about itself (the reference's `metadata`); trail keeps it in the manifest. */
 export type Metadata = {
