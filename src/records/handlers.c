@@ -1138,7 +1138,11 @@ static void do_create(rctx *c)
     sqlite3_bind_text64(st, 1, body->ptr ? body->ptr : "", body->len, SQLITE_STATIC,
                         SQLITE_UTF8);
     rc = sqlite3_step(st);
-    const char *type = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
+    if (rc != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        return fail(c, 400, "the body is not valid JSON");
+    }
+    const char *type = (const char *)sqlite3_column_text(st, 0);
     bool is_array = type && strcmp(type, "array") == 0;
     bool is_object = type && strcmp(type, "object") == 0;
     int64_t n = is_array ? sqlite3_column_int64(st, 1) : 1;

@@ -44,6 +44,10 @@ typedef struct rec_user {
  * count, with *why a static message. Thread: any worker. */
 typedef int (*rec_user_fn)(const struct http_request *req, rec_user *out, const char **why);
 
+/* The rec_user_fn of `trail run`: the caller as auth/auth.h finds it (the published auth_ctx),
+ * 401 for a token that is invalid or expired, 403 for a cookie write without its CSRF token. */
+int rec_user_from_auth(const struct http_request *req, rec_user *out, const char **why);
+
 typedef struct rec_set rec_set;
 
 /* Reads the schema of every API of c->record_apis on db and builds the set. who finds callers
