@@ -371,8 +371,8 @@ static int filter_emit(rctx *c, const fnode *f)
         } else if (!rec__value_from_text(col, f->val, f->vlen, c->a, &v)) {
             static const char *const what[] = {"a value", "an integer", "a number", "text",
                                                "a UUID or URL-safe base64"};
-            snprintf(c->err, sizeof c->err, "filter on '%s': expected %s, got '%.100s'",
-                     col->name, what[col->type], f->val);
+            snprintf(c->err, sizeof c->err, "filter on '%s': expected %s, got '%.100s'", col->name,
+                     what[col->type], f->val);
             return -1;
         }
         tr_buf_printf(&c->sql, " %s ", op_sql[f->op]);
@@ -473,8 +473,8 @@ static bool cursor_decode(rctx *c, const char *s, size_t len, rec_value *out)
 static void user_bind(rctx *c)
 {
     rec_value u = {.type = SQLITE_NULL};
-    if (c->user.signed_in) u = (rec_value){.type = SQLITE_BLOB, .p = (const char *)c->user.id,
-                                           .n = sizeof c->user.id};
+    if (c->user.signed_in)
+        u = (rec_value){.type = SQLITE_BLOB, .p = (const char *)c->user.id, .n = sizeof c->user.id};
     bind_add(c, &u); /* ?1 */
 }
 
@@ -558,8 +558,8 @@ static void do_list(rctx *c, const qparam *ps, size_t np)
     if (limit > api->hard_limit) limit = api->hard_limit;
     if ((p = qget(ps, np, "offset")) && !parse_uint(p->val, INT32_MAX, &offset))
         return fail(c, 400, "offset: expected a non-negative integer");
-    bool count = (p = qget(ps, np, "count")) && (strcmp(p->val, "true") == 0 ||
-                                                 strcmp(p->val, "1") == 0);
+    bool count =
+        (p = qget(ps, np, "count")) && (strcmp(p->val, "true") == 0 || strcmp(p->val, "1") == 0);
 
     /* order=[+-]col,... ; the default is the record id, newest first */
     tr_buf order = TR_BUF_INIT;
@@ -576,8 +576,8 @@ static void do_list(rctx *c, const qparam *ps, size_t np)
             if (col < 0 || ++n > REC_MAX_ORDER) {
                 tr_buf_free(&order);
                 snprintf(c->err, sizeof c->err, "order: unknown column '%.200s'", tok);
-                if (col >= 0) snprintf(c->err, sizeof c->err, "order: more than %d columns",
-                                       REC_MAX_ORDER);
+                if (col >= 0)
+                    snprintf(c->err, sizeof c->err, "order: more than %d columns", REC_MAX_ORDER);
                 return fail(c, 400, c->err);
             }
             if (n == 1 && col == api->pk) {
@@ -871,8 +871,8 @@ static bool field_value(rctx *c, const rec_column *col, const char *type, sqlite
         text = (const char *)sqlite3_column_text(st, 3);
         n = (size_t)sqlite3_column_bytes(st, 3);
     }
-    *out = (rec_value){.type = SQLITE_TEXT, .p = tr_arena_strndup(c->a, text ? text : "", n),
-                       .n = n};
+    *out =
+        (rec_value){.type = SQLITE_TEXT, .p = tr_arena_strndup(c->a, text ? text : "", n), .n = n};
     return true;
 }
 
@@ -962,8 +962,8 @@ static void req_fields_cte(rctx *c, const rec_fields *f)
         rec__json_str(&names, c->api->cols[i].name, strlen(c->api->cols[i].name));
     }
     tr_buf_append_char(&names, ']');
-    rec_value v = {.type = SQLITE_TEXT, .p = tr_arena_strndup(c->a, names.data, names.len),
-                   .n = names.len};
+    rec_value v = {
+        .type = SQLITE_TEXT, .p = tr_arena_strndup(c->a, names.data, names.len), .n = names.len};
     tr_buf_free(&names);
     tr_buf_append_str(&c->sql, "WITH _REQ_FIELDS_(_) AS (SELECT value FROM json_each(");
     bind_place(c, &v);
@@ -999,13 +999,14 @@ static int insert_one(rctx *c, rec_fields *f, tr_buf *ids)
     c->nbinds = 0;
     user_bind(c);
     req_fields_cte(c, f);
-    static const char *const verbs[] = {
-        [CFG_CONFLICT_UNDEFINED] = "INSERT", [CFG_CONFLICT_ABORT] = "INSERT OR ABORT",
-        [CFG_CONFLICT_IGNORE] = "INSERT OR IGNORE", [CFG_CONFLICT_REPLACE] = "INSERT OR REPLACE"};
-    const char *verb = api->conflict >= 0 && api->conflict <= CFG_CONFLICT_REPLACE &&
-                               verbs[api->conflict]
-                           ? verbs[api->conflict]
-                           : "INSERT";
+    static const char *const verbs[] = {[CFG_CONFLICT_UNDEFINED] = "INSERT",
+                                        [CFG_CONFLICT_ABORT] = "INSERT OR ABORT",
+                                        [CFG_CONFLICT_IGNORE] = "INSERT OR IGNORE",
+                                        [CFG_CONFLICT_REPLACE] = "INSERT OR REPLACE"};
+    const char *verb =
+        api->conflict >= 0 && api->conflict <= CFG_CONFLICT_REPLACE && verbs[api->conflict]
+            ? verbs[api->conflict]
+            : "INSERT";
     tr_buf_printf(&c->sql, "%s INTO %s (", verb, api->quoted);
     bool any = false;
     for (size_t i = 0; i < api->ncols; i++) {
@@ -1033,8 +1034,9 @@ static int insert_one(rctx *c, rec_fields *f, tr_buf *ids)
         rc = sqlite3_step(st);
     } else if (rc == SQLITE_DONE) {
         sqlite3_finalize(st);
-        fail(c, 403, api->rules[REC_OP_CREATE] ? "forbidden by create_access_rule"
-                                               : "the record was not created (conflict)");
+        fail(c, 403,
+             api->rules[REC_OP_CREATE] ? "forbidden by create_access_rule"
+                                       : "the record was not created (conflict)");
         return -1;
     }
     if (rc != SQLITE_DONE) {
@@ -1089,8 +1091,7 @@ static int parse_form(rctx *c, rec_fields *f)
         }
         if (ps[k].vlen == 0) {
             f->vals[i] = (rec_value){.type = SQLITE_NULL};
-        } else if (!rec__value_from_text(&api->cols[i], ps[k].val, ps[k].vlen, c->a,
-                                         &f->vals[i])) {
+        } else if (!rec__value_from_text(&api->cols[i], ps[k].val, ps[k].vlen, c->a, &f->vals[i])) {
             snprintf(c->err, sizeof c->err, "field '%s': expected %s", api->cols[i].name,
                      json_type_want(api->cols[i].type));
             break;
@@ -1135,8 +1136,7 @@ static void do_create(rctx *c)
                                 "json_array_length(?1) END",
                                 -1, &st, NULL);
     if (rc != SQLITE_OK) return fail_sql(c, rc);
-    sqlite3_bind_text64(st, 1, body->ptr ? body->ptr : "", body->len, SQLITE_STATIC,
-                        SQLITE_UTF8);
+    sqlite3_bind_text64(st, 1, body->ptr ? body->ptr : "", body->len, SQLITE_STATIC, SQLITE_UTF8);
     rc = sqlite3_step(st);
     if (rc != SQLITE_ROW) {
         sqlite3_finalize(st);
@@ -1223,8 +1223,9 @@ static void fail_unchanged(rctx *c, const rec_value *id, int op)
     if (rc == SQLITE_OK) rc = sqlite3_step(st);
     sqlite3_finalize(st);
     if (rc == SQLITE_ROW)
-        fail(c, 403, op == REC_OP_UPDATE ? "forbidden by update_access_rule"
-                                         : "forbidden by delete_access_rule");
+        fail(c, 403,
+             op == REC_OP_UPDATE ? "forbidden by update_access_rule"
+                                 : "forbidden by delete_access_rule");
     else
         fail(c, 404, "record not found");
 }
@@ -1271,8 +1272,9 @@ static void do_update(rctx *c)
         bind_place(c, &f.vals[i]);
         any = true;
     }
-    tr_buf_printf(&c->sql, " WHERE %s IN (SELECT _ROW_.%s FROM (SELECT ?1 AS id) AS _USER_, %s AS "
-                           "_ROW_, ",
+    tr_buf_printf(&c->sql,
+                  " WHERE %s IN (SELECT _ROW_.%s FROM (SELECT ?1 AS id) AS _USER_, %s AS "
+                  "_ROW_, ",
                   pk, pk, api->quoted);
     req_from(c, &f);
     where_rule(c, REC_OP_UPDATE);
@@ -1327,8 +1329,8 @@ static void do_delete(rctx *c)
 enum { H_LIST, H_CREATE, H_READ, H_UPDATE, H_DELETE, H_SCHEMA, H_SUBSCRIBE };
 
 static const uint32_t needs[] = {
-    [H_LIST] = CFG_PERM_READ,     [H_CREATE] = CFG_PERM_CREATE, [H_READ] = CFG_PERM_READ,
-    [H_UPDATE] = CFG_PERM_UPDATE, [H_DELETE] = CFG_PERM_DELETE, [H_SCHEMA] = CFG_PERM_SCHEMA,
+    [H_LIST] = CFG_PERM_READ,      [H_CREATE] = CFG_PERM_CREATE, [H_READ] = CFG_PERM_READ,
+    [H_UPDATE] = CFG_PERM_UPDATE,  [H_DELETE] = CFG_PERM_DELETE, [H_SCHEMA] = CFG_PERM_SCHEMA,
     [H_SUBSCRIBE] = CFG_PERM_READ,
 };
 
@@ -1340,8 +1342,7 @@ static void handle(const http_request *req, http_response *res, const rec_api *a
         int st = api->set->who(req, &c.user, &why);
         if (st != 0) return http_response_send_error(res, st, why ? why : "unauthorized");
     }
-    if (!allowed(api, &c.user, needs[what]))
-        return http_response_send_error(res, 403, "forbidden");
+    if (!allowed(api, &c.user, needs[what])) return http_response_send_error(res, 403, "forbidden");
     if (what == H_SUBSCRIBE) return rec__subscribe(api, req, res, &c.user);
     db_conn *db = req->server_data ? wk_db(req->server_data) : NULL;
     if (db == NULL) return http_response_send_error(res, 503, "no database");
@@ -1374,10 +1375,10 @@ static void handle(const http_request *req, http_response *res, const rec_api *a
     tr_buf_free(&c.sql);
 }
 
-#define HANDLER(fn, what)                                                                  \
-    static void fn(const http_request *req, http_response *res, void *ud)                 \
-    {                                                                                      \
-        handle(req, res, ud, what);                                                        \
+#define HANDLER(fn, what)                                                 \
+    static void fn(const http_request *req, http_response *res, void *ud) \
+    {                                                                     \
+        handle(req, res, ud, what);                                       \
     }
 HANDLER(on_list, H_LIST)
 HANDLER(on_create, H_CREATE)
@@ -1395,9 +1396,12 @@ int rec_register_routes(const rec_set *s, http_router *r, tr_error *err)
             const char *method, *suffix;
             http_handler_fn fn;
         } routes[] = {
-            {"GET", "", on_list},          {"POST", "", on_create},
-            {"GET", "/schema", on_schema}, {"GET", "/:id", on_read},
-            {"PATCH", "/:id", on_update},  {"DELETE", "/:id", on_delete},
+            {"GET", "", on_list},
+            {"POST", "", on_create},
+            {"GET", "/schema", on_schema},
+            {"GET", "/:id", on_read},
+            {"PATCH", "/:id", on_update},
+            {"DELETE", "/:id", on_delete},
             {"GET", "/subscribe/:id", on_subscribe},
         };
         for (size_t k = 0; k < TR_ARRAY_LEN(routes); k++) {

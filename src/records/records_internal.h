@@ -8,14 +8,14 @@
 
 #include "config/config.h"
 
-#define REC_PATH_PREFIX     "/api/records/v1/"
-#define REC_DEFAULT_LIMIT   50
-#define REC_HARD_LIMIT      1024
-#define REC_MAX_BULK        1024 /* records in one POST */
-#define REC_MAX_FILTERS     64   /* conditions in one list request */
-#define REC_MAX_FILTER_DEPTH 8   /* nesting of $and/$or */
-#define REC_MAX_ORDER       8    /* columns in order= */
-#define REC_MAX_EXPAND      8    /* columns in expand= */
+#define REC_PATH_PREFIX      "/api/records/v1/"
+#define REC_DEFAULT_LIMIT    50
+#define REC_HARD_LIMIT       1024
+#define REC_MAX_BULK         1024 /* records in one POST */
+#define REC_MAX_FILTERS      64   /* conditions in one list request */
+#define REC_MAX_FILTER_DEPTH 8    /* nesting of $and/$or */
+#define REC_MAX_ORDER        8    /* columns in order= */
+#define REC_MAX_EXPAND       8    /* columns in expand= */
 
 typedef enum rec_type {
     REC_T_ANY, /* no declared type (or a view's computed column): values kept as given */
@@ -39,8 +39,8 @@ typedef struct rec_column {
 
 /* A foreign table an API may expand into. */
 typedef struct rec_foreign {
-    int col;        /* the API's foreign key column */
-    char *quoted;   /* the foreign table, quoted */
+    int col;          /* the API's foreign key column */
+    char *quoted;     /* the foreign table, quoted */
     rec_column *cols; /* its readable columns */
     size_t ncols;
     char *quoted_key; /* the referenced column, quoted */
@@ -62,7 +62,7 @@ typedef struct rec_api {
     size_t nexpand;
     bool subscriptions;
     bool autofill; /* autofill_missing_user_id_columns */
-    int conflict; /* CFG_CONFLICT_* */
+    int conflict;  /* CFG_CONFLICT_* */
     uint64_t hard_limit;
     const rec_set *set;
 } rec_api;
@@ -107,8 +107,7 @@ void rec__json_column(tr_buf *b, sqlite3_stmt *st, int i);
 /* Appends the record in columns [first, first + ncols) of st as a JSON object of the API's
  * readable columns (cols: ncols entries in the same order); expansions follow when exp != NULL:
  * for each of the API's expand entries, wanted[k] says whether its columns were selected. */
-void rec__json_row(tr_buf *b, const rec_api *api, sqlite3_stmt *st, int first,
-                   const bool *wanted);
+void rec__json_row(tr_buf *b, const rec_api *api, sqlite3_stmt *st, int first, const bool *wanted);
 
 /* Quotes an identifier for SQL text ("a""b"). */
 char *rec__quote(const char *name);

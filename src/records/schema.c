@@ -66,8 +66,9 @@ static int read_columns(sqlite3 *db, const char *table, rec_column **out, size_t
     int rc = 0;
     rec_column *cols = NULL;
     size_t n = 0;
-    if (sqlite3_prepare_v2(db, "SELECT type FROM main.sqlite_schema WHERE name = ?1 AND type IN "
-                               "('table', 'view')",
+    if (sqlite3_prepare_v2(db,
+                           "SELECT type FROM main.sqlite_schema WHERE name = ?1 AND type IN "
+                           "('table', 'view')",
                            -1, &st, NULL) != SQLITE_OK)
         goto sqlfail;
     sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
@@ -150,8 +151,8 @@ static int check_rule(sqlite3 *db, const rec_api *api, const char *op, const cha
                            msg);
     else if (tail != NULL && strspn(tail, " \t\r\n;") != strlen(tail))
         out = tr_error_set(err, TR_ECONFIG,
-                           "record_apis '%s': %s_access_rule must be one SQL expression",
-                           api->name, op);
+                           "record_apis '%s': %s_access_rule must be one SQL expression", api->name,
+                           op);
     sqlite3_finalize(st);
     return out;
 }
@@ -284,8 +285,8 @@ static int load_api(sqlite3 *db, const cfg_record_api *ca, rec_api *api, tr_erro
         }
     if (api->is_view) {
         api->pk = find_col(api, "id");
-    } else if (npk != 1 ||
-               (api->cols[api->pk].type != REC_T_INTEGER && api->cols[api->pk].type != REC_T_BLOB)) {
+    } else if (npk != 1 || (api->cols[api->pk].type != REC_T_INTEGER &&
+                            api->cols[api->pk].type != REC_T_BLOB)) {
         return tr_error_set(err, TR_ECONFIG,
                             "record_apis '%s': table '%s' needs a single INTEGER or UUID (BLOB) "
                             "primary key column",

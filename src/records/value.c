@@ -77,12 +77,18 @@ static bool parse_uuid(const char *s, size_t n, uint8_t out[16])
         }
         int hi = -1, lo = -1;
         char a = s[i], b = s[i + 1];
-        if (a >= '0' && a <= '9') hi = a - '0';
-        else if (a >= 'a' && a <= 'f') hi = a - 'a' + 10;
-        else if (a >= 'A' && a <= 'F') hi = a - 'A' + 10;
-        if (b >= '0' && b <= '9') lo = b - '0';
-        else if (b >= 'a' && b <= 'f') lo = b - 'a' + 10;
-        else if (b >= 'A' && b <= 'F') lo = b - 'A' + 10;
+        if (a >= '0' && a <= '9')
+            hi = a - '0';
+        else if (a >= 'a' && a <= 'f')
+            hi = a - 'a' + 10;
+        else if (a >= 'A' && a <= 'F')
+            hi = a - 'A' + 10;
+        if (b >= '0' && b <= '9')
+            lo = b - '0';
+        else if (b >= 'a' && b <= 'f')
+            lo = b - 'a' + 10;
+        else if (b >= 'A' && b <= 'F')
+            lo = b - 'A' + 10;
         if (hi < 0 || lo < 0) return false;
         out[o++] = (uint8_t)(hi << 4 | lo);
         i += 2;
@@ -125,8 +131,7 @@ static bool is_word(const char *s, size_t n, const char *w)
     return strlen(w) == n && strncasecmp(s, w, n) == 0;
 }
 
-bool rec__value_from_text(const rec_column *c, const char *s, size_t n, tr_arena *a,
-                          rec_value *out)
+bool rec__value_from_text(const rec_column *c, const char *s, size_t n, tr_arena *a, rec_value *out)
 {
     memset(out, 0, sizeof *out);
     switch (c->type) {

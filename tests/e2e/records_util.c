@@ -43,8 +43,7 @@ void rt_user(const char *depot, const char *email, char *token, char *id)
     free(err);
 }
 
-th_resp rt_req(int port, const char *method, const char *path, const char *body,
-               const char *token)
+th_resp rt_req(int port, const char *method, const char *path, const char *body, const char *token)
 {
     size_t blen = body ? strlen(body) : 0;
     size_t cap = 4096 + blen + strlen(path);
@@ -62,8 +61,8 @@ th_resp rt_req(int port, const char *method, const char *path, const char *body,
     return r;
 }
 
-void rt_expect(int port, const char *method, const char *path, const char *body,
-               const char *token, int status, th_resp *out)
+void rt_expect(int port, const char *method, const char *path, const char *body, const char *token,
+               int status, th_resp *out)
 {
     th_resp r = rt_req(port, method, path, body, token);
     if (r.status != status)

@@ -15,12 +15,11 @@ void rt_user(const char *depot, const char *email, char *token, char *id);
 
 /* One request on a fresh connection: method, path, body (NULL: none; sent as JSON), token (NULL:
  * anonymous). Fails the test when no response comes. */
-th_resp rt_req(int port, const char *method, const char *path, const char *body,
-               const char *token);
+th_resp rt_req(int port, const char *method, const char *path, const char *body, const char *token);
 
 /* rt_req() that checks the status (printing the body when it differs) and frees the response
  * unless out is given. */
-void rt_expect(int port, const char *method, const char *path, const char *body,
-               const char *token, int status, th_resp *out);
+void rt_expect(int port, const char *method, const char *path, const char *body, const char *token,
+               int status, th_resp *out);
 
 #endif

@@ -22,20 +22,19 @@ static const char posts_sql[] =
     "  (4, 'delta', 20, 0, 'x', NULL, 's4', 'i4'), (5, 'epsilon', 25.5, 7, 'z', 2, 's5', 'i5');\n"
     "CREATE VIEW cheap AS SELECT id, title, price FROM posts WHERE price < 12;\n";
 
-static const char posts_cfg[] =
-    "server { access_log: false }\n"
-    "record_apis: [{\n"
-    "  name: \"posts\" table_name: \"posts\"\n"
-    "  acl_world: [CREATE, READ, UPDATE, DELETE, SCHEMA]\n"
-    "  excluded_columns: [\"secret\"]\n"
-    "  expand: [\"author\"]\n"
-    "}, {\n"
-    "  name: \"cheap\" table_name: \"cheap\" acl_world: [READ]\n"
-    "}, {\n"
-    "  name: \"instock\" table_name: \"posts\" acl_world: [READ]\n"
-    "  read_access_rule: \"_ROW_.stock > 0\"\n"
-    "  listing_hard_limit: 2\n"
-    "}]\n";
+static const char posts_cfg[] = "server { access_log: false }\n"
+                                "record_apis: [{\n"
+                                "  name: \"posts\" table_name: \"posts\"\n"
+                                "  acl_world: [CREATE, READ, UPDATE, DELETE, SCHEMA]\n"
+                                "  excluded_columns: [\"secret\"]\n"
+                                "  expand: [\"author\"]\n"
+                                "}, {\n"
+                                "  name: \"cheap\" table_name: \"cheap\" acl_world: [READ]\n"
+                                "}, {\n"
+                                "  name: \"instock\" table_name: \"posts\" acl_world: [READ]\n"
+                                "  read_access_rule: \"_ROW_.stock > 0\"\n"
+                                "  listing_hard_limit: 2\n"
+                                "}]\n";
 
 static void start_posts(th_server *s, const char *name)
 {
@@ -88,7 +87,7 @@ TEST_TIMEOUT(e2e_records_list_filters_order_pages, 90)
     int port = s.port;
     /* every operator */
     CHECK_EQ(count_of(port, "filter[price][$eq]=10"), 1);
-    CHECK_EQ(count_of(port, "filter[price]=10"), 1); /* $eq is the default */
+    CHECK_EQ(count_of(port, "filter[price]=10"), 1);   /* $eq is the default */
     CHECK_EQ(count_of(port, "filter[tag][$ne]=x"), 2); /* NULL is not "not x" in SQL */
     CHECK_EQ(count_of(port, "filter[price][$lt]=15"), 2);
     CHECK_EQ(count_of(port, "filter[price][$lte]=15"), 3);
@@ -145,8 +144,8 @@ TEST_TIMEOUT(e2e_records_list_filters_order_pages, 90)
     expect_ids(port, "/api/records/v1/instock?order=id&limit=50&offset=2", "5");
 
     /* expansion; hidden and excluded columns never appear */
-    rt_expect(port, "GET", "/api/records/v1/posts?order=id&limit=1&expand=author", NULL, NULL,
-              200, &r);
+    rt_expect(port, "GET", "/api/records/v1/posts?order=id&limit=1&expand=author", NULL, NULL, 200,
+              &r);
     static const char first[] =
         "{\"records\":[{\"id\":1,\"title\":\"alpha\",\"price\":5.0,\"stock\":1,\"tag\":\"x\","
         "\"author\":{\"id\":1,\"data\":{\"id\":1,\"name\":\"ann\"}}}],\"cursor\":\"";
@@ -261,8 +260,8 @@ TEST_TIMEOUT(e2e_records_read_write_validate, 90)
     th_resp_free(&r);
 
     /* update and delete */
-    rt_expect(port, "PATCH", "/api/records/v1/posts/6", "{\"title\":\"renamed\",\"stock\":4}",
-              NULL, 200, NULL);
+    rt_expect(port, "PATCH", "/api/records/v1/posts/6", "{\"title\":\"renamed\",\"stock\":4}", NULL,
+              200, NULL);
     rt_expect(port, "GET", "/api/records/v1/posts/6", NULL, NULL, 200, &r);
     CHECK_CONTAINS(r.body, "\"title\":\"renamed\",\"price\":1.0,\"stock\":4");
     th_resp_free(&r);
@@ -331,8 +330,8 @@ TEST_TIMEOUT(e2e_records_rules_with_users, 120)
     snprintf(body, sizeof body, "{\"owner\":\"%s\",\"body\":\"ann public\",\"public\":1}", ann_id);
     rt_expect(port, "POST", N, body, ann, 200, NULL); /* id 2 */
     snprintf(body, sizeof body, "{\"owner\":\"%s\",\"body\":\"bob's\"}", bob_id);
-    rt_expect(port, "POST", N, body, bob, 200, NULL); /* id 3 */
-    rt_expect(port, "POST", N, body, ann, 403, NULL); /* ann writing as bob */
+    rt_expect(port, "POST", N, body, bob, 200, NULL);  /* id 3 */
+    rt_expect(port, "POST", N, body, ann, 403, NULL);  /* ann writing as bob */
     rt_expect(port, "POST", N, body, NULL, 403, NULL); /* anonymous: no CREATE */
     snprintf(body, sizeof body, "{\"id\":50,\"owner\":\"%s\"}", ann_id);
     rt_expect(port, "POST", N, body, ann, 403, NULL); /* _REQ_FIELDS_ */

@@ -12,23 +12,22 @@ static int parse_ra(cfg *c, const char *text, tr_error *err)
 
 TEST(config_record_apis_reference_form)
 {
-    static const char text[] =
-        "record_apis: [{\n"
-        "  name: \"movies\"\n"
-        "  table_name: \"movies\"\n"
-        "  acl_world: [READ]\n"
-        "  acl_authenticated: [CREATE, READ, UPDATE, DELETE]\n"
-        "  conflict_resolution: REPLACE\n"
-        "}, {\n"
-        "  name: \"comment\"\n"
-        "  table_name: \"comment\"\n"
-        "  acl_world: [READ, SCHEMA]\n"
-        "  expand: [\"author\", \"post\"]\n"
-        "  excluded_columns: \"secret\"\n"
-        "  read_access_rule: \"_ROW_.owner = _USER_.id\"\n"
-        "  enable_subscriptions: true\n"
-        "  listing_hard_limit: 100\n"
-        "}]\n";
+    static const char text[] = "record_apis: [{\n"
+                               "  name: \"movies\"\n"
+                               "  table_name: \"movies\"\n"
+                               "  acl_world: [READ]\n"
+                               "  acl_authenticated: [CREATE, READ, UPDATE, DELETE]\n"
+                               "  conflict_resolution: REPLACE\n"
+                               "}, {\n"
+                               "  name: \"comment\"\n"
+                               "  table_name: \"comment\"\n"
+                               "  acl_world: [READ, SCHEMA]\n"
+                               "  expand: [\"author\", \"post\"]\n"
+                               "  excluded_columns: \"secret\"\n"
+                               "  read_access_rule: \"_ROW_.owner = _USER_.id\"\n"
+                               "  enable_subscriptions: true\n"
+                               "  listing_hard_limit: 100\n"
+                               "}]\n";
     cfg c;
     tr_error err;
     CHECK_EQ(parse_ra(&c, text, &err), 0);
