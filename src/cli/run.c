@@ -731,6 +731,8 @@ int cli_run(int argc, char **argv)
             .result_cache_bytes = (size_t)c.database.result_cache_mb << 20,
             .kv = kv,
             .temp_max_bytes = (uint64_t)c.database.temp_max_mb << 20,
+            .db_hook = rec_db_attach,
+            .db_hook_ud = recs,
         };
         for (int a = 0; a < ls->naddr; a++) {
             if (a > 0) p.more_listen_fds[a - 1] = ls->fds[i][a];

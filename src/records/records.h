@@ -63,6 +63,13 @@ size_t rec_set_count(const rec_set *s);
  * http_router_add(). */
 int rec_register_routes(const rec_set *s, struct http_router *r, tr_error *err);
 
+/* Installs on db (a worker's connection: every write of the worker, its Record API requests and
+ * its guests' statements, goes through it) the hooks that feed realtime subscriptions: SQLite's
+ * pre-update hook captures each changed row of a subscribable API's table, the WAL hook
+ * publishes them once their transaction committed, the rollback hook drops them. Nothing when
+ * no API enables subscriptions. ud is the rec_set (may be NULL). Thread: db's. */
+void rec_db_attach(struct db_conn *db, void *ud);
+
 /* Adapts rec_register_routes() to a route-registering callback taking (router, ud, err); ud is
  * the rec_set (may be NULL: nothing to register). */
 int rec_routes_cb(struct http_router *r, void *ud, tr_error *err);

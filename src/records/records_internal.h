@@ -33,6 +33,7 @@ typedef struct rec_column {
     bool has_default;
     bool pk;
     bool hidden;     /* name starts with '_': writable, never read */
+    int tcol;        /* its index among the table's columns (the pre-update hook's) */
     char *fk_table;  /* the table a foreign key points to, or NULL */
     char *fk_column; /* its column (the foreign table's primary key when the key names none) */
 } rec_column;
@@ -113,10 +114,20 @@ void rec__json_row(tr_buf *b, const rec_api *api, sqlite3_stmt *st, int first, c
 char *rec__quote(const char *name);
 
 /* ---- realtime (records/realtime.c) ---- */
-struct rec_hub;
+#define REC_SUB_MAX_PENDING (256u << 10) /* unsent bytes of one subscriber before it is closed */
+#define REC_INBOX_MAX       65536        /* events waiting for one worker */
+#define REC_PING_MS         30000        /* a comment to every subscriber when idle this long */
+
 struct http_request;
 struct http_response;
+/* The hub of subscriptions of s (NULL when no API enables them). */
+struct rec_hub *rec__hub_new(const rec_set *s);
+void rec__hub_free(struct rec_hub *h);
+/* GET .../subscribe/:id, after the ACL check; u is the caller. */
 void rec__subscribe(const rec_api *api, const struct http_request *req, struct http_response *res,
                     const rec_user *u);
+/* Whether the read rule of api lets u read the record (values: api->ncols, NULL-able). */
+int rec__rule_allows(sqlite3 *db, const rec_api *api, const rec_user *u, const rec_value *vals,
+                     bool *out);
 
 #endif

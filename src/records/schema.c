@@ -84,7 +84,9 @@ static int read_columns(sqlite3 *db, const char *table, rec_column **out, size_t
                            -1, &st, NULL) != SQLITE_OK)
         goto sqlfail;
     sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+    int tcol = -1;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        tcol++;
         if (sqlite3_column_int(st, 5) == 1) continue; /* a virtual table's hidden column */
         cols = tr_realloc(cols, (n + 1) * sizeof *cols);
         rec_column *c = &cols[n++];
@@ -96,6 +98,7 @@ static int read_columns(sqlite3 *db, const char *table, rec_column **out, size_t
         c->has_default = sqlite3_column_int(st, 3) != 0 || sqlite3_column_int(st, 5) >= 2;
         c->pk = sqlite3_column_int(st, 4) != 0;
         c->hidden = c->name[0] == '_';
+        c->tcol = tcol;
     }
     sqlite3_finalize(st);
     st = NULL;
@@ -351,6 +354,7 @@ int rec_set_load(const cfg *c, db_conn *db, rec_user_fn who, rec_set **out, tr_e
             return rc;
         }
     }
+    s->hub = rec__hub_new(s);
     *out = s;
     return 0;
 }
@@ -358,6 +362,7 @@ int rec_set_load(const cfg *c, db_conn *db, rec_user_fn who, rec_set **out, tr_e
 void rec_set_free(rec_set *s)
 {
     if (s == NULL) return;
+    rec__hub_free(s->hub);
     for (size_t i = 0; i < s->napis; i++)
         api_free(&s->apis[i]);
     tr_free(s->apis);

@@ -99,6 +99,7 @@ static void *worker_main(void *arg)
             return NULL;
         }
     }
+    if (w->db && w->p.db_hook) w->p.db_hook(w->db, w->p.db_hook_ud);
     guest_env_init(&w->genv, w->loop, w->db, w->p.fs);
     w->genv.fetch_cfg = w->p.fetch;
     w->genv.kv = w->p.kv;

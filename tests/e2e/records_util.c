@@ -6,7 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 
 void rt_depot(const char *name, const char *sql, const char *config, char *depot)
 {
@@ -72,4 +76,50 @@ void rt_expect(int port, const char *method, const char *path, const char *body,
         *out = r;
     else
         th_resp_free(&r);
+}
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int rt_sse_wait(th_conn *c, const char *needle, int timeout_ms)
+{
+    long long end = now_ms() + timeout_ms;
+    for (;;) {
+        if (c->buf && memmem(c->buf, c->len, needle, strlen(needle)) != NULL) return 0;
+        long long left = end - now_ms();
+        if (left <= 0) return -1;
+        struct pollfd p = {.fd = c->fd, .events = POLLIN};
+        if (poll(&p, 1, (int)left) <= 0) continue;
+        if (c->cap - c->len < 65536 + 1) {
+            c->cap = c->cap ? c->cap * 2 : 131072;
+            c->buf = realloc(c->buf, c->cap);
+        }
+        ssize_t n = recv(c->fd, c->buf + c->len, c->cap - c->len - 1, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return -2;
+        c->len += (size_t)n;
+        c->buf[c->len] = '\0';
+    }
+}
+
+int rt_sse_open(int port, const char *path, const char *token, th_conn *c)
+{
+    if (th_conn_open(c, port) < 0) return -1;
+    char req[4096];
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n",
+                     path);
+    if (token) n += snprintf(req + n, sizeof req - (size_t)n, "Authorization: Bearer %s\r\n", token);
+    snprintf(req + n, sizeof req - (size_t)n, "\r\n");
+    if (th_conn_send_str(c, req) < 0) return -1;
+    int rc = rt_sse_wait(c, ": subscribed\n\n", 30000);
+    if (rc < 0) {
+        fprintf(stderr, "subscribe %s: %.*s\n", path, (int)(c->len > 300 ? 300 : c->len),
+                c->buf ? c->buf : "");
+        return -1;
+    }
+    return 0;
 }

@@ -22,4 +22,11 @@ th_resp rt_req(int port, const char *method, const char *path, const char *body,
 void rt_expect(int port, const char *method, const char *path, const char *body, const char *token,
                int status, th_resp *out);
 
+/* Server-Sent Events: opens a subscription (GET path) and waits for its first comment.
+ * Returns 0, or -1 with the response's start on stderr (a refusal: 403, 404). */
+int rt_sse_open(int port, const char *path, const char *token, th_conn *c);
+/* Reads the stream into c->buf until it contains needle (0) or timeout_ms passed (-1) or the
+ * server closed it (-2; what came is in c->buf). */
+int rt_sse_wait(th_conn *c, const char *needle, int timeout_ms);
+
 #endif
