@@ -115,7 +115,13 @@ int rt_sse_open(int port, const char *path, const char *token, th_conn *c)
     if (token) n += snprintf(req + n, sizeof req - (size_t)n, "Authorization: Bearer %s\r\n", token);
     snprintf(req + n, sizeof req - (size_t)n, "\r\n");
     if (th_conn_send_str(c, req) < 0) return -1;
-    int rc = rt_sse_wait(c, ": subscribed\n\n", 30000);
+    int rc = rt_sse_wait(c, "\r\n\r\n", 30000);
+    if (rc == 0 && strncmp(c->buf, "HTTP/1.1 200 ", 13) != 0) {
+        rt_sse_wait(c, "}", 5000); /* the error's JSON body */
+        rc = -1;
+    } else if (rc == 0) {
+        rc = rt_sse_wait(c, ": subscribed\n\n", 30000);
+    }
     if (rc < 0) {
         fprintf(stderr, "subscribe %s: %.*s\n", path, (int)(c->len > 300 ? 300 : c->len),
                 c->buf ? c->buf : "");
