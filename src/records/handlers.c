@@ -1165,30 +1165,26 @@ static void do_create(rctx *c)
             tr_buf_free(&ids);
             return fail(c, 503, "the database is busy; retry");
         }
-        for (int64_t k = 0; k < n; k++) {
-            rc = sqlite3_prepare_v2(c->db, "SELECT value, type FROM json_each(?1) WHERE key = ?2",
-                                    -1, &st, NULL);
-            if (rc != SQLITE_OK) break;
-            sqlite3_bind_text64(st, 1, body->ptr, body->len, SQLITE_STATIC, SQLITE_UTF8);
-            sqlite3_bind_int64(st, 2, k);
-            rc = sqlite3_step(st);
-            if (rc != SQLITE_ROW || strcmp((const char *)sqlite3_column_text(st, 1), "object")) {
-                sqlite3_finalize(st);
-                snprintf(c->err, sizeof c->err, "element %lld is not a JSON object", (long long)k);
-                fail(c, 400, c->err);
-                rc = -1;
-                break;
+        /* one pass over the array; each element's text is copied before it is parsed */
+        sqlite3_stmt *it = NULL;
+        rc = sqlite3_prepare_v2(c->db, "SELECT value, type, key FROM json_each(?1)", -1, &it, NULL);
+        if (rc == SQLITE_OK) {
+            sqlite3_bind_text64(it, 1, body->ptr, body->len, SQLITE_STATIC, SQLITE_UTF8);
+            while ((rc = sqlite3_step(it)) == SQLITE_ROW) {
+                if (strcmp((const char *)sqlite3_column_text(it, 1), "object") != 0) {
+                    snprintf(c->err, sizeof c->err, "element %lld is not a JSON object",
+                             (long long)sqlite3_column_int64(it, 2));
+                    fail(c, 400, c->err);
+                    break;
+                }
+                size_t len = (size_t)sqlite3_column_bytes(it, 0);
+                char *obj = tr_arena_strndup(c->a, (const char *)sqlite3_column_text(it, 0), len);
+                rec_fields f;
+                if (parse_record(c, obj, len, &f) < 0 || insert_one(c, &f, &ids) < 0) break;
             }
-            size_t len = (size_t)sqlite3_column_bytes(st, 0);
-            char *obj = tr_arena_strndup(c->a, (const char *)sqlite3_column_text(st, 0), len);
-            sqlite3_finalize(st);
-            rec_fields f;
-            if (parse_record(c, obj, len, &f) < 0 || insert_one(c, &f, &ids) < 0) {
-                rc = -1;
-                break;
-            }
-            rc = SQLITE_OK;
+            rc = rc == SQLITE_DONE ? SQLITE_OK : rc == SQLITE_ROW ? -1 : rc;
         }
+        sqlite3_finalize(it);
         if (rc == SQLITE_OK && sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
             rc = sqlite3_errcode(c->db);
             fail_sql(c, rc);

@@ -5,6 +5,7 @@
 #include "test.h"
 #include "e2e/harness.h"
 #include "e2e/records_util.h"
+#include "hostile/hostile.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -181,4 +182,113 @@ TEST_TIMEOUT(hostile_records_rule_bypass, 120)
                 "forged cursors, owner and id changes) refused, %zu SQL payloads matched nothing, "
                 "0 rows leaked",
                 ncases, sizeof values / sizeof values[0]);
+}
+
+static const char rt_sql[] = "CREATE TABLE items (id INTEGER PRIMARY KEY, text TEXT) STRICT;\n";
+static const char rt_cfg[] =
+    "server { access_log: false }\n"
+    "record_apis { name: \"items\" table_name: \"items\" acl_world: [READ, CREATE]\n"
+    "  enable_subscriptions: true }\n";
+
+/* A subscriber that stops reading: its stream ends with a loss event once REC_SUB_MAX_PENDING
+ * (256 KiB) sit unsent on the server, beyond what the kernel buffers; the server's memory does
+ * not follow the events, and a subscriber that reads gets every one. */
+/* ASan's quarantine (256 MiB by default) would hide what the server holds; as hz_start does. */
+static void small_quarantine(void)
+{
+    const char *asan = getenv("ASAN_OPTIONS");
+    char opts[1024];
+    snprintf(opts, sizeof opts, "%s%squarantine_size_mb=16", asan ? asan : "",
+             asan && *asan ? ":" : "");
+    setenv("ASAN_OPTIONS", opts, 1);
+}
+
+TEST_TIMEOUT(hostile_records_slow_subscriber, 180)
+{
+    small_quarantine();
+    char depot[512];
+    rt_depot("hslow", rt_sql, rt_cfg, depot);
+    th_server s;
+    const char *const one[] = {"--runtime-threads", "1", NULL};
+    CHECK_EQ(th_server_start(&s, depot, one), 0);
+    th_conn slow, fast;
+    CHECK_EQ(rt_sse_open(s.port, "/api/records/v1/items/subscribe/*", NULL, &slow), 0);
+    CHECK_EQ(rt_sse_open(s.port, "/api/records/v1/items/subscribe/*", NULL, &fast), 0);
+    long rss0 = hz_rss_kib(s.pid);
+    /* 32 requests of 256 records of 4 KiB: 32 MiB of events */
+    size_t cap = 256 * 4200 + 16;
+    char *body = malloc(cap);
+    size_t o = 0;
+    body[o++] = '[';
+    for (int i = 0; i < 256; i++) {
+        o += (size_t)snprintf(body + o, cap - o, "%s{\"text\":\"", i ? "," : "");
+        memset(body + o, 'a' + i % 26, 4096);
+        o += 4096;
+        o += (size_t)snprintf(body + o, cap - o, "\"}");
+    }
+    body[o++] = ']';
+    body[o] = '\0';
+    long peak = 0;
+    for (int k = 0; k < 32; k++) {
+        rt_expect(s.port, "POST", "/api/records/v1/items", body, NULL, 200, NULL);
+        /* the reader keeps up; the other never reads */
+        char want[64];
+        snprintf(want, sizeof want, "\"seq\":%d}", (k + 1) * 256);
+        CHECK_EQ(rt_sse_wait(&fast, want, 60000), 0);
+        fast.len = 0; /* keep only what is new */
+        long rss = hz_rss_kib(s.pid);
+        if (rss > peak) peak = rss;
+    }
+    free(body);
+    /* the slow one: what the kernel held, then the loss event and the end */
+    CHECK_EQ(rt_sse_wait(&slow, "{\"Error\":{\"status\":2,", 60000), 0);
+    CHECK_EQ(rt_sse_wait(&slow, "never", 10000), -2);
+    size_t got = slow.len;
+    CHECK(got < (size_t)24 << 20); /* far less than the 32 MiB sent to the reader */
+    th_conn_close(&slow);
+    th_conn_close(&fast);
+    /* the server goes on */
+    rt_expect(s.port, "GET", "/api/records/v1/items?limit=1", NULL, NULL, 200, NULL);
+    if (peak - rss0 >= 96 * 1024) fprintf(stderr, "RSS %ld -> %ld KiB\n", rss0, peak);
+    CHECK(peak - rss0 < 96 * 1024);
+    CHECK_EQ(th_server_stop(&s), 0);
+    test_report("Realtime: a subscriber that stopped reading got %.1f MiB (the kernel's buffers "
+                "and 256 KiB queued), then a loss event and the end of its stream; the reader got "
+                "all 32 MiB; server RSS +%ld MiB at most",
+                got / 1048576.0, (peak - rss0) / 1024);
+}
+
+/* Idle subscribers are cheap: the server's memory for N open subscriptions. */
+TEST_TIMEOUT(hostile_records_idle_subscribers, 120)
+{
+    small_quarantine();
+    char depot[512];
+    rt_depot("hidle", rt_sql, rt_cfg, depot);
+    th_server s;
+    const char *const two[] = {"--runtime-threads", "2", NULL};
+    CHECK_EQ(th_server_start(&s, depot, two), 0);
+    enum { N = 1000 };
+    th_conn *c = calloc(N, sizeof *c);
+    rt_expect(s.port, "GET", "/api/records/v1/items", NULL, NULL, 200, NULL);
+    long rss0 = hz_rss_kib(s.pid);
+    for (int i = 0; i < N; i++) {
+        CHECK_EQ(rt_sse_open(s.port, "/api/records/v1/items/subscribe/*", NULL, &c[i]), 0);
+        free(c[i].buf); /* keep the test's own memory small too */
+        c[i].buf = NULL;
+        c[i].len = c[i].cap = 0;
+    }
+    long rss1 = hz_rss_kib(s.pid);
+    /* one event reaches all of them */
+    rt_expect(s.port, "POST", "/api/records/v1/items", "{\"text\":\"hi\"}", NULL, 200, NULL);
+    for (int i = 0; i < N; i++) {
+        CHECK_EQ(rt_sse_wait(&c[i], "\"text\":\"hi\"", 60000), 0);
+        th_conn_close(&c[i]);
+    }
+    free(c);
+    double per = (double)(rss1 - rss0) / N;
+    CHECK(per < 64); /* KiB per idle subscriber, ASan build included */
+    CHECK_EQ(th_server_stop(&s), 0);
+    test_report("Realtime: %d idle subscribers on 2 workers cost %.1f KiB each (ASan build); one "
+                "insert reached all of them",
+                N, per);
 }
