@@ -20,7 +20,7 @@ Never pass/fail: a server that fails to start or answers wrongly is reported and
 Environment: QUICK=1 (1 s runs), BENCH_SECONDS (default 5), BENCH_CONNECTIONS
 (default "1,16,64"), BENCH_REPEAT (measured runs per cell, default 1; the median by CPU/request
 is kept), BENCH_SERVERS (subset of "trail,nginx,node,bun,deno"), BENCH_ENDPOINTS
-(subset of "hello,greet,json,stats,todo,cpu"), BENCH_OUT (results directory, default bench/results).
+(subset of "hello,greet,json,stats,todo,cpu,user,kv"; default all but kv), BENCH_OUT (results directory, default bench/results).
 """
 import datetime
 import json
@@ -58,7 +58,10 @@ ENDPOINTS = [
 # Endpoints only trail has (the references have no shared store to compare with).
 TRAIL_ONLY = [
     ("kv", "GET", "/kv/incr", ""),
+    ("user", "GET", "/me", "bench@example.org"),
 ]
+# Request headers by path: GET /me carries a bearer token (minted in main() with `trail user`).
+HEADERS = {}
 HEALTH = ("health", "GET", "/api/healthcheck", "Ok")  # trail native, and nginx's fixed body
 UNCACHED = "trail, no result cache"
 POST_BODY = '{"message":"test"}'
@@ -70,6 +73,7 @@ TITLES = {
     "todo": "GET /todos/:id (point lookup)",
     "cpu": "GET /cpu (CPU-bound, 20,000 xorshift rounds)",
     "kv": "GET /kv/incr (an increment in the shared key-value store; trail only)",
+    "user": "GET /me (req.user() of a bearer token: an Ed25519 JWT verified; trail only)",
 }
 
 
@@ -90,6 +94,9 @@ def fetch(port, method, path):
     req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method)
     if data:
         req.add_header("Content-Type", "application/json")
+    for h in HEADERS.get(path, []):
+        name, value = h.split(": ", 1)
+        req.add_header(name, value)
     try:
         with urllib.request.urlopen(req, timeout=5) as r:
             return r.status, r.read().decode(errors="replace")
@@ -184,6 +191,8 @@ def wrk(port, method, path, conns, secs, lua, cpus=CLIENT_CPU):
             "--timeout", "10s"]
     if method == "POST":
         argv += ["-s", lua]
+    for h in HEADERS.get(path, []):
+        argv += ["-H", h]
     argv.append(f"http://127.0.0.1:{port}{path}")
     return subprocess.run(argv, capture_output=True, text=True, check=True).stdout
 
@@ -365,6 +374,12 @@ def render(results):
     if hc and nc:
         L.append(f"- GET /hello (WASM) vs native /api/healthcheck, CPU per request: "
                  f"{hc:.2f} / {nc:.2f} us = {hc / nc:.2f}x (target <= 1.25x)")
+    uc = med("trail", "user", "cpu_us")
+    if hc and uc:
+        L.append(f"- GET /me (req.user(), bearer token) vs GET /hello, CPU per request: {uc:.2f} /"
+                 f" {hc:.2f} us: {uc - hc:.2f} us more (the token, remembered by the worker after its first"
+                 f" Ed25519 check, the user object, the longer request; `make bench-auth` times"
+                 f" the check itself; goal well under 100 us)")
     kc = med("trail", "kv", "cpu_us")
     if hc and kc:
         L.append(f"- GET /kv/incr vs GET /hello, CPU per request: {kc:.2f} / {hc:.2f} us ="
@@ -418,10 +433,18 @@ def render(results):
 def main():
     trail, depot, refdb = (os.path.abspath(a) for a in sys.argv[1:4])
     servers = os.environ.get("BENCH_SERVERS", "trail,nginx,node,bun,deno").split(",")
-    keys = os.environ.get("BENCH_ENDPOINTS", ",".join(e[0] for e in ENDPOINTS)).split(",")
+    keys = os.environ.get("BENCH_ENDPOINTS", ",".join([e[0] for e in ENDPOINTS] + ["user"])).split(",")
     eps = [e for e in ENDPOINTS if e[0] in keys]
     trail_eps = eps + [e for e in TRAIL_ONLY if e[0] in keys]
     work = tempfile.mkdtemp(prefix="trail-bench-")
+    if any(e[0] == "user" for e in trail_eps):
+        # a user and an access token for GET /me, made by the CLI on the bench's data directory
+        subprocess.run([trail, "user", "add", "bench@example.org", "bench-password",
+                        "--data-dir", depot], capture_output=True, check=False)
+        out = subprocess.run([trail, "user", "mint-token", "bench@example.org", "--data-dir",
+                              depot], capture_output=True, text=True, check=True).stdout
+        token = re.search(r"auth_token: (\S+)", out).group(1)
+        HEADERS["/me"] = [f"Authorization: Bearer {token}"]
     lua = os.path.join(work, "post.lua")
     with open(lua, "w") as f:
         f.write('wrk.method = "POST"\nwrk.body = \'%s\'\n'

@@ -13,6 +13,8 @@ packages=(
     libsodium-dev         # SipHash for the key-value store's tables
     wrk nginx-light       # bench/ only
     curl
+    python3-aiosmtpd      # tests only: the SMTP server the auth mail tests send to (loopback)
+    chromium              # tests only: the sign-in page in a real browser (headless)
 )
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)
@@ -31,7 +33,7 @@ if ((${#missing[@]})); then
 fi
 
 # npm projects with committed lockfiles; reinstall only when the lockfile changed.
-for dir in . sdk/ts; do
+for dir in . sdk/ts tests/browser; do
     [ -f "$dir/package-lock.json" ] || continue
     if ! cmp -s "$dir/package-lock.json" "$dir/node_modules/.trail-lock" 2>/dev/null; then
         echo "deps: npm ci in $dir"

@@ -2,7 +2,8 @@
 // /greet/:name, POST /json), its /stats/todos aggregate over the 10,000-row `todos` table that
 // migrations/0001_todos.sql seeds, a point lookup by id, and a CPU-bound handler. bench/ref/*.mjs
 // implement the same endpoints, byte for byte the same bodies, for Node.js, Bun and Deno. Only
-// trail has the last one, an increment in the shared key-value store (trailbase-wasm/kv).
+// trail has the last two, an increment in the shared key-value store (trailbase-wasm/kv) and
+// req.user() of a request with a bearer token.
 import { defineConfig } from "trailbase-wasm";
 import { HttpHandler, HttpRequest, HttpResponse } from "trailbase-wasm/http";
 import { query } from "trailbase-wasm/db";
@@ -60,6 +61,8 @@ export default defineConfig({
       return HttpResponse.json({ id, user, text, completed });
     }),
     HttpHandler.get("/kv/incr", () => `${kv.increment(counterKey)}`),
+    // The signed-in caller (trail verifies the bearer token's Ed25519 signature per request).
+    HttpHandler.get("/me", (req: HttpRequest) => req.user()?.email ?? "anonymous"),
     HttpHandler.get("/cpu", () => {
       return HttpResponse.json({ result: spin(SPIN_ITERATIONS) });
     }),

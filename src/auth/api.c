@@ -20,7 +20,6 @@
 #include "config/config.h"
 #include "db/db.h"
 #include "http/http.h"
-#include "worker/worker.h"
 
 #define API_PREFIX "/api/auth/v1"
 #define UI_PREFIX  "/_/auth"
@@ -47,10 +46,12 @@ static char *dup_or_empty(const char *s)
     return tr_strdup(s ? s : "");
 }
 
-auth_ctx *auth_ctx_new(const cfg *c, const auth_keys *keys)
+auth_ctx *auth_ctx_new(const cfg *c, const auth_keys *keys,
+                       struct db_conn *(*db_of)(void *server_data))
 {
     auth_ctx *a = tr_calloc(1, sizeof *a);
     a->keys = keys;
+    a->db_of = db_of;
     a->auth_ttl_s = c->auth.auth_token_ttl_sec;
     a->refresh_ttl_s = c->auth.refresh_token_ttl_sec;
     a->require_verification = c->auth.require_email_verification;
@@ -148,6 +149,50 @@ static bool safe_method(http_slice m)
     return slice_eq(m, "GET") || slice_eq(m, "HEAD") || slice_eq(m, "OPTIONS");
 }
 
+/* Each worker remembers the last tokens it verified (the same client sends the same token with
+ * every request until it refreshes it): a token is the same bytes under the same key, so its
+ * signature needs no second check; its expiry is checked on every use. */
+#define TOKEN_CACHE     16
+#define TOKEN_CACHE_MAX 1024 /* longer tokens are verified every time */
+typedef struct token_entry {
+    const auth_keys *keys; /* NULL: empty */
+    size_t len;
+    char token[TOKEN_CACHE_MAX];
+    auth_claims claims;
+} token_entry;
+static _Thread_local token_entry *tls_tokens; /* TOKEN_CACHE entries, made on first use */
+static _Thread_local unsigned tls_next;
+
+static int verify_cached(const auth_keys *k, const char *tok, size_t len, int64_t now,
+                         auth_claims *out)
+{
+    if (len > TOKEN_CACHE_MAX) return auth_jwt_verify(k, tok, len, now, out);
+    if (tls_tokens == NULL) tls_tokens = tr_calloc(TOKEN_CACHE, sizeof *tls_tokens);
+    for (unsigned i = 0; i < TOKEN_CACHE; i++) {
+        token_entry *e = &tls_tokens[i];
+        if (e->keys == k && e->len == len && memcmp(e->token, tok, len) == 0) {
+            if (e->claims.exp <= now) return TR_ETIMEDOUT;
+            *out = e->claims;
+            return 0;
+        }
+    }
+    int rc = auth_jwt_verify(k, tok, len, now, out);
+    if (rc == 0) {
+        token_entry *e = &tls_tokens[tls_next++ % TOKEN_CACHE];
+        e->keys = k;
+        e->len = len;
+        memcpy(e->token, tok, len);
+        e->claims = *out;
+    }
+    return rc;
+}
+
+void auth_request_caller_forget(void)
+{
+    tr_free(tls_tokens);
+    tls_tokens = NULL;
+}
+
 void auth_request_caller(const auth_ctx *a, const http_request *req, auth_caller *out)
 {
     out->signed_in = false;
@@ -161,7 +206,7 @@ void auth_request_caller(const auth_ctx *a, const http_request *req, auth_caller
         if (!cookie_get(req, AUTH_COOKIE_AUTH_TOKEN, &tok)) return;
         cookie = true;
     }
-    int rc = auth_jwt_verify(a->keys, tok.ptr, tok.len, tr_wall_ms() / 1000, &out->claims);
+    int rc = verify_cached(a->keys, tok.ptr, tok.len, tr_wall_ms() / 1000, &out->claims);
     if (rc < 0) {
         out->error = rc == TR_ETIMEDOUT ? "the auth token has expired" : "invalid auth token";
         out->error_status = 401;
@@ -956,7 +1001,7 @@ void auth_http_handle(const http_request *req, http_response *res, void *ud)
         }
         return;
     }
-    r.db = req->server_data ? wk_db(req->server_data) : NULL;
+    r.db = req->server_data && r.a->db_of ? r.a->db_of(req->server_data) : NULL;
     if (r.db == NULL) {
         send_error(res, 503, "no database on this worker");
         return;

@@ -75,8 +75,10 @@ int auth_jwt_verify(const auth_keys *k, const char *token, size_t len, int64_t n
 /* ---- the server's auth context ---- */
 typedef struct auth_ctx auth_ctx;
 
-/* The auth settings of c (copied) with the keys (borrowed, must outlive the context). */
-auth_ctx *auth_ctx_new(const struct cfg *c, const auth_keys *keys);
+/* The auth settings of c (copied) with the keys (borrowed, must outlive the context). db_of
+ * gives the calling worker's database connection from a request's server_data (wk_db). */
+auth_ctx *auth_ctx_new(const struct cfg *c, const auth_keys *keys,
+                       struct db_conn *(*db_of)(void *server_data));
 void auth_ctx_free(auth_ctx *a); /* NULL is a no-op */
 
 /* Publishes a (borrowed; NULL to withdraw) as the process's context that guests' requests are
@@ -100,11 +102,14 @@ typedef struct auth_caller {
  * or OPTIONS counts only with a CSRF-Token header equal to the token's csrf_token. Nothing is
  * allocated; with a == NULL every request is anonymous. Thread: any. */
 void auth_request_caller(const auth_ctx *a, const struct http_request *req, auth_caller *out);
+/* Each thread keeps the last few tokens it verified (their signatures are not checked again;
+ * their expiry is): a thread that resolved callers calls this before it ends. */
+void auth_request_caller_forget(void);
 
 /* ---- the HTTP side ---- */
 
 /* Handles a request whose path starts with /api/auth/ or /_/auth/ (auth_path_is_mine()); ud is
- * the auth_ctx. The worker's database connection comes from req->server_data (wk_worker). */
+ * the auth_ctx. The worker's database connection comes from req->server_data (db_of). */
 void auth_http_handle(const struct http_request *req, struct http_response *res, void *ud);
 bool auth_path_is_mine(const char *path, size_t len);
 

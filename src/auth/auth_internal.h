@@ -67,6 +67,7 @@ struct auth_keys {
 /* ---- settings ---- */
 struct auth_ctx {
     const auth_keys *keys;
+    struct db_conn *(*db_of)(void *server_data);
     int64_t auth_ttl_s;
     int64_t refresh_ttl_s;
     bool require_verification;

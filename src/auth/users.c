@@ -107,7 +107,7 @@ static int finish(db_conn *db, sqlite3_stmt *st, int64_t *changes, tr_error *err
     int s = sqlite3_step(st);
     sqlite3_finalize(st);
     sqlite3 *h = db_handle(db);
-    if (s == SQLITE_CONSTRAINT) return tr_error_set(err, TR_ECONFLICT, "%s", sqlite3_errmsg(h));
+    if ((s & 0xff) == SQLITE_CONSTRAINT) return tr_error_set(err, TR_ECONFLICT, "%s", sqlite3_errmsg(h));
     if (s != SQLITE_DONE) return tr_error_set(err, TR_ESQL, "%s", sqlite3_errmsg(h));
     if (changes) *changes = sqlite3_changes64(h);
     return 0;
@@ -217,7 +217,7 @@ int auth_user_create(db_conn *db, const char *email, const char *password, bool 
         s = sqlite3_step(st);
     }
     sqlite3_finalize(st);
-    if (s == SQLITE_CONSTRAINT)
+    if ((s & 0xff) == SQLITE_CONSTRAINT)
         return tr_error_set(err, TR_ECONFLICT, "a user with email %s exists", norm);
     if (s != SQLITE_DONE)
         return tr_error_set(err, TR_ESQL, "%s", sqlite3_errmsg(db_handle(db)));

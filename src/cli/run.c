@@ -562,6 +562,12 @@ static int migrate_stoppable(db_conn *db, const char *dir, int *sig, tr_error *e
     return rc;
 }
 
+/* The auth API's way to the database connection of the worker serving a request. */
+static db_conn *db_of_worker(void *server_data)
+{
+    return wk_db(server_data);
+}
+
 int cli_run(int argc, char **argv)
 {
     if (cli__wants_help(argc, argv)) {
@@ -671,7 +677,7 @@ int cli_run(int argc, char **argv)
         fprintf(stderr, "trail run: %s\n", err.msg);
         goto out;
     }
-    auth = auth_ctx_new(&c, keys);
+    auth = auth_ctx_new(&c, keys, db_of_worker);
     auth_ctx_publish(auth);
 
     router = http_router_new();

@@ -114,7 +114,7 @@ static int exec_for(users_env *e, const char *sql, const uint8_t id[16], const c
     if (text) sqlite3_bind_text(st, 2, text, -1, SQLITE_TRANSIENT);
     int s = sqlite3_step(st);
     sqlite3_finalize(st);
-    if (s != SQLITE_DONE) return s == SQLITE_CONSTRAINT ? -2 : -1;
+    if (s != SQLITE_DONE) return (s & 0xff) == SQLITE_CONSTRAINT ? -2 : -1;
     if (changes) *changes = sqlite3_changes64(h);
     return 0;
 }

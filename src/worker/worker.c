@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "auth/auth.h"
 #include "component/host.h"
 #include "db/db.h"
 #include "guest/guest.h"
@@ -153,6 +154,7 @@ static void *worker_main(void *arg)
     loop_timer_stop(w->loop, &w->shutdown_timer);
     db_close(w->db);
     w->db = NULL;
+    auth_request_caller_forget();
     return NULL;
 }
 

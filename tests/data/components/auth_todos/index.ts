@@ -7,7 +7,7 @@ import { requireAdmin, requireUser, userIdBytes } from "trailbase-wasm/auth";
 
 export default defineConfig({
   httpHandlers: [
-    HttpHandler.get("/ok", () => "ok"),
+    HttpHandler.get("/ok", () => "ok auth_todos"),
     HttpHandler.get("/me", (req) => HttpResponse.json({ user: req.user() })),
     HttpHandler.post("/me", (req) => HttpResponse.json({ user: req.user() })),
     HttpHandler.get("/todos", async (req) => {
