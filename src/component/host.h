@@ -42,6 +42,21 @@ typedef struct comp_job {
     job_cron cron;
 } comp_job;
 
+/* A hook on a Record API's writes (trailbase-wasm/records). */
+typedef enum comp_hook_event {
+    COMP_HOOK_BEFORE_CREATE,
+    COMP_HOOK_AFTER_CREATE,
+    COMP_HOOK_BEFORE_UPDATE,
+    COMP_HOOK_AFTER_UPDATE,
+    COMP_HOOK_BEFORE_DELETE,
+    COMP_HOOK_AFTER_DELETE,
+} comp_hook_event;
+
+typedef struct comp_record_hook {
+    char *api; /* the Record API's name */
+    comp_hook_event event;
+} comp_record_hook;
+
 typedef struct comp_module {
     _Atomic int refs;
     char *name;        /* for logs: the file's path relative to the wasm directory */
@@ -54,6 +69,8 @@ typedef struct comp_module {
     size_t nroutes;
     comp_job *jobs;
     size_t njobs;
+    comp_record_hook *hooks;
+    size_t nhooks;
     comp_limits limits;
     struct comp_srcmap *srcmap; /* from the trailbase.map section; NULL when there is none */
 } comp_module;
@@ -102,6 +119,15 @@ typedef void (*comp_job_done_fn)(void *ud, int rc, const tr_error *err);
  * exactly once, possibly before this returns. deadline_ms bounds the run. */
 void comp_instance_run_job(comp_instance *ci, size_t job, uint64_t deadline_ms,
                            comp_job_done_fn done, void *ud);
+
+/* Runs record hook `hook` (its index in m->hooks) with the context ctx_json (its JSON text) by
+ * calling the component's runRecordHook(index, json), synchronously: the hook may use the
+ * database but must settle before the call returns (a pending promise is TR_EINVAL). The JSON
+ * text it returns is written into out. Errors: TR_EJS (a throw other than an HttpError, with
+ * its message), TR_EINTERRUPTED (CPU budget), TR_ENOMEM, TR_ETRAP (the isolate is then
+ * replaced), TR_EINVAL. */
+int comp_instance_record_hook(comp_instance *ci, size_t hook, const char *ctx_json, size_t len,
+                              tr_buf *out, tr_error *err);
 
 /* Requests and job runs waiting for their promise. */
 size_t comp_instance_parked(const comp_instance *ci);

@@ -982,7 +982,7 @@ static void id_json(sqlite3_stmt *st, tr_buf *out)
 }
 
 /* Inserts one record; appends its id to ids. Returns 0, or -1 after answering. */
-static int insert_one(rctx *c, rec_fields *f, tr_buf *ids)
+static int insert_one(rctx *c, rec_fields *f, tr_buf *ids, tr_buf *idtext)
 {
     const rec_api *api = c->api;
     /* autofill: a missing column that references _user(id) takes the caller's id */
@@ -1030,7 +1030,9 @@ static int insert_one(rctx *c, rec_fields *f, tr_buf *ids)
     if (rc == SQLITE_OK) rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         if (ids->len > 1) tr_buf_append_char(ids, ',');
+        size_t at = ids->len;
         id_json(st, ids);
+        if (idtext) tr_buf_append(idtext, ids->data + at + 1, ids->len - at - 2); /* unquoted */
         rc = sqlite3_step(st);
     } else if (rc == SQLITE_DONE) {
         sqlite3_finalize(st);
@@ -1108,6 +1110,158 @@ static int parse_form(rctx *c, rec_fields *f)
     return 0;
 }
 
+/* ---- the guests' record hooks around a write ---- */
+
+static const char *const hook_names[] = {"beforeCreate", "afterCreate",  "beforeUpdate",
+                                         "afterUpdate",  "beforeDelete", "afterDelete"};
+
+/* The context a hook gets (records.ts RecordHookContext) as JSON. */
+static void hook_ctx(rctx *c, int event, const rec_fields *f, const char *id, size_t idlen,
+                     tr_buf *out)
+{
+    const rec_api *api = c->api;
+    tr_buf_append_str(out, "{\"api\":");
+    rec__json_str(out, api->name, strlen(api->name));
+    tr_buf_printf(out, ",\"event\":\"%s\",\"record\":{", hook_names[event]);
+    bool any = false;
+    for (size_t i = 0; f && i < api->ncols; i++) {
+        if (!f->present[i]) continue;
+        if (any) tr_buf_append_char(out, ',');
+        any = true;
+        rec__json_str(out, api->cols[i].name, strlen(api->cols[i].name));
+        tr_buf_append_char(out, ':');
+        rec__json_value(out, &f->vals[i]);
+    }
+    tr_buf_append_str(out, "},\"id\":");
+    if (id)
+        rec__json_str(out, id, idlen);
+    else
+        tr_buf_append_str(out, "null");
+    tr_buf_append_str(out, ",\"user\":");
+    if (c->user.signed_in) {
+        tr_buf_append_str(out, "{\"id\":\"");
+        rec__b64url_encode(c->user.id, sizeof c->user.id, out);
+        tr_buf_append_str(out, "\",\"email\":");
+        rec__json_str(out, c->user.email, strlen(c->user.email));
+        tr_buf_printf(out, ",\"admin\":%s}", c->user.admin ? "true" : "false");
+    } else {
+        tr_buf_append_str(out, "null");
+    }
+    tr_buf_append_char(out, '}');
+}
+
+/* Runs the before hooks of event in order, inside the write's transaction. Each may replace the
+ * record (f, for create and update) or reject the write (an HttpError: its status and message).
+ * Returns 0, or -1 after answering. */
+static int run_before(rctx *c, int event, rec_fields *f, const char *id, size_t idlen)
+{
+    rec_hook_ref hooks[REC_MAX_HOOKS];
+    size_t n = rec__hooks_find(c->api, event, hooks, REC_MAX_HOOKS);
+    for (size_t k = 0; k < n; k++) {
+        tr_buf ctx = TR_BUF_INIT, ans = TR_BUF_INIT;
+        hook_ctx(c, event, f, id, idlen, &ctx);
+        tr_error err = {0};
+        int rc = rec__hook_run(&hooks[k], ctx.data, ctx.len, &ans, &err);
+        tr_buf_free(&ctx);
+        if (rc == 0 && sqlite3_get_autocommit(c->db)) {
+            /* the hook ended the write's transaction (a COMMIT or ROLLBACK of its own) */
+            rc = tr_error_set(&err, TR_EINVAL, "a record hook must not end the write's "
+                                               "transaction");
+        }
+        if (rc < 0) {
+            tr_log_error("records %s: %s hook of %s failed: %s", c->api->name, hook_names[event],
+                         hooks[k].module, err.msg);
+            snprintf(c->err, sizeof c->err, "the %s hook failed: %.400s", hook_names[event],
+                     err.msg);
+            fail(c, rc == TR_EINTERRUPTED ? 503 : 500, c->err);
+            tr_buf_free(&ans);
+            return -1;
+        }
+        sqlite3_stmt *st = NULL;
+        rc = sqlite3_prepare_v2(c->db,
+                                "SELECT json_extract(?1, '$.error.status'), "
+                                "json_extract(?1, '$.error.message'), json_extract(?1, '$.record')",
+                                -1, &st, NULL);
+        if (rc == SQLITE_OK) {
+            sqlite3_bind_text64(st, 1, ans.data ? ans.data : "", ans.len, SQLITE_STATIC,
+                                SQLITE_UTF8);
+            rc = sqlite3_step(st);
+        }
+        int out = 0;
+        if (rc != SQLITE_ROW) {
+            fail(c, 500, "a record hook answered something that is not JSON");
+            out = -1;
+        } else if (sqlite3_column_type(st, 0) != SQLITE_NULL) {
+            int status = sqlite3_column_int(st, 0);
+            if (status < 400 || status > 599) status = 400;
+            const char *msg = (const char *)sqlite3_column_text(st, 1);
+            snprintf(c->err, sizeof c->err, "%s", msg ? msg : "rejected by a record hook");
+            fail(c, status, c->err);
+            out = -1;
+        } else if (f != NULL && sqlite3_column_type(st, 2) == SQLITE_TEXT) {
+            size_t len = (size_t)sqlite3_column_bytes(st, 2);
+            char *rec = tr_arena_strndup(c->a, (const char *)sqlite3_column_text(st, 2), len);
+            out = parse_record(c, rec, len, f);
+        }
+        sqlite3_finalize(st);
+        tr_buf_free(&ans);
+        if (out < 0) return -1;
+    }
+    return 0;
+}
+
+/* The after hooks of a request: their contexts, collected before the commit, run after it. */
+typedef struct after_hooks {
+    rec_hook_ref hooks[REC_MAX_HOOKS];
+    size_t n;
+    int event;
+    tr_buf ctxs; /* NUL-separated JSON contexts */
+} after_hooks;
+
+static void after_init(rctx *c, after_hooks *ah, int event)
+{
+    ah->event = event;
+    ah->n = rec__hooks_find(c->api, event, ah->hooks, REC_MAX_HOOKS);
+    ah->ctxs = (tr_buf)TR_BUF_INIT;
+}
+
+static void after_add(rctx *c, after_hooks *ah, const rec_fields *f, const char *id, size_t idlen)
+{
+    if (ah->n == 0) return;
+    hook_ctx(c, ah->event, f, id, idlen, &ah->ctxs);
+    tr_buf_append_char(&ah->ctxs, '\0');
+}
+
+/* Runs them once the write has committed: a failure is logged, the write stands. */
+static void after_run(rctx *c, after_hooks *ah)
+{
+    for (size_t at = 0; ah->n && at < ah->ctxs.len;) {
+        const char *ctx = ah->ctxs.data + at;
+        size_t len = strlen(ctx);
+        for (size_t k = 0; k < ah->n; k++) {
+            tr_buf ans = TR_BUF_INIT;
+            tr_error err = {0};
+            if (rec__hook_run(&ah->hooks[k], ctx, len, &ans, &err) < 0)
+                tr_log_error("records %s: %s hook of %s failed (the write stands): %s",
+                             c->api->name, hook_names[ah->event], ah->hooks[k].module, err.msg);
+            tr_buf_free(&ans);
+        }
+        at += len + 1;
+    }
+    tr_buf_free(&ah->ctxs);
+}
+
+/* A create's id as the context of an after hook has it: fields plus the new id. */
+static int create_one(rctx *c, rec_fields *f, tr_buf *ids, after_hooks *ah, bool before)
+{
+    if (before && run_before(c, REC_HOOK_BEFORE_CREATE, f, NULL, 0) < 0) return -1;
+    tr_buf id = TR_BUF_INIT;
+    int rc = insert_one(c, f, ids, &id);
+    if (rc == 0) after_add(c, ah, f, id.data ? id.data : "", id.len);
+    tr_buf_free(&id);
+    return rc;
+}
+
 static void do_create(rctx *c)
 {
     int kind = body_kind(c->req);
@@ -1115,56 +1269,51 @@ static void do_create(rctx *c)
         return fail(c, 415, "expected a JSON or form (application/x-www-form-urlencoded) body");
     if (!sqlite3_get_autocommit(c->db))
         return fail(c, 503, "the worker's database connection is in a transaction; retry");
-    if (kind == BODY_FORM) {
-        rec_fields f;
-        tr_buf ids = TR_BUF_INIT;
-        tr_buf_append_char(&ids, '[');
-        if (parse_form(c, &f) == 0 && insert_one(c, &f, &ids) == 0) {
-            tr_buf b = TR_BUF_INIT;
-            tr_buf_printf(&b, "{\"ids\":%s]}", ids.data);
-            send_json(c, 200, &b);
-            tr_buf_free(&b);
-        }
-        tr_buf_free(&ids);
-        return;
-    }
     const http_slice *body = &c->req->body;
-    /* one object, or an array of them */
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(c->db,
-                                "SELECT json_type(?1), CASE json_type(?1) WHEN 'array' THEN "
-                                "json_array_length(?1) END",
-                                -1, &st, NULL);
-    if (rc != SQLITE_OK) return fail_sql(c, rc);
-    sqlite3_bind_text64(st, 1, body->ptr ? body->ptr : "", body->len, SQLITE_STATIC, SQLITE_UTF8);
-    rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW) {
+    bool is_array = false;
+    if (kind == BODY_JSON) {
+        /* one object, or an array of them */
+        sqlite3_stmt *st = NULL;
+        int rc = sqlite3_prepare_v2(c->db,
+                                    "SELECT json_type(?1), CASE json_type(?1) WHEN 'array' THEN "
+                                    "json_array_length(?1) END",
+                                    -1, &st, NULL);
+        if (rc != SQLITE_OK) return fail_sql(c, rc);
+        sqlite3_bind_text64(st, 1, body->ptr ? body->ptr : "", body->len, SQLITE_STATIC,
+                            SQLITE_UTF8);
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW) {
+            sqlite3_finalize(st);
+            return fail(c, 400, "the body is not valid JSON");
+        }
+        const char *type = (const char *)sqlite3_column_text(st, 0);
+        is_array = type && strcmp(type, "array") == 0;
+        bool is_object = type && strcmp(type, "object") == 0;
+        int64_t n = is_array ? sqlite3_column_int64(st, 1) : 1;
         sqlite3_finalize(st);
-        return fail(c, 400, "the body is not valid JSON");
+        if (!is_array && !is_object)
+            return fail(c, 400, "expected a JSON object or an array of them");
+        if (n < 1) return fail(c, 400, "no values provided");
+        if (n > REC_MAX_BULK) return fail(c, 413, "more than 1024 records in one request");
     }
-    const char *type = (const char *)sqlite3_column_text(st, 0);
-    bool is_array = type && strcmp(type, "array") == 0;
-    bool is_object = type && strcmp(type, "object") == 0;
-    int64_t n = is_array ? sqlite3_column_int64(st, 1) : 1;
-    sqlite3_finalize(st);
-    if (!is_array && !is_object) return fail(c, 400, "expected a JSON object or an array of them");
-    if (n < 1) return fail(c, 400, "no values provided");
-    if (n > REC_MAX_BULK) return fail(c, 413, "more than 1024 records in one request");
-
+    rec_hook_ref probe[1];
+    bool before = rec__hooks_find(c->api, REC_HOOK_BEFORE_CREATE, probe, 1) > 0;
+    after_hooks ah;
+    after_init(c, &ah, REC_HOOK_AFTER_CREATE);
+    /* several records are all or nothing; before hooks run inside the write's transaction */
+    bool tx = is_array || before;
+    if (tx && sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return fail(c, 503, "the database is busy; retry");
     tr_buf ids = TR_BUF_INIT;
     tr_buf_append_char(&ids, '[');
-    if (is_object) {
+    int rc = SQLITE_OK;
+    if (!is_array) {
         rec_fields f;
-        if (parse_record(c, body->ptr, body->len, &f) < 0 || insert_one(c, &f, &ids) < 0) {
-            tr_buf_free(&ids);
-            return;
-        }
+        if ((kind == BODY_FORM ? parse_form(c, &f) : parse_record(c, body->ptr, body->len, &f)) <
+                0 ||
+            create_one(c, &f, &ids, &ah, before) < 0)
+            rc = -1;
     } else {
-        /* all or nothing: one transaction */
-        if (sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
-            tr_buf_free(&ids);
-            return fail(c, 503, "the database is busy; retry");
-        }
         /* one pass over the array; each element's text is copied before it is parsed */
         sqlite3_stmt *it = NULL;
         rc = sqlite3_prepare_v2(c->db, "SELECT value, type, key FROM json_each(?1)", -1, &it, NULL);
@@ -1180,22 +1329,23 @@ static void do_create(rctx *c)
                 size_t len = (size_t)sqlite3_column_bytes(it, 0);
                 char *obj = tr_arena_strndup(c->a, (const char *)sqlite3_column_text(it, 0), len);
                 rec_fields f;
-                if (parse_record(c, obj, len, &f) < 0 || insert_one(c, &f, &ids) < 0) break;
+                if (parse_record(c, obj, len, &f) < 0 || create_one(c, &f, &ids, &ah, before) < 0)
+                    break;
             }
             rc = rc == SQLITE_DONE ? SQLITE_OK : rc == SQLITE_ROW ? -1 : rc;
         }
         sqlite3_finalize(it);
-        if (rc == SQLITE_OK && sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-            rc = sqlite3_errcode(c->db);
-            fail_sql(c, rc);
-            rc = -1;
-        }
-        if (rc != SQLITE_OK) {
-            if (!sqlite3_get_autocommit(c->db)) sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
-            if (!http_response_done(c->res)) fail_sql(c, rc);
-            tr_buf_free(&ids);
-            return;
-        }
+    }
+    if (rc == SQLITE_OK && tx && sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        rc = sqlite3_errcode(c->db);
+        fail_sql(c, rc);
+    }
+    if (rc != SQLITE_OK) {
+        if (!sqlite3_get_autocommit(c->db)) sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+        if (!http_response_done(c->res)) fail_sql(c, rc);
+        tr_buf_free(&ids);
+        tr_buf_free(&ah.ctxs);
+        return;
     }
     tr_buf_append_char(&ids, ']');
     tr_buf b = TR_BUF_INIT;
@@ -1203,6 +1353,7 @@ static void do_create(rctx *c)
     send_json(c, 200, &b);
     tr_buf_free(&b);
     tr_buf_free(&ids);
+    after_run(c, &ah);
 }
 
 /* After an update or delete changed nothing: was the record missing, or did the rule refuse? */
@@ -1235,6 +1386,27 @@ static bool same_value(const rec_value *a, const rec_value *b)
     return false;
 }
 
+/* A record id as text, as the hooks' contexts carry it. */
+static void id_text(const rec_value *id, tr_buf *out)
+{
+    if (id->type == SQLITE_INTEGER)
+        tr_buf_printf(out, "%lld", (long long)id->i);
+    else if (id->type == SQLITE_BLOB)
+        rec__b64url_encode(id->p, id->n, out);
+    else if (id->type == SQLITE_TEXT)
+        tr_buf_append(out, id->p, id->n);
+}
+
+/* Ends a write's transaction when there is one; 0, or the failed COMMIT's code. */
+static int tx_end(rctx *c, bool tx, bool commit)
+{
+    if (!tx || sqlite3_get_autocommit(c->db)) return SQLITE_OK;
+    if (commit && sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK) return SQLITE_OK;
+    int rc = commit ? sqlite3_errcode(c->db) : SQLITE_OK;
+    if (!sqlite3_get_autocommit(c->db)) sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
 static void do_update(rctx *c)
 {
     const rec_api *api = c->api;
@@ -1257,6 +1429,35 @@ static void do_update(rctx *c)
         f.npresent--;
     }
     if (f.npresent == 0) return fail(c, 400, "no values provided");
+    rec_hook_ref probe[1];
+    bool before = rec__hooks_find(api, REC_HOOK_BEFORE_UPDATE, probe, 1) > 0;
+    tr_buf idt = TR_BUF_INIT;
+    id_text(&id, &idt);
+    char *idstr = tr_arena_strndup(c->a, idt.data ? idt.data : "", idt.len);
+    size_t idlen = idt.len;
+    tr_buf_free(&idt);
+    if (before) {
+        /* the hooks run inside the write's transaction: a rejection or failure undoes their
+         * own writes too */
+        if (sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+            return fail(c, 503, "the database is busy; retry");
+        const char *bad = NULL;
+        if (run_before(c, REC_HOOK_BEFORE_UPDATE, &f, idstr, idlen) < 0) {
+            tx_end(c, true, false);
+            return;
+        }
+        if (f.present[api->pk] && !same_value(&f.vals[api->pk], &id))
+            bad = "the record id cannot be changed";
+        else if (f.present[api->pk]) {
+            f.present[api->pk] = false;
+            f.npresent--;
+        }
+        if (!bad && f.npresent == 0) bad = "no values provided";
+        if (bad) {
+            tx_end(c, true, false);
+            return fail(c, 400, bad);
+        }
+    }
     const char *pk = api->cols[api->pk].quoted;
     user_bind(c);
     req_fields_cte(c, &f);
@@ -1285,9 +1486,21 @@ static void do_update(rctx *c)
             changed = true;
     }
     sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) return fail_sql(c, rc);
-    if (!changed) return fail_unchanged(c, &id, REC_OP_UPDATE);
+    if (rc != SQLITE_DONE) {
+        fail_sql(c, rc);
+        tx_end(c, before, false);
+        return;
+    }
+    if (!changed) {
+        tx_end(c, before, false);
+        return fail_unchanged(c, &id, REC_OP_UPDATE);
+    }
+    if ((rc = tx_end(c, before, true)) != SQLITE_OK) return fail_sql(c, rc);
+    after_hooks ah;
+    after_init(c, &ah, REC_HOOK_AFTER_UPDATE);
+    after_add(c, &ah, &f, idstr, idlen);
     http_response_send(c->res, 200, NULL, NULL, 0);
+    after_run(c, &ah);
 }
 
 static void do_delete(rctx *c)
@@ -1297,6 +1510,21 @@ static void do_delete(rctx *c)
     if (!path_id(c, &id)) return fail(c, 400, "invalid record id");
     if (!sqlite3_get_autocommit(c->db))
         return fail(c, 503, "the worker's database connection is in a transaction; retry");
+    rec_hook_ref probe[1];
+    bool before = rec__hooks_find(api, REC_HOOK_BEFORE_DELETE, probe, 1) > 0;
+    tr_buf idt = TR_BUF_INIT;
+    id_text(&id, &idt);
+    char *idstr = tr_arena_strndup(c->a, idt.data ? idt.data : "", idt.len);
+    size_t idlen = idt.len;
+    tr_buf_free(&idt);
+    if (before) {
+        if (sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+            return fail(c, 503, "the database is busy; retry");
+        if (run_before(c, REC_HOOK_BEFORE_DELETE, NULL, idstr, idlen) < 0) {
+            tx_end(c, true, false);
+            return;
+        }
+    }
     const char *pk = api->cols[api->pk].quoted;
     user_bind(c);
     tr_buf_printf(&c->sql,
@@ -1315,9 +1543,21 @@ static void do_delete(rctx *c)
             changed = true;
     }
     sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) return fail_sql(c, rc);
-    if (!changed) return fail_unchanged(c, &id, REC_OP_DELETE);
+    if (rc != SQLITE_DONE) {
+        fail_sql(c, rc);
+        tx_end(c, before, false);
+        return;
+    }
+    if (!changed) {
+        tx_end(c, before, false);
+        return fail_unchanged(c, &id, REC_OP_DELETE);
+    }
+    if ((rc = tx_end(c, before, true)) != SQLITE_OK) return fail_sql(c, rc);
+    after_hooks ah;
+    after_init(c, &ah, REC_HOOK_AFTER_DELETE);
+    after_add(c, &ah, NULL, idstr, idlen);
     http_response_send(c->res, 200, NULL, NULL, 0);
+    after_run(c, &ah);
 }
 
 /* ---- dispatch ---- */

@@ -294,35 +294,6 @@ int rec__rule_allows(sqlite3 *db, const rec_api *api, const rec_user *u, const r
     return 0;
 }
 
-static void json_value(tr_buf *b, const rec_value *v)
-{
-    switch (v->type) {
-    case SQLITE_INTEGER:
-        tr_buf_printf(b, "%lld", (long long)v->i);
-        return;
-    case SQLITE_FLOAT: {
-        /* through SQLite's own column writer would need a statement; print as a read does */
-        char tmp[40];
-        if (v->d == (double)(long long)v->d && v->d < 1e16 && v->d > -1e16)
-            snprintf(tmp, sizeof tmp, "%.1f", v->d);
-        else
-            snprintf(tmp, sizeof tmp, "%.17g", v->d);
-        tr_buf_append_str(b, tmp);
-        return;
-    }
-    case SQLITE_TEXT:
-        rec__json_str(b, v->p, v->n);
-        return;
-    case SQLITE_BLOB:
-        tr_buf_append_char(b, '"');
-        rec__b64url_encode(v->p, v->n, b);
-        tr_buf_append_char(b, '"');
-        return;
-    default:
-        tr_buf_append_str(b, "null");
-    }
-}
-
 static void sub_unlink(rec_sub *sub)
 {
     rec_slot *sl = sub->slot;
@@ -397,7 +368,7 @@ static void send_event(rec_sub *sub, const rec_event *e, sqlite3 *db)
         any = true;
         rec__json_str(&b, c->name, strlen(c->name));
         tr_buf_append_char(&b, ':');
-        json_value(&b, &e->vals[i]);
+        rec__json_value(&b, &e->vals[i]);
     }
     tr_buf_printf(&b, "},\"seq\":%lld}\n\n", (long long)++sub->seq);
     int rc = http_response_stream_write(sub->res, b.data, b.len);

@@ -103,6 +103,8 @@ bool rec__b64url_decode(const char *s, size_t n, uint8_t *out, size_t *out_len);
 
 /* Appends s as a JSON string literal. Invalid UTF-8 is replaced by U+FFFD. */
 void rec__json_str(tr_buf *b, const char *s, size_t n);
+/* Appends v as JSON, as rec__json_column() writes a column. */
+void rec__json_value(tr_buf *b, const rec_value *v);
 /* Appends column i of st as JSON: null, a number, a string, or a BLOB as URL-safe base64. */
 void rec__json_column(tr_buf *b, sqlite3_stmt *st, int i);
 /* Appends the record in columns [first, first + ncols) of st as a JSON object of the API's
@@ -112,6 +114,23 @@ void rec__json_row(tr_buf *b, const rec_api *api, sqlite3_stmt *st, int first, c
 
 /* Quotes an identifier for SQL text ("a""b"). */
 char *rec__quote(const char *name);
+
+/* ---- the guests' record hooks (records/hooks.c) ---- */
+enum { REC_HOOK_BEFORE_CREATE, REC_HOOK_AFTER_CREATE, REC_HOOK_BEFORE_UPDATE,
+       REC_HOOK_AFTER_UPDATE, REC_HOOK_BEFORE_DELETE, REC_HOOK_AFTER_DELETE }; /* comp_hook_event */
+#define REC_MAX_HOOKS 16 /* hooks run for one event of one write */
+
+typedef struct rec_hook_ref {
+    struct comp_instance *ci;
+    size_t idx;         /* in its module's hooks */
+    const char *module; /* for logs */
+} rec_hook_ref;
+
+/* The calling worker's hooks on event for api, at most cap. */
+size_t rec__hooks_find(const rec_api *api, int event, rec_hook_ref *out, size_t cap);
+/* Runs one hook on the context ctx (JSON); its JSON answer in out. Errors as
+ * comp_instance_record_hook(). */
+int rec__hook_run(const rec_hook_ref *h, const char *ctx, size_t len, tr_buf *out, tr_error *err);
 
 /* ---- realtime (records/realtime.c) ---- */
 #define REC_SUB_MAX_PENDING (256u << 10) /* unsent bytes of one subscriber before it is closed */

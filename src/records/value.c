@@ -355,3 +355,31 @@ void rec__json_row(tr_buf *b, const rec_api *api, sqlite3_stmt *st, int first, c
     }
     tr_buf_append_char(b, '}');
 }
+
+void rec__json_value(tr_buf *b, const rec_value *v)
+{
+    switch (v->type) {
+    case SQLITE_INTEGER:
+        tr_buf_printf(b, "%lld", (long long)v->i);
+        return;
+    case SQLITE_FLOAT: {
+        char tmp[40];
+        if (v->d == (double)(long long)v->d && v->d < 1e16 && v->d > -1e16)
+            snprintf(tmp, sizeof tmp, "%.1f", v->d);
+        else
+            snprintf(tmp, sizeof tmp, "%.17g", v->d);
+        tr_buf_append_str(b, tmp);
+        return;
+    }
+    case SQLITE_TEXT:
+        rec__json_str(b, v->p, v->n);
+        return;
+    case SQLITE_BLOB:
+        tr_buf_append_char(b, '"');
+        rec__b64url_encode(v->p, v->n, b);
+        tr_buf_append_char(b, '"');
+        return;
+    default:
+        tr_buf_append_str(b, "null");
+    }
+}
