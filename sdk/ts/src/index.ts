@@ -58,8 +58,8 @@ export interface Config {
 export interface Manifest {
     http: [string, string][];
     jobs: [string, string][];
-    /** Record hooks as `[api, event]`, in the order runRecordHook() numbers them. */
-    recordHooks: [string, string][];
+    /** Record hooks as `[api, event]`, in the order runRecordHook() numbers them (only when there are any). */
+    recordHooks?: [string, string][];
 }
 
 /** The component's default export, as trail calls it. */
@@ -184,7 +184,7 @@ export function defineConfig(config: Config): ComponentConfig {
     const manifest: Manifest = {
         http,
         jobs: jobList.map((j) => [j.name, j.schedule]),
-        recordHooks: hooks.map((h) => [h.api, h.event]),
+        ...(hooks.length > 0 ? { recordHooks: hooks.map((h): [string, string] => [h.api, h.event]) } : {}),
     };
     const handlers = routes.map((r) => r.handler);
     const metadata = config.metadata;

@@ -1,3 +1,4 @@
+/// <reference path="../types/globals.d.ts" preserve="true" />
 // trailbase-wasm/records: hooks on the Record APIs' writes (docs/records.md). A hook runs on the
 // worker that received the write, in the component's isolate, synchronously with the write:
 // `before*` hooks inside the write's transaction (they may change the record, or reject the
