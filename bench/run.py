@@ -20,7 +20,7 @@ Never pass/fail: a server that fails to start or answers wrongly is reported and
 Environment: QUICK=1 (1 s runs), BENCH_SECONDS (default 5), BENCH_CONNECTIONS
 (default "1,16,64"), BENCH_REPEAT (measured runs per cell, default 1; the median by CPU/request
 is kept), BENCH_SERVERS (subset of "trail,nginx,node,bun,deno"), BENCH_ENDPOINTS
-(subset of "hello,greet,json,stats,todo,cpu,user,kv"; default all but kv), BENCH_OUT (results directory, default bench/results).
+(subset of "hello,greet,json,stats,todo,cpu,user,kv,wlist,rlist,rread,wcreate,rcreate"; default all but kv), BENCH_OUT (results directory, default bench/results).
 """
 import datetime
 import json
@@ -105,7 +105,8 @@ def free_port():
 
 
 def fetch(port, method, path):
-    data = POST_BODY.encode() if method == "POST" else None
+    body = CREATE_BODY if path in LUAS else POST_BODY
+    data = body.encode() if method == "POST" else None
     req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method)
     if data:
         req.add_header("Content-Type", "application/json")
@@ -473,8 +474,10 @@ def main():
         token = re.search(r"auth_token: (\S+)", out).group(1)
         HEADERS["/me"] = [f"Authorization: Bearer {token}"]
     if any(e[0] in RECORD_KEYS for e in trail_eps):
-        with open(os.path.join(depot, "config.textproto"), "a") as f:
-            f.write('\nrecord_apis { name: "todos" table_name: "todos" acl_world: [READ, CREATE] }\n')
+        cfg = os.path.join(depot, "config.textproto")
+        if "record_apis" not in (open(cfg).read() if os.path.exists(cfg) else ""):
+            with open(cfg, "a") as f:
+                f.write('\nrecord_apis { name: "todos" table_name: "todos" acl_world: [READ, CREATE] }\n')
         for path in ("/todos", "/api/records/v1/todos"):
             LUAS[path] = os.path.join(work, f"create{len(LUAS)}.lua")
             with open(LUAS[path], "w") as f:
