@@ -445,6 +445,7 @@ void rec__subscribe(const rec_api *api, const http_request *req, http_response *
     wk_worker *w = req->server_data;
     db_conn *db = w ? wk_db(w) : NULL;
     if (db == NULL) return http_response_send_error(res, 503, "no database");
+    if (req->is_head) return http_response_send(res, 200, "text/event-stream", NULL, 0);
     rec_sub *sub = tr_calloc(1, sizeof *sub);
     sub->api = api;
     sub->user = *u;
