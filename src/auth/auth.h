@@ -115,6 +115,10 @@ bool auth_path_is_mine(const char *path, size_t len);
 
 /* ---- users, for the CLI (auth/users.c) ---- */
 
+/* Creates trail's auth tables where missing: _session (refresh tokens' digests) and _auth_code
+ * (one-time codes' digests), both deleted with their _user row. */
+int auth_store_init(struct db_conn *db, tr_error *err);
+
 /* Argon2id hash of password (NUL-terminated) in PHC form into out (crypto_pwhash_STRBYTES).
  * Errors: TR_ELIMIT when libsodium cannot get the memory. */
 #define AUTH_HASH_BYTES 128

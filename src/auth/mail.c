@@ -19,6 +19,12 @@
 #define MAIL_TIMEOUT_S     30
 
 static atomic_int g_in_flight;
+static pthread_once_t g_curl_once = PTHREAD_ONCE_INIT;
+
+static void curl_init_once(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+}
 
 typedef struct mail_job {
     char *url, *user, *password, *from, *to;
@@ -154,6 +160,7 @@ int auth__mail_send(const auth_ctx *a, int kind, const char *to, const char *lin
         atomic_fetch_sub(&g_in_flight, 1);
         return tr_error_set(err, TR_ELIMIT, "too many mails are being sent; try again later");
     }
+    pthread_once(&g_curl_once, curl_init_once);
     mail_job *m = tr_calloc(1, sizeof *m);
     bool implicit_tls = a->smtp_encryption && strcmp(a->smtp_encryption, "tls") == 0;
     m->url = tr_asprintf("%s://%s:%u", implicit_tls ? "smtps" : "smtp", a->smtp_host,

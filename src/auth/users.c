@@ -20,6 +20,34 @@
 #define PW_OPSLIMIT 2
 #define PW_MEMLIMIT (19u << 20)
 
+int auth_store_init(db_conn *db, tr_error *err)
+{
+    static const char sql[] =
+        "CREATE TABLE IF NOT EXISTS _session (\n"
+        "  id                 INTEGER PRIMARY KEY,\n"
+        "  user               BLOB NOT NULL REFERENCES _user(id) ON DELETE CASCADE,\n"
+        "  refresh_token_hash TEXT NOT NULL UNIQUE,\n" /* SHA-256 hex of the token */
+        "  created            INTEGER NOT NULL DEFAULT (unixepoch()),\n"
+        "  expires            INTEGER NOT NULL\n"
+        ") STRICT;\n"
+        "CREATE INDEX IF NOT EXISTS _session__user ON _session(user);\n"
+        "CREATE TABLE IF NOT EXISTS _auth_code (\n"
+        "  code_hash TEXT PRIMARY KEY NOT NULL,\n" /* SHA-256 hex of the code */
+        "  user      BLOB NOT NULL REFERENCES _user(id) ON DELETE CASCADE,\n"
+        "  kind      TEXT NOT NULL,\n" /* 'verify', 'reset', 'email' */
+        "  email     TEXT,\n"          /* the new address of an 'email' code */
+        "  expires   INTEGER NOT NULL\n"
+        ") STRICT;\n"
+        "CREATE INDEX IF NOT EXISTS _auth_code__user ON _auth_code(user, kind);\n";
+    char *msg = NULL;
+    if (sqlite3_exec(db_handle(db), sql, NULL, NULL, &msg) != SQLITE_OK) {
+        int rc = tr_error_set(err, TR_ESQL, "cannot create the auth tables: %s", msg ? msg : "?");
+        sqlite3_free(msg);
+        return rc;
+    }
+    return 0;
+}
+
 int auth_password_hash(const char *password, size_t len, char out[AUTH_HASH_BYTES])
 {
     _Static_assert(AUTH_HASH_BYTES >= crypto_pwhash_STRBYTES, "hash buffer");

@@ -663,6 +663,7 @@ int cli_run(int argc, char **argv)
             }
         }
         if (rc == 0) rc = job_store_init(db, &err);
+        if (rc == 0) rc = auth_store_init(db, &err);
         if (rc == 0) rc = rec_set_load(&c, db, rec_user_from_auth, &recs, &err);
         tr_free(mig);
         db_close(db);

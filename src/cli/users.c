@@ -90,6 +90,7 @@ static int env_open(const char *group, users_env *e)
     }
     if (rc == 0) rc = db_open(db_path, &e->db, &err);
     if (rc == 0) rc = db_migrate(e->db, mig, &err);
+    if (rc == 0) rc = auth_store_init(e->db, &err);
     if (rc < 0) fprintf(stderr, "trail %s: %s\n", group, err.msg);
     tr_free(cfg_path);
     tr_free(db_path);

@@ -46,23 +46,6 @@ static const builtin_migration builtins[] = {
                         "CREATE TRIGGER _user__updated AFTER UPDATE ON _user FOR EACH ROW\n"
                         "  WHEN NEW.updated = OLD.updated\n"
                         "  BEGIN UPDATE _user SET updated = unixepoch() WHERE id = NEW.id; END;\n"},
-    /* auth/: sessions (refresh tokens) and one-time codes, of which only digests are kept */
-    {"trail/0002_auth", "CREATE TABLE _session (\n"
-                        "  id                 INTEGER PRIMARY KEY,\n"
-                        "  user               BLOB NOT NULL REFERENCES _user(id) ON DELETE CASCADE,\n"
-                        "  refresh_token_hash TEXT NOT NULL UNIQUE,\n"
-                        "  created            INTEGER NOT NULL DEFAULT (unixepoch()),\n"
-                        "  expires            INTEGER NOT NULL\n"
-                        ") STRICT;\n"
-                        "CREATE INDEX _session__user ON _session(user);\n"
-                        "CREATE TABLE _auth_code (\n"
-                        "  code_hash TEXT PRIMARY KEY NOT NULL,\n"
-                        "  user      BLOB NOT NULL REFERENCES _user(id) ON DELETE CASCADE,\n"
-                        "  kind      TEXT NOT NULL,\n"
-                        "  email     TEXT,\n"
-                        "  expires   INTEGER NOT NULL\n"
-                        ") STRICT;\n"
-                        "CREATE INDEX _auth_code__user ON _auth_code(user, kind);\n"},
 };
 
 typedef struct migrate_ctx {

@@ -1,3 +1,4 @@
+/// <reference path="../types/globals.d.ts" preserve="true" />
 // trailbase-wasm/auth: who is calling, and one-line guards for handlers that need a signed-in
 // user or an admin (the reference's Rust guest has `require_admin`).
 //

@@ -75,6 +75,15 @@ TEST(config_default_text_matches_defaults)
     got.record_apis_len = 0;
     got.server.access_log = false;
     got.fetch.enabled = false;
+    got.server.site_url = NULL;
+    got.auth.require_email_verification = false;
+    char **email_strs[] = {&got.email.smtp_host,           &got.email.smtp_username,
+                           &got.email.smtp_password,       &got.email.smtp_encryption,
+                           &got.email.sender_address,      &got.email.sender_name,
+                           &got.email.verification_subject, &got.email.verification_body,
+                           &got.email.password_reset_subject, &got.email.password_reset_body,
+                           &got.email.change_email_subject, &got.email.change_email_body};
+    for (size_t i = 0; i < sizeof email_strs / sizeof email_strs[0]; i++) *email_strs[i] = NULL;
     tr_error err;
     const char *text = cfg_default_text();
     CHECK_EQ(cfg_parse("default", text, strlen(text), &got, &err), 0);
@@ -104,6 +113,18 @@ TEST(config_default_text_matches_defaults)
     CHECK_EQ(got.fetch.enabled, want.fetch.enabled);
     CHECK_EQ(got.fetch.timeout_ms, want.fetch.timeout_ms);
     CHECK_EQ(got.fetch.max_response_bytes, want.fetch.max_response_bytes);
+    CHECK_STR_EQ(got.server.site_url, want.server.site_url);
+    CHECK_EQ(got.auth.auth_token_ttl_sec, want.auth.auth_token_ttl_sec);
+    CHECK_EQ(got.auth.refresh_token_ttl_sec, want.auth.refresh_token_ttl_sec);
+    CHECK_EQ(got.auth.require_email_verification, want.auth.require_email_verification);
+    CHECK_EQ(got.auth.login_attempts_per_account, want.auth.login_attempts_per_account);
+    CHECK_EQ(got.auth.login_attempts_per_address, want.auth.login_attempts_per_address);
+    CHECK_EQ(got.auth.password_min_length, want.auth.password_min_length);
+    CHECK_STR_EQ(got.email.smtp_host, want.email.smtp_host);
+    CHECK_EQ(got.email.smtp_port, want.email.smtp_port);
+    CHECK_STR_EQ(got.email.smtp_encryption, want.email.smtp_encryption);
+    CHECK_STR_EQ(got.email.sender_address, want.email.sender_address);
+    CHECK_STR_EQ(got.email.verification_body, want.email.verification_body);
     /* Comments document every setting. */
     CHECK_CONTAINS(text, "# Where the HTTP server listens");
     CHECK_CONTAINS(text, "allowed_hosts");
@@ -282,10 +303,10 @@ TEST(config_errors_name_line_and_column)
                  "runtime_threads, max_body_bytes, max_buffered_body_bytes, max_header_bytes, "
                  "max_headers, max_target_bytes, idle_timeout_ms, header_timeout_ms, "
                  "body_timeout_ms, body_total_timeout_ms, shutdown_timeout_ms, max_connections, "
-                 "access_log");
+                 "access_log, site_url");
     EXPECT_ERROR("\n\n  serve { }",
                  "3:3: unknown section 'serve'; expected one of: server, runtime, jobs, fetch, "
-                 "database, kv, record_apis");
+                 "database, kv, auth, email, record_apis");
     EXPECT_ERROR("server { runtime_threads: \"4\" }",
                  "1:27: expected an integer for server.runtime_threads (0..1024), got string "
                  "\"4\"");
