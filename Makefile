@@ -34,7 +34,8 @@ REL_CFLAGS  := $(COMMON) $(WARN) -O2 -g
 SAN         := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 TEST_CFLAGS := $(COMMON) $(WARN) -O1 -g $(SAN) -DTRAIL_TEST_BUILD
 # `make tsan`: ThreadSanitizer over trail's threads (workers, reloader, scheduler, the key-value
-# store's snapshots) and the test runner; the engine and SQLite are not instrumented.
+# store's snapshots, realtime events handed between workers) and the test runner; the engine and
+# SQLite are not instrumented.
 TSAN        := -fsanitize=thread -fno-omit-frame-pointer
 TSAN_CFLAGS := $(COMMON) $(WARN) -O1 -g $(TSAN) -DTRAIL_TEST_BUILD
 # Generated code: no -Werror, no sanitizers (the issue allows it; it is 8 MB of C), plus what
@@ -287,7 +288,7 @@ test: $(BUILD)/asan/run $(BUILD)/asan/trail $(BUILD)/trail $(FUZZ_TARGETS)
 
 # The tests where trail's threads meet (T= to choose others), under ThreadSanitizer: a race
 # report ends the process that found it, and fails the test.
-TSAN_TESTS ?= kv_ e2e_kv e2e_reload e2e_jobs e2e_cli_jobs hostile_parallel e2e_http loop_
+TSAN_TESTS ?= kv_ e2e_kv e2e_reload e2e_jobs e2e_cli_jobs hostile_parallel e2e_http loop_ e2e_records_realtime
 tsan: $(BUILD)/tsan/run $(BUILD)/tsan/trail $(BUILD)/trail
 	@set -e; for t in $(or $(T),$(TSAN_TESTS)); do \
 	  TRAIL_BIN=$(abspath $(BUILD)/tsan/trail) TRAIL_REL_BIN=$(abspath $(BUILD)/trail) \
