@@ -84,7 +84,8 @@ int main(void)
         if (!who.signed_in) return 1;
     }
     double fresh = (now_us() - t0) / FRESH;
-    for (int i = 0; i < FRESH; i++) tr_free(hvs[i]);
+    for (int i = 0; i < FRESH; i++)
+        tr_free(hvs[i]);
     tr_free(hvs);
     auth_request_caller_forget();
 

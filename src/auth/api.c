@@ -60,7 +60,8 @@ auth_ctx *auth_ctx_new(const cfg *c, const auth_keys *keys,
     a->min_password = c->auth.password_min_length;
     a->site_url = dup_or_empty(c->server.site_url);
     size_t n = strlen(a->site_url);
-    while (n > 0 && a->site_url[n - 1] == '/') a->site_url[--n] = '\0';
+    while (n > 0 && a->site_url[n - 1] == '/')
+        a->site_url[--n] = '\0';
     a->smtp_host = dup_or_empty(c->email.smtp_host);
     a->smtp_port = c->email.smtp_port;
     a->smtp_username = dup_or_empty(c->email.smtp_username);
@@ -112,9 +113,11 @@ static bool cookie_get(const http_request *req, const char *name, http_slice *ou
         if (h->name.len != 6 || strncasecmp(h->name.ptr, "cookie", 6) != 0) continue;
         const char *p = h->value.ptr, *end = p + h->value.len;
         while (p < end) {
-            while (p < end && (*p == ' ' || *p == ';')) p++;
+            while (p < end && (*p == ' ' || *p == ';'))
+                p++;
             const char *st = p;
-            while (p < end && *p != ';') p++;
+            while (p < end && *p != ';')
+                p++;
             const char *eq = memchr(st, '=', (size_t)(p - st));
             if (eq && (size_t)(eq - st) == nl && memcmp(st, name, nl) == 0) {
                 out->ptr = eq + 1;
@@ -133,8 +136,7 @@ static bool cookie_get(const http_request *req, const char *name, http_slice *ou
 static bool bearer_get(const http_request *req, http_slice *out)
 {
     const http_header *h = http_request_header(req, "authorization");
-    if (h == NULL || h->value.len < 7 || strncasecmp(h->value.ptr, "Bearer ", 7) != 0)
-        return false;
+    if (h == NULL || h->value.len < 7 || strncasecmp(h->value.ptr, "Bearer ", 7) != 0) return false;
     out->ptr = h->value.ptr + 7;
     out->len = h->value.len - 7;
     while (out->len > 0 && out->ptr[0] == ' ') {
@@ -344,7 +346,8 @@ static bool need_user(api_req *r, auth_caller *c, auth_user *u)
     char sub[32];
     snprintf(sub, sizeof sub, "%s", c->claims.sub);
     size_t sl = strlen(sub);
-    while (sl > 0 && sub[sl - 1] == '=') sub[--sl] = '\0';
+    while (sl > 0 && sub[sl - 1] == '=')
+        sub[--sl] = '\0';
     if (sodium_base642bin(id, sizeof id, sub, sl, NULL, &n, NULL,
                           sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
         n != 16) {
@@ -459,9 +462,10 @@ static void do_login(api_req *r)
     }
     auth__rate_clear("acct", email);
     if (r->a->require_verification && !u.verified) {
-        send_error(r->res, 403, "the email address is not verified yet: open the link in the "
-                                "verification mail (GET /api/auth/v1/verify_email/trigger sends "
-                                "another)");
+        send_error(r->res, 403,
+                   "the email address is not verified yet: open the link in the "
+                   "verification mail (GET /api/auth/v1/verify_email/trigger sends "
+                   "another)");
         return;
     }
     respond_tokens(r, &u);
@@ -474,8 +478,7 @@ static void send_link(api_req *r, int kind, const char *to, const char *code)
         snprintf(link, sizeof link, "%s" API_PREFIX "/verify_email/confirm/%s", r->a->site_url,
                  code);
     else if (kind == AUTH_MAIL_RESET)
-        snprintf(link, sizeof link, "%s" UI_PREFIX "/reset_password?code=%s", r->a->site_url,
-                 code);
+        snprintf(link, sizeof link, "%s" UI_PREFIX "/reset_password?code=%s", r->a->site_url, code);
     else
         snprintf(link, sizeof link, "%s" API_PREFIX "/change_email/confirm/%s", r->a->site_url,
                  code);
@@ -803,7 +806,8 @@ static void do_verify_trigger(api_req *r)
         send_error(r->res, 400, "missing or invalid ?email=");
         return;
     }
-    if (auth__rate_hit("mail", email, 3) || auth__rate_hit("mailaddr", r->peer, r->a->per_address)) {
+    if (auth__rate_hit("mail", email, 3) ||
+        auth__rate_hit("mailaddr", r->peer, r->a->per_address)) {
         send_error(r->res, 429, "too many verification mails asked for; try again in a minute");
         return;
     }
@@ -841,7 +845,8 @@ static void do_reset_request(api_req *r)
         send_error(r->res, 400, "not an email address");
         return;
     }
-    if (auth__rate_hit("mail", email, 3) || auth__rate_hit("mailaddr", r->peer, r->a->per_address)) {
+    if (auth__rate_hit("mail", email, 3) ||
+        auth__rate_hit("mailaddr", r->peer, r->a->per_address)) {
         send_error(r->res, 429, "too many reset mails asked for; try again in a minute");
         return;
     }
@@ -877,9 +882,9 @@ static void do_reset_update(api_req *r)
     }
     uint8_t id[16];
     char email[AUTH_MAX_EMAIL + 2];
-    int rc = strlen(code) != AUTH_CODE_LEN ? TR_ENOTFOUND
-                                           : auth__code_take(r->db, "reset", code, id, email,
-                                                             &r->err);
+    int rc = strlen(code) != AUTH_CODE_LEN
+                 ? TR_ENOTFOUND
+                 : auth__code_take(r->db, "reset", code, id, email, &r->err);
     if (rc == TR_ENOTFOUND) {
         send_error(r->res, 401, "invalid or expired reset code");
         return;
@@ -934,7 +939,8 @@ static void do_sessions(api_req *r, bool del, const char *id_text)
     bool first = true;
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
         tr_buf_printf(&b, "%s{\"id\":%lld,\"created\":%lld,\"expires\":%lld}", first ? "" : ",",
-                      (long long)sqlite3_column_int64(st, 0), (long long)sqlite3_column_int64(st, 1),
+                      (long long)sqlite3_column_int64(st, 0),
+                      (long long)sqlite3_column_int64(st, 1),
                       (long long)sqlite3_column_int64(st, 2));
         first = false;
     }
@@ -1012,33 +1018,72 @@ void auth_http_handle(const http_request *req, http_response *res, void *ud)
     static const char p_sess[] = API_PREFIX "/sessions/";
     const char *allow = NULL;
     if (path_is(req, API_PREFIX "/login")) {
-        if (post) do_login(&r); else allow = "POST";
+        if (post)
+            do_login(&r);
+        else
+            allow = "POST";
     } else if (path_is(req, API_PREFIX "/register")) {
-        if (post) do_register(&r); else allow = "POST";
+        if (post)
+            do_register(&r);
+        else
+            allow = "POST";
     } else if (path_is(req, API_PREFIX "/refresh")) {
-        if (post) do_refresh(&r); else allow = "POST";
+        if (post)
+            do_refresh(&r);
+        else
+            allow = "POST";
     } else if (path_is(req, API_PREFIX "/logout")) {
-        if (get) do_logout_get(&r);
-        else if (post) do_logout_post(&r);
-        else allow = "GET, HEAD, POST";
+        if (get)
+            do_logout_get(&r);
+        else if (post)
+            do_logout_post(&r);
+        else
+            allow = "GET, HEAD, POST";
     } else if (path_is(req, API_PREFIX "/status")) {
-        if (get) do_status(&r); else allow = "GET, HEAD";
+        if (get)
+            do_status(&r);
+        else
+            allow = "GET, HEAD";
     } else if (path_is(req, API_PREFIX "/change_password")) {
-        if (post) do_change_password(&r); else allow = "POST";
+        if (post)
+            do_change_password(&r);
+        else
+            allow = "POST";
     } else if (path_is(req, API_PREFIX "/change_email/request")) {
-        if (post) do_change_email_request(&r); else allow = "POST";
+        if (post)
+            do_change_email_request(&r);
+        else
+            allow = "POST";
     } else if (path_starts(req, p_email)) {
-        if (get) do_change_email_confirm(&r, sizeof p_email - 1); else allow = "GET, HEAD";
+        if (get)
+            do_change_email_confirm(&r, sizeof p_email - 1);
+        else
+            allow = "GET, HEAD";
     } else if (path_is(req, API_PREFIX "/verify_email/trigger")) {
-        if (get) do_verify_trigger(&r); else allow = "GET, HEAD";
+        if (get)
+            do_verify_trigger(&r);
+        else
+            allow = "GET, HEAD";
     } else if (path_starts(req, p_verify)) {
-        if (get) do_verify_confirm(&r, sizeof p_verify - 1); else allow = "GET, HEAD";
+        if (get)
+            do_verify_confirm(&r, sizeof p_verify - 1);
+        else
+            allow = "GET, HEAD";
     } else if (path_is(req, API_PREFIX "/reset_password/request")) {
-        if (post) do_reset_request(&r); else allow = "POST";
+        if (post)
+            do_reset_request(&r);
+        else
+            allow = "POST";
     } else if (path_is(req, API_PREFIX "/reset_password/update")) {
-        if (post) do_reset_update(&r); else allow = "POST";
+        if (post)
+            do_reset_update(&r);
+        else
+            allow = "POST";
     } else if (path_is(req, API_PREFIX "/sessions")) {
-        if (get) do_sessions(&r, false, NULL); else allow = "GET, HEAD";
+        if (get)
+            do_sessions(&r, false, NULL);
+        else
+            allow = "GET, HEAD";
     } else if (path_starts(req, p_sess)) {
         if (slice_eq(req->method, "DELETE")) {
             char id[32];

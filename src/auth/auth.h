@@ -52,11 +52,11 @@ void auth_keys_free(auth_keys *k); /* NULL is a no-op */
 
 /* ---- access tokens ---- */
 typedef struct auth_claims {
-    char sub[32];    /* the user's id: URL-safe base64 of its 16 bytes, padded (24 chars) */
-    int64_t iat;     /* seconds since the epoch */
+    char sub[32]; /* the user's id: URL-safe base64 of its 16 bytes, padded (24 chars) */
+    int64_t iat;  /* seconds since the epoch */
     int64_t exp;
-    int type;        /* AUTH_TOKEN_TYPE_AUTH */
-    bool admin;      /* as when minted: may be stale, never use it for access decisions */
+    int type;   /* AUTH_TOKEN_TYPE_AUTH */
+    bool admin; /* as when minted: may be stale, never use it for access decisions */
     char email[256];
     char csrf_token[32]; /* 20 alphanumerics */
 } auth_claims;

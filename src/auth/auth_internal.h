@@ -7,7 +7,7 @@
 #include <pthread.h>
 
 /* Largest body an auth endpoint reads (JSON or a form): credentials are small. */
-#define AUTH_MAX_BODY     8192
+#define AUTH_MAX_BODY 8192
 /* Longest access token looked at. */
 #define AUTH_MAX_TOKEN    4096
 #define AUTH_MAX_FIELDS   16
@@ -96,8 +96,8 @@ enum { AUTH_MAIL_VERIFY, AUTH_MAIL_RESET, AUTH_MAIL_CHANGE_EMAIL };
 /* Sends template kind to `to` with link (and the code) filled in; with no SMTP host configured
  * logs the link instead. Errors: TR_EIO with err saying what the SMTP server answered (never
  * the password). */
-int auth__mail_send(const auth_ctx *a, int kind, const char *to, const char *link,
-                    const char *code, tr_error *err);
+int auth__mail_send(const auth_ctx *a, int kind, const char *to, const char *link, const char *code,
+                    tr_error *err);
 
 /* ---- users and sessions (auth/users.c) ---- */
 typedef struct auth_user {

@@ -9,7 +9,6 @@
 #include <sodium.h>
 #include <string.h>
 
-
 const auth_field *auth__field(const auth_fields *f, const char *key)
 {
     for (size_t i = 0; i < f->n; i++)
@@ -127,7 +126,8 @@ static int json_string(const char *s, size_t len, size_t *i, auth_fields *f, con
     size_t j = *i + 1;
     /* decoded text is never longer than the literal */
     size_t end = j;
-    while (end < len && s[end] != '"') end += s[end] == '\\' ? 2 : 1;
+    while (end < len && s[end] != '"')
+        end += s[end] == '\\' ? 2 : 1;
     if (end >= len) return TR_EPARSE;
     char *d = take(f, end - j + 1);
     if (d == NULL) return TR_EPARSE;
@@ -143,22 +143,38 @@ static int json_string(const char *s, size_t len, size_t *i, auth_fields *f, con
         char e = s[j + 1];
         j += 2;
         switch (e) {
-        case '"': d[n++] = '"'; break;
-        case '\\': d[n++] = '\\'; break;
-        case '/': d[n++] = '/'; break;
-        case 'b': d[n++] = '\b'; break;
-        case 'f': d[n++] = '\f'; break;
-        case 'n': d[n++] = '\n'; break;
-        case 'r': d[n++] = '\r'; break;
-        case 't': d[n++] = '\t'; break;
+        case '"':
+            d[n++] = '"';
+            break;
+        case '\\':
+            d[n++] = '\\';
+            break;
+        case '/':
+            d[n++] = '/';
+            break;
+        case 'b':
+            d[n++] = '\b';
+            break;
+        case 'f':
+            d[n++] = '\f';
+            break;
+        case 'n':
+            d[n++] = '\n';
+            break;
+        case 'r':
+            d[n++] = '\r';
+            break;
+        case 't':
+            d[n++] = '\t';
+            break;
         case 'u': {
             unsigned cp;
             if (hex4(s, end, j, &cp) < 0) return TR_EPARSE;
             j += 4;
             if (cp >= 0xD800 && cp < 0xDC00) {
                 unsigned lo;
-                if (j + 1 >= end || s[j] != '\\' || s[j + 1] != 'u' || hex4(s, end, j + 2, &lo) < 0 ||
-                    lo < 0xDC00 || lo >= 0xE000)
+                if (j + 1 >= end || s[j] != '\\' || s[j + 1] != 'u' ||
+                    hex4(s, end, j + 2, &lo) < 0 || lo < 0xDC00 || lo >= 0xE000)
                     return TR_EPARSE;
                 j += 6;
                 cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
@@ -169,7 +185,8 @@ static int json_string(const char *s, size_t len, size_t *i, auth_fields *f, con
             n += put_utf8(d + n, cp);
             break;
         }
-        default: return TR_EPARSE;
+        default:
+            return TR_EPARSE;
         }
     }
     d[n] = '\0';
@@ -211,9 +228,9 @@ int auth__json_fields(const char *s, size_t len, auth_fields *f)
             if (json_string(s, len, &i, f, &fd->val, &fd->val_len) < 0) return TR_EPARSE;
         } else {
             size_t st = i;
-            while (i < len && (s[i] == '-' || s[i] == '+' || s[i] == '.' ||
-                               (s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'z') ||
-                               s[i] == 'E'))
+            while (i < len &&
+                   (s[i] == '-' || s[i] == '+' || s[i] == '.' || (s[i] >= '0' && s[i] <= '9') ||
+                    (s[i] >= 'a' && s[i] <= 'z') || s[i] == 'E'))
                 i++;
             size_t n = i - st;
             if (n == 0) return TR_EPARSE; /* an object, an array, or garbage */
@@ -279,7 +296,8 @@ int auth__form_fields(const char *s, size_t len, auth_fields *f)
     size_t i = 0;
     while (i < len) {
         size_t st = i;
-        while (i < len && s[i] != '&') i++;
+        while (i < len && s[i] != '&')
+            i++;
         size_t pl = i - st;
         if (i < len) i++;
         if (pl == 0) continue;

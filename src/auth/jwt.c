@@ -71,8 +71,7 @@ static int write_private(const char *path, const void *data, size_t len, tr_erro
     return rc;
 }
 
-static int generate(const char *dir, const char *priv, const char *pub, auth_keys *k,
-                    tr_error *err)
+static int generate(const char *dir, const char *priv, const char *pub, auth_keys *k, tr_error *err)
 {
     if (mkdir(dir, 0700) < 0 && errno != EEXIST)
         return tr_error_set(err, -errno, "%s: %s", dir, strerror(errno));
@@ -116,7 +115,8 @@ int auth_keys_load(const char *data_dir, auth_keys **out, tr_error *err)
     if (!has_priv && !has_pub) {
         rc = generate(dir, priv, pub, k, err);
     } else if (!has_priv || !has_pub) {
-        rc = tr_error_set(err, TR_EPARSE, "%s is missing (its pair %s exists): restore it, or "
+        rc = tr_error_set(err, TR_EPARSE,
+                          "%s is missing (its pair %s exists): restore it, or "
                           "remove both to generate a new key",
                           has_priv ? pub : priv, has_priv ? priv : pub);
     } else if ((st_priv.st_mode & 077) != 0) {
@@ -194,8 +194,7 @@ static bool copy_str(const auth_fields *f, const char *key, char *out, size_t ca
         out[0] = '\0';
         return !need;
     }
-    if (v->type != AUTH_V_STRING || v->val_len >= cap || strlen(v->val) != v->val_len)
-        return false;
+    if (v->type != AUTH_V_STRING || v->val_len >= cap || strlen(v->val) != v->val_len) return false;
     memcpy(out, v->val, v->val_len + 1);
     return true;
 }
@@ -206,13 +205,11 @@ int auth_jwt_verify(const auth_keys *k, const char *token, size_t len, int64_t n
     if (len == 0 || len > AUTH_MAX_TOKEN) return TR_EPARSE;
     const char *d1 = memchr(token, '.', len);
     const char *d2 = d1 ? memchr(d1 + 1, '.', len - (size_t)(d1 + 1 - token)) : NULL;
-    if (d2 == NULL || memchr(d2 + 1, '.', len - (size_t)(d2 + 1 - token)) != NULL)
-        return TR_EPARSE;
+    if (d2 == NULL || memchr(d2 + 1, '.', len - (size_t)(d2 + 1 - token)) != NULL) return TR_EPARSE;
     /* the header first: anything but EdDSA is refused before the signature is looked at */
     uint8_t raw[AUTH_MAX_TOKEN];
     size_t n;
-    if (auth__b64url_decode(token, (size_t)(d1 - token), raw, sizeof raw, &n) < 0)
-        return TR_EPARSE;
+    if (auth__b64url_decode(token, (size_t)(d1 - token), raw, sizeof raw, &n) < 0) return TR_EPARSE;
     auth_fields f;
     if (auth__json_fields((const char *)raw, n, &f) < 0) return TR_EPARSE;
     const char *alg = auth__field_str(&f, "alg");

@@ -118,9 +118,11 @@ static void render(tr_buf *out, const char *tpl, const char *link, const char *c
             if (e != NULL) {
                 char name[32];
                 const char *s = p + 2;
-                while (*s == ' ') s++;
+                while (*s == ' ')
+                    s++;
                 size_t n = 0;
-                while (s < e && *s != ' ' && n < sizeof name - 1) name[n++] = *s++;
+                while (s < e && *s != ' ' && n < sizeof name - 1)
+                    name[n++] = *s++;
                 name[n] = '\0';
                 const char *v = strcmp(name, "VERIFICATION_URL") == 0 ? link
                                 : strcmp(name, "CODE") == 0           ? code
@@ -143,8 +145,8 @@ static void render(tr_buf *out, const char *tpl, const char *link, const char *c
     }
 }
 
-int auth__mail_send(const auth_ctx *a, int kind, const char *to, const char *link,
-                    const char *code, tr_error *err)
+int auth__mail_send(const auth_ctx *a, int kind, const char *to, const char *link, const char *code,
+                    tr_error *err)
 {
     const char *subject = a->tpl_subject[kind] && a->tpl_subject[kind][0] ? a->tpl_subject[kind]
                                                                           : default_subject[kind];
@@ -152,8 +154,8 @@ int auth__mail_send(const auth_ctx *a, int kind, const char *to, const char *lin
         a->tpl_body[kind] && a->tpl_body[kind][0] ? a->tpl_body[kind] : default_body[kind];
     if (a->smtp_host == NULL || a->smtp_host[0] == '\0') {
         /* development: no SMTP server configured */
-        tr_log_info("auth: no email.smtp_host configured; the mail to %s (%s) would carry: %s",
-                    to, subject, link);
+        tr_log_info("auth: no email.smtp_host configured; the mail to %s (%s) would carry: %s", to,
+                    subject, link);
         return 0;
     }
     if (atomic_fetch_add(&g_in_flight, 1) >= MAIL_MAX_IN_FLIGHT) {
@@ -177,8 +179,9 @@ int auth__mail_send(const auth_ctx *a, int kind, const char *to, const char *lin
     strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S +0000", &tm);
     char mid[17];
     auth__random_alnum(mid, 16);
-    tr_buf_printf(&m->msg, "Date: %s\r\nTo: <%s>\r\nFrom: \"%s\" <%s>\r\nMessage-ID: <%s@trail>\r\n",
-                  date, to, a->sender_name, a->sender_address, mid);
+    tr_buf_printf(&m->msg,
+                  "Date: %s\r\nTo: <%s>\r\nFrom: \"%s\" <%s>\r\nMessage-ID: <%s@trail>\r\n", date,
+                  to, a->sender_name, a->sender_address, mid);
     tr_buf_append_str(&m->msg, "Subject: ");
     render(&m->msg, subject, link, code, to, a->site_url, false);
     /* a subject is one line whatever the template holds */

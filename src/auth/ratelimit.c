@@ -23,9 +23,9 @@ typedef struct rate_slot {
 } rate_slot;
 
 static pthread_mutex_t g_rate_mu = PTHREAD_MUTEX_INITIALIZER;
-static rate_slot g_rate[RATE_SLOTS];         /* guarded by g_rate_mu */
-static uint8_t g_rate_key[16];               /* guarded by g_rate_mu */
-static bool g_rate_keyed;                    /* guarded by g_rate_mu */
+static rate_slot g_rate[RATE_SLOTS]; /* guarded by g_rate_mu */
+static uint8_t g_rate_key[16];       /* guarded by g_rate_mu */
+static bool g_rate_keyed;            /* guarded by g_rate_mu */
 
 static uint64_t rate_hash(const char *kind, const char *key)
 {

@@ -70,9 +70,11 @@ void auth_id_b64(const uint8_t id[16], char out[32])
 
 int auth__email_normalize(const char *in, char out[AUTH_MAX_EMAIL + 2])
 {
-    while (*in == ' ' || *in == '\t') in++;
+    while (*in == ' ' || *in == '\t')
+        in++;
     size_t n = strlen(in);
-    while (n > 0 && (in[n - 1] == ' ' || in[n - 1] == '\t')) n--;
+    while (n > 0 && (in[n - 1] == ' ' || in[n - 1] == '\t'))
+        n--;
     if (n < 3 || n > AUTH_MAX_EMAIL) return -1;
     size_t at = 0, nat = 0;
     for (size_t i = 0; i < n; i++) {
@@ -135,7 +137,8 @@ static int finish(db_conn *db, sqlite3_stmt *st, int64_t *changes, tr_error *err
     int s = sqlite3_step(st);
     sqlite3_finalize(st);
     sqlite3 *h = db_handle(db);
-    if ((s & 0xff) == SQLITE_CONSTRAINT) return tr_error_set(err, TR_ECONFLICT, "%s", sqlite3_errmsg(h));
+    if ((s & 0xff) == SQLITE_CONSTRAINT)
+        return tr_error_set(err, TR_ECONFLICT, "%s", sqlite3_errmsg(h));
     if (s != SQLITE_DONE) return tr_error_set(err, TR_ESQL, "%s", sqlite3_errmsg(h));
     if (changes) *changes = sqlite3_changes64(h);
     return 0;
@@ -200,7 +203,8 @@ int auth_user_find(db_conn *db, const char *user, uint8_t id[16], tr_error *err)
         char tmp[64];
         snprintf(tmp, sizeof tmp, "%s", user);
         size_t tl = strlen(tmp);
-        while (tl > 0 && tmp[tl - 1] == '=') tmp[--tl] = '\0';
+        while (tl > 0 && tmp[tl - 1] == '=')
+            tmp[--tl] = '\0';
         if (strlen(user) < 64 &&
             sodium_base642bin(raw, sizeof raw, tmp, tl, NULL, &n, NULL,
                               sodium_base64_VARIANT_URLSAFE_NO_PADDING) == 0 &&
@@ -247,8 +251,7 @@ int auth_user_create(db_conn *db, const char *email, const char *password, bool 
     sqlite3_finalize(st);
     if ((s & 0xff) == SQLITE_CONSTRAINT)
         return tr_error_set(err, TR_ECONFLICT, "a user with email %s exists", norm);
-    if (s != SQLITE_DONE)
-        return tr_error_set(err, TR_ESQL, "%s", sqlite3_errmsg(db_handle(db)));
+    if (s != SQLITE_DONE) return tr_error_set(err, TR_ESQL, "%s", sqlite3_errmsg(db_handle(db)));
     return 0;
 }
 
@@ -258,16 +261,16 @@ int auth__user_set_password(db_conn *db, const uint8_t id[16], const char *pw, t
     if (auth_password_hash(pw, strlen(pw), hash) < 0)
         return tr_error_set(err, TR_ELIMIT, "out of memory hashing the password");
     sqlite3_stmt *st;
-    int rc = prep(db, &st, err, "UPDATE _user SET password_hash = ?2 WHERE id = ?1", "bt", id,
-                  hash);
+    int rc =
+        prep(db, &st, err, "UPDATE _user SET password_hash = ?2 WHERE id = ?1", "bt", id, hash);
     return rc < 0 ? rc : finish(db, st, NULL, err);
 }
 
 int auth__user_set_verified(db_conn *db, const uint8_t id[16], bool v, tr_error *err)
 {
     sqlite3_stmt *st;
-    int rc = prep(db, &st, err, "UPDATE _user SET verified = ?2 WHERE id = ?1", "bi", id,
-                  (int64_t)v);
+    int rc =
+        prep(db, &st, err, "UPDATE _user SET verified = ?2 WHERE id = ?1", "bi", id, (int64_t)v);
     return rc < 0 ? rc : finish(db, st, NULL, err);
 }
 

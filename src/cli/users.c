@@ -177,8 +177,9 @@ static int user_cmd(const char *cmd, users_env *e)
             }
         }
         if (find("user", e, e->args[0], id) < 0) return 1;
-        if (exec_for(e, v ? "UPDATE _user SET verified = 1 WHERE id = ?1"
-                          : "UPDATE _user SET verified = 0 WHERE id = ?1",
+        if (exec_for(e,
+                     v ? "UPDATE _user SET verified = 1 WHERE id = ?1"
+                       : "UPDATE _user SET verified = 0 WHERE id = ?1",
                      id, NULL, &n) < 0)
             goto sql;
         printf("%s is %s\n", e->args[0], v ? "verified" : "not verified");
@@ -236,8 +237,7 @@ static int user_cmd(const char *cmd, users_env *e)
         }
         tr_buf access = TR_BUF_INIT, refresh = TR_BUF_INIT, csrf = TR_BUF_INIT;
         int rc = auth_tokens_mint(e->db, k, id, e->c.auth.auth_token_ttl_sec,
-                                  e->c.auth.refresh_token_ttl_sec, &access, &refresh, &csrf,
-                                  &err);
+                                  e->c.auth.refresh_token_ttl_sec, &access, &refresh, &csrf, &err);
         auth_keys_free(k);
         if (rc == 0)
             printf("auth_token: %.*s\nrefresh_token: %.*s\ncsrf_token: %.*s\n", (int)access.len,
@@ -249,14 +249,12 @@ static int user_cmd(const char *cmd, users_env *e)
         tr_buf_free(&csrf);
         return rc == 0 ? 0 : 1;
     }
-    static const char *const valid[] = {"add",          "delete",
-                                        "verify",       "change-password",
-                                        "change-email", "invalidate-session",
-                                        "mint-token",   NULL};
+    static const char *const valid[] = {
+        "add",        "delete", "verify", "change-password", "change-email", "invalidate-session",
+        "mint-token", NULL};
     return cli__unknown_command("trail user", cmd, valid);
 sql:
-    fprintf(stderr, "trail user: %s\n",
-            err.msg[0] ? err.msg : sqlite3_errmsg(db_handle(e->db)));
+    fprintf(stderr, "trail user: %s\n", err.msg[0] ? err.msg : sqlite3_errmsg(db_handle(e->db)));
     return 1;
 }
 
@@ -300,8 +298,9 @@ static int admin_cmd(const char *cmd, users_env *e)
     if (promote || strcmp(cmd, "demote") == 0) {
         if (need_args("admin", e, 1, promote ? "promote USER" : "demote USER") < 0) return 2;
         if (find("admin", e, e->args[0], id) < 0) return 1;
-        if (exec_for(e, promote ? "UPDATE _user SET admin = 1 WHERE id = ?1"
-                                : "UPDATE _user SET admin = 0 WHERE id = ?1",
+        if (exec_for(e,
+                     promote ? "UPDATE _user SET admin = 1 WHERE id = ?1"
+                             : "UPDATE _user SET admin = 0 WHERE id = ?1",
                      id, NULL, NULL) < 0) {
             fprintf(stderr, "trail admin: %s\n", sqlite3_errmsg(db_handle(e->db)));
             return 1;

@@ -7,14 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-int ak_req(int port, const char *method, const char *path, const char *headers,
-           const char *ctype, const char *body, th_resp *r)
+int ak_req(int port, const char *method, const char *path, const char *headers, const char *ctype,
+           const char *body, th_resp *r)
 {
     size_t bl = body ? strlen(body) : 0;
     size_t cap = bl + (headers ? strlen(headers) : 0) + strlen(path) + 512;
     char *raw = malloc(cap);
-    int n = snprintf(raw, cap, "%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n%s", method,
-                     path, headers ? headers : "");
+    int n = snprintf(raw, cap, "%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n%s", method, path,
+                     headers ? headers : "");
     if (body)
         n += snprintf(raw + n, cap - (size_t)n, "Content-Type: %s\r\nContent-Length: %zu\r\n",
                       ctype ? ctype : "application/json", bl);
@@ -69,7 +69,8 @@ int ak_cli(const char *depot, const char *const *args, char **out)
 {
     const char *argv[16];
     size_t n = 0;
-    for (size_t i = 0; args[i] && n < 12; i++) argv[n++] = args[i];
+    for (size_t i = 0; args[i] && n < 12; i++)
+        argv[n++] = args[i];
     argv[n++] = "--data-dir";
     argv[n++] = depot;
     argv[n] = NULL;
@@ -106,7 +107,8 @@ bool ak_logged_code(const th_server *s, const char *marker, char out[64])
             p = last;
         }
         if (last != NULL && !found) {
-            size_t n = strspn(last, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789");
+            size_t n =
+                strspn(last, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789");
             if (n > 0 && n < 64) {
                 memcpy(out, last, n);
                 out[n] = '\0';

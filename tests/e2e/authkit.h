@@ -12,8 +12,8 @@
 /* One request on a fresh connection: headers (each "Name: value\r\n", may be NULL), a body
  * with content type ctype (both may be NULL). Returns the status (or a negative error); *r
  * holds the response (free with th_resp_free). */
-int ak_req(int port, const char *method, const char *path, const char *headers,
-           const char *ctype, const char *body, th_resp *r);
+int ak_req(int port, const char *method, const char *path, const char *headers, const char *ctype,
+           const char *body, th_resp *r);
 /* ak_req() that only wants the status (and prints the body when it is not `want`). */
 int ak_status(int port, const char *method, const char *path, const char *headers,
               const char *ctype, const char *body);

@@ -19,7 +19,8 @@ static const char *const one_worker[] = {"--runtime-threads", "1", NULL};
 static int count(const char *hay, const char *needle)
 {
     int n = 0;
-    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += strlen(needle)) n++;
+    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        n++;
     return n;
 }
 
@@ -32,12 +33,18 @@ TEST_TIMEOUT(e2e_auth_register_verify_login_refresh_logout, 90)
     int port = s.port;
 
     /* registration: bad input */
-    CHECK_EQ(ak_status(port, "POST", "/api/auth/v1/register", NULL, J, "{\"email\":\"x\","
-             "\"password\":\"secret123\"}"), 400);
-    CHECK_EQ(ak_status(port, "POST", "/api/auth/v1/register", NULL, J, "{\"email\":\"a@b.org\","
-             "\"password\":\"short\"}"), 400);
-    CHECK_EQ(ak_status(port, "POST", "/api/auth/v1/register", NULL, J, "{\"email\":\"a@b.org\","
-             "\"password\":\"secret123\",\"password_repeat\":\"other1234\"}"), 400);
+    CHECK_EQ(ak_status(port, "POST", "/api/auth/v1/register", NULL, J,
+                       "{\"email\":\"x\","
+                       "\"password\":\"secret123\"}"),
+             400);
+    CHECK_EQ(ak_status(port, "POST", "/api/auth/v1/register", NULL, J,
+                       "{\"email\":\"a@b.org\","
+                       "\"password\":\"short\"}"),
+             400);
+    CHECK_EQ(ak_status(port, "POST", "/api/auth/v1/register", NULL, J,
+                       "{\"email\":\"a@b.org\","
+                       "\"password\":\"secret123\",\"password_repeat\":\"other1234\"}"),
+             400);
     CHECK_EQ(ak_status(port, "POST", "/api/auth/v1/register", NULL, J, "{\"email\": [1]}"), 400);
     CHECK_EQ(ak_status(port, "POST", "/api/auth/v1/register", NULL, J, "not json"), 400);
     th_resp r;
@@ -69,7 +76,8 @@ TEST_TIMEOUT(e2e_auth_register_verify_login_refresh_logout, 90)
     char code[64];
     CHECK(ak_logged_code(&s, "verify_email/confirm/", code));
     CHECK_EQ(ak_status(port, "GET", "/api/auth/v1/verify_email/confirm/AAAAAAAAAAAAAAAAAAAAAAAA",
-                       NULL, NULL, NULL), 400);
+                       NULL, NULL, NULL),
+             400);
     char path[256];
     snprintf(path, sizeof path, "/api/auth/v1/verify_email/confirm/%s", code);
     CHECK_EQ(ak_status(port, "GET", path, NULL, NULL, NULL), 200);
@@ -113,7 +121,8 @@ TEST_TIMEOUT(e2e_auth_register_verify_login_refresh_logout, 90)
     CHECK(ak_json_str(r.body, "csrf_token", csrf, 1024));
     th_resp_free(&r);
     CHECK_EQ(ak_status(port, "POST", "/api/auth/v1/refresh", NULL, J,
-                       "{\"refresh_token\":\"not-a-session\"}"), 401);
+                       "{\"refresh_token\":\"not-a-session\"}"),
+             401);
 
     /* sessions: two logins, listed; one deleted */
     char tokb[1024], rtb[1024], csrfb[1024];
@@ -130,12 +139,15 @@ TEST_TIMEOUT(e2e_auth_register_verify_login_refresh_logout, 90)
              400);
     th_resp_free(&r);
     CHECK_EQ(ak_status(port, "POST", "/api/auth/v1/change_password", NULL, J,
-                       "{\"old_password\":\"secret123\",\"new_password\":\"newpass123\"}"), 401);
+                       "{\"old_password\":\"secret123\",\"new_password\":\"newpass123\"}"),
+             401);
     CHECK_EQ(ak_status(port, "POST", "/api/auth/v1/change_password", hdr, J,
                        "{\"old_password\":\"secret123\",\"new_password\":\"newpass123\","
-                       "\"new_password_repeat\":\"newpass123\"}"), 200);
+                       "\"new_password_repeat\":\"newpass123\"}"),
+             200);
     CHECK_EQ(ak_status(port, "POST", "/api/auth/v1/login", NULL, J,
-                       "{\"email\":\"alice@example.org\",\"password\":\"secret123\"}"), 401);
+                       "{\"email\":\"alice@example.org\",\"password\":\"secret123\"}"),
+             401);
 
     /* logout (POST) revokes that refresh token */
     CHECK_EQ(ak_status(port, "POST", "/api/auth/v1/logout", NULL, J, body), 200);
@@ -166,7 +178,8 @@ TEST_TIMEOUT(e2e_auth_register_verify_login_refresh_logout, 90)
     CHECK(ak_logged_code(&s, "reset_password?code=", code));
     CHECK_EQ(ak_status(port, "POST", "/api/auth/v1/reset_password/update", NULL, J,
                        "{\"password_reset_code\":\"AAAAAAAAAAAAAAAAAAAAAAAA\","
-                       "\"password\":\"reset1234\"}"), 401);
+                       "\"password\":\"reset1234\"}"),
+             401);
     snprintf(body, sizeof body,
              "{\"password_reset_code\":\"%s\",\"password\":\"reset1234\","
              "\"password_repeat\":\"reset1234\"}",
@@ -178,7 +191,8 @@ TEST_TIMEOUT(e2e_auth_register_verify_login_refresh_logout, 90)
     /* change email: CSRF token in the body, code from the log */
     snprintf(hdr, sizeof hdr, "Authorization: Bearer %s\r\n", tok);
     CHECK_EQ(ak_status(port, "POST", "/api/auth/v1/change_email/request", hdr, J,
-                       "{\"csrf_token\":\"wrong\",\"new_email\":\"al@example.org\"}"), 400);
+                       "{\"csrf_token\":\"wrong\",\"new_email\":\"al@example.org\"}"),
+             400);
     snprintf(body, sizeof body, "{\"csrf_token\":\"%s\",\"new_email\":\"al@example.org\"}", csrf);
     CHECK_EQ(ak_status(port, "POST", "/api/auth/v1/change_email/request", hdr, J, body), 200);
     CHECK(ak_logged_code(&s, "change_email/confirm/", code));
@@ -187,8 +201,7 @@ TEST_TIMEOUT(e2e_auth_register_verify_login_refresh_logout, 90)
     ak_login(port, "al@example.org", "reset1234", tok, rt, csrf);
 
     /* form login: cookies, and a redirect only to a path of this site */
-    CHECK_EQ(ak_req(port, "POST", "/api/auth/v1/login", NULL,
-                    "application/x-www-form-urlencoded",
+    CHECK_EQ(ak_req(port, "POST", "/api/auth/v1/login", NULL, "application/x-www-form-urlencoded",
                     "email=al%40example.org&password=reset1234&redirect_uri=%2Fhome", &r),
              303);
     CHECK_CONTAINS(r.head, "Location: /home");
@@ -196,8 +209,7 @@ TEST_TIMEOUT(e2e_auth_register_verify_login_refresh_logout, 90)
     CHECK_CONTAINS(r.head, "Set-Cookie: refresh_token=");
     CHECK_CONTAINS(r.head, "HttpOnly; SameSite=Strict");
     th_resp_free(&r);
-    CHECK_EQ(ak_req(port, "POST", "/api/auth/v1/login", NULL,
-                    "application/x-www-form-urlencoded",
+    CHECK_EQ(ak_req(port, "POST", "/api/auth/v1/login", NULL, "application/x-www-form-urlencoded",
                     "email=al%40example.org&password=reset1234&redirect_uri=%2F%2Fevil.example",
                     &r),
              200);
@@ -356,13 +368,15 @@ TEST_TIMEOUT(e2e_auth_cli_user_and_admin, 90)
     const char *unverify[] = {"user", "verify", "ops@example.org", "false", NULL};
     CHECK_EQ(ak_cli(depot, unverify, NULL), 0);
     CHECK_EQ(ak_status(port, "POST", "/api/auth/v1/login", NULL, J,
-                       "{\"email\":\"ops@example.org\",\"password\":\"password-1\"}"), 403);
+                       "{\"email\":\"ops@example.org\",\"password\":\"password-1\"}"),
+             403);
     const char *verify[] = {"user", "verify", "ops@example.org", NULL};
     CHECK_EQ(ak_cli(depot, verify, NULL), 0);
     const char *pw[] = {"user", "change-password", "ops@example.org", "password-2", NULL};
     CHECK_EQ(ak_cli(depot, pw, NULL), 0);
     CHECK_EQ(ak_status(port, "POST", "/api/auth/v1/login", NULL, J,
-                       "{\"email\":\"ops@example.org\",\"password\":\"password-1\"}"), 401);
+                       "{\"email\":\"ops@example.org\",\"password\":\"password-1\"}"),
+             401);
     const char *em[] = {"user", "change-email", "ops@example.org", "root@example.org", NULL};
     CHECK_EQ(ak_cli(depot, em, NULL), 0);
     ak_login(port, "root@example.org", "password-2", t, rt, c);
@@ -391,7 +405,8 @@ TEST_TIMEOUT(e2e_auth_cli_user_and_admin, 90)
     const char *del[] = {"user", "delete", "root@example.org", NULL};
     CHECK_EQ(ak_cli(depot, del, NULL), 0);
     CHECK_EQ(ak_status(port, "POST", "/api/auth/v1/login", NULL, J,
-                       "{\"email\":\"root@example.org\",\"password\":\"password-2\"}"), 401);
+                       "{\"email\":\"root@example.org\",\"password\":\"password-2\"}"),
+             401);
     CHECK_EQ(th_server_stop(&s), 0);
 }
 

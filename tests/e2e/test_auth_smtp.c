@@ -36,7 +36,8 @@ static int free_port(void)
 static bool port_open(int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     bool ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
     close(fd);
@@ -61,7 +62,8 @@ static pid_t smtp_start(int port, const char *maildir)
         _exit(127);
     }
     CHECK(pid > 0);
-    for (int i = 0; i < 200 && !port_open(port); i++) usleep(50 * 1000);
+    for (int i = 0; i < 200 && !port_open(port); i++)
+        usleep(50 * 1000);
     if (!port_open(port)) {
         kill(pid, SIGKILL);
         waitpid(pid, NULL, 0);
@@ -197,9 +199,10 @@ TEST_TIMEOUT(e2e_auth_smtp_round_trip, 120)
 TEST_TIMEOUT(e2e_auth_smtp_unreachable_changes_no_answer, 90)
 {
     char cfg[512];
-    snprintf(cfg, sizeof cfg,
-             "email {\n  smtp_host: \"127.0.0.1\"\n  smtp_port: %d\n  smtp_encryption: \"none\"\n}\n",
-             free_port());
+    snprintf(
+        cfg, sizeof cfg,
+        "email {\n  smtp_host: \"127.0.0.1\"\n  smtp_port: %d\n  smtp_encryption: \"none\"\n}\n",
+        free_port());
     char depot[512];
     ak_depot("depot", cfg, depot, sizeof depot);
     th_server s;

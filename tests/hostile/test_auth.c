@@ -189,10 +189,10 @@ TEST_TIMEOUT(hostile_auth_token_tampering, 180)
              sub, now, now + 3600);
     static const char eddsa[] = "{\"typ\":\"JWT\",\"alg\":\"EdDSA\"}";
     int refused = 0, cases = 0;
-#define REFUSED(tok)                                                                               \
-    do {                                                                                           \
-        cases++;                                                                                   \
-        if (try_token(s.port, tok) == 401) refused++;                                              \
+#define REFUSED(tok)                                  \
+    do {                                              \
+        cases++;                                      \
+        if (try_token(s.port, tok) == 401) refused++; \
     } while (0)
 
     /* 1-3: a flipped byte of the signature: first, middle, last character */
@@ -256,8 +256,8 @@ TEST_TIMEOUT(hostile_auth_token_tampering, 180)
     REFUSED(t);
     free(t);
     /* 10: another token type; 11: a header with alg in another case */
-    snprintf(claims, sizeof claims,
-             "{\"sub\":\"%s\",\"exp\":%lld,\"type\":3,\"csrf_token\":\"x\"}", sub, now + 3600);
+    snprintf(claims, sizeof claims, "{\"sub\":\"%s\",\"exp\":%lld,\"type\":3,\"csrf_token\":\"x\"}",
+             sub, now + 3600);
     t = signed_token(other, eddsa, claims);
     REFUSED(t);
     free(t);

@@ -67,9 +67,9 @@ TEST(auth_jwt_round_trip_and_header)
     /* the header is the reference's, byte for byte */
     uint8_t raw[128];
     size_t n;
-    CHECK_EQ(auth__b64url_decode(t.data, (size_t)(strchr(t.data, '.') - t.data), raw, sizeof raw,
-                                 &n),
-             0);
+    CHECK_EQ(
+        auth__b64url_decode(t.data, (size_t)(strchr(t.data, '.') - t.data), raw, sizeof raw, &n),
+        0);
     CHECK_MEM_EQ((const char *)raw, n, "{\"typ\":\"JWT\",\"alg\":\"EdDSA\"}");
     /* expired: exp == now is expired too */
     CHECK_EQ(auth_jwt_verify(k, t.data, t.len, 5000, &out), TR_ETIMEDOUT);
@@ -134,7 +134,12 @@ TEST(auth_jwt_tampering_is_refused)
     CHECK_EQ(auth_jwt_verify(k, eddsa_lower, strlen(eddsa_lower), 100, &out), TR_EINVAL);
     free(eddsa_lower);
     /* malformed */
-    static const char *const bad[] = {"", "a.b", "a.b.c.d", "...", "eyJ.eyJ.", "%%%.%%%.%%%",
+    static const char *const bad[] = {"",
+                                      "a.b",
+                                      "a.b.c.d",
+                                      "...",
+                                      "eyJ.eyJ.",
+                                      "%%%.%%%.%%%",
                                       "eyJ0eXAiOiJKV1QiLCJhbGciOiJFZERTQSJ9==.e30.AAAA"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         CHECK_NE(auth_jwt_verify(k, bad[i], strlen(bad[i]), 100, &out), 0);
@@ -196,7 +201,7 @@ TEST(auth_fields_json_and_form)
     CHECK_EQ(auth__field(f, "b")->type, AUTH_V_BOOL);
     CHECK(auth__field_str(f, "z") == NULL);
     static const char *const bad[] = {
-        "",           "[]",          "{\"a\":{}}",      "{\"a\":[1]}",  "{\"a\":1,\"a\":2}",
+        "",           "[]",          "{\"a\":{}}",          "{\"a\":[1]}",      "{\"a\":1,\"a\":2}",
         "{\"a\":1,}", "{\"a\" 1}",   "{\"a\":\"\\ud800\"}", "{\"a\":\"\x01\"}", "{\"a\":\"\xff\"}",
         "{} x",       "{\"a\":tru}", "{\"a\":\"\\q\"}",
     };
@@ -220,7 +225,8 @@ TEST(auth_fields_json_and_form)
 
 TEST(auth_rate_limit_counts_per_key)
 {
-    for (int i = 0; i < 3; i++) CHECK(!auth__rate_hit("test", "k1", 3));
+    for (int i = 0; i < 3; i++)
+        CHECK(!auth__rate_hit("test", "k1", 3));
     CHECK(auth__rate_exceeded("test", "k1", 3));
     CHECK(auth__rate_hit("test", "k1", 3));
     CHECK(!auth__rate_exceeded("test", "k2", 3));
@@ -235,8 +241,10 @@ TEST(auth_email_and_password_rules)
     char out[AUTH_MAX_EMAIL + 2];
     CHECK_EQ(auth__email_normalize("  Alice@Example.ORG ", out), 0);
     CHECK_STR_EQ(out, "alice@example.org");
-    static const char *const bad[] = {"", "a", "a@b", "@b.org", "a@.org", "a@b.org.", "a@@b.org",
-                                      "a b@c.org", "a@b.org\r\nBcc: x@y.z", "<a@b.org>"};
+    static const char *const bad[] = {"",         "a",         "a@b",
+                                      "@b.org",   "a@.org",    "a@b.org.",
+                                      "a@@b.org", "a b@c.org", "a@b.org\r\nBcc: x@y.z",
+                                      "<a@b.org>"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         CHECK_EQ(auth__email_normalize(bad[i], out), -1);
     char hash[AUTH_HASH_BYTES];
