@@ -1165,8 +1165,9 @@ static int run_before(rctx *c, int event, rec_fields *f, const char *id, size_t 
         tr_buf_free(&ctx);
         if (rc == 0 && sqlite3_get_autocommit(c->db)) {
             /* the hook ended the write's transaction (a COMMIT or ROLLBACK of its own) */
-            rc = tr_error_set(&err, TR_EINVAL, "a record hook must not end the write's "
-                                               "transaction");
+            rc = tr_error_set(&err, TR_EINVAL,
+                              "a record hook must not end the write's "
+                              "transaction");
         }
         if (rc < 0) {
             tr_log_error("records %s: %s hook of %s failed: %s", c->api->name, hook_names[event],

@@ -138,8 +138,8 @@ static rec_event *event_new(const rec_api *api, int op, sqlite3 *db, bool old)
             (old ? sqlite3_preupdate_old(db, t, &v[i]) : sqlite3_preupdate_new(db, t, &v[i])) !=
                 SQLITE_OK)
             v[i] = NULL;
-        if (v[i] && (sqlite3_value_type(v[i]) == SQLITE_TEXT ||
-                     sqlite3_value_type(v[i]) == SQLITE_BLOB))
+        if (v[i] &&
+            (sqlite3_value_type(v[i]) == SQLITE_TEXT || sqlite3_value_type(v[i]) == SQLITE_BLOB))
             bytes += (size_t)sqlite3_value_bytes(v[i]) + 1;
     }
     rec_event *e = tr_malloc(bytes);
@@ -470,8 +470,9 @@ void rec__subscribe(const rec_api *api, const http_request *req, http_response *
             sub->id.p = (const char *)sub->idbuf;
         }
         tr_buf sql = TR_BUF_INIT;
-        tr_buf_printf(&sql, "SELECT 1 FROM (SELECT ?1 AS id) AS _USER_, %s AS _ROW_ WHERE (%s) AND "
-                            "_ROW_.%s = ?2",
+        tr_buf_printf(&sql,
+                      "SELECT 1 FROM (SELECT ?1 AS id) AS _USER_, %s AS _ROW_ WHERE (%s) AND "
+                      "_ROW_.%s = ?2",
                       api->quoted, api->rules[REC_OP_READ] ? api->rules[REC_OP_READ] : "1",
                       pk->quoted);
         sqlite3_stmt *st = NULL;

@@ -116,8 +116,14 @@ void rec__json_row(tr_buf *b, const rec_api *api, sqlite3_stmt *st, int first, c
 char *rec__quote(const char *name);
 
 /* ---- the guests' record hooks (records/hooks.c) ---- */
-enum { REC_HOOK_BEFORE_CREATE, REC_HOOK_AFTER_CREATE, REC_HOOK_BEFORE_UPDATE,
-       REC_HOOK_AFTER_UPDATE, REC_HOOK_BEFORE_DELETE, REC_HOOK_AFTER_DELETE }; /* comp_hook_event */
+enum {
+    REC_HOOK_BEFORE_CREATE,
+    REC_HOOK_AFTER_CREATE,
+    REC_HOOK_BEFORE_UPDATE,
+    REC_HOOK_AFTER_UPDATE,
+    REC_HOOK_BEFORE_DELETE,
+    REC_HOOK_AFTER_DELETE
+};                       /* comp_hook_event */
 #define REC_MAX_HOOKS 16 /* hooks run for one event of one write */
 
 typedef struct rec_hook_ref {

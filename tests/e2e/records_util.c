@@ -112,7 +112,8 @@ int rt_sse_open(int port, const char *path, const char *token, th_conn *c)
     char req[4096];
     int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n",
                      path);
-    if (token) n += snprintf(req + n, sizeof req - (size_t)n, "Authorization: Bearer %s\r\n", token);
+    if (token)
+        n += snprintf(req + n, sizeof req - (size_t)n, "Authorization: Bearer %s\r\n", token);
     snprintf(req + n, sizeof req - (size_t)n, "\r\n");
     if (th_conn_send_str(c, req) < 0) return -1;
     int rc = rt_sse_wait(c, "\r\n\r\n", 30000);

@@ -2,7 +2,8 @@
  * playwright-core (tests/browser/records.mjs) against the real server serving the example's
  * page (--public-dir) with the reference's npm client `trailbase` (pinned in
  * examples/records-web/package-lock.json): sign-in, create, realtime, update, a filtered list,
- * delete, and another user's rows kept out. Screenshots go to $TRAIL_TEST_OUTPUT/records-browser. */
+ * delete, and another user's rows kept out. Screenshots go to $TRAIL_TEST_OUTPUT/records-browser.
+ */
 #include "test.h"
 #include "e2e/fixtures.h"
 #include "e2e/harness.h"

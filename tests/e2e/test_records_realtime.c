@@ -81,8 +81,8 @@ TEST_TIMEOUT(e2e_records_realtime_every_worker_and_rule, 180)
      * and deletes */
     rt_expect(port, "PATCH", "/api/records/v1/all_items/1", "{\"text\":\"renamed\"}", NULL, 200,
               NULL);
-    rt_expect(port, "PATCH", "/api/records/v1/all_items/2", "{\"public\":0,\"text\":\"hid\"}",
-              NULL, 200, NULL);
+    rt_expect(port, "PATCH", "/api/records/v1/all_items/2", "{\"public\":0,\"text\":\"hid\"}", NULL,
+              200, NULL);
     rt_expect(port, "DELETE", "/api/records/v1/all_items/2", NULL, NULL, 200, NULL);
     post(port, "/items/1/delete", 200); /* a guest's delete */
     post(port, "/items/last/1", 201);
