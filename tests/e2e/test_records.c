@@ -6,6 +6,7 @@
 #include "e2e/harness.h"
 #include "e2e/records_util.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -425,5 +426,85 @@ TEST_TIMEOUT(e2e_records_bad_config_stops_start, 60)
     th_server s;
     CHECK_EQ(th_server_start(&s, depot, NULL), 0);
     CHECK_EQ(count_of(s.port, ""), 5);
+    CHECK_EQ(th_server_stop(&s), 0);
+}
+
+/* Records whose id is a UUID v7 BLOB (as the `_user` table's): ids come back as URL-safe
+ * base64, and a path takes that form or the UUID's text; cursors page through them. */
+TEST_TIMEOUT(e2e_records_uuid_ids, 90)
+{
+    static const char sql[] =
+        "CREATE TABLE docs (id BLOB PRIMARY KEY NOT NULL DEFAULT (uuid_v7()),\n"
+        "  title TEXT NOT NULL) STRICT;\n";
+    static const char cfg[] = "server { access_log: false }\n"
+                              "record_apis { name: \"docs\" table_name: \"docs\"\n"
+                              "  acl_world: [CREATE, READ, UPDATE, DELETE] }\n";
+    char depot[512];
+    rt_depot("ruuid", sql, cfg, depot);
+    th_server s;
+    CHECK_EQ(th_server_start(&s, depot, NULL), 0);
+    int port = s.port;
+    th_resp r;
+    rt_expect(port, "POST", "/api/records/v1/docs",
+              "[{\"title\":\"a\"},{\"title\":\"b\"},"
+              "{\"title\":\"c\"}]",
+              NULL, 200, &r);
+    /* {"ids":["<24 chars>",...]} */
+    char id[3][64];
+    const char *p = strstr(r.body, "[\"");
+    CHECK(p != NULL);
+    p += 2;
+    for (int i = 0; i < 3; i++) {
+        size_t len = strcspn(p, "\"");
+        snprintf(id[i], sizeof id[i], "%.*s", (int)len, p);
+        CHECK_EQ(strlen(id[i]), 24);
+        p += len + 3; /* ","  */
+    }
+    th_resp_free(&r);
+    char path[512], want[128];
+    snprintf(path, sizeof path, "/api/records/v1/docs/%s", id[1]);
+    rt_expect(port, "GET", path, NULL, NULL, 200, &r);
+    snprintf(want, sizeof want, "{\"id\":\"%s\",\"title\":\"b\"}", id[1]);
+    CHECK_STR_EQ(r.body, want);
+    th_resp_free(&r);
+    /* the same record by the UUID's text form */
+    uint8_t raw[18];
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    uint32_t acc = 0;
+    int bits = 0, n = 0;
+    for (int i = 0; i < 22; i++) {
+        acc = acc << 6 | (uint32_t)(strchr(b64, id[1][i]) - b64);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            raw[n++] = (uint8_t)(acc >> bits);
+        }
+    }
+    CHECK_EQ(n, 16);
+    snprintf(
+        path, sizeof path,
+        "/api/records/v1/docs/%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+        raw[0], raw[1], raw[2], raw[3], raw[4], raw[5], raw[6], raw[7], raw[8], raw[9], raw[10],
+        raw[11], raw[12], raw[13], raw[14], raw[15]);
+    rt_expect(port, "GET", path, NULL, NULL, 200, NULL);
+    /* newest first (UUID v7 sort by time); a cursor pages on */
+    rt_expect(port, "GET", "/api/records/v1/docs?limit=1", NULL, NULL, 200, &r);
+    CHECK_CONTAINS(r.body, "\"title\":\"c\"");
+    const char *cp = strstr(r.body, "\"cursor\":\"");
+    CHECK(cp != NULL);
+    char cursor[256];
+    snprintf(cursor, sizeof cursor, "%.*s", (int)strcspn(cp + 10, "\""), cp + 10);
+    th_resp_free(&r);
+    snprintf(path, sizeof path, "/api/records/v1/docs?limit=5&cursor=%s", cursor);
+    rt_expect(port, "GET", path, NULL, NULL, 200, &r);
+    CHECK(strstr(r.body, "\"title\":\"c\"") == NULL);
+    CHECK_CONTAINS(r.body, "\"title\":\"b\"},{\"id\":");
+    th_resp_free(&r);
+    /* update and delete by id; a malformed id */
+    snprintf(path, sizeof path, "/api/records/v1/docs/%s", id[0]);
+    rt_expect(port, "PATCH", path, "{\"title\":\"A\"}", NULL, 200, NULL);
+    rt_expect(port, "DELETE", path, NULL, NULL, 200, NULL);
+    rt_expect(port, "GET", path, NULL, NULL, 404, NULL);
+    rt_expect(port, "GET", "/api/records/v1/docs/not-base64!", NULL, NULL, 400, NULL);
     CHECK_EQ(th_server_stop(&s), 0);
 }
