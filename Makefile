@@ -34,7 +34,8 @@ REL_CFLAGS  := $(COMMON) $(WARN) -O2 -g
 SAN         := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 TEST_CFLAGS := $(COMMON) $(WARN) -O1 -g $(SAN) -DTRAIL_TEST_BUILD
 # `make tsan`: ThreadSanitizer over trail's threads (workers, reloader, scheduler, the key-value
-# store's snapshots) and the test runner; the engine and SQLite are not instrumented.
+# store's snapshots, realtime events handed between workers) and the test runner; the engine and
+# SQLite are not instrumented.
 TSAN        := -fsanitize=thread -fno-omit-frame-pointer
 TSAN_CFLAGS := $(COMMON) $(WARN) -O1 -g $(TSAN) -DTRAIL_TEST_BUILD
 # Generated code: no -Werror, no sanitizers (the issue allows it; it is 8 MB of C), plus what
@@ -45,7 +46,8 @@ GEN_CFLAGS  := -std=c17 -D_GNU_SOURCE -Isrc -I$(BUILD)/gen $(WASM_RT_DEFS) -O2 -
 # lets a front proxy and trail disagree about where a request ends).
 THIRD_CFLAGS := -std=c17 -D_GNU_SOURCE -I$(LLHTTP_INC) -DLLHTTP_STRICT_MODE=1 -O2 -g -w
 
-# SQLite: the features a backend's SQL may want (FTS, R*Tree, math, dbstat), without what trail
+# SQLite: the features a backend's SQL may want (FTS, R*Tree, math, dbstat) and the pre-update
+# hook (realtime subscriptions see each changed row's values: src/records/), without what trail
 # never uses (shared cache, deprecated APIs, loadable extensions: guests must not load native
 # code), memory statistics off (each allocation would take a global mutex), and synchronous=NORMAL
 # by default in WAL mode as trail sets anyway. -O2: -O3 measured slower (a 10,000-row aggregate
@@ -54,7 +56,8 @@ SQLITE_OPTS := -DSQLITE_THREADSAFE=1 -DSQLITE_DEFAULT_MEMSTATUS=0 -DSQLITE_DEFAU
                -DSQLITE_OMIT_DEPRECATED -DSQLITE_OMIT_SHARED_CACHE -DSQLITE_OMIT_LOAD_EXTENSION \
                -DSQLITE_USE_ALLOCA -DSQLITE_LIKE_DOESNT_MATCH_BLOBS \
                -DSQLITE_ENABLE_FTS4 -DSQLITE_ENABLE_FTS5 -DSQLITE_ENABLE_RTREE \
-               -DSQLITE_ENABLE_MATH_FUNCTIONS -DSQLITE_ENABLE_DBSTAT_VTAB -DSQLITE_ENABLE_COLUMN_METADATA
+               -DSQLITE_ENABLE_MATH_FUNCTIONS -DSQLITE_ENABLE_DBSTAT_VTAB -DSQLITE_ENABLE_COLUMN_METADATA \
+               -DSQLITE_ENABLE_PREUPDATE_HOOK
 SQLITE_OBJ  := $(BUILD)/third/sqlite3.o
 # PGO=1: SQLite compiled with profile feedback (the rules below); the default with gcc, whose
 # profile files the rules know. PGO=0 compiles it once, plainly. (The engine is not: bench/README.)
@@ -331,7 +334,7 @@ test: $(BUILD)/asan/run $(BUILD)/asan/trail $(BUILD)/trail $(FUZZ_TARGETS) $(BUI
 
 # The tests where trail's threads meet (T= to choose others), under ThreadSanitizer: a race
 # report ends the process that found it, and fails the test.
-TSAN_TESTS ?= kv_ e2e_kv e2e_reload e2e_jobs e2e_cli_jobs hostile_parallel e2e_http loop_
+TSAN_TESTS ?= kv_ e2e_kv e2e_reload e2e_jobs e2e_cli_jobs hostile_parallel e2e_http loop_ e2e_records_realtime
 tsan: $(BUILD)/tsan/run $(BUILD)/tsan/trail $(BUILD)/trail
 	@set -e; for t in $(or $(T),$(TSAN_TESTS)); do \
 	  TRAIL_BIN=$(abspath $(BUILD)/tsan/trail) TRAIL_REL_BIN=$(abspath $(BUILD)/trail) \

@@ -10,7 +10,7 @@ LAYERS=(
     "wasm/js auth"
     "guest"
     "component"
-    "jobs"
+    "jobs records"
     "worker"
     "server"
     "cli"

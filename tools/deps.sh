@@ -35,7 +35,7 @@ if ((${#missing[@]})); then
 fi
 
 # npm projects with committed lockfiles; reinstall only when the lockfile changed.
-for dir in . sdk/ts tests/browser; do
+for dir in . sdk/ts tests/browser examples/records-web; do
     [ -f "$dir/package-lock.json" ] || continue
     if ! cmp -s "$dir/package-lock.json" "$dir/node_modules/.trail-lock" 2>/dev/null; then
         echo "deps: npm ci in $dir"

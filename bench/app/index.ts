@@ -52,6 +52,26 @@ export default defineConfig({
         pending: rows[0][0] - rows[0][1],
       });
     }),
+    // the Record API's list and create as handlers (bench/run.py puts them side by side)
+    HttpHandler.get("/todos", async (req: HttpRequest) => {
+      const limit = Math.min(Number(req.getQueryParam("limit") || "50"), 1024);
+      const rows = await query(
+        "SELECT id, user, text, completed, created_at, updated_at FROM todos ORDER BY id DESC LIMIT ?",
+        [limit],
+      );
+      const records = rows.map(([id, user, text, completed, created_at, updated_at]) => ({
+        id, user, text, completed, created_at, updated_at,
+      }));
+      return HttpResponse.json({ records });
+    }),
+    HttpHandler.post("/todos", async (req: HttpRequest) => {
+      const t = req.json() as { user: number; text: string; completed?: number; created_at: number; updated_at: number };
+      const rows = await query(
+        "INSERT INTO todos (user, text, completed, created_at, updated_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
+        [t.user, t.text, t.completed ?? 0, t.created_at, t.updated_at],
+      );
+      return HttpResponse.json({ id: rows[0][0] });
+    }),
     HttpHandler.get("/todos/:id", async (req: HttpRequest) => {
       const rows = await query("SELECT id, user, text, completed FROM todos WHERE id = ?", [
         Number(req.getPathParam("id")),

@@ -101,6 +101,21 @@ typedef struct comp_job {
     cron_expr cron;
 } comp_job;
 
+/* A hook on a Record API's writes (trailbase-wasm/records). */
+typedef enum comp_hook_event {
+    COMP_HOOK_BEFORE_CREATE,
+    COMP_HOOK_AFTER_CREATE,
+    COMP_HOOK_BEFORE_UPDATE,
+    COMP_HOOK_AFTER_UPDATE,
+    COMP_HOOK_BEFORE_DELETE,
+    COMP_HOOK_AFTER_DELETE,
+} comp_hook_event;
+
+typedef struct comp_record_hook {
+    char *api; /* the Record API's name */
+    comp_hook_event event;
+} comp_record_hook;
+
 /* A loaded component: immutable once loaded, shared by every worker, refcounted. Read it
  * through the functions below. */
 typedef struct comp_module comp_module;
@@ -120,6 +135,8 @@ size_t comp_module_nroutes(const comp_module *m);
 const comp_route *comp_module_route(const comp_module *m, size_t i); /* i < nroutes */
 size_t comp_module_njobs(const comp_module *m);
 const comp_job *comp_module_job(const comp_module *m, size_t i); /* i < njobs */
+size_t comp_module_nhooks(const comp_module *m);
+const comp_record_hook *comp_module_hook(const comp_module *m, size_t i); /* i < nhooks */
 /* Rewrites positions in the generated code ("component.js:460:13") in err->msg to the original
  * sources the component's source map names ("src/index.ts:5:9"). */
 void comp_module_map_error(const comp_module *m, tr_error *err);
@@ -157,6 +174,15 @@ typedef void (*comp_job_done_fn)(void *ud, int rc, const tr_error *err);
  * done is called exactly once, possibly before this returns. deadline_ms bounds the run. */
 void comp_instance_run_job(comp_instance *ci, size_t job, uint64_t deadline_ms,
                            comp_job_done_fn done, void *ud);
+
+/* Runs record hook `hook` (its index, as for comp_module_hook()) with the context ctx_json (its
+ * JSON text) by calling the component's runRecordHook(index, json), synchronously: the hook may
+ * use the database but must settle before the call returns (a pending promise is TR_EINVAL).
+ * The JSON text it returns is written into out. Errors: TR_EJS (a throw other than an
+ * HttpError, with its message), TR_EINTERRUPTED (CPU budget), TR_ENOMEM, TR_ETRAP (the isolate
+ * is then replaced), TR_EINVAL. */
+int comp_instance_record_hook(comp_instance *ci, size_t hook, const char *ctx_json, size_t len,
+                              tr_buf *out, tr_error *err);
 
 /* Requests and job runs waiting for their promise. */
 size_t comp_instance_parked(const comp_instance *ci);

@@ -25,6 +25,8 @@ struct comp_module {
     size_t njobs;
     comp_limits limits;
     struct comp_srcmap *srcmap; /* from the trailbase.map section; NULL when there is none */
+    comp_record_hook *hooks; /* trailbase-wasm/records hooks, in declaration order */
+    size_t nhooks;
     struct comp_native *native; /* a compiled component (native_internal.h); NULL for JS */
     uint64_t compile_ms;        /* how long compiling it took; 0 when it came from the cache */
 };

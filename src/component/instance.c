@@ -638,6 +638,47 @@ void comp_instance_dispatch(comp_instance *ci, size_t route, const http_request 
     if (ci->nparked) check_parked(ci);
 }
 
+int comp_instance_record_hook(comp_instance *ci, size_t hook, const char *ctx_json, size_t len,
+                              tr_buf *out, tr_error *err)
+{
+    if (hook >= ci->mod->nhooks) return tr_error_set(err, TR_EINVAL, "no record hook %zu", hook);
+    if (ci->iso == NULL && create_isolate(ci, err) < 0) return err->code ? err->code : TR_EINVAL;
+    jsg_ref fn = 0, pending = 0;
+    int rc = jsg_get(ci->iso, ci->def, "runRecordHook", 13, &fn, err);
+    if (rc == 0 && jsg_ref_kind(ci->iso, fn) != JSG_K_FUNCTION)
+        rc = tr_error_set(err, TR_EINVAL,
+                          "the component has no runRecordHook() (rebuild it with this version of "
+                          "trailbase-wasm)");
+    tr_arena arena;
+    tr_arena_init(&arena, 4096);
+    jsg_val args[2] = {jsg_number((double)hook), jsg_string(ctx_json, len)};
+    jsg_val result = jsg_undefined();
+    if (rc == 0) rc = jsg_call_val(ci->iso, fn, ci->def, 2, args, &arena, &result, &pending, err);
+    if (fn && !jsg_isolate_dead(ci->iso)) jsg_ref_free(ci->iso, fn);
+    if (rc == 0 && pending) {
+        if (!jsg_isolate_dead(ci->iso)) jsg_ref_free(ci->iso, pending);
+        rc = tr_error_set(err, TR_EINVAL,
+                          "a record hook must finish without waiting for timers or fetch()");
+    }
+    if (rc == 0 && result.type != JSG_STRING)
+        rc = tr_error_set(err, TR_EINVAL, "runRecordHook() did not return a string");
+    if (rc == 0) {
+        tr_buf_reset(out);
+        tr_buf_append(out, result.u.str.ptr, result.u.str.len);
+    }
+    tr_arena_deinit(&arena);
+    if (rc < 0) {
+        comp_module_map_error(ci->mod, err);
+        /* as after a handler's: a trap, running out of memory or the CPU budget may leave the
+         * module's state half updated */
+        if (jsg_rc_is_fatal(rc) || rc == TR_EINTERRUPTED) {
+            fail_parked(ci, 500, "the isolate was reset after a record hook failed");
+            drop_isolate(ci);
+        }
+    }
+    return rc;
+}
+
 void comp_instance_run_job(comp_instance *ci, size_t job, uint64_t deadline_ms,
                            comp_job_done_fn done, void *ud)
 {

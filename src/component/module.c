@@ -31,6 +31,9 @@ static void module_free(comp_module *m)
         tr_free(m->jobs[i].name);
         tr_free(m->jobs[i].schedule);
     }
+    for (size_t i = 0; i < m->nhooks; i++)
+        tr_free(m->hooks[i].api);
+    tr_free(m->hooks);
     tr_free(m->routes);
     tr_free(m->jobs);
     tr_free(m->js);
@@ -98,6 +101,17 @@ const comp_job *comp_module_job(const comp_module *m, size_t i)
     return &m->jobs[i];
 }
 
+size_t comp_module_nhooks(const comp_module *m)
+{
+    return m->nhooks;
+}
+
+const comp_record_hook *comp_module_hook(const comp_module *m, size_t i)
+{
+    assert(i < m->nhooks);
+    return &m->hooks[i];
+}
+
 void comp_module_unref(comp_module *m)
 {
     if (m != NULL && atomic_fetch_sub(&m->refs, 1) == 1) module_free(m);
@@ -118,11 +132,35 @@ int comp__read_manifest(comp_module *m, const jsg_val *man, tr_error *err)
 {
     if (man->type != JSG_OBJECT)
         return tr_error_set(err, TR_EINVAL, "manifest() did not return an object");
-    const jsg_val *http = NULL, *jobs = NULL;
+    const jsg_val *http = NULL, *jobs = NULL, *hooks = NULL;
     for (size_t i = 0; i < man->u.obj.len; i++) {
         const jsg_prop *p = &man->u.obj.props[i];
         if (p->key_len == 4 && memcmp(p->key, "http", 4) == 0) http = &p->val;
         if (p->key_len == 4 && memcmp(p->key, "jobs", 4) == 0) jobs = &p->val;
+        if (p->key_len == 11 && memcmp(p->key, "recordHooks", 11) == 0) hooks = &p->val;
+    }
+    if (hooks && hooks->type == JSG_ARRAY) {
+        static const char *const events[] = {"beforeCreate", "afterCreate", "beforeUpdate",
+                                             "afterUpdate",  "beforeDelete", "afterDelete"};
+        m->hooks = tr_calloc(hooks->u.arr.len ? hooks->u.arr.len : 1, sizeof *m->hooks);
+        for (size_t i = 0; i < hooks->u.arr.len; i++) {
+            const jsg_val *h = &hooks->u.arr.items[i];
+            if (h->type != JSG_ARRAY || h->u.arr.len != 2 || !is_str(&h->u.arr.items[0]) ||
+                !is_str(&h->u.arr.items[1]))
+                return tr_error_set(err, TR_EINVAL, "record hook %zu of the manifest is malformed",
+                                    i);
+            const jsg_val *ev = &h->u.arr.items[1];
+            int e = -1;
+            for (size_t k = 0; k < TR_ARRAY_LEN(events); k++)
+                if (ev->u.str.len == strlen(events[k]) &&
+                    memcmp(ev->u.str.ptr, events[k], ev->u.str.len) == 0)
+                    e = (int)k;
+            if (e < 0)
+                return tr_error_set(err, TR_EINVAL, "record hook %zu: unknown event", i);
+            comp_record_hook *ch = &m->hooks[m->nhooks++];
+            ch->api = dup_str(&h->u.arr.items[0]);
+            ch->event = (comp_hook_event)e;
+        }
     }
     if (http && http->type == JSG_ARRAY) {
         m->routes = tr_calloc(http->u.arr.len ? http->u.arr.len : 1, sizeof *m->routes);

@@ -177,6 +177,55 @@ static const cfg__field email_fields[] = {
 };
 static const cfg__schema email_schema = {"email", email_fields, TR_ARRAY_LEN(email_fields)};
 
+static const cfg__enum_value perm_enums[] = {
+    {"CREATE", CFG_PERM_CREATE}, {"READ", CFG_PERM_READ},     {"UPDATE", CFG_PERM_UPDATE},
+    {"DELETE", CFG_PERM_DELETE}, {"SCHEMA", CFG_PERM_SCHEMA},
+};
+static const cfg__enum_value conflict_enums[] = {
+    {"CONFLICT_RESOLUTION_STRATEGY_UNDEFINED", CFG_CONFLICT_UNDEFINED},
+    {"ABORT", CFG_CONFLICT_ABORT},
+    {"IGNORE", CFG_CONFLICT_IGNORE},
+    {"REPLACE", CFG_CONFLICT_REPLACE},
+};
+#define RA_STR(fld) STR_FIELD(cfg_record_api, fld, NULL)
+#define RA_LIST(fld)                                                                         \
+    {                                                                                        \
+        .name = #fld, .type = CFG__STRING_LIST, .offset = offsetof(cfg_record_api, fld),     \
+        .len_offset = offsetof(cfg_record_api, fld##_len)                                    \
+    }
+#define RA_FLAGS(fld)                                                                        \
+    {                                                                                        \
+        .name = #fld, .type = CFG__FLAGS, .offset = offsetof(cfg_record_api, fld),           \
+        .enums = perm_enums, .nenums = TR_ARRAY_LEN(perm_enums)                              \
+    }
+static const cfg__field record_api_fields[] = {
+    RA_STR(name),
+    RA_STR(table_name),
+    {.name = "conflict_resolution",
+     .type = CFG__ENUM,
+     .offset = offsetof(cfg_record_api, conflict_resolution),
+     .enums = conflict_enums,
+     .nenums = TR_ARRAY_LEN(conflict_enums)},
+    {.name = "autofill_missing_user_id_columns",
+     .type = CFG__BOOL,
+     .offset = offsetof(cfg_record_api, autofill_missing_user_id_columns)},
+    {.name = "enable_subscriptions",
+     .type = CFG__BOOL,
+     .offset = offsetof(cfg_record_api, enable_subscriptions)},
+    RA_FLAGS(acl_world),
+    RA_FLAGS(acl_authenticated),
+    RA_LIST(excluded_columns),
+    RA_STR(create_access_rule),
+    RA_STR(read_access_rule),
+    RA_STR(update_access_rule),
+    RA_STR(delete_access_rule),
+    RA_STR(schema_access_rule),
+    RA_LIST(expand),
+    INT_FIELD(CFG__UINT64, cfg_record_api, listing_hard_limit, 1, 1000000),
+};
+static const cfg__schema record_api_schema = {"record_apis", record_api_fields,
+                                              TR_ARRAY_LEN(record_api_fields)};
+
 #define SECTION(fld, sch)                                                                  \
     {                                                                                      \
         .name = #fld, .type = CFG__MESSAGE, .offset = offsetof(cfg, fld), .schema = &(sch) \
@@ -190,6 +239,12 @@ static const cfg__field top_fields[] = {
     SECTION(kv, kv_schema),
     SECTION(auth, auth_schema),
     SECTION(email, email_schema),
+    {.name = "record_apis",
+     .type = CFG__MESSAGE_LIST,
+     .offset = offsetof(cfg, record_apis),
+     .len_offset = offsetof(cfg, record_apis_len),
+     .elem_size = sizeof(cfg_record_api),
+     .schema = &record_api_schema},
 };
 static const cfg__schema top_schema = {"", top_fields, TR_ARRAY_LEN(top_fields)};
 
@@ -403,7 +458,17 @@ static const char default_text[] =
     "  password_reset_body: \"\"\n"
     "  change_email_subject: \"\"\n"
     "  change_email_body: \"\"\n"
-    "}\n";
+    "}\n"
+    "\n"
+    "# Record APIs: a table or view served under /api/records/v1/NAME with access rules\n"
+    "# (docs/records.md). None by default; one per block, e.g.:\n"
+    "#   record_apis {\n"
+    "#     name: \"todos\"\n"
+    "#     table_name: \"todos\"\n"
+    "#     acl_authenticated: [CREATE, READ, UPDATE, DELETE]\n"
+    "#     read_access_rule: \"_ROW_.owner = _USER_.id\"\n"
+    "#     enable_subscriptions: true\n"
+    "#   }\n";
 
 const char *cfg_default_text(void)
 {
@@ -486,5 +551,8 @@ void cfg_deinit(cfg *c)
     for (size_t i = 0; i < c->fetch.allowed_private_hosts_len; i++)
         tr_free(c->fetch.allowed_private_hosts[i]);
     tr_free(c->fetch.allowed_private_hosts);
+    for (size_t i = 0; i < c->record_apis_len; i++)
+        cfg__free_fields(&record_api_schema, &c->record_apis[i]);
+    tr_free(c->record_apis);
     memset(c, 0, sizeof *c);
 }

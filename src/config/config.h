@@ -95,6 +95,40 @@ typedef struct cfg_email {
     char *change_email_subject, *change_email_body;
 } cfg_email;
 
+/* Record API permissions (acl_world, acl_authenticated), the reference system's PermissionFlag. */
+enum {
+    CFG_PERM_CREATE = 1,
+    CFG_PERM_READ = 2,
+    CFG_PERM_UPDATE = 4,
+    CFG_PERM_DELETE = 8,
+    CFG_PERM_SCHEMA = 16,
+};
+/* conflict_resolution: what an insert does with a row whose key exists. */
+enum { CFG_CONFLICT_UNDEFINED = 0, CFG_CONFLICT_ABORT = 1, CFG_CONFLICT_IGNORE = 4,
+       CFG_CONFLICT_REPLACE = 5 };
+
+/* `record_apis { ... }`, repeated: a table or view served under /api/records/v1/NAME
+ * (records/records.h), with the reference system's field names. Strings owned, NULL if unset. */
+typedef struct cfg_record_api {
+    char *name;
+    char *table_name;
+    int conflict_resolution;               /* CFG_CONFLICT_* */
+    bool autofill_missing_user_id_columns; /* accepted; see docs/records.md */
+    bool enable_subscriptions;
+    uint32_t acl_world;         /* CFG_PERM_* bits */
+    uint32_t acl_authenticated; /* likewise */
+    char **excluded_columns;
+    size_t excluded_columns_len;
+    char *create_access_rule; /* SQL expressions over _ROW_, _REQ_, _USER_ */
+    char *read_access_rule;
+    char *update_access_rule;
+    char *delete_access_rule;
+    char *schema_access_rule;
+    char **expand; /* foreign key columns that may be expanded */
+    size_t expand_len;
+    uint64_t listing_hard_limit; /* 0: the default, 1024 */
+} cfg_record_api;
+
 typedef struct cfg {
     cfg_server server;
     cfg_runtime runtime;
@@ -104,6 +138,8 @@ typedef struct cfg {
     cfg_kv kv;
     cfg_auth auth;
     cfg_email email;
+    cfg_record_api *record_apis; /* owned array */
+    size_t record_apis_len;
 } cfg;
 
 /* Fills c with the defaults (allocates the default strings; release with cfg_deinit()). */

@@ -19,7 +19,16 @@ typedef enum cfg__type {
     CFG__BOOL,        /* bool */
     CFG__STRING,      /* char *, owned */
     CFG__STRING_LIST, /* repeated string: char ** at offset, size_t count at len_offset */
+    CFG__ENUM,        /* one identifier from enums: int */
+    CFG__FLAGS,       /* repeated identifiers from enums, their values OR-ed: uint32_t */
+    CFG__MESSAGE_LIST, /* repeated message: an array of elem_size structs at offset (a pointer),
+                        * size_t count at len_offset; elements start zeroed */
 } cfg__type;
+
+typedef struct cfg__enum_value {
+    const char *name;
+    int64_t value;
+} cfg__enum_value;
 
 typedef struct cfg__schema cfg__schema;
 
@@ -29,7 +38,10 @@ typedef struct cfg__field {
     size_t offset;             /* of the storage, from the start of the enclosing struct */
     int64_t min, max;          /* integers: accepted range, inclusive */
     const cfg__schema *schema; /* CFG__MESSAGE: the nested message's fields */
-    size_t len_offset;         /* CFG__STRING_LIST: offset of the size_t count */
+    size_t len_offset;         /* CFG__STRING_LIST, CFG__MESSAGE_LIST: offset of the count */
+    size_t elem_size;          /* CFG__MESSAGE_LIST: size of one element */
+    const cfg__enum_value *enums; /* CFG__ENUM, CFG__FLAGS: the accepted names */
+    size_t nenums;
     /* Optional check of a parsed string value; returns NULL when fine, else what was expected
      * (a static string, e.g. "HOST:PORT"). */
     const char *(*check)(const char *value);
@@ -43,6 +55,10 @@ struct cfg__schema {
 
 /* Parses text[0..len) against schema into the struct at base. Errors: TR_ECONFIG with err->msg
  * "name:line:col: message". Lines and columns count from 1; columns count bytes. */
+/* Frees what the parser allocated in the struct at base (strings, lists, nested messages and
+ * message lists), recursively; leaves the freed fields NULL and their counts 0. */
+void cfg__free_fields(const cfg__schema *schema, void *base);
+
 int cfg__parse_text(const cfg__schema *schema, void *base, const char *name, const char *text,
                     size_t len, tr_error *err);
 

@@ -10,8 +10,10 @@
  * Supported: `name: value` scalars (integers in decimal or 0x hex, range-checked; bools true/false,
  * True/False, t/f, 1/0; strings in '...' or "..." with C escapes, \uXXXX, adjacent literals
  * joined), messages as `name { ... }`, `name: { ... }` or `name < ... >`, repeated strings as
- * repeated `name: "x"` lines or `name: ["x", "y"]`, and `,` or `;` after any field.
- * Omitted on purpose: floats, enums, Any, extensions `[...]`, octal integers (a leading 0 is an
+ * repeated `name: "x"` lines or `name: ["x", "y"]`, enums by name (`conflict_resolution: REPLACE`),
+ * repeated enums as flags (`acl_world: [READ, CREATE]` or one per line), repeated messages
+ * (`record_apis { ... }` per element or `record_apis: [{ ... }, { ... }]`), and `,` or `;` after
+ * any field. Omitted on purpose: floats, Any, extensions `[...]`, octal integers (a leading 0 is an
  * error instead of a silent base change). A non-repeated field set twice in one message is an
  * error, as in protobuf. A repeated field set in the text replaces the value it had before (the
  * default) instead of appending to it. */
@@ -237,6 +239,12 @@ static const char *type_name(const cfg__field *f)
         return "a quoted string";
     case CFG__STRING_LIST:
         return "a quoted string or a list [\"...\", ...]";
+    case CFG__ENUM:
+        return "a name";
+    case CFG__FLAGS:
+        return "a name or a list [NAME, ...]";
+    case CFG__MESSAGE_LIST:
+        return "a message or a list [{ ... }, ...]";
     }
     return "?";
 }
@@ -542,6 +550,66 @@ static int parse_string_list(parser *p, const cfg__field *f, const char *path, v
     }
 }
 
+/* ---- enums ---- */
+
+static int parse_enum(parser *p, const cfg__field *f, const char *path, const token *t,
+                      int64_t *out)
+{
+    if (t->kind == TK_IDENT)
+        for (size_t i = 0; i < f->nenums; i++)
+            if (tok_is(t, f->enums[i].name)) {
+                *out = f->enums[i].value;
+                return 0;
+            }
+    char names[300] = "";
+    size_t o = 0;
+    for (size_t i = 0; i < f->nenums && o < sizeof names; i++)
+        o += (size_t)snprintf(names + o, sizeof names - o, "%s%s", i ? ", " : "",
+                              f->enums[i].name);
+    char got[256];
+    describe(t, got, sizeof got);
+    return fail_at(p, t->line, t->col, "expected one of %s for %s, got %s", names, path, got);
+}
+
+/* One name, or a list [A, B]; each name's value is OR-ed into the uint32_t at the field. */
+static int parse_flags(parser *p, const cfg__field *f, const char *path, void *base)
+{
+    uint32_t *slot = (uint32_t *)((char *)base + f->offset);
+    token t;
+    int rc = next(p, &t);
+    if (rc < 0) return rc;
+    int64_t v;
+    if (!is_punct(&t, '[')) {
+        rc = parse_enum(p, f, path, &t, &v);
+        if (rc == 0) *slot |= (uint32_t)v;
+        return rc;
+    }
+    token open = t;
+    for (bool first = true;; first = false) {
+        rc = next(p, &t);
+        if (rc < 0) return rc;
+        if (is_punct(&t, ']')) return 0;
+        if (!first) {
+            if (!is_punct(&t, ',')) {
+                char got[256];
+                describe(&t, got, sizeof got);
+                return fail_at(p, t.line, t.col, "expected ',' or ']' in the list for %s, got %s",
+                               path, got);
+            }
+            rc = next(p, &t);
+            if (rc < 0) return rc;
+        }
+        if (t.kind == TK_EOF)
+            return fail_at(p, t.line, t.col,
+                           "expected ']' to close the list for %s (opened at %d:%d), got end of "
+                           "file",
+                           path, open.line, open.col);
+        rc = parse_enum(p, f, path, &t, &v);
+        if (rc < 0) return rc;
+        *slot |= (uint32_t)v;
+    }
+}
+
 /* ---- messages ---- */
 
 static const cfg__field *find_field(const cfg__schema *schema, const token *t)
@@ -569,6 +637,87 @@ static int unknown_field(parser *p, const cfg__schema *schema, const token *t)
 static int parse_body(parser *p, const cfg__schema *schema, void *base, const char *prefix,
                       const token *open);
 
+static void message_list_clear(void *base, const cfg__field *f)
+{
+    char **items = (char **)((char *)base + f->offset);
+    size_t *n = (size_t *)((char *)base + f->len_offset);
+    for (size_t i = 0; i < *n; i++)
+        cfg__free_fields(f->schema, *items + i * f->elem_size);
+    tr_free(*items);
+    *items = NULL;
+    *n = 0;
+}
+
+/* One element `{ ... }` appended to the list at f; open is its '{' or '<'. */
+static int parse_message_elem(parser *p, const cfg__field *f, void *base, const char *path,
+                              const token *open)
+{
+    char **items = (char **)((char *)base + f->offset);
+    size_t *n = (size_t *)((char *)base + f->len_offset);
+    if (*n >= 4096)
+        return fail_at(p, open->line, open->col, "too many elements in %s (at most 4096)", path);
+    *items = tr_realloc(*items, (*n + 1) * f->elem_size);
+    char *elem = *items + *n * f->elem_size;
+    memset(elem, 0, f->elem_size);
+    (*n)++; /* counted before parsing, so that a failure still frees what it holds */
+    char *epath = tr_asprintf("%s[%zu]", path, *n - 1);
+    int rc = parse_body(p, f->schema, elem, epath, open);
+    tr_free(epath);
+    return rc;
+}
+
+/* After the field name: `{ ... }`, `: { ... }` or `: [{ ... }, ...]`; first is the token after
+ * the name. */
+static int parse_message_list(parser *p, const cfg__field *f, void *base, const char *path,
+                              token *first)
+{
+    token t = *first;
+    int rc = 0;
+    char got[256];
+    if (is_punct(&t, ':')) {
+        rc = next(p, &t);
+        if (rc < 0) return rc;
+    }
+    if (is_punct(&t, '{') || is_punct(&t, '<')) return parse_message_elem(p, f, base, path, &t);
+    if (!is_punct(&t, '[')) {
+        describe(&t, got, sizeof got);
+        return fail_at(p, t.line, t.col, "expected '{' or '[' after %s (%s), got %s", path,
+                       type_name(f), got);
+    }
+    token open = t;
+    for (bool firstel = true;; firstel = false) {
+        rc = next(p, &t);
+        if (rc < 0) return rc;
+        if (is_punct(&t, ']')) return 0;
+        if (t.kind == TK_EOF)
+            return fail_at(p, t.line, t.col,
+                           "expected ']' to close the list for %s (opened at %d:%d), got end of "
+                           "file",
+                           path, open.line, open.col);
+        if (!firstel) {
+            if (!is_punct(&t, ',')) {
+                describe(&t, got, sizeof got);
+                return fail_at(p, t.line, t.col, "expected ',' or ']' in the list for %s, got %s",
+                               path, got);
+            }
+            rc = next(p, &t);
+            if (rc < 0) return rc;
+        }
+        if (t.kind == TK_EOF)
+            return fail_at(p, t.line, t.col,
+                           "expected ']' to close the list for %s (opened at %d:%d), got end of "
+                           "file",
+                           path, open.line, open.col);
+        if (!is_punct(&t, '{') && !is_punct(&t, '<')) {
+            describe(&t, got, sizeof got);
+            return fail_at(p, t.line, t.col, "expected '{' for an element of %s, got %s", path,
+                           got);
+        }
+        rc = parse_message_elem(p, f, base, path, &t);
+        if (rc < 0) return rc;
+    }
+}
+
 static int parse_field(parser *p, const cfg__field *f, void *base, const char *prefix)
 {
     char *path = tr_asprintf("%s%s%s", prefix, prefix[0] ? "." : "", f->name);
@@ -576,6 +725,10 @@ static int parse_field(parser *p, const cfg__field *f, void *base, const char *p
     int rc = next(p, &t);
     if (rc < 0) goto out;
     char got[256];
+    if (f->type == CFG__MESSAGE_LIST) {
+        rc = parse_message_list(p, f, base, path, &t);
+        goto out;
+    }
     if (f->type == CFG__MESSAGE) {
         if (is_punct(&t, ':')) {
             rc = next(p, &t);
@@ -598,6 +751,10 @@ static int parse_field(parser *p, const cfg__field *f, void *base, const char *p
     void *slot = (char *)base + f->offset;
     if (f->type == CFG__STRING_LIST) {
         rc = parse_string_list(p, f, path, base);
+        goto out;
+    }
+    if (f->type == CFG__FLAGS) {
+        rc = parse_flags(p, f, path, base);
         goto out;
     }
     rc = next(p, &t);
@@ -628,8 +785,14 @@ static int parse_field(parser *p, const cfg__field *f, void *base, const char *p
         }
         break;
     }
+    case CFG__ENUM:
+        rc = parse_enum(p, f, path, &t, &v);
+        if (rc == 0) *(int *)slot = (int)v;
+        break;
     case CFG__MESSAGE:
     case CFG__STRING_LIST:
+    case CFG__FLAGS:
+    case CFG__MESSAGE_LIST:
         assert(0 && "handled above");
         break;
     }
@@ -674,12 +837,16 @@ static int parse_body(parser *p, const cfg__schema *schema, void *base, const ch
             break;
         }
         text_pos *first = &seen[f - schema->fields];
-        if (first->line != 0 && f->type != CFG__STRING_LIST) {
+        bool repeated = f->type == CFG__STRING_LIST || f->type == CFG__FLAGS ||
+                        f->type == CFG__MESSAGE_LIST;
+        if (first->line != 0 && !repeated) {
             rc = fail_at(p, t.line, t.col, "duplicate field %s%s%s (first set at %d:%d)", prefix,
                          prefix[0] ? "." : "", f->name, first->line, first->col);
             break;
         }
         if (first->line == 0 && f->type == CFG__STRING_LIST) list_clear(base, f);
+        if (first->line == 0 && f->type == CFG__FLAGS) *(uint32_t *)((char *)base + f->offset) = 0;
+        if (first->line == 0 && f->type == CFG__MESSAGE_LIST) message_list_clear(base, f);
         if (first->line == 0) *first = (text_pos){t.line, t.col};
         rc = parse_field(p, f, base, prefix);
         if (rc < 0) break;
@@ -697,4 +864,34 @@ int cfg__parse_text(const cfg__schema *schema, void *base, const char *name, con
 {
     parser p = {.name = name, .text = text, .len = len, .line = 1, .err = err};
     return parse_body(&p, schema, base, "", NULL);
+}
+
+void cfg__free_fields(const cfg__schema *schema, void *base)
+{
+    for (size_t i = 0; i < schema->nfields; i++) {
+        const cfg__field *f = &schema->fields[i];
+        void *slot = (char *)base + f->offset;
+        switch (f->type) {
+        case CFG__STRING:
+            tr_free(*(char **)slot);
+            *(char **)slot = NULL;
+            break;
+        case CFG__STRING_LIST:
+            list_clear(base, f);
+            break;
+        case CFG__MESSAGE:
+            cfg__free_fields(f->schema, slot);
+            break;
+        case CFG__MESSAGE_LIST:
+            message_list_clear(base, f);
+            break;
+        case CFG__INT:
+        case CFG__UINT32:
+        case CFG__UINT64:
+        case CFG__BOOL:
+        case CFG__ENUM:
+        case CFG__FLAGS:
+            break;
+        }
+    }
 }

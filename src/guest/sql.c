@@ -848,6 +848,9 @@ int guest_sql_run(guest_sql *s, jsg_isolate *iso, bool rows, const char *sql, si
     rc = bind_params(stmt, pvp, err);
     if (rc < 0) goto out;
 
+    /* A transaction trail itself holds open around the guest (a Record API write running the
+     * guest's record hooks) is not the guest's BEGIN: its statements run inside it. */
+    bool in_host_tx = s->tx == NULL && !sqlite3_get_autocommit(h);
     /* Remembered rows, when this statement may have them (see DESIGN above). */
     bool reuse = rows && c->reusable && s->result_budget > 0 &&
                  s->tx == NULL && sqlite3_get_autocommit(h);
@@ -928,7 +931,7 @@ int guest_sql_run(guest_sql *s, jsg_isolate *iso, bool rows, const char *sql, si
             goto out;
         }
     }
-    if (s->tx == NULL && !sqlite3_get_autocommit(h)) {
+    if (s->tx == NULL && !in_host_tx && !sqlite3_get_autocommit(h)) {
         /* A plain BEGIN or SAVEPOINT would leave the connection every request of this worker
          * shares inside one handler's transaction, taking their statements into it. */
         sqlite3_reset(stmt);

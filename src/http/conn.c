@@ -350,6 +350,7 @@ const http_slice *http_request_param(const http_request *req, const char *name)
 static void begin_response(http_conn *c)
 {
     c->res.done = false;
+    c->res.streaming = false;
     c->res.cancel_fn = NULL;
     tr_buf_reset(&c->res.headers);
     c->parked = true;
@@ -593,6 +594,13 @@ static int conn_flush(http_conn *c)
         loop_timer_start_at(c->srv->loop, &c->timer, c->deadline_ns);
     }
     return 0;
+}
+
+int http__conn_stream_flush(http_conn *c)
+{
+    if (conn_flush(c) < 0) return -1;
+    update_interest(c);
+    return c->broken ? -1 : 0;
 }
 
 /* Makes room for at least 1 KiB more input without dropping bytes a message still needs. */
@@ -848,6 +856,11 @@ void http__conn_close(http_conn *c)
 
 void http__conn_drain(http_conn *c)
 {
+    /* A stream (a subscription) has no end of its own: a draining server ends it now. */
+    if (c->parked && c->res.streaming) {
+        http__conn_close(c);
+        return;
+    }
     if (c->lingering || c->parked || c->in_message || c->out_sent < c->out.len || c->file_fd >= 0)
         return;
     /* Idle as far as we know; a request may be sitting unread in the socket. */

@@ -86,12 +86,29 @@ void http_response_send_file(http_response *res, int status, const char *content
                              uint64_t len);
 /* Completes the response with {"error": msg} (msg JSON-escaped). */
 void http_response_send_error(http_response *res, int status, const char *msg);
+/* True once the response was sent. */
+bool http_response_done(const http_response *res);
 /* For a handler that completes later: fn(ud) is called if the connection goes away first (the
  * peer reset or closed it, or the server shut down). From then on res must not be used. Set
  * before returning from the handler; one callback per response. */
 void http_response_on_cancel(http_response *res, void (*fn)(void *ud), void *ud);
 /* The client's address as text ("127.0.0.1", "::1") into out; "" when unknown. */
 void http_response_peer(const http_response *res, char *out, size_t cap);
+/* ---- streamed responses (Server-Sent Events) ---- */
+/* Starts a response whose body follows in pieces until http_response_stream_end(): the status
+ * line and headers go out now, without Content-Length; the body ends with the connection, so
+ * nothing after this request is read from it. From the handler or later from the owning
+ * worker's loop. The cancel callback (http_response_on_cancel) runs if the connection goes away
+ * before the end (the peer closed it, the server shuts down: a draining server ends streams). */
+void http_response_stream_begin(http_response *res, int status, const char *content_type);
+/* Appends body bytes and writes what the socket takes now. Returns 0, or -EPIPE when the peer
+ * is gone: then end the stream. */
+int http_response_stream_write(http_response *res, const void *data, size_t len);
+/* Body bytes written that the peer has not taken yet (to bound what a slow reader costs). */
+size_t http_response_stream_pending(const http_response *res);
+/* Ends the body and closes the connection once it is written. res must not be used again. */
+void http_response_stream_end(http_response *res);
+
 /* The standard reason phrase for a status ("Not Found"); "Unknown" for others. */
 const char *http_status_reason(int status);
 

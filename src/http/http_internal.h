@@ -19,6 +19,9 @@ struct http_response {
     http_conn *conn;
     tr_buf headers; /* "Name: value\r\n" lines added by the handler; reused */
     bool done;
+    bool streaming;        /* http_response_stream_begin(): the body comes in pieces */
+    int stream_status;
+    size_t stream_bytes;   /* body bytes streamed, for the access log */
     void (*cancel_fn)(void *ud); /* see http_response_on_cancel() */
     void *cancel_ud;
 };
@@ -116,6 +119,9 @@ void http__conn_drain(http_conn *c);
  * being answered, nothing left to write), looking at no more than a few hundred; returns false
  * when there is none. */
 bool http__conn_evict_idle(http_server *s);
+
+/* Writes what a streamed response has in out; -1 when the peer is gone. */
+int http__conn_stream_flush(http_conn *c);
 
 /* Bookkeeping after a response was written: access log, resume the pipeline. */
 void http__conn_response_done(http_conn *c, int status, size_t body_len);

@@ -7,6 +7,7 @@
 
 #include <arpa/inet.h>
 #include <assert.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <sys/socket.h>
@@ -154,7 +155,7 @@ bool http__response_write(http_response *res, int status, const char *content_ty
     p = put(p, reason, rl);
     p = put(p, "\r\n", 2);
     p = put(p, s->date, s->date_len);
-    if (!no_body) {
+    if (!no_body && !res->streaming) {
         p = put(p, "Content-Length: ", 16);
         p = put_u64(p, len);
         p = put(p, "\r\n", 2);
@@ -191,6 +192,11 @@ const http_limits *http_response_limits(const http_response *res)
     return &res->conn->srv->o.limits;
 }
 
+bool http_response_done(const http_response *res)
+{
+    return res->done;
+}
+
 void http_response_on_cancel(http_response *res, void (*fn)(void *ud), void *ud)
 {
     assert(!res->done);
@@ -206,6 +212,42 @@ void http_response_send(http_response *res, int status, const char *content_type
     http__response_write(res, status, content_type, body, len);
     res->done = true;
     http__conn_response_done(res->conn, status, len);
+}
+
+void http_response_stream_begin(http_response *res, int status, const char *content_type)
+{
+    assert(!res->done && !res->streaming);
+    http_conn *c = res->conn;
+    res->streaming = true;
+    res->stream_status = status;
+    res->stream_bytes = 0;
+    c->closing = true; /* the body ends with the connection */
+    http__response_write(res, status, content_type, NULL, 0);
+    if (!c->dispatching) http__conn_stream_flush(c);
+}
+
+int http_response_stream_write(http_response *res, const void *data, size_t len)
+{
+    assert(res->streaming && !res->done);
+    http_conn *c = res->conn;
+    if (c->req.is_head) return 0;
+    tr_buf_append(&c->out, data, len);
+    res->stream_bytes += len;
+    if (c->dispatching) return 0;
+    return http__conn_stream_flush(c) < 0 ? -EPIPE : 0;
+}
+
+size_t http_response_stream_pending(const http_response *res)
+{
+    return res->conn->out.len - res->conn->out_sent;
+}
+
+void http_response_stream_end(http_response *res)
+{
+    assert(res->streaming && !res->done);
+    res->done = true;
+    res->streaming = false;
+    http__conn_response_done(res->conn, res->stream_status, res->stream_bytes);
 }
 
 void http_response_send_file(http_response *res, int status, const char *content_type, int fd,

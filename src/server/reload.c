@@ -193,6 +193,7 @@ static void reload(server_reloader *r)
         set = comp_set_new(mods, n);
         router = http_router_new();
         if (http_builtin_register(router, &err) < 0 ||
+            (r->o.routes_fn && r->o.routes_fn(router, r->o.routes_ud, &err) < 0) ||
             comp_set_register_routes(set, router, &err) < 0) {
             if (!failed_before(r, "(routes)", err.msg))
                 tr_log_error("reload: %s; the previous components keep serving", err.msg);

@@ -34,6 +34,7 @@
 #include "http/http.h"
 #include "jobs/jobs.h"
 #include "kv/kv.h"
+#include "records/records.h"
 #include "worker/worker.h"
 
 /* Splits "HOST:PORT" / "[V6]:PORT" into host and port. Returns 0 or -1. */
@@ -507,6 +508,7 @@ int server_run(const server_opts *o)
     int nworkers = 0;
     char *db_path = NULL;
     comp_set *comps = NULL;
+    rec_set *recs = NULL;
     kv_store *kv = NULL;
     kv_persist *kv_saver = NULL;
     char *kv_path = NULL;
@@ -582,6 +584,7 @@ int server_run(const server_opts *o)
         }
         if (rc == 0) rc = job_store_init(db, &err);
         if (rc == 0) rc = auth_store_init(db, &err);
+        if (rc == 0) rc = rec_set_load(&c, db, rec_user_from_auth, &recs, &err);
         tr_free(mig);
         db_close(db);
         if (rc < 0) {
@@ -621,7 +624,7 @@ int server_run(const server_opts *o)
     auth_ctx_publish(auth);
 
     router = http_router_new();
-    if (http_builtin_register(router, &err) < 0) {
+    if (http_builtin_register(router, &err) < 0 || rec_register_routes(recs, router, &err) < 0) {
         fprintf(stderr, "trail run: %s\n", err.msg);
         goto out;
     }
@@ -677,6 +680,8 @@ int server_run(const server_opts *o)
             .result_cache_bytes = (size_t)c.database.result_cache_mb << 20,
             .kv = kv,
             .temp_max_bytes = (uint64_t)c.database.temp_max_mb << 20,
+            .db_hook = rec_db_attach,
+            .db_hook_ud = recs,
         };
         for (int a = 0; a < ls->naddr; a++) {
             if (a > 0) p.more_listen_fds[a - 1] = ls->fds[i][a];
@@ -707,6 +712,8 @@ int server_run(const server_opts *o)
         .workers = workers,
         .nworkers = nworkers,
         .sched = launcher.sched,
+        .routes_fn = rec_routes_cb,
+        .routes_ud = recs,
     };
     wasm_dir = tr_asprintf("%s/wasm", f.data_dir);
     ro.wasm_dir = wasm_dir;
@@ -762,6 +769,7 @@ out:
     server__reloader_free(rl);              /* the set and router the workers served last */
     tr_free(wasm_dir);
     comp_set_free(comps);
+    rec_set_free(recs); /* after the workers and the routers that point into it */
     /* after the workers, whose isolates use it: the last snapshot has every write */
     if (kv_persist_stop(kv_saver, &err) < 0) {
         tr_log_error("kv: the last snapshot failed: %s", err.msg);

@@ -21,6 +21,10 @@ typedef struct server_reload_opts {
     wk_worker **workers; /* borrowed: every worker, started */
     int nworkers;
     job_sched *sched;    /* rescheduled after each switch; may be NULL */
+    /* Registers the routes that are not components' (the Record APIs) on each new router;
+     * may be NULL. routes_ud is borrowed and must outlive the reloader. */
+    int (*routes_fn)(http_router *r, void *ud, tr_error *err);
+    void *routes_ud;
 } server_reload_opts;
 
 typedef struct server_reloader server_reloader;

@@ -91,6 +91,7 @@ static void *worker_main(void *arg)
                              &w->db, &w->start_err);
         if (rc < 0) goto out_loop;
     }
+    if (w->db && w->p.db_hook) w->p.db_hook(w->db, w->p.db_hook_ud);
     guest_env_init(&w->genv, w->loop, w->db, w->p.fs);
     w->genv.fetch_opts = w->p.fetch;
     w->genv.kv = w->p.kv;

@@ -13,6 +13,8 @@
 #include "http/http.h"
 #include "loop/loop.h"
 
+struct db_conn;
+
 typedef struct wk_params {
     int index;     /* 0..N-1, for logs */
     int listen_fd; /* listening socket; the worker takes ownership */
@@ -31,11 +33,13 @@ typedef struct wk_params {
     size_t result_cache_bytes; /* remembered query results (database.result_cache_mb); 0: none */
     struct kv_store *kv;       /* the key-value store every worker shares; NULL: none */
     uint64_t temp_max_bytes;   /* its temporary files (database.temp_max_mb); 0: the default */
+    /* Called on the worker's thread once its connection is open (the Record APIs' realtime
+     * hooks: rec_db_attach); may be NULL. db_hook_ud is shared and must outlive the worker. */
+    void (*db_hook)(struct db_conn *db, void *ud);
+    void *db_hook_ud;
 } wk_params;
 
 typedef struct wk_worker wk_worker;
-
-struct db_conn;
 
 /* Starts a worker thread and waits until it has set up (opened its database, started its server).
  * Errors: -errno or the db error, with err saying what failed; the thread is then gone and

@@ -19,12 +19,14 @@ import { host } from "./host.js";
 export type HostResult = HostResponse | string | Uint8Array;
 import { JobHandler } from "./job.js";
 import type { JobHandlerInterface } from "./job.js";
+import { RecordHook, runRecordHook } from "./records.js";
 
 export * from "./http.js";
 export * from "./job.js";
 export * from "./db.js";
 export * from "./base64.js";
 export * from "./auth.js";
+export * from "./records.js";
 
 /** What a component reports about itself (the reference's `metadata`); trail keeps it in the manifest. */
 export type Metadata = {
@@ -44,6 +46,8 @@ export interface InitArgs {
 export interface Config {
     httpHandlers?: readonly (HttpHandler | HttpHandlerInterface)[];
     jobHandlers?: readonly (JobHandler | JobHandlerInterface)[];
+    /** Hooks on the Record APIs' writes (trailbase-wasm/records, docs/records.md). */
+    recordHooks?: readonly RecordHook[];
     /** Called once in each isolate, when the component is evaluated, before any request or job. */
     init?: (args: InitArgs) => void;
     /** Reported by `initEndpoint.getManifest()`. */
@@ -54,6 +58,8 @@ export interface Config {
 export interface Manifest {
     http: [string, string][];
     jobs: [string, string][];
+    /** Record hooks as `[api, event]`, in the order runRecordHook() numbers them (only when there are any). */
+    recordHooks?: [string, string][];
 }
 
 /** The component's default export, as trail calls it. */
@@ -78,6 +84,8 @@ export interface Component {
     responseClass: abstract new (...args: never[]) => unknown;
     /** Runs the job `name`; settles when it finishes. */
     runJob(name: string): Promise<void>;
+    /** Runs record hook `index` (its position in `manifest().recordHooks`) on a JSON context. */
+    runRecordHook(index: number, json: string): string | Promise<string>;
 }
 
 /**
@@ -169,7 +177,15 @@ export function defineConfig(config: Config): ComponentConfig {
         if (jobs.has(j.name)) throw new Error(`duplicate job ${j.name}`);
         jobs.set(j.name, j);
     }
-    const manifest: Manifest = { http, jobs: jobList.map((j) => [j.name, j.schedule]) };
+    const hooks = [...(config.recordHooks ?? [])];
+    for (const h of hooks) {
+        if (!(h instanceof RecordHook)) throw new TypeError("recordHooks must hold RecordHook.beforeCreate(...)-style hooks");
+    }
+    const manifest: Manifest = {
+        http,
+        jobs: jobList.map((j) => [j.name, j.schedule]),
+        ...(hooks.length > 0 ? { recordHooks: hooks.map((h): [string, string] => [h.api, h.event]) } : {}),
+    };
     const handlers = routes.map((r) => r.handler);
     const metadata = config.metadata;
     if (config.init !== undefined) {
@@ -177,12 +193,12 @@ export function defineConfig(config: Config): ComponentConfig {
         config.init({ version: undefined });
     }
 
-    const incomingHandler = Object.assign(component(manifest, handlers, jobs, REFERENCE_REQUEST), {
+    const incomingHandler = Object.assign(component(manifest, handlers, jobs, REFERENCE_REQUEST, hooks), {
         handle(): Promise<void> {
             return Promise.reject(new Error("trail calls dispatch(), not the wasi:http handle()"));
         },
     });
-    return Object.assign(component(manifest, handlers, jobs, REQUEST), {
+    return Object.assign(component(manifest, handlers, jobs, REQUEST, hooks), {
         initEndpoint: {
             getManifest(args: string): string {
                 let subsystems: unknown = null;
@@ -227,7 +243,7 @@ function toJob(j: JobHandler | JobHandlerInterface): JobHandler {
 
 // The object trail calls; requests are made with `proto` (HttpRequest's or the reference's).
 function component(manifest: Manifest, handlers: readonly HttpHandlerFn[], jobs: Map<string, JobHandler>,
-                   proto: object): Component {
+                   proto: object, hooks: readonly RecordHook[]): Component {
     return {
         manifest: () => manifest,
         dispatch(index: number, request: HostRequest): unknown {
@@ -252,6 +268,11 @@ function component(manifest: Manifest, handlers: readonly HttpHandlerFn[], jobs:
             } catch (e) {
                 return Promise.reject(e);
             }
+        },
+        runRecordHook(index: number, json: string): string | Promise<string> {
+            const hook = hooks[index];
+            if (hook === undefined) throw new RangeError(`no record hook with index ${index}`);
+            return runRecordHook(hook, json);
         },
     };
 }

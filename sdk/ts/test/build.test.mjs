@@ -146,7 +146,7 @@ describe("build errors", () => {
     test("an unknown SDK entry point", () =>
         fails(
             { "index.ts": 'import "trailbase-wasm/nope";\n' },
-            /^index\.ts:1:8: error: "trailbase-wasm\/nope" is not an entry point of trailbase-wasm \(trailbase-wasm, trailbase-wasm\/http, trailbase-wasm\/db, trailbase-wasm\/job, trailbase-wasm\/fs, trailbase-wasm\/kv, trailbase-wasm\/auth\)$/m,
+            /^index\.ts:1:8: error: "trailbase-wasm\/nope" is not an entry point of trailbase-wasm \(trailbase-wasm, trailbase-wasm\/http, trailbase-wasm\/db, trailbase-wasm\/job, trailbase-wasm\/fs, trailbase-wasm\/kv, trailbase-wasm\/auth, trailbase-wasm\/records\)$/m,
         ));
 
     test("a Node.js module is not available in a component", () =>

@@ -34,7 +34,7 @@ test("the lockfile pins every package by integrity and names no host", () => {
 });
 
 test("every entry point exists with its types", () => {
-    assert.deepEqual(Object.keys(pkg.exports), [".", "./http", "./db", "./job", "./fs", "./kv", "./auth", "./package.json"]);
+    assert.deepEqual(Object.keys(pkg.exports), [".", "./http", "./db", "./job", "./fs", "./kv", "./auth", "./records", "./package.json"]);
     for (const [key, e] of Object.entries(pkg.exports)) {
         if (key === "./package.json") continue;
         assert.ok(existsSync(path.join(ROOT, e.types)), e.types);

@@ -71,6 +71,8 @@ TEST(config_default_text_matches_defaults)
     got.fetch.allowed_hosts_len = 0;
     got.fetch.allowed_private_hosts = NULL;
     got.fetch.allowed_private_hosts_len = 0;
+    got.record_apis = NULL;
+    got.record_apis_len = 0;
     got.server.access_log = false;
     got.fetch.enabled = false;
     got.server.site_url = NULL;
@@ -304,7 +306,7 @@ TEST(config_errors_name_line_and_column)
                  "access_log, site_url");
     EXPECT_ERROR("\n\n  serve { }",
                  "3:3: unknown section 'serve'; expected one of: server, runtime, jobs, fetch, "
-                 "database, kv, auth, email");
+                 "database, kv, auth, email, record_apis");
     EXPECT_ERROR("server { runtime_threads: \"4\" }",
                  "1:27: expected an integer for server.runtime_threads (0..1024), got string "
                  "\"4\"");

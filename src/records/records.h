@@ -1,0 +1,77 @@
+/* records/records.h: Record APIs: tables and views of the database served under
+ * /api/records/v1/NAME as the reference system serves them (list with filters, order, cursors,
+ * counts and expansion; read, create, update, delete; their JSON schema), with per-operation ACLs
+ * and row-level access rules written in SQL, and realtime subscriptions (Server-Sent Events).
+ *
+ * DESIGN: the APIs are declared in config.textproto (cfg_record_api). At start-up
+ * rec_set_load() reads each table's columns, primary key and foreign keys from the database and
+ * checks the configuration against them (unknown table, column or expansion, a rule that does not
+ * compile): a mistake stops the start with a message naming the API. The set is immutable from
+ * then on and shared by every worker; each request runs on its worker's own connection.
+ *
+ * Security: every value from a request is a bound parameter; every identifier in a statement
+ * comes from the schema read at start-up, never from the request (a request's column name is
+ * only ever looked up in that list). A rule is part of the one statement that reads or writes
+ * (a SELECT's WHERE, an INSERT ... SELECT ... WHERE, an UPDATE or DELETE whose WHERE holds it),
+ * never checked by a read before a write. docs/records.md is the user's view.
+ *
+ * Thread: the set is read-only after rec_set_load(); handlers run on the worker that received
+ * the request. */
+#ifndef TRAIL_RECORDS_RECORDS_H
+#define TRAIL_RECORDS_RECORDS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/base.h"
+
+struct cfg;
+struct db_conn;
+struct http_request;
+struct http_router;
+
+/* The caller of a request as the Record APIs see it. */
+typedef struct rec_user {
+    bool signed_in;
+    uint8_t id[16]; /* the _user row's id (a UUID's 16 bytes); valid when signed_in */
+    bool admin;
+    char email[256];
+} rec_user;
+
+/* Finds the caller of req. Returns 0 with *out filled (signed_in false for an anonymous
+ * request), or an HTTP status (401, 403) when the request carries credentials that do not
+ * count, with *why a static message. Thread: any worker. */
+typedef int (*rec_user_fn)(const struct http_request *req, rec_user *out, const char **why);
+
+/* The rec_user_fn of `trail run`: the caller as auth/auth.h finds it (the published auth_ctx),
+ * 401 for a token that is invalid or expired, 403 for a cookie write without its CSRF token. */
+int rec_user_from_auth(const struct http_request *req, rec_user *out, const char **why);
+
+typedef struct rec_set rec_set;
+
+/* Reads the schema of every API of c->record_apis on db and builds the set. who finds callers
+ * (NULL: every request is anonymous). Errors: TR_ECONFIG with err naming the API and what is
+ * wrong; TR_ESQL. */
+int rec_set_load(const struct cfg *c, struct db_conn *db, rec_user_fn who, rec_set **out,
+                 tr_error *err);
+void rec_set_free(rec_set *s); /* NULL is a no-op */
+size_t rec_set_count(const rec_set *s);
+
+/* Registers the routes of every API (GET/POST /api/records/v1/NAME, GET/PATCH/DELETE
+ * .../NAME/:id, GET .../NAME/schema, GET .../NAME/subscribe/:id). s must outlive r. Errors as
+ * http_router_add(). */
+int rec_register_routes(const rec_set *s, struct http_router *r, tr_error *err);
+
+/* Installs on db (a worker's connection: every write of the worker, its Record API requests and
+ * its guests' statements, goes through it) the hooks that feed realtime subscriptions: SQLite's
+ * pre-update hook captures each changed row of a subscribable API's table, the WAL hook
+ * publishes them once their transaction committed, the rollback hook drops them. Nothing when
+ * no API enables subscriptions. ud is the rec_set (may be NULL). Thread: db's. */
+void rec_db_attach(struct db_conn *db, void *ud);
+
+/* Adapts rec_register_routes() to a route-registering callback taking (router, ud, err); ud is
+ * the rec_set (may be NULL: nothing to register). */
+int rec_routes_cb(struct http_router *r, void *ud, tr_error *err);
+
+#endif

@@ -1,0 +1,163 @@
+/* records/records_internal.h: what the files of src/records/ share. */
+#ifndef TRAIL_RECORDS_RECORDS_INTERNAL_H
+#define TRAIL_RECORDS_RECORDS_INTERNAL_H
+
+#include "records/records.h"
+
+#include <sqlite3.h>
+
+#include "component/component.h"
+#include "config/config.h"
+
+#define REC_PATH_PREFIX      "/api/records/v1/"
+#define REC_DEFAULT_LIMIT    50
+#define REC_HARD_LIMIT       1024
+#define REC_MAX_BULK         1024 /* records in one POST */
+#define REC_MAX_FILTERS      64   /* conditions in one list request */
+#define REC_MAX_FILTER_DEPTH 8    /* nesting of $and/$or */
+#define REC_MAX_ORDER        8    /* columns in order= */
+#define REC_MAX_EXPAND       8    /* columns in expand= */
+
+typedef enum rec_type {
+    REC_T_ANY, /* no declared type (or a view's computed column): values kept as given */
+    REC_T_INTEGER,
+    REC_T_REAL,
+    REC_T_TEXT,
+    REC_T_BLOB,
+} rec_type;
+
+typedef struct rec_column {
+    char *name;
+    char *quoted; /* "name" with inner quotes doubled, for SQL text */
+    rec_type type;
+    bool notnull;
+    bool has_default;
+    bool pk;
+    bool hidden;     /* name starts with '_': writable, never read */
+    int tcol;        /* its index among the table's columns (the pre-update hook's) */
+    char *fk_table;  /* the table a foreign key points to, or NULL */
+    char *fk_column; /* its column (the foreign table's primary key when the key names none) */
+} rec_column;
+
+/* A foreign table an API may expand into. */
+typedef struct rec_foreign {
+    int col;          /* the API's foreign key column */
+    char *quoted;     /* the foreign table, quoted */
+    rec_column *cols; /* its readable columns */
+    size_t ncols;
+    char *quoted_key; /* the referenced column, quoted */
+} rec_foreign;
+
+enum { REC_OP_CREATE, REC_OP_READ, REC_OP_UPDATE, REC_OP_DELETE, REC_OP_SCHEMA, REC_NOPS };
+
+typedef struct rec_api {
+    char *name;
+    char *table;  /* as configured */
+    char *quoted; /* the table, quoted */
+    bool is_view;
+    rec_column *cols; /* the table's columns minus excluded_columns, in table order */
+    size_t ncols;
+    int pk; /* index into cols of the record id column; -1: none (a view without one) */
+    uint32_t acl_world, acl_authenticated;
+    char *rules[REC_NOPS]; /* SQL expressions; NULL: none */
+    rec_foreign *expand;   /* the configured expansions */
+    size_t nexpand;
+    bool subscriptions;
+    bool autofill; /* autofill_missing_user_id_columns */
+    int conflict;  /* CFG_CONFLICT_* */
+    uint64_t hard_limit;
+    const rec_set *set;
+} rec_api;
+
+struct rec_set {
+    rec_api *apis;
+    size_t napis;
+    rec_user_fn who;
+    uint8_t cursor_key[32]; /* random per process: cursors name their API and are signed */
+    struct rec_hub *hub;    /* realtime subscriptions; NULL when no API enables them */
+};
+
+/* ---- values ---- */
+typedef struct rec_value {
+    int type; /* SQLITE_INTEGER, SQLITE_FLOAT, SQLITE_TEXT, SQLITE_BLOB, SQLITE_NULL */
+    int64_t i;
+    double d;
+    const char *p; /* text or blob bytes (arena or request memory) */
+    size_t n;
+} rec_value;
+
+/* Binds v to parameter idx of st (SQLITE_STATIC: v's bytes must outlive the step). */
+int rec__bind(sqlite3_stmt *st, int idx, const rec_value *v);
+
+/* Converts a request's text (a filter value, a record id) to a value for column c: integers
+ * strictly for INTEGER columns (true/false as 1/0), numbers for REAL, text for TEXT, a UUID
+ * (8-4-4-4-12) or URL-safe base64 for BLOB. Returns false when the text does not fit. The
+ * value may point into s, or into a, which must outlive it. */
+bool rec__value_from_text(const rec_column *c, const char *s, size_t n, tr_arena *a,
+                          rec_value *out);
+
+/* URL-safe base64 with padding (the reference's encoding of BLOBs and record ids). */
+void rec__b64url_encode(const void *data, size_t n, tr_buf *out);
+/* Decodes URL-safe base64 with or without padding; false for anything else. out must hold
+ * n * 3 / 4 + 3 bytes. */
+bool rec__b64url_decode(const char *s, size_t n, uint8_t *out, size_t *out_len);
+
+/* Appends s as a JSON string literal. Invalid UTF-8 is replaced by U+FFFD. */
+void rec__json_str(tr_buf *b, const char *s, size_t n);
+/* Appends v as JSON, as rec__json_column() writes a column. */
+void rec__json_value(tr_buf *b, const rec_value *v);
+/* Appends column i of st as JSON: null, a number, a string, or a BLOB as URL-safe base64. */
+void rec__json_column(tr_buf *b, sqlite3_stmt *st, int i);
+/* Appends the record in columns [first, first + ncols) of st as a JSON object of the API's
+ * readable columns (cols: ncols entries in the same order); expansions follow when exp != NULL:
+ * for each of the API's expand entries, wanted[k] says whether its columns were selected. */
+void rec__json_row(tr_buf *b, const rec_api *api, sqlite3_stmt *st, int first, const bool *wanted);
+
+/* Quotes an identifier for SQL text ("a""b"). */
+char *rec__quote(const char *name);
+
+/* ---- the guests' record hooks (records/hooks.c) ---- */
+enum {
+    REC_HOOK_BEFORE_CREATE,
+    REC_HOOK_AFTER_CREATE,
+    REC_HOOK_BEFORE_UPDATE,
+    REC_HOOK_AFTER_UPDATE,
+    REC_HOOK_BEFORE_DELETE,
+    REC_HOOK_AFTER_DELETE
+};                       /* comp_hook_event */
+#define REC_MAX_HOOKS 16 /* hooks run for one event of one write */
+
+typedef struct rec_hook_ref {
+    struct comp_instance *ci;
+    size_t idx;         /* in its module's hooks */
+    const char *module; /* for logs */
+} rec_hook_ref;
+
+/* The calling worker's hooks on event for api, at most cap. */
+/* The calling worker's environment (its loop and database connection), through the thread's
+ * comp_worker; NULL on a thread that is not a worker. */
+const guest_env *rec__worker_env(void);
+
+size_t rec__hooks_find(const rec_api *api, int event, rec_hook_ref *out, size_t cap);
+/* Runs one hook on the context ctx (JSON); its JSON answer in out. Errors as
+ * comp_instance_record_hook(). */
+int rec__hook_run(const rec_hook_ref *h, const char *ctx, size_t len, tr_buf *out, tr_error *err);
+
+/* ---- realtime (records/realtime.c) ---- */
+#define REC_SUB_MAX_PENDING (256u << 10) /* unsent bytes of one subscriber before it is closed */
+#define REC_INBOX_MAX       65536        /* events waiting for one worker */
+#define REC_PING_MS         30000        /* a comment to every subscriber when idle this long */
+
+struct http_request;
+struct http_response;
+/* The hub of subscriptions of s (NULL when no API enables them). */
+struct rec_hub *rec__hub_new(const rec_set *s);
+void rec__hub_free(struct rec_hub *h);
+/* GET .../subscribe/:id, after the ACL check; u is the caller. */
+void rec__subscribe(const rec_api *api, const struct http_request *req, struct http_response *res,
+                    const rec_user *u);
+/* Whether the read rule of api lets u read the record (values: api->ncols, NULL-able). */
+int rec__rule_allows(sqlite3 *db, const rec_api *api, const rec_user *u, const rec_value *vals,
+                     bool *out);
+
+#endif
