@@ -160,4 +160,58 @@ void rec__subscribe(const rec_api *api, const struct http_request *req, struct h
 int rec__rule_allows(sqlite3 *db, const rec_api *api, const rec_user *u, const rec_value *vals,
                      bool *out);
 
+/* ---- a Record API request (records/handlers.c; the endpoints in read.c and write.c) ---- */
+/* One Record API request on its worker: the statement being built and its parameters.
+ * Thread: the request's worker only. */
+typedef struct rec_ctx {
+    const rec_api *api;
+    const struct http_request *req;
+    struct http_response *res;
+    sqlite3 *db;
+    tr_arena *a;
+    rec_user user;
+    rec_value *binds; /* binds[i] is parameter ?i+1 */
+    int nbinds, capbinds;
+    tr_buf sql;
+    char err[512]; /* a 400's message */
+} rec_ctx;
+
+/* One pair of a query string or an HTML form body. */
+typedef struct rec_qparam {
+    char *key, *val; /* decoded, NUL-terminated (arena) */
+    size_t klen, vlen;
+} rec_qparam;
+
+/* Answers with body as application/json. */
+void rec__send_json(rec_ctx *c, int status, tr_buf *body);
+/* Answers with {"error": msg}. */
+void rec__fail(rec_ctx *c, int status, const char *msg);
+/* Adds v as the next parameter (its bytes must outlive the statement's steps); returns its number,
+ * the N of ?N. */
+int rec__bind_add(rec_ctx *c, const rec_value *v);
+/* Adds v as the next parameter and appends its placeholder ?N to c->sql. */
+void rec__bind_place(rec_ctx *c, const rec_value *v);
+/* Prepares sql and binds the parameters it names from c's; an SQLite result code. */
+int rec__prepare(rec_ctx *c, const char *sql, sqlite3_stmt **out);
+/* Answers a statement that failed with SQLite code rc: a constraint is the client's (400, 409 for
+ * a duplicate key), a lock held too long 503, anything else 500 (logged). */
+void rec__fail_sql(rec_ctx *c, int rc);
+/* Splits a query string (or a form body) into at most 128 decoded pairs in c's arena; -1 with
+ * c->err set when it is malformed or has more. */
+int rec__parse_query(rec_ctx *c, const char *q, size_t n, rec_qparam **out, size_t *nout);
+/* Binds the caller's id (NULL when signed out) as ?1, the _USER_.id of the rules; first. */
+void rec__user_bind(rec_ctx *c);
+/* Appends " WHERE (rule)" for operation op (REC_OP_*), "(1)" when it has none. */
+void rec__where_rule(rec_ctx *c, int op);
+/* The record id of the path, converted by the id column's type; false when it does not fit. */
+bool rec__path_id(rec_ctx *c, rec_value *out);
+
+/* The endpoints, after the ACL check; each answers through c->res. ps/np: the query's pairs. */
+void rec__list(rec_ctx *c, const rec_qparam *ps, size_t np); /* read.c */
+void rec__read(rec_ctx *c, const rec_qparam *ps, size_t np);
+void rec__schema(rec_ctx *c);
+void rec__create(rec_ctx *c); /* write.c */
+void rec__update(rec_ctx *c);
+void rec__delete(rec_ctx *c);
+
 #endif
