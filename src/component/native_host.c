@@ -1,7 +1,7 @@
 /* component/native_host.c: running compiled components (docs/guest-abi.md, "Compiled
  * components"): their instances on a worker, the requests and job runs in a guest's hands, the
- * handles of the host calls it waits for, and loading a module's manifest. The `trail` imports are
- * in native_imports.c, the byte encodings they and the requests use in native_encoding.c.
+ * delivery of host call results, and loading a module's manifest. The `trail` imports and the
+ * host calls' handles are in native_imports.c, the byte encodings in native_encoding.c.
  *
  * DESIGN: a comp_native_inst (wasm2c's `struct Z_trail_instance_t`, the pointer every `trail`
  * import receives) owns one wasm2c instance of the module. Every export call is one wrt_call()
@@ -123,22 +123,6 @@ static void wasi_output(void *user, int fd, const char *data, size_t len)
     tr_log(fd == 2 ? TR_LOG_ERROR : TR_LOG_INFO, GUEST_LOG_PREFIX "%.*s", (int)line.len,
            line.data ? line.data : "");
     tr_buf_free(&line);
-}
-
-void comp__native_handle_free(struct Z_trail_instance_t *ni, comp_native_handle *h)
-{
-    for (comp_native_handle **p = &ni->handles; *p; p = &(*p)->next) {
-        if (*p == h) {
-            *p = h->next;
-            break;
-        }
-    }
-    ni->nhandles--;
-    if (ni->env) loop_timer_stop(ni->env->loop, &h->timer);
-    tr_buf_free(&h->result);
-    tr_buf_free(&h->params);
-    tr_free(h->sql);
-    tr_free(h);
 }
 
 static void unwait(struct Z_trail_instance_t *ni, comp_native_wait *w)
@@ -388,55 +372,6 @@ static void on_deadline(loop *l, loop_timer *t)
         w->done(w->ud, TR_ETIMEDOUT, &e);
     }
     unwait(ni, w);
-}
-
-/* ---- handles ---- */
-
-comp_native_handle *comp__native_handle_find(struct Z_trail_instance_t *ni, uint32_t id)
-{
-    for (comp_native_handle *h = ni->handles; h; h = h->next)
-        if (h->id == id && !h->released) return h;
-    return NULL;
-}
-
-/* The guest is done with h: freed now, or when its transfer ends. */
-void comp__native_handle_release(struct Z_trail_instance_t *ni, comp_native_handle *h)
-{
-    if (h->in_fetch)
-        h->released = true;
-    else
-        comp__native_handle_free(ni, h);
-}
-
-comp_native_handle *comp__native_handle_new(struct Z_trail_instance_t *ni)
-{
-    if (ni->nhandles >= COMP_NATIVE_MAX_HANDLES) return NULL;
-    comp_native_handle *h = tr_calloc(1, sizeof *h);
-    h->ni = ni;
-    loop_timer_init(&h->timer, NULL); /* a zeroed timer would look active */
-    h->id = ni->next_id++;
-    if (ni->next_id == 0 || ni->next_id > INT32_MAX) ni->next_id = 1;
-    h->next = ni->handles;
-    ni->handles = h;
-    ni->nhandles++;
-    return h;
-}
-
-void comp__native_ready(struct Z_trail_instance_t *ni, comp_native_handle *h, bool ok)
-{
-    h->state = COMP_NATIVE_READY;
-    h->ok = ok;
-    h->notify = true;
-    if (ni->env && ni->nat->complete && !loop_timer_active(&ni->pump))
-        loop_timer_start(ni->env->loop, &ni->pump, 0);
-}
-
-void comp__native_ready_error(struct Z_trail_instance_t *ni, comp_native_handle *h,
-                              const char *msg)
-{
-    tr_buf_reset(&h->result);
-    tr_buf_append_str(&h->result, msg);
-    comp__native_ready(ni, h, false);
 }
 
 /* Counts a trail_complete call that started at the thread's CPU time cpu0 against the window

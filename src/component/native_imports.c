@@ -1,11 +1,14 @@
 /* component/native_imports.c: the `trail` imports of compiled components (docs/guest-abi.md):
  * logs, the manifest, answers to requests and job runs, SQL statements and transactions, timers,
- * fetch, file reads, the results of host calls; and the few WASI functions beyond the engine's.
+ * fetch, file reads, the results of host calls and their handles; and the few WASI functions
+ * beyond the engine's.
  *
- * DESIGN: an import never calls the guest. One that starts a host call returns a handle
- * (native_host.c) at once and marks it ready when the result is there; the worker's loop then
- * delivers it by `trail_complete`. Everything the guest passes is checked here: its pointers
- * through wrt_mem_ptr(), its encodings by native_encoding.c's readers.
+ * DESIGN: an import never calls the guest. One that starts a host call returns a handle at once
+ * and marks it ready when the result is there; native_host.c's pump then delivers it by
+ * `trail_complete` from the worker's loop. Everything the guest passes is checked here: its
+ * pointers through wrt_mem_ptr(), its encodings by native_encoding.c's readers. Only the shared
+ * objects call the imports, never the executable: this file is linked because native_host.c
+ * frees and finds handles here, so the handles stay in this file.
  *
  * Statements run on the worker's connection through guest_sql_run_vals() with the same allow-list
  * as JS; one that must wait (a JS transaction holds the connection, or another connection holds
@@ -19,6 +22,70 @@
 
 #include "db/db.h"
 #include "guest/fs.h"
+
+/* ---- handles ---- */
+
+void comp__native_handle_free(struct Z_trail_instance_t *ni, comp_native_handle *h)
+{
+    for (comp_native_handle **p = &ni->handles; *p; p = &(*p)->next) {
+        if (*p == h) {
+            *p = h->next;
+            break;
+        }
+    }
+    ni->nhandles--;
+    if (ni->env) loop_timer_stop(ni->env->loop, &h->timer);
+    tr_buf_free(&h->result);
+    tr_buf_free(&h->params);
+    tr_free(h->sql);
+    tr_free(h);
+}
+
+comp_native_handle *comp__native_handle_find(struct Z_trail_instance_t *ni, uint32_t id)
+{
+    for (comp_native_handle *h = ni->handles; h; h = h->next)
+        if (h->id == id && !h->released) return h;
+    return NULL;
+}
+
+/* The guest is done with h: freed now, or when its transfer ends. */
+static void handle_release(struct Z_trail_instance_t *ni, comp_native_handle *h)
+{
+    if (h->in_fetch)
+        h->released = true;
+    else
+        comp__native_handle_free(ni, h);
+}
+
+static comp_native_handle *new_handle(struct Z_trail_instance_t *ni)
+{
+    if (ni->nhandles >= COMP_NATIVE_MAX_HANDLES) return NULL;
+    comp_native_handle *h = tr_calloc(1, sizeof *h);
+    h->ni = ni;
+    loop_timer_init(&h->timer, NULL); /* a zeroed timer would look active */
+    h->id = ni->next_id++;
+    if (ni->next_id == 0 || ni->next_id > INT32_MAX) ni->next_id = 1;
+    h->next = ni->handles;
+    ni->handles = h;
+    ni->nhandles++;
+    return h;
+}
+
+static void ready(struct Z_trail_instance_t *ni, comp_native_handle *h, bool ok)
+{
+    h->state = COMP_NATIVE_READY;
+    h->ok = ok;
+    h->notify = true;
+    if (ni->env && ni->nat->complete && !loop_timer_active(&ni->pump))
+        loop_timer_start(ni->env->loop, &ni->pump, 0);
+}
+
+static void ready_error(struct Z_trail_instance_t *ni, comp_native_handle *h, const char *msg)
+{
+    tr_buf_reset(&h->result);
+    tr_buf_append_str(&h->result, msg);
+    ready(ni, h, false);
+}
 
 /* ---- statements ---- */
 
@@ -35,7 +102,7 @@ static bool run_begin(struct Z_trail_instance_t *ni, comp_native_handle *h)
         tr_buf_append_str(&h->result, err.msg);
     else
         comp__put_u32(&h->result, id);
-    comp__native_ready(ni, h, rc == 0);
+    ready(ni, h, rc == 0);
     return true;
 }
 
@@ -85,7 +152,7 @@ static bool run_sql(struct Z_trail_instance_t *ni, comp_native_handle *h, uint64
     tr_free(h->sql);
     h->sql = NULL;
     tr_buf_free(&h->params);
-    comp__native_ready(ni, h, rc == 0);
+    ready(ni, h, rc == 0);
     return true;
 }
 
@@ -117,7 +184,7 @@ static void retry_sql(loop *l, loop_timer *t)
                      NATIVE_SQL_MAX_WAIT_MS);
         tr_free(h->sql);
         h->sql = NULL;
-        comp__native_ready_error(ni, h, msg);
+        ready_error(ni, h, msg);
         return;
     }
     h->retry_ms = TR_MIN(h->retry_ms * 2, 50u);
@@ -249,7 +316,7 @@ uint32_t Z_trailZ_sql(struct Z_trail_instance_t *ni, uint32_t tx, uint32_t kind,
     uint32_t rc;
     const char *sql = guest_bytes(ni, sql_ptr, sql_len);
     const char *params = guest_bytes(ni, params_ptr, params_len);
-    comp_native_handle *h = sql && params && kind <= 1 ? comp__native_handle_new(ni) : NULL;
+    comp_native_handle *h = sql && params && kind <= 1 ? new_handle(ni) : NULL;
     if (sql == NULL || params == NULL || kind > 1) {
         rc = ERR_BAD_POINTER;
     } else if (h == NULL) {
@@ -257,7 +324,7 @@ uint32_t Z_trailZ_sql(struct Z_trail_instance_t *ni, uint32_t tx, uint32_t kind,
     } else {
         rc = h->id;
         if (ni->env == NULL || ni->env->sql == NULL) {
-            comp__native_ready_error(ni, h,
+            ready_error(ni, h,
                                      "no database here (statements cannot run in trail_init)");
         } else {
             h->rows = kind == 0;
@@ -275,10 +342,10 @@ uint32_t Z_trailZ_sql(struct Z_trail_instance_t *ni, uint32_t tx, uint32_t kind,
 uint32_t Z_trailZ_tx_begin(struct Z_trail_instance_t *ni)
 {
     bool saved = wrt_host_enter();
-    comp_native_handle *h = comp__native_handle_new(ni);
+    comp_native_handle *h = new_handle(ni);
     uint32_t rc = h ? h->id : ERR_TOO_MANY;
     if (h && (ni->env == NULL || ni->env->sql == NULL || ni->env->loop == NULL)) {
-        comp__native_ready_error(ni, h, "no database here (transactions cannot run in trail_init)");
+        ready_error(ni, h, "no database here (transactions cannot run in trail_init)");
     } else if (h) {
         h->begin = true;
         start_sql(ni, h);
@@ -290,16 +357,16 @@ uint32_t Z_trailZ_tx_begin(struct Z_trail_instance_t *ni)
 uint32_t Z_trailZ_tx_end(struct Z_trail_instance_t *ni, uint32_t tx, uint32_t commit)
 {
     bool saved = wrt_host_enter();
-    comp_native_handle *h = comp__native_handle_new(ni);
+    comp_native_handle *h = new_handle(ni);
     uint32_t rc = h ? h->id : ERR_TOO_MANY;
     if (h && (ni->env == NULL || ni->env->sql == NULL)) {
-        comp__native_ready_error(ni, h, "no database here");
+        ready_error(ni, h, "no database here");
     } else if (h) {
         tr_error err = {0};
         if (guest_sql_tx_end_for(ni->env->sql, ni, tx, commit != 0, &err) < 0)
-            comp__native_ready_error(ni, h, err.msg);
+            ready_error(ni, h, err.msg);
         else
-            comp__native_ready(ni, h, true);
+            ready(ni, h, true);
     }
     wrt_host_leave(saved);
     return rc;
@@ -310,16 +377,16 @@ static void timer_fired(loop *l, loop_timer *t)
     (void)l;
     comp_native_handle *h = (comp_native_handle *)t;
     tr_buf_reset(&h->result);
-    comp__native_ready(h->ni, h, true);
+    ready(h->ni, h, true);
 }
 
 uint32_t Z_trailZ_timer(struct Z_trail_instance_t *ni, uint32_t ms)
 {
     bool saved = wrt_host_enter();
-    comp_native_handle *h = comp__native_handle_new(ni);
+    comp_native_handle *h = new_handle(ni);
     uint32_t rc = h ? h->id : ERR_TOO_MANY;
     if (h && ni->env == NULL) {
-        comp__native_ready_error(ni, h, "no timers here (trail_init)");
+        ready_error(ni, h, "no timers here (trail_init)");
     } else if (h) {
         loop_timer_init(&h->timer, timer_fired);
         loop_timer_start(ni->env->loop, &h->timer, ms);
@@ -338,7 +405,7 @@ static void fetch_done(void *ud, int rc, const tr_error *why, const jsg_val *res
         return;
     }
     if (rc < 0) {
-        comp__native_ready_error(ni, h, why->msg);
+        ready_error(ni, h, why->msg);
         return;
     }
     /* [status, statusText, headers, body, finalUrl] */
@@ -356,7 +423,7 @@ static void fetch_done(void *ud, int rc, const tr_error *why, const jsg_val *res
     else
         comp__put_str(&h->result, "", 0);
     comp__put_str(&h->result, v[4].u.str.ptr, v[4].u.str.len);
-    comp__native_ready(ni, h, true);
+    ready(ni, h, true);
 }
 
 /* The fetch request's encoding (docs/guest-abi.md) as the five values guest_fetch_start()
@@ -391,10 +458,10 @@ uint32_t Z_trailZ_fetch(struct Z_trail_instance_t *ni, uint32_t ptr, uint32_t le
 {
     bool saved = wrt_host_enter();
     const char *req = guest_bytes(ni, ptr, len);
-    comp_native_handle *h = req ? comp__native_handle_new(ni) : NULL;
+    comp_native_handle *h = req ? new_handle(ni) : NULL;
     uint32_t rc = req == NULL ? ERR_BAD_POINTER : h ? h->id : ERR_TOO_MANY;
     if (h && ni->env == NULL) {
-        comp__native_ready_error(ni, h, "fetch is not available in trail_init");
+        ready_error(ni, h, "fetch is not available in trail_init");
     } else if (h) {
         tr_arena a;
         tr_arena_init(&a, 1024);
@@ -402,9 +469,9 @@ uint32_t Z_trailZ_fetch(struct Z_trail_instance_t *ni, uint32_t ptr, uint32_t le
         jsg_val args[5];
         tr_error why = {0};
         if (!decode_fetch(&r, &a, args))
-            comp__native_ready_error(ni, h, "malformed fetch request (docs/guest-abi.md)");
+            ready_error(ni, h, "malformed fetch request (docs/guest-abi.md)");
         else if (guest_fetch_start(ni->env, &ni->fetches, args, fetch_done, h, &why) < 0)
-            comp__native_ready_error(ni, h, why.msg);
+            ready_error(ni, h, why.msg);
         else
             h->in_fetch = true;
         tr_arena_deinit(&a);
@@ -417,19 +484,19 @@ uint32_t Z_trailZ_read_file(struct Z_trail_instance_t *ni, uint32_t ptr, uint32_
 {
     bool saved = wrt_host_enter();
     const char *path = guest_bytes(ni, ptr, len);
-    comp_native_handle *h = path ? comp__native_handle_new(ni) : NULL;
+    comp_native_handle *h = path ? new_handle(ni) : NULL;
     uint32_t rc = path == NULL ? ERR_BAD_POINTER : h ? h->id : ERR_TOO_MANY;
     if (h) {
         tr_error err = {0};
         if (ni->env == NULL || ni->env->fs == NULL) {
-            comp__native_ready_error(ni, h,
+            ready_error(ni, h,
                         "ENOSYS: no filesystem is enabled (trail run --runtime-root-fs DIR)");
         } else if (guest_fs_read(ni->env->fs, path, len,
                                  TR_MIN(ni->env->fs_max_read, ni->mod->limits.memory_limit),
                                  &h->result, &err) < 0) {
-            comp__native_ready_error(ni, h, err.msg);
+            ready_error(ni, h, err.msg);
         } else {
-            comp__native_ready(ni, h, true);
+            ready(ni, h, true);
         }
     }
     wrt_host_leave(saved);
@@ -460,7 +527,7 @@ uint32_t Z_trailZ_result_take(struct Z_trail_instance_t *ni, uint32_t id, uint32
     } else {
         if (len) memcpy(dst, h->result.data, len);
         rc = h->ok ? 0 : 1;
-        comp__native_handle_release(ni, h);
+        handle_release(ni, h);
     }
     wrt_host_leave(saved);
     return rc;
@@ -470,7 +537,7 @@ void Z_trailZ_release(struct Z_trail_instance_t *ni, uint32_t id)
 {
     bool saved = wrt_host_enter();
     comp_native_handle *h = comp__native_handle_find(ni, id);
-    if (h) comp__native_handle_release(ni, h);
+    if (h) handle_release(ni, h);
     wrt_host_leave(saved);
 }
 

@@ -52,7 +52,7 @@ void comp__native_run_job(comp_native_inst *ni, size_t job, uint64_t deadline_ms
                           comp_job_done_fn done, void *ud);
 size_t comp__native_parked(const comp_native_inst *ni);
 
-/* ---- an instance's state (native_host.c), read and changed by the imports ---- */
+/* ---- an instance's state (native_host.c) and its host calls (native_imports.c) ---- */
 
 /* A request or a job run the guest has been given and not yet answered. */
 typedef struct comp_native_wait {
@@ -126,17 +126,10 @@ uint64_t comp__native_call_deadline(void);
 /* native_host.c: a request or job run by the id the guest was given; NULL when none waits. */
 comp_native_wait *comp__native_wait_find(struct Z_trail_instance_t *ni, uint32_t id);
 
-/* native_host.c: host call handles. _new returns NULL past COMP_NATIVE_MAX_HANDLES; _find
- * NULL for an unknown or released id; _release frees h now, or when its transfer ends; _free
- * frees it now. _ready marks h's result (h->result) ready, to be delivered by trail_complete
- * from the loop; _ready_error makes msg its result and marks it failed. */
-comp_native_handle *comp__native_handle_new(struct Z_trail_instance_t *ni);
+/* native_imports.c: host call handles. _find returns NULL for an unknown or released id;
+ * _free frees h now (its timer stopped, its result and statement freed). */
 comp_native_handle *comp__native_handle_find(struct Z_trail_instance_t *ni, uint32_t id);
-void comp__native_handle_release(struct Z_trail_instance_t *ni, comp_native_handle *h);
 void comp__native_handle_free(struct Z_trail_instance_t *ni, comp_native_handle *h);
-void comp__native_ready(struct Z_trail_instance_t *ni, comp_native_handle *h, bool ok);
-void comp__native_ready_error(struct Z_trail_instance_t *ni, comp_native_handle *h,
-                              const char *msg);
 
 /* ---- native_encoding.c: the encodings of docs/guest-abi.md ---- */
 
