@@ -1,11 +1,15 @@
 /* component/native_internal.h: what the files of compiled components share (native_build.c
- * loads a module's shared object; native_host.c runs its instances) and the helpers of the JS
- * path they reuse (module.c's manifest checks, instance.c's response checks). */
+ * loads a module's shared object; native_host.c runs its instances, native_imports.c answers
+ * their `trail` imports, native_encoding.c reads and writes the bytes they exchange) and the
+ * helpers of the JS path they reuse (module.c's manifest checks, instance.c's response checks).
+ * Thread: an instance and everything hanging off it, its owning worker only. */
 #ifndef TRAIL_COMPONENT_NATIVE_INTERNAL_H
 #define TRAIL_COMPONENT_NATIVE_INTERNAL_H
 
 #include "component/component_internal.h"
+#include "guest/fetch.h"
 #include "wasm/runtime/wrt.h"
+#include "wasm/wasi/wasi.h"
 
 /* Called by the generated code when an instance's fuel ran out (see DESIGN). */
 void comp_native_tick(int64_t *fuel);
@@ -47,6 +51,111 @@ void comp__native_dispatch(comp_native_inst *ni, size_t route, const http_reques
 void comp__native_run_job(comp_native_inst *ni, size_t job, uint64_t deadline_ms,
                           comp_job_done_fn done, void *ud);
 size_t comp__native_parked(const comp_native_inst *ni);
+
+/* ---- an instance's state (native_host.c) and its host calls (native_imports.c) ---- */
+
+/* A request or a job run the guest has been given and not yet answered. */
+typedef struct comp_native_wait {
+    loop_timer deadline; /* first: the loop hands us &deadline */
+    struct comp_native_wait *prev, *next;
+    struct Z_trail_instance_t *ni;
+    uint32_t id;
+    http_response *res; /* a request: res and req; a job run: done and ud */
+    const http_request *req;
+    comp_job_done_fn done;
+    void *ud;
+    bool parked;   /* its deadline runs */
+    bool answered; /* respond()/job_done() was called: the answer below waits to be sent */
+    jsg_val answer; /* a request's response, in req's arena */
+    bool job_ok;
+    char *job_msg;
+} comp_native_wait;
+
+enum { COMP_NATIVE_PENDING, COMP_NATIVE_READY };
+
+/* A host call's handle. */
+typedef struct comp_native_handle {
+    loop_timer timer; /* first: timers and SQL retries */
+    struct comp_native_handle *next;
+    struct Z_trail_instance_t *ni;
+    uint32_t id;
+    int state;
+    bool ok;
+    bool notify; /* ready, and trail_complete not called yet */
+    tr_buf result;
+    /* a statement (or a BEGIN: begin) waiting for the connection */
+    bool begin;
+    uint32_t tx; /* the statement's transaction; 0: none */
+    bool rows;
+    char *sql;
+    size_t sql_len;
+    tr_buf params;
+    uint64_t since_ns;
+    unsigned retry_ms;
+    bool in_fetch; /* a transfer will complete it (guest/fetch.h) */
+    bool released; /* the guest let go of it while in_fetch: freed when the transfer ends */
+} comp_native_handle;
+
+struct Z_trail_instance_t {
+    comp_module *mod;
+    const comp_native *nat;
+    guest_env *env; /* NULL for the scratch instance that reads the manifest */
+    void *inst;     /* wasm2c's instance (fuel at offset 0); NULL once dropped */
+    wasm_rt_memory_t *mem;
+    wasi_ctx wasi;
+    tr_buf manifest; /* what trail_init gave */
+    bool got_manifest;
+    bool in_init;
+    comp_native_wait *waits;
+    size_t nwaits;
+    comp_native_handle *handles;
+    size_t nhandles;
+    uint32_t next_id;
+    loop_timer pump;
+    bool pumping; /* inside pump(): no re-entry */
+    guest_fetch_set fetches; /* transfers in flight */
+    /* the CPU share of trail_complete calls (GUEST_MAX_TIMER_CPU_PCT): the window's start (loop
+     * clock and the thread's CPU time) and the CPU the calls used in it */
+    uint64_t cb_window_ns, cb_window_cpu_ns, cb_cpu_ns;
+};
+
+/* native_host.c: the running export call's deadline on the thread's CPU clock (armed now if it
+ * was not); 0 when no call runs. */
+uint64_t comp__native_call_deadline(void);
+
+/* native_host.c: a request or job run by the id the guest was given; NULL when none waits. */
+comp_native_wait *comp__native_wait_find(struct Z_trail_instance_t *ni, uint32_t id);
+
+/* native_imports.c: host call handles. _find returns NULL for an unknown or released id;
+ * _free frees h now (its timer stopped, its result and statement freed). */
+comp_native_handle *comp__native_handle_find(struct Z_trail_instance_t *ni, uint32_t id);
+void comp__native_handle_free(struct Z_trail_instance_t *ni, comp_native_handle *h);
+
+/* ---- native_encoding.c: the encodings of docs/guest-abi.md ---- */
+
+/* Bytes being read; r->bad once a read ran past len (reads then yield 0 and ""). */
+typedef struct comp_reader {
+    const unsigned char *p;
+    size_t len, pos;
+    bool bad;
+} comp_reader;
+
+void comp__put_u32(tr_buf *b, uint32_t v);
+void comp__put_u64(tr_buf *b, uint64_t v);
+void comp__put_str(tr_buf *b, const char *s, size_t n); /* u32 length, then the bytes */
+uint32_t comp__get_u32(comp_reader *r);
+/* A str: (ptr, len) into r's bytes. */
+const char *comp__get_str(comp_reader *r, size_t *len);
+/* A count of items each taking at least min_bytes: more than the bytes left is malformed (and
+ * never allocated for). */
+uint32_t comp__get_count(comp_reader *r, size_t min_bytes);
+/* A request as trail_http receives it (path parameters percent-decoded, header names in lower
+ * case). */
+void comp__encode_request(const http_request *req, tr_buf *b);
+/* One value of a row (guest_sql_run_vals' shape): a tag byte, then the value. */
+void comp__put_val(tr_buf *b, const jsg_val *v);
+/* SQL parameters into an array value allocated in a; false when malformed. */
+bool comp__get_params(comp_reader *r, tr_arena *a, jsg_val *out);
 
 /* The `trail` imports (docs/guest-abi.md), with the names and prototypes wasm2c gives them;
  * exported from the executable to the shared objects. */
