@@ -531,7 +531,8 @@ def main():
         HEADERS["/me"] = [f"Authorization: Bearer {token}"]
     if any(e[0] in RECORD_KEYS for e in trail_eps):
         cfg = os.path.join(depot, "config.textproto")
-        if "record_apis" not in (open(cfg).read() if os.path.exists(cfg) else ""):
+        text = open(cfg).read() if os.path.exists(cfg) else ""
+        if not re.search(r"^\s*record_apis\s*\{", text, re.M):  # the default config names it in a comment
             with open(cfg, "a") as f:
                 f.write('\nrecord_apis { name: "todos" table_name: "todos" acl_world: [READ, CREATE] }\n')
         for path in ("/todos", "/api/records/v1/todos"):
@@ -603,7 +604,7 @@ def main():
             if stats:
                 # the same app and data, the result cache off: SQLite runs the aggregate each time
                 plain = os.path.join(work, "depot-no-result-cache")
-                shutil.copytree(depot, plain, ignore=shutil.ignore_patterns("data"))  # migrates its own
+                shutil.copytree(depot, plain, ignore=shutil.ignore_patterns("data", "trail.sock"))  # migrates its own
                 with open(os.path.join(plain, "config.textproto"), "w") as f:
                     f.write("database { result_cache_mb: 0 }\n")
                 add(Server(UNCACHED, [trail, "run", "--address", "127.0.0.1:@PORT@", "--data-dir",

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# tools/check-layers.sh [ROOT]: fails when a file under ROOT/src (default: the repository) includes a
+# tools/check-layers.sh [ROOT]: fails when a source file under ROOT/src is over 1,200 lines, or when a
+# file under ROOT/src (default: the repository) includes a
 # header of a folder in a higher layer, or of a folder the table below does not name. `make test`
 # runs it. The layers, lowest first (docs/architecture.md); a folder may include its own headers and
 # those of lower layers, never those of its own layer or above:
@@ -37,12 +38,17 @@ find . \( -name '*.c' -o -name '*.h' \) -print | sed 's#^\./##' | sort |
         bad = 0
     }
     FNR == 1 {
+        if (prev != "" && prevn > 1200) {
+            printf "check-layers: src/%s: %d lines; a source file has at most 1,200 (split it along its seams)\n", prev, prevn > "/dev/stderr"
+            bad = 1
+        }
         dir = folder(FILENAME)
         if (!(dir in rank)) {
             printf "check-layers: src/%s: its folder %s/ is in no layer (add it to tools/check-layers.sh and docs/architecture.md)\n", FILENAME, dir > "/dev/stderr"
             bad = 1
         }
     }
+    { prev = FILENAME; prevn = FNR }
     /^[ \t]*#[ \t]*include[ \t]*"[^"]+\/[^"]+"/ {
         if (!(dir in rank)) next
         inc = $0
@@ -57,4 +63,10 @@ find . \( -name '*.c' -o -name '*.h' \) -print | sed 's#^\./##' | sort |
             bad = 1
         }
     }
-    END { exit bad }' || exit 1
+    END {
+        if (prevn > 1200) {
+            printf "check-layers: src/%s: %d lines; a source file has at most 1,200 (split it along its seams)\n", prev, prevn > "/dev/stderr"
+            bad = 1
+        }
+        exit bad
+    }' || exit 1

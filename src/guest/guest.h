@@ -115,7 +115,7 @@ void guest_sql_free(guest_sql *s);
 int guest_sql_run(guest_sql *s, jsg_isolate *iso, bool rows, const char *sql, size_t sql_len,
                   jsg_ref params, jsg_ref *out, tr_error *err);
 
-/* The same for a host that is not an isolate (compiled components, component/native_host.c):
+/* The same for a host that is not an isolate (compiled components, component/native_imports.c):
  * params an array of values (NULL: none; integers as JSG_BIGINT or JSG_NUMBER), the result in
  * *out allocated in a: for a query an array whose first item is the array of column names and
  * whose other items are the rows (INTEGER as JSG_BIGINT, REAL as JSG_NUMBER, TEXT, BLOB, NULL);

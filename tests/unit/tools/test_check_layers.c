@@ -37,6 +37,13 @@ static void put(const char *root, const char *rel, const char *text)
     tr_free(path);
 }
 
+static void remove_tree_file(const char *root, const char *rel)
+{
+    char *path = tr_asprintf("%s/%s", root, rel);
+    CHECK_EQ(remove(path), 0);
+    tr_free(path);
+}
+
 TEST_TIMEOUT(check_layers_passes_on_the_tree_and_fails_on_a_back_edge, 60)
 {
     char out[4096];
@@ -65,4 +72,15 @@ TEST_TIMEOUT(check_layers_passes_on_the_tree_and_fails_on_a_back_edge, 60)
     put(t, "src/newthing/n.c", "#include \"base/base.h\"\n");
     CHECK_EQ(check(t, out, sizeof out), 1);
     CHECK_CONTAINS(out, "its folder newthing/ is in no layer");
+    remove_tree_file(t, "src/newthing/n.c");
+
+    /* a source file over 1,200 lines */
+    tr_buf big = {0};
+    for (int i = 0; i < 1201; i++)
+        tr_buf_append(&big, "int x;\n", 7);
+    tr_buf_append(&big, "", 1);
+    put(t, "src/db/big.c", big.data);
+    tr_buf_free(&big);
+    CHECK_EQ(check(t, out, sizeof out), 1);
+    CHECK_CONTAINS(out, "src/db/big.c: 1201 lines; a source file has at most 1,200");
 }
