@@ -281,6 +281,7 @@ typedef struct api_req {
     db_conn *db;
     auth_fields *body; /* NULL until read */
     bool form;         /* the body was a form: answer with cookies and redirects */
+    http_slice arg;    /* the path after a route's prefix ("/sessions/{id}") */
     char peer[64];
     tr_error err;
 } api_req;
@@ -748,11 +749,11 @@ static void do_change_email_request(api_req *r)
     send_text(r->res, 200, "Verification email sent");
 }
 
-/* The code in the path after prefix, or answers 400. */
-static bool path_code(api_req *r, size_t prefix_len, char code[AUTH_CODE_LEN + 1])
+/* The code in the path after the route's prefix, or answers 400. */
+static bool path_code(api_req *r, char code[AUTH_CODE_LEN + 1])
 {
-    size_t n = r->req->path.len - prefix_len;
-    const char *p = r->req->path.ptr + prefix_len;
+    size_t n = r->arg.len;
+    const char *p = r->arg.ptr;
     if (n != AUTH_CODE_LEN) {
         send_error(r->res, 400, "invalid code");
         return false;
@@ -769,11 +770,11 @@ static bool path_code(api_req *r, size_t prefix_len, char code[AUTH_CODE_LEN + 1
     return true;
 }
 
-static void do_change_email_confirm(api_req *r, size_t prefix_len)
+static void do_change_email_confirm(api_req *r)
 {
     char code[AUTH_CODE_LEN + 1], email[AUTH_MAX_EMAIL + 2];
     uint8_t id[16];
-    if (!path_code(r, prefix_len, code)) return;
+    if (!path_code(r, code)) return;
     int rc = auth__code_take(r->db, "email", code, id, email, &r->err);
     if (rc == TR_ENOTFOUND) {
         send_error(r->res, 400, "invalid or expired code");
@@ -813,11 +814,11 @@ static void do_verify_trigger(api_req *r)
     send_text(r->res, 200, "Verification email sent");
 }
 
-static void do_verify_confirm(api_req *r, size_t prefix_len)
+static void do_verify_confirm(api_req *r)
 {
     char code[AUTH_CODE_LEN + 1], email[AUTH_MAX_EMAIL + 2];
     uint8_t id[16];
-    if (!path_code(r, prefix_len, code)) return;
+    if (!path_code(r, code)) return;
     int rc = auth__code_take(r->db, "verify", code, id, email, &r->err);
     if (rc == TR_ENOTFOUND) {
         send_error(r->res, 400, "invalid or expired code");
@@ -898,7 +899,7 @@ static void do_reset_update(api_req *r)
 }
 
 /* GET /sessions: the caller's sessions; DELETE /sessions/{id}: ends one of them. */
-static void do_sessions(api_req *r, bool del, const char *id_text)
+static void do_sessions(api_req *r, bool del)
 {
     auth_caller c;
     auth_user u;
@@ -915,9 +916,15 @@ static void do_sessions(api_req *r, bool del, const char *id_text)
     }
     sqlite3_bind_blob(st, 1, u.id, 16, SQLITE_TRANSIENT);
     if (del) {
-        char *end;
-        long long sid = strtoll(id_text, &end, 10);
-        sqlite3_bind_int64(st, 2, *end ? -1 : sid);
+        char id[24], *end;
+        long long sid = -1;
+        if (r->arg.len < sizeof id) {
+            memcpy(id, r->arg.ptr, r->arg.len);
+            id[r->arg.len] = '\0';
+            sid = strtoll(id, &end, 10);
+            if (*end) sid = -1;
+        }
+        sqlite3_bind_int64(st, 2, sid);
         int s = sqlite3_step(st);
         sqlite3_finalize(st);
         if (s != SQLITE_DONE) {
@@ -944,6 +951,16 @@ static void do_sessions(api_req *r, bool del, const char *id_text)
     tr_buf_append_char(&b, ']');
     send_json(r->res, 200, &b);
     tr_buf_free(&b);
+}
+
+static void do_sessions_list(api_req *r)
+{
+    do_sessions(r, false);
+}
+
+static void do_session_delete(api_req *r)
+{
+    do_sessions(r, true);
 }
 
 /* ---- dispatch ---- */
@@ -981,6 +998,32 @@ static bool path_starts(const http_request *req, const char *p)
     return req->path.len > n && memcmp(req->path.ptr, p, n) == 0;
 }
 
+/* The API's routes, under API_PREFIX. A path ending in '/' is a prefix: the rest of the request's
+ * path is the handler's r->arg. "GET" also answers HEAD. */
+typedef struct api_route {
+    const char *path;
+    const char *method;
+    void (*fn)(api_req *r);
+} api_route;
+
+static const api_route g_routes[] = {
+    {"/login", "POST", do_login},
+    {"/register", "POST", do_register},
+    {"/refresh", "POST", do_refresh},
+    {"/logout", "GET", do_logout_get},
+    {"/logout", "POST", do_logout_post},
+    {"/status", "GET", do_status},
+    {"/change_password", "POST", do_change_password},
+    {"/change_email/request", "POST", do_change_email_request},
+    {"/change_email/confirm/", "GET", do_change_email_confirm},
+    {"/verify_email/trigger", "GET", do_verify_trigger},
+    {"/verify_email/confirm/", "GET", do_verify_confirm},
+    {"/reset_password/request", "POST", do_reset_request},
+    {"/reset_password/update", "POST", do_reset_update},
+    {"/sessions", "GET", do_sessions_list},
+    {"/sessions/", "DELETE", do_session_delete},
+};
+
 void auth_http_handle(const http_request *req, http_response *res, void *ud)
 {
     api_req r = {.req = req, .res = res, .a = ud};
@@ -989,14 +1032,19 @@ void auth_http_handle(const http_request *req, http_response *res, void *ud)
         return;
     }
     bool get = slice_eq(req->method, "GET") || req->is_head;
-    bool post = slice_eq(req->method, "POST");
     if (path_starts(req, UI_PREFIX) || path_is(req, UI_PREFIX)) {
+        static const char *const pages[] = {"/login", "/register", "/logout", "/profile",
+                                            "/reset_password", "/"};
+        bool page = false;
+        for (size_t i = 0; i < sizeof pages / sizeof pages[0]; i++) {
+            size_t n = strlen(pages[i]);
+            page |= req->path.len == sizeof UI_PREFIX - 1 + n &&
+                    memcmp(req->path.ptr + sizeof UI_PREFIX - 1, pages[i], n) == 0;
+        }
         if (!get) {
             http_response_header(res, "Allow", "GET, HEAD", 9);
             send_error(res, 405, "method not allowed");
-        } else if (path_is(req, UI_PREFIX "/login") || path_is(req, UI_PREFIX "/register") ||
-                   path_is(req, UI_PREFIX "/logout") || path_is(req, UI_PREFIX "/profile") ||
-                   path_is(req, UI_PREFIX "/reset_password") || path_is(req, UI_PREFIX "/")) {
+        } else if (page) {
             serve_ui(&r);
         } else {
             send_error(res, 404, "not found");
@@ -1009,96 +1057,29 @@ void auth_http_handle(const http_request *req, http_response *res, void *ud)
         return;
     }
     http_response_peer(res, r.peer, sizeof r.peer);
-    static const char p_verify[] = API_PREFIX "/verify_email/confirm/";
-    static const char p_email[] = API_PREFIX "/change_email/confirm/";
-    static const char p_sess[] = API_PREFIX "/sessions/";
-    const char *allow = NULL;
-    if (path_is(req, API_PREFIX "/login")) {
-        if (post)
-            do_login(&r);
-        else
-            allow = "POST";
-    } else if (path_is(req, API_PREFIX "/register")) {
-        if (post)
-            do_register(&r);
-        else
-            allow = "POST";
-    } else if (path_is(req, API_PREFIX "/refresh")) {
-        if (post)
-            do_refresh(&r);
-        else
-            allow = "POST";
-    } else if (path_is(req, API_PREFIX "/logout")) {
-        if (get)
-            do_logout_get(&r);
-        else if (post)
-            do_logout_post(&r);
-        else
-            allow = "GET, HEAD, POST";
-    } else if (path_is(req, API_PREFIX "/status")) {
-        if (get)
-            do_status(&r);
-        else
-            allow = "GET, HEAD";
-    } else if (path_is(req, API_PREFIX "/change_password")) {
-        if (post)
-            do_change_password(&r);
-        else
-            allow = "POST";
-    } else if (path_is(req, API_PREFIX "/change_email/request")) {
-        if (post)
-            do_change_email_request(&r);
-        else
-            allow = "POST";
-    } else if (path_starts(req, p_email)) {
-        if (get)
-            do_change_email_confirm(&r, sizeof p_email - 1);
-        else
-            allow = "GET, HEAD";
-    } else if (path_is(req, API_PREFIX "/verify_email/trigger")) {
-        if (get)
-            do_verify_trigger(&r);
-        else
-            allow = "GET, HEAD";
-    } else if (path_starts(req, p_verify)) {
-        if (get)
-            do_verify_confirm(&r, sizeof p_verify - 1);
-        else
-            allow = "GET, HEAD";
-    } else if (path_is(req, API_PREFIX "/reset_password/request")) {
-        if (post)
-            do_reset_request(&r);
-        else
-            allow = "POST";
-    } else if (path_is(req, API_PREFIX "/reset_password/update")) {
-        if (post)
-            do_reset_update(&r);
-        else
-            allow = "POST";
-    } else if (path_is(req, API_PREFIX "/sessions")) {
-        if (get)
-            do_sessions(&r, false, NULL);
-        else
-            allow = "GET, HEAD";
-    } else if (path_starts(req, p_sess)) {
-        if (slice_eq(req->method, "DELETE")) {
-            char id[32];
-            size_t n = req->path.len - (sizeof p_sess - 1);
-            if (n == 0 || n >= sizeof id) {
-                send_error(res, 404, "no such session");
-                return;
-            }
-            memcpy(id, req->path.ptr + sizeof p_sess - 1, n);
-            id[n] = '\0';
-            do_sessions(&r, true, id);
-        } else {
-            allow = "DELETE";
+    const char *path = req->path.ptr + sizeof API_PREFIX - 1;
+    size_t len = req->path.len - (sizeof API_PREFIX - 1);
+    char allow[64] = "";
+    for (size_t i = 0; i < sizeof g_routes / sizeof g_routes[0]; i++) {
+        const api_route *rt = &g_routes[i];
+        size_t n = strlen(rt->path);
+        bool prefix = rt->path[n - 1] == '/';
+        if (prefix ? len <= n || memcmp(path, rt->path, n) != 0
+                   : len != n || memcmp(path, rt->path, n) != 0)
+            continue;
+        if (strcmp(rt->method, "GET") == 0 ? get : slice_eq(req->method, rt->method)) {
+            r.arg = (http_slice){path + (prefix ? n : len), prefix ? len - n : 0};
+            rt->fn(&r);
+            return;
         }
-    } else {
+        size_t used = strlen(allow);
+        snprintf(allow + used, sizeof allow - used, "%s%s", used ? ", " : "",
+                 strcmp(rt->method, "GET") == 0 ? "GET, HEAD" : rt->method);
+    }
+    if (allow[0] == '\0') {
         send_error(res, 404, "not found");
+        return;
     }
-    if (allow != NULL) {
-        http_response_header(res, "Allow", allow, strlen(allow));
-        send_error(res, 405, "method not allowed");
-    }
+    http_response_header(res, "Allow", allow, strlen(allow));
+    send_error(res, 405, "method not allowed");
 }

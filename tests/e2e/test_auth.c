@@ -50,7 +50,15 @@ TEST_TIMEOUT(e2e_auth_register_verify_login_refresh_logout, 90)
     th_resp r;
     CHECK_EQ(ak_req(port, "GET", "/api/auth/v1/register", NULL, NULL, NULL, &r), 405);
     CHECK_CONTAINS(r.body, "\"error\"");
+    char allow[64];
+    CHECK_STR_EQ(th_resp_header(&r, "allow", allow, sizeof allow), "POST");
     th_resp_free(&r);
+    CHECK_EQ(ak_req(port, "PUT", "/api/auth/v1/logout", NULL, NULL, NULL, &r), 405);
+    CHECK_STR_EQ(th_resp_header(&r, "allow", allow, sizeof allow), "GET, HEAD, POST");
+    th_resp_free(&r);
+    CHECK_EQ(ak_status(port, "GET", "/api/auth/v1/sessions/1", NULL, NULL, NULL), 405);
+    CHECK_EQ(ak_status(port, "GET", "/api/auth/v1/nothing", NULL, NULL, NULL), 404);
+    CHECK_EQ(ak_status(port, "GET", "/api/auth/v1/status/extra", NULL, NULL, NULL), 404);
 
     /* registration, and the same answer for an address that has an account */
     CHECK_EQ(ak_req(port, "POST", "/api/auth/v1/register", NULL, J,
