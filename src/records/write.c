@@ -625,6 +625,51 @@ static int tx_end(rec_ctx *c, bool tx, bool commit)
     return rc;
 }
 
+/* Ends the UPDATE or DELETE statement in c->sql with the clause that makes the row's rule part
+ * of the write (WHERE pk IN (the row id, if the rule holds for it)), runs it inside the transaction
+ * of the before hooks (`tx`) and answers: 200 and the after hooks, 404/403 when nothing changed, or
+ * the error. f: an update's fields (the rule's _REQ_), NULL for a delete. */
+static void guarded_finish(rec_ctx *c, int op, const rec_fields *f, const rec_value *id, bool tx,
+                           const char *idstr, size_t idlen)
+{
+    const rec_api *api = c->api;
+    const char *pk = api->cols[api->pk].quoted;
+    tr_buf_printf(&c->sql,
+                  " WHERE %s IN (SELECT _ROW_.%s FROM (SELECT ?1 AS id) AS _USER_, %s AS _ROW_",
+                  pk, pk, api->quoted);
+    if (f != NULL) {
+        tr_buf_append_str(&c->sql, ", ");
+        req_from(c, f);
+    }
+    rec__where_rule(c, op);
+    tr_buf_printf(&c->sql, " AND _ROW_.%s = ", pk);
+    rec__bind_place(c, id);
+    tr_buf_printf(&c->sql, ") RETURNING %s", pk);
+    sqlite3_stmt *st = NULL;
+    int rc = rec__prepare(c, c->sql.data, &st);
+    bool changed = false;
+    if (rc == SQLITE_OK) {
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+            changed = true;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        rec__fail_sql(c, rc);
+        tx_end(c, tx, false);
+        return;
+    }
+    if (!changed) {
+        tx_end(c, tx, false);
+        return fail_unchanged(c, id, op);
+    }
+    if ((rc = tx_end(c, tx, true)) != SQLITE_OK) return rec__fail_sql(c, rc);
+    after_hooks ah;
+    after_init(c, &ah, op == REC_OP_UPDATE ? REC_HOOK_AFTER_UPDATE : REC_HOOK_AFTER_DELETE);
+    after_add(c, &ah, f, idstr, idlen);
+    http_response_send(c->res, 200, NULL, NULL, 0);
+    after_run(c, &ah);
+}
+
 void rec__update(rec_ctx *c)
 {
     const rec_api *api = c->api;
@@ -677,7 +722,6 @@ void rec__update(rec_ctx *c)
             return rec__fail(c, 400, bad);
         }
     }
-    const char *pk = api->cols[api->pk].quoted;
     rec__user_bind(c);
     req_fields_cte(c, &f);
     tr_buf_printf(&c->sql, "UPDATE %s SET ", api->quoted);
@@ -688,38 +732,7 @@ void rec__update(rec_ctx *c)
         rec__bind_place(c, &f.vals[i]);
         any = true;
     }
-    tr_buf_printf(&c->sql,
-                  " WHERE %s IN (SELECT _ROW_.%s FROM (SELECT ?1 AS id) AS _USER_, %s AS "
-                  "_ROW_, ",
-                  pk, pk, api->quoted);
-    req_from(c, &f);
-    rec__where_rule(c, REC_OP_UPDATE);
-    tr_buf_printf(&c->sql, " AND _ROW_.%s = ", pk);
-    rec__bind_place(c, &id);
-    tr_buf_printf(&c->sql, ") RETURNING %s", pk);
-    sqlite3_stmt *st = NULL;
-    int rc = rec__prepare(c, c->sql.data, &st);
-    bool changed = false;
-    if (rc == SQLITE_OK) {
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-            changed = true;
-    }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) {
-        rec__fail_sql(c, rc);
-        tx_end(c, before, false);
-        return;
-    }
-    if (!changed) {
-        tx_end(c, before, false);
-        return fail_unchanged(c, &id, REC_OP_UPDATE);
-    }
-    if ((rc = tx_end(c, before, true)) != SQLITE_OK) return rec__fail_sql(c, rc);
-    after_hooks ah;
-    after_init(c, &ah, REC_HOOK_AFTER_UPDATE);
-    after_add(c, &ah, &f, idstr, idlen);
-    http_response_send(c->res, 200, NULL, NULL, 0);
-    after_run(c, &ah);
+    guarded_finish(c, REC_OP_UPDATE, &f, &id, before, idstr, idlen);
 }
 
 void rec__delete(rec_ctx *c)
@@ -744,37 +757,7 @@ void rec__delete(rec_ctx *c)
             return;
         }
     }
-    const char *pk = api->cols[api->pk].quoted;
     rec__user_bind(c);
-    tr_buf_printf(&c->sql,
-                  "DELETE FROM %s WHERE %s IN (SELECT _ROW_.%s FROM (SELECT ?1 AS id) AS _USER_, "
-                  "%s AS _ROW_",
-                  api->quoted, pk, pk, api->quoted);
-    rec__where_rule(c, REC_OP_DELETE);
-    tr_buf_printf(&c->sql, " AND _ROW_.%s = ", pk);
-    rec__bind_place(c, &id);
-    tr_buf_printf(&c->sql, ") RETURNING %s", pk);
-    sqlite3_stmt *st = NULL;
-    int rc = rec__prepare(c, c->sql.data, &st);
-    bool changed = false;
-    if (rc == SQLITE_OK) {
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-            changed = true;
-    }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) {
-        rec__fail_sql(c, rc);
-        tx_end(c, before, false);
-        return;
-    }
-    if (!changed) {
-        tx_end(c, before, false);
-        return fail_unchanged(c, &id, REC_OP_DELETE);
-    }
-    if ((rc = tx_end(c, before, true)) != SQLITE_OK) return rec__fail_sql(c, rc);
-    after_hooks ah;
-    after_init(c, &ah, REC_HOOK_AFTER_DELETE);
-    after_add(c, &ah, NULL, idstr, idlen);
-    http_response_send(c->res, 200, NULL, NULL, 0);
-    after_run(c, &ah);
+    tr_buf_printf(&c->sql, "DELETE FROM %s", api->quoted);
+    guarded_finish(c, REC_OP_DELETE, NULL, &id, before, idstr, idlen);
 }
