@@ -24,6 +24,21 @@ impl<T, E: fmt::Display> JobResult for Result<T, E> {
     }
 }
 
+/// `Job::minutely(name, f)` and the other fixed schedules: `Job::cron` with the schedule.
+macro_rules! shorthand {
+    ($($(#[$doc:meta])* $name:ident => $spec:literal;)*) => {$(
+        $(#[$doc])*
+        pub fn $name<F, Fut, R>(name: impl ToString, f: F) -> Job
+        where
+            F: Fn() -> Fut + 'static,
+            Fut: Future<Output = R> + 'static,
+            R: JobResult,
+        {
+            Job::cron(name, $spec, f)
+        }
+    )*};
+}
+
 pub(crate) type JobFn = Box<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>>>>>;
 
 /// A job: its name, its schedule (a cron expression) and its function.
@@ -86,44 +101,15 @@ impl Job {
         }
     }
 
-    /// Every minute (`* * * * *`).
-    pub fn minutely<F, Fut, R>(name: impl ToString, f: F) -> Job
-    where
-        F: Fn() -> Fut + 'static,
-        Fut: Future<Output = R> + 'static,
-        R: JobResult,
-    {
-        Job::cron(name, "* * * * *", f)
-    }
-
-    /// Every hour, on the hour (`0 * * * *`).
-    pub fn hourly<F, Fut, R>(name: impl ToString, f: F) -> Job
-    where
-        F: Fn() -> Fut + 'static,
-        Fut: Future<Output = R> + 'static,
-        R: JobResult,
-    {
-        Job::cron(name, "0 * * * *", f)
-    }
-
-    /// Every day at midnight (`0 0 * * *`).
-    pub fn daily<F, Fut, R>(name: impl ToString, f: F) -> Job
-    where
-        F: Fn() -> Fut + 'static,
-        Fut: Future<Output = R> + 'static,
-        R: JobResult,
-    {
-        Job::cron(name, "0 0 * * *", f)
-    }
-
-    /// Every Sunday at midnight (`0 0 * * 0`).
-    pub fn weekly<F, Fut, R>(name: impl ToString, f: F) -> Job
-    where
-        F: Fn() -> Fut + 'static,
-        Fut: Future<Output = R> + 'static,
-        R: JobResult,
-    {
-        Job::cron(name, "0 0 * * 0", f)
+    shorthand! {
+        /// Every minute (`* * * * *`).
+        minutely => "* * * * *";
+        /// Every hour, on the hour (`0 * * * *`).
+        hourly => "0 * * * *";
+        /// Every day at midnight (`0 0 * * *`).
+        daily => "0 0 * * *";
+        /// Every Sunday at midnight (`0 0 * * 0`).
+        weekly => "0 0 * * 0";
     }
 
     /// Runs the job's function now (what trail does when it is due).
