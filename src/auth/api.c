@@ -1033,8 +1033,8 @@ void auth_http_handle(const http_request *req, http_response *res, void *ud)
     }
     bool get = slice_eq(req->method, "GET") || req->is_head;
     if (path_starts(req, UI_PREFIX) || path_is(req, UI_PREFIX)) {
-        static const char *const pages[] = {"/login", "/register", "/logout", "/profile",
-                                            "/reset_password", "/"};
+        static const char *const pages[] = {"/login",   "/register",       "/logout",
+                                            "/profile", "/reset_password", "/"};
         bool page = false;
         for (size_t i = 0; i < sizeof pages / sizeof pages[0]; i++) {
             size_t n = strlen(pages[i]);

@@ -221,17 +221,19 @@ static void handle(const http_request *req, http_response *res, const rec_api *a
         if (st != 0) return http_response_send_error(res, st, why ? why : "unauthorized");
     }
     if (!allowed(api, &c.user, needs[what])) return http_response_send_error(res, 403, "forbidden");
-    if (what == H_SUBSCRIBE) return rec__subscribe(api, req, res, &c.user);
     const guest_env *env = rec__worker_env();
     db_conn *db = env ? env->db : NULL;
     if (db == NULL) return http_response_send_error(res, 503, "no database");
     c.db = db_handle(db);
     rec_qparam *ps = NULL;
     size_t np = 0;
-    if ((what == H_LIST || what == H_READ) &&
+    if ((what == H_LIST || what == H_READ || what == H_SUBSCRIBE) &&
         rec__parse_query(&c, req->query.ptr, req->query.len, &ps, &np) < 0)
         return http_response_send_error(res, 400, c.err);
     switch (what) {
+    case H_SUBSCRIBE:
+        rec__subscribe(&c, ps, np);
+        break;
     case H_LIST:
         rec__list(&c, ps, np);
         break;

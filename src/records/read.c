@@ -217,6 +217,21 @@ static int filter_emit(rec_ctx *c, const fnode *f)
     return 0;
 }
 
+int rec__filter_sql(rec_ctx *c, const rec_qparam *ps, size_t np)
+{
+    fnode *root = fnode_new(c, F_AND);
+    fstate fs = {0};
+    for (size_t i = 0; i < np; i++) {
+        if (strncmp(ps[i].key, "filter", 6) != 0) continue;
+        char *segs[2 * REC_MAX_FILTER_DEPTH + 2];
+        int nsegs;
+        if (filter_segments(c, &ps[i], segs, &nsegs) < 0 ||
+            filter_insert(c, root, segs, nsegs, &ps[i], 0, &fs) < 0)
+            return -1;
+    }
+    return filter_emit(c, root);
+}
+
 /* ---- cursors: the last record's id, bound to the API and signed ---- */
 
 #define CURSOR_MAC 16
@@ -351,17 +366,6 @@ void rec__list(rec_ctx *c, const rec_qparam *ps, size_t np)
     memset(wanted, 0, api->nexpand + 1);
     if (parse_expand(c, ps, np, wanted) < 0) return rec__fail(c, 400, c->err);
 
-    /* the filter tree from every filter[...] parameter */
-    fnode *root = fnode_new(c, F_AND);
-    fstate fs = {0};
-    for (size_t i = 0; i < np; i++) {
-        if (strncmp(ps[i].key, "filter", 6) != 0) continue;
-        char *segs[2 * REC_MAX_FILTER_DEPTH + 2];
-        int nsegs;
-        if (filter_segments(c, &ps[i], segs, &nsegs) < 0 ||
-            filter_insert(c, root, segs, nsegs, &ps[i], 0, &fs) < 0)
-            return rec__fail(c, 400, c->err);
-    }
     uint64_t limit = REC_DEFAULT_LIMIT, offset = 0;
     const rec_qparam *p;
     if ((p = qget(ps, np, "limit")) && !parse_uint(p->val, UINT32_MAX, &limit))
@@ -408,7 +412,7 @@ void rec__list(rec_ctx *c, const rec_qparam *ps, size_t np)
     c->sql = (tr_buf)TR_BUF_INIT;
     rec__where_rule(c, REC_OP_READ);
     tr_buf_append_str(&c->sql, " AND ");
-    if (filter_emit(c, root) < 0) {
+    if (rec__filter_sql(c, ps, np) < 0) {
         tr_buf_free(&order);
         tr_buf_free(&sql_keep);
         return rec__fail(c, 400, c->err);

@@ -57,13 +57,19 @@ typedef struct rec_sub {
     rec_value id; /* else the record's id */
     uint8_t idbuf[64];
     int64_t seq;
+    /* The statement that decides whether an event reaches the subscriber: the read rule and the
+     * filter[...] of the subscription over the event's row (?1 the user, ?2.. the row's columns,
+     * then fvals); NULL when there is neither. */
+    char *pred;
+    rec_value *fvals;
+    int nfvals;
 } rec_sub;
 
 /* One worker's share of the hub. Created on its first subscriber, kept until the hub is freed. */
 struct rec_slot {
     struct rec_hub *hub;
-    loop *loop;   /* the worker's */
-    db_conn *db;  /* the worker's connection */
+    loop *loop;  /* the worker's */
+    db_conn *db; /* the worker's connection */
     /* owning worker only */
     rec_sub *subs;
     size_t nsubs;
@@ -267,27 +273,69 @@ void rec_db_attach(db_conn *db, void *ud)
 
 /* ---- subscribers (on their worker) ---- */
 
-int rec__rule_allows(sqlite3 *db, const rec_api *api, const rec_user *u, const rec_value *vals,
-                     bool *out)
+static void sub_free(rec_sub *sub)
 {
-    const char *rule = api->rules[REC_OP_READ];
-    if (rule == NULL) {
-        *out = true;
-        return 0;
+    for (int i = 0; i < sub->nfvals; i++)
+        tr_free((void *)sub->fvals[i].p);
+    tr_free(sub->fvals);
+    tr_free(sub->pred);
+    tr_free(sub);
+}
+
+/* Builds sub->pred from the API's read rule and the subscription's filters (c: the subscribe
+ * request); -1 with c->err set for a malformed filter. */
+static int sub_predicate(rec_ctx *c, rec_sub *sub, const rec_qparam *ps, size_t np)
+{
+    const rec_api *api = c->api;
+    bool filters = false;
+    for (size_t i = 0; i < np; i++)
+        filters |= strncmp(ps[i].key, "filter", 6) == 0;
+    if (api->rules[REC_OP_READ] == NULL && !filters) return 0;
+    rec__user_bind(c);
+    tr_buf_append_str(&c->sql, "SELECT 1 FROM (SELECT ?1 AS id) AS _USER_, (SELECT ");
+    rec_value null = {.type = SQLITE_NULL};
+    for (size_t i = 0; i < api->ncols; i++) {
+        if (i) tr_buf_append_str(&c->sql, ", ");
+        rec__bind_place(c, &null); /* the event's column i */
+        tr_buf_printf(&c->sql, " AS %s", api->cols[i].quoted);
     }
-    tr_buf sql = TR_BUF_INIT;
-    tr_buf_append_str(&sql, "SELECT 1 FROM (SELECT ?1 AS id) AS _USER_, (SELECT ");
-    for (size_t i = 0; i < api->ncols; i++)
-        tr_buf_printf(&sql, "%s?%zu AS %s", i ? ", " : "", i + 2, api->cols[i].quoted);
-    tr_buf_printf(&sql, ") AS _ROW_ WHERE (%s)", rule);
+    tr_buf_append_str(&c->sql, ") AS _ROW_");
+    rec__where_rule(c, REC_OP_READ);
+    tr_buf_append_str(&c->sql, " AND ");
+    int first = c->nbinds;
+    if (rec__filter_sql(c, ps, np) < 0) return -1;
+    sub->pred = tr_strdup(c->sql.data);
+    sub->nfvals = c->nbinds - first;
+    sub->fvals = tr_calloc((size_t)sub->nfvals + 1, sizeof *sub->fvals);
+    for (int i = 0; i < sub->nfvals; i++) {
+        rec_value v = c->binds[first + i];
+        if (v.type == SQLITE_TEXT || v.type == SQLITE_BLOB) {
+            char *copy = tr_malloc(v.n + 1);
+            memcpy(copy, v.p, v.n);
+            v.p = copy;
+        } else {
+            v.p = NULL;
+        }
+        sub->fvals[i] = v;
+    }
+    return 0;
+}
+
+/* Whether the event reaches sub: its read rule and filters hold for the event's row. */
+static int sub_wants(const rec_sub *sub, const rec_event *e, sqlite3 *db, bool *out)
+{
+    *out = true;
+    if (sub->pred == NULL) return 0;
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(db, sql.data, -1, &st, NULL);
-    tr_buf_free(&sql);
-    if (rc != SQLITE_OK) return TR_ESQL;
-    if (u->signed_in) sqlite3_bind_blob(st, 1, u->id, sizeof u->id, SQLITE_STATIC);
-    for (size_t i = 0; i < api->ncols; i++)
-        rec__bind(st, (int)i + 2, &vals[i]);
-    rc = sqlite3_step(st);
+    if (sqlite3_prepare_v2(db, sub->pred, -1, &st, NULL) != SQLITE_OK) return TR_ESQL;
+    if (sub->user.signed_in)
+        sqlite3_bind_blob(st, 1, sub->user.id, sizeof sub->user.id, SQLITE_STATIC);
+    int n = (int)e->api->ncols;
+    for (int i = 0; i < n; i++)
+        rec__bind(st, i + 2, &e->vals[i]);
+    for (int i = 0; i < sub->nfvals; i++)
+        rec__bind(st, n + 2 + i, &sub->fvals[i]);
+    int rc = sqlite3_step(st);
     sqlite3_finalize(st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) return TR_ESQL;
     *out = rc == SQLITE_ROW;
@@ -314,7 +362,7 @@ static void on_cancel(void *ud)
 {
     rec_sub *sub = ud;
     sub_unlink(sub);
-    tr_free(sub);
+    sub_free(sub);
 }
 
 /* Ends a subscriber's stream with an error event (status: the reference's EventErrorStatus). */
@@ -330,7 +378,7 @@ static void sub_end(rec_sub *sub, int status, const char *msg)
         http_response_stream_write(res, b.data, b.len);
         tr_buf_free(&b);
     }
-    tr_free(sub);
+    sub_free(sub);
     http_response_stream_end(res);
 }
 
@@ -348,8 +396,9 @@ static bool id_matches(const rec_sub *sub, const rec_event *e)
 static void send_event(rec_sub *sub, const rec_event *e, sqlite3 *db)
 {
     bool ok = false;
-    if (rec__rule_allows(db, e->api, &sub->user, e->vals, &ok) < 0) {
-        tr_log_error("records %s: read rule on an event: %s", e->api->name, sqlite3_errmsg(db));
+    if (sub_wants(sub, e, db, &ok) < 0) {
+        tr_log_error("records %s: read rule or filter on an event: %s", e->api->name,
+                     sqlite3_errmsg(db));
         return;
     }
     if (!ok) return;
@@ -437,20 +486,35 @@ static rec_slot *slot_for(rec_hub *h, const guest_env *env)
     return sl;
 }
 
-void rec__subscribe(const rec_api *api, const http_request *req, http_response *res,
-                    const rec_user *u)
+void rec__subscribe(rec_ctx *c, const rec_qparam *ps, size_t np)
 {
+    const rec_api *api = c->api;
+    const http_request *req = c->req;
+    http_response *res = c->res;
+    const rec_user *u = &c->user;
     rec_hub *h = api->set->hub;
     if (!api->subscriptions || h == NULL || api->is_view || api->pk < 0)
         return http_response_send_error(res, 403, "subscriptions are not enabled for this API");
     const guest_env *env = rec__worker_env();
     if (env == NULL || env->db == NULL || env->loop == NULL)
         return http_response_send_error(res, 503, "no database");
-    if (req->is_head) return http_response_send(res, 200, "text/event-stream", NULL, 0);
+    for (size_t i = 0; i < np; i++)
+        if (strcmp(ps[i].key, "ws") == 0 && strcmp(ps[i].val, "false") != 0)
+            return http_response_send_error(res, 400,
+                                            "WebSocket subscriptions are not supported; "
+                                            "subscribe with Server-Sent Events (no ?ws=true)");
     rec_sub *sub = tr_calloc(1, sizeof *sub);
     sub->api = api;
     sub->user = *u;
     sub->res = res;
+    if (sub_predicate(c, sub, ps, np) < 0) {
+        sub_free(sub);
+        return http_response_send_error(res, 400, c->err);
+    }
+    if (req->is_head) {
+        sub_free(sub);
+        return http_response_send(res, 200, "text/event-stream", NULL, 0);
+    }
     const http_slice *raw = http_request_param(req, "id");
     if (raw && raw->len == 1 && raw->ptr[0] == '*') {
         sub->all = true;
@@ -486,7 +550,7 @@ void rec__subscribe(const rec_api *api, const http_request *req, http_response *
         }
         sqlite3_finalize(st);
         if (rc != SQLITE_ROW) {
-            tr_free(sub);
+            sub_free(sub);
             return http_response_send_error(res, rc == SQLITE_DONE ? 404 : 500,
                                             rc == SQLITE_DONE ? "record not found"
                                                               : "internal error");
@@ -516,6 +580,6 @@ void rec__subscribe(const rec_api *api, const http_request *req, http_response *
     http_response_stream_write(res, ": subscribed\n\n", 14);
     return;
 bad_id:
-    tr_free(sub);
+    sub_free(sub);
     http_response_send_error(res, 400, "invalid record id");
 }

@@ -153,12 +153,6 @@ struct http_response;
 /* The hub of subscriptions of s (NULL when no API enables them). */
 struct rec_hub *rec__hub_new(const rec_set *s);
 void rec__hub_free(struct rec_hub *h);
-/* GET .../subscribe/:id, after the ACL check; u is the caller. */
-void rec__subscribe(const rec_api *api, const struct http_request *req, struct http_response *res,
-                    const rec_user *u);
-/* Whether the read rule of api lets u read the record (values: api->ncols, NULL-able). */
-int rec__rule_allows(sqlite3 *db, const rec_api *api, const rec_user *u, const rec_value *vals,
-                     bool *out);
 
 /* ---- a Record API request (records/handlers.c; the endpoints in read.c and write.c) ---- */
 /* One Record API request on its worker: the statement being built and its parameters.
@@ -210,6 +204,11 @@ bool rec__path_id(rec_ctx *c, rec_value *out);
 void rec__list(rec_ctx *c, const rec_qparam *ps, size_t np); /* read.c */
 void rec__read(rec_ctx *c, const rec_qparam *ps, size_t np);
 void rec__schema(rec_ctx *c);
+/* GET .../subscribe/:id (realtime.c), after the ACL check; ps/np: its filter[...] pairs. */
+void rec__subscribe(rec_ctx *c, const rec_qparam *ps, size_t np);
+/* Appends the conditions of the filter[...] pairs among ps to c->sql ("1" when there are none),
+ * binding their values; -1 with c->err set when one is malformed (read.c). */
+int rec__filter_sql(rec_ctx *c, const rec_qparam *ps, size_t np);
 void rec__create(rec_ctx *c); /* write.c */
 void rec__update(rec_ctx *c);
 void rec__delete(rec_ctx *c);

@@ -635,8 +635,8 @@ static void guarded_finish(rec_ctx *c, int op, const rec_fields *f, const rec_va
     const rec_api *api = c->api;
     const char *pk = api->cols[api->pk].quoted;
     tr_buf_printf(&c->sql,
-                  " WHERE %s IN (SELECT _ROW_.%s FROM (SELECT ?1 AS id) AS _USER_, %s AS _ROW_",
-                  pk, pk, api->quoted);
+                  " WHERE %s IN (SELECT _ROW_.%s FROM (SELECT ?1 AS id) AS _USER_, %s AS _ROW_", pk,
+                  pk, api->quoted);
     if (f != NULL) {
         tr_buf_append_str(&c->sql, ", ");
         req_from(c, f);

@@ -114,3 +114,86 @@ TEST_TIMEOUT(e2e_records_realtime_every_worker_and_rule, 180)
     CHECK_EQ(rt_sse_wait(&one, "never", 5000), -2);
     th_conn_close(&one);
 }
+
+/* Subscriptions with filters (the reference client's subscribeAll({filters})): the filter[...]
+ * of a list applies to every event beside the read rule; values are bound, so SQL in one is
+ * text; a malformed filter, a hidden column or ?ws=true is refused with 400. */
+TEST_TIMEOUT(e2e_records_realtime_filters, 120)
+{
+    static const char cfg[] = "server { access_log: false }\n"
+                              "record_apis { name: \"items\" table_name: \"items\"\n"
+                              "  acl_world: [READ, CREATE] read_access_rule: \"_ROW_.public = 1\"\n"
+                              "  enable_subscriptions: true }\n"
+                              "record_apis { name: \"all_items\" table_name: \"items\"\n"
+                              "  acl_world: [READ, CREATE] enable_subscriptions: true }\n";
+    char depot[512];
+    rt_depot("rrtf", items_sql, cfg, depot);
+    th_server s;
+    const char *const two[] = {"--runtime-threads", "2", NULL};
+    CHECK_EQ(th_server_start(&s, depot, two), 0);
+    int port = s.port;
+    static const char base[] = "/api/records/v1/all_items/subscribe/*?";
+    th_conn like_a, rule_like_a, either, sql_text;
+    char path[512];
+    snprintf(path, sizeof path, "%sfilter[text][$like]=a%%25", base);
+    CHECK_EQ(rt_sse_open(port, path, NULL, &like_a), 0);
+    CHECK_EQ(rt_sse_open(port, "/api/records/v1/items/subscribe/*?filter[text][$like]=a%25", NULL,
+                         &rule_like_a),
+             0);
+    snprintf(path, sizeof path, "%sfilter[$or][0][public]=1&filter[$or][1][text]=apple", base);
+    CHECK_EQ(rt_sse_open(port, path, NULL, &either), 0);
+    snprintf(path, sizeof path, "%sfilter[text]=%%27%%20OR%%201%%3D1%%20--", base);
+    CHECK_EQ(rt_sse_open(port, path, NULL, &sql_text), 0);
+
+    static const char *const rows[] = {
+        "{\"text\":\"apple\",\"public\":0}",       "{\"text\":\"banana\",\"public\":1}",
+        "{\"text\":\"' OR 1=1 --\",\"public\":0}", "{\"text\":\"avocado\",\"public\":1}",
+        "{\"text\":\"' OR 1=1 --\",\"public\":1}",
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        rt_expect(port, "POST", "/api/records/v1/all_items", rows[i], NULL, 200, NULL);
+
+    /* events reach each subscriber in commit order: its last match shows it saw the rest */
+    CHECK_EQ(rt_sse_wait(&like_a, "avocado", 30000), 0);
+    CHECK_CONTAINS(like_a.buf, "\"text\":\"apple\"");
+    CHECK(strstr(like_a.buf, "banana") == NULL && strstr(like_a.buf, "OR 1=1") == NULL);
+    CHECK_EQ(rt_sse_wait(&rule_like_a, "avocado", 30000), 0);
+    CHECK(strstr(rule_like_a.buf, "apple") == NULL && strstr(rule_like_a.buf, "banana") == NULL);
+    CHECK_EQ(rt_sse_wait(&either, "\"id\":5", 30000), 0);
+    CHECK_CONTAINS(either.buf, "\"text\":\"apple\"");
+    CHECK_CONTAINS(either.buf, "\"text\":\"banana\"");
+    CHECK_CONTAINS(either.buf, "\"text\":\"avocado\"");
+    CHECK(strstr(either.buf, "\"id\":3") == NULL);
+    CHECK_EQ(rt_sse_wait(&sql_text, "\"id\":5", 30000), 0);
+    CHECK_CONTAINS(sql_text.buf, "\"id\":3");
+    CHECK(strstr(sql_text.buf, "apple") == NULL && strstr(sql_text.buf, "avocado") == NULL);
+    th_conn_close(&like_a);
+    th_conn_close(&rule_like_a);
+    th_conn_close(&either);
+    th_conn_close(&sql_text);
+
+    static const char *const refused[] = {
+        "filter[_note]=x",                      /* hidden column */
+        "filter[nope]=x",                       /* unknown column */
+        "filter[text][$regexp]=x",              /* unknown operator */
+        "filter[public]=notanumber",            /* the column's type */
+        "filter[text]%5B=x",                    /* malformed */
+        "ws=true",                              /* WebSocket */
+        "filter[text]=a%3B%20DROP%20TABLE%20x", /* fine: just text */
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        snprintf(path, sizeof path, "%s%s", base, refused[i]);
+        th_conn c;
+        int rc = rt_sse_open(port, path, NULL, &c);
+        if (i + 1 == sizeof refused / sizeof refused[0]) {
+            CHECK_EQ(rc, 0);
+        } else {
+            CHECK_EQ(rc, -1);
+            CHECK_CONTAINS(c.buf, "400");
+            CHECK_CONTAINS(c.buf, "\"error\"");
+        }
+        th_conn_close(&c);
+    }
+    rt_expect(port, "GET", "/api/records/v1/all_items?count=true", NULL, NULL, 200, NULL);
+    CHECK_EQ(th_server_stop(&s), 0);
+}
