@@ -1,8 +1,9 @@
 // tests/browser/records.mjs BASE_URL OUT_DIR EMAIL TOKEN OTHER_TOKEN OTHER_ID: the records-web
 // example (examples/records-web: the reference's npm client `trailbase` against trail) in
 // Debian's headless chromium: sign in, create (the item appears through the realtime stream),
-// another client's insert appears live, update, a filtered list with a count, delete, and another
-// user's to-do never shows. Screenshots go to OUT_DIR. Exits 0 when every step held, else 1.
+// another client's insert appears live, update, a filtered list with a count, delete, a filtered
+// subscription, and another user's to-do never shows. Screenshots go to OUT_DIR. Exits 0 when
+// every step held, else 1.
 import { chromium } from "playwright-core";
 import { mkdtempSync, rmSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -83,6 +84,25 @@ try {
   await item("from another client").locator("button").click();
   await item("from another client").waitFor({ state: "detached", timeout: 15000 });
   check(true, "records.delete(); the delete came back live");
+  // subscribeAll({ filters }): a second client in the page, the same user, streams only the
+  // to-dos its filter matches (the first insert does not match: an ignored filter shows it first)
+  await page.evaluate(async (mail) => {
+    const { initClient } = await import("./trailbase.js");
+    const c = initClient(window.location.origin);
+    await c.login(mail, "password123");
+    const stream = await c.records("todos").subscribeAll({
+      filters: [{ column: "text", op: "like", value: "urgent%" }],
+    });
+    window.filtered = [];
+    (async () => { for await (const ev of stream) window.filtered.push(ev); })();
+  }, email);
+  await api("POST", "todos", token, { owner, text: "later" });
+  await api("POST", "todos", token, { owner, text: "urgent: call back" });
+  await page.waitForFunction(() => window.filtered.length >= 1, null, { timeout: 15000 });
+  const seen = await page.evaluate(() =>
+    window.filtered.map((e) => (e.Insert ?? e.Update ?? e.Delete ?? {}).text));
+  check(seen.length === 1 && seen[0] === "urgent: call back",
+    `subscribeAll({ filters }) streamed only the matching to-do (${JSON.stringify(seen)})`);
   check((await page.locator("#list li", { hasText: "not yours" }).count()) === 0,
     "another user's to-do never showed");
   check((await page.locator("#error").textContent()) === "", "no error on the page");
