@@ -101,6 +101,9 @@ static const cfg__field server_fields[] = {
     INT_FIELD(CFG__UINT32, cfg_server, max_connections, 1, 10000000),
     {.name = "access_log", .type = CFG__BOOL, .offset = offsetof(cfg_server, access_log)},
     STR_FIELD(cfg_server, site_url, check_site_url),
+    {.name = "enable_record_transactions",
+     .type = CFG__BOOL,
+     .offset = offsetof(cfg_server, enable_record_transactions)},
 };
 static const cfg__schema server_schema = {"server", server_fields, TR_ARRAY_LEN(server_fields)};
 
@@ -362,6 +365,9 @@ static const char default_text[] =
     "  # The site's public URL: links in verification and password-reset mails start with it,\n"
     "  # and with https:// the auth cookies are marked Secure.\n"
     "  site_url: \"http://localhost:4000\"\n"
+    "  # POST /api/transaction/v1/execute: several Record API writes in one request, optionally\n"
+    "  # all or nothing (docs/records.md).\n"
+    "  enable_record_transactions: false\n"
     "}\n"
     "\n"
     "runtime {\n"

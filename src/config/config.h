@@ -34,6 +34,7 @@ typedef struct cfg_server {
     uint32_t max_connections;     /* per worker, 10000 (lowered to fit the open-files limit) */
     bool access_log;              /* one line per request to stdout, true; --quiet clears it */
     char *site_url;               /* the public URL, for links in mails (owned) */
+    bool enable_record_transactions; /* POST /api/transaction/v1/execute, false */
 } cfg_server;
 
 /* `runtime { ... }`: limits for each guest call (WASM handlers and jobs). */

@@ -37,7 +37,23 @@ void rec__send_json(rec_ctx *c, int status, tr_buf *body)
 
 void rec__fail(rec_ctx *c, int status, const char *msg)
 {
-    http_response_send_error(c->res, status, msg);
+    if (c->batch == NULL) return http_response_send_error(c->res, status, msg);
+    if (c->batch->status != 0) return;
+    c->batch->status = status;
+    if (msg != c->err) snprintf(c->err, sizeof c->err, "%s", msg);
+}
+
+void rec__ok(rec_ctx *c)
+{
+    if (c->batch != NULL)
+        c->batch->status = 200;
+    else
+        http_response_send(c->res, 200, NULL, NULL, 0);
+}
+
+bool rec__answered(const rec_ctx *c)
+{
+    return c->batch ? c->batch->status != 0 : http_response_done(c->res);
 }
 
 /* Adds a parameter; returns its number (the N of ?N). */
@@ -59,7 +75,7 @@ void rec__bind_place(rec_ctx *c, const rec_value *v)
     tr_buf_printf(&c->sql, "?%d", rec__bind_add(c, v));
 }
 
-static bool allowed(const rec_api *api, const rec_user *u, uint32_t perm)
+bool rec__allowed(const rec_api *api, const rec_user *u, uint32_t perm)
 {
     uint32_t acl = api->acl_world | (u->signed_in ? api->acl_authenticated : 0);
     return (acl & perm) != 0;
@@ -190,11 +206,19 @@ void rec__where_rule(rec_ctx *c, int op)
 /* The record id of the path, converted by the id column's type. */
 bool rec__path_id(rec_ctx *c, rec_value *out)
 {
-    const http_slice *raw = http_request_param(c->req, "id");
     char *s;
     size_t n;
-    if (raw == NULL || c->api->pk < 0 || !url_decode(c->a, raw->ptr, raw->len, &s, &n))
-        return false;
+    if (c->batch != NULL) {
+        /* a batch's record_id: as it was in the JSON, not percent-encoded */
+        if (c->batch->id == NULL || c->api->pk < 0) return false;
+        s = tr_arena_strndup(c->a, c->batch->id, c->batch->id_len);
+        n = c->batch->id_len;
+        if (strlen(s) != n) return false;
+    } else {
+        const http_slice *raw = http_request_param(c->req, "id");
+        if (raw == NULL || c->api->pk < 0 || !url_decode(c->a, raw->ptr, raw->len, &s, &n))
+            return false;
+    }
     const rec_column *pk = &c->api->cols[c->api->pk];
     if (!rec__value_from_text(pk, s, n, c->a, out)) return false;
     if (pk->type == REC_T_INTEGER && (strcasecmp(s, "true") == 0 || strcasecmp(s, "false") == 0))
@@ -220,7 +244,8 @@ static void handle(const http_request *req, http_response *res, const rec_api *a
         int st = api->set->who(req, &c.user, &why);
         if (st != 0) return http_response_send_error(res, st, why ? why : "unauthorized");
     }
-    if (!allowed(api, &c.user, needs[what])) return http_response_send_error(res, 403, "forbidden");
+    if (!rec__allowed(api, &c.user, needs[what]))
+        return http_response_send_error(res, 403, "forbidden");
     const guest_env *env = rec__worker_env();
     db_conn *db = env ? env->db : NULL;
     if (db == NULL) return http_response_send_error(res, 503, "no database");
@@ -271,6 +296,10 @@ HANDLER(on_subscribe, H_SUBSCRIBE)
 
 int rec_register_routes(const rec_set *s, http_router *r, tr_error *err)
 {
+    if (s && s->transactions && s->napis > 0) {
+        int rc = http_router_add(r, "POST", REC_BATCH_PATH, rec__batch_handle, (void *)s, err);
+        if (rc < 0) return rc;
+    }
     for (size_t i = 0; s && i < s->napis; i++) {
         rec_api *api = &s->apis[i];
         struct {

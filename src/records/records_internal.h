@@ -17,6 +17,8 @@
 #define REC_MAX_FILTER_DEPTH 8    /* nesting of $and/$or */
 #define REC_MAX_ORDER        8    /* columns in order= */
 #define REC_MAX_EXPAND       8    /* columns in expand= */
+#define REC_BATCH_PATH       "/api/transaction/v1/execute"
+#define REC_MAX_BATCH        128 /* operations in one batch */
 
 typedef enum rec_type {
     REC_T_ANY, /* no declared type (or a view's computed column): values kept as given */
@@ -75,6 +77,7 @@ struct rec_set {
     rec_user_fn who;
     uint8_t cursor_key[32]; /* random per process: cursors name their API and are signed */
     struct rec_hub *hub;    /* realtime subscriptions; NULL when no API enables them */
+    bool transactions;      /* server.enable_record_transactions: POST REC_BATCH_PATH */
 };
 
 /* ---- values ---- */
@@ -167,8 +170,47 @@ typedef struct rec_ctx {
     rec_value *binds; /* binds[i] is parameter ?i+1 */
     int nbinds, capbinds;
     tr_buf sql;
-    char err[512]; /* a 400's message */
+    char err[512];           /* a 400's message */
+    struct rec_batch *batch; /* inside a batch: the write answers into it (below) */
 } rec_ctx;
+
+/* The after hooks of one write: their contexts, collected before the commit, run after it. */
+typedef struct rec_after {
+    const rec_api *api;
+    rec_hook_ref hooks[REC_MAX_HOOKS];
+    size_t n;
+    int event;
+    tr_buf ctxs; /* NUL-separated JSON contexts */
+} rec_after;
+
+/* One operation of POST /api/transaction/v1/execute (records/batch.c) as rec__create, rec__update
+ * and rec__delete see it: the record and id come from here instead of the request, and the
+ * answer goes here instead of the response. */
+typedef struct rec_batch {
+    bool tx;           /* in the batch's transaction: writes nest as savepoints and their
+                          after hooks wait in `after` for its commit */
+    const char *value; /* the operation's record (a JSON object's text); NULL for a delete */
+    size_t value_len;
+    const char *id; /* its record id (text); NULL for a create */
+    size_t id_len;
+    int status;       /* 0 until the operation answered: 200, or the failure's status */
+    tr_buf ids;       /* the created records' ids, as JSON strings separated by ',' */
+    rec_after *after; /* after hooks waiting for the commit */
+    size_t nafter;
+} rec_batch;
+
+/* Whether the API's ACL gives u the permission perm (CFG_PERM_*). */
+bool rec__allowed(const rec_api *api, const rec_user *u, uint32_t perm);
+/* Whether the request has been answered (in a batch: whether the operation has). */
+bool rec__answered(const rec_ctx *c);
+/* Answers a write that succeeded without a body (200). */
+void rec__ok(rec_ctx *c);
+/* Runs the after hooks of ah now, or, in a batch's transaction, hands them to the batch. */
+void rec__after_run(rec_ctx *c, rec_after *ah);
+/* Runs (run true) or drops the after hooks the batch kept, and frees them. */
+void rec__batch_after(rec_batch *b, bool run);
+/* POST /api/transaction/v1/execute (records/batch.c); ud: the rec_set. */
+void rec__batch_handle(const struct http_request *req, struct http_response *res, void *ud);
 
 /* One pair of a query string or an HTML form body. */
 typedef struct rec_qparam {

@@ -337,6 +337,7 @@ int rec_set_load(const cfg *c, db_conn *db, rec_user_fn who, rec_set **out, tr_e
 {
     rec_set *s = tr_calloc(1, sizeof *s);
     s->who = who;
+    s->transactions = c->server.enable_record_transactions;
     s->apis = tr_calloc(c->record_apis_len ? c->record_apis_len : 1, sizeof *s->apis);
     if (getrandom(s->cursor_key, sizeof s->cursor_key, 0) != (ssize_t)sizeof s->cursor_key)
         tr_fatal("getrandom failed");

@@ -426,23 +426,15 @@ static int run_before(rec_ctx *c, int event, rec_fields *f, const char *id, size
     return 0;
 }
 
-/* The after hooks of a request: their contexts, collected before the commit, run after it. */
-typedef struct after_hooks {
-    rec_hook_ref hooks[REC_MAX_HOOKS];
-    size_t n;
-    int event;
-    tr_buf ctxs; /* NUL-separated JSON contexts */
-} after_hooks;
-
-static void after_init(rec_ctx *c, after_hooks *ah, int event)
+static void after_init(rec_ctx *c, rec_after *ah, int event)
 {
+    ah->api = c->api;
     ah->event = event;
     ah->n = rec__hooks_find(c->api, event, ah->hooks, REC_MAX_HOOKS);
     ah->ctxs = (tr_buf)TR_BUF_INIT;
 }
 
-static void after_add(rec_ctx *c, after_hooks *ah, const rec_fields *f, const char *id,
-                      size_t idlen)
+static void after_add(rec_ctx *c, rec_after *ah, const rec_fields *f, const char *id, size_t idlen)
 {
     if (ah->n == 0) return;
     hook_ctx(c, ah->event, f, id, idlen, &ah->ctxs);
@@ -450,7 +442,7 @@ static void after_add(rec_ctx *c, after_hooks *ah, const rec_fields *f, const ch
 }
 
 /* Runs them once the write has committed: a failure is logged, the write stands. */
-static void after_run(rec_ctx *c, after_hooks *ah)
+static void after_now(rec_after *ah)
 {
     for (size_t at = 0; ah->n && at < ah->ctxs.len;) {
         const char *ctx = ah->ctxs.data + at;
@@ -460,7 +452,7 @@ static void after_run(rec_ctx *c, after_hooks *ah)
             tr_error err = {0};
             if (rec__hook_run(&ah->hooks[k], ctx, len, &ans, &err) < 0)
                 tr_log_error("records %s: %s hook of %s failed (the write stands): %s",
-                             c->api->name, hook_names[ah->event], ah->hooks[k].module, err.msg);
+                             ah->api->name, hook_names[ah->event], ah->hooks[k].module, err.msg);
             tr_buf_free(&ans);
         }
         at += len + 1;
@@ -468,8 +460,69 @@ static void after_run(rec_ctx *c, after_hooks *ah)
     tr_buf_free(&ah->ctxs);
 }
 
+void rec__after_run(rec_ctx *c, rec_after *ah)
+{
+    rec_batch *b = c->batch;
+    if (b == NULL || !b->tx || ah->n == 0) return after_now(ah);
+    b->after = tr_realloc(b->after, (b->nafter + 1) * sizeof *b->after);
+    b->after[b->nafter++] = *ah; /* its contexts move with it */
+}
+
+void rec__batch_after(rec_batch *b, bool run)
+{
+    for (size_t i = 0; i < b->nafter; i++) {
+        if (run)
+            after_now(&b->after[i]);
+        else
+            tr_buf_free(&b->after[i].ctxs);
+    }
+    tr_free(b->after);
+    b->after = NULL;
+    b->nafter = 0;
+}
+
+/* Whether the worker's connection is inside a transaction that is not this write's batch's. */
+static bool conn_in_tx(const rec_ctx *c)
+{
+    return !(c->batch && c->batch->tx) && !sqlite3_get_autocommit(c->db);
+}
+
+/* Opens a write's transaction: BEGIN IMMEDIATE, or a savepoint inside a batch's transaction. */
+static bool tx_begin(rec_ctx *c)
+{
+    const char *sql = c->batch && c->batch->tx ? "SAVEPOINT rec_write" : "BEGIN IMMEDIATE";
+    return sqlite3_exec(c->db, sql, NULL, NULL, NULL) == SQLITE_OK;
+}
+
+/* Ends a write's transaction when there is one; 0, or the failed COMMIT's code. */
+static int tx_end(rec_ctx *c, bool tx, bool commit)
+{
+    if (!tx || sqlite3_get_autocommit(c->db)) return SQLITE_OK;
+    bool nested = c->batch && c->batch->tx;
+    if (commit &&
+        sqlite3_exec(c->db, nested ? "RELEASE rec_write" : "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+        return SQLITE_OK;
+    int rc = commit ? sqlite3_errcode(c->db) : SQLITE_OK;
+    if (!sqlite3_get_autocommit(c->db))
+        sqlite3_exec(c->db, nested ? "ROLLBACK TO rec_write; RELEASE rec_write" : "ROLLBACK", NULL,
+                     NULL, NULL);
+    return rc;
+}
+
+/* The body a write takes its record from: the request's, or a batch operation's JSON. */
+static int write_body(rec_ctx *c, http_slice *out)
+{
+    if (c->batch != NULL) {
+        *out = (http_slice){c->batch->value, c->batch->value_len};
+        return BODY_JSON;
+    }
+    *out = c->req->body;
+    if (out->ptr == NULL) *out = (http_slice){"", 0};
+    return body_kind(c->req);
+}
+
 /* A create's id as the context of an after hook has it: fields plus the new id. */
-static int create_one(rec_ctx *c, rec_fields *f, tr_buf *ids, after_hooks *ah, bool before)
+static int create_one(rec_ctx *c, rec_fields *f, tr_buf *ids, rec_after *ah, bool before)
 {
     if (before && run_before(c, REC_HOOK_BEFORE_CREATE, f, NULL, 0) < 0) return -1;
     tr_buf id = TR_BUF_INIT;
@@ -481,13 +534,14 @@ static int create_one(rec_ctx *c, rec_fields *f, tr_buf *ids, after_hooks *ah, b
 
 void rec__create(rec_ctx *c)
 {
-    int kind = body_kind(c->req);
+    http_slice bodyv;
+    int kind = write_body(c, &bodyv);
+    const http_slice *body = &bodyv;
     if (kind == BODY_OTHER)
         return rec__fail(c, 415,
                          "expected a JSON or form (application/x-www-form-urlencoded) body");
-    if (!sqlite3_get_autocommit(c->db))
+    if (conn_in_tx(c))
         return rec__fail(c, 503, "the worker's database connection is in a transaction; retry");
-    const http_slice *body = &c->req->body;
     bool is_array = false;
     if (kind == BODY_JSON) {
         /* one object, or an array of them */
@@ -511,17 +565,17 @@ void rec__create(rec_ctx *c)
         sqlite3_finalize(st);
         if (!is_array && !is_object)
             return rec__fail(c, 400, "expected a JSON object or an array of them");
+        if (is_array && c->batch) return rec__fail(c, 400, "expected a JSON object");
         if (n < 1) return rec__fail(c, 400, "no values provided");
         if (n > REC_MAX_BULK) return rec__fail(c, 413, "more than 1024 records in one request");
     }
     rec_hook_ref probe[1];
     bool before = rec__hooks_find(c->api, REC_HOOK_BEFORE_CREATE, probe, 1) > 0;
-    after_hooks ah;
+    rec_after ah;
     after_init(c, &ah, REC_HOOK_AFTER_CREATE);
     /* several records are all or nothing; before hooks run inside the write's transaction */
     bool tx = is_array || before;
-    if (tx && sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-        return rec__fail(c, 503, "the database is busy; retry");
+    if (tx && !tx_begin(c)) return rec__fail(c, 503, "the database is busy; retry");
     tr_buf ids = TR_BUF_INIT;
     tr_buf_append_char(&ids, '[');
     int rc = SQLITE_OK;
@@ -554,24 +608,28 @@ void rec__create(rec_ctx *c)
         }
         sqlite3_finalize(it);
     }
-    if (rc == SQLITE_OK && tx && sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-        rc = sqlite3_errcode(c->db);
-        rec__fail_sql(c, rc);
-    }
+    if (rc == SQLITE_OK && (rc = tx_end(c, tx, true)) != SQLITE_OK) rec__fail_sql(c, rc);
     if (rc != SQLITE_OK) {
-        if (!sqlite3_get_autocommit(c->db)) sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
-        if (!http_response_done(c->res)) rec__fail_sql(c, rc);
+        tx_end(c, tx, false);
+        if (!rec__answered(c)) rec__fail_sql(c, rc);
         tr_buf_free(&ids);
         tr_buf_free(&ah.ctxs);
         return;
     }
-    tr_buf_append_char(&ids, ']');
-    tr_buf b = TR_BUF_INIT;
-    tr_buf_printf(&b, "{\"ids\":%s}", ids.data);
-    rec__send_json(c, 200, &b);
-    tr_buf_free(&b);
+    if (c->batch != NULL) {
+        rec_batch *bt = c->batch;
+        if (bt->ids.len) tr_buf_append_char(&bt->ids, ',');
+        tr_buf_append(&bt->ids, ids.data + 1, ids.len - 1);
+        rec__ok(c);
+    } else {
+        tr_buf_append_char(&ids, ']');
+        tr_buf b = TR_BUF_INIT;
+        tr_buf_printf(&b, "{\"ids\":%s}", ids.data);
+        rec__send_json(c, 200, &b);
+        tr_buf_free(&b);
+    }
     tr_buf_free(&ids);
-    after_run(c, &ah);
+    rec__after_run(c, &ah);
 }
 
 /* After an update or delete changed nothing: was the record missing, or did the rule refuse? */
@@ -615,16 +673,6 @@ static void id_text(const rec_value *id, tr_buf *out)
         tr_buf_append(out, id->p, id->n);
 }
 
-/* Ends a write's transaction when there is one; 0, or the failed COMMIT's code. */
-static int tx_end(rec_ctx *c, bool tx, bool commit)
-{
-    if (!tx || sqlite3_get_autocommit(c->db)) return SQLITE_OK;
-    if (commit && sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK) return SQLITE_OK;
-    int rc = commit ? sqlite3_errcode(c->db) : SQLITE_OK;
-    if (!sqlite3_get_autocommit(c->db)) sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
-    return rc;
-}
-
 /* Ends the UPDATE or DELETE statement in c->sql with the clause that makes the row's rule part
  * of the write (WHERE pk IN (the row id, if the rule holds for it)), runs it inside the transaction
  * of the before hooks (`tx`) and answers: 200 and the after hooks, 404/403 when nothing changed, or
@@ -663,11 +711,11 @@ static void guarded_finish(rec_ctx *c, int op, const rec_fields *f, const rec_va
         return fail_unchanged(c, id, op);
     }
     if ((rc = tx_end(c, tx, true)) != SQLITE_OK) return rec__fail_sql(c, rc);
-    after_hooks ah;
+    rec_after ah;
     after_init(c, &ah, op == REC_OP_UPDATE ? REC_HOOK_AFTER_UPDATE : REC_HOOK_AFTER_DELETE);
     after_add(c, &ah, f, idstr, idlen);
-    http_response_send(c->res, 200, NULL, NULL, 0);
-    after_run(c, &ah);
+    rec__ok(c);
+    rec__after_run(c, &ah);
 }
 
 void rec__update(rec_ctx *c)
@@ -675,17 +723,16 @@ void rec__update(rec_ctx *c)
     const rec_api *api = c->api;
     rec_value id;
     if (!rec__path_id(c, &id)) return rec__fail(c, 400, "invalid record id");
-    int kind = body_kind(c->req);
+    http_slice body;
+    int kind = write_body(c, &body);
     if (kind == BODY_OTHER)
         return rec__fail(c, 415,
                          "expected a JSON or form (application/x-www-form-urlencoded) body");
-    if (!sqlite3_get_autocommit(c->db))
+    if (conn_in_tx(c))
         return rec__fail(c, 503, "the worker's database connection is in a transaction; retry");
     rec_fields f;
     if (kind == BODY_FORM && parse_form(c, &f) < 0) return;
-    if (kind == BODY_JSON &&
-        parse_record(c, c->req->body.ptr ? c->req->body.ptr : "", c->req->body.len, &f) < 0)
-        return;
+    if (kind == BODY_JSON && parse_record(c, body.ptr, body.len, &f) < 0) return;
     if (f.present[api->pk]) {
         if (!same_value(&f.vals[api->pk], &id))
             return rec__fail(c, 400, "the record id cannot be changed");
@@ -703,8 +750,7 @@ void rec__update(rec_ctx *c)
     if (before) {
         /* the hooks run inside the write's transaction: a rejection or failure undoes their
          * own writes too */
-        if (sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-            return rec__fail(c, 503, "the database is busy; retry");
+        if (!tx_begin(c)) return rec__fail(c, 503, "the database is busy; retry");
         const char *bad = NULL;
         if (run_before(c, REC_HOOK_BEFORE_UPDATE, &f, idstr, idlen) < 0) {
             tx_end(c, true, false);
@@ -740,7 +786,7 @@ void rec__delete(rec_ctx *c)
     const rec_api *api = c->api;
     rec_value id;
     if (!rec__path_id(c, &id)) return rec__fail(c, 400, "invalid record id");
-    if (!sqlite3_get_autocommit(c->db))
+    if (conn_in_tx(c))
         return rec__fail(c, 503, "the worker's database connection is in a transaction; retry");
     rec_hook_ref probe[1];
     bool before = rec__hooks_find(api, REC_HOOK_BEFORE_DELETE, probe, 1) > 0;
@@ -750,8 +796,7 @@ void rec__delete(rec_ctx *c)
     size_t idlen = idt.len;
     tr_buf_free(&idt);
     if (before) {
-        if (sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-            return rec__fail(c, 503, "the database is busy; retry");
+        if (!tx_begin(c)) return rec__fail(c, 503, "the database is busy; retry");
         if (run_before(c, REC_HOOK_BEFORE_DELETE, NULL, idstr, idlen) < 0) {
             tx_end(c, true, false);
             return;

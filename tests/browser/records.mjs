@@ -2,8 +2,8 @@
 // example (examples/records-web: the reference's npm client `trailbase` against trail) in
 // Debian's headless chromium: sign in, create (the item appears through the realtime stream),
 // another client's insert appears live, update, a filtered list with a count, delete, a filtered
-// subscription, and another user's to-do never shows. Screenshots go to OUT_DIR. Exits 0 when
-// every step held, else 1.
+// subscription, batches with client.execute(), and another user's to-do never shows.
+// Screenshots go to OUT_DIR. Exits 0 when every step held, else 1.
 import { chromium } from "playwright-core";
 import { mkdtempSync, rmSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -103,6 +103,34 @@ try {
     window.filtered.map((e) => (e.Insert ?? e.Update ?? e.Delete ?? {}).text));
   check(seen.length === 1 && seen[0] === "urgent: call back",
     `subscribeAll({ filters }) streamed only the matching to-do (${JSON.stringify(seen)})`);
+  // client.execute(): a batch in one transaction, then one the rules refuse (another user's
+  // to-do), which undoes the create before it
+  const batch = await page.evaluate(async ([mail, other]) => {
+    const { initClient } = await import("./trailbase.js");
+    const c = initClient(window.location.origin);
+    await c.login(mail, "password123");
+    const todos = c.records("todos");
+    const me = c.user().id;
+    const ids = await c.execute([
+      todos.createOp({ owner: me, text: "batch one" }),
+      todos.createOp({ owner: me, text: "batch two" }),
+    ], true);
+    await c.execute([todos.updateOp(ids[0], { done: 1 }), todos.deleteOp(ids[1])], true);
+    let refused = "";
+    try {
+      await c.execute([todos.createOp({ owner: me, text: "undone" }),
+        todos.createOp({ owner: other, text: "not mine" })], true);
+    } catch (e) {
+      refused = String(e.status ?? e);
+    }
+    const left = await todos.list({ filters: [{ column: "text", op: "like", value: "batch%" }] });
+    const undone = await todos.list({ filters: [{ column: "text", value: "undone" }] });
+    return { ids, refused, left: left.records.map((r) => [r.text, r.done]),
+             undone: undone.records.length };
+  }, [email, otherId]);
+  check(batch.ids.length === 2 && batch.refused === "403" && batch.undone === 0 &&
+    JSON.stringify(batch.left) === '[["batch one",1]]',
+    `client.execute() in a transaction, and a refused one undone (${JSON.stringify(batch)})`);
   check((await page.locator("#list li", { hasText: "not yours" }).count()) === 0,
     "another user's to-do never showed");
   check((await page.locator("#error").textContent()) === "", "no error on the page");

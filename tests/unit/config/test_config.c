@@ -74,6 +74,7 @@ TEST(config_default_text_matches_defaults)
     got.record_apis = NULL;
     got.record_apis_len = 0;
     got.server.access_log = false;
+    got.server.enable_record_transactions = true;
     got.fetch.enabled = false;
     got.server.site_url = NULL;
     got.auth.require_email_verification = false;
@@ -100,6 +101,7 @@ TEST(config_default_text_matches_defaults)
     CHECK_EQ(got.server.shutdown_timeout_ms, want.server.shutdown_timeout_ms);
     CHECK_EQ(got.server.max_connections, want.server.max_connections);
     CHECK_EQ(got.server.access_log, want.server.access_log);
+    CHECK_EQ(got.server.enable_record_transactions, want.server.enable_record_transactions);
     CHECK_EQ(got.runtime.memory_limit_mb, want.runtime.memory_limit_mb);
     CHECK_EQ(got.runtime.deadline_ms, want.runtime.deadline_ms);
     CHECK_EQ(got.runtime.cpu_budget_ms, want.runtime.cpu_budget_ms);
@@ -303,7 +305,7 @@ TEST(config_errors_name_line_and_column)
                  "runtime_threads, max_body_bytes, max_buffered_body_bytes, max_header_bytes, "
                  "max_headers, max_target_bytes, idle_timeout_ms, header_timeout_ms, "
                  "body_timeout_ms, body_total_timeout_ms, shutdown_timeout_ms, max_connections, "
-                 "access_log, site_url");
+                 "access_log, site_url, enable_record_transactions");
     EXPECT_ERROR("\n\n  serve { }",
                  "3:3: unknown section 'serve'; expected one of: server, runtime, jobs, fetch, "
                  "database, kv, auth, email, record_apis");
