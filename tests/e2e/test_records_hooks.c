@@ -18,7 +18,7 @@ static const char hooks_sql[] =
     "CREATE TABLE audit (id INTEGER PRIMARY KEY, what TEXT) STRICT;\n";
 
 static const char hooks_cfg[] =
-    "server { access_log: false }\n"
+    "server { access_log: false enable_record_transactions: true }\n"
     "runtime { cpu_budget_ms: 300 }\n"
     "record_apis { name: \"notes\" table_name: \"notes\"\n"
     "  acl_world: [CREATE, READ, UPDATE, DELETE] }\n"
@@ -91,6 +91,31 @@ TEST_TIMEOUT(e2e_records_hooks_change_reject_and_roll_back, 180)
     CHECK_CONTAINS(a, "\"what\":\"after update 3\"");
     CHECK_CONTAINS(a, "\"what\":\"after delete 3\"");
     CHECK(strstr(a, "after delete 2") == NULL);
+    free(a);
+
+    /* a batch in a transaction: each operation's hooks; a rejection undoes the operations before
+     * it with their hooks' writes, and no after hook runs */
+    rt_expect(port, "POST", "/api/transaction/v1/execute",
+              "{\"transaction\":true,\"operations\":["
+              "{\"Create\":{\"api_name\":\"notes\",\"value\":{\"text\":\"batch a\"}}},"
+              "{\"Create\":{\"api_name\":\"notes\",\"value\":{\"text\":\"forbidden b\"}}}]}",
+              NULL, 422, &r);
+    CHECK_STR_EQ(r.body, "{\"error\":\"operation 1: no forbidden words\"}");
+    th_resp_free(&r);
+    rt_expect(port, "POST", "/api/transaction/v1/execute",
+              "{\"transaction\":true,\"operations\":["
+              "{\"Create\":{\"api_name\":\"notes\",\"value\":{\"text\":\"batch c\"}}},"
+              "{\"Update\":{\"api_name\":\"notes\",\"record_id\":\"2\","
+              "\"value\":{\"text\":\"B!\"}}}]}",
+              NULL, 200, NULL);
+    rt_expect(port, "GET", "/api/records/v1/notes/2", NULL, NULL, 200, &r);
+    CHECK_STR_EQ(r.body, "{\"id\":2,\"text\":\"B!\",\"stamped\":2,\"keep\":1}");
+    th_resp_free(&r);
+    a = audit_of(port);
+    CHECK(strstr(a, "batch a") == NULL && strstr(a, "BATCH A") == NULL);
+    CHECK_CONTAINS(a, "\"what\":\"before create batch c by anonymous\"");
+    CHECK_CONTAINS(a, " BATCH C\"");
+    CHECK_CONTAINS(a, "\"what\":\"after update 2\"");
     free(a);
 
     /* failures after the hook wrote: nothing of the request stays */
