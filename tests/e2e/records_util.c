@@ -78,6 +78,17 @@ void rt_expect(int port, const char *method, const char *path, const char *body,
         th_resp_free(&r);
 }
 
+long rt_total_count(int port, const char *path, const char *token)
+{
+    th_resp r;
+    rt_expect(port, "GET", path, NULL, token, 200, &r);
+    const char *p = strstr(r.body, "\"total_count\":");
+    CHECK(p != NULL);
+    long n = p ? strtol(p + 14, NULL, 10) : -1;
+    th_resp_free(&r);
+    return n;
+}
+
 static long long now_ms(void)
 {
     struct timespec ts;

@@ -22,6 +22,9 @@ th_resp rt_req(int port, const char *method, const char *path, const char *body,
 void rt_expect(int port, const char *method, const char *path, const char *body, const char *token,
                int status, th_resp *out);
 
+/* GET path (a list with count=true) as token; its total_count. */
+long rt_total_count(int port, const char *path, const char *token);
+
 /* Server-Sent Events: opens a subscription (GET path) and waits for its first comment.
  * Returns 0, or -1 with the response's start on stderr (a refusal: 403, 404). */
 int rt_sse_open(int port, const char *path, const char *token, th_conn *c);

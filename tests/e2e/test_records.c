@@ -49,13 +49,7 @@ static long count_of(int port, const char *query)
 {
     char path[1024];
     snprintf(path, sizeof path, "/api/records/v1/posts?count=true&limit=0&%s", query);
-    th_resp r;
-    rt_expect(port, "GET", path, NULL, NULL, 200, &r);
-    const char *p = strstr(r.body, "\"total_count\":");
-    CHECK(p != NULL);
-    long n = strtol(p + 14, NULL, 10);
-    th_resp_free(&r);
-    return n;
+    return rt_total_count(port, path, NULL);
 }
 
 /* The ids of a list response, in order, as "5,4,3". */

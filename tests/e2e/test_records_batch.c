@@ -44,6 +44,14 @@ static void expect_body(int port, const char *path, const char *want)
     th_resp_free(&r);
 }
 
+/* How many notes have the text t. */
+static long notes_with(int port, const char *t)
+{
+    char path[256];
+    snprintf(path, sizeof path, "/api/records/v1/notes?filter[text]=%s&count=true&limit=0", t);
+    return rt_total_count(port, path, NULL);
+}
+
 TEST_TIMEOUT(e2e_records_batch_transactions, 120)
 {
     char depot[512];
@@ -80,9 +88,9 @@ TEST_TIMEOUT(e2e_records_batch_transactions, 120)
           "{\"Create\":{\"api_name\":\"notes\",\"value\":{\"text\":\"lost\"}}},"
           "{\"Create\":{\"api_name\":\"tags\",\"value\":{\"name\":\"red\"}}}]}",
           409, "operation 1: UNIQUE constraint failed");
+    CHECK_EQ(notes_with(port, "lost"), 0);
     th_resp r;
     rt_expect(port, "GET", "/api/records/v1/notes?count=true", NULL, NULL, 200, &r);
-    CHECK(strstr(r.body, "lost") == NULL);
     CHECK_CONTAINS(r.body, "\"total_count\":3");
     th_resp_free(&r);
 
@@ -93,11 +101,8 @@ TEST_TIMEOUT(e2e_records_batch_transactions, 120)
           "{\"Delete\":{\"api_name\":\"notes\",\"record_id\":\"2\"}},"
           "{\"Create\":{\"api_name\":\"notes\",\"value\":{\"text\":\"never\"}}}]}",
           403, "operation 1: forbidden by delete_access_rule");
-    expect_body(port, "/api/records/v1/notes?filter[text]=kept", "\"text\":\"kept\"");
-    rt_expect(port, "GET", "/api/records/v1/notes?filter[text]=never&count=true", NULL, NULL, 200,
-              &r);
-    CHECK_CONTAINS(r.body, "\"total_count\":0");
-    th_resp_free(&r);
+    CHECK_EQ(notes_with(port, "kept"), 1);
+    CHECK_EQ(notes_with(port, "never"), 0);
 
     /* the ACL of each operation's API is checked before anything runs */
     batch(port,
@@ -105,10 +110,7 @@ TEST_TIMEOUT(e2e_records_batch_transactions, 120)
           "{\"Create\":{\"api_name\":\"notes\",\"value\":{\"text\":\"acl\"}}},"
           "{\"Delete\":{\"api_name\":\"tags\",\"record_id\":\"1\"}}]}",
           403, "operation 1: forbidden");
-    rt_expect(port, "GET", "/api/records/v1/notes?filter[text]=acl&count=true", NULL, NULL, 200,
-              &r);
-    CHECK_CONTAINS(r.body, "\"total_count\":0");
-    th_resp_free(&r);
+    CHECK_EQ(notes_with(port, "acl"), 0);
 
     /* validation and malformed batches */
     batch(port,
