@@ -128,6 +128,10 @@ int guest_sql_run_vals(guest_sql *s, bool rows, const char *sql, size_t sql_len,
                        tr_arena *a, jsg_val *out, tr_error *err);
 /* Whether the last statement failed only for another connection's lock (run it again later). */
 bool guest_sql_busy(const guest_sql *s);
+/* While on, no statement on the connection waits for another connection's lock: it fails at once
+ * with SQLITE_BUSY, before it did anything, as a guest's does. For a caller that waits on the
+ * loop itself (the Record API's writes); off again before anything else runs on the connection. */
+void guest_sql_set_nowait(guest_sql *s, bool on);
 /* Whether a statement must wait now: a transaction is open on the connection, or statements
  * already wait for one (they run in call order). */
 bool guest_sql_must_wait(const guest_sql *s);

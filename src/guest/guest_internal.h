@@ -102,6 +102,7 @@ struct guest_sql {
     /* statements parked because another connection held a lock they need (guest/tx.c) */
     bool busy;                     /* the last statement failed so, and may be run again */
     uint64_t busy_since_ns;        /* the busy handler's wait, for trail's own statements */
+    bool nowait;                   /* guest_sql_set_nowait(): the busy handler does not wait */
     guest_sql_wait *bhead, *btail; /* in call order */
     loop_timer retry;              /* runs them again */
     unsigned retry_ms;             /* the next retry's delay: GUEST_BUSY_RETRY_MIN_MS, doubling */

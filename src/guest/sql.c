@@ -75,7 +75,7 @@ static int progress(void *ud)
 static int on_busy(void *ud, int count)
 {
     guest_sql *s = ud;
-    if (s->auth->guest && s->loop != NULL) return 0;
+    if ((s->auth->guest && s->loop != NULL) || s->nowait) return 0;
     uint64_t now = tr_now_ns();
     if (count == 0) s->busy_since_ns = now;
     if (now - s->busy_since_ns >= (uint64_t)DB_BUSY_TIMEOUT_MS * 1000000u) return 0;
@@ -1075,6 +1075,11 @@ out:
         sqlite3_clear_bindings(stmt);
     }
     return rc;
+}
+
+void guest_sql_set_nowait(guest_sql *s, bool on)
+{
+    s->nowait = on;
 }
 
 bool guest_sql_busy(const guest_sql *s)

@@ -143,57 +143,79 @@ static int parse_ops(sqlite3 *db, const rec_set *s, const http_request *req, bat
     return out;
 }
 
-void rec__batch_handle(const http_request *req, http_response *res, void *ud)
+static bool answer(http_response *res, int status, const char *msg)
 {
+    http_response_send_error(res, status, msg);
+    return true;
+}
+
+/* One run of a batch (rec_attempt_fn); ud: the rec_set. It parks only before any operation
+ * ran: for the write lock of its transaction, or for the first operation's. */
+static bool attempt(const http_request *req, http_response *res, const void *ud, int what, int wait)
+{
+    (void)what;
     const rec_set *s = ud;
     const guest_env *env = rec__worker_env();
-    if (env == NULL || env->db == NULL) return http_response_send_error(res, 503, "no database");
+    if (env == NULL || env->db == NULL) return answer(res, 503, "no database");
     sqlite3 *db = db_handle(env->db);
     rec_user user = {0};
     if (s->who != NULL) {
         const char *why = NULL;
         int st = s->who(req, &user, &why);
-        if (st != 0) return http_response_send_error(res, st, why ? why : "unauthorized");
+        if (st != 0) return answer(res, st, why ? why : "unauthorized");
     }
     batch_op ops[REC_MAX_BATCH];
     size_t nops = 0;
     bool tx = false;
     char err[512];
-    if (parse_ops(db, s, req, ops, &nops, &tx, err, sizeof err) < 0)
-        return http_response_send_error(res, 400, err);
+    if (parse_ops(db, s, req, ops, &nops, &tx, err, sizeof err) < 0) return answer(res, 400, err);
     for (size_t i = 0; i < nops; i++)
         if (!rec__allowed(ops[i].api, &user, op_perm[ops[i].kind])) {
             snprintf(err, sizeof err, "operation %zu: forbidden", i);
-            return http_response_send_error(res, 403, err);
+            return answer(res, 403, err);
         }
-    if (!sqlite3_get_autocommit(db))
-        return http_response_send_error(
-            res, 503, "the worker's database connection is in a transaction; retry");
-    if (tx && sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-        return http_response_send_error(res, 503, "the database is busy; retry");
+    if (!sqlite3_get_autocommit(db)) {
+        if (wait == REC_WAIT_PARK) return false;
+        return answer(res, 503, "the worker's database connection is in a transaction; retry");
+    }
+    if (tx) {
+        if (wait != REC_WAIT_BLOCK) rec__nowait(true);
+        int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+        if (wait != REC_WAIT_BLOCK) rec__nowait(false);
+        if (rc != SQLITE_OK && (rc & 0xff) == SQLITE_BUSY && wait == REC_WAIT_PARK) return false;
+        if (rc != SQLITE_OK) return answer(res, 503, "the database is busy; retry");
+    }
     rec_batch b = {.tx = tx, .ids = TR_BUF_INIT};
     size_t failed = nops;
     int status = 200;
     for (size_t i = 0; i < nops && failed == nops; i++) {
+        /* without a transaction, only the first operation may park: nothing ran before it */
         rec_ctx c = {.api = ops[i].api,
                      .req = req,
                      .res = res,
                      .db = db,
                      .a = req->arena,
                      .user = user,
-                     .batch = &b};
+                     .batch = &b,
+                     .wait = !tx && i == 0 ? wait : REC_WAIT_BLOCK};
         b.value = ops[i].value;
         b.value_len = ops[i].value_len;
         b.id = ops[i].id;
         b.id_len = ops[i].id_len;
         b.status = 0;
+        if (c.wait != REC_WAIT_BLOCK) rec__nowait(true);
         if (ops[i].kind == OP_CREATE)
             rec__create(&c);
         else if (ops[i].kind == OP_UPDATE)
             rec__update(&c);
         else
             rec__delete(&c);
+        if (c.wait != REC_WAIT_BLOCK) rec__nowait(false);
         tr_buf_free(&c.sql);
+        if (c.busy) {
+            tr_buf_free(&b.ids);
+            return false;
+        }
         if (b.status != 200) {
             failed = i;
             status = b.status ? b.status : 500;
@@ -212,7 +234,7 @@ void rec__batch_handle(const http_request *req, http_response *res, void *ud)
     if (failed != nops) {
         rec__batch_after(&b, false);
         tr_buf_free(&b.ids);
-        return http_response_send_error(res, status, err);
+        return answer(res, status, err);
     }
     tr_buf out = TR_BUF_INIT;
     tr_buf_printf(&out, "{\"ids\":[%.*s]}", (int)b.ids.len, b.ids.data ? b.ids.data : "");
@@ -220,4 +242,10 @@ void rec__batch_handle(const http_request *req, http_response *res, void *ud)
     tr_buf_free(&out);
     tr_buf_free(&b.ids);
     rec__batch_after(&b, true);
+    return true;
+}
+
+void rec__batch_handle(const http_request *req, http_response *res, void *ud)
+{
+    rec__run(req, res, attempt, ud, 0);
 }

@@ -4,8 +4,9 @@
  * records/write.c (create, update, delete, with the guests' record hooks around a write).
  *
  * DESIGN: each request builds one statement in its arena and runs it on the worker's connection,
- * synchronously (SQLite answers a lookup in microseconds; a write that finds another
- * connection's lock waits in the connection's busy handler, at most DB_BUSY_TIMEOUT_MS). The
+ * synchronously (SQLite answers a lookup in microseconds). A write that finds another
+ * connection's lock fails at once, before it did anything, and the request runs again from the
+ * worker's loop (rec__run), so the worker never sleeps in SQLite's busy handler. The
  * statement's text is assembled from the schema's quoted identifiers, the API's rules and "?N"
  * placeholders; a request contributes only values, bound as parameters (?1 is always the
  * caller's user id, the _USER_.id of the rules). Where a rule applies it sits in the statement:
@@ -53,7 +54,74 @@ void rec__ok(rec_ctx *c)
 
 bool rec__answered(const rec_ctx *c)
 {
-    return c->batch ? c->batch->status != 0 : http_response_done(c->res);
+    return c->busy || (c->batch ? c->batch->status != 0 : http_response_done(c->res));
+}
+
+void rec__busy(rec_ctx *c, const char *msg)
+{
+    if (c->wait == REC_WAIT_PARK)
+        c->busy = true;
+    else
+        rec__fail(c, 503, msg);
+}
+
+void rec__nowait(bool on)
+{
+    const guest_env *env = rec__worker_env();
+    if (env && env->sql) guest_sql_set_nowait(env->sql, on);
+}
+
+/* ---- waiting for the database without blocking the worker ---- */
+
+typedef struct rec_wait {
+    loop_timer t;
+    loop *l;
+    const http_request *req;
+    http_response *res;
+    rec_attempt_fn fn;
+    const void *ud;
+    int what;
+    uint64_t give_up_ns;
+    uint64_t delay_ms;
+} rec_wait;
+
+static void wait_cancel(void *ud)
+{
+    rec_wait *w = ud;
+    loop_timer_stop(w->l, &w->t);
+    tr_free(w);
+}
+
+static void wait_retry(loop *l, loop_timer *t)
+{
+    rec_wait *w = TR_CONTAINER_OF(t, rec_wait, t);
+    int wait = tr_now_ns() >= w->give_up_ns ? REC_WAIT_LAST : REC_WAIT_PARK;
+    if (w->fn(w->req, w->res, w->ud, w->what, wait)) {
+        tr_free(w);
+        return;
+    }
+    w->delay_ms = w->delay_ms * 2 > 50 ? 50 : w->delay_ms * 2;
+    loop_timer_start_at(l, t, loop_now_ns(l) + w->delay_ms * 1000000u);
+}
+
+void rec__run(const http_request *req, http_response *res, rec_attempt_fn fn, const void *ud,
+              int what)
+{
+    const guest_env *env = rec__worker_env();
+    loop *l = env ? env->loop : NULL;
+    if (fn(req, res, ud, what, l ? REC_WAIT_PARK : REC_WAIT_BLOCK)) return;
+    rec_wait *w = tr_calloc(1, sizeof *w);
+    *w = (rec_wait){.l = l,
+                    .req = req,
+                    .res = res,
+                    .fn = fn,
+                    .ud = ud,
+                    .what = what,
+                    .give_up_ns = tr_now_ns() + (uint64_t)DB_BUSY_TIMEOUT_MS * 1000000u,
+                    .delay_ms = 2};
+    loop_timer_init(&w->t, wait_retry);
+    http_response_on_cancel(res, wait_cancel, w);
+    loop_timer_start_at(l, &w->t, loop_now_ns(l) + w->delay_ms * 1000000u);
 }
 
 /* Adds a parameter; returns its number (the N of ?N). */
@@ -106,7 +174,7 @@ void rec__fail_sql(rec_ctx *c, int rc)
         return;
     }
     if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED) {
-        rec__fail(c, 503, "the database is busy; retry");
+        rec__busy(c, "the database is busy; retry");
         return;
     }
     if ((rc & 0xff) == SQLITE_TOOBIG || (rc & 0xff) == SQLITE_RANGE) {
@@ -236,25 +304,41 @@ static const uint32_t needs[] = {
     [H_SUBSCRIBE] = CFG_PERM_READ,
 };
 
-static void handle(const http_request *req, http_response *res, const rec_api *api, int what)
+/* One run of a Record API request (rec_attempt_fn); ud: the API. */
+static bool attempt(const http_request *req, http_response *res, const void *ud, int what, int wait)
 {
+    const rec_api *api = ud;
     rec_ctx c = {.api = api, .req = req, .res = res, .a = req->arena};
     if (api->set->who != NULL) {
         const char *why = NULL;
         int st = api->set->who(req, &c.user, &why);
-        if (st != 0) return http_response_send_error(res, st, why ? why : "unauthorized");
+        if (st != 0) {
+            http_response_send_error(res, st, why ? why : "unauthorized");
+            return true;
+        }
     }
-    if (!rec__allowed(api, &c.user, needs[what]))
-        return http_response_send_error(res, 403, "forbidden");
+    if (!rec__allowed(api, &c.user, needs[what])) {
+        http_response_send_error(res, 403, "forbidden");
+        return true;
+    }
     const guest_env *env = rec__worker_env();
     db_conn *db = env ? env->db : NULL;
-    if (db == NULL) return http_response_send_error(res, 503, "no database");
+    if (db == NULL) {
+        http_response_send_error(res, 503, "no database");
+        return true;
+    }
     c.db = db_handle(db);
     rec_qparam *ps = NULL;
     size_t np = 0;
     if ((what == H_LIST || what == H_READ || what == H_SUBSCRIBE) &&
-        rec__parse_query(&c, req->query.ptr, req->query.len, &ps, &np) < 0)
-        return http_response_send_error(res, 400, c.err);
+        rec__parse_query(&c, req->query.ptr, req->query.len, &ps, &np) < 0) {
+        http_response_send_error(res, 400, c.err);
+        return true;
+    }
+    /* writes wait for the database on the loop; reads (WAL: never behind a writer) do not */
+    bool write = what == H_CREATE || what == H_UPDATE || what == H_DELETE;
+    c.wait = write ? wait : REC_WAIT_BLOCK;
+    if (c.wait != REC_WAIT_BLOCK) rec__nowait(true);
     switch (what) {
     case H_SUBSCRIBE:
         rec__subscribe(&c, ps, np);
@@ -278,13 +362,15 @@ static void handle(const http_request *req, http_response *res, const rec_api *a
         rec__schema(&c);
         break;
     }
+    if (c.wait != REC_WAIT_BLOCK) rec__nowait(false);
     tr_buf_free(&c.sql);
+    return !c.busy;
 }
 
 #define HANDLER(fn, what)                                                 \
     static void fn(const http_request *req, http_response *res, void *ud) \
     {                                                                     \
-        handle(req, res, ud, what);                                       \
+        rec__run(req, res, attempt, ud, what);                            \
     }
 HANDLER(on_list, H_LIST)
 HANDLER(on_create, H_CREATE)

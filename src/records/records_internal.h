@@ -172,7 +172,31 @@ typedef struct rec_ctx {
     tr_buf sql;
     char err[512];           /* a 400's message */
     struct rec_batch *batch; /* inside a batch: the write answers into it (below) */
+    int wait;                /* REC_WAIT_*: what a write does when the database is busy */
+    bool busy;               /* REC_WAIT_PARK: it was, and nothing was done; run it again later */
 } rec_ctx;
+
+/* A write that finds another connection's write lock, or the worker's connection inside a
+ * guest's transaction: */
+enum {
+    REC_WAIT_BLOCK, /* waits in the connection's busy handler (at most DB_BUSY_TIMEOUT_MS) */
+    REC_WAIT_PARK,  /* stops at once, sets busy; the request is run again from the loop */
+    REC_WAIT_LAST,  /* the last run of a parked request: 503 at once */
+};
+/* One run of a request (ud, what: its handler's); true once answered, false when it parked
+ * (only with REC_WAIT_PARK). */
+typedef bool (*rec_attempt_fn)(const struct http_request *req, struct http_response *res,
+                               const void *ud, int what, int wait);
+/* Runs fn for the request; when it parks, runs it again from the worker's loop after 2, 4, ...
+ * 50 ms until it answers, and one last time with REC_WAIT_LAST after DB_BUSY_TIMEOUT_MS. The
+ * worker serves its other requests meanwhile. */
+void rec__run(const struct http_request *req, struct http_response *res, rec_attempt_fn fn,
+              const void *ud, int what);
+/* The database is busy for the write c: parks it (REC_WAIT_PARK) or answers 503 with msg. */
+void rec__busy(rec_ctx *c, const char *msg);
+/* Makes statements on the worker's connection fail at once for another connection's lock (on)
+ * while a write runs with REC_WAIT_PARK or REC_WAIT_LAST, or wait again (off). */
+void rec__nowait(bool on);
 
 /* The after hooks of one write: their contexts, collected before the commit, run after it. */
 typedef struct rec_after {
@@ -201,7 +225,7 @@ typedef struct rec_batch {
 
 /* Whether the API's ACL gives u the permission perm (CFG_PERM_*). */
 bool rec__allowed(const rec_api *api, const rec_user *u, uint32_t perm);
-/* Whether the request has been answered (in a batch: whether the operation has). */
+/* Whether the request has been answered (in a batch: whether the operation has) or parked. */
 bool rec__answered(const rec_ctx *c);
 /* Answers a write that succeeded without a body (200). */
 void rec__ok(rec_ctx *c);

@@ -541,7 +541,7 @@ void rec__create(rec_ctx *c)
         return rec__fail(c, 415,
                          "expected a JSON or form (application/x-www-form-urlencoded) body");
     if (conn_in_tx(c))
-        return rec__fail(c, 503, "the worker's database connection is in a transaction; retry");
+        return rec__busy(c, "the worker's database connection is in a transaction; retry");
     bool is_array = false;
     if (kind == BODY_JSON) {
         /* one object, or an array of them */
@@ -575,7 +575,7 @@ void rec__create(rec_ctx *c)
     after_init(c, &ah, REC_HOOK_AFTER_CREATE);
     /* several records are all or nothing; before hooks run inside the write's transaction */
     bool tx = is_array || before;
-    if (tx && !tx_begin(c)) return rec__fail(c, 503, "the database is busy; retry");
+    if (tx && !tx_begin(c)) return rec__busy(c, "the database is busy; retry");
     tr_buf ids = TR_BUF_INIT;
     tr_buf_append_char(&ids, '[');
     int rc = SQLITE_OK;
@@ -729,7 +729,7 @@ void rec__update(rec_ctx *c)
         return rec__fail(c, 415,
                          "expected a JSON or form (application/x-www-form-urlencoded) body");
     if (conn_in_tx(c))
-        return rec__fail(c, 503, "the worker's database connection is in a transaction; retry");
+        return rec__busy(c, "the worker's database connection is in a transaction; retry");
     rec_fields f;
     if (kind == BODY_FORM && parse_form(c, &f) < 0) return;
     if (kind == BODY_JSON && parse_record(c, body.ptr, body.len, &f) < 0) return;
@@ -750,7 +750,7 @@ void rec__update(rec_ctx *c)
     if (before) {
         /* the hooks run inside the write's transaction: a rejection or failure undoes their
          * own writes too */
-        if (!tx_begin(c)) return rec__fail(c, 503, "the database is busy; retry");
+        if (!tx_begin(c)) return rec__busy(c, "the database is busy; retry");
         const char *bad = NULL;
         if (run_before(c, REC_HOOK_BEFORE_UPDATE, &f, idstr, idlen) < 0) {
             tx_end(c, true, false);
@@ -787,7 +787,7 @@ void rec__delete(rec_ctx *c)
     rec_value id;
     if (!rec__path_id(c, &id)) return rec__fail(c, 400, "invalid record id");
     if (conn_in_tx(c))
-        return rec__fail(c, 503, "the worker's database connection is in a transaction; retry");
+        return rec__busy(c, "the worker's database connection is in a transaction; retry");
     rec_hook_ref probe[1];
     bool before = rec__hooks_find(api, REC_HOOK_BEFORE_DELETE, probe, 1) > 0;
     tr_buf idt = TR_BUF_INIT;
@@ -796,7 +796,7 @@ void rec__delete(rec_ctx *c)
     size_t idlen = idt.len;
     tr_buf_free(&idt);
     if (before) {
-        if (!tx_begin(c)) return rec__fail(c, 503, "the database is busy; retry");
+        if (!tx_begin(c)) return rec__busy(c, "the database is busy; retry");
         if (run_before(c, REC_HOOK_BEFORE_DELETE, NULL, idstr, idlen) < 0) {
             tx_end(c, true, false);
             return;
