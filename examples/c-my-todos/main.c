@@ -118,7 +118,10 @@ static void hello_admin(tb_request *req, const tb_user *user, void *ud)
     tb_respond_text(req, 200, text);
 }
 
-static void admin(tb_request *req) { tb_require_admin(req, hello_admin, NULL); }
+static void admin(tb_request *req)
+{
+    tb_require_admin(req, hello_admin, NULL);
+}
 
 void tb_init(void)
 {
