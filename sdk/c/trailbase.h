@@ -403,10 +403,12 @@ static void tb__read_caller(tb__rd *r, tb__caller *c)
 
 static void tb__free_caller(tb__caller *c)
 {
-    free((char *)c->user.id);
-    free((char *)c->user.email);
-    free((char *)c->user.csrf_token);
-    free(c->error);
+    if (c->signed_in) { /* an anonymous request pays no calls here */
+        free((char *)c->user.id);
+        free((char *)c->user.email);
+        free((char *)c->user.csrf_token);
+    }
+    if (c->error) free(c->error);
 }
 
 struct tb_request {
