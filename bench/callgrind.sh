@@ -3,6 +3,8 @@
 # bench/app, counted by callgrind (repeatable whatever the machine's load). Serves the bench app
 # with one worker under valgrind twice, for N and for 2N keep-alive requests, and prints
 # (I(2N) - I(N)) / N (the median of three such pairs), so that start-up and shutdown cancel out. Never pass/fail.
+# WASM=FILE serves that component instead of bench/app (a compiled one, e.g. bench/c built by
+# tools/c-build.sh, is compiled once by the first run and loaded from a shared cache after).
 set -euo pipefail
 TRAIL=$(realpath "${1:?usage: bench/callgrind.sh path/to/trail [PATH] [N]}")
 EP=${2:-/hello}
@@ -14,7 +16,12 @@ tpid=""
 trap '[ -n "$tpid" ] && kill "$tpid" 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"' EXIT; [ -n "${KEEP:-}" ] && trap - EXIT
 mkdir -p "$tmp/depot/wasm" "$tmp/depot/migrations"
 cp bench/app/migrations/*.sql "$tmp/depot/migrations/"
-./tools/sdk-build.sh bench/app "$tmp/depot/wasm/bench.wasm" >/dev/null
+if [ -n "${WASM:-}" ]; then
+    cp "$WASM" "$tmp/depot/wasm/bench.wasm"
+    mkdir -p "$tmp/cache" && ln -s "$tmp/cache" "$tmp/depot/cache"
+else
+    ./tools/sdk-build.sh bench/app "$tmp/depot/wasm/bench.wasm" >/dev/null
+fi
 
 count() { # count REQUESTS [TOOL...]: total instructions of a server run that answered REQUESTS
     local n=$1 port

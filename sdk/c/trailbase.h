@@ -57,6 +57,48 @@ const char *tb_header(const tb_request *req, const char *name);
 /* The body (NUL-terminated too); *len its length. */
 const char *tb_body(const tb_request *req, size_t *len);
 
+/* ---- the caller (docs/auth.md): who sent the request, resolved by trail before the handler
+ * runs: the `Authorization: Bearer` token or the `auth_token` cookie, its signature and expiry
+ * checked. A cookie on a request that changes state (any method but GET, HEAD, OPTIONS) counts
+ * only with a `CSRF-Token` header equal to the user's csrf_token: trail checks that too.
+ *
+ *     static void my_todos(tb_request *req) {
+ *         const tb_user *user = tb_require_user(req);
+ *         if (user == NULL) return; // answered: 401 or 403 {"error": ...}
+ *         unsigned char id[16];
+ *         tb_user_id_bytes(user, id);
+ *         tb_db_query("SELECT text FROM todos WHERE owner = ?", (tb_value[]){tb_blob(id, 16)}, 1,
+ *                     send_rows, req);
+ *     }
+ *     static void stats(tb_request *req) { tb_require_admin(req, stats_for_admin, NULL); }
+ * ---- */
+
+typedef struct tb_user {
+    const char *id;         /* URL-safe base64 of the 16 bytes of _user.id, padded (24 chars) */
+    const char *email;      /* the address the token was issued for; NULL when none */
+    const char *csrf_token; /* the token's csrf_token claim */
+} tb_user;
+
+/* The signed-in user of req; NULL for an anonymous request and for credentials that do not
+ * count. Valid until req is answered. */
+const tb_user *tb_req_user(const tb_request *req);
+/* Why the credentials req carried do not count (an invalid or expired token: *status 401; a
+ * cookie without its CSRF token: 403); NULL when it carried none or they count. status may be
+ * NULL. */
+const char *tb_req_auth_error(const tb_request *req, int *status);
+/* The 16 bytes of user's id into out (to bind: tb_blob(out, 16)); 0, or -1 when the id is not
+ * the base64 of 16 bytes. */
+int tb_user_id_bytes(const tb_user *user, unsigned char out[16]);
+/* The signed-in user of req; otherwise answers req (which is then freed) with 401
+ * {"error": ...} for an anonymous request or an invalid or expired token, 403 for a cookie
+ * without its CSRF token, and returns NULL. */
+const tb_user *tb_require_user(tb_request *req);
+/* Calls fn(req, user, ud) when req's user is an admin now (_user.admin, read at the call, not
+ * the token's claim, which may be stale); otherwise answers req: as tb_require_user, 403
+ * {"error": "admins only"}, or 500 when _user cannot be read. fn may run before this returns. */
+typedef void (*tb_user_handler)(tb_request *req, const tb_user *user, void *ud);
+void tb_require_admin(tb_request *req, tb_user_handler fn, void *ud);
+
 /* ---- answers: each frees the request ---- */
 
 /* content_type NULL: no content-type header. */
@@ -329,6 +371,46 @@ typedef struct tb__pair {
     char *name, *value;
 } tb__pair;
 
+/* The caller that ends a request's encoding (docs/guest-abi.md): a tag byte, then 1: the user,
+ * 2: the status and message of credentials that do not count, 0: nobody. */
+typedef struct tb__caller {
+    int signed_in;
+    tb_user user;   /* its strings malloc'd when signed_in */
+    char *error;    /* malloc'd; NULL when none */
+    int error_status;
+} tb__caller;
+
+static void tb__read_caller(tb__rd *r, tb__caller *c)
+{
+    if (r->pos >= r->len) return; /* a host of ABI 1: anonymous */
+    unsigned char tag = r->p[r->pos++];
+    if (tag == 1) {
+        c->signed_in = 1;
+        size_t n;
+        c->user.id = tb__get_str(r, NULL);
+        char *email = tb__get_str(r, &n);
+        if (n == 0) {
+            free(email);
+            email = NULL;
+        }
+        c->user.email = email;
+        c->user.csrf_token = tb__get_str(r, NULL);
+    } else if (tag == 2) {
+        c->error_status = tb__get_u32(r) == 403 ? 403 : 401;
+        c->error = tb__get_str(r, NULL);
+    } /* 0, or a tag of a later version: nobody (nothing unknown grants a user) */
+}
+
+static void tb__free_caller(tb__caller *c)
+{
+    if (c->signed_in) { /* an anonymous request pays no calls here */
+        free((char *)c->user.id);
+        free((char *)c->user.email);
+        free((char *)c->user.csrf_token);
+    }
+    if (c->error) free(c->error);
+}
+
 struct tb_request {
     int id;
     char *method, *url, *path, *query, *body;
@@ -338,6 +420,7 @@ struct tb_request {
     int qparsed;
     tb__buf head; /* response headers set so far, encoded */
     uint32_t nhead;
+    tb__caller caller;
 };
 
 static void tb__pairs(tb__rd *r, tb__pair **out, size_t *n)
@@ -370,6 +453,7 @@ static void tb__request_free(tb_request *req)
     tb__free_pairs(req->headers, req->nheaders);
     tb__free_pairs(req->qparams, req->nqparams);
     free(req->head.p);
+    tb__free_caller(&req->caller);
     free(req);
 }
 
@@ -385,6 +469,7 @@ TB_EXPORT(trail_http) void tb__trail_http(int id, int route, void *p, size_t len
     tb__pairs(&r, &req->params, &req->nparams);
     tb__pairs(&r, &req->headers, &req->nheaders);
     req->body = tb__get_str(&r, &req->body_len);
+    tb__read_caller(&r, &req->caller);
     free(p);
     if (route < 0 || (size_t)route >= tb__nroutes) {
         tb_respond_error(req, 500, "no such route");
@@ -534,6 +619,94 @@ void tb_respond_error(tb_request *req, int status, const char *message)
     tb__put(&b, "}", 1);
     tb_respond(req, status, "application/json", b.p, b.len);
     free(b.p);
+}
+
+/* ---- the caller ---- */
+
+const tb_user *tb_req_user(const tb_request *req)
+{
+    return req->caller.signed_in ? &req->caller.user : NULL;
+}
+
+const char *tb_req_auth_error(const tb_request *req, int *status)
+{
+    if (status) *status = req->caller.error ? req->caller.error_status : 0;
+    return req->caller.error;
+}
+
+int tb_user_id_bytes(const tb_user *user, unsigned char out[16])
+{
+    uint32_t acc = 0;
+    int bits = 0;
+    size_t n = 0;
+    for (const char *s = user->id; *s && *s != '='; s++) {
+        char c = *s;
+        int v = c >= 'A' && c <= 'Z'   ? c - 'A'
+                : c >= 'a' && c <= 'z' ? c - 'a' + 26
+                : c >= '0' && c <= '9' ? c - '0' + 52
+                : c == '-'             ? 62
+                : c == '_'             ? 63
+                                       : -1;
+        if (v < 0) return -1;
+        acc = (acc << 6 | (uint32_t)v) & 0xffffff;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (n == 16) return -1;
+            out[n++] = (unsigned char)(acc >> bits);
+        }
+    }
+    return n == 16 ? 0 : -1;
+}
+
+const tb_user *tb_require_user(tb_request *req)
+{
+    if (req->caller.signed_in) return &req->caller.user;
+    if (req->caller.error)
+        tb_respond_error(req, req->caller.error_status, req->caller.error);
+    else
+        tb_respond_error(req, 401, "sign in first (no auth token was sent)");
+    return NULL;
+}
+
+typedef struct tb__admin_check {
+    tb_request *req;
+    tb_user_handler fn;
+    void *ud;
+} tb__admin_check;
+
+static void tb__admin_checked(const tb_rows *rows, const char *error, void *ud)
+{
+    tb__admin_check c = *(tb__admin_check *)ud;
+    free(ud);
+    if (error) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "cannot read _user.admin: %s", error);
+        tb_respond_error(c.req, 500, msg);
+        return;
+    }
+    const tb_value *v = rows->nrows > 0 && rows->ncols > 0 ? tb_rows_get(rows, 0, 0) : NULL;
+    if (v == NULL || v->type != TB_INTEGER || v->i <= 0) {
+        tb_respond_error(c.req, 403, "admins only");
+        return;
+    }
+    c.fn(c.req, &c.req->caller.user, c.ud);
+}
+
+void tb_require_admin(tb_request *req, tb_user_handler fn, void *ud)
+{
+    const tb_user *user = tb_require_user(req);
+    if (user == NULL) return;
+    unsigned char id[16];
+    if (tb_user_id_bytes(user, id) < 0) {
+        tb_respond_error(req, 403, "admins only");
+        return;
+    }
+    tb__admin_check *c = (tb__admin_check *)malloc(sizeof *c);
+    if (c == NULL) __builtin_trap();
+    *c = (tb__admin_check){req, fn, ud};
+    tb_value param = tb_blob(id, 16);
+    tb_db_query("SELECT admin FROM \"_user\" WHERE id = ?", &param, 1, tb__admin_checked, c);
 }
 
 /* ---- asynchronous calls ---- */

@@ -1,6 +1,6 @@
 /* component/native_encoding.c: the byte encodings compiled components exchange with the host
  * (docs/guest-abi.md): little-endian integers, length-prefixed strings, a request as the guest
- * receives it, SQL parameters and result values.
+ * receives it (with its caller), SQL parameters and result values.
  *
  * DESIGN: readers never trust the bytes: a read past the end or a count of items that cannot fit
  * in the bytes left marks the reader bad and yields zeros, so a malformed encoding is found once,
@@ -8,6 +8,8 @@
 #include "component/native_internal.h"
 
 #include <string.h>
+
+#include "auth/auth.h"
 
 void comp__put_u32(tr_buf *b, uint32_t v)
 {
@@ -75,7 +77,7 @@ uint32_t comp__get_count(comp_reader *r, size_t min_bytes)
     return r->bad ? 0 : n;
 }
 
-void comp__encode_request(const http_request *req, tr_buf *b)
+void comp__encode_request(const http_request *req, const auth_caller *caller, tr_buf *b)
 {
     comp__put_str(b, req->method.ptr, req->method.len);
     comp__put_str(b, req->target.ptr, req->target.len);
@@ -125,6 +127,21 @@ void comp__encode_request(const http_request *req, tr_buf *b)
         comp__put_str(b, h->value.ptr, h->value.len);
     }
     comp__put_str(b, req->body.len ? req->body.ptr : "", req->body.len);
+    /* The caller last, behind a tag byte, so that an anonymous request costs one byte and a
+     * guest built for ABI 1 (which stops after the body) still reads the rest. */
+    if (caller->signed_in) {
+        const auth_claims *c = &caller->claims;
+        tr_buf_append_char(b, 1);
+        comp__put_str(b, c->sub, strlen(c->sub));
+        comp__put_str(b, c->email, strlen(c->email));
+        comp__put_str(b, c->csrf_token, strlen(c->csrf_token));
+    } else if (caller->error != NULL) {
+        tr_buf_append_char(b, 2);
+        comp__put_u32(b, (uint32_t)caller->error_status);
+        comp__put_str(b, caller->error, strlen(caller->error));
+    } else {
+        tr_buf_append_char(b, 0);
+    }
 }
 
 /* Rows (guest_sql_run_vals' shape) or a count into the guest's encoding. */

@@ -21,6 +21,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "auth/auth.h"
+
 /* ---- the CPU budget ---- */
 
 /* The export call running on this thread: its budget, and the thread CPU time at which it ends.
@@ -472,8 +474,11 @@ void comp__native_dispatch(comp_native_inst *ni, size_t route, const http_reques
         http_response_send_error(res, 503, "the component is not available");
         return;
     }
+    /* the caller, as a JS handler's req.user() gets it (docs/auth.md) */
+    auth_caller caller;
+    auth_request_caller(auth_ctx_published(), req, &caller);
     tr_buf b = TR_BUF_INIT;
-    comp__encode_request(req, &b);
+    comp__encode_request(req, &caller, &b);
     comp_native_wait *w = new_wait(ni);
     w->res = res;
     w->req = req;

@@ -11,6 +11,8 @@
 #include "wasm/runtime/wrt.h"
 #include "wasm/wasi/wasi.h"
 
+struct auth_caller;
+
 /* Called by the generated code when an instance's fuel ran out (see DESIGN). */
 void comp_native_tick(int64_t *fuel);
 
@@ -150,8 +152,9 @@ const char *comp__get_str(comp_reader *r, size_t *len);
  * never allocated for). */
 uint32_t comp__get_count(comp_reader *r, size_t min_bytes);
 /* A request as trail_http receives it (path parameters percent-decoded, header names in lower
- * case). */
-void comp__encode_request(const http_request *req, tr_buf *b);
+ * case), then its caller (auth_request_caller()'s answer: a user, why the credentials sent did
+ * not count, or nobody). */
+void comp__encode_request(const http_request *req, const struct auth_caller *caller, tr_buf *b);
 /* One value of a row (guest_sql_run_vals' shape): a tag byte, then the value. */
 void comp__put_val(tr_buf *b, const jsg_val *v);
 /* SQL parameters into an array value allocated in a; false when malformed. */

@@ -162,6 +162,7 @@ pub struct Request {
     pub(crate) path_params: Vec<(String, String)>,
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) body: Vec<u8>,
+    pub(crate) caller: crate::auth::Caller, // req.user(): auth.rs
 }
 
 impl Request {
@@ -183,6 +184,7 @@ impl Request {
                 .map(|(k, v)| (k.to_ascii_lowercase(), v))
                 .collect(),
             body,
+            caller: Default::default(),
         }
     }
 

@@ -23,6 +23,7 @@
 //! A panic is a trap: the request gets a 500, the message is logged, and the instance is
 //! replaced by a fresh one.
 
+pub mod auth;
 pub mod db;
 pub mod fetch;
 pub mod fs;
@@ -186,12 +187,14 @@ fn decode_request(b: &[u8]) -> Result<Request, String> {
     let path_params = r.pairs()?;
     let headers = r.pairs()?;
     let body = r.bytes()?.to_vec();
+    let caller = auth::decode_caller(&mut r)?;
     Ok(Request {
         method,
         url,
         path_params,
         headers,
         body,
+        caller,
     })
 }
 
