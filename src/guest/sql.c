@@ -996,6 +996,9 @@ int guest_sql_run_vals(guest_sql *s, bool rows, const char *sql, size_t sql_len,
     stmt = c->stmt;
     rc = bind_params(stmt, params, err);
     if (rc < 0) goto out;
+    /* a transaction trail itself holds open around the guest (a Record API write running a
+     * compiled guest's record hook) is not the guest's BEGIN: its statements run inside it */
+    bool in_host_tx = s->tx == NULL && !sqlite3_get_autocommit(h);
     int ncols = sqlite3_column_count(stmt);
     size_t nrows = 0, cap = 0, held = 0;
     jsg_val *list = NULL;
@@ -1055,7 +1058,7 @@ int guest_sql_run_vals(guest_sql *s, bool rows, const char *sql, size_t sql_len,
             goto out;
         }
     }
-    if (s->tx == NULL && !sqlite3_get_autocommit(h)) {
+    if (s->tx == NULL && !in_host_tx && !sqlite3_get_autocommit(h)) {
         sqlite3_reset(stmt);
         sqlite3_exec(h, "ROLLBACK", NULL, NULL, NULL);
         rc = tr_error_set(err, TR_ESQL,
