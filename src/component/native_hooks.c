@@ -145,8 +145,8 @@ int comp__native_record_hook(comp_native_inst *ni, size_t hook, const char *ctx,
                           "transaction or a file): it left a host call pending");
     } else if (rc == 0 && !ni->hook_answered) {
         rc = tr_error_set(err, TR_EINVAL,
-                          "the record hook returned without an answer (trail.hook_result); a "
-                          "hook cannot wait for a host call to complete later");
+                          "a record hook must finish without waiting: it returned without an "
+                          "answer (trail.hook_result)");
     } else if (rc == 0) {
         uint32_t status = ni->hook_status;
         const tr_buf *a = &ni->hook_answer;
