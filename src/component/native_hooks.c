@@ -163,7 +163,8 @@ int comp__native_record_hook(comp_native_inst *ni, size_t hook, const char *ctx,
             tr_buf_append_str(out, "}}");
         } else if (status == 0) {
             rc = tr_error_set(err, TR_EINVAL,
-                              "the record hook's answer is not one JSON object (trail.hook_result)");
+                              "the record hook's answer is not one JSON object "
+                              "(trail.hook_result)");
         } else {
             rc = tr_error_set(err, TR_EINVAL,
                               "the record hook answered status %u (0 to accept, 400-599 to "
