@@ -116,8 +116,8 @@ static bool run_sql(struct Z_trail_instance_t *ni, comp_native_handle *h, uint64
     int rc = 0;
     if (h->tx != 0) {
         rc = guest_sql_tx_check(s, ni, h->tx, &err);
-    } else if (guest_sql_must_wait(s) && !ni->in_hook) {
-        /* a record hook's statement runs at once, inside the write's transaction, which holds
+    } else if (guest_sql_must_wait(s) && !(ni->in_hook && guest_sql_in_host_tx(s))) {
+        /* a before hook's statement runs at once, inside the write's transaction, which holds
          * the connection until the hook returns: there is nothing to wait for */
         return false;
     }

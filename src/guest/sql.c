@@ -1133,3 +1133,8 @@ bool guest_sql_must_wait(const guest_sql *s)
 {
     return guest__sql_must_wait(s);
 }
+
+bool guest_sql_in_host_tx(const guest_sql *s)
+{
+    return s->tx == NULL && !sqlite3_get_autocommit(db_handle(s->db));
+}
