@@ -241,8 +241,9 @@ comp_set *comp_worker_set(comp_worker *w);
  * Thread: comp_native_set_cache_dir() before any thread starts; comp_native_compile() on any
  * thread; a comp_native is immutable and shared once made; comp_native_inst owning worker only. */
 
-/* The version of the ABI this trail implements; part of the cache key. */
-#define COMP_NATIVE_ABI 2
+/* The version of the ABI this trail implements; part of the cache key. 2: a request ends with
+ * its caller (docs/guest-abi.md). 3: the manifest may list record hooks (trail_record_hook). */
+#define COMP_NATIVE_ABI 3
 /* Largest module trail compiles. */
 #define COMP_NATIVE_MAX_MODULE_BYTES (64u << 20)
 /* Longest wasm2c or the C compiler may take for one module; then it is killed. */

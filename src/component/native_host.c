@@ -538,8 +538,8 @@ void comp__native_run_job(comp_native_inst *ni, size_t job, uint64_t deadline_ms
 /* ---- loading ---- */
 
 /* The manifest's encoding (docs/guest-abi.md) into the value comp__read_manifest() reads: routes,
- * jobs, and record hooks when the module lists them (ABI 2; a module of ABI 1 ends after its
- * jobs). */
+ * jobs, and record hooks when the module lists them (ABI 3; a module of an older ABI ends after
+ * its jobs). */
 static bool decode_manifest(const tr_buf *b, tr_arena *a, jsg_val *out)
 {
     comp_reader r = {(const unsigned char *)b->data, b->len, 0, false};
