@@ -321,10 +321,16 @@ RUST_EXAMPLE_SRCS := $(shell find examples/rust sdk/rust/template -name '*.rs' -
 $(BUILD)/rust/examples.stamp: tools/rust-build.sh $(RUST_EXAMPLE_SRCS) $(RUST_SDK_FILES) | $(DEPS_STAMP)
 	./tools/rust-build.sh examples/rust $(BUILD)/rust
 	@touch $@
+# and the tests' own Rust components (tests/data/rust), into the same directory
+RUST_TEST_SRCS := $(shell find tests/data/rust -name '*.rs' -o -name Cargo.toml 2>/dev/null | sort)
+$(BUILD)/rust/tests.stamp: tools/rust-build.sh $(RUST_TEST_SRCS) $(RUST_SDK_FILES) | $(DEPS_STAMP)
+	./tools/rust-build.sh tests/data/rust $(BUILD)/rust
+	@touch $@
 
 # The test runner finds the binaries under test through these variables.
 # tools/check-layers.sh first: an #include from a lower layer to a higher one fails the run.
-test: $(BUILD)/asan/run $(BUILD)/asan/trail $(BUILD)/trail $(FUZZ_TARGETS) $(BUILD)/rust/examples.stamp
+test: $(BUILD)/asan/run $(BUILD)/asan/trail $(BUILD)/trail $(FUZZ_TARGETS) $(BUILD)/rust/examples.stamp \
+      $(BUILD)/rust/tests.stamp
 	./tools/check-layers.sh
 	TRAIL_BIN=$(abspath $(BUILD)/asan/trail) TRAIL_REL_BIN=$(abspath $(BUILD)/trail) \
 	TRAIL_RUST_DIR=$(abspath $(BUILD)/rust) \

@@ -16,7 +16,8 @@
  * A handler answers its request exactly once with one of the tb_respond* functions: before it
  * returns, or later, from the callback of a database query, a timer or a file read (nothing
  * blocks: the host calls back when the result is ready). After the answer, the request is freed.
- * A job ends with tb_run_done(), now or later.
+ * A job ends with tb_run_done(), now or later. A record hook (tb_record_hook) runs synchronously
+ * inside a Record API's write and answers before it returns.
  *
  * The ABI underneath is trail's for compiled components: docs/guest-abi.md. */
 #ifndef TRAILBASE_H
@@ -40,8 +41,52 @@ typedef void (*tb_job_fn)(tb_run *run);
 void tb_route(const char *method, const char *path, tb_handler fn);
 /* schedule: a cron expression ("0 * * * * *") or @hourly, @daily, ... */
 void tb_job(const char *name, const char *schedule, tb_job_fn fn);
-/* Written by the component: registers its routes and jobs. */
+/* Written by the component: registers its routes, jobs and record hooks. */
 void tb_init(void);
+
+/* ---- record hooks (docs/records.md): a Record API's writes ----
+ *
+ * tb_record_hook("todos", TB_BEFORE_CREATE, fn) (in tb_init) runs fn for every record created
+ * through the Record API "todos", on the worker that received the write. Before hooks run inside
+ * the write's transaction: what they write with tb_db_execute commits or rolls back with it, and
+ * they may change the record (tb_hook_set_record) or reject the write (tb_hook_reject: its status
+ * and message are the answer). After hooks run once the write has committed and cannot undo it.
+ * A hook runs synchronously: tb_db_query/tb_db_execute call back before they return (the
+ * statement runs at once in the write's transaction); a call that would wait (tb_sleep, tb_fetch,
+ * tb_read_file, tb_tx_begin) fails the write, and its callback never runs. A hook that returns
+ * without tb_hook_set_record or tb_hook_reject keeps the record as it is. A trap (a crash,
+ * __builtin_trap) or running past runtime.cpu_budget_ms fails the write (500, 503), and nothing
+ * of it, the hook's own statements included, is written. */
+enum {
+    TB_BEFORE_CREATE,
+    TB_AFTER_CREATE,
+    TB_BEFORE_UPDATE,
+    TB_AFTER_UPDATE,
+    TB_BEFORE_DELETE,
+    TB_AFTER_DELETE
+};
+typedef struct tb_hook tb_hook;
+typedef void (*tb_hook_fn)(tb_hook *hook);
+/* event: TB_BEFORE_CREATE, ...; api: the Record API's name (record_apis { name: ... }). */
+void tb_record_hook(const char *api, int event, tb_hook_fn fn);
+
+/* The hook's context (strings valid until the hook function returns): the API's name, the event
+ * ("beforeCreate", ...), the record's id as text (update, delete, after create; NULL before a
+ * create), the record as a JSON object (create, update: the fields sent, BLOBs as URL-safe
+ * base64; after a write: as written; delete: {}), the caller's id and email (NULL when
+ * anonymous), and the whole context as JSON text. */
+const char *tb_hook_api(const tb_hook *hook);
+const char *tb_hook_event(const tb_hook *hook);
+const char *tb_hook_id(const tb_hook *hook);
+const char *tb_hook_record(const tb_hook *hook, size_t *len);
+const char *tb_hook_user_id(const tb_hook *hook);
+const char *tb_hook_user_email(const tb_hook *hook);
+const char *tb_hook_context(const tb_hook *hook, size_t *len);
+/* Before create/update: writes json (one JSON object: column name to value) instead of the
+ * record sent; it is checked like a request's body. */
+void tb_hook_set_record(tb_hook *hook, const char *json);
+/* Rejects the write: status 400-599 and message are the client's answer ({"error": message}). */
+void tb_hook_reject(tb_hook *hook, int status, const char *message);
 
 /* ---- the request (strings are NUL-terminated, valid until the request is answered) ---- */
 
@@ -198,6 +243,12 @@ int64_t tb_now_ms(void);
 int tb_json_valid(const char *text, size_t len);
 /* Appends s as a JSON string (quoted, escaped) to the buffer *buf of *len bytes (realloc'd). */
 void tb_json_append_string(char **buf, size_t *len, const char *s);
+/* The value of key in the JSON object (obj, len), as JSON text (a pointer into obj, *vlen its
+ * length); NULL when obj is not an object or has no such key. */
+const char *tb_json_get(const char *obj, size_t len, const char *key, size_t *vlen);
+/* The JSON string (v, len) decoded to UTF-8, NUL-terminated (malloc'd: free it); NULL when v is
+ * not a JSON string. */
+char *tb_json_string(const char *v, size_t len);
 
 #ifdef __cplusplus
 }
@@ -232,6 +283,7 @@ TB_IMPORT(fetch) int tb__fetch(const void *req, size_t len);
 TB_IMPORT(result_len) int tb__result_len(int handle);
 TB_IMPORT(result_take) int tb__result_take(int handle, void *p, size_t len);
 TB_IMPORT(release) void tb__release(int handle);
+TB_IMPORT(hook_result) int tb__hook_result(int status, const void *p, size_t len);
 
 /* ---- a growable byte buffer ---- */
 
@@ -325,10 +377,27 @@ typedef struct tb__jobdef {
     tb_job_fn fn;
 } tb__jobdef;
 
+typedef struct tb__hookdef {
+    const char *api;
+    int event;
+    tb_hook_fn fn;
+} tb__hookdef;
+
 static tb__route *tb__routes;
 static size_t tb__nroutes;
 static tb__jobdef *tb__jobs;
 static size_t tb__njobs;
+static tb__hookdef *tb__hooks;
+static size_t tb__nhooks;
+static const char *const tb__events[] = {"beforeCreate", "afterCreate",  "beforeUpdate",
+                                         "afterUpdate",  "beforeDelete", "afterDelete"};
+
+void tb_record_hook(const char *api, int event, tb_hook_fn fn)
+{
+    if (event < TB_BEFORE_CREATE || event > TB_AFTER_DELETE) __builtin_trap();
+    tb__hooks = (tb__hookdef *)realloc(tb__hooks, (tb__nhooks + 1) * sizeof *tb__hooks);
+    tb__hooks[tb__nhooks++] = (tb__hookdef){api, event, fn};
+}
 
 void tb_route(const char *method, const char *path, tb_handler fn)
 {
@@ -355,6 +424,16 @@ TB_EXPORT(trail_init) void tb__trail_init(void)
     for (size_t i = 0; i < tb__njobs; i++) {
         tb__str(&b, tb__jobs[i].name, strlen(tb__jobs[i].name));
         tb__str(&b, tb__jobs[i].schedule, strlen(tb__jobs[i].schedule));
+    }
+    /* the hooks section only when there are hooks: a component without any loads in a trail
+     * older than record hooks too */
+    if (tb__nhooks > 0) {
+        tb__u32(&b, (uint32_t)tb__nhooks);
+        for (size_t i = 0; i < tb__nhooks; i++) {
+            const char *ev = tb__events[tb__hooks[i].event];
+            tb__str(&b, tb__hooks[i].api, strlen(tb__hooks[i].api));
+            tb__str(&b, ev, strlen(ev));
+        }
     }
     tb__manifest(b.p, b.len);
     free(b.p);
@@ -1102,6 +1181,199 @@ int tb_json_valid(const char *text, size_t len)
 {
     const char *e = text + len, *p = tb__jvalue(text, e, 0);
     return p != NULL && tb__ws(p, e) == e;
+}
+
+/* ---- record hooks ---- */
+
+struct tb_hook {
+    const char *ctx;
+    size_t ctx_len;
+    const char *record;
+    size_t record_len;
+    char *api, *event, *id, *user_id, *user_email;
+    int answered;
+};
+
+/* A string member of (obj, len) decoded, or NULL. */
+static char *tb__member_str(const char *obj, size_t len, const char *key)
+{
+    size_t vlen;
+    const char *v = tb_json_get(obj, len, key, &vlen);
+    return v ? tb_json_string(v, vlen) : NULL;
+}
+
+TB_EXPORT(trail_record_hook) void tb__trail_record_hook(int index, void *p, size_t len)
+{
+    tb_hook h;
+    memset(&h, 0, sizeof h);
+    h.ctx = (const char *)p;
+    h.ctx_len = len;
+    h.record = tb_json_get(h.ctx, len, "record", &h.record_len);
+    if (h.record == NULL) {
+        h.record = "{}";
+        h.record_len = 2;
+    }
+    h.api = tb__member_str(h.ctx, len, "api");
+    h.event = tb__member_str(h.ctx, len, "event");
+    h.id = tb__member_str(h.ctx, len, "id");
+    size_t ulen;
+    const char *user = tb_json_get(h.ctx, len, "user", &ulen);
+    if (user) {
+        h.user_id = tb__member_str(user, ulen, "id");
+        h.user_email = tb__member_str(user, ulen, "email");
+    }
+    tb__pending *before = tb__waiting;
+    if (index >= 0 && (size_t)index < tb__nhooks)
+        tb__hooks[index].fn(&h);
+    else
+        tb_hook_reject(&h, 500, "no such record hook");
+    /* calls the hook left waiting are forgotten: trail released them and fails the write */
+    int left = 0;
+    while (tb__waiting != before && tb__waiting != NULL) {
+        tb__pending *w = tb__waiting;
+        tb__waiting = w->next;
+        tb__release(w->handle);
+        free(w);
+        left = 1;
+    }
+    if (!h.answered && !left) tb__hook_result(0, "", 0);
+    free(h.api);
+    free(h.event);
+    free(h.id);
+    free(h.user_id);
+    free(h.user_email);
+    free(p);
+}
+
+const char *tb_hook_api(const tb_hook *hook) { return hook->api ? hook->api : ""; }
+const char *tb_hook_event(const tb_hook *hook) { return hook->event ? hook->event : ""; }
+const char *tb_hook_id(const tb_hook *hook) { return hook->id; }
+const char *tb_hook_user_id(const tb_hook *hook) { return hook->user_id; }
+const char *tb_hook_user_email(const tb_hook *hook) { return hook->user_email; }
+
+const char *tb_hook_record(const tb_hook *hook, size_t *len)
+{
+    if (len) *len = hook->record_len;
+    return hook->record;
+}
+
+const char *tb_hook_context(const tb_hook *hook, size_t *len)
+{
+    if (len) *len = hook->ctx_len;
+    return hook->ctx;
+}
+
+void tb_hook_set_record(tb_hook *hook, const char *json)
+{
+    if (hook->answered) return;
+    hook->answered = 1;
+    tb__hook_result(0, json, strlen(json));
+}
+
+void tb_hook_reject(tb_hook *hook, int status, const char *message)
+{
+    if (hook->answered) return;
+    hook->answered = 1;
+    tb__hook_result(status, message, strlen(message));
+}
+
+const char *tb_json_get(const char *obj, size_t len, const char *key, size_t *vlen)
+{
+    const char *e = obj + len, *p = tb__ws(obj, e);
+    size_t klen = strlen(key);
+    if (p >= e || *p != '{') return NULL;
+    p = tb__ws(p + 1, e);
+    if (p < e && *p == '}') return NULL;
+    for (;;) {
+        const char *k = tb__ws(p, e), *kend = tb__jstring(k, e);
+        if (kend == NULL) return NULL;
+        p = tb__ws(kend, e);
+        if (p >= e || *p != ':') return NULL;
+        const char *v = tb__ws(p + 1, e), *vend = tb__jvalue(v, e, 1);
+        if (vend == NULL) return NULL;
+        /* keys are compared as written: trail writes them without escapes */
+        if ((size_t)(kend - k) == klen + 2 && memcmp(k + 1, key, klen) == 0) {
+            if (vlen) *vlen = (size_t)(vend - v);
+            return v;
+        }
+        p = tb__ws(vend, e);
+        if (p < e && *p == ',') {
+            p++;
+            continue;
+        }
+        return NULL;
+    }
+}
+
+static void tb__utf8(tb__buf *b, uint32_t c)
+{
+    char u[4];
+    size_t n;
+    if (c < 0x80) {
+        u[0] = (char)c;
+        n = 1;
+    } else if (c < 0x800) {
+        u[0] = (char)(0xc0 | c >> 6);
+        u[1] = (char)(0x80 | (c & 0x3f));
+        n = 2;
+    } else if (c < 0x10000) {
+        u[0] = (char)(0xe0 | c >> 12);
+        u[1] = (char)(0x80 | (c >> 6 & 0x3f));
+        u[2] = (char)(0x80 | (c & 0x3f));
+        n = 3;
+    } else {
+        u[0] = (char)(0xf0 | c >> 18);
+        u[1] = (char)(0x80 | (c >> 12 & 0x3f));
+        u[2] = (char)(0x80 | (c >> 6 & 0x3f));
+        u[3] = (char)(0x80 | (c & 0x3f));
+        n = 4;
+    }
+    tb__put(b, u, n);
+}
+
+static uint32_t tb__hex4(const char *p)
+{
+    uint32_t v = 0;
+    for (int i = 0; i < 4; i++) v = v << 4 | (uint32_t)tb__hex(p[i]);
+    return v;
+}
+
+char *tb_json_string(const char *v, size_t len)
+{
+    const char *e = v + len;
+    if (tb__jstring(v, e) != e) return NULL;
+    tb__buf b = {0};
+    tb__put(&b, "", 0);
+    for (const char *p = v + 1; p < e - 1; p++) {
+        if (*p != '\\') {
+            tb__put(&b, p, 1);
+            continue;
+        }
+        p++;
+        switch (*p) {
+        case 'b': tb__put(&b, "\b", 1); break;
+        case 'f': tb__put(&b, "\f", 1); break;
+        case 'n': tb__put(&b, "\n", 1); break;
+        case 'r': tb__put(&b, "\r", 1); break;
+        case 't': tb__put(&b, "\t", 1); break;
+        case 'u': {
+            uint32_t c = tb__hex4(p + 1);
+            p += 4;
+            if (c >= 0xd800 && c < 0xdc00 && e - 1 - p > 6 && p[1] == '\\' && p[2] == 'u') {
+                uint32_t lo = tb__hex4(p + 3);
+                if (lo >= 0xdc00 && lo < 0xe000) {
+                    c = 0x10000 + ((c - 0xd800) << 10) + (lo - 0xdc00);
+                    p += 6;
+                }
+            }
+            if (c >= 0xd800 && c < 0xe000) c = 0xfffd; /* a lone surrogate */
+            tb__utf8(&b, c);
+            break;
+        }
+        default: tb__put(&b, p, 1); break; /* \" \\ \/ */
+        }
+    }
+    return b.p;
 }
 
 #endif /* TRAILBASE_IMPLEMENTATION */

@@ -176,8 +176,9 @@ void comp_instance_run_job(comp_instance *ci, size_t job, uint64_t deadline_ms,
                            comp_job_done_fn done, void *ud);
 
 /* Runs record hook `hook` (its index, as for comp_module_hook()) with the context ctx_json (its
- * JSON text) by calling the component's runRecordHook(index, json), synchronously: the hook may
- * use the database but must settle before the call returns (a pending promise is TR_EINVAL).
+ * JSON text) by calling the component's runRecordHook(index, json), or a compiled component's
+ * trail_record_hook (native_hooks.c), synchronously: the hook may use the database but must
+ * settle before the call returns (a pending promise, or a host call left pending, is TR_EINVAL).
  * The JSON text it returns is written into out. Errors: TR_EJS (a throw other than an
  * HttpError, with its message), TR_EINTERRUPTED (CPU budget), TR_ENOMEM, TR_ETRAP (the isolate
  * is then replaced), TR_EINVAL. */
@@ -241,8 +242,8 @@ comp_set *comp_worker_set(comp_worker *w);
  * thread; a comp_native is immutable and shared once made; comp_native_inst owning worker only. */
 
 /* The version of the ABI this trail implements; part of the cache key. 2: a request ends with
- * its caller (docs/guest-abi.md). */
-#define COMP_NATIVE_ABI 2
+ * its caller (docs/guest-abi.md). 3: the manifest may list record hooks (trail_record_hook). */
+#define COMP_NATIVE_ABI 3
 /* Largest module trail compiles. */
 #define COMP_NATIVE_MAX_MODULE_BYTES (64u << 20)
 /* Longest wasm2c or the C compiler may take for one module; then it is killed. */

@@ -641,6 +641,7 @@ int comp_instance_record_hook(comp_instance *ci, size_t hook, const char *ctx_js
                               tr_buf *out, tr_error *err)
 {
     if (hook >= ci->mod->nhooks) return tr_error_set(err, TR_EINVAL, "no record hook %zu", hook);
+    if (ci->native) return comp__native_record_hook(ci->native, hook, ctx_json, len, out, err);
     if (ci->iso == NULL && create_isolate(ci, err) < 0) return err->code ? err->code : TR_EINVAL;
     jsg_ref fn = 0, pending = 0;
     int rc = jsg_get(ci->iso, ci->def, "runRecordHook", 13, &fn, err);

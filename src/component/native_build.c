@@ -180,6 +180,7 @@ static const import_spec imports[] = {
     {"trail", "result_len", "u32", "u32"},
     {"trail", "result_take", "u32", "u32, u32, u32"},
     {"trail", "release", "void", "u32"},
+    {"trail", "hook_result", "u32", "u32, u32, u32"},
     {"wasi_snapshot_preview1", "clock_time_get", "u32", "u32, u64, u32"},
     {"wasi_snapshot_preview1", "fd_close", "u32", "u32"},
     {"wasi_snapshot_preview1", "fd_fdstat_get", "u32", "u32, u32"},
@@ -455,6 +456,7 @@ static int load(const char *so, comp_native **out, tr_error *err)
         {"Z_guestZ_trail_http", (void **)&n->http, true},
         {"Z_guestZ_trail_job", (void **)&n->job, false},
         {"Z_guestZ_trail_complete", (void **)&n->complete, false},
+        {"Z_guestZ_trail_record_hook", (void **)&n->record_hook, false},
     };
     for (size_t i = 0; i < TR_ARRAY_LEN(syms); i++) {
         *syms[i].slot = dlsym(dl, syms[i].sym);

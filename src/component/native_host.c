@@ -54,7 +54,7 @@ void comp_native_tick(int64_t *fuel)
 
 /* ---- calling the guest ---- */
 
-enum { C_INSTANTIATE, C_INITIALIZE, C_INIT, C_ALLOC, C_HTTP, C_JOB, C_COMPLETE };
+enum { C_INSTANTIATE, C_INITIALIZE, C_INIT, C_ALLOC, C_HTTP, C_JOB, C_COMPLETE, C_HOOK };
 
 typedef struct gcall {
     struct Z_trail_instance_t *ni;
@@ -88,6 +88,9 @@ static void gcall_run(void *p)
         break;
     case C_COMPLETE:
         n->complete(inst, c->a);
+        break;
+    case C_HOOK:
+        n->record_hook(inst, c->a, c->b, c->c);
         break;
     }
 }
@@ -539,13 +542,16 @@ void comp__native_run_job(comp_native_inst *ni, size_t job, uint64_t deadline_ms
 
 /* ---- loading ---- */
 
-/* The manifest's encoding (docs/guest-abi.md) into the value comp__read_manifest() reads. */
+/* The manifest's encoding (docs/guest-abi.md) into the value comp__read_manifest() reads: routes,
+ * jobs, and record hooks when the module lists them (ABI 3; a module of an older ABI ends after
+ * its jobs). */
 static bool decode_manifest(const tr_buf *b, tr_arena *a, jsg_val *out)
 {
     comp_reader r = {(const unsigned char *)b->data, b->len, 0, false};
-    jsg_prop *props = tr_arena_alloc(a, 2 * sizeof *props);
-    static const char *const keys[2] = {"http", "jobs"};
-    for (int k = 0; k < 2; k++) {
+    jsg_prop *props = tr_arena_alloc(a, 3 * sizeof *props);
+    static const char *const keys[3] = {"http", "jobs", "recordHooks"};
+    int nkeys = 2;
+    for (int k = 0; k < nkeys; k++) {
         uint32_t n = comp__get_count(&r, 8);
         jsg_val *items = tr_arena_alloc(a, (n ? n : 1) * 3 * sizeof *items);
         for (uint32_t i = 0; i < n && !r.bad; i++) {
@@ -556,9 +562,10 @@ static bool decode_manifest(const tr_buf *b, tr_arena *a, jsg_val *out)
             items[n + 2 * i + 1] = jsg_string(s2, l2);
             items[i] = jsg_array(&items[n + 2 * i], 2);
         }
-        props[k] = (jsg_prop){keys[k], 4, jsg_array(items, n)};
+        props[k] = (jsg_prop){keys[k], strlen(keys[k]), jsg_array(items, n)};
+        if (k == 1 && !r.bad && r.pos < r.len) nkeys = 3;
     }
-    *out = jsg_object(props, 2);
+    *out = jsg_object(props, (size_t)nkeys);
     return !r.bad && r.pos == r.len;
 }
 
@@ -593,6 +600,10 @@ int comp__native_load(comp_module *m, const unsigned char *bytes, size_t len, tr
         rc = tr_error_set(err, TR_EINVAL,
                           "the manifest trail_init() gave is malformed (docs/guest-abi.md)");
     if (rc == 0) rc = comp__read_manifest(m, &man, err);
+    if (rc == 0 && m->nhooks > 0 && m->native->record_hook == NULL)
+        rc = tr_error_set(err, TR_EINVAL,
+                          "the manifest lists record hooks but the module does not export "
+                          "trail_record_hook (docs/guest-abi.md)");
     tr_arena_deinit(&a);
     drop_instance(ni);
     tr_buf_free(&ni->manifest);
@@ -600,4 +611,35 @@ int comp__native_load(comp_module *m, const unsigned char *bytes, size_t len, tr
     atomic_fetch_sub(&ni->mod->refs, 1);
     tr_free(ni);
     return rc;
+}
+
+/* ---- for record hooks (native_hooks.c) ---- */
+
+int comp__native_ready(struct Z_trail_instance_t *ni, tr_error *err)
+{
+    return ni->inst == NULL ? create_instance(ni, err) : 0;
+}
+
+int comp__native_pass(struct Z_trail_instance_t *ni, const tr_buf *b, uint32_t *ptr,
+                      tr_error *err)
+{
+    return pass_bytes(ni, b, ptr, err);
+}
+
+int comp__native_call_hook(struct Z_trail_instance_t *ni, uint32_t hook, uint32_t ptr,
+                           uint32_t len, tr_error *err)
+{
+    gcall c = {.what = C_HOOK, .a = hook, .b = ptr, .c = len};
+    return call_guest(ni, &c, err);
+}
+
+void comp__native_fail(struct Z_trail_instance_t *ni, int rc, const tr_error *err)
+{
+    failed_call(ni, NULL, rc, err);
+}
+
+void comp__native_answers_later(struct Z_trail_instance_t *ni)
+{
+    if (ni->env && ni->inst && !loop_timer_active(&ni->pump))
+        loop_timer_start(ni->env->loop, &ni->pump, 0);
 }

@@ -62,6 +62,7 @@ static comp_native_handle *new_handle(struct Z_trail_instance_t *ni)
     if (ni->nhandles >= COMP_NATIVE_MAX_HANDLES) return NULL;
     comp_native_handle *h = tr_calloc(1, sizeof *h);
     h->ni = ni;
+    h->in_hook = ni->in_hook;
     loop_timer_init(&h->timer, NULL); /* a zeroed timer would look active */
     h->id = ni->next_id++;
     if (ni->next_id == 0 || ni->next_id > INT32_MAX) ni->next_id = 1;
@@ -115,7 +116,9 @@ static bool run_sql(struct Z_trail_instance_t *ni, comp_native_handle *h, uint64
     int rc = 0;
     if (h->tx != 0) {
         rc = guest_sql_tx_check(s, ni, h->tx, &err);
-    } else if (guest_sql_must_wait(s)) {
+    } else if (guest_sql_must_wait(s) && !(ni->in_hook && guest_sql_in_host_tx(s))) {
+        /* a before hook's statement runs at once, inside the write's transaction, which holds
+         * the connection until the hook returns: there is nothing to wait for */
         return false;
     }
     tr_arena a;

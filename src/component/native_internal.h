@@ -30,6 +30,8 @@ struct comp_native {
     void (*http)(void *inst, uint32_t req, uint32_t route, uint32_t ptr, uint32_t len);
     void (*job)(void *inst, uint32_t run, uint32_t job);  /* NULL: no jobs */
     void (*complete)(void *inst, uint32_t handle);        /* NULL: never waits */
+    /* trail_record_hook: NULL when the module has no record hooks */
+    void (*record_hook)(void *inst, uint32_t hook, uint32_t ptr, uint32_t len);
 };
 
 /* module.c: reads a manifest value ({"http": [[method, path]...], "jobs": [[name, cron]...]})
@@ -96,6 +98,7 @@ typedef struct comp_native_handle {
     unsigned retry_ms;
     bool in_fetch; /* a transfer will complete it (guest/fetch.h) */
     bool released; /* the guest let go of it while in_fetch: freed when the transfer ends */
+    bool in_hook;  /* made during a record hook's call (native_hooks.c) */
 } comp_native_handle;
 
 struct Z_trail_instance_t {
@@ -116,10 +119,32 @@ struct Z_trail_instance_t {
     loop_timer pump;
     bool pumping; /* inside pump(): no re-entry */
     guest_fetch_set fetches; /* transfers in flight */
+    /* a record hook's call (native_hooks.c): running, and what trail.hook_result() gave */
+    bool in_hook, hook_answered;
+    uint32_t hook_status;
+    tr_buf hook_answer; /* empty between calls */
     /* the CPU share of trail_complete calls (GUEST_MAX_TIMER_CPU_PCT): the window's start (loop
      * clock and the thread's CPU time) and the CPU the calls used in it */
     uint64_t cb_window_ns, cb_window_cpu_ns, cb_cpu_ns;
 };
+
+/* native_host.c, for native_hooks.c: the instance made again when it was dropped; the bytes of
+ * b copied into a buffer from trail_alloc (*ptr); trail_record_hook(hook, ptr, len) with the
+ * budget armed (TR_ETRAP, TR_EINTERRUPTED: the caller drops the instance with
+ * comp__native_fail()); the instance dropped after rc, answering what waits on it; the instance's
+ * recorded answers sent from the loop (never during the caller's call). */
+int comp__native_ready(struct Z_trail_instance_t *ni, tr_error *err);
+int comp__native_pass(struct Z_trail_instance_t *ni, const tr_buf *b, uint32_t *ptr,
+                      tr_error *err);
+int comp__native_call_hook(struct Z_trail_instance_t *ni, uint32_t hook, uint32_t ptr,
+                           uint32_t len, tr_error *err);
+void comp__native_fail(struct Z_trail_instance_t *ni, int rc, const tr_error *err);
+void comp__native_answers_later(struct Z_trail_instance_t *ni);
+
+/* native_hooks.c: runs record hook `hook` (comp_instance_record_hook() for a compiled
+ * component). The instance holds nothing of a hook once this returns. */
+int comp__native_record_hook(comp_native_inst *ni, size_t hook, const char *ctx, size_t len,
+                             tr_buf *out, tr_error *err);
 
 /* native_host.c: the running export call's deadline on the thread's CPU clock (armed now if it
  * was not); 0 when no call runs. */
@@ -178,5 +203,6 @@ uint32_t Z_trailZ_read_file(comp_native_inst *ni, uint32_t ptr, uint32_t len);
 uint32_t Z_trailZ_result_len(comp_native_inst *ni, uint32_t handle);
 uint32_t Z_trailZ_result_take(comp_native_inst *ni, uint32_t handle, uint32_t ptr, uint32_t len);
 void Z_trailZ_release(comp_native_inst *ni, uint32_t handle);
+uint32_t Z_trailZ_hook_result(comp_native_inst *ni, uint32_t status, uint32_t ptr, uint32_t len);
 
 #endif

@@ -135,6 +135,9 @@ void guest_sql_set_nowait(guest_sql *s, bool on);
 /* Whether a statement must wait now: a transaction is open on the connection, or statements
  * already wait for one (they run in call order). */
 bool guest_sql_must_wait(const guest_sql *s);
+/* Whether trail itself holds a transaction open on the connection (no guest's: a Record API
+ * write around a record hook), whose statements run inside it and never wait. */
+bool guest_sql_in_host_tx(const guest_sql *s);
 
 /* Transactions for a host that is not an isolate (compiled components), owned by `owner` (an
  * address that identifies it): as txBegin/txCommit/txRollback, sharing the worker's connection

@@ -39,6 +39,7 @@
  * (guest/tx.c). */
 #include "guest/guest_internal.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <malloc.h>
 #include <sqlite3.h>
@@ -818,6 +819,41 @@ static jsg_val column_value(sqlite3_stmt *stmt, int col, tr_arena *a)
     }
 }
 
+#define HOST_TX_MSG                                                                              \
+    "not authorized: a record hook runs inside the write's transaction and cannot end it or "   \
+    "open another (BEGIN, COMMIT, END, ROLLBACK, SAVEPOINT, RELEASE)"
+
+/* Whether stmt is one of the statements that end or nest a transaction (its first keyword, after
+ * blanks and comments). Refused inside a transaction trail holds around the guest: a COMMIT
+ * there would write the hook's statements and half of the write, whatever happens next. The
+ * authorizer cannot refuse them there (it runs when a statement is prepared, and prepared
+ * statements are cached), so this looks at each run. */
+static bool ends_host_tx(sqlite3_stmt *stmt)
+{
+    const char *p = sqlite3_sql(stmt);
+    for (;;) {
+        while (p && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == '\f')) p++;
+        if (p && p[0] == '-' && p[1] == '-') {
+            p = strchr(p, '\n');
+        } else if (p && p[0] == '/' && p[1] == '*') {
+            p = strstr(p + 2, "*/");
+            if (p) p += 2;
+        } else {
+            break;
+        }
+    }
+    if (p == NULL) return false;
+    static const char *const words[] = {"BEGIN",    "COMMIT",    "END",
+                                        "ROLLBACK", "SAVEPOINT", "RELEASE"};
+    for (size_t i = 0; i < TR_ARRAY_LEN(words); i++) {
+        size_t n = strlen(words[i]);
+        if (sqlite3_strnicmp(p, words[i], (int)n) == 0 &&
+            !(isalnum((unsigned char)p[n]) || p[n] == '_'))
+            return true;
+    }
+    return false;
+}
+
 int guest_sql_run(guest_sql *s, jsg_isolate *iso, bool rows, const char *sql, size_t sql_len,
                   jsg_ref params, jsg_ref *out, tr_error *err)
 {
@@ -851,6 +887,10 @@ int guest_sql_run(guest_sql *s, jsg_isolate *iso, bool rows, const char *sql, si
     /* A transaction trail itself holds open around the guest (a Record API write running the
      * guest's record hooks) is not the guest's BEGIN: its statements run inside it. */
     bool in_host_tx = s->tx == NULL && !sqlite3_get_autocommit(h);
+    if (in_host_tx && ends_host_tx(stmt)) {
+        rc = tr_error_set(err, TR_ESQL, HOST_TX_MSG);
+        goto out;
+    }
     /* Remembered rows, when this statement may have them (see DESIGN above). */
     bool reuse = rows && c->reusable && s->result_budget > 0 &&
                  s->tx == NULL && sqlite3_get_autocommit(h);
@@ -996,6 +1036,13 @@ int guest_sql_run_vals(guest_sql *s, bool rows, const char *sql, size_t sql_len,
     stmt = c->stmt;
     rc = bind_params(stmt, params, err);
     if (rc < 0) goto out;
+    /* a transaction trail itself holds open around the guest (a Record API write running a
+     * compiled guest's record hook) is not the guest's BEGIN: its statements run inside it */
+    bool in_host_tx = s->tx == NULL && !sqlite3_get_autocommit(h);
+    if (in_host_tx && ends_host_tx(stmt)) {
+        rc = tr_error_set(err, TR_ESQL, HOST_TX_MSG);
+        goto out;
+    }
     int ncols = sqlite3_column_count(stmt);
     size_t nrows = 0, cap = 0, held = 0;
     jsg_val *list = NULL;
@@ -1055,7 +1102,7 @@ int guest_sql_run_vals(guest_sql *s, bool rows, const char *sql, size_t sql_len,
             goto out;
         }
     }
-    if (s->tx == NULL && !sqlite3_get_autocommit(h)) {
+    if (s->tx == NULL && !in_host_tx && !sqlite3_get_autocommit(h)) {
         sqlite3_reset(stmt);
         sqlite3_exec(h, "ROLLBACK", NULL, NULL, NULL);
         rc = tr_error_set(err, TR_ESQL,
@@ -1090,4 +1137,9 @@ bool guest_sql_busy(const guest_sql *s)
 bool guest_sql_must_wait(const guest_sql *s)
 {
     return guest__sql_must_wait(s);
+}
+
+bool guest_sql_in_host_tx(const guest_sql *s)
+{
+    return s->tx == NULL && !sqlite3_get_autocommit(db_handle(s->db));
 }

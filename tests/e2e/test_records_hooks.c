@@ -126,6 +126,10 @@ TEST_TIMEOUT(e2e_records_hooks_change_reject_and_roll_back, 180)
     rt_expect(port, "POST", "/api/records/v1/crashy", "{\"mode\":\"wait\"}", NULL, 500, &r);
     CHECK_CONTAINS(r.body, "without waiting");
     th_resp_free(&r);
+    /* a COMMIT of its own would write the hook's row whatever the write did next: refused */
+    rt_expect(port, "POST", "/api/records/v1/crashy", "{\"mode\":\"commit\"}", NULL, 500, &r);
+    CHECK_CONTAINS(r.body, "cannot end it");
+    th_resp_free(&r);
     rt_expect(port, "GET", "/api/records/v1/crashy?count=true", NULL, NULL, 200, &r);
     CHECK_STR_EQ(r.body, "{\"total_count\":0,\"records\":[]}");
     th_resp_free(&r);

@@ -44,6 +44,7 @@ mod imports {
         pub fn result_len(handle: i32) -> i32;
         pub fn result_take(handle: i32, ptr: *mut u8, len: usize) -> i32;
         pub fn release(handle: i32);
+        pub fn hook_result(status: i32, ptr: *const u8, len: usize) -> i32;
     }
 }
 
@@ -56,6 +57,7 @@ pub mod imports {
         pub static RESPONSES: RefCell<Vec<(i32, i32, Vec<u8>, Vec<u8>)>> = RefCell::new(Vec::new());
         pub static JOBS_DONE: RefCell<Vec<(i32, i32, String)>> = RefCell::new(Vec::new());
         pub static MANIFEST: RefCell<Vec<u8>> = RefCell::new(Vec::new());
+        pub static HOOK_RESULTS: RefCell<Vec<(i32, Vec<u8>)>> = RefCell::new(Vec::new());
     }
 
     unsafe fn bytes<'a>(ptr: *const u8, len: usize) -> &'a [u8] {
@@ -122,6 +124,10 @@ pub mod imports {
         -2
     }
     pub unsafe fn release(_: i32) {}
+    pub unsafe fn hook_result(status: i32, ptr: *const u8, len: usize) -> i32 {
+        HOOK_RESULTS.with(|h| h.borrow_mut().push((status, bytes(ptr, len).to_vec())));
+        0
+    }
 }
 
 pub(crate) fn log(level: i32, msg: &str) {
@@ -143,6 +149,12 @@ pub(crate) fn respond(req: i32, status: u16, head: &[u8], body: &[u8]) -> i32 {
             body.len(),
         )
     }
+}
+
+/// A record hook's answer (docs/guest-abi.md): status 0 and the record's JSON (or nothing), or
+/// a rejection's status and message.
+pub(crate) fn hook_result(status: u16, bytes: &[u8]) -> i32 {
+    unsafe { imports::hook_result(status as i32, bytes.as_ptr(), bytes.len()) }
 }
 
 pub(crate) fn job_done(run: i32, ok: bool, msg: &str) -> i32 {

@@ -30,6 +30,7 @@ pub mod fs;
 pub mod http;
 pub mod job;
 pub mod json;
+pub mod records;
 pub mod time;
 
 #[doc(hidden)]
@@ -43,6 +44,7 @@ use std::rc::Rc;
 use crate::abi::{Reader, Writer};
 use crate::http::{HttpRoute, IntoResponse, Request, Response};
 use crate::job::Job;
+use crate::records::RecordHook;
 
 pub use crate::rt::{join, join_all, yield_now};
 
@@ -58,6 +60,11 @@ pub trait Guest {
     fn job_handlers() -> Vec<Job> {
         Vec::new()
     }
+
+    /// Hooks on the Record APIs' writes (`records`).
+    fn record_hooks() -> Vec<RecordHook> {
+        Vec::new()
+    }
 }
 
 /// What `Guest::init` gets (the reference SDK's shape; trail passes no version).
@@ -68,7 +75,7 @@ pub struct Args {
 
 /// Exports `$impl` (a type implementing `Guest`) as the component: defines the functions trail
 /// calls (`_initialize`, `trail_init`, `trail_alloc`, `trail_http`, `trail_job`,
-/// `trail_complete`).
+/// `trail_complete`, `trail_record_hook`).
 ///
 /// `_initialize` makes the module a WASI reactor: the linker then runs the constructors once,
 /// there, instead of wrapping every export in a run of the constructors and destructors.
@@ -102,6 +109,10 @@ macro_rules! export {
         #[no_mangle]
         pub extern "C" fn trail_complete(handle: i32) {
             $crate::__private::complete(handle)
+        }
+        #[no_mangle]
+        pub extern "C" fn trail_record_hook(hook: i32, ptr: *mut u8, len: i32) {
+            $crate::__private::record_hook(hook, ptr, len)
         }
     };
 }
@@ -155,6 +166,7 @@ macro_rules! error {
 struct Component {
     routes: Vec<Rc<HttpRoute>>,
     jobs: Vec<Rc<Job>>,
+    hooks: Vec<Rc<RecordHook>>,
 }
 
 thread_local! {
@@ -162,8 +174,9 @@ thread_local! {
 }
 
 /// The manifest trail reads at load: `u32 n` + n × (method, path), then `u32 n` + n × (name,
-/// schedule).
-fn manifest_bytes(routes: &[Rc<HttpRoute>], jobs: &[Rc<Job>]) -> Vec<u8> {
+/// schedule), then, when there are record hooks, `u32 n` + n × (api, event) (without hooks the
+/// component loads in a trail older than them too).
+fn manifest_bytes(routes: &[Rc<HttpRoute>], jobs: &[Rc<Job>], hooks: &[Rc<RecordHook>]) -> Vec<u8> {
     let mut w = Writer::default();
     w.u32(routes.len() as u32);
     for r in routes {
@@ -174,6 +187,13 @@ fn manifest_bytes(routes: &[Rc<HttpRoute>], jobs: &[Rc<Job>]) -> Vec<u8> {
     for j in jobs {
         w.str(&j.name);
         w.str(&j.spec);
+    }
+    if !hooks.is_empty() {
+        w.u32(hooks.len() as u32);
+        for h in hooks {
+            w.str(&h.api);
+            w.str(h.event.as_str());
+        }
     }
     w.buf
 }
@@ -222,8 +242,15 @@ pub mod __private {
         T::init(Args::default());
         let routes: Vec<Rc<HttpRoute>> = T::http_handlers().into_iter().map(Rc::new).collect();
         let jobs: Vec<Rc<Job>> = T::job_handlers().into_iter().map(Rc::new).collect();
-        let m = manifest_bytes(&routes, &jobs);
-        COMPONENT.with(|c| *c.borrow_mut() = Component { routes, jobs });
+        let hooks: Vec<Rc<RecordHook>> = T::record_hooks().into_iter().map(Rc::new).collect();
+        let m = manifest_bytes(&routes, &jobs, &hooks);
+        COMPONENT.with(|c| {
+            *c.borrow_mut() = Component {
+                routes,
+                jobs,
+                hooks,
+            }
+        });
         // trail checks the manifest itself and fails the load with a message when it is bad.
         abi::manifest(&m);
     }
@@ -269,6 +296,34 @@ pub mod __private {
         abi::on_complete(handle);
         rt::run_ready();
     }
+
+    /// Runs record hook `hook` on its context (JSON) synchronously and gives trail its answer;
+    /// a hook that did not finish gives none (trail fails the write).
+    pub fn record_hook(hook: i32, ptr: *mut u8, len: i32) {
+        let ctx = abi::take_alloc(ptr, len);
+        let h = COMPONENT.with(|c| c.borrow().hooks.get(hook as usize).cloned());
+        let answer = match (ctx, h) {
+            (Some(ctx), Some(h)) => {
+                let a = records::run(&h, &ctx);
+                if a.is_none() {
+                    log_error(&format!(
+                        "record hook {} {}: it waits for a host call (a timer, fetch, a file, a \
+                         transaction); a hook must finish without waiting",
+                        h.event, h.api
+                    ));
+                }
+                a
+            }
+            (None, _) => Some((
+                500,
+                b"a context buffer that trail_alloc did not return".to_vec(),
+            )),
+            (_, None) => Some((500, format!("no record hook number {}", hook).into_bytes())),
+        };
+        if let Some((status, bytes)) = answer {
+            abi::hook_result(status, &bytes);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -298,6 +353,36 @@ mod tests {
                 Job::daily("fails", || async { Err::<(), _>("broken") }),
             ]
         }
+    }
+
+    struct WithHooks;
+
+    impl Guest for WithHooks {
+        fn record_hooks() -> Vec<RecordHook> {
+            vec![RecordHook::before_update("todos", |_ctx| async {
+                Err::<(), _>(http::HttpError::message(http::StatusCode(409), "taken"))
+            })]
+        }
+    }
+
+    #[test]
+    fn record_hooks_are_in_the_manifest_and_answer() {
+        __private::init::<WithHooks>();
+        let m = abi::imports::MANIFEST.with(|m| m.borrow().clone());
+        let mut r = Reader::new(&m);
+        assert!(r.pairs().unwrap().is_empty());
+        assert!(r.pairs().unwrap().is_empty());
+        assert_eq!(
+            r.pairs().unwrap(),
+            vec![("todos".to_string(), "beforeUpdate".to_string())]
+        );
+        assert!(r.at_end());
+        let ctx = br#"{"api":"todos","event":"beforeUpdate","record":{},"id":"1","user":null}"#;
+        let p = abi::alloc(ctx.len() as i32);
+        unsafe { std::ptr::copy_nonoverlapping(ctx.as_ptr(), p, ctx.len()) };
+        __private::record_hook(0, p, ctx.len() as i32);
+        let got = abi::imports::HOOK_RESULTS.with(|h| h.borrow_mut().pop());
+        assert_eq!(got, Some((409, b"taken".to_vec())));
     }
 
     fn encode_request(method: &str, url: &str, params: &[(&str, &str)], body: &[u8]) -> Vec<u8> {

@@ -1,6 +1,7 @@
 // Record hooks for tests/e2e/test_records_hooks.c: before hooks that change or reject a write
 // (and write to the database inside its transaction), after hooks that see the committed
-// record, and hooks that fail after writing (a throw, the CPU budget, waiting for a timer).
+// record, and hooks that fail after writing (a throw, the CPU budget, waiting for a timer,
+// a COMMIT of the write's transaction).
 import { defineConfig } from "trailbase-wasm";
 import { HttpError, HttpHandler } from "trailbase-wasm/http";
 import { execute, query } from "trailbase-wasm/db";
@@ -39,6 +40,7 @@ export default defineConfig({
       if (ctx.record.mode === "throw") throw new Error("boom");
       if (ctx.record.mode === "loop") for (;;);
       if (ctx.record.mode === "wait") await new Promise((r) => setTimeout(r, 10));
+      if (ctx.record.mode === "commit") await execute("COMMIT");
       return undefined;
     }),
   ],
