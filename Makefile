@@ -68,7 +68,13 @@ PGO ?= $(if $(shell $(CC) --version 2>/dev/null | grep -iq clang || echo gcc),1,
 NATIVE_LDFLAGS := -Wl,--export-dynamic-symbol=wasm_rt_* -Wl,--export-dynamic-symbol=Z_trailZ_* \
                   -Wl,--export-dynamic-symbol=Z_wasi_snapshot_preview1Z_* \
                   -Wl,--export-dynamic-symbol=comp_native_tick
-LDLIBS := -lcurl -lsodium -lm -lpthread -ldl $(NATIVE_LDFLAGS)
+# Cluster mode embeds a dqlite node (libdqlite, Debian's 1.11; src/cluster/). libdqlite is linked
+# against the system's libsqlite3, but trail exports its own SQLite's API, so the dynamic linker binds
+# libdqlite's sqlite3_* calls to trail's SQLite 3.53 (the executable comes first in the lookup
+# order): one SQLite, with trail's options and SQL functions, serves both (docs/scaling.md, "Two
+# SQLites").
+CLUSTER_LDFLAGS := -Wl,--export-dynamic-symbol=sqlite3_* -ldqlite
+LDLIBS := -lcurl -lsodium -lm -lpthread -ldl $(NATIVE_LDFLAGS) $(CLUSTER_LDFLAGS)
 
 SRCS      := $(shell find src -name '*.c' ! -path 'src/main.c' | sort)
 TEST_SRCS := $(shell find tests -name '*.c' ! -path 'tests/fuzz/*' ! -path 'tests/data/*' | sort)
