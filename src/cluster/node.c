@@ -16,7 +16,9 @@
 
 #include <dqlite.h>
 #include <errno.h>
+#include <sqlite3.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,6 +122,42 @@ static void free_list(char **list, size_t n)
     tr_free(list);
 }
 
+/* SQLite's allocator, with every request rounded up to 8 bytes. libdqlite 1.11 grows a
+ * transaction's frame array with sqlite3_realloc64(tx, sizeof *tx * n + 1) (the parentheses are
+ * missing), so its first array is 1 byte and the first frame pointer is written 7 bytes past it.
+ * SQLite rounds the size up itself only when it keeps memory statistics, which trail turns off
+ * (db/db.c); glibc's smallest block hides the overflow, an allocator that gives exactly what was
+ * asked (AddressSanitizer's: the node crashed on the first write) does not. Rounding here gives
+ * libdqlite the 8 bytes it writes, for one addition per allocation. */
+static sqlite3_mem_methods sqlite_mem;
+
+static void *mem_malloc_rounded(int n)
+{
+    return sqlite_mem.xMalloc((n + 7) & ~7);
+}
+
+static int round_rc;
+
+static void round_allocations_once(void)
+{
+    /* Must precede sqlite3_initialize(): SQLite refuses (SQLITE_MISUSE) afterwards. */
+    sqlite3_mem_methods m;
+    if (sqlite3_config(SQLITE_CONFIG_GETMALLOC, &m) != SQLITE_OK) {
+        round_rc = TR_ESQL;
+        return;
+    }
+    sqlite_mem = m;
+    m.xMalloc = mem_malloc_rounded;
+    round_rc = sqlite3_config(SQLITE_CONFIG_MALLOC, &m) == SQLITE_OK ? 0 : TR_ESQL;
+}
+
+static int round_sqlite_allocations(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, round_allocations_once);
+    return round_rc;
+}
+
 /* One attempt at becoming a voter: 0 when this node is one (now or already). */
 static int join_once(uint64_t id, const char *address, char **members, size_t nmembers,
                      uint32_t timeout_ms, tr_error *err)
@@ -189,6 +227,11 @@ int cluster_node_start(const cluster_opts *o, cluster_node **out, tr_error *err)
     uint64_t id;
     rc = identity(o, joining, &id, err);
     if (rc < 0) goto out;
+    if (round_sqlite_allocations() < 0) {
+        rc = tr_error_set(err, TR_ESQL, "SQLite was set up before the cluster node could set "
+                                        "its allocator");
+        goto out;
+    }
     if (db_functions_register_everywhere() < 0) {
         rc = tr_error_set(err, TR_ESQL, "cannot register trail's SQL functions for the cluster");
         goto out;
