@@ -293,13 +293,16 @@ FUZZ_FLAGS   := -std=c17 -D_GNU_SOURCE -Isrc -I$(LLHTTP_INC) -DLLHTTP_STRICT_MOD
                 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ_BASE    := src/base/alloc.c src/base/err.c src/base/log.c src/base/str.c
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := $(BUILD)/fuzz/fuzz_http $(BUILD)/fuzz/fuzz_config
+FUZZ_TARGETS := $(BUILD)/fuzz/fuzz_http $(BUILD)/fuzz/fuzz_config $(BUILD)/fuzz/fuzz_dqlite
 $(BUILD)/fuzz/fuzz_http: tests/fuzz/fuzz_http.c $(wildcard src/http/*.c) src/loop/loop.c \
     $(FUZZ_BASE) | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^) $(LLHTTP_SRCS)
 $(BUILD)/fuzz/fuzz_config: tests/fuzz/fuzz_config.c src/config/config.c src/config/textproto.c \
     $(FUZZ_BASE)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^)
+$(BUILD)/fuzz/fuzz_dqlite: tests/fuzz/fuzz_dqlite.c src/cluster/proto.c $(FUZZ_BASE)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^)
 fuzz-build: $(FUZZ_TARGETS)
