@@ -417,6 +417,12 @@ static int call_rows(dq_client *c, dq_rows *rows, tr_error *err)
         int type;
         rc = read_message(c, deadline, &type, &body, &len, err);
         if (rc < 0) break;
+        /* Batches without rows would not count against max_result_values. */
+        if (rows->bytes + len > c->opts.max_body_bytes) {
+            tr_free(body);
+            rc = broken(c, TR_ELIMIT, err, "a query's answer over the size limit");
+            break;
+        }
         if (type == DQ_RESP_FAILURE) {
             rc = failure_answer(c, body, len, err);
             break;

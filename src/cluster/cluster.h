@@ -141,10 +141,11 @@ typedef struct dq_rows {
     dq_value *vals;  /* nrows * ncols; texts and blobs point into bodies */
     size_t vals_cap; /* in values */
     char **bodies;   /* the bodies the values point into, owned */
-    size_t nbodies;
+    size_t nbodies, bodies_cap;
+    uint64_t bytes;  /* of all bodies */
 } dq_rows;
 
-#define DQ_ROWS_INIT {0, NULL, 0, NULL, 0, NULL, 0}
+#define DQ_ROWS_INIT {0, NULL, 0, NULL, 0, NULL, 0, 0, 0}
 
 /* Decodes a ROWS body into rows, taking ownership of body (a tr_malloc'd block of len bytes,
  * freed with the rows, or at once on an error). *more is set when the server sends another batch
@@ -168,7 +169,7 @@ typedef struct dq_result {
 /* Bounds of a client: each call's deadline and the largest answer it accepts. */
 typedef struct dq_client_opts {
     uint32_t timeout_ms;       /* per call: connect, or send a request and read its answer */
-    uint64_t max_body_bytes;   /* one response message */
+    uint64_t max_body_bytes;   /* one response message, and all the batches of one result */
     size_t max_result_values;  /* the values of one query's rows */
 } dq_client_opts;
 

@@ -346,8 +346,12 @@ int dq_rows_add_body(dq_rows *rows, char *body, size_t len, size_t max_values, b
                      tr_error *err)
 {
     /* The body is kept before it is decoded: a failure frees it with the rest. */
-    rows->bodies = tr_realloc(rows->bodies, (rows->nbodies + 1) * sizeof *rows->bodies);
+    if (rows->nbodies == rows->bodies_cap) {
+        rows->bodies_cap = rows->bodies_cap ? rows->bodies_cap * 2 : 4;
+        rows->bodies = tr_realloc(rows->bodies, rows->bodies_cap * sizeof *rows->bodies);
+    }
     rows->bodies[rows->nbodies++] = body;
+    rows->bytes += len;
     size_t nrows_before = rows->nrows;
     *more = false;
     int rc = parse_rows(rows, (const uint8_t *)body, len, max_values, more, err);
