@@ -50,14 +50,17 @@ THIRD_CFLAGS := -std=c17 -D_GNU_SOURCE -I$(LLHTTP_INC) -DLLHTTP_STRICT_MODE=1 -O
 # hook (realtime subscriptions see each changed row's values: src/records/), without what trail
 # never uses (shared cache, deprecated APIs, loadable extensions: guests must not load native
 # code), memory statistics off (each allocation would take a global mutex), and synchronous=NORMAL
-# by default in WAL mode as trail sets anyway. -O2: -O3 measured slower (a 10,000-row aggregate
-# 257 -> 284 us). Compiled straight into trail, SQLite's internal calls stay direct.
+# by default in WAL mode as trail sets anyway; sqlite3_column_decltype() renamed, so that the
+# cluster's node gets trail's version of it (src/cluster/node.c). -O2: -O3 measured slower (a
+# 10,000-row aggregate 257 -> 284 us). Compiled straight into trail, SQLite's internal calls stay
+# direct.
 SQLITE_OPTS := -DSQLITE_THREADSAFE=1 -DSQLITE_DEFAULT_MEMSTATUS=0 -DSQLITE_DEFAULT_WAL_SYNCHRONOUS=1 \
                -DSQLITE_OMIT_DEPRECATED -DSQLITE_OMIT_SHARED_CACHE -DSQLITE_OMIT_LOAD_EXTENSION \
                -DSQLITE_USE_ALLOCA -DSQLITE_LIKE_DOESNT_MATCH_BLOBS \
                -DSQLITE_ENABLE_FTS4 -DSQLITE_ENABLE_FTS5 -DSQLITE_ENABLE_RTREE \
                -DSQLITE_ENABLE_MATH_FUNCTIONS -DSQLITE_ENABLE_DBSTAT_VTAB -DSQLITE_ENABLE_COLUMN_METADATA \
-               -DSQLITE_ENABLE_PREUPDATE_HOOK
+               -DSQLITE_ENABLE_PREUPDATE_HOOK \
+               -Dsqlite3_column_decltype=sqlite3_column_decltype_declared
 SQLITE_OBJ  := $(BUILD)/third/sqlite3.o
 # PGO=1: SQLite compiled with profile feedback (the rules below); the default with gcc, whose
 # profile files the rules know. PGO=0 compiles it once, plainly. (The engine is not: bench/README.)

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -156,6 +157,27 @@ static int round_sqlite_allocations(void)
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, round_allocations_once);
     return round_rc;
+}
+
+/* libdqlite sends a value of a column declared DATETIME, DATE or TIMESTAMP as a date, and of one
+ * declared BOOLEAN as a boolean, after asserting that the value has the type it expects: a REAL
+ * in a DATETIME column aborted the process, a NULL there became the text "". It asks SQLite for
+ * the declared type through sqlite3_column_decltype(), which it binds, like the rest of the API,
+ * to trail's SQLite (docs/scaling.md, "Two SQLites"). So trail defines that function here, over
+ * SQLite's own (renamed by SQLITE_OPTS in the Makefile), and does not report those four declared
+ * types: dqlite then sends every value as the SQLite value it is, which is what trail's client
+ * decodes anyway. Nothing in trail asks for declared types; this file is linked wherever the node
+ * can run, since it defines cluster_node_start(). */
+const char *sqlite3_column_decltype_declared(sqlite3_stmt *st, int i);
+
+const char *sqlite3_column_decltype(sqlite3_stmt *st, int i)
+{
+    const char *d = sqlite3_column_decltype_declared(st, i);
+    if (d == NULL) return NULL;
+    static const char *const hidden[] = {"DATETIME", "DATE", "TIMESTAMP", "BOOLEAN"};
+    for (size_t k = 0; k < TR_ARRAY_LEN(hidden); k++)
+        if (strcasecmp(d, hidden[k]) == 0) return NULL;
+    return d;
 }
 
 /* One attempt at becoming a voter: 0 when this node is one (now or already). */

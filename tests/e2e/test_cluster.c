@@ -172,6 +172,29 @@ TEST_TIMEOUT(e2e_cluster_three_nodes_agree_with_the_dqlite_shell, 300)
     CHECK_EQ(rows.vals[2].i, 3);
     dq_rows_free(&rows);
 
+    /* Columns declared as dates and booleans hold any value, and every value comes back as the
+     * SQLite value it is (libdqlite alone would abort the node on the REAL, and send the NULL as
+     * ""). */
+    CHECK_EQ(dq_exec_sql(c, db,
+                         "CREATE TABLE typed(d DATETIME, t TIMESTAMP, b BOOLEAN);"
+                         "INSERT INTO typed VALUES (1.5, x'00ff', 'yes'), (NULL, 7, 2.5),"
+                         " ('2026-01-01', 'now', 1)",
+                         NULL, 0, &res, &err),
+             0);
+    CHECK_EQ(dq_query_sql(c, db, "SELECT d, t, b FROM typed ORDER BY rowid", NULL, 0, &rows, &err),
+             0);
+    CHECK_EQ(rows.nrows, 3);
+    CHECK_EQ(rows.vals[0].type, DQ_FLOAT);
+    CHECK(rows.vals[0].f == 1.5);
+    CHECK_EQ(rows.vals[1].type, DQ_BLOB);
+    CHECK_EQ(rows.vals[2].type, DQ_TEXT);
+    CHECK_EQ(rows.vals[3].type, DQ_NULL);
+    CHECK_EQ(rows.vals[4].type, DQ_INTEGER);
+    CHECK_EQ(rows.vals[5].type, DQ_FLOAT);
+    CHECK_MEM_EQ(rows.vals[6].p, rows.vals[6].n, "2026-01-01");
+    CHECK_EQ(rows.vals[8].i, 1);
+    dq_rows_free(&rows);
+
     /* The real shell reads what trail's client wrote, through a follower first in its list ... */
     char servers[300];
     snprintf(servers, sizeof servers, "%s,%s,%s", n[1].addr, n[2].addr, n[0].addr);
