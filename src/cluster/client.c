@@ -357,6 +357,15 @@ int dq_remove(dq_client *c, uint64_t id, tr_error *err)
     return call_words(c, DQ_RESP_EMPTY, &unused, 1, err);
 }
 
+int dq_transfer(dq_client *c, uint64_t id, tr_error *err)
+{
+    size_t start = begin(c, DQ_REQ_TRANSFER);
+    dq_put_u64(&c->req, id);
+    dq_msg_end(&c->req, start);
+    uint64_t unused;
+    return call_words(c, DQ_RESP_EMPTY, &unused, 1, err);
+}
+
 int dq_open(dq_client *c, const char *name, uint32_t *db, tr_error *err)
 {
     size_t start = begin(c, DQ_REQ_OPEN);

@@ -46,6 +46,7 @@ enum {
     DQ_REQ_ASSIGN = 13,
     DQ_REQ_REMOVE = 14,
     DQ_REQ_CLUSTER = 16,
+    DQ_REQ_TRANSFER = 17,
 };
 
 /* Response types. */
@@ -202,6 +203,8 @@ int dq_cluster(dq_client *c, dq_node_info **nodes, size_t *n, tr_error *err);
 int dq_add(dq_client *c, uint64_t id, const char *address, tr_error *err);
 int dq_assign(dq_client *c, uint64_t id, uint64_t role, tr_error *err);
 int dq_remove(dq_client *c, uint64_t id, tr_error *err);
+/* TRANSFER: the leader hands leadership to voter id (answered once it has). */
+int dq_transfer(dq_client *c, uint64_t id, tr_error *err);
 
 /* OPEN: the database name (a file name in the cluster's namespace); *db is its id. */
 int dq_open(dq_client *c, const char *name, uint32_t *db, tr_error *err);
