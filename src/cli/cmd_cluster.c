@@ -89,7 +89,8 @@ int cli_cluster(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (strcmp(rest[0], "status") != 0) return cli__unknown_command("trail cluster", rest[0], names);
+    if (strcmp(rest[0], "status") != 0)
+        return cli__unknown_command("trail cluster", rest[0], names);
     if (nrest != 1) {
         fprintf(stderr, "trail cluster status: takes no arguments (see `trail cluster --help`)\n");
         return 2;

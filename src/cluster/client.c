@@ -154,8 +154,7 @@ static int connect_to(const char *address, uint64_t deadline, int *out, tr_error
     return tr_error_set(err, rc, "dqlite node %s: %s", address, tr_strerror(rc));
 }
 
-int dq_client_open(const char *address, const dq_client_opts *opts, dq_client **out,
-                   tr_error *err)
+int dq_client_open(const char *address, const dq_client_opts *opts, dq_client **out, tr_error *err)
 {
     static const dq_client_opts defaults = DQ_CLIENT_OPTS_DEFAULT;
     if (opts == NULL) opts = &defaults;
@@ -240,8 +239,9 @@ static int failure_answer(dq_client *c, char *body, size_t len, tr_error *err)
 static int call(dq_client *c, int expect, char **body, size_t *len, tr_error *err)
 {
     if (c->broken)
-        return tr_error_set(err, TR_EIO, "dqlite node %s: the connection is unusable after an "
-                                         "earlier failure",
+        return tr_error_set(err, TR_EIO,
+                            "dqlite node %s: the connection is unusable after an "
+                            "earlier failure",
                             c->address);
     c->failure_code = 0;
     uint64_t deadline = deadline_after(c->opts.timeout_ms);
@@ -277,7 +277,8 @@ static int call_words(dq_client *c, int expect, uint64_t *words, size_t n, tr_er
     int rc = call(c, expect, &body, &len, err);
     if (rc < 0) return rc;
     dq_cursor cur = {(const uint8_t *)body, len};
-    for (size_t i = 0; i < n && rc == 0; i++) rc = dq_get_u64(&cur, &words[i]);
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = dq_get_u64(&cur, &words[i]);
     tr_free(body);
     if (rc < 0) return broken(c, TR_EPARSE, err, "an answer cut short");
     return 0;
@@ -370,8 +371,8 @@ int dq_open(dq_client *c, const char *name, uint32_t *db, tr_error *err)
 {
     size_t start = begin(c, DQ_REQ_OPEN);
     dq_put_text(&c->req, name);
-    dq_put_u64(&c->req, 0); /* flags: unused */
-    dq_put_text(&c->req, "");  /* vfs: unused */
+    dq_put_u64(&c->req, 0);   /* flags: unused */
+    dq_put_text(&c->req, ""); /* vfs: unused */
     dq_msg_end(&c->req, start);
     uint64_t w;
     int rc = call_words(c, DQ_RESP_DB, &w, 1, err);
@@ -512,8 +513,8 @@ int dq_query_sql(dq_client *c, uint32_t db, const char *sql, const dq_value *par
 
 /* Connects to address and keeps the connection when that node is the leader (*out), or names the
  * leader it knows of (*leader, owned, "" when none). */
-static int try_node(const char *address, const dq_client_opts *opts, dq_client **out,
-                    char **leader, tr_error *err)
+static int try_node(const char *address, const dq_client_opts *opts, dq_client **out, char **leader,
+                    tr_error *err)
 {
     dq_client *c;
     int rc = dq_client_open(address, opts, &c, err);

@@ -63,8 +63,8 @@ enum {
 };
 
 /* Failure codes a server sends that the client acts on (SQLite's extended I/O codes). */
-#define DQ_CODE_NOT_LEADER       10250 /* SQLITE_IOERR | 40 << 8: ask the leader */
-#define DQ_CODE_LEADERSHIP_LOST  10506 /* SQLITE_IOERR | 41 << 8: the write's outcome is unknown */
+#define DQ_CODE_NOT_LEADER      10250 /* SQLITE_IOERR | 40 << 8: ask the leader */
+#define DQ_CODE_LEADERSHIP_LOST 10506 /* SQLITE_IOERR | 41 << 8: the write's outcome is unknown */
 
 /* Node roles (ASSIGN, CLUSTER). */
 enum { DQ_ROLE_VOTER = 0, DQ_ROLE_STANDBY = 1, DQ_ROLE_SPARE = 2 };
@@ -73,15 +73,16 @@ const char *dq_role_name(uint64_t role);
 
 /* Value types of a parameter or a row value. A row may also carry dqlite's date and boolean
  * types (for columns declared DATETIME, DATE, TIMESTAMP or BOOLEAN); the decoder gives those as
- * the SQLite value they hold: DQ_INTEGER for unix times and booleans, DQ_TEXT for ISO-8601 dates. */
+ * the SQLite value they hold: DQ_INTEGER for unix times and booleans, DQ_TEXT for ISO-8601 dates.
+ */
 enum { DQ_INTEGER = 1, DQ_FLOAT = 2, DQ_TEXT = 3, DQ_BLOB = 4, DQ_NULL = 5 };
 
 typedef struct dq_value {
-    int type;     /* DQ_* */
-    int64_t i;    /* DQ_INTEGER */
-    double f;     /* DQ_FLOAT */
+    int type;      /* DQ_* */
+    int64_t i;     /* DQ_INTEGER */
+    double f;      /* DQ_FLOAT */
     const char *p; /* DQ_TEXT (NUL-terminated) and DQ_BLOB bytes; borrowed */
-    size_t n;     /* their length in bytes (without the NUL) */
+    size_t n;      /* their length in bytes (without the NUL) */
 } dq_value;
 
 /* Longest body a message may have: a header's length field counts 8-byte words in 32 bits. */
@@ -137,16 +138,19 @@ void dq_nodes_free(dq_node_info *nodes, size_t n);
 /* The rows of a query, gathered from one or more ROWS bodies. */
 typedef struct dq_rows {
     unsigned ncols;
-    char **names;    /* ncols owned column names */
+    char **names; /* ncols owned column names */
     size_t nrows;
     dq_value *vals;  /* nrows * ncols; texts and blobs point into bodies */
     size_t vals_cap; /* in values */
     char **bodies;   /* the bodies the values point into, owned */
     size_t nbodies, bodies_cap;
-    uint64_t bytes;  /* of all bodies */
+    uint64_t bytes; /* of all bodies */
 } dq_rows;
 
-#define DQ_ROWS_INIT {0, NULL, 0, NULL, 0, NULL, 0, 0, 0}
+#define DQ_ROWS_INIT                       \
+    {                                      \
+        0, NULL, 0, NULL, 0, NULL, 0, 0, 0 \
+    }
 
 /* Decodes a ROWS body into rows, taking ownership of body (a tr_malloc'd block of len bytes,
  * freed with the rows, or at once on an error). *more is set when the server sends another batch
@@ -169,18 +173,20 @@ typedef struct dq_result {
 
 /* Bounds of a client: each call's deadline and the largest answer it accepts. */
 typedef struct dq_client_opts {
-    uint32_t timeout_ms;       /* per call: connect, or send a request and read its answer */
-    uint64_t max_body_bytes;   /* one response message, and all the batches of one result */
-    size_t max_result_values;  /* the values of one query's rows */
+    uint32_t timeout_ms;      /* per call: connect, or send a request and read its answer */
+    uint64_t max_body_bytes;  /* one response message, and all the batches of one result */
+    size_t max_result_values; /* the values of one query's rows */
 } dq_client_opts;
 
-#define DQ_CLIENT_OPTS_DEFAULT {5000, 64u << 20, 1u << 22}
+#define DQ_CLIENT_OPTS_DEFAULT    \
+    {                             \
+        5000, 64u << 20, 1u << 22 \
+    }
 
 /* Connects to address ("HOST:PORT", a numeric IPv4 or IPv6 host in brackets, or a name) and
  * sends the handshake. opts may be NULL (the defaults). Errors: -errno, TR_ETIMEDOUT, TR_EINVAL
  * for a malformed address; err names the address. */
-int dq_client_open(const char *address, const dq_client_opts *opts, dq_client **out,
-                   tr_error *err);
+int dq_client_open(const char *address, const dq_client_opts *opts, dq_client **out, tr_error *err);
 /* Closes the connection (NULL is a no-op). */
 void dq_client_close(dq_client *c);
 
@@ -236,9 +242,9 @@ int dq_client_open_leader(const char *const *addresses, size_t n, const dq_clien
 typedef struct cluster_node cluster_node;
 
 typedef struct cluster_opts {
-    const char *address;   /* "HOST:PORT" this node listens on and the others reach it at */
-    const char *join;      /* comma-separated addresses of members, or NULL/"" for the first */
-    const char *data_dir;  /* trail's data directory: the node's files go in DATA_DIR/cluster/ */
+    const char *address;      /* "HOST:PORT" this node listens on and the others reach it at */
+    const char *join;         /* comma-separated addresses of members, or NULL/"" for the first */
+    const char *data_dir;     /* trail's data directory: the node's files go in DATA_DIR/cluster/ */
     uint32_t join_timeout_ms; /* how long joining may wait for a leader */
 } cluster_opts;
 

@@ -86,7 +86,8 @@ static int identity(const cluster_opts *o, bool joining, uint64_t *id, tr_error 
     if (rc != -ENOENT) return tr_error_set(err, rc, "%s", e.msg);
     /* Id 1 bootstraps a cluster; a joining node must not have it. */
     uint64_t v = 1;
-    while (joining && v <= 1) v = dqlite_generate_node_id(o->address);
+    while (joining && v <= 1)
+        v = dqlite_generate_node_id(o->address);
     char *path = tr_asprintf("%s/%s", o->data_dir, CLUSTER_ID_FILE);
     char line[400];
     int len = snprintf(line, sizeof line, "%" PRIu64 " %s\n", v, o->address);
@@ -107,7 +108,8 @@ static char **split_list(const char *list, size_t *n)
         size_t skip = strspn(p, " ");
         if (len > skip) {
             size_t end = len;
-            while (end > skip && p[end - 1] == ' ') end--;
+            while (end > skip && p[end - 1] == ' ')
+                end--;
             out = tr_realloc(out, (*n + 1) * sizeof *out);
             out[(*n)++] = tr_strndup(p + skip, end - skip);
         }
@@ -119,7 +121,8 @@ static char **split_list(const char *list, size_t *n)
 
 static void free_list(char **list, size_t n)
 {
-    for (size_t i = 0; i < n; i++) tr_free(list[i]);
+    for (size_t i = 0; i < n; i++)
+        tr_free(list[i]);
     tr_free(list);
 }
 
@@ -188,8 +191,8 @@ static int join_once(uint64_t id, const char *address, char **members, size_t nm
     /* Promotion waits for the new node to catch up with the log. */
     copts.timeout_ms = timeout_ms;
     dq_client *c;
-    int rc = dq_client_open_leader((const char *const *)members, nmembers, &copts, timeout_ms, &c,
-                                   err);
+    int rc =
+        dq_client_open_leader((const char *const *)members, nmembers, &copts, timeout_ms, &c, err);
     if (rc < 0) return rc;
     dq_node_info *nodes = NULL;
     size_t n = 0;
@@ -236,8 +239,7 @@ int cluster_node_start(const cluster_opts *o, cluster_node **out, tr_error *err)
     const char *colon = strrchr(o->address, ':');
     if (colon == NULL || colon == o->address || colon[1] == '\0' ||
         strspn(colon + 1, "0123456789") != strlen(colon + 1))
-        return tr_error_set(err, TR_ECONFIG, "cluster address \"%s\" is not HOST:PORT",
-                            o->address);
+        return tr_error_set(err, TR_ECONFIG, "cluster address \"%s\" is not HOST:PORT", o->address);
     bool joining = o->join != NULL && o->join[0] != '\0';
     char *dir = tr_asprintf("%s/%s", o->data_dir, CLUSTER_DIR);
     int rc = 0;
@@ -250,8 +252,9 @@ int cluster_node_start(const cluster_opts *o, cluster_node **out, tr_error *err)
     rc = identity(o, joining, &id, err);
     if (rc < 0) goto out;
     if (round_sqlite_allocations() < 0) {
-        rc = tr_error_set(err, TR_ESQL, "SQLite was set up before the cluster node could set "
-                                        "its allocator");
+        rc = tr_error_set(err, TR_ESQL,
+                          "SQLite was set up before the cluster node could set "
+                          "its allocator");
         goto out;
     }
     if (db_functions_register_everywhere() < 0) {
@@ -269,8 +272,7 @@ int cluster_node_start(const cluster_opts *o, cluster_node **out, tr_error *err)
     drc = dqlite_node_set_bind_address(node, o->address);
     if (drc == 0) drc = dqlite_node_start(node);
     if (drc != 0) {
-        rc = tr_error_set(err, TR_EIO, "dqlite node %s: %s", o->address,
-                          dqlite_node_errmsg(node));
+        rc = tr_error_set(err, TR_EIO, "dqlite node %s: %s", o->address, dqlite_node_errmsg(node));
         dqlite_node_destroy(node);
         goto out;
     }

@@ -27,13 +27,15 @@ const char *dq_role_name(uint64_t role)
 
 static void put_le64(uint8_t *p, uint64_t v)
 {
-    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
 }
 
 static uint64_t get_le64(const uint8_t *p)
 {
     uint64_t v = 0;
-    for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
+    for (int i = 0; i < 8; i++)
+        v |= (uint64_t)p[i] << (8 * i);
     return v;
 }
 
@@ -79,7 +81,8 @@ int dq_put_params(tr_buf *b, const dq_value *v, size_t n, tr_error *err)
                             DQ_MAX_PARAMS);
     /* The header: the count, then one type byte per value, padded to a word. */
     tr_buf_append_char(b, (char)n);
-    for (size_t i = 0; i < n; i++) tr_buf_append_char(b, (char)v[i].type);
+    for (size_t i = 0; i < n; i++)
+        tr_buf_append_char(b, (char)v[i].type);
     pad_to_word(b);
     for (size_t i = 0; i < n; i++) {
         switch (v[i].type) {
@@ -111,8 +114,7 @@ int dq_put_params(tr_buf *b, const dq_value *v, size_t n, tr_error *err)
             dq_put_u64(b, 0);
             break;
         default:
-            return tr_error_set(err, TR_EINVAL, "parameter %zu: unknown type %d", i + 1,
-                                v[i].type);
+            return tr_error_set(err, TR_EINVAL, "parameter %zu: unknown type %d", i + 1, v[i].type);
         }
     }
     return 0;
@@ -124,17 +126,17 @@ void dq_msg_end(tr_buf *b, size_t start)
     uint64_t words = (b->len - start - 8) / 8;
     assert(words <= UINT32_MAX);
     uint8_t *h = (uint8_t *)b->data + start;
-    for (int i = 0; i < 4; i++) h[i] = (uint8_t)(words >> (8 * i));
+    for (int i = 0; i < 4; i++)
+        h[i] = (uint8_t)(words >> (8 * i));
 }
 
 int dq_header_parse(const uint8_t hdr[8], uint64_t max_body, size_t *body_len, int *type,
                     tr_error *err)
 {
-    uint64_t words = (uint64_t)hdr[0] | (uint64_t)hdr[1] << 8 | (uint64_t)hdr[2] << 16 |
-                     (uint64_t)hdr[3] << 24;
+    uint64_t words =
+        (uint64_t)hdr[0] | (uint64_t)hdr[1] << 8 | (uint64_t)hdr[2] << 16 | (uint64_t)hdr[3] << 24;
     if (words * 8 > max_body)
-        return tr_error_set(err, TR_ELIMIT,
-                            "dqlite answer of %llu bytes is over the limit of %llu",
+        return tr_error_set(err, TR_ELIMIT, "dqlite answer of %llu bytes is over the limit of %llu",
                             (unsigned long long)(words * 8), (unsigned long long)max_body);
     *body_len = (size_t)(words * 8);
     *type = hdr[4];
@@ -186,7 +188,8 @@ int dq_parse_failure(const uint8_t *body, size_t len, uint64_t *code, const char
 void dq_nodes_free(dq_node_info *nodes, size_t n)
 {
     if (nodes == NULL) return;
-    for (size_t i = 0; i < n; i++) tr_free(nodes[i].address);
+    for (size_t i = 0; i < n; i++)
+        tr_free(nodes[i].address);
     tr_free(nodes);
 }
 
@@ -219,10 +222,12 @@ int dq_parse_servers(const uint8_t *body, size_t len, dq_node_info **out, size_t
 
 void dq_rows_free(dq_rows *rows)
 {
-    for (unsigned i = 0; i < rows->ncols && rows->names; i++) tr_free(rows->names[i]);
+    for (unsigned i = 0; i < rows->ncols && rows->names; i++)
+        tr_free(rows->names[i]);
     tr_free(rows->names);
     tr_free(rows->vals);
-    for (size_t i = 0; i < rows->nbodies; i++) tr_free(rows->bodies[i]);
+    for (size_t i = 0; i < rows->nbodies; i++)
+        tr_free(rows->bodies[i]);
     tr_free(rows->bodies);
     *rows = (dq_rows)DQ_ROWS_INIT;
 }
@@ -275,8 +280,8 @@ static int decode_value(dq_cursor *c, int type, dq_value *v)
 #define ROWS_DONE 0xffffffffffffffffULL
 #define ROWS_PART 0xeeeeeeeeeeeeeeeeULL
 
-static int parse_rows(dq_rows *rows, const uint8_t *body, size_t len, size_t max_values,
-                      bool *more, tr_error *err)
+static int parse_rows(dq_rows *rows, const uint8_t *body, size_t len, size_t max_values, bool *more,
+                      tr_error *err)
 {
     dq_cursor c = {body, len};
     uint64_t ncols;
@@ -326,7 +331,8 @@ static int parse_rows(dq_rows *rows, const uint8_t *body, size_t len, size_t max
             return tr_error_set(err, TR_ELIMIT, "dqlite rows: more than %zu values", max_values);
         if (rows->nrows * rows->ncols + ncols > rows->vals_cap) {
             size_t cap = rows->vals_cap ? rows->vals_cap * 2 : 64;
-            while (cap < rows->nrows * rows->ncols + ncols) cap *= 2;
+            while (cap < rows->nrows * rows->ncols + ncols)
+                cap *= 2;
             rows->vals = tr_realloc(rows->vals, cap * sizeof *rows->vals);
             rows->vals_cap = cap;
         }
@@ -334,8 +340,9 @@ static int parse_rows(dq_rows *rows, const uint8_t *body, size_t len, size_t max
         for (unsigned i = 0; i < ncols; i++) {
             int type = (types[i / 2] >> (i % 2 ? 4 : 0)) & 0x0f;
             if (decode_value(&c, type, &row[i]) < 0)
-                return tr_error_set(err, TR_EPARSE, "dqlite rows: row %zu, column %u: bad value "
-                                                    "of type %d",
+                return tr_error_set(err, TR_EPARSE,
+                                    "dqlite rows: row %zu, column %u: bad value "
+                                    "of type %d",
                                     rows->nrows + 1, i + 1, type);
         }
         rows->nrows++;

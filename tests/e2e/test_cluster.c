@@ -1,9 +1,10 @@
 /* End-to-end tests for cluster mode: three real `trail run` processes on loopback form a dqlite
  * cluster (one bootstraps it, two join through it); `trail cluster status` shows one leader and
  * three voters; trail's dqlite client (cluster/client.c) writes and reads through the leader, and
- * what it reads agrees with go-dqlite's `dqlite` shell, both ways; the cluster's SQL runs on trail's
- * SQLite with trail's functions. Also: a node keeps its identity across restarts and refuses another
- * address, --join needs --cluster-address, and config.textproto's cluster section starts a node. */
+ * what it reads agrees with go-dqlite's `dqlite` shell, both ways; the cluster's SQL runs on
+ * trail's SQLite with trail's functions. Also: a node keeps its identity across restarts and
+ * refuses another address, --join needs --cluster-address, and config.textproto's cluster section
+ * starts a node. */
 #include "test.h"
 #include "base/base.h"
 #include "cluster/cluster.h"
@@ -46,7 +47,7 @@ typedef struct node {
 /* Starts node n again, with the arguments of its first start. */
 static void node_restart(node *n)
 {
-    const char *extra[] = {"--cluster-address", n->addr, "-q", "--runtime-threads", "1",
+    const char *extra[] = {"--cluster-address",          n->addr, "-q", "--runtime-threads", "1",
                            n->join[0] ? "--join" : NULL, n->join, NULL};
     if (th_server_start_within(&n->srv, n->dir, extra, 90000) < 0)
         test_fail(__FILE__, __LINE__, "node %s did not start again", n->addr);
@@ -57,8 +58,8 @@ static void node_start(node *n, int i, const char *join)
     snprintf(n->dir, sizeof n->dir, "%s/n%d", test_tmpdir(), i);
     snprintf(n->addr, sizeof n->addr, "127.0.0.1:%d", free_port());
     snprintf(n->join, sizeof n->join, "%s", join ? join : "");
-    const char *extra[] = {"--cluster-address", n->addr, "-q", "--runtime-threads", "1",
-                           join ? "--join" : NULL, join, NULL};
+    const char *extra[] = {"--cluster-address",    n->addr, "-q", "--runtime-threads", "1",
+                           join ? "--join" : NULL, join,    NULL};
     /* Joining waits for a leader and for Raft to take the new member; the ASan build on a busy
      * machine is slow at both. */
     if (th_server_start_within(&n->srv, n->dir, extra, 90000) < 0)
@@ -75,7 +76,8 @@ static char *wait_status(const char *dir, int want_voters, int timeout_ms)
         char *out = NULL, *err = NULL;
         int st = th_run(args, 30000, &out, &err);
         int voters = 0;
-        for (const char *p = out; p && (p = strstr(p, " voter")); p++) voters++;
+        for (const char *p = out; p && (p = strstr(p, " voter")); p++)
+            voters++;
         bool leader = out && strstr(out, "(leader)") != NULL;
         if ((st == 0 && voters == want_voters && leader) || tr_now_ns() > end) {
             if (st != 0 || voters != want_voters || !leader)
@@ -100,7 +102,8 @@ static int dqlite_shell(const char *servers, const char *sql, char **out)
     tr_buf b = TR_BUF_INIT;
     char chunk[512];
     size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) tr_buf_append(&b, chunk, n);
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        tr_buf_append(&b, chunk, n);
     int st = pclose(f);
     tr_buf_append(&b, "", 0);
     *out = tr_buf_take(&b, NULL);
@@ -119,7 +122,8 @@ TEST_TIMEOUT(e2e_cluster_three_nodes_agree_with_the_dqlite_shell, 300)
     /* 1 leader, 3 voters, seen from a joined node. */
     char *st = wait_status(n[2].dir, 3, 60000);
     CHECK_CONTAINS(st, "cluster of 3 members");
-    for (int i = 0; i < 3; i++) CHECK_CONTAINS(st, n[i].addr);
+    for (int i = 0; i < 3; i++)
+        CHECK_CONTAINS(st, n[i].addr);
     const char *l = strstr(st, "(leader)");
     CHECK(strstr(l + 1, "(leader)") == NULL);
     free(st);
@@ -277,7 +281,8 @@ TEST_TIMEOUT(e2e_cluster_three_nodes_agree_with_the_dqlite_shell, 300)
     dq_client_close(f);
     dq_client_close(c);
 
-    for (int i = 2; i >= 0; i--) CHECK_EQ(th_server_stop(&n[i].srv), 0);
+    for (int i = 2; i >= 0; i--)
+        CHECK_EQ(th_server_stop(&n[i].srv), 0);
 }
 
 /* A node's identity survives a restart; another address for it, or --join without an address of
@@ -301,15 +306,15 @@ TEST_TIMEOUT(e2e_cluster_node_identity_and_config, 180)
 
     char other[64];
     snprintf(other, sizeof other, "127.0.0.1:%d", free_port());
-    const char *moved[] = {"run", "--address", "127.0.0.1:0", "--data-dir", a.dir,
-                           "--cluster-address", other, NULL};
+    const char *moved[] = {"run", "--address",         "127.0.0.1:0", "--data-dir",
+                           a.dir, "--cluster-address", other,         NULL};
     char *err = NULL;
     CHECK_EQ(th_run(moved, 60000, NULL, &err), 1);
     CHECK_CONTAINS(err, "has address");
     CHECK_CONTAINS(err, a.addr);
     free(err);
-    const char *lonely[] = {"run", "--address", "127.0.0.1:0", "--data-dir", a.dir,
-                            "--join", a.addr, NULL};
+    const char *lonely[] = {"run", "--address", "127.0.0.1:0", "--data-dir",
+                            a.dir, "--join",    a.addr,        NULL};
     CHECK_EQ(th_run(lonely, 60000, NULL, &err), 1);
     CHECK_CONTAINS(err, "--join needs --cluster-address");
     free(err);
@@ -452,5 +457,6 @@ TEST_TIMEOUT(e2e_cluster_leader_killed_and_back, 300)
     test_report("leader (node %d of 3) killed: writable again after %.1f s through the others; "
                 "restarted, it caught up and, made leader, has all %lld acknowledged rows",
                 leader + 1, writable_s, (long long)acked);
-    for (int i = 0; i < 3; i++) CHECK_EQ(th_server_stop(&n[i].srv), 0);
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ(th_server_stop(&n[i].srv), 0);
 }

@@ -87,7 +87,8 @@ static void *fake_run(void *arg)
         }
         dq_put_u64(&b, 0xeeeeeeeeeeeeeeeeULL);
         dq_msg_end(&b, start);
-        while (write_n(fd, b.data, b.len)) f->sent_batches++;
+        while (write_n(fd, b.data, b.len))
+            f->sent_batches++;
         tr_buf_free(&b);
         break;
     }

@@ -77,7 +77,8 @@ TEST(cluster_params_refused)
     CHECK_EQ(dq_put_params(&b, &nul, 1, &err), TR_EINVAL);
     CHECK_CONTAINS(err.msg, "NUL");
     static dq_value many[DQ_MAX_PARAMS + 1];
-    for (size_t i = 0; i < TR_ARRAY_LEN(many); i++) many[i].type = DQ_NULL;
+    for (size_t i = 0; i < TR_ARRAY_LEN(many); i++)
+        many[i].type = DQ_NULL;
     tr_buf_reset(&b);
     CHECK_EQ(dq_put_params(&b, many, DQ_MAX_PARAMS, &err), 0);
     tr_buf_reset(&b);
@@ -180,7 +181,8 @@ TEST(cluster_rows_hostile)
     };
     for (size_t i = 0; i < TR_ARRAY_LEN(cases); i++) {
         tr_buf b = TR_BUF_INIT;
-        for (size_t w = 0; w < cases[i].n; w++) put_word(&b, cases[i].words[w]);
+        for (size_t w = 0; w < cases[i].n; w++)
+            put_word(&b, cases[i].words[w]);
         dq_rows rows = DQ_ROWS_INIT;
         bool more;
         tr_error err = {0};
