@@ -50,14 +50,17 @@ THIRD_CFLAGS := -std=c17 -D_GNU_SOURCE -I$(LLHTTP_INC) -DLLHTTP_STRICT_MODE=1 -O
 # hook (realtime subscriptions see each changed row's values: src/records/), without what trail
 # never uses (shared cache, deprecated APIs, loadable extensions: guests must not load native
 # code), memory statistics off (each allocation would take a global mutex), and synchronous=NORMAL
-# by default in WAL mode as trail sets anyway. -O2: -O3 measured slower (a 10,000-row aggregate
-# 257 -> 284 us). Compiled straight into trail, SQLite's internal calls stay direct.
+# by default in WAL mode as trail sets anyway; sqlite3_column_decltype() renamed, so that the
+# cluster's node gets trail's version of it (src/cluster/node.c). -O2: -O3 measured slower (a
+# 10,000-row aggregate 257 -> 284 us). Compiled straight into trail, SQLite's internal calls stay
+# direct.
 SQLITE_OPTS := -DSQLITE_THREADSAFE=1 -DSQLITE_DEFAULT_MEMSTATUS=0 -DSQLITE_DEFAULT_WAL_SYNCHRONOUS=1 \
                -DSQLITE_OMIT_DEPRECATED -DSQLITE_OMIT_SHARED_CACHE -DSQLITE_OMIT_LOAD_EXTENSION \
                -DSQLITE_USE_ALLOCA -DSQLITE_LIKE_DOESNT_MATCH_BLOBS \
                -DSQLITE_ENABLE_FTS4 -DSQLITE_ENABLE_FTS5 -DSQLITE_ENABLE_RTREE \
                -DSQLITE_ENABLE_MATH_FUNCTIONS -DSQLITE_ENABLE_DBSTAT_VTAB -DSQLITE_ENABLE_COLUMN_METADATA \
-               -DSQLITE_ENABLE_PREUPDATE_HOOK
+               -DSQLITE_ENABLE_PREUPDATE_HOOK \
+               -Dsqlite3_column_decltype=sqlite3_column_decltype_declared
 SQLITE_OBJ  := $(BUILD)/third/sqlite3.o
 # PGO=1: SQLite compiled with profile feedback (the rules below); the default with gcc, whose
 # profile files the rules know. PGO=0 compiles it once, plainly. (The engine is not: bench/README.)
@@ -68,7 +71,13 @@ PGO ?= $(if $(shell $(CC) --version 2>/dev/null | grep -iq clang || echo gcc),1,
 NATIVE_LDFLAGS := -Wl,--export-dynamic-symbol=wasm_rt_* -Wl,--export-dynamic-symbol=Z_trailZ_* \
                   -Wl,--export-dynamic-symbol=Z_wasi_snapshot_preview1Z_* \
                   -Wl,--export-dynamic-symbol=comp_native_tick
-LDLIBS := -lcurl -lsodium -lm -lpthread -ldl $(NATIVE_LDFLAGS)
+# Cluster mode embeds a dqlite node (libdqlite, Debian's 1.11; src/cluster/). libdqlite is linked
+# against the system's libsqlite3, but trail exports its own SQLite's API, so the dynamic linker binds
+# libdqlite's sqlite3_* calls to trail's SQLite 3.53 (the executable comes first in the lookup
+# order): one SQLite, with trail's options and SQL functions, serves both (docs/scaling.md, "Two
+# SQLites").
+CLUSTER_LDFLAGS := -Wl,--export-dynamic-symbol=sqlite3_* -ldqlite
+LDLIBS := -lcurl -lsodium -lm -lpthread -ldl $(NATIVE_LDFLAGS) $(CLUSTER_LDFLAGS)
 
 SRCS      := $(shell find src -name '*.c' ! -path 'src/main.c' | sort)
 TEST_SRCS := $(shell find tests -name '*.c' ! -path 'tests/fuzz/*' ! -path 'tests/data/*' | sort)
@@ -287,13 +296,16 @@ FUZZ_FLAGS   := -std=c17 -D_GNU_SOURCE -Isrc -I$(LLHTTP_INC) -DLLHTTP_STRICT_MOD
                 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ_BASE    := src/base/alloc.c src/base/err.c src/base/log.c src/base/str.c
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := $(BUILD)/fuzz/fuzz_http $(BUILD)/fuzz/fuzz_config
+FUZZ_TARGETS := $(BUILD)/fuzz/fuzz_http $(BUILD)/fuzz/fuzz_config $(BUILD)/fuzz/fuzz_dqlite
 $(BUILD)/fuzz/fuzz_http: tests/fuzz/fuzz_http.c $(wildcard src/http/*.c) src/loop/loop.c \
     $(FUZZ_BASE) | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^) $(LLHTTP_SRCS)
 $(BUILD)/fuzz/fuzz_config: tests/fuzz/fuzz_config.c src/config/config.c src/config/textproto.c \
     $(FUZZ_BASE)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^)
+$(BUILD)/fuzz/fuzz_dqlite: tests/fuzz/fuzz_dqlite.c src/cluster/proto.c $(FUZZ_BASE)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^)
 fuzz-build: $(FUZZ_TARGETS)

@@ -7,7 +7,7 @@
 LAYERS=(
     "base"
     "loop config cron db kv wasm/runtime"
-    "http wasm/wasi"
+    "http wasm/wasi cluster"
     "wasm/js auth"
     "guest"
     "component"

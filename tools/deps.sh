@@ -12,6 +12,8 @@ packages=(
     sqlite3               # the sqlite3 shell: bench/ loads the references' database with it
     libcurl4-openssl-dev
     libsodium-dev         # SipHash for the key-value store's tables
+    libdqlite-dev         # cluster mode: the dqlite node (Raft-replicated SQLite; pulls libraft, libuv)
+    go-dqlite             # tests only: the `dqlite` shell that checks trail's dqlite client
     wrk nginx-light       # bench/ only
     curl
     python3-aiosmtpd      # tests only: the SMTP server the auth mail tests send to (loopback)

@@ -21,6 +21,7 @@ const cli_command cli_commands[] = {
     {"user", "add, delete, verify users; change passwords and emails; end sessions; mint tokens",
      cli_user},
     {"admin", "list, promote and demote admins", cli_admin},
+    {"cluster", "show the members of the cluster, their roles and the leader", cli_cluster},
     {NULL, NULL, NULL},
 };
 

@@ -19,6 +19,7 @@ int cli_eval(int argc, char **argv);
 int cli_run(int argc, char **argv);
 int cli_components(int argc, char **argv);
 int cli_jobs(int argc, char **argv);
+int cli_cluster(int argc, char **argv); /* cli/cmd_cluster.c */
 int cli_user(int argc, char **argv);  /* cli/cmd_users.c */
 int cli_admin(int argc, char **argv); /* cli/cmd_users.c */
 

@@ -24,6 +24,10 @@ static void usage(FILE *out)
         "  --public-dir DIR          serve static files from DIR\n"
         "  --runtime-root-fs DIR     the directory guest code may read (sandbox root)\n"
         "  --runtime-threads N       worker threads (default: config, else the number of CPUs)\n"
+        "  --cluster-address HOST:PORT  cluster mode: run a dqlite node on HOST:PORT, the\n"
+        "                            address the other members reach it at (docs/scaling.md)\n"
+        "  --join HOST:PORT,...      members of the cluster to join through (none: this node\n"
+        "                            starts a new cluster)\n"
         "  -q, --quiet               no access log on stdout\n"
         "  -h, --help                this help\n\n"
         "Settings come from DIR/config.textproto; a flag overrides the file.\n"
@@ -59,6 +63,10 @@ static int parse_flags(int argc, char **argv, server_opts *f)
             f->data_dir = v;
         } else if ((v = flag_value(argc, argv, &i, "--public-dir", &bad))) {
             f->public_dir = v;
+        } else if ((v = flag_value(argc, argv, &i, "--cluster-address", &bad))) {
+            f->cluster_address = v;
+        } else if ((v = flag_value(argc, argv, &i, "--join", &bad))) {
+            f->join = v;
         } else if ((v = flag_value(argc, argv, &i, "--runtime-root-fs", &bad))) {
             f->root_fs = v;
         } else if ((v = flag_value(argc, argv, &i, "--runtime-threads", &bad))) {

@@ -37,6 +37,20 @@ static const char *check_address(const char *v)
     return NULL;
 }
 
+static const char *check_cluster_address(const char *v)
+{
+    if (v[0] == '\0') return NULL; /* cluster mode off */
+    const char *bad = check_address(v);
+    if (bad) return bad;
+    if (strcmp(strrchr(v, ':'), ":0") == 0) return "HOST:PORT with a port other than 0";
+    return NULL;
+}
+
+static const char *check_cluster_member(const char *v)
+{
+    return v[0] == '\0' ? "HOST:PORT of a member of the cluster" : check_cluster_address(v);
+}
+
 static const char *check_time_zone(const char *v)
 {
     if (v[0] == '\0' || strpbrk(v, " \t\r\n") != NULL || strstr(v, "..") != NULL)
@@ -229,6 +243,17 @@ static const cfg__field record_api_fields[] = {
 static const cfg__schema record_api_schema = {"record_apis", record_api_fields,
                                               TR_ARRAY_LEN(record_api_fields)};
 
+static const cfg__field cluster_fields[] = {
+    STR_FIELD(cfg_cluster, address, check_cluster_address),
+    {.name = "join",
+     .type = CFG__STRING_LIST,
+     .offset = offsetof(cfg_cluster, join),
+     .len_offset = offsetof(cfg_cluster, join_len),
+     .check = check_cluster_member},
+};
+static const cfg__schema cluster_schema = {"cluster", cluster_fields,
+                                           TR_ARRAY_LEN(cluster_fields)};
+
 #define SECTION(fld, sch)                                                                  \
     {                                                                                      \
         .name = #fld, .type = CFG__MESSAGE, .offset = offsetof(cfg, fld), .schema = &(sch) \
@@ -242,6 +267,7 @@ static const cfg__field top_fields[] = {
     SECTION(kv, kv_schema),
     SECTION(auth, auth_schema),
     SECTION(email, email_schema),
+    SECTION(cluster, cluster_schema),
     {.name = "record_apis",
      .type = CFG__MESSAGE_LIST,
      .offset = offsetof(cfg, record_apis),
@@ -291,6 +317,7 @@ void cfg_init_defaults(cfg *c)
             },
         .database = {.result_cache_mb = 8, .temp_max_mb = 256},
         .kv = {.max_mb = 64, .persist = false, .persist_interval_ms = 10000},
+        .cluster = {.address = tr_strdup("")},
         .auth =
             {
                 .auth_token_ttl_sec = 3600,
@@ -466,6 +493,14 @@ static const char default_text[] =
     "  change_email_body: \"\"\n"
     "}\n"
     "\n"
+    "cluster {\n"
+    "  # Cluster mode (docs/scaling.md), off while address is empty: this process also runs a\n"
+    "  # dqlite node (Raft-replicated SQLite) on address, HOST:PORT as the other members reach\n"
+    "  # it, with its files in cluster/. The first member names no join; the others name\n"
+    "  # members to join through, e.g. join: [\"10.0.0.1:7000\"].\n"
+    "  address: \"\"\n"
+    "}\n"
+    "\n"
     "# Record APIs: a table or view served under /api/records/v1/NAME with access rules\n"
     "# (docs/records.md). None by default; one per block, e.g.:\n"
     "#   record_apis {\n"
@@ -543,6 +578,10 @@ void cfg_deinit(cfg *c)
     tr_free(c->server.address);
     tr_free(c->jobs.time_zone);
     tr_free(c->server.site_url);
+    tr_free(c->cluster.address);
+    for (size_t i = 0; i < c->cluster.join_len; i++)
+        tr_free(c->cluster.join[i]);
+    tr_free(c->cluster.join);
     char **email_strs[] = {&c->email.smtp_host,           &c->email.smtp_username,
                            &c->email.smtp_password,       &c->email.smtp_encryption,
                            &c->email.sender_address,      &c->email.sender_name,

@@ -130,6 +130,13 @@ typedef struct cfg_record_api {
     uint64_t listing_hard_limit; /* 0: the default, 1024 */
 } cfg_record_api;
 
+/* `cluster { ... }`: cluster mode (docs/scaling.md); off while address is empty. */
+typedef struct cfg_cluster {
+    char *address; /* "HOST:PORT" of this node's dqlite node; "" = single node (owned) */
+    char **join;   /* addresses of members to join through; none: the first member (owned) */
+    size_t join_len;
+} cfg_cluster;
+
 typedef struct cfg {
     cfg_server server;
     cfg_runtime runtime;
@@ -139,6 +146,7 @@ typedef struct cfg {
     cfg_kv kv;
     cfg_auth auth;
     cfg_email email;
+    cfg_cluster cluster;
     cfg_record_api *record_apis; /* owned array */
     size_t record_apis_len;
 } cfg;

@@ -68,6 +68,25 @@ static void config_sqlite(void)
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
 
+/* sqlite3_auto_extension()'s entry point: SQLite calls it for each new connection. */
+static int register_functions(sqlite3 *db, char **errmsg, const struct sqlite3_api_routines *api)
+{
+    TR_UNUSED(errmsg);
+    TR_UNUSED(api);
+    int rc = db__uuid_register(db);
+    if (rc == SQLITE_OK) rc = db__vec_register(db);
+    return rc;
+}
+
+int db_functions_register_everywhere(void)
+{
+    pthread_once(&config_once, config_sqlite);
+    /* SQLite declares the entry point without parameters; it calls it with these three. */
+    if (sqlite3_auto_extension((void (*)(void))register_functions) != SQLITE_OK)
+        return TR_ESQL;
+    return 0;
+}
+
 static int open_with(const char *path, db__temp_vfs *temp, db_conn **out, tr_error *err)
 {
     sqlite3 *db = NULL;

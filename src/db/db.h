@@ -64,6 +64,13 @@ bool db_temp_take_limit_hit(db_conn *c);
 uint64_t db_temp_max_bytes(const db_conn *c);
 uint64_t db_temp_used_bytes(const db_conn *c);
 
+/* Makes every SQLite connection opened in this process from now on carry trail's SQL functions
+ * (the uuid and vector functions above), including connections trail does not open itself: those
+ * of the dqlite node of cluster mode, which runs on trail's SQLite (docs/scaling.md, "Two
+ * SQLites"). Also applies trail's process-wide SQLite settings first, as db_open() does. Returns 0
+ * or TR_ESQL. Any thread; idempotent. */
+int db_functions_register_everywhere(void);
+
 /* Closes c (NULL is a no-op). Statements prepared on db_handle(c) must be finalized first. */
 void db_close(db_conn *c);
 

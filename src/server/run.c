@@ -27,6 +27,7 @@
 
 #include "auth/auth.h"
 #include "base/base.h"
+#include "cluster/cluster.h"
 #include "component/component.h"
 #include "config/config.h"
 #include "db/db.h"
@@ -493,6 +494,42 @@ static db_conn *db_of_worker(void)
     return w ? comp_worker_env(w)->db : NULL;
 }
 
+/* Cluster mode: the dqlite node, when --cluster-address or cluster.address names one. */
+static int start_cluster_node(const server_opts *f, const cfg *c, cluster_node **out)
+{
+    const char *address = f->cluster_address ? f->cluster_address : c->cluster.address;
+    if (address == NULL || address[0] == '\0') {
+        if (f->join && f->join[0])
+            fprintf(stderr, "trail run: --join needs --cluster-address (this node's address)\n");
+        return f->join && f->join[0] ? -1 : 0;
+    }
+    tr_buf join = TR_BUF_INIT;
+    if (f->join) {
+        tr_buf_append_str(&join, f->join);
+    } else {
+        for (size_t i = 0; i < c->cluster.join_len; i++) {
+            if (i) tr_buf_append_char(&join, ',');
+            tr_buf_append_str(&join, c->cluster.join[i]);
+        }
+    }
+    cluster_opts co = {
+        .address = address,
+        .join = join.data,
+        .data_dir = f->data_dir,
+        .join_timeout_ms = 60000,
+    };
+    tr_error err = {0};
+    int rc = cluster_node_start(&co, out, &err);
+    tr_buf_free(&join);
+    if (rc < 0) {
+        fprintf(stderr, "trail run: %s\n", err.msg);
+        return rc;
+    }
+    printf("trail: cluster node %llu on %s\n", (unsigned long long)cluster_node_id(*out),
+           address);
+    return 0;
+}
+
 int server_run(const server_opts *o)
 {
     server_opts f = *o;
@@ -520,6 +557,7 @@ int server_run(const server_opts *o)
     char *wasm_dir = NULL;
     auth_keys *keys = NULL;
     auth_ctx *auth = NULL;
+    cluster_node *node = NULL;
 
     if (db_datadir_init(f.data_dir, cfg_default_text(), &err) < 0) {
         fprintf(stderr, "trail run: %s\n", err.msg);
@@ -556,6 +594,7 @@ int server_run(const server_opts *o)
         connections_per_worker(c.server.max_connections, raise_open_files_limit(), threads);
 
     if (make_listeners(c.server.address, threads, ls) < 0) goto out;
+    if (start_cluster_node(&f, &c, &node) < 0) goto out;
 
     db_path = tr_asprintf("%s/data/main.db", f.data_dir);
     {
@@ -780,6 +819,7 @@ out:
     guest_fs_close(guestfs);
     cron_tz_free(tz);
     tr_free(db_path);
+    cluster_node_stop(node); /* the workers are gone */
     auth_ctx_publish(NULL); /* the workers are gone */
     auth_ctx_free(auth);
     auth_keys_free(keys);

@@ -29,6 +29,8 @@ typedef struct server_opts {
     const char *root_fs;    /* the directory guests may read; NULL: none */
     int threads;            /* workers, 1..SERVER_MAX_WORKERS; 0: the config's, else the CPUs */
     bool quiet;             /* no access log */
+    const char *cluster_address; /* cluster mode: this node's HOST:PORT; NULL: the config's */
+    const char *join;       /* comma-separated members to join through; NULL: the config's */
 } server_opts;
 
 /* Serves until SIGINT or SIGTERM (SIGHUP reloads the components); errors are printed on stderr

@@ -78,6 +78,9 @@ TEST(config_default_text_matches_defaults)
     got.fetch.enabled = false;
     got.server.site_url = NULL;
     got.auth.require_email_verification = false;
+    got.cluster.address = NULL;
+    got.cluster.join = NULL;
+    got.cluster.join_len = 0;
     char **email_strs[] = {&got.email.smtp_host,           &got.email.smtp_username,
                            &got.email.smtp_password,       &got.email.smtp_encryption,
                            &got.email.sender_address,      &got.email.sender_name,
@@ -110,6 +113,8 @@ TEST(config_default_text_matches_defaults)
     CHECK_EQ(got.kv.persist, want.kv.persist);
     CHECK_EQ(got.kv.persist_interval_ms, want.kv.persist_interval_ms);
     CHECK_STR_EQ(got.jobs.time_zone, want.jobs.time_zone);
+    CHECK_STR_EQ(got.cluster.address, want.cluster.address);
+    CHECK_EQ(got.cluster.join_len, 0);
     CHECK_EQ(got.fetch.allowed_hosts_len, 0);
     CHECK_EQ(got.fetch.allowed_private_hosts_len, 0);
     CHECK_EQ(got.fetch.enabled, want.fetch.enabled);
@@ -308,7 +313,7 @@ TEST(config_errors_name_line_and_column)
                  "access_log, site_url, enable_record_transactions");
     EXPECT_ERROR("\n\n  serve { }",
                  "3:3: unknown section 'serve'; expected one of: server, runtime, jobs, fetch, "
-                 "database, kv, auth, email, record_apis");
+                 "database, kv, auth, email, cluster, record_apis");
     EXPECT_ERROR("server { runtime_threads: \"4\" }",
                  "1:27: expected an integer for server.runtime_threads (0..1024), got string "
                  "\"4\"");
@@ -506,4 +511,30 @@ TEST_TIMEOUT(config_hostile_input, 60)
     CHECK(ok > 0);
     CHECK(failed > 0);
     test_report("%u variants parsed, %u rejected with a position", ok, failed);
+}
+
+/* cluster { }: off by default (an empty address), an address and the members to join; a port 0
+ * (the others could not reach it) and an empty member are refused at their position. */
+TEST(config_cluster_section)
+{
+    cfg c;
+    tr_error err;
+    cfg_init_defaults(&c);
+    CHECK_STR_EQ(c.cluster.address, "");
+    CHECK_EQ(c.cluster.join_len, 0);
+    cfg_deinit(&c);
+    CHECK_EQ(parse(&c,
+                   "cluster {\n  address: \"10.0.0.2:7000\"\n"
+                   "  join: [\"10.0.0.1:7000\", \"[::1]:7001\"]\n}\n",
+                   &err),
+             0);
+    CHECK_STR_EQ(c.cluster.address, "10.0.0.2:7000");
+    CHECK_EQ(c.cluster.join_len, 2);
+    CHECK_STR_EQ(c.cluster.join[0], "10.0.0.1:7000");
+    CHECK_STR_EQ(c.cluster.join[1], "[::1]:7001");
+    cfg_deinit(&c);
+    EXPECT_ERROR("cluster {\n  address: \"127.0.0.1:0\"\n}\n",
+                 "2:12: invalid value for cluster.address: expected HOST:PORT with a port other than 0");
+    EXPECT_ERROR("cluster {\n  join: \"\"\n}\n",
+                 "2:9: invalid value for cluster.join: expected HOST:PORT of a member of the cluster");
 }
