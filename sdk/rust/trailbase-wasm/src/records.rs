@@ -188,6 +188,21 @@ impl<T: HookResult, E: Into<HttpError>> HookResult for Result<T, E> {
 type HookFuture = Pin<Box<dyn Future<Output = Result<Option<Value>, HttpError>>>>;
 pub(crate) type HookFn = Box<dyn Fn(HookContext) -> HookFuture>;
 
+/// `RecordHook::before_create(api, f)` and the other events: `RecordHook::new` with the event.
+macro_rules! events {
+    ($($(#[$doc:meta])* $name:ident => $event:ident;)*) => {$(
+        $(#[$doc])*
+        pub fn $name<F, Fut, R>(api: impl ToString, f: F) -> RecordHook
+        where
+            F: Fn(HookContext) -> Fut + 'static,
+            Fut: Future<Output = R> + 'static,
+            R: HookResult,
+        {
+            RecordHook::new(api, RecordEvent::$event, f)
+        }
+    )*};
+}
+
 /// A hook on one event of one Record API.
 pub struct RecordHook {
     pub api: String,
@@ -212,60 +227,19 @@ impl RecordHook {
         }
     }
 
-    /// Before a record is created, inside the write's transaction.
-    pub fn before_create<F, Fut, R>(api: impl ToString, f: F) -> RecordHook
-    where
-        F: Fn(HookContext) -> Fut + 'static,
-        Fut: Future<Output = R> + 'static,
-        R: HookResult,
-    {
-        RecordHook::new(api, RecordEvent::BeforeCreate, f)
-    }
-
-    /// Once a create has committed.
-    pub fn after_create<F, Fut, R>(api: impl ToString, f: F) -> RecordHook
-    where
-        F: Fn(HookContext) -> Fut + 'static,
-        Fut: Future<Output = R> + 'static,
-        R: HookResult,
-    {
-        RecordHook::new(api, RecordEvent::AfterCreate, f)
-    }
-
-    pub fn before_update<F, Fut, R>(api: impl ToString, f: F) -> RecordHook
-    where
-        F: Fn(HookContext) -> Fut + 'static,
-        Fut: Future<Output = R> + 'static,
-        R: HookResult,
-    {
-        RecordHook::new(api, RecordEvent::BeforeUpdate, f)
-    }
-
-    pub fn after_update<F, Fut, R>(api: impl ToString, f: F) -> RecordHook
-    where
-        F: Fn(HookContext) -> Fut + 'static,
-        Fut: Future<Output = R> + 'static,
-        R: HookResult,
-    {
-        RecordHook::new(api, RecordEvent::AfterUpdate, f)
-    }
-
-    pub fn before_delete<F, Fut, R>(api: impl ToString, f: F) -> RecordHook
-    where
-        F: Fn(HookContext) -> Fut + 'static,
-        Fut: Future<Output = R> + 'static,
-        R: HookResult,
-    {
-        RecordHook::new(api, RecordEvent::BeforeDelete, f)
-    }
-
-    pub fn after_delete<F, Fut, R>(api: impl ToString, f: F) -> RecordHook
-    where
-        F: Fn(HookContext) -> Fut + 'static,
-        Fut: Future<Output = R> + 'static,
-        R: HookResult,
-    {
-        RecordHook::new(api, RecordEvent::AfterDelete, f)
+    events! {
+        /// Before a record is created, inside the write's transaction.
+        before_create => BeforeCreate;
+        /// Once a create has committed.
+        after_create => AfterCreate;
+        /// Before a record is updated, inside the write's transaction.
+        before_update => BeforeUpdate;
+        /// Once an update has committed.
+        after_update => AfterUpdate;
+        /// Before a record is deleted, inside the write's transaction.
+        before_delete => BeforeDelete;
+        /// Once a delete has committed.
+        after_delete => AfterDelete;
     }
 }
 
