@@ -349,22 +349,24 @@ int dq_assign(dq_client *c, uint64_t id, uint64_t role, tr_error *err)
     return call_words(c, DQ_RESP_EMPTY, &unused, 1, err);
 }
 
-int dq_remove(dq_client *c, uint64_t id, tr_error *err)
+/* A request whose body is one node id and whose answer is empty (REMOVE, TRANSFER). */
+static int call_on_node(dq_client *c, int type, uint64_t id, tr_error *err)
 {
-    size_t start = begin(c, DQ_REQ_REMOVE);
+    size_t start = begin(c, type);
     dq_put_u64(&c->req, id);
     dq_msg_end(&c->req, start);
     uint64_t unused;
     return call_words(c, DQ_RESP_EMPTY, &unused, 1, err);
 }
 
+int dq_remove(dq_client *c, uint64_t id, tr_error *err)
+{
+    return call_on_node(c, DQ_REQ_REMOVE, id, err);
+}
+
 int dq_transfer(dq_client *c, uint64_t id, tr_error *err)
 {
-    size_t start = begin(c, DQ_REQ_TRANSFER);
-    dq_put_u64(&c->req, id);
-    dq_msg_end(&c->req, start);
-    uint64_t unused;
-    return call_words(c, DQ_RESP_EMPTY, &unused, 1, err);
+    return call_on_node(c, DQ_REQ_TRANSFER, id, err);
 }
 
 int dq_open(dq_client *c, const char *name, uint32_t *db, tr_error *err)
