@@ -25,6 +25,19 @@ const cli_command cli_commands[] = {
     {NULL, NULL, NULL},
 };
 
+bool cli__opt(int argc, char **argv, int *i, const char *name, const char **value)
+{
+    size_t n = strlen(name);
+    if (strncmp(argv[*i], name, n) != 0) return false;
+    if (argv[*i][n] == '=') {
+        *value = argv[*i] + n + 1;
+        return true;
+    }
+    if (argv[*i][n] != '\0' || *i + 1 >= argc) return false;
+    *value = argv[++*i];
+    return true;
+}
+
 bool cli__wants_help(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++)
@@ -63,7 +76,8 @@ int cli_main(int argc, char **argv)
         if (strcmp(c->name, cmd) == 0) return c->fn(argc - 1, argv + 1);
     const char *names[TR_ARRAY_LEN(cli_commands)];
     size_t n = 0;
-    for (const cli_command *c = cli_commands; c->name; c++) names[n++] = c->name;
+    for (const cli_command *c = cli_commands; c->name; c++)
+        names[n++] = c->name;
     names[n] = NULL;
     return cli__unknown_command("trail", cmd, names);
 }
@@ -71,7 +85,8 @@ int cli_main(int argc, char **argv)
 int cli__unknown_command(const char *group, const char *word, const char *const *valid)
 {
     fprintf(stderr, "%s: unknown command '%s'; the commands are:", group, word);
-    for (size_t i = 0; valid[i]; i++) fprintf(stderr, "%s %s", i ? "," : "", valid[i]);
+    for (size_t i = 0; valid[i]; i++)
+        fprintf(stderr, "%s %s", i ? "," : "", valid[i]);
     fprintf(stderr, " (see `%s --help`)\n", group);
     return 2;
 }

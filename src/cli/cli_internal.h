@@ -42,6 +42,10 @@ void cli__print_manifest(const char *bytes, size_t len);
  * stderr and returns the usage exit status, 2. valid is NULL-terminated. */
 int cli__unknown_command(const char *group, const char *word, const char *const *valid);
 
+/* Whether argv[*i] is the option name ("--name VALUE" or "--name=VALUE"): then *value is its
+ * value and *i the index of the last word it took. "--name" last, without a value, is not. */
+bool cli__opt(int argc, char **argv, int *i, const char *name, const char **value);
+
 /* True when argv[1..] has -h or --help. */
 bool cli__wants_help(int argc, char **argv);
 

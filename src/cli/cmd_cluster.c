@@ -64,15 +64,10 @@ int cli_cluster(int argc, char **argv)
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             usage(stdout);
             return 0;
-        } else if (strcmp(argv[i], "--data-dir") == 0 && i + 1 < argc) {
-            data_dir = argv[++i];
-        } else if (strncmp(argv[i], "--data-dir=", 11) == 0) {
-            data_dir = argv[i] + 11;
-        } else if (strcmp(argv[i], "--address") == 0 && i + 1 < argc) {
-            address = argv[++i];
-        } else if (strncmp(argv[i], "--address=", 10) == 0) {
-            address = argv[i] + 10;
-        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+        }
+        if (cli__opt(argc, argv, &i, "--data-dir", &data_dir)) continue;
+        if (cli__opt(argc, argv, &i, "--address", &address)) continue;
+        if (argv[i][0] == '-' && argv[i][1] != '\0') {
             fprintf(stderr, "trail cluster: unknown option '%s' (see `trail cluster --help`)\n",
                     argv[i]);
             return 2;

@@ -92,7 +92,8 @@ static char *install_name(const char *src)
 {
     const char *end = src + strcspn(src, "?#");
     const char *start = end;
-    while (start > src && start[-1] != '/') start--;
+    while (start > src && start[-1] != '/')
+        start--;
     tr_buf b = TR_BUF_INIT;
     for (const char *p = start; p < end; p++) {
         char c = *p;
@@ -223,7 +224,8 @@ static int cmd_installed(const char *data_dir)
         return fail("%s", err.msg);
     }
     bool any = cli__print_first_party_status(wasm_dir);
-    for (size_t i = 0; i < paths.len; i++) print_component(paths.paths[i], wasm_dir);
+    for (size_t i = 0; i < paths.len; i++)
+        print_component(paths.paths[i], wasm_dir);
     if (!any && paths.len == 0) printf("No components installed in %s\n", wasm_dir);
     comp_paths_free(&paths);
     tr_free(wasm_dir);
@@ -273,8 +275,8 @@ static char *inspect_path(const char *data_dir, const char *what, char **name)
     char *path = NULL;
     if (find_first_party(what) != NULL) {
         if (!cli__first_party_installed(what, wasm_dir))
-            fail("%s is not installed in %s (install it: trail components add %s)", what,
-                 wasm_dir, what);
+            fail("%s is not installed in %s (install it: trail components add %s)", what, wasm_dir,
+                 what);
         else if (access((path = tr_asprintf("%s/dist/component.wasm", wasm_dir)), F_OK) != 0)
             fail("%s in %s is not built yet (build it: cd %s && %s)", what, wasm_dir, wasm_dir,
                  cli__first_party_build_hint(what));
@@ -349,8 +351,9 @@ static int cmd_inspect(const char *data_dir, const char *what)
         printf("engine    none: a compiled component (native code by wasm2c and cc)\n");
     else
         printf("engine    (not named in the file)\n");
-    if (info.js) printf("code      %zu bytes of JavaScript%s\n", info.js_len,
-                        info.source_map ? ", with a source map" : "");
+    if (info.js)
+        printf("code      %zu bytes of JavaScript%s\n", info.js_len,
+               info.source_map ? ", with a source map" : "");
     if (comp_check(&info, &err) < 0) {
         printf("status    will not load: %s\n", err.msg);
         goto out;
@@ -426,11 +429,8 @@ int cli_components(int argc, char **argv)
     char *rest[8];
     int nrest = 0;
     for (int i = optind; i < argc; i++) {
-        if (strcmp(argv[i], "--data-dir") == 0 && i + 1 < argc) {
-            data_dir = argv[++i];
-        } else if (strncmp(argv[i], "--data-dir=", 11) == 0) {
-            data_dir = argv[i] + 11;
-        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+        if (cli__opt(argc, argv, &i, "--data-dir", &data_dir)) continue;
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);
             return 0;
         } else if (nrest < (int)TR_ARRAY_LEN(rest)) {
@@ -454,7 +454,8 @@ int cli_components(int argc, char **argv)
         if (strcmp(subs[i].name, cmd) == 0) sub = &subs[i];
     if (sub == NULL) {
         const char *names[TR_ARRAY_LEN(subs) + 1];
-        for (size_t i = 0; i < TR_ARRAY_LEN(subs); i++) names[i] = subs[i].name;
+        for (size_t i = 0; i < TR_ARRAY_LEN(subs); i++)
+            names[i] = subs[i].name;
         names[TR_ARRAY_LEN(subs)] = NULL;
         return cli__unknown_command("trail components", cmd, names);
     }

@@ -1,5 +1,5 @@
-/* cli/cmd_jobs.c: `trail jobs list` (name, schedule, next run, last result) and `trail jobs run NAME`
- * (one run now, recorded like a scheduled one).
+/* cli/cmd_jobs.c: `trail jobs list` (name, schedule, next run, last result) and `trail jobs run
+ * NAME` (one run now, recorded like a scheduled one).
  *
  * DESIGN: `jobs run` asks the server running on the data directory first, through its control
  * socket (server/server.h), so the job runs in that server: on a worker's isolate, with its state,
@@ -246,13 +246,10 @@ int cli_jobs(int argc, char **argv)
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             usage(stdout);
             return 0;
-        } else if (strcmp(argv[i], "--data-dir") == 0 && i + 1 < argc) {
-            data_dir = argv[++i];
-        } else if (strncmp(argv[i], "--data-dir=", 11) == 0) {
-            data_dir = argv[i] + 11;
-        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-            fprintf(stderr, "trail jobs: unknown option '%s' (see `trail jobs --help`)\n",
-                    argv[i]);
+        }
+        if (cli__opt(argc, argv, &i, "--data-dir", &data_dir)) continue;
+        if (argv[i][0] == '-' && argv[i][1] != '\0') {
+            fprintf(stderr, "trail jobs: unknown option '%s' (see `trail jobs --help`)\n", argv[i]);
             return 2;
         } else if (nrest < 4) {
             rest[nrest++] = argv[i];
@@ -278,8 +275,7 @@ int cli_jobs(int argc, char **argv)
     if (!list) {
         int rc = run_in_server(data_dir, rest[1]);
         if (rc != NO_SERVER) return rc;
-        fprintf(stderr,
-                "trail jobs: no server is running on %s; running '%s' in this process\n",
+        fprintf(stderr, "trail jobs: no server is running on %s; running '%s' in this process\n",
                 data_dir, rest[1]);
     }
     jobs_env e;

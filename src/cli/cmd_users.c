@@ -59,11 +59,8 @@ static int parse(const char *group, int argc, char **argv, users_env *e)
     e->data_dir = "./traildepot";
     e->nargs = 0;
     for (int i = 2; i < argc; i++) {
-        if (strcmp(argv[i], "--data-dir") == 0 && i + 1 < argc) {
-            e->data_dir = argv[++i];
-        } else if (strncmp(argv[i], "--data-dir=", 11) == 0) {
-            e->data_dir = argv[i] + 11;
-        } else if (argv[i][0] == '-' && argv[i][1] == '-') {
+        if (cli__opt(argc, argv, &i, "--data-dir", &e->data_dir)) continue;
+        if (argv[i][0] == '-' && argv[i][1] == '-') {
             fprintf(stderr, "trail %s: unknown option %s\n", group, argv[i]);
             return -1;
         } else if (e->nargs < 4) {
