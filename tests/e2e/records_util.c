@@ -141,3 +141,78 @@ int rt_sse_open(int port, const char *path, const char *token, th_conn *c)
     }
     return 0;
 }
+
+/* ---- record hooks ---- */
+
+const char rt_hooks_sql[] =
+    "CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT NOT NULL, stamped INTEGER,\n"
+    "  keep INTEGER NOT NULL DEFAULT 0) STRICT;\n"
+    "CREATE TABLE crashy (id INTEGER PRIMARY KEY, mode TEXT) STRICT;\n"
+    "CREATE TABLE audit (id INTEGER PRIMARY KEY, what TEXT) STRICT;\n";
+
+const char rt_hooks_cfg[] =
+    "server { access_log: false enable_record_transactions: true }\n"
+    "runtime { cpu_budget_ms: 300 }\n"
+    "record_apis { name: \"notes\" table_name: \"notes\"\n"
+    "  acl_world: [CREATE, READ, UPDATE, DELETE] }\n"
+    "record_apis { name: \"crashy\" table_name: \"crashy\" acl_world: [CREATE, READ] }\n"
+    "record_apis { name: \"audit\" table_name: \"audit\" acl_world: [READ] }\n";
+
+char *rt_audit_of(int port)
+{
+    th_resp r;
+    rt_expect(port, "GET", "/api/records/v1/audit?order=id&limit=100", NULL, NULL, 200, &r);
+    char *out = strdup(r.body);
+    th_resp_free(&r);
+    return out;
+}
+
+void rt_hooks_check_writes(int port)
+{
+    th_resp r;
+    /* before create changes the record; after create sees it committed and writes elsewhere */
+    rt_expect(port, "POST", "/api/records/v1/notes", "{\"text\":\"  hello \"}", NULL, 200, &r);
+    CHECK_STR_EQ(r.body, "{\"ids\":[\"1\"]}");
+    th_resp_free(&r);
+    rt_expect(port, "GET", "/api/records/v1/notes/1", NULL, NULL, 200, &r);
+    CHECK_STR_EQ(r.body, "{\"id\":1,\"text\":\"HELLO\",\"stamped\":1,\"keep\":0}");
+    th_resp_free(&r);
+    char *a = rt_audit_of(port);
+    CHECK_CONTAINS(a, "\"what\":\"before create   hello  by anonymous\"");
+    CHECK_CONTAINS(a, "\"what\":\"after create 1 HELLO\"");
+    free(a);
+    /* a rejection: its status and message reach the client, nothing is written */
+    rt_expect(port, "POST", "/api/records/v1/notes", "{\"text\":\"a forbidden word\"}", NULL, 422,
+              &r);
+    CHECK_STR_EQ(r.body, "{\"error\":\"no forbidden words\"}");
+    th_resp_free(&r);
+    /* several records: the hooks run for each, in the one transaction */
+    rt_expect(port, "POST", "/api/records/v1/notes",
+              "[{\"text\":\"b\",\"keep\":1},{\"text\":\"c\"}]", NULL, 200, NULL);
+    rt_expect(port, "POST", "/api/records/v1/notes", "[{\"text\":\"d\"},{\"text\":\"forbidden\"}]",
+              NULL, 422, NULL);
+    CHECK_EQ(rt_total_count(port, "/api/records/v1/notes?count=true&limit=0", NULL), 3);
+    a = rt_audit_of(port);
+    CHECK(strstr(a, "before create d") == NULL); /* the hook's write went with the request */
+    free(a);
+
+    /* update: changed by the hook, or rejected */
+    rt_expect(port, "PATCH", "/api/records/v1/notes/3", "{\"text\":\"C!\"}", NULL, 200, NULL);
+    rt_expect(port, "GET", "/api/records/v1/notes/3", NULL, NULL, 200, &r);
+    CHECK_STR_EQ(r.body, "{\"id\":3,\"text\":\"C!\",\"stamped\":2,\"keep\":0}");
+    th_resp_free(&r);
+    rt_expect(port, "PATCH", "/api/records/v1/notes/3", "{\"keep\":1}", NULL, 403, &r);
+    CHECK_STR_EQ(r.body, "{\"error\":\"notes cannot be kept by an update\"}");
+    th_resp_free(&r);
+    /* delete: the hook reads the row inside the transaction and refuses a kept one */
+    rt_expect(port, "DELETE", "/api/records/v1/notes/2", NULL, NULL, 409, &r);
+    CHECK_STR_EQ(r.body, "{\"error\":\"this note is kept\"}");
+    th_resp_free(&r);
+    rt_expect(port, "GET", "/api/records/v1/notes/2", NULL, NULL, 200, NULL);
+    rt_expect(port, "DELETE", "/api/records/v1/notes/3", NULL, NULL, 200, NULL);
+    a = rt_audit_of(port);
+    CHECK_CONTAINS(a, "\"what\":\"after update 3\"");
+    CHECK_CONTAINS(a, "\"what\":\"after delete 3\"");
+    CHECK(strstr(a, "after delete 2") == NULL);
+    free(a);
+}

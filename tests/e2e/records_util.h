@@ -32,4 +32,16 @@ int rt_sse_open(int port, const char *path, const char *token, th_conn *c);
  * server closed it (-2; what came is in c->buf). */
 int rt_sse_wait(th_conn *c, const char *needle, int timeout_ms);
 
+/* The record-hook tests' tables (notes, crashy, audit) and config, shared by the TypeScript,
+ * C and Rust components that hook them (tests/data/components/records_hooks*,
+ * tests/data/rust/record-hooks). */
+extern const char rt_hooks_sql[];
+extern const char rt_hooks_cfg[];
+/* The audit table's texts, oldest first (malloc'd). */
+char *rt_audit_of(int port);
+/* The checks every such component passes on a fresh depot (one worker): before hooks change and
+ * reject creates, updates and deletes and write inside the write's transaction; after hooks see
+ * the committed record. */
+void rt_hooks_check_writes(int port);
+
 #endif
