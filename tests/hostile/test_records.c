@@ -3,6 +3,7 @@
  * (changing an owner or an id), SQL in values and names, and oversized requests. Each attempt
  * must get its refusal, nothing may leak, and the tables must be as they were. */
 #include "test.h"
+#include "base/base.h"
 #include "e2e/harness.h"
 #include "e2e/records_util.h"
 #include "hostile/hostile.h"
@@ -360,4 +361,76 @@ TEST_TIMEOUT(hostile_records_write_lock_does_not_stall_worker, 120)
                 "%.0f ms for a lock held 3 s and succeeded, gave up with 503 after %.0f ms behind "
                 "one held 6.5 s; the worker's reads meanwhile took at most %.0f ms",
                 waited_ms, gave_up_ms, worst_ms);
+}
+
+/* Batches and subscription filters as a way around an API's ACL and rules: a batch that hides a
+ * refused operation behind allowed ones, SQL in api_name, record_id and filter names, a body
+ * nested deeper than SQLite's JSON limit, and a filter on a hidden column. Each is refused and
+ * nothing is written. */
+TEST_TIMEOUT(hostile_records_batch_and_filter_bypass, 120)
+{
+    static const char cfg2[] =
+        "server { access_log: false enable_record_transactions: true }\n"
+        "record_apis { name: \"items\" table_name: \"items\" acl_world: [READ, CREATE]\n"
+        "  enable_subscriptions: true }\n"
+        "record_apis { name: \"ro\" table_name: \"items\" acl_world: [READ]\n"
+        "  enable_subscriptions: true read_access_rule: \"_ROW_.text = 'public'\" }\n";
+    char depot[512];
+    rt_depot("hbatch", rt_sql, cfg2, depot);
+    th_server s;
+    CHECK_EQ(th_server_start(&s, depot, NULL), 0);
+    static const struct {
+        const char *body;
+        int status;
+    } batches[] = {
+        {"{\"transaction\":false,\"operations\":[{\"Create\":{\"api_name\":\"items\",\"value\":"
+         "{\"text\":\"a\"}}},{\"Create\":{\"api_name\":\"ro\",\"value\":{\"text\":\"b\"}}}]}",
+         403},
+        {"{\"operations\":[{\"Create\":{\"api_name\":\"items\\\" OR 1=1\",\"value\":{}}}]}", 400},
+        {"{\"operations\":[{\"Delete\":{\"api_name\":\"ro\",\"record_id\":\"1 OR 1=1\"}}]}", 403},
+        {"{\"operations\":[{\"Create\":{\"api_name\":\"items\",\"value\":{\"id\":1,\"text\":"
+         "\"x\"}}},{\"Create\":{\"api_name\":\"items\",\"value\":{\"id\":1}}}],"
+         "\"transaction\":true}",
+         409},
+    };
+    int refused = 0;
+    for (size_t i = 0; i < sizeof batches / sizeof batches[0]; i++) {
+        th_resp r;
+        rt_expect(s.port, "POST", "/api/transaction/v1/execute", batches[i].body, NULL,
+                  batches[i].status, &r);
+        CHECK_CONTAINS(r.body, "\"error\"");
+        th_resp_free(&r);
+        refused++;
+    }
+    /* a body nested 5,000 levels deep */
+    tr_buf deep = TR_BUF_INIT;
+    tr_buf_append_str(&deep, "{\"operations\":");
+    for (int i = 0; i < 5000; i++)
+        tr_buf_append_char(&deep, '[');
+    for (int i = 0; i < 5000; i++)
+        tr_buf_append_char(&deep, ']');
+    tr_buf_append_char(&deep, '}');
+    rt_expect(s.port, "POST", "/api/transaction/v1/execute", deep.data, NULL, 400, NULL);
+    tr_buf_free(&deep);
+    refused++;
+    /* filters on a subscription: a hidden or unknown column, SQL as a column name */
+    static const char *const subs[] = {
+        "/api/records/v1/ro/subscribe/*?filter[_note]=x",
+        "/api/records/v1/ro/subscribe/*?filter[text)%20OR%20(1]=1",
+        "/api/records/v1/ro/subscribe/*?filter[$or][0][text]=x&filter[$or][1][nope]=1",
+    };
+    for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++) {
+        th_conn c;
+        CHECK_EQ(rt_sse_open(s.port, subs[i], NULL, &c), -1);
+        CHECK_CONTAINS(c.buf, "400");
+        th_conn_close(&c);
+        refused++;
+    }
+    CHECK_EQ(rt_total_count(s.port, "/api/records/v1/items?count=true", NULL), 0);
+    CHECK_EQ(th_server_stop(&s), 0);
+    test_report("Batches and subscription filters: %d bypass attempts refused (a refused operation "
+                "behind an allowed one, SQL in api_name, record_id and filter names, a duplicate "
+                "key inside a transaction, a body nested 5,000 deep, hidden and unknown columns); "
+                "the table stayed empty",
+                refused);
 }
