@@ -106,6 +106,7 @@ guest_sql *guest_sql_new(db_conn *db)
     sqlite3_set_clientdata(h, "trail.guest_sql", auth, tr_free);
     sqlite3_set_authorizer(h, authorize, auth);
     s->auth = auth;
+    s->remote = guest__cluster_mode();
     sqlite3_progress_handler(h, GUEST_SQL_CHECK_STEPS, progress, s);
     sqlite3_busy_handler(h, on_busy, s);
     return s;
@@ -133,6 +134,7 @@ void guest_sql_free(guest_sql *s)
 {
     if (s == NULL) return;
     guest__tx_deinit(s);
+    guest__sql_remote_close(s);
     for (size_t i = 0; i < s->ncache; i++) {
         forget_results(s, &s->cache[i]);
         sqlite3_finalize(s->cache[i].stmt);
@@ -889,6 +891,17 @@ int guest_sql_run(guest_sql *s, jsg_isolate *iso, bool rows, const char *sql, si
     bool in_host_tx = s->tx == NULL && !sqlite3_get_autocommit(h);
     if (in_host_tx && ends_host_tx(stmt)) {
         rc = tr_error_set(err, TR_ESQL, HOST_TX_MSG);
+        goto out;
+    }
+    if (s->remote) {
+        /* TODO(#24): a guest's transaction in the cluster is one client connection held until it
+         * ends (docs/scaling.md); until then it is refused rather than run on the local file. */
+        if (s->tx != NULL || in_host_tx || ends_host_tx(stmt))
+            rc = tr_error_set(err, TR_ESQL,
+                              "transactions are not supported in cluster mode yet "
+                              "(docs/scaling.md)");
+        else
+            rc = guest__sql_remote_run(s, iso, rows, stmt, pvp, &a, out, err);
         goto out;
     }
     /* Remembered rows, when this statement may have them (see DESIGN above). */
