@@ -541,8 +541,13 @@ static int start_cluster_node(const server_opts *f, const cfg *c, cluster_node *
          f->join == NULL && i < c->cluster.join_len && naddrs < SERVER_MAX_CLUSTER_ADDRS; i++)
         addrs[naddrs++] = c->cluster.join[i];
     guest_sql_cluster_publish(addrs, naddrs);
+    /* The cluster's schema: applied once for all nodes, through the leader. */
+    char *mig = tr_asprintf("%s/" DB_MIGRATIONS_DIR, f->data_dir);
+    rc = server__cluster_migrate(addrs, naddrs, mig, &err);
+    tr_free(mig);
     tr_free(list);
-    return 0;
+    if (rc < 0) fprintf(stderr, "trail run: %s\n", err.msg);
+    return rc;
 }
 
 int server_run(const server_opts *o)
