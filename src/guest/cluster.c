@@ -142,7 +142,8 @@ int guest__sql_remote_run(guest_sql *s, jsg_isolate *iso, bool rows, sqlite3_stm
             rc = dq_exec_sql(s->leader, s->leader_db, sql, pv, np, &res, err);
         if (rc == 0) break;
         bool not_leader = rc == TR_ESQL && dq_client_failure_code(s->leader) == DQ_CODE_NOT_LEADER;
-        if (rc != TR_ESQL || not_leader) {
+        /* TR_EINVAL: a parameter the protocol cannot carry, refused before anything was sent */
+        if ((rc != TR_ESQL && rc != TR_EINVAL) || not_leader) {
             dq_client_close(s->leader);
             s->leader = NULL;
         }

@@ -544,6 +544,10 @@ TEST_TIMEOUT(e2e_cluster_guest_sql_through_the_leader, 400)
     r = http(n[f[1]].srv.port, "POST", "/notes", "and on the other");
     CHECK_STR_EQ(r.body, "ran: 1");
     th_resp_free(&r);
+    /* A text with a NUL byte is refused with a reason, and the worker's client goes on. */
+    r = http(n[f[0]].srv.port, "GET", "/nul", "");
+    CHECK_CONTAINS(r.body, "refused: parameter 1: a text with a NUL byte cannot be sent");
+    th_resp_free(&r);
     for (int i = 0; i < 3; i++) {
         r = http(n[i].srv.port, "GET", "/notes", "");
         CHECK_EQ(r.status, 200);

@@ -27,5 +27,9 @@ export default defineConfig({
       return `${a}\n${b}`;
     }),
     HttpHandler.get("/tx", async () => attempt(() => execute("BEGIN", []))),
+    // a text dqlite's protocol cannot carry (it ends texts at a NUL)
+    HttpHandler.get("/nul", async () =>
+      attempt(() => execute("INSERT INTO notes (body) VALUES (?)", ["a\u0000b"])),
+    ),
   ],
 });
