@@ -555,9 +555,40 @@ TEST_TIMEOUT(e2e_cluster_guest_sql_through_the_leader, 400)
                              "[3,\"and on the other\"]]");
         th_resp_free(&r);
     }
+    /* What a guest's write and read by id cost through a follower and on the leader (HTTP
+     * included), for docs/scaling.md: N of each, one at a time. */
+    int li = 0;
+    for (int i = 0; i < 3; i++)
+        if (strcmp(n[i].addr, leader) == 0) li = i;
+    enum { N = 50 };
+    double lat[4][N];
+    int via[2] = {f[0], li};
+    for (int v = 0; v < 2; v++) {
+        for (int i = 0; i < N; i++) {
+            uint64_t t0 = tr_now_ns();
+            r = http(n[via[v]].srv.port, "POST", "/notes", "timed");
+            CHECK_STR_EQ(r.body, "ran: 1");
+            th_resp_free(&r);
+            uint64_t t1 = tr_now_ns();
+            r = http(n[via[v]].srv.port, "GET", "/note/2", "");
+            CHECK_STR_EQ(r.body, "written on a follower");
+            th_resp_free(&r);
+            lat[2 * v][i] = (double)(t1 - t0) / 1e6;
+            lat[2 * v + 1][i] = (double)(tr_now_ns() - t1) / 1e6;
+        }
+    }
+    for (int k = 0; k < 4; k++)
+        qsort(lat[k], N, sizeof lat[k][0], cmp_double);
+    const char *bin = getenv("TRAIL_BIN");
+    test_report("guest insert / read by id over HTTP (%s build), p50 and p99 in ms: through a "
+                "follower %.2f %.2f / %.2f %.2f; on the leader %.2f %.2f / %.2f %.2f",
+                bin && strstr(bin, "/asan/") ? "ASan" : "release", lat[0][N / 2],
+                lat[0][N * 99 / 100], lat[1][N / 2], lat[1][N * 99 / 100], lat[2][N / 2],
+                lat[2][N * 99 / 100], lat[3][N / 2], lat[3][N * 99 / 100]);
+
     /* The rows are the cluster's: trail's client sees them, the writer's own file does not. */
     CHECK_EQ(dq_query_sql(c, db, "SELECT count(*) FROM notes", NULL, 0, &rows, &err), 0);
-    CHECK_EQ(rows.vals[0].i, 3);
+    CHECK_EQ(rows.vals[0].i, 3 + 2 * N);
     dq_rows_free(&rows);
     snprintf(dir, sizeof dir, "%s/data/main.db", n[f[0]].dir);
     sqlite3 *local;

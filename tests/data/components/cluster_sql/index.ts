@@ -20,6 +20,10 @@ export default defineConfig({
     HttpHandler.get("/notes", async () =>
       HttpResponse.json(await query("SELECT id, body FROM notes ORDER BY id", [])),
     ),
+    HttpHandler.get("/note/:id", async (req) => {
+      const rows = await query("SELECT body FROM notes WHERE id = ?", [Number(req.getPathParam("id"))]);
+      return rows.length ? String(rows[0][0]) : "none";
+    }),
     // statements the allow-list refuses: a write to trail's own tables, a pragma that sets
     HttpHandler.get("/refused", async () => {
       const a = await attempt(() => execute("DELETE FROM _user", []));
