@@ -28,6 +28,7 @@ typedef struct cluster_migrate {
     uint32_t db;
     uint64_t deadline_ns;
     unsigned applied;
+    tr_buf names; /* the migrations this node has: each name followed by a NUL */
 } cluster_migrate;
 
 static int exec(cluster_migrate *m, const char *sql, const dq_value *params, size_t n,
@@ -106,6 +107,7 @@ static int apply(void *ud, const char *name, const char *label, const char *sql,
 {
     (void)len; /* sql is NUL-terminated and holds no NUL (db_migrations_each) */
     cluster_migrate *m = ud;
+    tr_buf_append(&m->names, name, strlen(name) + 1);
     for (;;) {
         int rc = attempt(m, name, label, sql, sum, err);
         if (rc <= 0) return rc;
@@ -117,15 +119,45 @@ static int apply(void *ud, const char *name, const char *label, const char *sql,
     }
 }
 
+/* A migration the cluster applied that this node does not have would leave its schema mirror
+ * unlike the cluster's schema, and guests' statements checked against the wrong schema: the
+ * node does not start. */
+static int check_history(cluster_migrate *m, const char *migrations_dir, tr_error *err)
+{
+    dq_rows rows = DQ_ROWS_INIT;
+    int rc = dq_query_sql(m->c, m->db, "SELECT name FROM " DB_HISTORY_TABLE " ORDER BY name", NULL,
+                          0, &rows, err);
+    if (rc < 0) return rc;
+    for (size_t i = 0; i < rows.nrows && rc == 0 && rows.ncols == 1; i++) {
+        const dq_value *v = &rows.vals[i];
+        if (v->type != DQ_TEXT) continue;
+        bool known = false;
+        for (size_t at = 0; at < m->names.len && !known; at += strlen(m->names.data + at) + 1)
+            known = strcmp(m->names.data + at, v->p) == 0;
+        if (!known)
+            rc = tr_error_set(err, TR_ECONFIG,
+                              "the cluster has applied migration %s, which %s lacks: every node "
+                              "needs the same migrations (copy it there)",
+                              v->p, migrations_dir);
+    }
+    dq_rows_free(&rows);
+    return rc;
+}
+
 int server__cluster_migrate(const char *const *addresses, size_t n, const char *migrations_dir,
                             tr_error *err)
 {
-    cluster_migrate m = {.deadline_ns = tr_now_ns() + (uint64_t)CLUSTER_MIGRATE_WAIT_MS * 1000000u};
+    cluster_migrate m = {
+        .deadline_ns = tr_now_ns() + (uint64_t)CLUSTER_MIGRATE_WAIT_MS * 1000000u,
+        .names = TR_BUF_INIT,
+    };
     int rc = dq_client_open_leader(addresses, n, NULL, CLUSTER_MIGRATE_WAIT_MS, &m.c, err);
     if (rc < 0) return rc;
     rc = dq_open(m.c, GUEST_CLUSTER_DB, &m.db, err);
     if (rc == 0) rc = exec(&m, DB_HISTORY_DDL, NULL, 0, err);
     if (rc == 0) rc = db_migrations_each(migrations_dir, apply, &m, err);
+    if (rc == 0) rc = check_history(&m, migrations_dir, err);
+    tr_buf_free(&m.names);
     dq_client_close(m.c);
     return rc;
 }

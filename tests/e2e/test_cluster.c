@@ -600,6 +600,17 @@ TEST_TIMEOUT(e2e_cluster_guest_sql_through_the_leader, 400)
     sqlite3_finalize(st);
     sqlite3_close(local);
 
+    /* A node whose migrations lack one the cluster applied does not start, and says which. */
+    node late;
+    snprintf(late.dir, sizeof late.dir, "%s/n4", test_tmpdir());
+    snprintf(late.addr, sizeof late.addr, "127.0.0.1:%d", free_port());
+    const char *late_args[] = {"--cluster-address", late.addr, "-q", "--runtime-threads", "1",
+                               "--join",            join,      NULL};
+    CHECK(th_server_start_within(&late.srv, late.dir, late_args, 90000) < 0);
+    char *late_err = th_server_stderr(&late.srv);
+    CHECK_CONTAINS(late_err, "the cluster has applied migration 0001_notes.sql, which");
+    free(late_err);
+
     /* What the allow-list refuses is refused on a follower, with one node's message, and nothing
      * of it reaches the cluster. */
     r = http(n[f[0]].srv.port, "GET", "/refused", "");
