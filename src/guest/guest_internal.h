@@ -53,6 +53,7 @@ typedef struct guest__result {
 typedef struct guest__auth {
     struct access_log *log; /* while a guest's statement is prepared */
     bool guest;             /* a guest's statement is prepared or runs: its rules apply */
+    bool cluster;           /* cluster mode: no schema changes (the local schema is a mirror) */
     char why[256];          /* why the last refusal, for the statement's error */
 } guest__auth;
 

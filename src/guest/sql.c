@@ -106,7 +106,7 @@ guest_sql *guest_sql_new(db_conn *db)
     sqlite3_set_clientdata(h, "trail.guest_sql", auth, tr_free);
     sqlite3_set_authorizer(h, authorize, auth);
     s->auth = auth;
-    s->remote = guest__cluster_mode();
+    s->remote = auth->cluster = guest__cluster_mode();
     sqlite3_progress_handler(h, GUEST_SQL_CHECK_STEPS, progress, s);
     sqlite3_busy_handler(h, on_busy, s);
     return s;
@@ -336,6 +336,28 @@ static const char *nz(const char *s)
  * named here, including actions a later SQLite may add, is refused). */
 static int guest_rules(guest__auth *auth, int action, const char *a3, const char *a4)
 {
+    /* In cluster mode the statement runs on the leader only, so a schema change would leave the
+     * local schema, against which these rules are checked, behind the cluster's (and a trigger
+     * made so would run there unchecked): the schema is the migrations'. */
+    switch (action) {
+    case SQLITE_CREATE_TABLE:
+    case SQLITE_DROP_TABLE:
+    case SQLITE_CREATE_VIEW:
+    case SQLITE_DROP_VIEW:
+    case SQLITE_CREATE_INDEX:
+    case SQLITE_DROP_INDEX:
+    case SQLITE_CREATE_TRIGGER:
+    case SQLITE_DROP_TRIGGER:
+    case SQLITE_ALTER_TABLE:
+    case SQLITE_CREATE_VTABLE:
+    case SQLITE_DROP_VTABLE:
+        if (auth->cluster)
+            return deny(auth, "schema changes are made by migrations in cluster mode, not by "
+                              "handlers (docs/scaling.md)");
+        break;
+    default:
+        break;
+    }
     switch (action) {
     case SQLITE_SELECT:
     case SQLITE_RECURSIVE:

@@ -31,6 +31,9 @@ export default defineConfig({
       return `${a}\n${b}`;
     }),
     HttpHandler.get("/tx", async () => attempt(() => execute("BEGIN", []))),
+    HttpHandler.get("/ddl", async () =>
+      attempt(() => execute("CREATE TABLE IF NOT EXISTS guest_made (x INTEGER)", [])),
+    ),
     // a text dqlite's protocol cannot carry (it ends texts at a NUL)
     HttpHandler.get("/nul", async () =>
       attempt(() => execute("INSERT INTO notes (body) VALUES (?)", ["a\u0000b"])),
