@@ -94,6 +94,28 @@ typedef struct db_migrate_stats {
 /* db_migrate() that also reports counts in *stats (may be NULL). */
 int db_migrate_run(db_conn *c, const char *migrations_dir, db_migrate_stats *stats, tr_error *err);
 
+/* The statement that creates DB_HISTORY_TABLE when it is missing. */
+#define DB_HISTORY_DDL                                    \
+    "CREATE TABLE IF NOT EXISTS " DB_HISTORY_TABLE " (\n" \
+    "  name       TEXT PRIMARY KEY NOT NULL,\n"           \
+    "  applied_at INTEGER NOT NULL,\n"                    \
+    "  checksum   TEXT NOT NULL\n"                        \
+    ") STRICT"
+
+/* One migration, for a runner other than db_migrate() (cluster mode applies them through the
+ * cluster's leader): its history name, a label for messages (a built-in's name or the file's
+ * path), its SQL text (len bytes, NUL-terminated, borrowed for the call) and its checksum (16 hex
+ * digits). A negative return stops the walk and is returned. */
+typedef int (*db_migration_fn)(void *ud, const char *name, const char *label, const char *sql,
+                               size_t len, const char *checksum, tr_error *err);
+/* Calls fn for every migration in the order db_migrate() applies them: the built-in ones, then
+ * the *.sql files of migrations_dir (NULL or missing: none). Errors: fn's, or an unreadable file
+ * or directory as db_migrate(). */
+int db_migrations_each(const char *migrations_dir, db_migration_fn fn, void *ud, tr_error *err);
+/* Logs the warning db_migrate() gives for a migration whose checksum changed since it was
+ * applied (nothing when old and sum are equal). */
+void db_migration_warn_if_changed(const char *label, const char *old, const char *sum);
+
 /* While *flag is nonzero (a signal handler sets it), every statement running on c stops within
  * a few thousand SQLite steps with SQLITE_INTERRUPT ("interrupted"), so a statement without end
  * (a recursive query in a migration) can be stopped. flag NULL removes it. db_migrate() rolls a

@@ -53,6 +53,7 @@ typedef struct guest__result {
 typedef struct guest__auth {
     struct access_log *log; /* while a guest's statement is prepared */
     bool guest;             /* a guest's statement is prepared or runs: its rules apply */
+    bool cluster;           /* cluster mode: no schema changes (the local schema is a mirror) */
     char why[256];          /* why the last refusal, for the statement's error */
 } guest__auth;
 
@@ -106,7 +107,23 @@ struct guest_sql {
     guest_sql_wait *bhead, *btail; /* in call order */
     loop_timer retry;              /* runs them again */
     unsigned retry_ms;             /* the next retry's delay: GUEST_BUSY_RETRY_MIN_MS, doubling */
+    /* cluster mode (guest_sql_cluster_publish): statements run on the leader */
+    bool remote;
+    struct dq_client *leader; /* the worker's client to the leader; NULL until first used */
+    uint32_t leader_db;       /* GUEST_CLUSTER_DB's id on it */
 };
+
+/* cluster.c: whether guest_sql_cluster_publish() named members (cluster mode). */
+bool guest__cluster_mode(void);
+/* cluster.c: runs stmt's text (what the authorizer accepted on the local connection; params
+ * already checked against it) with params on the cluster's leader: for a query its rows, else
+ * the rows it changed, into *out, built in a. Errors: TR_ESQL with the leader's message, a
+ * connection's error (-errno, TR_ETIMEDOUT, TR_EPARSE), TR_ELIMIT for rows larger than the
+ * isolate's memory limit. Thread: s's worker. */
+int guest__sql_remote_run(guest_sql *s, jsg_isolate *iso, bool rows, sqlite3_stmt *stmt,
+                          const jsg_val *params, tr_arena *a, jsg_ref *out, tr_error *err);
+/* cluster.c: closes s's client to the leader, if it has one. */
+void guest__sql_remote_close(guest_sql *s);
 
 /* guest.c: the length of the valid UTF-8 sequence at s[i] (i < n), or 0 when it is invalid
  * (overlong forms and surrogates are invalid). */

@@ -106,6 +106,7 @@ guest_sql *guest_sql_new(db_conn *db)
     sqlite3_set_clientdata(h, "trail.guest_sql", auth, tr_free);
     sqlite3_set_authorizer(h, authorize, auth);
     s->auth = auth;
+    s->remote = auth->cluster = guest__cluster_mode();
     sqlite3_progress_handler(h, GUEST_SQL_CHECK_STEPS, progress, s);
     sqlite3_busy_handler(h, on_busy, s);
     return s;
@@ -133,6 +134,7 @@ void guest_sql_free(guest_sql *s)
 {
     if (s == NULL) return;
     guest__tx_deinit(s);
+    guest__sql_remote_close(s);
     for (size_t i = 0; i < s->ncache; i++) {
         forget_results(s, &s->cache[i]);
         sqlite3_finalize(s->cache[i].stmt);
@@ -334,6 +336,28 @@ static const char *nz(const char *s)
  * named here, including actions a later SQLite may add, is refused). */
 static int guest_rules(guest__auth *auth, int action, const char *a3, const char *a4)
 {
+    /* In cluster mode the statement runs on the leader only, so a schema change would leave the
+     * local schema, against which these rules are checked, behind the cluster's (and a trigger
+     * made so would run there unchecked): the schema is the migrations'. */
+    switch (action) {
+    case SQLITE_CREATE_TABLE:
+    case SQLITE_DROP_TABLE:
+    case SQLITE_CREATE_VIEW:
+    case SQLITE_DROP_VIEW:
+    case SQLITE_CREATE_INDEX:
+    case SQLITE_DROP_INDEX:
+    case SQLITE_CREATE_TRIGGER:
+    case SQLITE_DROP_TRIGGER:
+    case SQLITE_ALTER_TABLE:
+    case SQLITE_CREATE_VTABLE:
+    case SQLITE_DROP_VTABLE:
+        if (auth->cluster)
+            return deny(auth, "schema changes are made by migrations in cluster mode, not by "
+                              "handlers (docs/scaling.md)");
+        break;
+    default:
+        break;
+    }
     switch (action) {
     case SQLITE_SELECT:
     case SQLITE_RECURSIVE:
@@ -889,6 +913,17 @@ int guest_sql_run(guest_sql *s, jsg_isolate *iso, bool rows, const char *sql, si
     bool in_host_tx = s->tx == NULL && !sqlite3_get_autocommit(h);
     if (in_host_tx && ends_host_tx(stmt)) {
         rc = tr_error_set(err, TR_ESQL, HOST_TX_MSG);
+        goto out;
+    }
+    if (s->remote) {
+        /* TODO(#24): a guest's transaction in the cluster is one client connection held until it
+         * ends (docs/scaling.md); until then it is refused rather than run on the local file. */
+        if (s->tx != NULL || in_host_tx || ends_host_tx(stmt))
+            rc = tr_error_set(err, TR_ESQL,
+                              "transactions are not supported in cluster mode yet "
+                              "(docs/scaling.md)");
+        else
+            rc = guest__sql_remote_run(s, iso, rows, stmt, pvp, &a, out, err);
         goto out;
     }
     /* Remembered rows, when this statement may have them (see DESIGN above). */

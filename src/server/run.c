@@ -494,6 +494,9 @@ static db_conn *db_of_worker(void)
     return w ? comp_worker_env(w)->db : NULL;
 }
 
+/* The members a guest's statement may ask for the leader: this node and those it joined through. */
+#define SERVER_MAX_CLUSTER_ADDRS 16
+
 /* Cluster mode: the dqlite node, when --cluster-address or cluster.address names one. */
 static int start_cluster_node(const server_opts *f, const cfg *c, cluster_node **out)
 {
@@ -525,9 +528,26 @@ static int start_cluster_node(const server_opts *f, const cfg *c, cluster_node *
         fprintf(stderr, "trail run: %s\n", err.msg);
         return rc;
     }
-    printf("trail: cluster node %llu on %s\n", (unsigned long long)cluster_node_id(*out),
-           address);
-    return 0;
+    printf("trail: cluster node %llu on %s\n", (unsigned long long)cluster_node_id(*out), address);
+    /* Guests' statements find the leader through this node and the members it joined through. */
+    const char *addrs[SERVER_MAX_CLUSTER_ADDRS];
+    size_t naddrs = 0;
+    addrs[naddrs++] = address;
+    char *list = tr_strdup(f->join ? f->join : "");
+    for (char *save = NULL, *a = strtok_r(list, ",", &save);
+         a != NULL && naddrs < SERVER_MAX_CLUSTER_ADDRS; a = strtok_r(NULL, ",", &save))
+        addrs[naddrs++] = a;
+    for (size_t i = 0;
+         f->join == NULL && i < c->cluster.join_len && naddrs < SERVER_MAX_CLUSTER_ADDRS; i++)
+        addrs[naddrs++] = c->cluster.join[i];
+    guest_sql_cluster_publish(addrs, naddrs);
+    /* The cluster's schema: applied once for all nodes, through the leader. */
+    char *mig = tr_asprintf("%s/" DB_MIGRATIONS_DIR, f->data_dir);
+    rc = server__cluster_migrate(addrs, naddrs, mig, &err);
+    tr_free(mig);
+    tr_free(list);
+    if (rc < 0) fprintf(stderr, "trail run: %s\n", err.msg);
+    return rc;
 }
 
 int server_run(const server_opts *o)
@@ -819,7 +839,8 @@ out:
     guest_fs_close(guestfs);
     cron_tz_free(tz);
     tr_free(db_path);
-    cluster_node_stop(node); /* the workers are gone */
+    guest_sql_cluster_publish(NULL, 0); /* the workers are gone */
+    cluster_node_stop(node);
     auth_ctx_publish(NULL); /* the workers are gone */
     auth_ctx_free(auth);
     auth_keys_free(keys);

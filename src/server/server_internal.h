@@ -62,4 +62,16 @@ void server__control_stop(server_control *c);
 /* Frees c once no worker can end one of its jobs any more (after wk_join()). NULL is a no-op. */
 void server__control_free(server_control *c);
 
+/* ---- cluster mode's migrations (cluster_db.c) ---- */
+
+/* Applies the built-in migrations and those of migrations_dir to the cluster's database
+ * (GUEST_CLUSTER_DB), through the leader found through any of addresses: each at most once for
+ * the whole cluster, in its own transaction with its history row. Errors: the client's (no
+ * leader: TR_ETIMEDOUT), TR_ESQL "migration LABEL failed on the cluster: ..." (rolled back, those
+ * before it stay applied), TR_ETIMEDOUT when the database stayed locked, TR_ECONFIG when the
+ * cluster has applied a migration that migrations_dir lacks. Thread: the main thread,
+ * before the workers start. */
+int server__cluster_migrate(const char *const *addresses, size_t n, const char *migrations_dir,
+                            tr_error *err);
+
 #endif

@@ -4,16 +4,19 @@
  * what it reads agrees with go-dqlite's `dqlite` shell, both ways; the cluster's SQL runs on
  * trail's SQLite with trail's functions. Also: a node keeps its identity across restarts and
  * refuses another address, --join needs --cluster-address, and config.textproto's cluster section
- * starts a node. */
+ * starts a node. A guest's query() and execute() run on the cluster's leader, and migrations are
+ * applied once for the cluster. */
 #include "test.h"
 #include "base/base.h"
 #include "cluster/cluster.h"
+#include "e2e/fixtures.h"
 #include "e2e/harness.h"
 
 #include <netinet/in.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -459,4 +462,187 @@ TEST_TIMEOUT(e2e_cluster_leader_killed_and_back, 300)
                 leader + 1, writable_s, (long long)acked);
     for (int i = 0; i < 3; i++)
         CHECK_EQ(th_server_stop(&n[i].srv), 0);
+}
+
+/* ---- the application database in the cluster (docs/scaling.md) ---- */
+
+/* Not idempotent: applied twice, the CREATE fails and the row is there twice. */
+#define NOTES_SQL                                                                                  \
+    "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL);\n"                           \
+    "INSERT INTO notes (body) VALUES ('from the migration');\n"
+
+/* A data directory with the cluster_sql component and the notes migration (the node's schema
+ * mirror), for a node or a single trail. */
+static void app_dir(const char *dir)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/wasm/cluster_sql.wasm", dir);
+    fx_build_component("cluster_sql", path);
+    snprintf(path, sizeof path, "mkdir -p '%s/migrations'", dir);
+    CHECK_EQ(fx_sh(path), 0);
+    snprintf(path, sizeof path, "%s/migrations/0001_notes.sql", dir);
+    CHECK_EQ(th_write_file(path, NOTES_SQL, strlen(NOTES_SQL)), 0);
+}
+
+static th_resp http(int port, const char *method, const char *path, const char *body)
+{
+    char raw[1024];
+    snprintf(raw, sizeof raw,
+             "%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: %zu\r\n\r\n%s",
+             method, path, strlen(body), body);
+    th_resp r = {0};
+    if (th_request(port, raw, &r) < 0)
+        test_fail(__FILE__, __LINE__, "%s %s: no answer", method, path);
+    return r;
+}
+
+TEST_TIMEOUT(e2e_cluster_guest_sql_through_the_leader, 400)
+{
+    node n[3];
+    char dir[600];
+    for (int i = 0; i < 3; i++) {
+        snprintf(dir, sizeof dir, "%s/n%d", test_tmpdir(), i + 1);
+        app_dir(dir);
+    }
+    node_start(&n[0], 1, NULL);
+    node_start(&n[1], 2, n[0].addr);
+    char join[200];
+    snprintf(join, sizeof join, "%s,%s", n[0].addr, n[1].addr);
+    node_start(&n[2], 3, join);
+    free(wait_status(n[2].dir, 3, 60000));
+
+    const char *addrs[] = {n[0].addr, n[1].addr, n[2].addr};
+    dq_client *c;
+    tr_error err = {0};
+    if (dq_client_open_leader(addrs, 3, NULL, 30000, &c, &err) < 0)
+        test_fail(__FILE__, __LINE__, "no leader: %s", err.msg);
+    uint32_t db;
+    CHECK_EQ(dq_open(c, "main.db", &db, &err), 0);
+    /* Every node started with the migration; the cluster applied it once. */
+    dq_rows rows;
+    CHECK_EQ(dq_query_sql(c, db,
+                          "SELECT (SELECT count(*) FROM notes), (SELECT group_concat(name, ' ') "
+                          "FROM (SELECT name FROM _schema_history ORDER BY name))",
+                          NULL, 0, &rows, &err),
+             0);
+    CHECK_EQ(rows.vals[0].i, 1);
+    CHECK_MEM_EQ(rows.vals[1].p, rows.vals[1].n, "0001_notes.sql trail/0001_user");
+    dq_rows_free(&rows);
+    uint64_t leader_id;
+    char *leader = NULL;
+    CHECK_EQ(dq_leader(c, &leader_id, &leader, &err), 0);
+    int f[2], nf = 0;
+    for (int i = 0; i < 3; i++)
+        if (strcmp(n[i].addr, leader) != 0 && nf < 2) f[nf++] = i;
+    CHECK_EQ(nf, 2);
+
+    /* A follower's guest writes; the other follower's guest reads it back. */
+    th_resp r = http(n[f[0]].srv.port, "POST", "/notes", "written on a follower");
+    CHECK_EQ(r.status, 200);
+    CHECK_STR_EQ(r.body, "ran: 1");
+    th_resp_free(&r);
+    r = http(n[f[1]].srv.port, "POST", "/notes", "and on the other");
+    CHECK_STR_EQ(r.body, "ran: 1");
+    th_resp_free(&r);
+    /* A text with a NUL byte is refused with a reason, and the worker's client goes on. */
+    r = http(n[f[0]].srv.port, "GET", "/nul", "");
+    CHECK_CONTAINS(r.body, "refused: parameter 1: a text with a NUL byte cannot be sent");
+    th_resp_free(&r);
+    for (int i = 0; i < 3; i++) {
+        r = http(n[i].srv.port, "GET", "/notes", "");
+        CHECK_EQ(r.status, 200);
+        CHECK_STR_EQ(r.body, "[[1,\"from the migration\"],[2,\"written on a follower\"],"
+                             "[3,\"and on the other\"]]");
+        th_resp_free(&r);
+    }
+    /* What a guest's write and read by id cost through a follower and on the leader (HTTP
+     * included), for docs/scaling.md: N of each, one at a time. */
+    int li = 0;
+    for (int i = 0; i < 3; i++)
+        if (strcmp(n[i].addr, leader) == 0) li = i;
+    enum { N = 50 };
+    double lat[4][N];
+    int via[2] = {f[0], li};
+    for (int v = 0; v < 2; v++) {
+        for (int i = 0; i < N; i++) {
+            uint64_t t0 = tr_now_ns();
+            r = http(n[via[v]].srv.port, "POST", "/notes", "timed");
+            CHECK_STR_EQ(r.body, "ran: 1");
+            th_resp_free(&r);
+            uint64_t t1 = tr_now_ns();
+            r = http(n[via[v]].srv.port, "GET", "/note/2", "");
+            CHECK_STR_EQ(r.body, "written on a follower");
+            th_resp_free(&r);
+            lat[2 * v][i] = (double)(t1 - t0) / 1e6;
+            lat[2 * v + 1][i] = (double)(tr_now_ns() - t1) / 1e6;
+        }
+    }
+    for (int k = 0; k < 4; k++)
+        qsort(lat[k], N, sizeof lat[k][0], cmp_double);
+    const char *bin = getenv("TRAIL_BIN");
+    test_report("guest insert / read by id over HTTP (%s build), p50 and p99 in ms: through a "
+                "follower %.2f %.2f / %.2f %.2f; on the leader %.2f %.2f / %.2f %.2f",
+                bin && strstr(bin, "/asan/") ? "ASan" : "release", lat[0][N / 2],
+                lat[0][N * 99 / 100], lat[1][N / 2], lat[1][N * 99 / 100], lat[2][N / 2],
+                lat[2][N * 99 / 100], lat[3][N / 2], lat[3][N * 99 / 100]);
+
+    /* The rows are the cluster's: trail's client sees them, the writer's own file does not. */
+    CHECK_EQ(dq_query_sql(c, db, "SELECT count(*) FROM notes", NULL, 0, &rows, &err), 0);
+    CHECK_EQ(rows.vals[0].i, 3 + 2 * N);
+    dq_rows_free(&rows);
+    snprintf(dir, sizeof dir, "%s/data/main.db", n[f[0]].dir);
+    sqlite3 *local;
+    CHECK_EQ(sqlite3_open_v2(dir, &local, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *st;
+    CHECK_EQ(sqlite3_prepare_v2(local, "SELECT count(*) FROM notes", -1, &st, NULL), SQLITE_OK);
+    CHECK_EQ(sqlite3_step(st), SQLITE_ROW);
+    CHECK_EQ(sqlite3_column_int(st, 0), 1); /* its schema mirror's own migration row */
+    sqlite3_finalize(st);
+    sqlite3_close(local);
+
+    /* A node whose migrations lack one the cluster applied does not start, and says which. */
+    node late;
+    snprintf(late.dir, sizeof late.dir, "%s/n4", test_tmpdir());
+    snprintf(late.addr, sizeof late.addr, "127.0.0.1:%d", free_port());
+    const char *late_args[] = {"--cluster-address", late.addr, "-q", "--runtime-threads", "1",
+                               "--join",            join,      NULL};
+    CHECK(th_server_start_within(&late.srv, late.dir, late_args, 90000) < 0);
+    char *late_err = th_server_stderr(&late.srv);
+    CHECK_CONTAINS(late_err, "the cluster has applied migration 0001_notes.sql, which");
+    free(late_err);
+
+    /* What the allow-list refuses is refused on a follower, with one node's message, and nothing
+     * of it reaches the cluster. */
+    r = http(n[f[0]].srv.port, "GET", "/refused", "");
+    CHECK_CONTAINS(r.body, "refused: not authorized");
+    char *cluster_refusal = tr_strdup(r.body);
+    th_resp_free(&r);
+    r = http(n[f[1]].srv.port, "GET", "/ddl", "");
+    CHECK_CONTAINS(r.body, "refused: not authorized: schema changes are made by migrations in "
+                           "cluster mode");
+    th_resp_free(&r);
+    r = http(n[f[1]].srv.port, "GET", "/tx", "");
+    CHECK_CONTAINS(r.body, "refused: transactions are not supported in cluster mode yet");
+    th_resp_free(&r);
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ(th_server_stop(&n[i].srv), 0);
+
+    th_server single;
+    snprintf(dir, sizeof dir, "%s/single", test_tmpdir());
+    app_dir(dir);
+    const char *extra[] = {"-q", "--runtime-threads", "1", NULL};
+    CHECK_EQ(th_server_start(&single, dir, extra), 0);
+    r = http(single.port, "GET", "/refused", "");
+    CHECK_STR_EQ(r.body, cluster_refusal);
+    th_resp_free(&r);
+    r = http(single.port, "GET", "/ddl", "");
+    CHECK_STR_EQ(r.body, "ran: 0"); /* one node: a handler may change the schema */
+    th_resp_free(&r);
+    r = http(single.port, "POST", "/notes", "one node");
+    CHECK_STR_EQ(r.body, "ran: 1");
+    th_resp_free(&r);
+    CHECK_EQ(th_server_stop(&single), 0);
+    tr_free(cluster_refusal);
+    tr_free(leader);
+    dq_client_close(c);
 }

@@ -1,0 +1,163 @@
+/* server/cluster_db.c: cluster mode's migrations: the built-in ones and the data directory's
+ * migrations/ applied once for the whole cluster, through its leader (docs/scaling.md, "The
+ * application database in the cluster").
+ *
+ * DESIGN: every node runs this when it starts, after it joined. Each migration that the cluster's
+ * _schema_history lacks is applied in one transaction on the leader together with its history
+ * row, and the history is read again inside that transaction: dqlite has one writer (the leader)
+ * and keeps a transaction per client connection, so of nodes starting at once exactly one
+ * applies a migration and the others find it recorded, as two processes on one file do with
+ * db_migrate(). A transaction that finds another's write lock (SQLITE_BUSY) is rolled back and
+ * tried again. The node's own file is migrated too, by db_migrate() (run.c): it is the schema
+ * mirror the guests' statements are checked against, so both must apply the same migrations. */
+#include "server/server_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "cluster/cluster.h"
+#include "db/db.h"
+#include "guest/guest.h"
+
+/* How long a migration may wait for another node's (or an election) before the start fails. */
+#define CLUSTER_MIGRATE_WAIT_MS 60000
+
+typedef struct cluster_migrate {
+    dq_client *c;
+    uint32_t db;
+    uint64_t deadline_ns;
+    unsigned applied;
+    tr_buf names; /* the migrations this node has: each name followed by a NUL */
+} cluster_migrate;
+
+static int exec(cluster_migrate *m, const char *sql, const dq_value *params, size_t n,
+                tr_error *err)
+{
+    dq_result res;
+    return dq_exec_sql(m->c, m->db, sql, params, n, &res, err);
+}
+
+/* Whether the last failure was another connection's lock (worth trying again). */
+static bool busy(const cluster_migrate *m, int rc)
+{
+    uint64_t code = dq_client_failure_code(m->c) & 0xff;
+    return rc == TR_ESQL && (code == 5 /* SQLITE_BUSY */ || code == 6 /* SQLITE_LOCKED */);
+}
+
+/* The history's checksum of name: 1 with it in out when recorded, 0 when not. */
+static int lookup(cluster_migrate *m, const char *name, char out[17], tr_error *err)
+{
+    dq_value p = {.type = DQ_TEXT, .p = name, .n = strlen(name)};
+    dq_rows rows = DQ_ROWS_INIT;
+    int rc = dq_query_sql(m->c, m->db, "SELECT checksum FROM " DB_HISTORY_TABLE " WHERE name = ?",
+                          &p, 1, &rows, err);
+    if (rc < 0) return rc;
+    rc = 0;
+    if (rows.nrows > 0 && rows.ncols == 1 && rows.vals[0].type == DQ_TEXT) {
+        snprintf(out, 17, "%s", rows.vals[0].p);
+        rc = 1;
+    }
+    dq_rows_free(&rows);
+    return rc;
+}
+
+/* One attempt at applying a migration: 1 when another connection's lock stopped it (nothing
+ * done), 0 when it is applied (now or before), negative on an error. */
+static int attempt(cluster_migrate *m, const char *name, const char *label, const char *sql,
+                   const char *sum, tr_error *err)
+{
+    char old[17];
+    int rc = exec(m, "BEGIN IMMEDIATE", NULL, 0, err);
+    if (rc < 0) return busy(m, rc) ? 1 : rc;
+    int found = lookup(m, name, old, err);
+    rc = found < 0 ? found : 0;
+    if (found == 0 && sql[strspn(sql, " \t\r\n")] != '\0') {
+        rc = exec(m, sql, NULL, 0, err);
+        if (rc < 0 && !busy(m, rc))
+            rc = tr_error_set(err, TR_ESQL, "migration %s failed on the cluster: %s", label,
+                              err ? err->msg : "");
+    }
+    if (rc == 0 && found == 0) {
+        dq_value row[3] = {{.type = DQ_TEXT, .p = name, .n = strlen(name)},
+                           {.type = DQ_INTEGER, .i = tr_wall_ms()},
+                           {.type = DQ_TEXT, .p = sum, .n = strlen(sum)}};
+        rc = exec(m,
+                  "INSERT INTO " DB_HISTORY_TABLE " (name, applied_at, checksum) VALUES (?, ?, ?)",
+                  row, 3, err);
+    }
+    if (rc == 0) rc = exec(m, found ? "ROLLBACK" : "COMMIT", NULL, 0, err);
+    if (rc < 0) {
+        bool again = busy(m, rc);
+        tr_error ignored = {0};
+        exec(m, "ROLLBACK", NULL, 0, &ignored); /* fails harmlessly when nothing is open */
+        return again ? 1 : rc;
+    }
+    if (found) {
+        db_migration_warn_if_changed(label, old, sum);
+    } else {
+        m->applied++;
+        tr_log_info("applied migration %s to the cluster", label);
+    }
+    return 0;
+}
+
+static int apply(void *ud, const char *name, const char *label, const char *sql, size_t len,
+                 const char *sum, tr_error *err)
+{
+    (void)len; /* sql is NUL-terminated and holds no NUL (db_migrations_each) */
+    cluster_migrate *m = ud;
+    tr_buf_append(&m->names, name, strlen(name) + 1);
+    for (;;) {
+        int rc = attempt(m, name, label, sql, sum, err);
+        if (rc <= 0) return rc;
+        if (tr_now_ns() > m->deadline_ns)
+            return tr_error_set(err, TR_ETIMEDOUT,
+                                "migration %s: the cluster's database stayed locked for %d s",
+                                label, CLUSTER_MIGRATE_WAIT_MS / 1000);
+        nanosleep(&(struct timespec){0, 100 * 1000000}, NULL);
+    }
+}
+
+/* A migration the cluster applied that this node does not have would leave its schema mirror
+ * unlike the cluster's schema, and guests' statements checked against the wrong schema: the
+ * node does not start. */
+static int check_history(cluster_migrate *m, const char *migrations_dir, tr_error *err)
+{
+    dq_rows rows = DQ_ROWS_INIT;
+    int rc = dq_query_sql(m->c, m->db, "SELECT name FROM " DB_HISTORY_TABLE " ORDER BY name", NULL,
+                          0, &rows, err);
+    if (rc < 0) return rc;
+    for (size_t i = 0; i < rows.nrows && rc == 0 && rows.ncols == 1; i++) {
+        const dq_value *v = &rows.vals[i];
+        if (v->type != DQ_TEXT) continue;
+        bool known = false;
+        for (size_t at = 0; at < m->names.len && !known; at += strlen(m->names.data + at) + 1)
+            known = strcmp(m->names.data + at, v->p) == 0;
+        if (!known)
+            rc = tr_error_set(err, TR_ECONFIG,
+                              "the cluster has applied migration %s, which %s lacks: every node "
+                              "needs the same migrations (copy it there)",
+                              v->p, migrations_dir);
+    }
+    dq_rows_free(&rows);
+    return rc;
+}
+
+int server__cluster_migrate(const char *const *addresses, size_t n, const char *migrations_dir,
+                            tr_error *err)
+{
+    cluster_migrate m = {
+        .deadline_ns = tr_now_ns() + (uint64_t)CLUSTER_MIGRATE_WAIT_MS * 1000000u,
+        .names = TR_BUF_INIT,
+    };
+    int rc = dq_client_open_leader(addresses, n, NULL, CLUSTER_MIGRATE_WAIT_MS, &m.c, err);
+    if (rc < 0) return rc;
+    rc = dq_open(m.c, GUEST_CLUSTER_DB, &m.db, err);
+    if (rc == 0) rc = exec(&m, DB_HISTORY_DDL, NULL, 0, err);
+    if (rc == 0) rc = db_migrations_each(migrations_dir, apply, &m, err);
+    if (rc == 0) rc = check_history(&m, migrations_dir, err);
+    tr_buf_free(&m.names);
+    dq_client_close(m.c);
+    return rc;
+}
