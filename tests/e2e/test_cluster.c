@@ -10,6 +10,7 @@
 #include "base/base.h"
 #include "cluster/cluster.h"
 #include "e2e/fixtures.h"
+#include "e2e/cluster_util.h"
 #include "e2e/harness.h"
 
 #include <netinet/in.h>
@@ -21,79 +22,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-/* A loopback port nothing listens on now (bound, read, closed). */
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    CHECK_EQ(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    socklen_t len = sizeof a;
-    CHECK_EQ(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-typedef struct node {
-    th_server srv;
-    char dir[600];
-    char addr[64];
-    char join[200];
-} node;
-
-/* Starts node n again, with the arguments of its first start. */
-static void node_restart(node *n)
-{
-    const char *extra[] = {"--cluster-address",          n->addr, "-q", "--runtime-threads", "1",
-                           n->join[0] ? "--join" : NULL, n->join, NULL};
-    if (th_server_start_within(&n->srv, n->dir, extra, 90000) < 0)
-        test_fail(__FILE__, __LINE__, "node %s did not start again", n->addr);
-}
-
-static void node_start(node *n, int i, const char *join)
-{
-    snprintf(n->dir, sizeof n->dir, "%s/n%d", test_tmpdir(), i);
-    snprintf(n->addr, sizeof n->addr, "127.0.0.1:%d", free_port());
-    snprintf(n->join, sizeof n->join, "%s", join ? join : "");
-    const char *extra[] = {"--cluster-address",    n->addr, "-q", "--runtime-threads", "1",
-                           join ? "--join" : NULL, join,    NULL};
-    /* Joining waits for a leader and for Raft to take the new member; the ASan build on a busy
-     * machine is slow at both. */
-    if (th_server_start_within(&n->srv, n->dir, extra, 90000) < 0)
-        test_fail(__FILE__, __LINE__, "node %d did not start", i);
-}
-
-/* Runs `trail cluster status --data-dir dir` until it shows want_voters voters and a leader (an
- * election or a promotion may be under way). Returns its last output (free()). */
-static char *wait_status(const char *dir, int want_voters, int timeout_ms)
-{
-    const char *args[] = {"cluster", "status", "--data-dir", dir, NULL};
-    uint64_t end = tr_now_ns() + (uint64_t)timeout_ms * 1000000u;
-    for (;;) {
-        char *out = NULL, *err = NULL;
-        int st = th_run(args, 30000, &out, &err);
-        int voters = 0;
-        for (const char *p = out; p && (p = strstr(p, " voter")); p++)
-            voters++;
-        bool leader = out && strstr(out, "(leader)") != NULL;
-        if ((st == 0 && voters == want_voters && leader) || tr_now_ns() > end) {
-            if (st != 0 || voters != want_voters || !leader)
-                test_fail(__FILE__, __LINE__, "status %d, %d voters, output \"%s\", stderr \"%s\"",
-                          st, voters, out ? out : "", err ? err : "");
-            free(err);
-            return out;
-        }
-        free(out);
-        free(err);
-        nanosleep(&(struct timespec){0, 300 * 1000000}, NULL);
-    }
-}
 
 /* `dqlite -s SERVERS app SQL`: go-dqlite's shell. Returns its exit status; output in *out. */
 static int dqlite_shell(const char *servers, const char *sql, char **out)
@@ -115,15 +43,15 @@ static int dqlite_shell(const char *servers, const char *sql, char **out)
 
 TEST_TIMEOUT(e2e_cluster_three_nodes_agree_with_the_dqlite_shell, 300)
 {
-    node n[3];
-    node_start(&n[0], 1, NULL);
-    node_start(&n[1], 2, n[0].addr);
+    cu_node n[3];
+    cu_node_start(&n[0], 1, NULL, NULL);
+    cu_node_start(&n[1], 2, n[0].addr, NULL);
     char join[200];
     snprintf(join, sizeof join, "%s,%s", n[0].addr, n[1].addr);
-    node_start(&n[2], 3, join);
+    cu_node_start(&n[2], 3, join, NULL);
 
     /* 1 leader, 3 voters, seen from a joined node. */
-    char *st = wait_status(n[2].dir, 3, 60000);
+    char *st = cu_wait_status(n[2].dir, 3, 60000);
     CHECK_CONTAINS(st, "cluster of 3 members");
     for (int i = 0; i < 3; i++)
         CHECK_CONTAINS(st, n[i].addr);
@@ -254,8 +182,8 @@ TEST_TIMEOUT(e2e_cluster_three_nodes_agree_with_the_dqlite_shell, 300)
         w_ms[i] = (double)(t1 - t0) / 1e6;
         r_ms[i] = (double)(t2 - t1) / 1e6;
     }
-    qsort(w_ms, N, sizeof w_ms[0], cmp_double);
-    qsort(r_ms, N, sizeof r_ms[0], cmp_double);
+    qsort(w_ms, N, sizeof w_ms[0], cu_cmp_double);
+    qsort(r_ms, N, sizeof r_ms[0], cu_cmp_double);
     const char *bin = getenv("TRAIL_BIN");
     test_report("3 voters (%s build): insert p50 %.2f ms p99 %.2f ms; read by id on the leader "
                 "p50 %.2f ms p99 %.2f ms",
@@ -292,9 +220,9 @@ TEST_TIMEOUT(e2e_cluster_three_nodes_agree_with_the_dqlite_shell, 300)
  * its own, stops the start with a message; the config file's cluster section starts a node. */
 TEST_TIMEOUT(e2e_cluster_node_identity_and_config, 180)
 {
-    node a;
-    node_start(&a, 1, NULL);
-    char *st = wait_status(a.dir, 1, 60000);
+    cu_node a;
+    cu_node_start(&a, 1, NULL, NULL);
+    char *st = cu_wait_status(a.dir, 1, 60000);
     CHECK_CONTAINS(st, "cluster of 1 member;");
     CHECK_CONTAINS(st, "1                     ");
     free(st);
@@ -308,7 +236,7 @@ TEST_TIMEOUT(e2e_cluster_node_identity_and_config, 180)
     tr_free(idpath);
 
     char other[64];
-    snprintf(other, sizeof other, "127.0.0.1:%d", free_port());
+    snprintf(other, sizeof other, "127.0.0.1:%d", cu_free_port());
     const char *moved[] = {"run", "--address",         "127.0.0.1:0", "--data-dir",
                            a.dir, "--cluster-address", other,         NULL};
     char *err = NULL;
@@ -333,7 +261,7 @@ TEST_TIMEOUT(e2e_cluster_node_identity_and_config, 180)
     char *out = th_server_stdout(&a.srv);
     CHECK_CONTAINS(out, "trail: cluster node 1 on");
     free(out);
-    st = wait_status(a.dir, 1, 60000);
+    st = cu_wait_status(a.dir, 1, 60000);
     free(st);
     CHECK_EQ(th_server_stop(&a.srv), 0);
 }
@@ -377,11 +305,11 @@ static int64_t count_rows(const char *const *addrs, size_t n)
  * up, and answers as leader after a leadership transfer with every row. */
 TEST_TIMEOUT(e2e_cluster_leader_killed_and_back, 300)
 {
-    node n[3];
-    node_start(&n[0], 1, NULL);
-    node_start(&n[1], 2, n[0].addr);
-    node_start(&n[2], 3, n[0].addr);
-    free(wait_status(n[0].dir, 3, 60000));
+    cu_node n[3];
+    cu_node_start(&n[0], 1, NULL, NULL);
+    cu_node_start(&n[1], 2, n[0].addr, NULL);
+    cu_node_start(&n[2], 3, n[0].addr, NULL);
+    free(cu_wait_status(n[0].dir, 3, 60000));
     const char *all[] = {n[0].addr, n[1].addr, n[2].addr};
     tr_error err = {0};
     {
@@ -430,8 +358,8 @@ TEST_TIMEOUT(e2e_cluster_leader_killed_and_back, 300)
     CHECK_EQ(count_rows(rest, 2), acked);
 
     /* Back: a voter again, caught up; made leader, it has every row. */
-    node_restart(&n[leader]);
-    free(wait_status(n[leader].dir, 3, 60000));
+    cu_node_restart(&n[leader]);
+    free(cu_wait_status(n[leader].dir, 3, 60000));
     uint64_t back_id;
     char *back_addr;
     CHECK_EQ(cluster_id_read(n[leader].dir, &back_id, &back_addr, &err), 0);
@@ -467,49 +395,20 @@ TEST_TIMEOUT(e2e_cluster_leader_killed_and_back, 300)
 /* ---- the application database in the cluster (docs/scaling.md) ---- */
 
 /* Not idempotent: applied twice, the CREATE fails and the row is there twice. */
-#define NOTES_SQL                                                                                  \
-    "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL);\n"                           \
-    "INSERT INTO notes (body) VALUES ('from the migration');\n"
-
-/* A data directory with the cluster_sql component and the notes migration (the node's schema
- * mirror), for a node or a single trail. */
-static void app_dir(const char *dir)
-{
-    char path[700];
-    snprintf(path, sizeof path, "%s/wasm/cluster_sql.wasm", dir);
-    fx_build_component("cluster_sql", path);
-    snprintf(path, sizeof path, "mkdir -p '%s/migrations'", dir);
-    CHECK_EQ(fx_sh(path), 0);
-    snprintf(path, sizeof path, "%s/migrations/0001_notes.sql", dir);
-    CHECK_EQ(th_write_file(path, NOTES_SQL, strlen(NOTES_SQL)), 0);
-}
-
-static th_resp http(int port, const char *method, const char *path, const char *body)
-{
-    char raw[1024];
-    snprintf(raw, sizeof raw,
-             "%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: %zu\r\n\r\n%s",
-             method, path, strlen(body), body);
-    th_resp r = {0};
-    if (th_request(port, raw, &r) < 0)
-        test_fail(__FILE__, __LINE__, "%s %s: no answer", method, path);
-    return r;
-}
-
 TEST_TIMEOUT(e2e_cluster_guest_sql_through_the_leader, 400)
 {
-    node n[3];
+    cu_node n[3];
     char dir[600];
     for (int i = 0; i < 3; i++) {
         snprintf(dir, sizeof dir, "%s/n%d", test_tmpdir(), i + 1);
-        app_dir(dir);
+        cu_app_dir(dir);
     }
-    node_start(&n[0], 1, NULL);
-    node_start(&n[1], 2, n[0].addr);
+    cu_node_start(&n[0], 1, NULL, NULL);
+    cu_node_start(&n[1], 2, n[0].addr, NULL);
     char join[200];
     snprintf(join, sizeof join, "%s,%s", n[0].addr, n[1].addr);
-    node_start(&n[2], 3, join);
-    free(wait_status(n[2].dir, 3, 60000));
+    cu_node_start(&n[2], 3, join, NULL);
+    free(cu_wait_status(n[2].dir, 3, 60000));
 
     const char *addrs[] = {n[0].addr, n[1].addr, n[2].addr};
     dq_client *c;
@@ -537,19 +436,19 @@ TEST_TIMEOUT(e2e_cluster_guest_sql_through_the_leader, 400)
     CHECK_EQ(nf, 2);
 
     /* A follower's guest writes; the other follower's guest reads it back. */
-    th_resp r = http(n[f[0]].srv.port, "POST", "/notes", "written on a follower");
+    th_resp r = cu_http(n[f[0]].srv.port, "POST", "/notes", "written on a follower");
     CHECK_EQ(r.status, 200);
     CHECK_STR_EQ(r.body, "ran: 1");
     th_resp_free(&r);
-    r = http(n[f[1]].srv.port, "POST", "/notes", "and on the other");
+    r = cu_http(n[f[1]].srv.port, "POST", "/notes", "and on the other");
     CHECK_STR_EQ(r.body, "ran: 1");
     th_resp_free(&r);
     /* A text with a NUL byte is refused with a reason, and the worker's client goes on. */
-    r = http(n[f[0]].srv.port, "GET", "/nul", "");
+    r = cu_http(n[f[0]].srv.port, "GET", "/nul", "");
     CHECK_CONTAINS(r.body, "refused: parameter 1: a text with a NUL byte cannot be sent");
     th_resp_free(&r);
     for (int i = 0; i < 3; i++) {
-        r = http(n[i].srv.port, "GET", "/notes", "");
+        r = cu_http(n[i].srv.port, "GET", "/notes", "");
         CHECK_EQ(r.status, 200);
         CHECK_STR_EQ(r.body, "[[1,\"from the migration\"],[2,\"written on a follower\"],"
                              "[3,\"and on the other\"]]");
@@ -566,11 +465,11 @@ TEST_TIMEOUT(e2e_cluster_guest_sql_through_the_leader, 400)
     for (int v = 0; v < 2; v++) {
         for (int i = 0; i < N; i++) {
             uint64_t t0 = tr_now_ns();
-            r = http(n[via[v]].srv.port, "POST", "/notes", "timed");
+            r = cu_http(n[via[v]].srv.port, "POST", "/notes", "timed");
             CHECK_STR_EQ(r.body, "ran: 1");
             th_resp_free(&r);
             uint64_t t1 = tr_now_ns();
-            r = http(n[via[v]].srv.port, "GET", "/note/2", "");
+            r = cu_http(n[via[v]].srv.port, "GET", "/note/2", "");
             CHECK_STR_EQ(r.body, "written on a follower");
             th_resp_free(&r);
             lat[2 * v][i] = (double)(t1 - t0) / 1e6;
@@ -578,7 +477,7 @@ TEST_TIMEOUT(e2e_cluster_guest_sql_through_the_leader, 400)
         }
     }
     for (int k = 0; k < 4; k++)
-        qsort(lat[k], N, sizeof lat[k][0], cmp_double);
+        qsort(lat[k], N, sizeof lat[k][0], cu_cmp_double);
     const char *bin = getenv("TRAIL_BIN");
     test_report("guest insert / read by id over HTTP (%s build), p50 and p99 in ms: through a "
                 "follower %.2f %.2f / %.2f %.2f; on the leader %.2f %.2f / %.2f %.2f",
@@ -601,11 +500,11 @@ TEST_TIMEOUT(e2e_cluster_guest_sql_through_the_leader, 400)
     sqlite3_close(local);
 
     /* A node whose migrations lack one the cluster applied does not start, and says which. */
-    node late;
+    cu_node late;
     snprintf(late.dir, sizeof late.dir, "%s/n4", test_tmpdir());
-    snprintf(late.addr, sizeof late.addr, "127.0.0.1:%d", free_port());
-    const char *late_args[] = {"--cluster-address", late.addr, "-q", "--runtime-threads", "1",
-                               "--join",            join,      NULL};
+    snprintf(late.addr, sizeof late.addr, "127.0.0.1:%d", cu_free_port());
+    const char *late_args[] = {
+        "--cluster-address", late.addr, "-q", "--runtime-threads", "1", "--join", join, NULL};
     CHECK(th_server_start_within(&late.srv, late.dir, late_args, 90000) < 0);
     char *late_err = th_server_stderr(&late.srv);
     CHECK_CONTAINS(late_err, "the cluster has applied migration 0001_notes.sql, which");
@@ -613,15 +512,15 @@ TEST_TIMEOUT(e2e_cluster_guest_sql_through_the_leader, 400)
 
     /* What the allow-list refuses is refused on a follower, with one node's message, and nothing
      * of it reaches the cluster. */
-    r = http(n[f[0]].srv.port, "GET", "/refused", "");
+    r = cu_http(n[f[0]].srv.port, "GET", "/refused", "");
     CHECK_CONTAINS(r.body, "refused: not authorized");
     char *cluster_refusal = tr_strdup(r.body);
     th_resp_free(&r);
-    r = http(n[f[1]].srv.port, "GET", "/ddl", "");
+    r = cu_http(n[f[1]].srv.port, "GET", "/ddl", "");
     CHECK_CONTAINS(r.body, "refused: not authorized: schema changes are made by migrations in "
                            "cluster mode");
     th_resp_free(&r);
-    r = http(n[f[1]].srv.port, "GET", "/tx", "");
+    r = cu_http(n[f[1]].srv.port, "GET", "/tx", "");
     CHECK_CONTAINS(r.body, "refused: transactions are not supported in cluster mode yet");
     th_resp_free(&r);
     for (int i = 0; i < 3; i++)
@@ -629,16 +528,16 @@ TEST_TIMEOUT(e2e_cluster_guest_sql_through_the_leader, 400)
 
     th_server single;
     snprintf(dir, sizeof dir, "%s/single", test_tmpdir());
-    app_dir(dir);
+    cu_app_dir(dir);
     const char *extra[] = {"-q", "--runtime-threads", "1", NULL};
     CHECK_EQ(th_server_start(&single, dir, extra), 0);
-    r = http(single.port, "GET", "/refused", "");
+    r = cu_http(single.port, "GET", "/refused", "");
     CHECK_STR_EQ(r.body, cluster_refusal);
     th_resp_free(&r);
-    r = http(single.port, "GET", "/ddl", "");
+    r = cu_http(single.port, "GET", "/ddl", "");
     CHECK_STR_EQ(r.body, "ran: 0"); /* one node: a handler may change the schema */
     th_resp_free(&r);
-    r = http(single.port, "POST", "/notes", "one node");
+    r = cu_http(single.port, "POST", "/notes", "one node");
     CHECK_STR_EQ(r.body, "ran: 1");
     th_resp_free(&r);
     CHECK_EQ(th_server_stop(&single), 0);
