@@ -18,6 +18,7 @@
 
 #include "cluster/cluster.h"
 #include "db/db.h"
+#include "auth/auth.h"
 #include "guest/guest.h"
 
 /* How long a migration may wait for another node's (or an election) before the start fails. */
@@ -160,4 +161,29 @@ int server__cluster_migrate(const char *const *addresses, size_t n, const char *
     tr_buf_free(&m.names);
     dq_client_close(m.c);
     return rc;
+}
+
+/* ---- what is not in the cluster yet ---- */
+
+static bool has_prefix(const char *path, size_t len, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    return len >= n && memcmp(path, prefix, n) == 0;
+}
+
+bool server__cluster_refused_path(const char *path, size_t len)
+{
+    return auth_path_is_mine(path, len) || has_prefix(path, len, "/api/records/") ||
+           has_prefix(path, len, "/api/transaction/");
+}
+
+void server__cluster_refuse(const http_request *req, http_response *res, void *ud)
+{
+    (void)ud;
+    bool records = !auth_path_is_mine(req->path.ptr, req->path.len);
+    http_response_send_error(res, 503,
+                             records ? "the Record APIs are not available in cluster mode yet "
+                                       "(docs/scaling.md)"
+                                     : "users and sign-in are not available in cluster mode yet "
+                                       "(docs/scaling.md)");
 }

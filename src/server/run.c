@@ -728,7 +728,9 @@ int server_run(const server_opts *o)
                     .max_connections = max_conns,
                 },
             .router = router,
-            .mount = {auth_path_is_mine, auth_http_handle, auth},
+            .mount = node ? (http_mount){server__cluster_refused_path, server__cluster_refuse,
+                                         NULL}
+                          : (http_mount){auth_path_is_mine, auth_http_handle, auth},
             .statics = statics,
             .access_log = !f.quiet && c.server.access_log,
             .db_path = db_path,

@@ -74,4 +74,11 @@ void server__control_free(server_control *c);
 int server__cluster_migrate(const char *const *addresses, size_t n, const char *migrations_dir,
                             tr_error *err);
 
+/* Cluster mode's mount, in place of the auth API's: the Record APIs (/api/records/,
+ * /api/transaction/) and the auth API and pages (/api/auth/, /_/auth/) answer 503 with a JSON
+ * error. Their tables are not in the cluster yet, and serving each node's own would give every node
+ * other users and records (docs/scaling.md). */
+bool server__cluster_refused_path(const char *path, size_t len);
+void server__cluster_refuse(const struct http_request *req, struct http_response *res, void *ud);
+
 #endif
