@@ -111,7 +111,7 @@ define write-if-changed
 @echo '$(1)' | cmp -s - $@ || echo '$(1)' > $@
 endef
 
-.PHONY: all test tsan fuzz fuzz-build run bench bench-engine bench-kv bench-auth bench-http bench-reload format clean deps FORCE
+.PHONY: all test tsan fuzz fuzz-build run bench bench-engine bench-kv bench-auth bench-http bench-reload bench-cluster format clean deps FORCE
 all: $(BUILD)/trail
 
 deps: $(DEPS_STAMP)
@@ -392,6 +392,10 @@ bench-auth: $(BUILD)/bench/bench_jwt
 bench-reload: $(BUILD)/asan/run $(BUILD)/trail
 	TRAIL_BIN=$(abspath $(BUILD)/trail) TRAIL_ROOT=$(CURDIR) \
 	$(BUILD)/asan/run e2e_reload_under_load_never_drops_a_request
+
+# make bench's cluster line alone: three trail nodes in a cluster beside one trail (bench/cluster.py).
+bench-cluster: $(BUILD)/trail
+	python3 bench/cluster.py $(BUILD)/trail
 
 # GET /api/healthcheck with wrk: trail (one worker) beside nginx, CPU microseconds per request.
 bench-http: $(BUILD)/trail
