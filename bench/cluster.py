@@ -73,19 +73,29 @@ def leader_address(trail, depot, want_voters=3, timeout=60.0):
 
 
 def measure(servers, port, ep, conns, secs, lua):
-    """One warm-up run, then a measured one; CPU of every process in servers."""
+    """One warm-up run, then REPEAT measured ones (BENCH_REPEAT, as in bench/run.py); the one with
+    the median CPU per request. CPU is that of every process in servers; "cpu_us_each" splits it
+    by process (the order of servers)."""
     _, method, path, _ = ep
     bench.wrk(port, method, path, conns, bench.WARM, lua)
-    c0 = sum(bench.cpu_ticks(s.pid) for s in servers)
+    runs = [measure_once(servers, port, method, path, conns, secs, lua)
+            for _ in range(bench.REPEAT)]
+    return sorted(runs, key=lambda r: r["cpu_us"])[len(runs) // 2]
+
+
+def measure_once(servers, port, method, path, conns, secs, lua):
+    c0 = [bench.cpu_ticks(s.pid) for s in servers]
     out = bench.wrk(port, method, path, conns, secs, lua)
-    c1 = sum(bench.cpu_ticks(s.pid) for s in servers)
+    c1 = [bench.cpu_ticks(s.pid) for s in servers]
     reqs = int(re.search(r"(\d+) requests in", out).group(1))
+    each = [(b - a) / bench.TCK * 1e6 / reqs if reqs else float("nan") for a, b in zip(c0, c1)]
     r = {
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
         "requests": reqs,
         "p50_ms": bench.ms(re.search(r"\s50%\s+(\S+)", out).group(1)),
         "p99_ms": bench.ms(re.search(r"\s99%\s+(\S+)", out).group(1)),
-        "cpu_us": (c1 - c0) / bench.TCK * 1e6 / reqs if reqs else float("nan"),
+        "cpu_us": sum(each),
+        "cpu_us_each": each,
         "errors": 0,
         "load": os.getloadavg()[0],
     }
@@ -132,7 +142,8 @@ def run(trail, secs, conns):
         with open(lua, "w") as f:
             f.write('wrk.method = "POST"\nwrk.body = "bench"\n'
                     'wrk.headers["Content-Type"] = "text/plain"\n')
-        res = {"load_before": os.getloadavg()[0], "runs": [], "seconds": secs, "conns": conns}
+        res = {"load_before": os.getloadavg()[0], "runs": [], "seconds": secs, "conns": conns,
+               "repeat": bench.REPEAT}
 
         def start(name, depot, extra):
             srv = bench.Server(name, [trail, "run", "--address", "127.0.0.1:@PORT@", "--data-dir",
@@ -168,8 +179,10 @@ def run(trail, secs, conns):
         check(nodes[other].port, ("", "GET", f"/items/{new_id}", "written through a follower"))
         check(single.port, ENDPOINTS[0])
 
-        targets = {"single": ([single], single.port), "follower": (nodes, nodes[fi].port),
-                   "leader": (nodes, nodes[li].port)}
+        # CPU split as: the leader, the follower measured through, the other follower
+        ordered = [nodes[li], nodes[fi], nodes[other]]
+        targets = {"single": ([single], single.port), "follower": (ordered, nodes[fi].port),
+                   "leader": (ordered, nodes[li].port)}
         for ep in ENDPOINTS:
             for c in conns:
                 for t in TARGETS:
@@ -202,7 +215,9 @@ def render(res):
     loads = [r["load"] for r in runs] or [0]
     L.append(f"Three `trail run --cluster-address` nodes (one worker each) and a single trail serve"
              f" bench/cluster's component; every trail process on CPU 0, wrk on CPU 1;"
-             f" {res['seconds']} s per run after a 1 s warm-up. CPU us/req: user+sys of every trail"
+             f" {res['seconds']} s per run after a 1 s warm-up"
+             f"{'' if res.get('repeat', 1) == 1 else ', median of %d runs' % res['repeat']}."
+             f" CPU us/req: user+sys of every trail"
              f" process of the setup (three nodes, or one) / requests. Load average"
              f" {res['load_before']:.2f} before, {min(loads):.2f} to {max(loads):.2f} during,"
              f" {res['load_after']:.2f} after. The insert's round trip to the leader blocks the"
@@ -213,9 +228,9 @@ def render(res):
     for key, _, _, _ in ENDPOINTS:
         L.append(f"### {TITLES[key]}")
         L.append("")
-        L.append("| conns | setup | req/s | p50 ms | p99 ms | CPU us/req | errors |"
-                 " req/s ÷ one trail | CPU ÷ one trail |")
-        L.append("|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+        L.append("| conns | setup | req/s | p50 ms | p99 ms | CPU us/req | of which leader /"
+                 " follower / other | errors | req/s ÷ one trail | CPU ÷ one trail |")
+        L.append("|---:|---|---:|---:|---:|---:|---|---:|---:|---:|")
         for c in res["conns"]:
             base = get.get(("single", key, c))
             for t in TARGETS:
@@ -224,8 +239,11 @@ def render(res):
                     continue
                 ratio = (f"{r['rps'] / base['rps']:.2f}x | {r['cpu_us'] / base['cpu_us']:.2f}x"
                          if base and t != "single" else "- | -")
+                split = (" / ".join(f"{x:.0f}" for x in r["cpu_us_each"])
+                         if t != "single" else "-")
                 L.append(f"| {c} | {TARGET_NAMES[t]} | {r['rps']:.0f} | {r['p50_ms']:.3f} |"
-                         f" {r['p99_ms']:.3f} | {r['cpu_us']:.1f} | {r['errors']} | {ratio} |")
+                         f" {r['p99_ms']:.3f} | {r['cpu_us']:.1f} | {split} | {r['errors']} |"
+                         f" {ratio} |")
         L.append("")
     return L
 
