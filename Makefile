@@ -2,7 +2,8 @@
 #   make            release build: build/trail (-O2 -g)
 #   make test       debug + ASan + UBSan build of trail and the test runner, then every test
 #   make run        build, then serve the demo app on localhost:4000
-#   make bench      trail beside nginx, Node.js, Bun, Deno with wrk; table in bench/results/
+#   make bench      trail beside nginx, Node.js, Bun, Deno, and a three-node cluster beside one
+#                   trail, with wrk; table in bench/results/
 #                   (never pass/fail; QUICK=1 for a fast pass; see bench/README.md)
 #   make tsan       ThreadSanitizer build, the tests where threads meet (T= to choose)
 #   make fuzz       the libFuzzer targets of tests/fuzz/, FUZZ_SECONDS each

@@ -198,7 +198,7 @@ def run(trail, secs, conns):
         return res
     except (RuntimeError, OSError, subprocess.SubprocessError, KeyboardInterrupt) as e:
         bench.log(f"bench: the cluster line failed: {e!r}")
-        return {"error": str(e) or type(e).__name__}
+        return {"error": "interrupted" if isinstance(e, KeyboardInterrupt) else str(e)}
     finally:
         for srv in started:
             srv.stop()

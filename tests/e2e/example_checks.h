@@ -35,7 +35,9 @@ void ex_check_dashboard(int port);
 void ex_check_vector_search(int port);
 /* The responses only; the log lines are the caller's to check. */
 void ex_check_error_handling(int port);
-/* The kv limiter: 10 x 200 then 429 for client on one trail (its store counts). */
+/* The kv limiter: 10 x 200 then 429 for client on one trail (its store counts). Waits for the
+ * next minute when the current one is near its end (the limiter's windows are wall-clock
+ * minutes). */
 void ex_check_kv_rate_limiting(int port, const char *client);
 /* The kv cache on a trail whose store has no cached value yet: the first read computes (total
  * todos = total, one completed), the next come from the store, a POST adds a todo and drops the
