@@ -2,7 +2,8 @@
 #   make            release build: build/trail (-O2 -g)
 #   make test       debug + ASan + UBSan build of trail and the test runner, then every test
 #   make run        build, then serve the demo app on localhost:4000
-#   make bench      trail beside nginx, Node.js, Bun, Deno with wrk; table in bench/results/
+#   make bench      trail beside nginx, Node.js, Bun, Deno, and a three-node cluster beside one
+#                   trail, with wrk; table in bench/results/
 #                   (never pass/fail; QUICK=1 for a fast pass; see bench/README.md)
 #   make tsan       ThreadSanitizer build, the tests where threads meet (T= to choose)
 #   make fuzz       the libFuzzer targets of tests/fuzz/, FUZZ_SECONDS each
@@ -111,7 +112,7 @@ define write-if-changed
 @echo '$(1)' | cmp -s - $@ || echo '$(1)' > $@
 endef
 
-.PHONY: all test tsan fuzz fuzz-build run bench bench-engine bench-kv bench-auth bench-http bench-reload format clean deps FORCE
+.PHONY: all test tsan fuzz fuzz-build run bench bench-engine bench-kv bench-auth bench-http bench-reload bench-cluster format clean deps FORCE
 all: $(BUILD)/trail
 
 deps: $(DEPS_STAMP)
@@ -392,6 +393,10 @@ bench-auth: $(BUILD)/bench/bench_jwt
 bench-reload: $(BUILD)/asan/run $(BUILD)/trail
 	TRAIL_BIN=$(abspath $(BUILD)/trail) TRAIL_ROOT=$(CURDIR) \
 	$(BUILD)/asan/run e2e_reload_under_load_never_drops_a_request
+
+# make bench's cluster line alone: three trail nodes in a cluster beside one trail (bench/cluster.py).
+bench-cluster: $(BUILD)/trail
+	python3 bench/cluster.py $(BUILD)/trail
 
 # GET /api/healthcheck with wrk: trail (one worker) beside nginx, CPU microseconds per request.
 bench-http: $(BUILD)/trail

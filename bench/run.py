@@ -19,7 +19,8 @@ Never pass/fail: a server that fails to start or answers wrongly is reported and
 
 Environment: QUICK=1 (1 s runs), BENCH_SECONDS (default 5), BENCH_CONNECTIONS
 (default "1,16,64"), BENCH_REPEAT (measured runs per cell, default 1; the median by CPU/request
-is kept), BENCH_SERVERS (subset of "trail,rust,nginx,node,bun,deno"), BENCH_ENDPOINTS
+is kept), BENCH_SERVERS (subset of "trail,rust,nginx,node,bun,deno,cluster"; cluster: three trail
+nodes beside one, bench/cluster.py, with BENCH_CLUSTER_CONNECTIONS, default "1,16"), BENCH_ENDPOINTS
 (subset of "hello,greet,json,stats,todo,cpu,user,kv,wlist,rlist,rread,wcreate,rcreate"; default all but kv), BENCH_OUT (results directory, default bench/results).
 """
 import datetime
@@ -515,7 +516,7 @@ def render(results):
 def main():
     trail, depot, refdb = (os.path.abspath(a) for a in sys.argv[1:4])
     depot_c = os.path.abspath(sys.argv[4]) if len(sys.argv) > 4 else None
-    servers = os.environ.get("BENCH_SERVERS", "trail,rust,nginx,node,bun,deno").split(",")
+    servers = os.environ.get("BENCH_SERVERS", "trail,rust,nginx,node,bun,deno,cluster").split(",")
     keys = os.environ.get("BENCH_ENDPOINTS",
                           ",".join([e[0] for e in ENDPOINTS] + ["user"] + RECORD_KEYS)).split(",")
     eps = [e for e in ENDPOINTS if e[0] in keys]
@@ -698,11 +699,18 @@ def main():
                 log(f"  trail {w} worker(s) cpu c={conns} {r['rps']:.0f} req/s p99 {r['p99_ms']:.3f} ms"
                     f" idle RSS {idle:.1f} MiB")
             results["scaling"] = sc
+        if "cluster" in servers:
+            import cluster  # bench/cluster.py: three nodes beside one trail
+            conns = os.environ.get("BENCH_CLUSTER_CONNECTIONS", "1,16")
+            results["cluster"] = cluster.run(trail, SECS, [int(c) for c in conns.split(",")])
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
     results["env"]["load_after"] = os.getloadavg()[0]
     text = render(results)
+    if "cluster" in results:
+        import cluster
+        text += "\n" + "\n".join(cluster.render(results["cluster"]))
     print(text)
     out = os.environ.get("BENCH_OUT", os.path.join(BENCH, "results"))
     os.makedirs(out, exist_ok=True)
