@@ -263,6 +263,40 @@ int cluster_node_start(const cluster_opts *opts, cluster_node **out, tr_error *e
 void cluster_node_stop(cluster_node *n);
 uint64_t cluster_node_id(const cluster_node *n);
 
+/* ---- lag (status.c) ---- */
+
+/* The cluster database each node's reporter writes its log index into (not the application's). */
+#define CLUSTER_STATUS_DB "trail-status"
+
+/* The last Raft log index held on disk in dir (a node's DATA_DIR/cluster): the end of its closed
+ * segments (or its newest snapshot) plus the whole batches of its open segments. Errors: -errno
+ * for an unreadable directory or segment, TR_EPARSE for a segment of another format. */
+int cluster_log_last_index(const char *dir, uint64_t *out, tr_error *err);
+
+/* A thread that writes, at every whole second of the wall clock, this node's last log index
+ * through the leader into CLUSTER_STATUS_DB (table members: id, slot = second % 2, address,
+ * log_index, tick = the second, at_ms = the wall time written). It finds the leader through
+ * address and the comma-separated join list; a failed report is tried again the next second.
+ * Thread: the reporter's own; start and stop from one thread. */
+typedef struct cluster_reporter cluster_reporter;
+int cluster_reporter_start(uint64_t id, const char *address, const char *join,
+                           const char *data_dir, cluster_reporter **out, tr_error *err);
+/* Stops the thread (waits for a report under way: at most its 2 s deadline) and frees r (NULL is
+ * a no-op). */
+void cluster_reporter_stop(cluster_reporter *r);
+
+/* One member's report of one second. */
+typedef struct cluster_report {
+    uint64_t id;
+    uint64_t log_index;
+    int64_t tick;  /* the wall-clock second it was read at */
+    int64_t at_ms; /* when it was written (the member's wall clock) */
+} cluster_report;
+
+/* The reports the leader holds (up to two per member: its last two seconds), ordered by id then
+ * tick; *out is owned (tr_free). None yet is 0 reports. leader must be connected to the leader. */
+int cluster_reports_read(dq_client *leader, cluster_report **out, size_t *n, tr_error *err);
+
 /* Reads CLUSTER_ID_FILE of data_dir: the node's id and its address (owned). Errors: -ENOENT when
  * the directory has no node, TR_EPARSE for a damaged file (err names it). */
 int cluster_id_read(const char *data_dir, uint64_t *id, char **address, tr_error *err);
