@@ -2,16 +2,15 @@
  * once a second, the last Raft log index it holds on disk, into a small replicated database.
  *
  * DESIGN: dqlite 1.11 tells a client nothing about a member's progress (its protocol has no
- * applied or persisted index; queries run on the leader only; DUMP, which would read a member's
- * own replica, computes the database size from the first page and misreads a database that has
- * never been checkpointed on that member, so it is not used). What each trail process can read
- * without touching the node's thread is its own Raft log in DATA_DIR/cluster/: libraft names
- * closed segments FIRST-LAST, and an open segment ("open-N") is a format word and then batches
- * (two checksum words, an entry count, 16 bytes per entry of term, type and length, then the
- * entries' data, each padded to 8 bytes); a preallocated, unused rest is zeros. The last index is
- * the end of the last closed segment (or, with none, the newest snapshot's index) plus the
- * entries of the open segments. Checksums are not verified: a batch still being written may be
- * counted or not; a header that does not fit in the file ends the count.
+ * applied or persisted index; queries run on the leader only; DUMP copies a member's database
+ * whole, see docs/scaling.md). What each trail process can read without asking libdqlite is its
+ * own Raft log in DATA_DIR/cluster/: libraft names closed segments FIRST-LAST, and an open
+ * segment ("open-N") is a format word and then batches (two checksum words, an entry count, 16
+ * bytes per entry of term, type and length, then the entries' data, each padded to 8 bytes); a
+ * preallocated, unused rest is zeros. The last index is the end of the last closed segment (or,
+ * with none, the newest snapshot's index) plus the entries of the open segments. Checksums are
+ * not verified: a batch still being written may be counted or not; a header that does not fit in
+ * the file ends the count.
  *
  * A thread per node (the reporter) wakes at every whole second of the wall clock, reads that
  * index, and writes (id, slot = second % 2, address, index, second, wall time) through the leader
@@ -204,13 +203,13 @@ struct cluster_reporter {
     log_scan scan;
 };
 
-#define REPORT_SQL                                                                                 \
-    "INSERT INTO members (id, slot, address, log_index, tick, at_ms) VALUES (?, ?, ?, ?, ?, ?) "   \
-    "ON CONFLICT (id, slot) DO UPDATE SET address = excluded.address, log_index = "                \
+#define REPORT_SQL                                                                               \
+    "INSERT INTO members (id, slot, address, log_index, tick, at_ms) VALUES (?, ?, ?, ?, ?, ?) " \
+    "ON CONFLICT (id, slot) DO UPDATE SET address = excluded.address, log_index = "              \
     "excluded.log_index, tick = excluded.tick, at_ms = excluded.at_ms"
-#define CREATE_SQL                                                                                 \
-    "CREATE TABLE IF NOT EXISTS members (id INTEGER NOT NULL, slot INTEGER NOT NULL, address "     \
-    "TEXT NOT NULL, log_index INTEGER NOT NULL, tick INTEGER NOT NULL, at_ms INTEGER NOT NULL, "   \
+#define CREATE_SQL                                                                               \
+    "CREATE TABLE IF NOT EXISTS members (id INTEGER NOT NULL, slot INTEGER NOT NULL, address "   \
+    "TEXT NOT NULL, log_index INTEGER NOT NULL, tick INTEGER NOT NULL, at_ms INTEGER NOT NULL, " \
     "PRIMARY KEY (id, slot))"
 
 /* SQLITE_BUSY (any extended code): the leader ran nothing, another connection holds the write
@@ -296,8 +295,8 @@ static void *reporter_main(void *arg)
     return NULL;
 }
 
-int cluster_reporter_start(uint64_t id, const char *address, const char *join,
-                           const char *data_dir, cluster_reporter **out, tr_error *err)
+int cluster_reporter_start(uint64_t id, const char *address, const char *join, const char *data_dir,
+                           cluster_reporter **out, tr_error *err)
 {
     cluster_reporter *r = tr_calloc(1, sizeof *r);
     r->id = id;
@@ -379,10 +378,8 @@ int cluster_reports_read(dq_client *leader, cluster_report **out, size_t *n, tr_
         for (int c = 0; c < 5; c++)
             ints = ints && v[c].type == DQ_INTEGER;
         if (!ints) continue;
-        r[k++] = (cluster_report){.id = (uint64_t)v[0].i,
-                                  .log_index = (uint64_t)v[2].i,
-                                  .tick = v[3].i,
-                                  .at_ms = v[4].i};
+        r[k++] = (cluster_report){
+            .id = (uint64_t)v[0].i, .log_index = (uint64_t)v[2].i, .tick = v[3].i, .at_ms = v[4].i};
     }
     dq_rows_free(&rows);
     *out = r;

@@ -46,7 +46,7 @@ typedef struct writer {
     uint64_t acked_before_kill;
     uint64_t first_ack_after_kill_ns; /* completion time of the first ACK sent after the kill */
     uint64_t acked_after_restart;     /* ACKs sent after the killed node's restart */
-    uint64_t locked_before_kill; /* "database is locked" answers before the kill */
+    uint64_t locked_before_kill;      /* "database is locked" answers before the kill */
     char first_error[200];            /* the body of the first error answer */
     char last_error[200];             /* and of the last */
 } writer;
