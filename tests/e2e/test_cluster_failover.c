@@ -9,7 +9,8 @@
  * CHECK (the test framework is not thread-safe). Each request's outcome is one of three: ACK (200
  * "ok": the leader committed it through Raft), UNKNOWN (an error answer, a reset connection or a
  * timeout: the row may or may not have landed), UNSENT (the connection was refused: nothing was
- * sent, so the row must not exist). The main thread checks the rows against these. */
+ * sent, so the row must not exist); an answer "database is locked" is unknown to the client too,
+ * and the test checks that none of those landed. The main thread checks the rows against these. */
 #include "test.h"
 #include "base/base.h"
 #include "cluster/cluster.h"
@@ -24,7 +25,9 @@
 #include <string.h>
 #include <time.h>
 
-enum { OUT_ACK = 1, OUT_UNKNOWN = 2, OUT_UNSENT = 3 };
+/* OUT_LOCKED: an answer "database is locked" (dqlite's SQLITE_BUSY), an unknown outcome to the
+ * client, which the test also checks never landed: that is what makes asking again safe. */
+enum { OUT_ACK = 1, OUT_UNKNOWN = 2, OUT_UNSENT = 3, OUT_LOCKED = 4 };
 
 enum {
     WRITERS = 6,           /* two per node */
@@ -101,7 +104,9 @@ static void *writer_main(void *arg)
                 w->first_ack_after_kill_ns = t1;
             if (back != 0 && t0 >= back) w->acked_after_restart++;
         } else {
-            w->outcome[seq] = OUT_UNKNOWN;
+            w->outcome[seq] = rc == 0 && r.body && strstr(r.body, "database is locked")
+                                  ? OUT_LOCKED
+                                  : OUT_UNKNOWN;
             w->unknown++;
             if (rc == -2)
                 w->timeouts++;
@@ -306,6 +311,7 @@ TEST_TIMEOUT(e2e_cluster_failover_under_write_load, 600)
         read_rows(n, i, &rows);
         CHECK_EQ(rows.ncols, 2);
         uint64_t dups = 0, invented = 0, rows_total = 0, landed_here = 0, acked_seen = 0;
+        uint64_t locked_landed = 0;
         for (size_t r = 0; r < rows.nrows; r++) {
             int64_t key = rows.vals[2 * r].i, cnt = rows.vals[2 * r + 1].i;
             rows_total += (uint64_t)cnt;
@@ -321,6 +327,10 @@ TEST_TIMEOUT(e2e_cluster_failover_under_write_load, 600)
                 acked_seen++;
             else if (o == OUT_UNKNOWN)
                 landed_here++;
+            else if (o == OUT_LOCKED) {
+                landed_here++;
+                locked_landed++;
+            }
             else
                 invented++;
         }
@@ -330,6 +340,7 @@ TEST_TIMEOUT(e2e_cluster_failover_under_write_load, 600)
                       " of %" PRIu64 " acknowledged keys present",
                       i + 1, dups, invented, acked_seen, acked);
         CHECK_EQ(rows_total, 3 + acked + landed_here);
+        CHECK_EQ(locked_landed, 0);
         if (k == 0) {
             landed = landed_here;
             first = rows;
@@ -352,8 +363,9 @@ TEST_TIMEOUT(e2e_cluster_failover_under_write_load, 600)
                 (double)locked / ((double)(killed - start_ns) / 1e9));
     test_report("acknowledged %" PRIu64 ", unknown outcome %" PRIu64 " (%" PRIu64
                 " landed; %" PRIu64 " error answers, %" PRIu64 " resets, %" PRIu64
-                " timeouts), refused connections %" PRIu64 " (none landed); duplicates 0; "
-                "every node, the restarted one too, holds every acknowledged key once",
+                " timeouts; no \"database is locked\" write landed), refused connections %" PRIu64
+                " (none landed); duplicates 0; every node, the restarted one too, holds every "
+                "acknowledged key once",
                 acked, unknown, landed, errors, resets, timeouts, unsent);
     test_report("writable again %.1f s after the kill (first acknowledged write sent after it); "
                 "%" PRIu64 " writes acknowledged through the restarted node",
