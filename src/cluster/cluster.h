@@ -281,8 +281,8 @@ int cluster_log_last_index(const char *dir, uint64_t *out, tr_error *err);
 typedef struct cluster_reporter cluster_reporter;
 int cluster_reporter_start(uint64_t id, const char *address, const char *join,
                            const char *data_dir, cluster_reporter **out, tr_error *err);
-/* Stops the thread (waits for a report under way: at most its 2 s deadline) and frees r (NULL is
- * a no-op). */
+/* Stops the thread (waits for a report under way: each of its calls has a 2 s deadline) and
+ * frees r (NULL is a no-op). */
 void cluster_reporter_stop(cluster_reporter *r);
 
 /* One member's report of one second. */
