@@ -65,6 +65,7 @@ enum {
 /* Failure codes a server sends that the client acts on (SQLite's extended I/O codes). */
 #define DQ_CODE_NOT_LEADER      10250 /* SQLITE_IOERR | 40 << 8: ask the leader */
 #define DQ_CODE_LEADERSHIP_LOST 10506 /* SQLITE_IOERR | 41 << 8: the write's outcome is unknown */
+#define DQ_CODE_BUSY            5     /* SQLITE_BUSY (low byte): another connection holds the lock */
 
 /* Node roles (ASSIGN, CLUSTER). */
 enum { DQ_ROLE_VOTER = 0, DQ_ROLE_STANDBY = 1, DQ_ROLE_SPARE = 2 };
@@ -193,6 +194,11 @@ void dq_client_close(dq_client *c);
 /* The failure code of the last call that the server answered with a failure (0 when it did not):
  * e.g. DQ_CODE_NOT_LEADER. */
 uint64_t dq_client_failure_code(const dq_client *c);
+/* Whether the last failure answer was SQLITE_BUSY (any extended code, "database is locked"): the
+ * leader holds one write transaction per database at a time and refuses a write that meets
+ * another connection's at once. The statement did not run, so asking again is safe
+ * (e2e_cluster_failover_under_write_load checks that no such write landed). */
+bool dq_client_busy(const dq_client *c);
 
 /* Every request below: 0 on success; a failure answer is TR_ESQL with the server's message in err
  * (and dq_client_failure_code()); a broken or slow connection is -errno or TR_ETIMEDOUT, after

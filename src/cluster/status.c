@@ -212,13 +212,6 @@ struct cluster_reporter {
     "TEXT NOT NULL, log_index INTEGER NOT NULL, tick INTEGER NOT NULL, at_ms INTEGER NOT NULL, " \
     "PRIMARY KEY (id, slot))"
 
-/* SQLITE_BUSY (any extended code): the leader ran nothing, another connection holds the write
- * lock (another member reporting in the same second). */
-static bool busy(const dq_client *c)
-{
-    return (dq_client_failure_code(c) & 0xff) == 5;
-}
-
 static int exec_retrying_busy(cluster_reporter *r, const char *sql, const dq_value *v, size_t n,
                               tr_error *err)
 {
@@ -226,7 +219,8 @@ static int exec_retrying_busy(cluster_reporter *r, const char *sql, const dq_val
     int rc = 0;
     for (int attempt = 0; attempt < 20; attempt++) {
         rc = dq_exec_sql(r->leader, r->db, sql, v, n, &res, err);
-        if (rc != TR_ESQL || !busy(r->leader)) return rc;
+        /* another member's report holds the write lock: nothing ran */
+        if (rc != TR_ESQL || !dq_client_busy(r->leader)) return rc;
         nanosleep(&(struct timespec){0, (10 + (long)(r->id % 7) * 5) * 1000000}, NULL);
     }
     return rc;
