@@ -190,6 +190,11 @@ uint64_t dq_client_failure_code(const dq_client *c)
     return c->failure_code;
 }
 
+bool dq_client_busy(const dq_client *c)
+{
+    return c->failure_code != 0 && (c->failure_code & 0xff) == DQ_CODE_BUSY;
+}
+
 /* ---- one request, one answer ---- */
 
 static int broken(dq_client *c, int rc, tr_error *err, const char *what)

@@ -65,6 +65,7 @@ enum {
 /* Failure codes a server sends that the client acts on (SQLite's extended I/O codes). */
 #define DQ_CODE_NOT_LEADER      10250 /* SQLITE_IOERR | 40 << 8: ask the leader */
 #define DQ_CODE_LEADERSHIP_LOST 10506 /* SQLITE_IOERR | 41 << 8: the write's outcome is unknown */
+#define DQ_CODE_BUSY            5     /* SQLITE_BUSY (low byte): another connection holds the lock */
 
 /* Node roles (ASSIGN, CLUSTER). */
 enum { DQ_ROLE_VOTER = 0, DQ_ROLE_STANDBY = 1, DQ_ROLE_SPARE = 2 };
@@ -193,6 +194,11 @@ void dq_client_close(dq_client *c);
 /* The failure code of the last call that the server answered with a failure (0 when it did not):
  * e.g. DQ_CODE_NOT_LEADER. */
 uint64_t dq_client_failure_code(const dq_client *c);
+/* Whether the last failure answer was SQLITE_BUSY (any extended code, "database is locked"): the
+ * leader holds one write transaction per database at a time and refuses a write that meets
+ * another connection's at once. The statement did not run, so asking again is safe
+ * (e2e_cluster_failover_under_write_load checks that no such write landed). */
+bool dq_client_busy(const dq_client *c);
 
 /* Every request below: 0 on success; a failure answer is TR_ESQL with the server's message in err
  * (and dq_client_failure_code()); a broken or slow connection is -errno or TR_ETIMEDOUT, after
@@ -262,6 +268,40 @@ int cluster_node_start(const cluster_opts *opts, cluster_node **out, tr_error *e
 /* Stops and frees the node (NULL is a no-op). */
 void cluster_node_stop(cluster_node *n);
 uint64_t cluster_node_id(const cluster_node *n);
+
+/* ---- lag (status.c) ---- */
+
+/* The cluster database each node's reporter writes its log index into (not the application's). */
+#define CLUSTER_STATUS_DB "trail-status"
+
+/* The last Raft log index held on disk in dir (a node's DATA_DIR/cluster): the end of its closed
+ * segments (or its newest snapshot) plus the whole batches of its open segments. Errors: -errno
+ * for an unreadable directory or segment, TR_EPARSE for a segment of another format. */
+int cluster_log_last_index(const char *dir, uint64_t *out, tr_error *err);
+
+/* A thread that writes, at every whole second of the wall clock, this node's last log index
+ * through the leader into CLUSTER_STATUS_DB (table members: id, slot = second % 2, address,
+ * log_index, tick = the second, at_ms = the wall time written). It finds the leader through
+ * address and the comma-separated join list; a failed report is tried again the next second.
+ * Thread: the reporter's own; start and stop from one thread. */
+typedef struct cluster_reporter cluster_reporter;
+int cluster_reporter_start(uint64_t id, const char *address, const char *join,
+                           const char *data_dir, cluster_reporter **out, tr_error *err);
+/* Stops the thread (waits for a report under way: each of its calls has a 2 s deadline) and
+ * frees r (NULL is a no-op). */
+void cluster_reporter_stop(cluster_reporter *r);
+
+/* One member's report of one second. */
+typedef struct cluster_report {
+    uint64_t id;
+    uint64_t log_index;
+    int64_t tick;  /* the wall-clock second it was read at */
+    int64_t at_ms; /* when it was written (the member's wall clock) */
+} cluster_report;
+
+/* The reports the leader holds (up to two per member: its last two seconds), ordered by id then
+ * tick; *out is owned (tr_free). None yet is 0 reports. leader must be connected to the leader. */
+int cluster_reports_read(dq_client *leader, cluster_report **out, size_t *n, tr_error *err);
 
 /* Reads CLUSTER_ID_FILE of data_dir: the node's id and its address (owned). Errors: -ENOENT when
  * the directory has no node, TR_EPARSE for a damaged file (err names it). */

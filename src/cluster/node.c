@@ -31,6 +31,7 @@
 struct cluster_node {
     dqlite_node *node;
     uint64_t id;
+    cluster_reporter *reporter; /* this node's log index, once a second (status.c) */
 };
 
 uint64_t cluster_node_id(const cluster_node *n)
@@ -287,6 +288,13 @@ int cluster_node_start(const cluster_opts *o, cluster_node **out, tr_error *err)
     cluster_node *n = tr_calloc(1, sizeof *n);
     n->node = node;
     n->id = id;
+    rc = cluster_reporter_start(id, o->address, o->join, o->data_dir, &n->reporter, err);
+    if (rc < 0) {
+        tr_free(n);
+        dqlite_node_stop(node);
+        dqlite_node_destroy(node);
+        goto out;
+    }
     *out = n;
     tr_log_info("cluster: node %" PRIu64 " on %s (%s)", id, o->address,
                 joining ? "joined" : "first member");
@@ -298,6 +306,7 @@ out:
 void cluster_node_stop(cluster_node *n)
 {
     if (n == NULL) return;
+    cluster_reporter_stop(n->reporter);
     dqlite_node_stop(n->node);
     dqlite_node_destroy(n->node);
     tr_free(n);
