@@ -13,9 +13,10 @@
  * claim the same slot. An insert that fails on the index is the slot of another node, unless it
  * is this node's own: an earlier attempt whose answer was lost (the leader died after Raft
  * committed it) is found by reading the row back, and then the run is this node's. A claim that
- * cannot be made within JOB_CLAIM_WAIT_MS (no leader during an election, the cluster unreachable)
- * is not made: the slot is skipped, with a warning, because a run that is not claimed could run
- * on two nodes. So every slot runs at most once in the cluster, and once when a leader is there.
+ * cannot be made within JOB_CLAIM_WAIT_MS of the scheduler's request (no leader during an
+ * election, the cluster unreachable, the queue held up by a record waiting for a leader) is not
+ * made: the slot is skipped, with a warning, because a run that is not claimed could run on two
+ * nodes. So every slot runs at most once in the cluster, and once when a leader is there.
  *
  * Records (the end of a claimed run, a manual run) are tried for up to JOB_RECORD_WAIT_MS, then
  * dropped with a warning: the run has happened, only its record is lost (a claimed row then
@@ -65,6 +66,7 @@ typedef struct job_op {
     int kind; /* OP_* */
     char *component, *job; /* OP_CLAIM, OP_MANUAL */
     int64_t due_s;         /* OP_CLAIM */
+    uint64_t queued_ns;    /* OP_CLAIM: when the scheduler asked (its deadline counts from it) */
     job_claim_fn fn;       /* OP_CLAIM */
     void *ud;
     int64_t row;         /* OP_END */
@@ -202,7 +204,9 @@ static int slot_owner(job_cluster *jc, const job_op *op, int64_t *row, bool *oth
 /* One claim: the row id when this node won the slot, 0 when it did not or could not claim it. */
 static int64_t claim(job_cluster *jc, const job_op *op)
 {
-    uint64_t deadline = tr_now_ns() + (uint64_t)JOB_CLAIM_WAIT_MS * 1000000u;
+    /* From the request, not from now: a claim that waited behind a slow record is not made
+     * long after its slot. */
+    uint64_t deadline = op->queued_ns + (uint64_t)JOB_CLAIM_WAIT_MS * 1000000u;
     tr_error err = {0};
     for (;;) {
         if (connect_leader(jc, deadline, &err) < 0) break;
@@ -355,6 +359,7 @@ void job_cluster_claim(job_cluster *jc, const char *component, const char *job, 
     op->component = tr_strdup(component);
     op->job = tr_strdup(job);
     op->due_s = due_s;
+    op->queued_ns = tr_now_ns();
     op->fn = fn;
     op->ud = ud;
     push(jc, op);

@@ -11,8 +11,14 @@ export default defineConfig({
     JobHandler.cron("tick", "* * * * * *", async () => {
       await execute("INSERT INTO ticks (at) VALUES (?)", [Date.now()]);
     }),
-    JobHandler.cron("poke", "0 0 0 1 1 *", () => {
-      console.log("poke ran");
+    // Also a guest that tries to erase the cluster's record of runs: refused like any `_` table.
+    JobHandler.cron("poke", "0 0 0 1 1 *", async () => {
+      try {
+        await execute("DELETE FROM _job_runs", []);
+        console.log("poke: _job_runs deleted");
+      } catch (e) {
+        console.log(`poke: refused: ${(e as Error).message}`);
+      }
     }),
   ],
 });
