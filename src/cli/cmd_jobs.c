@@ -55,9 +55,9 @@ typedef struct jobs_env {
     db_conn *db;
     comp_set *set;
     cron_tz *tz;
-    uint64_t node_id;    /* cluster mode: this data directory's node; 0: single node */
-    char *node_addr;     /* its address (owned) */
-    dq_client *dq;       /* cluster mode: to the leader, opened on first use */
+    uint64_t node_id; /* cluster mode: this data directory's node; 0: single node */
+    char *node_addr;  /* its address (owned) */
+    dq_client *dq;    /* cluster mode: to the leader, opened on first use */
     uint32_t dq_db;
 } jobs_env;
 
@@ -151,13 +151,14 @@ static char *sql_text_dup(sqlite3_stmt *st, int col)
 
 /* The last `limit` runs, newest first, of job (NULL: all) of component (NULL: any), from this
  * node's file or, in cluster mode, the cluster's table through the leader. Prints errors. */
-static int fetch_runs(jobs_env *e, const char *job, const char *component, int limit,
-                      run_row **out, size_t *n)
+static int fetch_runs(jobs_env *e, const char *job, const char *component, int limit, run_row **out,
+                      size_t *n)
 {
     tr_buf sql = TR_BUF_INIT;
-    tr_buf_printf(&sql, "SELECT job, component, trigger, started_at, duration_ms, ok, error, %s "
-                        "FROM _job_runs WHERE (?1 IS NULL OR job = ?1) AND (?2 IS NULL OR "
-                        "component = ?2) ORDER BY started_at DESC, id DESC LIMIT ?3",
+    tr_buf_printf(&sql,
+                  "SELECT job, component, trigger, started_at, duration_ms, ok, error, %s "
+                  "FROM _job_runs WHERE (?1 IS NULL OR job = ?1) AND (?2 IS NULL OR "
+                  "component = ?2) ORDER BY started_at DESC, id DESC LIMIT ?3",
                   e->node_id ? "node" : "NULL");
     run_row *rows = NULL;
     size_t count = 0;
@@ -178,9 +179,8 @@ static int fetch_runs(jobs_env *e, const char *job, const char *component, int l
                 r->component = sql_text_dup(st, 1);
                 r->trigger = sql_text_dup(st, 2);
                 r->started_ms = sqlite3_column_int64(st, 3);
-                r->duration_ms = sqlite3_column_type(st, 4) == SQLITE_NULL
-                                     ? -1
-                                     : sqlite3_column_int64(st, 4);
+                r->duration_ms =
+                    sqlite3_column_type(st, 4) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 4);
                 r->ok = sqlite3_column_type(st, 5) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 5);
                 r->error = sql_text_dup(st, 6);
                 r->node = sql_text_dup(st, 7);
@@ -284,7 +284,8 @@ static int cmd_list(jobs_env *e)
                    next, last);
         }
     }
-    printf("(times in %s%s)\n", cron_tz_name(e->tz), e->node_id ? "; runs of the whole cluster" : "");
+    printf("(times in %s%s)\n", cron_tz_name(e->tz),
+           e->node_id ? "; runs of the whole cluster" : "");
     return 0;
 }
 
@@ -311,10 +312,11 @@ static int cmd_history(jobs_env *e, const char *name, int limit)
     for (size_t i = 0; i < n; i++) {
         char res[700];
         describe(e, &r[i], res, sizeof res);
-        printf("%-24s %-24s %-9s %s\n", r[i].job ? r[i].job : "", r[i].component ? r[i].component : "",
-               r[i].trigger ? r[i].trigger : "", res);
+        printf("%-24s %-24s %-9s %s\n", r[i].job ? r[i].job : "",
+               r[i].component ? r[i].component : "", r[i].trigger ? r[i].trigger : "", res);
     }
-    printf("(times in %s%s)\n", cron_tz_name(e->tz), e->node_id ? "; runs of the whole cluster" : "");
+    printf("(times in %s%s)\n", cron_tz_name(e->tz),
+           e->node_id ? "; runs of the whole cluster" : "");
     rows_free(r, n);
     return 0;
 }
@@ -467,8 +469,9 @@ int cli_jobs(int argc, char **argv)
             errno = 0;
             limit = strtol(limit_s, &end, 10);
             if (errno || end == limit_s || *end || limit < 1 || limit > 10000) {
-                fprintf(stderr, "trail jobs history: --limit takes a number from 1 to 10000, "
-                                "not '%s'\n",
+                fprintf(stderr,
+                        "trail jobs history: --limit takes a number from 1 to 10000, "
+                        "not '%s'\n",
                         limit_s);
                 return 2;
             }

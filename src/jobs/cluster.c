@@ -63,7 +63,7 @@ enum { OP_CLAIM, OP_END, OP_MANUAL };
 
 typedef struct job_op {
     struct job_op *next;
-    int kind; /* OP_* */
+    int kind;              /* OP_* */
     char *component, *job; /* OP_CLAIM, OP_MANUAL */
     int64_t due_s;         /* OP_CLAIM */
     uint64_t queued_ns;    /* OP_CLAIM: when the scheduler asked (its deadline counts from it) */
@@ -81,9 +81,9 @@ struct job_cluster {
     pthread_mutex_t mu; /* guards the fields up to `claiming` */
     pthread_cond_t cv;
     job_op *head, *tail;
-    bool stop;        /* end the thread once the queue is empty (records) */
-    bool no_claims;   /* claims are answered "not this node's" without asking */
-    bool claiming;    /* the thread is inside a claim's callback or request */
+    bool stop;      /* end the thread once the queue is empty (records) */
+    bool no_claims; /* claims are answered "not this node's" without asking */
+    bool claiming;  /* the thread is inside a claim's callback or request */
     /* The thread's own (no lock): */
     dq_client *c; /* NULL: not connected */
     uint32_t db;
@@ -260,8 +260,8 @@ static void record_end(job_cluster *jc, const job_op *op)
         if (past(deadline)) break;
         pause_ms(100);
     }
-    tr_log_warn("cannot record the end of a job run in the cluster (row %" PRId64 "): %s",
-                op->row, err.msg);
+    tr_log_warn("cannot record the end of a job run in the cluster (row %" PRId64 "): %s", op->row,
+                err.msg);
 }
 
 static void record_manual(job_cluster *jc, const job_op *op)

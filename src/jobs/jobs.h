@@ -78,8 +78,7 @@ void job_cluster_record_end(job_cluster *jc, int64_t row, int64_t duration_ms, b
                             const char *error);
 /* A manual run, recorded once it ended. Copies its arguments. Thread: any. */
 void job_cluster_record_manual(job_cluster *jc, const char *component, const char *job,
-                               int64_t started_ms, int64_t duration_ms, bool ok,
-                               const char *error);
+                               int64_t started_ms, int64_t duration_ms, bool ok, const char *error);
 /* From now on every claim is answered 0 without asking; returns once no claim's callback runs
  * or is queued (so none is called after it). Records still go on. NULL is a no-op. */
 void job_cluster_stop_claims(job_cluster *jc);

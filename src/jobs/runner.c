@@ -11,10 +11,10 @@
 typedef struct run_ctx {
     comp_module *mod; /* ref held */
     size_t job;
-    db_conn *db;            /* NULL in cluster mode */
-    job_cluster *cluster;   /* cluster mode: where the run is recorded */
-    const char *trigger;    /* static */
-    sqlite3_int64 row; /* 0: not recorded */
+    db_conn *db;          /* NULL in cluster mode */
+    job_cluster *cluster; /* cluster mode: where the run is recorded */
+    const char *trigger;  /* static */
+    sqlite3_int64 row;    /* 0: not recorded */
     int64_t started_ms;
     uint64_t started_ns;
     job_run_done_fn done;
@@ -28,11 +28,11 @@ int job_store_init(db_conn *db, tr_error *err)
         "  id          INTEGER PRIMARY KEY,\n"
         "  job         TEXT NOT NULL,\n"
         "  component   TEXT NOT NULL,\n"
-        "  trigger     TEXT NOT NULL,\n" /* 'schedule' or 'manual' */
+        "  trigger     TEXT NOT NULL,\n"    /* 'schedule' or 'manual' */
         "  started_at  INTEGER NOT NULL,\n" /* Unix milliseconds */
-        "  duration_ms INTEGER,\n"        /* NULL while running */
-        "  ok          INTEGER,\n"        /* NULL while running, then 1 or 0 */
-        "  error       TEXT\n"            /* message and JS stack of a failed run */
+        "  duration_ms INTEGER,\n"          /* NULL while running */
+        "  ok          INTEGER,\n"          /* NULL while running, then 1 or 0 */
+        "  error       TEXT\n"              /* message and JS stack of a failed run */
         ") STRICT;\n"
         "CREATE INDEX IF NOT EXISTS _job_runs__job ON _job_runs (job, started_at);\n";
     char *msg = NULL;
@@ -72,7 +72,8 @@ static void record_end(db_conn *db, sqlite3_int64 row, int64_t duration_ms, bool
     if (db == NULL || row == 0) return;
     sqlite3 *h = db_handle(db);
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(h, "UPDATE _job_runs SET duration_ms = ?, ok = ?, error = ? WHERE id = ?",
+    if (sqlite3_prepare_v2(h,
+                           "UPDATE _job_runs SET duration_ms = ?, ok = ?, error = ? WHERE id = ?",
                            -1, &st, NULL) == SQLITE_OK) {
         sqlite3_bind_int64(st, 1, duration_ms);
         sqlite3_bind_int(st, 2, ok);
@@ -96,8 +97,8 @@ static void record(const run_ctx *c, int64_t duration_ms, bool ok, const char *e
         if (c->row > 0) job_cluster_record_end(c->cluster, c->row, duration_ms, ok, error);
     } else {
         job_cluster_record_manual(c->cluster, comp_module_name(c->mod),
-                                  comp_module_job(c->mod, c->job)->name, c->started_ms,
-                                  duration_ms, ok, error);
+                                  comp_module_job(c->mod, c->job)->name, c->started_ms, duration_ms,
+                                  ok, error);
     }
 }
 
@@ -121,8 +122,7 @@ static void on_done(void *ud, int rc, const tr_error *err)
     tr_free(c);
 }
 
-void job_run_here(comp_module *m, size_t job, const job_run_opts *o, job_run_done_fn done,
-                  void *ud)
+void job_run_here(comp_module *m, size_t job, const job_run_opts *o, job_run_done_fn done, void *ud)
 {
     const char *trigger = strcmp(o->trigger, "schedule") == 0 ? "schedule" : "manual";
     comp_worker *w = comp_worker_current();
@@ -180,8 +180,7 @@ int job_find(const comp_set *set, const char *name, comp_module **m, size_t *job
     }
     if (found == 1) return 0;
     if (found == 0)
-        return tr_error_set(err, TR_ENOTFOUND,
-                            "no job named '%s' (see `trail jobs list`)", name);
+        return tr_error_set(err, TR_ENOTFOUND, "no job named '%s' (see `trail jobs list`)", name);
     return tr_error_set(err, TR_ECONFLICT,
                         "%zu components have a job named '%s'; name one as COMPONENT:NAME", found,
                         name);

@@ -83,9 +83,8 @@ static int occurrences(const char *hay, const char *needle)
 static int started_in_log(const char *log, uint64_t id)
 {
     char needle[120];
-    snprintf(needle, sizeof needle, "job 'tick' of cluster_jobs.wasm started (schedule, node %" PRIu64
-                                    ")",
-             id);
+    snprintf(needle, sizeof needle,
+             "job 'tick' of cluster_jobs.wasm started (schedule, node %" PRIu64 ")", id);
     return occurrences(log, needle);
 }
 
@@ -249,8 +248,8 @@ TEST_TIMEOUT(e2e_cluster_jobs_run_once_per_slot, 500)
     /* `trail jobs history` on a node reads the cluster's runs and names the node. */
     int other = (leader + 1) % 3;
     char *o, *e;
-    const char *hist[] = {"jobs", "history", "tick", "--limit", "5", "--data-dir", n[other].dir,
-                          NULL};
+    const char *hist[] = {"jobs", "history",    "tick",       "--limit",
+                          "5",    "--data-dir", n[other].dir, NULL};
     CHECK_EQ(th_run(hist, 60000, &o, &e), 0);
     CHECK_CONTAINS(o, "schedule");
     CHECK_CONTAINS(o, " on node ");

@@ -1,7 +1,8 @@
 /* The hostile battery, jobs: a component whose cron jobs run every second, one looping forever
  * and one allocating without bound, next to a healthy job and one that tries to forge, rewrite and
- * erase _job_runs; the component serving requests is another one. Each bad run is recorded as failed naming its limit and replaces the jobs'
- * isolate; the healthy job keeps finishing and requests keep succeeding. */
+ * erase _job_runs; the component serving requests is another one. Each bad run is recorded as
+ * failed naming its limit and replaces the jobs' isolate; the healthy job keeps finishing and
+ * requests keep succeeding. */
 #include "hostile/hostile.h"
 
 #include <stdio.h>
