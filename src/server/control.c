@@ -384,8 +384,8 @@ fail:
 int server__control_start(server_control *c, wk_worker **workers, int nworkers,
                           uint64_t job_deadline_ms, job_cluster *jobs_cluster, tr_error *err)
 {
-    c->jobs_cluster = jobs_cluster;
     assert(nworkers > 0);
+    c->jobs_cluster = jobs_cluster;
     c->workers = workers;
     c->nworkers = nworkers;
     c->deadline_ms = job_deadline_ms;
