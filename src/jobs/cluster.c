@@ -18,10 +18,11 @@
  * made: the slot is skipped, with a warning, because a run that is not claimed could run on two
  * nodes. So every slot runs at most once in the cluster, and once when a leader is there.
  *
- * Records (the end of a claimed run, a manual run) are tried for up to JOB_RECORD_WAIT_MS, then
- * dropped with a warning: the run has happened, only its record is lost (a claimed row then
- * stays "running"). An update is idempotent and tried again after any failure; the insert of a
- * manual run is tried again only when it surely did not happen (no connection, "not leader"). */
+ * Records (the end of a claimed run, a manual run) are tried for up to JOB_RECORD_WAIT_MS (those
+ * still queued when the node stops: JOB_FLUSH_WAIT_MS in all), then dropped with a warning: the run
+ * has happened, only its record is lost (a claimed row then stays "running"). An update is
+ * idempotent and tried again after any failure; the insert of a manual run is tried again only when
+ * it surely did not happen (no connection, "not leader"). */
 #include "jobs/jobs.h"
 
 #include <assert.h>
@@ -38,6 +39,8 @@
 #define JOB_CLAIM_WAIT_MS 4000
 /* How long a run's record may wait for a leader before it is dropped. */
 #define JOB_RECORD_WAIT_MS 15000
+/* How long the records still queued when the node stops may take, together. */
+#define JOB_FLUSH_WAIT_MS 5000
 /* Each request's deadline on the client: a leader that stopped answering is left after this. */
 #define JOB_CLIENT_TIMEOUT_MS 3000
 /* The most members the thread asks for the leader. */
@@ -78,12 +81,13 @@ typedef struct job_op {
 
 struct job_cluster {
     pthread_t thread;
-    pthread_mutex_t mu; /* guards the fields up to `claiming` */
+    pthread_mutex_t mu; /* guards the fields up to `flush_deadline_ns` */
     pthread_cond_t cv;
     job_op *head, *tail;
-    bool stop;      /* end the thread once the queue is empty (records) */
-    bool no_claims; /* claims are answered "not this node's" without asking */
-    bool claiming;  /* the thread is inside a claim's callback or request */
+    bool stop;                  /* end the thread once the queue is empty (records) */
+    bool no_claims;             /* claims are answered "not this node's" without asking */
+    bool claiming;              /* the thread is inside a claim's callback or request */
+    uint64_t flush_deadline_ns; /* set with stop: the queued records' common deadline */
     /* The thread's own (no lock): */
     dq_client *c; /* NULL: not connected */
     uint32_t db;
@@ -240,9 +244,15 @@ static int64_t claim(job_cluster *jc, const job_op *op)
     return 0;
 }
 
-static void record_end(job_cluster *jc, const job_op *op)
+/* A record's deadline: its own wait, or what is left of the flush when the node stops. */
+static uint64_t record_deadline(uint64_t flush_deadline_ns)
 {
-    uint64_t deadline = tr_now_ns() + (uint64_t)JOB_RECORD_WAIT_MS * 1000000u;
+    uint64_t own = tr_now_ns() + (uint64_t)JOB_RECORD_WAIT_MS * 1000000u;
+    return flush_deadline_ns && flush_deadline_ns < own ? flush_deadline_ns : own;
+}
+
+static void record_end(job_cluster *jc, const job_op *op, uint64_t deadline)
+{
     tr_error err = {0};
     for (;;) {
         if (connect_leader(jc, deadline, &err) < 0) break;
@@ -264,9 +274,8 @@ static void record_end(job_cluster *jc, const job_op *op)
                 err.msg);
 }
 
-static void record_manual(job_cluster *jc, const job_op *op)
+static void record_manual(job_cluster *jc, const job_op *op, uint64_t deadline)
 {
-    uint64_t deadline = tr_now_ns() + (uint64_t)JOB_RECORD_WAIT_MS * 1000000u;
     tr_error err = {0};
     for (;;) {
         if (connect_leader(jc, deadline, &err) < 0) break;
@@ -306,15 +315,16 @@ static void *cluster_main(void *arg)
         jc->head = op->next;
         if (jc->head == NULL) jc->tail = NULL;
         bool no_claims = jc->no_claims;
+        uint64_t flush_deadline = jc->flush_deadline_ns;
         if (op->kind == OP_CLAIM) jc->claiming = true;
         pthread_mutex_unlock(&jc->mu);
         if (op->kind == OP_CLAIM) {
             int64_t row = no_claims ? 0 : claim(jc, op);
             op->fn(op->ud, row);
         } else if (op->kind == OP_END) {
-            record_end(jc, op);
+            record_end(jc, op, record_deadline(flush_deadline));
         } else {
-            record_manual(jc, op);
+            record_manual(jc, op, record_deadline(flush_deadline));
         }
         op_free(op);
         pthread_mutex_lock(&jc->mu);
@@ -428,6 +438,7 @@ void job_cluster_free(job_cluster *jc)
     bool started = !jc->stop;
     jc->stop = true;
     jc->no_claims = true;
+    jc->flush_deadline_ns = tr_now_ns() + (uint64_t)JOB_FLUSH_WAIT_MS * 1000000u;
     pthread_cond_broadcast(&jc->cv);
     pthread_mutex_unlock(&jc->mu);
     if (started) pthread_join(jc->thread, NULL);

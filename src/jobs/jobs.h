@@ -82,7 +82,7 @@ void job_cluster_record_manual(job_cluster *jc, const char *component, const cha
 /* From now on every claim is answered 0 without asking; returns once no claim's callback runs
  * or is queued (so none is called after it). Records still go on. NULL is a no-op. */
 void job_cluster_stop_claims(job_cluster *jc);
-/* Writes the queued records (each for a bounded time), stops the thread and frees jc. NULL is a
+/* Writes the queued records (for at most 5 s in all), stops the thread and frees jc. NULL is a
  * no-op. */
 void job_cluster_free(job_cluster *jc);
 
