@@ -66,7 +66,7 @@ static void *sched_main(void *arg)
                 size_t job = e->job;
                 uint64_t token = e->token;
                 pthread_mutex_unlock(&s->mu);
-                s->launch(s->ud, m, job, token);
+                s->launch(s->ud, m, job, due, token);
                 comp_module_unref(m);
                 pthread_mutex_lock(&s->mu);
                 /* The set may have changed meanwhile: start over. */

@@ -20,6 +20,7 @@
 #include "db/db.h"
 #include "auth/auth.h"
 #include "guest/guest.h"
+#include "jobs/jobs.h"
 
 /* How long a migration may wait for another node's (or an election) before the start fails. */
 #define CLUSTER_MIGRATE_WAIT_MS 60000
@@ -145,6 +146,21 @@ static int check_history(cluster_migrate *m, const char *migrations_dir, tr_erro
     return rc;
 }
 
+/* The cluster's _job_runs (jobs/cluster.c): not a migration of the application's, but made once
+ * in the same way, waiting out another node's transaction. */
+static int jobs_table(cluster_migrate *m, tr_error *err)
+{
+    for (;;) {
+        int rc = exec(m, JOB_CLUSTER_DDL, NULL, 0, err);
+        if (rc == 0 || !busy(m, rc)) return rc;
+        if (tr_now_ns() > m->deadline_ns)
+            return tr_error_set(err, TR_ETIMEDOUT,
+                                "_job_runs: the cluster's database stayed locked for %d s",
+                                CLUSTER_MIGRATE_WAIT_MS / 1000);
+        nanosleep(&(struct timespec){0, 100 * 1000000}, NULL);
+    }
+}
+
 int server__cluster_migrate(const char *const *addresses, size_t n, const char *migrations_dir,
                             tr_error *err)
 {
@@ -158,6 +174,7 @@ int server__cluster_migrate(const char *const *addresses, size_t n, const char *
     if (rc == 0) rc = exec(&m, DB_HISTORY_DDL, NULL, 0, err);
     if (rc == 0) rc = db_migrations_each(migrations_dir, apply, &m, err);
     if (rc == 0) rc = check_history(&m, migrations_dir, err);
+    if (rc == 0) rc = jobs_table(&m, err);
     tr_buf_free(&m.names);
     dq_client_close(m.c);
     return rc;

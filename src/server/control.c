@@ -69,6 +69,7 @@ struct server_control {
     int nworkers;
     unsigned next;
     uint64_t deadline_ms;
+    job_cluster *jobs_cluster; /* cluster mode: where runs are recorded; else NULL */
     pthread_t thread;
     bool started, stopped;
     _Atomic bool stopping;
@@ -155,7 +156,8 @@ static void run_on_worker(loop *l, void *arg)
              comp_module_name(m));
     tr_log_info("%s: run requested through %s", r->label, r->ctl->path);
     r->started_ns = tr_now_ns();
-    job_run_here(m, job, "manual", r->deadline_ms, on_job_done, r);
+    job_run_opts o = {"manual", r->deadline_ms, r->ctl->jobs_cluster, 0};
+    job_run_here(m, job, &o, on_job_done, r);
 }
 
 /* ---- on the control thread ---- */
@@ -380,9 +382,10 @@ fail:
 }
 
 int server__control_start(server_control *c, wk_worker **workers, int nworkers,
-                          uint64_t job_deadline_ms, tr_error *err)
+                          uint64_t job_deadline_ms, job_cluster *jobs_cluster, tr_error *err)
 {
     assert(nworkers > 0);
+    c->jobs_cluster = jobs_cluster;
     c->workers = workers;
     c->nworkers = nworkers;
     c->deadline_ms = job_deadline_ms;

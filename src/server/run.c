@@ -285,6 +285,7 @@ typedef struct job_launcher {
     int next; /* round-robin; touched only by the scheduler thread */
     uint64_t deadline_ms;
     job_sched *sched;
+    job_cluster *cluster; /* cluster mode: each due run is claimed there first */
 } job_launcher;
 
 typedef struct job_msg {
@@ -292,26 +293,45 @@ typedef struct job_msg {
     comp_module *mod; /* ref held */
     size_t job;
     uint64_t token;
+    wk_worker *w;     /* that runs it */
+    int64_t row;      /* cluster mode: the claimed row */
 } job_msg;
+
+static void job_msg_free(job_msg *msg)
+{
+    job_sched_finished(msg->jl->sched, msg->token);
+    comp_module_unref(msg->mod);
+    tr_free(msg);
+}
 
 static void on_job_done(void *ud, int rc, const tr_error *err)
 {
     (void)rc;
     (void)err;
-    job_msg *msg = ud;
-    job_sched_finished(msg->jl->sched, msg->token);
-    comp_module_unref(msg->mod);
-    tr_free(msg);
+    job_msg_free(ud);
 }
 
 static void run_job_msg(loop *l, void *arg)
 {
     (void)l;
     job_msg *msg = arg;
-    job_run_here(msg->mod, msg->job, "schedule", msg->jl->deadline_ms, on_job_done, msg);
+    job_run_opts o = {"schedule", msg->jl->deadline_ms, msg->jl->cluster, msg->row};
+    job_run_here(msg->mod, msg->job, &o, on_job_done, msg);
 }
 
-static void launch_job(void *ud, comp_module *m, size_t job, uint64_t token)
+/* Thread: the jobs' cluster thread. The slot is this node's (row > 0) or not. */
+static void on_job_claimed(void *ud, int64_t row)
+{
+    job_msg *msg = ud;
+    if (row <= 0) {
+        job_msg_free(msg);
+        return;
+    }
+    msg->row = row;
+    wk_post(msg->w, run_job_msg, msg);
+}
+
+static void launch_job(void *ud, comp_module *m, size_t job, int64_t due_s, uint64_t token)
 {
     job_launcher *jl = ud;
     job_msg *msg = tr_calloc(1, sizeof *msg);
@@ -319,8 +339,12 @@ static void launch_job(void *ud, comp_module *m, size_t job, uint64_t token)
     msg->mod = comp_module_ref(m);
     msg->job = job;
     msg->token = token;
-    wk_worker *w = jl->workers[jl->next++ % jl->nworkers];
-    wk_post(w, run_job_msg, msg);
+    msg->w = jl->workers[jl->next++ % jl->nworkers];
+    if (jl->cluster)
+        job_cluster_claim(jl->cluster, comp_module_name(m), comp_module_job(m, job)->name, due_s,
+                          on_job_claimed, msg);
+    else
+        wk_post(msg->w, run_job_msg, msg);
 }
 
 static comp_limits comp_limits_from_cfg(const cfg *c)
@@ -497,8 +521,10 @@ static db_conn *db_of_worker(void)
 /* The members a guest's statement may ask for the leader: this node and those it joined through. */
 #define SERVER_MAX_CLUSTER_ADDRS 16
 
-/* Cluster mode: the dqlite node, when --cluster-address or cluster.address names one. */
-static int start_cluster_node(const server_opts *f, const cfg *c, cluster_node **out)
+/* Cluster mode: the dqlite node, when --cluster-address or cluster.address names one, and the
+ * thread that claims and records the jobs' runs in the cluster (*jobs). */
+static int start_cluster_node(const server_opts *f, const cfg *c, cluster_node **out,
+                              job_cluster **jobs)
 {
     const char *address = f->cluster_address ? f->cluster_address : c->cluster.address;
     if (address == NULL || address[0] == '\0') {
@@ -544,6 +570,7 @@ static int start_cluster_node(const server_opts *f, const cfg *c, cluster_node *
     /* The cluster's schema: applied once for all nodes, through the leader. */
     char *mig = tr_asprintf("%s/" DB_MIGRATIONS_DIR, f->data_dir);
     rc = server__cluster_migrate(addrs, naddrs, mig, &err);
+    if (rc == 0) rc = job_cluster_start(addrs, naddrs, cluster_node_id(*out), jobs, &err);
     tr_free(mig);
     tr_free(list);
     if (rc < 0) fprintf(stderr, "trail run: %s\n", err.msg);
@@ -578,6 +605,7 @@ int server_run(const server_opts *o)
     auth_keys *keys = NULL;
     auth_ctx *auth = NULL;
     cluster_node *node = NULL;
+    job_cluster *jobs_cluster = NULL;
 
     if (db_datadir_init(f.data_dir, cfg_default_text(), &err) < 0) {
         fprintf(stderr, "trail run: %s\n", err.msg);
@@ -614,7 +642,7 @@ int server_run(const server_opts *o)
         connections_per_worker(c.server.max_connections, raise_open_files_limit(), threads);
 
     if (make_listeners(c.server.address, threads, ls) < 0) goto out;
-    if (start_cluster_node(&f, &c, &node) < 0) goto out;
+    if (start_cluster_node(&f, &c, &node, &jobs_cluster) < 0) goto out;
 
     db_path = tr_asprintf("%s/data/main.db", f.data_dir);
     {
@@ -755,13 +783,14 @@ int server_run(const server_opts *o)
         nworkers++;
     }
 
-    launcher = (job_launcher){workers, nworkers, 0, c.jobs.deadline_ms, NULL};
+    launcher = (job_launcher){workers, nworkers, 0, c.jobs.deadline_ms, NULL, jobs_cluster};
     if (job_sched_start(tz, launch_job, &launcher, &launcher.sched, &err) < 0) {
         fprintf(stderr, "trail run: %s\n", err.msg);
         goto stop;
     }
     job_sched_set(launcher.sched, comps);
-    if (ctl && server__control_start(ctl, workers, nworkers, c.jobs.deadline_ms, &err) < 0) {
+    if (ctl && server__control_start(ctl, workers, nworkers, c.jobs.deadline_ms, jobs_cluster,
+                                     &err) < 0) {
         tr_log_warn("control socket: %s; `trail jobs run` will not reach this server", err.msg);
         server__control_free(ctl);
         ctl = NULL;
@@ -810,6 +839,7 @@ stop:
     /* No reload and no job is handed to a worker once they start draining. */
     server__reloader_stop(rl);
     job_sched_stop(launcher.sched);
+    job_cluster_stop_claims(jobs_cluster); /* no claimed run is posted to a worker any more */
     server__control_stop(ctl);
     for (int i = 0; i < nworkers; i++)
         wk_shutdown(workers[i]);
@@ -827,6 +857,7 @@ out:
     http_router_free(router);
     job_sched_free(launcher.sched); /* after the workers: their last runs report to it */
     server__control_free(ctl);              /* likewise */
+    job_cluster_free(jobs_cluster); /* after the workers: it records their last runs' ends */
     server__reloader_free(rl);              /* the set and router the workers served last */
     tr_free(wasm_dir);
     comp_set_free(comps);

@@ -51,9 +51,10 @@ typedef struct server_control server_control;
 int server__control_open(const char *data_dir, server_control **out, tr_error *err);
 
 /* Starts answering on a thread of its own; jobs run on workers[], in turn (borrowed: they must
- * outlive server__control_stop()), each bounded by job_deadline_ms. */
+ * outlive server__control_stop()), each bounded by job_deadline_ms. jobs_cluster (cluster mode;
+ * else NULL, borrowed until server__control_free()) is where the runs are recorded. */
 int server__control_start(server_control *c, wk_worker **workers, int nworkers,
-                          uint64_t job_deadline_ms, tr_error *err);
+                          uint64_t job_deadline_ms, job_cluster *jobs_cluster, tr_error *err);
 
 /* Stops answering, closes the open connections and removes the socket file (when it is still
  * the one this server created). Jobs in flight go on to their end on their worker. */

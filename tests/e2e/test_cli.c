@@ -78,7 +78,7 @@ TEST_TIMEOUT(e2e_cli_unknown_subcommands_name_the_valid_ones, 60)
          "trail components: unknown command 'frob'",
          "list, add, inspect, installed, remove, update"},
         {{"components", "frob", NULL}, "unknown command 'frob'", "inspect"},
-        {{"jobs", "frob", NULL}, "trail jobs: unknown command 'frob'", "list, run"},
+        {{"jobs", "frob", NULL}, "trail jobs: unknown command 'frob'", "list, history, run"},
         {{"run", "frob", NULL}, "trail run: unexpected argument 'frob'", "options only"},
         {{"run", "--frob", NULL}, "trail run: unknown option '--frob'", "trail run --help"},
         {{"eval", "--frob", NULL}, "trail eval: unknown option '--frob'", "trail eval --help"},

@@ -50,6 +50,15 @@ static char *text(const char *sql)
     return out;
 }
 
+/* How often needle occurs in hay. */
+static int occurrences(const char *hay, const char *needle)
+{
+    int k = 0;
+    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        k++;
+    return k;
+}
+
 TEST_TIMEOUT(e2e_jobs_reference_schedules_fire_at_sunday_midnight, 120)
 {
     char out[800];
@@ -114,6 +123,21 @@ TEST_TIMEOUT(e2e_jobs_failures_overlaps_and_cli, 120)
     CHECK_CONTAINS(o, "ok at ");
     CHECK_CONTAINS(o, "FAILED at ");
     CHECK_CONTAINS(o, "job exploded");
+    free(o);
+    free(e);
+
+    /* trail jobs history: the last runs, newest first; one node's runs name no node */
+    const char *hist[] = {"jobs", "history", "tick", "--limit", "2", "--data-dir", depot(), NULL};
+    CHECK_EQ(th_run(hist, 60000, &o, &e), 0);
+    CHECK_CONTAINS(o, "TRIGGER");
+    CHECK_EQ(occurrences(o, "ok at "), 2);
+    CHECK_CONTAINS(o, "schedule");
+    CHECK(strstr(o, "on node") == NULL);
+    free(o);
+    free(e);
+    const char *hist_bad[] = {"jobs", "history", "--limit", "0", "--data-dir", depot(), NULL};
+    CHECK_EQ(th_run(hist_bad, 60000, &o, &e), 2);
+    CHECK_CONTAINS(e, "--limit takes a number from 1 to 10000");
     free(o);
     free(e);
 

@@ -1,7 +1,8 @@
 /* The hostile battery, jobs: a component whose cron jobs run every second, one looping forever
- * and one allocating without bound, next to a healthy job; the component serving requests is
- * another one. Each bad run is recorded as failed naming its limit and replaces the jobs'
- * isolate; the healthy job keeps finishing and requests keep succeeding. */
+ * and one allocating without bound, next to a healthy job and one that tries to forge, rewrite and
+ * erase _job_runs; the component serving requests is another one. Each bad run is recorded as
+ * failed naming its limit and replaces the jobs' isolate; the healthy job keeps finishing and
+ * requests keep succeeding. */
 #include "hostile/hostile.h"
 
 #include <stdio.h>
@@ -32,12 +33,16 @@ TEST_TIMEOUT(hostile_runaway_jobs, 120)
     CHECK(fine >= 2);
     CHECK_CONTAINS(log, "interrupted");
     CHECK_CONTAINS(log, "out of memory");
+    /* trail's record of runs is not the guests': every forging statement refused */
+    int forged = hz_count(log, "forge: wrote"), refused = hz_count(log, "forge: refused");
+    CHECK_EQ(forged, 0);
+    CHECK(refused >= 3);
     free(log);
     test_report("runaway jobs over 3.5 s: 'spin' failed %d times (CPU budget), 'hog' %d times "
-                "(memory), 'fine' finished %d times; healthy requests meanwhile: %ld/%ld ok, p99 "
-                "%.1f ms; server peak RSS %ld MiB (bound %d)",
-                spin, hog, fine, st.ok, st.ok + st.failed, st.p99_ms, st.peak_rss_kib >> 10,
-                HZ_RSS_BOUND_MIB);
+                "(memory), 'fine' finished %d times, writes to _job_runs %d/%d refused; healthy "
+                "requests meanwhile: %ld/%ld ok, p99 %.1f ms; server peak RSS %ld MiB (bound %d)",
+                spin, hog, fine, refused, refused + forged, st.ok, st.ok + st.failed, st.p99_ms,
+                st.peak_rss_kib >> 10, HZ_RSS_BOUND_MIB);
     hz_check_healthy(&s, &st, HZ_RSS_BOUND_MIB);
     CHECK_EQ(th_server_stop(&s), 0);
 }
