@@ -207,8 +207,8 @@ static int find_leader(guest__remote *r, uint64_t give_up_ns, tr_error *err)
     tr_error last = {0};
     for (;;) {
         dq_client *c = NULL;
-        int rc = dq_client_open_leader((const char *const *)cluster_addrs, cluster_naddrs, &find,
-                                       1, &c, &last);
+        int rc = dq_client_open_leader((const char *const *)cluster_addrs, cluster_naddrs, &find, 1,
+                                       &c, &last);
         if (rc == 0) {
             uint32_t db;
             dq_rows bounded = DQ_ROWS_INIT;
@@ -262,11 +262,9 @@ static void run_job(guest__remote *r, guest_sql_job *job)
         }
         uint64_t sent_ns = tr_now_ns();
         if (job->rows)
-            rc = dq_query_sql(r->leader, r->db, job->sql, job->params, job->nparams, &job->dr,
-                              err);
+            rc = dq_query_sql(r->leader, r->db, job->sql, job->params, job->nparams, &job->dr, err);
         else
-            rc = dq_exec_sql(r->leader, r->db, job->sql, job->params, job->nparams, &job->res,
-                             err);
+            rc = dq_exec_sql(r->leader, r->db, job->sql, job->params, job->nparams, &job->res, err);
         pthread_mutex_lock(&r->mu);
         r->calling = NULL;
         stop = r->stop;
@@ -289,8 +287,8 @@ static void run_job(guest__remote *r, guest_sql_job *job)
                                    "trail does not send it again)");
         } else if (rc == TR_ESQL &&
                    (code == DQ_CODE_INTERRUPTED ||
-                    (job->rows && tr_now_ns() - sent_ns >=
-                                      (uint64_t)GUEST_CLUSTER_STMT_LIMIT_MS * 1000000u))) {
+                    (job->rows &&
+                     tr_now_ns() - sent_ns >= (uint64_t)GUEST_CLUSTER_STMT_LIMIT_MS * 1000000u))) {
             /* libdqlite 1.11 writes a query's failure after the column names it had begun to
              * send, so the code reads as the column count: a query that failed after running
              * for the limit was interrupted there */
@@ -307,12 +305,15 @@ static void run_job(guest__remote *r, guest_sql_job *job)
                 job->rc = tr_error_set(err, TR_ETIMEDOUT,
                                        "the worker stopped while the statement was on the "
                                        "cluster's leader: its outcome is unknown");
-            else
+            else {
+                char why[sizeof err->msg];
+                snprintf(why, sizeof why, "%s", err->msg); /* err is rewritten below */
                 job->rc = tr_error_set(err, rc,
                                        "the connection to the cluster's leader failed after the "
                                        "statement was sent: its outcome is unknown (it may have "
                                        "been applied; trail does not send it again): %s",
-                                       err->msg);
+                                       why);
+            }
         }
         return;
     }
