@@ -12,7 +12,9 @@
  *
  * Statements run on the worker's connection through guest_sql_run_vals() with the same allow-list
  * as JS; one that must wait (a JS transaction holds the connection, or another connection holds
- * the write lock) is retried from the loop and never blocks the worker.
+ * the write lock) is retried from the loop and never blocks the worker. In cluster mode a
+ * statement is checked on that connection and sent to the cluster's leader by the worker's helper
+ * thread (guest_sql_remote_vals(), guest/cluster.c); its handle is ready when the answer is back.
  *
  * Thread: owning worker only; a scratch instance (comp__native_load) on the loading thread. */
 #include "component/native_internal.h"

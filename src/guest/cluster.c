@@ -630,6 +630,12 @@ static void js_done(guest_sql *s, guest_sql_job *job)
     guest__rwait *w = job->ud;
     rwait_unlink(s, w);
     jsg_isolate *iso = w->iso;
+    if (jsg_isolate_dead(iso)) { /* it trapped meanwhile: nothing to settle (as guest/tx.c) */
+        guest *g = w->g;
+        tr_free(w);
+        guest__wake(g);
+        return;
+    }
     tr_error why = job->err, err = {0};
     int rc = job->rc;
     jsg_ref value = 0;

@@ -44,6 +44,12 @@ export default defineConfig({
       const rows = await query("SELECT body FROM notes WHERE body LIKE 'order %' ORDER BY id", []);
       return rows.map((r) => String(r[0]).slice(6)).join(",");
     }),
+    // an isolate that dies (out of memory) while its statement is out on the leader
+    HttpHandler.get("/die", async () => {
+      void query("SELECT count(*) FROM notes", []);
+      const hog: number[][] = [];
+      for (;;) hog.push(new Array(1 << 20).fill(1));
+    }),
     // no SQL: what must answer at once while another request's statement is out on the leader
     HttpHandler.get("/ping", async () => "pong"),
     // a statement without end: bounded on the leader (tests/hostile/test_cluster_guest.c)
