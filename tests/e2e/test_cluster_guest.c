@@ -156,6 +156,11 @@ TEST_TIMEOUT(e2e_cluster_guest_sql_never_blocks_the_worker, 900)
     r = cu_http(n[f].srv.port, "POST", "/c/notes", "from C after the election");
     CHECK_STR_EQ(r.body, "ran: 1");
     th_resp_free(&r);
+    /* The third node's client is still connected to the stopped node, a follower now when
+     * another was elected: its "not leader" (nothing ran) is sent once more to the new leader. */
+    r = cu_http(n[other].srv.port, "POST", "/notes", "through a connection to the old leader");
+    CHECK_STR_EQ(r.body, "ran: 1");
+    th_resp_free(&r);
 
     /* No leader at all: the leader killed, a second member stopped. The last one's statement
      * waits for a leader without blocking its worker, then fails saying there is none. */
