@@ -356,7 +356,7 @@ TSAN_TESTS ?= kv_ e2e_cluster_guest_sql_through_the_leader hostile_cluster_guest
 tsan: $(BUILD)/tsan/run $(BUILD)/tsan/trail $(BUILD)/trail
 	@set -e; for t in $(or $(T),$(TSAN_TESTS)); do \
 	  TRAIL_BIN=$(abspath $(BUILD)/tsan/trail) TRAIL_REL_BIN=$(abspath $(BUILD)/trail) \
-	  TRAIL_ROOT=$(CURDIR) TSAN_OPTIONS="halt_on_error=1 exitcode=66 second_deadlock_stack=1" \
+	  TRAIL_ROOT=$(CURDIR) TSAN_OPTIONS="halt_on_error=1 exitcode=66 second_deadlock_stack=1 suppressions=$(CURDIR)/tools/tsan.supp" \
 	  $(BUILD)/tsan/run $$t; done
 
 run: $(BUILD)/trail
