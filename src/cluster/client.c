@@ -185,6 +185,26 @@ void dq_client_close(dq_client *c)
     tr_free(c);
 }
 
+void dq_client_abort(dq_client *c)
+{
+    /* shutdown(), not close(): the descriptor stays the caller's until dq_client_close(), so no
+     * other file can take its number while a call still polls it */
+    shutdown(c->fd, SHUT_RDWR);
+}
+
+void dq_client_set_timeout(dq_client *c, uint32_t timeout_ms)
+{
+    c->opts.timeout_ms = timeout_ms;
+}
+
+bool dq_client_idle_ok(const dq_client *c)
+{
+    if (c->broken) return false;
+    /* between requests a node sends nothing: anything readable is its end of the connection */
+    struct pollfd p = {.fd = c->fd, .events = POLLIN | POLLRDHUP};
+    return poll(&p, 1, 0) == 0;
+}
+
 uint64_t dq_client_failure_code(const dq_client *c)
 {
     return c->failure_code;

@@ -191,6 +191,17 @@ int dq_client_open(const char *address, const dq_client_opts *opts, dq_client **
 /* Closes the connection (NULL is a no-op). */
 void dq_client_close(dq_client *c);
 
+/* Makes the call another thread is making on c, and every later one, fail at once (the socket is
+ * shut down; the client is then unusable: close it). Thread: any, while c is not being closed. */
+void dq_client_abort(dq_client *c);
+
+/* Sets the deadline of each later call on c. */
+void dq_client_set_timeout(dq_client *c, uint32_t timeout_ms);
+/* Whether c, between two calls, is still connected as far as can be seen without a request: not
+ * broken, and the node has neither closed nor reset the connection. A false answer means: close
+ * c and open another before sending anything (nothing was sent on c since its last answer). */
+bool dq_client_idle_ok(const dq_client *c);
+
 /* The failure code of the last call that the server answered with a failure (0 when it did not):
  * e.g. DQ_CODE_NOT_LEADER. */
 uint64_t dq_client_failure_code(const dq_client *c);
@@ -242,6 +253,16 @@ int dq_query_sql(dq_client *c, uint32_t db, const char *sql, const dq_value *par
  * may be under way). Errors: TR_ETIMEDOUT with err naming the last reason. */
 int dq_client_open_leader(const char *const *addresses, size_t n, const dq_client_opts *opts,
                           uint32_t timeout_ms, dq_client **out, tr_error *err);
+
+/* ---- statements bounded on the node (limit.c) ---- */
+
+/* Registers, for every SQLite connection opened from now on (the node's among them), the SQL
+ * function `_trail_statement_limit(MS)`: once a client calls it on its connection, every statement
+ * that connection runs is interrupted after MS of wall time (SQLite's "interrupted", failure code
+ * DQ_CODE_INTERRUPTED). Only tightens: a larger MS later, or 0, changes nothing. Errors: TR_ESQL.
+ * Thread: the main thread, before the node starts. */
+int cluster_limit_register_everywhere(void);
+#define DQ_CODE_INTERRUPTED 9 /* SQLITE_INTERRUPT */
 
 /* ---- the node (node.c) ---- */
 

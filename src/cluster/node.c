@@ -258,7 +258,7 @@ int cluster_node_start(const cluster_opts *o, cluster_node **out, tr_error *err)
                           "its allocator");
         goto out;
     }
-    if (db_functions_register_everywhere() < 0) {
+    if (db_functions_register_everywhere() < 0 || cluster_limit_register_everywhere() < 0) {
         rc = tr_error_set(err, TR_ESQL, "cannot register trail's SQL functions for the cluster");
         goto out;
     }

@@ -12,7 +12,9 @@
  *
  * Statements run on the worker's connection through guest_sql_run_vals() with the same allow-list
  * as JS; one that must wait (a JS transaction holds the connection, or another connection holds
- * the write lock) is retried from the loop and never blocks the worker.
+ * the write lock) is retried from the loop and never blocks the worker. In cluster mode a
+ * statement is checked on that connection and sent to the cluster's leader by the worker's helper
+ * thread (guest_sql_remote_vals(), guest/cluster.c); its handle is ready when the answer is back.
  *
  * Thread: owning worker only; a scratch instance (comp__native_load) on the loading thread. */
 #include "component/native_internal.h"
@@ -35,6 +37,7 @@ void comp__native_handle_free(struct Z_trail_instance_t *ni, comp_native_handle 
     }
     ni->nhandles--;
     if (ni->env) loop_timer_stop(ni->env->loop, &h->timer);
+    if (h->job && ni->env) guest_sql_job_cancel(ni->env->sql, h->job);
     tr_buf_free(&h->result);
     tr_buf_free(&h->params);
     tr_free(h->sql);
@@ -107,6 +110,57 @@ static bool run_begin(struct Z_trail_instance_t *ni, comp_native_handle *h)
     return true;
 }
 
+/* h's result: a statement's answer (out: as guest_sql_run_vals() gives it) or its error. */
+static void put_result(comp_native_handle *h, int rc, const jsg_val *out, const tr_error *err)
+{
+    tr_buf_reset(&h->result);
+    if (rc < 0) {
+        tr_buf_append_str(&h->result, err->msg);
+    } else if (!h->rows) {
+        comp__put_u64(&h->result, (uint64_t)out->u.big);
+    } else {
+        const jsg_val *names = &out->u.arr.items[0];
+        comp__put_u32(&h->result, (uint32_t)names->u.arr.len);
+        for (size_t i = 0; i < names->u.arr.len; i++)
+            comp__put_str(&h->result, names->u.arr.items[i].u.str.ptr,
+                          names->u.arr.items[i].u.str.len);
+        comp__put_u32(&h->result, (uint32_t)(out->u.arr.len - 1));
+        for (size_t i = 1; i < out->u.arr.len; i++)
+            for (size_t k = 0; k < out->u.arr.items[i].u.arr.len; k++)
+                comp__put_val(&h->result, &out->u.arr.items[i].u.arr.items[k]);
+    }
+}
+
+/* Cluster mode: the leader's answer to h's statement, on the worker's loop. */
+static void remote_done(void *ud, int rc, const jsg_val *out, const tr_error *err)
+{
+    comp_native_handle *h = ud;
+    h->job = NULL;
+    put_result(h, rc, out, err);
+    ready(h->ni, h, rc == 0);
+}
+
+/* Cluster mode: checks h's statement on the local connection and sends it to the leader; h is
+ * ready when the answer is back (or at once when the check refused it). Never waits. */
+static void run_remote(struct Z_trail_instance_t *ni, comp_native_handle *h)
+{
+    tr_arena a;
+    tr_arena_init(&a, 16384);
+    comp_reader r = {(const unsigned char *)h->params.data, h->params.len, 0, false};
+    jsg_val params;
+    tr_error err = {0};
+    int rc = comp__get_params(&r, &a, &params)
+                 ? guest_sql_remote_vals(ni->env->sql, h->rows, h->sql, h->sql_len, &params,
+                                         ni->mod->limits.memory_limit, remote_done, h, &h->job,
+                                         &err)
+                 : tr_error_set(&err, TR_EINVAL, "malformed SQL parameters (docs/guest-abi.md)");
+    tr_arena_deinit(&a);
+    tr_free(h->sql);
+    h->sql = NULL;
+    tr_buf_free(&h->params);
+    if (rc < 0) ready_error(ni, h, err.msg);
+}
+
 /* Runs h's statement now; false when it must wait (and then it is retried from the loop). */
 static bool run_sql(struct Z_trail_instance_t *ni, comp_native_handle *h, uint64_t cpu_deadline_ns)
 {
@@ -114,6 +168,10 @@ static bool run_sql(struct Z_trail_instance_t *ni, comp_native_handle *h, uint64
     guest_sql *s = ni->env->sql;
     tr_error err = {0};
     int rc = 0;
+    if (guest_sql_remote(s) && h->tx == 0) {
+        run_remote(ni, h);
+        return true;
+    }
     if (h->tx != 0) {
         rc = guest_sql_tx_check(s, ni, h->tx, &err);
     } else if (guest_sql_must_wait(s) && !(ni->in_hook && guest_sql_in_host_tx(s))) {
@@ -124,7 +182,7 @@ static bool run_sql(struct Z_trail_instance_t *ni, comp_native_handle *h, uint64
     tr_arena a;
     tr_arena_init(&a, 16384);
     comp_reader r = {(const unsigned char *)h->params.data, h->params.len, 0, false};
-    jsg_val params, out;
+    jsg_val params, out = {0};
     if (rc == 0)
         rc = comp__get_params(&r, &a, &params)
                  ? guest_sql_run_vals(s, h->rows, h->sql, h->sql_len, &params, cpu_deadline_ns,
@@ -135,22 +193,7 @@ static bool run_sql(struct Z_trail_instance_t *ni, comp_native_handle *h, uint64
         tr_arena_deinit(&a);
         return false;
     }
-    tr_buf_reset(&h->result);
-    if (rc < 0) {
-        tr_buf_append_str(&h->result, err.msg);
-    } else if (!h->rows) {
-        comp__put_u64(&h->result, (uint64_t)out.u.big);
-    } else {
-        const jsg_val *names = &out.u.arr.items[0];
-        comp__put_u32(&h->result, (uint32_t)names->u.arr.len);
-        for (size_t i = 0; i < names->u.arr.len; i++)
-            comp__put_str(&h->result, names->u.arr.items[i].u.str.ptr,
-                          names->u.arr.items[i].u.str.len);
-        comp__put_u32(&h->result, (uint32_t)(out.u.arr.len - 1));
-        for (size_t i = 1; i < out.u.arr.len; i++)
-            for (size_t k = 0; k < out.u.arr.items[i].u.arr.len; k++)
-                comp__put_val(&h->result, &out.u.arr.items[i].u.arr.items[k]);
-    }
+    put_result(h, rc, &out, &err);
     tr_arena_deinit(&a);
     tr_free(h->sql);
     h->sql = NULL;

@@ -99,6 +99,7 @@ typedef struct comp_native_handle {
     bool in_fetch; /* a transfer will complete it (guest/fetch.h) */
     bool released; /* the guest let go of it while in_fetch: freed when the transfer ends */
     bool in_hook;  /* made during a record hook's call (native_hooks.c) */
+    guest_sql_job *job; /* cluster mode: its statement out on the leader */
 } comp_native_handle;
 
 struct Z_trail_instance_t {

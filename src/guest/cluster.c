@@ -1,22 +1,55 @@
-/* guest/cluster.c: a guest's query() and execute() in cluster mode, run on the leader of the
- * cluster's database through trail's dqlite client (docs/scaling.md, "The application database in
- * the cluster").
+/* guest/cluster.c: guests' statements in cluster mode, run on the leader of the cluster's database
+ * through trail's dqlite client (docs/scaling.md, "The application database in the cluster"),
+ * without ever blocking the worker.
  *
  * DESIGN: guest/sql.c prepares the statement on the worker's local connection first (the schema
  * mirror), where trail's authorizer holds it to the guest's allow-list and the parameter count is
- * checked; only a statement it accepted reaches this file, which sends that statement's text and
- * the guest's parameters to the leader and turns the answer into the same JS values a local run
- * gives. Each worker's guest_sql owns one client (no locks), opened on first use. The round trip
- * blocks the worker for now, bounded by the client's deadline (TODO(#24): a client driven from the
- * worker's loop). Nothing is remembered between runs: the local data version says nothing of the
- * cluster's commits. */
+ * checked (guest__sql_check_remote); only a statement it accepted reaches the leader. The round
+ * trip to the leader is made by a helper thread of the worker's (one per guest_sql, started on
+ * first use), which owns the worker's blocking dq_client: the worker copies the statement's text
+ * and parameters into a job (its own arena), queues it, and gives the guest a pending promise (a
+ * compiled component a pending handle); the helper runs the jobs one at a time in queue order (so
+ * one worker's statements keep their call order), puts each answered job on a list and wakes the
+ * worker through an eventfd in its loop. The worker then turns the rows into JS values (isolates
+ * are the worker's alone) and settles the promise. The helper touches no isolate, no loop and no
+ * guest_sql field: only the job's request (read-only once queued) and answer, the queue under
+ * r->mu, and its client.
+ *
+ * A thread rather than a client driven by the loop: a statement's Raft round trip is 1-2 ms, the
+ * hand-off microseconds, and the blocking client, its leader search and its deadlines are reused
+ * as they are.
+ *
+ * Failures the guest can act on: "not leader" (nothing ran) is sent once more to the leader found
+ * anew; a statement whose answer was lost (the connection broke or timed out after it was sent,
+ * or the leader lost its leadership while running it) fails saying its outcome is unknown and is
+ * never sent again (a write could apply twice); while there is no leader (an election) the job
+ * waits in the helper, up to GUEST_CLUSTER_LEADER_WAIT_MS, then fails saying so. An idle
+ * connection found closed (its leader died since) is replaced before anything is sent on it.
+ *
+ * Every connection the helper opens asks the leader to bound its statements
+ * (`_trail_statement_limit`, cluster/limit.c): a statement without end is interrupted there after
+ * GUEST_CLUSTER_STMT_LIMIT_MS.
+ *
+ * Lifetimes: a job belongs to the worker's list r->out from submission until the worker takes its
+ * answer (or the helper is stopped); its owner may go away before that (an isolate that dies, a
+ * component instance freed, a reload): guest_sql_job_cancel() only clears its callback, and the
+ * answer is then dropped. Stopping (guest_sql_free) sets r->stop, shuts down the socket of a call
+ * in progress so that it fails at once, joins the helper and frees every job. */
 #include "guest/guest_internal.h"
 
+#include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <sqlite3.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cluster/cluster.h"
+#include "db/db.h"
 
 /* Cluster mode: the members' addresses (guest_sql_cluster_publish), read-only while workers run. */
 static char **cluster_addrs;
@@ -41,40 +74,420 @@ void guest_sql_cluster_publish(const char *const *addresses, size_t n)
     cluster_naddrs = n;
 }
 
-/* How long finding the leader may take (an election may be under way: dqlite's takes seconds). */
-#define GUEST_CLUSTER_LEADER_WAIT_MS 10000
-
-void guest__sql_remote_close(guest_sql *s)
+bool guest_sql_remote(const guest_sql *s)
 {
-    dq_client_close(s->leader);
-    s->leader = NULL;
+    return s != NULL && s->remote;
 }
 
-/* The worker's client to the leader, with GUEST_CLUSTER_DB open on it. */
-static int leader_client(guest_sql *s, tr_error *err)
+/* ---- the check on the local connection ---- */
+
+int guest__sql_check_remote(guest_sql *s, const char *sql, size_t sql_len, const jsg_val *params,
+                            tr_arena *a, const char **text, tr_error *err)
 {
-    if (s->leader != NULL) return 0;
-    dq_client *c = NULL;
-    int rc = dq_client_open_leader((const char *const *)cluster_addrs, cluster_naddrs, NULL,
-                                   GUEST_CLUSTER_LEADER_WAIT_MS, &c, err);
-    if (rc < 0) return rc;
-    rc = dq_open(c, GUEST_CLUSTER_DB, &s->leader_db, err);
-    if (rc < 0) {
-        dq_client_close(c);
-        return rc;
+    guest__cached_stmt *c = NULL;
+    sqlite3_stmt *stmt = NULL;
+    sqlite3 *h = db_handle(s->db);
+    s->auth->guest = true;
+    s->auth->why[0] = '\0';
+    s->busy = false;
+    int rc = guest__sql_prepare(s, sql, sql_len, &c, err);
+    if (rc == 0) {
+        stmt = c->stmt;
+        rc = guest__sql_bind(stmt, params, err);
     }
-    s->leader = c;
+    if (rc == 0) {
+        bool in_host_tx = s->tx == NULL && !sqlite3_get_autocommit(h);
+        /* TODO(#24): a guest's transaction in the cluster is one client connection held until it
+         * ends (docs/scaling.md); until then it is refused rather than run on the local file. */
+        if (in_host_tx && guest__sql_ends_tx(stmt))
+            rc = tr_error_set(err, TR_ESQL, GUEST_HOST_TX_MSG);
+        else if (s->tx != NULL || in_host_tx || guest__sql_ends_tx(stmt))
+            rc = tr_error_set(err, TR_ESQL, GUEST_CLUSTER_TX_MSG);
+        else
+            *text = tr_arena_strndup(a, sqlite3_sql(stmt), strlen(sqlite3_sql(stmt)));
+    }
+    s->auth->guest = false;
+    /* never stepped: reset for the next use, as after a run */
+    if (c == &s->oneoff) {
+        sqlite3_finalize(stmt);
+        s->oneoff.stmt = NULL;
+    } else if (stmt) {
+        sqlite3_reset(stmt);
+        sqlite3_clear_bindings(stmt);
+    }
+    return rc;
+}
+
+/* ---- jobs and the helper thread ---- */
+
+typedef void (*job_fn)(guest_sql *s, guest_sql_job *job);
+
+struct guest_sql_job {
+    guest_sql_job *next;          /* in r's queue or answered list: under r->mu */
+    guest_sql_job *wprev, *wnext; /* r->out: the worker's */
+    /* the request: written by the worker before it is queued, read-only afterwards */
+    tr_arena arena; /* sql, params and their texts and blobs */
+    bool rows;
+    const char *sql;
+    dq_value *params;
+    size_t nparams;
+    /* the answer: written by the helper, read by the worker once it is back */
+    int rc;
+    tr_error err;
+    dq_rows dr;
+    dq_result res;
+    /* the worker's alone */
+    job_fn fn; /* NULL: cancelled, the answer is dropped */
+    void *ud;
+    guest_sql_job_fn vfn; /* guest_sql_remote_vals()'s caller */
+    size_t max_bytes;
+};
+
+struct guest__remote {
+    /* the worker's */
+    guest_sql *s;
+    loop *l;
+    loop_io io; /* the eventfd the helper writes when it answered a job */
+    int efd;
+    guest_sql_job *out; /* jobs submitted and not yet delivered */
+    pthread_t thread;
+    /* under mu */
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* a job was queued, or stop */
+    guest_sql_job *qhead, *qtail, *dhead, *dtail;
+    bool stop;
+    dq_client *calling; /* the client the helper is in a call on */
+    /* the helper's */
+    dq_client *leader;
+    uint32_t db;
+};
+
+/* A JS guest's statement out on the leader: its promise. */
+struct guest__rwait {
+    guest__rwait *next, *prev; /* s->rwaits */
+    guest *g;
+    jsg_isolate *iso;
+    jsg_deferred d; /* d.promise was handed to JS */
+    guest_sql_job *job;
+};
+
+static void job_free(guest_sql_job *job)
+{
+    dq_rows_free(&job->dr);
+    tr_arena_deinit(&job->arena);
+    tr_free(job);
+}
+
+/* Waits on r->cv until ms have passed or stop is set; whether stop is set. */
+static bool nap(guest__remote *r, unsigned ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_nsec += (long)ms * 1000000L;
+    ts.tv_sec += ts.tv_nsec / 1000000000L;
+    ts.tv_nsec %= 1000000000L;
+    pthread_mutex_lock(&r->mu);
+    if (!r->stop) pthread_cond_timedwait(&r->cv, &r->mu, &ts);
+    bool stop = r->stop;
+    pthread_mutex_unlock(&r->mu);
+    return stop;
+}
+
+#define STOPPING_MSG "the worker is stopping: the statement was not sent to the cluster"
+
+/* Makes r->leader a connection to the leader with the cluster's database open on it and its
+ * statements bounded there; waits for a leader until give_up_ns. Thread: the helper. */
+static int find_leader(guest__remote *r, uint64_t give_up_ns, tr_error *err)
+{
+    if (r->leader != NULL && dq_client_idle_ok(r->leader)) return 0;
+    dq_client_close(r->leader);
+    r->leader = NULL;
+    /* short calls while searching, so that a stop is never kept waiting long */
+    static const dq_client_opts find = {GUEST_CLUSTER_FIND_CALL_MS, 64u << 20, 1u << 22};
+    tr_error last = {0};
+    for (;;) {
+        dq_client *c = NULL;
+        int rc = dq_client_open_leader((const char *const *)cluster_addrs, cluster_naddrs, &find, 1,
+                                       &c, &last);
+        if (rc == 0) {
+            uint32_t db;
+            dq_rows bounded = DQ_ROWS_INIT;
+            char bound[64];
+            snprintf(bound, sizeof bound, "SELECT _trail_statement_limit(%d)",
+                     GUEST_CLUSTER_STMT_LIMIT_MS);
+            rc = dq_open(c, GUEST_CLUSTER_DB, &db, &last);
+            if (rc == 0) rc = dq_query_sql(c, db, bound, NULL, 0, &bounded, &last);
+            dq_rows_free(&bounded);
+            if (rc == 0) {
+                dq_client_set_timeout(c, GUEST_CLUSTER_CALL_MS);
+                r->leader = c;
+                r->db = db;
+                return 0;
+            }
+            dq_client_close(c);
+        }
+        if (tr_now_ns() >= give_up_ns)
+            return tr_error_set(err, TR_ETIMEDOUT,
+                                "no leader of the cluster within %d ms (an election may be under "
+                                "way, or most members are down); the statement was not sent: %s",
+                                GUEST_CLUSTER_LEADER_WAIT_MS, last.msg);
+        if (nap(r, 100)) return tr_error_set(err, TR_ETIMEDOUT, STOPPING_MSG);
+    }
+}
+
+static void drop_leader(guest__remote *r)
+{
+    dq_client_close(r->leader);
+    r->leader = NULL;
+}
+
+/* Runs job on the leader and leaves the answer in it. Thread: the helper. */
+static void run_job(guest__remote *r, guest_sql_job *job)
+{
+    uint64_t give_up = tr_now_ns() + (uint64_t)GUEST_CLUSTER_LEADER_WAIT_MS * 1000000u;
+    tr_error *err = &job->err;
+    for (int attempt = 0;; attempt++) {
+        int rc = find_leader(r, give_up, err);
+        if (rc < 0) {
+            job->rc = rc;
+            return;
+        }
+        pthread_mutex_lock(&r->mu);
+        bool stop = r->stop;
+        if (!stop) r->calling = r->leader;
+        pthread_mutex_unlock(&r->mu);
+        if (stop) {
+            job->rc = tr_error_set(err, TR_ETIMEDOUT, STOPPING_MSG);
+            return;
+        }
+        uint64_t sent_ns = tr_now_ns();
+        if (job->rows)
+            rc = dq_query_sql(r->leader, r->db, job->sql, job->params, job->nparams, &job->dr, err);
+        else
+            rc = dq_exec_sql(r->leader, r->db, job->sql, job->params, job->nparams, &job->res, err);
+        pthread_mutex_lock(&r->mu);
+        r->calling = NULL;
+        stop = r->stop;
+        pthread_mutex_unlock(&r->mu);
+        job->rc = rc;
+        if (rc == 0) return;
+        uint64_t code = rc == TR_ESQL ? dq_client_failure_code(r->leader) : 0;
+        if (code == DQ_CODE_NOT_LEADER) {
+            /* nothing ran: the leader changed since the connection was made */
+            drop_leader(r);
+            if (attempt == 0) continue;
+            job->rc = tr_error_set(err, TR_ESQL,
+                                   "the cluster's leader changed twice while the statement was "
+                                   "sent; it did not run: try again");
+        } else if (code == DQ_CODE_LEADERSHIP_LOST) {
+            drop_leader(r);
+            job->rc = tr_error_set(err, TR_ESQL,
+                                   "the cluster's leader lost its leadership while running the "
+                                   "statement: its outcome is unknown (it may have been applied; "
+                                   "trail does not send it again)");
+        } else if (rc == TR_ESQL &&
+                   (code == DQ_CODE_INTERRUPTED ||
+                    (job->rows &&
+                     tr_now_ns() - sent_ns >= (uint64_t)GUEST_CLUSTER_STMT_LIMIT_MS * 1000000u))) {
+            /* libdqlite 1.11 writes a query's failure after the column names it had begun to
+             * send, so the code reads as the column count: a query that failed after running
+             * for the limit was interrupted there */
+            job->rc = tr_error_set(err, TR_ESQL,
+                                   "interrupted: the SQL statement ran past its limit of %d ms on "
+                                   "the cluster's leader",
+                                   GUEST_CLUSTER_STMT_LIMIT_MS);
+        } else if (rc != TR_ESQL && rc != TR_EINVAL) {
+            /* TR_EINVAL: a parameter the protocol cannot carry, refused before anything was
+             * sent. Anything else broke the connection after the statement may have reached
+             * the leader. */
+            drop_leader(r);
+            if (stop)
+                job->rc = tr_error_set(err, TR_ETIMEDOUT,
+                                       "the worker stopped while the statement was on the "
+                                       "cluster's leader: its outcome is unknown");
+            else {
+                char why[sizeof err->msg];
+                snprintf(why, sizeof why, "%s", err->msg); /* err is rewritten below */
+                job->rc = tr_error_set(err, rc,
+                                       "the connection to the cluster's leader failed after the "
+                                       "statement was sent: its outcome is unknown (it may have "
+                                       "been applied; trail does not send it again): %s",
+                                       why);
+            }
+        }
+        return;
+    }
+}
+
+static void *helper_main(void *arg)
+{
+    guest__remote *r = arg;
+    pthread_mutex_lock(&r->mu);
+    for (;;) {
+        while (!r->stop && r->qhead == NULL)
+            pthread_cond_wait(&r->cv, &r->mu);
+        if (r->stop) break;
+        guest_sql_job *job = r->qhead;
+        r->qhead = job->next;
+        if (r->qhead == NULL) r->qtail = NULL;
+        pthread_mutex_unlock(&r->mu);
+        run_job(r, job);
+        pthread_mutex_lock(&r->mu);
+        job->next = NULL;
+        if (r->dtail)
+            r->dtail->next = job;
+        else
+            r->dhead = job;
+        r->dtail = job;
+        uint64_t one = 1;
+        /* an eventfd's counter cannot overflow here: the worker reads it every iteration */
+        if (write(r->efd, &one, sizeof one) < 0)
+            tr_log_error(GUEST_LOG_PREFIX "cluster: waking the worker failed: %s", strerror(errno));
+    }
+    pthread_mutex_unlock(&r->mu);
+    drop_leader(r);
+    return NULL;
+}
+
+static void unlink_out(guest__remote *r, guest_sql_job *job)
+{
+    if (job->wprev)
+        job->wprev->wnext = job->wnext;
+    else
+        r->out = job->wnext;
+    if (job->wnext) job->wnext->wprev = job->wprev;
+    job->wprev = job->wnext = NULL;
+}
+
+/* The worker's side of the eventfd: delivers every answered job, in the order they were run. */
+static void on_answers(loop *l, loop_io *io, uint32_t events)
+{
+    (void)l;
+    (void)events;
+    guest__remote *r = TR_CONTAINER_OF(io, guest__remote, io);
+    uint64_t n;
+    if (read(r->efd, &n, sizeof n) < 0 && errno != EAGAIN)
+        tr_log_error(GUEST_LOG_PREFIX "cluster: reading the eventfd failed: %s", strerror(errno));
+    pthread_mutex_lock(&r->mu);
+    guest_sql_job *list = r->dhead;
+    r->dhead = r->dtail = NULL;
+    pthread_mutex_unlock(&r->mu);
+    while (list != NULL) {
+        guest_sql_job *job = list;
+        list = job->next;
+        unlink_out(r, job);
+        /* the callback may run guest code, which may submit or cancel other jobs: this one is
+         * off every list, and cancelling only clears a callback */
+        if (job->fn) job->fn(r->s, job);
+        job_free(job);
+    }
+}
+
+static int remote_start(guest_sql *s, tr_error *err)
+{
+    if (s->rq != NULL) return 0;
+    if (s->loop == NULL)
+        return tr_error_set(err, TR_ESQL, "the cluster's database is not available here");
+    guest__remote *r = tr_calloc(1, sizeof *r);
+    r->s = s;
+    r->l = s->loop;
+    r->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (r->efd < 0) {
+        int rc = -errno;
+        tr_free(r);
+        return tr_error_set(err, rc, "cluster: eventfd: %s", tr_strerror(rc));
+    }
+    int rc = loop_io_add(r->l, &r->io, r->efd, EPOLLIN, on_answers);
+    if (rc < 0) {
+        close(r->efd);
+        tr_free(r);
+        return tr_error_set(err, rc, "cluster: %s", tr_strerror(rc));
+    }
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&r->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&r->mu, NULL);
+    int prc = pthread_create(&r->thread, NULL, helper_main, r);
+    if (prc != 0) {
+        loop_io_del(r->l, &r->io);
+        close(r->efd);
+        pthread_cond_destroy(&r->cv);
+        pthread_mutex_destroy(&r->mu);
+        tr_free(r);
+        return tr_error_set(err, -prc, "cluster: starting the worker's client thread: %s",
+                            strerror(prc));
+    }
+    s->rq = r;
     return 0;
 }
 
-/* The guest's parameters as dqlite values, typed as bind_params() binds them locally. Texts are
- * copied into a (the protocol's texts end with a NUL). */
-static int remote_params(const jsg_val *params, tr_arena *a, dq_value **out, size_t *n,
-                         tr_error *err)
+void guest__sql_remote_close(guest_sql *s)
 {
+    guest__remote *r = s->rq;
+    if (r == NULL) return;
+    pthread_mutex_lock(&r->mu);
+    r->stop = true;
+    if (r->calling) dq_client_abort(r->calling);
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    pthread_join(r->thread, NULL);
+    /* every job is on r->out: queued, answered, or both (the helper is gone) */
+    while (r->out != NULL) {
+        guest_sql_job *job = r->out;
+        unlink_out(r, job);
+        job_free(job);
+    }
+    loop_io_del(r->l, &r->io);
+    close(r->efd);
+    pthread_cond_destroy(&r->cv);
+    pthread_mutex_destroy(&r->mu);
+    tr_free(r);
+    s->rq = NULL;
+    /* the guests' promises went with their guests (guest__sql_remote_forget) */
+    while (s->rwaits != NULL) {
+        guest__rwait *w = s->rwaits;
+        s->rwaits = w->next;
+        if (!jsg_isolate_dead(w->iso)) jsg_deferred_free(w->iso, &w->d);
+        tr_free(w);
+    }
+}
+
+/* Queues job (its request filled in) for the helper. */
+static void submit(guest_sql *s, guest_sql_job *job)
+{
+    guest__remote *r = s->rq;
+    job->wnext = r->out;
+    if (r->out) r->out->wprev = job;
+    r->out = job;
+    pthread_mutex_lock(&r->mu);
+    job->next = NULL;
+    if (r->qtail)
+        r->qtail->next = job;
+    else
+        r->qhead = job;
+    r->qtail = job;
+    pthread_cond_signal(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+}
+
+void guest_sql_job_cancel(guest_sql *s, guest_sql_job *job)
+{
+    (void)s;
+    if (job != NULL) job->fn = NULL;
+}
+
+/* ---- requests ---- */
+
+/* The guest's parameters as dqlite values in job's arena, typed as bind_params() binds them
+ * locally; texts and blobs are copied (the protocol's texts end with a NUL). */
+static int remote_params(const jsg_val *params, guest_sql_job *job, tr_error *err)
+{
+    tr_arena *a = &job->arena;
     size_t got = params ? params->u.arr.len : 0;
-    *out = NULL;
-    *n = got;
+    job->params = NULL;
+    job->nparams = got;
     if (got == 0) return 0;
     if (got > DQ_MAX_PARAMS)
         return tr_error_set(err, TR_ELIMIT,
@@ -105,10 +518,12 @@ static int remote_params(const jsg_val *params, tr_arena *a, dq_value **out, siz
                               .p = tr_arena_strndup(a, p->u.str.ptr, p->u.str.len),
                               .n = p->u.str.len};
             break;
-        case JSG_BYTES:
-            v[i] = (dq_value){
-                .type = DQ_BLOB, .p = p->u.str.len ? p->u.str.ptr : "", .n = p->u.str.len};
+        case JSG_BYTES: {
+            char *copy = tr_arena_alloc(a, p->u.str.len ? p->u.str.len : 1);
+            if (p->u.str.len) memcpy(copy, p->u.str.ptr, p->u.str.len);
+            v[i] = (dq_value){.type = DQ_BLOB, .p = copy, .n = p->u.str.len};
             break;
+        }
         default:
             return tr_error_set(err, TR_EINVAL,
                                 "SQL parameter %zu: unsupported type (use null, a number, a "
@@ -116,55 +531,58 @@ static int remote_params(const jsg_val *params, tr_arena *a, dq_value **out, siz
                                 i + 1);
         }
     }
-    *out = v;
+    job->params = v;
     return 0;
 }
 
-/* A "not leader" answer (nothing ran) is asked again of the leader found anew, once; a broken
- * connection drops the client (the next statement finds the leader again) and fails this one: a
- * write's outcome is then unknown, and sending it again could apply it twice. */
-int guest__sql_remote_run(guest_sql *s, jsg_isolate *iso, bool rows, sqlite3_stmt *stmt,
-                          const jsg_val *params, tr_arena *a, jsg_ref *out, tr_error *err)
+/* A job for sql (checked against the local schema first: the authorizer, the parameter count),
+ * its helper started. Errors: the statement's refusal, a parameter's, the helper's start. */
+static int new_job(guest_sql *s, bool rows, const char *sql, size_t len, const jsg_val *params,
+                   guest_sql_job **out, tr_error *err)
 {
-    dq_value *pv;
-    size_t np;
-    int rc = remote_params(params, a, &pv, &np, err);
-    if (rc < 0) return rc;
-    const char *sql = sqlite3_sql(stmt);
-    dq_rows dr = DQ_ROWS_INIT;
-    dq_result res = {0};
-    for (int attempt = 0;; attempt++) {
-        rc = leader_client(s, err);
-        if (rc < 0) return rc;
-        if (rows)
-            rc = dq_query_sql(s->leader, s->leader_db, sql, pv, np, &dr, err);
-        else
-            rc = dq_exec_sql(s->leader, s->leader_db, sql, pv, np, &res, err);
-        if (rc == 0) break;
-        bool not_leader = rc == TR_ESQL && dq_client_failure_code(s->leader) == DQ_CODE_NOT_LEADER;
-        /* TR_EINVAL: a parameter the protocol cannot carry, refused before anything was sent */
-        if ((rc != TR_ESQL && rc != TR_EINVAL) || not_leader) {
-            dq_client_close(s->leader);
-            s->leader = NULL;
+    guest_sql_job *job = tr_calloc(1, sizeof *job);
+    tr_arena_init(&job->arena, 1024);
+    job->rows = rows;
+    job->dr = (dq_rows)DQ_ROWS_INIT;
+    int rc = guest__sql_check_remote(s, sql, len, params, &job->arena, &job->sql, err);
+    if (rc == 0) rc = remote_params(params, job, err);
+    if (rc == 0) rc = remote_start(s, err);
+    if (rc < 0) {
+        job_free(job);
+        return rc;
+    }
+    *out = job;
+    return 0;
+}
+
+/* ---- answers as values ---- */
+
+/* job's rows as JS-ready values in a: an array of rows of values (vals: with the column names
+ * first and every integer a bigint, as guest_sql_run_vals gives), held to limit bytes. */
+static int rows_value(const guest_sql_job *job, bool vals, size_t limit, tr_arena *a, jsg_val *out,
+                      tr_error *err)
+{
+    const dq_rows *dr = &job->dr;
+    size_t n = dr->nrows + (vals ? 1 : 0), held = 0, k = 0;
+    jsg_val *list = tr_arena_alloc(a, (n ? n : 1) * sizeof *list);
+    if (vals) {
+        jsg_val *names = tr_arena_alloc(a, (dr->ncols ? dr->ncols : 1) * sizeof *names);
+        for (unsigned c = 0; c < dr->ncols; c++) {
+            size_t len = strlen(dr->names[c]);
+            names[c] = jsg_string(tr_arena_strndup(a, dr->names[c], len), len);
         }
-        if (!(not_leader && attempt == 0)) return rc;
+        list[k++] = jsg_array(names, dr->ncols);
     }
-    if (!rows) {
-        jsg_val n = jsg_number((double)res.rows_affected);
-        return jsg_from_val(iso, &n, out, err);
-    }
-    size_t limit = jsg_memory_limit(iso), held = 0;
-    jsg_val *list = tr_arena_alloc(a, (dr.nrows ? dr.nrows : 1) * sizeof *list);
-    for (size_t r = 0; r < dr.nrows && rc == 0; r++) {
-        jsg_val *cols = tr_arena_alloc(a, (dr.ncols ? dr.ncols : 1) * sizeof *cols);
-        held += sizeof *list + dr.ncols * sizeof *cols;
-        for (unsigned c = 0; c < dr.ncols; c++) {
-            const dq_value *v = &dr.vals[r * dr.ncols + c];
+    for (size_t r = 0; r < dr->nrows; r++) {
+        jsg_val *cols = tr_arena_alloc(a, (dr->ncols ? dr->ncols : 1) * sizeof *cols);
+        held += sizeof *list + dr->ncols * sizeof *cols;
+        for (unsigned c = 0; c < dr->ncols; c++) {
+            const dq_value *v = &dr->vals[r * dr->ncols + c];
             switch (v->type) {
             case DQ_INTEGER:
-                cols[c] = v->i >= -9007199254740991LL && v->i <= 9007199254740991LL
-                              ? jsg_number((double)v->i)
-                              : jsg_bigint(v->i);
+                cols[c] = vals || v->i < -9007199254740991LL || v->i > 9007199254740991LL
+                              ? jsg_bigint(v->i)
+                              : jsg_number((double)v->i);
                 break;
             case DQ_FLOAT:
                 cols[c] = jsg_number(v->f);
@@ -184,17 +602,150 @@ int guest__sql_remote_run(guest_sql *s, jsg_isolate *iso, bool rows, sqlite3_stm
                 cols[c] = jsg_null();
             }
         }
-        list[r] = jsg_array(cols, dr.ncols);
+        list[k++] = jsg_array(cols, dr->ncols);
         if (held > limit)
-            rc = tr_error_set(err, TR_ELIMIT,
-                              "the query's rows take more than the isolate's memory limit of "
-                              "%zu MiB (runtime.memory_limit_mb): select fewer rows (LIMIT)",
-                              limit >> 20);
+            return tr_error_set(err, TR_ELIMIT,
+                                "the query's rows take more than the %s's memory limit of %zu MiB "
+                                "(runtime.memory_limit_mb): select fewer rows (LIMIT)",
+                                vals ? "instance" : "isolate", limit >> 20);
     }
+    *out = jsg_array(list, k);
+    return 0;
+}
+
+/* ---- TS/JS guests: query() and execute() ---- */
+
+static void rwait_unlink(guest_sql *s, guest__rwait *w)
+{
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        s->rwaits = w->next;
+    if (w->next) w->next->prev = w->prev;
+}
+
+/* The answer of a JS guest's statement: its promise settled in its isolate. Thread: the worker. */
+static void js_done(guest_sql *s, guest_sql_job *job)
+{
+    guest__rwait *w = job->ud;
+    rwait_unlink(s, w);
+    jsg_isolate *iso = w->iso;
+    if (jsg_isolate_dead(iso)) { /* it trapped meanwhile: nothing to settle (as guest/tx.c) */
+        guest *g = w->g;
+        tr_free(w);
+        guest__wake(g);
+        return;
+    }
+    tr_error why = job->err, err = {0};
+    int rc = job->rc;
+    jsg_ref value = 0;
     if (rc == 0) {
-        jsg_val result = jsg_array(list, dr.nrows);
-        rc = jsg_from_val(iso, &result, out, err);
+        tr_arena a;
+        tr_arena_init(&a, 16384);
+        jsg_val v;
+        if (job->rows)
+            rc = rows_value(job, false, jsg_memory_limit(iso), &a, &v, &why);
+        else
+            v = jsg_number((double)job->res.rows_affected);
+        if (rc == 0) rc = jsg_from_val(iso, &v, &value, &why);
+        tr_arena_deinit(&a);
     }
-    dq_rows_free(&dr);
-    return rc;
+    int r = rc < 0 ? jsg_deferred_reject(iso, &w->d, why.msg, strlen(why.msg), &err)
+                   : jsg_deferred_resolve(iso, &w->d, value, &err);
+    if (value) jsg_ref_free(iso, value);
+    if (r == 0) r = jsg_run_jobs(iso, &err);
+    if (r < 0) tr_log_error(GUEST_LOG_PREFIX "settling a cluster statement failed: %s", err.msg);
+    guest *g = w->g;
+    tr_free(w);
+    guest__wake(g);
+}
+
+int guest__sql_remote_call(guest *g, jsg_isolate *iso, bool rows, const char *sql, size_t len,
+                           jsg_ref params, jsg_ref *result, tr_error *err)
+{
+    guest_sql *s = guest__env(g)->sql;
+    tr_arena a;
+    tr_arena_init(&a, 4096);
+    tr_error why = {0};
+    jsg_val pv, *pvp = NULL;
+    int rc = 0;
+    if (params != 0) {
+        rc = jsg_to_val(iso, params, &a, &pv, &why);
+        if (rc == 0 && pv.type != JSG_ARRAY && pv.type != JSG_UNDEFINED && pv.type != JSG_NULL)
+            rc = tr_error_set(&why, TR_EINVAL, "SQL parameters must be an array");
+        if (rc == 0 && pv.type == JSG_ARRAY) pvp = &pv;
+    }
+    guest_sql_job *job = NULL;
+    if (rc == 0) rc = new_job(s, rows, sql, len, pvp, &job, &why);
+    tr_arena_deinit(&a);
+    if (rc < 0) {
+        if (jsg_rc_is_fatal(rc)) return tr_error_set(err, rc, "%s", why.msg);
+        return guest__settled(iso, rc, 0, &why, result, err);
+    }
+    guest__rwait *w = tr_calloc(1, sizeof *w);
+    rc = jsg_deferred_new(iso, &w->d, err);
+    if (rc < 0) {
+        tr_free(w);
+        job_free(job);
+        return rc;
+    }
+    w->g = g;
+    w->iso = iso;
+    w->job = job;
+    w->next = s->rwaits;
+    if (s->rwaits) s->rwaits->prev = w;
+    s->rwaits = w;
+    job->fn = js_done;
+    job->ud = w;
+    submit(s, job);
+    *result = w->d.promise;
+    return 0;
+}
+
+void guest__sql_remote_forget(guest_sql *s, guest *g)
+{
+    for (guest__rwait *w = s->rwaits, *next; w != NULL; w = next) {
+        next = w->next;
+        if (w->g != g) continue;
+        guest_sql_job_cancel(s, w->job);
+        rwait_unlink(s, w);
+        if (!jsg_isolate_dead(w->iso)) jsg_deferred_free(w->iso, &w->d);
+        tr_free(w);
+    }
+}
+
+/* ---- compiled components ---- */
+
+static void vals_done(guest_sql *s, guest_sql_job *job)
+{
+    (void)s;
+    tr_arena a;
+    tr_arena_init(&a, 16384);
+    tr_error why = job->err;
+    int rc = job->rc;
+    jsg_val v = jsg_null();
+    if (rc == 0) {
+        if (job->rows)
+            rc = rows_value(job, true, job->max_bytes, &a, &v, &why);
+        else
+            v = jsg_bigint((int64_t)job->res.rows_affected);
+    }
+    job->vfn(job->ud, rc, &v, &why);
+    tr_arena_deinit(&a);
+}
+
+int guest_sql_remote_vals(guest_sql *s, bool rows, const char *sql, size_t sql_len,
+                          const jsg_val *params, size_t max_bytes, guest_sql_job_fn fn, void *ud,
+                          guest_sql_job **out, tr_error *err)
+{
+    guest_sql_job *job = NULL;
+    int rc = new_job(s, rows, sql, sql_len, params, &job, err);
+    if (rc < 0) return rc;
+    job->fn = vals_done;
+    job->vfn = fn;
+    job->ud = ud;
+    job->max_bytes = max_bytes;
+    submit(s, job);
+    *out = job;
+    return 0;
 }

@@ -547,6 +547,12 @@ static int sql_call(jsg_isolate *iso, guest *g, bool rows, size_t argc, const js
     int rc = arg_string(&a, 0, "sql", &sql, &why);
     if (rc == 0 && g->env->sql == NULL)
         rc = tr_error_set(&why, TR_ESQL, "no database is available here");
+    if (rc == 0 && g->env->sql->remote) { /* cluster mode: on the leader, never blocking */
+        rc = guest__sql_remote_call(g, iso, rows, sql.u.str.ptr, sql.u.str.len,
+                                    argc > 1 ? argv[1] : 0, result, err);
+        tr_arena_deinit(&a.arena);
+        return rc;
+    }
     if (rc == 0 && guest__sql_must_wait(g->env->sql)) { /* a transaction owns the connection */
         rc = guest__sql_enqueue(g, iso, rows, sql.u.str.ptr, sql.u.str.len,
                                 argc > 1 ? argv[1] : 0, result, err);

@@ -135,6 +135,22 @@ int guest_sql_run(guest_sql *s, jsg_isolate *iso, bool rows, const char *sql, si
 int guest_sql_run_vals(guest_sql *s, bool rows, const char *sql, size_t sql_len,
                        const jsg_val *params, uint64_t cpu_deadline_ns, size_t max_bytes,
                        tr_arena *a, jsg_val *out, tr_error *err);
+/* Cluster mode: whether s's statements run on the cluster's leader. Then a compiled component's
+ * statement goes through guest_sql_remote_vals() instead of guest_sql_run_vals(). */
+bool guest_sql_remote(const guest_sql *s);
+typedef struct guest_sql_job guest_sql_job;
+/* The answer of a statement run on the leader: rc 0 and *out (as guest_sql_run_vals() gives it;
+ * valid during the call), or rc < 0 and err's message. */
+typedef void (*guest_sql_job_fn)(void *ud, int rc, const jsg_val *out, const tr_error *err);
+/* Checks sql on the local connection as guest_sql_run_vals() would, then sends it to the leader
+ * without blocking: fn(ud, ...) is called later from the worker's loop (never from this call; not
+ * at all when this returns an error). *job identifies it until then, for guest_sql_job_cancel()
+ * (its owner goes away: fn is never called). Rows taking more than max_bytes fail with
+ * TR_ELIMIT. Thread: s's worker. */
+int guest_sql_remote_vals(guest_sql *s, bool rows, const char *sql, size_t sql_len,
+                          const jsg_val *params, size_t max_bytes, guest_sql_job_fn fn, void *ud,
+                          guest_sql_job **job, tr_error *err);
+void guest_sql_job_cancel(guest_sql *s, guest_sql_job *job);
 /* Whether the last statement failed only for another connection's lock (run it again later). */
 bool guest_sql_busy(const guest_sql *s);
 /* While on, no statement on the connection waits for another connection's lock: it fails at once

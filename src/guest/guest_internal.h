@@ -33,6 +33,8 @@ int guest__settled(jsg_isolate *iso, int rc, jsg_ref value, const tr_error *why,
                    tr_error *err);
 
 typedef struct guest_tx guest_tx;
+typedef struct guest__remote guest__remote;
+typedef struct guest__rwait guest__rwait;
 typedef struct guest_sql_wait guest_sql_wait;
 
 /* A remembered result of an expensive read-only query (guest/sql.c): the rows for one set of
@@ -107,23 +109,54 @@ struct guest_sql {
     guest_sql_wait *bhead, *btail; /* in call order */
     loop_timer retry;              /* runs them again */
     unsigned retry_ms;             /* the next retry's delay: GUEST_BUSY_RETRY_MIN_MS, doubling */
-    /* cluster mode (guest_sql_cluster_publish): statements run on the leader */
+    /* cluster mode (guest_sql_cluster_publish): statements run on the leader (cluster.c) */
     bool remote;
-    struct dq_client *leader; /* the worker's client to the leader; NULL until first used */
-    uint32_t leader_db;       /* GUEST_CLUSTER_DB's id on it */
+    guest__remote *rq;     /* the helper thread and its client; NULL until first used */
+    guest__rwait *rwaits;  /* JS guests' statements out on the leader */
 };
+
+/* Cluster mode's bounds (docs/limits.md). How long a statement waits for a leader (an election
+ * takes 3-6 s) before it fails, unsent. */
+#define GUEST_CLUSTER_LEADER_WAIT_MS 10000
+/* The wall time a guest's statement may run on the leader before it is interrupted there: below
+ * dqlite's 3 s election timeout, because a statement holds the leader's only thread (its Raft
+ * heartbeats too). */
+#define GUEST_CLUSTER_STMT_LIMIT_MS 2000
+/* The deadline of one statement's round trip (its run on the leader, a commit through Raft). */
+#define GUEST_CLUSTER_CALL_MS 5000
+/* The deadline of each call while the leader is searched for. */
+#define GUEST_CLUSTER_FIND_CALL_MS 1000
 
 /* cluster.c: whether guest_sql_cluster_publish() named members (cluster mode). */
 bool guest__cluster_mode(void);
-/* cluster.c: runs stmt's text (what the authorizer accepted on the local connection; params
- * already checked against it) with params on the cluster's leader: for a query its rows, else
- * the rows it changed, into *out, built in a. Errors: TR_ESQL with the leader's message, a
- * connection's error (-errno, TR_ETIMEDOUT, TR_EPARSE), TR_ELIMIT for rows larger than the
- * isolate's memory limit. Thread: s's worker. */
-int guest__sql_remote_run(guest_sql *s, jsg_isolate *iso, bool rows, sqlite3_stmt *stmt,
-                          const jsg_val *params, tr_arena *a, jsg_ref *out, tr_error *err);
-/* cluster.c: closes s's client to the leader, if it has one. */
+/* cluster.c: a TS/JS guest's query() (rows) or execute() in cluster mode: checked on the local
+ * connection (guest__sql_check_remote), then sent to the leader by the worker's helper thread;
+ * *result is a promise, pending until the leader answered (or already rejected when the check
+ * refused the statement). params is borrowed. Thread: g's worker. */
+int guest__sql_remote_call(guest *g, jsg_isolate *iso, bool rows, const char *sql, size_t len,
+                           jsg_ref params, jsg_ref *result, tr_error *err);
+/* cluster.c: g goes away: its statements' answers are dropped, their promises released. */
+void guest__sql_remote_forget(guest_sql *s, guest *g);
+/* cluster.c: stops s's helper thread (a call in progress fails at once) and frees its jobs. */
 void guest__sql_remote_close(guest_sql *s);
+/* sql.c: the prepared statement for sql (the authorizer runs when it is prepared), cached or
+ * s->oneoff; params bound to it, checked against its parameter count; whether it begins with
+ * BEGIN, COMMIT, END, ROLLBACK, SAVEPOINT or RELEASE (after blanks and comments). */
+int guest__sql_prepare(guest_sql *s, const char *sql, size_t len, guest__cached_stmt **out,
+                       tr_error *err);
+int guest__sql_bind(sqlite3_stmt *stmt, const jsg_val *params, tr_error *err);
+bool guest__sql_ends_tx(sqlite3_stmt *stmt);
+#define GUEST_HOST_TX_MSG                                                                        \
+    "not authorized: a record hook runs inside the write's transaction and cannot end it or "   \
+    "open another (BEGIN, COMMIT, END, ROLLBACK, SAVEPOINT, RELEASE)"
+#define GUEST_CLUSTER_TX_MSG                                                                     \
+    "transactions are not supported in cluster mode yet (docs/scaling.md)"
+/* cluster.c: prepares a guest's statement on the local connection (the schema mirror: the authorizer
+ * runs), binds params (checking their count and types), refuses what cluster mode does not run
+ * (transactions), and gives the statement's text as prepared (one statement, copied into a).
+ * Nothing is stepped. Errors: as guest_sql_run's. */
+int guest__sql_check_remote(guest_sql *s, const char *sql, size_t sql_len, const jsg_val *params,
+                            tr_arena *a, const char **text, tr_error *err);
 
 /* guest.c: the length of the valid UTF-8 sequence at s[i] (i < n), or 0 when it is invalid
  * (overlong forms and surrogates are invalid). */

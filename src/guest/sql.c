@@ -359,9 +359,14 @@ static int guest_rules(guest__auth *auth, int action, const char *a3, const char
         break;
     }
     switch (action) {
+    case SQLITE_FUNCTION:
+        /* trail's own functions begin with '_' (in cluster mode, the statement bound of
+         * cluster/limit.c); SQLite is built without load_extension(); the rest only compute */
+        if (trails(a4))
+            return deny(auth, "%s(): functions whose names begin with _ are trail's own", a4);
+        return SQLITE_OK;
     case SQLITE_SELECT:
     case SQLITE_RECURSIVE:
-    case SQLITE_FUNCTION: /* SQLite is built without load_extension(); the rest only compute */
     case SQLITE_TRANSACTION: /* plain BEGIN is undone and refused after it runs (guest_sql_run) */
     case SQLITE_SAVEPOINT:
     case SQLITE_ANALYZE:
@@ -587,8 +592,8 @@ static int failed(guest_sql *s, tr_error *err)
 }
 
 /* The prepared statement for sql, from the cache or freshly prepared into it. */
-static int prepare(guest_sql *s, const char *sql, size_t len, guest__cached_stmt **out,
-                   tr_error *err)
+int guest__sql_prepare(guest_sql *s, const char *sql, size_t len, guest__cached_stmt **out,
+                       tr_error *err)
 {
     s->clock++;
     for (size_t i = 0; i < s->ncache; i++) {
@@ -766,7 +771,7 @@ static void remember(guest_sql *s, guest__cached_stmt *c, const tr_buf *key, tr_
     s->result_bytes += bytes;
 }
 
-static int bind_params(sqlite3_stmt *stmt, const jsg_val *params, tr_error *err)
+int guest__sql_bind(sqlite3_stmt *stmt, const jsg_val *params, tr_error *err)
 {
     int want = sqlite3_bind_parameter_count(stmt);
     size_t got = params ? params->u.arr.len : 0;
@@ -843,16 +848,12 @@ static jsg_val column_value(sqlite3_stmt *stmt, int col, tr_arena *a)
     }
 }
 
-#define HOST_TX_MSG                                                                              \
-    "not authorized: a record hook runs inside the write's transaction and cannot end it or "   \
-    "open another (BEGIN, COMMIT, END, ROLLBACK, SAVEPOINT, RELEASE)"
-
 /* Whether stmt is one of the statements that end or nest a transaction (its first keyword, after
  * blanks and comments). Refused inside a transaction trail holds around the guest: a COMMIT
  * there would write the hook's statements and half of the write, whatever happens next. The
  * authorizer cannot refuse them there (it runs when a statement is prepared, and prepared
  * statements are cached), so this looks at each run. */
-static bool ends_host_tx(sqlite3_stmt *stmt)
+bool guest__sql_ends_tx(sqlite3_stmt *stmt)
 {
     const char *p = sqlite3_sql(stmt);
     for (;;) {
@@ -902,28 +903,21 @@ int guest_sql_run(guest_sql *s, jsg_isolate *iso, bool rows, const char *sql, si
         }
         if (pv.type == JSG_ARRAY) pvp = &pv;
     }
-    rc = prepare(s, sql, sql_len, &c, err);
+    rc = guest__sql_prepare(s, sql, sql_len, &c, err);
     if (rc < 0) goto out;
     stmt = c->stmt;
-    rc = bind_params(stmt, pvp, err);
+    rc = guest__sql_bind(stmt, pvp, err);
     if (rc < 0) goto out;
 
     /* A transaction trail itself holds open around the guest (a Record API write running the
      * guest's record hooks) is not the guest's BEGIN: its statements run inside it. */
     bool in_host_tx = s->tx == NULL && !sqlite3_get_autocommit(h);
-    if (in_host_tx && ends_host_tx(stmt)) {
-        rc = tr_error_set(err, TR_ESQL, HOST_TX_MSG);
+    if (in_host_tx && guest__sql_ends_tx(stmt)) {
+        rc = tr_error_set(err, TR_ESQL, GUEST_HOST_TX_MSG);
         goto out;
     }
-    if (s->remote) {
-        /* TODO(#24): a guest's transaction in the cluster is one client connection held until it
-         * ends (docs/scaling.md); until then it is refused rather than run on the local file. */
-        if (s->tx != NULL || in_host_tx || ends_host_tx(stmt))
-            rc = tr_error_set(err, TR_ESQL,
-                              "transactions are not supported in cluster mode yet "
-                              "(docs/scaling.md)");
-        else
-            rc = guest__sql_remote_run(s, iso, rows, stmt, pvp, &a, out, err);
+    if (s->remote) { /* guest.c sends a cluster's statements to guest/cluster.c: only a tx's */
+        rc = tr_error_set(err, TR_ESQL, GUEST_CLUSTER_TX_MSG);
         goto out;
     }
     /* Remembered rows, when this statement may have them (see DESIGN above). */
@@ -1060,22 +1054,24 @@ int guest_sql_run_vals(guest_sql *s, bool rows, const char *sql, size_t sql_len,
                        const jsg_val *params, uint64_t cpu_deadline_ns, size_t max_bytes,
                        tr_arena *a, jsg_val *out, tr_error *err)
 {
+    if (s->remote) /* cluster mode: guest_sql_remote_vals(), which does not block */
+        return tr_error_set(err, TR_ESQL, GUEST_CLUSTER_TX_MSG);
     guest__cached_stmt *c = NULL;
     sqlite3_stmt *stmt = NULL;
     sqlite3 *h = db_handle(s->db);
     s->auth->guest = true;
     s->auth->why[0] = '\0';
     s->busy = false;
-    int rc = prepare(s, sql, sql_len, &c, err);
+    int rc = guest__sql_prepare(s, sql, sql_len, &c, err);
     if (rc < 0) goto out;
     stmt = c->stmt;
-    rc = bind_params(stmt, params, err);
+    rc = guest__sql_bind(stmt, params, err);
     if (rc < 0) goto out;
     /* a transaction trail itself holds open around the guest (a Record API write running a
      * compiled guest's record hook) is not the guest's BEGIN: its statements run inside it */
     bool in_host_tx = s->tx == NULL && !sqlite3_get_autocommit(h);
-    if (in_host_tx && ends_host_tx(stmt)) {
-        rc = tr_error_set(err, TR_ESQL, HOST_TX_MSG);
+    if (in_host_tx && guest__sql_ends_tx(stmt)) {
+        rc = tr_error_set(err, TR_ESQL, GUEST_HOST_TX_MSG);
         goto out;
     }
     int ncols = sqlite3_column_count(stmt);

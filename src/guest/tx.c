@@ -387,6 +387,7 @@ void guest__sql_forget(guest *g)
 {
     guest_sql *s = guest__env(g)->sql;
     if (s == NULL) return;
+    guest__sql_remote_forget(s, g);
     if (s->tx != NULL && s->tx->g == g) {
         rollback(s);
         end_tx(s, NULL);
@@ -441,6 +442,8 @@ static int tx_begin(jsg_isolate *iso, guest *g, bool sync, jsg_ref *result, tr_e
         rc = tr_error_set(&why, TR_ESQL, "no database is available here");
     else if (env->loop == NULL)
         rc = tr_error_set(&why, TR_ESQL, "transactions are not available here");
+    else if (s->remote) /* TODO(#24): a held client connection on the leader (docs/scaling.md) */
+        rc = tr_error_set(&why, TR_ESQL, GUEST_CLUSTER_TX_MSG);
     if (rc == 0) {
         use_loop(s, env->loop);
         /* A synchronous transaction cannot wait for the open one: that one ends only when its
@@ -553,6 +556,8 @@ int guest_sql_tx_begin_for(guest_sql *s, loop *l, const void *owner, bool *wait,
                            tr_error *err)
 {
     *wait = false;
+    if (s->remote)
+        return tr_error_set(err, TR_ESQL, GUEST_CLUSTER_TX_MSG);
     use_loop(s, l);
     if (guest__sql_must_wait(s)) {
         *wait = true;

@@ -34,6 +34,38 @@ export default defineConfig({
     HttpHandler.get("/ddl", async () =>
       attempt(() => execute("CREATE TABLE IF NOT EXISTS guest_made (x INTEGER)", [])),
     ),
+    // statements of one worker keep their call order, though none is awaited before the next
+    HttpHandler.post("/order", async () => {
+      await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          execute("INSERT INTO notes (body) VALUES (?)", [`order ${i}`]),
+        ),
+      );
+      const rows = await query("SELECT body FROM notes WHERE body LIKE 'order %' ORDER BY id", []);
+      return rows.map((r) => String(r[0]).slice(6)).join(",");
+    }),
+    // an isolate that dies (out of memory) while its statement is out on the leader
+    HttpHandler.get("/die", async () => {
+      void query("SELECT count(*) FROM notes", []);
+      const hog: number[][] = [];
+      for (;;) hog.push(new Array(1 << 20).fill(1));
+    }),
+    // no SQL: what must answer at once while another request's statement is out on the leader
+    HttpHandler.get("/ping", async () => "pong"),
+    // a statement without end: bounded on the leader (tests/hostile/test_cluster_guest.c)
+    HttpHandler.get("/runaway", async () =>
+      attempt(() =>
+        query(
+          "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 10000000000) " +
+            "SELECT count(*) FROM c",
+          [],
+        ),
+      ),
+    ),
+    // trail's own functions (names beginning with _) are not a guest's
+    HttpHandler.get("/limit", async () =>
+      attempt(() => query("SELECT _trail_statement_limit(100000)", [])),
+    ),
     // a text dqlite's protocol cannot carry (it ends texts at a NUL)
     HttpHandler.get("/nul", async () =>
       attempt(() => execute("INSERT INTO notes (body) VALUES (?)", ["a\u0000b"])),
