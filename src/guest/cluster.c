@@ -82,7 +82,7 @@ bool guest_sql_remote(const guest_sql *s)
 /* ---- the check on the local connection ---- */
 
 int guest__sql_check_remote(guest_sql *s, const char *sql, size_t sql_len, const jsg_val *params,
-                            tr_arena *a, const char **text, tr_error *err)
+                            tr_arena *a, const char **text, bool *writes, tr_error *err)
 {
     guest__cached_stmt *c = NULL;
     sqlite3_stmt *stmt = NULL;
@@ -103,8 +103,10 @@ int guest__sql_check_remote(guest_sql *s, const char *sql, size_t sql_len, const
             rc = tr_error_set(err, TR_ESQL, GUEST_HOST_TX_MSG);
         else if (s->tx != NULL || in_host_tx || guest__sql_ends_tx(stmt))
             rc = tr_error_set(err, TR_ESQL, GUEST_CLUSTER_TX_MSG);
-        else
+        else {
             *text = tr_arena_strndup(a, sqlite3_sql(stmt), strlen(sqlite3_sql(stmt)));
+            *writes = !sqlite3_stmt_readonly(stmt);
+        }
     }
     s->auth->guest = false;
     /* never stepped: reset for the next use, as after a run */
@@ -128,6 +130,7 @@ struct guest_sql_job {
     /* the request: written by the worker before it is queued, read-only afterwards */
     tr_arena arena; /* sql, params and their texts and blobs */
     bool rows;
+    bool writes; /* the statement writes (not sqlite3_stmt_readonly on the schema mirror) */
     const char *sql;
     dq_value *params;
     size_t nparams;
@@ -160,6 +163,7 @@ struct guest__remote {
     /* the helper's */
     dq_client *leader;
     uint32_t db;
+    uint64_t failure; /* query_that_writes(): the code of a COMMIT refused and rolled back */
 };
 
 /* A JS guest's statement out on the leader: its promise. */
@@ -241,10 +245,51 @@ static void drop_leader(guest__remote *r)
     r->leader = NULL;
 }
 
+/* Ends the connection's transaction, or drops the connection when that fails (dqlite then drops the
+ * transaction), so the next statement starts outside it. A failure of the query inside it keeps
+ * r->failure 0: libdqlite 1.11's code of a failed query is unreliable (see run_job). */
+static void rollback_or_drop(guest__remote *r)
+{
+    dq_result res;
+    tr_error ignored = {0};
+    if (r->leader != NULL && dq_exec_sql(r->leader, r->db, "ROLLBACK", NULL, 0, &res, &ignored) < 0)
+        drop_leader(r);
+}
+
+/* A statement that writes and returns rows (query() of an INSERT ... RETURNING, say): libdqlite
+ * 1.11 runs a QUERY without replicating what it wrote (the leader then aborts on its next write),
+ * so it runs inside BEGIN IMMEDIATE ... COMMIT on the connection, where its pages reach the WAL
+ * only at the COMMIT, which dqlite replicates through Raft like any write. *sent tells whether the
+ * COMMIT went out (after that the outcome is unknown when its answer is lost). */
+static int query_that_writes(guest__remote *r, guest_sql_job *job, bool *sent, tr_error *err)
+{
+    dq_result res;
+    *sent = false;
+    int rc = dq_exec_sql(r->leader, r->db, "BEGIN IMMEDIATE", NULL, 0, &res, err);
+    if (rc < 0) return rc;
+    rc = dq_query_sql(r->leader, r->db, job->sql, job->params, job->nparams, &job->dr, err);
+    if (rc < 0) {
+        rollback_or_drop(r); /* the connection broke: dqlite drops its transaction */
+        return rc;
+    }
+    *sent = true;
+    rc = dq_exec_sql(r->leader, r->db, "COMMIT", NULL, 0, &res, err);
+    if (rc < 0) dq_rows_free(&job->dr);
+    /* a COMMIT refused (SQLITE_BUSY, say) leaves the transaction open: nothing was applied */
+    if (rc == TR_ESQL && dq_client_failure_code(r->leader) != DQ_CODE_LEADERSHIP_LOST) {
+        uint64_t code = dq_client_failure_code(r->leader);
+        rollback_or_drop(r);
+        r->failure = code;
+    }
+    return rc;
+}
+
 /* Runs job on the leader and leaves the answer in it. Thread: the helper. */
 static void run_job(guest__remote *r, guest_sql_job *job)
 {
     uint64_t give_up = tr_now_ns() + (uint64_t)GUEST_CLUSTER_LEADER_WAIT_MS * 1000000u;
+    uint64_t busy_until = tr_now_ns() + (uint64_t)GUEST_CLUSTER_BUSY_WAIT_MS * 1000000u;
+    unsigned busy_ms = GUEST_CLUSTER_BUSY_RETRY_MIN_MS;
     tr_error *err = &job->err;
     for (int attempt = 0;; attempt++) {
         int rc = find_leader(r, give_up, err);
@@ -261,7 +306,11 @@ static void run_job(guest__remote *r, guest_sql_job *job)
             return;
         }
         uint64_t sent_ns = tr_now_ns();
-        if (job->rows)
+        bool committed_sent = true;
+        r->failure = 0;
+        if (job->rows && job->writes)
+            rc = query_that_writes(r, job, &committed_sent, err);
+        else if (job->rows)
             rc = dq_query_sql(r->leader, r->db, job->sql, job->params, job->nparams, &job->dr, err);
         else
             rc = dq_exec_sql(r->leader, r->db, job->sql, job->params, job->nparams, &job->res, err);
@@ -271,8 +320,34 @@ static void run_job(guest__remote *r, guest_sql_job *job)
         pthread_mutex_unlock(&r->mu);
         job->rc = rc;
         if (rc == 0) return;
-        uint64_t code = rc == TR_ESQL ? dq_client_failure_code(r->leader) : 0;
-        if (code == DQ_CODE_NOT_LEADER) {
+        uint64_t code = r->failure                   ? r->failure
+                        : rc == TR_ESQL && r->leader ? dq_client_failure_code(r->leader)
+                                                     : 0;
+        if (rc == TR_ESQL && (code & 0xff) == DQ_CODE_BUSY && !(job->rows && !job->writes)) {
+            /* another connection's write holds the leader's write lock: nothing ran, ask again
+             * (a query's failure code is unreliable in libdqlite 1.11: see below) */
+            if (tr_now_ns() < busy_until) {
+                if (nap(r, busy_ms)) {
+                    job->rc = tr_error_set(err, TR_ETIMEDOUT, STOPPING_MSG);
+                    return;
+                }
+                busy_ms = busy_ms * 2 < GUEST_CLUSTER_BUSY_RETRY_MAX_MS
+                              ? busy_ms * 2
+                              : GUEST_CLUSTER_BUSY_RETRY_MAX_MS;
+                attempt--;
+                continue;
+            }
+            job->rc = tr_error_set(err, TR_ESQL,
+                                   "database is locked: other writes held the cluster leader's "
+                                   "write lock for more than %d ms; the statement did not run",
+                                   GUEST_CLUSTER_BUSY_WAIT_MS);
+        } else if (!committed_sent && rc != TR_ESQL) {
+            /* the connection broke before the COMMIT went out: dqlite drops the transaction */
+            drop_leader(r);
+            job->rc = tr_error_set(err, rc,
+                                   "the connection to the cluster's leader failed before the "
+                                   "statement was committed; it was not applied");
+        } else if (code == DQ_CODE_NOT_LEADER) {
             /* nothing ran: the leader changed since the connection was made */
             drop_leader(r);
             if (attempt == 0) continue;
@@ -544,7 +619,8 @@ static int new_job(guest_sql *s, bool rows, const char *sql, size_t len, const j
     tr_arena_init(&job->arena, 1024);
     job->rows = rows;
     job->dr = (dq_rows)DQ_ROWS_INIT;
-    int rc = guest__sql_check_remote(s, sql, len, params, &job->arena, &job->sql, err);
+    int rc =
+        guest__sql_check_remote(s, sql, len, params, &job->arena, &job->sql, &job->writes, err);
     if (rc == 0) rc = remote_params(params, job, err);
     if (rc == 0) rc = remote_start(s, err);
     if (rc < 0) {

@@ -122,6 +122,11 @@ struct guest_sql {
  * dqlite's 3 s election timeout, because a statement holds the leader's only thread (its Raft
  * heartbeats too). */
 #define GUEST_CLUSTER_STMT_LIMIT_MS 2000
+/* How long a write waits, asked again 2, 4, ... 50 ms apart, while other connections' writes hold
+ * the leader's write lock (dqlite answers SQLITE_BUSY at once: nothing ran), as on one node. */
+#define GUEST_CLUSTER_BUSY_WAIT_MS      5000
+#define GUEST_CLUSTER_BUSY_RETRY_MIN_MS 2
+#define GUEST_CLUSTER_BUSY_RETRY_MAX_MS 50
 /* The deadline of one statement's round trip (its run on the leader, a commit through Raft). */
 #define GUEST_CLUSTER_CALL_MS 5000
 /* The deadline of each call while the leader is searched for. */
@@ -156,7 +161,7 @@ bool guest__sql_ends_tx(sqlite3_stmt *stmt);
  * (transactions), and gives the statement's text as prepared (one statement, copied into a).
  * Nothing is stepped. Errors: as guest_sql_run's. */
 int guest__sql_check_remote(guest_sql *s, const char *sql, size_t sql_len, const jsg_val *params,
-                            tr_arena *a, const char **text, tr_error *err);
+                            tr_arena *a, const char **text, bool *writes, tr_error *err);
 
 /* guest.c: the length of the valid UTF-8 sequence at s[i] (i < n), or 0 when it is invalid
  * (overlong forms and surrogates are invalid). */

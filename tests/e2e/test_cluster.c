@@ -502,6 +502,23 @@ TEST_TIMEOUT(e2e_cluster_guest_sql_through_the_leader, 400)
     CHECK_EQ(dq_query_sql(c, db, "SELECT count(*) FROM notes", NULL, 0, &rows, &err), 0);
     CHECK_EQ(rows.vals[0].i, 3 + 2 * N);
     dq_rows_free(&rows);
+    /* A write through query() (RETURNING) is committed through Raft, and the leader, which
+     * libdqlite 1.11 aborts on the next write after a QUERY that wrote, goes on. */
+    for (int i = 0; i < 3; i++) {
+        r = cu_http(n[f[i % 2]].srv.port, "POST", "/returning", "returned");
+        char want[64];
+        snprintf(want, sizeof want, "ran: [[%d,\"returned\"]]", 4 + 2 * N + 2 * i);
+        CHECK_STR_EQ(r.body, want);
+        th_resp_free(&r);
+        r = cu_http(n[li].srv.port, "POST", "/notes", "after a returning write");
+        CHECK_STR_EQ(r.body, "ran: 1");
+        th_resp_free(&r);
+    }
+    CHECK_EQ(dq_query_sql(c, db, "SELECT count(*) FROM notes WHERE body = 'returned'", NULL, 0,
+                          &rows, &err),
+             0);
+    CHECK_EQ(rows.vals[0].i, 3);
+    dq_rows_free(&rows);
     snprintf(dir, sizeof dir, "%s/data/main.db", n[f[0]].dir);
     sqlite3 *local;
     CHECK_EQ(sqlite3_open_v2(dir, &local, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);

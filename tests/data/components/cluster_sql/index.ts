@@ -50,6 +50,14 @@ export default defineConfig({
       const hog: number[][] = [];
       for (;;) hog.push(new Array(1 << 20).fill(1));
     }),
+    // a write through query() (its RETURNING rows): committed through Raft like execute()'s
+    HttpHandler.post("/returning", async (req) =>
+      attempt(async () =>
+        JSON.stringify(
+          await query("INSERT INTO notes (body) VALUES (?) RETURNING id, body", [req.text()]),
+        ),
+      ),
+    ),
     // no SQL: what must answer at once while another request's statement is out on the leader
     HttpHandler.get("/ping", async () => "pong"),
     // a statement without end: bounded on the leader (tests/hostile/test_cluster_guest.c)
