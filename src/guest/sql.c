@@ -591,6 +591,21 @@ static int failed(guest_sql *s, tr_error *err)
     return tr_error_set(err, TR_ESQL, "%s", sqlite3_errmsg(h));
 }
 
+/* The error of a step that gave neither a row nor SQLITE_DONE: the deadline's interrupt, a value
+ * larger than what (an "isolate" or an "instance") may hold (limit bytes), or SQLite's error. */
+static int step_failed(guest_sql *s, int step, const char *what, size_t limit, tr_error *err)
+{
+    if (step == SQLITE_INTERRUPT && s->stopped)
+        return tr_error_set(err, TR_EINTERRUPTED,
+                            "interrupted: the SQL statement ran past its deadline");
+    if (step == SQLITE_TOOBIG)
+        return tr_error_set(err, TR_ELIMIT,
+                            "%s: a value larger than the %s's memory limit of %zu MiB "
+                            "(runtime.memory_limit_mb)",
+                            sqlite3_errmsg(db_handle(s->db)), what, limit >> 20);
+    return failed(s, err);
+}
+
 /* The prepared statement for sql, from the cache or freshly prepared into it. */
 int guest__sql_prepare(guest_sql *s, const char *sql, size_t len, guest__cached_stmt **out,
                        tr_error *err)
@@ -962,16 +977,7 @@ int guest_sql_run(guest_sql *s, jsg_isolate *iso, bool rows, const char *sql, si
         int step = sqlite3_step(stmt);
         if (step == SQLITE_DONE) break;
         if (step != SQLITE_ROW) {
-            if (step == SQLITE_INTERRUPT && s->stopped)
-                rc = tr_error_set(err, TR_EINTERRUPTED,
-                                  "interrupted: the SQL statement ran past its deadline");
-            else if (step == SQLITE_TOOBIG)
-                rc = tr_error_set(err, TR_ELIMIT,
-                                  "%s: a value larger than the isolate's memory limit of %zu MiB "
-                                  "(runtime.memory_limit_mb)",
-                                  sqlite3_errmsg(h), limit >> 20);
-            else
-                rc = failed(s, err);
+            rc = step_failed(s, step, "isolate", limit, err);
             goto out;
         }
         if (!rows) continue;
@@ -1096,16 +1102,7 @@ int guest_sql_run_vals(guest_sql *s, bool rows, const char *sql, size_t sql_len,
         int step = sqlite3_step(stmt);
         if (step == SQLITE_DONE) break;
         if (step != SQLITE_ROW) {
-            if (step == SQLITE_INTERRUPT && s->stopped)
-                rc = tr_error_set(err, TR_EINTERRUPTED,
-                                  "interrupted: the SQL statement ran past its deadline");
-            else if (step == SQLITE_TOOBIG)
-                rc = tr_error_set(err, TR_ELIMIT,
-                                  "%s: a value larger than the instance's memory limit of %zu "
-                                  "MiB (runtime.memory_limit_mb)",
-                                  sqlite3_errmsg(h), max_bytes >> 20);
-            else
-                rc = failed(s, err);
+            rc = step_failed(s, step, "instance", max_bytes, err);
             goto out;
         }
         if (!rows) continue;
