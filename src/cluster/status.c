@@ -192,7 +192,8 @@ struct cluster_reporter {
     bool started;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    bool stop; /* guarded by mu */
+    bool stop;          /* guarded by mu */
+    dq_client *calling; /* guarded by mu: the client of a call under way, aborted by a stop */
     uint64_t id;
     char *address;
     char *dir; /* DATA_DIR/cluster */
@@ -218,7 +219,15 @@ static int exec_retrying_busy(cluster_reporter *r, const char *sql, const dq_val
     dq_result res;
     int rc = 0;
     for (int attempt = 0; attempt < 20; attempt++) {
+        pthread_mutex_lock(&r->mu);
+        bool stop = r->stop;
+        r->calling = stop ? NULL : r->leader;
+        pthread_mutex_unlock(&r->mu);
+        if (stop) return tr_error_set(err, TR_ETIMEDOUT, "the node is stopping");
         rc = dq_exec_sql(r->leader, r->db, sql, v, n, &res, err);
+        pthread_mutex_lock(&r->mu);
+        r->calling = NULL;
+        pthread_mutex_unlock(&r->mu);
         /* another member's report holds the write lock: nothing ran */
         if (rc != TR_ESQL || !dq_client_busy(r->leader)) return rc;
         nanosleep(&(struct timespec){0, (10 + (long)(r->id % 7) * 5) * 1000000}, NULL);
@@ -229,9 +238,10 @@ static int exec_retrying_busy(cluster_reporter *r, const char *sql, const dq_val
 static int report(cluster_reporter *r, int64_t tick, uint64_t index, tr_error *err)
 {
     if (r->leader == NULL) {
+        /* a stop waits for this search: short calls */
         dq_client_opts o = DQ_CLIENT_OPTS_DEFAULT;
-        o.timeout_ms = 2000;
-        int rc = dq_client_open_leader((const char *const *)r->members, r->nmembers, &o, 2000,
+        o.timeout_ms = 1000;
+        int rc = dq_client_open_leader((const char *const *)r->members, r->nmembers, &o, 1000,
                                        &r->leader, err);
         if (rc < 0) return rc;
         rc = dq_open(r->leader, CLUSTER_STATUS_DB, &r->db, err);
@@ -327,6 +337,7 @@ void cluster_reporter_stop(cluster_reporter *r)
     if (r->started) {
         pthread_mutex_lock(&r->mu);
         r->stop = true;
+        if (r->calling != NULL) dq_client_abort(r->calling); /* its call fails at once */
         pthread_cond_signal(&r->cv);
         pthread_mutex_unlock(&r->mu);
         pthread_join(r->thread, NULL);

@@ -110,13 +110,7 @@ int guest__sql_check_remote(guest_sql *s, const char *sql, size_t sql_len, const
     }
     s->auth->guest = false;
     /* never stepped: reset for the next use, as after a run */
-    if (c == &s->oneoff) {
-        sqlite3_finalize(stmt);
-        s->oneoff.stmt = NULL;
-    } else if (stmt) {
-        sqlite3_reset(stmt);
-        sqlite3_clear_bindings(stmt);
-    }
+    guest__sql_release(s, c);
     return rc;
 }
 

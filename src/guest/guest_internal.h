@@ -150,6 +150,9 @@ void guest__sql_remote_close(guest_sql *s);
 int guest__sql_prepare(guest_sql *s, const char *sql, size_t len, guest__cached_stmt **out,
                        tr_error *err);
 int guest__sql_bind(sqlite3_stmt *stmt, const jsg_val *params, tr_error *err);
+/* sql.c: after a statement's run (or check): a one-off statement finalized, a cached one reset with
+ * its bindings cleared for the next use. c may be NULL (nothing was prepared). */
+void guest__sql_release(guest_sql *s, guest__cached_stmt *c);
 bool guest__sql_ends_tx(sqlite3_stmt *stmt);
 #define GUEST_HOST_TX_MSG                                                                        \
     "not authorized: a record hook runs inside the write's transaction and cannot end it or "   \

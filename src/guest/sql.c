@@ -574,6 +574,17 @@ static bool renamed_to(const char *p, const char *end, char *out, size_t cap)
  * with the reason when the authorizer refused it, or naming the bound when its temporary files
  * outgrew it. Sets s->busy when it failed for another connection's lock and may simply be run
  * again later (outside any transaction, nothing of it done). */
+void guest__sql_release(guest_sql *s, guest__cached_stmt *c)
+{
+    if (c == &s->oneoff) {
+        sqlite3_finalize(c->stmt);
+        s->oneoff.stmt = NULL;
+    } else if (c != NULL && c->stmt != NULL) {
+        sqlite3_reset(c->stmt);
+        sqlite3_clear_bindings(c->stmt);
+    }
+}
+
 static int failed(guest_sql *s, tr_error *err)
 {
     sqlite3 *h = db_handle(s->db);
@@ -1040,13 +1051,7 @@ int guest_sql_run(guest_sql *s, jsg_isolate *iso, bool rows, const char *sql, si
 out:
     s->running = NULL;
     s->auth->guest = false;
-    if (c == &s->oneoff) {
-        sqlite3_finalize(stmt);
-        s->oneoff.stmt = NULL;
-    } else if (stmt) {
-        sqlite3_reset(stmt);
-        sqlite3_clear_bindings(stmt);
-    }
+    guest__sql_release(s, c);
     tr_buf_free(&key);
     /* A large result's memory goes back to the system: glibc keeps what a thread's arena freed
      * for that thread, so every worker would otherwise stay at its largest result. */
@@ -1142,13 +1147,7 @@ int guest_sql_run_vals(guest_sql *s, bool rows, const char *sql, size_t sql_len,
 out:
     s->cpu_deadline_ns = 0;
     s->auth->guest = false;
-    if (c == &s->oneoff) {
-        sqlite3_finalize(stmt);
-        s->oneoff.stmt = NULL;
-    } else if (stmt) {
-        sqlite3_reset(stmt);
-        sqlite3_clear_bindings(stmt);
-    }
+    guest__sql_release(s, c);
     return rc;
 }
 

@@ -137,15 +137,21 @@ int cu_leader(const cu_node *n, int count)
     "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL);\n" \
     "INSERT INTO notes (body) VALUES ('from the migration');\n"
 
-void cu_app_dir(const char *dir)
+void cu_app_dir_with(const char *dir, const char *component, const char *migration,
+                     const char *sql)
 {
-    char path[700];
-    snprintf(path, sizeof path, "%s/wasm/cluster_sql.wasm", dir);
-    fx_build_component("cluster_sql", path);
+    char path[900];
+    snprintf(path, sizeof path, "%s/wasm/%s.wasm", dir, component);
+    fx_build_component(component, path);
     snprintf(path, sizeof path, "mkdir -p '%s/migrations'", dir);
     CHECK_EQ(fx_sh(path), 0);
-    snprintf(path, sizeof path, "%s/migrations/0001_notes.sql", dir);
-    CHECK_EQ(th_write_file(path, NOTES_SQL, strlen(NOTES_SQL)), 0);
+    snprintf(path, sizeof path, "%s/migrations/%s", dir, migration);
+    CHECK_EQ(th_write_file(path, sql, strlen(sql)), 0);
+}
+
+void cu_app_dir(const char *dir)
+{
+    cu_app_dir_with(dir, "cluster_sql", "0001_notes.sql", NOTES_SQL);
 }
 
 th_resp cu_http(int port, const char *method, const char *path, const char *body)

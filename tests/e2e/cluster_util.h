@@ -35,6 +35,10 @@ int cu_leader(const cu_node *n, int count);
 /* A data directory with the cluster_sql component and a notes migration (the node's schema
  * mirror), for a node or a single trail. */
 void cu_app_dir(const char *dir);
+/* A data directory with tests/data/components/COMPONENT built into its wasm/ and migrations/MIGRATION
+ * holding sql. */
+void cu_app_dir_with(const char *dir, const char *component, const char *migration,
+                     const char *sql);
 
 /* One request on a fresh connection (Connection: close); fails the test when none comes. */
 th_resp cu_http(int port, const char *method, const char *path, const char *body);

@@ -416,12 +416,9 @@ TEST_TIMEOUT(e2e_cluster_guest_sql_through_the_leader, 400)
         snprintf(dir, sizeof dir, "%s/n%d", test_tmpdir(), i + 1);
         cu_app_dir(dir);
     }
-    cu_node_start(&n[0], 1, NULL, NULL);
-    cu_node_start(&n[1], 2, n[0].addr, NULL);
+    cu_cluster_start(n, NULL);
     char join[200];
     snprintf(join, sizeof join, "%s,%s", n[0].addr, n[1].addr);
-    cu_node_start(&n[2], 3, join, NULL);
-    free(cu_wait_status(n[2].dir, 3, 60000));
 
     const char *addrs[] = {n[0].addr, n[1].addr, n[2].addr};
     dq_client *c;

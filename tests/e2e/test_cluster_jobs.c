@@ -25,14 +25,9 @@
 
 static void app_dir(int i)
 {
-    char dir[600], path[800];
+    char dir[600];
     snprintf(dir, sizeof dir, "%s/n%d", test_tmpdir(), i);
-    snprintf(path, sizeof path, "%s/wasm/cluster_jobs.wasm", dir);
-    fx_build_component("cluster_jobs", path);
-    snprintf(path, sizeof path, "mkdir -p '%s/migrations'", dir);
-    CHECK_EQ(fx_sh(path), 0);
-    snprintf(path, sizeof path, "%s/migrations/0001_ticks.sql", dir);
-    CHECK_EQ(th_write_file(path, TICKS_SQL, strlen(TICKS_SQL)), 0);
+    cu_app_dir_with(dir, "cluster_jobs", "0001_ticks.sql", TICKS_SQL);
 }
 
 /* One integer from the cluster's main.db, asked through any of the live nodes. */
