@@ -261,9 +261,19 @@ static int query_that_writes(guest__remote *r, guest_sql_job *job, bool *sent, t
     *sent = false;
     int rc = dq_exec_sql(r->leader, r->db, "BEGIN IMMEDIATE", NULL, 0, &res, err);
     if (rc < 0) return rc;
+    uint64_t t0 = tr_now_ns();
     rc = dq_query_sql(r->leader, r->db, job->sql, job->params, job->nparams, &job->dr, err);
+    if (rc == TR_ESQL && tr_now_ns() - t0 < (uint64_t)GUEST_CLUSTER_STMT_LIMIT_MS * 500000u) {
+        /* libdqlite 1.11 sends a failed query's error after its column names, so the message
+         * read is a column's name: the same statement as an EXEC, inside the transaction about
+         * to be rolled back, gives the real one (a slow statement is not run twice) */
+        tr_error again = {0};
+        if (dq_exec_sql(r->leader, r->db, job->sql, job->params, job->nparams, &res, &again) ==
+            TR_ESQL)
+            *err = again;
+    }
     if (rc < 0) {
-        rollback_or_drop(r); /* the connection broke: dqlite drops its transaction */
+        rollback_or_drop(r); /* a broken connection: dqlite drops its transaction */
         return rc;
     }
     *sent = true;

@@ -2,7 +2,9 @@
  * guest's statement without end (`WITH RECURSIVE` counting to 1e10) sent through a follower must
  * be stopped on the leader, which runs every statement on its one thread, after
  * GUEST_CLUSTER_STMT_LIMIT_MS of wall time; the leader then serves other statements, and the
- * cluster keeps its leader. The figure: how long the runaway ran before it was stopped. */
+ * cluster keeps its leader. A write through query() that fails on the leader (stopped by the limit,
+ * a duplicate key) is rolled back there and leaves the write lock free. The figure: how long the
+ * runaway ran before it was stopped. */
 #include "test.h"
 #include "base/base.h"
 #include "e2e/cluster_util.h"
@@ -52,6 +54,38 @@ TEST_TIMEOUT(hostile_cluster_guest_runaway_statement_on_the_leader, 400)
     CHECK_STR_EQ(r.body, "[[1,\"from the migration\"],[2,\"after a runaway\"],[3,\"after a "
                          "runaway\"],[4,\"after a runaway\"]]");
     th_resp_free(&r);
+    /* A write through query() runs inside BEGIN IMMEDIATE ... COMMIT on the leader (libdqlite
+     * 1.11 would not replicate it otherwise): one stopped by the limit, or failing on a key, is
+     * rolled back there and leaves the leader's write lock free. */
+    double write_took = 0;
+    for (int k = 0; k < 2; k++) {
+        uint64_t t0 = tr_now_ns();
+        r = cu_http(n[f].srv.port, "GET", k == 0 ? "/runaway-write" : "/dup-write", "");
+        if (k == 0) {
+            write_took = (double)(tr_now_ns() - t0) / 1e6;
+            CHECK_STR_EQ(r.body, "refused: interrupted: the SQL statement ran past its limit of "
+                                 "2000 ms on the cluster's leader");
+        } else {
+            CHECK_CONTAINS(r.body, "refused: ");
+            CHECK_CONTAINS(r.body, "UNIQUE constraint failed");
+        }
+        th_resp_free(&r);
+        t0 = tr_now_ns();
+        r = cu_http(n[(f + 1) % 3].srv.port, "POST", "/notes", "after a failed write");
+        CHECK_STR_EQ(r.body, "ran: 1");
+        th_resp_free(&r);
+        CHECK((double)(tr_now_ns() - t0) / 1e6 < 2000);
+    }
+    r = cu_http(n[li].srv.port, "GET", "/notes", "");
+    CHECK_STR_EQ(r.body, "[[1,\"from the migration\"],[2,\"after a runaway\"],[3,\"after a "
+                         "runaway\"],[4,\"after a runaway\"],[5,\"after a failed write\"],[6,"
+                         "\"after a failed write\"]]");
+    th_resp_free(&r);
+    CHECK_EQ(cu_leader(n, 3), li);
+    test_report("a write through query() stopped by the limit after %.0f ms and one failing on a "
+                "key were rolled back on the leader; the next write through another node went "
+                "through at once",
+                write_took);
     test_report("a guest's WITH RECURSIVE to 1e10 through a follower was stopped on the leader "
                 "after %.0f / %.0f / %.0f ms (limit %d ms); the leader kept its leadership and "
                 "took the next write at once",

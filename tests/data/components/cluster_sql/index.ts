@@ -58,6 +58,21 @@ export default defineConfig({
         ),
       ),
     ),
+    // writes through query() that fail inside their BEGIN IMMEDIATE ... COMMIT on the leader
+    // (tests/hostile/test_cluster_guest.c): a runaway before its insert, a duplicate key
+    HttpHandler.get("/runaway-write", async () =>
+      attempt(() =>
+        query(
+          "INSERT INTO notes (body) SELECT 'runaway' WHERE (WITH RECURSIVE c(x) AS (SELECT 1 " +
+            "UNION ALL SELECT x + 1 FROM c WHERE x < 10000000000) SELECT count(*) FROM c) > 0 " +
+            "RETURNING id",
+          [],
+        ),
+      ),
+    ),
+    HttpHandler.get("/dup-write", async () =>
+      attempt(() => query("INSERT INTO notes (id, body) VALUES (1, 'dup') RETURNING id", [])),
+    ),
     // no SQL: what must answer at once while another request's statement is out on the leader
     HttpHandler.get("/ping", async () => "pong"),
     // a statement without end: bounded on the leader (tests/hostile/test_cluster_guest.c)
