@@ -27,6 +27,7 @@
 
 #include "auth/auth.h"
 #include "base/base.h"
+#include "cluster/appdb.h"
 #include "cluster/cluster.h"
 #include "component/component.h"
 #include "config/config.h"
@@ -567,6 +568,7 @@ static int start_cluster_node(const server_opts *f, const cfg *c, cluster_node *
          f->join == NULL && i < c->cluster.join_len && naddrs < SERVER_MAX_CLUSTER_ADDRS; i++)
         addrs[naddrs++] = c->cluster.join[i];
     guest_sql_cluster_publish(addrs, naddrs);
+    adb_cluster_publish(addrs, naddrs);
     /* The cluster's schema: applied once for all nodes, through the leader. */
     char *mig = tr_asprintf("%s/" DB_MIGRATIONS_DIR, f->data_dir);
     rc = server__cluster_migrate(addrs, naddrs, mig, &err);
@@ -873,6 +875,7 @@ out:
     cron_tz_free(tz);
     tr_free(db_path);
     guest_sql_cluster_publish(NULL, 0); /* the workers are gone */
+    adb_cluster_publish(NULL, 0);
     cluster_node_stop(node);
     auth_ctx_publish(NULL); /* the workers are gone */
     auth_ctx_free(auth);
