@@ -136,11 +136,17 @@ static void drop(adb_thread *t)
 }
 
 /* Makes t->c a connection to the leader with the database open and statements bounded; waits
- * for a leader up to ADB_LEADER_WAIT_MS. SQLITE_OK or SQLITE_BUSY (nothing was sent). */
+ * for a leader up to ADB_LEADER_WAIT_MS. SQLITE_OK; SQLITE_BUSY (nothing was sent); SQLITE_ABORT
+ * when the connection of an open transaction was lost (the transaction is over). */
 static int connect_leader(adb_thread *t)
 {
     if (t->c != NULL && dq_client_idle_ok(t->c)) return SQLITE_OK;
+    bool tx = t->in_tx;
     drop(t);
+    if (tx)
+        return set_error(t, SQLITE_ABORT,
+                         "the connection to the cluster's leader was lost during the transaction, "
+                         "which is rolled back; nothing was sent");
     static const dq_client_opts find = {ADB_FIND_CALL_MS, 64u << 20, 1u << 22};
     uint64_t give_up = tr_now_ns() + (uint64_t)ADB_LEADER_WAIT_MS * 1000000u;
     tr_error last = {0};
@@ -619,14 +625,22 @@ int adb_exec(sqlite3 *db, const char *sql)
         return set_error(t, SQLITE_ABORT, "the transaction was lost with the cluster's leader");
     }
     if (t->in_tx && t->c == NULL) t->in_tx = false;
+    bool rollback = effect < 0 && starts_with_word(sql, "ROLLBACK");
     int rc = connect_leader(t);
+    if (rc == SQLITE_ABORT && rollback) {
+        set_ok(t); /* the transaction went with its connection */
+        return SQLITE_OK;
+    }
     if (rc != SQLITE_OK) return rc;
     tr_error err = {0};
     dq_result res = {0, 0};
     rc = exec_on(t, sql, NULL, 0, &res, &err);
     if (rc < 0) {
-        bool begin = effect > 0;
-        int code = call_failed(t, rc, &err, !begin);
+        int code = call_failed(t, rc, &err, effect <= 0);
+        if (code == SQLITE_ABORT && rollback) {
+            set_ok(t);
+            return SQLITE_OK;
+        }
         /* a COMMIT that failed leaves the transaction open on the leader, as SQLite's does */
         return code;
     }
