@@ -287,6 +287,14 @@ TEST_TIMEOUT(e2e_cluster_guest_transactions, 600)
     CHECK_CONTAINS(r.body, "refused: new Transaction() (synchronous) is not available in cluster "
                            "mode");
     th_resp_free(&r);
+    /* a statement failing inside (a duplicate key) leaves the transaction open, as on one node:
+     * its error is SQLite's (a query's too), and the rows around it are committed */
+    r = cu_http(n[other].srv.port, "POST", "/tx/dup", "dup");
+    CHECK_EQ(r.status, 200);
+    CHECK_STR_EQ(r.body, "refused: UNIQUE constraint failed: notes.id\n"
+                         "refused: UNIQUE constraint failed: notes.id");
+    th_resp_free(&r);
+    check_count_everywhere(n, "dup", "2");
     /* the same worker's next transaction runs as before */
     r = cu_http(n[f].srv.port, "POST", "/tx/insert/2", "after");
     CHECK_STR_EQ(r.body, "ran: 2 inserted, 2 seen inside");

@@ -88,6 +88,21 @@ export default defineConfig({
         }),
       );
     }),
+    // statements that fail inside a transaction (a duplicate key, through execute() and query())
+    // leave it open, as on one node: the rows around them are committed
+    HttpHandler.post("/tx/dup", async (req) => {
+      const name = req.text();
+      const errors: string[] = [];
+      await transaction(async (tx) => {
+        await tx.execute("INSERT INTO notes (body) VALUES (?)", [`${name} 0`]);
+        errors.push(await attempt(() => tx.execute("INSERT INTO notes (id, body) VALUES (1, 'x')", [])));
+        errors.push(
+          await attempt(() => tx.query("INSERT INTO notes (id, body) VALUES (1, 'x') RETURNING id", [])),
+        );
+        await tx.execute("INSERT INTO notes (body) VALUES (?)", [`${name} 1`]);
+      });
+      return errors.join("\n");
+    }),
     // rows inserted, then the transaction throws: rolled back
     HttpHandler.post("/tx/throw", async (req) => {
       const name = req.text();
