@@ -372,6 +372,31 @@ TEST_TIMEOUT(e2e_cluster_guest_transactions, 600)
                 "transaction, %.0f ms after an abandoned one timed out; a read beside the open "
                 "transaction %.1f ms",
                 after_death_ms, after_timeout_ms, read_ms);
+
+    /* The leader changes while a transaction waits between two inserts: dqlite rolled it back
+     * with the old leader's connection, so its next statement fails saying so, nothing of it
+     * lands, and the worker's next transaction runs on the new leader. */
+    li = cu_leader(n, 3);
+    int to = (li + 1) % 3, via = (li + 2) % 3;
+    th_conn paused;
+    send_request(&paused, n[via].srv.port, "POST", "/tx/pause/3000", "paused");
+    struct timespec pause = {0, 500 * 1000000};
+    nanosleep(&pause, NULL);
+    t0 = tr_now_ns();
+    cu_make_leader(n, to);
+    double transfer_ms = ms_since(t0);
+    char *body = read_answer(&paused);
+    CHECK_CONTAINS(body, "refused: the transaction has ended: the cluster's leader changed or the "
+                         "connection to it broke, and dqlite rolled the transaction back");
+    free(body);
+    check_count_everywhere(n, "paused", "0");
+    r = cu_http(n[via].srv.port, "POST", "/tx/insert/3", "newleader");
+    CHECK_STR_EQ(r.body, "ran: 3 inserted, 3 seen inside");
+    th_resp_free(&r);
+    check_count_everywhere(n, "newleader", "3");
+    test_report("a leadership transfer (%.0f ms) during a transaction ended it with an error and "
+                "nothing of it landed; the next transaction ran on the new leader",
+                transfer_ms);
     for (int i = 0; i < 3; i++)
         CHECK_EQ(th_server_stop(&n[i].srv), 0);
 }

@@ -103,6 +103,19 @@ export default defineConfig({
       });
       return errors.join("\n");
     }),
+    // a transaction that waits (a timer) between two inserts: the leader may change meanwhile
+    HttpHandler.post("/tx/pause/:ms", async (req) => {
+      const ms = Number(req.getPathParam("ms"));
+      const name = req.text();
+      return attempt(() =>
+        transaction(async (tx) => {
+          await tx.execute("INSERT INTO notes (body) VALUES (?)", [`${name} 0`]);
+          await new Promise((resolve) => setTimeout(resolve, ms));
+          await tx.execute("INSERT INTO notes (body) VALUES (?)", [`${name} 1`]);
+          return "committed";
+        }),
+      );
+    }),
     // rows inserted, then the transaction throws: rolled back
     HttpHandler.post("/tx/throw", async (req) => {
       const name = req.text();
