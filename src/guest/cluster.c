@@ -26,6 +26,17 @@
  * waits in the helper, up to GUEST_CLUSTER_LEADER_WAIT_MS, then fails saying so. An idle
  * connection found closed (its leader died since) is replaced before anything is sent on it.
  *
+ * Guests' transactions (GUEST_OP_BEGIN, _TX_STMT, _COMMIT, _ROLLBACK: tx.c opens and ends them)
+ * run on a second helper of the worker's (s->rtx, the same code with run_tx_job()), whose client
+ * is the connection the open transaction holds on the leader: BEGIN IMMEDIATE, its statements in
+ * call order, COMMIT. The worker has one transaction open at a time (tx.c queues the next), so
+ * this one connection is the worker's whole pool, and the plain statements on s->rq never wait
+ * behind a transaction's. The helper knows which transaction its connection holds (open_tx); a
+ * request of any other (one lost with its connection: a leader change) fails saying the
+ * transaction has ended, and the answer's tx_over makes the worker forget it. A request waiting
+ * for the write lock (SQLITE_BUSY) is asked again by its helper before the next is taken, so no
+ * request overtakes one queued before it.
+ *
  * Every connection the helper opens asks the leader to bound its statements
  * (`_trail_statement_limit`, cluster/limit.c): a statement without end is interrupted there after
  * GUEST_CLUSTER_STMT_LIMIT_MS.

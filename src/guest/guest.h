@@ -187,7 +187,8 @@ bool guest_sql_in_host_tx(const guest_sql *s);
  * guest_sql_tx_check() says whether transaction id is open and owner's, or why not; run its
  * statements with guest_sql_run_vals() and call guest_sql_tx_after_statement() after each (SQLite
  * may have ended it). guest_sql_tx_forget() rolls back owner's open transaction (owner goes
- * away). */
+ * away). In cluster mode use guest_sql_remote_tx_begin(), guest_sql_remote_tx_vals() and
+ * guest_sql_remote_tx_end() instead (guest_sql_tx_check() and guest_sql_tx_forget() serve both). */
 int guest_sql_tx_begin_for(guest_sql *s, loop *l, const void *owner, bool *wait, uint32_t *id,
                            tr_error *err);
 int guest_sql_tx_check(const guest_sql *s, const void *owner, uint32_t id, tr_error *err);

@@ -23,7 +23,15 @@
  * 50 ms, and rejected with "database is locked" once it has waited DB_BUSY_TIMEOUT_MS. Other
  * statements are not held back by parked ones (they try at once, and park behind them if they
  * meet the lock too); while a transaction of this worker owns the connection, parked statements
- * join its queue instead. */
+ * join its queue instead.
+ *
+ * In cluster mode (s->remote) a transaction is the worker's record of one that runs on the
+ * cluster's leader, on a connection held for it by the worker's transaction helper
+ * (guest/cluster.c): its BEGIN, statements, COMMIT and ROLLBACK are requests to that helper,
+ * their promises (a compiled component's handles) settled when the leader answered. Who may open
+ * one, the queue of the next ones, the timeout and the rollback when its owner goes away are the
+ * same as on one node; the local connection takes no part. The synchronous forms are refused:
+ * they would wait for the network on the worker's thread. */
 #include "guest/guest_internal.h"
 
 #include <stddef.h>
