@@ -544,35 +544,27 @@ static int tx_sql(jsg_isolate *iso, guest *g, bool sync, bool rows, size_t argc,
     guest_tx *tx = NULL;
     int rc = find_tx(s, g, iso, argc, argv, &tx, &why);
     if (rc == 0 && tx->remote && sync) rc = tr_error_set(&why, TR_ESQL, GUEST_CLUSTER_SYNC_TX_MSG);
-    if (rc == 0 && tx->remote) {
+    if (rc == 0) {
         tr_arena a;
         tr_arena_init(&a, 1024);
         jsg_val sql = jsg_undefined();
         rc = argc > 1 ? jsg_to_val(iso, argv[1], &a, &sql, &why) : 0;
         if (rc == 0 && sql.type != JSG_STRING)
             rc = tr_error_set(&why, TR_EINVAL, "sql must be a string");
-        if (rc == 0) {
-            /* its statements go in call order on the connection it holds (guest/cluster.c) */
+        if (rc == 0 && tx->remote) {
+            /* cluster mode: in call order on the connection it holds (guest/cluster.c) */
             rc = guest__sql_remote_op(g, iso, GUEST_OP_TX_STMT, tx->id, rows, sql.u.str.ptr,
                                       sql.u.str.len, argc > 2 ? argv[2] : 0, NULL, result, err);
             tr_arena_deinit(&a);
             return rc;
         }
-        tr_arena_deinit(&a);
-    } else if (rc == 0) {
-        tr_arena a;
-        tr_arena_init(&a, 1024);
-        jsg_val sql = jsg_undefined();
-        rc = argc > 1 ? jsg_to_val(iso, argv[1], &a, &sql, &why) : 0;
-        if (rc == 0 && sql.type != JSG_STRING)
-            rc = tr_error_set(&why, TR_EINVAL, "sql must be a string");
         if (rc == 0)
             rc = guest_sql_run(s, iso, rows, sql.u.str.ptr, sql.u.str.len, argc > 2 ? argv[2] : 0,
                                &value, &why);
         tr_arena_deinit(&a);
         /* SQLite rolls a transaction back by itself after some errors (SQLITE_FULL, SQLITE_IOERR,
          * ...), and a COMMIT or ROLLBACK statement ends it: either way it is over. */
-        if (sqlite3_get_autocommit(db_handle(s->db)))
+        if (!tx->remote && sqlite3_get_autocommit(db_handle(s->db)))
             end_tx(s, "the transaction has ended: SQLite rolled it back after an error, or a "
                       "statement in it ended it");
     }
