@@ -353,7 +353,7 @@ test: $(BUILD)/asan/run $(BUILD)/asan/trail $(BUILD)/trail $(FUZZ_TARGETS) $(BUI
 
 # The tests where trail's threads meet (T= to choose others), under ThreadSanitizer: a race
 # report ends the process that found it, and fails the test.
-TSAN_TESTS ?= kv_ e2e_cluster_guest_sql_through_the_leader hostile_cluster_guest e2e_kv e2e_reload e2e_jobs e2e_cli_jobs hostile_parallel e2e_http loop_ e2e_records_realtime hostile_auth_credential e2e_native_quickstart
+TSAN_TESTS ?= kv_ e2e_cluster_guest_sql_through_the_leader e2e_cluster_guest_transactions hostile_cluster_guest e2e_kv e2e_reload e2e_jobs e2e_cli_jobs hostile_parallel e2e_http loop_ e2e_records_realtime hostile_auth_credential e2e_native_quickstart
 tsan: $(BUILD)/tsan/run $(BUILD)/tsan/trail $(BUILD)/trail
 	@set -e; for t in $(or $(T),$(TSAN_TESTS)); do \
 	  TRAIL_BIN=$(abspath $(BUILD)/tsan/trail) TRAIL_REL_BIN=$(abspath $(BUILD)/trail) \

@@ -15,6 +15,8 @@
  * the write lock) is retried from the loop and never blocks the worker. In cluster mode a
  * statement is checked on that connection and sent to the cluster's leader by the worker's helper
  * thread (guest_sql_remote_vals(), guest/cluster.c); its handle is ready when the answer is back.
+ * A transaction there holds a connection to the leader of its own: its BEGIN, statements and
+ * COMMIT go through guest_sql_remote_tx_*(), each handle ready when the leader answered.
  *
  * Thread: owning worker only; a scratch instance (comp__native_load) on the loading thread. */
 #include "component/native_internal.h"
@@ -93,12 +95,33 @@ static void ready_error(struct Z_trail_instance_t *ni, comp_native_handle *h, co
 
 /* ---- statements ---- */
 
-/* Opens h's transaction now; false when it must wait. */
+/* Cluster mode: the leader's answer to h's BEGIN (the transaction's id) or COMMIT/ROLLBACK. */
+static void remote_tx_done(void *ud, int rc, const jsg_val *out, const tr_error *err)
+{
+    comp_native_handle *h = ud;
+    h->job = NULL;
+    tr_buf_reset(&h->result);
+    if (rc < 0)
+        tr_buf_append_str(&h->result, err->msg);
+    else if (h->begin)
+        comp__put_u32(&h->result, (uint32_t)out->u.big);
+    ready(h->ni, h, rc == 0);
+}
+
+/* Opens h's transaction now (in cluster mode: its BEGIN sent to the leader, h ready once
+ * answered); false when it must wait. */
 static bool run_begin(struct Z_trail_instance_t *ni, comp_native_handle *h)
 {
     bool wait = false;
     uint32_t id = 0;
     tr_error err = {0};
+    if (guest_sql_remote(ni->env->sql)) {
+        int rc = guest_sql_remote_tx_begin(ni->env->sql, ni->env->loop, ni, &wait, remote_tx_done,
+                                           h, &h->job, &err);
+        if (rc == 0 && wait) return false;
+        if (rc < 0) ready_error(ni, h, err.msg);
+        return true;
+    }
     int rc = guest_sql_tx_begin_for(ni->env->sql, ni->env->loop, ni, &wait, &id, &err);
     if (rc == 0 && wait) return false;
     tr_buf_reset(&h->result);
@@ -149,11 +172,15 @@ static void run_remote(struct Z_trail_instance_t *ni, comp_native_handle *h)
     comp_reader r = {(const unsigned char *)h->params.data, h->params.len, 0, false};
     jsg_val params;
     tr_error err = {0};
-    int rc = comp__get_params(&r, &a, &params)
-                 ? guest_sql_remote_vals(ni->env->sql, h->rows, h->sql, h->sql_len, &params,
+    int rc = !comp__get_params(&r, &a, &params)
+                 ? tr_error_set(&err, TR_EINVAL, "malformed SQL parameters (docs/guest-abi.md)")
+             : h->tx != 0
+                 ? guest_sql_remote_tx_vals(ni->env->sql, ni, h->tx, h->rows, h->sql, h->sql_len,
+                                            &params, ni->mod->limits.memory_limit, remote_done, h,
+                                            &h->job, &err)
+                 : guest_sql_remote_vals(ni->env->sql, h->rows, h->sql, h->sql_len, &params,
                                          ni->mod->limits.memory_limit, remote_done, h, &h->job,
-                                         &err)
-                 : tr_error_set(&err, TR_EINVAL, "malformed SQL parameters (docs/guest-abi.md)");
+                                         &err);
     tr_arena_deinit(&a);
     tr_free(h->sql);
     h->sql = NULL;
@@ -168,7 +195,7 @@ static bool run_sql(struct Z_trail_instance_t *ni, comp_native_handle *h, uint64
     guest_sql *s = ni->env->sql;
     tr_error err = {0};
     int rc = 0;
-    if (guest_sql_remote(s) && h->tx == 0) {
+    if (guest_sql_remote(s)) { /* a transaction's too: on the connection it holds */
         run_remote(ni, h);
         return true;
     }
@@ -407,6 +434,12 @@ uint32_t Z_trailZ_tx_end(struct Z_trail_instance_t *ni, uint32_t tx, uint32_t co
     uint32_t rc = h ? h->id : ERR_TOO_MANY;
     if (h && (ni->env == NULL || ni->env->sql == NULL)) {
         ready_error(ni, h, "no database here");
+    } else if (h && guest_sql_remote(ni->env->sql)) {
+        /* cluster mode: ready once the leader answered (a COMMIT once committed through Raft) */
+        tr_error err = {0};
+        if (guest_sql_remote_tx_end(ni->env->sql, ni, tx, commit != 0, remote_tx_done, h, &h->job,
+                                    &err) < 0)
+            ready_error(ni, h, err.msg);
     } else if (h) {
         tr_error err = {0};
         if (guest_sql_tx_end_for(ni->env->sql, ni, tx, commit != 0, &err) < 0)

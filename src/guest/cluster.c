@@ -26,6 +26,17 @@
  * waits in the helper, up to GUEST_CLUSTER_LEADER_WAIT_MS, then fails saying so. An idle
  * connection found closed (its leader died since) is replaced before anything is sent on it.
  *
+ * Guests' transactions (GUEST_OP_BEGIN, _TX_STMT, _COMMIT, _ROLLBACK: tx.c opens and ends them)
+ * run on a second helper of the worker's (s->rtx, the same code with run_tx_job()), whose client
+ * is the connection the open transaction holds on the leader: BEGIN IMMEDIATE, its statements in
+ * call order, COMMIT. The worker has one transaction open at a time (tx.c queues the next), so
+ * this one connection is the worker's whole pool, and the plain statements on s->rq never wait
+ * behind a transaction's. The helper knows which transaction its connection holds (open_tx); a
+ * request of any other (one lost with its connection: a leader change) fails saying the
+ * transaction has ended, and the answer's tx_over makes the worker forget it. A request waiting
+ * for the write lock (SQLITE_BUSY) is asked again by its helper before the next is taken, so no
+ * request overtakes one queued before it.
+ *
  * Every connection the helper opens asks the leader to bound its statements
  * (`_trail_statement_limit`, cluster/limit.c): a statement without end is interrupted there after
  * GUEST_CLUSTER_STMT_LIMIT_MS.
@@ -82,7 +93,8 @@ bool guest_sql_remote(const guest_sql *s)
 /* ---- the check on the local connection ---- */
 
 int guest__sql_check_remote(guest_sql *s, const char *sql, size_t sql_len, const jsg_val *params,
-                            tr_arena *a, const char **text, bool *writes, tr_error *err)
+                            bool in_tx, tr_arena *a, const char **text, bool *writes,
+                            tr_error *err)
 {
     guest__cached_stmt *c = NULL;
     sqlite3_stmt *stmt = NULL;
@@ -96,13 +108,23 @@ int guest__sql_check_remote(guest_sql *s, const char *sql, size_t sql_len, const
         rc = guest__sql_bind(stmt, params, err);
     }
     if (rc == 0) {
-        bool in_host_tx = s->tx == NULL && !sqlite3_get_autocommit(h);
-        /* TODO(#24): a guest's transaction in the cluster is one client connection held until it
-         * ends (docs/scaling.md); until then it is refused rather than run on the local file. */
+        /* A guest's transaction in the cluster is a connection held on the leader (its host
+         * calls: tx.c); its statements may not end it behind the worker's back, nor may a plain
+         * statement begin one on the worker's shared connection. The local connection itself
+         * runs no guest transaction in cluster mode: one open there is trail's own. */
+        bool in_host_tx = !sqlite3_get_autocommit(h);
         if (in_host_tx && guest__sql_ends_tx(stmt))
             rc = tr_error_set(err, TR_ESQL, GUEST_HOST_TX_MSG);
-        else if (s->tx != NULL || in_host_tx || guest__sql_ends_tx(stmt))
-            rc = tr_error_set(err, TR_ESQL, GUEST_CLUSTER_TX_MSG);
+        else if (guest__sql_ends_tx(stmt))
+            rc = tr_error_set(err, TR_ESQL,
+                              in_tx ? "in cluster mode a transaction's statement cannot end it or "
+                                      "open another (BEGIN, COMMIT, END, ROLLBACK, SAVEPOINT, "
+                                      "RELEASE): use its commit() or rollback()"
+                                    : GUEST_CLUSTER_TX_MSG);
+        else if (in_host_tx)
+            rc = tr_error_set(err, TR_ESQL,
+                              "not available in cluster mode: a transaction of trail's own is "
+                              "open on the node's connection");
         else {
             *text = tr_arena_strndup(a, sqlite3_sql(stmt), strlen(sqlite3_sql(stmt)));
             *writes = !sqlite3_stmt_readonly(stmt);
@@ -123,6 +145,8 @@ struct guest_sql_job {
     guest_sql_job *wprev, *wnext; /* r->out: the worker's */
     /* the request: written by the worker before it is queued, read-only afterwards */
     tr_arena arena; /* sql, params and their texts and blobs */
+    guest__op op;
+    uint32_t txid; /* the guest transaction it belongs to (GUEST_OP_STMT: 0) */
     bool rows;
     bool writes; /* the statement writes (not sqlite3_stmt_readonly on the schema mirror) */
     const char *sql;
@@ -133,6 +157,7 @@ struct guest_sql_job {
     tr_error err;
     dq_rows dr;
     dq_result res;
+    bool tx_over; /* txid has ended on the leader (rolled back there): the worker forgets it */
     /* the worker's alone */
     job_fn fn; /* NULL: cancelled, the answer is dropped */
     void *ud;
@@ -158,6 +183,8 @@ struct guest__remote {
     dq_client *leader;
     uint32_t db;
     uint64_t failure; /* query_that_writes(): the code of a COMMIT refused and rolled back */
+    bool for_tx;      /* the transactions' helper (s->rtx): runs run_tx_job() */
+    uint32_t open_tx; /* the transaction begun on leader, 0: none (the helper's) */
 };
 
 /* A JS guest's statement out on the leader: its promise. */
@@ -398,6 +425,219 @@ static void run_job(guest__remote *r, guest_sql_job *job)
     }
 }
 
+/* ---- transactions: the held connection ---- */
+
+/* Marks the helper in a call on its client (a stop then cuts it short); false when stopping. */
+static bool call_begin(guest__remote *r)
+{
+    pthread_mutex_lock(&r->mu);
+    bool stop = r->stop;
+    if (!stop) r->calling = r->leader;
+    pthread_mutex_unlock(&r->mu);
+    return !stop;
+}
+
+static void call_end(guest__remote *r)
+{
+    pthread_mutex_lock(&r->mu);
+    r->calling = NULL;
+    pthread_mutex_unlock(&r->mu);
+}
+
+#define TX_LOST_MSG                                                                              \
+    "the transaction has ended: the cluster's leader changed or the connection to it broke, "    \
+    "and dqlite rolled the transaction back (nothing of it was applied)"
+#define TX_OVER_MSG                                                                              \
+    "the transaction has ended on the cluster's leader (it was rolled back there after an "      \
+    "error, or the leader changed): nothing of it was applied"
+
+/* BEGIN IMMEDIATE on a connection to the leader, which r then holds for job's transaction:
+ * asked again while other connections hold the write lock (SQLITE_BUSY: nothing ran) for up to
+ * GUEST_CLUSTER_BUSY_WAIT_MS, and once more on a leader found anew when the connection turns out
+ * to be to a follower or broken (a BEGIN lost with its connection is rolled back by dqlite). */
+static int tx_begin_remote(guest__remote *r, guest_sql_job *job, tr_error *err)
+{
+    if (r->open_tx != 0) { /* one the worker forgot without its ROLLBACK: never kept */
+        rollback_or_drop(r);
+        r->open_tx = 0;
+    }
+    uint64_t give_up = tr_now_ns() + (uint64_t)GUEST_CLUSTER_LEADER_WAIT_MS * 1000000u;
+    uint64_t busy_until = tr_now_ns() + (uint64_t)GUEST_CLUSTER_BUSY_WAIT_MS * 1000000u;
+    unsigned busy_ms = GUEST_CLUSTER_BUSY_RETRY_MIN_MS;
+    for (int attempt = 0;; attempt++) {
+        int rc = find_leader(r, give_up, err);
+        if (rc < 0) return rc;
+        if (!call_begin(r)) return tr_error_set(err, TR_ETIMEDOUT, STOPPING_MSG);
+        dq_result res;
+        rc = dq_exec_sql(r->leader, r->db, "BEGIN IMMEDIATE", NULL, 0, &res, err);
+        call_end(r);
+        if (rc == 0) {
+            r->open_tx = job->txid;
+            return 0;
+        }
+        uint64_t code = rc == TR_ESQL ? dq_client_failure_code(r->leader) : 0;
+        if (rc == TR_ESQL && (code & 0xff) == DQ_CODE_BUSY) {
+            if (tr_now_ns() >= busy_until)
+                return tr_error_set(err, TR_ESQL,
+                                    "database is locked: other writes held the cluster leader's "
+                                    "write lock for more than %d ms; the transaction did not "
+                                    "begin",
+                                    GUEST_CLUSTER_BUSY_WAIT_MS);
+            if (nap(r, busy_ms)) return tr_error_set(err, TR_ETIMEDOUT, STOPPING_MSG);
+            busy_ms = TR_MIN(busy_ms * 2, GUEST_CLUSTER_BUSY_RETRY_MAX_MS);
+            attempt--;
+            continue;
+        }
+        if (rc == TR_ESQL && code != DQ_CODE_NOT_LEADER && code != DQ_CODE_LEADERSHIP_LOST)
+            return rc;
+        drop_leader(r);
+        if (attempt < 2) continue;
+        char why[sizeof err->msg];
+        snprintf(why, sizeof why, "%s", err->msg);
+        return tr_error_set(err, rc == TR_ESQL ? TR_ESQL : rc,
+                            "the transaction did not begin: the cluster's leader changed or the "
+                            "connection to it failed: %s",
+                            why);
+    }
+}
+
+/* Whether the held connection is still in a transaction after one of its statements failed
+ * (SQLite rolls a transaction back by itself after some errors): a BEGIN inside one fails, and
+ * one that began is ended again at once. */
+static bool tx_still_open(guest__remote *r)
+{
+    dq_result res;
+    tr_error ignored = {0};
+    if (!call_begin(r)) return false;
+    int rc = dq_exec_sql(r->leader, r->db, "BEGIN", NULL, 0, &res, &ignored);
+    call_end(r);
+    if (rc == TR_ESQL && dq_client_failure_code(r->leader) == SQLITE_ERROR) return true;
+    if (rc == 0)
+        rollback_or_drop(r);
+    else
+        drop_leader(r);
+    return false;
+}
+
+/* A query that failed inside the transaction: libdqlite 1.11 sends its error after the column
+ * names, so the message read is unreliable; the same statement run as an EXEC inside a savepoint
+ * that is rolled back at once gives SQLite's real message (a failed statement changed nothing,
+ * and whatever the second run does is undone). */
+static void tx_query_error(guest__remote *r, guest_sql_job *job, tr_error *err)
+{
+    dq_result res;
+    tr_error again = {0}, ignored = {0};
+    if (!call_begin(r)) return;
+    if (dq_exec_sql(r->leader, r->db, "SAVEPOINT _trail_error", NULL, 0, &res, &ignored) == 0) {
+        if (dq_exec_sql(r->leader, r->db, job->sql, job->params, job->nparams, &res, &again) ==
+            TR_ESQL)
+            *err = again;
+        if (dq_exec_sql(r->leader, r->db, "ROLLBACK TO _trail_error", NULL, 0, &res, &ignored) <
+                0 ||
+            dq_exec_sql(r->leader, r->db, "RELEASE _trail_error", NULL, 0, &res, &ignored) < 0) {
+            call_end(r);
+            drop_leader(r); /* the transaction is gone with the connection */
+            r->open_tx = 0;
+            job->tx_over = true;
+            return;
+        }
+    }
+    call_end(r);
+}
+
+/* Runs a transaction's job on the connection r holds for it. Thread: the transactions' helper. */
+static void run_tx_job(guest__remote *r, guest_sql_job *job)
+{
+    tr_error *err = &job->err;
+    if (job->op == GUEST_OP_BEGIN) {
+        job->rc = tx_begin_remote(r, job, err);
+        return;
+    }
+    if (r->open_tx != job->txid || r->leader == NULL) {
+        /* lost with its connection, or ended by an earlier statement's failure */
+        job->rc = job->op == GUEST_OP_ROLLBACK ? 0 : tr_error_set(err, TR_ESQL, TX_LOST_MSG);
+        job->tx_over = true;
+        return;
+    }
+    if (!call_begin(r)) {
+        job->rc = tr_error_set(err, TR_ETIMEDOUT, STOPPING_MSG);
+        return;
+    }
+    dq_result res;
+    uint64_t sent_ns = tr_now_ns();
+    int rc;
+    if (job->op == GUEST_OP_ROLLBACK)
+        rc = dq_exec_sql(r->leader, r->db, "ROLLBACK", NULL, 0, &res, err);
+    else if (job->op == GUEST_OP_COMMIT)
+        rc = dq_exec_sql(r->leader, r->db, "COMMIT", NULL, 0, &res, err);
+    else if (job->rows)
+        rc = dq_query_sql(r->leader, r->db, job->sql, job->params, job->nparams, &job->dr, err);
+    else
+        rc = dq_exec_sql(r->leader, r->db, job->sql, job->params, job->nparams, &job->res, err);
+    call_end(r);
+    bool stop = false;
+    pthread_mutex_lock(&r->mu);
+    stop = r->stop;
+    pthread_mutex_unlock(&r->mu);
+    job->rc = rc;
+    if (job->op == GUEST_OP_ROLLBACK) {
+        if (rc < 0) drop_leader(r); /* dqlite rolls back what a closed connection left open */
+        r->open_tx = 0;
+        job->rc = 0;
+        return;
+    }
+    if (rc == 0) {
+        if (job->op == GUEST_OP_COMMIT) r->open_tx = 0;
+        return;
+    }
+    if (rc == TR_EINVAL) return; /* a parameter the protocol cannot carry: nothing was sent */
+    dq_rows_free(&job->dr);
+    uint64_t code = rc == TR_ESQL ? dq_client_failure_code(r->leader) : 0;
+    bool commit = job->op == GUEST_OP_COMMIT;
+    if (rc != TR_ESQL || code == DQ_CODE_NOT_LEADER || code == DQ_CODE_LEADERSHIP_LOST) {
+        char why[sizeof err->msg];
+        snprintf(why, sizeof why, "%s", err->msg);
+        drop_leader(r);
+        r->open_tx = 0;
+        job->tx_over = true;
+        if (commit && (rc != TR_ESQL || code == DQ_CODE_LEADERSHIP_LOST))
+            job->rc = tr_error_set(err, rc,
+                                   "%s while the transaction's COMMIT was on the cluster's "
+                                   "leader: its outcome is unknown (it may have been committed; "
+                                   "trail does not send it again): %s",
+                                   stop ? "the worker stopped" : "the connection failed", why);
+        else
+            job->rc = tr_error_set(err, rc, "%s: %s", TX_LOST_MSG, why);
+        return;
+    }
+    if (commit) { /* refused (a deferred constraint, say): nothing was committed */
+        char why[sizeof err->msg];
+        snprintf(why, sizeof why, "%s", err->msg);
+        rollback_or_drop(r);
+        r->open_tx = 0;
+        job->tx_over = true;
+        job->rc = tr_error_set(err, TR_ESQL, "%s; the transaction was rolled back", why);
+        return;
+    }
+    if ((!job->rows && code == DQ_CODE_INTERRUPTED) ||
+        (job->rows && tr_now_ns() - sent_ns >= (uint64_t)GUEST_CLUSTER_STMT_LIMIT_MS * 1000000u)) {
+        /* SQLite rolls back a transaction whose write was interrupted; end it either way */
+        rollback_or_drop(r);
+        r->open_tx = 0;
+        job->tx_over = true;
+        job->rc = tr_error_set(err, TR_ESQL,
+                               "interrupted: the SQL statement ran past its limit of %d ms on the "
+                               "cluster's leader; the transaction was rolled back",
+                               GUEST_CLUSTER_STMT_LIMIT_MS);
+        return;
+    }
+    if (job->rows) tx_query_error(r, job, err);
+    if (r->open_tx == job->txid && !tx_still_open(r)) {
+        r->open_tx = 0;
+        job->tx_over = true;
+    }
+}
+
 static void *helper_main(void *arg)
 {
     guest__remote *r = arg;
@@ -410,7 +650,10 @@ static void *helper_main(void *arg)
         r->qhead = job->next;
         if (r->qhead == NULL) r->qtail = NULL;
         pthread_mutex_unlock(&r->mu);
-        run_job(r, job);
+        if (r->for_tx)
+            run_tx_job(r, job);
+        else
+            run_job(r, job);
         pthread_mutex_lock(&r->mu);
         job->next = NULL;
         if (r->dtail)
@@ -455,6 +698,10 @@ static void on_answers(loop *l, loop_io *io, uint32_t events)
         guest_sql_job *job = list;
         list = job->next;
         unlink_out(r, job);
+        /* the transaction is over on the leader: forgotten before its owner hears of it, so that
+         * what the owner does next sees it ended */
+        if (job->tx_over || (job->op == GUEST_OP_BEGIN && job->rc < 0))
+            guest__tx_remote_over(r->s, job->txid, job->tx_over ? TX_OVER_MSG : NULL);
         /* the callback may run guest code, which may submit or cancel other jobs: this one is
          * off every list, and cancelling only clears a callback */
         if (job->fn) job->fn(r->s, job);
@@ -462,14 +709,17 @@ static void on_answers(loop *l, loop_io *io, uint32_t events)
     }
 }
 
-static int remote_start(guest_sql *s, tr_error *err)
+/* Starts the helper of s that for_tx names (s->rtx: the transactions', s->rq: the statements'). */
+static int remote_start(guest_sql *s, bool for_tx, tr_error *err)
 {
-    if (s->rq != NULL) return 0;
+    guest__remote **slot = for_tx ? &s->rtx : &s->rq;
+    if (*slot != NULL) return 0;
     if (s->loop == NULL)
         return tr_error_set(err, TR_ESQL, "the cluster's database is not available here");
     guest__remote *r = tr_calloc(1, sizeof *r);
     r->s = s;
     r->l = s->loop;
+    r->for_tx = for_tx;
     r->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (r->efd < 0) {
         int rc = -errno;
@@ -498,13 +748,12 @@ static int remote_start(guest_sql *s, tr_error *err)
         return tr_error_set(err, -prc, "cluster: starting the worker's client thread: %s",
                             strerror(prc));
     }
-    s->rq = r;
+    *slot = r;
     return 0;
 }
 
-void guest__sql_remote_close(guest_sql *s)
+static void remote_stop(guest__remote *r)
 {
-    guest__remote *r = s->rq;
     if (r == NULL) return;
     pthread_mutex_lock(&r->mu);
     r->stop = true;
@@ -523,7 +772,13 @@ void guest__sql_remote_close(guest_sql *s)
     pthread_cond_destroy(&r->cv);
     pthread_mutex_destroy(&r->mu);
     tr_free(r);
-    s->rq = NULL;
+}
+
+void guest__sql_remote_close(guest_sql *s)
+{
+    remote_stop(s->rq);
+    remote_stop(s->rtx);
+    s->rq = s->rtx = NULL;
     /* the guests' promises went with their guests (guest__sql_remote_forget) */
     while (s->rwaits != NULL) {
         guest__rwait *w = s->rwaits;
@@ -533,10 +788,10 @@ void guest__sql_remote_close(guest_sql *s)
     }
 }
 
-/* Queues job (its request filled in) for the helper. */
+/* Queues job (its request filled in) for its helper: a transaction's for the transactions'. */
 static void submit(guest_sql *s, guest_sql_job *job)
 {
-    guest__remote *r = s->rq;
+    guest__remote *r = job->op == GUEST_OP_STMT ? s->rq : s->rtx;
     job->wnext = r->out;
     if (r->out) r->out->wprev = job;
     r->out = job;
@@ -614,19 +869,25 @@ static int remote_params(const jsg_val *params, guest_sql_job *job, tr_error *er
     return 0;
 }
 
-/* A job for sql (checked against the local schema first: the authorizer, the parameter count),
- * its helper started. Errors: the statement's refusal, a parameter's, the helper's start. */
-static int new_job(guest_sql *s, bool rows, const char *sql, size_t len, const jsg_val *params,
-                   guest_sql_job **out, tr_error *err)
+/* A job for op (of transaction txid) and sql (a statement's: checked against the local schema
+ * first: the authorizer, the parameter count), its helper started. Errors: the statement's
+ * refusal, a parameter's, the helper's start. */
+static int new_job(guest_sql *s, guest__op op, uint32_t txid, bool rows, const char *sql,
+                   size_t len, const jsg_val *params, guest_sql_job **out, tr_error *err)
 {
     guest_sql_job *job = tr_calloc(1, sizeof *job);
     tr_arena_init(&job->arena, 1024);
+    job->op = op;
+    job->txid = txid;
     job->rows = rows;
     job->dr = (dq_rows)DQ_ROWS_INIT;
-    int rc =
-        guest__sql_check_remote(s, sql, len, params, &job->arena, &job->sql, &job->writes, err);
-    if (rc == 0) rc = remote_params(params, job, err);
-    if (rc == 0) rc = remote_start(s, err);
+    int rc = 0;
+    if (op == GUEST_OP_STMT || op == GUEST_OP_TX_STMT) {
+        rc = guest__sql_check_remote(s, sql, len, params, op == GUEST_OP_TX_STMT, &job->arena,
+                                     &job->sql, &job->writes, err);
+        if (rc == 0) rc = remote_params(params, job, err);
+    }
+    if (rc == 0) rc = remote_start(s, op != GUEST_OP_STMT, err);
     if (rc < 0) {
         job_free(job);
         return rc;
@@ -722,8 +983,12 @@ static void js_done(guest_sql *s, guest_sql_job *job)
     if (rc == 0) {
         tr_arena a;
         tr_arena_init(&a, 16384);
-        jsg_val v;
-        if (job->rows)
+        jsg_val v = jsg_undefined(); /* COMMIT, ROLLBACK */
+        if (job->op == GUEST_OP_BEGIN)
+            v = jsg_number(job->txid);
+        else if (job->op == GUEST_OP_COMMIT || job->op == GUEST_OP_ROLLBACK)
+            ;
+        else if (job->rows)
             rc = rows_value(job, false, jsg_memory_limit(iso), &a, &v, &why);
         else
             v = jsg_number((double)job->res.rows_affected);
@@ -743,6 +1008,14 @@ static void js_done(guest_sql *s, guest_sql_job *job)
 int guest__sql_remote_call(guest *g, jsg_isolate *iso, bool rows, const char *sql, size_t len,
                            jsg_ref params, jsg_ref *result, tr_error *err)
 {
+    return guest__sql_remote_op(g, iso, GUEST_OP_STMT, 0, rows, sql, len, params, NULL, result,
+                                err);
+}
+
+int guest__sql_remote_op(guest *g, jsg_isolate *iso, guest__op op, uint32_t txid, bool rows,
+                         const char *sql, size_t len, jsg_ref params, jsg_deferred *given,
+                         jsg_ref *result, tr_error *err)
+{
     guest_sql *s = guest__env(g)->sql;
     tr_arena a;
     tr_arena_init(&a, 4096);
@@ -756,18 +1029,35 @@ int guest__sql_remote_call(guest *g, jsg_isolate *iso, bool rows, const char *sq
         if (rc == 0 && pv.type == JSG_ARRAY) pvp = &pv;
     }
     guest_sql_job *job = NULL;
-    if (rc == 0) rc = new_job(s, rows, sql, len, pvp, &job, &why);
+    if (rc == 0) rc = new_job(s, op, txid, rows, sql, len, pvp, &job, &why);
     tr_arena_deinit(&a);
+    if (rc < 0 && op == GUEST_OP_BEGIN) guest__tx_remote_over(s, txid, NULL);
+    if (rc < 0 && given != NULL) {
+        /* JS holds given's promise already: rejected here, as an answer would have been */
+        int r = jsg_rc_is_fatal(rc)
+                    ? rc
+                    : jsg_deferred_reject(iso, given, why.msg, strlen(why.msg), err);
+        if (given->resolve || given->reject) jsg_deferred_free(iso, given);
+        *given = (jsg_deferred){0};
+        if (r == 0) r = jsg_run_jobs(iso, err);
+        return jsg_rc_is_fatal(rc) ? tr_error_set(err, rc, "%s", why.msg) : r;
+    }
     if (rc < 0) {
         if (jsg_rc_is_fatal(rc)) return tr_error_set(err, rc, "%s", why.msg);
         return guest__settled(iso, rc, 0, &why, result, err);
     }
     guest__rwait *w = tr_calloc(1, sizeof *w);
-    rc = jsg_deferred_new(iso, &w->d, err);
-    if (rc < 0) {
-        tr_free(w);
-        job_free(job);
-        return rc;
+    if (given != NULL) {
+        w->d = *given;
+        *given = (jsg_deferred){0};
+    } else {
+        rc = jsg_deferred_new(iso, &w->d, err);
+        if (rc < 0) {
+            tr_free(w);
+            job_free(job);
+            if (op == GUEST_OP_BEGIN) guest__tx_remote_over(s, txid, NULL);
+            return rc;
+        }
     }
     w->g = g;
     w->iso = iso;
@@ -778,8 +1068,19 @@ int guest__sql_remote_call(guest *g, jsg_isolate *iso, bool rows, const char *sq
     job->fn = js_done;
     job->ud = w;
     submit(s, job);
-    *result = w->d.promise;
+    if (given == NULL) *result = w->d.promise;
     return 0;
+}
+
+void guest__sql_remote_rollback(guest_sql *s, uint32_t txid)
+{
+    if (s->rtx == NULL) return; /* no BEGIN was ever sent */
+    guest_sql_job *job = tr_calloc(1, sizeof *job);
+    tr_arena_init(&job->arena, 256);
+    job->op = GUEST_OP_ROLLBACK;
+    job->txid = txid;
+    job->dr = (dq_rows)DQ_ROWS_INIT;
+    submit(s, job); /* no callback: its answer is dropped */
 }
 
 void guest__sql_remote_forget(guest_sql *s, guest *g)
@@ -803,8 +1104,10 @@ static void vals_done(guest_sql *s, guest_sql_job *job)
     tr_arena_init(&a, 16384);
     tr_error why = job->err;
     int rc = job->rc;
-    jsg_val v = jsg_null();
-    if (rc == 0) {
+    jsg_val v = jsg_null(); /* COMMIT, ROLLBACK */
+    if (rc == 0 && job->op == GUEST_OP_BEGIN) {
+        v = jsg_bigint(job->txid);
+    } else if (rc == 0 && (job->op == GUEST_OP_STMT || job->op == GUEST_OP_TX_STMT)) {
         if (job->rows)
             rc = rows_value(job, true, job->max_bytes, &a, &v, &why);
         else
@@ -818,9 +1121,32 @@ int guest_sql_remote_vals(guest_sql *s, bool rows, const char *sql, size_t sql_l
                           const jsg_val *params, size_t max_bytes, guest_sql_job_fn fn, void *ud,
                           guest_sql_job **out, tr_error *err)
 {
-    guest_sql_job *job = NULL;
-    int rc = new_job(s, rows, sql, sql_len, params, &job, err);
+    return guest__sql_remote_vals_op(s, GUEST_OP_STMT, 0, rows, sql, sql_len, params, max_bytes,
+                                     fn, ud, out, err);
+}
+
+int guest_sql_remote_tx_vals(guest_sql *s, const void *owner, uint32_t tx, bool rows,
+                             const char *sql, size_t sql_len, const jsg_val *params,
+                             size_t max_bytes, guest_sql_job_fn fn, void *ud, guest_sql_job **out,
+                             tr_error *err)
+{
+    int rc = guest_sql_tx_check(s, owner, tx, err);
     if (rc < 0) return rc;
+    return guest__sql_remote_vals_op(s, GUEST_OP_TX_STMT, tx, rows, sql, sql_len, params,
+                                     max_bytes, fn, ud, out, err);
+}
+
+int guest__sql_remote_vals_op(guest_sql *s, guest__op op, uint32_t txid, bool rows,
+                              const char *sql, size_t sql_len, const jsg_val *params,
+                              size_t max_bytes, guest_sql_job_fn fn, void *ud, guest_sql_job **out,
+                              tr_error *err)
+{
+    guest_sql_job *job = NULL;
+    int rc = new_job(s, op, txid, rows, sql, sql_len, params, &job, err);
+    if (rc < 0) {
+        if (op == GUEST_OP_BEGIN) guest__tx_remote_over(s, txid, NULL);
+        return rc;
+    }
     job->fn = vals_done;
     job->vfn = fn;
     job->ud = ud;

@@ -150,6 +150,21 @@ typedef void (*guest_sql_job_fn)(void *ud, int rc, const jsg_val *out, const tr_
 int guest_sql_remote_vals(guest_sql *s, bool rows, const char *sql, size_t sql_len,
                           const jsg_val *params, size_t max_bytes, guest_sql_job_fn fn, void *ud,
                           guest_sql_job **job, tr_error *err);
+/* Cluster mode: a statement of owner's transaction tx (guest_sql_tx_check() first), as
+ * guest_sql_remote_vals(), on the connection the transaction holds on the leader. */
+int guest_sql_remote_tx_vals(guest_sql *s, const void *owner, uint32_t tx, bool rows,
+                             const char *sql, size_t sql_len, const jsg_val *params,
+                             size_t max_bytes, guest_sql_job_fn fn, void *ud, guest_sql_job **job,
+                             tr_error *err);
+/* Cluster mode: begins a transaction for owner on a connection of its own to the leader, without
+ * blocking. Sets *wait (and does nothing) while this worker's transaction is open or waiting, as
+ * guest_sql_tx_begin_for(); otherwise fn(ud, rc, id as a JSG_BIGINT, err) comes from the loop
+ * once BEGIN IMMEDIATE ran there (or failed). guest_sql_remote_tx_end() commits (fn once
+ * committed through Raft) or rolls back owner's transaction id; out NULL for fn. */
+int guest_sql_remote_tx_begin(guest_sql *s, loop *l, const void *owner, bool *wait,
+                              guest_sql_job_fn fn, void *ud, guest_sql_job **job, tr_error *err);
+int guest_sql_remote_tx_end(guest_sql *s, const void *owner, uint32_t id, bool commit,
+                            guest_sql_job_fn fn, void *ud, guest_sql_job **job, tr_error *err);
 void guest_sql_job_cancel(guest_sql *s, guest_sql_job *job);
 /* Whether the last statement failed only for another connection's lock (run it again later). */
 bool guest_sql_busy(const guest_sql *s);
@@ -172,7 +187,8 @@ bool guest_sql_in_host_tx(const guest_sql *s);
  * guest_sql_tx_check() says whether transaction id is open and owner's, or why not; run its
  * statements with guest_sql_run_vals() and call guest_sql_tx_after_statement() after each (SQLite
  * may have ended it). guest_sql_tx_forget() rolls back owner's open transaction (owner goes
- * away). */
+ * away). In cluster mode use guest_sql_remote_tx_begin(), guest_sql_remote_tx_vals() and
+ * guest_sql_remote_tx_end() instead (guest_sql_tx_check() and guest_sql_tx_forget() serve both). */
 int guest_sql_tx_begin_for(guest_sql *s, loop *l, const void *owner, bool *wait, uint32_t *id,
                            tr_error *err);
 int guest_sql_tx_check(const guest_sql *s, const void *owner, uint32_t id, tr_error *err);

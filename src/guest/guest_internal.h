@@ -113,6 +113,8 @@ struct guest_sql {
     bool remote;
     guest__remote *rq;     /* the helper thread and its client; NULL until first used */
     guest__rwait *rwaits;  /* JS guests' statements out on the leader */
+    guest__remote *rtx;    /* the transactions' helper thread and its held client; NULL until
+                            * the first transaction */
 };
 
 /* Cluster mode's bounds (docs/limits.md). How long a statement waits for a leader (an election
@@ -142,7 +144,7 @@ int guest__sql_remote_call(guest *g, jsg_isolate *iso, bool rows, const char *sq
                            jsg_ref params, jsg_ref *result, tr_error *err);
 /* cluster.c: g goes away: its statements' answers are dropped, their promises released. */
 void guest__sql_remote_forget(guest_sql *s, guest *g);
-/* cluster.c: stops s's helper thread (a call in progress fails at once) and frees its jobs. */
+/* cluster.c: stops s's helper threads (a call in progress fails at once) and frees their jobs. */
 void guest__sql_remote_close(guest_sql *s);
 /* sql.c: the prepared statement for sql (the authorizer runs when it is prepared), cached or
  * s->oneoff; params bound to it, checked against its parameter count; whether it begins with
@@ -158,13 +160,52 @@ bool guest__sql_ends_tx(sqlite3_stmt *stmt);
     "not authorized: a record hook runs inside the write's transaction and cannot end it or "   \
     "open another (BEGIN, COMMIT, END, ROLLBACK, SAVEPOINT, RELEASE)"
 #define GUEST_CLUSTER_TX_MSG                                                                     \
-    "transactions are not supported in cluster mode yet (docs/scaling.md)"
+    "in cluster mode a statement cannot begin or end a transaction (BEGIN, COMMIT, END, "      \
+    "ROLLBACK, SAVEPOINT, RELEASE): use transaction() or beginTransaction() (a compiled "       \
+    "component: tx_begin), whose statements share one connection to the cluster's leader"
+#define GUEST_CLUSTER_SYNC_TX_MSG                                                                \
+    "new Transaction() (synchronous) is not available in cluster mode: its statements would "  \
+    "hold the worker while they go to the cluster's leader; use transaction() or "              \
+    "beginTransaction() from trailbase-wasm/db"
+/* What a guest's transaction in cluster mode asks of the transactions' helper (cluster.c). */
+typedef enum guest__op {
+    GUEST_OP_STMT,     /* a plain statement: the worker's own helper and connection */
+    GUEST_OP_BEGIN,    /* BEGIN IMMEDIATE on the held connection (asked again while BUSY) */
+    GUEST_OP_TX_STMT,  /* a statement of the open transaction, on the held connection */
+    GUEST_OP_COMMIT,   /* answered once committed through Raft */
+    GUEST_OP_ROLLBACK,
+} guest__op;
+/* cluster.c: a TS/JS guest's request op for transaction txid (0 for GUEST_OP_STMT): statements
+ * are checked on the local connection first (a transaction's may not end it). The answer settles
+ * given (a deferred whose promise JS already holds; taken over, settled even on error) or, when
+ * given is NULL, a new promise put in *result (rejected at once when the check refused the
+ * statement). A GUEST_OP_BEGIN that fails ends txid (guest__tx_remote_over). Thread: g's worker. */
+int guest__sql_remote_op(guest *g, jsg_isolate *iso, guest__op op, uint32_t txid, bool rows,
+                         const char *sql, size_t len, jsg_ref params, jsg_deferred *given,
+                         jsg_ref *result, tr_error *err);
+/* cluster.c: rolls back transaction txid on its held connection (nothing waits for the answer). */
+void guest__sql_remote_rollback(guest_sql *s, uint32_t txid);
+/* tx.c: transaction txid of s ended on the leader (its BEGIN failed, the connection was lost, the
+ * leader changed, SQLite rolled it back): forgotten, if still open; why (static), when not NULL,
+ * is what its next call is told. */
+void guest__tx_remote_over(guest_sql *s, uint32_t txid, const char *why);
 /* cluster.c: prepares a guest's statement on the local connection (the schema mirror: the authorizer
  * runs), binds params (checking their count and types), refuses what cluster mode does not run
- * (transactions), and gives the statement's text as prepared (one statement, copied into a).
+ * (statements that begin or end a transaction: transactions are host calls), and gives the statement's text as prepared (one statement, copied into a).
  * Nothing is stepped. Errors: as guest_sql_run's. */
 int guest__sql_check_remote(guest_sql *s, const char *sql, size_t sql_len, const jsg_val *params,
-                            tr_arena *a, const char **text, bool *writes, tr_error *err);
+                            bool in_tx, tr_arena *a, const char **text, bool *writes,
+                            tr_error *err);
+/* cluster.c: a compiled component's request op for transaction txid (0 for GUEST_OP_STMT), as
+ * guest_sql_remote_vals() (a GUEST_OP_BEGIN's answer is txid as a JSG_BIGINT, a COMMIT's or
+ * ROLLBACK's null). A GUEST_OP_BEGIN that fails ends txid (guest__tx_remote_over). */
+int guest__sql_remote_vals_op(guest_sql *s, guest__op op, uint32_t txid, bool rows,
+                              const char *sql, size_t sql_len, const jsg_val *params,
+                              size_t max_bytes, guest_sql_job_fn fn, void *ud, guest_sql_job **out,
+                              tr_error *err);
+/* tx.c: opens transaction (its id returned) of g or owner on s in cluster mode: only the worker's
+ * record of it and its timeout; the caller sends its BEGIN (GUEST_OP_BEGIN). */
+uint32_t guest__tx_open_remote(guest_sql *s, loop *l, guest *g, const void *owner);
 
 /* guest.c: the length of the valid UTF-8 sequence at s[i] (i < n), or 0 when it is invalid
  * (overlong forms and surrogates are invalid). */

@@ -942,8 +942,8 @@ int guest_sql_run(guest_sql *s, jsg_isolate *iso, bool rows, const char *sql, si
         rc = tr_error_set(err, TR_ESQL, GUEST_HOST_TX_MSG);
         goto out;
     }
-    if (s->remote) { /* guest.c sends a cluster's statements to guest/cluster.c: only a tx's */
-        rc = tr_error_set(err, TR_ESQL, GUEST_CLUSTER_TX_MSG);
+    if (s->remote) { /* guest.c and tx.c send a cluster's statements to guest/cluster.c */
+        rc = tr_error_set(err, TR_ESQL, "in cluster mode statements run on the cluster's leader");
         goto out;
     }
     /* Remembered rows, when this statement may have them (see DESIGN above). */
@@ -1066,7 +1066,7 @@ int guest_sql_run_vals(guest_sql *s, bool rows, const char *sql, size_t sql_len,
                        tr_arena *a, jsg_val *out, tr_error *err)
 {
     if (s->remote) /* cluster mode: guest_sql_remote_vals(), which does not block */
-        return tr_error_set(err, TR_ESQL, GUEST_CLUSTER_TX_MSG);
+        return tr_error_set(err, TR_ESQL, "in cluster mode statements run on the cluster's leader");
     guest__cached_stmt *c = NULL;
     sqlite3_stmt *stmt = NULL;
     sqlite3 *h = db_handle(s->db);

@@ -23,7 +23,15 @@
  * 50 ms, and rejected with "database is locked" once it has waited DB_BUSY_TIMEOUT_MS. Other
  * statements are not held back by parked ones (they try at once, and park behind them if they
  * meet the lock too); while a transaction of this worker owns the connection, parked statements
- * join its queue instead. */
+ * join its queue instead.
+ *
+ * In cluster mode (s->remote) a transaction is the worker's record of one that runs on the
+ * cluster's leader, on a connection held for it by the worker's transaction helper
+ * (guest/cluster.c): its BEGIN, statements, COMMIT and ROLLBACK are requests to that helper,
+ * their promises (a compiled component's handles) settled when the leader answered. Who may open
+ * one, the queue of the next ones, the timeout and the rollback when its owner goes away are the
+ * same as on one node; the local connection takes no part. The synchronous forms are refused:
+ * they would wait for the network on the worker's thread. */
 #include "guest/guest_internal.h"
 
 #include <stddef.h>
@@ -51,6 +59,7 @@ struct guest_tx {
     guest *g;          /* the isolate's guest that opened it; NULL for another owner */
     const void *owner; /* that other owner (a compiled component's instance: guest_sql_tx_*) */
     uint32_t id;
+    bool remote; /* cluster mode: it runs on a connection held on the leader (guest/cluster.c) */
 };
 
 static void on_drain(loop *l, loop_timer *t);
@@ -117,9 +126,15 @@ static void end_tx(guest_sql *s, const char *why)
     arm_drain(s);
 }
 
-/* ROLLBACK if SQLite still has a transaction open. */
+/* ROLLBACK if SQLite still has a transaction open; in cluster mode, the open transaction's
+ * ROLLBACK is sent on its held connection (its answer is not awaited; the helper's queue keeps
+ * it ahead of the next BEGIN). */
 static void rollback(guest_sql *s)
 {
+    if (s->tx != NULL && s->tx->remote) {
+        guest__sql_remote_rollback(s, s->tx->id);
+        return;
+    }
     sqlite3 *h = db_handle(s->db);
     if (!sqlite3_get_autocommit(h) && sqlite3_exec(h, "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK)
         tr_log_error(GUEST_LOG_PREFIX "ROLLBACK failed: %s", sqlite3_errmsg(h));
@@ -161,6 +176,26 @@ static int begin_now(guest_sql *s, guest *g, uint32_t *id, tr_error *err)
     s->tx = tx;
     *id = tx->id;
     return 0;
+}
+
+uint32_t guest__tx_open_remote(guest_sql *s, loop *l, guest *g, const void *owner)
+{
+    use_loop(s, l);
+    guest_tx *tx = tr_calloc(1, sizeof *tx);
+    tx->s = s;
+    tx->g = g;
+    tx->owner = owner;
+    tx->remote = true;
+    tx->id = ++s->last_tx_id ? s->last_tx_id : ++s->last_tx_id;
+    loop_timer_init(&tx->timeout, on_tx_timeout);
+    loop_timer_start(s->loop, &tx->timeout, s->tx_timeout_ms);
+    s->tx = tx;
+    return tx->id;
+}
+
+void guest__tx_remote_over(guest_sql *s, uint32_t txid, const char *why)
+{
+    if (s->tx != NULL && s->tx->id == txid) end_tx(s, why);
 }
 
 /* The open transaction named by argument 0, if it is g's; otherwise an error saying why not. */
@@ -288,6 +323,17 @@ static void run_wait(guest_sql *s, guest_sql_wait *w)
     tr_error why = {0}, err = {0};
     jsg_ref value = 0;
     int rc;
+    if (w->kind == WAIT_BEGIN && s->remote) {
+        /* cluster mode: its BEGIN goes to the leader; the answer settles w's promise */
+        uint32_t id = guest__tx_open_remote(s, s->loop, w->g, NULL);
+        if (guest__sql_remote_op(w->g, iso, GUEST_OP_BEGIN, id, false, NULL, 0, 0, &w->d, NULL,
+                                 &err) < 0)
+            tr_log_error(GUEST_LOG_PREFIX "beginning a waiting transaction failed: %s", err.msg);
+        guest *g = w->g;
+        wait_free(w);
+        guest__wake(g);
+        return;
+    }
     if (w->kind == WAIT_BEGIN) {
         uint32_t id = 0;
         rc = begin_now(s, w->g, &id, &why);
@@ -442,8 +488,17 @@ static int tx_begin(jsg_isolate *iso, guest *g, bool sync, jsg_ref *result, tr_e
         rc = tr_error_set(&why, TR_ESQL, "no database is available here");
     else if (env->loop == NULL)
         rc = tr_error_set(&why, TR_ESQL, "transactions are not available here");
-    else if (s->remote) /* TODO(#24): a held client connection on the leader (docs/scaling.md) */
-        rc = tr_error_set(&why, TR_ESQL, GUEST_CLUSTER_TX_MSG);
+    else if (s->remote && sync)
+        rc = tr_error_set(&why, TR_ESQL, GUEST_CLUSTER_SYNC_TX_MSG);
+    if (rc == 0 && s->remote) {
+        /* cluster mode: BEGIN on a connection of its own to the leader (guest/cluster.c); one
+         * transaction per worker at a time, the others wait for it as on one node */
+        use_loop(s, env->loop);
+        if (guest__sql_must_wait(s)) return enqueue(g, iso, WAIT_BEGIN, NULL, 0, 0, result, err);
+        uint32_t id = guest__tx_open_remote(s, env->loop, g, NULL);
+        return guest__sql_remote_op(g, iso, GUEST_OP_BEGIN, id, false, NULL, 0, 0, NULL, result,
+                                    err);
+    }
     if (rc == 0) {
         use_loop(s, env->loop);
         /* A synchronous transaction cannot wait for the open one: that one ends only when its
@@ -488,6 +543,7 @@ static int tx_sql(jsg_isolate *iso, guest *g, bool sync, bool rows, size_t argc,
     jsg_ref value = 0;
     guest_tx *tx = NULL;
     int rc = find_tx(s, g, iso, argc, argv, &tx, &why);
+    if (rc == 0 && tx->remote && sync) rc = tr_error_set(&why, TR_ESQL, GUEST_CLUSTER_SYNC_TX_MSG);
     if (rc == 0) {
         tr_arena a;
         tr_arena_init(&a, 1024);
@@ -495,13 +551,20 @@ static int tx_sql(jsg_isolate *iso, guest *g, bool sync, bool rows, size_t argc,
         rc = argc > 1 ? jsg_to_val(iso, argv[1], &a, &sql, &why) : 0;
         if (rc == 0 && sql.type != JSG_STRING)
             rc = tr_error_set(&why, TR_EINVAL, "sql must be a string");
+        if (rc == 0 && tx->remote) {
+            /* cluster mode: in call order on the connection it holds (guest/cluster.c) */
+            rc = guest__sql_remote_op(g, iso, GUEST_OP_TX_STMT, tx->id, rows, sql.u.str.ptr,
+                                      sql.u.str.len, argc > 2 ? argv[2] : 0, NULL, result, err);
+            tr_arena_deinit(&a);
+            return rc;
+        }
         if (rc == 0)
             rc = guest_sql_run(s, iso, rows, sql.u.str.ptr, sql.u.str.len, argc > 2 ? argv[2] : 0,
                                &value, &why);
         tr_arena_deinit(&a);
         /* SQLite rolls a transaction back by itself after some errors (SQLITE_FULL, SQLITE_IOERR,
          * ...), and a COMMIT or ROLLBACK statement ends it: either way it is over. */
-        if (sqlite3_get_autocommit(db_handle(s->db)))
+        if (!tx->remote && sqlite3_get_autocommit(db_handle(s->db)))
             end_tx(s, "the transaction has ended: SQLite rolled it back after an error, or a "
                       "statement in it ended it");
     }
@@ -515,6 +578,15 @@ static int tx_end(jsg_isolate *iso, guest *g, bool sync, bool commit, size_t arg
     tr_error why = {0};
     guest_tx *tx = NULL;
     int rc = find_tx(s, g, iso, argc, argv, &tx, &why);
+    if (rc == 0 && tx->remote && sync) rc = tr_error_set(&why, TR_ESQL, GUEST_CLUSTER_SYNC_TX_MSG);
+    if (rc == 0 && tx->remote) {
+        /* cluster mode: the promise settles once the leader answered (a COMMIT once committed
+         * through Raft); the worker's next transaction may begin now, its BEGIN queued after */
+        uint32_t id = tx->id;
+        end_tx(s, NULL);
+        return guest__sql_remote_op(g, iso, commit ? GUEST_OP_COMMIT : GUEST_OP_ROLLBACK, id,
+                                    false, NULL, 0, 0, NULL, result, err);
+    }
     if (rc == 0) {
         sqlite3 *h = db_handle(s->db);
         if (commit && sqlite3_exec(h, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
@@ -556,8 +628,8 @@ int guest_sql_tx_begin_for(guest_sql *s, loop *l, const void *owner, bool *wait,
                            tr_error *err)
 {
     *wait = false;
-    if (s->remote)
-        return tr_error_set(err, TR_ESQL, GUEST_CLUSTER_TX_MSG);
+    if (s->remote) /* cluster mode: guest_sql_remote_tx_begin(), which does not block */
+        return tr_error_set(err, TR_ESQL, "in cluster mode a transaction begins on the leader");
     use_loop(s, l);
     if (guest__sql_must_wait(s)) {
         *wait = true;
@@ -583,7 +655,7 @@ int guest_sql_tx_check(const guest_sql *s, const void *owner, uint32_t id, tr_er
 
 void guest_sql_tx_after_statement(guest_sql *s)
 {
-    if (s->tx != NULL && sqlite3_get_autocommit(db_handle(s->db)))
+    if (s->tx != NULL && !s->tx->remote && sqlite3_get_autocommit(db_handle(s->db)))
         end_tx(s, "the transaction has ended: SQLite rolled it back after an error, or a "
                   "statement in it ended it");
 }
@@ -610,4 +682,25 @@ void guest_sql_tx_forget(guest_sql *s, const void *owner)
         rollback(s);
         end_tx(s, NULL);
     }
+}
+
+int guest_sql_remote_tx_begin(guest_sql *s, loop *l, const void *owner, bool *wait,
+                              guest_sql_job_fn fn, void *ud, guest_sql_job **job, tr_error *err)
+{
+    use_loop(s, l);
+    *wait = guest__sql_must_wait(s);
+    if (*wait) return 0;
+    uint32_t id = guest__tx_open_remote(s, l, NULL, owner);
+    return guest__sql_remote_vals_op(s, GUEST_OP_BEGIN, id, false, NULL, 0, NULL, 0, fn, ud, job,
+                                     err);
+}
+
+int guest_sql_remote_tx_end(guest_sql *s, const void *owner, uint32_t id, bool commit,
+                            guest_sql_job_fn fn, void *ud, guest_sql_job **job, tr_error *err)
+{
+    int rc = guest_sql_tx_check(s, owner, id, err);
+    if (rc < 0) return rc;
+    end_tx(s, NULL);
+    return guest__sql_remote_vals_op(s, commit ? GUEST_OP_COMMIT : GUEST_OP_ROLLBACK, id, false,
+                                     NULL, 0, NULL, 0, fn, ud, job, err);
 }

@@ -149,6 +149,37 @@ void cu_app_dir_with(const char *dir, const char *component, const char *migrati
     CHECK_EQ(th_write_file(path, sql, strlen(sql)), 0);
 }
 
+void cu_make_leader(const cu_node n[3], int i)
+{
+    uint64_t want;
+    char *addr = NULL;
+    tr_error err = {0};
+    CHECK_EQ(cluster_id_read(n[i].dir, &want, &addr, &err), 0);
+    tr_free(addr);
+    const char *all[] = {n[0].addr, n[1].addr, n[2].addr};
+    uint64_t t0 = tr_now_ns();
+    for (;;) {
+        dq_client *c;
+        if (dq_client_open_leader(all, 3, NULL, 30000, &c, &err) < 0)
+            test_fail(__FILE__, __LINE__, "no leader: %s", err.msg);
+        uint64_t id;
+        CHECK_EQ(dq_leader(c, &id, &addr, &err), 0);
+        tr_free(addr);
+        if (id == want) {
+            dq_client_close(c);
+            return;
+        }
+        int rc = dq_transfer(c, want, &err);
+        dq_client_close(c);
+        if (tr_now_ns() - t0 > 90ull * 1000000000u)
+            test_fail(__FILE__, __LINE__, "no transfer to node %d: %s", i + 1, err.msg);
+        if (rc < 0) {
+            struct timespec ts = {0, 300 * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+    }
+}
+
 void cu_app_dir(const char *dir)
 {
     cu_app_dir_with(dir, "cluster_sql", "0001_notes.sql", NOTES_SQL);

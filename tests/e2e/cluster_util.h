@@ -32,6 +32,10 @@ char *cu_wait_status(const char *dir, int want_voters, int timeout_ms);
 /* The index in n[0..count) of the node that leads now (asked through the live ones). */
 int cu_leader(const cu_node *n, int count);
 
+/* Hands the leadership to n[i] (a TRANSFER, asked again while it is refused: the node has not
+ * caught up yet) and returns once it leads; fails the test after 90 s. */
+void cu_make_leader(const cu_node n[3], int i);
+
 /* A data directory with the cluster_sql component and a notes migration (the node's schema
  * mirror), for a node or a single trail. */
 void cu_app_dir(const char *dir);

@@ -548,7 +548,9 @@ TEST_TIMEOUT(e2e_cluster_guest_sql_through_the_leader, 400)
                            "cluster mode");
     th_resp_free(&r);
     r = cu_http(n[f[1]].srv.port, "GET", "/tx", "");
-    CHECK_CONTAINS(r.body, "refused: transactions are not supported in cluster mode yet");
+    CHECK_CONTAINS(r.body, "refused: in cluster mode a statement cannot begin or end a "
+                           "transaction (BEGIN, COMMIT, END, ROLLBACK, SAVEPOINT, RELEASE): use "
+                           "transaction() or beginTransaction()");
     th_resp_free(&r);
     for (int i = 0; i < 3; i++)
         CHECK_EQ(th_server_stop(&n[i].srv), 0);

@@ -147,35 +147,6 @@ static void app_dir(const char *dir, const char *wasm)
     CHECK_EQ(th_write_file(cmd, sql, sizeof sql - 1), 0);
 }
 
-/* Leadership handed to node i (refused until it has caught up with the log: asked again). */
-static void make_leader(const cu_node *n, int i)
-{
-    uint64_t want;
-    char *addr = NULL;
-    tr_error err = {0};
-    CHECK_EQ(cluster_id_read(n[i].dir, &want, &addr, &err), 0);
-    tr_free(addr);
-    const char *all[] = {n[0].addr, n[1].addr, n[2].addr};
-    uint64_t t0 = tr_now_ns();
-    for (;;) {
-        dq_client *c;
-        if (dq_client_open_leader(all, 3, NULL, 30000, &c, &err) < 0)
-            test_fail(__FILE__, __LINE__, "no leader: %s", err.msg);
-        uint64_t id;
-        CHECK_EQ(dq_leader(c, &id, &addr, &err), 0);
-        tr_free(addr);
-        if (id == want) {
-            dq_client_close(c);
-            return;
-        }
-        int rc = dq_transfer(c, want, &err);
-        dq_client_close(c);
-        if (tr_now_ns() - t0 > 90ull * 1000000000u)
-            test_fail(__FILE__, __LINE__, "no transfer to node %d: %s", i + 1, err.msg);
-        if (rc < 0) sleep_ms(300);
-    }
-}
-
 /* The rows of w as node i holds them: its connection, while it leads, reads its own replica. */
 static void read_rows(const cu_node *n, int i, dq_rows *rows)
 {
@@ -306,7 +277,7 @@ TEST_TIMEOUT(e2e_cluster_failover_under_write_load, 600)
     dq_rows first = DQ_ROWS_INIT;
     for (int k = 0; k < 3; k++) {
         int i = (leader + 1 + k) % 3; /* the killed node last: it had the longest to catch up */
-        make_leader(n, i);
+        cu_make_leader(n, i);
         dq_rows rows;
         read_rows(n, i, &rows);
         CHECK_EQ(rows.ncols, 2);

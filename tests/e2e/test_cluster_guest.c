@@ -224,3 +224,179 @@ TEST_TIMEOUT(e2e_cluster_guest_sql_never_blocks_the_worker, 900)
     for (int i = 0; i < 3; i++)
         if (i != f) CHECK_EQ(th_server_stop(&n[i].srv), 0);
 }
+
+/* Reads the answer of a request sent with send_request(). */
+static char *read_answer(th_conn *c)
+{
+    th_resp a;
+    CHECK_EQ(th_conn_read(c, &a, false, 60000), 0);
+    char *body = strdup(a.body ? a.body : "");
+    th_resp_free(&a);
+    th_conn_close(c);
+    return body;
+}
+
+/* Asks every node how many notes are named name ("name 0", "name 1", ...): the same count on
+ * each, as a string. */
+static void check_count_everywhere(cu_node n[3], const char *name, const char *want)
+{
+    char path[200];
+    snprintf(path, sizeof path, "/count/%s", name);
+    for (int i = 0; i < 3; i++) {
+        th_resp r = cu_http(n[i].srv.port, "GET", path, "");
+        CHECK_STR_EQ(r.body, want);
+        th_resp_free(&r);
+    }
+}
+
+/* Guests' transactions in cluster mode (guest/cluster.c, guest/tx.c): BEGIN IMMEDIATE, the
+ * statements and COMMIT on a connection to the leader held by the transaction. One committed
+ * through a follower lands on every node; one that throws, or is rolled back, lands nothing;
+ * transactions through all three nodes at once all commit (one waits while another holds the
+ * leader's write lock); one whose isolate dies, or that is left open past its timeout, is rolled
+ * back and frees the write lock. */
+TEST_TIMEOUT(e2e_cluster_guest_transactions, 600)
+{
+    char dir[600];
+    for (int i = 1; i <= 3; i++) {
+        snprintf(dir, sizeof dir, "%s/n%d", test_tmpdir(), i);
+        cu_app_dir(dir);
+    }
+    cu_node n[3];
+    const char *extra[] = {"--runtime-threads", "1", NULL};
+    cu_cluster_start(n, extra);
+    int li = cu_leader(n, 3), f = (li + 1) % 3, other = (li + 2) % 3;
+
+    /* committed through a follower: its rows on every node; inside, it saw its own rows */
+    th_resp r = cu_http(n[f].srv.port, "POST", "/tx/insert/5", "five");
+    CHECK_STR_EQ(r.body, "ran: 5 inserted, 5 seen inside");
+    th_resp_free(&r);
+    check_count_everywhere(n, "five", "5");
+    /* a transaction that throws after its inserts is rolled back: nothing lands */
+    r = cu_http(n[f].srv.port, "POST", "/tx/throw", "thrown");
+    CHECK_STR_EQ(r.body, "refused: changed my mind");
+    th_resp_free(&r);
+    check_count_everywhere(n, "thrown", "0");
+    /* rolled back explicitly; a statement of it may not end it */
+    r = cu_http(n[other].srv.port, "POST", "/tx/rollback", "rolled");
+    CHECK_CONTAINS(r.body, "refused: in cluster mode a transaction's statement cannot end it");
+    th_resp_free(&r);
+    check_count_everywhere(n, "rolled", "0");
+    /* the synchronous transaction would hold the worker on the network: refused, saying so */
+    r = cu_http(n[f].srv.port, "GET", "/tx/sync", "");
+    CHECK_CONTAINS(r.body, "refused: new Transaction() (synchronous) is not available in cluster "
+                           "mode");
+    th_resp_free(&r);
+    /* a statement failing inside (a duplicate key) leaves the transaction open, as on one node:
+     * its error is SQLite's (a query's too), and the rows around it are committed */
+    r = cu_http(n[other].srv.port, "POST", "/tx/dup", "dup");
+    CHECK_EQ(r.status, 200);
+    CHECK_STR_EQ(r.body, "refused: UNIQUE constraint failed: notes.id\n"
+                         "refused: UNIQUE constraint failed: notes.id");
+    th_resp_free(&r);
+    check_count_everywhere(n, "dup", "2");
+    /* the same worker's next transaction runs as before */
+    r = cu_http(n[f].srv.port, "POST", "/tx/insert/2", "after");
+    CHECK_STR_EQ(r.body, "ran: 2 inserted, 2 seen inside");
+    th_resp_free(&r);
+
+    /* six transactions at once, two through each node: the leader has one write lock, so all but
+     * one wait (BEGIN asked again while it is taken; a worker's second one waits for its first);
+     * all commit, none deadlocks, every row lands once */
+    th_conn c[6];
+    uint64_t t0 = tr_now_ns();
+    for (int k = 0; k < 6; k++) {
+        char name[32];
+        snprintf(name, sizeof name, "conc%d", k);
+        send_request(&c[k], n[k % 3].srv.port, "POST", "/tx/insert/10", name);
+    }
+    for (int k = 0; k < 6; k++) {
+        char *body = read_answer(&c[k]);
+        CHECK_STR_EQ(body, "ran: 10 inserted, 10 seen inside");
+        free(body);
+    }
+    double conc_ms = ms_since(t0);
+    for (int k = 0; k < 6; k++) {
+        char name[32];
+        snprintf(name, sizeof name, "conc%d", k);
+        check_count_everywhere(n, name, "10");
+    }
+    test_report("six transactions of 10 inserts, two through each node at once, all committed "
+                "in %.0f ms",
+                conc_ms);
+
+    /* an isolate that dies with its transaction open: rolled back at once, the write lock free
+     * for another node's write (which would otherwise wait 5 s and fail) */
+    r = cu_http(n[f].srv.port, "POST", "/tx/die", "died 0");
+    CHECK_EQ(r.status, 500);
+    CHECK_CONTAINS(r.body, "memory limit");
+    th_resp_free(&r);
+    t0 = tr_now_ns();
+    r = cu_http(n[other].srv.port, "POST", "/notes", "after a death");
+    double after_death_ms = ms_since(t0);
+    CHECK_STR_EQ(r.body, "ran: 1");
+    th_resp_free(&r);
+    check_count_everywhere(n, "died", "0");
+
+    /* A transaction left open holds the leader's write lock until its timeout (30 s), then is
+     * rolled back: meanwhile a read on the same worker answers at once (plain statements do not
+     * wait behind a transaction), another node's write waits and fails; after it, a write goes
+     * through and the abandoned row is nowhere. */
+    uint64_t opened = tr_now_ns();
+    r = cu_http(n[f].srv.port, "POST", "/tx/open", "abandoned 0");
+    CHECK_STR_EQ(r.body, "left open");
+    th_resp_free(&r);
+    t0 = tr_now_ns();
+    r = cu_http(n[f].srv.port, "GET", "/count/abandoned", "");
+    double read_ms = ms_since(t0);
+    CHECK_STR_EQ(r.body, "0");
+    th_resp_free(&r);
+    CHECK(read_ms < 2000);
+    r = cu_http(n[other].srv.port, "POST", "/notes", "while the lock is held");
+    CHECK_CONTAINS(r.body, "refused: database is locked: other writes held the cluster leader's "
+                           "write lock for more than 5000 ms");
+    th_resp_free(&r);
+    double waited = ms_since(opened);
+    if (waited < 32000) {
+        uint64_t rest = (uint64_t)(32000 - waited);
+        struct timespec ts = {(time_t)(rest / 1000), (long)(rest % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    t0 = tr_now_ns();
+    r = cu_http(n[other].srv.port, "POST", "/notes", "after the timeout");
+    double after_timeout_ms = ms_since(t0);
+    CHECK_STR_EQ(r.body, "ran: 1");
+    th_resp_free(&r);
+    check_count_everywhere(n, "abandoned", "0");
+    test_report("a write through another node took %.0f ms after an isolate died in its "
+                "transaction, %.0f ms after an abandoned one timed out; a read beside the open "
+                "transaction %.1f ms",
+                after_death_ms, after_timeout_ms, read_ms);
+
+    /* The leader changes while a transaction waits between two inserts: dqlite rolled it back
+     * with the old leader's connection, so its next statement fails saying so, nothing of it
+     * lands, and the worker's next transaction runs on the new leader. */
+    li = cu_leader(n, 3);
+    int to = (li + 1) % 3, via = (li + 2) % 3;
+    th_conn paused;
+    send_request(&paused, n[via].srv.port, "POST", "/tx/pause/3000", "paused");
+    struct timespec pause = {0, 500 * 1000000};
+    nanosleep(&pause, NULL);
+    t0 = tr_now_ns();
+    cu_make_leader(n, to);
+    double transfer_ms = ms_since(t0);
+    char *body = read_answer(&paused);
+    CHECK_CONTAINS(body, "refused: the transaction has ended: the cluster's leader changed or the "
+                         "connection to it broke, and dqlite rolled the transaction back");
+    free(body);
+    check_count_everywhere(n, "paused", "0");
+    r = cu_http(n[via].srv.port, "POST", "/tx/insert/3", "newleader");
+    CHECK_STR_EQ(r.body, "ran: 3 inserted, 3 seen inside");
+    th_resp_free(&r);
+    check_count_everywhere(n, "newleader", "3");
+    test_report("a leadership transfer (%.0f ms) during a transaction ended it with an error and "
+                "nothing of it landed; the next transaction ran on the new leader",
+                transfer_ms);
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ(th_server_stop(&n[i].srv), 0);
+}
