@@ -135,7 +135,8 @@ static void drop(adb_thread *t)
     t->in_tx = false;
 }
 
-/* Makes t->c a connection to the leader with the database open and statements bounded; waits
+/* Makes t->c a connection to the leader with the database open, statements bounded and foreign
+ * keys enforced; waits
  * for a leader up to ADB_LEADER_WAIT_MS. SQLITE_OK or SQLITE_BUSY (nothing was sent). */
 static int connect_leader(adb_thread *t)
 {
@@ -154,6 +155,9 @@ static int connect_leader(adb_thread *t)
             rc = dq_open(c, ADB_CLUSTER_DB, &t->db, &last);
             if (rc == 0) rc = dq_query_sql(c, t->db, bound, NULL, 0, &rows, &last);
             dq_rows_free(&rows);
+            /* as db_open() sets it on one node: ON DELETE CASCADE of trail's tables holds */
+            dq_result res;
+            if (rc == 0) rc = dq_exec_sql(c, t->db, "PRAGMA foreign_keys=ON", NULL, 0, &res, &last);
             if (rc == 0) {
                 dq_client_set_timeout(c, ADB_CALL_MS);
                 t->c = c;
