@@ -311,12 +311,10 @@ bool server__cluster_refused_path(const char *path, size_t len)
 void server__cluster_refuse(const http_request *req, http_response *res, void *ud)
 {
     (void)ud;
-    bool records = !auth_path_is_mine(req->path.ptr, req->path.len);
+    (void)req;
     http_response_send_error(res, 503,
-                             records ? "the Record APIs are not available in cluster mode yet "
-                                       "(docs/scaling.md)"
-                                     : "users and sign-in are not available in cluster mode yet "
-                                       "(docs/scaling.md)");
+                             "the Record APIs are not available in cluster mode yet "
+                             "(docs/scaling.md)");
 }
 
 bool server__cluster_mount_accepts(const char *path, size_t len)
