@@ -956,8 +956,7 @@ static void do_sessions(api_req *r, bool del)
     bool first = true;
     while ((s = adb_step(st)) == SQLITE_ROW) {
         tr_buf_printf(&b, "%s{\"id\":%lld,\"created\":%lld,\"expires\":%lld}", first ? "" : ",",
-                      (long long)adb_column_int64(st, 0),
-                      (long long)adb_column_int64(st, 1),
+                      (long long)adb_column_int64(st, 0), (long long)adb_column_int64(st, 1),
                       (long long)adb_column_int64(st, 2));
         first = false;
     }

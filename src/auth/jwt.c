@@ -143,8 +143,8 @@ int auth_keys_from_pem(const char *priv, size_t priv_len, const char *pub, size_
 {
     if (sodium_init() < 0) return tr_error_set(err, TR_EINVAL, "libsodium failed to initialise");
     uint8_t seed[32], pk[32];
-    int rc = pem_parse(priv, priv_len, what, "PRIVATE KEY", der_private, sizeof der_private, seed,
-                       err);
+    int rc =
+        pem_parse(priv, priv_len, what, "PRIVATE KEY", der_private, sizeof der_private, seed, err);
     if (rc == 0)
         rc = pem_parse(pub, pub_len, what, "PUBLIC KEY", der_public, sizeof der_public, pk, err);
     auth_keys *k = NULL;
@@ -155,8 +155,8 @@ int auth_keys_from_pem(const char *priv, size_t priv_len, const char *pub, size_
     if (rc == 0) {
         crypto_sign_seed_keypair(k->pk, k->sk, seed);
         if (sodium_memcmp(k->pk, pk, 32) != 0)
-            rc = tr_error_set(err, TR_EPARSE, "%s: the public key does not belong to the private key",
-                              what);
+            rc = tr_error_set(err, TR_EPARSE,
+                              "%s: the public key does not belong to the private key", what);
     }
     sodium_memzero(seed, sizeof seed);
     if (rc < 0) {

@@ -24,22 +24,22 @@
 #define PW_MEMLIMIT (19u << 20)
 
 const char AUTH_STORE_DDL[] =
-        "CREATE TABLE IF NOT EXISTS _session (\n"
-        "  id                 INTEGER PRIMARY KEY,\n"
-        "  user               BLOB NOT NULL REFERENCES _user(id) ON DELETE CASCADE,\n"
-        "  refresh_token_hash TEXT NOT NULL UNIQUE,\n" /* SHA-256 hex of the token */
-        "  created            INTEGER NOT NULL DEFAULT (unixepoch()),\n"
-        "  expires            INTEGER NOT NULL\n"
-        ") STRICT;\n"
-        "CREATE INDEX IF NOT EXISTS _session__user ON _session(user);\n"
-        "CREATE TABLE IF NOT EXISTS _auth_code (\n"
-        "  code_hash TEXT PRIMARY KEY NOT NULL,\n" /* SHA-256 hex of the code */
-        "  user      BLOB NOT NULL REFERENCES _user(id) ON DELETE CASCADE,\n"
-        "  kind      TEXT NOT NULL,\n" /* 'verify', 'reset', 'email' */
-        "  email     TEXT,\n"          /* the new address of an 'email' code */
-        "  expires   INTEGER NOT NULL\n"
-        ") STRICT;\n"
-        "CREATE INDEX IF NOT EXISTS _auth_code__user ON _auth_code(user, kind);\n";
+    "CREATE TABLE IF NOT EXISTS _session (\n"
+    "  id                 INTEGER PRIMARY KEY,\n"
+    "  user               BLOB NOT NULL REFERENCES _user(id) ON DELETE CASCADE,\n"
+    "  refresh_token_hash TEXT NOT NULL UNIQUE,\n" /* SHA-256 hex of the token */
+    "  created            INTEGER NOT NULL DEFAULT (unixepoch()),\n"
+    "  expires            INTEGER NOT NULL\n"
+    ") STRICT;\n"
+    "CREATE INDEX IF NOT EXISTS _session__user ON _session(user);\n"
+    "CREATE TABLE IF NOT EXISTS _auth_code (\n"
+    "  code_hash TEXT PRIMARY KEY NOT NULL,\n" /* SHA-256 hex of the code */
+    "  user      BLOB NOT NULL REFERENCES _user(id) ON DELETE CASCADE,\n"
+    "  kind      TEXT NOT NULL,\n" /* 'verify', 'reset', 'email' */
+    "  email     TEXT,\n"          /* the new address of an 'email' code */
+    "  expires   INTEGER NOT NULL\n"
+    ") STRICT;\n"
+    "CREATE INDEX IF NOT EXISTS _auth_code__user ON _auth_code(user, kind);\n";
 
 int auth_store_init(db_conn *db, tr_error *err)
 {
@@ -109,8 +109,7 @@ const char *auth__password_policy(const auth_ctx *a, const char *pw)
 }
 
 /* Prepares sql and binds args by the letters of types: b a 16-byte id, t text, i int64. */
-static int prep(db_conn *db, adb_stmt **st, tr_error *err, const char *sql, const char *types,
-                ...)
+static int prep(db_conn *db, adb_stmt **st, tr_error *err, const char *sql, const char *types, ...)
 {
     sqlite3 *h = db_handle(db);
     if (adb_prepare(h, sql, st) != SQLITE_OK)

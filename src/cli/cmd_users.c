@@ -325,8 +325,7 @@ static int admin_cmd(const char *cmd, users_env *e)
         if (need_args("admin", e, 0, "list") < 0) return 2;
         adb_stmt *st = NULL;
         sqlite3 *h = db_handle(e->db);
-        adb_prepare(h,
-                    "SELECT email, uuid_text(id), created FROM _user WHERE admin ORDER BY email",
+        adb_prepare(h, "SELECT email, uuid_text(id), created FROM _user WHERE admin ORDER BY email",
                     &st);
         int n = 0, s = SQLITE_DONE;
         while (st && (s = adb_step(st)) == SQLITE_ROW) {

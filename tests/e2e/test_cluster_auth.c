@@ -20,7 +20,6 @@
 #define J    "application/json"
 #define FORM "application/x-www-form-urlencoded"
 
-
 /* The value of cookie name in r's Set-Cookie headers, into out. */
 static void set_cookie_value(const th_resp *r, const char *name, char *out, size_t cap)
 {

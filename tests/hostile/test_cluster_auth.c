@@ -93,10 +93,11 @@ TEST_TIMEOUT(hostile_cluster_auth_key_table_unreachable_for_guests, 600)
     snprintf(hdr, sizeof hdr, "Authorization: Bearer %s\r\n", tok);
     CHECK_EQ(ak_status(n[0].srv.port, "GET", "/api/auth/v1/sessions", hdr, NULL, NULL), 200);
     CHECK_EQ(ak_status(n[2].srv.port, "GET", "/api/auth/v1/sessions", hdr, NULL, NULL), 200);
-    test_report("cluster signing key: %d/%d guest statements naming _cluster_signing_key refused on "
-                "the schema mirror (no such table) through 3 nodes, slowest request %.1f ms; key "
-                "row unchanged",
-                refused, sent, slowest);
+    test_report(
+        "cluster signing key: %d/%d guest statements naming _cluster_signing_key refused on "
+        "the schema mirror (no such table) through 3 nodes, slowest request %.1f ms; key "
+        "row unchanged",
+        refused, sent, slowest);
     free(before);
     free(after);
     for (int i = 0; i < 3; i++)
