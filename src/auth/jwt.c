@@ -93,9 +93,10 @@ void auth_keys_pem(const auth_keys *k, tr_buf *priv, tr_buf *pub)
 }
 
 /* Writes k's two files. New ones (!replace) are created exclusively, so that of two processes
- * generating a key at once one fails rather than both keeping a different key. With replace, each
- * goes through a temporary file renamed over the old one (a crash leaves the old file or the new
- * one), and the old private key is first renamed to private_key.pem.replaced. */
+ * generating a key at once one fails rather than both keeping a different key. With replace, the
+ * old private key first gets the second name private_key.pem.replaced, then each file goes
+ * through a temporary file renamed over the old one: a crash leaves each file old or new (between
+ * the two renames, a pair that does not match, which the next start reports naming the files). */
 static int write_keys(const char *dir, const char *priv, const char *pub, const auth_keys *k,
                       bool replace, tr_error *err)
 {
@@ -106,8 +107,10 @@ static int write_keys(const char *dir, const char *priv, const char *pub, const 
     char tmp[4200], old[4200];
     int rc = 0;
     if (replace) {
+        /* a second name for the old key: the rename below replaces the first at once */
         snprintf(old, sizeof old, "%s.replaced", priv);
-        if (rename(priv, old) < 0 && errno != ENOENT)
+        unlink(old);
+        if (link(priv, old) < 0 && errno != ENOENT)
             rc = tr_error_set(err, -errno, "%s: %s", old, strerror(errno));
     }
     const char *paths[2] = {priv, pub};
