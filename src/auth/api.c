@@ -8,7 +8,9 @@
  * trigger) are the same either way, and a login for an unknown address still spends an Argon2id
  * verification, so its time does not tell either. Failed logins are counted per account and
  * every login per client address (auth/ratelimit.c); over a limit the answer is 429 before any
- * hash is computed. Everything runs on the worker's own database connection. */
+ * hash is computed. Every statement goes through cluster/appdb: on one node on the worker's own
+ * database connection, in cluster mode on the cluster's leader (the worker waits for each round
+ * trip). The login rate limits stay in this process's memory: per node in a cluster. */
 #include "auth/auth_internal.h"
 
 #include <sodium.h>
@@ -17,6 +19,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "cluster/appdb.h"
 #include "db/db.h"
 #include "http/http.h"
 
@@ -322,10 +325,20 @@ static const char *need(api_req *r, const char *key)
     return v;
 }
 
+/* A failed statement: 500, or in cluster mode 503 when the cluster's database could not be
+ * reached (no leader within ADB_LEADER_WAIT_MS, a lost connection or leader): the client may try
+ * again. */
 static void internal(api_req *r)
 {
     tr_log_error("auth: %s %.*s: %s", "request", (int)r->req->path.len, r->req->path.ptr,
                  r->err.msg[0] ? r->err.msg : "failed");
+    int code = r->db ? adb_errcode(db_handle(r->db)) : SQLITE_OK;
+    if (adb_cluster_mode() &&
+        (code == SQLITE_BUSY || code == SQLITE_IOERR || code == SQLITE_ABORT)) {
+        http_response_header(r->res, "Retry-After", "1", 1);
+        send_error(r->res, 503, "the cluster's database is not reachable now; try again");
+        return;
+    }
     send_error(r->res, 500, "internal error");
 }
 
@@ -905,16 +918,16 @@ static void do_sessions(api_req *r, bool del)
     auth_user u;
     if (!need_user(r, &c, &u)) return;
     sqlite3 *h = db_handle(r->db);
-    sqlite3_stmt *st = NULL;
+    adb_stmt *st = NULL;
     const char *sql = del ? "DELETE FROM _session WHERE user = ?1 AND id = ?2"
                           : "SELECT id, created, expires FROM _session WHERE user = ?1 AND "
                             "expires > unixepoch() ORDER BY id";
-    if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK) {
-        tr_error_set(&r->err, TR_ESQL, "%s", sqlite3_errmsg(h));
+    if (adb_prepare(h, sql, &st) != SQLITE_OK) {
+        tr_error_set(&r->err, TR_ESQL, "%s", adb_errmsg(h));
         internal(r);
         return;
     }
-    sqlite3_bind_blob(st, 1, u.id, 16, SQLITE_TRANSIENT);
+    adb_bind_blob(st, 1, u.id, 16);
     if (del) {
         char id[24], *end;
         long long sid = -1;
@@ -924,12 +937,13 @@ static void do_sessions(api_req *r, bool del)
             sid = strtoll(id, &end, 10);
             if (*end) sid = -1;
         }
-        sqlite3_bind_int64(st, 2, sid);
-        int s = sqlite3_step(st);
-        sqlite3_finalize(st);
+        adb_bind_int64(st, 2, sid);
+        int s = adb_step(st);
+        adb_finalize(st);
         if (s != SQLITE_DONE) {
-            send_error(r->res, 500, "internal error");
-        } else if (sqlite3_changes(h) == 0) {
+            tr_error_set(&r->err, TR_ESQL, "%s", adb_errmsg(h));
+            internal(r);
+        } else if (adb_changes(h) == 0) {
             send_error(r->res, 404, "no such session");
         } else {
             send_text(r->res, 200, "session deleted");
@@ -940,14 +954,19 @@ static void do_sessions(api_req *r, bool del)
     tr_buf_append_char(&b, '[');
     int s;
     bool first = true;
-    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((s = adb_step(st)) == SQLITE_ROW) {
         tr_buf_printf(&b, "%s{\"id\":%lld,\"created\":%lld,\"expires\":%lld}", first ? "" : ",",
-                      (long long)sqlite3_column_int64(st, 0),
-                      (long long)sqlite3_column_int64(st, 1),
-                      (long long)sqlite3_column_int64(st, 2));
+                      (long long)adb_column_int64(st, 0), (long long)adb_column_int64(st, 1),
+                      (long long)adb_column_int64(st, 2));
         first = false;
     }
-    sqlite3_finalize(st);
+    adb_finalize(st);
+    if (s != SQLITE_DONE) {
+        tr_error_set(&r->err, TR_ESQL, "%s", adb_errmsg(h));
+        tr_buf_free(&b);
+        internal(r);
+        return;
+    }
     tr_buf_append_char(&b, ']');
     send_json(r->res, 200, &b);
     tr_buf_free(&b);

@@ -6,9 +6,12 @@
  * needs only the public key and the clock, so any thread can do it (auth_keys is immutable once
  * loaded). Refresh tokens are random strings of which only the SHA-256 is stored (table
  * _session); revoking one is deleting its row. Passwords are Argon2id (libsodium's
- * crypto_pwhash_str). Everything that touches the database runs on the calling worker's own
- * connection. Login attempts are counted in one process-wide table behind one mutex
- * (auth/ratelimit.c), so the limits hold across workers. docs/auth.md is the user's view.
+ * crypto_pwhash_str). Everything that touches the database goes through cluster/appdb: on one
+ * node the calling worker's own connection, in cluster mode the cluster's leader (every node
+ * signs with the cluster's one key, stored in the cluster by the first node that started: see
+ * server/cluster_db.c). Login attempts are counted in one process-wide table behind one mutex
+ * (auth/ratelimit.c), so the limits hold across workers, and per node in a cluster. docs/auth.md
+ * is the user's view.
  *
  * Thread: auth_keys and auth_ctx read-only from any thread after start-up; the HTTP handlers run
  * on the worker that received the request. */
@@ -48,6 +51,17 @@ typedef struct auth_keys auth_keys;
  * or the private key readable by others). */
 int auth_keys_load(const char *data_dir, auth_keys **out, tr_error *err);
 void auth_keys_free(auth_keys *k); /* NULL is a no-op */
+/* Appends k's two PEM texts, as the key files hold them (PKCS#8 private, SPKI public). */
+void auth_keys_pem(const auth_keys *k, tr_buf *priv, tr_buf *pub);
+/* A key from its two PEM texts (need not be NUL-terminated). Errors: TR_EPARSE with err naming
+ * what (where the texts came from): not Ed25519 PEM keys, or the public key not the private's. */
+int auth_keys_from_pem(const char *priv, size_t priv_len, const char *pub, size_t pub_len,
+                       const char *what, auth_keys **out, tr_error *err);
+bool auth_keys_equal(const auth_keys *a, const auth_keys *b);
+/* Replaces DATA_DIR's key files with k (cluster mode: the cluster's key, docs/auth.md). Each is
+ * written to a temporary file renamed over the old one; the old private key is kept as
+ * private_key.pem.replaced (mode 0600). Errors: -errno with err naming the file. */
+int auth_keys_store(const char *data_dir, const auth_keys *k, tr_error *err);
 
 /* ---- access tokens ---- */
 typedef struct auth_claims {
@@ -137,6 +151,8 @@ bool auth_path_is_mine(const char *path, size_t len);
 /* Creates trail's auth tables where missing: _session (refresh tokens' digests) and _auth_code
  * (one-time codes' digests), both deleted with their _user row. */
 int auth_store_init(struct db_conn *db, tr_error *err);
+/* Its statements (CREATE ... IF NOT EXISTS), for the cluster's database (server/cluster_db.c). */
+extern const char AUTH_STORE_DDL[];
 
 /* Argon2id hash of password (NUL-terminated) in PHC form into out (crypto_pwhash_STRBYTES).
  * Errors: TR_ELIMIT when libsodium cannot get the memory. */

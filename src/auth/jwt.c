@@ -29,6 +29,31 @@ static void pem_write(tr_buf *b, const char *label, const uint8_t *der, size_t l
     tr_buf_printf(b, "-----BEGIN %s-----\n%s\n-----END %s-----\n", label, txt, label);
 }
 
+/* The 32 key bytes of PEM text s[0..len) with DER prefix pre; what names its source in errors. */
+static int pem_parse(const char *s_in, size_t len, const char *what, const char *label,
+                     const uint8_t *pre, size_t pre_len, uint8_t key[32], tr_error *err)
+{
+    char begin[64], end[64];
+    snprintf(begin, sizeof begin, "-----BEGIN %s-----", label);
+    snprintf(end, sizeof end, "-----END %s-----", label);
+    const char *s = memmem(s_in, len, begin, strlen(begin));
+    const char *e = s ? memmem(s, len - (size_t)(s - s_in), end, strlen(end)) : NULL;
+    uint8_t der[64];
+    size_t n = 0;
+    int rc = 0;
+    if (s == NULL || e == NULL ||
+        sodium_base642bin(der, sizeof der, s + strlen(begin), (size_t)(e - s - strlen(begin)),
+                          " \r\n\t", &n, NULL, sodium_base64_VARIANT_ORIGINAL) != 0 ||
+        n != pre_len + 32 || memcmp(der, pre, pre_len) != 0) {
+        rc = tr_error_set(err, TR_EPARSE, "%s: not an Ed25519 %s in PEM form", what,
+                          strcmp(label, "PRIVATE KEY") == 0 ? "private key" : "public key");
+    } else {
+        memcpy(key, der + pre_len, 32);
+    }
+    sodium_memzero(der, sizeof der);
+    return rc;
+}
+
 /* The 32 key bytes of a PEM file with DER prefix pre. */
 static int pem_read(const char *path, const char *label, const uint8_t *pre, size_t pre_len,
                     uint8_t key[32], tr_error *err)
@@ -36,24 +61,7 @@ static int pem_read(const char *path, const char *label, const uint8_t *pre, siz
     tr_buf b = TR_BUF_INIT;
     int rc = tr_read_file(path, 4096, &b, err);
     if (rc < 0) return rc;
-    char begin[64], end[64];
-    snprintf(begin, sizeof begin, "-----BEGIN %s-----", label);
-    snprintf(end, sizeof end, "-----END %s-----", label);
-    tr_buf_append_char(&b, '\0');
-    const char *s = strstr(b.data, begin);
-    const char *e = s ? strstr(s, end) : NULL;
-    uint8_t der[64];
-    size_t n = 0;
-    if (s == NULL || e == NULL ||
-        sodium_base642bin(der, sizeof der, s + strlen(begin), (size_t)(e - s - strlen(begin)),
-                          " \r\n\t", &n, NULL, sodium_base64_VARIANT_ORIGINAL) != 0 ||
-        n != pre_len + 32 || memcmp(der, pre, pre_len) != 0) {
-        rc = tr_error_set(err, TR_EPARSE, "%s: not an Ed25519 %s in PEM form", path,
-                          strcmp(label, "PRIVATE KEY") == 0 ? "private key" : "public key");
-    } else {
-        memcpy(key, der + pre_len, 32);
-    }
-    sodium_memzero(der, sizeof der);
+    rc = pem_parse(b.data, b.len, path, label, pre, pre_len, key, err);
     sodium_memzero(b.data, b.len);
     tr_buf_free(&b);
     return rc;
@@ -71,30 +79,109 @@ static int write_private(const char *path, const void *data, size_t len, tr_erro
     return rc;
 }
 
-static int generate(const char *dir, const char *priv, const char *pub, auth_keys *k, tr_error *err)
+void auth_keys_pem(const auth_keys *k, tr_buf *priv, tr_buf *pub)
 {
-    if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-        return tr_error_set(err, -errno, "%s: %s", dir, strerror(errno));
-    crypto_sign_keypair(k->pk, k->sk);
     uint8_t der[48];
     memcpy(der, der_private, sizeof der_private);
     memcpy(der + 16, k->sk, 32);
-    tr_buf b = TR_BUF_INIT;
-    pem_write(&b, "PRIVATE KEY", der, sizeof der);
+    pem_write(priv, "PRIVATE KEY", der, sizeof der);
     sodium_memzero(der, sizeof der);
-    int rc = write_private(priv, b.data, b.len, err);
-    sodium_memzero(b.data, b.len);
-    tr_buf_reset(&b);
-    if (rc == 0) {
-        uint8_t pd[44];
-        memcpy(pd, der_public, sizeof der_public);
-        memcpy(pd + 12, k->pk, 32);
-        pem_write(&b, "PUBLIC KEY", pd, sizeof pd);
-        rc = write_private(pub, b.data, b.len, err);
+    uint8_t pd[44];
+    memcpy(pd, der_public, sizeof der_public);
+    memcpy(pd + 12, k->pk, 32);
+    pem_write(pub, "PUBLIC KEY", pd, sizeof pd);
+}
+
+/* Writes k's two files. New ones (!replace) are created exclusively, so that of two processes
+ * generating a key at once one fails rather than both keeping a different key. With replace, the
+ * old private key first gets the second name private_key.pem.replaced, then each file goes
+ * through a temporary file renamed over the old one: a crash leaves each file old or new (between
+ * the two renames, a pair that does not match, which the next start reports naming the files). */
+static int write_keys(const char *dir, const char *priv, const char *pub, const auth_keys *k,
+                      bool replace, tr_error *err)
+{
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+        return tr_error_set(err, -errno, "%s: %s", dir, strerror(errno));
+    tr_buf bp = TR_BUF_INIT, bq = TR_BUF_INIT;
+    auth_keys_pem(k, &bp, &bq);
+    char tmp[4200], old[4200];
+    int rc = 0;
+    if (replace) {
+        /* a second name for the old key: the rename below replaces the first at once */
+        snprintf(old, sizeof old, "%s.replaced", priv);
+        unlink(old);
+        if (link(priv, old) < 0 && errno != ENOENT)
+            rc = tr_error_set(err, -errno, "%s: %s", old, strerror(errno));
     }
-    tr_buf_free(&b);
+    const char *paths[2] = {priv, pub};
+    const tr_buf *texts[2] = {&bp, &bq};
+    for (int i = 0; i < 2 && rc == 0; i++) {
+        if (!replace) {
+            rc = write_private(paths[i], texts[i]->data, texts[i]->len, err);
+            continue;
+        }
+        snprintf(tmp, sizeof tmp, "%s.tmp", paths[i]);
+        unlink(tmp);
+        rc = write_private(tmp, texts[i]->data, texts[i]->len, err);
+        if (rc == 0 && rename(tmp, paths[i]) < 0)
+            rc = tr_error_set(err, -errno, "%s: %s", paths[i], strerror(errno));
+        if (rc < 0) unlink(tmp);
+    }
+    sodium_memzero(bp.data, bp.len);
+    tr_buf_free(&bp);
+    tr_buf_free(&bq);
+    return rc;
+}
+
+static int generate(const char *dir, const char *priv, const char *pub, auth_keys *k, tr_error *err)
+{
+    crypto_sign_keypair(k->pk, k->sk);
+    int rc = write_keys(dir, priv, pub, k, false, err);
     if (rc == 0) tr_log_info("auth: generated a new signing key in %s", dir);
     return rc;
+}
+
+int auth_keys_from_pem(const char *priv, size_t priv_len, const char *pub, size_t pub_len,
+                       const char *what, auth_keys **out, tr_error *err)
+{
+    if (sodium_init() < 0) return tr_error_set(err, TR_EINVAL, "libsodium failed to initialise");
+    uint8_t seed[32], pk[32];
+    int rc =
+        pem_parse(priv, priv_len, what, "PRIVATE KEY", der_private, sizeof der_private, seed, err);
+    if (rc == 0)
+        rc = pem_parse(pub, pub_len, what, "PUBLIC KEY", der_public, sizeof der_public, pk, err);
+    auth_keys *k = NULL;
+    if (rc == 0) {
+        k = sodium_malloc(sizeof *k);
+        if (k == NULL) rc = tr_error_set(err, -ENOMEM, "out of memory for the signing key");
+    }
+    if (rc == 0) {
+        crypto_sign_seed_keypair(k->pk, k->sk, seed);
+        if (sodium_memcmp(k->pk, pk, 32) != 0)
+            rc = tr_error_set(err, TR_EPARSE,
+                              "%s: the public key does not belong to the private key", what);
+    }
+    sodium_memzero(seed, sizeof seed);
+    if (rc < 0) {
+        if (k) sodium_free(k);
+        return rc;
+    }
+    *out = k;
+    return 0;
+}
+
+bool auth_keys_equal(const auth_keys *a, const auth_keys *b)
+{
+    return sodium_memcmp(a->sk, b->sk, sizeof a->sk) == 0;
+}
+
+int auth_keys_store(const char *data_dir, const auth_keys *k, tr_error *err)
+{
+    char dir[4096], priv[4096], pub[4096];
+    snprintf(dir, sizeof dir, "%s/%s", data_dir, AUTH_KEY_DIR);
+    snprintf(priv, sizeof priv, "%s/%s", data_dir, AUTH_PRIVATE_KEY_FILE);
+    snprintf(pub, sizeof pub, "%s/%s", data_dir, AUTH_PUBLIC_KEY_FILE);
+    return write_keys(dir, priv, pub, k, true, err);
 }
 
 int auth_keys_load(const char *data_dir, auth_keys **out, tr_error *err)

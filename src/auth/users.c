@@ -5,7 +5,9 @@
  * t=2 passes over 19 MiB, one lane: the OWASP recommendation and the reference system's argon2
  * defaults. Refresh tokens and one-time codes are random alphanumerics; the database keeps only
  * their SHA-256, so reading it (a backup, a guest that could) gives no usable token. All of it
- * runs on the calling thread's own connection. */
+ * runs through cluster/appdb: on one node on the calling worker's own connection (the SQLite calls
+ * themselves), in cluster mode on the cluster's leader, each statement a round trip there (the
+ * worker's connection is then the schema mirror the statement is checked against first). */
 #include "auth/auth_internal.h"
 
 #include <ctype.h>
@@ -15,32 +17,34 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cluster/appdb.h"
 #include "db/db.h"
 
 #define PW_OPSLIMIT 2
 #define PW_MEMLIMIT (19u << 20)
 
+const char AUTH_STORE_DDL[] =
+    "CREATE TABLE IF NOT EXISTS _session (\n"
+    "  id                 INTEGER PRIMARY KEY,\n"
+    "  user               BLOB NOT NULL REFERENCES _user(id) ON DELETE CASCADE,\n"
+    "  refresh_token_hash TEXT NOT NULL UNIQUE,\n" /* SHA-256 hex of the token */
+    "  created            INTEGER NOT NULL DEFAULT (unixepoch()),\n"
+    "  expires            INTEGER NOT NULL\n"
+    ") STRICT;\n"
+    "CREATE INDEX IF NOT EXISTS _session__user ON _session(user);\n"
+    "CREATE TABLE IF NOT EXISTS _auth_code (\n"
+    "  code_hash TEXT PRIMARY KEY NOT NULL,\n" /* SHA-256 hex of the code */
+    "  user      BLOB NOT NULL REFERENCES _user(id) ON DELETE CASCADE,\n"
+    "  kind      TEXT NOT NULL,\n" /* 'verify', 'reset', 'email' */
+    "  email     TEXT,\n"          /* the new address of an 'email' code */
+    "  expires   INTEGER NOT NULL\n"
+    ") STRICT;\n"
+    "CREATE INDEX IF NOT EXISTS _auth_code__user ON _auth_code(user, kind);\n";
+
 int auth_store_init(db_conn *db, tr_error *err)
 {
-    static const char sql[] =
-        "CREATE TABLE IF NOT EXISTS _session (\n"
-        "  id                 INTEGER PRIMARY KEY,\n"
-        "  user               BLOB NOT NULL REFERENCES _user(id) ON DELETE CASCADE,\n"
-        "  refresh_token_hash TEXT NOT NULL UNIQUE,\n" /* SHA-256 hex of the token */
-        "  created            INTEGER NOT NULL DEFAULT (unixepoch()),\n"
-        "  expires            INTEGER NOT NULL\n"
-        ") STRICT;\n"
-        "CREATE INDEX IF NOT EXISTS _session__user ON _session(user);\n"
-        "CREATE TABLE IF NOT EXISTS _auth_code (\n"
-        "  code_hash TEXT PRIMARY KEY NOT NULL,\n" /* SHA-256 hex of the code */
-        "  user      BLOB NOT NULL REFERENCES _user(id) ON DELETE CASCADE,\n"
-        "  kind      TEXT NOT NULL,\n" /* 'verify', 'reset', 'email' */
-        "  email     TEXT,\n"          /* the new address of an 'email' code */
-        "  expires   INTEGER NOT NULL\n"
-        ") STRICT;\n"
-        "CREATE INDEX IF NOT EXISTS _auth_code__user ON _auth_code(user, kind);\n";
     char *msg = NULL;
-    if (sqlite3_exec(db_handle(db), sql, NULL, NULL, &msg) != SQLITE_OK) {
+    if (sqlite3_exec(db_handle(db), AUTH_STORE_DDL, NULL, NULL, &msg) != SQLITE_OK) {
         int rc = tr_error_set(err, TR_ESQL, "cannot create the auth tables: %s", msg ? msg : "?");
         sqlite3_free(msg);
         return rc;
@@ -105,26 +109,25 @@ const char *auth__password_policy(const auth_ctx *a, const char *pw)
 }
 
 /* Prepares sql and binds args by the letters of types: b a 16-byte id, t text, i int64. */
-static int prep(db_conn *db, sqlite3_stmt **st, tr_error *err, const char *sql, const char *types,
-                ...)
+static int prep(db_conn *db, adb_stmt **st, tr_error *err, const char *sql, const char *types, ...)
 {
     sqlite3 *h = db_handle(db);
-    if (sqlite3_prepare_v2(h, sql, -1, st, NULL) != SQLITE_OK)
-        return tr_error_set(err, TR_ESQL, "%s", sqlite3_errmsg(h));
+    if (adb_prepare(h, sql, st) != SQLITE_OK)
+        return tr_error_set(err, TR_ESQL, "%s", adb_errmsg(h));
     va_list ap;
     va_start(ap, types);
     for (int i = 0; types[i]; i++) {
         int rc = SQLITE_OK;
         if (types[i] == 'b')
-            rc = sqlite3_bind_blob(*st, i + 1, va_arg(ap, const uint8_t *), 16, SQLITE_TRANSIENT);
+            rc = adb_bind_blob(*st, i + 1, va_arg(ap, const uint8_t *), 16);
         else if (types[i] == 't')
-            rc = sqlite3_bind_text(*st, i + 1, va_arg(ap, const char *), -1, SQLITE_TRANSIENT);
+            rc = adb_bind_text(*st, i + 1, va_arg(ap, const char *), -1);
         else
-            rc = sqlite3_bind_int64(*st, i + 1, va_arg(ap, int64_t));
+            rc = adb_bind_int64(*st, i + 1, va_arg(ap, int64_t));
         if (rc != SQLITE_OK) {
             va_end(ap);
-            sqlite3_finalize(*st);
-            return tr_error_set(err, TR_ESQL, "%s", sqlite3_errmsg(h));
+            adb_finalize(*st);
+            return tr_error_set(err, TR_ESQL, "%s", adb_errmsg(h));
         }
     }
     va_end(ap);
@@ -132,42 +135,42 @@ static int prep(db_conn *db, sqlite3_stmt **st, tr_error *err, const char *sql, 
 }
 
 /* Steps st to its end; the number of rows changed into *changes (may be NULL). */
-static int finish(db_conn *db, sqlite3_stmt *st, int64_t *changes, tr_error *err)
+static int finish(db_conn *db, adb_stmt *st, int64_t *changes, tr_error *err)
 {
-    int s = sqlite3_step(st);
-    sqlite3_finalize(st);
+    int s = adb_step(st);
+    adb_finalize(st);
     sqlite3 *h = db_handle(db);
     if ((s & 0xff) == SQLITE_CONSTRAINT)
-        return tr_error_set(err, TR_ECONFLICT, "%s", sqlite3_errmsg(h));
-    if (s != SQLITE_DONE) return tr_error_set(err, TR_ESQL, "%s", sqlite3_errmsg(h));
-    if (changes) *changes = sqlite3_changes64(h);
+        return tr_error_set(err, TR_ECONFLICT, "%s", adb_errmsg(h));
+    if (s != SQLITE_DONE) return tr_error_set(err, TR_ESQL, "%s", adb_errmsg(h));
+    if (changes) *changes = adb_changes(h);
     return 0;
 }
 
 static const char user_cols[] = "SELECT id, email, password_hash, verified, admin FROM _user ";
 
-static int read_user(db_conn *db, sqlite3_stmt *st, auth_user *u, tr_error *err)
+static int read_user(db_conn *db, adb_stmt *st, auth_user *u, tr_error *err)
 {
-    int s = sqlite3_step(st);
+    int s = adb_step(st);
     int rc = 0;
     if (s == SQLITE_ROW) {
-        const void *id = sqlite3_column_blob(st, 0);
-        if (id == NULL || sqlite3_column_bytes(st, 0) != 16) {
+        const void *id = adb_column_blob(st, 0);
+        if (id == NULL || adb_column_bytes(st, 0) != 16) {
             rc = tr_error_set(err, TR_ESQL, "a user's id is not 16 bytes");
         } else {
             memcpy(u->id, id, 16);
-            snprintf(u->email, sizeof u->email, "%s", (const char *)sqlite3_column_text(st, 1));
-            const char *h = (const char *)sqlite3_column_text(st, 2);
+            snprintf(u->email, sizeof u->email, "%s", (const char *)adb_column_text(st, 1));
+            const char *h = (const char *)adb_column_text(st, 2);
             snprintf(u->hash, sizeof u->hash, "%s", h ? h : "");
-            u->verified = sqlite3_column_int(st, 3) != 0;
-            u->admin = sqlite3_column_int(st, 4) != 0;
+            u->verified = adb_column_int(st, 3) != 0;
+            u->admin = adb_column_int(st, 4) != 0;
         }
     } else if (s == SQLITE_DONE) {
         rc = TR_ENOTFOUND;
     } else {
-        rc = tr_error_set(err, TR_ESQL, "%s", sqlite3_errmsg(db_handle(db)));
+        rc = tr_error_set(err, TR_ESQL, "%s", adb_errmsg(db_handle(db)));
     }
-    sqlite3_finalize(st);
+    adb_finalize(st);
     return rc;
 }
 
@@ -175,7 +178,7 @@ int auth__user_by_email(db_conn *db, const char *email, auth_user *out, tr_error
 {
     char sql[256];
     snprintf(sql, sizeof sql, "%sWHERE email = ?1", user_cols);
-    sqlite3_stmt *st;
+    adb_stmt *st;
     int rc = prep(db, &st, err, sql, "t", email);
     return rc < 0 ? rc : read_user(db, st, out, err);
 }
@@ -184,7 +187,7 @@ int auth__user_by_id(db_conn *db, const uint8_t id[16], auth_user *out, tr_error
 {
     char sql[256];
     snprintf(sql, sizeof sql, "%sWHERE id = ?1", user_cols);
-    sqlite3_stmt *st;
+    adb_stmt *st;
     int rc = prep(db, &st, err, sql, "b", id);
     return rc < 0 ? rc : read_user(db, st, out, err);
 }
@@ -212,7 +215,7 @@ int auth_user_find(db_conn *db, const char *user, uint8_t id[16], tr_error *err)
             rc = auth__user_by_id(db, raw, &u, err);
     }
     if (rc == TR_ENOTFOUND) {
-        sqlite3_stmt *st;
+        adb_stmt *st;
         char sql[256];
         snprintf(sql, sizeof sql, "%sWHERE id = uuid_parse(?1)", user_cols);
         rc = prep(db, &st, err, sql, "t", user);
@@ -237,21 +240,21 @@ int auth_user_create(db_conn *db, const char *email, const char *password, bool 
     char hash[AUTH_HASH_BYTES];
     if (auth_password_hash(password, pl, hash) < 0)
         return tr_error_set(err, TR_ELIMIT, "out of memory hashing the password");
-    sqlite3_stmt *st;
+    adb_stmt *st;
     int rc = prep(db, &st, err,
                   "INSERT INTO _user (email, password_hash, verified, admin) VALUES (?1, ?2, ?3, "
                   "?4) RETURNING id",
                   "ttii", norm, hash, (int64_t)verified, (int64_t)admin);
     if (rc < 0) return rc;
-    int s = sqlite3_step(st);
-    if (s == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 16) {
-        memcpy(id_out, sqlite3_column_blob(st, 0), 16);
-        s = sqlite3_step(st);
+    int s = adb_step(st);
+    if (s == SQLITE_ROW && adb_column_bytes(st, 0) == 16) {
+        memcpy(id_out, adb_column_blob(st, 0), 16);
+        s = adb_step(st);
     }
-    sqlite3_finalize(st);
+    adb_finalize(st);
     if ((s & 0xff) == SQLITE_CONSTRAINT)
         return tr_error_set(err, TR_ECONFLICT, "a user with email %s exists", norm);
-    if (s != SQLITE_DONE) return tr_error_set(err, TR_ESQL, "%s", sqlite3_errmsg(db_handle(db)));
+    if (s != SQLITE_DONE) return tr_error_set(err, TR_ESQL, "%s", adb_errmsg(db_handle(db)));
     return 0;
 }
 
@@ -260,7 +263,7 @@ int auth__user_set_password(db_conn *db, const uint8_t id[16], const char *pw, t
     char hash[AUTH_HASH_BYTES];
     if (auth_password_hash(pw, strlen(pw), hash) < 0)
         return tr_error_set(err, TR_ELIMIT, "out of memory hashing the password");
-    sqlite3_stmt *st;
+    adb_stmt *st;
     int rc =
         prep(db, &st, err, "UPDATE _user SET password_hash = ?2 WHERE id = ?1", "bt", id, hash);
     return rc < 0 ? rc : finish(db, st, NULL, err);
@@ -268,7 +271,7 @@ int auth__user_set_password(db_conn *db, const uint8_t id[16], const char *pw, t
 
 int auth__user_set_verified(db_conn *db, const uint8_t id[16], bool v, tr_error *err)
 {
-    sqlite3_stmt *st;
+    adb_stmt *st;
     int rc =
         prep(db, &st, err, "UPDATE _user SET verified = ?2 WHERE id = ?1", "bi", id, (int64_t)v);
     return rc < 0 ? rc : finish(db, st, NULL, err);
@@ -276,7 +279,7 @@ int auth__user_set_verified(db_conn *db, const uint8_t id[16], bool v, tr_error 
 
 int auth__user_set_email(db_conn *db, const uint8_t id[16], const char *email, tr_error *err)
 {
-    sqlite3_stmt *st;
+    adb_stmt *st;
     int rc = prep(db, &st, err, "UPDATE _user SET email = ?2 WHERE id = ?1", "bt", id, email);
     return rc < 0 ? rc : finish(db, st, NULL, err);
 }
@@ -287,7 +290,7 @@ int auth__session_new(db_conn *db, const uint8_t id[16], int64_t ttl_s,
     auth__random_alnum(refresh, AUTH_REFRESH_LEN);
     char digest[65];
     auth__secret_digest(refresh, AUTH_REFRESH_LEN, digest);
-    sqlite3_stmt *st;
+    adb_stmt *st;
     int rc = prep(db, &st, err,
                   "INSERT INTO _session (user, refresh_token_hash, expires) VALUES (?1, ?2, "
                   "unixepoch() + ?3)",
@@ -299,20 +302,20 @@ int auth__session_user(db_conn *db, const char *refresh, uint8_t id[16], tr_erro
 {
     char digest[65];
     auth__secret_digest(refresh, strlen(refresh), digest);
-    sqlite3_stmt *st;
+    adb_stmt *st;
     int rc = prep(db, &st, err,
                   "SELECT user FROM _session WHERE refresh_token_hash = ?1 AND expires > "
                   "unixepoch()",
                   "t", digest);
     if (rc < 0) return rc;
-    int s = sqlite3_step(st);
-    if (s == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 16)
-        memcpy(id, sqlite3_column_blob(st, 0), 16);
+    int s = adb_step(st);
+    if (s == SQLITE_ROW && adb_column_bytes(st, 0) == 16)
+        memcpy(id, adb_column_blob(st, 0), 16);
     else if (s == SQLITE_ROW || s == SQLITE_DONE)
         rc = TR_ENOTFOUND;
     else
-        rc = tr_error_set(err, TR_ESQL, "%s", sqlite3_errmsg(db_handle(db)));
-    sqlite3_finalize(st);
+        rc = tr_error_set(err, TR_ESQL, "%s", adb_errmsg(db_handle(db)));
+    adb_finalize(st);
     return rc;
 }
 
@@ -320,7 +323,7 @@ int auth__session_delete(db_conn *db, const char *refresh, tr_error *err)
 {
     char digest[65];
     auth__secret_digest(refresh, strlen(refresh), digest);
-    sqlite3_stmt *st;
+    adb_stmt *st;
     int rc = prep(db, &st, err, "DELETE FROM _session WHERE refresh_token_hash = ?1", "t", digest);
     int64_t n = 0;
     if (rc == 0) rc = finish(db, st, &n, err);
@@ -329,7 +332,7 @@ int auth__session_delete(db_conn *db, const char *refresh, tr_error *err)
 
 int auth_sessions_delete_user(db_conn *db, const uint8_t id[16], int64_t *n, tr_error *err)
 {
-    sqlite3_stmt *st;
+    adb_stmt *st;
     int rc = prep(db, &st, err, "DELETE FROM _session WHERE user = ?1", "b", id);
     return rc < 0 ? rc : finish(db, st, n, err);
 }
@@ -337,7 +340,7 @@ int auth_sessions_delete_user(db_conn *db, const uint8_t id[16], int64_t *n, tr_
 int auth__code_new(db_conn *db, const uint8_t id[16], const char *kind, const char *email,
                    int64_t ttl_s, char code[AUTH_CODE_LEN + 1], tr_error *err)
 {
-    sqlite3_stmt *st;
+    adb_stmt *st;
     int rc = prep(db, &st, err,
                   "DELETE FROM _auth_code WHERE (user = ?1 AND kind = ?2) OR expires <= "
                   "unixepoch()",
@@ -359,24 +362,24 @@ int auth__code_take(db_conn *db, const char *kind, const char *code, uint8_t id[
 {
     char digest[65];
     auth__secret_digest(code, strlen(code), digest);
-    sqlite3_stmt *st;
+    adb_stmt *st;
     int rc = prep(db, &st, err,
                   "DELETE FROM _auth_code WHERE code_hash = ?1 AND kind = ?2 AND expires > "
                   "unixepoch() RETURNING user, email",
                   "tt", digest, kind);
     if (rc < 0) return rc;
-    int s = sqlite3_step(st);
-    if (s == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 16) {
-        memcpy(id, sqlite3_column_blob(st, 0), 16);
-        const char *e = (const char *)sqlite3_column_text(st, 1);
+    int s = adb_step(st);
+    if (s == SQLITE_ROW && adb_column_bytes(st, 0) == 16) {
+        memcpy(id, adb_column_blob(st, 0), 16);
+        const char *e = (const char *)adb_column_text(st, 1);
         snprintf(email, AUTH_MAX_EMAIL + 2, "%s", e ? e : "");
-        s = sqlite3_step(st);
+        s = adb_step(st);
     } else if (s == SQLITE_DONE) {
         rc = TR_ENOTFOUND;
     }
     if (rc == 0 && s != SQLITE_DONE)
-        rc = tr_error_set(err, TR_ESQL, "%s", sqlite3_errmsg(db_handle(db)));
-    sqlite3_finalize(st);
+        rc = tr_error_set(err, TR_ESQL, "%s", adb_errmsg(db_handle(db)));
+    adb_finalize(st);
     return rc;
 }
 

@@ -4,7 +4,11 @@
  *
  * DESIGN: each command opens the data directory's database itself (migrated, so the auth tables
  * exist) and works on it directly; a server running on the same directory sees the change with
- * its next statement (WAL). Secrets are printed only where asked for (mint-token). */
+ * its next statement (WAL). The data directory of a cluster node (config.textproto's cluster
+ * section, or the node's CLUSTER_ID_FILE) keeps its users in the cluster's database: there the
+ * statements go through cluster/appdb to the cluster's leader (found through the node's address
+ * and the configured cluster.join), the local file being only the node's schema mirror, and
+ * every node sees the change at once. Secrets are printed only where asked for (mint-token). */
 #include "cli/cli_internal.h"
 
 #include <errno.h>
@@ -14,6 +18,8 @@
 
 #include "auth/auth.h"
 #include "base/base.h"
+#include "cluster/appdb.h"
+#include "cluster/cluster.h"
 #include "config/config.h"
 #include "db/db.h"
 
@@ -31,7 +37,9 @@ static void user_usage(FILE *out)
             "                                 access tokens at their expiry\n"
             "  mint-token USER                print a new access token and refresh token\n\n"
             "Options:\n"
-            "  --data-dir DIR   the data directory (default ./traildepot)\n");
+            "  --data-dir DIR   the data directory (default ./traildepot)\n\n"
+            "In a cluster node's data directory the commands act on the cluster's users,\n"
+            "through its leader (the cluster must be running).\n");
 }
 
 static void admin_usage(FILE *out)
@@ -42,7 +50,9 @@ static void admin_usage(FILE *out)
                  "  promote USER   make a user an admin\n"
                  "  demote USER    make an admin a normal user\n\n"
                  "Options:\n"
-                 "  --data-dir DIR   the data directory (default ./traildepot)\n");
+                 "  --data-dir DIR   the data directory (default ./traildepot)\n\n"
+                 "In a cluster node's data directory the commands act on the cluster's users,\n"
+                 "through its leader (the cluster must be running).\n");
 }
 
 typedef struct users_env {
@@ -51,7 +61,35 @@ typedef struct users_env {
     int nargs;
     cfg c;
     db_conn *db;
+    bool cluster; /* the statements go to the cluster's leader (cluster/appdb) */
 } users_env;
+
+/* The most cluster members the commands ask for the leader. */
+#define USERS_MAX_ADDRS 16
+
+/* Cluster mode when dir is a cluster node's: its address (config.textproto's cluster.address, or
+ * the one the node recorded when it started with --cluster-address) and cluster.join. */
+static int cluster_open(users_env *e, tr_error *err)
+{
+    char *recorded = NULL;
+    uint64_t id = 0;
+    const char *address = e->c.cluster.address;
+    if (address == NULL || address[0] == '\0') {
+        int rc = cluster_id_read(e->data_dir, &id, &recorded, err);
+        if (rc == -ENOENT) return 0; /* a single node */
+        if (rc < 0) return rc;
+        address = recorded;
+    }
+    const char *addrs[USERS_MAX_ADDRS];
+    size_t n = 0;
+    addrs[n++] = address;
+    for (size_t i = 0; i < e->c.cluster.join_len && n < USERS_MAX_ADDRS; i++)
+        addrs[n++] = e->c.cluster.join[i];
+    adb_cluster_publish(addrs, n);
+    e->cluster = true;
+    tr_free(recorded);
+    return 0;
+}
 
 /* Splits argv (after the group) into the command's positionals and --data-dir. */
 static int parse(const char *group, int argc, char **argv, users_env *e)
@@ -88,6 +126,7 @@ static int env_open(const char *group, users_env *e)
     if (rc == 0) rc = db_open(db_path, &e->db, &err);
     if (rc == 0) rc = db_migrate(e->db, mig, &err);
     if (rc == 0) rc = auth_store_init(e->db, &err);
+    if (rc == 0) rc = cluster_open(e, &err);
     if (rc < 0) fprintf(stderr, "trail %s: %s\n", group, err.msg);
     tr_free(cfg_path);
     tr_free(db_path);
@@ -97,6 +136,7 @@ static int env_open(const char *group, users_env *e)
 
 static void env_close(users_env *e)
 {
+    if (e->cluster) adb_cluster_publish(NULL, 0);
     db_close(e->db);
     cfg_deinit(&e->c);
 }
@@ -106,15 +146,21 @@ static int exec_for(users_env *e, const char *sql, const uint8_t id[16], const c
                     int64_t *changes)
 {
     sqlite3 *h = db_handle(e->db);
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK) return -1;
-    sqlite3_bind_blob(st, 1, id, 16, SQLITE_TRANSIENT);
-    if (text) sqlite3_bind_text(st, 2, text, -1, SQLITE_TRANSIENT);
-    int s = sqlite3_step(st);
-    sqlite3_finalize(st);
+    adb_stmt *st = NULL;
+    if (adb_prepare(h, sql, &st) != SQLITE_OK) return -1;
+    adb_bind_blob(st, 1, id, 16);
+    if (text) adb_bind_text(st, 2, text, -1);
+    int s = adb_step(st);
+    adb_finalize(st);
     if (s != SQLITE_DONE) return (s & 0xff) == SQLITE_CONSTRAINT ? -2 : -1;
-    if (changes) *changes = sqlite3_changes64(h);
+    if (changes) *changes = adb_changes(h);
     return 0;
+}
+
+/* Where a change was made, for the commands' output. */
+static const char *where(const users_env *e)
+{
+    return e->cluster ? " (in the cluster)" : "";
 }
 
 static int need_args(const char *group, const users_env *e, int n, const char *form)
@@ -147,14 +193,14 @@ static int user_cmd(const char *cmd, users_env *e)
         }
         char b64[32];
         auth_id_b64(id, b64);
-        printf("added %s (id %s)\n", e->args[0], b64);
+        printf("added %s (id %s)%s\n", e->args[0], b64, where(e));
         return 0;
     }
     if (strcmp(cmd, "delete") == 0) {
         if (need_args("user", e, 1, "delete USER") < 0) return 2;
         if (find("user", e, e->args[0], id) < 0) return 1;
         if (exec_for(e, "DELETE FROM _user WHERE id = ?1", id, NULL, &n) < 0) goto sql;
-        printf("deleted %s\n", e->args[0]);
+        printf("deleted %s%s\n", e->args[0], where(e));
         return 0;
     }
     if (strcmp(cmd, "verify") == 0) {
@@ -251,7 +297,7 @@ static int user_cmd(const char *cmd, users_env *e)
         "mint-token", NULL};
     return cli__unknown_command("trail user", cmd, valid);
 sql:
-    fprintf(stderr, "trail user: %s\n", err.msg[0] ? err.msg : sqlite3_errmsg(db_handle(e->db)));
+    fprintf(stderr, "trail user: %s\n", err.msg[0] ? err.msg : adb_errmsg(db_handle(e->db)));
     return 1;
 }
 
@@ -277,18 +323,21 @@ static int admin_cmd(const char *cmd, users_env *e)
     uint8_t id[16];
     if (strcmp(cmd, "list") == 0) {
         if (need_args("admin", e, 0, "list") < 0) return 2;
-        sqlite3_stmt *st = NULL;
-        sqlite3_prepare_v2(db_handle(e->db),
-                           "SELECT email, uuid_text(id), created FROM _user WHERE admin ORDER BY "
-                           "email",
-                           -1, &st, NULL);
-        int n = 0;
-        while (st && sqlite3_step(st) == SQLITE_ROW) {
+        adb_stmt *st = NULL;
+        sqlite3 *h = db_handle(e->db);
+        adb_prepare(h, "SELECT email, uuid_text(id), created FROM _user WHERE admin ORDER BY email",
+                    &st);
+        int n = 0, s = SQLITE_DONE;
+        while (st && (s = adb_step(st)) == SQLITE_ROW) {
             if (n++ == 0) printf("%-40s %s\n", "EMAIL", "ID");
-            printf("%-40s %s\n", sqlite3_column_text(st, 0), sqlite3_column_text(st, 1));
+            printf("%-40s %s\n", adb_column_text(st, 0), adb_column_text(st, 1));
         }
-        sqlite3_finalize(st);
-        if (n == 0) printf("No admins.\n");
+        adb_finalize(st);
+        if (st == NULL || s != SQLITE_DONE) {
+            fprintf(stderr, "trail admin: %s\n", adb_errmsg(h));
+            return 1;
+        }
+        if (n == 0) printf("No admins%s.\n", where(e));
         return 0;
     }
     bool promote = strcmp(cmd, "promote") == 0;
@@ -299,7 +348,7 @@ static int admin_cmd(const char *cmd, users_env *e)
                      promote ? "UPDATE _user SET admin = 1 WHERE id = ?1"
                              : "UPDATE _user SET admin = 0 WHERE id = ?1",
                      id, NULL, NULL) < 0) {
-            fprintf(stderr, "trail admin: %s\n", sqlite3_errmsg(db_handle(e->db)));
+            fprintf(stderr, "trail admin: %s\n", adb_errmsg(db_handle(e->db)));
             return 1;
         }
         printf("%s is %s\n", e->args[0], promote ? "an admin" : "no longer an admin");

@@ -135,9 +135,10 @@ static void drop(adb_thread *t)
     t->in_tx = false;
 }
 
-/* Makes t->c a connection to the leader with the database open and statements bounded; waits
- * for a leader up to ADB_LEADER_WAIT_MS. SQLITE_OK; SQLITE_BUSY (nothing was sent); SQLITE_ABORT
- * when the connection of an open transaction was lost (the transaction is over). */
+/* Makes t->c a connection to the leader with the database open, statements bounded and foreign
+ * keys enforced; waits for a leader up to ADB_LEADER_WAIT_MS. SQLITE_OK; SQLITE_BUSY (nothing was
+ * sent); SQLITE_ABORT when the connection of an open transaction was lost (the transaction is
+ * over). */
 static int connect_leader(adb_thread *t)
 {
     if (t->c != NULL && dq_client_idle_ok(t->c)) return SQLITE_OK;
@@ -160,6 +161,9 @@ static int connect_leader(adb_thread *t)
             rc = dq_open(c, ADB_CLUSTER_DB, &t->db, &last);
             if (rc == 0) rc = dq_query_sql(c, t->db, bound, NULL, 0, &rows, &last);
             dq_rows_free(&rows);
+            /* as db_open() sets it on one node: ON DELETE CASCADE of trail's tables holds */
+            dq_result res;
+            if (rc == 0) rc = dq_exec_sql(c, t->db, "PRAGMA foreign_keys=ON", NULL, 0, &res, &last);
             if (rc == 0) {
                 dq_client_set_timeout(c, ADB_CALL_MS);
                 t->c = c;

@@ -12,6 +12,7 @@
  * mirror the guests' statements are checked against, so both must apply the same migrations. */
 #include "server/server_internal.h"
 
+#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -146,19 +147,27 @@ static int check_history(cluster_migrate *m, const char *migrations_dir, tr_erro
     return rc;
 }
 
+/* Runs sql (statements without parameters but params for the first) on the cluster, waiting out
+ * another node's transaction until the start's deadline; what names it in the error. */
+static int exec_waiting(cluster_migrate *m, const char *sql, const dq_value *params, size_t n,
+                        const char *what, tr_error *err)
+{
+    for (;;) {
+        int rc = exec(m, sql, params, n, err);
+        if (rc == 0 || !busy(m, rc)) return rc;
+        if (tr_now_ns() > m->deadline_ns)
+            return tr_error_set(err, TR_ETIMEDOUT,
+                                "%s: the cluster's database stayed locked for %d s", what,
+                                CLUSTER_MIGRATE_WAIT_MS / 1000);
+        nanosleep(&(struct timespec){0, 100 * 1000000}, NULL);
+    }
+}
+
 /* The cluster's _job_runs (jobs/cluster.c): not a migration of the application's, but made once
  * in the same way, waiting out another node's transaction. */
 static int jobs_table(cluster_migrate *m, tr_error *err)
 {
-    for (;;) {
-        int rc = exec(m, JOB_CLUSTER_DDL, NULL, 0, err);
-        if (rc == 0 || !busy(m, rc)) return rc;
-        if (tr_now_ns() > m->deadline_ns)
-            return tr_error_set(err, TR_ETIMEDOUT,
-                                "_job_runs: the cluster's database stayed locked for %d s",
-                                CLUSTER_MIGRATE_WAIT_MS / 1000);
-        nanosleep(&(struct timespec){0, 100 * 1000000}, NULL);
-    }
+    return exec_waiting(m, JOB_CLUSTER_DDL, NULL, 0, "_job_runs", err);
 }
 
 int server__cluster_migrate(const char *const *addresses, size_t n, const char *migrations_dir,
@@ -180,6 +189,112 @@ int server__cluster_migrate(const char *const *addresses, size_t n, const char *
     return rc;
 }
 
+/* ---- users and sign-in: their tables and the one signing key ---- */
+
+/* The cluster's signing key: made only here, never by a migration, so the nodes' schema mirrors
+ * lack it and a guest's statement naming it fails there ("no such table") before anything reaches
+ * the leader (tests/hostile/test_cluster_auth.c); trail's authorizer refuses `_` tables to guests
+ * besides. One row, the first node's key. */
+#define CLUSTER_KEY_TABLE "_cluster_signing_key"
+
+static const char key_ddl[] = "CREATE TABLE IF NOT EXISTS " CLUSTER_KEY_TABLE " (\n"
+                              "  id          INTEGER PRIMARY KEY CHECK (id = 1),\n"
+                              "  private_key TEXT NOT NULL,\n" /* PKCS#8 PEM */
+                              "  public_key  TEXT NOT NULL,\n" /* SPKI PEM */
+                              "  created_ms  INTEGER NOT NULL\n"
+                              ") STRICT";
+
+/* Offers this node's key (kp, kq: its PEM texts) to the cluster, then reads the cluster's key
+ * into *out. *offered: whether this node's became the cluster's. */
+static int cluster_key(cluster_migrate *m, const tr_buf *kp, const tr_buf *kq, bool *offered,
+                       auth_keys **out, tr_error *err)
+{
+    int rc = exec_waiting(m, key_ddl, NULL, 0, CLUSTER_KEY_TABLE, err);
+    if (rc < 0) return rc;
+    dq_value row[3] = {{.type = DQ_TEXT, .p = kp->data, .n = kp->len},
+                       {.type = DQ_TEXT, .p = kq->data, .n = kq->len},
+                       {.type = DQ_INTEGER, .i = tr_wall_ms()}};
+    dq_result res = {0, 0};
+    for (;;) {
+        rc = dq_exec_sql(m->c, m->db,
+                         "INSERT OR IGNORE INTO " CLUSTER_KEY_TABLE
+                         " (id, private_key, public_key, created_ms) VALUES (1, ?, ?, ?)",
+                         row, 3, &res, err);
+        if (rc == 0 || !busy(m, rc)) break;
+        if (tr_now_ns() > m->deadline_ns)
+            return tr_error_set(err, TR_ETIMEDOUT,
+                                CLUSTER_KEY_TABLE ": the cluster's database stayed locked for %d s",
+                                CLUSTER_MIGRATE_WAIT_MS / 1000);
+        nanosleep(&(struct timespec){0, 100 * 1000000}, NULL);
+    }
+    if (rc < 0) return rc;
+    *offered = res.rows_affected == 1;
+    dq_rows rows = DQ_ROWS_INIT;
+    rc = dq_query_sql(m->c, m->db,
+                      "SELECT private_key, public_key FROM " CLUSTER_KEY_TABLE " WHERE id = 1",
+                      NULL, 0, &rows, err);
+    if (rc < 0) return rc;
+    if (rows.nrows != 1 || rows.ncols != 2 || rows.vals[0].type != DQ_TEXT ||
+        rows.vals[1].type != DQ_TEXT)
+        rc = tr_error_set(err, TR_EPARSE, "the cluster's " CLUSTER_KEY_TABLE " has no key row");
+    else
+        rc = auth_keys_from_pem(rows.vals[0].p, rows.vals[0].n, rows.vals[1].p, rows.vals[1].n,
+                                "the cluster's " CLUSTER_KEY_TABLE, out, err);
+    if (rows.nrows > 0 && rows.vals[0].type == DQ_TEXT)
+        sodium_memzero((void *)rows.vals[0].p, rows.vals[0].n);
+    dq_rows_free(&rows);
+    return rc;
+}
+
+int server__cluster_auth(const char *const *addresses, size_t n, const char *data_dir,
+                         tr_error *err)
+{
+    cluster_migrate m = {
+        .deadline_ns = tr_now_ns() + (uint64_t)CLUSTER_MIGRATE_WAIT_MS * 1000000u,
+        .names = TR_BUF_INIT,
+    };
+    auth_keys *mine = NULL, *shared = NULL;
+    int rc = auth_keys_load(data_dir, &mine, err);
+    if (rc < 0) return rc;
+    rc = dq_client_open_leader(addresses, n, NULL, CLUSTER_MIGRATE_WAIT_MS, &m.c, err);
+    if (rc == 0) rc = dq_open(m.c, GUEST_CLUSTER_DB, &m.db, err);
+    /* the tables of sessions and one-time codes, as auth_store_init() makes them on one node */
+    if (rc == 0) rc = exec_waiting(&m, AUTH_STORE_DDL, NULL, 0, "the auth tables", err);
+    tr_buf kp = TR_BUF_INIT, kq = TR_BUF_INIT;
+    bool offered = false;
+    if (rc == 0) {
+        auth_keys_pem(mine, &kp, &kq);
+        rc = cluster_key(&m, &kp, &kq, &offered, &shared, err);
+    }
+    if (rc == 0 && offered) {
+        tr_log_info("auth: this node's signing key (%s/" AUTH_KEY_DIR
+                    ") is now the cluster's; every node signs and verifies with it",
+                    data_dir);
+    } else if (rc == 0 && !auth_keys_equal(mine, shared)) {
+        /* the node's own file keeps a copy, so that the node verifies the cluster's tokens even
+         * when started on its own later */
+        rc = auth_keys_store(data_dir, shared, err);
+        if (rc == 0)
+            tr_log_warn("auth: this node's signing key differs from the cluster's: %s/" AUTH_KEY_DIR
+                        " now holds the cluster's key (the node's own private key was kept as "
+                        "private_key.pem.replaced); tokens this node signed before no longer "
+                        "verify",
+                        data_dir);
+    }
+    if (kp.data) sodium_memzero(kp.data, kp.len);
+    tr_buf_free(&kp);
+    tr_buf_free(&kq);
+    auth_keys_free(shared);
+    auth_keys_free(mine);
+    dq_client_close(m.c);
+    if (rc < 0 && err) {
+        char why[sizeof err->msg];
+        snprintf(why, sizeof why, "%s", err->msg);
+        tr_error_set(err, rc, "the cluster's auth tables and signing key: %s", why);
+    }
+    return rc;
+}
+
 /* ---- what is not in the cluster yet ---- */
 
 static bool has_prefix(const char *path, size_t len, const char *prefix)
@@ -190,17 +305,27 @@ static bool has_prefix(const char *path, size_t len, const char *prefix)
 
 bool server__cluster_refused_path(const char *path, size_t len)
 {
-    return auth_path_is_mine(path, len) || has_prefix(path, len, "/api/records/") ||
-           has_prefix(path, len, "/api/transaction/");
+    return has_prefix(path, len, "/api/records/") || has_prefix(path, len, "/api/transaction/");
 }
 
 void server__cluster_refuse(const http_request *req, http_response *res, void *ud)
 {
     (void)ud;
-    bool records = !auth_path_is_mine(req->path.ptr, req->path.len);
+    (void)req;
     http_response_send_error(res, 503,
-                             records ? "the Record APIs are not available in cluster mode yet "
-                                       "(docs/scaling.md)"
-                                     : "users and sign-in are not available in cluster mode yet "
-                                       "(docs/scaling.md)");
+                             "the Record APIs are not available in cluster mode yet "
+                             "(docs/scaling.md)");
+}
+
+bool server__cluster_mount_accepts(const char *path, size_t len)
+{
+    return auth_path_is_mine(path, len) || server__cluster_refused_path(path, len);
+}
+
+void server__cluster_mount(const http_request *req, http_response *res, void *ud)
+{
+    if (auth_path_is_mine(req->path.ptr, req->path.len))
+        auth_http_handle(req, res, ud);
+    else
+        server__cluster_refuse(req, res, NULL);
 }

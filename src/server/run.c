@@ -572,6 +572,8 @@ static int start_cluster_node(const server_opts *f, const cfg *c, cluster_node *
     /* The cluster's schema: applied once for all nodes, through the leader. */
     char *mig = tr_asprintf("%s/" DB_MIGRATIONS_DIR, f->data_dir);
     rc = server__cluster_migrate(addrs, naddrs, mig, &err);
+    /* Users and sign-in: their tables, and one signing key for every node. */
+    if (rc == 0) rc = server__cluster_auth(addrs, naddrs, f->data_dir, &err);
     if (rc == 0) rc = job_cluster_start(addrs, naddrs, cluster_node_id(*out), jobs, &err);
     tr_free(mig);
     tr_free(list);
@@ -758,8 +760,7 @@ int server_run(const server_opts *o)
                     .max_connections = max_conns,
                 },
             .router = router,
-            .mount = node ? (http_mount){server__cluster_refused_path, server__cluster_refuse,
-                                         NULL}
+            .mount = node ? (http_mount){server__cluster_mount_accepts, server__cluster_mount, auth}
                           : (http_mount){auth_path_is_mine, auth_http_handle, auth},
             .statics = statics,
             .access_log = !f.quiet && c.server.access_log,

@@ -75,11 +75,26 @@ void server__control_free(server_control *c);
 int server__cluster_migrate(const char *const *addresses, size_t n, const char *migrations_dir,
                             tr_error *err);
 
-/* Cluster mode's mount, in place of the auth API's: the Record APIs (/api/records/,
- * /api/transaction/) and the auth API and pages (/api/auth/, /_/auth/) answer 503 with a JSON
- * error. Their tables are not in the cluster yet, and serving each node's own would give every node
- * other users and records (docs/scaling.md). */
+/* Cluster mode: the Record APIs (/api/records/, /api/transaction/) answer 503 with a JSON error.
+ * Their statements do not go to the cluster yet, and serving each node's own file would give
+ * every node other records (docs/scaling.md). */
 bool server__cluster_refused_path(const char *path, size_t len);
 void server__cluster_refuse(const struct http_request *req, struct http_response *res, void *ud);
+/* Cluster mode's mount: users and sign-in (auth_http_handle, ud the auth_ctx) and the paths
+ * refused above. */
+bool server__cluster_mount_accepts(const char *path, size_t len);
+void server__cluster_mount(const struct http_request *req, struct http_response *res, void *ud);
+
+/* Users and sign-in in the cluster: creates the auth tables (_session, _auth_code) in the
+ * cluster's database and makes the cluster's signing key this node's. The key lives in the
+ * cluster's _cluster_signing_key, made here (not by a migration, so no node's schema mirror has
+ * it): the first node to get here stores its own key (DATA_DIR/secrets/keys, made when missing)
+ * with INSERT OR IGNORE; every node then reads the cluster's and, when it differs from its own,
+ * writes it over its key files (the old private key kept as private_key.pem.replaced) and logs
+ * it, so that the server's auth_keys_load() reads the cluster's key. Waits out other nodes'
+ * transactions up to the start's deadline. Errors: the client's, TR_EPARSE for a damaged key row,
+ * -errno writing the files. Thread: the main thread, before the workers start. */
+int server__cluster_auth(const char *const *addresses, size_t n, const char *data_dir,
+                         tr_error *err);
 
 #endif

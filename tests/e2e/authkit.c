@@ -3,9 +3,18 @@
 #include "e2e/fixtures.h"
 #include "test.h"
 
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 int ak_req(int port, const char *method, const char *path, const char *headers, const char *ctype,
            const char *body, th_resp *r)
@@ -118,4 +127,94 @@ bool ak_logged_code(const th_server *s, const char *marker, char out[64])
         free(logs[i]);
     }
     return found;
+}
+
+static bool smtp_listening(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    bool ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    close(fd);
+    return ok;
+}
+
+int ak_smtp_start(const char *maildir, int *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t l = sizeof a;
+    CHECK_EQ(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    CHECK_EQ(getsockname(fd, (struct sockaddr *)&a, &l), 0);
+    close(fd);
+    *port = ntohs(a.sin_port);
+    char listen[64];
+    snprintf(listen, sizeof listen, "127.0.0.1:%d", *port);
+    pid_t pid = fork();
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        int null = open("/dev/null", O_RDWR);
+        dup2(null, 0);
+        dup2(null, 1);
+        dup2(null, 2);
+        execl("/usr/bin/python3", "python3", "-m", "aiosmtpd", "-n", "-l", listen, "-c",
+              "aiosmtpd.handlers.Mailbox", maildir, (char *)NULL);
+        _exit(127);
+    }
+    CHECK(pid > 0);
+    for (int i = 0; i < 200 && !smtp_listening(*port); i++)
+        usleep(50 * 1000);
+    if (!smtp_listening(*port)) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        test_fail(__FILE__, __LINE__, "aiosmtpd did not start (is python3-aiosmtpd installed?)");
+    }
+    return (int)pid;
+}
+
+void ak_smtp_stop(int pid)
+{
+    kill((pid_t)pid, SIGTERM);
+    waitpid((pid_t)pid, NULL, 0);
+}
+
+char *ak_wait_mail(const char *maildir)
+{
+    char dir[700];
+    snprintf(dir, sizeof dir, "%s/new", maildir);
+    for (int tries = 0; tries < 600; tries++) {
+        DIR *d = opendir(dir);
+        struct dirent *e;
+        char name[512] = "";
+        while (d && (e = readdir(d)) != NULL)
+            if (e->d_name[0] != '.') {
+                snprintf(name, sizeof name, "%s", e->d_name);
+                break;
+            }
+        if (d) closedir(d);
+        if (name[0]) {
+            char from[1300], to[1300];
+            snprintf(from, sizeof from, "%s/%s", dir, name);
+            snprintf(to, sizeof to, "%s/cur/%s", maildir, name);
+            char *text = th_read_file(from, NULL);
+            CHECK(text != NULL);
+            CHECK_EQ(rename(from, to), 0);
+            return text;
+        }
+        usleep(50 * 1000);
+    }
+    test_fail(__FILE__, __LINE__, "no mail arrived in %s", dir);
+    return NULL;
+}
+
+void ak_mail_code(const char *mail, const char *marker, char out[64])
+{
+    const char *p = strstr(mail, marker);
+    CHECK(p != NULL);
+    p += strlen(marker);
+    size_t n = strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789");
+    CHECK(n > 0 && n < 64);
+    memcpy(out, p, n);
+    out[n] = '\0';
 }

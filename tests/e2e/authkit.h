@@ -37,4 +37,14 @@ void ak_login(int port, const char *email, const char *password, char *token, ch
  * "change_email/confirm/") while no SMTP server is configured; false when there is none. */
 bool ak_logged_code(const th_server *s, const char *marker, char out[64]);
 
+/* An SMTP server on loopback (python3 -m aiosmtpd) delivering into maildir; its port into *port
+ * and its pid returned; stopped with ak_smtp_stop(). Ends with the test process. */
+int ak_smtp_start(const char *maildir, int *port);
+void ak_smtp_stop(int pid);
+/* Waits (up to 30 s) for the next mail in maildir/new and returns it (free()), moving it to
+ * maildir/cur. */
+char *ak_wait_mail(const char *maildir);
+/* The code after marker in a mail (alphanumerics) into out. */
+void ak_mail_code(const char *mail, const char *marker, char out[64]);
+
 #endif
