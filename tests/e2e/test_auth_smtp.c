@@ -3,17 +3,15 @@
  * trail's log, and an unreachable SMTP server that changes no answer. */
 #include "test.h"
 #include "e2e/authkit.h"
+#include "e2e/cluster_util.h"
 #include "e2e/harness.h"
 
 #include <arpa/inet.h>
-#include <dirent.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -22,111 +20,12 @@
 
 #define J "application/json"
 
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t l = sizeof a;
-    CHECK_EQ(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    CHECK_EQ(getsockname(fd, (struct sockaddr *)&a, &l), 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
-static bool port_open(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_port = htons((uint16_t)port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    bool ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
-    close(fd);
-    return ok;
-}
-
-/* Starts `python3 -m aiosmtpd` on 127.0.0.1:port delivering into maildir; its pid. */
-static pid_t smtp_start(int port, const char *maildir)
-{
-    char listen[64];
-    snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
-    pid_t pid = fork();
-    if (pid == 0) {
-        /* ends with the test, even one that fails half way; holds none of the runner's pipes */
-        prctl(PR_SET_PDEATHSIG, SIGTERM);
-        int null = open("/dev/null", O_RDWR);
-        dup2(null, 0);
-        dup2(null, 1);
-        dup2(null, 2);
-        execl("/usr/bin/python3", "python3", "-m", "aiosmtpd", "-n", "-l", listen, "-c",
-              "aiosmtpd.handlers.Mailbox", maildir, (char *)NULL);
-        _exit(127);
-    }
-    CHECK(pid > 0);
-    for (int i = 0; i < 200 && !port_open(port); i++)
-        usleep(50 * 1000);
-    if (!port_open(port)) {
-        kill(pid, SIGKILL);
-        waitpid(pid, NULL, 0);
-        test_fail(__FILE__, __LINE__, "aiosmtpd did not start (is python3-aiosmtpd installed?)");
-    }
-    return pid;
-}
-
-static void smtp_stop(pid_t pid)
-{
-    kill(pid, SIGTERM);
-    waitpid(pid, NULL, 0);
-}
-
-/* Waits (up to 30 s) for the next mail in maildir/new and returns it (free()); it is moved to
- * maildir/cur, so that the next call returns the mail after it. */
-static char *wait_mail(const char *maildir)
-{
-    char dir[700];
-    snprintf(dir, sizeof dir, "%s/new", maildir);
-    for (int tries = 0; tries < 600; tries++) {
-        DIR *d = opendir(dir);
-        struct dirent *e;
-        char name[512] = "";
-        while (d && (e = readdir(d)) != NULL)
-            if (e->d_name[0] != '.') {
-                snprintf(name, sizeof name, "%s", e->d_name);
-                break;
-            }
-        if (d) closedir(d);
-        if (name[0]) {
-            char from[1300], to[1300];
-            snprintf(from, sizeof from, "%s/%s", dir, name);
-            snprintf(to, sizeof to, "%s/cur/%s", maildir, name);
-            char *text = th_read_file(from, NULL);
-            CHECK(text != NULL);
-            CHECK_EQ(rename(from, to), 0);
-            return text;
-        }
-        usleep(50 * 1000);
-    }
-    test_fail(__FILE__, __LINE__, "no mail arrived in %s", dir);
-    return NULL;
-}
-
-/* The code after marker in a mail. */
-static void mail_code(const char *mail, const char *marker, char out[64])
-{
-    const char *p = strstr(mail, marker);
-    CHECK(p != NULL);
-    p += strlen(marker);
-    size_t n = strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789");
-    CHECK(n > 0 && n < 64);
-    memcpy(out, p, n);
-    out[n] = '\0';
-}
-
 TEST_TIMEOUT(e2e_auth_smtp_round_trip, 120)
 {
     char maildir[600];
     snprintf(maildir, sizeof maildir, "%s/maildir", test_tmpdir());
-    int sport = free_port();
-    pid_t smtp = smtp_start(sport, maildir);
+    int sport = 0;
+    int smtp = ak_smtp_start(maildir, &sport);
     char cfg[2048];
     snprintf(cfg, sizeof cfg,
              "server {\n  site_url: \"https://app.example.test/\"\n}\n"
@@ -145,14 +44,14 @@ TEST_TIMEOUT(e2e_auth_smtp_round_trip, 120)
     CHECK_EQ(ak_status(port, "POST", "/api/auth/v1/register", NULL, J,
                        "{\"email\":\"carol@example.test\",\"password\":\"carol-pw-1\"}"),
              200);
-    char *mail = wait_mail(maildir);
+    char *mail = ak_wait_mail(maildir);
     CHECK_CONTAINS(mail, "Subject: Welcome to the test");
     CHECK_CONTAINS(mail, "To: <carol@example.test>");
     CHECK_CONTAINS(mail, "From: \"Trail Test\" <noreply@trail.test>");
     CHECK_CONTAINS(mail, "Hi carol@example.test,");
     CHECK_CONTAINS(mail, "open https://app.example.test/api/auth/v1/verify_email/confirm/");
     char code[64], path[256];
-    mail_code(mail, "verify_email/confirm/", code);
+    ak_mail_code(mail, "verify_email/confirm/", code);
     free(mail);
     CHECK_EQ(ak_status(port, "POST", "/api/auth/v1/login", NULL, J,
                        "{\"email\":\"carol@example.test\",\"password\":\"carol-pw-1\"}"),
@@ -166,10 +65,10 @@ TEST_TIMEOUT(e2e_auth_smtp_round_trip, 120)
     CHECK_EQ(ak_status(port, "POST", "/api/auth/v1/reset_password/request", NULL, J,
                        "{\"email\":\"carol@example.test\"}"),
              200);
-    mail = wait_mail(maildir);
+    mail = ak_wait_mail(maildir);
     CHECK_CONTAINS(mail, "Subject: Reset your password");
     CHECK_CONTAINS(mail, "https://app.example.test/_/auth/reset_password?code=");
-    mail_code(mail, "reset_password?code=", code);
+    ak_mail_code(mail, "reset_password?code=", code);
     free(mail);
     char rt_old[1024];
     snprintf(rt_old, sizeof rt_old, "%s", rt);
@@ -193,7 +92,7 @@ TEST_TIMEOUT(e2e_auth_smtp_round_trip, 120)
     free(log);
     free(out);
     CHECK_EQ(th_server_stop(&s), 0);
-    smtp_stop(smtp);
+    ak_smtp_stop(smtp);
 }
 
 TEST_TIMEOUT(e2e_auth_smtp_unreachable_changes_no_answer, 90)
@@ -202,7 +101,7 @@ TEST_TIMEOUT(e2e_auth_smtp_unreachable_changes_no_answer, 90)
     snprintf(
         cfg, sizeof cfg,
         "email {\n  smtp_host: \"127.0.0.1\"\n  smtp_port: %d\n  smtp_encryption: \"none\"\n}\n",
-        free_port());
+        cu_free_port());
     char depot[512];
     ak_depot("depot", cfg, depot, sizeof depot);
     th_server s;
