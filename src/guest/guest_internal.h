@@ -113,6 +113,7 @@ struct guest_sql {
     bool remote;
     guest__remote *rq;     /* the helper thread and its client; NULL until first used */
     guest__rwait *rwaits;  /* JS guests' statements out on the leader */
+    const char *refuse_remote; /* guest_sql_refuse_remote(): statements fail with this */
 };
 
 /* Cluster mode's bounds (docs/limits.md). How long a statement waits for a leader (an election
