@@ -306,10 +306,20 @@ static bool starts_with_word(const char *sql, const char *word)
 /* The failure of a call on t->c as the thread's error: the leader's code and message for a
  * statement it refused; the connection's breakage otherwise (the connection is then dropped,
  * and with it a transaction open on it). sent: whether the statement may have run. */
+/* Whether the node refused the statement because the connection's database is gone: dqlite
+ * closes a connection's database when its node loses the leadership, so a connection made to a
+ * leader that lost and regained it answers "no database opened". Nothing ran; the connection is
+ * stale, as after "not leader". */
+static bool db_gone(const tr_error *err)
+{
+    return strstr(err->msg, "no database opened") != NULL;
+}
+
 static int call_failed(adb_thread *t, int rc, const tr_error *err, bool sent)
 {
     if (rc == TR_ESQL) {
         uint64_t code = dq_client_failure_code(t->c);
+        if (db_gone(err)) code = DQ_CODE_NOT_LEADER;
         if (code == DQ_CODE_LEADERSHIP_LOST || code == DQ_CODE_NOT_LEADER) {
             bool tx = t->in_tx;
             drop(t);
@@ -362,7 +372,7 @@ static int query_error(adb_thread *t, adb_stmt *s, const char *sql, int rc, tr_e
 {
     uint64_t code = dq_client_failure_code(t->c);
     if (rc != TR_ESQL || code == DQ_CODE_NOT_LEADER || code == DQ_CODE_LEADERSHIP_LOST ||
-        code == DQ_CODE_INTERRUPTED)
+        code == DQ_CODE_INTERRUPTED || db_gone(err))
         return call_failed(t, rc, err, true);
     dq_result res;
     tr_error again = {0}, ignored = {0};
