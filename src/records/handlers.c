@@ -8,9 +8,10 @@
  * application's tables go through cluster/appdb.h: on one node that is the SQLite call itself;
  * in cluster mode the statement is checked on the node's schema mirror and run on the cluster's
  * leader, the worker waiting for each round trip (a write's transaction is one transaction
- * there). Statements that touch no table (json_each over a body) stay on the local connection. A write that finds another
- * connection's lock fails at once, before it did anything, and the request runs again from the
- * worker's loop (rec__run), so the worker never sleeps in SQLite's busy handler. The
+ * there). Statements that touch no table (json_each over a body) stay on the local connection.
+ * A write that finds another connection's lock fails at once, before it did anything, and the
+ * request runs again from the worker's loop (rec__run), so the worker never sleeps in SQLite's
+ * busy handler (in cluster mode: in appdb's wait for the leader's lock). The
  * statement's text is assembled from the schema's quoted identifiers, the API's rules and "?N"
  * placeholders; a request contributes only values, bound as parameters (?1 is always the
  * caller's user id, the _USER_.id of the rules). Where a rule applies it sits in the statement:
@@ -169,8 +170,6 @@ int rec__prepare(rec_ctx *c, const char *sql, adb_stmt **out)
     return SQLITE_OK;
 }
 
-/* Cluster mode: answers the failures that are the cluster's rather than the statement's (503:
- * retry); false for the others. */
 bool rec__cluster_down(int rc, sqlite3 *db)
 {
     /* appdb says SQLITE_BUSY for another connection's lock and for no leader: the message tells */
@@ -179,6 +178,8 @@ bool rec__cluster_down(int rc, sqlite3 *db)
            strncmp(adb_errmsg(db), no_leader, sizeof no_leader - 1) == 0;
 }
 
+/* Cluster mode: answers the failures that are the cluster's rather than the statement's (503:
+ * retry); false for the others. */
 static bool fail_cluster(rec_ctx *c, int rc, const char *msg)
 {
     int code = rc & 0xff;

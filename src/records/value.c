@@ -320,8 +320,7 @@ void rec__json_column(tr_buf *b, adb_stmt *st, int i)
         return;
     }
     case SQLITE_TEXT:
-        rec__json_str(b, (const char *)adb_column_text(st, i),
-                      (size_t)adb_column_bytes(st, i));
+        rec__json_str(b, (const char *)adb_column_text(st, i), (size_t)adb_column_bytes(st, i));
         return;
     case SQLITE_BLOB: {
         tr_buf_append_char(b, '"');

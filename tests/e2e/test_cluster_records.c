@@ -108,7 +108,8 @@ TEST_TIMEOUT(e2e_cluster_records_through_any_node, 900)
             if (k == 2)
                 rt_expect(p1, "POST", "/api/records/v1/items", body, NULL, 200, NULL);
             else
-                rt_expect(k == 0 ? p1 : pl, "GET", "/api/records/v1/items/1", NULL, NULL, 200, NULL);
+                rt_expect(k == 0 ? p1 : pl, "GET", "/api/records/v1/items/1", NULL, NULL, 200,
+                          NULL);
         }
         per[k] = ms_since(t0) / reps;
     }

@@ -16,8 +16,8 @@
 #define CLIENTS_PER_NODE 8
 #define ROUNDS           12
 
-static const char schema_sql[] =
-    "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, node INTEGER) STRICT;\n";
+static const char schema_sql[] = "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL "
+                                 "UNIQUE, node INTEGER) STRICT;\n";
 static const char config[] = "server { access_log: false }\n"
                              "record_apis { name: \"items\" table_name: \"items\"\n"
                              "  acl_world: [CREATE, READ] }\n";
