@@ -183,8 +183,10 @@ TEST_TIMEOUT(e2e_cluster_records_through_any_node, 900)
     expect_body(pl, "GET", "/api/records/v1/audit?count=true", NULL, 200, "\"total_count\":0,");
 
     /* No majority (the leader and a follower stopped): a record request through the last node
-     * fails with 503 JSON, within the connection's call bound and a leader wait. The leader is
-     * asked again: it may have changed since (a slow machine can miss a heartbeat). */
+     * fails with 503 JSON, each within the connection's call bound and a leader wait. The leader
+     * is asked again (it may have changed since: a slow machine can miss a heartbeat), and may
+     * still change before the signals: a node that led until then answers reads (200) until it
+     * sees it lost the majority, so a read is asked again until it fails. */
     li = cu_leader(n, 3);
     f1 = (li + 1) % 3;
     f2 = (li + 2) % 3;
@@ -192,23 +194,32 @@ TEST_TIMEOUT(e2e_cluster_records_through_any_node, 900)
     th_server_signal(&n[li].srv, SIGSTOP);
     th_server_signal(&n[f1].srv, SIGSTOP);
     double bound = ADB_STMT_LIMIT_MS + 2000 + ADB_LEADER_WAIT_MS;
-    const char *const what[][3] = {{"GET", "/api/records/v1/items/1", NULL},
-                                   {"POST", "/api/records/v1/items", "{\"name\":\"y\",\"qty\":1}"}};
     double worst = 0;
+    uint64_t stopped = tr_now_ns();
+    int served = 0;
     for (int k = 0; k < 2; k++) {
         uint64_t t0 = tr_now_ns();
-        th_resp r = rt_req(p2, what[k][0], what[k][1], what[k][2], NULL);
+        th_resp r = k == 0 ? rt_req(p2, "GET", "/api/records/v1/items/1", NULL, NULL)
+                           : rt_req(p2, "POST", "/api/records/v1/items",
+                                    "{\"name\":\"y\",\"qty\":1}", NULL);
         double ms = ms_since(t0);
+        if (ms > worst) worst = ms;
+        CHECK(ms < bound + 2000);
+        if (k == 0 && r.status == 200 && ms_since(stopped) < 30000) {
+            served++;
+            th_resp_free(&r);
+            k--;
+            nanosleep(&(struct timespec){0, 200 * 1000000}, NULL);
+            continue;
+        }
         if (r.status != 503) fprintf(stderr, "no majority: %d %s\n", r.status, r.body);
         CHECK_EQ(r.status, 503);
         CHECK_CONTAINS(r.body, "{\"error\":\"the cluster ");
         th_resp_free(&r);
-        if (ms > worst) worst = ms;
     }
     test_report("with no majority, record requests failed with 503 after at most %.0f ms (bound "
-                "%.0f ms)",
-                worst, bound);
-    CHECK(worst < bound + 2000);
+                "%.0f ms; %d reads served before by a node that still led)",
+                worst, bound, served);
     th_server_signal(&n[li].srv, SIGCONT);
     th_server_signal(&n[f1].srv, SIGCONT);
     free(cu_wait_status(n[f2].dir, 3, 90000));
@@ -268,8 +279,9 @@ TEST_TIMEOUT(e2e_cluster_records_through_any_node, 900)
     }
     cu_node_restart(&n[li]);
     free(cu_wait_status(n[li].dir, 3, 90000));
-    expect_body(n[li].srv.port, "GET", "/api/records/v1/items?count=true", NULL, 200,
-                "\"total_count\":3,");
+    /* (the POST made without a majority may have been applied: its outcome was unknown) */
+    expect_body(n[li].srv.port, "GET", "/api/records/v1/items?count=true&filter[name][$ne]=y", NULL,
+                200, "\"total_count\":3,");
     for (int i = 0; i < 3; i++)
         CHECK_EQ(th_server_stop(&n[i].srv), 0);
 }
