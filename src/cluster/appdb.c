@@ -316,10 +316,20 @@ static bool starts_with_word(const char *sql, const char *word)
 /* The failure of a call on t->c as the thread's error: the leader's code and message for a
  * statement it refused; the connection's breakage otherwise (the connection is then dropped,
  * and with it a transaction open on it). sent: whether the statement may have run. */
+/* Whether the node refused the statement because the connection's database is gone: dqlite
+ * closes a connection's database when its node loses the leadership, so a connection made to a
+ * leader that lost and regained it answers "no database opened". Nothing ran; the connection is
+ * stale, as after "not leader". */
+static bool db_gone(const tr_error *err)
+{
+    return strstr(err->msg, "no database opened") != NULL;
+}
+
 static int call_failed(adb_thread *t, int rc, const tr_error *err, bool sent)
 {
     if (rc == TR_ESQL) {
         uint64_t code = dq_client_failure_code(t->c);
+        if (db_gone(err)) code = DQ_CODE_NOT_LEADER;
         if (code == DQ_CODE_LEADERSHIP_LOST || code == DQ_CODE_NOT_LEADER) {
             bool tx = t->in_tx;
             drop(t);
@@ -368,12 +378,19 @@ static int exec_on(adb_thread *t, const char *sql, const dq_value *p, size_t n, 
 /* A failed QUERY's real code and message: the statement again as an EXEC in a savepoint that is
  * rolled back (libdqlite 1.11 garbles a failed query's). Only for a statement that failed fast
  * (a slow one is not run twice). */
-static int query_error(adb_thread *t, adb_stmt *s, const char *sql, int rc, tr_error *err)
+static int query_error(adb_thread *t, adb_stmt *s, const char *sql, int rc, tr_error *err,
+                       uint64_t took_ns)
 {
     uint64_t code = dq_client_failure_code(t->c);
     if (rc != TR_ESQL || code == DQ_CODE_NOT_LEADER || code == DQ_CODE_LEADERSHIP_LOST ||
-        code == DQ_CODE_INTERRUPTED)
+        code == DQ_CODE_INTERRUPTED || db_gone(err))
         return call_failed(t, rc, err, true);
+    if (took_ns >= (uint64_t)ADB_STMT_LIMIT_MS * 500000u)
+        /* its code is garbled too; a query that failed after half its limit was interrupted */
+        return set_error(t, SQLITE_INTERRUPT,
+                         "interrupted: the statement ran past its limit of %d ms on the "
+                         "cluster's leader",
+                         ADB_STMT_LIMIT_MS);
     dq_result res;
     tr_error again = {0}, ignored = {0};
     if (exec_on(t, "SAVEPOINT adb_error", NULL, 0, &res, &ignored) == 0) {
@@ -410,9 +427,10 @@ static int run_once(adb_thread *t, adb_stmt *s, const char *sql, bool *sent)
         *sent = true;
         t->in_tx = true; /* until the COMMIT: a failure rolls it back, nothing is applied */
     }
+    uint64_t t0 = tr_now_ns();
     rc = dq_query_sql(t->c, t->db, sql, s->params, (size_t)s->nparams, &s->rows, &err);
     if (rc < 0) {
-        int code = query_error(t, s, sql, rc, &err);
+        int code = query_error(t, s, sql, rc, &err, tr_now_ns() - t0);
         if (wrap && t->c != NULL) {
             tr_error ignored = {0};
             if (exec_on(t, "ROLLBACK", NULL, 0, &res, &ignored) < 0) drop(t);

@@ -42,8 +42,10 @@
 #define ADB_CLUSTER_DB "main.db"
 /* How long a statement waits for a leader (an election) before it fails with SQLITE_BUSY. */
 #define ADB_LEADER_WAIT_MS 3000
-/* A statement's wall time on the leader before it is interrupted there. */
-#define ADB_STMT_LIMIT_MS 5000
+/* A statement's wall time on the leader before it is interrupted there: below dqlite's 3 s
+ * election timeout, as a guest's (a statement holds the leader's only thread, its Raft heartbeats
+ * too: a longer one would cost the cluster its leader). */
+#define ADB_STMT_LIMIT_MS 2000
 
 typedef struct adb_stmt adb_stmt;
 

@@ -102,7 +102,8 @@ int guest__sql_check_remote(guest_sql *s, const char *sql, size_t sql_len, const
     s->auth->guest = true;
     s->auth->why[0] = '\0';
     s->busy = false;
-    int rc = guest__sql_prepare(s, sql, sql_len, &c, err);
+    int rc = s->refuse_remote ? tr_error_set(err, TR_ESQL, "%s", s->refuse_remote)
+                              : guest__sql_prepare(s, sql, sql_len, &c, err);
     if (rc == 0) {
         stmt = c->stmt;
         rc = guest__sql_bind(stmt, params, err);
@@ -134,6 +135,11 @@ int guest__sql_check_remote(guest_sql *s, const char *sql, size_t sql_len, const
     /* never stepped: reset for the next use, as after a run */
     guest__sql_release(s, c);
     return rc;
+}
+
+void guest_sql_refuse_remote(guest_sql *s, const char *why)
+{
+    s->refuse_remote = why;
 }
 
 /* ---- jobs and the helper thread ---- */

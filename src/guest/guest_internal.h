@@ -115,6 +115,7 @@ struct guest_sql {
     guest__rwait *rwaits;  /* JS guests' statements out on the leader */
     guest__remote *rtx;    /* the transactions' helper thread and its held client; NULL until
                             * the first transaction */
+    const char *refuse_remote; /* guest_sql_refuse_remote(): statements fail with this */
 };
 
 /* Cluster mode's bounds (docs/limits.md). How long a statement waits for a leader (an election

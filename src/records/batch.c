@@ -13,7 +13,9 @@
  * its status and message, naming the operation. With "transaction": true the batch is one
  * transaction (BEGIN IMMEDIATE ... COMMIT; each write's own transaction becomes a savepoint), so
  * a failure undoes every operation, and after hooks run once it committed; without it each
- * operation commits on its own and those before a failure stay. */
+ * operation commits on its own and those before a failure stay. In cluster mode the transaction
+ * and the operations' statements are the worker's on the cluster's leader (cluster/appdb.h);
+ * the body is still parsed on the local connection. */
 #include "records/records_internal.h"
 
 #include <stdio.h>
@@ -174,14 +176,19 @@ static bool attempt(const http_request *req, http_response *res, const void *ud,
             snprintf(err, sizeof err, "operation %zu: forbidden", i);
             return answer(res, 403, err);
         }
-    if (!sqlite3_get_autocommit(db)) {
+    if (!adb_get_autocommit(db)) {
         if (wait == REC_WAIT_PARK) return false;
         return answer(res, 503, "the worker's database connection is in a transaction; retry");
     }
     if (tx) {
+        /* in cluster mode the batch's transaction is the worker's on the leader (appdb.h) */
         if (wait != REC_WAIT_BLOCK) rec__nowait(true);
-        int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+        int rc = adb_exec(db, "BEGIN IMMEDIATE");
         if (wait != REC_WAIT_BLOCK) rec__nowait(false);
+        if (rc != SQLITE_OK && rec__cluster_down(rc, db)) {
+            snprintf(err, sizeof err, "the cluster is unavailable: %.400s", adb_errmsg(db));
+            return answer(res, 503, err);
+        }
         if (rc != SQLITE_OK && (rc & 0xff) == SQLITE_BUSY && wait == REC_WAIT_PARK) return false;
         if (rc != SQLITE_OK) return answer(res, 503, "the database is busy; retry");
     }
@@ -222,14 +229,14 @@ static bool attempt(const http_request *req, http_response *res, const void *ud,
             snprintf(err, sizeof err, "operation %zu: %.450s", i, c.err[0] ? c.err : "failed");
         }
     }
-    if (tx && !sqlite3_get_autocommit(db)) {
-        if (failed == nops && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-            tr_log_error("records: a batch's COMMIT failed: %s", sqlite3_errmsg(db));
+    if (tx && !adb_get_autocommit(db)) {
+        if (failed == nops && adb_exec(db, "COMMIT") != SQLITE_OK) {
+            tr_log_error("records: a batch's COMMIT failed: %s", adb_errmsg(db));
             status = 503;
             snprintf(err, sizeof err, "the batch could not be committed; retry");
             failed = 0;
         }
-        if (!sqlite3_get_autocommit(db)) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        if (!adb_get_autocommit(db)) adb_exec(db, "ROLLBACK");
     }
     if (failed != nops) {
         rec__batch_after(&b, false);

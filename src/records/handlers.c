@@ -4,9 +4,14 @@
  * records/write.c (create, update, delete, with the guests' record hooks around a write).
  *
  * DESIGN: each request builds one statement in its arena and runs it on the worker's connection,
- * synchronously (SQLite answers a lookup in microseconds). A write that finds another
- * connection's lock fails at once, before it did anything, and the request runs again from the
- * worker's loop (rec__run), so the worker never sleeps in SQLite's busy handler. The
+ * synchronously (SQLite answers a lookup in microseconds). Statements that read or write the
+ * application's tables go through cluster/appdb.h: on one node that is the SQLite call itself;
+ * in cluster mode the statement is checked on the node's schema mirror and run on the cluster's
+ * leader, the worker waiting for each round trip (a write's transaction is one transaction
+ * there). Statements that touch no table (json_each over a body) stay on the local connection.
+ * A write that finds another connection's lock fails at once, before it did anything, and the
+ * request runs again from the worker's loop (rec__run), so the worker never sleeps in SQLite's
+ * busy handler (in cluster mode: in appdb's wait for the leader's lock). The
  * statement's text is assembled from the schema's quoted identifiers, the API's rules and "?N"
  * placeholders; a request contributes only values, bound as parameters (?1 is always the
  * caller's user id, the _USER_.id of the rules). Where a rule applies it sits in the statement:
@@ -69,6 +74,9 @@ void rec__nowait(bool on)
 {
     const guest_env *env = rec__worker_env();
     if (env && env->sql) guest_sql_set_nowait(env->sql, on);
+    /* cluster mode: another connection's lock on the leader parks the request as on one node;
+     * only the wait for a leader (an election) still blocks, for at most ADB_LEADER_WAIT_MS */
+    adb_set_busy_wait(on ? 0 : DB_BUSY_TIMEOUT_MS);
 }
 
 /* ---- waiting for the database without blocking the worker ---- */
@@ -150,24 +158,53 @@ bool rec__allowed(const rec_api *api, const rec_user *u, uint32_t perm)
 }
 
 /* Prepares c->sql and binds every parameter it names. */
-int rec__prepare(rec_ctx *c, const char *sql, sqlite3_stmt **out)
+int rec__prepare(rec_ctx *c, const char *sql, adb_stmt **out)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(c->db, sql, -1, &st, NULL);
+    adb_stmt *st = NULL;
+    int rc = adb_prepare(c->db, sql, &st);
     if (rc != SQLITE_OK) return rc;
-    int n = sqlite3_bind_parameter_count(st);
+    int n = adb_bind_parameter_count(st);
     for (int i = 0; i < n && i < c->nbinds; i++)
-        rec__bind(st, i + 1, &c->binds[i]);
+        rec__bind_adb(st, i + 1, &c->binds[i]);
     *out = st;
     return SQLITE_OK;
+}
+
+bool rec__cluster_down(int rc, sqlite3 *db)
+{
+    /* appdb says SQLITE_BUSY for another connection's lock and for no leader: the message tells */
+    static const char no_leader[] = "no leader of the cluster";
+    return adb_cluster_mode() && (rc & 0xff) == SQLITE_BUSY &&
+           strncmp(adb_errmsg(db), no_leader, sizeof no_leader - 1) == 0;
+}
+
+/* Cluster mode: answers the failures that are the cluster's rather than the statement's (503:
+ * retry); false for the others. */
+static bool fail_cluster(rec_ctx *c, int rc, const char *msg)
+{
+    int code = rc & 0xff;
+    if (rec__cluster_down(rc, c->db)) {
+        /* the wait for an election is over: parking would wait for it again */
+        snprintf(c->err, sizeof c->err, "the cluster is unavailable: %.400s", msg);
+        rec__fail(c, 503, c->err);
+        return true;
+    }
+    if (code == SQLITE_IOERR || code == SQLITE_ABORT || code == SQLITE_INTERRUPT) {
+        tr_log_warn("records %s: %s", c->api->name, msg);
+        snprintf(c->err, sizeof c->err, "the cluster could not run the statement: %.400s", msg);
+        rec__fail(c, 503, c->err);
+        return true;
+    }
+    return false;
 }
 
 /* Answers a failed statement: constraint failures are the client's (400, 409 for a duplicate
  * key), a lock held too long is 503, anything else is ours (500, logged). */
 void rec__fail_sql(rec_ctx *c, int rc)
 {
-    const char *msg = sqlite3_errmsg(c->db);
-    int ext = sqlite3_extended_errcode(c->db);
+    const char *msg = adb_errmsg(c->db);
+    int ext = adb_extended_errcode(c->db);
+    if (adb_cluster_mode() && fail_cluster(c, rc, msg)) return;
     if ((rc & 0xff) == SQLITE_CONSTRAINT) {
         bool dup = ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY;
         rec__fail(c, dup ? 409 : 400, msg);

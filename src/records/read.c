@@ -258,19 +258,19 @@ static void hmac(const rec_set *s, const char *api, const uint8_t *msg, size_t n
     tr_sha256_final(&h, out);
 }
 
-static void cursor_encode(const rec_api *api, sqlite3_stmt *st, int col, tr_buf *out)
+static void cursor_encode(const rec_api *api, adb_stmt *st, int col, tr_buf *out)
 {
     uint8_t msg[1 + 64 + CURSOR_MAC];
     size_t n = 0;
-    if (sqlite3_column_type(st, col) == SQLITE_INTEGER) {
-        uint64_t v = (uint64_t)sqlite3_column_int64(st, col);
+    if (adb_column_type(st, col) == SQLITE_INTEGER) {
+        uint64_t v = (uint64_t)adb_column_int64(st, col);
         msg[n++] = 'i';
         for (int i = 7; i >= 0; i--)
             msg[n++] = (uint8_t)(v >> (i * 8));
-    } else if (sqlite3_column_type(st, col) == SQLITE_BLOB && sqlite3_column_bytes(st, col) <= 64) {
+    } else if (adb_column_type(st, col) == SQLITE_BLOB && adb_column_bytes(st, col) <= 64) {
         msg[n++] = 'b';
-        memcpy(msg + n, sqlite3_column_blob(st, col), (size_t)sqlite3_column_bytes(st, col));
-        n += (size_t)sqlite3_column_bytes(st, col);
+        memcpy(msg + n, adb_column_blob(st, col), (size_t)adb_column_bytes(st, col));
+        n += (size_t)adb_column_bytes(st, col);
     } else {
         return;
     }
@@ -441,7 +441,7 @@ void rec__list(rec_ctx *c, const rec_qparam *ps, size_t np)
 
     tr_buf body = TR_BUF_INIT;
     tr_buf_append_str(&body, "{");
-    sqlite3_stmt *st = NULL;
+    adb_stmt *st = NULL;
     int rc;
     if (count) {
         tr_buf_printf(&c->sql, "SELECT COUNT(*) FROM (SELECT ?1 AS id) AS _USER_, %s AS _ROW_",
@@ -454,10 +454,10 @@ void rec__list(rec_ctx *c, const rec_qparam *ps, size_t np)
         c->nbinds = nfilter_binds;
         rc = rec__prepare(c, c->sql.data, &st);
         c->nbinds = keep;
-        if (rc == SQLITE_OK) rc = sqlite3_step(st);
+        if (rc == SQLITE_OK) rc = adb_step(st);
         if (rc != SQLITE_ROW) goto sqlfail;
-        tr_buf_printf(&body, "\"total_count\":%lld,", (long long)sqlite3_column_int64(st, 0));
-        sqlite3_finalize(st);
+        tr_buf_printf(&body, "\"total_count\":%lld,", (long long)adb_column_int64(st, 0));
+        adb_finalize(st);
         st = NULL;
         tr_buf_reset(&c->sql);
     }
@@ -476,7 +476,7 @@ void rec__list(rec_ctx *c, const rec_qparam *ps, size_t np)
     tr_buf_append_str(&body, "\"records\":[");
     size_t nrows = 0;
     tr_buf cursor = TR_BUF_INIT;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((rc = adb_step(st)) == SQLITE_ROW) {
         if (nrows++) tr_buf_append_char(&body, ',');
         rec__json_row(&body, api, st, 0, wanted);
         if (api->pk >= 0 && !api->is_view) {
@@ -495,7 +495,7 @@ void rec__list(rec_ctx *c, const rec_qparam *ps, size_t np)
     }
     tr_buf_free(&cursor);
     tr_buf_append_char(&body, '}');
-    sqlite3_finalize(st);
+    adb_finalize(st);
     rec__send_json(c, 200, &body);
     tr_buf_free(&body);
     tr_buf_free(&order);
@@ -504,7 +504,7 @@ void rec__list(rec_ctx *c, const rec_qparam *ps, size_t np)
     return;
 sqlfail:
     rec__fail_sql(c, rc);
-    sqlite3_finalize(st);
+    adb_finalize(st);
     tr_buf_free(&body);
     tr_buf_free(&order);
     tr_buf_free(&where);
@@ -525,21 +525,21 @@ void rec__read(rec_ctx *c, const rec_qparam *ps, size_t np)
     tr_buf_printf(&c->sql, " AND _ROW_.%s = ", api->cols[api->pk].quoted);
     rec__bind_place(c, &id);
     tr_buf_append_str(&c->sql, " LIMIT 1");
-    sqlite3_stmt *st = NULL;
+    adb_stmt *st = NULL;
     int rc = rec__prepare(c, c->sql.data, &st);
-    if (rc == SQLITE_OK) rc = sqlite3_step(st);
+    if (rc == SQLITE_OK) rc = adb_step(st);
     if (rc == SQLITE_DONE) {
-        sqlite3_finalize(st);
+        adb_finalize(st);
         return rec__fail(c, 404, "record not found");
     }
     if (rc != SQLITE_ROW) {
         rec__fail_sql(c, rc);
-        sqlite3_finalize(st);
+        adb_finalize(st);
         return;
     }
     tr_buf body = TR_BUF_INIT;
     rec__json_row(&body, api, st, 0, wanted);
-    sqlite3_finalize(st);
+    adb_finalize(st);
     rec__send_json(c, 200, &body);
     tr_buf_free(&body);
 }
@@ -551,10 +551,10 @@ void rec__schema(rec_ctx *c)
         rec__user_bind(c);
         tr_buf_printf(&c->sql, "SELECT 1 FROM (SELECT ?1 AS id) AS _USER_");
         rec__where_rule(c, REC_OP_SCHEMA);
-        sqlite3_stmt *st = NULL;
+        adb_stmt *st = NULL;
         int rc = rec__prepare(c, c->sql.data, &st);
-        if (rc == SQLITE_OK) rc = sqlite3_step(st);
-        sqlite3_finalize(st);
+        if (rc == SQLITE_OK) rc = adb_step(st);
+        adb_finalize(st);
         if (rc == SQLITE_DONE) return rec__fail(c, 403, "forbidden");
         if (rc != SQLITE_ROW) return rec__fail_sql(c, rc);
     }

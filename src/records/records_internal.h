@@ -6,6 +6,7 @@
 
 #include <sqlite3.h>
 
+#include "cluster/appdb.h"
 #include "component/component.h"
 #include "config/config.h"
 
@@ -91,6 +92,9 @@ typedef struct rec_value {
 
 /* Binds v to parameter idx of st (SQLITE_STATIC: v's bytes must outlive the step). */
 int rec__bind(sqlite3_stmt *st, int idx, const rec_value *v);
+/* The same for a statement on the application database (cluster/appdb.h): on one node exactly
+ * rec__bind(); in cluster mode the value is copied into the statement. */
+int rec__bind_adb(adb_stmt *st, int idx, const rec_value *v);
 
 /* Converts a request's text (a filter value, a record id) to a value for column c: integers
  * strictly for INTEGER columns (true/false as 1/0), numbers for REAL, text for TEXT, a UUID
@@ -110,11 +114,11 @@ void rec__json_str(tr_buf *b, const char *s, size_t n);
 /* Appends v as JSON, as rec__json_column() writes a column. */
 void rec__json_value(tr_buf *b, const rec_value *v);
 /* Appends column i of st as JSON: null, a number, a string, or a BLOB as URL-safe base64. */
-void rec__json_column(tr_buf *b, sqlite3_stmt *st, int i);
+void rec__json_column(tr_buf *b, adb_stmt *st, int i);
 /* Appends the record in columns [first, first + ncols) of st as a JSON object of the API's
  * readable columns (cols: ncols entries in the same order); expansions follow when exp != NULL:
  * for each of the API's expand entries, wanted[k] says whether its columns were selected. */
-void rec__json_row(tr_buf *b, const rec_api *api, sqlite3_stmt *st, int first, const bool *wanted);
+void rec__json_row(tr_buf *b, const rec_api *api, adb_stmt *st, int first, const bool *wanted);
 
 /* Quotes an identifier for SQL text ("a""b"). */
 char *rec__quote(const char *name);
@@ -143,7 +147,11 @@ const guest_env *rec__worker_env(void);
 
 size_t rec__hooks_find(const rec_api *api, int event, rec_hook_ref *out, size_t cap);
 /* Runs one hook on the context ctx (JSON); its JSON answer in out. Errors as
- * comp_instance_record_hook(). */
+ * comp_instance_record_hook(). In cluster mode the hook's own statements fail with
+ * REC_HOOK_CLUSTER_MSG (docs/scaling.md). */
+#define REC_HOOK_CLUSTER_MSG                                                                    \
+    "a record hook cannot run SQL in cluster mode yet (docs/scaling.md): its statements would " \
+    "run on another connection to the leader than the write's"
 int rec__hook_run(const rec_hook_ref *h, const char *ctx, size_t len, tr_buf *out, tr_error *err);
 
 /* ---- realtime (records/realtime.c) ---- */
@@ -164,7 +172,7 @@ typedef struct rec_ctx {
     const rec_api *api;
     const struct http_request *req;
     struct http_response *res;
-    sqlite3 *db;
+    sqlite3 *db; /* the worker's connection (in cluster mode the schema mirror) */
     tr_arena *a;
     rec_user user;
     rec_value *binds; /* binds[i] is parameter ?i+1 */
@@ -194,8 +202,9 @@ void rec__run(const struct http_request *req, struct http_response *res, rec_att
               const void *ud, int what);
 /* The database is busy for the write c: parks it (REC_WAIT_PARK) or answers 503 with msg. */
 void rec__busy(rec_ctx *c, const char *msg);
-/* Makes statements on the worker's connection fail at once for another connection's lock (on)
- * while a write runs with REC_WAIT_PARK or REC_WAIT_LAST, or wait again (off). */
+/* Makes statements on the worker's connection (in cluster mode: the worker's on the leader,
+ * adb_set_busy_wait) fail at once for another connection's lock (on) while a write runs with
+ * REC_WAIT_PARK or REC_WAIT_LAST, or wait again (off). */
 void rec__nowait(bool on);
 
 /* The after hooks of one write: their contexts, collected before the commit, run after it. */
@@ -251,11 +260,19 @@ void rec__fail(rec_ctx *c, int status, const char *msg);
 int rec__bind_add(rec_ctx *c, const rec_value *v);
 /* Adds v as the next parameter and appends its placeholder ?N to c->sql. */
 void rec__bind_place(rec_ctx *c, const rec_value *v);
-/* Prepares sql and binds the parameters it names from c's; an SQLite result code. */
-int rec__prepare(rec_ctx *c, const char *sql, sqlite3_stmt **out);
+/* Prepares sql on the application database (cluster/appdb.h: the worker's connection on one
+ * node, the cluster's leader in cluster mode) and binds the parameters it names from c's; an
+ * SQLite result code. */
+int rec__prepare(rec_ctx *c, const char *sql, adb_stmt **out);
 /* Answers a statement that failed with SQLite code rc: a constraint is the client's (400, 409 for
- * a duplicate key), a lock held too long 503, anything else 500 (logged). */
+ * a duplicate key), a lock held too long 503, anything else 500 (logged). In cluster mode also
+ * 503: no leader within ADB_LEADER_WAIT_MS, a connection to the leader that broke (the message
+ * says whether the write's outcome is unknown), a transaction a leader change rolled back, and a
+ * statement stopped by its limit on the leader (ADB_STMT_LIMIT_MS). */
 void rec__fail_sql(rec_ctx *c, int rc);
+/* Cluster mode: whether rc, the failure of the last statement on db, means there was no leader
+ * to run it within ADB_LEADER_WAIT_MS (waiting again would block the worker again). */
+bool rec__cluster_down(int rc, sqlite3 *db);
 /* Splits a query string (or a form body) into at most 128 decoded pairs in c's arena; -1 with
  * c->err set when it is malformed or has more. */
 int rec__parse_query(rec_ctx *c, const char *q, size_t n, rec_qparam **out, size_t *nout);

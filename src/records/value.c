@@ -197,6 +197,26 @@ int rec__bind(sqlite3_stmt *st, int idx, const rec_value *v)
     }
 }
 
+int rec__bind_adb(adb_stmt *st, int idx, const rec_value *v)
+{
+    /* one node: the statement is SQLite's, bound without a copy */
+    if (!adb_cluster_mode()) return rec__bind((sqlite3_stmt *)(void *)st, idx, v);
+    switch (v->type) {
+    case SQLITE_INTEGER:
+        return adb_bind_int64(st, idx, v->i);
+    case SQLITE_FLOAT:
+        return adb_bind_double(st, idx, v->d);
+    case SQLITE_TEXT:
+        if (v->n > INT32_MAX) return SQLITE_TOOBIG;
+        return adb_bind_text(st, idx, v->p ? v->p : "", (int)v->n);
+    case SQLITE_BLOB:
+        if (v->n > INT32_MAX) return SQLITE_TOOBIG;
+        return adb_bind_blob(st, idx, v->p ? v->p : "", (int)v->n);
+    default:
+        return adb_bind_null(st, idx);
+    }
+}
+
 /* Length of the valid UTF-8 sequence at s (1..4), or 0. */
 static size_t utf8_len(const unsigned char *s, size_t n)
 {
@@ -268,14 +288,14 @@ void rec__json_str(tr_buf *b, const char *s, size_t n)
     tr_buf_append_char(b, '"');
 }
 
-void rec__json_column(tr_buf *b, sqlite3_stmt *st, int i)
+void rec__json_column(tr_buf *b, adb_stmt *st, int i)
 {
-    switch (sqlite3_column_type(st, i)) {
+    switch (adb_column_type(st, i)) {
     case SQLITE_INTEGER:
-        tr_buf_printf(b, "%lld", (long long)sqlite3_column_int64(st, i));
+        tr_buf_printf(b, "%lld", (long long)adb_column_int64(st, i));
         return;
     case SQLITE_FLOAT: {
-        double d = sqlite3_column_double(st, i);
+        double d = adb_column_double(st, i);
         if (!isfinite(d)) {
             tr_buf_append_str(b, "null");
             return;
@@ -300,12 +320,11 @@ void rec__json_column(tr_buf *b, sqlite3_stmt *st, int i)
         return;
     }
     case SQLITE_TEXT:
-        rec__json_str(b, (const char *)sqlite3_column_text(st, i),
-                      (size_t)sqlite3_column_bytes(st, i));
+        rec__json_str(b, (const char *)adb_column_text(st, i), (size_t)adb_column_bytes(st, i));
         return;
     case SQLITE_BLOB: {
         tr_buf_append_char(b, '"');
-        rec__b64url_encode(sqlite3_column_blob(st, i), (size_t)sqlite3_column_bytes(st, i), b);
+        rec__b64url_encode(adb_column_blob(st, i), (size_t)adb_column_bytes(st, i), b);
         tr_buf_append_char(b, '"');
         return;
     }
@@ -314,7 +333,7 @@ void rec__json_column(tr_buf *b, sqlite3_stmt *st, int i)
     }
 }
 
-void rec__json_row(tr_buf *b, const rec_api *api, sqlite3_stmt *st, int first, const bool *wanted)
+void rec__json_row(tr_buf *b, const rec_api *api, adb_stmt *st, int first, const bool *wanted)
 {
     tr_buf_append_char(b, '{');
     int col = first;
@@ -329,7 +348,7 @@ void rec__json_row(tr_buf *b, const rec_api *api, sqlite3_stmt *st, int first, c
         int k = -1;
         for (size_t e = 0; e < api->nexpand; e++)
             if (api->expand[e].col == (int)i) k = (int)e;
-        if (k < 0 || sqlite3_column_type(st, col) == SQLITE_NULL) {
+        if (k < 0 || adb_column_type(st, col) == SQLITE_NULL) {
             rec__json_column(b, st, col);
             continue;
         }

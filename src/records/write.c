@@ -184,14 +184,14 @@ static void req_fields_cte(rec_ctx *c, const rec_fields *f)
     tr_buf_append_str(&c->sql, ")) ");
 }
 
-static void id_json(sqlite3_stmt *st, tr_buf *out)
+static void id_json(adb_stmt *st, tr_buf *out)
 {
-    if (sqlite3_column_type(st, 0) == SQLITE_BLOB) {
+    if (adb_column_type(st, 0) == SQLITE_BLOB) {
         tr_buf_append_char(out, '"');
-        rec__b64url_encode(sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0), out);
+        rec__b64url_encode(adb_column_blob(st, 0), (size_t)adb_column_bytes(st, 0), out);
         tr_buf_append_char(out, '"');
     } else {
-        tr_buf_printf(out, "\"%lld\"", (long long)sqlite3_column_int64(st, 0));
+        tr_buf_printf(out, "\"%lld\"", (long long)adb_column_int64(st, 0));
     }
 }
 
@@ -239,17 +239,17 @@ static int insert_one(rec_ctx *c, rec_fields *f, tr_buf *ids, tr_buf *idtext)
     req_from(c, f);
     rec__where_rule(c, REC_OP_CREATE);
     tr_buf_printf(&c->sql, " RETURNING %s", api->cols[api->pk].quoted);
-    sqlite3_stmt *st = NULL;
+    adb_stmt *st = NULL;
     int rc = rec__prepare(c, c->sql.data, &st);
-    if (rc == SQLITE_OK) rc = sqlite3_step(st);
+    if (rc == SQLITE_OK) rc = adb_step(st);
     if (rc == SQLITE_ROW) {
         if (ids->len > 1) tr_buf_append_char(ids, ',');
         size_t at = ids->len;
         id_json(st, ids);
         if (idtext) tr_buf_append(idtext, ids->data + at + 1, ids->len - at - 2); /* unquoted */
-        rc = sqlite3_step(st);
+        rc = adb_step(st);
     } else if (rc == SQLITE_DONE) {
-        sqlite3_finalize(st);
+        adb_finalize(st);
         rec__fail(c, 403,
                   api->rules[REC_OP_CREATE] ? "forbidden by create_access_rule"
                                             : "the record was not created (conflict)");
@@ -257,10 +257,10 @@ static int insert_one(rec_ctx *c, rec_fields *f, tr_buf *ids, tr_buf *idtext)
     }
     if (rc != SQLITE_DONE) {
         rec__fail_sql(c, rc);
-        sqlite3_finalize(st);
+        adb_finalize(st);
         return -1;
     }
-    sqlite3_finalize(st);
+    adb_finalize(st);
     return 0;
 }
 
@@ -378,7 +378,7 @@ static int run_before(rec_ctx *c, int event, rec_fields *f, const char *id, size
         tr_error err = {0};
         int rc = rec__hook_run(&hooks[k], ctx.data, ctx.len, &ans, &err);
         tr_buf_free(&ctx);
-        if (rc == 0 && sqlite3_get_autocommit(c->db)) {
+        if (rc == 0 && adb_get_autocommit(c->db)) {
             /* the hook ended the write's transaction (a COMMIT or ROLLBACK of its own) */
             rc = tr_error_set(&err, TR_EINVAL,
                               "a record hook must not end the write's "
@@ -484,28 +484,35 @@ void rec__batch_after(rec_batch *b, bool run)
 /* Whether the worker's connection is inside a transaction that is not this write's batch's. */
 static bool conn_in_tx(const rec_ctx *c)
 {
-    return !(c->batch && c->batch->tx) && !sqlite3_get_autocommit(c->db);
+    return !(c->batch && c->batch->tx) && !adb_get_autocommit(c->db);
 }
 
-/* Opens a write's transaction: BEGIN IMMEDIATE, or a savepoint inside a batch's transaction. */
+/* Opens a write's transaction: BEGIN IMMEDIATE, or a savepoint inside a batch's transaction. In
+ * cluster mode it is the worker's transaction on the leader (cluster/appdb.h). */
 static bool tx_begin(rec_ctx *c)
 {
     const char *sql = c->batch && c->batch->tx ? "SAVEPOINT rec_write" : "BEGIN IMMEDIATE";
-    return sqlite3_exec(c->db, sql, NULL, NULL, NULL) == SQLITE_OK;
+    return adb_exec(c->db, sql) == SQLITE_OK;
+}
+
+/* Answers a write whose transaction could not begin: another connection's lock parks it (or
+ * answers 503); in cluster mode the cluster's failures (no leader ...) are answered at once. */
+static void tx_begin_failed(rec_ctx *c)
+{
+    if (adb_cluster_mode()) return rec__fail_sql(c, adb_errcode(c->db));
+    rec__busy(c, "the database is busy; retry");
 }
 
 /* Ends a write's transaction when there is one; 0, or the failed COMMIT's code. */
 static int tx_end(rec_ctx *c, bool tx, bool commit)
 {
-    if (!tx || sqlite3_get_autocommit(c->db)) return SQLITE_OK;
+    if (!tx || adb_get_autocommit(c->db)) return SQLITE_OK;
     bool nested = c->batch && c->batch->tx;
-    if (commit &&
-        sqlite3_exec(c->db, nested ? "RELEASE rec_write" : "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+    if (commit && adb_exec(c->db, nested ? "RELEASE rec_write" : "COMMIT") == SQLITE_OK)
         return SQLITE_OK;
-    int rc = commit ? sqlite3_errcode(c->db) : SQLITE_OK;
-    if (!sqlite3_get_autocommit(c->db))
-        sqlite3_exec(c->db, nested ? "ROLLBACK TO rec_write; RELEASE rec_write" : "ROLLBACK", NULL,
-                     NULL, NULL);
+    int rc = commit ? adb_errcode(c->db) : SQLITE_OK;
+    if (!adb_get_autocommit(c->db))
+        adb_exec(c->db, nested ? "ROLLBACK TO rec_write; RELEASE rec_write" : "ROLLBACK");
     return rc;
 }
 
@@ -575,7 +582,7 @@ void rec__create(rec_ctx *c)
     after_init(c, &ah, REC_HOOK_AFTER_CREATE);
     /* several records are all or nothing; before hooks run inside the write's transaction */
     bool tx = is_array || before;
-    if (tx && !tx_begin(c)) return rec__busy(c, "the database is busy; retry");
+    if (tx && !tx_begin(c)) return tx_begin_failed(c);
     tr_buf ids = TR_BUF_INIT;
     tr_buf_append_char(&ids, '[');
     int rc = SQLITE_OK;
@@ -641,10 +648,10 @@ static void fail_unchanged(rec_ctx *c, const rec_value *id, int op)
     tr_buf_printf(&c->sql, "SELECT 1 FROM %s WHERE %s = ?1", c->api->quoted,
                   c->api->cols[c->api->pk].quoted);
     rec__bind_add(c, id);
-    sqlite3_stmt *st = NULL;
+    adb_stmt *st = NULL;
     int rc = rec__prepare(c, c->sql.data, &st);
-    if (rc == SQLITE_OK) rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    if (rc == SQLITE_OK) rc = adb_step(st);
+    adb_finalize(st);
     if (rc == SQLITE_ROW)
         rec__fail(c, 403,
                   op == REC_OP_UPDATE ? "forbidden by update_access_rule"
@@ -693,14 +700,14 @@ static void guarded_finish(rec_ctx *c, int op, const rec_fields *f, const rec_va
     tr_buf_printf(&c->sql, " AND _ROW_.%s = ", pk);
     rec__bind_place(c, id);
     tr_buf_printf(&c->sql, ") RETURNING %s", pk);
-    sqlite3_stmt *st = NULL;
+    adb_stmt *st = NULL;
     int rc = rec__prepare(c, c->sql.data, &st);
     bool changed = false;
     if (rc == SQLITE_OK) {
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        while ((rc = adb_step(st)) == SQLITE_ROW)
             changed = true;
     }
-    sqlite3_finalize(st);
+    adb_finalize(st);
     if (rc != SQLITE_DONE) {
         rec__fail_sql(c, rc);
         tx_end(c, tx, false);
@@ -750,7 +757,7 @@ void rec__update(rec_ctx *c)
     if (before) {
         /* the hooks run inside the write's transaction: a rejection or failure undoes their
          * own writes too */
-        if (!tx_begin(c)) return rec__busy(c, "the database is busy; retry");
+        if (!tx_begin(c)) return tx_begin_failed(c);
         const char *bad = NULL;
         if (run_before(c, REC_HOOK_BEFORE_UPDATE, &f, idstr, idlen) < 0) {
             tx_end(c, true, false);
@@ -796,7 +803,7 @@ void rec__delete(rec_ctx *c)
     size_t idlen = idt.len;
     tr_buf_free(&idt);
     if (before) {
-        if (!tx_begin(c)) return rec__busy(c, "the database is busy; retry");
+        if (!tx_begin(c)) return tx_begin_failed(c);
         if (run_before(c, REC_HOOK_BEFORE_DELETE, NULL, idstr, idlen) < 0) {
             tx_end(c, true, false);
             return;

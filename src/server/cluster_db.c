@@ -303,9 +303,17 @@ static bool has_prefix(const char *path, size_t len, const char *prefix)
     return len >= n && memcmp(path, prefix, n) == 0;
 }
 
+/* A Record API's realtime subscription (GET /api/records/v1/<api>/subscribe/<id>): the Record
+ * APIs' reads and writes run on the leader in cluster mode (records/, cluster/appdb.h), their
+ * subscriptions not yet. */
+static bool is_subscription(const char *path, size_t len)
+{
+    return has_prefix(path, len, "/api/records/") && memmem(path, len, "/subscribe/", 11) != NULL;
+}
+
 bool server__cluster_refused_path(const char *path, size_t len)
 {
-    return has_prefix(path, len, "/api/records/") || has_prefix(path, len, "/api/transaction/");
+    return is_subscription(path, len);
 }
 
 void server__cluster_refuse(const http_request *req, http_response *res, void *ud)
@@ -313,8 +321,8 @@ void server__cluster_refuse(const http_request *req, http_response *res, void *u
     (void)ud;
     (void)req;
     http_response_send_error(res, 503,
-                             "the Record APIs are not available in cluster mode yet "
-                             "(docs/scaling.md)");
+                             "the Record APIs' realtime subscriptions are not available in "
+                             "cluster mode yet (docs/scaling.md)");
 }
 
 bool server__cluster_mount_accepts(const char *path, size_t len)
