@@ -51,6 +51,10 @@ typedef struct auth_keys auth_keys;
  * or the private key readable by others). */
 int auth_keys_load(const char *data_dir, auth_keys **out, tr_error *err);
 void auth_keys_free(auth_keys *k); /* NULL is a no-op */
+/* A 32-byte secret for purpose (a fixed text naming its use), derived from k's private key: the
+ * same on every trail that has the same key (every node of a cluster), and telling nothing
+ * about the key. */
+void auth_keys_derive(const auth_keys *k, const char *purpose, uint8_t out[32]);
 /* Appends k's two PEM texts, as the key files hold them (PKCS#8 private, SPKI public). */
 void auth_keys_pem(const auth_keys *k, tr_buf *priv, tr_buf *pub);
 /* A key from its two PEM texts (need not be NUL-terminated). Errors: TR_EPARSE with err naming

@@ -235,6 +235,12 @@ void auth_keys_free(auth_keys *k)
     if (k) sodium_free(k); /* zeroes it */
 }
 
+void auth_keys_derive(const auth_keys *k, const char *purpose, uint8_t out[32])
+{
+    /* keyed BLAKE2b of the purpose, keyed with the private key's seed */
+    crypto_generichash(out, 32, (const unsigned char *)purpose, strlen(purpose), k->sk, 32);
+}
+
 /* base64url of {"typ":"JWT","alg":"EdDSA"}, the reference's header as jsonwebtoken writes it */
 static const char jwt_header[] = "eyJ0eXAiOiJKV1QiLCJhbGciOiJFZERTQSJ9";
 

@@ -56,6 +56,10 @@ typedef struct rec_set rec_set;
 int rec_set_load(const struct cfg *c, struct db_conn *db, rec_user_fn who, rec_set **out,
                  tr_error *err);
 void rec_set_free(rec_set *s); /* NULL is a no-op */
+/* Signs list cursors with key from now on instead of the random key rec_set_load() made, so that
+ * a cursor made by one trail is taken by every trail with the same key (the nodes of a cluster
+ * share their signing key; the server derives this one from it). Before the workers start. */
+void rec_set_cursor_key(rec_set *s, const uint8_t key[32]);
 size_t rec_set_count(const rec_set *s);
 
 /* Registers the routes of every API (GET/POST /api/records/v1/NAME, GET/PATCH/DELETE

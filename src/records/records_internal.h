@@ -76,7 +76,7 @@ struct rec_set {
     rec_api *apis;
     size_t napis;
     rec_user_fn who;
-    uint8_t cursor_key[32]; /* random per process: cursors name their API and are signed */
+    uint8_t cursor_key[32]; /* cursors name their API and are signed: rec_set_cursor_key() */
     struct rec_hub *hub;    /* realtime subscriptions; NULL when no API enables them */
     bool transactions;      /* server.enable_record_transactions: POST REC_BATCH_PATH */
 };

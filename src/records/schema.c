@@ -333,6 +333,11 @@ static void api_free(rec_api *api)
     tr_free(api->expand);
 }
 
+void rec_set_cursor_key(rec_set *s, const uint8_t key[32])
+{
+    if (s) memcpy(s->cursor_key, key, sizeof s->cursor_key);
+}
+
 int rec_set_load(const cfg *c, db_conn *db, rec_user_fn who, rec_set **out, tr_error *err)
 {
     rec_set *s = tr_calloc(1, sizeof *s);

@@ -689,6 +689,10 @@ int server_run(const server_opts *o)
         fprintf(stderr, "trail run: %s\n", err.msg);
         goto out;
     }
+    /* list cursors signed with a secret of the signing key: one a cluster's nodes share */
+    uint8_t cursor_key[32];
+    auth_keys_derive(keys, "trail record list cursors v1", cursor_key);
+    rec_set_cursor_key(recs, cursor_key);
     auth_opts ao = {
         .auth_token_ttl_sec = c.auth.auth_token_ttl_sec,
         .refresh_token_ttl_sec = c.auth.refresh_token_ttl_sec,

@@ -95,6 +95,21 @@ TEST_TIMEOUT(e2e_cluster_records_through_any_node, 900)
                 "{\"id\":2,\"name\":\"b\",\"qty\":2,\"secret\":0}]");
     expect_body(p2, "GET", "/api/records/v1/items?filter[name][$like]=a%25", NULL, 200,
                 "{\"records\":[{\"id\":1,\"name\":\"a\",\"qty\":1,\"secret\":0}]");
+    /* a list's cursor from one node pages on through another (the nodes' cursor key is derived
+     * from the cluster's one signing key) */
+    {
+        th_resp r;
+        rt_expect(p1, "GET", "/api/records/v1/items?limit=1&order=id", NULL, NULL, 200, &r);
+        const char *cur = strstr(r.body, "\"cursor\":\"");
+        CHECK(cur != NULL);
+        cur += 10;
+        char path[300];
+        snprintf(path, sizeof path, "/api/records/v1/items?limit=1&order=id&cursor=%.*s",
+                 (int)strcspn(cur, "\""), cur);
+        th_resp_free(&r);
+        expect_body(p2, "GET", path, NULL, 200, "{\"records\":[{\"id\":2,");
+        expect_body(pl, "GET", path, NULL, 200, "{\"records\":[{\"id\":2,");
+    }
 
     /* What a record request costs through a follower and through the leader (the ASan build):
      * a read is one round trip to the leader, a create one write committed through Raft. */
