@@ -601,6 +601,15 @@ int adb_reset(adb_stmt *s)
     return SQLITE_OK;
 }
 
+void adb_take_rows(adb_stmt *s, dq_rows *out)
+{
+    if (!REMOTE || s == NULL) return;
+    conv_clear(s);
+    *out = s->rows;
+    s->rows = (dq_rows)DQ_ROWS_INIT;
+    s->row = 0;
+}
+
 int adb_finalize(adb_stmt *s)
 {
     if (!REMOTE) return sqlite3_finalize(LOCAL(s));

@@ -83,6 +83,10 @@ const void *adb_column_blob(adb_stmt *s, int i);
 int adb_column_bytes(adb_stmt *s, int i);
 const char *adb_column_name(adb_stmt *s, int i);
 int adb_reset(adb_stmt *s);
+/* Cluster mode, after s was stepped: moves the rows the leader answered into out (DQ_ROWS_INIT or
+ * freed), leaving s none; out stays empty on one node. */
+struct dq_rows;
+void adb_take_rows(adb_stmt *s, struct dq_rows *out);
 int adb_finalize(adb_stmt *s);
 
 /* As sqlite3_exec(db, sql, NULL, NULL, NULL): one or more statements without parameters. */

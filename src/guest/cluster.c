@@ -59,6 +59,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cluster/appdb.h"
 #include "cluster/cluster.h"
 #include "db/db.h"
 
@@ -88,58 +89,6 @@ void guest_sql_cluster_publish(const char *const *addresses, size_t n)
 bool guest_sql_remote(const guest_sql *s)
 {
     return s != NULL && s->remote;
-}
-
-/* ---- the check on the local connection ---- */
-
-int guest__sql_check_remote(guest_sql *s, const char *sql, size_t sql_len, const jsg_val *params,
-                            bool in_tx, tr_arena *a, const char **text, bool *writes,
-                            tr_error *err)
-{
-    guest__cached_stmt *c = NULL;
-    sqlite3_stmt *stmt = NULL;
-    sqlite3 *h = db_handle(s->db);
-    s->auth->guest = true;
-    s->auth->why[0] = '\0';
-    s->busy = false;
-    int rc = s->refuse_remote ? tr_error_set(err, TR_ESQL, "%s", s->refuse_remote)
-                              : guest__sql_prepare(s, sql, sql_len, &c, err);
-    if (rc == 0) {
-        stmt = c->stmt;
-        rc = guest__sql_bind(stmt, params, err);
-    }
-    if (rc == 0) {
-        /* A guest's transaction in the cluster is a connection held on the leader (its host
-         * calls: tx.c); its statements may not end it behind the worker's back, nor may a plain
-         * statement begin one on the worker's shared connection. The local connection itself
-         * runs no guest transaction in cluster mode: one open there is trail's own. */
-        bool in_host_tx = !sqlite3_get_autocommit(h);
-        if (in_host_tx && guest__sql_ends_tx(stmt))
-            rc = tr_error_set(err, TR_ESQL, GUEST_HOST_TX_MSG);
-        else if (guest__sql_ends_tx(stmt))
-            rc = tr_error_set(err, TR_ESQL,
-                              in_tx ? "in cluster mode a transaction's statement cannot end it or "
-                                      "open another (BEGIN, COMMIT, END, ROLLBACK, SAVEPOINT, "
-                                      "RELEASE): use its commit() or rollback()"
-                                    : GUEST_CLUSTER_TX_MSG);
-        else if (in_host_tx)
-            rc = tr_error_set(err, TR_ESQL,
-                              "not available in cluster mode: a transaction of trail's own is "
-                              "open on the node's connection");
-        else {
-            *text = tr_arena_strndup(a, sqlite3_sql(stmt), strlen(sqlite3_sql(stmt)));
-            *writes = !sqlite3_stmt_readonly(stmt);
-        }
-    }
-    s->auth->guest = false;
-    /* never stepped: reset for the next use, as after a run */
-    guest__sql_release(s, c);
-    return rc;
-}
-
-void guest_sql_refuse_remote(guest_sql *s, const char *why)
-{
-    s->refuse_remote = why;
 }
 
 /* ---- jobs and the helper thread ---- */
@@ -893,13 +842,22 @@ static int new_job(guest_sql *s, guest__op op, uint32_t txid, bool rows, const c
                                      &job->sql, &job->writes, err);
         if (rc == 0) rc = remote_params(params, job, err);
     }
-    if (rc == 0) rc = remote_start(s, op != GUEST_OP_STMT, err);
+    if (rc == 0 && !(s->hook_sync && op == GUEST_OP_STMT))
+        rc = remote_start(s, op != GUEST_OP_STMT, err);
     if (rc < 0) {
         job_free(job);
         return rc;
     }
     *out = job;
     return 0;
+}
+
+/* A record hook's statement (guest_sql_hook_sync): run now, its answer left in job as the
+ * helper leaves one. */
+static void run_sync(guest_sql *s, guest_sql_job *job)
+{
+    job->rc = guest__sql_run_sync(s, job->sql, job->params, job->nparams, job->rows, &job->dr,
+                                  &job->res, &job->err);
 }
 
 /* ---- answers as values ---- */
@@ -1052,6 +1010,26 @@ int guest__sql_remote_op(guest *g, jsg_isolate *iso, guest__op op, uint32_t txid
         if (jsg_rc_is_fatal(rc)) return tr_error_set(err, rc, "%s", why.msg);
         return guest__settled(iso, rc, 0, &why, result, err);
     }
+    if (s->hook_sync && op == GUEST_OP_STMT && given == NULL) {
+        run_sync(s, job);
+        jsg_ref value = 0;
+        why = job->err;
+        rc = job->rc;
+        if (rc == 0) {
+            tr_arena_init(&a, 16384);
+            jsg_val v = jsg_undefined();
+            if (job->rows)
+                rc = rows_value(job, false, jsg_memory_limit(iso), &a, &v, &why);
+            else
+                v = jsg_number((double)job->res.rows_affected);
+            if (rc == 0) rc = jsg_from_val(iso, &v, &value, &why);
+            tr_arena_deinit(&a);
+        }
+        job_free(job);
+        if (jsg_rc_is_fatal(rc)) return tr_error_set(err, rc, "%s", why.msg);
+        rc = guest__settled(iso, rc, value, &why, result, err);
+        return rc;
+    }
     guest__rwait *w = tr_calloc(1, sizeof *w);
     if (given != NULL) {
         w->d = *given;
@@ -1157,6 +1135,13 @@ int guest__sql_remote_vals_op(guest_sql *s, guest__op op, uint32_t txid, bool ro
     job->vfn = fn;
     job->ud = ud;
     job->max_bytes = max_bytes;
+    if (s->hook_sync && op == GUEST_OP_STMT) {
+        *out = NULL;
+        run_sync(s, job);
+        vals_done(s, job);
+        job_free(job);
+        return 0;
+    }
     submit(s, job);
     *out = job;
     return 0;

@@ -166,10 +166,12 @@ int guest_sql_remote_tx_begin(guest_sql *s, loop *l, const void *owner, bool *wa
 int guest_sql_remote_tx_end(guest_sql *s, const void *owner, uint32_t id, bool commit,
                             guest_sql_job_fn fn, void *ud, guest_sql_job **job, tr_error *err);
 void guest_sql_job_cancel(guest_sql *s, guest_sql_job *job);
-/* Cluster mode: while why is not NULL (borrowed until cleared with NULL), a statement that would go
- * to the leader fails at once with TR_ESQL and why as its message, before anything is sent: for a
- * caller that runs a guest synchronously and cannot wait for the leader's answer (a record hook). */
-void guest_sql_refuse_remote(guest_sql *s, const char *why);
+/* Cluster mode: while on, a guest's statement is run at once on the worker's thread through
+ * cluster/appdb (its connection to the leader, where trail's own transaction is open) instead of
+ * by the helper thread, and its promise or handle is settled before the call returns: for a
+ * caller that runs a guest synchronously inside its own transaction (a record hook). A statement
+ * that would end or open a transaction is refused. */
+void guest_sql_hook_sync(guest_sql *s, bool on);
 /* Whether the last statement failed only for another connection's lock (run it again later). */
 bool guest_sql_busy(const guest_sql *s);
 /* While on, no statement on the connection waits for another connection's lock: it fails at once

@@ -115,7 +115,7 @@ struct guest_sql {
     guest__rwait *rwaits;  /* JS guests' statements out on the leader */
     guest__remote *rtx;    /* the transactions' helper thread and its held client; NULL until
                             * the first transaction */
-    const char *refuse_remote; /* guest_sql_refuse_remote(): statements fail with this */
+    bool hook_sync; /* guest_sql_hook_sync(): statements run at once through cluster/appdb */
 };
 
 /* Cluster mode's bounds (docs/limits.md). How long a statement waits for a leader (an election
@@ -190,13 +190,24 @@ void guest__sql_remote_rollback(guest_sql *s, uint32_t txid);
  * leader changed, SQLite rolled it back): forgotten, if still open; why (static), when not NULL,
  * is what its next call is told. */
 void guest__tx_remote_over(guest_sql *s, uint32_t txid, const char *why);
-/* cluster.c: prepares a guest's statement on the local connection (the schema mirror: the authorizer
- * runs), binds params (checking their count and types), refuses what cluster mode does not run
- * (statements that begin or end a transaction: transactions are host calls), and gives the statement's text as prepared (one statement, copied into a).
- * Nothing is stepped. Errors: as guest_sql_run's. */
+/* cluster_local.c: prepares a guest's statement on the local connection (the schema mirror: the
+ * authorizer runs), binds params (checking their count and types), refuses what cluster mode does
+ * not run (statements that begin or end a transaction: transactions are host calls), and gives
+ * the statement's text as prepared (one statement, copied into a). Nothing is stepped. Errors: as
+ * guest_sql_run's. */
 int guest__sql_check_remote(guest_sql *s, const char *sql, size_t sql_len, const jsg_val *params,
                             bool in_tx, tr_arena *a, const char **text, bool *writes,
                             tr_error *err);
+/* cluster_local.c: a record hook's statement (guest_sql_hook_sync), checked and its parameters
+ * made by the caller: run now through cluster/appdb on this thread's connection to the leader,
+ * inside the write's transaction open there; its rows (when rows) into dr, what it changed into
+ * res. Errors: TR_ESQL with the leader's message. */
+struct dq_value;
+struct dq_rows;
+struct dq_result;
+int guest__sql_run_sync(guest_sql *s, const char *sql, const struct dq_value *params,
+                        size_t nparams, bool rows, struct dq_rows *dr, struct dq_result *res,
+                        tr_error *err);
 /* cluster.c: a compiled component's request op for transaction txid (0 for GUEST_OP_STMT), as
  * guest_sql_remote_vals() (a GUEST_OP_BEGIN's answer is txid as a JSG_BIGINT, a COMMIT's or
  * ROLLBACK's null). A GUEST_OP_BEGIN that fails ends txid (guest__tx_remote_over). */

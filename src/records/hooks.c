@@ -37,12 +37,13 @@ size_t rec__hooks_find(const rec_api *api, int event, rec_hook_ref *out, size_t 
 
 int rec__hook_run(const rec_hook_ref *h, const char *ctx, size_t len, tr_buf *out, tr_error *err)
 {
-    /* Cluster mode: a guest's statement goes to the leader on another connection and is answered
-     * later from the loop, but a hook must finish at once; a before hook's would also wait for
-     * the write lock its own write holds there. Refused, before anything is sent. */
+    /* Cluster mode: a guest's statement goes to the leader from the helper thread on another
+     * connection and is answered later from the loop, but a hook must finish at once, and a
+     * before hook's statements belong inside the write's transaction, which is open on this
+     * thread's connection to the leader: they run there, at once (guest_sql_hook_sync). */
     const guest_env *env = adb_cluster_mode() ? rec__worker_env() : NULL;
-    if (env && env->sql) guest_sql_refuse_remote(env->sql, REC_HOOK_CLUSTER_MSG);
+    if (env && env->sql) guest_sql_hook_sync(env->sql, true);
     int rc = comp_instance_record_hook(h->ci, h->idx, ctx, len, out, err);
-    if (env && env->sql) guest_sql_refuse_remote(env->sql, NULL);
+    if (env && env->sql) guest_sql_hook_sync(env->sql, false);
     return rc;
 }

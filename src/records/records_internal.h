@@ -147,11 +147,8 @@ const guest_env *rec__worker_env(void);
 
 size_t rec__hooks_find(const rec_api *api, int event, rec_hook_ref *out, size_t cap);
 /* Runs one hook on the context ctx (JSON); its JSON answer in out. Errors as
- * comp_instance_record_hook(). In cluster mode the hook's own statements fail with
- * REC_HOOK_CLUSTER_MSG (docs/scaling.md). */
-#define REC_HOOK_CLUSTER_MSG                                                                    \
-    "a record hook cannot run SQL in cluster mode yet (docs/scaling.md): its statements would " \
-    "run on another connection to the leader than the write's"
+ * comp_instance_record_hook(). In cluster mode the hook's own statements run at once on the
+ * worker's connection to the leader, inside the write's transaction (docs/scaling.md). */
 int rec__hook_run(const rec_hook_ref *h, const char *ctx, size_t len, tr_buf *out, tr_error *err);
 
 /* ---- realtime (records/realtime.c) ---- */

@@ -2,8 +2,8 @@
  * `trail run` nodes on loopback. A record created through a follower is read, listed and filtered
  * at once through the other follower and the leader; updates, deletes, a duplicate key (409), a
  * CHECK constraint (400) and the access rules (403, 404) answer as on one node; a batch through a
- * follower is all or nothing on every node; a record hook that changes a field works through a
- * follower, and one that runs SQL is refused with the reason (nothing written). With the leader
+ * follower is all or nothing on every node; record hooks work through a follower, their own SQL
+ * inside the write's transaction on the leader (undone with a write they fail). With the leader
  * stopped and no majority, a record request fails with 503 JSON within the stated bound; with the
  * leader killed, requests answer 200 or 503 until the election, then 200 again. */
 #include "test.h"
@@ -36,7 +36,8 @@ static const char config[] =
     "  read_access_rule: \"_ROW_.secret = 0\" }\n"
     "record_apis { name: \"notes\" table_name: \"notes\"\n"
     "  acl_world: [CREATE, READ, UPDATE, DELETE] }\n"
-    "record_apis { name: \"audit\" table_name: \"audit\" acl_world: [READ] }\n";
+    "record_apis { name: \"audit\" table_name: \"audit\" acl_world: [READ] }\n"
+    "record_apis { name: \"crashy\" table_name: \"crashy\" acl_world: [CREATE, READ] }\n";
 
 static double ms_since(uint64_t t0)
 {
@@ -191,11 +192,24 @@ TEST_TIMEOUT(e2e_cluster_records_through_any_node, 900)
     expect_body(p2, "PATCH", "/api/records/v1/notes/1", "{\"text\":\"changed\"}", 200, "");
     expect_body(p1, "GET", "/api/records/v1/notes/1", NULL, 200,
                 "{\"id\":1,\"text\":\"changed\",\"stamped\":2,\"keep\":0}");
-    /* beforeCreate writes to audit: a hook's SQL is refused in cluster mode, nothing is written */
-    expect_body(p1, "POST", "/api/records/v1/notes", "{\"text\":\"hello\"}", 500,
-                "a record hook cannot run SQL in cluster mode yet");
-    expect_body(pl, "GET", "/api/records/v1/notes?count=true", NULL, 200, "\"total_count\":1,");
-    expect_body(pl, "GET", "/api/records/v1/audit?count=true", NULL, 200, "\"total_count\":0,");
+    /* Hooks' own SQL runs on the leader inside the write's transaction, at once: beforeCreate
+     * audits and changes the record, the after hooks audit once it committed (afterUpdate above
+     * too), beforeDelete reads the row it is about to delete. */
+    expect_body(p1, "POST", "/api/records/v1/notes", "{\"text\":\"hello\"}", 200, "{\"ids\":[\"2\"]}");
+    expect_body(p2, "GET", "/api/records/v1/notes/2", NULL, 200,
+                "{\"id\":2,\"text\":\"HELLO\",\"stamped\":1,");
+    expect_body(p2, "DELETE", "/api/records/v1/notes/2", NULL, 200, "");
+    /* a before hook's statements are undone with the write it fails; one that would end the
+     * write's transaction is refused */
+    expect_body(p1, "POST", "/api/records/v1/crashy", "{\"mode\":\"throw\"}", 500, "boom");
+    expect_body(p2, "POST", "/api/records/v1/crashy", "{\"mode\":\"commit\"}", 500,
+                "cannot end it");
+    expect_body(pl, "GET", "/api/records/v1/crashy?count=true", NULL, 200, "\"total_count\":0,");
+    expect_body(pl, "GET", "/api/records/v1/audit?count=true&order=id", NULL, 200,
+                "{\"total_count\":4,\"records\":[{\"id\":1,\"what\":\"after update 1\"},"
+                "{\"id\":2,\"what\":\"before create hello by anonymous\"},"
+                "{\"id\":3,\"what\":\"after create 2 HELLO\"},"
+                "{\"id\":4,\"what\":\"after delete 2\"}],");
 
     /* No majority (the leader and a follower stopped): a record request through the last node
      * fails with 503 JSON, each within the connection's call bound and a leader wait. The leader
