@@ -188,9 +188,21 @@ static bool has_prefix(const char *path, size_t len, const char *prefix)
     return len >= n && memcmp(path, prefix, n) == 0;
 }
 
+/* GET /api/records/v1/NAME/subscribe/...: realtime reads no table of the cluster's (its events
+ * come through the change log, records/cluster_feed.c), so it is served in cluster mode. */
+static bool subscribe_path(const char *path, size_t len)
+{
+    static const char prefix[] = "/api/records/v1/", sub[] = "/subscribe/";
+    if (!has_prefix(path, len, prefix)) return false;
+    const char *name = path + sizeof prefix - 1;
+    const char *slash = memchr(name, '/', len - (size_t)(name - path));
+    return slash && slash > name && has_prefix(slash, len - (size_t)(slash - path), sub);
+}
+
 bool server__cluster_refused_path(const char *path, size_t len)
 {
-    return auth_path_is_mine(path, len) || has_prefix(path, len, "/api/records/") ||
+    return auth_path_is_mine(path, len) ||
+           (has_prefix(path, len, "/api/records/") && !subscribe_path(path, len)) ||
            has_prefix(path, len, "/api/transaction/");
 }
 
