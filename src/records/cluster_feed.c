@@ -200,8 +200,8 @@ static int table_triggers(const rec_set *s, const char *table, char names[3][40]
 }
 
 #define TRIGGERS_OF_SQL                                                                     \
-    "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? AND name LIKE " \
-    "'\\_trail\\_rt\\_%' ESCAPE '\\'"
+    "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? AND "           \
+    REC_FEED_TRIGGER_NAMES
 
 /* One attempt at making table's triggers those of s: 1 when another connection's lock stopped
  * it (nothing done), 0 when done, negative on an error. */

@@ -77,6 +77,9 @@ void rec_db_attach(struct db_conn *db, void *ud);
  * in the cluster"). */
 typedef struct rec_feed rec_feed;
 
+/* The names of the triggers rec_feed_start() installs, as an SQL condition on a `name` column. */
+#define REC_FEED_TRIGGER_NAMES "name LIKE '\\_trail\\_rt\\_%' ESCAPE '\\'"
+
 /* Creates the change log and the triggers of s's subscribable tables in the cluster's database
  * through the leader (found through any of addresses; each statement waits out another node's
  * transaction) and in mirror (the node's schema mirror, which guests' statements are checked

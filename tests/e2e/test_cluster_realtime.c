@@ -197,6 +197,23 @@ TEST_TIMEOUT(e2e_cluster_realtime_writes_through_other_nodes, 600)
     post(n[writer].srv.port, "/items/after-the-attempts/1", "inserted 1");
     CHECK_EQ(rt_sse_wait(&all[0], "after-the-attempts", 30000), 0);
 
+    /* A new migration that drops a column the triggers log: the first node restarted with it
+     * applies it on the cluster (realtime's triggers do not stand in its way) and makes the
+     * triggers anew; writes and their events go on, on the restarted node as on the others. */
+    CHECK_EQ(th_server_stop(&n[0].srv), 0);
+    char mig[700];
+    snprintf(mig, sizeof mig, "%s/migrations/0002_drop_score.sql", n[0].dir);
+    static const char drop_sql[] = "ALTER TABLE items DROP COLUMN score;\n";
+    CHECK_EQ(th_write_file(mig, drop_sql, sizeof drop_sql - 1), 0);
+    cu_node_restart(&n[0]);
+    th_conn first;
+    CHECK_EQ(rt_sse_open(n[0].srv.port, "/api/records/v1/all_items/subscribe/*", NULL, &first), 0);
+    post(n[writer].srv.port, "/items/after-the-migration/1", "inserted 1");
+    CHECK_EQ(rt_sse_wait(&first, "after-the-migration", 30000), 0);
+    CHECK(strstr(first.buf, "score") == NULL);
+    CHECK_EQ(rt_sse_wait(&all[0], "after-the-migration", 30000), 0);
+    th_conn_close(&first);
+
     for (int i = 0; i < NALL; i++)
         th_conn_close(&all[i]);
     th_conn_close(&pub);
