@@ -62,13 +62,15 @@ static const char feed_ddl[] =
     "NULL);\n";
 
 /* The rows after ?1: at most ?2 of them, and of their JSON (each counted up to ?3, over which it
- * comes as NULL) no more than ?4 bytes before the last one; with the highest pruned seq. */
+ * comes as NULL) no more than ?4 bytes before the last one; each with the highest pruned seq, and
+ * when there is none, one row of NULLs with it. */
 static const char poll_sql[] =
-    "SELECT seq, tbl, op, CASE WHEN len <= ?3 THEN row END, "
-    "(SELECT upto FROM " REC_FEED_PRUNED " WHERE id = 1) FROM (SELECT seq, tbl, op, row, len, "
-    "sum(min(len, ?3)) OVER (ORDER BY seq) AS acc FROM (SELECT seq, tbl, op, row, "
-    "coalesce(octet_length(row), 0) AS len FROM " REC_FEED_LOG " WHERE seq > ?1 ORDER BY seq "
-    "LIMIT ?2)) WHERE acc - min(len, ?3) < ?4 ORDER BY seq";
+    "SELECT c.seq, c.tbl, c.op, c.row, p.upto FROM (SELECT (SELECT upto FROM " REC_FEED_PRUNED
+    " WHERE id = 1) AS upto) AS p LEFT JOIN (SELECT seq, tbl, op, CASE WHEN len <= ?3 THEN row "
+    "END AS row FROM (SELECT seq, tbl, op, row, len, sum(min(len, ?3)) OVER (ORDER BY seq) AS acc "
+    "FROM (SELECT seq, tbl, op, row, coalesce(octet_length(row), 0) AS len FROM " REC_FEED_LOG
+    " WHERE seq > ?1 ORDER BY seq LIMIT ?2)) WHERE acc - min(len, ?3) < ?4) AS c ON 1 "
+    "ORDER BY c.seq";
 
 /* Where a thread starts: after every logged or pruned row. */
 static const char end_sql[] = "SELECT max(coalesce((SELECT max(seq) FROM " REC_FEED_LOG "), 0), "
@@ -92,7 +94,8 @@ struct rec_feed {
     sqlite3 *json; /* a private in-memory connection that parses rows */
     sqlite3_stmt *each;
     uint64_t next_prune_ns;
-    bool failing; /* the last poll failed (said once) */
+    long keep_ms, prune_ms; /* REC_FEED_KEEP_MS, REC_FEED_PRUNE_MS */
+    bool failing;           /* the last poll failed (said once) */
 };
 
 /* ---- the triggers (the main thread, at start) ---- */
@@ -199,9 +202,9 @@ static int table_triggers(const rec_set *s, const char *table, char names[3][40]
     return 0;
 }
 
-#define TRIGGERS_OF_SQL                                                                     \
-    "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? AND "           \
-    REC_FEED_TRIGGER_NAMES
+#define TRIGGERS_OF_SQL                                                       \
+    "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? " \
+    "AND " REC_FEED_TRIGGER_NAMES
 
 /* One attempt at making table's triggers those of s: 1 when another connection's lock stopped
  * it (nothing done), 0 when done, negative on an error. */
@@ -580,8 +583,8 @@ static int poll_once(rec_feed *f, bool *full, tr_error *err)
     bool lost = false;
     for (size_t r = 0; r < rows.nrows; r++) {
         const dq_value *v = &rows.vals[r * 5];
-        if (v[0].type != DQ_INTEGER || v[0].i <= f->last) break;      /* not the log's order */
         if (v[4].type == DQ_INTEGER && v[4].i > f->last) lost = true; /* pruned unread */
+        if (v[0].type != DQ_INTEGER || v[0].i <= f->last) break;      /* none, or not in order */
         f->last = v[0].i;
         if (v[1].type != DQ_TEXT || v[2].type != DQ_INTEGER) continue;
         nev += row_events(f, v[1].p, v[2].i, &v[3], &a, evs + nev);
@@ -602,7 +605,7 @@ static int poll_once(rec_feed *f, bool *full, tr_error *err)
  * after recording the highest of them in REC_FEED_PRUNED. Idempotent: any node may do it. */
 static int prune(rec_feed *f, tr_error *err)
 {
-    dq_value cut = {.type = DQ_INTEGER, .i = tr_wall_ms() - REC_FEED_KEEP_MS};
+    dq_value cut = {.type = DQ_INTEGER, .i = tr_wall_ms() - f->keep_ms};
     dq_rows rows = DQ_ROWS_INIT;
     int rc = query(f, "SELECT max(seq) FROM " REC_FEED_LOG " WHERE at_ms < ?", &cut, 1, &rows, err);
     if (rc < 0) return rc;
@@ -647,7 +650,7 @@ static void *feed_main(void *arg)
             /* another node's prune may hold the lock: the next one will do */
             tr_error ignored = {0};
             (void)prune(f, &ignored);
-            f->next_prune_ns = tr_now_ns() + (uint64_t)REC_FEED_PRUNE_MS * 1000000u;
+            f->next_prune_ns = tr_now_ns() + (uint64_t)f->prune_ms * 1000000u;
         }
         if (rc < 0 && !f->failing)
             tr_log_warn("realtime: cannot read the cluster's change log: %s", err.msg);
@@ -679,7 +682,18 @@ int rec_feed_start(const rec_set *s, db_conn *mirror, const char *const *address
     f->hub = s->hub;
     for (size_t i = 0; i < n && i < REC_FEED_MAX_ADDRS; i++)
         f->addrs[f->naddrs++] = tr_strdup(addresses[i]);
-    f->next_prune_ns = tr_now_ns() + (uint64_t)REC_FEED_PRUNE_MS * 1000000u;
+    f->keep_ms = REC_FEED_KEEP_MS;
+    f->prune_ms = REC_FEED_PRUNE_MS;
+#ifdef TRAIL_TEST_BUILD
+    /* The tests' builds only: a log kept TRAIL_TEST_REALTIME_KEEP_MS, pruned twice as often, so
+     * that a test can find it pruned past a stopped node in seconds. */
+    const char *keep = getenv("TRAIL_TEST_REALTIME_KEEP_MS");
+    if (keep && atol(keep) > 0) {
+        f->keep_ms = atol(keep);
+        f->prune_ms = f->keep_ms / 2 ? f->keep_ms / 2 : 1;
+    }
+#endif
+    f->next_prune_ns = tr_now_ns() + (uint64_t)f->prune_ms * 1000000u;
     pthread_mutex_init(&f->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);

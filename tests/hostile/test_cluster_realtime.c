@@ -3,16 +3,20 @@
  * on another whole and in order, though the feed reads at most 256 log rows at a time; the node's
  * memory stays bounded (the figure: how long the burst took to arrive, and the node's peak RSS). A
  * row larger than the feed carries is written all the same, and its API's subscribers are told
- * that events were lost, instead of getting a partial row or nothing; the next subscription works. */
+ * that events were lost, instead of getting a partial row or nothing; the next subscription works.
+ * A node cut off for longer than the log keeps changes tells its subscribers that events were
+ * lost when it is back. */
 #include "test.h"
 #include "base/base.h"
 #include "e2e/cluster_util.h"
 #include "e2e/harness.h"
 #include "e2e/records_util.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define BURST 5000
 
@@ -113,6 +117,62 @@ TEST_TIMEOUT(hostile_cluster_realtime_burst_and_big_row, 600)
     x[200000] = '\0';
     CHECK(strstr(all.buf, x) != NULL);
     free(x);
+    th_conn_close(&all);
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ(th_server_stop(&n[i].srv), 0);
+}
+
+/* A node cut off (SIGSTOP) for longer than the change log keeps changes (shortened to 2 s in the
+ * test build by TRAIL_TEST_REALTIME_KEEP_MS): when it is back, its feed finds the log pruned past
+ * its position, and its subscribers are told that events were lost instead of missing them
+ * silently; a new subscription then hears of the next writes. */
+TEST_TIMEOUT(hostile_cluster_realtime_node_cut_off_past_the_log, 400)
+{
+    setenv("TRAIL_TEST_REALTIME_KEEP_MS", "2000", 1);
+    for (int i = 1; i <= 3; i++) {
+        char dir[600], path[700];
+        snprintf(dir, sizeof dir, "%s/n%d", test_tmpdir(), i);
+        cu_app_dir_with(dir, "records_rt_cluster", "0001_items.sql", items_sql);
+        snprintf(path, sizeof path, "%s/config.textproto", dir);
+        CHECK_EQ(th_write_file(path, items_cfg, sizeof items_cfg - 1), 0);
+    }
+    cu_node n[3];
+    cu_cluster_start(n, NULL);
+    int li = cu_leader(n, 3), sub = (li + 1) % 3, writer = n[(li + 2) % 3].srv.port;
+    th_conn all;
+    CHECK_EQ(rt_sse_open(n[sub].srv.port, "/api/records/v1/all_items/subscribe/*", NULL, &all), 0);
+    th_resp r = cu_http(writer, "POST", "/items/before/1", "");
+    CHECK_STR_EQ(r.body, "inserted 1");
+    th_resp_free(&r);
+    CHECK_EQ(rt_sse_wait(&all, "\"text\":\"before\"", 30000), 0);
+
+    th_server_signal(&n[sub].srv, SIGSTOP);
+    for (int k = 0; k < 3; k++) {
+        r = cu_http(writer, "POST", "/items/while-stopped/1", "");
+        CHECK_STR_EQ(r.body, "inserted 1");
+        th_resp_free(&r);
+    }
+    /* past the 2 s the log keeps them, and a prune (every 1 s) after that */
+    nanosleep(&(struct timespec){6, 0}, NULL);
+    uint64_t t0 = tr_now_ns();
+    th_server_signal(&n[sub].srv, SIGCONT);
+    CHECK_EQ(rt_sse_wait(&all, "events", 30000), 0);
+    double told_ms = (double)(tr_now_ns() - t0) / 1e6;
+    CHECK_CONTAINS(all.buf, "{\"Error\":{\"status\":2,\"message\":\"the server dropped events for "
+                            "this worker's subscribers\"}");
+    CHECK(strstr(all.buf, "while-stopped") == NULL);
+    CHECK_EQ(rt_sse_wait(&all, "never", 10000), -2);
+    th_conn_close(&all);
+    test_report(
+        "a node cut off for 6 s past a log kept 2 s told its subscriber of the loss %.0f ms "
+        "after it was back",
+        told_ms);
+
+    CHECK_EQ(rt_sse_open(n[sub].srv.port, "/api/records/v1/all_items/subscribe/*", NULL, &all), 0);
+    r = cu_http(writer, "POST", "/items/after/1", "");
+    CHECK_STR_EQ(r.body, "inserted 1");
+    th_resp_free(&r);
+    CHECK_EQ(rt_sse_wait(&all, "\"text\":\"after\"", 30000), 0);
     th_conn_close(&all);
     for (int i = 0; i < 3; i++)
         CHECK_EQ(th_server_stop(&n[i].srv), 0);
