@@ -32,18 +32,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster/appdb.h"
 #include "db/db.h"
 #include "http/http.h"
 #include "loop/loop.h"
 
-enum { EV_INSERT, EV_UPDATE, EV_DELETE };
+enum { EV_INSERT = REC_EV_INSERT, EV_UPDATE = REC_EV_UPDATE, EV_DELETE = REC_EV_DELETE };
 
-typedef struct rec_event {
+struct rec_event {
     atomic_int refs;
     const rec_api *api;
     int op;
     rec_value *vals; /* api->ncols; bytes in the same allocation */
-} rec_event;
+};
 
 typedef struct rec_slot rec_slot;
 
@@ -87,7 +88,8 @@ typedef struct rec_hub {
     pthread_mutex_t mu;
     rec_slot **slots;
     size_t nslots;
-    atomic_long total; /* subscribers anywhere: the hooks capture nothing while it is 0 */
+    atomic_long total;  /* subscribers anywhere: the hooks capture nothing while it is 0 */
+    atomic_bool remote; /* cluster mode: events come from the cluster's feed, not the hooks */
 } rec_hub;
 
 /* What one connection captured in its open transaction. */
@@ -181,6 +183,9 @@ static void on_preupdate(void *ud, sqlite3 *db, int op, const char *zdb, const c
     (void)k2;
     rec_capture *cap = ud;
     if (atomic_load_explicit(&cap->hub->total, memory_order_relaxed) == 0) return;
+    /* In cluster mode the node's own file is a schema mirror: its rows are not the application's,
+     * and every write of the application's reaches the subscribers through the feed. */
+    if (atomic_load_explicit(&cap->hub->remote, memory_order_relaxed)) return;
     if (strcmp(zdb, "main") != 0) return;
     const rec_set *s = cap->hub->set;
     for (size_t i = 0; i < s->napis; i++) {
@@ -210,13 +215,13 @@ static void on_rollback(void *ud)
 
 static void deliver(loop *l, void *arg);
 
-/* Hands the committed events to every worker with a subscriber to their API. */
-static void publish(rec_capture *cap)
+/* Hands the committed events evs[0..n) to every worker with a subscriber to their API (each
+ * worker takes a reference of its own; the caller keeps its own). */
+static void publish_events(rec_hub *h, rec_event *const *evs, size_t n)
 {
-    rec_hub *h = cap->hub;
     pthread_mutex_lock(&h->mu);
-    for (size_t i = 0; i < cap->n; i++) {
-        rec_event *e = cap->ev[i];
+    for (size_t i = 0; i < n; i++) {
+        rec_event *e = evs[i];
         size_t ai = (size_t)(e->api - h->set->apis);
         for (size_t k = 0; k < h->nslots; k++) {
             rec_slot *sl = h->slots[k];
@@ -238,7 +243,81 @@ static void publish(rec_capture *cap)
         }
     }
     pthread_mutex_unlock(&h->mu);
+}
+
+static void publish(rec_capture *cap)
+{
+    publish_events(cap->hub, cap->ev, cap->n);
     capture_drop(cap);
+}
+
+/* ---- events from the cluster's feed (records/cluster_feed.c) ---- */
+
+rec_event *rec__event_new(const rec_api *api, int op, const rec_value *vals)
+{
+    size_t bytes = sizeof(rec_event) + api->ncols * sizeof(rec_value);
+    for (size_t i = 0; vals && i < api->ncols; i++)
+        if (vals[i].type == SQLITE_TEXT || vals[i].type == SQLITE_BLOB) bytes += vals[i].n + 1;
+    rec_event *e = tr_malloc(bytes);
+    atomic_init(&e->refs, 1);
+    e->api = api;
+    e->op = op;
+    e->vals = (rec_value *)(e + 1);
+    char *p = (char *)(e->vals + api->ncols);
+    for (size_t i = 0; i < api->ncols; i++) {
+        rec_value *o = &e->vals[i];
+        *o = vals ? vals[i] : (rec_value){.type = SQLITE_NULL};
+        if (o->type == SQLITE_TEXT || o->type == SQLITE_BLOB) {
+            if (o->n) memcpy(p, vals[i].p, o->n);
+            p[o->n] = '\0';
+            o->p = p;
+            p += o->n + 1;
+        } else {
+            o->p = NULL;
+            o->n = 0;
+        }
+    }
+    return e;
+}
+
+void rec__hub_publish(rec_hub *h, rec_event **evs, size_t n)
+{
+    publish_events(h, evs, n);
+    for (size_t i = 0; i < n; i++)
+        event_unref(evs[i]);
+}
+
+void rec__hub_set_remote(rec_hub *h)
+{
+    atomic_store(&h->remote, true);
+}
+
+bool rec__hub_remote(const rec_hub *h)
+{
+    return h && atomic_load(&h->remote);
+}
+
+long rec__hub_subscribers(rec_hub *h)
+{
+    return atomic_load(&h->total);
+}
+
+void rec__hub_lost(rec_hub *h)
+{
+    pthread_mutex_lock(&h->mu);
+    for (size_t k = 0; k < h->nslots; k++) {
+        rec_slot *sl = h->slots[k];
+        bool any = false;
+        for (size_t a = 0; a < h->set->napis; a++)
+            any = any || sl->count[a] > 0;
+        if (!any) continue;
+        sl->lost = true;
+        if (!sl->posted) {
+            sl->posted = true;
+            loop_post(sl->loop, deliver, sl);
+        }
+    }
+    pthread_mutex_unlock(&h->mu);
 }
 
 static int on_wal(void *ud, sqlite3 *db, const char *zdb, int pages)
@@ -444,7 +523,13 @@ static void deliver(loop *l, void *arg)
         rec_event *e = evs[i];
         for (rec_sub *sub = sl->subs, *next; sub && db; sub = next) {
             next = sub->next; /* sub may end here */
-            if (sub->api == e->api && id_matches(sub, e)) send_event(sub, e, db_handle(db));
+            if (sub->api != e->api) continue;
+            if (e->op == REC_EV_LOST)
+                sub_end(sub, 2,
+                        "a change was too large for the cluster's realtime feed; events were "
+                        "lost");
+            else if (id_matches(sub, e))
+                send_event(sub, e, db_handle(db));
         }
         event_unref(e);
     }
@@ -519,7 +604,7 @@ void rec__subscribe(rec_ctx *c, const rec_qparam *ps, size_t np)
     if (raw && raw->len == 1 && raw->ptr[0] == '*') {
         sub->all = true;
     } else {
-        /* one record: it must exist and be readable now */
+        /* one record: it must exist and be readable now (in cluster mode: on the leader) */
         char id[64];
         rec_value v;
         const rec_column *pk = &api->cols[api->pk];
@@ -540,20 +625,26 @@ void rec__subscribe(rec_ctx *c, const rec_qparam *ps, size_t np)
                       "_ROW_.%s = ?2",
                       api->quoted, api->rules[REC_OP_READ] ? api->rules[REC_OP_READ] : "1",
                       pk->quoted);
-        sqlite3_stmt *st = NULL;
-        int rc = sqlite3_prepare_v2(db_handle(env->db), sql.data, -1, &st, NULL);
+        adb_stmt *st = NULL;
+        int rc = adb_prepare(db_handle(env->db), sql.data, &st);
         tr_buf_free(&sql);
         if (rc == SQLITE_OK) {
-            if (u->signed_in) sqlite3_bind_blob(st, 1, u->id, sizeof u->id, SQLITE_STATIC);
-            rec__bind(st, 2, &sub->id);
-            rc = sqlite3_step(st);
+            if (u->signed_in) adb_bind_blob(st, 1, u->id, sizeof u->id);
+            rec__bind_adb(st, 2, &sub->id);
+            rc = adb_step(st);
         }
-        sqlite3_finalize(st);
+        adb_finalize(st);
         if (rc != SQLITE_ROW) {
             sub_free(sub);
-            return http_response_send_error(res, rc == SQLITE_DONE ? 404 : 500,
+            bool cluster = adb_cluster_mode() && rc != SQLITE_DONE;
+            return http_response_send_error(res,
+                                            rc == SQLITE_DONE ? 404
+                                            : cluster         ? 503
+                                                              : 500,
                                             rc == SQLITE_DONE ? "record not found"
-                                                              : "internal error");
+                                            : cluster ? "the cluster's database is not reachable "
+                                                        "now; try again"
+                                                      : "internal error");
         }
     }
     rec_slot *sl = slot_for(h, env);

@@ -74,6 +74,30 @@ int rec_register_routes(const rec_set *s, struct http_router *r, tr_error *err);
  * no API enables subscriptions. ud is the rec_set (may be NULL). Thread: db's. */
 void rec_db_attach(struct db_conn *db, void *ud);
 
+/* Cluster mode's realtime (records/cluster_feed.c): writes run on the cluster's leader, where no
+ * worker's hook sees them, so triggers that trail installs in the cluster's database log each
+ * changed row of a subscribable API's table in the writing transaction, and one thread per node
+ * reads that log and hands the changes to its workers' subscribers (docs/scaling.md, "Realtime
+ * in the cluster"). */
+typedef struct rec_feed rec_feed;
+
+/* The names of the triggers rec_feed_start() installs, as an SQL condition on a `name` column. */
+#define REC_FEED_TRIGGER_NAMES "name LIKE '\\_trail\\_rt\\_%' ESCAPE '\\'"
+
+/* Creates the change log and the triggers of s's subscribable tables in the cluster's database
+ * through the leader (found through any of addresses; each statement waits out another node's
+ * transaction) and in mirror (the node's schema mirror, which guests' statements are checked
+ * against), then starts the node's feed thread, which reads the log from its present end on.
+ * From then on the workers' own hooks capture nothing. *out is NULL when no API of s enables
+ * subscriptions. Errors: the client's (no leader: TR_ETIMEDOUT), TR_ESQL, TR_ECONFIG for a table
+ * with more columns than a trigger can log; err says which. Thread: the main thread, before the
+ * workers start. */
+int rec_feed_start(const rec_set *s, struct db_conn *mirror, const char *const *addresses, size_t n,
+                   rec_feed **out, tr_error *err);
+/* Stops the thread (a call under way fails at once) and frees f (NULL is a no-op). Call it before
+ * the workers are freed: the thread posts to their loops. */
+void rec_feed_stop(rec_feed *f);
+
 /* Adapts rec_register_routes() to a route-registering callback taking (router, ud, err); ud is
  * the rec_set (may be NULL: nothing to register). */
 int rec_routes_cb(struct http_router *r, void *ud, tr_error *err);

@@ -162,6 +162,26 @@ struct http_response;
 struct rec_hub *rec__hub_new(const rec_set *s);
 void rec__hub_free(struct rec_hub *h);
 
+/* What an event says of its row. The numbers are those the cluster's change log stores
+ * (records/cluster_feed.c). */
+enum { REC_EV_INSERT = 0, REC_EV_UPDATE = 1, REC_EV_DELETE = 2, REC_EV_LOST = 3 };
+typedef struct rec_event rec_event;
+/* A new event (one reference) of api: op REC_EV_*, vals its api->ncols column values (copied;
+ * NULL for REC_EV_LOST, which ends the API's subscriptions with an error event saying that
+ * events were lost). Thread: any. */
+rec_event *rec__event_new(const rec_api *api, int op, const rec_value *vals);
+/* Hands evs[0..n) to every worker with a subscriber to their API, in that order, as a commit on
+ * the worker's connection does; takes ownership of the caller's references. Thread: any. */
+void rec__hub_publish(struct rec_hub *h, rec_event **evs, size_t n);
+/* Ends every subscription of every worker with an error event saying that events were lost. */
+void rec__hub_lost(struct rec_hub *h);
+/* Cluster mode: the workers' hooks capture nothing from now on (the node's file is a schema
+ * mirror); events come from rec__hub_publish(). */
+void rec__hub_set_remote(struct rec_hub *h);
+bool rec__hub_remote(const struct rec_hub *h); /* h may be NULL */
+/* Subscribers on every worker now. */
+long rec__hub_subscribers(struct rec_hub *h);
+
 /* ---- a Record API request (records/handlers.c; the endpoints in read.c and write.c) ---- */
 /* One Record API request on its worker: the statement being built and its parameters.
  * Thread: the request's worker only. */

@@ -522,6 +522,22 @@ static db_conn *db_of_worker(void)
 /* The members a guest's statement may ask for the leader: this node and those it joined through. */
 #define SERVER_MAX_CLUSTER_ADDRS 16
 
+/* The members this node asks for the cluster's leader: itself and those it joined through, into
+ * addrs (SERVER_MAX_CLUSTER_ADDRS); some point into *list (free it). Returns how many. */
+static size_t cluster_addresses(const server_opts *f, const cfg *c, const char **addrs, char **list)
+{
+    size_t naddrs = 0;
+    addrs[naddrs++] = f->cluster_address ? f->cluster_address : c->cluster.address;
+    *list = tr_strdup(f->join ? f->join : "");
+    for (char *save = NULL, *a = strtok_r(*list, ",", &save);
+         a != NULL && naddrs < SERVER_MAX_CLUSTER_ADDRS; a = strtok_r(NULL, ",", &save))
+        addrs[naddrs++] = a;
+    for (size_t i = 0;
+         f->join == NULL && i < c->cluster.join_len && naddrs < SERVER_MAX_CLUSTER_ADDRS; i++)
+        addrs[naddrs++] = c->cluster.join[i];
+    return naddrs;
+}
+
 /* Cluster mode: the dqlite node, when --cluster-address or cluster.address names one, and the
  * thread that claims and records the jobs' runs in the cluster (*jobs). */
 static int start_cluster_node(const server_opts *f, const cfg *c, cluster_node **out,
@@ -558,15 +574,8 @@ static int start_cluster_node(const server_opts *f, const cfg *c, cluster_node *
     printf("trail: cluster node %llu on %s\n", (unsigned long long)cluster_node_id(*out), address);
     /* Guests' statements find the leader through this node and the members it joined through. */
     const char *addrs[SERVER_MAX_CLUSTER_ADDRS];
-    size_t naddrs = 0;
-    addrs[naddrs++] = address;
-    char *list = tr_strdup(f->join ? f->join : "");
-    for (char *save = NULL, *a = strtok_r(list, ",", &save);
-         a != NULL && naddrs < SERVER_MAX_CLUSTER_ADDRS; a = strtok_r(NULL, ",", &save))
-        addrs[naddrs++] = a;
-    for (size_t i = 0;
-         f->join == NULL && i < c->cluster.join_len && naddrs < SERVER_MAX_CLUSTER_ADDRS; i++)
-        addrs[naddrs++] = c->cluster.join[i];
+    char *list = NULL;
+    size_t naddrs = cluster_addresses(f, c, addrs, &list);
     guest_sql_cluster_publish(addrs, naddrs);
     adb_cluster_publish(addrs, naddrs);
     /* The cluster's schema: applied once for all nodes, through the leader. */
@@ -610,6 +619,7 @@ int server_run(const server_opts *o)
     auth_ctx *auth = NULL;
     cluster_node *node = NULL;
     job_cluster *jobs_cluster = NULL;
+    rec_feed *feed = NULL;
 
     if (db_datadir_init(f.data_dir, cfg_default_text(), &err) < 0) {
         fprintf(stderr, "trail run: %s\n", err.msg);
@@ -676,6 +686,15 @@ int server_run(const server_opts *o)
         if (rc == 0) rc = job_store_init(db, &err);
         if (rc == 0) rc = auth_store_init(db, &err);
         if (rc == 0) rc = rec_set_load(&c, db, rec_user_from_auth, &recs, &err);
+        if (rc == 0 && node) {
+            /* Realtime: the cluster's writes reach this node's subscribers through its change
+             * log. */
+            const char *addrs[SERVER_MAX_CLUSTER_ADDRS];
+            char *list = NULL;
+            size_t naddrs = cluster_addresses(&f, &c, addrs, &list);
+            rc = rec_feed_start(recs, db, addrs, naddrs, &feed, &err);
+            tr_free(list);
+        }
         tr_free(mig);
         db_close(db);
         if (rc < 0) {
@@ -848,6 +867,8 @@ stop:
     job_sched_stop(launcher.sched);
     job_cluster_stop_claims(jobs_cluster); /* no claimed run is posted to a worker any more */
     server__control_stop(ctl);
+    rec_feed_stop(feed); /* it posts to the workers' loops */
+    feed = NULL;
     for (int i = 0; i < nworkers; i++)
         wk_shutdown(workers[i]);
     for (int i = 0; i < nworkers; i++) {
@@ -858,6 +879,7 @@ stop:
         }
     }
 out:
+    rec_feed_stop(feed);
     close_listeners(ls);
     tr_free(ls);
     http_static_free(statics);

@@ -75,13 +75,8 @@ void server__control_free(server_control *c);
 int server__cluster_migrate(const char *const *addresses, size_t n, const char *migrations_dir,
                             tr_error *err);
 
-/* Cluster mode: the Record APIs (/api/records/, /api/transaction/) answer 503 with a JSON error.
- * Their statements do not go to the cluster yet, and serving each node's own file would give
- * every node other records (docs/scaling.md). */
-bool server__cluster_refused_path(const char *path, size_t len);
-void server__cluster_refuse(const struct http_request *req, struct http_response *res, void *ud);
-/* Cluster mode's mount: users and sign-in (auth_http_handle, ud the auth_ctx) and the paths
- * refused above. */
+/* Cluster mode's mount: users and sign-in (auth_http_handle, ud the auth_ctx), served through
+ * cluster/appdb on the cluster's leader. */
 bool server__cluster_mount_accepts(const char *path, size_t len);
 void server__cluster_mount(const struct http_request *req, struct http_response *res, void *ud);
 
