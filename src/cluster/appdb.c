@@ -46,6 +46,12 @@ bool adb_cluster_mode(void)
     return naddrs > 0;
 }
 
+const char *const *adb_cluster_addresses(size_t *n)
+{
+    *n = naddrs;
+    return (const char *const *)addrs;
+}
+
 void adb_cluster_publish(const char *const *addresses, size_t n)
 {
     for (size_t i = 0; i < naddrs; i++)
@@ -152,25 +158,11 @@ static int connect_leader(adb_thread *t)
     uint64_t give_up = tr_now_ns() + (uint64_t)ADB_LEADER_WAIT_MS * 1000000u;
     tr_error last = {0};
     for (;;) {
-        dq_client *c = NULL;
-        int rc = dq_client_open_leader((const char *const *)addrs, naddrs, &find, 1, &c, &last);
-        if (rc == 0) {
-            char bound[64];
-            dq_rows rows = DQ_ROWS_INIT;
-            snprintf(bound, sizeof bound, "SELECT _trail_statement_limit(%d)", ADB_STMT_LIMIT_MS);
-            rc = dq_open(c, ADB_CLUSTER_DB, &t->db, &last);
-            if (rc == 0) rc = dq_query_sql(c, t->db, bound, NULL, 0, &rows, &last);
-            dq_rows_free(&rows);
-            /* as db_open() sets it on one node: ON DELETE CASCADE of trail's tables holds */
-            dq_result res;
-            if (rc == 0) rc = dq_exec_sql(c, t->db, "PRAGMA foreign_keys=ON", NULL, 0, &res, &last);
-            if (rc == 0) {
-                dq_client_set_timeout(c, ADB_CALL_MS);
-                t->c = c;
-                return SQLITE_OK;
-            }
-            dq_client_close(c);
-        }
+        /* foreign keys as db_open() sets them on one node: ON DELETE CASCADE of trail's tables */
+        static const dq_db_opts d = {ADB_CLUSTER_DB, ADB_STMT_LIMIT_MS, true, ADB_CALL_MS};
+        if (dq_client_open_leader_db((const char *const *)addrs, naddrs, &find, 1, &d, &t->c,
+                                     &t->db, &last) == 0)
+            return SQLITE_OK;
         if (tr_now_ns() >= give_up)
             return set_error(t, SQLITE_BUSY,
                              "no leader of the cluster within %d ms (an election may be under way, "

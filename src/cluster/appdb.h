@@ -54,6 +54,9 @@ typedef struct adb_stmt adb_stmt;
  * other thread makes a call here. */
 void adb_cluster_publish(const char *const *addresses, size_t n);
 bool adb_cluster_mode(void);
+/* The members' addresses adb_cluster_publish() copied (*n 0 on one node): read-only until the next
+ * publish, for trail's other clients of the cluster (guests' helper threads). */
+const char *const *adb_cluster_addresses(size_t *n);
 
 /* The calling thread's wait, in cluster mode, for a write lock another connection holds on the
  * leader before a statement outside a transaction fails with SQLITE_BUSY (the default is

@@ -601,3 +601,30 @@ int dq_client_open_leader(const char *const *addresses, size_t n, const dq_clien
     return tr_error_set(err, TR_ETIMEDOUT, "no dqlite leader within %u ms: %s", timeout_ms,
                         last.msg);
 }
+
+int dq_client_open_leader_db(const char *const *addresses, size_t n, const dq_client_opts *opts,
+                             uint32_t timeout_ms, const dq_db_opts *d, dq_client **out,
+                             uint32_t *db, tr_error *err)
+{
+    dq_client *c = NULL;
+    int rc = dq_client_open_leader(addresses, n, opts, timeout_ms, &c, err);
+    if (rc < 0) return rc;
+    rc = dq_open(c, d->name, db, err);
+    if (rc == 0 && d->stmt_limit_ms > 0) {
+        char bound[64];
+        dq_rows rows = DQ_ROWS_INIT;
+        snprintf(bound, sizeof bound, "SELECT _trail_statement_limit(%u)", d->stmt_limit_ms);
+        rc = dq_query_sql(c, *db, bound, NULL, 0, &rows, err);
+        dq_rows_free(&rows);
+    }
+    dq_result res;
+    if (rc == 0 && d->foreign_keys)
+        rc = dq_exec_sql(c, *db, "PRAGMA foreign_keys=ON", NULL, 0, &res, err);
+    if (rc < 0) {
+        dq_client_close(c);
+        return rc;
+    }
+    if (d->call_ms > 0) dq_client_set_timeout(c, d->call_ms);
+    *out = c;
+    return 0;
+}

@@ -254,6 +254,21 @@ int dq_query_sql(dq_client *c, uint32_t db, const char *sql, const dq_value *par
 int dq_client_open_leader(const char *const *addresses, size_t n, const dq_client_opts *opts,
                           uint32_t timeout_ms, dq_client **out, tr_error *err);
 
+/* What dq_client_open_leader_db() makes of the connection it found. */
+typedef struct dq_db_opts {
+    const char *name;       /* the database OPENed on it */
+    uint32_t stmt_limit_ms; /* 0, or its statements bounded there (`_trail_statement_limit`) */
+    bool foreign_keys;      /* `PRAGMA foreign_keys=ON` on it, as db_open() sets it on one node */
+    uint32_t call_ms;       /* 0, or the deadline of each later call (dq_client_set_timeout) */
+} dq_db_opts;
+
+/* dq_client_open_leader(), then the database d->name opened on the client (*db its id) and the
+ * connection set up as d says: the one way trail's threads reach the leader's database. On an
+ * error nothing is left open; errors as the calls'. */
+int dq_client_open_leader_db(const char *const *addresses, size_t n, const dq_client_opts *opts,
+                             uint32_t timeout_ms, const dq_db_opts *d, dq_client **out,
+                             uint32_t *db, tr_error *err);
+
 /* ---- statements bounded on the node (limit.c) ---- */
 
 /* Registers, for every SQLite connection opened from now on (the node's among them), the SQL

@@ -241,11 +241,11 @@ static int report(cluster_reporter *r, int64_t tick, uint64_t index, tr_error *e
         /* a stop waits for this search: short calls */
         dq_client_opts o = DQ_CLIENT_OPTS_DEFAULT;
         o.timeout_ms = 1000;
-        int rc = dq_client_open_leader((const char *const *)r->members, r->nmembers, &o, 1000,
-                                       &r->leader, err);
+        static const dq_db_opts d = {CLUSTER_STATUS_DB, 0, false, 0};
+        int rc = dq_client_open_leader_db((const char *const *)r->members, r->nmembers, &o, 1000,
+                                          &d, &r->leader, &r->db, err);
         if (rc < 0) return rc;
-        rc = dq_open(r->leader, CLUSTER_STATUS_DB, &r->db, err);
-        if (rc == 0) rc = exec_retrying_busy(r, CREATE_SQL, NULL, 0, err);
+        rc = exec_retrying_busy(r, CREATE_SQL, NULL, 0, err);
         if (rc < 0) {
             dq_client_close(r->leader);
             r->leader = NULL;

@@ -63,27 +63,9 @@
 #include "cluster/cluster.h"
 #include "db/db.h"
 
-/* Cluster mode: the members' addresses (guest_sql_cluster_publish), read-only while workers run. */
-static char **cluster_addrs;
-static size_t cluster_naddrs;
-
 bool guest__cluster_mode(void)
 {
-    return cluster_naddrs > 0;
-}
-
-void guest_sql_cluster_publish(const char *const *addresses, size_t n)
-{
-    for (size_t i = 0; i < cluster_naddrs; i++)
-        tr_free(cluster_addrs[i]);
-    tr_free(cluster_addrs);
-    cluster_addrs = NULL;
-    cluster_naddrs = 0;
-    if (n == 0) return;
-    cluster_addrs = tr_calloc(n, sizeof *cluster_addrs);
-    for (size_t i = 0; i < n; i++)
-        cluster_addrs[i] = tr_strdup(addresses[i]);
-    cluster_naddrs = n;
+    return adb_cluster_mode();
 }
 
 bool guest_sql_remote(const guest_sql *s)
@@ -186,26 +168,13 @@ static int find_leader(guest__remote *r, uint64_t give_up_ns, tr_error *err)
     static const dq_client_opts find = {GUEST_CLUSTER_FIND_CALL_MS, 64u << 20, 1u << 22};
     tr_error last = {0};
     for (;;) {
-        dq_client *c = NULL;
-        int rc = dq_client_open_leader((const char *const *)cluster_addrs, cluster_naddrs, &find, 1,
-                                       &c, &last);
-        if (rc == 0) {
-            uint32_t db;
-            dq_rows bounded = DQ_ROWS_INIT;
-            char bound[64];
-            snprintf(bound, sizeof bound, "SELECT _trail_statement_limit(%d)",
-                     GUEST_CLUSTER_STMT_LIMIT_MS);
-            rc = dq_open(c, GUEST_CLUSTER_DB, &db, &last);
-            if (rc == 0) rc = dq_query_sql(c, db, bound, NULL, 0, &bounded, &last);
-            dq_rows_free(&bounded);
-            if (rc == 0) {
-                dq_client_set_timeout(c, GUEST_CLUSTER_CALL_MS);
-                r->leader = c;
-                r->db = db;
-                return 0;
-            }
-            dq_client_close(c);
-        }
+        /* foreign keys enforced, as on the worker's connection on one node (db_open) */
+        static const dq_db_opts d = {GUEST_CLUSTER_DB, GUEST_CLUSTER_STMT_LIMIT_MS, true,
+                                     GUEST_CLUSTER_CALL_MS};
+        size_t naddrs;
+        const char *const *addrs = adb_cluster_addresses(&naddrs);
+        if (dq_client_open_leader_db(addrs, naddrs, &find, 1, &d, &r->leader, &r->db, &last) == 0)
+            return 0;
         if (tr_now_ns() >= give_up_ns)
             return tr_error_set(err, TR_ETIMEDOUT,
                                 "no leader of the cluster within %d ms (an election may be under "

@@ -109,14 +109,11 @@ void guest_log_escape(const char *s, size_t n, tr_buf *out);
 guest_sql *guest_sql_new(struct db_conn *db);
 void guest_sql_free(guest_sql *s);
 
-/* Cluster mode (docs/scaling.md, "The application database in the cluster"): the addresses of
- * the cluster's members (copied), through which a guest's query() and execute() find the leader
- * of the cluster's database GUEST_CLUSTER_DB. Every guest_sql made afterwards prepares a guest's
- * statement on its local connection (the schema mirror, where the authorizer runs) and runs it
- * on the leader. n == 0 ends cluster mode and frees the copy. Thread: the main thread, before
- * the workers start and after they stopped (the list is read-only in between). */
+/* Cluster mode (docs/scaling.md, "The application database in the cluster") is on while
+ * adb_cluster_publish() (cluster/appdb.h) names the members: every guest_sql made then prepares
+ * a guest's statement on its local connection (the schema mirror, where the authorizer runs) and
+ * runs it on the leader of the cluster's database GUEST_CLUSTER_DB, found through those members. */
 #define GUEST_CLUSTER_DB "main.db"
-void guest_sql_cluster_publish(const char *const *addresses, size_t n);
 
 /* Runs sql with params (a JS array, borrowed; 0 for none). For a query, *out gets the rows as a
  * JS array of arrays; for an execute, the number of rows changed. Errors: TR_ESQL with SQLite's

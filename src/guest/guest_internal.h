@@ -109,7 +109,7 @@ struct guest_sql {
     guest_sql_wait *bhead, *btail; /* in call order */
     loop_timer retry;              /* runs them again */
     unsigned retry_ms;             /* the next retry's delay: GUEST_BUSY_RETRY_MIN_MS, doubling */
-    /* cluster mode (guest_sql_cluster_publish): statements run on the leader (cluster.c) */
+    /* cluster mode (adb_cluster_publish): statements run on the leader (cluster.c) */
     bool remote;
     guest__remote *rq;     /* the helper thread and its client; NULL until first used */
     guest__rwait *rwaits;  /* JS guests' statements out on the leader */
@@ -135,7 +135,7 @@ struct guest_sql {
 /* The deadline of each call while the leader is searched for. */
 #define GUEST_CLUSTER_FIND_CALL_MS 1000
 
-/* cluster.c: whether guest_sql_cluster_publish() named members (cluster mode). */
+/* cluster.c: whether adb_cluster_publish() named members (cluster mode). */
 bool guest__cluster_mode(void);
 /* cluster.c: a TS/JS guest's query() (rows) or execute() in cluster mode: checked on the local
  * connection (guest__sql_check_remote), then sent to the leader by the worker's helper thread;

@@ -141,12 +141,9 @@ static int connect_leader(job_cluster *jc, uint64_t deadline_ns, tr_error *err)
     dq_client_opts o = DQ_CLIENT_OPTS_DEFAULT;
     o.timeout_ms = JOB_CLIENT_TIMEOUT_MS;
     uint32_t wait_ms = (uint32_t)((deadline_ns - now) / 1000000u);
-    int rc = dq_client_open_leader((const char *const *)jc->addrs, jc->naddrs, &o,
-                                   wait_ms ? wait_ms : 1, &jc->c, err);
-    if (rc < 0) return rc;
-    rc = dq_open(jc->c, GUEST_CLUSTER_DB, &jc->db, err);
-    if (rc < 0) disconnect(jc);
-    return rc;
+    static const dq_db_opts d = {GUEST_CLUSTER_DB, 0, false, 0};
+    return dq_client_open_leader_db((const char *const *)jc->addrs, jc->naddrs, &o,
+                                    wait_ms ? wait_ms : 1, &d, &jc->c, &jc->db, err);
 }
 
 /* The SQLite primary code of the last failure answer (0: none). */

@@ -347,10 +347,11 @@ static int table_attempt(setup *st, const void *arg, tr_error *err)
 static int install(const rec_set *s, const char *const *addresses, size_t n, tr_error *err)
 {
     setup st = {.deadline_ns = tr_now_ns() + (uint64_t)REC_FEED_SETUP_WAIT_MS * 1000000u};
-    int rc = dq_client_open_leader(addresses, n, NULL, REC_FEED_SETUP_WAIT_MS, &st.c, err);
+    static const dq_db_opts d = {GUEST_CLUSTER_DB, 0, false, 0};
+    int rc = dq_client_open_leader_db(addresses, n, NULL, REC_FEED_SETUP_WAIT_MS, &d, &st.c, &st.db,
+                                      err);
     if (rc < 0) return rc;
-    rc = dq_open(st.c, GUEST_CLUSTER_DB, &st.db, err);
-    if (rc == 0) rc = setup_retrying(&st, REC_FEED_LOG, ddl_attempt, NULL, err);
+    rc = setup_retrying(&st, REC_FEED_LOG, ddl_attempt, NULL, err);
     for (size_t a = 0; rc == 0 && a < s->napis; a++) {
         const rec_api *api = &s->apis[a];
         if (!api->subscriptions || api->is_view) continue;
@@ -421,12 +422,9 @@ static int connect_leader(rec_feed *f, tr_error *err)
     o.timeout_ms = REC_FEED_CALL_MS;
     o.max_body_bytes = 16u << 20; /* a batch is at most about 6 MiB */
     o.max_result_values = REC_FEED_BATCH_ROWS * 6;
-    int rc = dq_client_open_leader((const char *const *)f->addrs, f->naddrs, &o, REC_FEED_CALL_MS,
-                                   &f->c, err);
-    if (rc < 0) return rc;
-    rc = dq_open(f->c, GUEST_CLUSTER_DB, &f->db, err);
-    if (rc < 0) disconnect(f);
-    return rc;
+    static const dq_db_opts d = {GUEST_CLUSTER_DB, 0, false, 0};
+    return dq_client_open_leader_db((const char *const *)f->addrs, f->naddrs, &o, REC_FEED_CALL_MS,
+                                    &d, &f->c, &f->db, err);
 }
 
 /* The log's end: the seq after which new changes will come. */

@@ -203,10 +203,11 @@ int server__cluster_migrate(const char *const *addresses, size_t n, const char *
         .deadline_ns = tr_now_ns() + (uint64_t)CLUSTER_MIGRATE_WAIT_MS * 1000000u,
         .names = TR_BUF_INIT,
     };
-    int rc = dq_client_open_leader(addresses, n, NULL, CLUSTER_MIGRATE_WAIT_MS, &m.c, err);
+    static const dq_db_opts d = {GUEST_CLUSTER_DB, 0, false, 0};
+    int rc = dq_client_open_leader_db(addresses, n, NULL, CLUSTER_MIGRATE_WAIT_MS, &d, &m.c, &m.db,
+                                      err);
     if (rc < 0) return rc;
-    rc = dq_open(m.c, GUEST_CLUSTER_DB, &m.db, err);
-    if (rc == 0) rc = exec(&m, DB_HISTORY_DDL, NULL, 0, err);
+    rc = exec(&m, DB_HISTORY_DDL, NULL, 0, err);
     if (rc == 0) rc = db_migrations_each(migrations_dir, apply, &m, err);
     if (rc == 0) rc = check_history(&m, migrations_dir, err);
     if (rc == 0) rc = jobs_table(&m, err);
@@ -282,8 +283,8 @@ int server__cluster_auth(const char *const *addresses, size_t n, const char *dat
     auth_keys *mine = NULL, *shared = NULL;
     int rc = auth_keys_load(data_dir, &mine, err);
     if (rc < 0) return rc;
-    rc = dq_client_open_leader(addresses, n, NULL, CLUSTER_MIGRATE_WAIT_MS, &m.c, err);
-    if (rc == 0) rc = dq_open(m.c, GUEST_CLUSTER_DB, &m.db, err);
+    static const dq_db_opts d = {GUEST_CLUSTER_DB, 0, false, 0};
+    rc = dq_client_open_leader_db(addresses, n, NULL, CLUSTER_MIGRATE_WAIT_MS, &d, &m.c, &m.db, err);
     /* the tables of sessions and one-time codes, as auth_store_init() makes them on one node */
     if (rc == 0) rc = exec_waiting(&m, AUTH_STORE_DDL, NULL, 0, "the auth tables", err);
     tr_buf kp = TR_BUF_INIT, kq = TR_BUF_INIT;

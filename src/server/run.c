@@ -576,7 +576,6 @@ static int start_cluster_node(const server_opts *f, const cfg *c, cluster_node *
     const char *addrs[SERVER_MAX_CLUSTER_ADDRS];
     char *list = NULL;
     size_t naddrs = cluster_addresses(f, c, addrs, &list);
-    guest_sql_cluster_publish(addrs, naddrs);
     adb_cluster_publish(addrs, naddrs);
     /* The cluster's schema: applied once for all nodes, through the leader. */
     char *mig = tr_asprintf("%s/" DB_MIGRATIONS_DIR, f->data_dir);
@@ -901,7 +900,6 @@ out:
     guest_fs_close(guestfs);
     cron_tz_free(tz);
     tr_free(db_path);
-    guest_sql_cluster_publish(NULL, 0); /* the workers are gone */
     adb_cluster_publish(NULL, 0);
     cluster_node_stop(node);
     auth_ctx_publish(NULL); /* the workers are gone */
