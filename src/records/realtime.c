@@ -134,45 +134,33 @@ void rec__hub_free(rec_hub *h)
 
 /* ---- capture (on the writing connection's thread) ---- */
 
+/* The row being changed as an event: its values as SQLite's pre-update hook has them (borrowed
+ * for the call), copied by rec__event_new(). */
 static rec_event *event_new(const rec_api *api, int op, sqlite3 *db, bool old)
 {
     int n = sqlite3_preupdate_count(db);
-    size_t bytes = sizeof(rec_event) + api->ncols * sizeof(rec_value);
-    sqlite3_value **v = tr_calloc(api->ncols ? api->ncols : 1, sizeof *v);
+    rec_value *vals = tr_calloc(api->ncols ? api->ncols : 1, sizeof *vals);
     for (size_t i = 0; i < api->ncols; i++) {
-        v[i] = NULL;
+        sqlite3_value *v = NULL;
         int t = api->cols[i].tcol;
-        if (t >= 0 && t < n &&
-            (old ? sqlite3_preupdate_old(db, t, &v[i]) : sqlite3_preupdate_new(db, t, &v[i])) !=
-                SQLITE_OK)
-            v[i] = NULL;
-        if (v[i] &&
-            (sqlite3_value_type(v[i]) == SQLITE_TEXT || sqlite3_value_type(v[i]) == SQLITE_BLOB))
-            bytes += (size_t)sqlite3_value_bytes(v[i]) + 1;
-    }
-    rec_event *e = tr_malloc(bytes);
-    atomic_init(&e->refs, 1);
-    e->api = api;
-    e->op = op;
-    e->vals = (rec_value *)(e + 1);
-    char *p = (char *)(e->vals + api->ncols);
-    for (size_t i = 0; i < api->ncols; i++) {
-        rec_value *o = &e->vals[i];
-        memset(o, 0, sizeof *o);
-        o->type = v[i] ? sqlite3_value_type(v[i]) : SQLITE_NULL;
-        if (o->type == SQLITE_INTEGER) o->i = sqlite3_value_int64(v[i]);
-        if (o->type == SQLITE_FLOAT) o->d = sqlite3_value_double(v[i]);
+        vals[i].type = SQLITE_NULL;
+        if (t < 0 || t >= n ||
+            (old ? sqlite3_preupdate_old(db, t, &v) : sqlite3_preupdate_new(db, t, &v)) !=
+                SQLITE_OK ||
+            v == NULL)
+            continue;
+        rec_value *o = &vals[i];
+        o->type = sqlite3_value_type(v);
+        if (o->type == SQLITE_INTEGER) o->i = sqlite3_value_int64(v);
+        if (o->type == SQLITE_FLOAT) o->d = sqlite3_value_double(v);
         if (o->type == SQLITE_TEXT || o->type == SQLITE_BLOB) {
-            const void *src = o->type == SQLITE_TEXT ? (const void *)sqlite3_value_text(v[i])
-                                                     : sqlite3_value_blob(v[i]);
-            o->n = (size_t)sqlite3_value_bytes(v[i]);
-            if (o->n) memcpy(p, src, o->n);
-            p[o->n] = '\0';
-            o->p = p;
-            p += o->n + 1;
+            o->p = o->type == SQLITE_TEXT ? (const char *)sqlite3_value_text(v)
+                                          : (const char *)sqlite3_value_blob(v);
+            o->n = (size_t)sqlite3_value_bytes(v);
         }
     }
-    tr_free(v);
+    rec_event *e = rec__event_new(api, op, vals);
+    tr_free(vals);
     return e;
 }
 
