@@ -6,8 +6,8 @@
  *
  * Examples whose routes and tables do not meet share one cluster (one data directory holds
  * several components), so that the file starts six clusters rather than eleven; c-database-access
- * (a compiled component) has its own. Not here, as docs/scaling.md says: records-web and the
- * my-todos ones (the Record APIs and auth answer 503 in cluster mode). The kv store is per node,
+ * (a compiled component) has its own. The examples that sign in (records-web, the my-todos ones)
+ * are in test_cluster_examples_signin.c. The kv store is per node,
  * so a sequence of requests that relies on kv state stays on one node. */
 #include "test.h"
 #include "e2e/cluster_util.h"

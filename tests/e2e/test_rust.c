@@ -4,6 +4,7 @@
  * component serving, a restart with the compile cache warm; and the Rust examples
  * (examples/rust, built by `make test` into $TRAIL_RUST_DIR): database access, errors, jobs. */
 #include "test.h"
+#include "e2e/cluster_util.h"
 #include "e2e/fixtures.h"
 #include "e2e/harness.h"
 
@@ -229,6 +230,63 @@ static void start_examples(th_server *s, const char *name, const char *const *mo
     start_examples_with(s, name, modules, migrations, NULL, NULL);
 }
 
+/* The database-access and error-handling examples' answers through the trail at port (their
+ * data as their migrations leave it: the checks only read, so they pass any number of times). */
+static void db_and_errors_checks(int port)
+{
+    /* database access: the same outputs as the TypeScript example */
+    expect(get(port, "/stats/todos"), 200, "{\"total\":6,\"done\":3,\"pending\":3}");
+    th_resp r = get(port, "/todos/search?q=Buy");
+    CHECK_EQ(r.status, 200);
+    CHECK_CONTAINS(r.body, "\"Buy milk\"");
+    CHECK_CONTAINS(r.body, "\"Buy coffee beans\"");
+    CHECK(strstr(r.body, "Book flights") == NULL);
+    th_resp_free(&r);
+    expect(get(port, "/todos/search?q=%27%20OR%201%3D1%20--"), 200, "{\"results\":[]}");
+    expect(get(port, "/reports/user-activity"), 200,
+           "{\"topUsers\":[[\"alice@example.com\",3,2],[\"bob@example.com\",2,1],"
+           "[\"carol@example.com\",1,0]]}");
+    /* a BLOB from one query (the _user id) as the parameter of the next */
+    expect(get(port, "/todos/user/bob@example.com"), 200,
+           "{\"todos\":[\"Buy coffee beans\",\"Water the plants\"]}");
+    expect(get(port, "/todos/user/nobody@example.com"), 404, "{\"error\":\"No such user\"}");
+
+    /* errors */
+    expect(get(port, "/api/risky"), 500, "{\"error\":\"Internal server error\"}");
+    r = get(port, "/api/slow");
+    CHECK_EQ(r.status, 200);
+    long duration = -1, rows = -1;
+    CHECK_EQ(sscanf(r.body, "{\"duration\":%ld,\"rows\":%ld}", &duration, &rows), 2);
+    CHECK_EQ(rows, 10000);
+    CHECK(duration >= 0);
+    th_resp_free(&r);
+    expect(post(port, "/api/resource", "{\"a\":1}"), 200, "{\"success\":true}");
+    r = post(port, "/api/resource", "not json");
+    CHECK_EQ(r.status, 400);
+    CHECK_CONTAINS(r.body, "{\"error\":\"invalid JSON in request body: ");
+    th_resp_free(&r);
+    /* JSON nested deeper than the SDK parses (json::MAX_DEPTH, 128): a 400, not a deep recursion */
+    char deep[2 * 5000 + 1];
+    memset(deep, '[', 5000);
+    memset(deep + 5000, ']', 5000);
+    deep[10000] = '\0';
+    r = post(port, "/api/resource", deep);
+    CHECK_EQ(r.status, 400);
+    CHECK_CONTAINS(r.body, "JSON nested too deeply");
+    th_resp_free(&r);
+    /* an error passed up with `?` is a 500 with SQLite's message */
+    expect(get(port, "/api/question-mark"), 500, "{\"error\":\"no such column: nope\"}");
+    /* a panic is a trap: 500, the message logged, and the next request gets a fresh instance */
+    for (int i = 0; i < 3; i++) {
+        r = get(port, "/api/panic");
+        CHECK_EQ(r.status, 500);
+        CHECK_CONTAINS(r.body, "WebAssembly trap");
+        th_resp_free(&r);
+        expect(post(port, "/api/resource", "{}"), 200, "{\"success\":true}");
+    }
+    expect(get(port, "/stats/todos"), 200, "{\"total\":6,\"done\":3,\"pending\":3}");
+}
+
 TEST_TIMEOUT(e2e_rust_examples_database_and_errors, 900)
 {
     th_server s;
@@ -238,57 +296,7 @@ TEST_TIMEOUT(e2e_rust_examples_database_and_errors, 900)
                                       NULL};
     start_examples(&s, "rust-db", modules, migrations);
 
-    /* database access: the same outputs as the TypeScript example */
-    expect(get(s.port, "/stats/todos"), 200, "{\"total\":6,\"done\":3,\"pending\":3}");
-    th_resp r = get(s.port, "/todos/search?q=Buy");
-    CHECK_EQ(r.status, 200);
-    CHECK_CONTAINS(r.body, "\"Buy milk\"");
-    CHECK_CONTAINS(r.body, "\"Buy coffee beans\"");
-    CHECK(strstr(r.body, "Book flights") == NULL);
-    th_resp_free(&r);
-    expect(get(s.port, "/todos/search?q=%27%20OR%201%3D1%20--"), 200, "{\"results\":[]}");
-    expect(get(s.port, "/reports/user-activity"), 200,
-           "{\"topUsers\":[[\"alice@example.com\",3,2],[\"bob@example.com\",2,1],"
-           "[\"carol@example.com\",1,0]]}");
-    /* a BLOB from one query (the _user id) as the parameter of the next */
-    expect(get(s.port, "/todos/user/bob@example.com"), 200,
-           "{\"todos\":[\"Buy coffee beans\",\"Water the plants\"]}");
-    expect(get(s.port, "/todos/user/nobody@example.com"), 404, "{\"error\":\"No such user\"}");
-
-    /* errors */
-    expect(get(s.port, "/api/risky"), 500, "{\"error\":\"Internal server error\"}");
-    r = get(s.port, "/api/slow");
-    CHECK_EQ(r.status, 200);
-    long duration = -1, rows = -1;
-    CHECK_EQ(sscanf(r.body, "{\"duration\":%ld,\"rows\":%ld}", &duration, &rows), 2);
-    CHECK_EQ(rows, 10000);
-    CHECK(duration >= 0);
-    th_resp_free(&r);
-    expect(post(s.port, "/api/resource", "{\"a\":1}"), 200, "{\"success\":true}");
-    r = post(s.port, "/api/resource", "not json");
-    CHECK_EQ(r.status, 400);
-    CHECK_CONTAINS(r.body, "{\"error\":\"invalid JSON in request body: ");
-    th_resp_free(&r);
-    /* JSON nested deeper than the SDK parses (json::MAX_DEPTH, 128): a 400, not a deep recursion */
-    char deep[2 * 5000 + 1];
-    memset(deep, '[', 5000);
-    memset(deep + 5000, ']', 5000);
-    deep[10000] = '\0';
-    r = post(s.port, "/api/resource", deep);
-    CHECK_EQ(r.status, 400);
-    CHECK_CONTAINS(r.body, "JSON nested too deeply");
-    th_resp_free(&r);
-    /* an error passed up with `?` is a 500 with SQLite's message */
-    expect(get(s.port, "/api/question-mark"), 500, "{\"error\":\"no such column: nope\"}");
-    /* a panic is a trap: 500, the message logged, and the next request gets a fresh instance */
-    for (int i = 0; i < 3; i++) {
-        r = get(s.port, "/api/panic");
-        CHECK_EQ(r.status, 500);
-        CHECK_CONTAINS(r.body, "WebAssembly trap");
-        th_resp_free(&r);
-        expect(post(s.port, "/api/resource", "{}"), 200, "{\"success\":true}");
-    }
-    expect(get(s.port, "/stats/todos"), 200, "{\"total\":6,\"done\":3,\"pending\":3}");
+    db_and_errors_checks(s.port);
     CHECK_EQ(th_server_stop(&s), 0);
     char *log = th_server_stderr(&s);
     CHECK_CONTAINS(log, "ERROR [WASM] Query failed: no such table: nonexistent_table");
@@ -296,6 +304,40 @@ TEST_TIMEOUT(e2e_rust_examples_database_and_errors, 900)
     CHECK_CONTAINS(log, "ERROR [WASM] Error: invalid JSON in request body: ");
     CHECK_CONTAINS(log, "ERROR [WASM] panic: panicked at 'index out of bounds");
     free(log);
+}
+
+/* The same examples against a three-node cluster: each node's data directory holds the modules
+ * and migrations (applied once, through the leader), and the checks pass through every node in
+ * turn: their statements run on the leader whichever node the request came to. */
+TEST_TIMEOUT(e2e_cluster_rust_examples_database_and_errors, 900)
+{
+    const char *root = getenv("TRAIL_ROOT");
+    const char *built = getenv("TRAIL_RUST_DIR");
+    CHECK(root != NULL && built != NULL);
+    /* compiled once into the shared cache by one trail, so that the nodes start at once */
+    th_server warm;
+    const char *const modules[] = {"database_access", "error_handling", NULL};
+    const char *const migrations[] = {"examples/database-access/migrations/0001_todos.sql",
+                                      "examples/error-handling/migrations/0001_large_table.sql",
+                                      NULL};
+    start_examples(&warm, "warm", modules, migrations);
+    CHECK_EQ(th_server_stop(&warm), 0);
+    char cmd[4096];
+    for (int i = 1; i <= 3; i++) {
+        snprintf(cmd, sizeof cmd,
+                 "mkdir -p '%s/n%d' && cp -r '%s/warm/wasm' '%s/warm/migrations' '%s/warm/cache' "
+                 "'%s/n%d/'",
+                 test_tmpdir(), i, test_tmpdir(), test_tmpdir(), test_tmpdir(), test_tmpdir(), i);
+        CHECK_EQ(fx_sh(cmd), 0);
+    }
+    cu_node n[3];
+    cu_cluster_start(n, NULL);
+    for (int i = 0; i < 3; i++) {
+        fprintf(stderr, "checking rust database-access and error-handling through node %d\n", i + 1);
+        db_and_errors_checks(n[i].srv.port);
+    }
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ(th_server_stop(&n[i].srv), 0);
 }
 
 /* Runs `trail jobs run NAME` against the server's data directory; its exit status. */
