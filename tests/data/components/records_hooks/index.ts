@@ -41,6 +41,8 @@ export default defineConfig({
       if (ctx.record.mode === "loop") for (;;);
       if (ctx.record.mode === "wait") await new Promise((r) => setTimeout(r, 10));
       if (ctx.record.mode === "commit") await execute("COMMIT");
+      if (ctx.record.mode === "runaway")
+        await query("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c");
       return undefined;
     }),
   ],
